@@ -1,0 +1,244 @@
+#include "core/config.h"
+
+#include <charconv>
+#include <fmt/format.h>
+#include <set>
+#include <toml++/toml.h>
+
+namespace ztm {
+namespace {
+
+template <class Int, class Field>
+ConfigOption int_option(std::string key, std::string help, Field field, Int lo, Int hi) {
+  ConfigOption o;
+  o.key = std::move(key);
+  o.help = std::move(help) + fmt::format(" [{}..{}]", lo, hi);
+  o.get = [field](const Config& c) { return std::to_string(field(const_cast<Config&>(c))); };
+  o.set = [field, lo, hi](Config& c, std::string_view text) -> std::optional<std::string> {
+    Int v{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size())
+      return fmt::format("'{}' is not an integer", text);
+    if (v < lo || v > hi) return fmt::format("{} is out of range [{}..{}]", v, lo, hi);
+    field(c) = v;
+    return std::nullopt;
+  };
+  return o;
+}
+
+template <class Field>
+ConfigOption bool_option(std::string key, std::string help, Field field) {
+  ConfigOption o;
+  o.key = std::move(key);
+  o.help = std::move(help) + " [true|false]";
+  o.get = [field](const Config& c) { return field(const_cast<Config&>(c)) ? "true" : "false"; };
+  o.set = [field](Config& c, std::string_view text) -> std::optional<std::string> {
+    if (text == "true" || text == "1") field(c) = true;
+    else if (text == "false" || text == "0") field(c) = false;
+    else return fmt::format("'{}' is not true or false", text);
+    return std::nullopt;
+  };
+  return o;
+}
+
+// A string option; `choices` empty means any non-empty value is accepted (or empty if allowed).
+template <class Field>
+ConfigOption string_option(std::string key, std::string help, Field field,
+                           std::vector<std::string> choices = {}, bool allow_empty = false) {
+  ConfigOption o;
+  o.key = std::move(key);
+  o.help = std::move(help);
+  if (!choices.empty()) o.help += " [" + fmt::format("{}", fmt::join(choices, "|")) + "]";
+  o.is_string = true;
+  o.get = [field](const Config& c) { return field(const_cast<Config&>(c)); };
+  o.set = [field, choices, allow_empty](Config& c,
+                                        std::string_view text) -> std::optional<std::string> {
+    if (!choices.empty()) {
+      bool found = false;
+      for (const auto& ch : choices) found = found || ch == text;
+      if (!found) return fmt::format("'{}' is not one of {}", text, fmt::join(choices, ", "));
+    } else if (text.empty() && !allow_empty) {
+      return std::string("must not be empty");
+    }
+    field(c) = std::string(text);
+    return std::nullopt;
+  };
+  return o;
+}
+
+#define ZTM_FIELD(path) [](Config& c) -> auto& { return c.path; }
+
+std::vector<ConfigOption> make_options() {
+  constexpr int kDay = 86'400'000;
+  return {
+      int_option("node_id", "node part of generated ids; unique per live server", ZTM_FIELD(node_id),
+                 0, 127),
+      string_option("http.address", "address to listen on", ZTM_FIELD(http.address)),
+      int_option("http.port", "TCP port to listen on (0 = any free port)", ZTM_FIELD(http.port), 0,
+                 65535),
+      int_option("http.threads", "event loops (0 = one per core)", ZTM_FIELD(http.threads), 0, 256),
+      int_option("http.max_connections", "open connections at most; more are refused with 503",
+                 ZTM_FIELD(http.max_connections), 1, 1'000'000),
+      int_option("http.max_header_bytes", "request line and headers at most (431 beyond)",
+                 ZTM_FIELD(http.max_header_bytes), 1024, 1 << 20),
+      int_option("http.max_body_bytes", "request body at most (413 beyond)",
+                 ZTM_FIELD(http.max_body_bytes), 1024, 64 << 20),
+      int_option("http.max_json_depth", "nesting depth of a JSON body at most",
+                 ZTM_FIELD(http.max_json_depth), 2, 64),
+      int_option("http.idle_timeout_ms", "close a keep-alive connection idle this long",
+                 ZTM_FIELD(http.idle_timeout_ms), 10, kDay),
+      int_option("http.header_timeout_ms", "a request's headers must arrive within this",
+                 ZTM_FIELD(http.header_timeout_ms), 10, kDay),
+      int_option("http.body_timeout_ms", "a request's body must arrive within this",
+                 ZTM_FIELD(http.body_timeout_ms), 10, kDay),
+      int_option("http.write_timeout_ms", "a response must be taken by the client within this",
+                 ZTM_FIELD(http.write_timeout_ms), 10, kDay),
+      int_option("http.drain_delay_ms", "on shutdown, fail /readyz this long before closing",
+                 ZTM_FIELD(http.drain_delay_ms), 0, 600'000),
+      int_option("http.shutdown_timeout_ms", "on shutdown, wait this long for in-flight requests",
+                 ZTM_FIELD(http.shutdown_timeout_ms), 0, 600'000),
+      string_option("http.static_dir", "directory of static files served under / (empty = off)",
+                    ZTM_FIELD(http.static_dir), {}, true),
+      string_option("storage.backend", "where users are stored", ZTM_FIELD(storage.backend),
+                    {"sqlite"}),
+      string_option("storage.sqlite_path", "SQLite database file",
+                    ZTM_FIELD(storage.sqlite_path)),
+      int_option("storage.sqlite_threads", "threads that run SQLite calls",
+                 ZTM_FIELD(storage.sqlite_threads), 1, 64),
+      int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
+                 ZTM_FIELD(storage.max_pending), 1, 10'000'000),
+      bool_option("storage.migrate_on_start", "apply pending schema migrations on start",
+                  ZTM_FIELD(storage.migrate_on_start)),
+      bool_option("cache.enabled", "read-through cache for GET /users/{id}",
+                  ZTM_FIELD(cache.enabled)),
+      string_option("cache.policy", "eviction policy", ZTM_FIELD(cache.policy),
+                    {"lru", "lfu", "fifo"}),
+      int_option<std::int64_t>("cache.max_bytes", "cache size bound in bytes",
+                               ZTM_FIELD(cache.max_bytes), 64 * 1024, std::int64_t{1} << 40),
+      int_option("cache.ttl_ms", "time to live of a cached entry", ZTM_FIELD(cache.ttl_ms), 1,
+                 kDay),
+      string_option("log.level", "log level", ZTM_FIELD(log.level),
+                    {"trace", "debug", "info", "warn", "error", "off"}),
+      string_option("log.access", "which requests are logged", ZTM_FIELD(log.access),
+                    {"all", "errors", "off"}),
+      int_option("log.slow_ms", "with log.access=errors, also log requests slower than this",
+                 ZTM_FIELD(log.slow_ms), 0, kDay),
+  };
+}
+
+#undef ZTM_FIELD
+
+const ConfigOption* find_option(std::string_view key) {
+  for (const auto& o : config_options())
+    if (o.key == key) return &o;
+  return nullptr;
+}
+
+void flatten(const toml::table& table, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>& out, const std::string& path) {
+  for (const auto& [k, node] : table) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const auto* sub = node.as_table()) {
+      flatten(*sub, key, out, path);
+    } else if (const auto* s = node.as_string()) {
+      out.emplace_back(key, s->get());
+    } else if (const auto* i = node.as_integer()) {
+      out.emplace_back(key, std::to_string(i->get()));
+    } else if (const auto* b = node.as_boolean()) {
+      out.emplace_back(key, b->get() ? "true" : "false");
+    } else {
+      throw ConfigError(fmt::format("{}: option '{}' must be a string, integer or boolean", path, key));
+    }
+  }
+}
+
+std::string toml_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<ConfigOption>& config_options() {
+  static const std::vector<ConfigOption> options = make_options();
+  return options;
+}
+
+std::string env_name(std::string_view key) {
+  std::string out = "ZTM_";
+  for (char ch : key) out += ch == '.' ? '_' : static_cast<char>(std::toupper(ch));
+  return out;
+}
+
+void apply_settings(Config& config, const std::vector<std::pair<std::string, std::string>>& kv,
+                    std::string_view source) {
+  for (const auto& [key, value] : kv) {
+    const ConfigOption* option = find_option(key);
+    if (!option) throw ConfigError(fmt::format("{}: unknown option '{}'", source, key));
+    if (auto err = option->set(config, value))
+      throw ConfigError(fmt::format("{}: option '{}': {}", source, key, *err));
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> read_toml_settings(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw ConfigError(fmt::format("{}:{}:{}: {}", path, where.line, where.column, e.description()));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  flatten(table, "", out, path);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> read_env_settings(char** environ_vars) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (char** e = environ_vars; e && *e; ++e) {
+    std::string_view entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    const auto name = entry.substr(0, eq);
+    for (const auto& o : config_options())
+      if (env_name(o.key) == name) out.emplace_back(o.key, std::string(entry.substr(eq + 1)));
+  }
+  return out;
+}
+
+void validate(const Config& c) {
+  if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
+    throw ConfigError(fmt::format(
+        "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",
+        c.http.header_timeout_ms, c.http.idle_timeout_ms));
+  if (c.cache.enabled && c.cache.max_bytes < 64 * 1024)
+    throw ConfigError("option 'cache.max_bytes' must be at least 65536 when the cache is enabled");
+}
+
+std::string to_toml(const Config& config) {
+  std::string out;
+  std::string section;
+  for (const auto& o : config_options()) {
+    const auto dot = o.key.find('.');
+    const std::string sec = dot == std::string::npos ? "" : o.key.substr(0, dot);
+    const std::string name = dot == std::string::npos ? o.key : o.key.substr(dot + 1);
+    if (sec != section) {
+      out += fmt::format("\n[{}]\n", sec);
+      section = sec;
+    }
+    const std::string value = o.get(config);
+    if (o.is_string) {
+      out += fmt::format("{} = \"{}\"", name, toml_escape(value));
+    } else {
+      out += fmt::format("{} = {}", name, value);
+    }
+    out += fmt::format("  # {}\n", o.help);
+  }
+  return out;
+}
+
+}  // namespace ztm

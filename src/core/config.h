@@ -1,0 +1,100 @@
+#pragma once
+// The service's configuration. Every option has a default, a validation with a message that
+// names it, and a line in docs/configuration.md. Sources, later ones win:
+//   defaults -> TOML file (--config) -> ZTM_* environment -> command-line flags.
+// One table (config_options()) drives all four sources, `--help` and `ztm config print`.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ztm {
+
+struct HttpConfig {
+  std::string address = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;  // event loops; 0 = one per core
+  int max_connections = 10000;
+  int max_header_bytes = 8 * 1024;
+  int max_body_bytes = 64 * 1024;
+  int max_json_depth = 16;
+  int idle_timeout_ms = 60'000;    // keep-alive connection with no request started
+  int header_timeout_ms = 10'000;  // from the first byte of a request to its last header
+  int body_timeout_ms = 30'000;    // reading the body
+  int write_timeout_ms = 30'000;   // a client that does not read its responses
+  int drain_delay_ms = 0;          // on shutdown: fail /readyz this long before closing listeners
+  int shutdown_timeout_ms = 10'000;  // then wait at most this long for in-flight requests
+  std::string static_dir = "web";    // static files served under /; empty = off
+};
+
+struct StorageConfig {
+  std::string backend = "sqlite";
+  std::string sqlite_path = "data/ztm.db";
+  int sqlite_threads = 4;        // the bounded pool that runs SQLite off the event loops
+  int max_pending = 10'000;      // queued storage calls beyond this are refused (503)
+  bool migrate_on_start = true;  // apply pending migrations when `serve` starts
+};
+
+struct CacheConfig {
+  bool enabled = true;
+  std::string policy = "lru";  // lru | lfu | fifo
+  std::int64_t max_bytes = 64LL * 1024 * 1024;
+  int ttl_ms = 60'000;
+};
+
+struct LogConfig {
+  std::string level = "info";     // trace | debug | info | warn | error | off
+  std::string access = "errors";  // all | errors (4xx/5xx and slow requests) | off
+  int slow_ms = 1000;
+};
+
+struct Config {
+  int node_id = 0;  // unique per live `ztm serve` process: the node part of generated ids
+  HttpConfig http;
+  StorageConfig storage;
+  CacheConfig cache;
+  LogConfig log;
+};
+
+// One configurable option. `set` parses and validates a textual value and returns an error
+// message (naming nothing: the caller adds the option's name and source) or nullopt.
+struct ConfigOption {
+  std::string key;  // dotted, e.g. "http.port"; env var ZTM_HTTP_PORT; flag --http.port
+  std::string help;
+  std::function<std::string(const Config&)> get;
+  std::function<std::optional<std::string>(Config&, std::string_view)> set;
+  bool is_string = false;  // for printing TOML
+};
+
+const std::vector<ConfigOption>& config_options();
+
+// "http.port" -> "ZTM_HTTP_PORT"
+std::string env_name(std::string_view key);
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Applies key=value pairs from one source; throws ConfigError naming the key and the source.
+void apply_settings(Config& config, const std::vector<std::pair<std::string, std::string>>& kv,
+                    std::string_view source);
+
+// Reads a TOML file into dotted key=value pairs; throws ConfigError (unknown keys, syntax).
+std::vector<std::pair<std::string, std::string>> read_toml_settings(const std::string& path);
+
+// Collects ZTM_* variables that name known options from `environ`.
+std::vector<std::pair<std::string, std::string>> read_env_settings(char** environ_vars);
+
+// Cross-option checks, run once after all sources; throws ConfigError.
+void validate(const Config& config);
+
+// The effective configuration as TOML.
+std::string to_toml(const Config& config);
+
+}  // namespace ztm

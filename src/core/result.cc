@@ -1,0 +1,18 @@
+#include "core/result.h"
+
+namespace ztm {
+
+std::string_view to_string(Errc code) {
+  switch (code) {
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::not_found: return "not_found";
+    case Errc::precondition_failed: return "precondition_failed";
+    case Errc::conflict: return "conflict";
+    case Errc::unavailable: return "unavailable";
+    case Errc::overloaded: return "overloaded";
+    case Errc::internal: return "internal";
+  }
+  return "internal";
+}
+
+}  // namespace ztm

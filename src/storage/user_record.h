@@ -1,0 +1,41 @@
+#pragma once
+// A user as the data tier stores it: the chapter's user object (GET /users/12) plus the
+// version that optimistic concurrency (ETag / If-Match) compares.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/ids.h"
+
+namespace ztm {
+
+struct Address {
+  std::string street_address;
+  std::string city;
+  std::string state;
+  std::int64_t postal_code = 0;
+  bool operator==(const Address&) const = default;
+};
+
+struct User {
+  UserId id = 0;
+  std::string first_name;
+  std::string last_name;
+  Address address;
+  std::vector<std::string> phone_numbers;
+  bool operator==(const User&) const = default;
+};
+
+struct StoredUser {
+  User user;
+  std::int64_t version = 0;  // 1 on create, +1 on every update
+  bool operator==(const StoredUser&) const = default;
+};
+
+struct UserPage {
+  std::vector<StoredUser> users;  // ascending by id
+  bool more = false;              // users with a larger id exist beyond this page
+};
+
+}  // namespace ztm
