@@ -29,7 +29,7 @@ struct HttpConfig {
   int write_timeout_ms = 30'000;   // a client that does not read its responses
   int drain_delay_ms = 0;          // on shutdown: fail /readyz this long before closing listeners
   int shutdown_timeout_ms = 10'000;  // then wait at most this long for in-flight requests
-  std::string static_dir = "web";    // static files served under /; empty = off
+  std::string static_dir;  // static files served under /; empty = off
 };
 
 struct StorageConfig {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# GET /users/12 from ztm's cache versus nginx serving the identical JSON as a static file.
+# Both servers pinned to CPU 0 with one worker; wrk pinned to CPU 1; keep-alive; same run.
+# Prints a Markdown table for docs/performance.md. Usage: bench/http_vs_nginx.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/packages.sh
+# shellcheck disable=SC2086
+install_packages $BUILD_PACKAGES $BENCH_PACKAGES
+secs=${1:-10}
+ulimit -n 65536 2>/dev/null || true
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DZTM_BUILD_TESTS=OFF -DZTM_BUILD_BENCH=OFF >/dev/null
+cmake --build build-release --target ztm >/dev/null
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+ztm=./build-release/ztm
+common=(--storage.sqlite_path "$work/ztm.db" --log.access off --log.level warn --http.threads 1)
+$ztm seed --storage.sqlite_path "$work/ztm.db" >/dev/null
+
+# start_ztm PORT EXTRA...: starts ztm serve pinned to CPU 0 and waits for /readyz.
+start_ztm() {
+  local port=$1; shift
+  taskset -c 0 $ztm serve "${common[@]}" --http.port "$port" "$@" >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0; sleep 0.05; done
+  echo "ztm did not start" >&2; exit 1
+}
+
+mkdir -p "$work/www/users"
+start_ztm 18080
+curl -sf http://127.0.0.1:18080/users/12 > "$work/www/users/12"
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+worker_cpu_affinity 01;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:18081 reuseport;
+    root $work/www;
+  }
+}
+NGINX
+taskset -c 0 nginx -c "$work/nginx.conf" &
+pids+=($!)
+for _ in $(seq 100); do curl -sf http://127.0.0.1:18081/users/12 >/dev/null && break; sleep 0.05; done
+cmp <(curl -s http://127.0.0.1:18080/users/12) <(curl -s http://127.0.0.1:18081/users/12)
+
+# run_wrk URL [wrk args...] -> "rps p50 p99"
+run_wrk() {
+  local url=$1; shift
+  taskset -c 1 wrk -t1 -c64 -d"${secs}s" --latency "$@" "$url" > "$work/wrk.out"
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$work/wrk.out"
+}
+
+taskset -c 1 wrk -t1 -c64 -d2s http://127.0.0.1:18080/users/12 >/dev/null  # warm-up
+read -r z_rps z_p50 z_p99 < <(run_wrk http://127.0.0.1:18080/users/12)
+taskset -c 1 wrk -t1 -c64 -d2s http://127.0.0.1:18081/users/12 >/dev/null
+read -r n_rps n_p50 n_p99 < <(run_wrk http://127.0.0.1:18081/users/12)
+read -r zp_rps zp_p50 zp_p99 < <(run_wrk http://127.0.0.1:18080/users/12 -s bench/pipeline.lua)
+read -r np_rps np_p50 np_p99 < <(run_wrk http://127.0.0.1:18081/users/12 -s bench/pipeline.lua)
+z_mem=$(python3 bench/idle_connections.py "${pids[0]}" 18080 /users/12 2000)
+
+start_ztm 18082 --cache.enabled false
+read -r m_rps m_p50 m_p99 < <(run_wrk http://127.0.0.1:18082/users/12)
+read -r w_rps w_p50 w_p99 < <(run_wrk http://127.0.0.1:18082/users/12 -s bench/put.lua)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%Y-%m-%d)"
+echo
+echo "| workload | server | requests/s | p50 | p99 | vs nginx |"
+echo "|---|---|---|---|---|---|"
+echo "| GET /users/12, cached, keep-alive | ztm | $z_rps | $z_p50 | $z_p99 | $(ratio "$z_rps" "$n_rps")× |"
+echo "| GET /users/12 as a static file | nginx | $n_rps | $n_p50 | $n_p99 | 1.00× |"
+echo "| same, pipelined ×16 | ztm | $zp_rps | $zp_p50 | $zp_p99 | $(ratio "$zp_rps" "$np_rps")× |"
+echo "| same, pipelined ×16 | nginx | $np_rps | $np_p50 | $np_p99 | 1.00× |"
+echo "| GET /users/12, cache off (SQLite read) | ztm | $m_rps | $m_p50 | $m_p99 | |"
+echo "| PUT /users/12 (SQLite write, WAL) | ztm | $w_rps | $w_p50 | $w_p99 | |"
+echo
+echo "memory per idle keep-alive connection (ztm, 2000 connections): ${z_mem} bytes"

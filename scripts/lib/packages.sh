@@ -1,0 +1,20 @@
+# Debian 12 packages, by purpose; sourced by scripts/run, scripts/test and bench scripts.
+# shellcheck shell=bash
+BUILD_PACKAGES="g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
+  libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev curl"
+TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3"
+BENCH_PACKAGES="nginx-light wrk util-linux"
+
+# install_packages PKG...: installs the ones that are missing (apt; sudo when not root).
+install_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

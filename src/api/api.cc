@@ -1,0 +1,160 @@
+#include "api/api.h"
+
+#include <array>
+#include <chrono>
+#include <fmt/format.h>
+
+#include "api/errors.h"
+#include "core/log.h"
+
+namespace ztm::api {
+using http::Response;
+using http::Verb;
+
+struct Api::EndpointMetrics {
+  Labels labels;
+  Histogram* latency = nullptr;
+  // Counters by status code, created on first use (a status seen once stays cheap after).
+  std::array<std::atomic<Counter*>, 600> by_status{};
+};
+
+Api::Api(ApiOptions options, UserService& users, Store& store, MetricsRegistry& metrics,
+         const std::atomic<bool>& draining, const StaticFiles* static_files)
+    : options_(std::move(options)),
+      users_(users, options_.max_json_depth),
+      store_(store),
+      metrics_(metrics),
+      draining_(draining),
+      static_files_(static_files),
+      id_prefix_(std::random_device{}()) {
+  add_routes();
+  auto make_metrics = [&](std::string method, std::string route) {
+    auto m = std::make_unique<EndpointMetrics>();
+    m->labels = {{"method", std::move(method)}, {"route", std::move(route)}};
+    m->latency = &metrics_.histogram("ztm_http_request_duration_seconds",
+                                     "Time from a parsed request to its response.", m->labels);
+    return m;
+  };
+  for (const auto& e : router_.endpoints())
+    endpoint_metrics_.push_back(make_metrics(std::string(http::bhttp::to_string(e.method)), e.pattern));
+  endpoint_metrics_.push_back(make_metrics("other", "unmatched"));
+}
+
+Api::~Api() = default;
+
+// The route table: every route of the service, in one place.
+void Api::add_routes() {
+  auto bind = [this](auto member) {
+    return [this, member](http::Request& req) { return (users_.*member)(req); };
+  };
+  router_.add(Verb::get, "/users", bind(&UsersApi::list));
+  router_.add(Verb::post, "/users", bind(&UsersApi::create));
+  router_.add(Verb::get, "/users/{id}", bind(&UsersApi::get));
+  router_.add(Verb::put, "/users/{id}", bind(&UsersApi::replace));
+  router_.add(Verb::patch, "/users/{id}", bind(&UsersApi::patch));
+  router_.add(Verb::delete_, "/users/{id}", bind(&UsersApi::remove));
+
+  router_.add(Verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<Response> {
+    Response res;
+    res.body = R"({"status":"ok"})";
+    co_return res;
+  });
+  router_.add(Verb::get, "/readyz", [this](http::Request& req) { return ready(req); });
+  router_.add(Verb::get, "/metrics", [this](http::Request&) -> boost::asio::awaitable<Response> {
+    Response res;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = metrics_.render();
+    co_return res;
+  });
+}
+
+boost::asio::awaitable<Response> Api::ready(http::Request&) {
+  if (draining_.load()) {
+    Response res = http::json_error(503, "draining", "the server is shutting down");
+    co_return res;
+  }
+  auto ping = co_await store_.ping();
+  if (!ping) co_return http::json_error(503, "storage_unavailable", ping.error().message);
+  Response res;
+  res.body = R"({"status":"ready"})";
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Api::dispatch(http::Request& req, int& endpoint) {
+  const auto match = router_.match(req);
+  endpoint = match.endpoint;
+  if (match.handler) co_return co_await (*match.handler)(req);
+  const auto method = req.msg.method();
+  if (match.status == 404 && static_files_ && (method == Verb::get || method == Verb::head))
+    if (auto file = static_files_->serve(req)) co_return std::move(*file);
+  if (match.status == 405) {
+    Response res = http::json_error(405, "method_not_allowed",
+                                    fmt::format("{} is not allowed on {}",
+                                                std::string_view(req.msg.method_string()), req.route));
+    res.header("Allow", match.allow);
+    co_return res;
+  }
+  co_return http::json_error(404, "not_found",
+                             fmt::format("no route for {} {}",
+                                         std::string_view(req.msg.method_string()),
+                                         req.path.substr(0, 200)));
+}
+
+boost::asio::awaitable<Response> Api::handle(http::Request& req) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string id = request_id(req);
+  int endpoint = -1;
+  Response res;
+  try {
+    res = co_await dispatch(req, endpoint);
+  } catch (const std::exception& e) {
+    log::error("handler failed", {{"request_id", id}, {"error", e.what()}});
+    res = http::json_error(500, "internal", "internal error");
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  record(endpoint, req, res, id, seconds);
+  res.header("X-Request-Id", std::move(id));
+  co_return res;
+}
+
+void Api::record(int endpoint, const http::Request& req, const Response& res,
+                 std::string_view request_id, double seconds) {
+  auto& m = endpoint >= 0 ? *endpoint_metrics_[static_cast<std::size_t>(endpoint)]
+                          : *endpoint_metrics_.back();
+  m.latency->observe(seconds);
+  auto& slot = m.by_status[res.status < 600 ? res.status : 599];
+  Counter* counter = slot.load(std::memory_order_acquire);
+  if (!counter) {
+    Labels labels = m.labels;
+    labels.emplace_back("code", std::to_string(res.status));
+    counter = &metrics_.counter("ztm_http_requests_total", "HTTP requests by route and status.", labels);
+    slot.store(counter, std::memory_order_release);
+  }
+  counter->inc();
+
+  const bool slow = seconds * 1000 >= options_.slow_ms;
+  if (options_.access_log == "all" || (options_.access_log == "errors" && (res.status >= 400 || slow))) {
+    log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request",
+               {{"request_id", request_id},
+                {"method", std::string_view(req.msg.method_string())},
+                {"path", req.path},
+                {"route", req.route},
+                {"status", res.status},
+                {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}});
+  }
+}
+
+// X-Request-Id from the client when it is safe to echo (1..128 of [A-Za-z0-9._:-]), else ours.
+std::string Api::request_id(const http::Request& req) {
+  auto it = req.msg.find("X-Request-Id");
+  if (it != req.msg.end()) {
+    const std::string_view v(it->value().data(), it->value().size());
+    bool ok = !v.empty() && v.size() <= 128;
+    for (char ch : v)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == ':' || ch == '-');
+    if (ok) return std::string(v);
+  }
+  return fmt::format("{:08x}{:08x}", id_prefix_, id_counter_.fetch_add(1, std::memory_order_relaxed));
+}
+
+}  // namespace ztm::api

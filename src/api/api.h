@@ -1,0 +1,55 @@
+#pragma once
+// The HTTP API of the web tier: the route table (Api::add_routes, one function) and the
+// middleware every request passes: request id, per-endpoint metrics, access log.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <random>
+
+#include "api/static_files.h"
+#include "api/users_api.h"
+#include "core/metrics.h"
+#include "http/router.h"
+#include "storage/store.h"
+
+namespace ztm::api {
+
+struct ApiOptions {
+  int max_json_depth = 16;
+  std::string access_log = "errors";  // all | errors | off
+  int slow_ms = 1000;
+};
+
+class Api {
+ public:
+  // `static_files` may be null. `draining` turns /readyz to 503 (set it on shutdown).
+  Api(ApiOptions options, UserService& users, Store& store, MetricsRegistry& metrics,
+      const std::atomic<bool>& draining, const StaticFiles* static_files);
+  ~Api();
+
+  // The server's handler.
+  boost::asio::awaitable<http::Response> handle(http::Request& req);
+
+ private:
+  struct EndpointMetrics;
+  void add_routes();
+  boost::asio::awaitable<http::Response> dispatch(http::Request& req, int& endpoint);
+  boost::asio::awaitable<http::Response> ready(http::Request& req);
+  void record(int endpoint, const http::Request& req, const http::Response& res,
+              std::string_view request_id, double seconds);
+  std::string request_id(const http::Request& req);
+
+  ApiOptions options_;
+  UsersApi users_;
+  Store& store_;
+  MetricsRegistry& metrics_;
+  const std::atomic<bool>& draining_;
+  const StaticFiles* static_files_;
+  http::Router router_;
+  std::vector<std::unique_ptr<EndpointMetrics>> endpoint_metrics_;  // last: unmatched
+  std::uint32_t id_prefix_;
+  std::atomic<std::uint64_t> id_counter_{0};
+};
+
+}  // namespace ztm::api

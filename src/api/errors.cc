@@ -1,0 +1,27 @@
+#include "api/errors.h"
+
+namespace ztm::api {
+
+http::Response error_response(const Error& error) {
+  switch (error.code) {
+    case Errc::invalid_argument:
+      return http::json_error(422, "validation_failed", error.message);
+    case Errc::not_found:
+      return http::json_error(404, "not_found", error.message);
+    case Errc::precondition_failed:
+      return http::json_error(412, "precondition_failed", error.message);
+    case Errc::conflict:
+      return http::json_error(409, "conflict", error.message);
+    case Errc::unavailable:
+    case Errc::overloaded: {
+      auto res = http::json_error(503, std::string(to_string(error.code)), error.message);
+      res.header("Retry-After", "1");
+      return res;
+    }
+    case Errc::internal:
+      break;
+  }
+  return http::json_error(500, "internal", "internal error");
+}
+
+}  // namespace ztm::api

@@ -1,0 +1,13 @@
+#pragma once
+// The one place where errors become HTTP responses.
+
+#include "core/result.h"
+#include "http/message.h"
+
+namespace ztm::api {
+
+// Errc -> status: invalid_argument 422, not_found 404, precondition_failed 412, conflict 409,
+// unavailable/overloaded 503 with Retry-After, internal 500.
+http::Response error_response(const Error& error);
+
+}  // namespace ztm::api

@@ -1,0 +1,73 @@
+#include "api/request_parsing.h"
+
+#include <boost/json/parser.hpp>
+#include <charconv>
+
+namespace ztm::api {
+namespace json = boost::json;
+
+namespace {
+
+bool is_json_type(std::string_view ct) {
+  const auto semi = ct.find(';');
+  std::string_view type = ct.substr(0, semi);
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  std::string lower(type);
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return lower == "application/json" ||
+         (lower.starts_with("application/") && lower.ends_with("+json"));
+}
+
+}  // namespace
+
+Parsed<json::value> parse_json_body(const http::Request& req, int max_depth) {
+  if (!is_json_type(req.header(http::Field::content_type)))
+    return http::json_error(415, "unsupported_media_type",
+                            "the body must be JSON (Content-Type: application/json)");
+  json::parse_options options;
+  options.max_depth = static_cast<std::size_t>(max_depth);
+  json::parser parser(json::storage_ptr(), options);
+  boost::system::error_code ec;
+  parser.write(req.msg.body(), ec);  // the whole text: incomplete or trailing data is an error
+  if (ec == json::error::too_deep)
+    return http::json_error(400, "invalid_json",
+                            "the JSON body nests deeper than " + std::to_string(max_depth) + " levels");
+  if (ec) return http::json_error(400, "invalid_json", "the body is not valid JSON: " + ec.message());
+  return parser.release();
+}
+
+Parsed<UserId> parse_id(std::string_view text) {
+  UserId id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc{} || end != text.data() + text.size() || id <= 0 || id > kMaxSafeInteger)
+    return http::json_error(404, "not_found", "no user has the id '" + std::string(text.substr(0, 64)) + "'");
+  return id;
+}
+
+Precondition parse_if_match(std::string_view header) {
+  Precondition pre;
+  while (!header.empty()) {
+    const auto comma = header.find(',');
+    std::string_view tag = header.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag == "*") {
+      pre.any = true;
+    } else if (tag.size() >= 3 && tag.front() == '"' && tag.back() == '"') {
+      std::int64_t v = 0;
+      const auto inner = tag.substr(1, tag.size() - 2);
+      auto [end, ec] = std::from_chars(inner.data(), inner.data() + inner.size(), v);
+      // An unparseable tag cannot be one of ours: it stays in the list as an impossible version.
+      pre.versions.push_back(ec == std::errc{} && end == inner.data() + inner.size() ? v : -1);
+    } else if (!tag.empty()) {
+      pre.versions.push_back(-1);  // weak or malformed: never matches
+    }
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return pre;
+}
+
+std::string etag(std::int64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+}  // namespace ztm::api

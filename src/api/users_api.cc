@@ -1,0 +1,122 @@
+#include "api/users_api.h"
+
+#include <boost/json/serialize.hpp>
+#include <charconv>
+
+#include "api/errors.h"
+#include "api/request_parsing.h"
+#include "app/user_json.h"
+
+namespace ztm::api {
+namespace json = boost::json;
+using http::Response;
+
+namespace {
+
+Response user_response(unsigned status, const StoredUser& s) {
+  Response res;
+  res.status = status;
+  res.body = serialize_user(s.user);
+  res.header("ETag", etag(s.version));
+  return res;
+}
+
+// Parses an optional non-negative integer query parameter within [lo, hi].
+std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallback, std::int64_t lo,
+                                      std::int64_t hi) {
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto doc = co_await users_.get(std::get<UserId>(id));
+  if (!doc) co_return error_response(doc.error());
+  Response res;
+  std::string tag = etag((*doc)->version);
+  // If-None-Match uses weak comparison, so W/"3" and lists of tags match too.
+  if (req.header(http::Field::if_none_match).find(tag) != std::string_view::npos) {
+    res.status = 304;
+  } else {
+    res.body = (*doc)->data;
+  }
+  res.header("ETag", std::move(tag));
+  co_return res;
+}
+
+boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
+  const auto after = query_int(req.query_param("after"), 0, 0, kMaxSafeInteger);
+  const auto limit = query_int(req.query_param("limit"), kDefaultPageSize, 1, kMaxPageSize);
+  if (!after)
+    co_return http::json_error(400, "invalid_parameter", "after: must be a user id (an integer >= 0)");
+  if (!limit)
+    co_return http::json_error(400, "invalid_parameter",
+                               "limit: must be an integer from 1 to " + std::to_string(kMaxPageSize));
+  auto page = co_await users_.list(*after, static_cast<int>(*limit));
+  if (!page) co_return error_response(page.error());
+  json::array users;
+  users.reserve(page->users.size());
+  for (const auto& s : page->users) users.emplace_back(user_to_json(s.user));
+  json::value next = nullptr;
+  if (page->more && !page->users.empty())
+    next = "/users?after=" + std::to_string(page->users.back().user.id) + "&limit=" + std::to_string(*limit);
+  Response res;
+  res.body = json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
+  co_return res;
+}
+
+boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
+  auto body = parse_json_body(req, max_json_depth_);
+  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
+  auto user = user_from_json(std::get<json::value>(body), std::nullopt);
+  if (!user) co_return error_response(user.error());
+  auto created = co_await users_.create(std::move(*user));
+  if (!created) co_return error_response(created.error());
+  Response res = user_response(201, *created);
+  res.header("Location", "/users/" + std::to_string(created->user.id));
+  co_return res;
+}
+
+boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto body = parse_json_body(req, max_json_depth_);
+  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
+  auto user = user_from_json(std::get<json::value>(body), std::get<UserId>(id));
+  if (!user) co_return error_response(user.error());
+  auto updated = co_await users_.replace(std::move(*user), parse_if_match(req.header(http::Field::if_match)));
+  if (!updated) co_return error_response(updated.error());
+  co_return user_response(200, *updated);
+}
+
+boost::asio::awaitable<Response> UsersApi::patch(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto body = parse_json_body(req, max_json_depth_);
+  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
+  const auto& patch = std::get<json::value>(body);
+  if (!patch.is_object())
+    co_return http::json_error(422, "validation_failed", "body: a merge patch must be a JSON object");
+  auto updated = co_await users_.patch(std::get<UserId>(id), patch,
+                                       parse_if_match(req.header(http::Field::if_match)));
+  if (!updated) co_return error_response(updated.error());
+  co_return user_response(200, *updated);
+}
+
+boost::asio::awaitable<Response> UsersApi::remove(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto done = co_await users_.remove(std::get<UserId>(id), parse_if_match(req.header(http::Field::if_match)));
+  if (!done) co_return error_response(done.error());
+  Response res;
+  res.status = 204;
+  co_return res;
+}
+
+}  // namespace ztm::api

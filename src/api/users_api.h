@@ -1,0 +1,30 @@
+#pragma once
+// HTTP handlers of the users resource: thin — parse, call UserService, map the result.
+
+#include <boost/asio/awaitable.hpp>
+
+#include "app/users.h"
+#include "http/message.h"
+
+namespace ztm::api {
+
+class UsersApi {
+ public:
+  static constexpr int kDefaultPageSize = 20;
+  static constexpr int kMaxPageSize = 100;
+
+  UsersApi(UserService& users, int max_json_depth) : users_(users), max_json_depth_(max_json_depth) {}
+
+  boost::asio::awaitable<http::Response> get(http::Request& req);      // GET /users/{id}
+  boost::asio::awaitable<http::Response> list(http::Request& req);     // GET /users?after&limit
+  boost::asio::awaitable<http::Response> create(http::Request& req);   // POST /users
+  boost::asio::awaitable<http::Response> replace(http::Request& req);  // PUT /users/{id}
+  boost::asio::awaitable<http::Response> patch(http::Request& req);    // PATCH /users/{id}
+  boost::asio::awaitable<http::Response> remove(http::Request& req);   // DELETE /users/{id}
+
+ private:
+  UserService& users_;
+  int max_json_depth_;
+};
+
+}  // namespace ztm::api

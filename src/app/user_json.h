@@ -1,0 +1,38 @@
+#pragma once
+// The user document of the chapter (GET /users/12) and its validation rules:
+//   {"id":12,"firstName":"John","lastName":"Smith",
+//    "address":{"streetAddress":"21 2nd Street","city":"New York","state":"NY","postalCode":10021},
+//    "phoneNumbers":["212 555-1234","646 555-4567"]}
+// Field order on output is exactly this. Unknown fields are rejected at every level.
+
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+
+#include "core/result.h"
+#include "storage/user_record.h"
+
+namespace ztm {
+
+struct UserLimits {
+  static constexpr std::size_t kMaxName = 100;       // firstName, lastName (characters)
+  static constexpr std::size_t kMaxStreet = 200;
+  static constexpr std::size_t kMaxCity = 100;
+  static constexpr std::size_t kMaxState = 100;
+  static constexpr std::int64_t kMaxPostalCode = 999'999'999;  // ZIP+4 as one integer
+  static constexpr std::size_t kMaxPhones = 20;
+  static constexpr std::size_t kMaxPhone = 32;
+};
+
+// Validates a user document. `id` in the document is read-only: rejected when `path_id` is
+// nullopt (create), and must equal *path_id otherwise (replace). phoneNumbers may be omitted
+// (no numbers). Errors are Errc::invalid_argument with a message naming the field.
+Result<User> user_from_json(const boost::json::value& doc, std::optional<UserId> path_id);
+
+boost::json::object user_to_json(const User& user);
+std::string serialize_user(const User& user);
+
+// RFC 7396 JSON merge patch: applies `patch` to `target` in place.
+void merge_patch(boost::json::value& target, const boost::json::value& patch);
+
+}  // namespace ztm

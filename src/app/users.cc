@@ -1,0 +1,113 @@
+#include "app/users.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "app/user_json.h"
+
+namespace ztm {
+namespace {
+
+// "user:12" without allocating.
+struct CacheKey {
+  char buf[32];
+  std::size_t len;
+  explicit CacheKey(UserId id) { len = fmt::format_to_n(buf, sizeof buf, "user:{}", id).size; }
+  std::string_view view() const { return {buf, len}; }
+};
+
+UserDocument document(const StoredUser& s) {
+  return std::make_shared<const CachedValue>(CachedValue{serialize_user(s.user), s.version});
+}
+
+}  // namespace
+
+bool Precondition::matches(std::int64_t version) const {
+  return any || std::find(versions.begin(), versions.end(), version) != versions.end();
+}
+
+UserService::UserService(Store& store, Cache* cache, IdGenerator& ids)
+    : store_(store), cache_(cache), ids_(ids) {}
+
+boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id) {
+  const CacheKey key(id);
+  Cache::Lease lease = 0;
+  if (cache_) {
+    if (auto hit = cache_->get(key.view())) co_return hit;
+    lease = cache_->lease(key.view());
+  }
+  auto stored = co_await store_.get_user(id);
+  if (!stored) co_return std::move(stored).error();
+  auto doc = document(*stored);
+  if (cache_) cache_->put(key.view(), doc, lease);
+  co_return doc;
+}
+
+boost::asio::awaitable<Result<UserPage>> UserService::list(UserId after, int limit) {
+  co_return co_await store_.list_users(after, limit);
+}
+
+boost::asio::awaitable<Result<StoredUser>> UserService::create(User user) {
+  user.id = ids_.next();
+  co_return co_await store_.create_user(std::move(user));
+}
+
+boost::asio::awaitable<Result<std::optional<std::int64_t>>> UserService::expected_version(
+    UserId id, const Precondition& pre) {
+  using R = Result<std::optional<std::int64_t>>;
+  if (!pre.present()) co_return R(std::nullopt);
+  if (!pre.any && pre.versions.size() == 1) co_return R(pre.versions.front());
+  // "*" or several candidates: the current version decides, and is then compared-and-set so a
+  // write in between still fails the request.
+  auto current = co_await store_.get_user(id);
+  if (!current) co_return std::move(current).error();
+  if (!pre.matches(current->version))
+    co_return Error{Errc::precondition_failed, "If-Match does not match the current ETag"};
+  co_return R(current->version);
+}
+
+boost::asio::awaitable<Result<StoredUser>> UserService::replace(User user, Precondition pre) {
+  auto expected = co_await expected_version(user.id, pre);
+  if (!expected) co_return std::move(expected).error();
+  const UserId id = user.id;
+  auto result = co_await store_.update_user(std::move(user), *expected);
+  invalidate(id);  // even on failure: a write of unknown outcome must not leave a stale entry
+  co_return result;
+}
+
+boost::asio::awaitable<Result<StoredUser>> UserService::patch(UserId id,
+                                                             const boost::json::value& patch,
+                                                             Precondition pre) {
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    auto current = co_await store_.get_user(id);
+    if (!current) co_return std::move(current).error();
+    if (pre.present() && !pre.matches(current->version))
+      co_return Error{Errc::precondition_failed, "If-Match does not match the current ETag"};
+    boost::json::value doc = user_to_json(current->user);
+    merge_patch(doc, patch);
+    auto user = user_from_json(doc, id);
+    if (!user) co_return std::move(user).error();
+    auto result = co_await store_.update_user(std::move(*user), current->version);
+    invalidate(id);  // even on failure: a write of unknown outcome must not leave a stale entry
+    // Lost a race with another writer: with If-Match that is the client's 412; without it,
+    // apply the patch again to the newer version.
+    if (result || pre.present() || result.error().code != Errc::precondition_failed ||
+        attempt == kAttempts)
+      co_return result;
+  }
+}
+
+boost::asio::awaitable<Result<void>> UserService::remove(UserId id, Precondition pre) {
+  auto expected = co_await expected_version(id, pre);
+  if (!expected) co_return std::move(expected).error();
+  auto result = co_await store_.delete_user(id, *expected);
+  invalidate(id);  // even on failure: a write of unknown outcome must not leave a stale entry
+  co_return result;
+}
+
+void UserService::invalidate(UserId id) {
+  if (cache_) cache_->erase(CacheKey(id).view());
+}
+
+}  // namespace ztm

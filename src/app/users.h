@@ -1,0 +1,59 @@
+#pragma once
+// The users resource's business rules, free of HTTP: create with a generated id, read through
+// the cache, replace, merge-patch and delete with optimistic concurrency.
+//
+// Cache protocol (look-aside, as in "Scaling Memcache at Facebook"): a read takes a lease, reads
+// the store on a miss and fills the cache only if no write invalidated the key meanwhile; a
+// write commits to the store first, then deletes the key (delete, never set), so a cached value
+// is never newer than the store and never older than the last completed write.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+#include <vector>
+
+#include "cache/cache.h"
+#include "core/ids.h"
+#include "core/result.h"
+#include "storage/store.h"
+
+namespace ztm {
+
+// What an If-Match header asks: nothing, "*" (the user must exist), or one of these versions.
+struct Precondition {
+  bool any = false;
+  std::vector<std::int64_t> versions;
+  bool present() const { return any || !versions.empty(); }
+  bool matches(std::int64_t version) const;
+};
+
+// The body of GET /users/{id} and the version its ETag is made from.
+using UserDocument = CachedPtr;
+
+class UserService {
+ public:
+  // `cache` may be null (caching off). All references must outlive the service.
+  UserService(Store& store, Cache* cache, IdGenerator& ids);
+
+  boost::asio::awaitable<Result<UserDocument>> get(UserId id);
+  boost::asio::awaitable<Result<UserPage>> list(UserId after, int limit);
+  // REQUIRES: user validated (user_from_json); its id is replaced by a new one.
+  boost::asio::awaitable<Result<StoredUser>> create(User user);
+  boost::asio::awaitable<Result<StoredUser>> replace(User user, Precondition pre);
+  // Applies an RFC 7396 merge patch to the stored document, validates the result, and writes it
+  // with compare-and-set; without If-Match a concurrent write makes it retry (a few times).
+  boost::asio::awaitable<Result<StoredUser>> patch(UserId id, const boost::json::value& patch,
+                                                  Precondition pre);
+  boost::asio::awaitable<Result<void>> remove(UserId id, Precondition pre);
+
+ private:
+  // The version to compare-and-set against, or nullopt for an unconditional write.
+  boost::asio::awaitable<Result<std::optional<std::int64_t>>> expected_version(UserId id,
+                                                                               const Precondition& pre);
+  void invalidate(UserId id);
+
+  Store& store_;
+  Cache* cache_;
+  IdGenerator& ids_;
+};
+
+}  // namespace ztm

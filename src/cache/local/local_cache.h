@@ -1,0 +1,83 @@
+#pragma once
+// The L1 cache: in-process, bounded in bytes, with a TTL and a pluggable eviction policy.
+//
+// Keys are spread over `shards` shards by hash. Each shard has its own mutex, hash map, byte
+// budget (max_bytes / shards) and eviction policy, so threads contend only when their keys share
+// a shard. A hit costs one hash, one lock, one map lookup, one policy touch and one shared_ptr
+// copy; it does not allocate.
+//
+// Leases (see cache.h) are per shard: each shard counts its erase() calls, lease(key) returns the
+// count, and put() refuses a lease older than the count. An erase of ANOTHER key in the same
+// shard therefore also refuses a put: a skipped fill (the next reader fills it), never a stale
+// value. With delete-on-write traffic spread over 16+ shards this costs a small share of fills.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "cache/cache.h"
+#include "cache/local/eviction_policy.h"
+
+namespace ztm {
+
+struct LocalCacheOptions {
+  EvictionPolicyKind policy = EvictionPolicyKind::lru;
+  std::int64_t max_bytes = 64 << 20;     // bound on the sum of entry charges (see entry_charge)
+  std::chrono::milliseconds ttl{60000};  // an entry expires this long after its put
+  int shards = 16;                       // a power of two in [1, 1024]
+  // Injected clock, so tests move time instead of sleeping.
+  std::function<std::chrono::steady_clock::time_point()> now = [] {
+    return std::chrono::steady_clock::now();
+  };
+};
+
+class LocalCache final : public Cache {
+ public:
+  // Bytes charged per entry on top of its key and value bytes: an estimate of the bookkeeping
+  // (hash-map node and bucket, slot record, policy links, the value's shared_ptr control block
+  // and string header). It keeps a flood of tiny entries from looking free. Allocator rounding
+  // and string capacity beyond size() are not counted, so real memory use runs somewhat higher.
+  static constexpr std::int64_t kEntryOverheadBytes = 128;
+
+  // What an entry counts against the byte bound.
+  static std::int64_t entry_charge(std::string_view key, const CachedValue& value) {
+    return static_cast<std::int64_t>(key.size() + value.data.size()) + kEntryOverheadBytes;
+  }
+
+  // Throws std::invalid_argument (a start-up error) unless: shards is a power of two in
+  // [1, 1024]; max_bytes / shards >= kEntryOverheadBytes; ttl > 0; now is set.
+  explicit LocalCache(LocalCacheOptions options);
+  ~LocalCache() override;
+
+  LocalCache(const LocalCache&) = delete;
+  LocalCache& operator=(const LocalCache&) = delete;
+
+  // A hit refreshes the entry's place in the policy (LRU, LFU), not its TTL. An expired entry is
+  // removed and reported as a miss.
+  CachedPtr get(std::string_view key) override;
+  Lease lease(std::string_view key) override;
+  // Refused (false) when the lease is stale, value is null, or the entry's charge exceeds the
+  // shard budget (max_bytes / shards). Otherwise evicts policy victims in the key's shard until
+  // the entry fits. A replaced key is a new entry: new charge, new TTL, new place in the policy.
+  bool put(std::string_view key, CachedPtr value, Lease lease) override;
+  void erase(std::string_view key) override;
+  // Sums over shards, each read under its lock (so per-shard numbers are consistent, the total
+  // is not a single snapshot while other threads write).
+  CacheStats stats() const override;
+
+  const LocalCacheOptions& options() const { return options_; }
+
+ private:
+  class Shard;  // local_cache.cc
+
+  Shard& shard_for(std::size_t hash) const;
+
+  LocalCacheOptions options_;
+  std::unique_ptr<Shard[]> shards_;
+  std::size_t shard_mask_ = 0;
+};
+
+}  // namespace ztm

@@ -1,0 +1,33 @@
+// LRU: one list in recency order, least recent at the front. A hit moves the slot to the back.
+
+#include "cache/local/eviction_policy.h"
+#include "cache/local/slot_list.h"
+
+namespace ztm {
+namespace {
+
+class LruPolicy final : public EvictionPolicy {
+ public:
+  void on_insert(Slot slot) override {
+    ensure_slot(links_, slot);
+    order_.push_back(links_, slot);
+  }
+  void on_access(Slot slot) override {
+    order_.remove(links_, slot);
+    order_.push_back(links_, slot);
+  }
+  void on_erase(Slot slot) override { order_.remove(links_, slot); }
+  Slot victim() const override { return order_.front(); }
+
+ private:
+  std::vector<SlotLink> links_;
+  SlotList order_;
+};
+
+}  // namespace
+
+std::unique_ptr<EvictionPolicy> make_lru_policy() {
+  return std::make_unique<LruPolicy>();
+}
+
+}  // namespace ztm

@@ -1,0 +1,42 @@
+// ztm migrate, ztm seed, ztm config print.
+#include <fmt/format.h>
+
+#include "app/demo_data.h"
+#include "cli/commands.h"
+#include "cli/wiring.h"
+#include "core/run_sync.h"
+#include "storage/sqlite/sqlite_store.h"
+
+namespace ztm::cli {
+
+int migrate(const Config& config) {
+  SqliteStore store(SqliteOptions{.path = config.storage.sqlite_path, .threads = 1});
+  auto report = store.migrate();
+  if (!report) {
+    fmt::print(stderr, "ztm migrate: {}\n", report.error().message);
+    return 1;
+  }
+  fmt::print("ztm migrate: {}: schema version {} -> {}\n", config.storage.sqlite_path,
+             report->from_version, report->to_version);
+  return 0;
+}
+
+int seed(const Config& config) {
+  MetricsRegistry metrics;
+  auto storage = open_storage(config, metrics, /*migrate=*/true);
+  auto loaded = run_sync(load_demo_data(storage.store()));
+  if (!loaded) {
+    fmt::print(stderr, "ztm seed: {}\n", loaded.error().message);
+    return 1;
+  }
+  if (*loaded == 0) fmt::print("ztm seed: the database already has users; nothing loaded\n");
+  else fmt::print("ztm seed: loaded {} demo users (try GET /users/12)\n", *loaded);
+  return 0;
+}
+
+int print_config(const Config& config) {
+  fmt::print("{}", to_toml(config));
+  return 0;
+}
+
+}  // namespace ztm::cli

@@ -1,0 +1,68 @@
+// ztm: the command table.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <functional>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/config_flags.h"
+#include "core/log.h"
+
+extern char** environ;
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* help;
+  int (*run)(const ztm::Config&);
+};
+
+constexpr Command kCommands[] = {
+    {"serve", "Run the web/API server (SQLite, in-process cache: the chapter's single server)",
+     ztm::cli::serve},
+    {"migrate", "Apply pending database schema migrations", ztm::cli::migrate},
+    {"seed", "Load the demo users (user 12 is John Smith) if the database has no users",
+     ztm::cli::seed},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ztm: the web service of \"Scale from zero to millions of users\""};
+  app.require_subcommand(1);
+  std::vector<std::unique_ptr<ztm::cli::ConfigFlags>> flags;
+  std::vector<std::pair<CLI::App*, const Command*>> commands;
+  for (const auto& c : kCommands) {
+    auto* sub = app.add_subcommand(c.name, c.help);
+    flags.push_back(std::make_unique<ztm::cli::ConfigFlags>(*sub));
+    commands.emplace_back(sub, &c);
+  }
+  auto* config_cmd = app.add_subcommand("config", "Inspect the configuration");
+  config_cmd->require_subcommand(1);
+  auto* print = config_cmd->add_subcommand("print", "Print the effective configuration as TOML");
+  flags.push_back(std::make_unique<ztm::cli::ConfigFlags>(*print));
+  static constexpr Command kPrint{"config print", "", ztm::cli::print_config};
+  commands.emplace_back(print, &kPrint);
+
+  CLI11_PARSE(app, argc, argv);
+
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    if (!commands[i].first->parsed()) continue;
+    ztm::Config config;
+    try {
+      config = flags[i]->load(environ);
+    } catch (const ztm::ConfigError& e) {
+      fmt::print(stderr, "ztm {}: configuration error: {}\n", commands[i].second->name, e.what());
+      return 2;
+    }
+    try {
+      ztm::log::init(config.log.level);
+      return commands[i].second->run(config);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "ztm {}: {}\n", commands[i].second->name, e.what());
+      return 1;
+    }
+  }
+  return 2;
+}

@@ -1,0 +1,107 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace ztm {
+namespace {
+
+std::string write_temp(const std::string& text) {
+  char name[] = "/tmp/ztm-config-XXXXXX";
+  const int fd = mkstemp(name);
+  close(fd);
+  std::ofstream(name) << text;
+  return name;
+}
+
+TEST(Config, DefaultsAreValid) {
+  Config c;
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_EQ(c.http.port, 8080);
+  EXPECT_EQ(c.storage.backend, "sqlite");
+}
+
+TEST(Config, EveryOptionRoundTripsThroughItsTextForm) {
+  Config c;
+  for (const auto& o : config_options()) {
+    const std::string before = o.get(c);
+    ASSERT_EQ(o.set(c, before), std::nullopt) << o.key;
+    EXPECT_EQ(o.get(c), before) << o.key;
+  }
+}
+
+TEST(Config, LaterSourcesWin) {
+  Config c;
+  apply_settings(c, {{"http.port", "9000"}, {"cache.policy", "lfu"}}, "file");
+  apply_settings(c, {{"http.port", "9001"}}, "env");
+  EXPECT_EQ(c.http.port, 9001);
+  EXPECT_EQ(c.cache.policy, "lfu");
+}
+
+TEST(Config, ErrorsNameTheOptionAndSource) {
+  Config c;
+  try {
+    apply_settings(c, {{"http.port", "70000"}}, "command line");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("command line: option 'http.port'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(apply_settings(c, {{"http.prot", "1"}}, "x"), ConfigError);
+  EXPECT_THROW(apply_settings(c, {{"cache.policy", "random"}}, "x"), ConfigError);
+  EXPECT_THROW(apply_settings(c, {{"cache.enabled", "yes please"}}, "x"), ConfigError);
+  EXPECT_THROW(apply_settings(c, {{"http.threads", "2x"}}, "x"), ConfigError);
+}
+
+TEST(Config, CrossOptionValidation) {
+  Config c;
+  c.http.header_timeout_ms = c.http.idle_timeout_ms + 1;
+  EXPECT_THROW(validate(c), ConfigError);
+}
+
+TEST(Config, TomlFileIsFlattenedToDottedKeys) {
+  const auto path = write_temp("node_id = 7\n[http]\nport = 9090\naddress = \"0.0.0.0\"\n[cache]\nenabled = false\n");
+  Config c;
+  apply_settings(c, read_toml_settings(path), path);
+  EXPECT_EQ(c.node_id, 7);
+  EXPECT_EQ(c.http.port, 9090);
+  EXPECT_EQ(c.http.address, "0.0.0.0");
+  EXPECT_FALSE(c.cache.enabled);
+  std::remove(path.c_str());
+}
+
+TEST(Config, TomlSyntaxErrorsAndUnknownKeysAreReported) {
+  const auto bad = write_temp("[http\nport = 1\n");
+  EXPECT_THROW(read_toml_settings(bad), ConfigError);
+  const auto unknown = write_temp("[http]\nportt = 1\n");
+  Config c;
+  EXPECT_THROW(apply_settings(c, read_toml_settings(unknown), unknown), ConfigError);
+  std::remove(bad.c_str());
+  std::remove(unknown.c_str());
+}
+
+TEST(Config, EnvironmentVariablesMapToOptions) {
+  EXPECT_EQ(env_name("http.max_body_bytes"), "ZTM_HTTP_MAX_BODY_BYTES");
+  char a[] = "ZTM_HTTP_PORT=1234", b[] = "PATH=/bin", d[] = "ZTM_LOG_LEVEL=warn";
+  char* env[] = {a, b, d, nullptr};
+  Config c;
+  apply_settings(c, read_env_settings(env), "environment");
+  EXPECT_EQ(c.http.port, 1234);
+  EXPECT_EQ(c.log.level, "warn");
+}
+
+TEST(Config, PrintedTomlReadsBackToTheSameConfig) {
+  Config c;
+  c.http.port = 4321;
+  c.http.static_dir = "some \"quoted\" dir";
+  const auto path = write_temp(to_toml(c));
+  Config back;
+  apply_settings(back, read_toml_settings(path), path);
+  for (const auto& o : config_options()) EXPECT_EQ(o.get(back), o.get(c)) << o.key;
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace ztm

@@ -1,0 +1,67 @@
+#pragma once
+// Requests and responses as the handlers see them. Parsing is Beast's (limits, chunked bodies);
+// responses are serialized by us into one reused buffer per connection, so that a pipelined
+// batch of responses goes out in one write.
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <array>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ztm::http {
+
+namespace bhttp = boost::beast::http;
+using Verb = bhttp::verb;
+using Field = bhttp::field;
+
+struct Request {
+  bhttp::request<bhttp::string_body> msg;
+  std::string_view path;   // the target up to '?', pointing into msg
+  std::string_view query;  // after '?', may be empty
+  std::array<std::string_view, 2> params{};  // values of {placeholders} in the matched route
+  std::string_view route;  // the matched route pattern ("/users/{id}"), for metrics and logs
+
+  std::string_view header(Field f) const {
+    auto it = msg.find(f);
+    return it == msg.end() ? std::string_view{} : std::string_view(it->value().data(), it->value().size());
+  }
+  // The value of `name` in the query string (not percent-decoded; our parameters are numbers).
+  std::string_view query_param(std::string_view name) const;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string_view content_type = "application/json";  // must outlive the response (a literal)
+  std::string body;
+  std::vector<std::pair<std::string_view, std::string>> headers;  // names are literals
+  bool close = false;  // close the connection after this response
+
+  Response& header(std::string_view name, std::string value) {
+    headers.emplace_back(name, std::move(value));
+    return *this;
+  }
+};
+
+// The one shape of every error: {"error":{"code":"...","message":"..."}}.
+Response json_error(unsigned status, std::string_view code, std::string_view message);
+
+// Appends the serialized response to `out`. `date` is an IMF-fixdate; with `head` the body is
+// left out but Content-Length still describes it.
+void serialize(const Response& res, std::string_view date, bool keep_alive, bool head,
+               std::string& out);
+
+// "Tue, 24 Nov 2026 10:00:00 GMT", recomputed at most once per second per instance.
+class DateCache {
+ public:
+  std::string_view now();
+
+ private:
+  long last_ = -1;
+  char buf_[32] = {};
+  std::size_t len_ = 0;
+};
+
+}  // namespace ztm::http

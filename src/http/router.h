@@ -1,0 +1,52 @@
+#pragma once
+// Routes: a method and a path pattern whose segments are literals or {placeholders}
+// ("/users/{id}"). The route table itself lives in api/routes.cc, in one function.
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+
+namespace ztm::http {
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+class Router {
+ public:
+  // REQUIRES: pattern starts with '/', has at most 2 placeholders; (method, pattern) is new.
+  void add(Verb method, std::string pattern, Handler handler);
+
+  struct Match {
+    const Handler* handler = nullptr;  // null: see status
+    int endpoint = -1;                 // index into endpoints() when handler is set
+    unsigned status = 0;               // 404 (no such path) or 405 (path exists, method does not)
+    std::string allow;                 // with 405: the methods the path supports
+  };
+  // Fills req.params and req.route when the path matches. HEAD falls back to GET.
+  Match match(Request& req) const;
+
+  struct Endpoint {
+    Verb method;
+    std::string pattern;
+  };
+  // Every (method, pattern) in the order added; Match::endpoint indexes it (for metrics).
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+
+ private:
+  struct Route {
+    std::string pattern;
+    std::vector<std::string> segments;  // "{...}" marks a placeholder
+    struct Method {
+      Verb verb;
+      Handler handler;
+      int endpoint;
+    };
+    std::vector<Method> methods;
+  };
+  std::vector<Route> routes_;
+  std::vector<Endpoint> endpoints_;
+};
+
+}  // namespace ztm::http

@@ -1,0 +1,43 @@
+#pragma once
+// A Store decorator that measures every call of the store it wraps:
+//   ztm_storage_seconds{op}             histogram, latency of storage calls
+//   ztm_storage_errors_total{op,code}   counter, failed calls by Errc (to_string)
+// It changes no result, so it passes the same conformance suite as what it wraps.
+
+#include <array>
+#include <chrono>
+
+#include "core/metrics.h"
+#include "storage/store.h"
+
+namespace ztm {
+
+class MeteredStore final : public Store {
+ public:
+  // REQUIRES: inner and registry outlive this.
+  MeteredStore(Store& inner, MetricsRegistry& registry);
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override;
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override;
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override;
+  boost::asio::awaitable<Result<StoredUser>> update_user(
+      User user, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<void>> delete_user(
+      UserId id, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override;
+  boost::asio::awaitable<Result<void>> ping() override;
+
+ private:
+  enum Op { kGetUser, kListUsers, kCreateUser, kUpdateUser, kDeleteUser, kCountUsers, kPing, kOps };
+
+  // Awaits `call` (Asio awaitables start when awaited, so the clock covers the whole call).
+  template <class T>
+  boost::asio::awaitable<Result<T>> measure(Op op, boost::asio::awaitable<Result<T>> call);
+  void record(Op op, std::chrono::steady_clock::time_point start, const Error* error);
+
+  Store& inner_;
+  MetricsRegistry& registry_;
+  std::array<Histogram*, kOps> latency_{};  // created up front: the hot path takes no lock
+};
+
+}  // namespace ztm

@@ -1,0 +1,133 @@
+#include "storage/metered_store.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <string>
+
+#include "tests/support/sync.h"
+
+namespace ztm {
+namespace {
+
+using test::run_sync;
+
+User ada(UserId id) {
+  User u;
+  u.id = id;
+  u.first_name = "Ada";
+  return u;
+}
+
+// Answers every call with `error` when set, else success; get_user takes `delay` to answer.
+class ScriptedStore final : public Store {
+ public:
+  std::optional<Error> error;
+  std::chrono::milliseconds delay{0};
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
+    if (delay.count() > 0) {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, delay);
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+    if (error) co_return *error;
+    co_return StoredUser{ada(id), 3};
+  }
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId, int) override {
+    if (error) co_return *error;
+    co_return UserPage{};
+  }
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override {
+    if (error) co_return *error;
+    co_return StoredUser{std::move(user), 1};
+  }
+  boost::asio::awaitable<Result<StoredUser>> update_user(User user,
+                                                         std::optional<std::int64_t>) override {
+    if (error) co_return *error;
+    co_return StoredUser{std::move(user), 2};
+  }
+  boost::asio::awaitable<Result<void>> delete_user(UserId, std::optional<std::int64_t>) override {
+    if (error) co_return *error;
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override {
+    if (error) co_return *error;
+    co_return std::int64_t{5};
+  }
+  boost::asio::awaitable<Result<void>> ping() override {
+    if (error) co_return *error;
+    co_return Result<void>{};
+  }
+};
+
+// The value of one series in the registry's exposition text, or -1 when it is absent.
+double series(const MetricsRegistry& registry, const std::string& name) {
+  const std::string text = "\n" + registry.render();
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
+  ScriptedStore inner;
+  MetricsRegistry registry;
+  MeteredStore store(inner, registry);
+  for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
+                         "count_users", "ping"})
+    EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
+        << op;
+  EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
+}
+
+TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
+  ScriptedStore inner;
+  MetricsRegistry registry;
+  MeteredStore store(inner, registry);
+  const auto got = run_sync(store.get_user(12));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value(), (StoredUser{ada(12), 3}));
+  EXPECT_EQ(run_sync(store.count_users()).value(), 5);
+  EXPECT_TRUE(run_sync(store.list_users(0, 10)).ok());
+  EXPECT_EQ(run_sync(store.create_user(ada(1))).value().version, 1);
+  EXPECT_EQ(run_sync(store.update_user(ada(1), 1)).value().version, 2);
+  EXPECT_TRUE(run_sync(store.delete_user(1, std::nullopt)).ok());
+  EXPECT_TRUE(run_sync(store.ping()).ok());
+  for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
+                         "count_users", "ping"})
+    EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 1)
+        << op;
+  EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
+}
+
+TEST(MeteredStore, CountsErrorsByOpAndCode) {
+  ScriptedStore inner;
+  MetricsRegistry registry;
+  MeteredStore store(inner, registry);
+  inner.error = Error{Errc::not_found, "user 12 not found"};
+  const auto got = run_sync(store.get_user(12));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Errc::not_found);
+  EXPECT_EQ(got.error().message, "user 12 not found");
+  (void)run_sync(store.get_user(13));
+  inner.error = Error{Errc::unavailable, "down"};
+  EXPECT_EQ(run_sync(store.ping()).error().code, Errc::unavailable);
+  EXPECT_EQ(series(registry, R"(ztm_storage_errors_total{op="get_user",code="not_found"})"), 2);
+  EXPECT_EQ(series(registry, R"(ztm_storage_errors_total{op="ping",code="unavailable"})"), 1);
+  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="get_user"})"), 2)
+      << "failed calls are timed too";
+}
+
+TEST(MeteredStore, TimesTheWholeAwaitedCall) {
+  ScriptedStore inner;
+  inner.delay = std::chrono::milliseconds(30);
+  MetricsRegistry registry;
+  MeteredStore store(inner, registry);
+  ASSERT_TRUE(run_sync(store.get_user(1)).ok());
+  EXPECT_GE(series(registry, R"(ztm_storage_seconds_sum{op="get_user"})"), 0.030);
+}
+
+}  // namespace
+}  // namespace ztm

@@ -1,0 +1,118 @@
+#include "storage/sqlite/migrations.h"
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+namespace ztm::sqlite {
+namespace {
+
+constexpr Migration kMigrations[] = {
+    {1, "create users", R"sql(
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY,          -- assigned by the caller (53-bit Snowflake ids)
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        street_address TEXT NOT NULL,
+        city TEXT NOT NULL,
+        state TEXT NOT NULL,
+        postal_code INTEGER NOT NULL,
+        phone_numbers TEXT NOT NULL,     -- JSON array of strings
+        version INTEGER NOT NULL,        -- 1 on create, +1 per update (ETag / If-Match)
+        created_at TEXT NOT NULL,        -- ISO 8601 UTC
+        updated_at TEXT NOT NULL
+      );
+    )sql"},
+};
+
+Error error(sqlite3* db, int rc, std::string_view what) {
+  const int primary = rc & 0xff;
+  const Errc code = primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR
+                        ? Errc::unavailable
+                        : Errc::internal;
+  return Error{code, "sqlite migrations: " + std::string(what) + ": " + sqlite3_errmsg(db)};
+}
+
+Result<void> exec(sqlite3* db, std::string_view sql, std::string_view what) {
+  const int rc = sqlite3_exec(db, std::string(sql).c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return error(db, rc, what);
+  return {};
+}
+
+// Runs a query whose first column of its only row is an integer.
+Result<int> query_int(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, sqlite3_finalize);
+  if (rc != SQLITE_OK) return error(db, rc, "reading the schema version");
+  rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) return error(db, rc, "reading the schema version");
+  return sqlite3_column_int(stmt.get(), 0);
+}
+
+// Ends the migration's transaction unless it committed, so an error leaves no half-applied step.
+struct RollbackUnlessCommitted {
+  sqlite3* db;
+  bool committed = false;
+  ~RollbackUnlessCommitted() {
+    if (!committed) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
+
+Result<int> schema_version(sqlite3* db) {
+  auto exists = query_int(
+      db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!exists.ok() || *exists == 0) return exists;
+  return query_int(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+}
+
+Result<MigrationReport> migrate(sqlite3* db) {
+  if (auto r = exec(db,
+                    "CREATE TABLE IF NOT EXISTS schema_migrations("
+                    "version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)",
+                    "creating schema_migrations");
+      !r.ok()) {
+    return std::move(r).error();
+  }
+  auto from = schema_version(db);
+  if (!from.ok()) return std::move(from).error();
+  MigrationReport report{*from, *from};
+  for (const Migration& m : kMigrations) {
+    if (m.version <= report.to_version) continue;
+    const std::string step =
+        "migration " + std::to_string(m.version) + " (" + std::string(m.name) + ")";
+    if (auto r = exec(db, "BEGIN IMMEDIATE", step); !r.ok()) return std::move(r).error();
+    RollbackUnlessCommitted txn{db};
+    // Another process may have applied it between our read and our write lock.
+    auto current = schema_version(db);
+    if (!current.ok()) return std::move(current).error();
+    if (*current < m.version) {
+      if (auto r = exec(db, m.sql, step); !r.ok()) return std::move(r).error();
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v2(db,
+                                  "INSERT INTO schema_migrations(version, name, applied_at) "
+                                  "VALUES(?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                                  -1, &raw, nullptr);
+      std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> insert(raw, sqlite3_finalize);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int(raw, 1, m.version);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(raw, 2, m.name.data(), static_cast<int>(m.name.size()),
+                               SQLITE_STATIC);
+      if (rc == SQLITE_OK) rc = sqlite3_step(raw);
+      if (rc != SQLITE_DONE) return error(db, rc, step);
+    }
+    if (auto r = exec(db, "COMMIT", step); !r.ok()) return std::move(r).error();
+    txn.committed = true;
+    report.to_version = *current < m.version ? m.version : *current;
+  }
+  return report;
+}
+
+}  // namespace ztm::sqlite

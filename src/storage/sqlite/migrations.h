@@ -1,0 +1,36 @@
+#pragma once
+// The SQLite schema as an ordered list of versioned migrations, and the code that applies them.
+// Internal to the SQLite backend: sqlite_store.cc is the only includer.
+//
+// To change the schema, append a migration with the next version; never edit one that has
+// shipped, since databases in the field record which versions they already applied.
+
+#include <span>
+#include <string_view>
+
+#include "core/result.h"
+#include "storage/sqlite/sqlite_store.h"
+
+struct sqlite3;
+
+namespace ztm::sqlite {
+
+struct Migration {
+  int version;            // 1, 2, 3, ... in order, no gaps
+  std::string_view name;  // recorded in schema_migrations.name
+  std::string_view sql;   // one or more statements, run inside the migration's transaction
+};
+
+std::span<const Migration> migrations();
+
+// The highest version recorded in schema_migrations; 0 when the table does not exist yet.
+Result<int> schema_version(sqlite3* db);
+
+// Applies every migration newer than schema_version(db), each in its own BEGIN IMMEDIATE
+// transaction together with its schema_migrations row, so a failure leaves the database at the
+// last version that applied completely. A database newer than this binary (a rolling upgrade's
+// old instance) is left alone and reported as from == to.
+// REQUIRES: nothing else writes through `db` concurrently.
+Result<MigrationReport> migrate(sqlite3* db);
+
+}  // namespace ztm::sqlite

@@ -1,0 +1,64 @@
+#pragma once
+// The Store on SQLite: one file, WAL journal, for the single-server stages of the chapter.
+//
+// Every call runs on a bounded BlockingPool, never on the caller's event-loop thread. Reads use a
+// connection per pool thread (WAL lets them run while a write is in progress); writes share one
+// writer connection behind a mutex, because SQLite admits one writer at a time anyway and
+// queueing in-process avoids SQLITE_BUSY retries between our own connections. Other processes
+// writing the same file are waited for up to busy_timeout_ms, then the call fails with
+// Errc::unavailable.
+
+#include <memory>
+#include <string>
+
+#include "storage/store.h"
+
+namespace ztm {
+
+struct SqliteOptions {
+  std::string path;            // the database file; created (with its directory) if missing
+  int threads = 4;             // pool threads, and so at most this many calls run at once
+  int max_pending = 10000;     // calls queued or running beyond which calls fail `overloaded`
+  int busy_timeout_ms = 5000;  // how long to wait for another process's write lock
+};
+
+struct MigrationReport {
+  int from_version = 0;
+  int to_version = 0;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens the database, creating the file and its parent directory if missing.
+  // Throws std::runtime_error naming the path and the reason when it cannot (a start-up error).
+  explicit SqliteStore(SqliteOptions options);
+  // Joins the pool, then closes the connections.
+  // REQUIRES: no call is in flight (stop the event loops that await this store first): a caller
+  // resumed after destruction would touch the destroyed pool.
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Blocking: call at start-up, before serving, never on an event loop. Applies the pending
+  // versioned migrations, each in its own transaction, recorded in schema_migrations.
+  Result<MigrationReport> migrate();
+  // Blocking. 0 for an empty database.
+  Result<int> schema_version();
+  static int latest_schema_version();
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override;
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override;
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override;
+  boost::asio::awaitable<Result<StoredUser>> update_user(
+      User user, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<void>> delete_user(
+      UserId id, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override;
+  boost::asio::awaitable<Result<void>> ping() override;
+
+ private:
+  struct Impl;  // the connections and the pool; keeps sqlite3.h out of this header
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ztm

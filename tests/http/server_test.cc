@@ -1,0 +1,341 @@
+// The web tier end to end: the real server on port 0, real sockets, a real SQLite database.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "tests/support/http_client.h"
+#include "tests/support/test_server.h"
+
+namespace ztm {
+namespace {
+using testing::HttpClient;
+using testing::Reply;
+using testing::TestServer;
+using testing::eventually;
+namespace json = boost::json;
+
+constexpr const char* kJohn =
+    R"({"id":12,"firstName":"John","lastName":"Smith","address":{"streetAddress":"21 2nd Street","city":"New York","state":"NY","postalCode":10021},"phoneNumbers":["212 555-1234","646 555-4567"]})";
+constexpr const char* kNewUser =
+    R"({"firstName":"Ada","lastName":"Lovelace","address":{"streetAddress":"1 St James's Square","city":"London","state":"LDN","postalCode":12345},"phoneNumbers":["+44 20 7946 0000"]})";
+
+void expect_error(const Reply& r, unsigned status, const std::string& code) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  const auto v = json::parse(r.body);
+  EXPECT_EQ(v.at("error").at("code").as_string(), code) << r.body;
+  EXPECT_FALSE(v.at("error").at("message").as_string().empty());
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  TestServer server;
+};
+
+TEST_F(ServerTest, GetUser12ReturnsTheChaptersJson) {
+  HttpClient c(server.port());
+  auto r = c.request("GET", "/users/12");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, kJohn);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(r.header("etag"), "\"1\"");
+  EXPECT_FALSE(r.header("date").empty());
+  EXPECT_EQ(r.header("x-request-id").size(), 16u);
+  // Revalidation: the same ETag gets 304 without a body.
+  auto again = c.request("GET", "/users/12", {}, "If-None-Match: \"1\"\r\n");
+  EXPECT_EQ(again.status, 304u);
+  EXPECT_TRUE(again.body.empty());
+}
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  HttpClient c(server.port());
+  for (int i = 0; i < 50; ++i) {
+    auto r = c.request("GET", "/users/12");
+    ASSERT_EQ(r.status, 200u);
+    ASSERT_TRUE(r.keep_alive);
+  }
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  HttpClient c(server.port());
+  std::string batch;
+  const std::vector<int> ids = {1, 12, 3, 999, 5, 12, 7, 8, 9, 10, 11, 13};
+  for (int id : ids) batch += "GET /users/" + std::to_string(id) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  c.send(batch);
+  for (int id : ids) {
+    auto r = c.read();
+    if (id == 999) {
+      expect_error(r, 404, "not_found");
+    } else {
+      ASSERT_EQ(r.status, 200u);
+      EXPECT_EQ(json::parse(r.body).at("id").as_int64(), id);
+    }
+  }
+}
+
+TEST_F(ServerTest, CrudLifecycleWithEtagsAndLocation) {
+  HttpClient c(server.port());
+  auto created = c.request("POST", "/users", kNewUser);
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const auto location = created.header("location");
+  ASSERT_TRUE(location.starts_with("/users/"));
+  const auto id = json::parse(created.body).at("id").as_int64();
+  EXPECT_EQ(location, "/users/" + std::to_string(id));
+  EXPECT_GT(id, 21);
+  EXPECT_LE(id, (std::int64_t{1} << 53) - 1);
+  EXPECT_EQ(created.header("etag"), "\"1\"");
+
+  auto got = c.request("GET", location);
+  EXPECT_EQ(got.status, 200u);
+  EXPECT_EQ(json::parse(got.body).at("firstName").as_string(), "Ada");
+
+  // PUT with a stale ETag fails; with the current one succeeds.
+  std::string replaced = R"({"firstName":"Augusta","lastName":"King","address":{"streetAddress":"x","city":"y","state":"z","postalCode":1}})";
+  expect_error(c.request("PUT", location, replaced, "If-Match: \"7\"\r\n"), 412, "precondition_failed");
+  auto put = c.request("PUT", location, replaced, "If-Match: \"1\"\r\n");
+  EXPECT_EQ(put.status, 200u) << put.body;
+  EXPECT_EQ(put.header("etag"), "\"2\"");
+  EXPECT_EQ(json::parse(c.request("GET", location).body).at("firstName").as_string(), "Augusta");
+
+  auto patch = c.request("PATCH", location, R"({"address":{"city":"Paris"},"phoneNumbers":null})", "If-Match: \"2\"\r\n",
+                         "application/merge-patch+json");
+  ASSERT_EQ(patch.status, 200u) << patch.body;
+  const auto patched = json::parse(patch.body);
+  EXPECT_EQ(patched.at("address").at("city").as_string(), "Paris");
+  EXPECT_EQ(patched.at("address").at("streetAddress").as_string(), "x");
+  EXPECT_TRUE(patched.at("phoneNumbers").as_array().empty());
+
+  expect_error(c.request("DELETE", location, {}, "If-Match: \"2\"\r\n"), 412, "precondition_failed");
+  auto del = c.request("DELETE", location, {}, "If-Match: \"3\"\r\n");
+  EXPECT_EQ(del.status, 204u);
+  EXPECT_TRUE(del.body.empty());
+  expect_error(c.request("GET", location), 404, "not_found");
+  expect_error(c.request("DELETE", location), 404, "not_found");
+}
+
+TEST_F(ServerTest, ListUsesCursorPagination) {
+  HttpClient c(server.port());
+  std::vector<std::int64_t> seen;
+  std::string next = "/users?limit=7";
+  for (int pages = 0; pages < 10 && !next.empty(); ++pages) {
+    auto r = c.request("GET", next);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const auto v = json::parse(r.body);
+    for (const auto& u : v.at("users").as_array()) seen.push_back(u.at("id").as_int64());
+    next = v.at("next").is_null() ? "" : std::string(v.at("next").as_string());
+  }
+  EXPECT_EQ(seen.size(), 21u);  // the demo data
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_TRUE(next.empty());
+  expect_error(c.request("GET", "/users?limit=1000"), 400, "invalid_parameter");
+  expect_error(c.request("GET", "/users?limit=0"), 400, "invalid_parameter");
+  expect_error(c.request("GET", "/users?after=-1"), 400, "invalid_parameter");
+  expect_error(c.request("GET", "/users?after=abc"), 400, "invalid_parameter");
+}
+
+TEST_F(ServerTest, ChunkedRequestBodyIsAccepted) {
+  HttpClient c(server.port());
+  const std::string body = kNewUser;
+  const std::string a = body.substr(0, 40), b = body.substr(40);
+  char sizes[64];
+  std::snprintf(sizes, sizeof sizes, "%zx", a.size());
+  std::string raw = "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  raw += std::string(sizes) + "\r\n" + a + "\r\n";
+  std::snprintf(sizes, sizeof sizes, "%zx", b.size());
+  raw += std::string(sizes) + "\r\n" + b + "\r\n0\r\n\r\n";
+  c.send(raw);
+  auto r = c.read();
+  EXPECT_EQ(r.status, 201u) << r.body;
+}
+
+TEST_F(ServerTest, ExpectContinueGets100First) {
+  HttpClient c(server.port());
+  const std::string body = kNewUser;
+  c.send("POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n");
+  EXPECT_EQ(c.read().status, 100u);
+  c.send(body);
+  EXPECT_EQ(c.read().status, 201u);
+}
+
+TEST_F(ServerTest, BadInputGetsClearJsonErrors) {
+  HttpClient c(server.port());
+  expect_error(c.request("GET", "/nope"), 404, "not_found");
+  auto wrong_method = c.request("POST", "/users/12", "{}");
+  expect_error(wrong_method, 405, "method_not_allowed");
+  EXPECT_EQ(wrong_method.header("allow"), "GET, HEAD, PUT, PATCH, DELETE");
+  expect_error(c.request("GET", "/users/abc"), 404, "not_found");
+  expect_error(c.request("GET", "/users/9007199254740992"), 404, "not_found");  // 2^53
+  expect_error(c.request("GET", "/users/-5"), 404, "not_found");
+  expect_error(c.request("POST", "/users", "{\"firstName\":"), 400, "invalid_json");
+  expect_error(c.request("POST", "/users", "\xff\xfe"), 400, "invalid_json");
+  expect_error(c.request("POST", "/users", kNewUser, {}, "text/plain"), 415, "unsupported_media_type");
+  expect_error(c.request("POST", "/users", R"({"firstName":"A"})"), 422, "validation_failed");
+  expect_error(c.request("POST", "/users", kJohn), 422, "validation_failed");  // id is read-only
+  expect_error(c.request("PATCH", "/users/12", "[1]"), 422, "validation_failed");
+  expect_error(c.request("PUT", "/users/424242", R"({"firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"s","postalCode":1}})"),
+               404, "not_found");
+  std::string deep(40, '[');
+  deep += std::string(40, ']');
+  expect_error(c.request("POST", "/users", deep), 400, "invalid_json");
+  // The connection survived every one of these.
+  EXPECT_EQ(c.request("GET", "/users/12").status, 200u);
+}
+
+TEST_F(ServerTest, MalformedHttpIs400AndCloses) {
+  HttpClient c(server.port());
+  c.send("GARBAGE\r\n\r\n");
+  expect_error(c.read(), 400, "bad_request");
+  EXPECT_TRUE(c.closed_by_peer());
+  HttpClient d(server.port());
+  d.send("GET /users/12 HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n");
+  expect_error(d.read(), 400, "bad_request");
+}
+
+TEST_F(ServerTest, OversizedHeadersAre431AndBodiesAre413) {
+  HttpClient c(server.port());
+  c.send("GET /users/12 HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  expect_error(c.read(), 431, "headers_too_large");
+  EXPECT_TRUE(c.closed_by_peer());
+
+  HttpClient d(server.port());
+  auto r = d.request("POST", "/users", std::string(100 * 1024, ' '));
+  expect_error(r, 413, "body_too_large");
+
+  HttpClient e(server.port());
+  std::string chunk(60 * 1024, ' ');
+  std::string raw = "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+  raw += size + chunk + "\r\n" + size + chunk + "\r\n0\r\n\r\n";
+  e.send(raw);
+  expect_error(e.read(), 413, "body_too_large");
+}
+
+TEST_F(ServerTest, HeadHasHeadersButNoBody) {
+  HttpClient c(server.port());
+  auto r = c.request("HEAD", "/users/12");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("content-length"), std::to_string(std::string(kJohn).size()));
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(c.request("GET", "/users/12").body, kJohn);  // the stream is still in sync
+}
+
+TEST_F(ServerTest, RequestIdIsEchoedWhenSafeAndReplacedOtherwise) {
+  HttpClient c(server.port());
+  EXPECT_EQ(c.request("GET", "/users/12", {}, "X-Request-Id: abc-123.x\r\n").header("x-request-id"), "abc-123.x");
+  const auto replaced = c.request("GET", "/users/12", {}, "X-Request-Id: <script>\r\n").header("x-request-id");
+  EXPECT_EQ(replaced.size(), 16u);
+  EXPECT_EQ(replaced.find('<'), std::string::npos);
+}
+
+TEST_F(ServerTest, HealthAndReadiness) {
+  HttpClient c(server.port());
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200u);
+  EXPECT_EQ(c.request("GET", "/readyz").status, 200u);
+  server.draining = true;
+  expect_error(c.request("GET", "/readyz"), 503, "draining");
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200u);  // alive, just not ready
+}
+
+TEST_F(ServerTest, MetricsPassPromtoolAndCountRequests) {
+  HttpClient c(server.port());
+  c.request("GET", "/users/12");
+  c.request("GET", "/users/12");
+  c.request("GET", "/nope");
+  auto r = c.request("GET", "/metrics");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find(R"(ztm_http_requests_total{method="GET",route="/users/{id}",code="200"} 2)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"(ztm_http_requests_total{method="other",route="unmatched",code="404"} 1)"), std::string::npos);
+  EXPECT_NE(r.body.find("ztm_http_request_duration_seconds_bucket"), std::string::npos);
+
+  char path[] = "/tmp/ztm-metrics-XXXXXX";
+  close(mkstemp(path));
+  std::ofstream(path) << r.body;
+  const int status = std::system(("promtool check metrics < " + std::string(path) + " 2>&1").c_str());
+  std::remove(path);
+  EXPECT_EQ(status, 0) << "promtool check metrics rejected the output";
+}
+
+TEST(ServerLimits, SlowClientIsCutOffAtTheHeaderTimeout) {
+  TestServer server({.http = {.threads = 1, .header_timeout = std::chrono::milliseconds(300)}});
+  HttpClient c(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  c.send("GET /users/12 HTTP/1.1\r\nHost: t\r\n");  // ...and never the final CRLF
+  EXPECT_TRUE(c.closed_by_peer());
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+TEST(ServerLimits, IdleKeepAliveConnectionIsClosed) {
+  TestServer server({.http = {.threads = 1, .idle_timeout = std::chrono::milliseconds(300),
+                              .header_timeout = std::chrono::milliseconds(300)}});
+  HttpClient c(server.port());
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200u);
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(eventually([&] { return server.server().connections() == 0; }));
+}
+
+TEST(ServerLimits, ConnectionsBeyondTheLimitGet503) {
+  TestServer server({.http = {.threads = 1, .max_connections = 2}});
+  HttpClient a(server.port()), b(server.port());
+  ASSERT_EQ(a.request("GET", "/healthz").status, 200u);
+  ASSERT_EQ(b.request("GET", "/healthz").status, 200u);
+  HttpClient c(server.port());
+  auto r = c.read();
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(json::parse(r.body).at("error").at("code").as_string(), "too_many_connections");
+  EXPECT_EQ(server.server().refused_connections(), 1u);
+}
+
+TEST(ServerShutdown, DrainFinishesInFlightRequestsAndRefusesNewConnections) {
+  TestServer server({.http = {.threads = 2}});
+  HttpClient idle(server.port());
+  ASSERT_EQ(idle.request("GET", "/healthz").status, 200u);
+
+  server.gate().close_gate();
+  HttpClient busy(server.port());
+  busy.send("GET /users/12 HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(eventually([&] { return server.gate().waiting() == 1; }));
+  EXPECT_EQ(server.server().in_flight(), 1);
+
+  server.server().drain();
+  EXPECT_TRUE(idle.closed_by_peer()) << "idle keep-alive connections are closed on drain";
+  EXPECT_TRUE(eventually([&] {
+    try {
+      HttpClient probe(server.port());
+      return false;  // still accepting
+    } catch (const boost::system::system_error&) {
+      return true;
+    }
+  }));
+
+  server.gate().open_gate();
+  auto r = busy.read();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, kJohn);
+  EXPECT_FALSE(r.keep_alive) << "a response during drain closes its connection";
+  EXPECT_TRUE(eventually([&] { return server.server().connections() == 0; }));
+}
+
+TEST(StaticFiles, ServedWithEtagAndRevalidation) {
+  char dir[] = "/tmp/ztm-static-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::ofstream(std::string(dir) + "/index.html") << "<h1>ztm</h1>";
+  TestServer server({.static_dir = dir});
+  HttpClient c(server.port());
+  auto r = c.request("GET", "/");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "<h1>ztm</h1>");
+  EXPECT_EQ(r.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_EQ(c.request("GET", "/", {}, "If-None-Match: " + r.header("etag") + "\r\n").status, 304u);
+  expect_error(c.request("GET", "/missing.js"), 404, "not_found");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ztm

@@ -1,0 +1,98 @@
+#pragma once
+// A blocking HTTP/1.1 client for tests that talks raw bytes over a real socket, so tests can
+// send exactly what a broken, slow or pipelining client would. Every read has a timeout (no test
+// can hang on a silent server).
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+
+namespace ztm::testing {
+
+struct Reply {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  bool keep_alive = true;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(unsigned short port, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+      : socket_(ioc_) {
+    socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+
+  void send(std::string_view raw) { boost::asio::write(socket_, boost::asio::buffer(raw)); }
+
+  // Reads one response; `head` for the answer to a HEAD request (no body follows).
+  Reply read(bool head = false) {
+    namespace http = boost::beast::http;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    parser.skip(head);
+    http::read(socket_, buffer_, parser);
+    const auto& msg = parser.get();
+    Reply r;
+    r.status = msg.result_int();
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      r.headers[name] = std::string(f.value());
+    }
+    r.body = msg.body();
+    r.keep_alive = msg.keep_alive();
+    return r;
+  }
+
+  Reply request(std::string_view method, std::string_view target, std::string_view body = {},
+                std::string_view extra_headers = {}, std::string_view content_type = "application/json") {
+    std::string raw = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+      raw += "Content-Type: " + std::string(content_type) + "\r\n";
+      raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    raw += std::string(extra_headers);
+    raw += "\r\n";
+    raw += body;
+    send(raw);
+    return read(method == "HEAD");
+  }
+
+  // Reads until the server closes the connection; true if it did (EOF or reset) before the
+  // receive timeout.
+  bool closed_by_peer() {
+    char sink[4096];
+    for (;;) {
+      boost::system::error_code ec;
+      socket_.read_some(boost::asio::buffer(sink), ec);
+      if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) return true;
+      if (ec) return false;  // timeout (EAGAIN) or another error
+    }
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+};
+
+}  // namespace ztm::testing

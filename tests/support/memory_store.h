@@ -1,0 +1,90 @@
+#pragma once
+// An in-memory Store for unit tests of the tiers above storage. It runs the same conformance
+// suite as the real backends (src/storage/memory_store_test.cc), so tests that use it rely on
+// the contract, not on a fake's quirks. Tests can make it fail on purpose (fail_with).
+
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "storage/store.h"
+
+namespace ztm::testing {
+
+class MemoryStore : public Store {
+ public:
+  // Every later call fails with this error until cleared (nullopt).
+  void fail_with(std::optional<Errc> code) {
+    std::lock_guard lock(mu_);
+    fail_ = code;
+  }
+  int reads() const { return reads_.load(); }
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
+    std::lock_guard lock(mu_);
+    ++reads_;
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = users_.find(id);
+    if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
+    co_return it->second;
+  }
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    UserPage page;
+    for (auto it = users_.upper_bound(after); it != users_.end(); ++it) {
+      if (static_cast<int>(page.users.size()) == limit) {
+        page.more = true;
+        break;
+      }
+      page.users.push_back(it->second);
+    }
+    co_return page;
+  }
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    const UserId id = user.id;
+    if (users_.contains(id)) co_return Error{Errc::conflict, "id exists"};
+    co_return users_[id] = StoredUser{std::move(user), 1};
+  }
+  boost::asio::awaitable<Result<StoredUser>> update_user(User user,
+                                                        std::optional<std::int64_t> expected) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = users_.find(user.id);
+    if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
+    if (expected && *expected != it->second.version)
+      co_return Error{Errc::precondition_failed, "version differs"};
+    it->second = StoredUser{std::move(user), it->second.version + 1};
+    co_return it->second;
+  }
+  boost::asio::awaitable<Result<void>> delete_user(UserId id, std::optional<std::int64_t> expected) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = users_.find(id);
+    if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
+    if (expected && *expected != it->second.version)
+      co_return Error{Errc::precondition_failed, "version differs"};
+    users_.erase(it);
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    co_return static_cast<std::int64_t>(users_.size());
+  }
+  boost::asio::awaitable<Result<void>> ping() override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    co_return Result<void>{};
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<UserId, StoredUser> users_;
+  std::optional<Errc> fail_;
+  std::atomic<int> reads_{0};
+};
+
+}  // namespace ztm::testing

@@ -1,0 +1,131 @@
+#pragma once
+// The whole web tier in-process, as `ztm serve` wires it (SQLite store, L1 cache, users service,
+// API, HTTP server), on port 0 with a fresh database. Tests can hold storage calls at a gate to
+// keep requests in flight.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "api/api.h"
+#include "app/demo_data.h"
+#include "cache/local/local_cache.h"
+#include "core/run_sync.h"
+#include "http/server.h"
+#include "storage/sqlite/sqlite_store.h"
+
+namespace ztm::testing {
+
+// A Store decorator whose get_user waits while the gate is closed.
+class GatedStore final : public Store {
+ public:
+  explicit GatedStore(Store& inner) : inner_(inner) {}
+  void close_gate() { open_ = false; }
+  void open_gate() { open_ = true; }
+  int waiting() const { return waiting_.load(); }
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
+    if (!open_) {
+      ++waiting_;
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      while (!open_) {  // polls the gate every millisecond; the test bounds the wait
+        timer.expires_after(std::chrono::milliseconds(1));
+        co_await timer.async_wait(boost::asio::use_awaitable);
+      }
+      --waiting_;
+    }
+    co_return co_await inner_.get_user(id);
+  }
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override {
+    return inner_.list_users(after, limit);
+  }
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override {
+    return inner_.create_user(std::move(user));
+  }
+  boost::asio::awaitable<Result<StoredUser>> update_user(User user, std::optional<std::int64_t> v) override {
+    return inner_.update_user(std::move(user), v);
+  }
+  boost::asio::awaitable<Result<void>> delete_user(UserId id, std::optional<std::int64_t> v) override {
+    return inner_.delete_user(id, v);
+  }
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override { return inner_.count_users(); }
+  boost::asio::awaitable<Result<void>> ping() override { return inner_.ping(); }
+
+ private:
+  Store& inner_;
+  std::atomic<bool> open_{true};
+  std::atomic<int> waiting_{0};
+};
+
+struct TestServerOptions {
+  http::ServerOptions http{.threads = 2};
+  bool cache = true;
+  std::string static_dir;
+  int max_json_depth = 16;
+};
+
+class TestServer {
+ public:
+  explicit TestServer(TestServerOptions options = {}) {
+    char dir[] = "/tmp/ztm-test-XXXXXX";
+    dir_ = mkdtemp(dir);
+    sqlite_ = std::make_unique<SqliteStore>(SqliteOptions{.path = dir_ + "/ztm.db", .threads = 2});
+    if (!sqlite_->migrate()) throw std::runtime_error("migrate failed");
+    gate_ = std::make_unique<GatedStore>(*sqlite_);
+    if (!run_sync(load_demo_data(*gate_))) throw std::runtime_error("demo data failed");
+    if (options.cache) cache_ = std::make_unique<LocalCache>(LocalCacheOptions{});
+    users_ = std::make_unique<UserService>(*gate_, cache_.get(), ids_);
+    if (!options.static_dir.empty()) static_files_ = api::StaticFiles::load(options.static_dir);
+    api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = "off"},
+                                      *users_, *gate_, metrics_, draining, static_files_.get());
+    server_ = std::make_unique<http::Server>(options.http, [this](http::Request& r) { return api_->handle(r); });
+    server_->start();
+  }
+  ~TestServer() {
+    server_.reset();
+    api_.reset();
+    users_.reset();
+    gate_.reset();
+    sqlite_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  unsigned short port() const { return server_->port(); }
+  http::Server& server() { return *server_; }
+  GatedStore& gate() { return *gate_; }
+  MetricsRegistry& metrics() { return metrics_; }
+  Store& store() { return *gate_; }
+
+  std::atomic<bool> draining{false};
+
+ private:
+  std::string dir_;
+  MetricsRegistry metrics_;
+  IdGenerator ids_{1};
+  std::unique_ptr<SqliteStore> sqlite_;
+  std::unique_ptr<GatedStore> gate_;
+  std::unique_ptr<LocalCache> cache_;
+  std::unique_ptr<UserService> users_;
+  std::unique_ptr<api::StaticFiles> static_files_;
+  std::unique_ptr<api::Api> api_;
+  std::unique_ptr<http::Server> server_;
+};
+
+// Polls `condition` every millisecond until it holds or `limit` passes; returns whether it held.
+template <class F>
+bool eventually(F condition, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+}  // namespace ztm::testing
