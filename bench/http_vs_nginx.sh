@@ -33,6 +33,7 @@ mkdir -p "$work/www/users"
 start_ztm 18080
 curl -sf http://127.0.0.1:18080/users/12 > "$work/www/users/12"
 cat > "$work/nginx.conf" <<NGINX
+user root;
 worker_processes 1;
 worker_cpu_affinity 01;
 daemon off;

@@ -15,7 +15,7 @@ namespace {
 
 // Runs `before_get` once, inside the next get_user, after the store has read the row: a write
 // that lands while a read is in flight, to provoke a stale cache fill.
-class RacingStore : public testing::MemoryStore {
+class RacingStore : public test::MemoryStore {
  public:
   std::function<void()> before_return;
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {

@@ -13,6 +13,7 @@ Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrat
       .path = config.storage.sqlite_path,
       .threads = config.storage.sqlite_threads,
       .max_pending = config.storage.max_pending,
+      .durable_commits = config.storage.sqlite_durable_commits,
   });
   if (migrate) {
     auto report = sqlite->migrate();
@@ -22,7 +23,8 @@ Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrat
   } else {
     auto version = sqlite->schema_version();
     if (!version) throw std::runtime_error("cannot read schema version: " + version.error().message);
-    if (*version != SqliteStore::latest_schema_version())
+    // A newer schema is fine during a rolling upgrade (migrations only add); an older one is not.
+    if (*version < SqliteStore::latest_schema_version())
       throw std::runtime_error(fmt::format(
           "database schema is at version {}, this build needs {}: run `ztm migrate`", *version,
           SqliteStore::latest_schema_version()));

@@ -5,6 +5,7 @@
 // Errc::overloaded instead of queueing without limit.
 
 #include <atomic>
+#include <optional>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -35,8 +36,12 @@ class BlockingPool {
       std::atomic<int>& n;
       ~Release() { n.fetch_sub(1, std::memory_order_relaxed); }
     } release{pending_};
-    co_return co_await boost::asio::co_spawn(
-        pool_, [&fn]() -> boost::asio::awaitable<R> { co_return fn(); }, boost::asio::use_awaitable);
+    // The result travels through an optional so that no default-constructed R ever exists.
+    std::optional<R> out;
+    co_await boost::asio::co_spawn(
+        pool_, [&fn, &out]() -> boost::asio::awaitable<void> { out.emplace(fn()); co_return; },
+        boost::asio::use_awaitable);
+    co_return std::move(*out);
   }
 
   int pending() const { return pending_.load(std::memory_order_relaxed); }

@@ -105,6 +105,10 @@ std::vector<ConfigOption> make_options() {
                     ZTM_FIELD(storage.sqlite_path)),
       int_option("storage.sqlite_threads", "threads that run SQLite calls",
                  ZTM_FIELD(storage.sqlite_threads), 1, 64),
+      bool_option("storage.sqlite_durable_commits",
+                  "fsync every commit before acknowledging it (false: faster, may lose the last "
+                  "commits on power loss, never on a crash of the process)",
+                  ZTM_FIELD(storage.sqlite_durable_commits)),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
       bool_option("storage.migrate_on_start", "apply pending schema migrations on start",

@@ -36,6 +36,7 @@ struct StorageConfig {
   std::string backend = "sqlite";
   std::string sqlite_path = "data/ztm.db";
   int sqlite_threads = 4;        // the bounded pool that runs SQLite off the event loops
+  bool sqlite_durable_commits = true;  // fsync every commit (synchronous=FULL)
   int max_pending = 10'000;      // queued storage calls beyond this are refused (503)
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };

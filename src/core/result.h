@@ -30,8 +30,6 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  // Default-constructed results are errors; Asio's co_spawn needs the constructor to exist.
-  Result() : v_(Error{Errc::internal, "no result"}) {}
   Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   Result(Errc code, std::string message) : v_(Error{code, std::move(message)}) {}

@@ -8,12 +8,11 @@
 #include <chrono>
 #include <string>
 
-#include "tests/support/sync.h"
+#include "core/run_sync.h"
 
 namespace ztm {
 namespace {
 
-using test::run_sync;
 
 User ada(UserId id) {
   User u;

@@ -11,7 +11,9 @@
 //      unavailable          the backend cannot be reached (a retry may succeed)
 //      overloaded           too many calls are queued (a retry later may succeed)
 //  - It never blocks the calling (event-loop) thread.
-//  - A successful write is durable and visible to every later read on the primary.
+//  - A successful write is visible to every later read on the primary, and as durable as the
+//    backend is configured to make it (SQLite: storage.sqlite_durable_commits; PostgreSQL:
+//    synchronous_commit and synchronous standbys).
 //
 // Later tiers plug in behind it without changing callers: a replica-routing store sends reads to
 // replicas and writes to the primary; a sharded store picks the cluster by user id.

@@ -10,10 +10,10 @@
 
 namespace ztm {
 namespace {
-using testing::HttpClient;
-using testing::Reply;
-using testing::TestServer;
-using testing::eventually;
+using test::HttpClient;
+using test::Reply;
+using test::TestServer;
+using test::eventually;
 namespace json = boost::json;
 
 constexpr const char* kJohn =

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "storage/store.h"
-#include "tests/support/sync.h"
+#include "core/run_sync.h"
 
 namespace ztm::test {
 

@@ -18,7 +18,7 @@
 #include <map>
 #include <string>
 
-namespace ztm::testing {
+namespace ztm::test {
 
 struct Reply {
   unsigned status = 0;
@@ -95,4 +95,4 @@ class HttpClient {
   boost::beast::flat_buffer buffer_;
 };
 
-}  // namespace ztm::testing
+}  // namespace ztm::test

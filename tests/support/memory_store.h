@@ -1,6 +1,6 @@
 #pragma once
 // An in-memory Store for unit tests of the tiers above storage. It runs the same conformance
-// suite as the real backends (src/storage/memory_store_test.cc), so tests that use it rely on
+// suite as the real backends (tests/storage/memory_store_test.cc), so tests that use it rely on
 // the contract, not on a fake's quirks. Tests can make it fail on purpose (fail_with).
 
 #include <map>
@@ -9,7 +9,7 @@
 
 #include "storage/store.h"
 
-namespace ztm::testing {
+namespace ztm::test {
 
 class MemoryStore : public Store {
  public:
@@ -87,4 +87,4 @@ class MemoryStore : public Store {
   std::atomic<int> reads_{0};
 };
 
-}  // namespace ztm::testing
+}  // namespace ztm::test

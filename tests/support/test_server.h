@@ -20,7 +20,7 @@
 #include "http/server.h"
 #include "storage/sqlite/sqlite_store.h"
 
-namespace ztm::testing {
+namespace ztm::test {
 
 // A Store decorator whose get_user waits while the gate is closed.
 class GatedStore final : public Store {
@@ -128,4 +128,4 @@ bool eventually(F condition, std::chrono::milliseconds limit = std::chrono::seco
   return true;
 }
 
-}  // namespace ztm::testing
+}  // namespace ztm::test

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
-#include <algorithm>
 #include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -117,8 +116,8 @@ class Connection {
  public:
   enum class Role { writer, reader };
 
-  static Result<std::unique_ptr<Connection>> open(const std::string& path, Role role,
-                                                  int busy_timeout_ms) {
+  static Result<std::unique_ptr<Connection>> open(const SqliteOptions& options, Role role) {
+    const std::string& path = options.path;
     sqlite3* db = nullptr;
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
                       (role == Role::writer ? SQLITE_OPEN_CREATE : 0);
@@ -126,14 +125,14 @@ class Connection {
     std::unique_ptr<Connection> c(new Connection(db));  // closes db on every path
     if (rc != SQLITE_OK) return sqlite_error(db, rc, path + ": cannot open");
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, busy_timeout_ms);
-    // synchronous=NORMAL in WAL: a commit survives a process crash; an OS crash or power loss may
-    // lose the last commits but never corrupts the file. One fsync per checkpoint, not per commit.
-    const char* pragmas = role == Role::writer
-                              ? "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-                              : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                                "PRAGMA query_only = ON;";
-    if (int prc = sqlite3_exec(db, pragmas, nullptr, nullptr, nullptr); prc != SQLITE_OK)
+    sqlite3_busy_timeout(db, options.busy_timeout_ms);
+    // See SqliteOptions::durable_commits. In WAL mode FULL costs one fsync per commit; NORMAL
+    // one per checkpoint.
+    std::string pragmas = options.durable_commits ? "PRAGMA synchronous = FULL;"
+                                                  : "PRAGMA synchronous = NORMAL;";
+    pragmas += " PRAGMA foreign_keys = ON;";
+    if (role == Role::reader) pragmas += " PRAGMA query_only = ON;";
+    if (int prc = sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr); prc != SQLITE_OK)
       return sqlite_error(db, prc, path + ": cannot configure");
     if (role == Role::writer) {
       // WAL is a property of the file: set once by the writer, seen by every later connection.
@@ -339,7 +338,7 @@ struct SqliteStore::Impl {
         return c;
       }
     }
-    return Connection::open(options.path, Connection::Role::reader, options.busy_timeout_ms);
+    return Connection::open(options, Connection::Role::reader);
   }
 
   const SqliteOptions options;
@@ -359,11 +358,11 @@ SqliteStore::Impl::Impl(SqliteOptions o)
   if (ec)
     throw std::runtime_error(fmt::format("sqlite {}: cannot create the directory {}: {}",
                                          options.path, dir.string(), ec.message()));
-  auto w = Connection::open(options.path, Connection::Role::writer, options.busy_timeout_ms);
+  auto w = Connection::open(options, Connection::Role::writer);
   if (!w.ok()) throw std::runtime_error(w.error().message);
   writer = std::move(w).value();
   for (int i = 0; i < options.threads; ++i) {
-    auto r = Connection::open(options.path, Connection::Role::reader, options.busy_timeout_ms);
+    auto r = Connection::open(options, Connection::Role::reader);
     if (!r.ok()) throw std::runtime_error(r.error().message);
     idle_readers.push_back(std::move(r).value());
   }

@@ -12,14 +12,13 @@
 #include <string>
 
 #include "tests/storage/store_conformance.h"
-#include "tests/support/sync.h"
+#include "core/run_sync.h"
 
 namespace ztm {
 namespace {
 
 using test::errc;
 using test::outcome;
-using test::run_sync;
 using test::sample_user;
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it.

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The ztm binary as a user runs it: --help, configuration sources and errors, migrate and
+# seed, serve with a graceful exit on SIGTERM. Usage: cli_test.sh PATH_TO_ZTM
+set -uo pipefail
+ztm=$1
+work=$(mktemp -d)
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+passed=0
+failed=0
+check() {  # check NAME COMMAND...: passes when COMMAND exits 0
+  local name=$1; shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
+}
+contains() { grep -qF -- "$2" <<<"$1"; }
+
+# --help lists every option with its environment variable.
+help=$("$ztm" serve --help)
+check "help lists http.port" contains "$help" "--http.port"
+check "help names env vars" contains "$help" "ZTM_HTTP_PORT"
+check "help lists cache.policy choices" contains "$help" "[lru|lfu|fifo]"
+
+# Sources: defaults -> TOML -> environment -> flags.
+printf '[http]\nport = 9001\nthreads = 3\n[cache]\npolicy = "lfu"\n' > "$work/ztm.toml"
+out=$(ZTM_HTTP_PORT=9002 "$ztm" config print --config "$work/ztm.toml" --http.threads 4)
+check "toml sets cache.policy" contains "$out" 'policy = "lfu"'
+check "env beats toml" contains "$out" "port = 9002"
+check "flag beats toml" contains "$out" "threads = 4"
+
+# Errors name the option and the source, exit status 2.
+err=$("$ztm" serve --http.port 70000 2>&1); status=$?
+check "bad flag exits 2" test "$status" -eq 2
+check "bad flag message" contains "$err" "command line: option 'http.port': 70000 is out of range [0..65535]"
+err=$(ZTM_CACHE_POLICY=random "$ztm" serve 2>&1); status=$?
+check "bad env exits 2" test "$status" -eq 2
+check "bad env message" contains "$err" "environment: option 'cache.policy': 'random' is not one of lru, lfu, fifo"
+printf '[http]\nprot = 1\n' > "$work/bad.toml"
+err=$("$ztm" serve --config "$work/bad.toml" 2>&1); status=$?
+check "unknown toml key exits 2" test "$status" -eq 2
+check "unknown toml key message" contains "$err" "unknown option 'http.prot'"
+
+# migrate, then seed (idempotent).
+db="$work/ztm.db"
+out=$("$ztm" migrate --storage.sqlite_path "$db")
+check "migrate reports versions" contains "$out" "schema version 0 -> 1"
+out=$("$ztm" seed --storage.sqlite_path "$db")
+check "seed loads demo users" contains "$out" "loaded 21 demo users"
+out=$("$ztm" seed --storage.sqlite_path "$db")
+check "seed is idempotent" contains "$out" "nothing loaded"
+
+# serve on a free port, answer, and exit 0 on SIGTERM.
+"$ztm" serve --storage.sqlite_path "$db" --http.port 0 --log.access all > "$work/out" 2> "$work/err" &
+server_pid=$!
+url=""
+for _ in $(seq 200); do
+  url=$(sed -n 's/^ztm serve: listening on //p' "$work/out")
+  [ -n "$url" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  read -r -t 0.05 <> <(:) || true  # wait 50 ms without a sleep process
+done
+check "serve prints its URL" test -n "$url"
+body=$(curl -sf "$url/users/12")
+check "GET /users/12 through the binary" contains "$body" '"firstName":"John","lastName":"Smith"'
+check "access log is JSON with a request id" grep -q '"msg":"request","request_id":"' "$work/err"
+kill -TERM "$server_pid"
+wait "$server_pid"; status=$?
+server_pid=""
+check "SIGTERM exits 0" test "$status" -eq 0
+check "shutdown is logged" grep -q '"msg":"stopped","abandoned_connections":0' "$work/err"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
