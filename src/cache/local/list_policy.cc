@@ -1,4 +1,5 @@
-// LRU: one list in recency order, least recent at the front. A hit moves the slot to the back.
+// LRU and FIFO: one list of slots, the victim at the front. They differ only on a hit: LRU moves
+// the slot to the back (most recent), FIFO leaves the insertion order alone.
 
 #include "cache/local/eviction_policy.h"
 #include "cache/local/slot_list.h"
@@ -6,13 +7,16 @@
 namespace ztm {
 namespace {
 
-class LruPolicy final : public EvictionPolicy {
+class ListPolicy final : public EvictionPolicy {
  public:
+  explicit ListPolicy(bool move_on_hit) : move_on_hit_(move_on_hit) {}
+
   void on_insert(Slot slot) override {
     ensure_slot(links_, slot);
     order_.push_back(links_, slot);
   }
   void on_access(Slot slot) override {
+    if (!move_on_hit_) return;
     order_.remove(links_, slot);
     order_.push_back(links_, slot);
   }
@@ -20,14 +24,14 @@ class LruPolicy final : public EvictionPolicy {
   Slot victim() const override { return order_.front(); }
 
  private:
+  const bool move_on_hit_;
   std::vector<SlotLink> links_;
   SlotList order_;
 };
 
 }  // namespace
 
-std::unique_ptr<EvictionPolicy> make_lru_policy() {
-  return std::make_unique<LruPolicy>();
-}
+std::unique_ptr<EvictionPolicy> make_lru_policy() { return std::make_unique<ListPolicy>(true); }
+std::unique_ptr<EvictionPolicy> make_fifo_policy() { return std::make_unique<ListPolicy>(false); }
 
 }  // namespace ztm
