@@ -42,6 +42,7 @@ class HttpClient {
   }
 
   void send(std::string_view raw) { boost::asio::write(socket_, boost::asio::buffer(raw)); }
+  int native_handle() { return socket_.native_handle(); }
 
   // Reads one response; `head` for the answer to a HEAD request (no body follows).
   Reply read(bool head = false) {
