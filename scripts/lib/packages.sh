@@ -1,8 +1,8 @@
 # Debian 12 packages, by purpose; sourced by scripts/run, scripts/test and bench scripts.
 # shellcheck shell=bash
 BUILD_PACKAGES="g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
-  libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev curl"
-TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3"
+  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev curl"
+TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3 iproute2 jq postgresql-15"
 BENCH_PACKAGES="nginx-light wrk util-linux"
 
 # install_packages PKG...: installs the ones that are missing (apt; sudo when not root).

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/config_flags.h"
+#include "cli/lab.h"
 #include "core/log.h"
 
 extern char** environ;
@@ -45,7 +46,10 @@ int main(int argc, char** argv) {
   static constexpr Command kPrint{"config print", "", ztm::cli::print_config};
   commands.emplace_back(print, &kPrint);
 
+  auto lab = ztm::cli::add_lab_commands(app);
+
   CLI11_PARSE(app, argc, argv);
+  if (auto status = lab->run()) return *status;
 
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (!commands[i].first->parsed()) continue;

@@ -4,33 +4,61 @@
 
 #include "core/log.h"
 #include "storage/metered_store.h"
+#include "storage/postgres/pg_store.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace ztm::cli {
+namespace {
 
-Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrate) {
-  auto sqlite = std::make_unique<SqliteStore>(SqliteOptions{
-      .path = config.storage.sqlite_path,
-      .threads = config.storage.sqlite_threads,
-      .max_pending = config.storage.max_pending,
-      .durable_commits = config.storage.sqlite_durable_commits,
-  });
+// With `migrate`, applies pending migrations; otherwise refuses a schema older than this build.
+// The same steps for every backend (each has migrate(), schema_version(), latest_schema_version()).
+template <class Backend>
+void prepare_schema(Backend& store, bool migrate) {
   if (migrate) {
-    auto report = sqlite->migrate();
+    auto report = store.migrate();
     if (!report) throw std::runtime_error("migration failed: " + report.error().message);
     if (report->from_version != report->to_version)
       log::info("migrated", {{"from", report->from_version}, {"to", report->to_version}});
-  } else {
-    auto version = sqlite->schema_version();
-    if (!version) throw std::runtime_error("cannot read schema version: " + version.error().message);
-    // A newer schema is fine during a rolling upgrade (migrations only add); an older one is not.
-    if (*version < SqliteStore::latest_schema_version())
-      throw std::runtime_error(fmt::format(
-          "database schema is at version {}, this build needs {}: run `ztm migrate`", *version,
-          SqliteStore::latest_schema_version()));
+    return;
   }
-  auto metered = std::make_unique<MeteredStore>(*sqlite, metrics);
-  return Storage(std::move(sqlite), std::move(metered));
+  auto version = store.schema_version();
+  if (!version) throw std::runtime_error("cannot read schema version: " + version.error().message);
+  // A newer schema is fine during a rolling upgrade (migrations only add); an older one is not.
+  if (*version < Backend::latest_schema_version())
+    throw std::runtime_error(
+        fmt::format("database schema is at version {}, this build needs {}: run `ztm migrate`",
+                    *version, Backend::latest_schema_version()));
+}
+
+PgStoreOptions postgres_options(const Config& config) {
+  return PgStoreOptions{
+      .conninfo = config.storage.postgres_url,
+      .connections_per_loop = config.storage.postgres_connections,
+      .timeout_ms = config.storage.postgres_timeout_ms,
+      .max_pending = config.storage.max_pending,
+  };
+}
+
+}  // namespace
+
+Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrate) {
+  std::unique_ptr<Store> backend;
+  if (config.storage.backend == "postgres") {
+    auto pg = std::make_unique<PgStore>(postgres_options(config));
+    prepare_schema(*pg, migrate);
+    backend = std::move(pg);
+  } else {
+    auto sqlite = std::make_unique<SqliteStore>(SqliteOptions{
+        .path = config.storage.sqlite_path,
+        .threads = config.storage.sqlite_threads,
+        .max_pending = config.storage.max_pending,
+        .durable_commits = config.storage.sqlite_durable_commits,
+    });
+    prepare_schema(*sqlite, migrate);
+    backend = std::move(sqlite);
+  }
+  auto metered = std::make_unique<MeteredStore>(*backend, metrics);
+  return Storage(std::move(backend), std::move(metered));
 }
 
 }  // namespace ztm::cli

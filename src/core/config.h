@@ -33,11 +33,14 @@ struct HttpConfig {
 };
 
 struct StorageConfig {
-  std::string backend = "sqlite";
+  std::string backend = "sqlite";  // sqlite | postgres
   std::string sqlite_path = "data/ztm.db";
   int sqlite_threads = 4;        // the bounded pool that runs SQLite off the event loops
   bool sqlite_durable_commits = true;  // fsync every commit (synchronous=FULL)
   int max_pending = 10'000;      // queued storage calls beyond this are refused (503)
+  std::string postgres_url = "postgresql:///ztm";  // libpq connection string or URI
+  int postgres_connections = 2;     // pipelined connections per event loop
+  int postgres_timeout_ms = 5000;   // connect, and each statement's round trip
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 

@@ -16,6 +16,7 @@
 
 #include "core/blocking_pool.h"
 #include "storage/sqlite/migrations.h"
+#include "storage/phone_numbers.h"
 
 namespace ztm {
 namespace {
@@ -204,31 +205,6 @@ class WriteTransaction {
   Connection& conn_;
 };
 
-std::string encode_phones(const std::vector<std::string>& phones) {
-  boost::json::array a;
-  a.reserve(phones.size());
-  for (const auto& p : phones) a.emplace_back(boost::json::string_view(p));
-  return boost::json::serialize(a);
-}
-
-Result<std::vector<std::string>> decode_phones(std::string_view text, UserId id) {
-  boost::json::parse_options options;
-  options.allow_invalid_utf8 = true;  // give back exactly the bytes that were stored
-  boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(text, ec, {}, options);
-  if (!ec && v.is_array()) {
-    std::vector<std::string> phones;
-    phones.reserve(v.get_array().size());
-    for (const auto& p : v.get_array()) {
-      if (!p.is_string()) break;
-      phones.emplace_back(p.get_string());
-    }
-    if (phones.size() == v.get_array().size()) return phones;
-  }
-  return Error{Errc::internal,
-               fmt::format("sqlite: user {}: phone_numbers is not a JSON array of strings", id)};
-}
-
 // Binds ?1..?8 to the user columns, in table order (id .. phone_numbers).
 void bind_user(Statement& st, const User& u, const std::string& phones) {
   st.bind(1, u.id);
@@ -251,7 +227,7 @@ Result<StoredUser> read_user(Statement& st) {
   s.user.address.city = st.column_text(4);
   s.user.address.state = st.column_text(5);
   s.user.address.postal_code = st.column_int64(6);
-  auto phones = decode_phones(st.column_text(7), s.user.id);
+  auto phones = decode_phone_numbers(st.column_text(7), s.user.id, "sqlite");
   if (!phones.ok()) return std::move(phones).error();
   s.user.phone_numbers = std::move(phones).value();
   s.version = st.column_int64(8);
@@ -423,7 +399,7 @@ awaitable<Result<UserPage>> SqliteStore::list_users(UserId after, int limit) {
 
 awaitable<Result<StoredUser>> SqliteStore::create_user(User user) {
   if (user.id <= 0) co_return Error{Errc::invalid_argument, "user id must be positive"};
-  const std::string phones = encode_phones(user.phone_numbers);
+  const std::string phones = encode_phone_numbers(user.phone_numbers);
   co_return co_await impl_->write<StoredUser>([&](Connection& w) -> Result<StoredUser> {
     auto st = w.prepare(Sql::insert);
     if (!st.ok()) return std::move(st).error();
@@ -438,7 +414,7 @@ awaitable<Result<StoredUser>> SqliteStore::create_user(User user) {
 
 awaitable<Result<StoredUser>> SqliteStore::update_user(User user,
                                                        std::optional<std::int64_t> expected) {
-  const std::string phones = encode_phones(user.phone_numbers);
+  const std::string phones = encode_phone_numbers(user.phone_numbers);
   co_return co_await impl_->write<StoredUser>([&](Connection& w) -> Result<StoredUser> {
     WriteTransaction txn(w);
     if (auto b = txn.begin(); !b.ok()) return std::move(b).error();

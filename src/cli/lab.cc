@@ -1,0 +1,70 @@
+// ztm lab: the command-line surface of src/lab (docs/lab.md).
+#include "cli/lab.h"
+
+#include <fmt/format.h>
+
+#include "lab/lab.h"
+#include "lab/supervisor.h"
+
+namespace ztm::cli {
+
+namespace {
+
+class Lab final : public LabCommands {
+ public:
+  explicit Lab(CLI::App& app) {
+    lab_ = app.add_subcommand("lab", "Bring up a stage of the chapter on this machine, each "
+                                     "server its own network host, and break it (root)");
+    lab_->require_subcommand(1);
+    const std::string dir_help = "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
+    up_ = lab_->add_subcommand("up", "Bring up a stage and wait until every process is healthy");
+    up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3)")->required();
+    status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
+    status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
+    chaos_ = lab_->add_subcommand("chaos", "Break or repair a host or process");
+    chaos_->add_option("action", action_, "kill (SIGKILL) | stop (graceful, stays down) | start")
+        ->required()
+        ->check(CLI::IsMember({"kill", "stop", "start"}));
+    chaos_->add_option("target", target_, "a host (web1) or a process (web1/ztm)")->required();
+    down_ = lab_->add_subcommand("down", "Remove every process, namespace, link and file of the lab");
+    supervise_ = lab_->add_subcommand("supervise", "");  // hidden: started by `up`
+    supervise_->group("");
+    supervise_->add_option("--stage", stage_)->required();
+    for (auto* c : {up_, status_, chaos_, down_, supervise_}) c->add_option("--dir", dir_, dir_help);
+  }
+
+  std::optional<int> run() override {
+    if (!lab_->parsed()) return std::nullopt;
+    const std::string dir = dir_.empty() ? lab::default_dir() : dir_;
+    try {
+      if (up_->parsed()) return lab::up(dir, stage_);
+      if (status_->parsed()) return lab::status(dir, json_);
+      if (chaos_->parsed()) return lab::chaos(dir, action_, target_);
+      if (down_->parsed()) return lab::down(dir);
+      if (supervise_->parsed()) return lab::supervise(dir, stage_);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "ztm lab: {}\n", e.what());
+      return 1;
+    }
+    return 2;
+  }
+
+ private:
+  CLI::App* lab_;
+  CLI::App* up_;
+  CLI::App* status_;
+  CLI::App* chaos_;
+  CLI::App* down_;
+  CLI::App* supervise_;
+  std::string dir_;
+  std::string stage_;
+  std::string action_;
+  std::string target_;
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<LabCommands> add_lab_commands(CLI::App& app) { return std::make_unique<Lab>(app); }
+
+}  // namespace ztm::cli

@@ -1,0 +1,218 @@
+// ztm lab up | status | chaos: the client side, talking to the supervisor (control.h).
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "lab/control.h"
+#include "lab/lab.h"
+#include "lab/network.h"
+#include "lab/process.h"
+#include "lab/stages.h"
+#include "lab/state.h"
+#include "lab/template.h"
+
+namespace ztm::lab {
+
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr auto kUpTimeout = std::chrono::seconds(60);
+constexpr auto kStartTimeout = std::chrono::seconds(30);
+
+std::optional<json::object> live_status(const std::string& dir) {
+  auto answer = call_supervisor(dir, {{"op", "status"}}, milliseconds(5000));
+  if (!answer || !answer->contains("status")) return std::nullopt;
+  return answer->at("status").as_object();
+}
+
+std::string str(const json::value& v) { return std::string(v.as_string()); }
+
+void print_table(const json::object& s) {
+  fmt::print("stage {} (figure {})\n", str(s.at("stage")), str(s.at("figure")));
+  fmt::print("{:<8} {:<4} {:<12} {:<16} {}\n", "HOST", "DC", "ADDRESS", "ROLES", "PROCESSES");
+  for (const auto& hv : s.at("hosts").as_array()) {
+    const auto& h = hv.as_object();
+    std::string roles;
+    for (const auto& r : h.at("roles").as_array()) roles += (roles.empty() ? "" : ",") + str(r);
+    std::string procs;
+    for (const auto& pv : h.at("processes").as_array()) {
+      const auto& p = pv.as_object();
+      procs += fmt::format("{}{} ({}, pid {}{})", procs.empty() ? "" : "  ", str(p.at("name")),
+                           str(p.at("state")), p.at("pid").to_number<int>(),
+                           p.at("healthy").as_bool() ? ", healthy" : "");
+    }
+    fmt::print("{:<8} {:<4} {:<12} {:<16} {}\n", str(h.at("name")), str(h.at("dc")),
+               str(h.at("address")), roles, procs);
+  }
+  fmt::print("clients: {}\n", str(s.at("url")));
+}
+
+// Processes of `s` named by `targets` (host or process names; empty = all).
+std::vector<json::object> processes(const json::object& s, const std::vector<std::string>& targets) {
+  std::vector<json::object> out;
+  for (const auto& hv : s.at("hosts").as_array())
+    for (const auto& pv : hv.at("processes").as_array()) {
+      const auto& p = pv.as_object();
+      bool wanted = targets.empty();
+      for (const auto& t : targets) wanted = wanted || t == str(hv.at("name")) || t == str(p.at("name"));
+      if (wanted) out.push_back(p);
+    }
+  return out;
+}
+
+// Prints a failed process's error and log tail.
+void explain(const json::object& p) {
+  fmt::print(stderr, "{} {}{}\n", str(p.at("name")), str(p.at("state")),
+             p.contains("exit") ? " (" + str(p.at("exit")) + ")" : "");
+  if (p.contains("error")) fmt::print(stderr, "{}\n", str(p.at("error")));
+  if (p.contains("log")) fmt::print(stderr, "--- {} ---\n{}", str(p.at("log")), tail(str(p.at("log")), 15));
+}
+
+enum class Wait { healthy, failed, timeout };
+
+// Polls until every named process is healthy, one of them has exited, or the deadline.
+// With a `supervisor` (its parent is us: `up`), new supervisor.log lines are relayed as progress
+// and its death ends the wait.
+Wait wait_healthy(const std::string& dir, const std::vector<std::string>& targets,
+                  Clock::time_point deadline, pid_t supervisor, std::optional<json::object>& last) {
+  std::ifstream log;
+  if (supervisor > 0) log.open(dir + "/supervisor.log");
+  auto relay = [&log] {
+    if (!log.is_open()) return;
+    for (std::string line; std::getline(log, line);) fmt::print("  {}\n", line);
+    log.clear();
+    std::fflush(stdout);
+  };
+  for (;;) {
+    relay();
+    if (supervisor > 0 && ::waitpid(supervisor, nullptr, WNOHANG) == supervisor) {
+      relay();
+      return Wait::failed;
+    }
+    if (auto s = live_status(dir)) {
+      last = s;
+      bool all = true;
+      for (const auto& p : processes(*s, targets)) {
+        const std::string state = str(p.at("state"));
+        if (state == "exited" || state == "stopped") {
+          relay();
+          return Wait::failed;
+        }
+        all = all && p.at("healthy").as_bool();
+      }
+      if (all) {
+        relay();
+        return Wait::healthy;
+      }
+    }
+    if (Clock::now() > deadline) return Wait::timeout;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+}  // namespace
+
+std::string default_dir() {
+  if (const char* dir = std::getenv("ZTM_LAB_DIR"); dir && *dir) return dir;
+  return "/run/ztm-lab";
+}
+
+int up(const std::string& dir, const std::string& stage_name) {
+  if (!find_stage(stage_name)) {
+    std::string names;
+    for (const auto& n : stage_names()) names += (names.empty() ? "" : ", ") + n;
+    fmt::print(stderr, "ztm lab up: no stage '{}' (stages: {})\n", stage_name, names);
+    return 2;
+  }
+  if (::geteuid() != 0) {
+    fmt::print(stderr, "ztm lab up: needs root (network namespaces, bridges)\n");
+    return 1;
+  }
+  if (std::filesystem::exists(state_path(dir))) {
+    fmt::print(stderr, "ztm lab up: a lab is already up in {} (or crashed): run `ztm lab down --dir {}`\n", dir, dir);
+    return 1;
+  }
+  auto leftovers = list_lab_netns();
+  for (const auto& l : list_lab_links()) leftovers.push_back(l);
+  if (!leftovers.empty()) {
+    fmt::print(stderr, "ztm lab up: {} exists: another lab is up on this machine (one at a time): "
+               "run `ztm lab down --dir` with its directory\n", leftovers.front());
+    return 1;
+  }
+  std::filesystem::create_directories(dir);
+  ::chmod(dir.c_str(), 0755);  // engines that run as their own user (postgres) reach their dirs
+  write_file(marker_path(dir), "ztm lab\n");
+  const auto started = Clock::now();
+  fmt::print("bringing up stage {} in {}\n", stage_name, dir);
+  const pid_t supervisor = spawn({.argv = {self_exe(), "lab", "supervise", "--dir", dir, "--stage", stage_name},
+                                  .workdir = dir, .log = dir + "/supervisor.log",
+                                  .new_session = true, .inherit_env = true});
+  std::optional<json::object> last;
+  const Wait result = wait_healthy(dir, {}, started + kUpTimeout, supervisor, last);
+  if (result == Wait::healthy && last) {
+    print_table(*last);
+    fmt::print("up in {} ms; `ztm lab down` removes everything\n",
+               std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+    return 0;
+  }
+  fmt::print(stderr, "ztm lab up: stage {} did not come up ({})\n", stage_name,
+             result == Wait::timeout ? "timed out" : "a process failed");
+  if (last) {
+    for (const auto& p : processes(*last, {}))
+      if (!p.at("healthy").as_bool()) explain(p);
+  } else {
+    fmt::print(stderr, "--- supervisor.log ---\n{}", tail(dir + "/supervisor.log", 15));
+  }
+  fmt::print(stderr, "tearing down\n");
+  down(dir);
+  return 1;
+}
+
+int status(const std::string& dir, bool as_json) {
+  auto s = live_status(dir);
+  if (!s) {
+    fmt::print(stderr, "ztm lab status: no lab is up in {}{}\n", dir,
+               std::filesystem::exists(state_path(dir)) ? " (its supervisor is gone: run `ztm lab down`)" : "");
+    return 1;
+  }
+  if (as_json) fmt::print("{}\n", json::serialize(*s));
+  else print_table(*s);
+  return 0;
+}
+
+int chaos(const std::string& dir, const std::string& action, const std::string& target) {
+  auto answer = call_supervisor(dir, {{"op", action}, {"target", target}}, milliseconds(30'000));
+  if (!answer) {
+    fmt::print(stderr, "ztm lab chaos: no lab is up in {}\n", dir);
+    return 1;
+  }
+  if (!answer->at("ok").as_bool()) {
+    fmt::print(stderr, "ztm lab chaos {}: {}\n", action, str(answer->at("error")));
+    return 1;
+  }
+  std::vector<std::string> names;
+  for (const auto& n : answer->at("processes").as_array()) names.push_back(str(n));
+  for (const auto& n : names) fmt::print("{}: {}\n", n, action == "kill" ? "killed" : action == "stop" ? "stopped" : "started");
+  if (action != "start") return 0;
+  std::optional<json::object> last;
+  const auto result = wait_healthy(dir, names, Clock::now() + kStartTimeout, 0, last);
+  if (result == Wait::healthy) {
+    fmt::print("healthy: {}\n", target);
+    return 0;
+  }
+  fmt::print(stderr, "ztm lab chaos start: {} did not become healthy\n", target);
+  if (last)
+    for (const auto& p : processes(*last, names)) explain(p);
+  return 1;
+}
+
+}  // namespace ztm::lab

@@ -1,0 +1,11 @@
+#include "lab/engines/engine.h"
+
+namespace ztm::lab {
+
+PrepareFn find_engine(const std::string& name) {
+  if (name == "ztm") return prepare_ztm_server;
+  if (name == "postgres") return prepare_postgres;
+  return nullptr;
+}
+
+}  // namespace ztm::lab

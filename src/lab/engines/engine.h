@@ -1,0 +1,42 @@
+#pragma once
+// An engine is what runs in a lab process: ztm serve, PostgreSQL, later HAProxy, Patroni, Redis.
+// Each has one file in this folder with a prepare function: it writes the engine's files into
+// its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
+// (initdb, seeding), and returns how to run, stop and health-check the process.
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "lab/process.h"
+
+namespace ztm::lab {
+
+struct EngineContext {
+  std::string host;     // "web1"
+  std::string address;  // "10.77.1.10"
+  std::string netns;    // "ztm-web1"
+  std::string workdir;  // DIR/hosts/<host>/<engine>, created (empty) by the caller
+  std::map<std::string, std::string> params;            // from the stage
+  std::function<std::string(const std::string&)> address_of;  // another host's address
+};
+
+struct ProcessSpec {
+  Launch launch;  // argv, user, workdir, log; netns filled in by the engine
+  int stop_signal = SIGTERM;
+  // Bounded by `timeout`; true when the process does its job (a client would succeed).
+  std::function<bool(std::chrono::milliseconds timeout)> healthy;
+};
+
+// Throws std::runtime_error with a message that says what failed (and the step's log).
+using PrepareFn = ProcessSpec (*)(const EngineContext&);
+
+ProcessSpec prepare_ztm_server(const EngineContext& context);  // engines/ztm_server.cc
+ProcessSpec prepare_postgres(const EngineContext& context);    // engines/postgres.cc
+
+// nullptr for an unknown engine name.
+PrepareFn find_engine(const std::string& name);
+
+}  // namespace ztm::lab

@@ -1,0 +1,20 @@
+#pragma once
+// Health checks the supervisor runs against its processes, from the root namespace through the
+// data-center bridge (the way a client or load balancer sees the host). Each is bounded by
+// `timeout` and never throws.
+
+#include <chrono>
+#include <string>
+
+namespace ztm::lab {
+
+// `GET path` answered with status 200.
+bool http_ok(const std::string& address, int port, const std::string& path,
+             std::chrono::milliseconds timeout);
+
+// PostgreSQL accepts connections: a startup message is answered with an authentication request,
+// or with an error other than "the database system is starting up / shutting down" (SQLSTATE
+// 57P03). The same test as pg_isready / PQping, without libpq.
+bool postgres_accepting(const std::string& address, int port, std::chrono::milliseconds timeout);
+
+}  // namespace ztm::lab

@@ -1,0 +1,25 @@
+#pragma once
+// The `ztm lab` commands (see docs/lab.md). Each returns the process exit status and prints
+// to stdout/stderr. All need root.
+
+#include <string>
+
+namespace ztm::lab {
+
+// $ZTM_LAB_DIR, else /run/ztm-lab.
+std::string default_dir();
+
+// Starts the supervisor for `stage` and waits (at most 60 s) until every process is healthy;
+// prints progress, then the table. On failure prints the failing log tail, tears down, returns 1.
+int up(const std::string& dir, const std::string& stage);
+
+// The supervisor's live status as a table, or as JSON (docs/lab.md). 1 when no lab is up.
+int status(const std::string& dir, bool json);
+
+// action: kill | stop | start. start waits (at most 30 s) until the targets are healthy.
+int chaos(const std::string& dir, const std::string& action, const std::string& target);
+
+// Removes every process, namespace, link and file of the lab (teardown.cc). Idempotent.
+int down(const std::string& dir);
+
+}  // namespace ztm::lab

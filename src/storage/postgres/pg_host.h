@@ -1,0 +1,82 @@
+#pragma once
+// One PostgreSQL server as this process sees it: per event loop, a small pool of pipelined
+// connections (pg::Connection). PgStore runs its statements through one Host; a replica-routing
+// store will hold one Host per server and choose among them.
+//
+// Threading contract:
+//  - execute() may be called from coroutines on any number of event loops (io_contexts), from
+//    any thread. The first call from a loop creates that loop's pool (under a mutex); later calls
+//    find it again. A loop's connections are only ever touched on that loop's strand: execute()
+//    hops onto the strand for the call and back to the caller's executor for the result, so a
+//    loop run by several threads is safe too.
+//  - A loop's pool lives in an Asio service of that loop's execution_context, so it is closed
+//    when the context shuts down (run_sync's private io_context, a server's loops), never later.
+//  - ~Host closes every pool it created. REQUIRES: no call is in flight on any loop (stop or
+//    drain the loops first), as for every Store.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "storage/postgres/pg_connection.h"
+
+namespace ztm::pg {
+
+struct HostOptions {
+  ConnectionOptions connection;
+  int connections_per_loop = 2;  // >= 1; each is pipelined, so a few go a long way
+  int max_pending = 10000;       // requests in flight on one loop beyond which -> overloaded
+};
+
+// The connections of one host on one event loop. Internal to Host (public for its tests).
+class LoopPool {
+ public:
+  LoopPool(const boost::asio::any_io_executor& loop, std::shared_ptr<const HostOptions> options);
+  ~LoopPool();
+  LoopPool(const LoopPool&) = delete;
+  LoopPool& operator=(const LoopPool&) = delete;
+
+  const Strand& strand() const { return strand_; }
+  // REQUIRES: on strand().
+  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement,
+                                                      std::span<const char* const> params);
+  // Fails what is in flight and disconnects. Idempotent. REQUIRES: on strand(), or the loop is
+  // not running.
+  void close();
+
+ private:
+  std::shared_ptr<Connection> pick();
+
+  std::shared_ptr<const HostOptions> options_;
+  Strand strand_;
+  std::vector<std::shared_ptr<Connection>> connections_;
+  std::mutex close_mu_;  // close() may come from ~Host and from the loop's shutdown
+  bool closed_ = false;
+};
+
+class Host {
+ public:
+  explicit Host(HostOptions options);
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Runs `statement` on a connection of the calling loop's pool; resumes on the caller's
+  // executor. `params` (nullptr = NULL) must stay valid until this returns.
+  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement,
+                                                      std::span<const char* const> params);
+
+  const HostOptions& options() const { return *options_; }
+
+ private:
+  std::shared_ptr<LoopPool> pool_for(const boost::asio::any_io_executor& loop);
+
+  std::shared_ptr<const HostOptions> options_;  // its address keys this host's pools
+  std::mutex mu_;
+  std::vector<std::weak_ptr<LoopPool>> pools_;  // to close them in ~Host
+};
+
+}  // namespace ztm::pg

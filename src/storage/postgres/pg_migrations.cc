@@ -1,0 +1,151 @@
+#include "storage/postgres/pg_migrations.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "storage/postgres/pg_connection.h"
+
+namespace ztm::pg {
+namespace {
+
+constexpr Migration kMigrations[] = {
+    {1, "create users", R"sql(
+      CREATE TABLE users (
+        id bigint PRIMARY KEY,            -- assigned by the caller (53-bit Snowflake ids)
+        first_name text NOT NULL,
+        last_name text NOT NULL,
+        street_address text NOT NULL,
+        city text NOT NULL,
+        state text NOT NULL,
+        postal_code bigint NOT NULL,
+        phone_numbers jsonb NOT NULL      -- array of strings, in order
+          CHECK (jsonb_typeof(phone_numbers) = 'array'),
+        version bigint NOT NULL,          -- 1 on create, +1 per update (ETag / If-Match)
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    )sql"},
+};
+
+// Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.
+constexpr const char* kLockKey = "7500909211398498418";
+
+using Conn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using Res = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// libpq's messages end with a newline and may span lines: one line reads better in logs and JSON.
+std::string trimmed(const char* message) {
+  std::string s = message ? message : "";
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\t') ch = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+Result<Conn> open(const std::string& conninfo, std::chrono::milliseconds timeout) {
+  // connect_timeout is in whole seconds, at least 2 (libpq rounds smaller values up).
+  const std::string seconds =
+      std::to_string(std::max<long long>(2, (timeout.count() + 999) / 1000));
+  const char* keys[] = {"dbname", "connect_timeout", nullptr};
+  const char* values[] = {conninfo.c_str(), seconds.c_str(), nullptr};
+  Conn c(PQconnectdbParams(keys, values, /*expand_dbname=*/1), &PQfinish);
+  if (!c || PQstatus(c.get()) != CONNECTION_OK)
+    return Error{Errc::unavailable,
+                 fmt::format("postgres migrations: cannot connect: {}",
+                             c ? trimmed(PQerrorMessage(c.get())) : "no memory")};
+  PQsetNoticeProcessor(
+      c.get(), [](void*, const char*) {}, nullptr);  // IF NOT EXISTS notices
+  return c;
+}
+
+// Runs `sql` (with text parameters) and returns its result, or the error naming `what`.
+Result<Res> exec(PGconn* c, const std::string& sql, std::string_view what,
+                 std::initializer_list<const char*> params = {}) {
+  Res r(params.size() == 0 ? PQexec(c, sql.c_str())
+                           : PQexecParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                          params.begin(), nullptr, nullptr, 0),
+        &PQclear);
+  const ExecStatusType status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
+  if (!r)
+    return Error{Errc::unavailable,
+                 fmt::format("postgres migrations: {}: {}", what, trimmed(PQerrorMessage(c)))};
+  Error e = error_from(r.get(), what);
+  e.message = "migrations: " + e.message;
+  return e;
+}
+
+Result<int> read_version(PGconn* c) {
+  auto exists = exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", "schema version");
+  if (!exists.ok()) return std::move(exists).error();
+  if (std::string_view(PQgetvalue(exists->get(), 0, 0)) != "t") return 0;
+  auto max = exec(c, "SELECT coalesce(max(version), 0) FROM schema_migrations", "schema version");
+  if (!max.ok()) return std::move(max).error();
+  return std::atoi(PQgetvalue(max->get(), 0, 0));
+}
+
+Result<void> set_timeouts(PGconn* c, std::chrono::milliseconds timeout, int factor) {
+  const std::string ms = std::to_string(timeout.count() * factor);
+  auto r = exec(c, "SET statement_timeout = " + ms + "; SET lock_timeout = " + ms, "set timeouts");
+  if (!r.ok()) return std::move(r).error();
+  return {};
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
+
+Result<int> schema_version(const std::string& conninfo, std::chrono::milliseconds timeout) {
+  auto c = open(conninfo, timeout);
+  if (!c.ok()) return std::move(c).error();
+  if (auto t = set_timeouts(c->get(), timeout, 1); !t.ok()) return std::move(t).error();
+  return read_version(c->get());
+}
+
+Result<PgMigrationReport> migrate(const std::string& conninfo, std::chrono::milliseconds timeout) {
+  auto opened = open(conninfo, timeout);
+  if (!opened.ok()) return std::move(opened).error();
+  PGconn* c = opened->get();
+  // A migration may take a while, and another migrator may hold the lock meanwhile.
+  if (auto t = set_timeouts(c, timeout, 12); !t.ok()) return std::move(t).error();
+  // Held until this connection closes, so every exit path releases it.
+  if (auto r = exec(c, std::string("SELECT pg_advisory_lock(") + kLockKey + ")", "advisory lock");
+      !r.ok())
+    return std::move(r).error();
+  if (auto r = exec(c,
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())",
+                    "creating schema_migrations");
+      !r.ok())
+    return std::move(r).error();
+  auto from = read_version(c);
+  if (!from.ok()) return std::move(from).error();
+  PgMigrationReport report{*from, *from};
+  for (const Migration& m : kMigrations) {
+    if (m.version <= report.to_version) continue;
+    const std::string step =
+        "migration " + std::to_string(m.version) + " (" + std::string(m.name) + ")";
+    if (auto r = exec(c, "BEGIN", step); !r.ok()) return std::move(r).error();
+    const std::string version = std::to_string(m.version);
+    const std::string name(m.name);
+    auto applied = exec(c, std::string(m.sql), step);
+    if (applied.ok())
+      applied = exec(c, "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)", step,
+                     {version.c_str(), name.c_str()});
+    if (applied.ok()) applied = exec(c, "COMMIT", step);
+    if (!applied.ok()) {
+      (void)exec(c, "ROLLBACK", step);
+      return std::move(applied).error();
+    }
+    report.to_version = m.version;
+  }
+  return report;
+}
+
+}  // namespace ztm::pg

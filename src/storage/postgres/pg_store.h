@@ -1,0 +1,69 @@
+#pragma once
+// The Store on PostgreSQL: asynchronous libpq on the callers' own event loops, pipelined,
+// prepared statements (see pg_connection.h for how a connection is driven and how it fails, and
+// pg_host.h for the per-loop pools and the threading contract).
+//
+// Semantics are those of store.h, checked by the shared conformance suite:
+//  - update/delete with expected_version are one compare-and-set statement
+//    (... WHERE id = $1 AND ($n IS NULL OR version = $n)); when it matches no row, a second
+//    statement tells not_found from precondition_failed.
+//  - create_user of an existing id is a unique violation (SQLSTATE 23505) -> conflict.
+//  - a server that cannot be reached, or does not answer within timeout, -> unavailable.
+//  - strings are stored as text, phone numbers as a jsonb array of strings (in order). PostgreSQL
+//    text holds valid UTF-8 without NUL bytes only: other values fail with invalid_argument.
+// Each statement is its own (implicit) transaction; commits are as durable as the server's
+// synchronous_commit makes them.
+
+#include <memory>
+#include <string>
+
+#include "storage/postgres/pg_host.h"
+#include "storage/postgres/pg_migrations.h"
+#include "storage/store.h"
+
+namespace ztm {
+
+struct PgStoreOptions {
+  std::string conninfo = "postgresql:///ztm";  // libpq keyword/value string or URI
+  int connections_per_loop = 2;
+  int timeout_ms = 5000;    // connect; each statement's round trip; migrations' lock wait x12
+  int max_pending = 10000;  // requests in flight per event loop beyond which calls are overloaded
+};
+
+class PgStore final : public Store {
+ public:
+  // Does not connect (the first call on each loop does). Throws std::invalid_argument on
+  // nonsense options.
+  explicit PgStore(PgStoreOptions options);
+  // REQUIRES: no call in flight (see pg_host.h).
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  // Blocking, on a connection of their own: call at start-up or from tools, never on an event
+  // loop. Safe against concurrent migrators (an advisory lock serializes them).
+  Result<PgMigrationReport> migrate();
+  Result<int> schema_version();  // 0 for an empty database
+  static int latest_schema_version();
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override;
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override;
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override;
+  boost::asio::awaitable<Result<StoredUser>> update_user(
+      User user, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<void>> delete_user(
+      UserId id, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override;
+  boost::asio::awaitable<Result<void>> ping() override;
+
+ private:
+  // The current version of `id` after a compare-and-set matched no row: not_found,
+  // precondition_failed, or ok(version) when it is worth trying the compare-and-set again.
+  boost::asio::awaitable<Result<std::int64_t>> after_missed_write(
+      UserId id, std::optional<std::int64_t> expected);
+
+  PgStoreOptions options_;
+  pg::Host host_;
+};
+
+}  // namespace ztm

@@ -1,0 +1,195 @@
+// PgStore against a private PostgreSQL server: the shared conformance suite, migrations, and
+// many coroutines sharing one pipelined connection.
+#include "storage/postgres/pg_store.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <latch>
+#include <thread>
+
+#include "storage/postgres/pg_test_util.h"
+#include "tests/storage/store_conformance.h"
+#include "tests/support/postgres_instance.h"
+
+namespace ztm {
+namespace {
+
+using test::errc;
+using test::outcome;
+using test::PostgresInstance;
+using test::sample_user;
+
+// Every conformance test gets a fresh database on the binary's one server.
+struct PostgresFactory {
+  static std::unique_ptr<Store> make() {
+    return test::migrated_store(PostgresInstance::shared(), {});
+  }
+};
+
+}  // namespace
+}  // namespace ztm
+
+namespace ztm::test {
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Types<PostgresFactory>);
+}  // namespace ztm::test
+
+namespace ztm {
+namespace {
+
+TEST(PgStore, MigrateGoesFromZeroToLatestOnceThenIsANoOp) {
+  auto& pg = PostgresInstance::shared();
+  const std::string db = pg.create_database();
+  PgStore store({.conninfo = pg.conninfo(db)});
+  auto version = store.schema_version();
+  ASSERT_EQ(outcome(version), "ok");
+  EXPECT_EQ(*version, 0);
+
+  const auto first = store.migrate();
+  ASSERT_EQ(outcome(first), "ok");
+  EXPECT_EQ(first->from_version, 0);
+  EXPECT_EQ(first->to_version, PgStore::latest_schema_version());
+  EXPECT_GE(PgStore::latest_schema_version(), 1);
+
+  const auto second = store.migrate();
+  ASSERT_EQ(outcome(second), "ok");
+  EXPECT_EQ(second->from_version, PgStore::latest_schema_version());
+  EXPECT_EQ(second->to_version, PgStore::latest_schema_version());
+
+  EXPECT_EQ(pg.query(db, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(PgStore::latest_schema_version()));
+  EXPECT_EQ(pg.query(db, "SELECT name FROM schema_migrations WHERE version = 1"), "create users");
+  version = store.schema_version();
+  ASSERT_EQ(outcome(version), "ok");
+  EXPECT_EQ(*version, PgStore::latest_schema_version());
+}
+
+TEST(PgStore, ConcurrentMigratorsApplyEachMigrationOnce) {
+  constexpr int kMigrators = 8;
+  auto& pg = PostgresInstance::shared();
+  const std::string db = pg.create_database();
+  std::vector<std::optional<Result<PgMigrationReport>>> reports(kMigrators);
+  std::latch start(kMigrators);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kMigrators; ++i)
+    threads.emplace_back([&, i] {
+      PgStore store({.conninfo = pg.conninfo(db)});  // each its own connection, as servers would
+      start.arrive_and_wait();
+      reports[static_cast<std::size_t>(i)].emplace(store.migrate());
+    });
+  for (auto& t : threads) t.join();
+  int from_zero = 0;
+  for (const auto& r : reports) {
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(outcome(*r), "ok");
+    EXPECT_EQ((*r)->to_version, PgStore::latest_schema_version());
+    from_zero += (*r)->from_version == 0;
+  }
+  EXPECT_EQ(from_zero, 1) << "exactly one migrator applies the migrations";
+  EXPECT_EQ(pg.query(db, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(PgStore::latest_schema_version()));
+}
+
+TEST(PgStore, SchemaMeansWhatSqlitesDoes) {
+  auto& pg = PostgresInstance::shared();
+  std::string db;
+  auto store = test::migrated_store(pg, {}, &db);
+  ASSERT_EQ(outcome(run_sync(store->create_user(sample_user(1, "x")))), "ok");
+  EXPECT_EQ(pg.query(db, "SELECT phone_numbers::text FROM users WHERE id = 1"),
+            R"(["+44 20 7946 0000", "+44 20 7946 x"])");
+  EXPECT_EQ(pg.query(db, "SELECT pg_typeof(postal_code)::text FROM users WHERE id = 1"), "bigint");
+  EXPECT_EQ(pg.query(db, "SELECT created_at IS NOT NULL AND updated_at IS NOT NULL FROM users"),
+            "t");
+}
+
+boost::asio::awaitable<void> get_into(Store& store, UserId id,
+                                      std::optional<Result<StoredUser>>& out) {
+  out.emplace(co_await store.get_user(id));
+}
+boost::asio::awaitable<void> create_into(Store& store, User u,
+                                         std::optional<Result<StoredUser>>& out) {
+  out.emplace(co_await store.create_user(std::move(u)));
+}
+
+TEST(PgStore, ManyCoroutinesOnOneLoopShareOnePipelinedConnection) {
+  constexpr int kCalls = 200;
+  auto& pg = PostgresInstance::shared();
+  std::string db;
+  auto store = test::migrated_store(pg, {.connections_per_loop = 1}, &db);
+  ASSERT_EQ(outcome(run_sync(store->create_user(sample_user(1)))), "ok");
+
+  boost::asio::io_context io;
+  std::vector<std::optional<Result<StoredUser>>> results(kCalls);
+  for (int i = 0; i < kCalls; ++i)
+    boost::asio::co_spawn(io, get_into(*store, 1, results[static_cast<std::size_t>(i)]),
+                          boost::asio::detached);
+  const auto started = std::chrono::steady_clock::now();
+  io.run();  // all 200 are in flight at once: one loop, one connection
+  const auto ms = test::elapsed_ms(started);
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(outcome(*r), "ok");
+    EXPECT_EQ(r->value(), (StoredUser{sample_user(1), 1}));
+  }
+  // The loop's pool is still open (io is alive): exactly one backend served all the calls.
+  EXPECT_EQ(pg.query("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db +
+                                     "' AND backend_type = 'client backend'"),
+            "1");
+  RecordProperty("calls_ms", static_cast<int>(ms));
+}
+
+TEST(PgStore, AFailingRequestDoesNotAbortOthersInThePipeline) {
+  constexpr int kCalls = 100;
+  auto& pg = PostgresInstance::shared();
+  auto store = test::migrated_store(pg, {.connections_per_loop = 1});
+  ASSERT_EQ(outcome(run_sync(store->create_user(sample_user(1)))), "ok");
+  boost::asio::io_context io;
+  std::vector<std::optional<Result<StoredUser>>> creates(kCalls), gets(kCalls);
+  for (std::size_t i = 0; i < kCalls; ++i) {  // interleaved: every other request fails
+    boost::asio::co_spawn(io, create_into(*store, sample_user(2), creates[i]),
+                          boost::asio::detached);
+    boost::asio::co_spawn(io, get_into(*store, 1, gets[i]), boost::asio::detached);
+  }
+  io.run();
+  int created = 0;
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(creates[i].has_value() && gets[i].has_value());
+    created += creates[i]->ok();
+    if (!creates[i]->ok()) {
+      EXPECT_EQ(errc(*creates[i]), "conflict");
+    }
+    EXPECT_EQ(outcome(*gets[i]), "ok");
+  }
+  EXPECT_EQ(created, 1);
+}
+
+TEST(PgStore, AnUnmigratedDatabaseFailsAndWorksOnceMigrated) {
+  auto& pg = PostgresInstance::shared();
+  PgStore store({.conninfo = pg.conninfo(pg.create_database())});
+  boost::asio::io_context io;  // one loop throughout: the same connection sees both states
+  EXPECT_EQ(errc(test::run_on(io, store.get_user(1))), "internal");  // no table "users"
+  ASSERT_EQ(outcome(store.migrate()), "ok");
+  EXPECT_EQ(errc(test::run_on(io, store.get_user(1))), "not_found");  // prepared again
+}
+
+TEST(PgStore, InvalidTextIsInvalidArgument) {
+  auto store = test::migrated_store(PostgresInstance::shared(), {});
+  User u = sample_user(1);
+  u.first_name = std::string("a\0b", 3);
+  EXPECT_EQ(errc(run_sync(store->create_user(u))), "invalid_argument");
+  u = sample_user(1);
+  u.last_name = "\xff\xfe";  // not UTF-8
+  EXPECT_EQ(errc(run_sync(store->create_user(u))), "invalid_argument");
+  EXPECT_EQ(outcome(run_sync(store->create_user(sample_user(1)))), "ok");
+}
+
+TEST(PgStore, NonsenseOptionsThrow) {
+  EXPECT_THROW(PgStore({.conninfo = ""}), std::invalid_argument);
+  EXPECT_THROW(PgStore({.connections_per_loop = 0}), std::invalid_argument);
+  EXPECT_THROW(PgStore({.timeout_ms = 0}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ztm

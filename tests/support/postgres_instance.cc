@@ -1,0 +1,195 @@
+#include "tests/support/postgres_instance.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace ztm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kBin = "/usr/lib/postgresql/15/bin";
+constexpr const char* kPort = "5432";  // only names the socket file; each server has its own dir
+constexpr auto kStartBound = 60s;
+constexpr auto kStopBound = 30s;
+
+// Who the server runs as: PostgreSQL refuses root, so root hands it to the `postgres` user.
+struct RunAs {
+  bool drop = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+RunAs run_as() {
+  if (geteuid() != 0) return {};
+  const passwd* pw = getpwnam("postgres");
+  if (!pw)
+    throw std::runtime_error(
+        "PostgresInstance: running as root but there is no 'postgres' user; install the Debian "
+        "package postgresql-15 (scripts/test does)");
+  return {true, pw->pw_uid, pw->pw_gid};
+}
+
+std::string log_tail(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
+  return text;
+}
+
+// fork + exec of args[0] as `as`, stdout and stderr appended to `log`. The child dies with the
+// thread that started it (PR_SET_PDEATHSIG), so a crashed test leaves no server behind.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log, const RunAs& as) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("PostgresInstance: fork failed");
+  if (pid > 0) return pid;
+  // The child: only async-signal-safe calls until exec.
+  if (as.drop && (setgroups(0, nullptr) != 0 || setgid(as.gid) != 0 || setuid(as.uid) != 0))
+    _exit(126);
+  prctl(PR_SET_PDEATHSIG, SIGQUIT);  // after setuid, which clears it
+  if (getppid() != parent) _exit(125);
+  const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  const int in = open("/dev/null", O_RDONLY);
+  if (out < 0 || in < 0) _exit(124);
+  dup2(in, 0);
+  dup2(out, 1);
+  dup2(out, 2);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
+// Waits for `pid` up to `bound`; true when it exited (status in *status).
+bool wait_for_exit(pid_t pid, std::chrono::steady_clock::duration bound, int* status) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (true) {
+    const pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid || r < 0) return true;
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+}  // namespace
+
+PostgresInstance::PostgresInstance() {
+  namespace fs = std::filesystem;
+  if (!fs::exists(fs::path(kBin) / "postgres") || !fs::exists(fs::path(kBin) / "initdb"))
+    throw std::runtime_error(std::string("PostgresInstance: PostgreSQL 15 server binaries not "
+                                         "found in ") +
+                             kBin +
+                             "; install the Debian package postgresql-15 (scripts/test "
+                             "installs it)");
+  const RunAs as = run_as();
+  std::string pattern = "/tmp/ztm-pg-XXXXXX";  // short: a socket path has ~100 bytes at most
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("PostgresInstance: mkdtemp failed");
+  dir_ = pattern;
+  if (as.drop && chown(dir_.c_str(), as.uid, as.gid) != 0)
+    throw std::runtime_error("PostgresInstance: cannot chown " + dir_ + " to postgres");
+  const std::string log = dir_ + "/log";
+  const pid_t initdb = spawn({std::string(kBin) + "/initdb", "-D", dir_ + "/data", "-U", "postgres",
+                              "-A", "trust", "-N", "-E", "UTF8", "--no-locale"},
+                             log, as);
+  int status = 0;
+  if (!wait_for_exit(initdb, kStartBound, &status) || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    kill(initdb, SIGKILL);
+    throw std::runtime_error("PostgresInstance: initdb failed; log " + log + ":\n" + log_tail(log));
+  }
+  start();
+}
+
+PostgresInstance::~PostgresInstance() {
+  stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void PostgresInstance::start() {
+  if (pid_ > 0) return;
+  const std::string log = dir_ + "/log";
+  pid_ = spawn({std::string(kBin) + "/postgres", "-D", dir_ + "/data", "-k", dir_, "-p", kPort,
+                "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200"},
+               log, run_as());
+  const std::string probe = conninfo("postgres");
+  const auto until = std::chrono::steady_clock::now() + kStartBound;
+  while (PQping(probe.c_str()) != PQPING_OK) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("PostgresInstance: the server exited at start; log " + log + ":\n" +
+                               log_tail(log));
+    }
+    if (std::chrono::steady_clock::now() > until) {
+      stop();
+      throw std::runtime_error(
+          "PostgresInstance: the server did not accept connections in time; "
+          "log " +
+          log + ":\n" + log_tail(log));
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+void PostgresInstance::stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGINT);  // fast shutdown: ends sessions, no waiting for clients
+  int status = 0;
+  if (!wait_for_exit(pid_, kStopBound, &status)) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+}
+
+std::string PostgresInstance::conninfo(const std::string& dbname) const {
+  return "host=" + dir_ + " port=" + kPort + " dbname=" + dbname + " user=postgres";
+}
+
+std::string PostgresInstance::create_database() {
+  const std::string name = "ztm_test_" + std::to_string(++databases_);
+  query("postgres", "CREATE DATABASE " + name);
+  return name;
+}
+
+std::string PostgresInstance::query(const std::string& dbname, const std::string& sql) const {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(conninfo(dbname).c_str()), &PQfinish);
+  if (!c || PQstatus(c.get()) != CONNECTION_OK)
+    throw std::runtime_error("PostgresInstance: cannot connect to " + dbname + ": " +
+                             (c ? PQerrorMessage(c.get()) : "no memory"));
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(c.get(), sql.c_str()), &PQclear);
+  const ExecStatusType status = PQresultStatus(r.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    throw std::runtime_error("PostgresInstance: " + sql + ": " + PQerrorMessage(c.get()));
+  if (status == PGRES_TUPLES_OK && PQntuples(r.get()) > 0 && PQnfields(r.get()) > 0)
+    return PQgetvalue(r.get(), 0, 0);
+  return "";
+}
+
+PostgresInstance& PostgresInstance::shared() {
+  static PostgresInstance instance;
+  return instance;
+}
+
+}  // namespace ztm::test
