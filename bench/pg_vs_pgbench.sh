@@ -4,6 +4,7 @@
 #   read:  GET /users/{id}, cache off, random ids   vs  pgbench -M prepared: SELECT ... WHERE id
 #   write: PUT /users/{id}, random ids              vs  pgbench -M prepared: UPDATE ... WHERE id
 # Prints a Markdown table for docs/performance.md. Usage: bench/pg_vs_pgbench.sh [seconds]
+# ZTM_BENCH_PG_CONNECTIONS (default 32): storage.postgres_connections of the server under test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/packages.sh
@@ -35,7 +36,7 @@ url="host=$work/pg port=15432 user=postgres dbname=ztm"
 ./build-release/ztm migrate --storage.backend postgres --storage.postgres_url "$url" >/dev/null
 "${psql[@]}" -d ztm -c "INSERT INTO users (id, first_name, last_name, street_address, city, state,
   postal_code, phone_numbers, version) SELECT i, 'John', 'Smith', '21 2nd Street', 'New York', 'NY',
-  10021, '[\"212 555-1234\",\"646 555-4567\"]', 1 FROM generate_series(1, $users) i; VACUUM ANALYZE users;"
+  10021, '[\"212 555-1234\",\"646 555-4567\"]', 1 FROM generate_series(1, $users) i" -c "VACUUM ANALYZE users"
 
 cat > "$work/select.sql" <<SQL
 \set id random(1, $users)
@@ -48,7 +49,7 @@ SQL
 
 taskset -c 1 ./build-release/ztm serve --storage.backend postgres --storage.postgres_url "$url" \
   --cache.enabled false --http.threads 1 --http.port 18090 --log.level warn --log.access off \
-  --storage.postgres_connections 4 >"$work/ztm.log" 2>&1 &
+  --storage.postgres_connections "${ZTM_BENCH_PG_CONNECTIONS:-32}" >"$work/ztm.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do curl -sf http://127.0.0.1:18090/readyz >/dev/null && break; sleep 0.05; done
 
