@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 BUILD_PACKAGES="g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev curl"
-TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3 iproute2 jq postgresql-15"
+TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3 iproute2 jq postgresql-15 patroni etcd-server"
 BENCH_PACKAGES="nginx-light wrk util-linux"
 
 # install_packages PKG...: installs the ones that are missing (apt; sudo when not root).

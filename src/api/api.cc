@@ -40,6 +40,10 @@ Api::Api(ApiOptions options, UserService& users, Store& store, MetricsRegistry& 
   endpoint_metrics_.push_back(make_metrics("other", "unmatched"));
 }
 
+AccessLog parse_access_log(std::string_view mode) {
+  return mode == "all" ? AccessLog::all : mode == "off" ? AccessLog::off : AccessLog::errors;
+}
+
 Api::~Api() = default;
 
 // The route table: every route of the service, in one place.
@@ -133,7 +137,8 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
   counter->inc();
 
   const bool slow = seconds * 1000 >= options_.slow_ms;
-  if (options_.access_log == "all" || (options_.access_log == "errors" && (res.status >= 400 || slow))) {
+  if (options_.access_log == AccessLog::all ||
+      (options_.access_log == AccessLog::errors && (res.status >= 400 || slow))) {
     log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request",
                {{"request_id", request_id},
                 {"method", std::string_view(req.msg.method_string())},

@@ -15,9 +15,14 @@
 
 namespace ztm::api {
 
+enum class AccessLog { all, errors, off };  // errors: status >= 400 or slower than slow_ms
+
+// REQUIRES: one of "all", "errors", "off" (validated with the configuration).
+AccessLog parse_access_log(std::string_view mode);
+
 struct ApiOptions {
   int max_json_depth = 16;
-  std::string access_log = "errors";  // all | errors | off
+  AccessLog access_log = AccessLog::errors;
   int slow_ms = 1000;
 };
 

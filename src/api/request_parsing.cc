@@ -1,6 +1,8 @@
 #include "api/request_parsing.h"
 
 #include <boost/json/parser.hpp>
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace ztm::api {
@@ -69,5 +71,41 @@ Precondition parse_if_match(std::string_view header) {
 }
 
 std::string etag(std::int64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+namespace {
+
+// A custom header's value, or nullopt when the request has none.
+std::optional<std::string_view> custom_header(const http::Request& req, std::string_view name) {
+  auto it = req.msg.find(name);
+  if (it == req.msg.end()) return std::nullopt;
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+}  // namespace
+
+Parsed<Consistency> parse_position(const http::Request& req) {
+  const auto value = custom_header(req, "X-Ztm-Position");
+  if (!value) return Consistency{};
+  const bool valid = !value->empty() && value->size() <= 64 &&
+                     std::all_of(value->begin(), value->end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '/';
+                     });
+  if (!valid)
+    return http::json_error(400, "invalid_header",
+                            "X-Ztm-Position: must be a position from an earlier write's response");
+  return Consistency{std::string(*value)};
+}
+
+Parsed<std::optional<std::string>> parse_idempotency_key(const http::Request& req) {
+  const auto value = custom_header(req, "Idempotency-Key");
+  if (!value) return std::optional<std::string>{};
+  const bool valid = !value->empty() && value->size() <= kMaxIdempotencyKeyBytes &&
+                     std::all_of(value->begin(), value->end(),
+                                 [](char c) { return c > ' ' && c < 127; });
+  if (!valid)
+    return http::json_error(400, "invalid_header",
+                            "Idempotency-Key: must be 1 to 200 visible ASCII characters");
+  return std::optional<std::string>(std::string(*value));
+}
 
 }  // namespace ztm::api

@@ -4,6 +4,7 @@
 
 #include <boost/json/value.hpp>
 #include <optional>
+#include <string>
 #include <variant>
 
 #include "app/users.h"
@@ -24,6 +25,14 @@ Parsed<UserId> parse_id(std::string_view text);
 
 // If-Match: "*" or a list of strong entity tags ("3", "4"); weak tags never match (RFC 9110).
 Precondition parse_if_match(std::string_view header);
+
+// X-Ztm-Position (read-your-writes, see app/users.h): absent -> any position; else 1..64
+// characters of [0-9A-Za-z/] (an opaque token the service handed out), else 400.
+Parsed<Consistency> parse_position(const http::Request& req);
+
+// Idempotency-Key on POST /users: absent -> nullopt; else 1..200 visible ASCII characters, else
+// 400.
+Parsed<std::optional<std::string>> parse_idempotency_key(const http::Request& req);
 
 // A strong entity tag for a version: "\"3\"".
 std::string etag(std::int64_t version);

@@ -13,11 +13,18 @@ using http::Response;
 
 namespace {
 
+// Read-your-writes (app/users.h): a write's response names its commit position, which the
+// client sends back as X-Ztm-Position on later reads. Absent when the backend needs none.
+void add_position(Response& res, const std::string& position) {
+  if (!position.empty()) res.header("X-Ztm-Position", position);
+}
+
 Response user_response(unsigned status, const StoredUser& s) {
   Response res;
   res.status = status;
   res.body = serialize_user(s.user);
   res.header("ETag", etag(s.version));
+  add_position(res, s.position);
   return res;
 }
 
@@ -36,7 +43,9 @@ std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallba
 boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto id = parse_id(req.params[0]);
   if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
-  auto doc = co_await users_.get(std::get<UserId>(id));
+  auto consistency = parse_position(req);
+  if (auto* err = std::get_if<Response>(&consistency)) co_return std::move(*err);
+  auto doc = co_await users_.get(std::get<UserId>(id), std::get<Consistency>(std::move(consistency)));
   if (!doc) co_return error_response(doc.error());
   Response res;
   std::string tag = etag((*doc)->version);
@@ -58,7 +67,10 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
   if (!limit)
     co_return http::json_error(400, "invalid_parameter",
                                "limit: must be an integer from 1 to " + std::to_string(kMaxPageSize));
-  auto page = co_await users_.list(*after, static_cast<int>(*limit));
+  auto consistency = parse_position(req);
+  if (auto* err = std::get_if<Response>(&consistency)) co_return std::move(*err);
+  auto page = co_await users_.list(*after, static_cast<int>(*limit),
+                                   std::get<Consistency>(std::move(consistency)));
   if (!page) co_return error_response(page.error());
   json::array users;
   users.reserve(page->users.size());
@@ -72,11 +84,15 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
 }
 
 boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
+  auto key = parse_idempotency_key(req);
+  if (auto* err = std::get_if<Response>(&key)) co_return std::move(*err);
   auto body = parse_json_body(req, max_json_depth_);
   if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
   auto user = user_from_json(std::get<json::value>(body), std::nullopt);
   if (!user) co_return error_response(user.error());
-  auto created = co_await users_.create(std::move(*user));
+  // A repeat of a keyed create answers like the first (201, the same user and Location).
+  auto created =
+      co_await users_.create(std::move(*user), std::get<std::optional<std::string>>(std::move(key)));
   if (!created) co_return error_response(created.error());
   Response res = user_response(201, *created);
   res.header("Location", "/users/" + std::to_string(created->user.id));
@@ -116,6 +132,7 @@ boost::asio::awaitable<Response> UsersApi::remove(http::Request& req) {
   if (!done) co_return error_response(done.error());
   Response res;
   res.status = 204;
+  add_position(res, done->position);
   co_return res;
 }
 

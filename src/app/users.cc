@@ -29,7 +29,12 @@ bool Precondition::matches(std::int64_t version) const {
 UserService::UserService(Store& store, Cache* cache, IdGenerator& ids)
     : store_(store), cache_(cache), ids_(ids) {}
 
-boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id) {
+boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
+  if (!consistency.min_position.empty()) {  // read-your-writes: past the cache, see users.h
+    auto stored = co_await store_.get_user(id, std::move(consistency));
+    if (!stored) co_return std::move(stored).error();
+    co_return document(*stored);
+  }
   const CacheKey key(id);
   Cache::Lease lease = 0;
   if (cache_) {
@@ -43,13 +48,15 @@ boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id) {
   co_return doc;
 }
 
-boost::asio::awaitable<Result<UserPage>> UserService::list(UserId after, int limit) {
-  co_return co_await store_.list_users(after, limit);
+boost::asio::awaitable<Result<UserPage>> UserService::list(UserId after, int limit,
+                                                         Consistency consistency) {
+  co_return co_await store_.list_users(after, limit, std::move(consistency));
 }
 
-boost::asio::awaitable<Result<StoredUser>> UserService::create(User user) {
+boost::asio::awaitable<Result<StoredUser>> UserService::create(
+    User user, std::optional<std::string> idempotency_key) {
   user.id = ids_.next();
-  co_return co_await store_.create_user(std::move(user));
+  co_return co_await store_.create_user(std::move(user), std::move(idempotency_key));
 }
 
 boost::asio::awaitable<Result<std::optional<std::int64_t>>> UserService::expected_version(
@@ -59,7 +66,8 @@ boost::asio::awaitable<Result<std::optional<std::int64_t>>> UserService::expecte
   if (!pre.any && pre.versions.size() == 1) co_return R(pre.versions.front());
   // "*" or several candidates: the current version decides, and is then compared-and-set so a
   // write in between still fails the request.
-  auto current = co_await store_.get_user(id);
+  Consistency latest{.latest = true};  // named: see storage/store.h on temporaries in co_await
+  auto current = co_await store_.get_user(id, std::move(latest));
   if (!current) co_return std::move(current).error();
   if (!pre.matches(current->version))
     co_return Error{Errc::precondition_failed, "If-Match does not match the current ETag"};
@@ -80,7 +88,8 @@ boost::asio::awaitable<Result<StoredUser>> UserService::patch(UserId id,
                                                              Precondition pre) {
   constexpr int kAttempts = 5;
   for (int attempt = 1;; ++attempt) {
-    auto current = co_await store_.get_user(id);
+    Consistency latest{.latest = true};  // named: see storage/store.h on temporaries in co_await
+    auto current = co_await store_.get_user(id, std::move(latest));
     if (!current) co_return std::move(current).error();
     if (pre.present() && !pre.matches(current->version))
       co_return Error{Errc::precondition_failed, "If-Match does not match the current ETag"};
@@ -98,7 +107,7 @@ boost::asio::awaitable<Result<StoredUser>> UserService::patch(UserId id,
   }
 }
 
-boost::asio::awaitable<Result<void>> UserService::remove(UserId id, Precondition pre) {
+boost::asio::awaitable<Result<Committed>> UserService::remove(UserId id, Precondition pre) {
   auto expected = co_await expected_version(id, pre);
   if (!expected) co_return std::move(expected).error();
   auto result = co_await store_.delete_user(id, *expected);

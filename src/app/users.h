@@ -6,6 +6,11 @@
 // the store on a miss and fills the cache only if no write invalidated the key meanwhile; a
 // write commits to the store first, then deletes the key (delete, never set), so a cached value
 // is never newer than the store and never older than the last completed write.
+//
+// Read-your-writes: writes report their commit position (StoredUser::position,
+// Committed::position; see storage/store.h) and a read may ask to be at least that fresh. Such a
+// read bypasses the cache (no lookup, no fill): a cached entry carries no position, and the
+// store routes the read to a host that has the write. Reads without a position use the cache.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>
@@ -34,16 +39,23 @@ class UserService {
   // `cache` may be null (caching off). All references must outlive the service.
   UserService(Store& store, Cache* cache, IdGenerator& ids);
 
-  boost::asio::awaitable<Result<UserDocument>> get(UserId id);
-  boost::asio::awaitable<Result<UserPage>> list(UserId after, int limit);
-  // REQUIRES: user validated (user_from_json); its id is replaced by a new one.
-  boost::asio::awaitable<Result<StoredUser>> create(User user);
+  // Overloads, not default arguments: see storage/store.h (GCC 12 and temporaries in co_await).
+  boost::asio::awaitable<Result<UserDocument>> get(UserId id, Consistency consistency);
+  boost::asio::awaitable<Result<UserDocument>> get(UserId id) { return get(id, Consistency{}); }
+  boost::asio::awaitable<Result<UserPage>> list(UserId after, int limit, Consistency consistency);
+  // REQUIRES: user validated (user_from_json); its id is replaced by a new one. With an
+  // idempotency key, a repeat returns the user the first call created (storage/store.h).
+  boost::asio::awaitable<Result<StoredUser>> create(User user,
+                                                   std::optional<std::string> idempotency_key);
+  boost::asio::awaitable<Result<StoredUser>> create(User user) {
+    return create(std::move(user), std::nullopt);
+  }
   boost::asio::awaitable<Result<StoredUser>> replace(User user, Precondition pre);
   // Applies an RFC 7396 merge patch to the stored document, validates the result, and writes it
   // with compare-and-set; without If-Match a concurrent write makes it retry (a few times).
   boost::asio::awaitable<Result<StoredUser>> patch(UserId id, const boost::json::value& patch,
                                                   Precondition pre);
-  boost::asio::awaitable<Result<void>> remove(UserId id, Precondition pre);
+  boost::asio::awaitable<Result<Committed>> remove(UserId id, Precondition pre);
 
  private:
   // The version to compare-and-set against, or nullopt for an unconditional write.

@@ -17,9 +17,12 @@ namespace {
 // that lands while a read is in flight, to provoke a stale cache fill.
 class RacingStore : public test::MemoryStore {
  public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
   std::function<void()> before_return;
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
-    auto r = co_await MemoryStore::get_user(id);
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
+    auto r = co_await MemoryStore::get_user(id, std::move(c));
     if (auto hook = std::exchange(before_return, nullptr)) hook();
     co_return r;
   }
@@ -50,6 +53,24 @@ TEST_F(UserServiceTest, GetReadsThroughTheCache) {
   ASSERT_TRUE(second);
   EXPECT_EQ(store.reads(), reads);  // served from the cache
   EXPECT_EQ((*second)->data, (*first)->data);
+}
+
+TEST_F(UserServiceTest, AReadWithAPositionBypassesTheCache) {
+  ASSERT_TRUE(run_sync(users.get(12)));  // cached now
+  const int reads = store.reads();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(run_sync(users.get(12, Consistency{"0/16B3748"})));
+  EXPECT_EQ(store.reads(), reads + 3);  // every one from the store
+  ASSERT_TRUE(run_sync(users.get(12)));
+  EXPECT_EQ(store.reads(), reads + 3);  // and the cached entry is still used without one
+}
+
+TEST_F(UserServiceTest, CreateWithAnIdempotencyKeyReturnsTheFirstUserOnARepeat) {
+  auto first = run_sync(users.create(john(), std::string("k")));
+  ASSERT_TRUE(first);
+  auto again = run_sync(users.create(john(), std::string("k")));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->user.id, first->user.id);
+  EXPECT_EQ(run_sync(store.count_users()).value(), 2);  // john from SetUp, and this one
 }
 
 TEST_F(UserServiceTest, WritesInvalidateSoReadsSeeThem) {

@@ -18,18 +18,21 @@ class Lab final : public LabCommands {
     lab_->require_subcommand(1);
     const std::string dir_help = "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
     up_ = lab_->add_subcommand("up", "Bring up a stage and wait until every process is healthy");
-    up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3)")->required();
+    up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6)")->required();
+    up_->add_option("--hosts", hosts_, "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
     chaos_ = lab_->add_subcommand("chaos", "Break or repair a host or process");
-    chaos_->add_option("action", action_, "kill (SIGKILL) | stop (graceful, stays down) | start")
+    chaos_->add_option("action", action_, "kill (SIGKILL) | stop (graceful, stays down) | start | "
+                                          "pause-replay | resume-replay (a PostgreSQL replica's WAL replay)")
         ->required()
-        ->check(CLI::IsMember({"kill", "stop", "start"}));
-    chaos_->add_option("target", target_, "a host (web1) or a process (web1/ztm)")->required();
+        ->check(CLI::IsMember({"kill", "stop", "start", "pause-replay", "resume-replay"}));
+    chaos_->add_option("target", target_, "a host (web1, db2) or a process (web1/ztm)")->required();
     down_ = lab_->add_subcommand("down", "Remove every process, namespace, link and file of the lab");
     supervise_ = lab_->add_subcommand("supervise", "");  // hidden: started by `up`
     supervise_->group("");
     supervise_->add_option("--stage", stage_)->required();
+    supervise_->add_option("--hosts", hosts_);
     for (auto* c : {up_, status_, chaos_, down_, supervise_}) c->add_option("--dir", dir_, dir_help);
   }
 
@@ -37,11 +40,11 @@ class Lab final : public LabCommands {
     if (!lab_->parsed()) return std::nullopt;
     const std::string dir = dir_.empty() ? lab::default_dir() : dir_;
     try {
-      if (up_->parsed()) return lab::up(dir, stage_);
+      if (up_->parsed()) return lab::up(dir, stage_, hosts_);
       if (status_->parsed()) return lab::status(dir, json_);
       if (chaos_->parsed()) return lab::chaos(dir, action_, target_);
       if (down_->parsed()) return lab::down(dir);
-      if (supervise_->parsed()) return lab::supervise(dir, stage_);
+      if (supervise_->parsed()) return lab::supervise(dir, stage_, hosts_);
     } catch (const std::exception& e) {
       fmt::print(stderr, "ztm lab: {}\n", e.what());
       return 1;
@@ -58,6 +61,7 @@ class Lab final : public LabCommands {
   CLI::App* supervise_;
   std::string dir_;
   std::string stage_;
+  std::string hosts_;
   std::string action_;
   std::string target_;
   bool json_ = false;

@@ -73,7 +73,7 @@ int serve(const Config& config) {
 
   std::atomic<bool> draining{false};
   api::Api api({.max_json_depth = config.http.max_json_depth,
-                .access_log = config.log.access,
+                .access_log = api::parse_access_log(config.log.access),
                 .slow_ms = config.log.slow_ms},
                users, storage.store(), metrics, draining, static_files.get());
 

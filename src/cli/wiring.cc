@@ -5,6 +5,8 @@
 #include "core/log.h"
 #include "storage/metered_store.h"
 #include "storage/postgres/pg_store.h"
+#include "storage/replication/cluster_conninfo.h"
+#include "storage/replication/replica_router.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace ztm::cli {
@@ -41,9 +43,33 @@ PgStoreOptions postgres_options(const Config& config) {
 
 }  // namespace
 
+ReplicaRouterOptions cluster_options(const Config& config) {
+  return ReplicaRouterOptions{
+      .conninfo = config.storage.postgres_url,
+      .connections_per_loop = config.storage.postgres_connections,
+      .timeout_ms = config.storage.postgres_timeout_ms,
+      .max_pending = config.storage.max_pending,
+      .max_replica_lag_ms = config.storage.postgres_max_replica_lag_ms,
+      .discovery_interval_ms = config.storage.postgres_discovery_interval_ms,
+  };
+}
+
+// One host: PgStore. Several (libpq's multi-host form): the cluster, routed by ReplicaRouter.
+bool names_a_cluster(const std::string& conninfo) {
+  auto split = pg::split_cluster_conninfo(conninfo);
+  if (!split) throw std::runtime_error(split.error().message);
+  return split->hosts.size() > 1;
+}
+
 Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrate) {
   std::unique_ptr<Store> backend;
-  if (config.storage.backend == "postgres") {
+  if (config.storage.backend == "postgres" && names_a_cluster(config.storage.postgres_url)) {
+    auto router = std::make_unique<ReplicaRouter>(cluster_options(config));
+    prepare_schema(*router, migrate);
+    router->register_metrics(metrics);
+    log::info("postgres cluster", {{"hosts", static_cast<int>(router->hosts())}});
+    backend = std::move(router);
+  } else if (config.storage.backend == "postgres") {
     auto pg = std::make_unique<PgStore>(postgres_options(config));
     prepare_schema(*pg, migrate);
     backend = std::move(pg);

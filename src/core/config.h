@@ -41,6 +41,10 @@ struct StorageConfig {
   std::string postgres_url = "postgresql:///ztm";  // libpq connection string or URI
   int postgres_connections = 2;     // pipelined connections per event loop
   int postgres_timeout_ms = 5000;   // connect, and each statement's round trip
+  // With several hosts in postgres_url (a cluster): replicas lagging more take no reads, and
+  // each host's role is asked this often.
+  int postgres_max_replica_lag_ms = 1000;
+  int postgres_discovery_interval_ms = 1000;
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 

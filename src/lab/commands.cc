@@ -36,6 +36,20 @@ std::optional<json::object> live_status(const std::string& dir) {
 
 std::string str(const json::value& v) { return std::string(v.as_string()); }
 
+// "  [primary, writes sync (db2)]", "  [replica, lag 0 B, replay paused]"; "" for non-db hosts.
+std::string replication_summary(const json::object& h) {
+  if (!h.contains("role")) return "";
+  std::string out = "  [" + str(h.at("role"));
+  if (const auto* lag = h.if_contains("lag_bytes"); lag && lag->is_number() && str(h.at("role")) != "primary")
+    out += fmt::format(", lag {} B", lag->to_number<std::int64_t>());
+  if (const auto* paused = h.if_contains("replay_paused"); paused && paused->as_bool()) out += ", replay paused";
+  if (const auto* writes = h.if_contains("writes")) {
+    out += ", writes " + str(*writes);
+    if (const auto* sync = h.if_contains("sync_standby"); sync && sync->is_string()) out += " (" + str(*sync) + ")";
+  }
+  return out + "]";
+}
+
 void print_table(const json::object& s) {
   fmt::print("stage {} (figure {})\n", str(s.at("stage")), str(s.at("figure")));
   fmt::print("{:<8} {:<4} {:<12} {:<16} {}\n", "HOST", "DC", "ADDRESS", "ROLES", "PROCESSES");
@@ -50,8 +64,8 @@ void print_table(const json::object& s) {
                            str(p.at("state")), p.at("pid").to_number<int>(),
                            p.at("healthy").as_bool() ? ", healthy" : "");
     }
-    fmt::print("{:<8} {:<4} {:<12} {:<16} {}\n", str(h.at("name")), str(h.at("dc")),
-               str(h.at("address")), roles, procs);
+    fmt::print("{:<8} {:<4} {:<12} {:<16} {}{}\n", str(h.at("name")), str(h.at("dc")),
+               str(h.at("address")), roles, procs, replication_summary(h));
   }
   fmt::print("clients: {}\n", str(s.at("url")));
 }
@@ -126,11 +140,17 @@ std::string default_dir() {
   return "/run/ztm-lab";
 }
 
-int up(const std::string& dir, const std::string& stage_name) {
+int up(const std::string& dir, const std::string& stage_name, const std::string& hosts) {
   if (!find_stage(stage_name)) {
     std::string names;
     for (const auto& n : stage_names()) names += (names.empty() ? "" : ", ") + n;
     fmt::print(stderr, "ztm lab up: no stage '{}' (stages: {})\n", stage_name, names);
+    return 2;
+  }
+  try {
+    select_hosts(*find_stage(stage_name), hosts);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "ztm lab up: {}\n", e.what());
     return 2;
   }
   if (::geteuid() != 0) {
@@ -153,7 +173,9 @@ int up(const std::string& dir, const std::string& stage_name) {
   write_file(marker_path(dir), "ztm lab\n");
   const auto started = Clock::now();
   fmt::print("bringing up stage {} in {}\n", stage_name, dir);
-  const pid_t supervisor = spawn({.argv = {self_exe(), "lab", "supervise", "--dir", dir, "--stage", stage_name},
+  std::vector<std::string> argv = {self_exe(), "lab", "supervise", "--dir", dir, "--stage", stage_name};
+  if (!hosts.empty()) argv.insert(argv.end(), {"--hosts", hosts});
+  const pid_t supervisor = spawn({.argv = argv,
                                   .workdir = dir, .log = dir + "/supervisor.log",
                                   .new_session = true, .inherit_env = true});
   std::optional<json::object> last;
@@ -201,7 +223,8 @@ int chaos(const std::string& dir, const std::string& action, const std::string& 
   }
   std::vector<std::string> names;
   for (const auto& n : answer->at("processes").as_array()) names.push_back(str(n));
-  for (const auto& n : names) fmt::print("{}: {}\n", n, action == "kill" ? "killed" : action == "stop" ? "stopped" : "started");
+  for (const auto& n : names)
+    fmt::print("{}: {}\n", n, action == "kill" ? "killed" : action == "stop" ? "stopped" : action == "start" ? "started" : action + ": done");
   if (action != "start") return 0;
   std::optional<json::object> last;
   const auto result = wait_healthy(dir, names, Clock::now() + kStartTimeout, 0, last);

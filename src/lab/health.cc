@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -83,6 +84,30 @@ bool http_ok(const std::string& address, int port, const std::string& path,
     answer = receive(fd, deadline, [](const std::string& d) { return d.find("\r\n") != std::string::npos; });
   ::close(fd);
   return answer.rfind("HTTP/1.1 200", 0) == 0 || answer.rfind("HTTP/1.0 200", 0) == 0;
+}
+
+std::optional<HttpAnswer> http_request(const std::string& method, const std::string& address,
+                                       int port, const std::string& path,
+                                       std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const int fd = connect_to(address, port, deadline);
+  if (fd < 0) return std::nullopt;
+  const std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + address +
+                              "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  std::string answer;
+  if (send_all(fd, request, deadline)) answer = receive(fd, deadline, [](const std::string&) { return false; });
+  ::close(fd);
+  const auto end = answer.find("\r\n\r\n");
+  if (answer.rfind("HTTP/1.", 0) != 0 || answer.size() < 12 || end == std::string::npos)
+    return std::nullopt;
+  HttpAnswer out;
+  try {
+    out.status = std::stoi(answer.substr(9, 3));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  out.body = answer.substr(end + 4);
+  return out;
 }
 
 bool postgres_accepting(const std::string& address, int port, std::chrono::milliseconds timeout) {

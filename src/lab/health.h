@@ -4,9 +4,21 @@
 // `timeout` and never throws.
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace ztm::lab {
+
+struct HttpAnswer {
+  int status = 0;    // 200
+  std::string body;  // everything after the headers
+};
+
+// `METHOD path` (no body) with `Connection: close`, read until the server closes; nullopt when
+// the connection fails, times out or the answer is not HTTP.
+std::optional<HttpAnswer> http_request(const std::string& method, const std::string& address,
+                                       int port, const std::string& path,
+                                       std::chrono::milliseconds timeout);
 
 // `GET path` answered with status 200.
 bool http_ok(const std::string& address, int port, const std::string& path,

@@ -11,12 +11,14 @@ std::string default_dir();
 
 // Starts the supervisor for `stage` and waits (at most 60 s) until every process is healthy;
 // prints progress, then the table. On failure prints the failing log tail, tears down, returns 1.
-int up(const std::string& dir, const std::string& stage);
+// `hosts` ("etcd1,db1,db2,db3", "" = all) brings up part of the stage, e.g. its data tier alone.
+int up(const std::string& dir, const std::string& stage, const std::string& hosts = "");
 
 // The supervisor's live status as a table, or as JSON (docs/lab.md). 1 when no lab is up.
 int status(const std::string& dir, bool json);
 
-// action: kill | stop | start. start waits (at most 30 s) until the targets are healthy.
+// action: kill | stop | start, or an engine's own action (pause-replay | resume-replay for
+// Patroni members). start waits (at most 30 s) until the targets are healthy.
 int chaos(const std::string& dir, const std::string& action, const std::string& target);
 
 // Removes every process, namespace, link and file of the lab (teardown.cc). Idempotent.

@@ -37,6 +37,10 @@ std::string host_address(const HostDef& host);  // "10.77.1.10"
 std::string dc_gateway(const std::string& dc);  // "10.77.1.1"
 std::string process_name(const HostDef& host, const ProcessDef& process);  // "web1/ztm"
 
+// `stage` with only the hosts named in `hosts` ("etcd1,db1"; "" = all of them). Throws
+// std::invalid_argument for a host not in the stage or a process whose `after` was left out.
+Stage select_hosts(const Stage& stage, const std::string& hosts);
+
 // nullptr when there is no such stage.
 const Stage* find_stage(const std::string& name);
 std::vector<std::string> stage_names();

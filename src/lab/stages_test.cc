@@ -1,7 +1,9 @@
 #include "lab/stages.h"
 
 #include <gtest/gtest.h>
+#include <map>
 #include <set>
+#include <stdexcept>
 
 #include "lab/engines/engine.h"
 
@@ -43,6 +45,28 @@ TEST(Stages, EveryStageIsWellFormed) {
       for (const auto& p : h.processes)
         for (const auto& dep : p.after) EXPECT_TRUE(processes.count(dep)) << dep;
   }
+}
+
+TEST(Stages, ReplicationBootstrapsFromDb1AfterEtcd) {
+  const Stage* s = find_stage("replication");
+  ASSERT_NE(s, nullptr);
+  std::map<std::string, std::vector<std::string>> after;
+  for (const auto& h : s->hosts)
+    for (const auto& p : h.processes) after[process_name(h, p)] = p.after;
+  EXPECT_EQ(after.at("db1/patroni"), std::vector<std::string>{"etcd1/etcd"});
+  EXPECT_EQ(after.at("db2/patroni"), std::vector<std::string>{"db1/patroni"});
+  EXPECT_EQ(after.at("db3/patroni"), std::vector<std::string>{"db1/patroni"});
+  EXPECT_EQ(after.at("web2/ztm").size(), 3u);
+}
+
+TEST(Stages, SelectHostsKeepsOnlyThoseAndTheirDependencies) {
+  const Stage& s = *find_stage("replication");
+  EXPECT_EQ(select_hosts(s, "").hosts.size(), s.hosts.size());
+  const Stage data = select_hosts(s, "etcd1,db1,db2,db3");
+  ASSERT_EQ(data.hosts.size(), 4u);
+  EXPECT_EQ(data.hosts[3].name, "db3");
+  EXPECT_THROW(select_hosts(s, "db1,db2"), std::invalid_argument);  // db1 starts after etcd1
+  EXPECT_THROW(select_hosts(s, "etcd1,nope"), std::invalid_argument);
 }
 
 TEST(Stages, UnknownStageIsNull) { EXPECT_EQ(find_stage("nope"), nullptr); }

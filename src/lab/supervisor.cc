@@ -60,7 +60,7 @@ void progress(const std::string& line) {
 
 class Supervisor {
  public:
-  Supervisor(std::string dir, const Stage& stage) : dir_(std::move(dir)), stage_(stage) {
+  Supervisor(std::string dir, Stage stage) : dir_(std::move(dir)), stage_(std::move(stage)) {
     for (const auto& h : stage_.hosts)
       for (const auto& p : h.processes) procs_.push_back({&h, &p, process_name(h, p)});
     state_.stage = stage_.name;
@@ -199,6 +199,7 @@ class Supervisor {
 
   void exited(Proc& p, int status, const char* state) {
     ::kill(-p.pid, SIGKILL);  // what is left of its process group (e.g. PostgreSQL's children)
+    if (p.spec && p.spec->after_exit) p.spec->after_exit();  // and of other sessions (Patroni's)
     p.state = state;
     p.exit = describe(status);
     p.pid = 0;
@@ -273,10 +274,12 @@ class Supervisor {
     const auto* t = request->if_contains("target");
     const std::string target = t && t->is_string() ? std::string(t->as_string()) : "";
     auto procs = targets(target);
-    if (procs.empty() || (op != "kill" && op != "stop" && op != "start")) {
-      write_answer(client, {{"ok", false},
-                            {"error", procs.empty() ? "no host or process " + target
-                                                    : "unknown op " + op}});
+    if (procs.empty()) {
+      write_answer(client, {{"ok", false}, {"error", "no host or process " + target}});
+      return;
+    }
+    if (op != "kill" && op != "stop" && op != "start") {
+      engine_action(client, op, target, procs);
       return;
     }
     json::array names;
@@ -285,6 +288,31 @@ class Supervisor {
       if (op == "kill") stop(*p, SIGKILL, "exited");
       else if (op == "stop") stop(*p, p->spec ? p->spec->stop_signal : SIGTERM, "stopped");
       else if (p->pid == 0) start(*p);
+    }
+    write_answer(client, {{"ok", true}, {"processes", names}});
+  }
+
+  // An engine's own chaos action (engine.h: ProcessSpec::actions) on the running processes of
+  // `target` that have it; an error when none has it or one of them fails.
+  void engine_action(int client, const std::string& op, const std::string& target,
+                     const std::vector<Proc*>& procs) {
+    json::array names;
+    for (Proc* p : procs) {
+      if (!p->spec || !p->spec->actions.contains(op)) continue;
+      if (p->pid == 0) {
+        write_answer(client, {{"ok", false}, {"error", p->name + " is not running"}});
+        return;
+      }
+      progress(fmt::format("{}: {}", p->name, op));
+      if (auto error = p->spec->actions.at(op)(); !error.empty()) {
+        write_answer(client, {{"ok", false}, {"error", p->name + ": " + op + ": " + error}});
+        return;
+      }
+      names.emplace_back(p->name);
+    }
+    if (names.empty()) {
+      write_answer(client, {{"ok", false}, {"error", "unknown op " + op + " for " + target}});
+      return;
     }
     write_answer(client, {{"ok", true}, {"processes", names}});
   }
@@ -301,9 +329,19 @@ class Supervisor {
         if (p.spec) o["log"] = p.spec->launch.log;
         processes.push_back(std::move(o));
       }
-      hosts.push_back({{"name", h.name}, {"dc", h.dc}, {"address", host_address(h)},
-                       {"roles", json::array(h.roles.begin(), h.roles.end())},
-                       {"processes", processes}});
+      json::object host = {{"name", h.name}, {"dc", h.dc}, {"address", host_address(h)},
+                           {"roles", json::array(h.roles.begin(), h.roles.end())},
+                           {"processes", processes}};
+      for (const auto& p : procs_) {  // the engine's live view (Patroni: role, lag)
+        if (p.host != &h || !p.spec || !p.spec->describe) continue;
+        if (p.state == "starting" || p.state == "running") {
+          p.spec->describe(host);
+        } else {
+          host["role"] = "down";
+          host["lag_bytes"] = nullptr;
+        }
+      }
+      hosts.push_back(std::move(host));
     }
     std::string url;
     for (const auto& h : stage_.hosts)
@@ -322,7 +360,7 @@ class Supervisor {
   }
 
   std::string dir_;
-  const Stage& stage_;
+  const Stage stage_;  // procs_ point into its hosts
   std::vector<Proc> procs_;
   LabState state_;
   bool done_ = false;
@@ -330,13 +368,18 @@ class Supervisor {
 
 }  // namespace
 
-int supervise(const std::string& dir, const std::string& stage_name) {
+int supervise(const std::string& dir, const std::string& stage_name, const std::string& hosts) {
   const Stage* stage = find_stage(stage_name);
   if (!stage) {
     progress("supervisor: unknown stage " + stage_name);
     return 2;
   }
-  return Supervisor(dir, *stage).run();
+  try {
+    return Supervisor(dir, select_hosts(*stage, hosts)).run();
+  } catch (const std::invalid_argument& e) {
+    progress(fmt::format("supervisor: {}", e.what()));
+    return 2;
+  }
 }
 
 }  // namespace ztm::lab

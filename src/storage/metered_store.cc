@@ -38,16 +38,18 @@ boost::asio::awaitable<Result<T>> MeteredStore::measure(Op op,
   co_return result;
 }
 
-boost::asio::awaitable<Result<StoredUser>> MeteredStore::get_user(UserId id) {
-  return measure(kGetUser, inner_.get_user(id));
+boost::asio::awaitable<Result<StoredUser>> MeteredStore::get_user(UserId id, Consistency consistency) {
+  return measure(kGetUser, inner_.get_user(id, std::move(consistency)));
 }
 
-boost::asio::awaitable<Result<UserPage>> MeteredStore::list_users(UserId after, int limit) {
-  return measure(kListUsers, inner_.list_users(after, limit));
+boost::asio::awaitable<Result<UserPage>> MeteredStore::list_users(UserId after, int limit,
+                                                                  Consistency consistency) {
+  return measure(kListUsers, inner_.list_users(after, limit, std::move(consistency)));
 }
 
-boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_user(User user) {
-  return measure(kCreateUser, inner_.create_user(std::move(user)));
+boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_user(
+    User user, std::optional<std::string> idempotency_key) {
+  return measure(kCreateUser, inner_.create_user(std::move(user), std::move(idempotency_key)));
 }
 
 boost::asio::awaitable<Result<StoredUser>> MeteredStore::update_user(
@@ -55,7 +57,7 @@ boost::asio::awaitable<Result<StoredUser>> MeteredStore::update_user(
   return measure(kUpdateUser, inner_.update_user(std::move(user), expected_version));
 }
 
-boost::asio::awaitable<Result<void>> MeteredStore::delete_user(
+boost::asio::awaitable<Result<Committed>> MeteredStore::delete_user(
     UserId id, std::optional<std::int64_t> expected_version) {
   return measure(kDeleteUser, inner_.delete_user(id, expected_version));
 }

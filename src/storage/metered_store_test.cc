@@ -24,10 +24,13 @@ User ada(UserId id) {
 // Answers every call with `error` when set, else success; get_user takes `delay` to answer.
 class ScriptedStore final : public Store {
  public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
   std::optional<Error> error;
   std::chrono::milliseconds delay{0};
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency) override {
     if (delay.count() > 0) {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, delay);
       co_await timer.async_wait(boost::asio::use_awaitable);
@@ -35,11 +38,12 @@ class ScriptedStore final : public Store {
     if (error) co_return *error;
     co_return StoredUser{ada(id), 3};
   }
-  boost::asio::awaitable<Result<UserPage>> list_users(UserId, int) override {
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId, int, Consistency) override {
     if (error) co_return *error;
     co_return UserPage{};
   }
-  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override {
+  boost::asio::awaitable<Result<StoredUser>> create_user(
+      User user, std::optional<std::string>) override {
     if (error) co_return *error;
     co_return StoredUser{std::move(user), 1};
   }
@@ -48,9 +52,10 @@ class ScriptedStore final : public Store {
     if (error) co_return *error;
     co_return StoredUser{std::move(user), 2};
   }
-  boost::asio::awaitable<Result<void>> delete_user(UserId, std::optional<std::int64_t>) override {
+  boost::asio::awaitable<Result<Committed>> delete_user(UserId,
+                                                        std::optional<std::int64_t>) override {
     if (error) co_return *error;
-    co_return Result<void>{};
+    co_return Committed{};
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override {
     if (error) co_return *error;

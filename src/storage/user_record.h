@@ -30,7 +30,10 @@ struct User {
 struct StoredUser {
   User user;
   std::int64_t version = 0;  // 1 on create, +1 on every update
-  bool operator==(const StoredUser&) const = default;
+  // Set by writes: where this version committed (see store.h, read-your-writes). Not part of the
+  // value: two StoredUsers are equal when user and version are.
+  std::string position;
+  bool operator==(const StoredUser& o) const { return user == o.user && version == o.version; }
 };
 
 struct UserPage {

@@ -7,13 +7,7 @@ work=$(mktemp -d)
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: passes when COMMAND exits 0
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
-}
-contains() { grep -qF -- "$2" <<<"$1"; }
+. "$(dirname "$0")/../support/check.sh"
 
 # --help lists every option with its environment variable.
 help=$("$ztm" serve --help)
@@ -43,7 +37,7 @@ check "unknown toml key message" contains "$err" "unknown option 'http.prot'"
 # migrate, then seed (idempotent).
 db="$work/ztm.db"
 out=$("$ztm" migrate --storage.sqlite_path "$db")
-check "migrate reports versions" contains "$out" "schema version 0 -> 1"
+check "migrate reports versions" contains "$out" "schema version 0 -> 2"
 out=$("$ztm" seed --storage.sqlite_path "$db")
 check "seed loads demo users" contains "$out" "loaded 21 demo users"
 out=$("$ztm" seed --storage.sqlite_path "$db")
@@ -57,7 +51,7 @@ for _ in $(seq 200); do
   url=$(sed -n 's/^ztm serve: listening on //p' "$work/out")
   [ -n "$url" ] && break
   kill -0 "$server_pid" 2>/dev/null || break
-  read -r -t 0.05 <> <(:) || true  # wait 50 ms without a sleep process
+  wait_50ms
 done
 check "serve prints its URL" test -n "$url"
 body=$(curl -sf "$url/users/12")

@@ -76,6 +76,40 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   }
 }
 
+TEST_F(ServerTest, PostWithAnIdempotencyKeyCreatesOneUser) {
+  HttpClient c(server.port());
+  auto first = c.request("POST", "/users", kNewUser, "Idempotency-Key: order-42\r\n");
+  ASSERT_EQ(first.status, 201u) << first.body;
+  auto again = c.request("POST", "/users", kNewUser, "Idempotency-Key: order-42\r\n");
+  ASSERT_EQ(again.status, 201u) << again.body;
+  EXPECT_EQ(again.header("location"), first.header("location"));
+  EXPECT_EQ(again.body, first.body);
+  auto other = c.request("POST", "/users", kNewUser, "Idempotency-Key: order-43\r\n");
+  ASSERT_EQ(other.status, 201u) << other.body;
+  EXPECT_NE(other.header("location"), first.header("location"));
+  expect_error(c.request("POST", "/users", kNewUser,
+                         "Idempotency-Key: " + std::string(201, 'k') + "\r\n"),
+               400, "invalid_header");
+  expect_error(c.request("POST", "/users", kNewUser, "Idempotency-Key: two words\r\n"), 400,
+               "invalid_header");
+}
+
+TEST_F(ServerTest, ReadsAcceptAPositionAndRejectAMalformedOne) {
+  HttpClient c(server.port());
+  // SQLite reports no positions (every read sees every write), so writes carry no header; a read
+  // with a position is served past the cache, as fresh as the store.
+  auto created = c.request("POST", "/users", kNewUser);
+  ASSERT_EQ(created.status, 201u) << created.body;
+  EXPECT_EQ(created.header("x-ztm-position"), "");
+  const auto location = created.header("location");
+  auto got = c.request("GET", location, {}, "X-Ztm-Position: 0/16B3748\r\n");
+  EXPECT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(got.header("etag"), "\"1\"");
+  EXPECT_EQ(c.request("GET", "/users?limit=5", {}, "X-Ztm-Position: 0/1\r\n").status, 200u);
+  expect_error(c.request("GET", location, {}, "X-Ztm-Position: not a position\r\n"), 400,
+               "invalid_header");
+}
+
 TEST_F(ServerTest, CrudLifecycleWithEtagsAndLocation) {
   HttpClient c(server.port());
   auto created = c.request("POST", "/users", kNewUser);

@@ -15,20 +15,7 @@ chmod 755 "$work"  # PostgreSQL runs as user postgres and must reach its directo
 dir="$work/lab"  # test-specific: a developer's /run/ztm-lab is never touched
 cleanup() { "$ztm" lab down --dir "$dir" >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: passes when COMMAND exits 0
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
-}
-contains() { grep -qF -- "$2" <<<"$1"; }
-not() { ! "$@" >/dev/null 2>&1; }
-wait_50ms() { read -r -t 0.05 <> <(:) || true; }
-# until_ok SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds or time runs out.
-until_ok() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do [ "$SECONDS" -ge "$deadline" ] && return 1; wait_50ms; done
-}
+. "$(dirname "$0")/../support/check.sh"
 get_user12() { curl -sf -m 2 "$url/users/12"; }
 is_john() { contains "$(get_user12)" '"firstName":"John","lastName":"Smith"'; }
 request_fails() { ! curl -sf -m 1 -o /dev/null "$url/users/12"; }

@@ -57,11 +57,13 @@ class StoreConformance : public ::testing::Test {
 
   Store& store() { return *store_; }
   Result<StoredUser> get(UserId id) { return run_sync(store_->get_user(id)); }
-  Result<StoredUser> create(User u) { return run_sync(store_->create_user(std::move(u))); }
+  Result<StoredUser> create(User u, std::optional<std::string> key = std::nullopt) {
+    return run_sync(store_->create_user(std::move(u), std::move(key)));
+  }
   Result<StoredUser> update(User u, std::optional<std::int64_t> expected = std::nullopt) {
     return run_sync(store_->update_user(std::move(u), expected));
   }
-  Result<void> remove(UserId id, std::optional<std::int64_t> expected = std::nullopt) {
+  Result<Committed> remove(UserId id, std::optional<std::int64_t> expected = std::nullopt) {
     return run_sync(store_->delete_user(id, expected));
   }
   Result<UserPage> list(UserId after, int limit) {
@@ -368,7 +370,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCreatesAndDeletesOfOneIdHaveOneWinner) 
     EXPECT_TRUE(r->ok() || errc(*r) == "conflict") << outcome(*r);
   }
   EXPECT_EQ(created, 1);
-  auto deletes = this->template race<Result<void>>(
+  auto deletes = this->template race<Result<Committed>>(
       kClients, [&](int) { return run_sync(this->store().delete_user(31, 1)); });
   int deleted = 0;
   for (const auto& r : deletes) {
@@ -378,6 +380,51 @@ TYPED_TEST_P(StoreConformance, ConcurrentCreatesAndDeletesOfOneIdHaveOneWinner) 
   }
   EXPECT_EQ(deleted, 1);
   EXPECT_EQ(errc(this->get(31)), "not_found");
+}
+
+TYPED_TEST_P(StoreConformance, CreatesWithTheSameIdempotencyKeyMakeOneUser) {
+  const auto first = this->create(sample_user(40), "key-1");
+  ASSERT_EQ(outcome(first), "ok");
+  // The repeat carries another id (a server generates one per request): it creates nothing and
+  // answers with the first user.
+  const auto again = this->create(sample_user(41, "other"), "key-1");
+  ASSERT_EQ(outcome(again), "ok");
+  EXPECT_EQ(again.value(), (StoredUser{sample_user(40), 1}));
+  EXPECT_EQ(errc(this->get(41)), "not_found");
+  // Another key is another user.
+  ASSERT_EQ(outcome(this->create(sample_user(42), "key-2")), "ok");
+  EXPECT_EQ(this->count().value(), 2);
+  // A key answers with the user as it is now.
+  ASSERT_EQ(outcome(this->update(sample_user(40, "b"))), "ok");
+  EXPECT_EQ(this->create(sample_user(43), "key-1").value(), (StoredUser{sample_user(40, "b"), 2}));
+}
+
+TYPED_TEST_P(StoreConformance, AFailedKeyedCreateLeavesTheKeyUnused) {
+  ASSERT_EQ(outcome(this->create(sample_user(50))), "ok");
+  EXPECT_EQ(errc(this->create(sample_user(50, "b"), "key-3")), "conflict");
+  const auto retried = this->create(sample_user(51), "key-3");
+  ASSERT_EQ(outcome(retried), "ok");
+  EXPECT_EQ(retried->user.id, 51);
+  EXPECT_EQ(errc(this->create(sample_user(52), "")), "invalid_argument");
+  EXPECT_EQ(errc(this->create(sample_user(52), std::string(kMaxIdempotencyKeyBytes + 1, 'k'))),
+            "invalid_argument");
+  EXPECT_EQ(outcome(this->create(sample_user(52), std::string(kMaxIdempotencyKeyBytes, 'k'))),
+            "ok");
+}
+
+TYPED_TEST_P(StoreConformance, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser) {
+  constexpr int kClients = 8;
+  auto creates = this->template race<Result<StoredUser>>(kClients, [&](int i) {
+    return run_sync(this->store().create_user(sample_user(60 + i), std::string("key-race")));
+  });
+  std::optional<UserId> id;
+  for (const auto& r : creates) {
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(outcome(*r), "ok");
+    if (!id) id = r->value().user.id;
+    EXPECT_EQ(r->value().user.id, *id) << "two users for one key";
+  }
+  EXPECT_EQ(this->count().value(), 1);
 }
 
 namespace detail {
@@ -423,6 +470,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     CountUsersFollowsCreatesAndDeletes, PingSucceeds,
     ConcurrentUpdatesWithTheSameVersionHaveOneWinner, ConcurrentUnconditionalUpdatesLoseNoIncrement,
     ConcurrentCreatesAndDeletesOfOneIdHaveOneWinner,
-    ManyCoroutinesOnOneMultiThreadedLoopAllComplete);
+    ManyCoroutinesOnOneMultiThreadedLoopAllComplete, CreatesWithTheSameIdempotencyKeyMakeOneUser,
+    AFailedKeyedCreateLeavesTheKeyUnused, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser);
 
 }  // namespace ztm::test

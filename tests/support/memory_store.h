@@ -13,6 +13,9 @@ namespace ztm::test {
 
 class MemoryStore : public Store {
  public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
   // Every later call fails with this error until cleared (nullopt).
   void fail_with(std::optional<Errc> code) {
     std::lock_guard lock(mu_);
@@ -20,7 +23,7 @@ class MemoryStore : public Store {
   }
   int reads() const { return reads_.load(); }
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency) override {
     std::lock_guard lock(mu_);
     ++reads_;
     if (fail_) co_return Error{*fail_, "injected failure"};
@@ -28,7 +31,8 @@ class MemoryStore : public Store {
     if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override {
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
+                                                      Consistency) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     UserPage page;
@@ -41,11 +45,20 @@ class MemoryStore : public Store {
     }
     co_return page;
   }
-  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override {
+  boost::asio::awaitable<Result<StoredUser>> create_user(
+      User user, std::optional<std::string> key) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
+    if (key && (key->empty() || key->size() > kMaxIdempotencyKeyBytes))
+      co_return Error{Errc::invalid_argument, "idempotency key: 1..200 bytes"};
+    if (key && keys_.contains(*key)) {
+      auto it = users_.find(keys_[*key]);
+      if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
+      co_return it->second;
+    }
     const UserId id = user.id;
     if (users_.contains(id)) co_return Error{Errc::conflict, "id exists"};
+    if (key) keys_[*key] = id;
     co_return users_[id] = StoredUser{std::move(user), 1};
   }
   boost::asio::awaitable<Result<StoredUser>> update_user(User user,
@@ -59,7 +72,8 @@ class MemoryStore : public Store {
     it->second = StoredUser{std::move(user), it->second.version + 1};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<void>> delete_user(UserId id, std::optional<std::int64_t> expected) override {
+  boost::asio::awaitable<Result<Committed>> delete_user(UserId id,
+                                                        std::optional<std::int64_t> expected) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = users_.find(id);
@@ -67,7 +81,7 @@ class MemoryStore : public Store {
     if (expected && *expected != it->second.version)
       co_return Error{Errc::precondition_failed, "version differs"};
     users_.erase(it);
-    co_return Result<void>{};
+    co_return Committed{};
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override {
     std::lock_guard lock(mu_);
@@ -83,6 +97,7 @@ class MemoryStore : public Store {
  private:
   std::mutex mu_;
   std::map<UserId, StoredUser> users_;
+  std::map<std::string, UserId> keys_;  // idempotency keys -> the user each created
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};
 };

@@ -101,12 +101,8 @@ PostgresInstance::PostgresInstance() {
                              kBin +
                              "; install the Debian package postgresql-15 (scripts/test "
                              "installs it)");
+  make_dir();
   const RunAs as = run_as();
-  std::string pattern = "/tmp/ztm-pg-XXXXXX";  // short: a socket path has ~100 bytes at most
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("PostgresInstance: mkdtemp failed");
-  dir_ = pattern;
-  if (as.drop && chown(dir_.c_str(), as.uid, as.gid) != 0)
-    throw std::runtime_error("PostgresInstance: cannot chown " + dir_ + " to postgres");
   const std::string log = dir_ + "/log";
   const pid_t initdb = spawn({std::string(kBin) + "/initdb", "-D", dir_ + "/data", "-U", "postgres",
                               "-A", "trust", "-N", "-E", "UTF8", "--no-locale"},
@@ -118,6 +114,33 @@ PostgresInstance::PostgresInstance() {
     throw std::runtime_error("PostgresInstance: initdb failed; log " + log + ":\n" + log_tail(log));
   }
   start();
+}
+
+PostgresInstance::PostgresInstance(const PostgresInstance& primary, const std::string& slot) {
+  make_dir();
+  const std::string log = dir_ + "/log";
+  const pid_t backup =
+      spawn({std::string(kBin) + "/pg_basebackup", "-D", dir_ + "/data", "-h", primary.dir_, "-p",
+             kPort, "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-C", "-S", slot,
+             "--no-sync"},
+            log, run_as());
+  int status = 0;
+  if (!wait_for_exit(backup, kStartBound, &status) || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    kill(backup, SIGKILL);
+    throw std::runtime_error("PostgresInstance: pg_basebackup failed; log " + log + ":\n" +
+                             log_tail(log));
+  }
+  start();
+}
+
+void PostgresInstance::make_dir() {
+  const RunAs as = run_as();
+  std::string pattern = "/tmp/ztm-pg-XXXXXX";  // short: a socket path has ~100 bytes at most
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("PostgresInstance: mkdtemp failed");
+  dir_ = pattern;
+  if (as.drop && chown(dir_.c_str(), as.uid, as.gid) != 0)
+    throw std::runtime_error("PostgresInstance: cannot chown " + dir_ + " to postgres");
 }
 
 PostgresInstance::~PostgresInstance() {

@@ -16,6 +16,9 @@ class PostgresInstance {
  public:
   // initdb + start; returns once the server accepts connections (polled, bounded).
   PostgresInstance();
+  // A streaming replica of `primary` (running), made by pg_basebackup -R -X stream -c fast with
+  // a physical replication slot named `slot` (unique per primary), and started (hot standby).
+  PostgresInstance(const PostgresInstance& primary, const std::string& slot);
   // stop(), then removes the directory.
   ~PostgresInstance();
   PostgresInstance(const PostgresInstance&) = delete;
@@ -27,6 +30,8 @@ class PostgresInstance {
   void start();
   bool running() const { return pid_ > 0; }
 
+  // The socket directory: this server's `host` in a connection string (port 5432).
+  const std::string& dir() const { return dir_; }
   // A libpq connection string for `dbname` on this server.
   std::string conninfo(const std::string& dbname) const;
   // Creates an empty database with a fresh name and returns that name.
@@ -39,6 +44,8 @@ class PostgresInstance {
   static PostgresInstance& shared();
 
  private:
+  void make_dir();
+
   std::string dir_;  // socket directory; data in dir_/data, log in dir_/log
   pid_t pid_ = -1;
   int databases_ = 0;

@@ -25,12 +25,15 @@ namespace ztm::test {
 // A Store decorator whose get_user waits while the gate is closed.
 class GatedStore final : public Store {
  public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
   explicit GatedStore(Store& inner) : inner_(inner) {}
   void close_gate() { open_ = false; }
   void open_gate() { open_ = true; }
   int waiting() const { return waiting_.load(); }
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override {
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
     if (!open_) {
       ++waiting_;
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
@@ -40,18 +43,21 @@ class GatedStore final : public Store {
       }
       --waiting_;
     }
-    co_return co_await inner_.get_user(id);
+    co_return co_await inner_.get_user(id, std::move(c));
   }
-  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override {
-    return inner_.list_users(after, limit);
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
+                                                      Consistency c) override {
+    return inner_.list_users(after, limit, std::move(c));
   }
-  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override {
-    return inner_.create_user(std::move(user));
+  boost::asio::awaitable<Result<StoredUser>> create_user(
+      User user, std::optional<std::string> key) override {
+    return inner_.create_user(std::move(user), std::move(key));
   }
   boost::asio::awaitable<Result<StoredUser>> update_user(User user, std::optional<std::int64_t> v) override {
     return inner_.update_user(std::move(user), v);
   }
-  boost::asio::awaitable<Result<void>> delete_user(UserId id, std::optional<std::int64_t> v) override {
+  boost::asio::awaitable<Result<Committed>> delete_user(UserId id,
+                                                        std::optional<std::int64_t> v) override {
     return inner_.delete_user(id, v);
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override { return inner_.count_users(); }
@@ -82,7 +88,7 @@ class TestServer {
     if (options.cache) cache_ = std::make_unique<LocalCache>(LocalCacheOptions{});
     users_ = std::make_unique<UserService>(*gate_, cache_.get(), ids_);
     if (!options.static_dir.empty()) static_files_ = api::StaticFiles::load(options.static_dir);
-    api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = "off"},
+    api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = api::AccessLog::off},
                                       *users_, *gate_, metrics_, draining, static_files_.get());
     server_ = std::make_unique<http::Server>(options.http, [this](http::Request& r) { return api_->handle(r); });
     server_->start();

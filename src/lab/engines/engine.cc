@@ -5,6 +5,8 @@ namespace ztm::lab {
 PrepareFn find_engine(const std::string& name) {
   if (name == "ztm") return prepare_ztm_server;
   if (name == "postgres") return prepare_postgres;
+  if (name == "etcd") return prepare_etcd;
+  if (name == "patroni") return prepare_patroni;
   return nullptr;
 }
 

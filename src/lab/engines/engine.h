@@ -1,9 +1,10 @@
 #pragma once
-// An engine is what runs in a lab process: ztm serve, PostgreSQL, later HAProxy, Patroni, Redis.
+// An engine is what runs in a lab process: ztm serve, PostgreSQL, etcd, Patroni, later HAProxy, Redis.
 // Each has one file in this folder with a prepare function: it writes the engine's files into
 // its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
 // (initdb, seeding), and returns how to run, stop and health-check the process.
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -13,6 +14,9 @@
 #include "lab/process.h"
 
 namespace ztm::lab {
+
+inline constexpr int kEtcdClientPort = 2379;
+inline constexpr int kEtcdPeerPort = 2380;
 
 struct EngineContext {
   std::string host;     // "web1"
@@ -28,6 +32,15 @@ struct ProcessSpec {
   int stop_signal = SIGTERM;
   // Bounded by `timeout`; true when the process does its job (a client would succeed).
   std::function<bool(std::chrono::milliseconds timeout)> healthy;
+  // Optional. Called after the process was reaped or killed: kills what it left running in
+  // other sessions (Patroni starts PostgreSQL with setsid, out of Patroni's process group).
+  std::function<void()> after_exit;
+  // Optional. Adds the engine's live view to its host in `status` (Patroni: "role",
+  // "lag_bytes"); only called while the process is starting or running. Never blocks.
+  std::function<void(boost::json::object& host)> describe;
+  // Engine-specific chaos actions ("pause-replay"): each returns "" or what went wrong.
+  // Bounded (they run on the supervisor's loop).
+  std::map<std::string, std::function<std::string()>> actions;
 };
 
 // Throws std::runtime_error with a message that says what failed (and the step's log).
@@ -35,6 +48,8 @@ using PrepareFn = ProcessSpec (*)(const EngineContext&);
 
 ProcessSpec prepare_ztm_server(const EngineContext& context);  // engines/ztm_server.cc
 ProcessSpec prepare_postgres(const EngineContext& context);    // engines/postgres.cc
+ProcessSpec prepare_etcd(const EngineContext& context);        // engines/etcd.cc
+ProcessSpec prepare_patroni(const EngineContext& context);     // engines/patroni.cc
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

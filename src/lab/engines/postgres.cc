@@ -2,16 +2,11 @@
 // root), data and socket directory under the engine's working directory.
 // Prepare: initdb, our postgresql.conf and pg_hba.conf (deploy/postgres/), then the lab's role
 // and database created in single-user mode — no server, no network, no password on disk.
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <pwd.h>
 #include <stdexcept>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lab/engines/engine.h"
+#include "lab/engines/files.h"
 #include "lab/engines/postgres_credentials.h"
 #include "lab/health.h"
 #include "lab/template.h"
@@ -22,22 +17,6 @@ namespace {
 
 constexpr const char* kUser = "postgres";
 
-std::string bin_dir() {
-  if (const char* dir = std::getenv("ZTM_PG_BIN"); dir && *dir) return dir;
-  return "/usr/lib/postgresql/15/bin";
-}
-
-void chown_to(const std::string& path, const passwd& pw) {
-  if (::chown(path.c_str(), pw.pw_uid, pw.pw_gid) != 0)
-    throw std::runtime_error("chown " + path + ": " + std::strerror(errno));
-}
-
-void make_dir(const std::string& path, const passwd& pw) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-    throw std::runtime_error("mkdir " + path + ": " + std::strerror(errno));
-  chown_to(path, pw);
-}
-
 // Runs a PostgreSQL tool as `postgres` (bounded), or throws with the log's tail.
 void run_step(const std::string& what, Launch launch) {
   launch.user = kUser;
@@ -47,33 +26,17 @@ void run_step(const std::string& what, Launch launch) {
                              tail(launch.log, 10));
 }
 
-// PostgreSQL runs as `postgres`: every directory above its working dir must let it through.
-// (A --dir under a 0700 directory such as mktemp -d's would otherwise fail later, obscurely.)
-void check_searchable(const std::string& workdir, const passwd& pw) {
-  for (std::filesystem::path p = std::filesystem::path(workdir).parent_path();
-       !p.empty() && p != p.root_path(); p = p.parent_path()) {
-    struct stat st{};
-    if (::stat(p.c_str(), &st) != 0) continue;
-    const bool ok = (st.st_mode & S_IXOTH) || (st.st_uid == pw.pw_uid && (st.st_mode & S_IXUSR)) ||
-                    (st.st_gid == pw.pw_gid && (st.st_mode & S_IXGRP));
-    if (!ok)
-      throw std::runtime_error("postgres: user postgres cannot enter " + p.string() +
-                               ": choose a --dir whose parent directories are searchable (o+x)");
-  }
-}
-
 }  // namespace
 
 ProcessSpec prepare_postgres(const EngineContext& c) {
-  const passwd* pw = ::getpwnam(kUser);
-  if (!pw) throw std::runtime_error("postgres: no user `postgres`: install postgresql-15");
-  const std::string bin = bin_dir();
+  const passwd* pw = &engine_user(kUser, "postgresql-15");
+  const std::string bin = postgres_bin_dir();
   if (::access((bin + "/postgres").c_str(), X_OK) != 0)
     throw std::runtime_error("postgres: no " + bin + "/postgres: install postgresql-15 or set ZTM_PG_BIN");
   const std::string data = c.workdir + "/data";
   const std::string run_dir = c.workdir + "/run";
   const std::string log = c.workdir + "/postgres.log";
-  check_searchable(c.workdir, *pw);
+  check_searchable("postgres", c.workdir, *pw);
   chown_to(c.workdir, *pw);
   make_dir(run_dir, *pw);
   write_file(log, "");

@@ -1,7 +1,10 @@
 // Engine `ztm`: the web service itself, `ztm serve`, run from the binary that runs the lab.
 // Params: storage = sqlite (default; demo data seeded into the host's own database) |
-// postgres (db_host = the host running PostgreSQL; demo data seeded there).
+// postgres (db_host = the host running PostgreSQL, or db_hosts = "db1,db2,db3"; demo data
+// seeded there).
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "lab/engines/engine.h"
 #include "lab/engines/postgres_credentials.h"
@@ -29,9 +32,13 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
                {"node_id", std::to_string(std::stoi(c.address.substr(c.address.rfind('.') + 1)) % 128)},
                {"workdir", c.workdir}};
   if (storage == "postgres") {
-    const std::string db_host = param(c, "db_host", "");
-    if (db_host.empty()) throw std::runtime_error("ztm: storage=postgres needs db_host");
-    vars["postgres_url"] = postgres_url(c.address_of(db_host));
+    // db_host: one database server; db_hosts: "db1,db2,db3", every member of a replicated
+    // cluster, in libpq's multi-host form (the server finds the primary and the replicas).
+    std::vector<std::string> addresses;
+    std::stringstream hosts(param(c, "db_hosts", param(c, "db_host", "")));
+    for (std::string h; std::getline(hosts, h, ',');) addresses.push_back(c.address_of(h));
+    if (addresses.empty()) throw std::runtime_error("ztm: storage=postgres needs db_host or db_hosts");
+    vars["postgres_url"] = postgres_url(addresses);
   } else if (storage != "sqlite") {
     throw std::runtime_error("ztm: unknown storage " + storage);
   }

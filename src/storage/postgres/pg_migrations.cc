@@ -28,6 +28,13 @@ constexpr Migration kMigrations[] = {
         updated_at timestamptz NOT NULL DEFAULT now()
       );
     )sql"},
+    {2, "create idempotency_keys", R"sql(
+      CREATE TABLE idempotency_keys (
+        key text PRIMARY KEY,             -- the client's Idempotency-Key (1..200 bytes)
+        user_id bigint NOT NULL,          -- the user its POST /users created
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

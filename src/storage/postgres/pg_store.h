@@ -11,7 +11,9 @@
 //  - a server that cannot be reached, or does not answer within timeout, -> unavailable.
 //  - strings are stored as text, phone numbers as a jsonb array of strings (in order). PostgreSQL
 //    text holds valid UTF-8 without NUL bytes only: other values fail with invalid_argument.
-// Each statement is its own (implicit) transaction; commits are as durable as the server's
+// One server: positions (read-your-writes) are "" and every read sees every committed write.
+// Each statement is its own (implicit) transaction (create with an idempotency key: one
+// statement that inserts the key and the user together); commits are as durable as the server's
 // synchronous_commit makes them.
 
 #include <memory>
@@ -32,6 +34,9 @@ struct PgStoreOptions {
 
 class PgStore final : public Store {
  public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
   // Does not connect (the first call on each loop does). Throws std::invalid_argument on
   // nonsense options.
   explicit PgStore(PgStoreOptions options);
@@ -46,22 +51,20 @@ class PgStore final : public Store {
   Result<int> schema_version();  // 0 for an empty database
   static int latest_schema_version();
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override;
-  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override;
-  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override;
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
+                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
+                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<StoredUser>> create_user(
+      User user, std::optional<std::string> idempotency_key) override;
   boost::asio::awaitable<Result<StoredUser>> update_user(
       User user, std::optional<std::int64_t> expected_version) override;
-  boost::asio::awaitable<Result<void>> delete_user(
+  boost::asio::awaitable<Result<Committed>> delete_user(
       UserId id, std::optional<std::int64_t> expected_version) override;
   boost::asio::awaitable<Result<std::int64_t>> count_users() override;
   boost::asio::awaitable<Result<void>> ping() override;
 
  private:
-  // The current version of `id` after a compare-and-set matched no row: not_found,
-  // precondition_failed, or ok(version) when it is worth trying the compare-and-set again.
-  boost::asio::awaitable<Result<std::int64_t>> after_missed_write(
-      UserId id, std::optional<std::int64_t> expected);
-
   PgStoreOptions options_;
   pg::Host host_;
 };

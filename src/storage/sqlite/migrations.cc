@@ -24,6 +24,13 @@ constexpr Migration kMigrations[] = {
         updated_at TEXT NOT NULL
       );
     )sql"},
+    {2, "create idempotency_keys", R"sql(
+      CREATE TABLE idempotency_keys (
+        key TEXT PRIMARY KEY,            -- the client's Idempotency-Key (1..200 bytes)
+        user_id INTEGER NOT NULL,        -- the user its POST /users created
+        created_at TEXT NOT NULL         -- ISO 8601 UTC
+      );
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

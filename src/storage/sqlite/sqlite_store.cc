@@ -24,7 +24,10 @@ namespace {
 using boost::asio::awaitable;
 
 // Every statement the store runs; each connection prepares one on first use and keeps it.
-enum class Sql { get, list, insert, update, remove, version, count, ping, begin, commit, rollback };
+enum class Sql {
+  get, list, insert, update, remove, version, count, ping, key_user, key_insert,
+  begin, commit, rollback
+};
 constexpr std::size_t kSqlCount = static_cast<std::size_t>(Sql::rollback) + 1;
 #define ZTM_USER_COLUMNS \
   "id, first_name, last_name, street_address, city, state, postal_code, phone_numbers"
@@ -44,6 +47,9 @@ constexpr std::array<const char*, kSqlCount> kSql = {
     "SELECT version FROM users WHERE id = ?1",
     "SELECT count(*) FROM users",
     "SELECT 1",
+    "SELECT user_id FROM idempotency_keys WHERE key = ?1",
+    "INSERT INTO idempotency_keys(key, user_id, created_at) "
+    "VALUES(?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
@@ -249,6 +255,17 @@ Error missing_or_stale(Connection& c, UserId id, std::optional<std::int64_t> exp
                fmt::format("user {} is at version {}, not {}", id, st->column_int64(0), *expected)};
 }
 
+// The user `id` as the writer sees it (inside its transaction).
+Result<StoredUser> get_in(Connection& c, UserId id) {
+  auto st = c.prepare(Sql::get);
+  if (!st.ok()) return std::move(st).error();
+  st->bind(1, id);
+  const int rc = st->step();
+  if (rc == SQLITE_DONE) return Error{Errc::not_found, fmt::format("user {} not found", id)};
+  if (rc != SQLITE_ROW) return c.error(rc, "get_user");
+  return read_user(*st);
+}
+
 // Runs fn() -> Result<T> on the pool. An exception (bad_alloc, a bug) becomes Errc::internal:
 // the data path never throws.
 template <class T, class F>
@@ -363,7 +380,7 @@ int SqliteStore::latest_schema_version() {
   return sqlite::migrations().back().version;
 }
 
-awaitable<Result<StoredUser>> SqliteStore::get_user(UserId id) {
+awaitable<Result<StoredUser>> SqliteStore::get_user(UserId id, Consistency) {
   co_return co_await impl_->read<StoredUser>(
       Sql::get, [id](Statement& st, Connection& c) -> Result<StoredUser> {
         st.bind(1, id);
@@ -374,7 +391,7 @@ awaitable<Result<StoredUser>> SqliteStore::get_user(UserId id) {
       });
 }
 
-awaitable<Result<UserPage>> SqliteStore::list_users(UserId after, int limit) {
+awaitable<Result<UserPage>> SqliteStore::list_users(UserId after, int limit, Consistency) {
   if (limit < 1 || limit > 1000)
     co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
   co_return co_await impl_->read<UserPage>(
@@ -397,17 +414,42 @@ awaitable<Result<UserPage>> SqliteStore::list_users(UserId after, int limit) {
       });
 }
 
-awaitable<Result<StoredUser>> SqliteStore::create_user(User user) {
+awaitable<Result<StoredUser>> SqliteStore::create_user(User user,
+                                                       std::optional<std::string> idempotency_key) {
   if (user.id <= 0) co_return Error{Errc::invalid_argument, "user id must be positive"};
+  if (idempotency_key &&
+      (idempotency_key->empty() || idempotency_key->size() > kMaxIdempotencyKeyBytes))
+    co_return Error{Errc::invalid_argument, "idempotency key: 1..200 bytes"};
   const std::string phones = encode_phone_numbers(user.phone_numbers);
   co_return co_await impl_->write<StoredUser>([&](Connection& w) -> Result<StoredUser> {
-    auto st = w.prepare(Sql::insert);
-    if (!st.ok()) return std::move(st).error();
-    bind_user(*st, user, phones);
-    const int rc = st->step();
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-      return Error{Errc::conflict, fmt::format("user {} already exists", user.id)};
-    if (rc != SQLITE_DONE) return w.error(rc, "create_user");
+    // The key and the user commit together; a key seen before returns the user it created.
+    WriteTransaction txn(w);
+    if (auto b = txn.begin(); !b.ok()) return std::move(b).error();
+    if (idempotency_key) {
+      auto st = w.prepare(Sql::key_user);
+      if (!st.ok()) return std::move(st).error();
+      st->bind(1, *idempotency_key);
+      const int rc = st->step();
+      if (rc == SQLITE_ROW) return get_in(w, st->column_int64(0));
+      if (rc != SQLITE_DONE) return w.error(rc, "create_user (idempotency key)");
+    }
+    {
+      auto st = w.prepare(Sql::insert);
+      if (!st.ok()) return std::move(st).error();
+      bind_user(*st, user, phones);
+      const int rc = st->step();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return Error{Errc::conflict, fmt::format("user {} already exists", user.id)};
+      if (rc != SQLITE_DONE) return w.error(rc, "create_user");
+    }
+    if (idempotency_key) {
+      auto st = w.prepare(Sql::key_insert);
+      if (!st.ok()) return std::move(st).error();
+      st->bind(1, *idempotency_key);
+      st->bind(2, user.id);
+      if (int rc = st->step(); rc != SQLITE_DONE) return w.error(rc, "create_user (idempotency key)");
+    }  // statements are reset before COMMIT
+    if (auto c = txn.commit(); !c.ok()) return std::move(c).error();
     return StoredUser{std::move(user), 1};
   });
 }
@@ -434,10 +476,11 @@ awaitable<Result<StoredUser>> SqliteStore::update_user(User user,
   });
 }
 
-awaitable<Result<void>> SqliteStore::delete_user(UserId id, std::optional<std::int64_t> expected) {
-  co_return co_await impl_->write<void>([id, expected](Connection& w) -> Result<void> {
+awaitable<Result<Committed>> SqliteStore::delete_user(UserId id,
+                                                      std::optional<std::int64_t> expected) {
+  co_return co_await impl_->write<Committed>([id, expected](Connection& w) -> Result<Committed> {
     WriteTransaction txn(w);
-    if (auto b = txn.begin(); !b.ok()) return b;
+    if (auto b = txn.begin(); !b.ok()) return std::move(b).error();
     {
       auto st = w.prepare(Sql::remove);
       if (!st.ok()) return std::move(st).error();
@@ -446,7 +489,8 @@ awaitable<Result<void>> SqliteStore::delete_user(UserId id, std::optional<std::i
       if (int rc = st->step(); rc != SQLITE_DONE) return w.error(rc, "delete_user");
     }
     if (sqlite3_changes(w.db()) == 0) return missing_or_stale(w, id, expected);
-    return txn.commit();
+    if (auto c = txn.commit(); !c.ok()) return std::move(c).error();
+    return Committed{};  // one database: every later read sees it
   });
 }
 

@@ -33,6 +33,9 @@ struct MigrationReport {
 
 class SqliteStore final : public Store {
  public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
   // Opens the database, creating the file and its parent directory if missing.
   // Throws std::runtime_error naming the path and the reason when it cannot (a start-up error).
   explicit SqliteStore(SqliteOptions options);
@@ -50,12 +53,15 @@ class SqliteStore final : public Store {
   Result<int> schema_version();
   static int latest_schema_version();
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id) override;
-  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit) override;
-  boost::asio::awaitable<Result<StoredUser>> create_user(User user) override;
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
+                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
+                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<StoredUser>> create_user(
+      User user, std::optional<std::string> idempotency_key) override;
   boost::asio::awaitable<Result<StoredUser>> update_user(
       User user, std::optional<std::int64_t> expected_version) override;
-  boost::asio::awaitable<Result<void>> delete_user(
+  boost::asio::awaitable<Result<Committed>> delete_user(
       UserId id, std::optional<std::int64_t> expected_version) override;
   boost::asio::awaitable<Result<std::int64_t>> count_users() override;
   boost::asio::awaitable<Result<void>> ping() override;

@@ -1,0 +1,278 @@
+#include "storage/replication/replica_router.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
+#include <stdexcept>
+
+#include "storage/postgres/pg_users.h"
+#include "storage/replication/cluster_conninfo.h"
+
+namespace ztm {
+namespace {
+
+using boost::asio::awaitable;
+
+// One small query per host and round (see topology.h for what each column means). The CASEs
+// keep each function where it works: pg_current_wal_insert_lsn() and pg_walfile_name() fail on
+// a standby; pg_last_wal_replay_lsn() is NULL on a primary.
+constexpr pg::Statement kProbe{
+    "ztm_probe_role",
+    "SELECT pg_is_in_recovery(), "
+    "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text "
+    "ELSE pg_current_wal_insert_lsn()::text END, "
+    "CASE WHEN NOT pg_is_in_recovery() THEN 0 "
+    "WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END, "
+    "CASE WHEN pg_is_in_recovery() THEN NULL "
+    "ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END"};
+
+// Where the primary's WAL ends: at or past the commit record of every write it has acknowledged.
+// (An LSN returned by the write statement itself would precede its own commit record.)
+constexpr pg::Statement kPosition{"ztm_commit_position",
+                                  "SELECT pg_current_wal_insert_lsn()::text"};
+
+// A position no host has replayed: reads given it go to the primary. Used when a committed
+// write's position could not be read.
+constexpr std::uint64_t kPrimaryOnly = ~std::uint64_t{0};
+
+// "" -> 0 (any host); a position that is not an LSN (from another backend) -> primary only.
+std::uint64_t min_lsn(const Consistency& c) {
+  if (c.latest) return kPrimaryOnly;
+  if (c.min_position.empty()) return 0;
+  return pg::parse_lsn(c.min_position).value_or(kPrimaryOnly);
+}
+
+pg::ClusterConninfo split_or_throw(const std::string& conninfo) {
+  auto split = pg::split_cluster_conninfo(conninfo);
+  if (!split) throw std::invalid_argument(split.error().message);
+  return std::move(split).value();
+}
+
+}  // namespace
+
+ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
+    : options_(std::move(options)),
+      topology_(split_or_throw(options_.conninfo).hosts.size(),
+                std::chrono::milliseconds(options_.max_replica_lag_ms)) {
+  if (options_.max_replica_lag_ms < 0 || options_.discovery_interval_ms < 1)
+    throw std::invalid_argument(
+        "postgres: max_replica_lag_ms must be >= 0 and discovery_interval_ms >= 1");
+  auto split = split_or_throw(options_.conninfo);
+  if (split.hosts.size() > 64)
+    throw std::invalid_argument("postgres: at most 64 hosts per cluster");
+  primary_conninfo_ = split.primary;
+  names_ = split.names;
+  for (const auto& conninfo : split.hosts) {
+    pg::HostOptions h;
+    h.connection.conninfo = conninfo;
+    h.connection.timeout = std::chrono::milliseconds(options_.timeout_ms);
+    h.connections_per_loop = options_.connections_per_loop;
+    h.max_pending = options_.max_pending;
+    hosts_.push_back(std::make_unique<pg::Host>(std::move(h)));
+    counts_.push_back(std::make_unique<Counts>());
+    timers_.push_back(std::make_unique<boost::asio::steady_timer>(discovery_));
+  }
+  // The first round, waited for here, so the first calls find the roles known.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t answered = 0;
+  for (std::size_t i = 0; i < hosts_.size(); ++i)
+    boost::asio::co_spawn(
+        discovery_,
+        [this, i, &mu, &cv, &answered]() -> awaitable<void> {
+          topology_.update(i, co_await probe(i));
+          {
+            std::lock_guard lock(mu);
+            ++answered;
+          }
+          cv.notify_all();
+          co_await discover(i);
+        },
+        boost::asio::detached);
+  discovery_thread_ = std::thread([this] { discovery_.run(); });
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, std::chrono::milliseconds(options_.timeout_ms) + std::chrono::seconds(1),
+              [&] { return answered == hosts_.size(); });
+  // `mu`, `cv` and `answered` die with this frame: the first-round lambdas must be past them.
+  // Waiting for all of them guarantees it; on a timeout, stop and rethrow rather than race.
+  if (answered != hosts_.size()) {
+    lock.unlock();
+    discovery_.stop();
+    discovery_thread_.join();
+    throw std::runtime_error("postgres: cluster discovery did not finish in time");
+  }
+}
+
+ReplicaRouter::~ReplicaRouter() {
+  discovery_.stop();
+  if (discovery_thread_.joinable()) discovery_thread_.join();
+}
+
+Result<PgMigrationReport> ReplicaRouter::migrate() {
+  return pg::migrate(primary_conninfo_, std::chrono::milliseconds(options_.timeout_ms));
+}
+
+Result<int> ReplicaRouter::schema_version() {
+  return pg::schema_version(primary_conninfo_, std::chrono::milliseconds(options_.timeout_ms));
+}
+
+int ReplicaRouter::latest_schema_version() {
+  return pg::migrations().back().version;
+}
+
+// After the first round: ask again every interval, or at once when a call failed (rediscover()
+// cancels the wait).
+awaitable<void> ReplicaRouter::discover(std::size_t host) {
+  auto& timer = *timers_[host];
+  while (true) {
+    timer.expires_after(std::chrono::milliseconds(options_.discovery_interval_ms));
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    topology_.update(host, co_await probe(host));
+  }
+}
+
+awaitable<pg::HostStatus> ReplicaRouter::probe(std::size_t host) {
+  pg::HostStatus status;
+  auto r = co_await hosts_[host]->execute(kProbe, {});
+  if (!r || r->rows() != 1) co_return status;  // down
+  const bool recovering = r->text(0, 0) == "t";
+  const auto position = pg::parse_lsn(r->text(0, 1));
+  status.role = recovering ? pg::HostRole::replica : pg::HostRole::primary;
+  status.position = position.value_or(0);
+  if (!r->is_null(0, 2))
+    status.lag_seconds = std::strtod(std::string(r->text(0, 2)).c_str(), nullptr);
+  if (!recovering)
+    status.timeline =
+        static_cast<std::uint32_t>(std::strtoul(std::string(r->text(0, 3)).c_str(), nullptr, 16));
+  co_return status;
+}
+
+void ReplicaRouter::rediscover() {
+  boost::asio::post(discovery_, [this] {
+    for (auto& t : timers_) t->cancel();
+  });
+}
+
+template <class T, class Call>
+awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call) {
+  std::uint64_t tried = 0;
+  std::optional<Error> last;
+  while (auto host = topology_.pick_read(min_position, tried)) {
+    tried |= std::uint64_t{1} << *host;
+    counts_[*host]->reads.fetch_add(1, std::memory_order_relaxed);
+    auto r = co_await call(*hosts_[*host]);
+    if (r.ok() || r.error().code != Errc::unavailable) co_return r;
+    topology_.mark_down(*host);
+    rediscover();
+    last = std::move(r).error();
+  }
+  if (last) co_return *last;
+  rediscover();
+  co_return Error{Errc::unavailable, "postgres: no host of the cluster can serve reads"};
+}
+
+awaitable<std::string> ReplicaRouter::commit_position(pg::Host& primary) {
+  auto r = co_await primary.execute(kPosition, {});
+  if (r.ok() && r->rows() == 1)
+    if (auto lsn = pg::parse_lsn(r->text(0, 0))) co_return pg::format_lsn(*lsn);
+  co_return pg::format_lsn(kPrimaryOnly);
+}
+
+template <class T, class Call>
+awaitable<Result<T>> ReplicaRouter::write(Call call) {
+  const auto primary = topology_.primary();
+  if (!primary) {
+    rediscover();
+    co_return Error{Errc::unavailable, "postgres: no primary known (failover in progress?)"};
+  }
+  counts_[*primary]->writes.fetch_add(1, std::memory_order_relaxed);
+  auto r = co_await call(*hosts_[*primary]);
+  // Not marked down: unavailable also covers deadlocks and contention on a healthy primary.
+  if (!r.ok()) {
+    if (r.error().code == Errc::unavailable) rediscover();
+    co_return r;
+  }
+  r->position = co_await commit_position(*hosts_[*primary]);
+  co_return r;
+}
+
+awaitable<Result<StoredUser>> ReplicaRouter::get_user(UserId id, Consistency consistency) {
+  co_return co_await read<StoredUser>(min_lsn(consistency),
+                                      [id](pg::Host& h) { return pg::get_user(h, id); });
+}
+
+awaitable<Result<UserPage>> ReplicaRouter::list_users(UserId after, int limit,
+                                                      Consistency consistency) {
+  co_return co_await read<UserPage>(min_lsn(consistency), [after, limit](pg::Host& h) {
+    return pg::list_users(h, after, limit);
+  });
+}
+
+awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
+  co_return co_await read<std::int64_t>(0, [](pg::Host& h) { return pg::count_users(h); });
+}
+
+awaitable<Result<void>> ReplicaRouter::ping() {
+  co_return co_await read<void>(0, [](pg::Host& h) { return pg::ping(h); });
+}
+
+awaitable<Result<StoredUser>> ReplicaRouter::create_user(
+    User user, std::optional<std::string> idempotency_key) {
+  co_return co_await write<StoredUser>([&user, &idempotency_key](pg::Host& h) {
+    return pg::create_user(h, std::move(user), std::move(idempotency_key));
+  });
+}
+
+awaitable<Result<StoredUser>> ReplicaRouter::update_user(User user,
+                                                         std::optional<std::int64_t> expected) {
+  co_return co_await write<StoredUser>(
+      [&user, expected](pg::Host& h) { return pg::update_user(h, std::move(user), expected); });
+}
+
+// pg::delete_user reports nothing; Committed carries the position write() fills in.
+awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
+                                                        std::optional<std::int64_t> expected) {
+  co_return co_await write<Committed>([id, expected](pg::Host& h) -> awaitable<Result<Committed>> {
+    auto r = co_await pg::delete_user(h, id, expected);
+    if (!r.ok()) co_return std::move(r).error();
+    co_return Committed{};
+  });
+}
+
+void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
+  for (std::size_t i = 0; i < hosts_.size(); ++i) {
+    const Labels host{{"host", names_[i]}};
+    registry.callback("ztm_pg_host_role", "PostgreSQL host role: 1 primary, 0 replica, -1 down",
+                      host, [this, i] {
+                        switch (topology_.status(i).role) {
+                          case pg::HostRole::primary:
+                            return 1.0;
+                          case pg::HostRole::replica:
+                            return 0.0;
+                          case pg::HostRole::down:
+                            break;
+                        }
+                        return -1.0;
+                      });
+    registry.callback("ztm_pg_replica_lag_seconds",
+                      "PostgreSQL replica replay lag (0 on a primary, -1 when unknown)", host,
+                      [this, i] { return topology_.status(i).lag_seconds.value_or(-1.0); });
+    for (const char* kind : {"read", "write"}) {
+      Labels labels = host;
+      labels.emplace_back("kind", kind);
+      const bool is_read = std::string_view(kind) == "read";
+      registry.callback(
+          "ztm_pg_queries_total", "Store calls sent to each PostgreSQL host", labels,
+          [this, i, is_read] { return static_cast<double>(is_read ? reads(i) : writes(i)); },
+          "counter");
+    }
+  }
+}
+
+}  // namespace ztm

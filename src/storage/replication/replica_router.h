@@ -1,0 +1,118 @@
+#pragma once
+// The Store on a PostgreSQL cluster of one primary and any number of replicas (the chapter's
+// "replication" step): writes go to the primary, reads are spread round-robin over the healthy
+// replicas, and the service follows a failover by itself.
+//
+// Discovery: one coroutine per host, on the router's own thread, asks the host about its role
+// every discovery_interval (the query and the routing rules are in topology.h). A failed call
+// wakes discovery at once.
+//
+// Failure contract (on top of store.h's):
+//  - a read that fails with unavailable on one host (it died, or shut down) is tried on the next
+//    eligible host, then on the primary; reads are side-effect free, so nothing is done twice.
+//  - a write is sent once, to the host discovery last saw as primary. When that fails with
+//    unavailable (the host is down, or is no longer primary: SQLSTATE 25006 read-only
+//    transaction) the caller gets unavailable (HTTP 503 + Retry-After) and discovery runs again;
+//    the write is never retried here, since whether it committed may be unknown. No primary
+//    known (during a failover) -> unavailable.
+//  - ping succeeds when a host that would serve a read answers.
+//
+// Read-your-writes (store.h): a successful write reports the primary's WAL insert position read
+// right after the commit (so at or past its commit record); a read given a position goes only to
+// a replica whose replay position (as discovery last saw it) is at least that, else to the
+// primary. If that position cannot be read, the write still succeeded (it committed) and reports
+// a position no replica reaches, so the client's reads go to the primary.
+//
+// Per-host metrics (register_metrics): ztm_pg_host_role{host} (1 primary, 0 replica, -1 down),
+// ztm_pg_replica_lag_seconds{host}, ztm_pg_queries_total{host,kind=read|write}.
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/metrics.h"
+#include "storage/postgres/pg_host.h"
+#include "storage/postgres/pg_migrations.h"
+#include "storage/replication/topology.h"
+#include "storage/store.h"
+
+namespace ztm {
+
+struct ReplicaRouterOptions {
+  std::string conninfo;  // libpq multi-host form: see cluster_conninfo.h
+  int connections_per_loop = 2;
+  int timeout_ms = 5000;  // connect; each statement's round trip (discovery's too)
+  int max_pending = 10000;
+  int max_replica_lag_ms = 1000;  // replicas lagging more take no reads
+  int discovery_interval_ms = 1000;
+};
+
+class ReplicaRouter final : public Store {
+ public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
+  // Starts discovery and waits (up to timeout_ms) for its first answer from every host, so the
+  // first calls are routed. Throws std::invalid_argument on nonsense options.
+  explicit ReplicaRouter(ReplicaRouterOptions options);
+  // Stops discovery. REQUIRES: no call in flight (see pg_host.h).
+  ~ReplicaRouter() override;
+  ReplicaRouter(const ReplicaRouter&) = delete;
+  ReplicaRouter& operator=(const ReplicaRouter&) = delete;
+
+  // Blocking, on the primary that libpq finds (target_session_attrs=read-write); see PgStore.
+  Result<PgMigrationReport> migrate();
+  Result<int> schema_version();
+  static int latest_schema_version();
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency consistency) override;
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
+                                                      Consistency consistency) override;
+  boost::asio::awaitable<Result<StoredUser>> create_user(
+      User user, std::optional<std::string> idempotency_key) override;
+  boost::asio::awaitable<Result<StoredUser>> update_user(
+      User user, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<Committed>> delete_user(
+      UserId id, std::optional<std::int64_t> expected_version) override;
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override;
+  boost::asio::awaitable<Result<void>> ping() override;
+
+  // Observability, and what the tests assert routing with.
+  std::size_t hosts() const { return hosts_.size(); }
+  const std::string& host_name(std::size_t host) const { return names_.at(host); }
+  pg::HostStatus host_status(std::size_t host) const { return topology_.status(host); }
+  std::uint64_t reads(std::size_t host) const { return counts_.at(host)->reads.load(); }
+  std::uint64_t writes(std::size_t host) const { return counts_.at(host)->writes.load(); }
+  // REQUIRES: this router outlives the registry's renders (its gauges read the router).
+  void register_metrics(MetricsRegistry& registry);
+
+ private:
+  template <class T, class Call>
+  boost::asio::awaitable<Result<T>> read(std::uint64_t min_position, Call call);
+  template <class T, class Call>
+  boost::asio::awaitable<Result<T>> write(Call call);
+  boost::asio::awaitable<std::string> commit_position(pg::Host& primary);
+  boost::asio::awaitable<void> discover(std::size_t host);
+  boost::asio::awaitable<pg::HostStatus> probe(std::size_t host);
+  void rediscover();  // from any thread
+
+  ReplicaRouterOptions options_;
+  std::string primary_conninfo_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<pg::Host>> hosts_;
+  pg::Topology topology_;
+  struct Counts {
+    std::atomic<std::uint64_t> reads{0}, writes{0};  // calls sent to the host
+  };
+  std::vector<std::unique_ptr<Counts>> counts_;
+  // Declared after hosts_: destroyed first, so discovery's pools close while the hosts live.
+  boost::asio::io_context discovery_;
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
+  std::thread discovery_thread_;
+};
+
+}  // namespace ztm

@@ -1,0 +1,266 @@
+// ReplicaRouter on a real cluster: a primary and two streaming replicas per test
+// (tests/support/postgres_instance.h). Every wait polls with a bound; nothing sleeps a fixed time.
+#include "storage/replication/replica_router.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "storage/postgres/pg_test_util.h"
+#include "tests/storage/store_conformance.h"
+#include "tests/support/postgres_instance.h"
+
+namespace ztm {
+namespace {
+
+using namespace std::chrono_literals;
+using pg::HostRole;
+using test::errc;
+using test::outcome;
+using test::PostgresInstance;
+using test::run_on;
+using test::sample_user;
+
+constexpr std::size_t kPrimary = 0, kReplicaA = 1, kReplicaB = 2;
+
+// Polls `done` every 10 ms until it holds or `bound` passes.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds bound = 15s) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(10ms);  // a poll interval, not a wait for something
+  }
+  return true;
+}
+
+class ReplicaRouterTest : public ::testing::Test {
+ protected:
+  ReplicaRouterTest() : a_(primary_, "replica_a"), b_(primary_, "replica_b") {
+    db_ = primary_.create_database();
+  }
+
+  // A migrated router over the three servers (in the order primary, a, b).
+  std::unique_ptr<ReplicaRouter> make_router(int max_lag_ms = 1000, int interval_ms = 100) {
+    ReplicaRouterOptions o;
+    o.conninfo = "host=" + primary_.dir() + "," + a_.dir() + "," + b_.dir() +
+                 " port=5432 user=postgres dbname=" + db_;
+    o.timeout_ms = 2000;
+    o.max_replica_lag_ms = max_lag_ms;
+    o.discovery_interval_ms = interval_ms;
+    auto router = std::make_unique<ReplicaRouter>(o);
+    auto m = router->migrate();
+    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
+    return router;
+  }
+
+  static bool serves_reads(const ReplicaRouter& r, std::size_t host, double max_lag = 1.0) {
+    const auto s = r.host_status(host);
+    return s.role == HostRole::replica && s.lag_seconds && *s.lag_seconds <= max_lag;
+  }
+  // Discovery has seen the roles and both replicas are within the lag bound.
+  static bool settled(const ReplicaRouter& r, double max_lag = 1.0) {
+    return r.host_status(kPrimary).role == HostRole::primary &&
+           serves_reads(r, kReplicaA, max_lag) && serves_reads(r, kReplicaB, max_lag);
+  }
+  // `id` has been replayed on `server` (false too while the database itself is not there yet).
+  bool has_user(const PostgresInstance& server, UserId id) {
+    try {
+      return server.query(db_, "SELECT count(*) FROM users WHERE id = " + std::to_string(id)) ==
+             "1";
+    } catch (const std::runtime_error&) {
+      return false;
+    }
+  }
+  Result<StoredUser> get(ReplicaRouter& r, UserId id) { return run_on(io_, r.get_user(id)); }
+  Result<StoredUser> create(ReplicaRouter& r, UserId id) {
+    return run_on(io_, r.create_user(sample_user(id)));
+  }
+
+  PostgresInstance primary_;
+  PostgresInstance a_, b_;
+  std::string db_;
+  boost::asio::io_context io_;
+};
+
+TEST_F(ReplicaRouterTest, DiscoversRolesSpreadsReadsOverReplicasAndWritesToThePrimary) {
+  auto router = make_router();
+  ASSERT_TRUE(eventually([&] { return settled(*router); }));
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  EXPECT_EQ(router->writes(kPrimary), 1u);
+  EXPECT_EQ(router->writes(kReplicaA) + router->writes(kReplicaB), 0u);
+  ASSERT_TRUE(eventually([&] { return has_user(a_, 1) && has_user(b_, 1); }));
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(outcome(get(*router, 1)), "ok");
+  EXPECT_EQ(router->reads(kPrimary), 0u);
+  EXPECT_EQ(router->reads(kReplicaA), 50u);
+  EXPECT_EQ(router->reads(kReplicaB), 50u);
+  // Metrics name each host with its role.
+  MetricsRegistry registry;
+  router->register_metrics(registry);
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("ztm_pg_host_role{host=\"" + router->host_name(kPrimary) + "\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ztm_pg_queries_total{host=\"" + router->host_name(kReplicaA) +
+                      "\",kind=\"read\"} 50"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(ReplicaRouterTest, ReplicasStoppingUnderReadLoadFailNoReadAndReadsComeBackToThem) {
+  auto router = make_router();
+  ASSERT_TRUE(eventually([&] { return settled(*router); }));
+  ASSERT_EQ(outcome(create(*router, 7)), "ok");
+  ASSERT_TRUE(eventually([&] { return has_user(a_, 7) && has_user(b_, 7); }));
+
+  // One replica stops while 2000 reads run: every read succeeds (on the other hosts).
+  std::atomic<int> done{0};
+  std::thread stopper([&] {
+    eventually([&] { return done.load() >= 300; });
+    a_.stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  int failed = 0;
+  for (int i = 0; i < 2000; ++i, ++done) {
+    auto r = get(*router, 7);
+    if (!r.ok()) ADD_FAILURE() << "read " << i << ": " << outcome(r), ++failed;
+  }
+  stopper.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_LT(test::elapsed_ms(start), 30'000);
+  EXPECT_GT(router->reads(kReplicaB), 1000u);
+
+  // Both replicas down: the primary serves every read.
+  b_.stop();
+  const auto primary_reads = router->reads(kPrimary);
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(outcome(get(*router, 7)), "ok") << i;
+  EXPECT_GE(router->reads(kPrimary), primary_reads + 200);
+
+  // Back again: discovery finds them and reads return to them.
+  a_.start();
+  b_.start();
+  ASSERT_TRUE(eventually([&] { return settled(*router); }));
+  const auto before = router->reads(kPrimary);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(outcome(get(*router, 7)), "ok") << i;
+  EXPECT_EQ(router->reads(kPrimary), before);
+  EXPECT_GT(router->reads(kReplicaA), 0u);
+}
+
+TEST_F(ReplicaRouterTest, ReadYourWritesHoldsWhileReplicasReplayNothing) {
+  auto router = make_router(/*max_lag_ms=*/600'000);  // paused replicas still take plain reads
+  ASSERT_TRUE(eventually([&] { return settled(*router, 600); }));
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  ASSERT_EQ(outcome(create(*router, 2)), "ok");
+  ASSERT_TRUE(eventually([&] { return has_user(a_, 2) && has_user(b_, 2); }));
+  a_.query(db_, "SELECT pg_wal_replay_pause()");
+  b_.query(db_, "SELECT pg_wal_replay_pause()");
+
+  const auto updated = run_on(io_, router->update_user(sample_user(1, "new"), std::nullopt));
+  ASSERT_EQ(outcome(updated), "ok");
+  ASSERT_TRUE(pg::parse_lsn(updated->position)) << updated->position;
+  const auto deleted = run_on(io_, router->delete_user(2, std::nullopt));
+  ASSERT_EQ(outcome(deleted), "ok");
+  ASSERT_TRUE(pg::parse_lsn(deleted->position)) << deleted->position;
+
+  // Without a position a replica serves the read (it may be stale: that is allowed).
+  auto replica_reads = [&] { return router->reads(kReplicaA) + router->reads(kReplicaB); };
+  const auto replicas_before = replica_reads(), primary_before = router->reads(kPrimary);
+  ASSERT_EQ(outcome(get(*router, 1)), "ok");
+  EXPECT_EQ(replica_reads(), replicas_before + 1);
+  // With the write's position the primary serves it, and the write is there.
+  const auto fresh = run_on(io_, router->get_user(1, Consistency{updated->position}));
+  ASSERT_EQ(outcome(fresh), "ok");
+  EXPECT_EQ(fresh.value(), (StoredUser{sample_user(1, "new"), 2}));
+  EXPECT_EQ(errc(run_on(io_, router->get_user(2, Consistency{deleted->position}))), "not_found");
+  EXPECT_EQ(router->reads(kPrimary), primary_before + 2);
+  EXPECT_EQ(replica_reads(), replicas_before + 1);
+
+  // Replay resumes: once a replica has replayed the position, it serves such reads again.
+  a_.query(db_, "SELECT pg_wal_replay_resume()");
+  b_.query(db_, "SELECT pg_wal_replay_resume()");
+  ASSERT_TRUE(eventually([&] {
+    const auto before = replica_reads();
+    auto r = run_on(io_, router->get_user(1, Consistency{deleted->position}));
+    EXPECT_EQ(outcome(r), "ok");
+    if (!r.ok()) return false;
+    EXPECT_EQ(r->version, 2);
+    return replica_reads() > before;
+  }));
+}
+
+TEST_F(ReplicaRouterTest, ReplicasLaggingBeyondTheBoundTakeNoReads) {
+  auto router = make_router(/*max_lag_ms=*/300);
+  ASSERT_TRUE(eventually([&] { return settled(*router, 0.3); }));
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  ASSERT_TRUE(eventually([&] { return has_user(a_, 1) && has_user(b_, 1); }));
+  a_.query(db_, "SELECT pg_wal_replay_pause()");
+  b_.query(db_, "SELECT pg_wal_replay_pause()");
+  // Writes continue; the replicas receive them but replay none, so their lag grows.
+  UserId next = 100;
+  ASSERT_TRUE(eventually([&] {
+    EXPECT_EQ(outcome(create(*router, ++next)), "ok");
+    return !serves_reads(*router, kReplicaA, 0.3) && !serves_reads(*router, kReplicaB, 0.3);
+  }));
+  const auto a_reads = router->reads(kReplicaA), b_reads = router->reads(kReplicaB);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(outcome(get(*router, next)), "ok") << i;
+  EXPECT_EQ(router->reads(kReplicaA), a_reads);
+  EXPECT_EQ(router->reads(kReplicaB), b_reads);
+  // Replay resumes: they catch up and take reads again.
+  a_.query(db_, "SELECT pg_wal_replay_resume()");
+  b_.query(db_, "SELECT pg_wal_replay_resume()");
+  ASSERT_TRUE(eventually([&] { return settled(*router, 0.3); }));
+}
+
+TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWrite) {
+  // Discovery is only woken by failures here, so the first write after the switch surely goes to
+  // the old primary.
+  auto router = make_router(1000, /*interval_ms=*/60'000);
+  ASSERT_EQ(router->host_status(kPrimary).role, HostRole::primary);
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  ASSERT_TRUE(eventually([&] { return has_user(a_, 1); }));
+  a_.query("postgres", "SELECT pg_promote()");  // waits until promoted
+  primary_.stop();
+  // Writes fail with unavailable until the router follows the new primary, then succeed; every
+  // success is committed on the new primary.
+  UserId id = 1000;
+  int unavailable = 0;
+  bool written = eventually([&] {
+    auto r = create(*router, ++id);
+    if (r.ok()) return true;
+    EXPECT_EQ(errc(r), "unavailable") << outcome(r);
+    ++unavailable;
+    return false;
+  });
+  ASSERT_TRUE(written);
+  EXPECT_GE(unavailable, 1) << "the write during the switch";
+  EXPECT_TRUE(has_user(a_, id));
+  EXPECT_EQ(router->host_status(kReplicaA).role, HostRole::primary);
+  EXPECT_GT(router->writes(kReplicaA), 0u);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(outcome(create(*router, ++id)), "ok");
+    EXPECT_TRUE(has_user(a_, id));
+  }
+}
+
+// The whole store contract through the router, on a one-host "cluster" (every read sees every
+// write there; with replicas, reads without a position may be stale by design).
+struct OneHostRouterFactory {
+  static std::unique_ptr<Store> make() {
+    auto& pg = PostgresInstance::shared();
+    ReplicaRouterOptions o;
+    o.conninfo = pg.conninfo(pg.create_database());
+    auto router = std::make_unique<ReplicaRouter>(o);
+    if (auto m = router->migrate(); !m.ok()) throw std::runtime_error(m.error().message);
+    return router;
+  }
+};
+
+}  // namespace
+}  // namespace ztm
+
+namespace ztm::test {
+INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, StoreConformance,
+                               ::testing::Types<OneHostRouterFactory>);
+}  // namespace ztm::test
