@@ -19,6 +19,7 @@
 #include "core/run_sync.h"
 #include "http/server.h"
 #include "storage/sqlite/sqlite_store.h"
+#include "tests/support/eventually.h"
 
 namespace ztm::test {
 
@@ -122,16 +123,5 @@ class TestServer {
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> server_;
 };
-
-// Polls `condition` every millisecond until it holds or `limit` passes; returns whether it held.
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 }  // namespace ztm::test

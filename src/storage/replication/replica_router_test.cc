@@ -11,11 +11,18 @@
 #include "storage/postgres/pg_test_util.h"
 #include "tests/storage/store_conformance.h"
 #include "tests/support/postgres_instance.h"
+#include "tests/support/eventually.h"
 
 namespace ztm {
 namespace {
 
 using namespace std::chrono_literals;
+using test::eventually;
+// Replication settles within seconds; a generous bound, polled every 10 ms.
+template <class F>
+bool eventually_15s(F done) {
+  return eventually(done, 15s, 10ms);
+}
 using pg::HostRole;
 using test::errc;
 using test::outcome;
@@ -24,17 +31,6 @@ using test::run_on;
 using test::sample_user;
 
 constexpr std::size_t kPrimary = 0, kReplicaA = 1, kReplicaB = 2;
-
-// Polls `done` every 10 ms until it holds or `bound` passes.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds bound = 15s) {
-  const auto until = std::chrono::steady_clock::now() + bound;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(10ms);  // a poll interval, not a wait for something
-  }
-  return true;
-}
 
 class ReplicaRouterTest : public ::testing::Test {
  protected:
@@ -87,11 +83,11 @@ class ReplicaRouterTest : public ::testing::Test {
 
 TEST_F(ReplicaRouterTest, DiscoversRolesSpreadsReadsOverReplicasAndWritesToThePrimary) {
   auto router = make_router();
-  ASSERT_TRUE(eventually([&] { return settled(*router); }));
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
   EXPECT_EQ(router->writes(kPrimary), 1u);
   EXPECT_EQ(router->writes(kReplicaA) + router->writes(kReplicaB), 0u);
-  ASSERT_TRUE(eventually([&] { return has_user(a_, 1) && has_user(b_, 1); }));
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1) && has_user(b_, 1); }));
   for (int i = 0; i < 100; ++i) ASSERT_EQ(outcome(get(*router, 1)), "ok");
   EXPECT_EQ(router->reads(kPrimary), 0u);
   EXPECT_EQ(router->reads(kReplicaA), 50u);
@@ -111,14 +107,14 @@ TEST_F(ReplicaRouterTest, DiscoversRolesSpreadsReadsOverReplicasAndWritesToThePr
 
 TEST_F(ReplicaRouterTest, ReplicasStoppingUnderReadLoadFailNoReadAndReadsComeBackToThem) {
   auto router = make_router();
-  ASSERT_TRUE(eventually([&] { return settled(*router); }));
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
   ASSERT_EQ(outcome(create(*router, 7)), "ok");
-  ASSERT_TRUE(eventually([&] { return has_user(a_, 7) && has_user(b_, 7); }));
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 7) && has_user(b_, 7); }));
 
   // One replica stops while 2000 reads run: every read succeeds (on the other hosts).
   std::atomic<int> done{0};
   std::thread stopper([&] {
-    eventually([&] { return done.load() >= 300; });
+    eventually_15s([&] { return done.load() >= 300; });
     a_.stop();
   });
   const auto start = std::chrono::steady_clock::now();
@@ -141,7 +137,7 @@ TEST_F(ReplicaRouterTest, ReplicasStoppingUnderReadLoadFailNoReadAndReadsComeBac
   // Back again: discovery finds them and reads return to them.
   a_.start();
   b_.start();
-  ASSERT_TRUE(eventually([&] { return settled(*router); }));
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
   const auto before = router->reads(kPrimary);
   for (int i = 0; i < 100; ++i) ASSERT_EQ(outcome(get(*router, 7)), "ok") << i;
   EXPECT_EQ(router->reads(kPrimary), before);
@@ -150,10 +146,10 @@ TEST_F(ReplicaRouterTest, ReplicasStoppingUnderReadLoadFailNoReadAndReadsComeBac
 
 TEST_F(ReplicaRouterTest, ReadYourWritesHoldsWhileReplicasReplayNothing) {
   auto router = make_router(/*max_lag_ms=*/600'000);  // paused replicas still take plain reads
-  ASSERT_TRUE(eventually([&] { return settled(*router, 600); }));
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router, 600); }));
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
   ASSERT_EQ(outcome(create(*router, 2)), "ok");
-  ASSERT_TRUE(eventually([&] { return has_user(a_, 2) && has_user(b_, 2); }));
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 2) && has_user(b_, 2); }));
   a_.query(db_, "SELECT pg_wal_replay_pause()");
   b_.query(db_, "SELECT pg_wal_replay_pause()");
 
@@ -180,7 +176,7 @@ TEST_F(ReplicaRouterTest, ReadYourWritesHoldsWhileReplicasReplayNothing) {
   // Replay resumes: once a replica has replayed the position, it serves such reads again.
   a_.query(db_, "SELECT pg_wal_replay_resume()");
   b_.query(db_, "SELECT pg_wal_replay_resume()");
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(eventually_15s([&] {
     const auto before = replica_reads();
     auto r = run_on(io_, router->get_user(1, Consistency{deleted->position}));
     EXPECT_EQ(outcome(r), "ok");
@@ -192,14 +188,14 @@ TEST_F(ReplicaRouterTest, ReadYourWritesHoldsWhileReplicasReplayNothing) {
 
 TEST_F(ReplicaRouterTest, ReplicasLaggingBeyondTheBoundTakeNoReads) {
   auto router = make_router(/*max_lag_ms=*/300);
-  ASSERT_TRUE(eventually([&] { return settled(*router, 0.3); }));
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router, 0.3); }));
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
-  ASSERT_TRUE(eventually([&] { return has_user(a_, 1) && has_user(b_, 1); }));
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1) && has_user(b_, 1); }));
   a_.query(db_, "SELECT pg_wal_replay_pause()");
   b_.query(db_, "SELECT pg_wal_replay_pause()");
   // Writes continue; the replicas receive them but replay none, so their lag grows.
   UserId next = 100;
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(eventually_15s([&] {
     EXPECT_EQ(outcome(create(*router, ++next)), "ok");
     return !serves_reads(*router, kReplicaA, 0.3) && !serves_reads(*router, kReplicaB, 0.3);
   }));
@@ -210,7 +206,7 @@ TEST_F(ReplicaRouterTest, ReplicasLaggingBeyondTheBoundTakeNoReads) {
   // Replay resumes: they catch up and take reads again.
   a_.query(db_, "SELECT pg_wal_replay_resume()");
   b_.query(db_, "SELECT pg_wal_replay_resume()");
-  ASSERT_TRUE(eventually([&] { return settled(*router, 0.3); }));
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router, 0.3); }));
 }
 
 TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWrite) {
@@ -219,14 +215,14 @@ TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWri
   auto router = make_router(1000, /*interval_ms=*/60'000);
   ASSERT_EQ(router->host_status(kPrimary).role, HostRole::primary);
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
-  ASSERT_TRUE(eventually([&] { return has_user(a_, 1); }));
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1); }));
   a_.query("postgres", "SELECT pg_promote()");  // waits until promoted
   primary_.stop();
   // Writes fail with unavailable until the router follows the new primary, then succeed; every
   // success is committed on the new primary.
   UserId id = 1000;
   int unavailable = 0;
-  bool written = eventually([&] {
+  bool written = eventually_15s([&] {
     auto r = create(*router, ++id);
     if (r.ok()) return true;
     EXPECT_EQ(errc(r), "unavailable") << outcome(r);
