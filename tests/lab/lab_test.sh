@@ -16,29 +16,12 @@ dir="$work/lab"  # test-specific: a developer's /run/ztm-lab is never touched
 cleanup() { "$ztm" lab down --dir "$dir" >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 . "$(dirname "$0")/../support/check.sh"
+. "$(dirname "$0")/lab_common.sh"
 get_user12() { curl -sf -m 2 "$url/users/12"; }
 is_john() { contains "$(get_user12)" '"firstName":"John","lastName":"Smith"'; }
 request_fails() { ! curl -sf -m 1 -o /dev/null "$url/users/12"; }
 list_users() { curl -sf -m 2 "$url/users?limit=1" | grep -qF '"id":'; }
 list_fails() { ! curl -sf -m 2 -o /dev/null "$url/users?limit=1"; }
-# Nothing of the lab is left: namespaces, links, processes in the lab dir, the dir itself.
-no_netns() { ! ip netns list | grep -q '^ztm-'; }
-no_links() { ! ip -o link | grep -q ': ztm-'; }
-no_processes() {
-  local p
-  for p in /proc/[0-9]*; do
-    grep -qF "$dir" "$p/cmdline" 2>/dev/null && return 1
-    [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$dir"* ]] && return 1
-  done
-  return 0
-}
-no_dir() { [ ! -e "$dir" ]; }
-nothing_left() {
-  check "$1: no ztm-* namespace" no_netns
-  check "$1: no ztm-* link" no_links
-  check "$1: no process of the lab" no_processes
-  check "$1: lab dir removed" no_dir
-}
 
 # --- single: up, status, a request, chaos, down ------------------------------------------------
 out=$("$ztm" lab up --stage single --dir "$dir" 2>&1); status=$?

@@ -19,16 +19,15 @@ using boost::asio::awaitable;
 using boost::asio::posix::stream_descriptor;
 constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
 
-// libpq's messages end with a newline and may span lines: one line reads better in logs and JSON.
-std::string trimmed(const char* message) {
+}  // namespace
+
+std::string one_line(const char* message) {
   std::string s = message ? message : "";
   for (char& ch : s)
     if (ch == '\n' || ch == '\t') ch = ' ';
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
-
-}  // namespace
 
 std::optional<std::int64_t> QueryResult::int64(int row, int col) const {
   if (is_null(row, col)) return std::nullopt;
@@ -56,7 +55,7 @@ Error error_from(const PGresult* r, std::string_view what) {
   // A failure without a SQLSTATE was made up by libpq itself: the connection is gone.
   const Errc code = state ? errc_from_sqlstate(state) : Errc::unavailable;
   return Error{code, fmt::format("postgres {}: {} (SQLSTATE {})", what,
-                                 trimmed(PQresultErrorMessage(r)), state ? state : "none")};
+                                 one_line(PQresultErrorMessage(r)), state ? state : "none")};
 }
 
 struct Connection::Request {
@@ -335,7 +334,7 @@ void Connection::wake_connect_waiters() {
 }
 
 std::string Connection::libpq_error() const {
-  return conn_ ? trimmed(PQerrorMessage(conn_)) : std::string("no connection");
+  return conn_ ? one_line(PQerrorMessage(conn_)) : std::string("no connection");
 }
 
 }  // namespace ztm::pg

@@ -42,6 +42,10 @@
 
 namespace ztm::pg {
 
+// A libpq message on one line: libpq's messages end with a newline and may span lines; one line
+// reads better in logs and JSON error bodies. Null gives "".
+std::string one_line(const char* message);
+
 using Clock = std::chrono::steady_clock;
 using Strand = boost::asio::strand<boost::asio::any_io_executor>;
 

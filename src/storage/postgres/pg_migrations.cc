@@ -43,15 +43,6 @@ constexpr const char* kLockKey = "7500909211398498418";
 using Conn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
 using Res = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
-// libpq's messages end with a newline and may span lines: one line reads better in logs and JSON.
-std::string trimmed(const char* message) {
-  std::string s = message ? message : "";
-  for (char& ch : s)
-    if (ch == '\n' || ch == '\t') ch = ' ';
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
 Result<Conn> open(const std::string& conninfo, std::chrono::milliseconds timeout) {
   // connect_timeout is in whole seconds, at least 2 (libpq rounds smaller values up).
   const std::string seconds =
@@ -62,7 +53,7 @@ Result<Conn> open(const std::string& conninfo, std::chrono::milliseconds timeout
   if (!c || PQstatus(c.get()) != CONNECTION_OK)
     return Error{Errc::unavailable,
                  fmt::format("postgres migrations: cannot connect: {}",
-                             c ? trimmed(PQerrorMessage(c.get())) : "no memory")};
+                             c ? one_line(PQerrorMessage(c.get())) : "no memory")};
   PQsetNoticeProcessor(
       c.get(), [](void*, const char*) {}, nullptr);  // IF NOT EXISTS notices
   return c;
@@ -79,7 +70,7 @@ Result<Res> exec(PGconn* c, const std::string& sql, std::string_view what,
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
   if (!r)
     return Error{Errc::unavailable,
-                 fmt::format("postgres migrations: {}: {}", what, trimmed(PQerrorMessage(c)))};
+                 fmt::format("postgres migrations: {}: {}", what, one_line(PQerrorMessage(c)))};
   Error e = error_from(r.get(), what);
   e.message = "migrations: " + e.message;
   return e;

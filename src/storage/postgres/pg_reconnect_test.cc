@@ -15,12 +15,14 @@
 #include "storage/postgres/pg_test_util.h"
 #include "tests/storage/store_conformance.h"
 #include "tests/support/postgres_instance.h"
+#include "tests/support/eventually.h"
 
 namespace ztm {
 namespace {
 
 using namespace std::chrono_literals;
 using test::errc;
+using test::eventually;
 using test::outcome;
 using test::PostgresInstance;
 using test::run_on;
@@ -29,14 +31,15 @@ using test::sample_user;
 // Calls `attempt` until it returns ok or `bound` passes; every failure must be `unavailable`.
 template <class F>
 bool eventually_ok(F attempt, std::chrono::milliseconds bound) {
-  const auto until = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < until) {
-    auto r = attempt();
-    if (r.ok()) return true;
-    EXPECT_EQ(errc(r), "unavailable") << outcome(r);
-    std::this_thread::sleep_for(10ms);  // a poll interval, not a wait for something
-  }
-  return false;
+  return eventually(
+      [&] {
+        auto r = attempt();
+        if (!r.ok()) {
+          EXPECT_EQ(errc(r), "unavailable") << outcome(r);
+        }
+        return r.ok();
+      },
+      bound, 10ms);
 }
 
 std::string terminate_backends_sql(const std::string& db) {
@@ -84,11 +87,9 @@ TEST(PgReconnect, RequestsInFlightFailUnavailableWhenTheirBackendIsTerminated) {
                         boost::asio::detached);
   std::thread loop([&] { io.run(); });
   // Wait (bounded) until our update is blocked on the lock, then terminate its backend.
-  const auto until = std::chrono::steady_clock::now() + 10s;
   const std::string waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db +
                               "' AND wait_event_type = 'Lock'";
-  while (pg.query("postgres", waiting) != "1" && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(eventually([&] { return pg.query("postgres", waiting) == "1"; }, 10s, 5ms));
   const auto terminated_at = std::chrono::steady_clock::now();
   pg.query("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
                            db + "' AND wait_event_type = 'Lock'");

@@ -1,0 +1,19 @@
+# Helpers shared by the lab's shell tests (sourced after tests/support/check.sh; uses $dir).
+# shellcheck shell=bash
+# Nothing of the lab is left: namespaces, links, processes in the lab dir, the dir itself.
+no_netns() { ! ip netns list | grep -q '^ztm-'; }
+no_links() { ! ip -o link | grep -q ': ztm-'; }
+no_processes() {  # nothing runs from the lab dir (PostgreSQL backends: their cwd is the data dir)
+  local p
+  for p in /proc/[0-9]*; do
+    grep -qF "$dir" "$p/cmdline" 2>/dev/null && return 1
+    [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$dir"* ]] && return 1
+  done
+  return 0
+}
+nothing_left() {  # nothing_left WHEN: one check per kind of leftover
+  check "$1: no ztm-* namespace" no_netns
+  check "$1: no ztm-* link" no_links
+  check "$1: no process of the lab" no_processes
+  check "$1: lab dir removed" test ! -e "$dir"
+}
