@@ -1,8 +1,9 @@
 # Debian 12 packages, by purpose; sourced by scripts/run, scripts/test and bench scripts.
 # shellcheck shell=bash
 BUILD_PACKAGES="g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
-  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev curl"
-TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3 iproute2 jq postgresql-15 patroni etcd-server"
+  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev libhiredis-dev curl"
+TEST_PACKAGES="libgtest-dev libbenchmark-dev prometheus sqlite3 iproute2 jq postgresql-15 patroni etcd-server
+  redis-server redis-sentinel redis-tools haproxy openssl"
 BENCH_PACKAGES="nginx-light wrk util-linux"
 
 # install_packages PKG...: installs the ones that are missing (apt; sudo when not root).

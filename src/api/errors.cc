@@ -1,5 +1,7 @@
 #include "api/errors.h"
 
+#include <algorithm>
+
 namespace ztm::api {
 
 http::Response error_response(const Error& error) {
@@ -12,6 +14,18 @@ http::Response error_response(const Error& error) {
       return http::json_error(412, "precondition_failed", error.message);
     case Errc::conflict:
       return http::json_error(409, "conflict", error.message);
+    case Errc::unauthenticated: {
+      auto res = http::json_error(401, "unauthenticated", error.message);
+      res.header("WWW-Authenticate", "Bearer");
+      return res;
+    }
+    case Errc::forbidden:
+      return http::json_error(403, "forbidden", error.message);
+    case Errc::rate_limited: {
+      auto res = http::json_error(429, "rate_limited", error.message);
+      res.header("Retry-After", std::to_string(std::max(1, error.retry_after_s)));
+      return res;
+    }
     case Errc::unavailable:
     case Errc::overloaded: {
       auto res = http::json_error(503, std::string(to_string(error.code)), error.message);

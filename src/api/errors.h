@@ -7,7 +7,8 @@
 namespace ztm::api {
 
 // Errc -> status: invalid_argument 422, not_found 404, precondition_failed 412, conflict 409,
-// unavailable/overloaded 503 with Retry-After, internal 500.
+// unauthenticated 401 (WWW-Authenticate: Bearer), forbidden 403, rate_limited 429 with
+// Retry-After, unavailable/overloaded 503 with Retry-After, internal 500.
 http::Response error_response(const Error& error);
 
 }  // namespace ztm::api

@@ -10,6 +10,9 @@ std::string_view to_string(Errc code) {
     case Errc::conflict: return "conflict";
     case Errc::unavailable: return "unavailable";
     case Errc::overloaded: return "overloaded";
+    case Errc::unauthenticated: return "unauthenticated";
+    case Errc::forbidden: return "forbidden";
+    case Errc::rate_limited: return "rate_limited";
     case Errc::internal: return "internal";
   }
   return "internal";

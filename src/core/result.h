@@ -17,6 +17,9 @@ enum class Errc {
   conflict,             // the write collides with existing state (e.g. duplicate key)
   unavailable,          // a backend is unreachable or the service is draining; retry later
   overloaded,           // a bounded queue is full; retry later
+  unauthenticated,      // no valid session (or wrong credentials)
+  forbidden,            // authenticated, but not allowed to do this
+  rate_limited,         // too many attempts; retry after Error::retry_after_s
   internal,             // a bug or an unexpected backend error
 };
 
@@ -25,6 +28,7 @@ std::string_view to_string(Errc code);
 struct Error {
   Errc code;
   std::string message;
+  int retry_after_s = 0;  // rate_limited: when a retry may succeed
 };
 
 template <class T>

@@ -3,6 +3,7 @@
 // responses are serialized by us into one reused buffer per connection, so that a pipelined
 // batch of responses goes out in one write.
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <array>
@@ -23,6 +24,7 @@ struct Request {
   std::string_view query;  // after '?', may be empty
   std::array<std::string_view, 2> params{};  // values of {placeholders} in the matched route
   std::string_view route;  // the matched route pattern ("/users/{id}"), for metrics and logs
+  boost::asio::ip::address peer;  // the connection's remote address (a proxy's, behind one)
 
   std::string_view header(Field f) const {
     auto it = msg.find(f);

@@ -180,6 +180,8 @@ asio::awaitable<void> Server::accept_loop(Loop& loop) {
 }
 
 asio::awaitable<void> Server::session(Loop& loop, tcp::socket socket) {
+  beast::error_code peer_ec;
+  const auto peer = socket.remote_endpoint(peer_ec).address();
   beast::tcp_stream stream(std::move(socket));
   Connection conn{&stream};
   loop.connections.push_front(&conn);
@@ -246,6 +248,7 @@ asio::awaitable<void> Server::session(Loop& loop, tcp::socket socket) {
 
     Request req;
     req.msg = parser->release();
+    req.peer = peer;
     const std::string_view target(req.msg.target().data(), req.msg.target().size());
     const auto qmark = target.find('?');
     req.path = target.substr(0, qmark);

@@ -5,8 +5,9 @@
 namespace ztm {
 namespace {
 
-constexpr std::array<const char*, 7> kOpNames = {
-    "get_user", "list_users", "create_user", "update_user", "delete_user", "count_users", "ping"};
+constexpr std::array<const char*, 9> kOpNames = {
+    "get_user",       "list_users",   "create_user", "update_user", "delete_user",
+    "count_users",    "create_account", "find_account", "ping"};
 
 }  // namespace
 
@@ -64,6 +65,14 @@ boost::asio::awaitable<Result<Committed>> MeteredStore::delete_user(
 
 boost::asio::awaitable<Result<std::int64_t>> MeteredStore::count_users() {
   return measure(kCountUsers, inner_.count_users());
+}
+
+boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_account(User user, Account account) {
+  return measure(kCreateAccount, inner_.create_account(std::move(user), std::move(account)));
+}
+
+boost::asio::awaitable<Result<Account>> MeteredStore::find_account(std::string email) {
+  return measure(kFindAccount, inner_.find_account(std::move(email)));
 }
 
 boost::asio::awaitable<Result<void>> MeteredStore::ping() {

@@ -31,10 +31,15 @@ class MeteredStore final : public Store {
   boost::asio::awaitable<Result<Committed>> delete_user(
       UserId id, std::optional<std::int64_t> expected_version) override;
   boost::asio::awaitable<Result<std::int64_t>> count_users() override;
+  boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override;
+  boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
   boost::asio::awaitable<Result<void>> ping() override;
 
  private:
-  enum Op { kGetUser, kListUsers, kCreateUser, kUpdateUser, kDeleteUser, kCountUsers, kPing, kOps };
+  enum Op {
+    kGetUser, kListUsers, kCreateUser, kUpdateUser, kDeleteUser, kCountUsers, kCreateAccount,
+    kFindAccount, kPing, kOps
+  };
 
   // Awaits `call` (Asio awaitables start when awaited, so the clock covers the whole call).
   template <class T>

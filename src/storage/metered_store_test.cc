@@ -61,6 +61,14 @@ class ScriptedStore final : public Store {
     if (error) co_return *error;
     co_return std::int64_t{5};
   }
+  boost::asio::awaitable<Result<StoredUser>> create_account(User u, Account) override {
+    if (error) co_return *error;
+    co_return StoredUser{std::move(u), 1};
+  }
+  boost::asio::awaitable<Result<Account>> find_account(std::string email) override {
+    if (error) co_return *error;
+    co_return Account{12, std::move(email), "hash", "user"};
+  }
   boost::asio::awaitable<Result<void>> ping() override {
     if (error) co_return *error;
     co_return Result<void>{};
@@ -80,7 +88,7 @@ TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
   MetricsRegistry registry;
   MeteredStore store(inner, registry);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
-                         "count_users", "ping"})
+                         "count_users", "create_account", "find_account", "ping"})
     EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
         << op;
   EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
@@ -99,8 +107,10 @@ TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
   EXPECT_EQ(run_sync(store.update_user(ada(1), 1)).value().version, 2);
   EXPECT_TRUE(run_sync(store.delete_user(1, std::nullopt)).ok());
   EXPECT_TRUE(run_sync(store.ping()).ok());
+  EXPECT_EQ(run_sync(store.create_account(ada(2), Account{2, "a@b.c", "h", "user"})).value().version, 1);
+  EXPECT_EQ(run_sync(store.find_account("a@b.c")).value().user_id, 12);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
-                         "count_users", "ping"})
+                         "count_users", "create_account", "find_account", "ping"})
     EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 1)
         << op;
   EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);

@@ -26,6 +26,10 @@
 // transaction as the user; a later create with the same key creates nothing and returns the user
 // the key created (as currently stored; not_found if deleted since). The key is 1..200 bytes.
 //
+// Accounts: create_account stores a user and its credentials in one transaction (conflict if the
+// user id or the email exists; the message names which); find_account reads the latest state
+// (the primary), so a user can log in right after signing up.
+//
 // Later tiers plug in behind it without changing callers: a sharded store picks the cluster by
 // user id.
 
@@ -81,6 +85,12 @@ class Store {
       UserId id, std::optional<std::int64_t> expected_version) = 0;
 
   virtual boost::asio::awaitable<Result<std::int64_t>> count_users() = 0;
+
+  // REQUIRES: user.id > 0, account.user_id == user.id, email 1..254 bytes.
+  virtual boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) = 0;
+
+  // not_found when no account has this email.
+  virtual boost::asio::awaitable<Result<Account>> find_account(std::string email) = 0;
 
   // Succeeds when the backend answers a trivial query (used by /readyz).
   virtual boost::asio::awaitable<Result<void>> ping() = 0;

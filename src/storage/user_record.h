@@ -36,6 +36,15 @@ struct StoredUser {
   bool operator==(const StoredUser& o) const { return user == o.user && version == o.version; }
 };
 
+// The credentials of a user who signed up (POST /accounts). Deleting the user deletes them.
+struct Account {
+  UserId user_id = 0;
+  std::string email;          // normalized (trimmed, lower-case) by the caller; unique
+  std::string password_hash;  // Argon2id in libsodium's crypto_pwhash_str format
+  std::string role;           // "user" | "admin"
+  bool operator==(const Account&) const = default;
+};
+
 struct UserPage {
   std::vector<StoredUser> users;  // ascending by id
   bool more = false;              // users with a larger id exist beyond this page

@@ -81,12 +81,32 @@ class MemoryStore : public Store {
     if (expected && *expected != it->second.version)
       co_return Error{Errc::precondition_failed, "version differs"};
     users_.erase(it);
+    std::erase_if(accounts_, [id](const auto& kv) { return kv.second.user_id == id; });
     co_return Committed{};
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     co_return static_cast<std::int64_t>(users_.size());
+  }
+  boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (user.id <= 0 || account.user_id != user.id)
+      co_return Error{Errc::invalid_argument, "account: user id must be positive and match"};
+    if (users_.contains(user.id)) co_return Error{Errc::conflict, "id exists"};
+    if (accounts_.contains(account.email))
+      co_return Error{Errc::conflict, "email: an account with this email exists"};
+    accounts_[account.email] = std::move(account);
+    const UserId id = user.id;
+    co_return users_[id] = StoredUser{std::move(user), 1};
+  }
+  boost::asio::awaitable<Result<Account>> find_account(std::string email) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = accounts_.find(email);
+    if (it == accounts_.end()) co_return Error{Errc::not_found, "no such account"};
+    co_return it->second;
   }
   boost::asio::awaitable<Result<void>> ping() override {
     std::lock_guard lock(mu_);
@@ -98,6 +118,7 @@ class MemoryStore : public Store {
   std::mutex mu_;
   std::map<UserId, StoredUser> users_;
   std::map<std::string, UserId> keys_;  // idempotency keys -> the user each created
+  std::map<std::string, Account> accounts_;  // by email
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};
 };

@@ -62,6 +62,12 @@ class GatedStore final : public Store {
     return inner_.delete_user(id, v);
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override { return inner_.count_users(); }
+  boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override {
+    return inner_.create_account(std::move(user), std::move(account));
+  }
+  boost::asio::awaitable<Result<Account>> find_account(std::string email) override {
+    return inner_.find_account(std::move(email));
+  }
   boost::asio::awaitable<Result<void>> ping() override { return inner_.ping(); }
 
  private:

@@ -35,6 +35,15 @@ constexpr Migration kMigrations[] = {
         created_at timestamptz NOT NULL DEFAULT now()
       );
     )sql"},
+    {3, "create accounts", R"sql(
+      CREATE TABLE accounts (
+        user_id bigint PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        email text NOT NULL UNIQUE,       -- normalized: trimmed, lower-case
+        password_hash text NOT NULL,      -- Argon2id, libsodium crypto_pwhash_str format
+        role text NOT NULL CHECK (role IN ('user', 'admin')),
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

@@ -67,6 +67,14 @@ awaitable<Result<std::int64_t>> PgStore::count_users() {
   co_return co_await pg::count_users(host_);
 }
 
+awaitable<Result<StoredUser>> PgStore::create_account(User user, Account account) {
+  co_return co_await pg::create_account(host_, std::move(user), std::move(account));
+}
+
+awaitable<Result<Account>> PgStore::find_account(std::string email) {
+  co_return co_await pg::find_account(host_, email);
+}
+
 awaitable<Result<void>> PgStore::ping() {
   co_return co_await pg::ping(host_);
 }

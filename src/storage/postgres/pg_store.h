@@ -62,6 +62,8 @@ class PgStore final : public Store {
   boost::asio::awaitable<Result<Committed>> delete_user(
       UserId id, std::optional<std::int64_t> expected_version) override;
   boost::asio::awaitable<Result<std::int64_t>> count_users() override;
+  boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override;
+  boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
   boost::asio::awaitable<Result<void>> ping() override;
 
  private:

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "storage/postgres/pg_test_util.h"
-#include "tests/storage/store_conformance.h"
+#include "tests/storage/account_conformance.h"
 #include "tests/support/postgres_instance.h"
 
 namespace ztm {
@@ -34,6 +34,7 @@ struct PostgresFactory {
 
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Types<PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, AccountConformance, ::testing::Types<PostgresFactory>);
 }  // namespace ztm::test
 
 namespace ztm {

@@ -54,13 +54,21 @@ constexpr Statement kDelete{
 constexpr Statement kVersion{"ztm_user_version", "SELECT version FROM users WHERE id = $1"};
 constexpr Statement kCount{"ztm_count_users", "SELECT count(*) FROM users"};
 constexpr Statement kPing{"ztm_ping", "SELECT 1"};
+// The user and its account in one statement (one transaction).
+constexpr Statement kInsertAccount{
+    "ztm_create_account",
+    "WITH u AS (INSERT INTO users(" ZTM_USER_COLUMNS
+    ", version) VALUES($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1) RETURNING id) "
+    "INSERT INTO accounts(user_id, email, password_hash, role) SELECT id, $9, $10, $11 FROM u"};
+constexpr Statement kFindAccount{
+    "ztm_find_account", "SELECT user_id, email, password_hash, role FROM accounts WHERE email = $1"};
 #undef ZTM_USER_COLUMNS
 
 // A compare-and-set that missed, then found the row back at the expected version (deleted and
 // re-created in between), is tried again at most this many times.
 constexpr int kCasAttempts = 3;
 
-// The text parameters $1..$8 of a user row, plus room for one more ($9).
+// The text parameters $1..$8 of a user row, plus room for three more ($9..$11).
 struct UserParams {
   explicit UserParams(const User& u)
       : id(std::to_string(u.id)),
@@ -74,9 +82,9 @@ struct UserParams {
                u.address.state.c_str(),
                postal_code.c_str(),
                phones.c_str(),
-               nullptr} {}
+               nullptr, nullptr, nullptr} {}
   std::string id, postal_code, phones;
-  std::array<const char*, 9> values;
+  std::array<const char*, 11> values;
 };
 
 // Text parameters end at the first NUL; PostgreSQL text cannot hold one anyway. Refusing here
@@ -172,8 +180,7 @@ awaitable<Result<StoredUser>> create_user(Host& host, User user,
   // Not `key ? co_await a : co_await b`: GCC 12 destroys the result of a co_await inside ?: twice.
   const bool with_key = idempotency_key.has_value();
   auto r = co_await host.execute(with_key ? kInsertWithKey : kInsert,
-                                 with_key ? std::span<const char* const>(p.values)
-                                          : std::span<const char* const>(p.values).first(8));
+                                 std::span<const char* const>(p.values).first(with_key ? 9 : 8));
   if (!r.ok()) {
     Error e = std::move(r).error();
     if (e.code == Errc::conflict) e.message = fmt::format("user {} already exists", user.id);
@@ -196,7 +203,7 @@ awaitable<Result<StoredUser>> update_user(Host& host, User user,
   const std::string expected_text = expected ? std::to_string(*expected) : "";
   p.values[8] = expected ? expected_text.c_str() : nullptr;
   for (int attempt = 1;; ++attempt) {
-    auto r = co_await host.execute(kUpdate, p.values);
+    auto r = co_await host.execute(kUpdate, std::span<const char* const>(p.values).first(9));
     if (!r.ok()) co_return std::move(r).error();
     if (r->rows() == 1) {
       const auto version = r->int64(0, 0);
@@ -232,6 +239,41 @@ awaitable<Result<std::int64_t>> count_users(Host& host) {
   const auto n = r->rows() == 1 ? r->int64(0, 0) : std::nullopt;
   if (!n) co_return Error{Errc::internal, "postgres: malformed count"};
   co_return *n;
+}
+
+awaitable<Result<StoredUser>> create_account(Host& host, User user, Account account) {
+  if (user.id <= 0 || account.user_id != user.id)
+    co_return Error{Errc::invalid_argument, "account: user id must be positive and match"};
+  if (auto c = check_no_nul(user); !c.ok()) co_return std::move(c).error();
+  for (const std::string* s : {&account.email, &account.password_hash, &account.role})
+    if (s->find('\0') != std::string::npos)
+      co_return Error{Errc::invalid_argument, "account fields must not contain NUL characters"};
+  UserParams p(user);
+  p.values[8] = account.email.c_str();
+  p.values[9] = account.password_hash.c_str();
+  p.values[10] = account.role.c_str();
+  auto r = co_await host.execute(kInsertAccount, p.values);
+  if (!r.ok()) {
+    Error e = std::move(r).error();
+    if (e.code == Errc::conflict)
+      e.message = e.message.find("email") != std::string::npos
+                      ? "email: an account with this email exists"
+                      : fmt::format("user {} already exists", user.id);
+    co_return e;
+  }
+  co_return StoredUser{std::move(user), 1};
+}
+
+awaitable<Result<Account>> find_account(Host& host, const std::string& email) {
+  if (email.find('\0') != std::string::npos) co_return Error{Errc::not_found, "no such account"};
+  const std::array<const char*, 1> params{email.c_str()};
+  auto r = co_await host.execute(kFindAccount, params);
+  if (!r.ok()) co_return std::move(r).error();
+  if (r->rows() == 0) co_return Error{Errc::not_found, "no such account"};
+  const auto id = r->int64(0, 0);
+  if (!id) co_return Error{Errc::internal, "postgres: malformed account row"};
+  co_return Account{*id, std::string(r->text(0, 1)), std::string(r->text(0, 2)),
+                    std::string(r->text(0, 3))};
 }
 
 awaitable<Result<void>> ping(Host& host) {

@@ -27,6 +27,8 @@ boost::asio::awaitable<Result<StoredUser>> update_user(Host& host, User user,
 boost::asio::awaitable<Result<void>> delete_user(Host& host, UserId id,
                                                  std::optional<std::int64_t> expected);
 boost::asio::awaitable<Result<std::int64_t>> count_users(Host& host);
+boost::asio::awaitable<Result<StoredUser>> create_account(Host& host, User user, Account account);
+boost::asio::awaitable<Result<Account>> find_account(Host& host, const std::string& email);
 boost::asio::awaitable<Result<void>> ping(Host& host);
 
 }  // namespace ztm::pg

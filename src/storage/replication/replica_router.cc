@@ -235,6 +235,24 @@ awaitable<Result<StoredUser>> ReplicaRouter::update_user(User user,
       [&user, expected](pg::Host& h) { return pg::update_user(h, std::move(user), expected); });
 }
 
+awaitable<Result<StoredUser>> ReplicaRouter::create_account(User user, Account account) {
+  co_return co_await write<StoredUser>([&user, &account](pg::Host& h) {
+    return pg::create_account(h, std::move(user), std::move(account));
+  });
+}
+
+// Logins read the primary: an account is usable the moment its sign-up is acknowledged.
+awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
+  const auto primary = topology_.primary();
+  if (!primary) {
+    rediscover();
+    co_return Error{Errc::unavailable, "postgres: no primary known (failover in progress?)"};
+  }
+  auto r = co_await pg::find_account(*hosts_[*primary], email);
+  if (!r.ok() && r.error().code == Errc::unavailable) rediscover();
+  co_return r;
+}
+
 // pg::delete_user reports nothing; Committed carries the position write() fills in.
 awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
                                                         std::optional<std::int64_t> expected) {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "storage/postgres/pg_test_util.h"
-#include "tests/storage/store_conformance.h"
+#include "tests/storage/account_conformance.h"
 #include "tests/support/postgres_instance.h"
 #include "tests/support/eventually.h"
 
@@ -259,4 +259,5 @@ struct OneHostRouterFactory {
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, StoreConformance,
                                ::testing::Types<OneHostRouterFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, AccountConformance, ::testing::Types<OneHostRouterFactory>);
 }  // namespace ztm::test

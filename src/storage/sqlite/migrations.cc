@@ -31,6 +31,17 @@ constexpr Migration kMigrations[] = {
         created_at TEXT NOT NULL         -- ISO 8601 UTC
       );
     )sql"},
+    {3, "create accounts", R"sql(
+      CREATE TABLE accounts (
+        user_id INTEGER PRIMARY KEY,     -- the user's id; deleted with the user (trigger)
+        email TEXT NOT NULL UNIQUE,      -- normalized: trimmed, lower-case
+        password_hash TEXT NOT NULL,     -- Argon2id, libsodium crypto_pwhash_str format
+        role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+        created_at TEXT NOT NULL         -- ISO 8601 UTC
+      );
+      CREATE TRIGGER users_delete_account AFTER DELETE ON users
+      BEGIN DELETE FROM accounts WHERE user_id = OLD.id; END;
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

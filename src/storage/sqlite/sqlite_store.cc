@@ -26,7 +26,7 @@ using boost::asio::awaitable;
 // Every statement the store runs; each connection prepares one on first use and keeps it.
 enum class Sql {
   get, list, insert, update, remove, version, count, ping, key_user, key_insert,
-  begin, commit, rollback
+  account_insert, account_find, begin, commit, rollback
 };
 constexpr std::size_t kSqlCount = static_cast<std::size_t>(Sql::rollback) + 1;
 #define ZTM_USER_COLUMNS \
@@ -50,6 +50,9 @@ constexpr std::array<const char*, kSqlCount> kSql = {
     "SELECT user_id FROM idempotency_keys WHERE key = ?1",
     "INSERT INTO idempotency_keys(key, user_id, created_at) "
     "VALUES(?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    "INSERT INTO accounts(user_id, email, password_hash, role, created_at) "
+    "VALUES(?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    "SELECT user_id, email, password_hash, role FROM accounts WHERE email = ?1",
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
@@ -238,6 +241,18 @@ Result<StoredUser> read_user(Statement& st) {
   s.user.phone_numbers = std::move(phones).value();
   s.version = st.column_int64(8);
   return s;
+}
+
+// Inside a write transaction: the INSERT of a new user.
+Result<void> insert_user(Connection& w, const User& user, const std::string& phones) {
+  auto st = w.prepare(Sql::insert);
+  if (!st.ok()) return std::move(st).error();
+  bind_user(*st, user, phones);
+  const int rc = st->step();
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+    return Error{Errc::conflict, fmt::format("user {} already exists", user.id)};
+  if (rc != SQLITE_DONE) return w.error(rc, "create_user");
+  return {};
 }
 
 // After a compare-and-set matched no row, inside the same transaction: tells a missing user from
@@ -433,15 +448,7 @@ awaitable<Result<StoredUser>> SqliteStore::create_user(User user,
       if (rc == SQLITE_ROW) return get_in(w, st->column_int64(0));
       if (rc != SQLITE_DONE) return w.error(rc, "create_user (idempotency key)");
     }
-    {
-      auto st = w.prepare(Sql::insert);
-      if (!st.ok()) return std::move(st).error();
-      bind_user(*st, user, phones);
-      const int rc = st->step();
-      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return Error{Errc::conflict, fmt::format("user {} already exists", user.id)};
-      if (rc != SQLITE_DONE) return w.error(rc, "create_user");
-    }
+    if (auto r = insert_user(w, user, phones); !r.ok()) return std::move(r).error();
     if (idempotency_key) {
       auto st = w.prepare(Sql::key_insert);
       if (!st.ok()) return std::move(st).error();
@@ -499,6 +506,42 @@ awaitable<Result<std::int64_t>> SqliteStore::count_users() {
       Sql::count, [](Statement& st, Connection& c) -> Result<std::int64_t> {
         if (int rc = st.step(); rc != SQLITE_ROW) return c.error(rc, "count_users");
         return st.column_int64(0);
+      });
+}
+
+awaitable<Result<StoredUser>> SqliteStore::create_account(User user, Account account) {
+  if (user.id <= 0 || account.user_id != user.id)
+    co_return Error{Errc::invalid_argument, "account: user id must be positive and match"};
+  const std::string phones = encode_phone_numbers(user.phone_numbers);
+  co_return co_await impl_->write<StoredUser>([&](Connection& w) -> Result<StoredUser> {
+    WriteTransaction txn(w);
+    if (auto b = txn.begin(); !b.ok()) return std::move(b).error();
+    if (auto r = insert_user(w, user, phones); !r.ok()) return std::move(r).error();
+    {
+      auto st = w.prepare(Sql::account_insert);
+      if (!st.ok()) return std::move(st).error();
+      st->bind(1, user.id);
+      st->bind(2, account.email);
+      st->bind(3, account.password_hash);
+      st->bind(4, account.role);
+      const int rc = st->step();
+      if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return Error{Errc::conflict, "email: an account with this email exists"};
+      if (rc != SQLITE_DONE) return w.error(rc, "create_account");
+    }
+    if (auto c = txn.commit(); !c.ok()) return std::move(c).error();
+    return StoredUser{std::move(user), 1};
+  });
+}
+
+awaitable<Result<Account>> SqliteStore::find_account(std::string email) {
+  co_return co_await impl_->read<Account>(
+      Sql::account_find, [&email](Statement& st, Connection& c) -> Result<Account> {
+        st.bind(1, email);
+        const int rc = st.step();
+        if (rc == SQLITE_DONE) return Error{Errc::not_found, "no such account"};
+        if (rc != SQLITE_ROW) return c.error(rc, "find_account");
+        return Account{st.column_int64(0), st.column_text(1), st.column_text(2), st.column_text(3)};
       });
 }
 

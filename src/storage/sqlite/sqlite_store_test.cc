@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "tests/storage/store_conformance.h"
+#include "tests/storage/account_conformance.h"
 #include "core/run_sync.h"
 
 namespace ztm {
@@ -62,6 +62,7 @@ struct SqliteFactory {
 
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<SqliteFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, AccountConformance, ::testing::Types<SqliteFactory>);
 }  // namespace ztm::test
 
 namespace ztm {
