@@ -17,7 +17,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 ztm=./build-release/ztm
-common=(--storage.sqlite_path "$work/ztm.db" --log.access off --log.level warn --http.threads 1)
+common=(--storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions.db" --log.access off --log.level warn --http.threads 1)
 $ztm seed --storage.sqlite_path "$work/ztm.db" >/dev/null
 
 # start_ztm PORT EXTRA...: starts ztm serve pinned to CPU 0 and waits for /readyz.
@@ -71,6 +71,11 @@ read -r np_rps _ _ < <(run_wrk http://127.0.0.1:18081/users/12 -s bench/pipeline
 z_mem=$(python3 bench/idle_connections.py "${pids[0]}" 18080 /users/12 2000)
 
 start_ztm 18082 --cache.enabled false
+# PUT /users/12 needs John Smith's session (bench/put.lua reads ZTM_TOKEN).
+login='{"email":"john.smith@example.com","password":"john-demo-password"}'
+ZTM_TOKEN=$(curl -sf http://127.0.0.1:18082/sessions -H 'Content-Type: application/json' -d "$login" |
+  sed -E 's/.*"token":"([^"]+)".*/\1/')
+export ZTM_TOKEN
 read -r m_rps m_p50 m_p99 < <(run_wrk http://127.0.0.1:18082/users/12)
 read -r w_rps w_p50 w_p99 < <(run_wrk http://127.0.0.1:18082/users/12 -s bench/put.lua)
 start_ztm 18083 --cache.enabled false --storage.sqlite_durable_commits false

@@ -34,9 +34,11 @@ psql=(psql -q -h "$work/pg" -p 15432 -U postgres)
 "${psql[@]}" -c "CREATE DATABASE ztm" >/dev/null
 url="host=$work/pg port=15432 user=postgres dbname=ztm"
 ./build-release/ztm migrate --storage.backend postgres --storage.postgres_url "$url" >/dev/null
+# The demo data (ids 1..22, with the demo admin whose session the writes use), then the rest.
+./build-release/ztm seed --storage.backend postgres --storage.postgres_url "$url" >/dev/null
 "${psql[@]}" -d ztm -c "INSERT INTO users (id, first_name, last_name, street_address, city, state,
   postal_code, phone_numbers, version) SELECT i, 'John', 'Smith', '21 2nd Street', 'New York', 'NY',
-  10021, '[\"212 555-1234\",\"646 555-4567\"]', 1 FROM generate_series(1, $users) i" -c "VACUUM ANALYZE users"
+  10021, '[\"212 555-1234\",\"646 555-4567\"]', 1 FROM generate_series(23, $users) i" -c "VACUUM ANALYZE users"
 
 cat > "$work/select.sql" <<SQL
 \set id random(1, $users)
@@ -49,9 +51,13 @@ SQL
 
 taskset -c 1 ./build-release/ztm serve --storage.backend postgres --storage.postgres_url "$url" \
   --cache.enabled false --http.threads 1 --http.port 18090 --log.level warn --log.access off \
+  --sessions.sqlite_path "$work/sessions.db" \
   --storage.postgres_connections "${ZTM_BENCH_PG_CONNECTIONS:-32}" >"$work/ztm.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do curl -sf http://127.0.0.1:18090/readyz >/dev/null && break; sleep 0.05; done
+ZTM_TOKEN=$(curl -sf http://127.0.0.1:18090/sessions -H 'Content-Type: application/json' \
+  -d '{"email":"admin@example.com","password":"admin-demo-password"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+export ZTM_TOKEN
 
 pgbench_tps() {  # pgbench_tps SCRIPT -> tps and p99 latency (ms) is not reported by pgbench; tps only
   taskset -c 1 runuser -u postgres -- pgbench -h "$work/pg" -p 15432 -n -M prepared -c "$clients" -j 1 \

@@ -18,10 +18,12 @@ struct Api::EndpointMetrics {
   std::array<std::atomic<Counter*>, 600> by_status{};
 };
 
-Api::Api(ApiOptions options, UserService& users, Store& store, MetricsRegistry& metrics,
-         const std::atomic<bool>& draining, const StaticFiles* static_files)
+Api::Api(ApiOptions options, UserService& users, Auth& auth, Store& store,
+         MetricsRegistry& metrics, const std::atomic<bool>& draining,
+         const StaticFiles* static_files)
     : options_(std::move(options)),
-      users_(users, options_.max_json_depth),
+      users_(users, auth, options_.max_json_depth),
+      accounts_(auth, users, options_.max_json_depth),
       store_(store),
       metrics_(metrics),
       draining_(draining),
@@ -57,6 +59,13 @@ void Api::add_routes() {
   router_.add(Verb::put, "/users/{id}", bind(&UsersApi::replace));
   router_.add(Verb::patch, "/users/{id}", bind(&UsersApi::patch));
   router_.add(Verb::delete_, "/users/{id}", bind(&UsersApi::remove));
+  auto account = [this](auto member) {
+    return [this, member](http::Request& req) { return (accounts_.*member)(req); };
+  };
+  router_.add(Verb::post, "/accounts", account(&AccountsApi::sign_up));
+  router_.add(Verb::post, "/sessions", account(&AccountsApi::log_in));
+  router_.add(Verb::delete_, "/sessions/current", account(&AccountsApi::log_out));
+  router_.add(Verb::get, "/me", account(&AccountsApi::me));
 
   router_.add(Verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;

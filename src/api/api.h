@@ -7,6 +7,8 @@
 #include <memory>
 #include <random>
 
+#include "api/accounts_api.h"
+#include "api/auth.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
 #include "core/metrics.h"
@@ -29,7 +31,7 @@ struct ApiOptions {
 class Api {
  public:
   // `static_files` may be null. `draining` turns /readyz to 503 (set it on shutdown).
-  Api(ApiOptions options, UserService& users, Store& store, MetricsRegistry& metrics,
+  Api(ApiOptions options, UserService& users, Auth& auth, Store& store, MetricsRegistry& metrics,
       const std::atomic<bool>& draining, const StaticFiles* static_files);
   ~Api();
 
@@ -47,6 +49,7 @@ class Api {
 
   ApiOptions options_;
   UsersApi users_;
+  AccountsApi accounts_;
   Store& store_;
   MetricsRegistry& metrics_;
   const std::atomic<bool>& draining_;

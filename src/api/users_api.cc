@@ -6,6 +6,7 @@
 #include "api/errors.h"
 #include "api/request_parsing.h"
 #include "app/user_json.h"
+#include "core/log.h"
 
 namespace ztm::api {
 namespace json = boost::json;
@@ -39,6 +40,16 @@ std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallba
 }
 
 }  // namespace
+
+boost::asio::awaitable<Parsed<UserId>> UsersApi::owned_id(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto who = co_await auth_.principal(req);
+  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  if (auto denied = forbid_unless_owner(std::get<Principal>(who), std::get<UserId>(id)))
+    co_return std::move(*denied);
+  co_return std::get<UserId>(id);
+}
 
 boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto id = parse_id(req.params[0]);
@@ -84,6 +95,10 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
 }
 
 boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
+  auto who = co_await auth_.principal(req);
+  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  if (!std::get<Principal>(who).admin())
+    co_return error_response(Error{Errc::forbidden, "only an admin creates users; sign up with POST /accounts"});
   auto key = parse_idempotency_key(req);
   if (auto* err = std::get_if<Response>(&key)) co_return std::move(*err);
   auto body = parse_json_body(req, max_json_depth_);
@@ -100,7 +115,7 @@ boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
 }
 
 boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
-  auto id = parse_id(req.params[0]);
+  auto id = co_await owned_id(req);
   if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
   auto body = parse_json_body(req, max_json_depth_);
   if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
@@ -112,7 +127,7 @@ boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
 }
 
 boost::asio::awaitable<Response> UsersApi::patch(http::Request& req) {
-  auto id = parse_id(req.params[0]);
+  auto id = co_await owned_id(req);
   if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
   auto body = parse_json_body(req, max_json_depth_);
   if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
@@ -126,10 +141,15 @@ boost::asio::awaitable<Response> UsersApi::patch(http::Request& req) {
 }
 
 boost::asio::awaitable<Response> UsersApi::remove(http::Request& req) {
-  auto id = parse_id(req.params[0]);
+  auto id = co_await owned_id(req);
   if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
   auto done = co_await users_.remove(std::get<UserId>(id), parse_if_match(req.header(http::Field::if_match)));
   if (!done) co_return error_response(done.error());
+  // The user is gone: so are its sessions, on every server. A failure here leaves sessions
+  // that authenticate but find no user (GET /me answers 404); it does not undo the delete.
+  if (auto ended = co_await auth_.accounts().end_sessions_of(std::get<UserId>(id)); !ended)
+    log::warn("sessions of a deleted user not ended", {{"user", std::get<UserId>(id)},
+                                                       {"error", ended.error().message}});
   Response res;
   res.status = 204;
   add_position(res, done->position);

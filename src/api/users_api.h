@@ -1,8 +1,10 @@
 #pragma once
 // HTTP handlers of the users resource: thin — parse, call UserService, map the result.
+// Reads are public; POST needs an admin, PUT/PATCH/DELETE the user itself or an admin.
 
 #include <boost/asio/awaitable.hpp>
 
+#include "api/auth.h"
 #include "app/users.h"
 #include "http/message.h"
 
@@ -13,7 +15,8 @@ class UsersApi {
   static constexpr int kDefaultPageSize = 20;
   static constexpr int kMaxPageSize = 100;
 
-  UsersApi(UserService& users, int max_json_depth) : users_(users), max_json_depth_(max_json_depth) {}
+  UsersApi(UserService& users, Auth& auth, int max_json_depth)
+      : users_(users), auth_(auth), max_json_depth_(max_json_depth) {}
 
   boost::asio::awaitable<http::Response> get(http::Request& req);      // GET /users/{id}
   boost::asio::awaitable<http::Response> list(http::Request& req);     // GET /users?after&limit
@@ -23,7 +26,11 @@ class UsersApi {
   boost::asio::awaitable<http::Response> remove(http::Request& req);   // DELETE /users/{id}
 
  private:
+  // The id in the path, once the caller is known to be allowed to change that user.
+  boost::asio::awaitable<Parsed<UserId>> owned_id(http::Request& req);
+
   UserService& users_;
+  Auth& auth_;
   int max_json_depth_;
 };
 

@@ -44,7 +44,8 @@ int migrate(const Config& config) {
 int seed(const Config& config) {
   MetricsRegistry metrics;
   auto storage = open_storage(config, metrics, /*migrate=*/true);
-  auto loaded = run_sync(load_demo_data(storage.store()));
+  const PasswordHasher hasher(password_hasher_options(config.accounts));
+  auto loaded = run_sync(load_demo_data(storage.store(), hasher));
   if (!loaded) {
     fmt::print(stderr, "ztm seed: {}\n", loaded.error().message);
     return 1;
@@ -52,7 +53,9 @@ int seed(const Config& config) {
   if (*loaded == 0)
     fmt::print("ztm seed: the database already has users; nothing loaded\n");
   else
-    fmt::print("ztm seed: loaded {} demo users (try GET /users/12)\n", *loaded);
+    fmt::print("ztm seed: loaded {} demo users (try GET /users/12); demo logins: {} / {}, {} / {} "
+               "(admin)\n",
+               *loaded, kDemoUserEmail, kDemoUserPassword, kDemoAdminEmail, kDemoAdminPassword);
   return 0;
 }
 

@@ -10,7 +10,7 @@ namespace ztm::cli {
 
 namespace {
 
-class Lab final : public LabCommands {
+class Lab final : public Subcommand {
  public:
   explicit Lab(CLI::App& app) {
     lab_ = app.add_subcommand("lab", "Bring up a stage of the chapter on this machine, each "
@@ -18,7 +18,8 @@ class Lab final : public LabCommands {
     lab_->require_subcommand(1);
     const std::string dir_help = "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
     up_ = lab_->add_subcommand("up", "Bring up a stage and wait until every process is healthy");
-    up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6)")->required();
+    up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
+                                       "lb (figure 1-4) | stateless (figure 1-14)")->required();
     up_->add_option("--hosts", hosts_, "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
@@ -28,12 +29,25 @@ class Lab final : public LabCommands {
         ->required()
         ->check(CLI::IsMember({"kill", "stop", "start", "pause-replay", "resume-replay"}));
     chaos_->add_option("target", target_, "a host (web1, db2) or a process (web1/ztm)")->required();
+    scale_ = lab_->add_subcommand("scale", "Add or remove web servers behind the load balancer, draining "
+                                           "each one that leaves (stages lb, stateless)");
+    scale_->add_option("tier", scale_spec_, "web=N (1..6)")->required();
+    restart_ = lab_->add_subcommand("restart", "Restart every server of a tier one by one with no failed "
+                                               "request (drain, SIGTERM, start, healthy, ready)");
+    restart_->add_option("tier", tier_, "web")->required()->check(CLI::IsMember({"web"}));
+    autoscale_ = lab_->add_subcommand("autoscale", "Let the lab add and remove web servers by the load per "
+                                                   "server (from their /metrics)");
+    autoscale_->add_option("--min", auto_.min, "fewest web servers")->check(CLI::Range(1, 6));
+    autoscale_->add_option("--max", auto_.max, "most web servers")->check(CLI::Range(1, 6));
+    autoscale_->add_option("--up-rps", auto_.up_rps, "add a server when requests/s per server stay above");
+    autoscale_->add_option("--down-rps", auto_.down_rps, "remove one when they stay below");
+    autoscale_->add_flag("--off", autoscale_off_, "stop autoscaling (the servers stay)");
     down_ = lab_->add_subcommand("down", "Remove every process, namespace, link and file of the lab");
     supervise_ = lab_->add_subcommand("supervise", "");  // hidden: started by `up`
     supervise_->group("");
     supervise_->add_option("--stage", stage_)->required();
     supervise_->add_option("--hosts", hosts_);
-    for (auto* c : {up_, status_, chaos_, down_, supervise_}) c->add_option("--dir", dir_, dir_help);
+    for (auto* c : {up_, status_, chaos_, scale_, restart_, autoscale_, down_, supervise_}) c->add_option("--dir", dir_, dir_help);
   }
 
   std::optional<int> run() override {
@@ -43,6 +57,18 @@ class Lab final : public LabCommands {
       if (up_->parsed()) return lab::up(dir, stage_, hosts_);
       if (status_->parsed()) return lab::status(dir, json_);
       if (chaos_->parsed()) return lab::chaos(dir, action_, target_);
+      if (scale_->parsed()) {
+        if (scale_spec_.rfind("web=", 0) != 0) {
+          fmt::print(stderr, "ztm lab scale: say web=N\n");
+          return 2;
+        }
+        return lab::scale(dir, std::stoi(scale_spec_.substr(4)));
+      }
+      if (restart_->parsed()) return lab::restart(dir, tier_);
+      if (autoscale_->parsed()) {
+        auto_.enabled = !autoscale_off_;
+        return lab::autoscale(dir, auto_);
+      }
       if (down_->parsed()) return lab::down(dir);
       if (supervise_->parsed()) return lab::supervise(dir, stage_, hosts_);
     } catch (const std::exception& e) {
@@ -57,6 +83,9 @@ class Lab final : public LabCommands {
   CLI::App* up_;
   CLI::App* status_;
   CLI::App* chaos_;
+  CLI::App* scale_;
+  CLI::App* restart_;
+  CLI::App* autoscale_;
   CLI::App* down_;
   CLI::App* supervise_;
   std::string dir_;
@@ -65,10 +94,14 @@ class Lab final : public LabCommands {
   std::string action_;
   std::string target_;
   bool json_ = false;
+  std::string scale_spec_;
+  std::string tier_;
+  lab::AutoscaleSettings auto_;
+  bool autoscale_off_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<LabCommands> add_lab_commands(CLI::App& app) { return std::make_unique<Lab>(app); }
+std::unique_ptr<Subcommand> add_lab_commands(CLI::App& app) { return std::make_unique<Lab>(app); }
 
 }  // namespace ztm::cli

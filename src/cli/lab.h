@@ -3,19 +3,13 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
-#include <optional>
+
+#include "cli/subcommand.h"
 
 namespace ztm::cli {
 
-class LabCommands {
- public:
-  virtual ~LabCommands() = default;
-  // The exit status when a `lab` subcommand was parsed, else nullopt.
-  virtual std::optional<int> run() = 0;
-};
-
-// Adds `lab` with up, status, chaos, down and the hidden supervise. The result must outlive
-// parsing (CLI11 writes into it).
-std::unique_ptr<LabCommands> add_lab_commands(CLI::App& app);
+// Adds `lab` with up, status, chaos, scale, restart, autoscale, down and the hidden supervise.
+// The result must outlive parsing (CLI11 writes into it).
+std::unique_ptr<Subcommand> add_lab_commands(CLI::App& app);
 
 }  // namespace ztm::cli

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 
+#include "cli/bench.h"
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "cli/lab.h"
@@ -47,9 +48,11 @@ int main(int argc, char** argv) {
   commands.emplace_back(print, &kPrint);
 
   auto lab = ztm::cli::add_lab_commands(app);
+  auto bench = ztm::cli::add_bench_command(app);
 
   CLI11_PARSE(app, argc, argv);
   if (auto status = lab->run()) return *status;
+  if (auto status = bench->run()) return *status;
 
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (!commands[i].first->parsed()) continue;

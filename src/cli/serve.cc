@@ -11,11 +11,13 @@
 #include <thread>
 
 #include "api/api.h"
+#include "app/accounts.h"
 #include "cache/local/local_cache.h"
 #include "cli/commands.h"
 #include "cli/wiring.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "sessions/open.h"
 
 namespace ztm::cli {
 
@@ -68,6 +70,14 @@ int serve(const Config& config) {
   }
   IdGenerator ids(config.node_id);
   UserService users(storage.store(), cache.get(), ids);
+  auto sessions = open_session_store(sessions_config(config), &metrics);
+  PasswordHasher hasher(password_hasher_options(config.accounts));
+  AccountService accounts(storage.store(), *sessions, hasher, ids,
+                          {.session_ttl = std::chrono::seconds(config.sessions.ttl_s),
+                           .attempts_per_account = config.accounts.login_attempts_per_account,
+                           .attempts_per_address = config.accounts.login_attempts_per_address,
+                           .window = std::chrono::seconds(config.accounts.login_window_s)});
+  api::Auth auth(accounts, auth_options(config));
   std::unique_ptr<api::StaticFiles> static_files;
   if (!config.http.static_dir.empty()) static_files = api::StaticFiles::load(config.http.static_dir);
 
@@ -75,7 +85,7 @@ int serve(const Config& config) {
   api::Api api({.max_json_depth = config.http.max_json_depth,
                 .access_log = api::parse_access_log(config.log.access),
                 .slow_ms = config.log.slow_ms},
-               users, storage.store(), metrics, draining, static_files.get());
+               users, auth, storage.store(), metrics, draining, static_files.get());
 
   const int threads = config.http.threads > 0 ? config.http.threads
                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -102,7 +112,8 @@ int serve(const Config& config) {
   const std::string url = fmt::format("http://{}:{}", config.http.address, server.port());
   log::info("listening", {{"url", url}, {"threads", threads}, {"node_id", config.node_id},
                           {"storage", config.storage.backend},
-                          {"cache", config.cache.enabled ? config.cache.policy : "off"}});
+                          {"cache", config.cache.enabled ? config.cache.policy : "off"},
+                          {"sessions", config.sessions.backend}});
   fmt::print("ztm serve: listening on {}\n", url);
   std::fflush(stdout);
 

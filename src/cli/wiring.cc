@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "core/log.h"
 #include "storage/metered_store.h"
 #include "storage/postgres/pg_store.h"
@@ -85,6 +87,35 @@ Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrat
   }
   auto metered = std::make_unique<MeteredStore>(*backend, metrics);
   return Storage(std::move(backend), std::move(metered));
+}
+
+SessionsConfig sessions_config(const Config& config) {
+  SessionsConfig s = config.sessions;
+  if (s.sqlite_path.empty())
+    s.sqlite_path =
+        (std::filesystem::path(config.storage.sqlite_path).parent_path() / "ztm-sessions.db").string();
+  return s;
+}
+
+PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts) {
+  return {.threads = accounts.hash_threads,
+          .max_pending = accounts.hash_max_pending,
+          .ops = static_cast<std::uint64_t>(accounts.argon2_ops),
+          .memory_bytes = static_cast<std::size_t>(accounts.argon2_memory_kib) * 1024};
+}
+
+api::AuthOptions auth_options(const Config& config) {
+  api::AuthOptions options;
+  try {
+    options.trusted_proxies = api::parse_address_list(config.http.trusted_proxies);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("option 'http.trusted_proxies': ") + e.what());
+  }
+  const auto& secure = config.sessions.cookie_secure;
+  options.cookie_secure = secure == "always" ? api::CookieSecure::always
+                          : secure == "never" ? api::CookieSecure::never
+                                              : api::CookieSecure::auto_;
+  return options;
 }
 
 }  // namespace ztm::cli

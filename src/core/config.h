@@ -30,6 +30,9 @@ struct HttpConfig {
   int drain_delay_ms = 0;          // on shutdown: fail /readyz this long before closing listeners
   int shutdown_timeout_ms = 10'000;  // then wait at most this long for in-flight requests
   std::string static_dir;  // static files served under /; empty = off
+  // Load balancers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs);
+  // the client address of a request from any other peer is the peer itself.
+  std::string trusted_proxies;
 };
 
 struct StorageConfig {
@@ -50,9 +53,42 @@ struct StorageConfig {
 
 struct CacheConfig {
   bool enabled = true;
-  std::string policy = "lru";  // lru | lfu | fifo
+  std::string policy = "s3fifo";  // s3fifo | lru | lfu | fifo (docs/cache.md: why s3fifo)
   std::int64_t max_bytes = 64LL * 1024 * 1024;
   int ttl_ms = 60'000;
+  int ttl_jitter_percent = 10;  // each key's TTL is ttl_ms +- up to this %, fixed per key
+};
+
+// Where sessions and login rate-limit counters live (sessions/session_store.h).
+struct SessionsConfig {
+  std::string backend = "sqlite";  // sqlite (embedded) | redis (shared by every web server)
+  std::string sqlite_path;  // empty: ztm-sessions.db beside storage.sqlite_path
+  // redis: one server "host:port", or (with redis_sentinels) the master Sentinel names.
+  std::string redis_address = "127.0.0.1:6379";
+  std::string redis_sentinels;  // "10.77.1.30:26379,10.77.1.31:26379"; empty = no Sentinel
+  std::string redis_master_name = "ztm-sessions";
+  int redis_timeout_ms = 1000;  // connect and each command's round trip
+  int ttl_s = 14 * 86'400;      // sliding: every authenticated request extends it
+  std::string cookie_secure = "auto";  // auto (when the request came over TLS) | always | never
+};
+
+struct AccountsConfig {
+  int hash_threads = 2;         // the bounded pool that runs Argon2id off the event loops
+  int hash_max_pending = 256;   // queued hashes beyond this are refused (503)
+  std::int64_t argon2_ops = 2;  // crypto_pwhash opslimit
+  std::int64_t argon2_memory_kib = 19 * 1024;  // crypto_pwhash memlimit (OWASP: 19 MiB, t=2)
+  int login_attempts_per_account = 10;  // failed or not, per login_window_s
+  int login_attempts_per_address = 50;
+  int login_window_s = 60;
+};
+
+// The job queue between the web tier and the workers (queue/queue.h, docs/queue.md).
+struct QueueConfig {
+  std::string backend = "embedded";  // embedded (SQLite, in-process workers) | nats (JetStream)
+  std::string sqlite_path;  // embedded: empty = ztm-queue.db beside storage.sqlite_path
+  std::string nats_url = "nats://127.0.0.1:4222";  // nats: one URL or several, comma-separated
+  int ack_wait_ms = 30000;  // a fetched message not acked within this is delivered again
+  int max_deliveries = 5;   // then it goes to the dead letters
 };
 
 struct LogConfig {
@@ -66,6 +102,9 @@ struct Config {
   HttpConfig http;
   StorageConfig storage;
   CacheConfig cache;
+  SessionsConfig sessions;
+  AccountsConfig accounts;
+  QueueConfig queue;
   LogConfig log;
 };
 

@@ -67,7 +67,27 @@ void print_table(const json::object& s) {
     fmt::print("{:<8} {:<4} {:<12} {:<16} {}{}\n", str(h.at("name")), str(h.at("dc")),
                str(h.at("address")), roles, procs, replication_summary(h));
   }
-  fmt::print("clients: {}\n", str(s.at("url")));
+  fmt::print("clients: {}{}\n", str(s.at("url")), s.contains("https_url") ? " and " + str(s.at("https_url")) : "");
+  for (const auto& hv : s.at("hosts").as_array()) {
+    if (const auto* pool = hv.as_object().if_contains("pool")) {
+      std::string servers;
+      for (const auto& sv : pool->as_array())
+        servers += fmt::format(" {} {} ({} in flight)", str(sv.at("name")), str(sv.at("status")),
+                               sv.at("sessions").to_number<int>());
+      fmt::print("pool ({}):{}\n", str(hv.at("name")), servers);
+    }
+  }
+  if (const auto* a = s.if_contains("autoscale")) {
+    const auto& o = a->as_object();
+    const auto& load = o.at("load_rps_per_server");
+    fmt::print("autoscale: {} (min {}, max {}, up above {} rps/server, down below {}), load {}\n",
+               o.at("enabled").as_bool() ? "on" : "off", o.at("min").to_number<int>(),
+               o.at("max").to_number<int>(), o.at("up_rps").to_number<double>(),
+               o.at("down_rps").to_number<double>(),
+               load.is_null() ? std::string("unknown") : fmt::format("{:.0f} rps/server", load.to_number<double>()));
+    for (const auto& d : o.at("decisions").as_array())
+      fmt::print("  {}: {}\n", str(d.at("action")), str(d.at("reason")));
+  }
 }
 
 // Processes of `s` named by `targets` (host or process names; empty = all).
@@ -209,6 +229,43 @@ int status(const std::string& dir, bool as_json) {
   if (as_json) fmt::print("{}\n", json::serialize(*s));
   else print_table(*s);
   return 0;
+}
+
+namespace {
+
+// Sends a long operation to the supervisor and prints its answer; bounded by `timeout`.
+int operation(const std::string& dir, const char* what, const json::object& request,
+              std::chrono::seconds timeout) {
+  auto answer = call_supervisor(dir, request, timeout);
+  if (!answer) {
+    fmt::print(stderr, "ztm lab {}: no lab is up in {} (or no answer within {} s)\n", what, dir, timeout.count());
+    return 1;
+  }
+  if (!answer->at("ok").as_bool()) {
+    fmt::print(stderr, "ztm lab {}: {}\n", what, str(answer->at("error")));
+    return 1;
+  }
+  answer->erase("ok");
+  if (answer->contains("status")) print_table(answer->at("status").as_object());
+  else fmt::print("{}\n", json::serialize(*answer));
+  return 0;
+}
+
+}  // namespace
+
+int scale(const std::string& dir, int web) {
+  return operation(dir, "scale", {{"op", "scale"}, {"web", web}}, std::chrono::seconds(300));
+}
+
+int restart(const std::string& dir, const std::string& tier) {
+  return operation(dir, "restart", {{"op", "restart"}, {"tier", tier}}, std::chrono::seconds(300));
+}
+
+int autoscale(const std::string& dir, const AutoscaleSettings& a) {
+  return operation(dir, "autoscale",
+                   {{"op", "autoscale"}, {"enabled", a.enabled}, {"min", a.min}, {"max", a.max},
+                    {"up_rps", a.up_rps}, {"down_rps", a.down_rps}},
+                   std::chrono::seconds(30));
 }
 
 int chaos(const std::string& dir, const std::string& action, const std::string& target) {

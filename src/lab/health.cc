@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdexcept>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace ztm::lab {
@@ -108,6 +109,40 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
   }
   out.body = answer.substr(end + 4);
   return out;
+}
+
+namespace {
+
+std::optional<std::string> exchange_fd(int fd, const std::string& request, Clock::time_point deadline) {
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> answer;
+  if (send_all(fd, request, deadline)) answer = receive(fd, deadline, [](const std::string&) { return false; });
+  ::close(fd);
+  return answer;
+}
+
+}  // namespace
+
+std::optional<std::string> exchange(const std::string& address, int port, const std::string& request,
+                                    std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  return exchange_fd(connect_to(address, port, deadline), request, deadline);
+}
+
+std::optional<std::string> exchange_unix(const std::string& path, const std::string& request,
+                                         std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(sa.sun_path)) return std::nullopt;
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  return exchange_fd(fd, request, deadline);
 }
 
 bool postgres_accepting(const std::string& address, int port, std::chrono::milliseconds timeout) {

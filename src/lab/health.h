@@ -24,6 +24,15 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
 bool http_ok(const std::string& address, int port, const std::string& path,
              std::chrono::milliseconds timeout);
 
+// Sends `request` over TCP (or a Unix socket for `exchange_unix`) and returns everything read
+// until the peer closes or the timeout; nullopt when it cannot connect or send. For
+// line protocols that close after the request: Redis ("...\r\nQUIT\r\n"), HAProxy's
+// runtime API (one command per connection).
+std::optional<std::string> exchange(const std::string& address, int port, const std::string& request,
+                                    std::chrono::milliseconds timeout);
+std::optional<std::string> exchange_unix(const std::string& path, const std::string& request,
+                                         std::chrono::milliseconds timeout);
+
 // PostgreSQL accepts connections: a startup message is answered with an authentication request,
 // or with an error other than "the database system is starting up / shutting down" (SQLSTATE
 // 57P03). The same test as pg_isready / PQping, without libpq.

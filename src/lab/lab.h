@@ -18,8 +18,22 @@ int up(const std::string& dir, const std::string& stage, const std::string& host
 int status(const std::string& dir, bool json);
 
 // action: kill | stop | start, or an engine's own action (pause-replay | resume-replay for
-// Patroni members). start waits (at most 30 s) until the targets are healthy.
+// Patroni members). Targets include redis1, sen2, lb1 in stage stateless. start waits (at most 30 s) until the targets are healthy.
 int chaos(const std::string& dir, const std::string& action, const std::string& target);
+
+// The web tier behind the load balancer (stages lb, stateless; docs/lab.md "Scaling"):
+// adds or removes web servers until there are `web`, each change drained through HAProxy.
+int scale(const std::string& dir, int web);
+// Restarts every server of `tier` ("web") one by one with no failed request.
+int restart(const std::string& dir, const std::string& tier);
+struct AutoscaleSettings {
+  bool enabled = true;
+  int min = 2;
+  int max = 6;
+  double up_rps = 150;   // per web server
+  double down_rps = 30;
+};
+int autoscale(const std::string& dir, const AutoscaleSettings& settings);
 
 // Removes every process, namespace, link and file of the lab (teardown.cc). Idempotent.
 int down(const std::string& dir);

@@ -80,6 +80,22 @@ void create_host(const std::string& host, const std::string& bridge, const std::
   must({"-n", ns, "route", "add", "10.77.0.0/16", "via", gateway});
 }
 
+std::string public_link_name(const std::string& host) { return kPrefix + host + "p"; }
+
+void add_public_link(const std::string& host, const std::string& bridge, const std::string& cidr) {
+  const std::string ns = netns_name(host);
+  const std::string link = public_link_name(host);
+  must({"link", "add", link, "type", "veth", "peer", "name", "eth1", "netns", ns});
+  must({"link", "set", link, "master", bridge, "up"});
+  must({"-n", ns, "addr", "add", cidr, "dev", "eth1"});
+  must({"-n", ns, "link", "set", "eth1", "up"});
+}
+
+bool is_bridge(const std::string& link) {
+  struct stat st{};
+  return ::stat(("/sys/class/net/" + link + "/bridge").c_str(), &st) == 0;
+}
+
 std::vector<std::string> list_lab_netns() { return entries("/run/netns"); }
 std::vector<std::string> list_lab_links() { return entries("/sys/class/net"); }
 

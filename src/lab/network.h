@@ -25,6 +25,15 @@ void create_bridge(const std::string& bridge, const std::string& cidr);
 void create_host(const std::string& host, const std::string& bridge, const std::string& cidr,
                  const std::string& gateway);
 
+// The public side of a host that has a public address (the load balancer): a second veth pair,
+// "ztm-<host>p" on `bridge` (ztm-public), eth1 in the namespace with `cidr`. Replies to public
+// clients leave through eth1 (its subnet is directly connected). Throws std::runtime_error.
+std::string public_link_name(const std::string& host);  // "ztm-lb1p"
+void add_public_link(const std::string& host, const std::string& bridge, const std::string& cidr);
+
+// True for a lab bridge (deleted after the veths attached to it).
+bool is_bridge(const std::string& link);
+
 // Names of existing namespaces / links that start with kPrefix.
 std::vector<std::string> list_lab_netns();
 std::vector<std::string> list_lab_links();

@@ -57,8 +57,71 @@ Stage replication() {
           .entry_host = "web1"};
 }
 
+// Figure 1-4: clients reach only the load balancer's public address (HTTP :80, HTTPS :443, TLS
+// ends there); web servers and the database are on the private network. HAProxy checks /readyz
+// and balances round-robin. Sessions stay on each web server (SQLite): logging in through the LB
+// works only for the server that created the session — what stage `stateless` fixes.
+// web1..web3 at first; `ztm lab scale web=N` adds web4..web6 or removes servers at runtime.
+constexpr int kInitialWeb = 3;
+constexpr int kMaxWeb = 6;
+
+Stage behind_lb(std::string name, std::string figure, std::map<std::string, std::string> web_params,
+                std::vector<std::string> web_after, std::vector<HostDef> more_hosts) {
+  web_params.insert({{"storage", "postgres"}, {"db_host", "db1"}, {"lb_host", "lb1"}});
+  web_after.push_back("db1/postgres");
+  auto web = [web_params, web_after](int n) {
+    return HostDef{.name = "web" + std::to_string(n), .dc = "dc1", .number = 9 + n,
+                   .roles = {"web"},
+                   .processes = {{.engine = "ztm", .params = web_params, .after = web_after}}};
+  };
+  std::string backends;
+  std::vector<std::string> lb_after;
+  for (int n = 1; n <= kInitialWeb; ++n) {
+    backends += (n > 1 ? "," : "") + web(n).name;
+    lb_after.push_back(web(n).name + "/ztm");
+  }
+  Stage stage{.name = std::move(name), .figure = std::move(figure),
+              .hosts = {{.name = "db1", .dc = "dc1", .number = 20, .roles = {"db"},
+                         .processes = {{.engine = "postgres"}}}},
+              .entry_host = "lb1", .entry_port = 80, .entry_tls_port = 443,
+              .max_web = kMaxWeb, .web_host = web};
+  for (auto& h : more_hosts) stage.hosts.push_back(std::move(h));
+  for (int n = 1; n <= kInitialWeb; ++n) stage.hosts.push_back(web(n));
+  stage.hosts.push_back({.name = "lb1", .dc = "dc1", .number = 2, .public_number = 10,
+                         .roles = {"lb"},
+                         .processes = {{.engine = "haproxy", .params = {{"backends", backends}},
+                                        .after = lb_after}}});
+  return stage;
+}
+
+Stage lb() {
+  return behind_lb("lb", "1-4 load balancer", {{"sessions", "sqlite"}}, {}, {});
+}
+
+// Figure 1-14: the web tier keeps no state. Sessions live in Redis (redis1 primary, redis2 its
+// replica), found through three Sentinels that promote the replica when the primary dies; any
+// web server serves any request, so the load balancer needs no sticky sessions.
+Stage stateless() {
+  auto redis = [](const char* name, int number, const char* role, std::vector<std::string> after) {
+    return HostDef{.name = name, .dc = "dc1", .number = number, .roles = {"sessions"},
+                   .processes = {{.engine = "redis",
+                                  .params = {{"role", role}, {"primary_host", "redis1"}},
+                                  .after = std::move(after)}}};
+  };
+  auto sentinel = [](const char* name, int number) {
+    return HostDef{.name = name, .dc = "dc1", .number = number, .roles = {"sentinel"},
+                   .processes = {{.engine = "sentinel", .params = {{"primary_host", "redis1"}},
+                                  .after = {"redis1/redis", "redis2/redis"}}}};
+  };
+  return behind_lb("stateless", "1-14 stateless web tier",
+                   {{"sessions", "redis"}, {"sentinel_hosts", "sen1,sen2,sen3"}},
+                   {"sen1/sentinel", "sen2/sentinel", "sen3/sentinel"},
+                   {redis("redis1", 40, "primary", {}), redis("redis2", 41, "replica", {"redis1/redis"}),
+                    sentinel("sen1", 31), sentinel("sen2", 32), sentinel("sen3", 33)});
+}
+
 const std::vector<Stage>& stages() {
-  static const std::vector<Stage> all = {single(), db(), replication()};
+  static const std::vector<Stage> all = {single(), db(), replication(), lb(), stateless()};
   return all;
 }
 
@@ -77,6 +140,20 @@ std::string host_address(const HostDef& host) {
 
 std::string dc_gateway(const std::string& dc) {
   return "10.77." + std::to_string(dc_index(dc)) + ".1";
+}
+
+std::string public_address(const HostDef& host) {
+  return "10.77.0." + std::to_string(host.public_number);
+}
+
+std::string public_gateway() { return "10.77.0.1"; }
+
+std::string entry_url(const Stage& stage) {
+  for (const auto& h : stage.hosts)
+    if (h.name == stage.entry_host)
+      return "http://" + (h.public_number > 0 ? public_address(h) : host_address(h)) + ":" +
+             std::to_string(stage.entry_port);
+  return "";
 }
 
 std::string process_name(const HostDef& host, const ProcessDef& process) {

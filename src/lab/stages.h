@@ -3,6 +3,7 @@
 // center's bridge, running processes of named engines. Later stages (replication, lb, cache,
 // queue, data centers) are more entries in the table in stages.cc.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct HostDef {
   std::string name;  // at most 11 characters: "ztm-<name>" must fit an interface name
   std::string dc;    // "dc1": bridge ztm-dc1, subnet 10.77.1.0/24
   int number = 0;    // the host part of its address: 10.77.<dc>.<number>
+  // > 0: the host also has a public address, 10.77.0.<public_number> on the bridge ztm-public
+  // (the load balancer's: the only address clients use). Its name is at most 10 characters.
+  int public_number = 0;
   std::vector<std::string> roles;
   std::vector<ProcessDef> processes;
 };
@@ -27,14 +31,25 @@ struct Stage {
   std::string name;
   std::string figure;  // the chapter's figure, for the table
   std::vector<HostDef> hosts;
-  std::string entry_host;  // where clients send requests
+  std::string entry_host;  // where clients send requests (its public address when it has one)
   int entry_port = 8080;
+  int entry_tls_port = 0;  // > 0: HTTPS on the entry host's public address too
+  // Stages with a load balancer: the web tier can be scaled at runtime (`ztm lab scale web=N`)
+  // to web1..web<max_web>; web_host(n) is the definition of web<n> (n >= 1).
+  int max_web = 0;
+  std::function<HostDef(int n)> web_host;
 };
 
 // REQUIRES: dc is "dc<N>" with N in 1..254.
 int dc_index(const std::string& dc);
 std::string host_address(const HostDef& host);  // "10.77.1.10"
 std::string dc_gateway(const std::string& dc);  // "10.77.1.1"
+// The public network (bridge ztm-public, 10.77.0.0/24): only load balancers have an address there.
+inline constexpr const char* kPublicNet = "public";
+std::string public_address(const HostDef& host);  // "10.77.0.10"; REQUIRES: public_number > 0
+std::string public_gateway();                     // "10.77.0.1"
+// "http://10.77.0.10:80" for the entry host (its public address when it has one).
+std::string entry_url(const Stage& stage);
 std::string process_name(const HostDef& host, const ProcessDef& process);  // "web1/ztm"
 
 // `stage` with only the hosts named in `hosts` ("etcd1,db1"; "" = all of them). Throws

@@ -71,5 +71,31 @@ TEST(Stages, SelectHostsKeepsOnlyThoseAndTheirDependencies) {
 
 TEST(Stages, UnknownStageIsNull) { EXPECT_EQ(find_stage("nope"), nullptr); }
 
+// Stages behind a load balancer: clients use the LB's public address; every web host the stage
+// can scale to (web1..web<max_web>) has its own private address, clear of the other hosts'.
+TEST(Stages, LoadBalancedStagesScaleWithinTheirAddresses) {
+  for (const char* name : {"lb", "stateless"}) {
+    const Stage* s = find_stage(name);
+    ASSERT_NE(s, nullptr) << name;
+    EXPECT_EQ(entry_url(*s), "http://10.77.0.10:80") << name;
+    ASSERT_GT(s->max_web, 0);
+    std::set<std::string> addresses;
+    for (const auto& h : s->hosts) {
+      if (h.public_number > 0) {
+        EXPECT_LE(h.name.size(), 10u) << h.name << ": ztm-<host>p must fit";
+      }
+      if (h.name.rfind("web", 0) != 0) addresses.insert(host_address(h));
+    }
+    for (int n = 1; n <= s->max_web; ++n) {
+      const HostDef web = s->web_host(n);
+      EXPECT_EQ(web.name, "web" + std::to_string(n));
+      EXPECT_TRUE(addresses.insert(host_address(web)).second) << name << ": " << web.name;
+      ASSERT_EQ(web.processes.size(), 1u);
+      EXPECT_EQ(web.processes[0].params.at("lb_host"), "lb1");
+    }
+  }
+  EXPECT_EQ(find_stage("stateless")->web_host(4).processes[0].params.at("sessions"), "redis");
+}
+
 }  // namespace
 }  // namespace ztm::lab

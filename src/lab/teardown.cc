@@ -81,7 +81,7 @@ int down(const std::string& dir) {
   // Root sides of veths first (deleting one removes its peer), then bridges.
   auto links = list_lab_links();
   std::stable_partition(links.begin(), links.end(),
-                        [](const std::string& l) { return l.rfind("ztm-dc", 0) != 0; });
+                        [](const std::string& l) { return !is_bridge(l); });
   for (const auto& link : links) {
     if (auto err = delete_link(link); !err.empty()) {
       fmt::print(stderr, "down: {}\n", err);

@@ -13,7 +13,7 @@ trap cleanup EXIT
 help=$("$ztm" serve --help)
 check "help lists http.port" contains "$help" "--http.port"
 check "help names env vars" contains "$help" "ZTM_HTTP_PORT"
-check "help lists cache.policy choices" contains "$help" "[lru|lfu|fifo]"
+check "help lists cache.policy choices" contains "$help" "[s3fifo|lru|lfu|fifo]"
 
 # Sources: defaults -> TOML -> environment -> flags.
 printf '[http]\nport = 9001\nthreads = 3\n[cache]\npolicy = "lfu"\n' > "$work/ztm.toml"
@@ -28,7 +28,7 @@ check "bad flag exits 2" test "$status" -eq 2
 check "bad flag message" contains "$err" "command line: option 'http.port': 70000 is out of range [0..65535]"
 err=$(ZTM_CACHE_POLICY=random "$ztm" serve 2>&1); status=$?
 check "bad env exits 2" test "$status" -eq 2
-check "bad env message" contains "$err" "environment: option 'cache.policy': 'random' is not one of lru, lfu, fifo"
+check "bad env message" contains "$err" "environment: option 'cache.policy': 'random' is not one of s3fifo, lru, lfu, fifo"
 printf '[http]\nprot = 1\n' > "$work/bad.toml"
 err=$("$ztm" serve --config "$work/bad.toml" 2>&1); status=$?
 check "unknown toml key exits 2" test "$status" -eq 2
@@ -37,9 +37,9 @@ check "unknown toml key message" contains "$err" "unknown option 'http.prot'"
 # migrate, then seed (idempotent).
 db="$work/ztm.db"
 out=$("$ztm" migrate --storage.sqlite_path "$db")
-check "migrate reports versions" contains "$out" "schema version 0 -> 2"
+check "migrate reports versions" contains "$out" "schema version 0 -> 3"
 out=$("$ztm" seed --storage.sqlite_path "$db")
-check "seed loads demo users" contains "$out" "loaded 21 demo users"
+check "seed loads demo users" contains "$out" "loaded 22 demo users"
 out=$("$ztm" seed --storage.sqlite_path "$db")
 check "seed is idempotent" contains "$out" "nothing loaded"
 

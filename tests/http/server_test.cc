@@ -78,6 +78,7 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
 
 TEST_F(ServerTest, PostWithAnIdempotencyKeyCreatesOneUser) {
   HttpClient c(server.port());
+  c.authorize(server.admin_token());
   auto first = c.request("POST", "/users", kNewUser, "Idempotency-Key: order-42\r\n");
   ASSERT_EQ(first.status, 201u) << first.body;
   auto again = c.request("POST", "/users", kNewUser, "Idempotency-Key: order-42\r\n");
@@ -96,6 +97,7 @@ TEST_F(ServerTest, PostWithAnIdempotencyKeyCreatesOneUser) {
 
 TEST_F(ServerTest, ReadsAcceptAPositionAndRejectAMalformedOne) {
   HttpClient c(server.port());
+  c.authorize(server.admin_token());
   // SQLite reports no positions (every read sees every write), so writes carry no header; a read
   // with a position is served past the cache, as fresh as the store.
   auto created = c.request("POST", "/users", kNewUser);
@@ -112,6 +114,7 @@ TEST_F(ServerTest, ReadsAcceptAPositionAndRejectAMalformedOne) {
 
 TEST_F(ServerTest, CrudLifecycleWithEtagsAndLocation) {
   HttpClient c(server.port());
+  c.authorize(server.admin_token());
   auto created = c.request("POST", "/users", kNewUser);
   ASSERT_EQ(created.status, 201u) << created.body;
   const auto location = created.header("location");
@@ -161,7 +164,7 @@ TEST_F(ServerTest, ListUsesCursorPagination) {
     for (const auto& u : v.at("users").as_array()) seen.push_back(u.at("id").as_int64());
     next = v.at("next").is_null() ? "" : std::string(v.at("next").as_string());
   }
-  EXPECT_EQ(seen.size(), 21u);  // the demo data
+  EXPECT_EQ(seen.size(), 22u);  // the demo data: 21 users and the demo admin
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
   EXPECT_TRUE(next.empty());
   expect_error(c.request("GET", "/users?limit=1000"), 400, "invalid_parameter");
@@ -176,7 +179,8 @@ TEST_F(ServerTest, ChunkedRequestBodyIsAccepted) {
   const std::string a = body.substr(0, 40), b = body.substr(40);
   char sizes[64];
   std::snprintf(sizes, sizeof sizes, "%zx", a.size());
-  std::string raw = "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string raw = "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    "Authorization: Bearer " + server.admin_token() + "\r\nTransfer-Encoding: chunked\r\n\r\n";
   raw += std::string(sizes) + "\r\n" + a + "\r\n";
   std::snprintf(sizes, sizeof sizes, "%zx", b.size());
   raw += std::string(sizes) + "\r\n" + b + "\r\n0\r\n\r\n";
@@ -188,8 +192,9 @@ TEST_F(ServerTest, ChunkedRequestBodyIsAccepted) {
 TEST_F(ServerTest, ExpectContinueGets100First) {
   HttpClient c(server.port());
   const std::string body = kNewUser;
-  c.send("POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n");
+  c.send("POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: Bearer " +
+         server.admin_token() + "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n");
   EXPECT_EQ(c.read().status, 100u);
   c.send(body);
   EXPECT_EQ(c.read().status, 201u);
@@ -197,6 +202,7 @@ TEST_F(ServerTest, ExpectContinueGets100First) {
 
 TEST_F(ServerTest, BadInputGetsClearJsonErrors) {
   HttpClient c(server.port());
+  c.authorize(server.admin_token());
   expect_error(c.request("GET", "/nope"), 404, "not_found");
   auto wrong_method = c.request("POST", "/users/12", "{}");
   expect_error(wrong_method, 405, "method_not_allowed");
@@ -382,9 +388,10 @@ namespace {
 // connection — never a 5xx, a crash or a hang — and the server keeps serving.
 TEST(ServerRobustness, RandomAndMutatedInputNeverBreaksTheServer) {
   test::TestServer server({.http = {.threads = 2, .header_timeout = std::chrono::milliseconds(200)}});
+  // Authorized as the owner, so mutations reach the body's parsing, not only the 401.
   const std::string valid =
-      "PUT /users/12 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 45\r\n\r\n"
-      R"({"firstName":"A","lastName":"B","address":{}})";
+      "PUT /users/12 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: Bearer " +
+      server.user_token() + "\r\nContent-Length: 45\r\n\r\n" R"({"firstName":"A","lastName":"B","address":{}})";
   std::mt19937 rng(12345);  // fixed seed: a failure reproduces
   for (int round = 0; round < 300; ++round) {
     std::string input = valid;

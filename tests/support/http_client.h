@@ -64,6 +64,11 @@ class HttpClient {
     return r;
   }
 
+  // Sends "Authorization: Bearer <token>" with every later request() ("" stops it).
+  void authorize(const std::string& token) {
+    authorization_ = token.empty() ? "" : "Authorization: Bearer " + token + "\r\n";
+  }
+
   Reply request(std::string_view method, std::string_view target, std::string_view body = {},
                 std::string_view extra_headers = {}, std::string_view content_type = "application/json") {
     std::string raw = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
@@ -71,6 +76,7 @@ class HttpClient {
       raw += "Content-Type: " + std::string(content_type) + "\r\n";
       raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
+    raw += authorization_;
     raw += std::string(extra_headers);
     raw += "\r\n";
     raw += body;
@@ -91,6 +97,7 @@ class HttpClient {
   }
 
  private:
+  std::string authorization_;
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::socket socket_;
   boost::beast::flat_buffer buffer_;

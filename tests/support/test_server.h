@@ -1,6 +1,7 @@
 #pragma once
 // The whole web tier in-process, as `ztm serve` wires it (SQLite store, L1 cache, users service,
-// API, HTTP server), on port 0 with a fresh database. Tests can hold storage calls at a gate to
+// accounts and SQLite sessions, API, HTTP server), on port 0 with a fresh database and the demo data
+// (whose accounts admin_token() and user_token() log in as). Tests can hold storage calls at a gate to
 // keep requests in flight.
 
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "http/server.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "tests/support/eventually.h"
+#include "sessions/sqlite/sqlite_session_store.h"
 
 namespace ztm::test {
 
@@ -81,6 +83,8 @@ struct TestServerOptions {
   bool cache = true;
   std::string static_dir;
   int max_json_depth = 16;
+  AccountOptions accounts{};
+  api::AuthOptions auth{};
 };
 
 class TestServer {
@@ -91,18 +95,24 @@ class TestServer {
     sqlite_ = std::make_unique<SqliteStore>(SqliteOptions{.path = dir_ + "/ztm.db", .threads = 2});
     if (!sqlite_->migrate()) throw std::runtime_error("migrate failed");
     gate_ = std::make_unique<GatedStore>(*sqlite_);
-    if (!run_sync(load_demo_data(*gate_))) throw std::runtime_error("demo data failed");
+    if (!run_sync(load_demo_data(*gate_, hasher_))) throw std::runtime_error("demo data failed");
+    sessions_ = std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = dir_ + "/sessions.db"});
     if (options.cache) cache_ = std::make_unique<LocalCache>(LocalCacheOptions{});
     users_ = std::make_unique<UserService>(*gate_, cache_.get(), ids_);
+    accounts_ = std::make_unique<AccountService>(*gate_, *sessions_, hasher_, ids_, options.accounts);
+    auth_ = std::make_unique<api::Auth>(*accounts_, options.auth);
     if (!options.static_dir.empty()) static_files_ = api::StaticFiles::load(options.static_dir);
     api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = api::AccessLog::off},
-                                      *users_, *gate_, metrics_, draining, static_files_.get());
+                                      *users_, *auth_, *gate_, metrics_, draining, static_files_.get());
     server_ = std::make_unique<http::Server>(options.http, [this](http::Request& r) { return api_->handle(r); });
     server_->start();
   }
   ~TestServer() {
     server_.reset();
     api_.reset();
+    auth_.reset();
+    accounts_.reset();
+    sessions_.reset();
     users_.reset();
     gate_.reset();
     sqlite_.reset();
@@ -114,17 +124,33 @@ class TestServer {
   GatedStore& gate() { return *gate_; }
   MetricsRegistry& metrics() { return metrics_; }
   Store& store() { return *gate_; }
+  SessionStore& sessions() { return *sessions_; }
+  AccountService& accounts() { return *accounts_; }
+  // A fresh session of the demo admin / of John Smith (user 12).
+  std::string admin_token() { return token(kDemoAdminEmail, kDemoAdminPassword); }
+  std::string user_token() { return token(kDemoUserEmail, kDemoUserPassword); }
 
   std::atomic<bool> draining{false};
 
  private:
+  std::string token(const char* email, const char* password) {
+    auto s = run_sync(accounts_->log_in(email, password, "127.0.0.1"));
+    if (!s) throw std::runtime_error("demo login failed: " + s.error().message);
+    return s->token;
+  }
+
   std::string dir_;
   MetricsRegistry metrics_;
+  // libsodium's minimum cost: integration tests are about behaviour, not the hash's strength.
+  PasswordHasher hasher_{{.threads = 2, .max_pending = 256, .ops = 1, .memory_bytes = 8192}};
+  std::unique_ptr<SqliteSessionStore> sessions_;
   IdGenerator ids_{1};
   std::unique_ptr<SqliteStore> sqlite_;
   std::unique_ptr<GatedStore> gate_;
   std::unique_ptr<LocalCache> cache_;
   std::unique_ptr<UserService> users_;
+  std::unique_ptr<AccountService> accounts_;
+  std::unique_ptr<api::Auth> auth_;
   std::unique_ptr<api::StaticFiles> static_files_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> server_;

@@ -6,6 +6,8 @@ std::optional<EvictionPolicyKind> parse_eviction_policy(std::string_view name) {
   if (name == "lru") return EvictionPolicyKind::lru;
   if (name == "lfu") return EvictionPolicyKind::lfu;
   if (name == "fifo") return EvictionPolicyKind::fifo;
+  if (name == "s3fifo") return EvictionPolicyKind::s3fifo;
+  if (name == "tinylfu") return EvictionPolicyKind::tinylfu;
   return std::nullopt;
 }
 
@@ -17,6 +19,10 @@ std::string_view to_string(EvictionPolicyKind kind) {
       return "lfu";
     case EvictionPolicyKind::fifo:
       return "fifo";
+    case EvictionPolicyKind::s3fifo:
+      return "s3fifo";
+    case EvictionPolicyKind::tinylfu:
+      return "tinylfu";
   }
   return "unknown";
 }
@@ -29,6 +35,10 @@ std::unique_ptr<EvictionPolicy> make_eviction_policy(EvictionPolicyKind kind) {
       return make_lfu_policy();
     case EvictionPolicyKind::fifo:
       return make_fifo_policy();
+    case EvictionPolicyKind::s3fifo:
+      return make_s3fifo_policy();
+    case EvictionPolicyKind::tinylfu:
+      return make_tinylfu_policy();
   }
   return make_lru_policy();
 }

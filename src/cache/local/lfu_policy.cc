@@ -18,7 +18,7 @@ namespace {
 
 class LfuPolicy final : public EvictionPolicy {
  public:
-  void on_insert(Slot slot) override {
+  void on_insert(Slot slot, std::uint64_t /*key_hash*/) override {
     grow(slot);
     std::uint32_t b = first_;
     if (b == kNoSlot || buckets_[b].count != 1) b = take_bucket(1, kNoSlot, first_);
@@ -44,7 +44,7 @@ class LfuPolicy final : public EvictionPolicy {
 
   void on_erase(Slot slot) override { leave(slot); }
 
-  Slot victim() const override {
+  Slot victim() override {
     assert(first_ != kNoSlot);
     return buckets_[first_].slots.front();
   }

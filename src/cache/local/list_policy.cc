@@ -11,7 +11,7 @@ class ListPolicy final : public EvictionPolicy {
  public:
   explicit ListPolicy(bool move_on_hit) : move_on_hit_(move_on_hit) {}
 
-  void on_insert(Slot slot) override {
+  void on_insert(Slot slot, std::uint64_t /*key_hash*/) override {
     ensure_slot(links_, slot);
     order_.push_back(links_, slot);
   }
@@ -21,7 +21,7 @@ class ListPolicy final : public EvictionPolicy {
     order_.push_back(links_, slot);
   }
   void on_erase(Slot slot) override { order_.remove(links_, slot); }
-  Slot victim() const override { return order_.front(); }
+  Slot victim() override { return order_.front(); }
 
  private:
   const bool move_on_hit_;

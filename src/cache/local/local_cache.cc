@@ -1,13 +1,15 @@
 #include "cache/local/local_cache.h"
 
+#include <time.h>
+
 #include <cassert>
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "cache/local/slot_index.h"
 #include "cache/local/slot_list.h"
 
 namespace ztm {
@@ -16,40 +18,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Slot = EvictionPolicy::Slot;
 
-// The map key keeps its hash: the key is hashed once per call (for the shard and the lookup),
-// and rehashing or scanning a bucket never hashes strings again.
-struct Key {
-  std::string text;
-  std::size_t hash;
-};
-// What get() looks up with: no std::string is built on the read path.
-struct KeyView {
-  std::string_view text;
-  std::size_t hash;
-};
-
-struct KeyHash {
-  using is_transparent = void;
-  std::size_t operator()(const Key& k) const { return k.hash; }
-  std::size_t operator()(const KeyView& k) const { return k.hash; }
-};
-
-struct KeyEq {
-  using is_transparent = void;
-  bool operator()(const Key& a, const Key& b) const { return a.hash == b.hash && a.text == b.text; }
-  bool operator()(const KeyView& a, const Key& b) const {
-    return a.hash == b.hash && a.text == b.text;
-  }
-  bool operator()(const Key& a, const KeyView& b) const { return (*this)(b, a); }
-};
-
-KeyView hashed(std::string_view key) {
-  return {key, std::hash<std::string_view>{}(key)};
-}
+// The key is hashed once per call, for the shard, the index and the policy.
+std::size_t hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
 // One live entry, or a free slot (value == nullptr) on the free list.
 struct Entry {
-  const Key* key = nullptr;  // the map node's key (node addresses are stable)
+  std::string key;
+  std::size_t hash = 0;
   CachedPtr value;
   Clock::time_point expires;
   std::int64_t charge = 0;
@@ -58,46 +33,53 @@ struct Entry {
 
 }  // namespace
 
-// Everything below runs with mu held. Aligned to a cache line so that neighbouring shards'
-// locks and counters do not share one (false sharing between cores).
+// Everything below runs with mu held. Laid out in cache lines by who writes them, so that a hit
+// on another core takes ownership of as few lines as it can: the lock's line (with the hit
+// count), then what a hit only reads (written by puts), then what only puts and erases write.
+// Neighbouring shards never share a line (false sharing between cores).
 class alignas(64) LocalCache::Shard {
  public:
-  using Index = std::unordered_map<Key, Slot, KeyHash, KeyEq>;
-
   mutable std::mutex mu;
-  std::int64_t budget = 0;
-  std::unique_ptr<EvictionPolicy> policy;
-  Index index;
+  std::uint64_t hits = 0;  // counters.hits lives here: written with the lock on every hit
+
+  alignas(64) SlotIndex index;
   std::vector<Entry> entries;  // by slot
+  std::unique_ptr<EvictionPolicy> policy;
+
+  alignas(64) std::int64_t budget = 0;
   Slot free_head = kNoSlot;
   std::uint64_t invalidations = 0;  // erase() calls: the lease counter
   std::int64_t bytes = 0;
-  CacheStats counters;  // entries and bytes are filled in by stats()
+  CacheStats counters;  // hits, entries and bytes are filled in by stats()
+
+  // The live slot holding key, or kNoSlot.
+  Slot find(std::string_view key, std::size_t hash) const {
+    return index.find(hash, [&](Slot slot) { return entries[slot].key == key; });
+  }
 
   // Removes a live entry: out of the policy, the index and the byte count; its slot is freed.
-  void remove(Index::iterator it) {
-    const Slot slot = it->second;
+  void remove(Slot slot) {
     Entry& e = entries[slot];
     policy->on_erase(slot);
+    index.erase(e.hash, slot);
     bytes -= e.charge;
     e = Entry{};
     e.next_free = free_head;
     free_head = slot;
-    index.erase(it);
   }
 
   // Evicts policy victims until `charge` more bytes fit. REQUIRES: charge <= budget.
   void make_room(std::int64_t charge) {
     while (bytes + charge > budget) {
-      assert(!index.empty());
-      const Slot victim = policy->victim();
-      remove(index.find(KeyView{entries[victim].key->text, entries[victim].key->hash}));
+      assert(index.size() != 0);
+      remove(policy->victim());
       ++counters.evictions;
     }
   }
 
   // REQUIRES: key absent, bytes + charge <= budget.
-  void insert(Key key, CachedPtr value, std::int64_t charge, Clock::time_point expires) {
+  void insert(std::string key, std::size_t hash, CachedPtr value, std::int64_t charge,
+              Clock::time_point expires) {
     Slot slot = free_head;
     if (slot == kNoSlot) {
       slot = static_cast<Slot>(entries.size());
@@ -105,14 +87,19 @@ class alignas(64) LocalCache::Shard {
     } else {
       free_head = entries[slot].next_free;
     }
-    const auto [it, inserted] = index.emplace(std::move(key), slot);
-    assert(inserted);
-    (void)inserted;
-    entries[slot] = Entry{&it->first, std::move(value), expires, charge, kNoSlot};
-    policy->on_insert(slot);
+    entries[slot] = Entry{std::move(key), hash, std::move(value), expires, charge, kNoSlot};
+    index.insert(hash, slot);
+    policy->on_insert(slot, hash);
     bytes += charge;
   }
 };
+
+std::chrono::steady_clock::time_point coarse_steady_now() {
+  // libstdc++'s steady_clock is CLOCK_MONOTONIC, so the two readings share one epoch.
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
 
 LocalCache::LocalCache(LocalCacheOptions options) : options_(std::move(options)) {
   const int n = options_.shards;
@@ -126,6 +113,9 @@ LocalCache::LocalCache(LocalCacheOptions options) : options_(std::move(options))
                                 " shards");
   if (options_.ttl <= std::chrono::milliseconds::zero())
     throw std::invalid_argument("LocalCache: ttl must be positive");
+  if (options_.ttl_jitter_percent < 0 || options_.ttl_jitter_percent > 50)
+    throw std::invalid_argument("LocalCache: ttl_jitter_percent must be in [0, 50], got " +
+                                std::to_string(options_.ttl_jitter_percent));
   if (!options_.now) throw std::invalid_argument("LocalCache: the clock (now) must be set");
 
   shards_ = std::make_unique<Shard[]>(static_cast<std::size_t>(n));
@@ -145,62 +135,74 @@ LocalCache::Shard& LocalCache::shard_for(std::size_t hash) const {
   return shards_[static_cast<std::size_t>(mixed >> 40) & shard_mask_];
 }
 
+std::chrono::steady_clock::duration LocalCache::ttl_for(std::size_t hash) const {
+  const std::chrono::nanoseconds ttl = options_.ttl;
+  const std::int64_t span = ttl.count() / 100 * options_.ttl_jitter_percent;
+  if (span == 0) return ttl;
+  // A different mix from shard_for's, so the jitter does not follow the shard.
+  std::uint64_t h = std::uint64_t{hash} ^ (std::uint64_t{hash} >> 29);
+  h *= 0xBF58476D1CE4E5B9ULL;
+  h ^= h >> 32;
+  const auto offset = static_cast<std::int64_t>(h % static_cast<std::uint64_t>(2 * span + 1)) - span;
+  return ttl + std::chrono::nanoseconds(offset);
+}
+
 CachedPtr LocalCache::get(std::string_view key) {
-  const KeyView k = hashed(key);
+  const std::size_t hash = hash_of(key);
   const auto now = options_.now();
-  Shard& s = shard_for(k.hash);
+  Shard& s = shard_for(hash);
   std::lock_guard lock(s.mu);
-  const auto it = s.index.find(k);
-  if (it == s.index.end()) {
+  const Slot slot = s.find(key, hash);
+  if (slot == kNoSlot) {
     ++s.counters.misses;
     return nullptr;
   }
-  const Entry& e = s.entries[it->second];
+  const Entry& e = s.entries[slot];
   if (now >= e.expires) {
-    s.remove(it);
+    s.remove(slot);
     ++s.counters.expirations;
     ++s.counters.misses;
     return nullptr;
   }
-  s.policy->on_access(it->second);
-  ++s.counters.hits;
+  s.policy->on_access(slot);
+  ++s.hits;
   return e.value;
 }
 
 Cache::Lease LocalCache::lease(std::string_view key) {
-  Shard& s = shard_for(hashed(key).hash);
+  Shard& s = shard_for(hash_of(key));
   std::lock_guard lock(s.mu);
   return s.invalidations;
 }
 
 bool LocalCache::put(std::string_view key, CachedPtr value, Lease lease) {
   if (!value) return false;
-  const KeyView k = hashed(key);
+  const std::size_t hash = hash_of(key);
   const std::int64_t charge = entry_charge(key, *value);
-  Shard& s = shard_for(k.hash);
+  Shard& s = shard_for(hash);
   if (charge > s.budget) return false;
   // Built before locking: the allocation stays out of the critical section.
-  Key owned{std::string(key), k.hash};
-  const auto expires = options_.now() + options_.ttl;
+  std::string owned(key);
+  const auto expires = options_.now() + ttl_for(hash);
 
   std::lock_guard lock(s.mu);
   if (lease < s.invalidations) {
     ++s.counters.stale_sets_refused;
     return false;
   }
-  if (const auto it = s.index.find(k); it != s.index.end()) s.remove(it);
+  if (const Slot old = s.find(key, hash); old != kNoSlot) s.remove(old);
   s.make_room(charge);
-  s.insert(std::move(owned), std::move(value), charge, expires);
+  s.insert(std::move(owned), hash, std::move(value), charge, expires);
   ++s.counters.inserts;
   return true;
 }
 
 void LocalCache::erase(std::string_view key) {
-  const KeyView k = hashed(key);
-  Shard& s = shard_for(k.hash);
+  const std::size_t hash = hash_of(key);
+  Shard& s = shard_for(hash);
   std::lock_guard lock(s.mu);
   ++s.invalidations;
-  if (const auto it = s.index.find(k); it != s.index.end()) s.remove(it);
+  if (const Slot slot = s.find(key, hash); slot != kNoSlot) s.remove(slot);
 }
 
 CacheStats LocalCache::stats() const {
@@ -208,7 +210,7 @@ CacheStats LocalCache::stats() const {
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
     const Shard& s = shards_[i];
     std::lock_guard lock(s.mu);
-    total.hits += s.counters.hits;
+    total.hits += s.hits;
     total.misses += s.counters.misses;
     total.inserts += s.counters.inserts;
     total.evictions += s.counters.evictions;

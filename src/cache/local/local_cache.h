@@ -1,10 +1,10 @@
 #pragma once
 // The L1 cache: in-process, bounded in bytes, with a TTL and a pluggable eviction policy.
 //
-// Keys are spread over `shards` shards by hash. Each shard has its own mutex, hash map, byte
+// Keys are spread over `shards` shards by hash. Each shard has its own mutex, key index, byte
 // budget (max_bytes / shards) and eviction policy, so threads contend only when their keys share
-// a shard. A hit costs one hash, one lock, one map lookup, one policy touch and one shared_ptr
-// copy; it does not allocate.
+// a shard. A hit costs one hash, one coarse clock read, one lock, one flat-index probe, one policy
+// touch and one shared_ptr copy; it does not allocate (docs/cache.md: what a hit costs).
 //
 // Leases (see cache.h) are per shard: each shard counts its erase() calls, lease(key) returns the
 // count, and put() refuses a lease older than the count. An erase of ANOTHER key in the same
@@ -23,22 +23,28 @@
 
 namespace ztm {
 
+// steady_clock's time (CLOCK_MONOTONIC) at the kernel tick's resolution (1 to 4 ms): a few ns
+// to read instead of about 20, which was a fifth of a hit. TTLs are seconds; a few ms do not
+// matter.
+std::chrono::steady_clock::time_point coarse_steady_now();
+
 struct LocalCacheOptions {
-  EvictionPolicyKind policy = EvictionPolicyKind::lru;
+  EvictionPolicyKind policy = EvictionPolicyKind::s3fifo;  // docs/cache.md: why
   std::int64_t max_bytes = 64 << 20;     // bound on the sum of entry charges (see entry_charge)
-  std::chrono::milliseconds ttl{60000};  // an entry expires this long after its put
+  std::chrono::milliseconds ttl{60000};  // an entry expires this long after its put, give or take:
+  // each key's TTL is ttl +- up to ttl_jitter_percent % (0 to 50), fixed per key by its hash, so
+  // entries filled together (a cold start, a burst) do not expire together and stampede the store.
+  int ttl_jitter_percent = 10;
   int shards = 16;                       // a power of two in [1, 1024]
-  // Injected clock, so tests move time instead of sleeping.
-  std::function<std::chrono::steady_clock::time_point()> now = [] {
-    return std::chrono::steady_clock::now();
-  };
+  // Injected clock, so tests move time instead of sleeping. The default is coarse_steady_now.
+  std::function<std::chrono::steady_clock::time_point()> now = coarse_steady_now;
 };
 
 class LocalCache final : public Cache {
  public:
   // Bytes charged per entry on top of its key and value bytes: an estimate of the bookkeeping
-  // (hash-map node and bucket, slot record, policy links, the value's shared_ptr control block
-  // and string header). It keeps a flood of tiny entries from looking free. Allocator rounding
+  // (two index cells, the slot record with the key's string header, policy links and counters,
+  // the value's shared_ptr control block and string header). It keeps a flood of tiny entries from looking free. Allocator rounding
   // and string capacity beyond size() are not counted, so real memory use runs somewhat higher.
   static constexpr std::int64_t kEntryOverheadBytes = 128;
 
@@ -48,7 +54,8 @@ class LocalCache final : public Cache {
   }
 
   // Throws std::invalid_argument (a start-up error) unless: shards is a power of two in
-  // [1, 1024]; max_bytes / shards >= kEntryOverheadBytes; ttl > 0; now is set.
+  // [1, 1024]; max_bytes / shards >= kEntryOverheadBytes; ttl > 0; ttl_jitter_percent in
+  // [0, 50]; now is set.
   explicit LocalCache(LocalCacheOptions options);
   ~LocalCache() override;
 
@@ -74,6 +81,8 @@ class LocalCache final : public Cache {
   class Shard;  // local_cache.cc
 
   Shard& shard_for(std::size_t hash) const;
+  // ttl, moved by this key's share of the jitter.
+  std::chrono::steady_clock::duration ttl_for(std::size_t hash) const;
 
   LocalCacheOptions options_;
   std::unique_ptr<Shard[]> shards_;

@@ -61,7 +61,8 @@ TEST_P(LocalCacheAllocTest, GetDoesNotAllocate) {
 
 INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCacheAllocTest,
                          ::testing::Values(EvictionPolicyKind::lru, EvictionPolicyKind::lfu,
-                                           EvictionPolicyKind::fifo),
+                                           EvictionPolicyKind::fifo, EvictionPolicyKind::s3fifo,
+                                           EvictionPolicyKind::tinylfu),
                          testing_util::policy_name);
 
 }  // namespace

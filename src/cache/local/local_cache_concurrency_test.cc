@@ -138,7 +138,8 @@ TEST_P(LocalCacheConcurrencyTest, ReadThroughNeverLeavesAStaleValue) {
 
 INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCacheConcurrencyTest,
                          ::testing::Values(EvictionPolicyKind::lru, EvictionPolicyKind::lfu,
-                                           EvictionPolicyKind::fifo),
+                                           EvictionPolicyKind::fifo, EvictionPolicyKind::s3fifo,
+                                           EvictionPolicyKind::tinylfu),
                          testing_util::policy_name);
 
 }  // namespace

@@ -23,6 +23,7 @@ LocalCacheOptions small_options(EvictionPolicyKind policy, std::int64_t max_byte
   o.max_bytes = max_bytes;
   o.shards = shards;
   o.ttl = milliseconds(1000);
+  o.ttl_jitter_percent = 0;  // exact expiry; the jitter has its own test
   o.now = clock.now();
   return o;
 }
@@ -54,7 +55,11 @@ TEST_P(LocalCachePolicyTest, EvictsInPolicyOrder) {
 INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCachePolicyTest,
                          ::testing::Values(EvictionCase{EvictionPolicyKind::lru, "b"},
                                            EvictionCase{EvictionPolicyKind::fifo, "a"},
-                                           EvictionCase{EvictionPolicyKind::lfu, "c"}),
+                                           EvictionCase{EvictionPolicyKind::lfu, "c"},
+                                           // all read, so all move to main; a went first
+                                           EvictionCase{EvictionPolicyKind::s3fifo, "a"},
+                                           // b, c move to main; a (2 touches) loses to b (3)
+                                           EvictionCase{EvictionPolicyKind::tinylfu, "a"}),
                          [](const auto& p) { return std::string(to_string(p.param.policy)); });
 
 // ---- Behaviour shared by all policies --------------------------------------------------------
@@ -122,6 +127,31 @@ TEST_P(LocalCacheTest, EntryExpiresAfterTtl) {
   ASSERT_TRUE(fill(cache, "k", "v2"));
   clock.advance(milliseconds(999));
   EXPECT_EQ(cache.get("k")->data, "v2");
+}
+
+// Entries filled together expire spread over ttl +- 10%, never outside it.
+TEST_P(LocalCacheTest, TtlJitterSpreadsExpiryWithinBounds) {
+  FakeClock clock;
+  LocalCacheOptions o = small_options(GetParam(), 16 << 20, 4, clock);
+  o.ttl_jitter_percent = 10;  // expiry in [900 ms, 1100 ms] after the put
+  LocalCache cache(o);
+  const int n = 1000;
+  auto key = [](int i) { return "user:" + std::to_string(i); };
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(fill(cache, key(i), "v"));
+  auto alive = [&] {
+    int hits = 0;
+    for (int i = 0; i < n; ++i) hits += cache.get(key(i)) != nullptr ? 1 : 0;
+    return hits;
+  };
+  clock.advance(milliseconds(899));
+  EXPECT_EQ(alive(), n);
+  clock.advance(milliseconds(101));  // 1000 ms: about half are gone
+  const int at_ttl = alive();
+  EXPECT_GT(at_ttl, n * 3 / 10);
+  EXPECT_LT(at_ttl, n * 7 / 10);
+  clock.advance(milliseconds(100));  // 1100 ms: all are gone
+  EXPECT_EQ(alive(), 0);
+  EXPECT_EQ(cache.stats().expirations, static_cast<std::uint64_t>(n));
 }
 
 TEST_P(LocalCacheTest, EraseRemoves) {
@@ -219,7 +249,8 @@ TEST_P(LocalCacheTest, CountsHitsMissesAndNullValues) {
 
 INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCacheTest,
                          ::testing::Values(EvictionPolicyKind::lru, EvictionPolicyKind::lfu,
-                                           EvictionPolicyKind::fifo),
+                                           EvictionPolicyKind::fifo, EvictionPolicyKind::s3fifo,
+                                           EvictionPolicyKind::tinylfu),
                          testing_util::policy_name);
 
 TEST(LocalCacheOptionsTest, InvalidOptionsThrow) {
@@ -233,6 +264,10 @@ TEST(LocalCacheOptionsTest, InvalidOptionsThrow) {
   EXPECT_THROW(LocalCache(with([](auto& o) { o.shards = 2048; })), std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.max_bytes = 100; })), std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl = milliseconds(0); })), std::invalid_argument);
+  EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = -1; })),
+               std::invalid_argument);
+  EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = 51; })),
+               std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.now = nullptr; })), std::invalid_argument);
   EXPECT_NO_THROW(LocalCache(with([](auto& o) { o.shards = 1; })));
   EXPECT_NO_THROW(LocalCache(LocalCacheOptions{}));

@@ -3,6 +3,7 @@
 // The links live in one array owned by the policy and shared by all its lists (a slot is on at
 // most one list at a time), so linking and unlinking never allocate.
 
+#include <array>
 #include <cassert>
 #include <cstdint>
 #include <limits>
@@ -61,5 +62,51 @@ class SlotList {
   std::uint32_t head_ = kNoSlot;
   std::uint32_t tail_ = kNoSlot;
 };
+
+// N lists over one link array, each with its length: S3-FIFO's queues, W-TinyLFU's segments.
+// The policy keeps which list each slot is on.
+template <std::size_t N>
+class SlotQueues {
+ public:
+  std::uint64_t size(std::size_t q) const { return sizes_[q]; }
+  std::uint32_t front(std::size_t q) const { return lists_[q].front(); }
+
+  void push_back(std::vector<SlotLink>& links, std::uint32_t slot, std::size_t q) {
+    lists_[q].push_back(links, slot);
+    ++sizes_[q];
+  }
+  // REQUIRES: slot is on list q.
+  void remove(std::vector<SlotLink>& links, std::uint32_t slot, std::size_t q) {
+    lists_[q].remove(links, slot);
+    --sizes_[q];
+  }
+  // Moves slot from list `from` to the back of list `to` (the same list: to its back).
+  void move(std::vector<SlotLink>& links, std::uint32_t slot, std::size_t from, std::size_t to) {
+    remove(links, slot, from);
+    push_back(links, slot, to);
+  }
+
+ private:
+  std::array<SlotList, N> lists_;
+  std::array<std::uint64_t, N> sizes_{};
+};
+
+// The smallest power of two >= n and >= floor: sizes of hash-indexed tables.
+inline std::size_t power_of_two_at_least(std::size_t n, std::size_t floor) {
+  std::size_t p = floor;
+  while (p < n) p *= 2;
+  return p;
+}
+
+// A 64-bit finaliser (MurmurHash3's): policies index their tables with it, because the shard's
+// key hashes all share the bits that chose the shard.
+inline std::uint64_t mix_hash(std::uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
 
 }  // namespace ztm

@@ -7,6 +7,9 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "postgres") return prepare_postgres;
   if (name == "etcd") return prepare_etcd;
   if (name == "patroni") return prepare_patroni;
+  if (name == "haproxy") return prepare_haproxy;
+  if (name == "redis") return prepare_redis;
+  if (name == "sentinel") return prepare_sentinel;
   return nullptr;
 }
 

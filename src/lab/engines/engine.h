@@ -1,5 +1,5 @@
 #pragma once
-// An engine is what runs in a lab process: ztm serve, PostgreSQL, etcd, Patroni, later HAProxy, Redis.
+// An engine is what runs in a lab process: ztm serve, PostgreSQL, etcd, Patroni, HAProxy, Redis, Sentinel.
 // Each has one file in this folder with a prepare function: it writes the engine's files into
 // its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
 // (initdb, seeding), and returns how to run, stop and health-check the process.
@@ -17,10 +17,17 @@ namespace ztm::lab {
 
 inline constexpr int kEtcdClientPort = 2379;
 inline constexpr int kEtcdPeerPort = 2380;
+inline constexpr int kWebPort = 8080;        // ztm serve on every web host
+inline constexpr int kLbHttpPort = 80;       // the load balancer's public address
+inline constexpr int kLbHttpsPort = 443;
+inline constexpr int kRedisPort = 6379;
+inline constexpr int kSentinelPort = 26379;
+inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
 struct EngineContext {
   std::string host;     // "web1"
   std::string address;  // "10.77.1.10"
+  std::string public_address;  // "10.77.0.10" on a host with a public address, else ""
   std::string netns;    // "ztm-web1"
   std::string workdir;  // DIR/hosts/<host>/<engine>, created (empty) by the caller
   std::map<std::string, std::string> params;            // from the stage
@@ -50,6 +57,9 @@ ProcessSpec prepare_ztm_server(const EngineContext& context);  // engines/ztm_se
 ProcessSpec prepare_postgres(const EngineContext& context);    // engines/postgres.cc
 ProcessSpec prepare_etcd(const EngineContext& context);        // engines/etcd.cc
 ProcessSpec prepare_patroni(const EngineContext& context);     // engines/patroni.cc
+ProcessSpec prepare_haproxy(const EngineContext& context);     // engines/haproxy.cc
+ProcessSpec prepare_redis(const EngineContext& context);       // engines/redis.cc
+ProcessSpec prepare_sentinel(const EngineContext& context);    // engines/redis.cc
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

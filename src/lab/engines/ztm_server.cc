@@ -1,7 +1,9 @@
 // Engine `ztm`: the web service itself, `ztm serve`, run from the binary that runs the lab.
 // Params: storage = sqlite (default; demo data seeded into the host's own database) |
 // postgres (db_host = the host running PostgreSQL, or db_hosts = "db1,db2,db3"; demo data
-// seeded there).
+// seeded there). Behind a load balancer (lb_host = its host): trusts its private address for
+// X-Forwarded-*, drains for longer than the LB needs to notice, and keeps sessions per
+// `sessions`: sqlite (on this server) or redis (sentinel_hosts = "sen1,sen2,sen3").
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -9,13 +11,14 @@
 #include "lab/engines/engine.h"
 #include "lab/engines/postgres_credentials.h"
 #include "lab/health.h"
+#include "lab/load_balancer.h"
 #include "lab/template.h"
 
 namespace ztm::lab {
 
 namespace {
 
-constexpr int kPort = 8080;
+constexpr int kPort = kWebPort;
 
 std::string param(const EngineContext& c, const std::string& key, const std::string& fallback) {
   auto it = c.params.find(key);
@@ -42,7 +45,26 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   } else if (storage != "sqlite") {
     throw std::runtime_error("ztm: unknown storage " + storage);
   }
-  render_file("ztm", "ztm-" + storage + ".toml", vars, config);
+  std::string config_template = "ztm-" + storage + ".toml";
+  if (auto lb = param(c, "lb_host", ""); !lb.empty()) {
+    if (storage != "postgres") throw std::runtime_error("ztm: behind a load balancer storage must be postgres");
+    const std::string sessions = param(c, "sessions", "sqlite");
+    config_template = "ztm-lb-" + sessions + ".toml";
+    vars["trusted_proxies"] = c.address_of(lb);
+    vars["drain_delay_ms"] = std::to_string(kDrainDelayMs);
+    if (sessions == "redis") {
+      std::string sentinels;
+      std::stringstream hosts(param(c, "sentinel_hosts", ""));
+      for (std::string h; std::getline(hosts, h, ',');)
+        sentinels += (sentinels.empty() ? "" : ",") + c.address_of(h) + ":" + std::to_string(kSentinelPort);
+      if (sentinels.empty()) throw std::runtime_error("ztm: sessions=redis needs sentinel_hosts");
+      vars["redis_sentinels"] = sentinels;
+      vars["redis_master_name"] = kSessionsMaster;
+    } else if (sessions != "sqlite") {
+      throw std::runtime_error("ztm: unknown sessions " + sessions);
+    }
+  }
+  render_file("ztm", config_template, vars, config);
 
   const std::string exe = self_exe();
   const std::string log = c.workdir + "/ztm.log";

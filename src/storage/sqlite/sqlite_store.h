@@ -11,20 +11,14 @@
 #include <memory>
 #include <string>
 
+#include "sqlite/options.h"
 #include "storage/store.h"
 
 namespace ztm {
+namespace sqlite {
+class Database;
+}
 
-struct SqliteOptions {
-  std::string path;            // the database file; created (with its directory) if missing
-  int threads = 4;             // pool threads, and so at most this many calls run at once
-  int max_pending = 10000;     // calls queued or running beyond which calls fail `overloaded`
-  int busy_timeout_ms = 5000;  // how long to wait for another process's write lock
-  // true: synchronous=FULL, every commit is fsynced before it is acknowledged (survives power
-  // loss). false: synchronous=NORMAL, a commit survives a crash of the process but the last
-  // commits may be lost on power loss (never corrupting the file); faster writes.
-  bool durable_commits = true;
-};
 
 struct MigrationReport {
   int from_version = 0;
@@ -69,8 +63,7 @@ class SqliteStore final : public Store {
   boost::asio::awaitable<Result<void>> ping() override;
 
  private:
-  struct Impl;  // the connections and the pool; keeps sqlite3.h out of this header
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<sqlite::Database> db_;  // keeps sqlite3.h out of this header
 };
 
 }  // namespace ztm

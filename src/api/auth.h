@@ -1,0 +1,60 @@
+#pragma once
+// Who sent a request: the session token (Authorization: Bearer, else the ztm_session cookie)
+// resolved to a Principal through AccountService, and the client's address (the peer, or what a
+// trusted load balancer says in X-Forwarded-For). Failures come back as ready-made responses.
+
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/request_parsing.h"
+#include "app/accounts.h"
+#include "http/message.h"
+
+namespace ztm::api {
+
+inline constexpr std::string_view kSessionCookie = "ztm_session";
+
+enum class CookieSecure { auto_, always, never };
+
+struct AuthOptions {
+  std::vector<boost::asio::ip::address> trusted_proxies;  // their X-Forwarded-* are believed
+  CookieSecure cookie_secure = CookieSecure::auto_;
+};
+
+// "10.0.0.1, ::1" -> addresses; std::invalid_argument naming the bad entry.
+std::vector<boost::asio::ip::address> parse_address_list(std::string_view text);
+
+class Auth {
+ public:
+  Auth(AccountService& accounts, AuthOptions options)
+      : accounts_(accounts), options_(std::move(options)) {}
+
+  // The token a request carries; nullopt when it carries none. A malformed Authorization header
+  // or cookie yields its text anyway, so that authenticate() rejects it with a clear message.
+  static std::optional<std::string> token(const http::Request& req);
+
+  // The caller's principal, or 401 (no/invalid session) / 503 (session store down).
+  boost::asio::awaitable<Parsed<Principal>> principal(http::Request& req);
+
+  // The client's address for rate limits: the peer, or, from a trusted proxy, the last address
+  // in X-Forwarded-For (the one that proxy appended).
+  std::string client_address(const http::Request& req) const;
+
+  // The Set-Cookie value that carries `session` (or, with nullopt, that clears the cookie).
+  std::string cookie(const http::Request& req, const NewSession* session) const;
+
+  AccountService& accounts() { return accounts_; }
+
+ private:
+  bool trusted(const http::Request& req) const;
+
+  AccountService& accounts_;
+  AuthOptions options_;
+};
+
+// 403 unless `who` is the user `owner` or an admin.
+std::optional<http::Response> forbid_unless_owner(const Principal& who, UserId owner);
+
+}  // namespace ztm::api

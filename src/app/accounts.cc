@@ -1,0 +1,173 @@
+#include "app/accounts.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace ztm {
+namespace {
+
+using boost::asio::awaitable;
+
+std::string hex(const unsigned char* data, std::size_t n) {
+  std::string out(n * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), data, n);
+  out.pop_back();
+  return out;
+}
+
+// BLAKE2b of `text`, in hex: what the session store sees instead of tokens and emails.
+std::string digest(std::string_view text, std::size_t bytes) {
+  std::array<unsigned char, crypto_generichash_BYTES_MAX> out{};
+  crypto_generichash(out.data(), bytes, reinterpret_cast<const unsigned char*>(text.data()),
+                     text.size(), nullptr, 0);
+  return hex(out.data(), bytes);
+}
+
+std::string session_key(std::string_view token) { return "s:" + digest(token, 32); }
+
+bool well_formed_token(std::string_view token) {
+  return token.size() == AccountLimits::kTokenChars &&
+         std::all_of(token.begin(), token.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+         });
+}
+
+Result<void> check_password_length(std::string_view password, std::size_t min) {
+  if (password.size() < min)
+    return Error{Errc::invalid_argument,
+                 min <= 1 ? "password: required"
+                          : "password: at least " + std::to_string(min) + " bytes"};
+  if (password.size() > AccountLimits::kMaxPassword)
+    return Error{Errc::invalid_argument,
+                 "password: at most " + std::to_string(AccountLimits::kMaxPassword) + " bytes"};
+  return {};
+}
+
+const Error kWrongCredentials{Errc::unauthenticated, "email or password is wrong"};
+
+}  // namespace
+
+Result<std::string> normalize_email(std::string_view email) {
+  while (!email.empty() && email.front() == ' ') email.remove_prefix(1);
+  while (!email.empty() && email.back() == ' ') email.remove_suffix(1);
+  const Error bad{Errc::invalid_argument, "email: must be an address like name@example.com"};
+  if (email.size() > AccountLimits::kMaxEmail)
+    return Error{Errc::invalid_argument,
+                 "email: at most " + std::to_string(AccountLimits::kMaxEmail) + " bytes"};
+  const auto at = email.find('@');
+  if (at == 0 || at == std::string_view::npos || at + 1 == email.size() ||
+      email.find('@', at + 1) != std::string_view::npos)
+    return bad;
+  std::string out;
+  out.reserve(email.size());
+  for (char c : email) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f) return bad;
+    out += static_cast<char>(std::tolower(u));
+  }
+  return out;
+}
+
+AccountService::AccountService(Store& store, SessionStore& sessions, PasswordHasher& hasher,
+                               IdGenerator& ids, AccountOptions options)
+    : store_(store), sessions_(sessions), hasher_(hasher), ids_(ids), options_(options) {}
+
+awaitable<Result<void>> AccountService::count_attempt(std::string key, int limit) {
+  auto count = co_await sessions_.hit(std::move(key), options_.window);
+  if (!count) co_return std::move(count).error();
+  if (count->hits > limit) {
+    const auto secs = std::chrono::ceil<std::chrono::seconds>(count->reset_in).count();
+    co_return Error{Errc::rate_limited, "too many attempts; try again later",
+                    static_cast<int>(std::max<std::int64_t>(1, secs))};
+  }
+  co_return Result<void>{};
+}
+
+awaitable<Result<NewSession>> AccountService::open_session(UserId user, std::string role) {
+  std::array<unsigned char, 32> random{};
+  randombytes_buf(random.data(), random.size());
+  std::string token(sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(token.data(), token.size(), random.data(), random.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  token.resize(AccountLimits::kTokenChars);
+  // Arguments are named first: GCC 12 destroys a temporary built inside co_await twice.
+  SessionData data{user, std::move(role)};
+  std::string key = session_key(token);
+  auto created = co_await sessions_.create(std::move(key), std::move(data),
+                                           std::chrono::milliseconds(options_.session_ttl));
+  if (!created) co_return std::move(created).error();
+  co_return NewSession{std::move(token), user, options_.session_ttl};
+}
+
+awaitable<Result<SignedUp>> AccountService::sign_up(std::string email, std::string password,
+                                                    User profile, std::string client) {
+  auto normalized = normalize_email(email);
+  if (!normalized) co_return std::move(normalized).error();
+  if (auto r = check_password_length(password, AccountLimits::kMinPassword); !r)
+    co_return std::move(r).error();
+  std::string address_key = "signup:c:" + client;
+  if (auto r = co_await count_attempt(std::move(address_key), options_.attempts_per_address); !r)
+    co_return std::move(r).error();
+  auto hash = co_await hasher_.hash(std::move(password));
+  if (!hash) co_return std::move(hash).error();
+  profile.id = ids_.next();
+  Account account{profile.id, std::move(*normalized), std::move(*hash), "user"};
+  auto user = co_await store_.create_account(std::move(profile), std::move(account));
+  if (!user) co_return std::move(user).error();
+  std::string role = "user";
+  auto session = co_await open_session(user->user.id, std::move(role));
+  if (!session) co_return std::move(session).error();
+  co_return SignedUp{std::move(*session), std::move(*user)};
+}
+
+awaitable<Result<NewSession>> AccountService::log_in(std::string email, std::string password,
+                                                     std::string client) {
+  auto normalized = normalize_email(email);
+  if (!normalized) co_return std::move(normalized).error();
+  if (auto r = check_password_length(password, 1); !r) co_return std::move(r).error();
+  std::string address_key = "login:c:" + client;
+  if (auto r = co_await count_attempt(std::move(address_key), options_.attempts_per_address); !r)
+    co_return std::move(r).error();
+  std::string account_key = "login:a:" + digest(*normalized, 16);
+  if (auto r = co_await count_attempt(std::move(account_key), options_.attempts_per_account); !r)
+    co_return std::move(r).error();
+  auto account = co_await store_.find_account(*normalized);
+  if (!account && account.error().code != Errc::not_found) co_return std::move(account).error();
+  if (!account) {
+    auto decoy = co_await hasher_.verify_nothing(std::move(password));
+    if (!decoy) co_return std::move(decoy).error();
+    co_return kWrongCredentials;
+  }
+  auto match = co_await hasher_.verify(std::move(account->password_hash), std::move(password));
+  if (!match) co_return std::move(match).error();
+  if (!*match) co_return kWrongCredentials;
+  co_return co_await open_session(account->user_id, std::move(account->role));
+}
+
+awaitable<Result<Principal>> AccountService::authenticate(std::string token) {
+  if (!well_formed_token(token))
+    co_return Error{Errc::unauthenticated, "session token is malformed"};
+  std::string key = session_key(token);
+  auto session = co_await sessions_.touch(std::move(key),
+                                          std::chrono::milliseconds(options_.session_ttl));
+  if (!session && session.error().code == Errc::not_found)
+    co_return Error{Errc::unauthenticated, "session expired or revoked; log in again"};
+  if (!session) co_return std::move(session).error();
+  co_return Principal{session->user_id, std::move(session->role)};
+}
+
+awaitable<Result<void>> AccountService::log_out(std::string token) {
+  auto principal = co_await authenticate(token);
+  if (!principal) co_return std::move(principal).error();
+  std::string key = session_key(token);
+  co_return co_await sessions_.revoke(std::move(key));
+}
+
+awaitable<Result<void>> AccountService::end_sessions_of(UserId user) {
+  co_return co_await sessions_.revoke_user(user);
+}
+
+}  // namespace ztm

@@ -1,0 +1,95 @@
+#pragma once
+// Accounts and sessions (the chapter's stateless web tier): sign-up, login, logout and
+// authenticating a request. Every piece of state lives in shared stores — credentials in the
+// Store (replicated with the users), sessions and login counters in the SessionStore (Redis when
+// scaled out) — so any web server serves any request and a session outlives its server.
+//
+// A session token is 256 random bits, base64url (43 characters). The SessionStore keys it by a
+// BLAKE2b hash of the token, so a leaked store holds no usable token.
+//
+// Errors: invalid_argument (422: bad email, password length...), conflict (409: email taken),
+// unauthenticated (401: wrong credentials — the same answer, in the same time, whether or not the
+// account exists; no, expired, revoked or malformed token), rate_limited (429), unavailable /
+// overloaded (503) from the stores and the hashing pool.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <string>
+
+#include "app/passwords.h"
+#include "core/ids.h"
+#include "sessions/session_store.h"
+#include "storage/store.h"
+
+namespace ztm {
+
+struct AccountLimits {
+  static constexpr std::size_t kMaxEmail = 254;  // RFC 5321 path limit
+  static constexpr std::size_t kMinPassword = 8;
+  static constexpr std::size_t kMaxPassword = 128;  // bytes; longer is refused, not truncated
+  static constexpr std::size_t kTokenChars = 43;    // 32 bytes in base64url without padding
+};
+
+struct AccountOptions {
+  std::chrono::seconds session_ttl{14 * 86'400};
+  int attempts_per_account = 10;  // logins per window, per account
+  int attempts_per_address = 50;  // logins and sign-ups per window, per client address
+  std::chrono::seconds window{60};
+};
+
+struct Principal {
+  UserId user_id = 0;
+  std::string role;  // "user" | "admin"
+  bool admin() const { return role == "admin"; }
+};
+
+struct NewSession {
+  std::string token;
+  UserId user_id = 0;
+  std::chrono::seconds expires_in{0};
+};
+
+struct SignedUp {
+  NewSession session;
+  StoredUser user;
+};
+
+// "  Ada@Example.COM " -> "ada@example.com"; invalid_argument naming the field when it is not
+// a plausible address (one '@', non-empty parts, no spaces or control characters, <= 254 bytes).
+Result<std::string> normalize_email(std::string_view email);
+
+class AccountService {
+ public:
+  // REQUIRES: every reference outlives this.
+  AccountService(Store& store, SessionStore& sessions, PasswordHasher& hasher, IdGenerator& ids,
+                 AccountOptions options);
+
+  // Creates the user and its account (role "user") and logs it in. `client` is the client's
+  // address, for the per-address limit.
+  boost::asio::awaitable<Result<SignedUp>> sign_up(std::string email, std::string password,
+                                                   User profile, std::string client);
+
+  boost::asio::awaitable<Result<NewSession>> log_in(std::string email, std::string password,
+                                                    std::string client);
+
+  // Revokes the session everywhere. unauthenticated when the token names no live session.
+  boost::asio::awaitable<Result<void>> log_out(std::string token);
+
+  // The session's owner; slides its expiry.
+  boost::asio::awaitable<Result<Principal>> authenticate(std::string token);
+
+  // After a user is deleted: ends all of its sessions.
+  boost::asio::awaitable<Result<void>> end_sessions_of(UserId user);
+
+ private:
+  boost::asio::awaitable<Result<void>> count_attempt(std::string key, int limit);
+  boost::asio::awaitable<Result<NewSession>> open_session(UserId user, std::string role);
+
+  Store& store_;
+  SessionStore& sessions_;
+  PasswordHasher& hasher_;
+  IdGenerator& ids_;
+  AccountOptions options_;
+};
+
+}  // namespace ztm

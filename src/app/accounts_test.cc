@@ -1,0 +1,170 @@
+#include "app/accounts.h"
+
+#include <gtest/gtest.h>
+
+#include "core/run_sync.h"
+#include "tests/support/memory_session_store.h"
+#include "tests/support/memory_store.h"
+
+namespace ztm {
+namespace {
+
+using std::chrono::seconds;
+
+User profile() { return User{0, "Ada", "Lovelace", {"12 St James's Square", "London", "LDN", 10021}, {}}; }
+
+template <class R>
+std::string errc(const R& r) {
+  return r.ok() ? "ok" : std::string(to_string(r.error().code));
+}
+
+class AccountServiceTest : public ::testing::Test {
+ protected:
+  // libsodium's minimum cost: these tests are about the rules, not the hash's strength.
+  PasswordHasher hasher{{.threads = 2, .max_pending = 64, .ops = 1, .memory_bytes = 8192}};
+  test::MemoryStore store;
+  test::MemorySessionStore sessions;
+  IdGenerator ids{3};
+  AccountOptions options{.session_ttl = seconds(3600), .attempts_per_account = 3,
+                         .attempts_per_address = 5, .window = seconds(60)};
+  AccountService accounts{store, sessions, hasher, ids, options};
+
+  Result<SignedUp> sign_up(std::string email, std::string password = "correct horse",
+                           std::string client = "10.0.0.1") {
+    return run_sync(accounts.sign_up(std::move(email), std::move(password), profile(), std::move(client)));
+  }
+  Result<NewSession> log_in(std::string email, std::string password = "correct horse",
+                            std::string client = "10.0.0.1") {
+    return run_sync(accounts.log_in(std::move(email), std::move(password), std::move(client)));
+  }
+  Result<Principal> who(const std::string& token) { return run_sync(accounts.authenticate(token)); }
+};
+
+TEST_F(AccountServiceTest, SignUpCreatesTheUserAndASessionThatAuthenticates) {
+  auto up = sign_up("ada@example.com");
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  EXPECT_GT(up->user.user.id, 0);
+  EXPECT_EQ(up->user.user.first_name, "Ada");
+  EXPECT_EQ(up->session.token.size(), AccountLimits::kTokenChars);
+  auto p = who(up->session.token);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->user_id, up->user.user.id);
+  EXPECT_EQ(p->role, "user");
+  auto account = run_sync(store.find_account("ada@example.com"));
+  ASSERT_TRUE(account.ok());
+  EXPECT_TRUE(account->password_hash.starts_with("$argon2id$")) << account->password_hash;
+  EXPECT_EQ(account->password_hash.find("correct horse"), std::string::npos);
+}
+
+TEST_F(AccountServiceTest, LogInNormalizesTheEmailAndIssuesADistinctToken) {
+  auto up = sign_up("Ada@Example.com");
+  ASSERT_TRUE(up.ok());
+  auto in = log_in("  ADA@example.COM ");
+  ASSERT_TRUE(in.ok()) << in.error().message;
+  EXPECT_NE(in->token, up->session.token);
+  EXPECT_EQ(who(in->token)->user_id, up->user.user.id);
+}
+
+TEST_F(AccountServiceTest, WrongPasswordAndUnknownAccountAnswerAlike) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  auto wrong = log_in("ada@example.com", "not the password");
+  auto unknown = log_in("nobody@example.com", "not the password");
+  ASSERT_EQ(errc(wrong), "unauthenticated");
+  ASSERT_EQ(errc(unknown), "unauthenticated");
+  EXPECT_EQ(wrong.error().message, unknown.error().message);
+}
+
+TEST_F(AccountServiceTest, ATakenEmailIsAConflict) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  EXPECT_EQ(errc(sign_up("ADA@example.com")), "conflict");
+}
+
+TEST_F(AccountServiceTest, BadEmailsAndPasswordLengthsAreInvalid) {
+  for (const char* email : {"", "ada", "@example.com", "ada@", "a@b@c", "a da@example.com",
+                            "ada@exa\tmple.com"})
+    EXPECT_EQ(errc(sign_up(email)), "invalid_argument") << email;
+  EXPECT_EQ(errc(sign_up(std::string(250, 'a') + "@example.com")), "invalid_argument");
+  EXPECT_EQ(errc(sign_up("ada@example.com", "short")), "invalid_argument");
+  EXPECT_EQ(errc(sign_up("ada@example.com", std::string(129, 'p'))), "invalid_argument");
+  EXPECT_EQ(errc(log_in("ada@example.com", std::string(129, 'p'))), "invalid_argument");
+  EXPECT_EQ(errc(log_in("ada@example.com", "")), "invalid_argument");
+  EXPECT_EQ(*run_sync(store.count_users()), 0);
+}
+
+TEST_F(AccountServiceTest, LogOutRevokesTheSessionOnly) {
+  auto up = sign_up("ada@example.com");
+  auto second = log_in("ada@example.com");
+  ASSERT_TRUE(up.ok() && second.ok());
+  ASSERT_TRUE(run_sync(accounts.log_out(up->session.token)).ok());
+  EXPECT_EQ(errc(who(up->session.token)), "unauthenticated");
+  EXPECT_TRUE(who(second->token).ok());
+  EXPECT_EQ(errc(run_sync(accounts.log_out(up->session.token))), "unauthenticated");
+}
+
+TEST_F(AccountServiceTest, MalformedAndForgedTokensAreUnauthenticated) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  for (const std::string& token : {std::string(), std::string("abc"), std::string(43, '!'),
+                                  std::string(44, 'a'), std::string(43, 'a')})
+    EXPECT_EQ(errc(who(token)), "unauthenticated") << token;
+  // Malformed tokens are refused before the session store is asked.
+  sessions.fail_with(Errc::unavailable);
+  EXPECT_EQ(errc(who("abc")), "unauthenticated");
+  EXPECT_EQ(errc(who(std::string(43, 'a'))), "unavailable");
+}
+
+TEST_F(AccountServiceTest, SessionsSlideAndExpire) {
+  auto up = sign_up("ada@example.com");
+  ASSERT_TRUE(up.ok());
+  sessions.advance(std::chrono::minutes(59));
+  ASSERT_TRUE(who(up->session.token).ok());  // slides to an hour from now
+  sessions.advance(std::chrono::minutes(59));
+  ASSERT_TRUE(who(up->session.token).ok());
+  sessions.advance(std::chrono::minutes(61));
+  EXPECT_EQ(errc(who(up->session.token)), "unauthenticated");
+}
+
+TEST_F(AccountServiceTest, LoginsAreLimitedPerAccountAcrossAddresses) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "10.0.0." + std::to_string(10 + i))),
+              "unauthenticated");
+  auto limited = log_in("ada@example.com", "correct horse", "10.0.0.99");
+  ASSERT_EQ(errc(limited), "rate_limited");
+  EXPECT_GE(limited.error().retry_after_s, 1);
+  EXPECT_LE(limited.error().retry_after_s, 60);
+  EXPECT_EQ(errc(log_in("ADA@example.com", "correct horse", "10.0.0.98")), "rate_limited");
+  sessions.advance(std::chrono::seconds(61));
+  EXPECT_TRUE(log_in("ada@example.com", "correct horse", "10.0.0.99").ok());
+}
+
+TEST_F(AccountServiceTest, LoginsAreLimitedPerAddressAcrossAccounts) {
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(errc(log_in("user" + std::to_string(i) + "@example.com", "whatever1", "10.9.9.9")),
+              "unauthenticated");
+  EXPECT_EQ(errc(log_in("other@example.com", "whatever1", "10.9.9.9")), "rate_limited");
+  EXPECT_EQ(errc(log_in("other@example.com", "whatever1", "10.9.9.8")), "unauthenticated");
+}
+
+TEST_F(AccountServiceTest, StoresDownAreUnavailableNotWrongCredentials) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  store.fail_with(Errc::unavailable);
+  EXPECT_EQ(errc(log_in("ada@example.com")), "unavailable");
+  store.fail_with(std::nullopt);
+  sessions.fail_with(Errc::unavailable);
+  EXPECT_EQ(errc(log_in("ada@example.com")), "unavailable");
+  EXPECT_EQ(errc(sign_up("bob@example.com")), "unavailable");
+}
+
+TEST_F(AccountServiceTest, EndingAUsersSessionsRevokesEveryOne) {
+  auto up = sign_up("ada@example.com");
+  auto other = sign_up("bob@example.com");
+  auto second = log_in("ada@example.com");
+  ASSERT_TRUE(up.ok() && other.ok() && second.ok());
+  ASSERT_TRUE(run_sync(accounts.end_sessions_of(up->user.user.id)).ok());
+  EXPECT_EQ(errc(who(up->session.token)), "unauthenticated");
+  EXPECT_EQ(errc(who(second->token)), "unauthenticated");
+  EXPECT_TRUE(who(other->session.token).ok());
+}
+
+}  // namespace
+}  // namespace ztm

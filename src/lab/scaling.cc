@@ -1,0 +1,314 @@
+// The web tier at runtime (docs/lab.md, "Scaling"): `scale web=N`, the rolling `restart web`,
+// and the autoscaler. Every change goes through the load balancer first, so that no client
+// request fails: a new server joins the pool only once it is healthy; a leaving one is drained
+// in HAProxy (no new requests, in-flight ones finish), put in MAINT, then stopped with SIGTERM
+// (ztm serve drains too: /readyz 503, in-flight requests finish), then deleted from the pool.
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "lab/health.h"
+#include "lab/network.h"
+#include "lab/supervisor_impl.h"
+
+namespace ztm::lab {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds kHealthyBound{30'000};  // a started web server answers /readyz
+constexpr milliseconds kPoolBound{10'000};     // HAProxy's checks see it UP (rise 2 x 500 ms)
+constexpr milliseconds kDrainBound{5'000};     // in-flight requests through a draining server
+constexpr milliseconds kDeleteBound{5'000};    // HAProxy lets go of its connections to it
+constexpr milliseconds kScrapeTimeout{300};
+constexpr std::size_t kMaxDecisions = 20;
+
+bool is_up(const std::optional<PoolServer>& s) { return s && s->status.rfind("UP", 0) == 0; }
+
+// Requests a web server has served, from its GET /metrics: the sum of ztm_http_requests_total
+// over every route except the probes (health checks, scrapes), which are not load.
+double served_requests(const std::string& metrics) {
+  double total = 0;
+  std::size_t pos = 0;
+  while (pos < metrics.size()) {
+    auto end = metrics.find('\n', pos);
+    if (end == std::string::npos) end = metrics.size();
+    const std::string line = metrics.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.rfind("ztm_http_requests_total{", 0) != 0) continue;
+    if (line.find("readyz") != std::string::npos || line.find("livez") != std::string::npos ||
+        line.find("/metrics") != std::string::npos)
+      continue;
+    try {
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    } catch (const std::exception&) {
+    }
+  }
+  return total;
+}
+
+int web_number(const std::string& host) { return std::stoi(host.substr(3)); }  // "web4" -> 4
+
+}  // namespace
+
+bool Supervisor::pump_until(const std::function<bool()>& done, milliseconds bound) {
+  const auto deadline = Clock::now() + bound;
+  while (!done()) {
+    if (signalled_ || Clock::now() > deadline) return false;
+    poll_once(true);
+  }
+  return true;
+}
+
+std::optional<LoadBalancerApi> Supervisor::load_balancer() {
+  for (const auto& p : procs_)
+    if (p.def->engine == "haproxy" && p.pid != 0)
+      return LoadBalancerApi(haproxy_socket(fmt::format("{}/hosts/{}/haproxy", dir_, p.host->name)));
+  return std::nullopt;
+}
+
+// The web servers (hosts with role web), by number.
+std::vector<Proc*> Supervisor::web_procs() {
+  std::vector<Proc*> out;
+  for (auto& p : procs_)
+    if (p.def->engine == "ztm" && std::count(p.host->roles.begin(), p.host->roles.end(), "web"))
+      out.push_back(&p);
+  std::sort(out.begin(), out.end(),
+            [](const Proc* a, const Proc* b) { return web_number(a->host->name) < web_number(b->host->name); });
+  return out;
+}
+
+std::string Supervisor::wait_in_pool(const std::string& host, const std::string& want, milliseconds bound) {
+  auto lb = load_balancer();
+  if (!lb) return "the load balancer is not running";
+  const bool ok = want == "UP" ? pump_until([&] { return is_up(lb->server(host)); }, bound)
+                               : pump_until([&] {
+                                   auto s = lb->server(host);
+                                   return !s || s->sessions == 0;
+                                 }, bound);
+  return ok ? "" : fmt::format("{} not {} in HAProxy within {} ms", host, want, bound.count());
+}
+
+std::string Supervisor::add_web(int n) {
+  HostDef def = stage_.web_host(n);
+  for (const auto& h : hosts_)
+    if (h.name == def.name) return def.name + " exists already";
+  hosts_.push_back(std::move(def));
+  const HostDef& h = hosts_.back();
+  try {
+    add_host_network(h);
+  } catch (const std::exception& e) {
+    return fmt::format("network for {}: {}", h.name, e.what());
+  }
+  procs_.push_back({&h, &h.processes.front(), process_name(h, h.processes.front())});
+  const std::string name = procs_.back().name;
+  start(procs_.back());  // prepares it (config, seed) and spawns it
+  pump_until([&] { return find(name)->healthy || find(name)->state == "exited"; }, kHealthyBound);
+  if (!find(name)->healthy) return name + " did not become healthy: " + find(name)->error;
+  auto lb = load_balancer();
+  if (!lb) return "the load balancer is not running";
+  if (auto e = lb->add(h.name, host_address(h), kWebPort); !e.empty())
+    return "HAProxy: add server " + h.name + ": " + e;
+  return wait_in_pool(h.name, "UP", kPoolBound);
+}
+
+std::string Supervisor::remove_web(const std::string& host) {
+  auto lb = load_balancer();
+  if (lb && !lb->server(host)) lb.reset();  // it never joined the pool (it failed to start)
+  if (lb) {
+    lb->set_state(host, "drain");                     // no new requests; in-flight ones finish
+    wait_in_pool(host, "without sessions", kDrainBound);  // bounded: a stuck request does not block
+    lb->set_state(host, "maint");
+  }
+  for (Proc* p : targets(host)) stop(*p, SIGTERM, "stopped");
+  std::string error;
+  if (lb && !pump_until([&] { return lb->remove(host).empty(); }, kDeleteBound))
+    error = "HAProxy: del server " + host + ": " + lb->remove(host);
+  std::erase_if(procs_, [&](const Proc& p) { return p.host->name == host; });
+  hosts_.remove_if([&](const HostDef& h) { return h.name == host; });
+  remove_host_network(host);
+  return error;
+}
+
+std::string Supervisor::restart_web(const std::string& name) {
+  const std::string host = find(name)->host->name;
+  auto lb = load_balancer();
+  if (!lb) return "the load balancer is not running";
+  lb->set_state(host, "drain");
+  wait_in_pool(host, "without sessions", kDrainBound);
+  lb->set_state(host, "maint");
+  stop(*find(name), SIGTERM, "stopped");
+  start(*find(name));
+  pump_until([&] { return find(name)->healthy || find(name)->state == "exited"; }, kHealthyBound);
+  if (!find(name)->healthy) return name + " did not become healthy after the restart";
+  if (auto e = lb->set_state(host, "ready"); !e.empty()) return "HAProxy: " + e;
+  return wait_in_pool(host, "UP", kPoolBound);
+}
+
+// After HAProxy (re)starts its pool is the one in its config file (the stage's first servers):
+// a restart of the load balancer forgets what was added or removed at runtime. Puts the live
+// web tier back: adds the web hosts it lacks, deletes the servers whose host is gone.
+void Supervisor::sync_pool() {
+  pool_stale_ = false;
+  auto lb = load_balancer();
+  auto pool = lb ? lb->servers() : std::nullopt;
+  if (!pool) return;
+  std::vector<std::string> hosts;
+  for (const Proc* p : web_procs()) hosts.push_back(p->host->name);
+  for (const auto& s : *pool) {
+    if (std::find(hosts.begin(), hosts.end(), s.name) != hosts.end()) continue;
+    lb->set_state(s.name, "maint");
+    if (auto e = lb->remove(s.name); !e.empty()) progress(fmt::format("pool: del server {}: {}", s.name, e));
+    else decide("pool: deleted " + s.name, "its host is gone; HAProxy restarted with its config file's pool");
+  }
+  for (const Proc* p : web_procs()) {
+    const std::string& h = p->host->name;
+    if (std::any_of(pool->begin(), pool->end(), [&](const PoolServer& s) { return s.name == h; })) continue;
+    if (auto e = lb->add(h, host_address(*p->host), kWebPort); !e.empty())
+      progress(fmt::format("pool: add server {}: {}", h, e));
+    else decide("pool: added " + h, "HAProxy restarted with its config file's pool");
+  }
+}
+
+void Supervisor::decide(const std::string& action, const std::string& reason) {
+  const auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  decisions_.push_back({{"at_ms", now.count()}, {"action", action}, {"reason", reason}});
+  if (decisions_.size() > kMaxDecisions) decisions_.pop_front();
+  progress(fmt::format("web tier: {} ({})", action, reason));
+}
+
+json::object Supervisor::scale(int web) {
+  if (stage_.max_web == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no load balancer to scale behind"}};
+  if (web < 1 || web > stage_.max_web)
+    return {{"ok", false}, {"error", fmt::format("web must be 1..{}", stage_.max_web)}};
+  busy_ = fmt::format("scale web={}", web);
+  std::string error;
+  while (error.empty() && !signalled_) {
+    auto webs = web_procs();
+    const int n = static_cast<int>(webs.size());
+    if (n == web) break;
+    if (n < web) {
+      int k = 1;
+      while (std::any_of(webs.begin(), webs.end(), [&](const Proc* p) { return web_number(p->host->name) == k; })) ++k;
+      decide(fmt::format("add web{}", k), busy_);
+      error = add_web(k);
+    } else {
+      const std::string host = webs.back()->host->name;
+      decide("remove " + host, busy_);
+      error = remove_web(host);
+    }
+  }
+  busy_.clear();
+  json::array names;
+  for (const Proc* p : web_procs()) names.emplace_back(p->host->name);
+  if (!error.empty()) return {{"ok", false}, {"error", error}, {"web", names}};
+  return {{"ok", true}, {"web", names}};
+}
+
+json::object Supervisor::restart(const std::string& tier) {
+  if (tier != "web" || stage_.max_web == 0)
+    return {{"ok", false}, {"error", "only the web tier behind a load balancer restarts: restart web"}};
+  busy_ = "restart web";
+  json::array names;
+  std::vector<std::string> order;
+  for (const Proc* p : web_procs()) order.push_back(p->name);
+  for (const auto& name : order) {
+    if (signalled_) break;
+    decide("restart " + name, busy_);
+    if (auto e = restart_web(name); !e.empty()) {
+      busy_.clear();
+      return {{"ok", false}, {"error", e}, {"processes", names}};
+    }
+    names.emplace_back(name);
+  }
+  busy_.clear();
+  return {{"ok", true}, {"processes", names}};
+}
+
+json::object Supervisor::set_autoscale(const json::object& r) {
+  if (stage_.max_web == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no web tier to autoscale"}};
+  AutoscalePolicy p = autoscale_;
+  try {
+    if (auto* v = r.if_contains("enabled")) p.enabled = v->as_bool();
+    if (auto* v = r.if_contains("min")) p.min = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = r.if_contains("max")) p.max = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = r.if_contains("up_rps")) p.up_rps = v->to_number<double>();
+    if (auto* v = r.if_contains("down_rps")) p.down_rps = v->to_number<double>();
+  } catch (const std::exception& e) {
+    return {{"ok", false}, {"error", std::string("bad autoscale request: ") + e.what()}};
+  }
+  if (p.min < 1 || p.min > p.max || p.max > stage_.max_web)
+    return {{"ok", false}, {"error", fmt::format("need 1 <= min <= max <= {}", stage_.max_web)}};
+  if (p.down_rps < 0 || p.down_rps >= p.up_rps) return {{"ok", false}, {"error", "need 0 <= down_rps < up_rps"}};
+  autoscale_ = p;
+  samples_ = {};
+  decide(p.enabled ? fmt::format("autoscale on: {}..{} servers, add above {} rps per server, remove below {}",
+                                 p.min, p.max, p.up_rps, p.down_rps)
+                   : "autoscale off",
+         "ztm lab autoscale");
+  return {{"ok", true}, {"status", status()}};
+}
+
+// Once a second while enabled: samples every healthy web server's /metrics, computes the load
+// per server over the last second, and adds or removes one server when it has stayed above
+// up_rps (below down_rps) for up_after (down_after), within min..max, then waits the cooldown.
+void Supervisor::autoscale_tick() {
+  if (!autoscale_.enabled || stage_.max_web == 0) return;
+  const auto now = Clock::now();
+  if (now - samples_.last_sample < std::chrono::seconds(1)) return;
+  std::map<std::string, double> counts;
+  for (const Proc* p : web_procs()) {
+    if (!p->healthy) continue;
+    auto answer = http_request("GET", host_address(*p->host), kWebPort, "/metrics", kScrapeTimeout);
+    if (answer && answer->status == 200) counts[p->host->name] = served_requests(answer->body);
+  }
+  const double dt = std::chrono::duration<double>(now - samples_.last_sample).count();
+  double delta = 0;
+  int both = 0;
+  for (const auto& [host, count] : counts)
+    if (auto it = samples_.last_count.find(host); it != samples_.last_count.end() && count >= it->second) {
+      delta += count - it->second;
+      ++both;
+    }
+  const bool first = samples_.last_sample == Clock::time_point{};
+  samples_.last_count = counts;
+  samples_.last_sample = now;
+  samples_.servers = static_cast<int>(counts.size());
+  if (first || both == 0) return;
+  samples_.load_rps = delta / dt / both;
+
+  const int n = static_cast<int>(web_procs().size());
+  const double load = samples_.load_rps;
+  samples_.above_since = load > autoscale_.up_rps ? (samples_.above_since == Clock::time_point{} ? now : samples_.above_since)
+                                                  : Clock::time_point{};
+  samples_.below_since = load < autoscale_.down_rps ? (samples_.below_since == Clock::time_point{} ? now : samples_.below_since)
+                                                    : Clock::time_point{};
+  if (now - samples_.last_change < autoscale_.cooldown) return;
+  std::string action, reason;
+  int target = n;
+  if (n < autoscale_.min) {
+    target = n + 1;
+    reason = fmt::format("{} servers, below min {}", n, autoscale_.min);
+  } else if (n > autoscale_.max) {
+    target = n - 1;
+    reason = fmt::format("{} servers, above max {}", n, autoscale_.max);
+  } else if (samples_.above_since != Clock::time_point{} && now - samples_.above_since >= autoscale_.up_after &&
+             n < autoscale_.max) {
+    target = n + 1;
+    reason = fmt::format("{:.0f} rps per server > {:.0f} for {} s", load, autoscale_.up_rps, autoscale_.up_after.count());
+  } else if (samples_.below_since != Clock::time_point{} && now - samples_.below_since >= autoscale_.down_after &&
+             n > autoscale_.min) {
+    target = n - 1;
+    reason = fmt::format("{:.0f} rps per server < {:.0f} for {} s", load, autoscale_.down_rps, autoscale_.down_after.count());
+  }
+  if (target == n) return;
+  decide(fmt::format("autoscale web {} -> {}", n, target), reason);
+  auto answer = scale(target);
+  if (!answer.at("ok").as_bool()) decide("autoscale failed", std::string(answer.at("error").as_string()));
+  samples_.last_change = Clock::now();
+  samples_.above_since = samples_.below_since = Clock::time_point{};
+  samples_.last_sample = Clock::time_point{};  // the next rate starts after the change
+}
+
+}  // namespace ztm::lab

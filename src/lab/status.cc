@@ -1,0 +1,61 @@
+// The supervisor's `status` document (docs/lab.md, "status --json"): hosts, processes, the
+// engines' live views, and the web tier's scaling state.
+#include <fmt/format.h>
+
+#include "lab/supervisor_impl.h"
+
+namespace ztm::lab {
+
+namespace json = boost::json;
+
+json::object Supervisor::status() const {
+  json::array hosts;
+  for (const auto& h : hosts_) {
+    json::array processes;
+    for (const auto& p : procs_) {
+      if (p.host != &h) continue;
+      json::object o = {{"name", p.name}, {"pid", p.pid}, {"state", p.state}, {"healthy", p.healthy}};
+      if (!p.exit.empty()) o["exit"] = p.exit;
+      if (!p.error.empty()) o["error"] = p.error;
+      if (p.spec) o["log"] = p.spec->launch.log;
+      processes.push_back(std::move(o));
+    }
+    json::object host = {{"name", h.name}, {"dc", h.dc}, {"address", host_address(h)},
+                         {"roles", json::array(h.roles.begin(), h.roles.end())},
+                         {"processes", processes}};
+    if (h.public_number > 0) host["public_address"] = public_address(h);
+    for (const auto& p : procs_) {  // the engine's live view (Patroni: role, lag; HAProxy: pool)
+      if (p.host != &h || !p.spec || !p.spec->describe) continue;
+      if (p.state == "starting" || p.state == "running") {
+        p.spec->describe(host);
+      } else {
+        host["role"] = "down";
+        if (p.def->engine == "patroni") host["lag_bytes"] = nullptr;
+      }
+    }
+    hosts.push_back(std::move(host));
+  }
+  json::object out = {{"stage", stage_.name}, {"figure", stage_.figure}, {"url", entry_url(stage_)},
+                      {"hosts", hosts}};
+  if (stage_.entry_tls_port > 0) {
+    for (const auto& h : hosts_)
+      if (h.name == stage_.entry_host && h.public_number > 0)
+        out["https_url"] = fmt::format("https://{}:{}", public_address(h), stage_.entry_tls_port);
+  }
+  if (stage_.max_web > 0) {
+    json::array decisions(decisions_.begin(), decisions_.end());
+    out["autoscale"] = {{"enabled", autoscale_.enabled},
+                        {"min", autoscale_.min},
+                        {"max", autoscale_.max},
+                        {"up_rps", autoscale_.up_rps},
+                        {"down_rps", autoscale_.down_rps},
+                        {"load_rps_per_server", samples_.load_rps < 0 ? json::value(nullptr)
+                                                                      : json::value(samples_.load_rps)},
+                        {"servers", samples_.servers},
+                        {"decisions", decisions}};
+  }
+  if (!busy_.empty()) out["busy"] = busy_;
+  return out;
+}
+
+}  // namespace ztm::lab

@@ -1,0 +1,130 @@
+#pragma once
+// The supervisor's internals, shared by supervisor.cc (the loop, processes, requests),
+// status.cc (the status document) and scaling.cc (the web tier at runtime: scale, rolling
+// restart, autoscale). Not for other code: the public surface is supervisor.h and control.h.
+//
+// One thread. Long operations (scale, restart) run inside a request and keep the supervisor
+// alive through pump_until(): it reaps, health-checks, answers `status` and refuses other
+// requests as busy, so `ztm lab status` works while servers are added or drained.
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lab/engines/engine.h"
+#include "lab/load_balancer.h"
+#include "lab/stages.h"
+#include "lab/state.h"
+
+namespace ztm::lab {
+
+using Clock = std::chrono::steady_clock;
+
+void progress(const std::string& line);  // a line in supervisor.log (relayed by `up`)
+
+// One process of the stage and its live state.
+struct Proc {
+  const HostDef* host;  // into Supervisor::hosts_ (a list: stable while hosts come and go)
+  const ProcessDef* def;
+  std::string name;                 // "web1/ztm"
+  std::optional<ProcessSpec> spec;  // set once prepared
+  std::string state = "pending";    // pending | starting | running | exited | stopped
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;
+  bool healthy = false;
+  std::string exit;   // "status 1", "signal 9"
+  std::string error;  // a failed prepare or spawn
+  Clock::time_point next_check{};
+};
+
+// `ztm lab autoscale`: the web tier follows the load per server, measured from the servers' own
+// GET /metrics (the rate of ztm_http_requests_total, health checks and scrapes excluded).
+struct AutoscalePolicy {
+  bool enabled = false;
+  int min = 2;
+  int max = 6;
+  double up_rps = 150;   // per server, sustained for up_after: add a server
+  double down_rps = 30;  // per server, sustained for down_after: remove one
+  std::chrono::seconds up_after{3};
+  std::chrono::seconds down_after{6};
+  std::chrono::seconds cooldown{4};  // after any change, before the next decision
+};
+
+struct AutoscaleState {
+  std::map<std::string, double> last_count;  // per web host: requests counted at last_sample
+  Clock::time_point last_sample{};
+  Clock::time_point above_since{}, below_since{}, last_change{};
+  double load_rps = -1;  // per server, at the last sample; < 0 before the first rate
+  int servers = 0;
+};
+
+class Supervisor {
+ public:
+  Supervisor(std::string dir, Stage stage);
+  int run();
+
+ private:
+  // supervisor.cc: the network, processes, requests, lab.json.
+  void build_network();
+  void add_host_network(const HostDef& h);
+  void remove_host_network(const std::string& host);
+  Proc* find(const std::string& name);
+  void start_ready();
+  void start(Proc& p);
+  void reap();
+  void exited(Proc& p, int status, const char* state);
+  void check_health();
+  void stop(Proc& p, int sig, const char* state);
+  void stop_all();
+  std::vector<Proc*> targets(const std::string& target);
+  void handle(int client);
+  void handle_busy(int client);
+  void engine_action(int client, const std::string& op, const std::string& target,
+                     const std::vector<Proc*>& procs);
+  void housekeeping();
+  bool poll_once(bool busy);
+  void save();
+
+  // status.cc
+  boost::json::object status() const;
+
+  // scaling.cc: each returns the answer to the request.
+  boost::json::object scale(int web);
+  boost::json::object restart(const std::string& tier);
+  boost::json::object set_autoscale(const boost::json::object& request);
+  void autoscale_tick();
+  bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds bound);
+  std::optional<LoadBalancerApi> load_balancer();
+  std::vector<Proc*> web_procs();
+  std::string add_web(int n);
+  std::string remove_web(const std::string& host);
+  std::string restart_web(const std::string& name);
+  std::string wait_in_pool(const std::string& host, const std::string& want, std::chrono::milliseconds bound);
+  void decide(const std::string& action, const std::string& reason);
+  void sync_pool();
+
+  std::string dir_;
+  const Stage stage_;
+  std::list<HostDef> hosts_;  // the stage's, then web hosts added at runtime
+  std::vector<Proc> procs_;
+  LabState state_;
+  bool done_ = false;
+  bool signalled_ = false;   // SIGTERM/SIGINT or `down` during a long operation: abort it
+  int listen_fd_ = -1;
+  int signal_fd_ = -1;
+  int down_client_ = -1;     // a `down` that came during a long operation, answered after it
+  std::string busy_;         // the long operation in progress ("scale web=4"), "" when idle
+  bool pool_stale_ = false;  // HAProxy (re)started: its pool is the config file's, not the live one
+  AutoscalePolicy autoscale_;
+  AutoscaleState samples_;
+  std::deque<boost::json::object> decisions_;  // the last autoscale and scale decisions
+};
+
+}  // namespace ztm::lab

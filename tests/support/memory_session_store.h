@@ -1,0 +1,101 @@
+#pragma once
+// An in-memory SessionStore for unit tests of the tiers above it (accounts, the API). The real
+// backends (SQLite, Redis) pass tests/sessions/session_store_conformance.h; this fake keeps the
+// same contract in the small (expiry by an injectable clock, fixed-window counters) and can fail
+// on purpose (fail_with).
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "sessions/session_store.h"
+
+namespace ztm::test {
+
+class MemorySessionStore : public SessionStore {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  void fail_with(std::optional<Errc> code) {
+    std::lock_guard lock(mu_);
+    fail_ = code;
+  }
+  // Moves this store's clock forward (expiry, windows).
+  void advance(std::chrono::milliseconds d) {
+    std::lock_guard lock(mu_);
+    offset_ += d;
+  }
+  std::size_t live_sessions() {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [k, s] : sessions_) n += s.expires > now();
+    return n;
+  }
+
+  boost::asio::awaitable<Result<void>> create(std::string key, SessionData data,
+                                              std::chrono::milliseconds ttl) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = sessions_.find(key);
+    if (it != sessions_.end() && it->second.expires > now())
+      co_return Error{Errc::conflict, "session exists"};
+    sessions_[key] = Entry{std::move(data), now() + ttl};
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<SessionData>> touch(std::string key,
+                                                    std::chrono::milliseconds ttl) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = sessions_.find(key);
+    if (it == sessions_.end() || it->second.expires <= now())
+      co_return Error{Errc::not_found, "no session"};
+    it->second.expires = now() + ttl;
+    co_return it->second.data;
+  }
+  boost::asio::awaitable<Result<void>> revoke(std::string key) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    sessions_.erase(key);
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<void>> revoke_user(UserId user) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    std::erase_if(sessions_, [user](const auto& kv) { return kv.second.data.user_id == user; });
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<RateCount>> hit(std::string key,
+                                                std::chrono::milliseconds window) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto& w = windows_[key];
+    if (w.ends <= now()) w = Window{0, now() + window};
+    ++w.hits;
+    co_return RateCount{w.hits, std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - now())};
+  }
+  boost::asio::awaitable<Result<void>> ping() override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    co_return Result<void>{};
+  }
+
+ private:
+  struct Entry {
+    SessionData data;
+    Clock::time_point expires;
+  };
+  struct Window {
+    std::int64_t hits = 0;
+    Clock::time_point ends;
+  };
+  Clock::time_point now() const { return Clock::now() + offset_; }
+
+  std::mutex mu_;
+  std::map<std::string, Entry> sessions_;
+  std::map<std::string, Window> windows_;
+  std::chrono::milliseconds offset_{0};
+  std::optional<Errc> fail_;
+};
+
+}  // namespace ztm::test
