@@ -18,12 +18,13 @@ struct Api::EndpointMetrics {
   std::array<std::atomic<Counter*>, 600> by_status{};
 };
 
-Api::Api(ApiOptions options, UserService& users, Auth& auth, Store& store,
+Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos, Store& store,
          MetricsRegistry& metrics, const std::atomic<bool>& draining,
          const StaticFiles* static_files)
     : options_(std::move(options)),
       users_(users, auth, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
+      photos_(auth, photos, options_.max_json_depth),
       store_(store),
       metrics_(metrics),
       draining_(draining),
@@ -50,22 +51,26 @@ Api::~Api() = default;
 
 // The route table: every route of the service, in one place.
 void Api::add_routes() {
-  auto bind = [this](auto member) {
-    return [this, member](http::Request& req) { return (users_.*member)(req); };
+  // A handler that calls `member` of one of the resource handler objects.
+  auto to = [](auto& handlers, auto member) {
+    return [&handlers, member](http::Request& req) { return (handlers.*member)(req); };
   };
-  router_.add(Verb::get, "/users", bind(&UsersApi::list));
-  router_.add(Verb::post, "/users", bind(&UsersApi::create));
-  router_.add(Verb::get, "/users/{id}", bind(&UsersApi::get));
-  router_.add(Verb::put, "/users/{id}", bind(&UsersApi::replace));
-  router_.add(Verb::patch, "/users/{id}", bind(&UsersApi::patch));
-  router_.add(Verb::delete_, "/users/{id}", bind(&UsersApi::remove));
-  auto account = [this](auto member) {
-    return [this, member](http::Request& req) { return (accounts_.*member)(req); };
-  };
-  router_.add(Verb::post, "/accounts", account(&AccountsApi::sign_up));
-  router_.add(Verb::post, "/sessions", account(&AccountsApi::log_in));
-  router_.add(Verb::delete_, "/sessions/current", account(&AccountsApi::log_out));
-  router_.add(Verb::get, "/me", account(&AccountsApi::me));
+  router_.add(Verb::get, "/users", to(users_, &UsersApi::list));
+  router_.add(Verb::post, "/users", to(users_, &UsersApi::create));
+  router_.add(Verb::get, "/users/{id}", to(users_, &UsersApi::get));
+  router_.add(Verb::put, "/users/{id}", to(users_, &UsersApi::replace));
+  router_.add(Verb::patch, "/users/{id}", to(users_, &UsersApi::patch));
+  router_.add(Verb::delete_, "/users/{id}", to(users_, &UsersApi::remove));
+  router_.add(Verb::post, "/accounts", to(accounts_, &AccountsApi::sign_up));
+  router_.add(Verb::post, "/sessions", to(accounts_, &AccountsApi::log_in));
+  router_.add(Verb::delete_, "/sessions/current", to(accounts_, &AccountsApi::log_out));
+  router_.add(Verb::get, "/me", to(accounts_, &AccountsApi::me));
+  router_.add(Verb::post, "/users/{id}/photos", to(photos_, &PhotosApi::upload));
+  router_.add(Verb::get, "/photos/{id}", to(photos_, &PhotosApi::get));
+  router_.add(Verb::delete_, "/photos/{id}", to(photos_, &PhotosApi::remove));
+  router_.add(Verb::post, "/photos/{id}/edits", to(photos_, &PhotosApi::edit));
+  router_.add(Verb::get, "/jobs/{id}", to(photos_, &PhotosApi::job));
+  router_.add(Verb::get, "/media/{key}", to(photos_, &PhotosApi::media));
 
   router_.add(Verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;
@@ -79,6 +84,13 @@ void Api::add_routes() {
     res.body = metrics_.render();
     co_return res;
   });
+}
+
+std::size_t Api::body_limit(http::Verb method, std::string_view target) const {
+  // POST /users/{id}/photos: the image plus room for a multipart envelope.
+  if (method == Verb::post && target.starts_with("/users/") && target.ends_with("/photos"))
+    return options_.max_upload_bytes + 64 * 1024;
+  return 0;
 }
 
 boost::asio::awaitable<Response> Api::ready(http::Request&) {

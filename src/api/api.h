@@ -8,6 +8,7 @@
 #include <random>
 
 #include "api/accounts_api.h"
+#include "api/photos_api.h"
 #include "api/auth.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
@@ -26,17 +27,21 @@ struct ApiOptions {
   int max_json_depth = 16;
   AccessLog access_log = AccessLog::errors;
   int slow_ms = 1000;
+  std::size_t max_upload_bytes = 20 << 20;  // photo uploads (other bodies: http.max_body_bytes)
 };
 
 class Api {
  public:
   // `static_files` may be null. `draining` turns /readyz to 503 (set it on shutdown).
-  Api(ApiOptions options, UserService& users, Auth& auth, Store& store, MetricsRegistry& metrics,
-      const std::atomic<bool>& draining, const StaticFiles* static_files);
+  Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos, Store& store,
+      MetricsRegistry& metrics, const std::atomic<bool>& draining, const StaticFiles* static_files);
   ~Api();
 
   // The server's handler.
   boost::asio::awaitable<http::Response> handle(http::Request& req);
+
+  // For http::ServerOptions::body_limit_for: photo uploads may be larger than other bodies.
+  std::size_t body_limit(http::Verb method, std::string_view target) const;
 
  private:
   struct EndpointMetrics;
@@ -50,6 +55,7 @@ class Api {
   ApiOptions options_;
   UsersApi users_;
   AccountsApi accounts_;
+  PhotosApi photos_;
   Store& store_;
   MetricsRegistry& metrics_;
   const std::atomic<bool>& draining_;

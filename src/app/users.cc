@@ -29,6 +29,9 @@ bool Precondition::matches(std::int64_t version) const {
 UserService::UserService(Store& store, Cache* cache, IdGenerator& ids)
     : store_(store), cache_(cache), ids_(ids) {}
 
+UserService::UserService(Store& store, Cache* cache, SharedCache* shared, IdGenerator& ids)
+    : store_(store), cache_(cache), shared_(shared), ids_(ids) {}
+
 boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
   if (!consistency.min_position.empty()) {  // read-your-writes: past the cache, see users.h
     auto stored = co_await store_.get_user(id, std::move(consistency));
@@ -36,15 +39,40 @@ boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consist
     co_return document(*stored);
   }
   const CacheKey key(id);
+  if (shared_) shared_->record_access(key.view());
   Cache::Lease lease = 0;
   if (cache_) {
     if (auto hit = cache_->get(key.view())) co_return hit;
-    lease = cache_->lease(key.view());
+    lease = cache_->lease(key.view());  // before L2 and the store: see users.h
+  }
+  auto doc = co_await read_through_l2(id);
+  if (!doc) co_return doc;
+  if (cache_) cache_->put(key.view(), *doc, lease);
+  co_return doc;
+}
+
+boost::asio::awaitable<Result<UserDocument>> UserService::read_through_l2(UserId id) {
+  const CacheKey key(id);
+  SharedLookup l2;  // unavailable: read the store, fill nothing
+  if (shared_) {
+    auto lookup = shared_->get_or_lease(key.view());
+    l2 = co_await std::move(lookup);
+    if (l2.kind == SharedLookup::Kind::hit) co_return l2.value;
   }
   auto stored = co_await store_.get_user(id);
-  if (!stored) co_return std::move(stored).error();
+  const bool leased = l2.kind == SharedLookup::Kind::lease;
+  if (!stored) {
+    if (leased) {
+      auto give_back = shared_->release(key.view(), std::move(l2.lease));
+      co_await std::move(give_back);
+    }
+    co_return std::move(stored).error();
+  }
   auto doc = document(*stored);
-  if (cache_) cache_->put(key.view(), doc, lease);
+  if (leased) {
+    auto fill = shared_->fill(key.view(), doc, std::move(l2.lease));
+    co_await std::move(fill);  // refused when a write took the lease: the next reader refills
+  }
   co_return doc;
 }
 
@@ -79,7 +107,8 @@ boost::asio::awaitable<Result<StoredUser>> UserService::replace(User user, Preco
   if (!expected) co_return std::move(expected).error();
   const UserId id = user.id;
   auto result = co_await store_.update_user(std::move(user), *expected);
-  invalidate(id);  // even on failure: a write of unknown outcome must not leave a stale entry
+  // Even on failure: a write of unknown outcome must not leave a stale entry.
+  co_await invalidate(id);
   co_return result;
 }
 
@@ -98,7 +127,8 @@ boost::asio::awaitable<Result<StoredUser>> UserService::patch(UserId id,
     auto user = user_from_json(doc, id);
     if (!user) co_return std::move(user).error();
     auto result = co_await store_.update_user(std::move(*user), current->version);
-    invalidate(id);  // even on failure: a write of unknown outcome must not leave a stale entry
+    // Even on failure: a write of unknown outcome must not leave a stale entry.
+  co_await invalidate(id);
     // Lost a race with another writer: with If-Match that is the client's 412; without it,
     // apply the patch again to the newer version.
     if (result || pre.present() || result.error().code != Errc::precondition_failed ||
@@ -111,12 +141,18 @@ boost::asio::awaitable<Result<Committed>> UserService::remove(UserId id, Precond
   auto expected = co_await expected_version(id, pre);
   if (!expected) co_return std::move(expected).error();
   auto result = co_await store_.delete_user(id, *expected);
-  invalidate(id);  // even on failure: a write of unknown outcome must not leave a stale entry
+  // Even on failure: a write of unknown outcome must not leave a stale entry.
+  co_await invalidate(id);
   co_return result;
 }
 
-void UserService::invalidate(UserId id) {
-  if (cache_) cache_->erase(CacheKey(id).view());
+boost::asio::awaitable<void> UserService::invalidate(UserId id) {
+  const CacheKey key(id);
+  if (shared_) {
+    auto erase = shared_->erase(key.view());
+    co_await std::move(erase);
+  }
+  if (cache_) cache_->erase(key.view());
 }
 
 }  // namespace ztm

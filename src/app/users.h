@@ -7,6 +7,15 @@
 // write commits to the store first, then deletes the key (delete, never set), so a cached value
 // is never newer than the store and never older than the last completed write.
 //
+// Two layers (both optional): L1, this process's Cache, then L2, the SharedCache every web
+// server shares (cache/shared_cache.h). A read goes L1 -> L2 -> store and fills back up: the L1
+// lease is taken before the L2 lookup, the L2 lease (one per key across all servers: the others
+// wait for its fill) before the store read. A write deletes in L2 first, then in L1: the other
+// order would let a local reader refill L1 from the not yet deleted L2 value. Other servers' L1
+// copies are not deleted; they expire after their (short) TTL, which bounds how long a write
+// may go unseen there (docs/cache.md: why a TTL and not a broadcast). A cache failure never fails
+// a read: it falls back to the store.
+//
 // Read-your-writes: writes report their commit position (StoredUser::position,
 // Committed::position; see storage/store.h) and a read may ask to be at least that fresh. Such a
 // read bypasses the cache (no lookup, no fill): a cached entry carries no position, and the
@@ -17,6 +26,7 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "cache/shared_cache.h"
 #include "core/ids.h"
 #include "core/result.h"
 #include "storage/store.h"
@@ -36,8 +46,10 @@ using UserDocument = CachedPtr;
 
 class UserService {
  public:
-  // `cache` may be null (caching off). All references must outlive the service.
+  // `cache` (L1) and `shared` (L2) may each be null (that layer off). All references must
+  // outlive the service.
   UserService(Store& store, Cache* cache, IdGenerator& ids);
+  UserService(Store& store, Cache* cache, SharedCache* shared, IdGenerator& ids);
 
   // Overloads, not default arguments: see storage/store.h (GCC 12 and temporaries in co_await).
   boost::asio::awaitable<Result<UserDocument>> get(UserId id, Consistency consistency);
@@ -61,10 +73,13 @@ class UserService {
   // The version to compare-and-set against, or nullopt for an unconditional write.
   boost::asio::awaitable<Result<std::optional<std::int64_t>>> expected_version(UserId id,
                                                                                const Precondition& pre);
-  void invalidate(UserId id);
+  // The store's document for id, through L2 when there is one (its lease, then its fill).
+  boost::asio::awaitable<Result<UserDocument>> read_through_l2(UserId id);
+  boost::asio::awaitable<void> invalidate(UserId id);
 
   Store& store_;
   Cache* cache_;
+  SharedCache* shared_ = nullptr;
   IdGenerator& ids_;
 };
 

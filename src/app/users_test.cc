@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
+#include <mutex>
 
 #include "app/user_json.h"
 #include "cache/local/local_cache.h"
@@ -157,6 +159,155 @@ TEST_F(UserServiceTest, StoreFailuresPropagateAndAreNotCached) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
   store.fail_with(std::nullopt);
   EXPECT_TRUE(run_sync(users.get(12)));
+}
+
+// The SharedCache contract in memory: a value and a lease token per key, as the Redis tier keeps
+// them on a node. `mode` forces the outcomes a real tier returns when it is busy or down.
+class FakeSharedCache : public SharedCache {
+ public:
+  SharedLookup::Kind mode = SharedLookup::Kind::hit;  // hit: behave; busy/unavailable: forced
+  std::vector<std::string> log;                         // "erase user:12", "fill user:12", ...
+
+  boost::asio::awaitable<SharedLookup> get_or_lease(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    SharedLookup out;
+    out.kind = mode;
+    if (mode != SharedLookup::Kind::hit) co_return out;
+    const std::string k(key);
+    if (auto it = values_.find(k); it != values_.end()) {
+      out.value = it->second;
+      co_return out;
+    }
+    if (leases_.contains(k)) {
+      out.kind = SharedLookup::Kind::busy;
+      co_return out;
+    }
+    out.kind = SharedLookup::Kind::lease;
+    out.lease.token = leases_[k] = std::to_string(++tokens_);
+    out.lease.node = 0;
+    co_return out;
+  }
+  boost::asio::awaitable<bool> fill(std::string_view key, CachedPtr value,
+                                    SharedLease lease) override {
+    std::lock_guard lock(mu_);
+    const std::string k(key);
+    auto it = leases_.find(k);
+    if (it == leases_.end() || it->second != lease.token) {
+      log.push_back("refused " + k);
+      co_return false;
+    }
+    leases_.erase(it);
+    values_[k] = std::move(value);
+    log.push_back("fill " + k);
+    co_return true;
+  }
+  boost::asio::awaitable<void> release(std::string_view key, SharedLease lease) override {
+    std::lock_guard lock(mu_);
+    const std::string k(key);
+    if (leases_[k] == lease.token) leases_.erase(k);
+    log.push_back("release " + k);
+    co_return;
+  }
+  boost::asio::awaitable<void> erase(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    values_.erase(std::string(key));
+    leases_.erase(std::string(key));
+    log.push_back("erase " + std::string(key));
+    co_return;
+  }
+  void record_access(std::string_view) override { ++accesses; }
+  SharedCacheStats stats() const override { return {}; }
+
+  std::atomic<int> accesses{0};
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, CachedPtr> values_;
+  std::map<std::string, std::string> leases_;
+  int tokens_ = 0;
+};
+
+// Two web servers: each its own L1, both on one L2 and one store.
+class TwoLayerTest : public UserServiceTest {
+ protected:
+  static LocalCacheOptions short_ttl(std::chrono::steady_clock::time_point* clock) {
+    return {.ttl = std::chrono::milliseconds(1000), .now = [clock] { return *clock; }};
+  }
+  std::chrono::steady_clock::time_point clock{std::chrono::hours(1)};
+  FakeSharedCache l2;
+  LocalCache l1_a{short_ttl(&clock)};
+  LocalCache l1_b{short_ttl(&clock)};
+  UserService a{store, &l1_a, &l2, ids};
+  UserService b{store, &l1_b, &l2, ids};
+};
+
+TEST_F(TwoLayerTest, AMissFillsL2AndL1SoTheOtherServerReadsL2NotTheStore) {
+  const int reads = store.reads();
+  ASSERT_TRUE(run_sync(a.get(12)));
+  EXPECT_EQ(store.reads(), reads + 1);
+  EXPECT_EQ(l2.log, std::vector<std::string>{"fill user:12"});
+  auto from_b = run_sync(b.get(12));  // b's L1 is cold: L2 serves it
+  ASSERT_TRUE(from_b);
+  EXPECT_EQ((*from_b)->version, 1);
+  EXPECT_EQ(store.reads(), reads + 1);
+  EXPECT_EQ(l1_b.stats().inserts, 1u);  // filled back into b's L1
+  ASSERT_TRUE(run_sync(b.get(12)));
+  EXPECT_EQ(l1_b.stats().hits, 1u);
+  EXPECT_EQ(l2.accesses, 3);  // every read is counted for hot-key detection, L1 hits included
+}
+
+TEST_F(TwoLayerTest, AWriteDeletesInL2AndL1AndASlowReadersFillIsRefused) {
+  User changed = john();
+  changed.first_name = "Racer";
+  // a reads version 1 under its L2 lease; b's write commits and deletes before a fills.
+  store.before_return = [&] { ASSERT_TRUE(run_sync(b.replace(changed, {}))); };
+  auto stale_read = run_sync(a.get(12));
+  ASSERT_TRUE(stale_read);
+  EXPECT_EQ((*stale_read)->version, 1);
+  EXPECT_EQ(l2.log, (std::vector<std::string>{"erase user:12", "refused user:12"}));
+  auto at_b = run_sync(b.get(12));  // the writer's server, and L2, have the new version at once
+  ASSERT_TRUE(at_b);
+  EXPECT_EQ((*at_b)->version, 2) << "a stale value was cached";
+  // a's own L1 took the old value (its L1 lease predates nothing a's process erased): another
+  // server's L1 is stale for at most its TTL (+10% jitter), never longer.
+  clock += std::chrono::milliseconds(1100);
+  auto at_a = run_sync(a.get(12));
+  ASSERT_TRUE(at_a);
+  EXPECT_EQ((*at_a)->version, 2) << "L1 stale beyond its TTL";
+}
+
+TEST_F(TwoLayerTest, AnUnavailableOrBusyL2FallsBackToTheStoreWithoutFilling) {
+  for (auto mode : {SharedLookup::Kind::unavailable, SharedLookup::Kind::busy}) {
+    l2.mode = mode;
+    const int reads = store.reads();
+    auto r = run_sync(b.get(12));
+    ASSERT_TRUE(r);
+    EXPECT_EQ((*r)->version, 1);
+    EXPECT_EQ(store.reads(), reads + 1);
+    l1_b.erase("user:12");
+  }
+  EXPECT_TRUE(l2.log.empty());
+}
+
+TEST_F(TwoLayerTest, AFailedStoreReadGivesTheLeaseBack) {
+  store.fail_with(Errc::unavailable);
+  auto r = run_sync(a.get(12));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_EQ(l2.log, std::vector<std::string>{"release user:12"});
+  store.fail_with(std::nullopt);
+  ASSERT_TRUE(run_sync(b.get(12)));  // not busy: the lease is gone
+  EXPECT_EQ(l2.log.back(), "fill user:12");
+}
+
+TEST_F(TwoLayerTest, WorksWithL2AloneAndDeletesOnRemove) {
+  UserService l2_only(store, nullptr, &l2, ids);
+  ASSERT_TRUE(run_sync(l2_only.get(12)));
+  ASSERT_TRUE(run_sync(l2_only.remove(12, {})));
+  auto gone = run_sync(l2_only.get(12));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Errc::not_found);
+  EXPECT_EQ(l2.log, (std::vector<std::string>{"fill user:12", "erase user:12", "release user:12"}));
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ int migrate_postgres(const Config& config) {
   // The URL is not printed: it may hold a password.
   fmt::print("ztm migrate: postgres: schema version {} -> {}\n", report->from_version,
              report->to_version);
+  if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
   return 0;
 }
 

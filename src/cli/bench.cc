@@ -216,7 +216,8 @@ int bench(const Options& o) {
       fmt::print(stderr, "ztm bench: --header must be \"Name: value\", not {}\n", h);
       return 2;
     }
-    request.set(h.substr(0, colon), h.substr(h.find_first_not_of(' ', colon + 1)));
+    const auto value = h.find_first_not_of(' ', colon + 1);
+    request.set(h.substr(0, colon), value == std::string::npos ? "" : h.substr(value));
   }
   if (!o.body.empty()) {
     if (request.find(bhttp::field::content_type) == request.end())

@@ -19,7 +19,8 @@ class Lab final : public Subcommand {
     const std::string dir_help = "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
     up_ = lab_->add_subcommand("up", "Bring up a stage and wait until every process is healthy");
     up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
-                                       "lb (figure 1-4) | stateless (figure 1-14)")->required();
+                                       "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
+                                       "queue (figures 1-18/1-19)")->required();
     up_->add_option("--hosts", hosts_, "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
@@ -30,15 +31,21 @@ class Lab final : public Subcommand {
         ->check(CLI::IsMember({"kill", "stop", "start", "pause-replay", "resume-replay"}));
     chaos_->add_option("target", target_, "a host (web1, db2) or a process (web1/ztm)")->required();
     scale_ = lab_->add_subcommand("scale", "Add or remove web servers behind the load balancer, draining "
-                                           "each one that leaves (stages lb, stateless)");
-    scale_->add_option("tier", scale_spec_, "web=N (1..6)")->required();
+                                           "each one that leaves (stages lb, stateless, queue), or worker "
+                                           "hosts (stage queue)");
+    scale_->add_option("tier", scale_spec_, "web=N (1..6) | workers=N (1..4)")->required();
     restart_ = lab_->add_subcommand("restart", "Restart every server of a tier one by one with no failed "
                                                "request (drain, SIGTERM, start, healthy, ready)");
     restart_->add_option("tier", tier_, "web")->required()->check(CLI::IsMember({"web"}));
     autoscale_ = lab_->add_subcommand("autoscale", "Let the lab add and remove web servers by the load per "
-                                                   "server (from their /metrics)");
-    autoscale_->add_option("--min", auto_.min, "fewest web servers")->check(CLI::Range(1, 6));
-    autoscale_->add_option("--max", auto_.max, "most web servers")->check(CLI::Range(1, 6));
+                                                   "server (from their /metrics), or workers by the queue's "
+                                                   "depth (from NATS's /jsz)");
+    autoscale_->add_option("tier", auto_.tier, "web (default) | workers")->check(CLI::IsMember({"web", "workers"}));
+    autoscale_->add_option("--min", auto_.min, "fewest web servers (2) or workers (1)")->check(CLI::Range(1, 6));
+    autoscale_->add_option("--max", auto_.max, "most web servers (6) or workers (4)")->check(CLI::Range(1, 6));
+    autoscale_->add_option("--up-pending", auto_.up_pending,
+                           "workers: add one when the jobs pending stay above this for 3 s")
+        ->check(CLI::PositiveNumber);
     autoscale_->add_option("--up-rps", auto_.up_rps, "add a server when requests/s per server stay above");
     autoscale_->add_option("--down-rps", auto_.down_rps, "remove one when they stay below");
     autoscale_->add_flag("--off", autoscale_off_, "stop autoscaling (the servers stay)");
@@ -58,15 +65,19 @@ class Lab final : public Subcommand {
       if (status_->parsed()) return lab::status(dir, json_);
       if (chaos_->parsed()) return lab::chaos(dir, action_, target_);
       if (scale_->parsed()) {
-        if (scale_spec_.rfind("web=", 0) != 0) {
-          fmt::print(stderr, "ztm lab scale: say web=N\n");
+        const auto eq = scale_spec_.find('=');
+        const std::string tier = scale_spec_.substr(0, eq);
+        if (eq == std::string::npos || (tier != "web" && tier != "workers")) {
+          fmt::print(stderr, "ztm lab scale: say web=N or workers=N\n");
           return 2;
         }
-        return lab::scale(dir, std::stoi(scale_spec_.substr(4)));
+        return lab::scale(dir, tier, std::stoi(scale_spec_.substr(eq + 1)));
       }
       if (restart_->parsed()) return lab::restart(dir, tier_);
       if (autoscale_->parsed()) {
         auto_.enabled = !autoscale_off_;
+        auto_.min_given = autoscale_->count("--min") > 0;
+        auto_.max_given = autoscale_->count("--max") > 0;
         return lab::autoscale(dir, auto_);
       }
       if (down_->parsed()) return lab::down(dir);

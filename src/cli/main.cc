@@ -23,6 +23,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"serve", "Run the web/API server (SQLite, in-process cache: the chapter's single server)",
      ztm::cli::serve},
+    {"worker", "Run photo workers: take edit jobs from the queue and run them with libvips",
+     ztm::cli::worker},
     {"migrate", "Apply pending database schema migrations", ztm::cli::migrate},
     {"seed", "Load the demo users (user 12 is John Smith) if the database has no users",
      ztm::cli::seed},

@@ -12,11 +12,16 @@
 
 #include "api/api.h"
 #include "app/accounts.h"
+#include "app/outbox_relay.h"
+#include "app/photo_worker.h"
+#include "app/photos.h"
+#include "core/background.h"
 #include "cache/local/local_cache.h"
 #include "cli/commands.h"
 #include "cli/wiring.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "queue/open.h"
 #include "sessions/open.h"
 
 namespace ztm::cli {
@@ -64,12 +69,17 @@ int serve(const Config& config) {
     cache = std::make_unique<LocalCache>(LocalCacheOptions{
         .policy = *parse_eviction_policy(config.cache.policy),
         .max_bytes = config.cache.max_bytes,
-        .ttl = std::chrono::milliseconds(config.cache.ttl_ms),
+        // With L2 on, other servers' writes reach this L1 only by expiry: cap its TTL.
+        .ttl = std::chrono::milliseconds(config.cache.l2_nodes.empty()
+                                             ? config.cache.ttl_ms
+                                             : std::min(config.cache.ttl_ms,
+                                                        config.cache.l1_max_staleness_ms)),
     });
     register_cache_metrics(metrics, *cache);
   }
+  auto l2_cache = open_l2_cache(config, metrics);  // null without cache.l2_nodes
   IdGenerator ids(config.node_id);
-  UserService users(storage.store(), cache.get(), ids);
+  UserService users(storage.store(), cache.get(), l2_cache.get(), ids);
   auto sessions = open_session_store(sessions_config(config), &metrics);
   PasswordHasher hasher(password_hasher_options(config.accounts));
   AccountService accounts(storage.store(), *sessions, hasher, ids,
@@ -78,14 +88,29 @@ int serve(const Config& config) {
                            .attempts_per_address = config.accounts.login_attempts_per_address,
                            .window = std::chrono::seconds(config.accounts.login_window_s)});
   api::Auth auth(accounts, auth_options(config));
+  // Photos: bytes by content in the blob store, jobs through the outbox to the queue; the relay
+  // (and, for the single server, the workers) run on a loop of their own.
+  auto blobs = open_blob_store(config, /*migrate=*/config.storage.migrate_on_start);
+  auto queue = open_queue(queue_config(config));
+  PhotoService photos(storage.photos(), *blobs, ids, photo_options(config));
+  OutboxRelay relay(storage.photos(), *queue, {});
+  std::unique_ptr<PhotoWorker> worker;
+  Background background;
+  background.add([&relay] { return relay.run(); }, [&relay] { relay.stop(); });
+  if (config.worker.in_process) {
+    worker = std::make_unique<PhotoWorker>(*queue, storage.photos(), *blobs, ids, &metrics,
+                                           worker_options(config));
+    background.add([&worker] { return worker->run(); }, [&worker] { worker->stop(); });
+  }
   std::unique_ptr<api::StaticFiles> static_files;
   if (!config.http.static_dir.empty()) static_files = api::StaticFiles::load(config.http.static_dir);
 
   std::atomic<bool> draining{false};
   api::Api api({.max_json_depth = config.http.max_json_depth,
                 .access_log = api::parse_access_log(config.log.access),
-                .slow_ms = config.log.slow_ms},
-               users, auth, storage.store(), metrics, draining, static_files.get());
+                .slow_ms = config.log.slow_ms,
+                .max_upload_bytes = static_cast<std::size_t>(config.media.max_upload_bytes)},
+               users, auth, photos, storage.store(), metrics, draining, static_files.get());
 
   const int threads = config.http.threads > 0 ? config.http.threads
                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -101,6 +126,7 @@ int serve(const Config& config) {
           .header_timeout = std::chrono::milliseconds(config.http.header_timeout_ms),
           .body_timeout = std::chrono::milliseconds(config.http.body_timeout_ms),
           .write_timeout = std::chrono::milliseconds(config.http.write_timeout_ms),
+          .body_limit_for = [&api](http::Verb m, std::string_view t) { return api.body_limit(m, t); },
       },
       [&api](http::Request& req) { return api.handle(req); });
   register_server_metrics(metrics, server);
@@ -109,6 +135,7 @@ int serve(const Config& config) {
   boost::asio::io_context signals_ioc(1);
   boost::asio::signal_set signals(signals_ioc, SIGTERM, SIGINT);
   server.start();
+  background.start();
   const std::string url = fmt::format("http://{}:{}", config.http.address, server.port());
   log::info("listening", {{"url", url}, {"threads", threads}, {"node_id", config.node_id},
                           {"storage", config.storage.backend},
@@ -134,6 +161,7 @@ int serve(const Config& config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const int abandoned = server.connections();
   server.stop();
+  background.stop();  // the relay, then workers finish the jobs they hold
   log::info("stopped", {{"abandoned_connections", abandoned},
                         {"shutdown_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::steady_clock::now() - started)

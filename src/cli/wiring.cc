@@ -4,7 +4,12 @@
 
 #include <filesystem>
 
+#include "cache/redis/redis_cache_tier.h"
 #include "core/log.h"
+#include "core/run_sync.h"
+#include "media/local/local_blob_store.h"
+#include "media/postgres/pg_blob_store.h"
+#include "redis/sentinel_client.h"
 #include "storage/metered_store.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/replication/cluster_conninfo.h"
@@ -89,11 +94,57 @@ Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrat
   return Storage(std::move(backend), std::move(metered));
 }
 
+namespace {
+
+// A file beside the users database (the single server keeps everything in one directory).
+std::string beside_users_db(const Config& config, const char* name) {
+  return (std::filesystem::path(config.storage.sqlite_path).parent_path() / name).string();
+}
+
+media::ImageLimits image_limits(const Config& config) {
+  media::ImageLimits limits;
+  limits.max_bytes = static_cast<std::size_t>(config.media.max_upload_bytes);
+  limits.max_pixels = config.media.max_pixels;
+  return limits;
+}
+
+}  // namespace
+
+std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate) {
+  if (config.media.backend == "postgres") {
+    pg::HostOptions options;
+    options.connection.conninfo = config.storage.postgres_url;
+    options.connection.timeout = std::chrono::milliseconds(config.storage.postgres_timeout_ms);
+    auto store = std::make_unique<media::PgBlobStore>(options);
+    if (migrate)
+      if (auto r = run_sync(store->migrate()); !r)
+        throw std::runtime_error("media: cannot create the blobs table: " + r.error().message);
+    return store;
+  }
+  const std::string dir = config.media.dir.empty() ? beside_users_db(config, "media") : config.media.dir;
+  return std::make_unique<media::LocalBlobStore>(media::LocalBlobStoreOptions{.dir = dir});
+}
+
+QueueConfig queue_config(const Config& config) {
+  QueueConfig q = config.queue;
+  if (q.sqlite_path.empty()) q.sqlite_path = beside_users_db(config, "ztm-queue.db");
+  return q;
+}
+
+PhotoOptions photo_options(const Config& config) {
+  return {.limits = image_limits(config), .image_threads = config.media.image_threads};
+}
+
+PhotoWorkerOptions worker_options(const Config& config) {
+  return {.concurrency = config.worker.concurrency,
+          .heartbeat = std::chrono::milliseconds(std::max(100, config.queue.ack_wait_ms / 3)),
+          .max_deliveries = config.queue.max_deliveries,
+          .limits = image_limits(config)};
+}
+
 SessionsConfig sessions_config(const Config& config) {
   SessionsConfig s = config.sessions;
-  if (s.sqlite_path.empty())
-    s.sqlite_path =
-        (std::filesystem::path(config.storage.sqlite_path).parent_path() / "ztm-sessions.db").string();
+  if (s.sqlite_path.empty()) s.sqlite_path = beside_users_db(config, "ztm-sessions.db");
   return s;
 }
 
@@ -116,6 +167,25 @@ api::AuthOptions auth_options(const Config& config) {
                           : secure == "never" ? api::CookieSecure::never
                                               : api::CookieSecure::auto_;
   return options;
+}
+
+std::unique_ptr<SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics) {
+  if (!config.cache.enabled || config.cache.l2_nodes.empty()) return nullptr;
+  cache::RedisCacheTierOptions o;
+  o.nodes = redis::split_addresses(config.cache.l2_nodes);
+  o.virtual_nodes = config.cache.l2_virtual_nodes;
+  o.ttl = std::chrono::milliseconds(config.cache.l2_ttl_ms);
+  o.timeout = std::chrono::milliseconds(config.cache.l2_timeout_ms);
+  o.lease_wait = std::chrono::milliseconds(config.cache.l2_lease_wait_ms);
+  std::unique_ptr<cache::RedisCacheTier> tier;
+  try {
+    tier = std::make_unique<cache::RedisCacheTier>(std::move(o));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("option 'cache.l2_nodes': {}", e.what()));
+  }
+  tier->register_metrics(metrics);
+  log::info("l2 cache", {{"nodes", config.cache.l2_nodes}});
+  return tier;
 }
 
 }  // namespace ztm::cli

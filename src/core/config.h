@@ -57,6 +57,15 @@ struct CacheConfig {
   std::int64_t max_bytes = 64LL * 1024 * 1024;
   int ttl_ms = 60'000;
   int ttl_jitter_percent = 10;  // each key's TTL is ttl_ms +- up to this %, fixed per key
+  // L2: a ring of Redis nodes shared by every web server (docs/cache.md "L2: Redis ring").
+  std::string l2_nodes;  // "10.77.1.40:6379,10.77.1.41:6379"; empty = no L2
+  int l2_ttl_ms = 300'000;        // of an L2 entry (+- 10%)
+  int l2_timeout_ms = 100;        // each L2 command; a slower node counts as failing
+  int l2_lease_wait_ms = 300;     // how long a miss waits for another server's fill
+  int l2_virtual_nodes = 160;     // ring points per node
+  // With L2 on, the L1 TTL is capped to this: how long another server's write may go unseen in
+  // this server's L1 (writes delete L2 and the writer's L1 only).
+  int l1_max_staleness_ms = 2'000;
 };
 
 // Where sessions and login rate-limit counters live (sessions/session_store.h).
@@ -91,6 +100,21 @@ struct QueueConfig {
   int max_deliveries = 5;   // then it goes to the dead letters
 };
 
+// Photo bytes and image limits (docs/media.md).
+struct MediaConfig {
+  std::string backend = "local";  // local (a directory) | postgres (storage.postgres_url's database)
+  std::string dir;                // local: empty = media/ beside storage.sqlite_path
+  int max_upload_bytes = 20 << 20;
+  std::int64_t max_pixels = 50'000'000;
+  int image_threads = 2;  // the pool that checks uploads with libvips
+};
+
+// The photo workers (app/photo_worker.h).
+struct WorkerConfig {
+  bool in_process = true;  // `ztm serve` runs workers itself (the single server)
+  int concurrency = 2;     // jobs at once per process
+};
+
 struct LogConfig {
   std::string level = "info";     // trace | debug | info | warn | error | off
   std::string access = "errors";  // all | errors (4xx/5xx and slow requests) | off
@@ -105,6 +129,8 @@ struct Config {
   SessionsConfig sessions;
   AccountsConfig accounts;
   QueueConfig queue;
+  MediaConfig media;
+  WorkerConfig worker;
   LogConfig log;
 };
 

@@ -214,7 +214,10 @@ asio::awaitable<void> Server::session(Loop& loop, tcp::socket socket) {
     // Headers must arrive within header_timeout of the first byte (slowloris).
     parser.emplace();
     parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    parser->body_limit(options_.max_body_bytes);
+    // Beast checks Content-Length against body_limit while parsing the header; with per-request
+    // limits the real one is set (and Content-Length checked) once the header is in.
+    if (options_.body_limit_for) parser->body_limit(boost::none);
+    else parser->body_limit(options_.max_body_bytes);
     stream.expires_after(options_.header_timeout);
     if (auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple); ec) {
       if (auto res = parse_error_response(ec)) {
@@ -226,7 +229,15 @@ asio::awaitable<void> Server::session(Loop& loop, tcp::socket socket) {
     }
 
     if (!parser->is_done()) {
-      if (const auto len = parser->content_length(); len && *len > options_.max_body_bytes) {
+      std::size_t limit = options_.max_body_bytes;
+      if (options_.body_limit_for) {
+        const auto& head = parser->get();
+        if (auto l = options_.body_limit_for(head.method(), std::string_view(head.target().data(),
+                                                                              head.target().size())))
+          limit = l;
+        parser->body_limit(limit);
+      }
+      if (const auto len = parser->content_length(); len && *len > limit) {
         serialize(json_error(413, "body_too_large", "request body exceeds the limit"),
                   loop.date.now(), false, false, out);
         if (co_await write_out(stream, out, options_.write_timeout)) co_await linger_close(stream);

@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,6 +34,9 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
+  // Optional: a larger (or smaller) body limit for some requests, decided from the method and
+  // target once the headers are in (uploads); 0 = max_body_bytes.
+  std::function<std::size_t(Verb method, std::string_view target)> body_limit_for;
 };
 
 class Server {

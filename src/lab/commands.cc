@@ -85,6 +85,16 @@ void print_table(const json::object& s) {
                o.at("max").to_number<int>(), o.at("up_rps").to_number<double>(),
                o.at("down_rps").to_number<double>(),
                load.is_null() ? std::string("unknown") : fmt::format("{:.0f} rps/server", load.to_number<double>()));
+    if (const auto* w = s.if_contains("worker_autoscale")) {  // stage queue; decisions: below
+      const auto& ow = w->as_object();
+      const auto& pending = ow.at("pending");
+      fmt::print("autoscale workers: {} (min {}, max {}, up above {} jobs pending, down when empty), {} workers, "
+                 "pending {}\n",
+                 ow.at("enabled").as_bool() ? "on" : "off", ow.at("min").to_number<int>(),
+                 ow.at("max").to_number<int>(), ow.at("up_pending").to_number<std::int64_t>(),
+                 ow.at("workers").to_number<int>(),
+                 pending.is_null() ? std::string("unknown") : std::to_string(pending.to_number<std::int64_t>()));
+    }
     for (const auto& d : o.at("decisions").as_array())
       fmt::print("  {}: {}\n", str(d.at("action")), str(d.at("reason")));
   }
@@ -253,8 +263,9 @@ int operation(const std::string& dir, const char* what, const json::object& requ
 
 }  // namespace
 
-int scale(const std::string& dir, int web) {
-  return operation(dir, "scale", {{"op", "scale"}, {"web", web}}, std::chrono::seconds(300));
+int scale(const std::string& dir, const std::string& tier, int n) {
+  return operation(dir, "scale", {{"op", "scale"}, {tier == "workers" ? "workers" : "web", n}},
+                   std::chrono::seconds(300));
 }
 
 int restart(const std::string& dir, const std::string& tier) {
@@ -262,6 +273,12 @@ int restart(const std::string& dir, const std::string& tier) {
 }
 
 int autoscale(const std::string& dir, const AutoscaleSettings& a) {
+  if (a.tier == "workers")
+    return operation(dir, "autoscale",
+                     {{"op", "autoscale"}, {"tier", "workers"}, {"enabled", a.enabled},
+                      {"min", a.min_given ? a.min : 1}, {"max", a.max_given ? a.max : 4},
+                      {"up_pending", a.up_pending}},
+                     std::chrono::seconds(30));
   return operation(dir, "autoscale",
                    {{"op", "autoscale"}, {"enabled", a.enabled}, {"min", a.min}, {"max", a.max},
                     {"up_rps", a.up_rps}, {"down_rps", a.down_rps}},

@@ -2,6 +2,7 @@
 // The `ztm lab` commands (see docs/lab.md). Each returns the process exit status and prints
 // to stdout/stderr. All need root.
 
+#include <cstdint>
 #include <string>
 
 namespace ztm::lab {
@@ -21,17 +22,21 @@ int status(const std::string& dir, bool json);
 // Patroni members). Targets include redis1, sen2, lb1 in stage stateless. start waits (at most 30 s) until the targets are healthy.
 int chaos(const std::string& dir, const std::string& action, const std::string& target);
 
-// The web tier behind the load balancer (stages lb, stateless; docs/lab.md "Scaling"):
-// adds or removes web servers until there are `web`, each change drained through HAProxy.
-int scale(const std::string& dir, int web);
+// tier "web": the web tier behind the load balancer (stages lb, stateless, queue): adds or
+// removes web servers until there are `n`, each change drained through HAProxy. tier
+// "workers" (stage queue): adds or removes worker hosts (SIGTERM: jobs in hand finish).
+int scale(const std::string& dir, const std::string& tier, int n);
 // Restarts every server of `tier` ("web") one by one with no failed request.
 int restart(const std::string& dir, const std::string& tier);
 struct AutoscaleSettings {
+  std::string tier = "web";  // web (by requests/s per server) | workers (by the queue's depth)
   bool enabled = true;
-  int min = 2;
-  int max = 6;
+  int min = 2;  // workers: 1 unless given
+  int max = 6;  // workers: 4 unless given
   double up_rps = 150;   // per web server
   double down_rps = 30;
+  std::int64_t up_pending = 20;  // workers: jobs pending, sustained 3 s: add one
+  bool min_given = false, max_given = false;
 };
 int autoscale(const std::string& dir, const AutoscaleSettings& settings);
 

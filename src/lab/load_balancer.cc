@@ -56,10 +56,9 @@ std::string LoadBalancerApi::remove(const std::string& name) const {
   return error_of(command("del server " + std::string(kPoolBackend) + "/" + name));
 }
 
-std::optional<std::vector<PoolServer>> LoadBalancerApi::servers() const {
-  auto answer = command("show stat");
-  if (!answer || answer->rfind("# ", 0) != 0) return std::nullopt;
-  std::stringstream lines(*answer);
+std::optional<std::vector<PoolServer>> parse_pool(const std::string& show_stat) {
+  if (show_stat.rfind("# ", 0) != 0) return std::nullopt;
+  std::stringstream lines(show_stat);
   std::string header;
   std::getline(lines, header);
   const auto columns = split(header.substr(2), ',');
@@ -78,6 +77,11 @@ std::optional<std::vector<PoolServer>> LoadBalancerApi::servers() const {
     out.push_back({.name = f[sv], .status = f[status], .sessions = f[scur].empty() ? 0 : std::stoi(f[scur])});
   }
   return out;
+}
+
+std::optional<std::vector<PoolServer>> LoadBalancerApi::servers() const {
+  auto answer = command("show stat");
+  return answer ? parse_pool(*answer) : std::nullopt;
 }
 
 std::optional<PoolServer> LoadBalancerApi::server(const std::string& name) const {

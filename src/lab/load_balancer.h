@@ -47,6 +47,9 @@ class LoadBalancerApi {
   std::string socket_;
 };
 
+// The servers of kPoolBackend in the CSV of `show stat`; nullopt when it is not that CSV.
+std::optional<std::vector<PoolServer>> parse_pool(const std::string& show_stat);
+
 // The stats socket of the haproxy engine whose working directory is `workdir`.
 std::string haproxy_socket(const std::string& workdir);
 

@@ -1,9 +1,10 @@
-// The web tier at runtime (docs/lab.md, "Scaling"): `scale web=N`, the rolling `restart web`,
+// The web tier at runtime (docs/load-balancer.md): `scale web=N`, the rolling `restart web`,
 // and the autoscaler. Every change goes through the load balancer first, so that no client
 // request fails: a new server joins the pool only once it is healthy; a leaving one is drained
 // in HAProxy (no new requests, in-flight ones finish), put in MAINT, then stopped with SIGTERM
 // (ztm serve drains too: /readyz 503, in-flight requests finish), then deleted from the pool.
 #include <algorithm>
+#include <csignal>
 #include <fmt/format.h>
 
 #include "lab/health.h"
@@ -21,34 +22,12 @@ constexpr milliseconds kHealthyBound{30'000};  // a started web server answers /
 constexpr milliseconds kPoolBound{10'000};     // HAProxy's checks see it UP (rise 2 x 500 ms)
 constexpr milliseconds kDrainBound{5'000};     // in-flight requests through a draining server
 constexpr milliseconds kDeleteBound{5'000};    // HAProxy lets go of its connections to it
+constexpr milliseconds kStopBound{10'000};     // ztm serve drains (drain delay, in-flight requests)
 constexpr milliseconds kScrapeTimeout{300};
 constexpr std::size_t kMaxDecisions = 20;
 
 bool is_up(const std::optional<PoolServer>& s) { return s && s->status.rfind("UP", 0) == 0; }
 
-// Requests a web server has served, from its GET /metrics: the sum of ztm_http_requests_total
-// over every route except the probes (health checks, scrapes), which are not load.
-double served_requests(const std::string& metrics) {
-  double total = 0;
-  std::size_t pos = 0;
-  while (pos < metrics.size()) {
-    auto end = metrics.find('\n', pos);
-    if (end == std::string::npos) end = metrics.size();
-    const std::string line = metrics.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.rfind("ztm_http_requests_total{", 0) != 0) continue;
-    if (line.find("readyz") != std::string::npos || line.find("livez") != std::string::npos ||
-        line.find("/metrics") != std::string::npos)
-      continue;
-    try {
-      total += std::stod(line.substr(line.rfind(' ') + 1));
-    } catch (const std::exception&) {
-    }
-  }
-  return total;
-}
-
-int web_number(const std::string& host) { return std::stoi(host.substr(3)); }  // "web4" -> 4
 
 }  // namespace
 
@@ -75,7 +54,7 @@ std::vector<Proc*> Supervisor::web_procs() {
     if (p.def->engine == "ztm" && std::count(p.host->roles.begin(), p.host->roles.end(), "web"))
       out.push_back(&p);
   std::sort(out.begin(), out.end(),
-            [](const Proc* a, const Proc* b) { return web_number(a->host->name) < web_number(b->host->name); });
+            [](const Proc* a, const Proc* b) { return host_number(a->host->name) < host_number(b->host->name); });
   return out;
 }
 
@@ -90,8 +69,21 @@ std::string Supervisor::wait_in_pool(const std::string& host, const std::string&
   return ok ? "" : fmt::format("{} not {} in HAProxy within {} ms", host, want, bound.count());
 }
 
-std::string Supervisor::add_web(int n) {
-  HostDef def = stage_.web_host(n);
+// SIGTERM (the engine's stop signal) and wait, serving `status` meanwhile, until it has exited;
+// SIGKILL past kStopBound. The process ends "stopped", as with `chaos stop`.
+void Supervisor::stop_gracefully(const std::string& name) {
+  Proc* p = find(name);
+  if (p->pid != 0 && p->spec) {
+    ::kill(p->pid, p->spec->stop_signal);
+    pump_until([&] { return find(name)->pid == 0; }, kStopBound);
+  }
+  stop(*find(name), SIGKILL, "stopped");  // only signals when it is still running
+  find(name)->state = "stopped";
+}
+
+// A host made at runtime (a web server, a worker): its namespace and link, its one process
+// started and waited for (healthy). "" or what went wrong; the host stays (remove it).
+std::string Supervisor::add_runtime_host(HostDef def) {
   for (const auto& h : hosts_)
     if (h.name == def.name) return def.name + " exists already";
   hosts_.push_back(std::move(def));
@@ -106,11 +98,26 @@ std::string Supervisor::add_web(int n) {
   start(procs_.back());  // prepares it (config, seed) and spawns it
   pump_until([&] { return find(name)->healthy || find(name)->state == "exited"; }, kHealthyBound);
   if (!find(name)->healthy) return name + " did not become healthy: " + find(name)->error;
+  return "";
+}
+
+// Stops every process of `host` gracefully (its stop signal, then SIGKILL past kStopBound) and
+// removes it with its namespace and link.
+void Supervisor::remove_runtime_host(const std::string& host) {
+  for (Proc* p : targets(host)) stop_gracefully(p->name);
+  std::erase_if(procs_, [&](const Proc& p) { return p.host->name == host; });
+  hosts_.remove_if([&](const HostDef& h) { return h.name == host; });
+  remove_host_network(host);
+}
+
+std::string Supervisor::add_web(int n) {
+  const HostDef def = stage_.web_host(n);
+  if (auto e = add_runtime_host(def); !e.empty()) return e;
   auto lb = load_balancer();
   if (!lb) return "the load balancer is not running";
-  if (auto e = lb->add(h.name, host_address(h), kWebPort); !e.empty())
-    return "HAProxy: add server " + h.name + ": " + e;
-  return wait_in_pool(h.name, "UP", kPoolBound);
+  if (auto e = lb->add(def.name, host_address(def), kWebPort); !e.empty())
+    return "HAProxy: add server " + def.name + ": " + e;
+  return wait_in_pool(def.name, "UP", kPoolBound);
 }
 
 std::string Supervisor::remove_web(const std::string& host) {
@@ -121,13 +128,11 @@ std::string Supervisor::remove_web(const std::string& host) {
     wait_in_pool(host, "without sessions", kDrainBound);  // bounded: a stuck request does not block
     lb->set_state(host, "maint");
   }
-  for (Proc* p : targets(host)) stop(*p, SIGTERM, "stopped");
+  for (Proc* p : targets(host)) stop_gracefully(p->name);
   std::string error;
   if (lb && !pump_until([&] { return lb->remove(host).empty(); }, kDeleteBound))
     error = "HAProxy: del server " + host + ": " + lb->remove(host);
-  std::erase_if(procs_, [&](const Proc& p) { return p.host->name == host; });
-  hosts_.remove_if([&](const HostDef& h) { return h.name == host; });
-  remove_host_network(host);
+  remove_runtime_host(host);
   return error;
 }
 
@@ -138,7 +143,7 @@ std::string Supervisor::restart_web(const std::string& name) {
   lb->set_state(host, "drain");
   wait_in_pool(host, "without sessions", kDrainBound);
   lb->set_state(host, "maint");
-  stop(*find(name), SIGTERM, "stopped");
+  stop_gracefully(name);
   start(*find(name));
   pump_until([&] { return find(name)->healthy || find(name)->state == "exited"; }, kHealthyBound);
   if (!find(name)->healthy) return name + " did not become healthy after the restart";
@@ -175,35 +180,42 @@ void Supervisor::decide(const std::string& action, const std::string& reason) {
   const auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
   decisions_.push_back({{"at_ms", now.count()}, {"action", action}, {"reason", reason}});
   if (decisions_.size() > kMaxDecisions) decisions_.pop_front();
-  progress(fmt::format("web tier: {} ({})", action, reason));
+  progress(fmt::format("scaling: {} ({})", action, reason));
 }
 
 json::object Supervisor::scale(int web) {
   if (stage_.max_web == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no load balancer to scale behind"}};
-  if (web < 1 || web > stage_.max_web)
-    return {{"ok", false}, {"error", fmt::format("web must be 1..{}", stage_.max_web)}};
-  busy_ = fmt::format("scale web={}", web);
+  return resize({.tier = "web", .prefix = "web", .want = web, .max = stage_.max_web, .members = [this] { return web_procs(); },
+                 .add = [this](int k) { return add_web(k); },
+                 .remove = [this](const std::string& host) { return remove_web(host); }});
+}
+
+// One host at a time until the tier has `want`: adds the lowest free number, removes the
+// highest. Answers with the tier's hosts afterwards.
+json::object Supervisor::resize(const Tier& t) {
+  if (t.want < 1 || t.want > t.max) return {{"ok", false}, {"error", fmt::format("{} must be 1..{}", t.tier, t.max)}};
+  busy_ = fmt::format("scale {}={}", t.tier, t.want);
   std::string error;
   while (error.empty() && !signalled_) {
-    auto webs = web_procs();
-    const int n = static_cast<int>(webs.size());
-    if (n == web) break;
-    if (n < web) {
+    auto members = t.members();
+    const int n = static_cast<int>(members.size());
+    if (n == t.want) break;
+    if (n < t.want) {
       int k = 1;
-      while (std::any_of(webs.begin(), webs.end(), [&](const Proc* p) { return web_number(p->host->name) == k; })) ++k;
-      decide(fmt::format("add web{}", k), busy_);
-      error = add_web(k);
+      while (std::any_of(members.begin(), members.end(), [&](const Proc* p) { return host_number(p->host->name) == k; })) ++k;
+      decide(fmt::format("add {}{}", t.prefix, k), busy_);
+      error = t.add(k);
     } else {
-      const std::string host = webs.back()->host->name;
+      const std::string host = members.back()->host->name;
       decide("remove " + host, busy_);
-      error = remove_web(host);
+      error = t.remove(host);
     }
   }
   busy_.clear();
   json::array names;
-  for (const Proc* p : web_procs()) names.emplace_back(p->host->name);
-  if (!error.empty()) return {{"ok", false}, {"error", error}, {"web", names}};
-  return {{"ok", true}, {"web", names}};
+  for (const Proc* p : t.members()) names.emplace_back(p->host->name);
+  if (!error.empty()) return {{"ok", false}, {"error", error}, {t.tier, names}};
+  return {{"ok", true}, {t.tier, names}};
 }
 
 json::object Supervisor::restart(const std::string& tier) {
@@ -242,7 +254,7 @@ json::object Supervisor::set_autoscale(const json::object& r) {
     return {{"ok", false}, {"error", fmt::format("need 1 <= min <= max <= {}", stage_.max_web)}};
   if (p.down_rps < 0 || p.down_rps >= p.up_rps) return {{"ok", false}, {"error", "need 0 <= down_rps < up_rps"}};
   autoscale_ = p;
-  samples_ = {};
+  autoscaler_ = {};
   decide(p.enabled ? fmt::format("autoscale on: {}..{} servers, add above {} rps per server, remove below {}",
                                  p.min, p.max, p.up_rps, p.down_rps)
                    : "autoscale off",
@@ -250,65 +262,27 @@ json::object Supervisor::set_autoscale(const json::object& r) {
   return {{"ok", true}, {"status", status()}};
 }
 
-// Once a second while enabled: samples every healthy web server's /metrics, computes the load
-// per server over the last second, and adds or removes one server when it has stayed above
-// up_rps (below down_rps) for up_after (down_after), within min..max, then waits the cooldown.
+// Once a second while enabled: samples every healthy web server's /metrics and lets the
+// policy (autoscaler.h) decide; a change goes through scale(), so it drains like any other.
 void Supervisor::autoscale_tick() {
   if (!autoscale_.enabled || stage_.max_web == 0) return;
   const auto now = Clock::now();
-  if (now - samples_.last_sample < std::chrono::seconds(1)) return;
+  if (now - last_autoscale_ < std::chrono::seconds(1)) return;
+  last_autoscale_ = now;
   std::map<std::string, double> counts;
-  for (const Proc* p : web_procs()) {
+  const auto webs = web_procs();
+  for (const Proc* p : webs) {
     if (!p->healthy) continue;
     auto answer = http_request("GET", host_address(*p->host), kWebPort, "/metrics", kScrapeTimeout);
     if (answer && answer->status == 200) counts[p->host->name] = served_requests(answer->body);
   }
-  const double dt = std::chrono::duration<double>(now - samples_.last_sample).count();
-  double delta = 0;
-  int both = 0;
-  for (const auto& [host, count] : counts)
-    if (auto it = samples_.last_count.find(host); it != samples_.last_count.end() && count >= it->second) {
-      delta += count - it->second;
-      ++both;
-    }
-  const bool first = samples_.last_sample == Clock::time_point{};
-  samples_.last_count = counts;
-  samples_.last_sample = now;
-  samples_.servers = static_cast<int>(counts.size());
-  if (first || both == 0) return;
-  samples_.load_rps = delta / dt / both;
-
-  const int n = static_cast<int>(web_procs().size());
-  const double load = samples_.load_rps;
-  samples_.above_since = load > autoscale_.up_rps ? (samples_.above_since == Clock::time_point{} ? now : samples_.above_since)
-                                                  : Clock::time_point{};
-  samples_.below_since = load < autoscale_.down_rps ? (samples_.below_since == Clock::time_point{} ? now : samples_.below_since)
-                                                    : Clock::time_point{};
-  if (now - samples_.last_change < autoscale_.cooldown) return;
-  std::string action, reason;
-  int target = n;
-  if (n < autoscale_.min) {
-    target = n + 1;
-    reason = fmt::format("{} servers, below min {}", n, autoscale_.min);
-  } else if (n > autoscale_.max) {
-    target = n - 1;
-    reason = fmt::format("{} servers, above max {}", n, autoscale_.max);
-  } else if (samples_.above_since != Clock::time_point{} && now - samples_.above_since >= autoscale_.up_after &&
-             n < autoscale_.max) {
-    target = n + 1;
-    reason = fmt::format("{:.0f} rps per server > {:.0f} for {} s", load, autoscale_.up_rps, autoscale_.up_after.count());
-  } else if (samples_.below_since != Clock::time_point{} && now - samples_.below_since >= autoscale_.down_after &&
-             n > autoscale_.min) {
-    target = n - 1;
-    reason = fmt::format("{:.0f} rps per server < {:.0f} for {} s", load, autoscale_.down_rps, autoscale_.down_after.count());
-  }
-  if (target == n) return;
-  decide(fmt::format("autoscale web {} -> {}", n, target), reason);
-  auto answer = scale(target);
+  const int n = static_cast<int>(webs.size());
+  const auto decision = autoscaler_.sample(autoscale_, counts, n, now);
+  if (decision.target == n) return;
+  decide(fmt::format("autoscale web {} -> {}", n, decision.target), decision.reason);
+  auto answer = scale(decision.target);
   if (!answer.at("ok").as_bool()) decide("autoscale failed", std::string(answer.at("error").as_string()));
-  samples_.last_change = Clock::now();
-  samples_.above_since = samples_.below_since = Clock::time_point{};
-  samples_.last_sample = Clock::time_point{};  // the next rate starts after the change
+  autoscaler_.changed(Clock::now());
 }
 
 }  // namespace ztm::lab

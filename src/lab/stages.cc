@@ -120,8 +120,61 @@ Stage stateless() {
                     sentinel("sen1", 31), sentinel("sen2", 32), sentinel("sen3", 33)});
 }
 
+// Figures 1-18/1-19: a message queue between the web tier and the workers. The web servers
+// (behind HAProxy as in `lb`) write an edit job and its outbox row in one transaction and
+// publish it to NATS JetStream (nats1); worker hosts (work1, work2, runtime: up to work4) take
+// jobs from it. Photo bytes live in the database (media.backend = postgres), so any web or
+// worker host may die. Sessions are in one Redis (redis1) so a login holds through the LB.
+constexpr int kInitialWorkers = 2;
+constexpr int kMaxWorkers = 4;
+
+Stage queue() {
+  auto worker = [](int n) {
+    return HostDef{.name = "work" + std::to_string(n), .dc = "dc1", .number = 70 + n, .roles = {"worker"},
+                   .processes = {{.engine = "worker",
+                                  .params = {{"db_host", "db1"}, {"nats_host", "nats1"}},
+                                  .after = {"nats1/nats", "web1/ztm"}}}};
+  };
+  Stage stage = behind_lb("queue", "1-18/1-19 message queue and workers",
+                          {{"sessions", "redis"}, {"redis_host", "redis1"}, {"nats_host", "nats1"}},
+                          {"redis1/redis", "nats1/nats"},
+                          {{.name = "redis1", .dc = "dc1", .number = 40, .roles = {"sessions"},
+                            .processes = {{.engine = "redis", .params = {{"role", "primary"}}}}},
+                           {.name = "nats1", .dc = "dc1", .number = 60, .roles = {"queue"},
+                            .processes = {{.engine = "nats"}}}});
+  for (int n = 1; n <= kInitialWorkers; ++n) stage.hosts.push_back(worker(n));
+  stage.max_workers = kMaxWorkers;
+  stage.worker_host = worker;
+  return stage;
+}
+
+// Figure 1-7: a cache tier between the web servers and the replicated database (the data tier of
+// `replication`). Three Redis cache nodes (no persistence, allkeys-lru) on every web server's
+// consistent-hash ring (cache.l2_nodes); a dead node's keys are read from the database.
+Stage cache() {
+  Stage stage = replication();
+  stage.name = "cache";
+  stage.figure = "1-7 cache tier";
+  std::erase_if(stage.hosts, [](const HostDef& h) { return h.name.rfind("web", 0) == 0; });
+  std::vector<std::string> web_after = {"db1/patroni", "db2/patroni", "db3/patroni"};
+  for (int n = 1; n <= 3; ++n) {
+    const std::string name = "cache" + std::to_string(n);
+    stage.hosts.push_back({.name = name, .dc = "dc1", .number = 49 + n, .roles = {"cache"},
+                           .processes = {{.engine = "redis", .params = {{"role", "cache"}}}}});
+    web_after.push_back(name + "/redis");
+  }
+  for (int n = 1; n <= 2; ++n)
+    stage.hosts.push_back({.name = "web" + std::to_string(n), .dc = "dc1", .number = 9 + n, .roles = {"web"},
+                           .processes = {{.engine = "ztm",
+                                          .params = {{"storage", "postgres"},
+                                                     {"db_hosts", "db1,db2,db3"},
+                                                     {"l2_hosts", "cache1,cache2,cache3"}},
+                                          .after = web_after}}});
+  return stage;
+}
+
 const std::vector<Stage>& stages() {
-  static const std::vector<Stage> all = {single(), db(), replication(), lb(), stateless()};
+  static const std::vector<Stage> all = {single(), db(), replication(), lb(), stateless(), cache(), queue()};
   return all;
 }
 

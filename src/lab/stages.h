@@ -1,7 +1,7 @@
 #pragma once
 // A stage of the chapter as data: hosts, each a network namespace with an address on its data
-// center's bridge, running processes of named engines. Later stages (replication, lb, cache,
-// queue, data centers) are more entries in the table in stages.cc.
+// center's bridge, running processes of named engines. Every stage (single ... queue) is an
+// entry in the table in stages.cc.
 
 #include <functional>
 #include <map>
@@ -38,6 +38,10 @@ struct Stage {
   // to web1..web<max_web>; web_host(n) is the definition of web<n> (n >= 1).
   int max_web = 0;
   std::function<HostDef(int n)> web_host;
+  // Stages with workers (queue): `ztm lab scale workers=N` and the worker autoscaler add
+  // work1..work<max_workers>; worker_host(n) is the definition of work<n> (n >= 1).
+  int max_workers = 0;
+  std::function<HostDef(int n)> worker_host;
 };
 
 // REQUIRES: dc is "dc<N>" with N in 1..254.

@@ -74,7 +74,7 @@ TEST(Stages, UnknownStageIsNull) { EXPECT_EQ(find_stage("nope"), nullptr); }
 // Stages behind a load balancer: clients use the LB's public address; every web host the stage
 // can scale to (web1..web<max_web>) has its own private address, clear of the other hosts'.
 TEST(Stages, LoadBalancedStagesScaleWithinTheirAddresses) {
-  for (const char* name : {"lb", "stateless"}) {
+  for (const char* name : {"lb", "stateless", "queue"}) {
     const Stage* s = find_stage(name);
     ASSERT_NE(s, nullptr) << name;
     EXPECT_EQ(entry_url(*s), "http://10.77.0.10:80") << name;
@@ -95,6 +95,46 @@ TEST(Stages, LoadBalancedStagesScaleWithinTheirAddresses) {
     }
   }
   EXPECT_EQ(find_stage("stateless")->web_host(4).processes[0].params.at("sessions"), "redis");
+}
+
+// Stage queue: worker hosts work1..work<max_workers> (two at first) run `ztm worker` on the
+// NATS host's queue, each at its own address; web servers publish there too.
+TEST(Stages, QueueScalesWorkersWithinTheirAddresses) {
+  const Stage& s = *find_stage("queue");
+  ASSERT_EQ(s.max_workers, 4);
+  std::set<std::string> addresses;
+  int workers = 0;
+  for (const auto& h : s.hosts) {
+    if (h.name.rfind("work", 0) == 0) ++workers;
+    else addresses.insert(host_address(h));
+  }
+  EXPECT_EQ(workers, 2);
+  for (int n = 1; n <= s.max_workers; ++n) {
+    const HostDef w = s.worker_host(n);
+    EXPECT_EQ(w.name, "work" + std::to_string(n));
+    EXPECT_TRUE(addresses.insert(host_address(w)).second) << w.name;
+    EXPECT_EQ(w.processes.at(0).engine, "worker");
+    EXPECT_EQ(w.processes.at(0).params.at("nats_host"), "nats1");
+  }
+  EXPECT_EQ(s.web_host(1).processes.at(0).params.at("nats_host"), "nats1");
+}
+
+// Stage cache: the replication stage's data tier, three cache nodes, web servers on all of them.
+TEST(Stages, CacheHasThreeNodesBeforeTheReplicatedDatabase) {
+  const Stage& s = *find_stage("cache");
+  int nodes = 0;
+  for (const auto& h : s.hosts) {
+    if (h.name.rfind("cache", 0) == 0) {
+      ++nodes;
+      EXPECT_EQ(h.processes.at(0).params.at("role"), "cache");
+    }
+    if (h.name == "web1") {
+      EXPECT_EQ(h.processes.at(0).params.at("l2_hosts"), "cache1,cache2,cache3");
+      EXPECT_EQ(h.processes.at(0).params.at("db_hosts"), "db1,db2,db3");
+    }
+  }
+  EXPECT_EQ(nodes, 3);
+  EXPECT_EQ(entry_url(s), "http://10.77.1.10:8080");
 }
 
 }  // namespace

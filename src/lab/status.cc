@@ -1,5 +1,5 @@
 // The supervisor's `status` document (docs/lab.md, "status --json"): hosts, processes, the
-// engines' live views, and the web tier's scaling state.
+// engines' live views, and the web and worker tiers' scaling state.
 #include <fmt/format.h>
 
 #include "lab/supervisor_impl.h"
@@ -49,11 +49,12 @@ json::object Supervisor::status() const {
                         {"max", autoscale_.max},
                         {"up_rps", autoscale_.up_rps},
                         {"down_rps", autoscale_.down_rps},
-                        {"load_rps_per_server", samples_.load_rps < 0 ? json::value(nullptr)
-                                                                      : json::value(samples_.load_rps)},
-                        {"servers", samples_.servers},
+                        {"load_rps_per_server", autoscaler_.load_rps() < 0 ? json::value(nullptr)
+                                                                           : json::value(autoscaler_.load_rps())},
+                        {"servers", autoscaler_.sampled()},
                         {"decisions", decisions}};
   }
+  if (stage_.max_workers > 0) out["worker_autoscale"] = worker_autoscale_status();
   if (!busy_.empty()) out["busy"] = busy_;
   return out;
 }

@@ -66,7 +66,10 @@ int Supervisor::run() {
   listen_fd_ = listen_control(control_path(dir_));
   progress("supervisor: ready");
   while (!done_) {
-    if (!poll_once(false) && !done_) autoscale_tick();
+    if (!poll_once(false) && !done_) {
+      autoscale_tick();
+      worker_autoscale_tick();
+    }
     if (pool_stale_ && !done_) sync_pool();
     if (signalled_ && !done_) {  // a signal or `down` came during a long operation
       stop_all();
@@ -260,6 +263,12 @@ void Supervisor::handle(int client) {
     write_answer(client, {{"ok", true}});
     return;
   }
+  if (op == "scale" && request->contains("workers")) {
+    const auto* n = request->if_contains("workers");
+    write_answer(client, n->is_int64() ? scale_workers(static_cast<int>(n->as_int64()))
+                                       : json::object{{"ok", false}, {"error", "scale needs workers=N"}});
+    return;
+  }
   if (op == "scale") {
     const auto* web = request->if_contains("web");
     write_answer(client, web && web->is_int64() ? scale(static_cast<int>(web->as_int64()))
@@ -272,7 +281,9 @@ void Supervisor::handle(int client) {
     return;
   }
   if (op == "autoscale") {
-    write_answer(client, set_autoscale(*request));
+    const auto* tier = request->if_contains("tier");
+    const bool workers = tier && tier->is_string() && tier->as_string() == "workers";
+    write_answer(client, workers ? set_worker_autoscale(*request) : set_autoscale(*request));
     return;
   }
   const auto* t = request->if_contains("target");

@@ -1,7 +1,8 @@
 #pragma once
 // The supervisor's internals, shared by supervisor.cc (the loop, processes, requests),
-// status.cc (the status document) and scaling.cc (the web tier at runtime: scale, rolling
-// restart, autoscale). Not for other code: the public surface is supervisor.h and control.h.
+// status.cc (the status document), scaling.cc (the web tier at runtime: scale, rolling
+// restart, autoscale) and worker_scaling.cc (the worker hosts: scale, autoscale by queue depth).
+// Not for other code: the public surface is supervisor.h and control.h.
 //
 // One thread. Long operations (scale, restart) run inside a request and keep the supervisor
 // alive through pump_until(): it reaps, health-checks, answers `status` and refuses other
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/autoscaler.h"
 #include "lab/engines/engine.h"
 #include "lab/load_balancer.h"
 #include "lab/stages.h"
@@ -28,6 +30,9 @@ namespace ztm::lab {
 using Clock = std::chrono::steady_clock;
 
 void progress(const std::string& line);  // a line in supervisor.log (relayed by `up`)
+
+// The number of a runtime-scaled host: "web4" -> 4, "work2" -> 2.
+inline int host_number(const std::string& host) { return std::stoi(host.substr(host.find_first_of("0123456789"))); }
 
 // One process of the stage and its live state.
 struct Proc {
@@ -42,27 +47,6 @@ struct Proc {
   std::string exit;   // "status 1", "signal 9"
   std::string error;  // a failed prepare or spawn
   Clock::time_point next_check{};
-};
-
-// `ztm lab autoscale`: the web tier follows the load per server, measured from the servers' own
-// GET /metrics (the rate of ztm_http_requests_total, health checks and scrapes excluded).
-struct AutoscalePolicy {
-  bool enabled = false;
-  int min = 2;
-  int max = 6;
-  double up_rps = 150;   // per server, sustained for up_after: add a server
-  double down_rps = 30;  // per server, sustained for down_after: remove one
-  std::chrono::seconds up_after{3};
-  std::chrono::seconds down_after{6};
-  std::chrono::seconds cooldown{4};  // after any change, before the next decision
-};
-
-struct AutoscaleState {
-  std::map<std::string, double> last_count;  // per web host: requests counted at last_sample
-  Clock::time_point last_sample{};
-  Clock::time_point above_since{}, below_since{}, last_change{};
-  double load_rps = -1;  // per server, at the last sample; < 0 before the first rate
-  int servers = 0;
 };
 
 class Supervisor {
@@ -96,6 +80,15 @@ class Supervisor {
   boost::json::object status() const;
 
   // scaling.cc: each returns the answer to the request.
+  struct Tier {               // a tier scaled at runtime: web servers or workers
+    std::string tier;         // "web", "workers": the answer's key
+    std::string prefix;       // its hosts' names: "web" -> web1, web2...
+    int want = 0, max = 0;
+    std::function<std::vector<Proc*>()> members;  // by number
+    std::function<std::string(int n)> add;        // "" or what went wrong
+    std::function<std::string(const std::string& host)> remove;
+  };
+  boost::json::object resize(const Tier& tier);
   boost::json::object scale(int web);
   boost::json::object restart(const std::string& tier);
   boost::json::object set_autoscale(const boost::json::object& request);
@@ -103,12 +96,23 @@ class Supervisor {
   bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds bound);
   std::optional<LoadBalancerApi> load_balancer();
   std::vector<Proc*> web_procs();
+  void stop_gracefully(const std::string& name);
+  std::string add_runtime_host(HostDef def);
+  void remove_runtime_host(const std::string& host);
   std::string add_web(int n);
   std::string remove_web(const std::string& host);
   std::string restart_web(const std::string& name);
   std::string wait_in_pool(const std::string& host, const std::string& want, std::chrono::milliseconds bound);
   void decide(const std::string& action, const std::string& reason);
   void sync_pool();
+
+  // worker_scaling.cc: the worker hosts at runtime (stage queue): scale workers=N, autoscale
+  // by the queue's depth.
+  boost::json::object scale_workers(int workers);
+  boost::json::object set_worker_autoscale(const boost::json::object& request);
+  void worker_autoscale_tick();
+  std::vector<Proc*> worker_procs();
+  boost::json::object worker_autoscale_status() const;
 
   std::string dir_;
   const Stage stage_;
@@ -123,8 +127,12 @@ class Supervisor {
   std::string busy_;         // the long operation in progress ("scale web=4"), "" when idle
   bool pool_stale_ = false;  // HAProxy (re)started: its pool is the config file's, not the live one
   AutoscalePolicy autoscale_;
-  AutoscaleState samples_;
-  std::deque<boost::json::object> decisions_;  // the last autoscale and scale decisions
+  Autoscaler autoscaler_;
+  Clock::time_point last_autoscale_{};
+  WorkerAutoscalePolicy worker_autoscale_;
+  WorkerAutoscaler worker_autoscaler_;
+  Clock::time_point last_worker_autoscale_{};
+  std::deque<boost::json::object> decisions_;  // the last autoscale and scale decisions (both tiers)
 };
 
 }  // namespace ztm::lab

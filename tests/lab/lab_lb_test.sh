@@ -57,7 +57,15 @@ check "web2 back in the pool" until_ok 10 pool_up 3
 start_load "$url/users/12" --rate 300 -n 60000 -d 120
 check "restart: load is flowing" until_ok 10 load_flowing
 pids_before=$(web_pids)
-check "ztm lab restart web" "$ztm" lab restart web --dir "$dir"
+"$ztm" lab restart web --dir "$dir" >"$work/restart.out" 2>&1 &
+restart_pid=$!
+busy_restarting() { status_json | jq -e '.busy == "restart web"' >/dev/null; }
+check "restart: status answers while it runs, and says so" until_ok 10 busy_restarting
+check "restart: another change meanwhile is refused as busy" \
+  contains "$("$ztm" lab scale web=3 --dir "$dir" 2>&1)" "busy: restart web in progress"
+wait "$restart_pid"
+restart_status=$?
+check "ztm lab restart web ($(cat "$work/restart.out"))" test "$restart_status" -eq 0
 stop_load
 check "restart: every server has a new process" test "$(comm -12 <(tr ' ' '\n' <<<"$pids_before" | sort) <(tr ' ' '\n' <<<"$(web_pids)" | sort) | wc -l)" -eq 0
 check "restart: zero failed requests ($(jq -c '{ok, failed_by}' <<<"$r"))" no_failures "$r"

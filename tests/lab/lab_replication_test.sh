@@ -139,13 +139,17 @@ check "full stage: web1 sees db1 as primary" contains "$(web_primary)" '10.77.1.
 # acknowledged user must be on the new primary exactly once, and writes must resume within 15 s.
 acks="$work/acks"
 : > "$acks"
+# Creating users is an admin's job: the demo admin (seeded by the lab) logs in first.
+admin_token=$(curl -sf -m 5 -H 'Content-Type: application/json' \
+  -d '{"email":"admin@example.com","password":"admin-demo-password"}' "$url/sessions" | jq -r .token)
+check "full stage: the demo admin logs in" test -n "$admin_token"
 writer() {
   local deadline=$((SECONDS + 90)) i code body
   for ((i = 0; i < 300 && SECONDS < deadline; i++)); do
     body="{\"firstName\":\"Load\",\"lastName\":\"W$i\",\"address\":{\"streetAddress\":\"1 Main\",\"city\":\"X\",\"state\":\"Y\",\"postalCode\":1}}"
     while [ "$SECONDS" -lt "$deadline" ]; do
       code=$(curl -s -m 3 -o "$work/created" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-        -H "Idempotency-Key: load-$i" -d "$body" "$url/users")
+        -H "Authorization: Bearer $admin_token" -H "Idempotency-Key: load-$i" -d "$body" "$url/users")
       if [ "$code" = 201 ] || [ "$code" = 200 ]; then
         echo "$(date +%s%3N) load-$i $(jq -r .id "$work/created")" >> "$acks"
         break

@@ -86,11 +86,15 @@ check "redis2 is the primary" until_ok 5 redis_role_is redis2 primary
 echo "lab_stateless: Sentinel switched the primary to redis2 in $switch_ms ms (polled every 50 ms)"
 if [ "$sessions" = yes ]; then
   check "failover: the old session works again through the LB within 15 s" until_ok 15 me_is_john "$url" "$before"
+  recovered_ms=$((($(date +%s%N) - t0) / 1000000))
   wait_load_requests 400
   stop_load
-  echo "lab_stateless: load across the failover: $(jq -c '{ok, failed, failed_by, status}' <<<"$r")"
+  echo "lab_stateless: load across the failover: $(jq -c '{ok, failed, failed_by, status}' <<<"$r"); sessions served again ${recovered_ms} ms after the kill"
   check "failover: no 500, no lost connection: failures are 503 only ($(jq -c .failed_by <<<"$r"))" \
     test "$(jq '[.failed_by | keys[] | select(. != "status_503")] | length' <<<"$r")" -eq 0
+  # At 200 requests/s, failures beyond the switch plus 3 s would mean the service kept failing.
+  check "failover: requests fail only around the switch ($(jq .failed <<<"$r") failed)" \
+    test "$(jq .failed <<<"$r")" -le $(((switch_ms + 3000) * 200 / 1000))
   check "failover: sessions made before still work" me_is_john "$web2" "$before"
   after=$(login "$url")
   check "failover: a new login works and is valid everywhere" me_is_john "$web3" "$after"

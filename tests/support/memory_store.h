@@ -3,15 +3,18 @@
 // suite as the real backends (tests/storage/memory_store_test.cc), so tests that use it rely on
 // the contract, not on a fake's quirks. Tests can make it fail on purpose (fail_with).
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <vector>
 
+#include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm::test {
 
-class MemoryStore : public Store {
+class MemoryStore : public Store, public PhotoStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -108,6 +111,89 @@ class MemoryStore : public Store {
     if (it == accounts_.end()) co_return Error{Errc::not_found, "no such account"};
     co_return it->second;
   }
+  // PhotoStore
+  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (photo.id <= 0) co_return Error{Errc::invalid_argument, "photo id must be positive"};
+    if (photos_.contains(photo.id)) co_return Error{Errc::conflict, "photo exists"};
+    co_return photos_[photo.id] = std::move(photo);
+  }
+  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = photos_.find(id);
+    if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
+    co_return it->second;
+  }
+  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = photos_.find(id);
+    if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
+    DeletedPhoto out{it->second.blob_key, false};
+    photos_.erase(it);
+    for (const auto& [pid, p] : photos_) out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
+    co_return out;
+  }
+  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string payload) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (job.id <= 0) co_return Error{Errc::invalid_argument, "job id must be positive"};
+    if (jobs_.contains(job.id)) co_return Error{Errc::conflict, "job exists"};
+    job.status = JobStatus::queued;
+    job.result_photo_id = 0;
+    job.error.clear();
+    job.attempts = 0;
+    outbox_.push_back({++outbox_seq_, std::move(payload)});
+    co_return jobs_[job.id] = std::move(job);
+  }
+  boost::asio::awaitable<Result<Job>> get_job(JobId id) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) co_return Error{Errc::not_found, "no such job"};
+    co_return it->second;
+  }
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override {
+    co_return advance(id, [](Job& j) -> Result<void> {
+      j.status = JobStatus::running;
+      ++j.attempts;
+      return {};
+    });
+  }
+  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override {
+    co_return advance(id, [this, &result](Job& j) -> Result<void> {
+      if (photos_.contains(result.id)) return Error{Errc::conflict, "photo exists"};
+      j.status = JobStatus::done;
+      j.result_photo_id = result.id;
+      photos_[result.id] = result;
+      return {};
+    });
+  }
+  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override {
+    co_return advance(id, [&error](Job& j) -> Result<void> {
+      j.status = JobStatus::failed;
+      j.error = error;
+      return {};
+    });
+  }
+  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (limit < 1 || limit > 1000) co_return Error{Errc::invalid_argument, "limit not in 1..1000"};
+    co_return std::vector<OutboxMessage>(
+        outbox_.begin(), outbox_.begin() + std::min<std::ptrdiff_t>(limit, std::ssize(outbox_)));
+  }
+  boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    std::erase_if(outbox_, [&ids](const OutboxMessage& m) {
+      return std::find(ids.begin(), ids.end(), m.id) != ids.end();
+    });
+    co_return Result<void>{};
+  }
+
   boost::asio::awaitable<Result<void>> ping() override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
@@ -115,10 +201,27 @@ class MemoryStore : public Store {
   }
 
  private:
+  // Applies `change` to a non-final job under the lock; a final job comes back unchanged.
+  template <class F>
+  Result<Job> advance(JobId id, F change) {
+    std::lock_guard lock(mu_);
+    if (fail_) return Error{*fail_, "injected failure"};
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return Error{Errc::not_found, "no such job"};
+    Job& j = it->second;
+    if (j.status == JobStatus::done || j.status == JobStatus::failed) return j;
+    if (auto r = change(j); !r.ok()) return std::move(r).error();
+    return j;
+  }
+
   std::mutex mu_;
   std::map<UserId, StoredUser> users_;
   std::map<std::string, UserId> keys_;  // idempotency keys -> the user each created
   std::map<std::string, Account> accounts_;  // by email
+  std::map<PhotoId, Photo> photos_;
+  std::map<JobId, Job> jobs_;
+  std::vector<OutboxMessage> outbox_;
+  std::int64_t outbox_seq_ = 0;
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};
 };

@@ -1,5 +1,7 @@
 #include "tests/support/postgres_instance.h"
 
+#include "tests/support/child_process.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <libpq-fe.h>
@@ -30,12 +32,6 @@ constexpr auto kStartBound = 60s;
 constexpr auto kStopBound = 30s;
 
 // Who the server runs as: PostgreSQL refuses root, so root hands it to the `postgres` user.
-struct RunAs {
-  bool drop = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
-
 RunAs run_as() {
   if (geteuid() != 0) return {};
   const passwd* pw = getpwnam("postgres");
@@ -44,51 +40,6 @@ RunAs run_as() {
         "PostgresInstance: running as root but there is no 'postgres' user; install the Debian "
         "package postgresql-15 (scripts/test does)");
   return {true, pw->pw_uid, pw->pw_gid};
-}
-
-std::string log_tail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
-  if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
-  return text;
-}
-
-// fork + exec of args[0] as `as`, stdout and stderr appended to `log`. The child dies with the
-// thread that started it (PR_SET_PDEATHSIG), so a crashed test leaves no server behind.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log, const RunAs& as) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("PostgresInstance: fork failed");
-  if (pid > 0) return pid;
-  // The child: only async-signal-safe calls until exec.
-  if (as.drop && (setgroups(0, nullptr) != 0 || setgid(as.gid) != 0 || setuid(as.uid) != 0))
-    _exit(126);
-  prctl(PR_SET_PDEATHSIG, SIGQUIT);  // after setuid, which clears it
-  if (getppid() != parent) _exit(125);
-  const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  const int in = open("/dev/null", O_RDONLY);
-  if (out < 0 || in < 0) _exit(124);
-  dup2(in, 0);
-  dup2(out, 1);
-  dup2(out, 2);
-  execv(argv[0], argv.data());
-  _exit(127);
-}
-
-// Waits for `pid` up to `bound`; true when it exited (status in *status).
-bool wait_for_exit(pid_t pid, std::chrono::steady_clock::duration bound, int* status) {
-  const auto until = std::chrono::steady_clock::now() + bound;
-  while (true) {
-    const pid_t r = waitpid(pid, status, WNOHANG);
-    if (r == pid || r < 0) return true;
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(5ms);
-  }
 }
 
 }  // namespace

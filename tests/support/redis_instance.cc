@@ -1,5 +1,7 @@
 #include "tests/support/redis_instance.h"
 
+#include "tests/support/child_process.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -24,51 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto kStartBound = 20s;
 constexpr auto kStopBound = 10s;
-
-std::string log_tail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
-  if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
-  return text;
-}
-
-// A port that was free a moment ago (the kernel picks it for a bound, closed socket).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("RedisInstance: cannot find a free port");
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// fork + exec, output to `log`; the child dies with this thread (PR_SET_PDEATHSIG), so a crashed
-// test leaves no server behind.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("RedisInstance: fork failed");
-  if (pid > 0) return pid;
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(125);
-  const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  const int in = open("/dev/null", O_RDONLY);
-  if (out < 0 || in < 0) _exit(124);
-  dup2(in, 0);
-  dup2(out, 1);
-  dup2(out, 2);
-  execv(argv[0], argv.data());
-  _exit(127);
-}
 
 std::string text_of(const redisReply* r) {
   switch (r->type) {

@@ -16,6 +16,12 @@
 
 #include "api/api.h"
 #include "app/demo_data.h"
+#include "app/outbox_relay.h"
+#include "app/photo_worker.h"
+#include "app/photos.h"
+#include "core/background.h"
+#include "media/local/local_blob_store.h"
+#include "queue/embedded/embedded_queue.h"
 #include "cache/local/local_cache.h"
 #include "core/run_sync.h"
 #include "http/server.h"
@@ -85,6 +91,10 @@ struct TestServerOptions {
   int max_json_depth = 16;
   AccountOptions accounts{};
   api::AuthOptions auth{};
+  // Photos: the outbox relay and photo workers run in-process (the single server) unless off.
+  bool photo_workers = true;
+  PhotoWorkerOptions worker{.concurrency = 2, .fetch_wait = std::chrono::milliseconds(100)};
+  QueueOptions queue{};
 };
 
 class TestServer {
@@ -101,15 +111,35 @@ class TestServer {
     users_ = std::make_unique<UserService>(*gate_, cache_.get(), ids_);
     accounts_ = std::make_unique<AccountService>(*gate_, *sessions_, hasher_, ids_, options.accounts);
     auth_ = std::make_unique<api::Auth>(*accounts_, options.auth);
+    blobs_ = std::make_unique<media::LocalBlobStore>(media::LocalBlobStoreOptions{.dir = dir_ + "/media"});
+    queue_ = std::make_unique<EmbeddedQueue>(EmbeddedQueueOptions{.path = dir_ + "/queue.db", .queue = options.queue});
+    photos_ = std::make_unique<PhotoService>(*sqlite_, *blobs_, ids_, PhotoOptions{.limits = options.worker.limits});
+    media_dir_ = dir_ + "/media";
+    relay_ = std::make_unique<OutboxRelay>(*sqlite_, *queue_, OutboxRelayOptions{.idle_wait = std::chrono::milliseconds(20)});
+    worker_ = std::make_unique<PhotoWorker>(*queue_, *sqlite_, *blobs_, ids_, &metrics_, options.worker);
+    if (options.photo_workers) {
+      background_.add([this] { return relay_->run(); }, [this] { relay_->stop(); });
+      background_.add([this] { return worker_->run(); }, [this] { worker_->stop(); });
+      background_.start();
+    }
     if (!options.static_dir.empty()) static_files_ = api::StaticFiles::load(options.static_dir);
-    api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = api::AccessLog::off},
-                                      *users_, *auth_, *gate_, metrics_, draining, static_files_.get());
-    server_ = std::make_unique<http::Server>(options.http, [this](http::Request& r) { return api_->handle(r); });
+    api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = api::AccessLog::off,
+                                                      .max_upload_bytes = options.worker.limits.max_bytes},
+                                      *users_, *auth_, *photos_, *gate_, metrics_, draining, static_files_.get());
+    auto http_options = options.http;
+    http_options.body_limit_for = [this](http::Verb m, std::string_view t) { return api_->body_limit(m, t); };
+    server_ = std::make_unique<http::Server>(http_options, [this](http::Request& r) { return api_->handle(r); });
     server_->start();
   }
   ~TestServer() {
     server_.reset();
+    background_.stop();
     api_.reset();
+    worker_.reset();
+    relay_.reset();
+    photos_.reset();
+    queue_.reset();
+    blobs_.reset();
     auth_.reset();
     accounts_.reset();
     sessions_.reset();
@@ -125,6 +155,10 @@ class TestServer {
   MetricsRegistry& metrics() { return metrics_; }
   Store& store() { return *gate_; }
   SessionStore& sessions() { return *sessions_; }
+  PhotoStore& photo_store() { return *sqlite_; }
+  Queue& queue() { return *queue_; }
+  // Where the local blob store keeps a blob (to damage one on purpose).
+  std::string blob_path(const std::string& key) const { return media_dir_ + "/" + key.substr(0, 2) + "/" + key; }
   AccountService& accounts() { return *accounts_; }
   // A fresh session of the demo admin / of John Smith (user 12).
   std::string admin_token() { return token(kDemoAdminEmail, kDemoAdminPassword); }
@@ -151,6 +185,13 @@ class TestServer {
   std::unique_ptr<UserService> users_;
   std::unique_ptr<AccountService> accounts_;
   std::unique_ptr<api::Auth> auth_;
+  std::unique_ptr<media::LocalBlobStore> blobs_;
+  std::string media_dir_;
+  std::unique_ptr<EmbeddedQueue> queue_;
+  std::unique_ptr<PhotoService> photos_;
+  std::unique_ptr<OutboxRelay> relay_;
+  std::unique_ptr<PhotoWorker> worker_;
+  Background background_;
   std::unique_ptr<api::StaticFiles> static_files_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> server_;

@@ -24,8 +24,8 @@
 namespace ztm {
 
 // steady_clock's time (CLOCK_MONOTONIC) at the kernel tick's resolution (1 to 4 ms): a few ns
-// to read instead of about 20, which was a fifth of a hit. TTLs are seconds; a few ms do not
-// matter.
+// to read instead of about 20, which was a fifth of a hit. Expiry is therefore accurate to one
+// tick, either way; TTLs are seconds.
 std::chrono::steady_clock::time_point coarse_steady_now();
 
 struct LocalCacheOptions {

@@ -55,8 +55,7 @@ class GhostQueue {
 class S3FifoPolicy final : public EvictionPolicy {
  public:
   void on_insert(Slot slot, std::uint64_t key_hash) override {
-    ensure_slot(links_, slot);
-    if (info_.size() < links_.size()) info_.resize(links_.size());
+    ensure_slot(links_, info_, slot);
     ghost_.reserve(links_.size());
     const std::uint64_t hash = mix_hash(key_hash);
     const bool returning = ghost_.take(hash, std::max<std::uint64_t>(live(), 1));

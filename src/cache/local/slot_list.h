@@ -23,6 +23,13 @@ inline void ensure_slot(std::vector<SlotLink>& links, std::uint32_t slot) {
   if (slot >= links.size()) links.resize(std::size_t{slot} + 1);
 }
 
+// The same, with a per-slot array of the policy's kept alongside.
+template <class PerSlot>
+void ensure_slot(std::vector<SlotLink>& links, std::vector<PerSlot>& per_slot, std::uint32_t slot) {
+  ensure_slot(links, slot);
+  if (per_slot.size() < links.size()) per_slot.resize(links.size());
+}
+
 class SlotList {
  public:
   bool empty() const { return head_ == kNoSlot; }

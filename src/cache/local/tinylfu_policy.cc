@@ -72,8 +72,7 @@ class FrequencySketch {
 class TinyLfuPolicy final : public EvictionPolicy {
  public:
   void on_insert(Slot slot, std::uint64_t key_hash) override {
-    ensure_slot(links_, slot);
-    if (info_.size() < links_.size()) info_.resize(links_.size());
+    ensure_slot(links_, info_, slot);
     sketch_.reserve(links_.size());
     const std::uint64_t hash = mix_hash(key_hash);
     sketch_.add(hash);

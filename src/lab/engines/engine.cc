@@ -10,6 +10,8 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "haproxy") return prepare_haproxy;
   if (name == "redis") return prepare_redis;
   if (name == "sentinel") return prepare_sentinel;
+  if (name == "nats") return prepare_nats;
+  if (name == "worker") return prepare_ztm_worker;
   return nullptr;
 }
 

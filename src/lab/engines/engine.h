@@ -1,5 +1,6 @@
 #pragma once
-// An engine is what runs in a lab process: ztm serve, PostgreSQL, etcd, Patroni, HAProxy, Redis, Sentinel.
+// An engine is what runs in a lab process: ztm serve, ztm worker, PostgreSQL, etcd, Patroni,
+// HAProxy, Redis, Sentinel, NATS.
 // Each has one file in this folder with a prepare function: it writes the engine's files into
 // its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
 // (initdb, seeding), and returns how to run, stop and health-check the process.
@@ -22,6 +23,9 @@ inline constexpr int kLbHttpPort = 80;       // the load balancer's public addre
 inline constexpr int kLbHttpsPort = 443;
 inline constexpr int kRedisPort = 6379;
 inline constexpr int kSentinelPort = 26379;
+inline constexpr int kNatsPort = 4222;
+inline constexpr int kNatsMonitorPort = 8222;  // /healthz, /jsz (the queue's depth)
+inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /metrics
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
 struct EngineContext {
@@ -60,6 +64,8 @@ ProcessSpec prepare_patroni(const EngineContext& context);     // engines/patron
 ProcessSpec prepare_haproxy(const EngineContext& context);     // engines/haproxy.cc
 ProcessSpec prepare_redis(const EngineContext& context);       // engines/redis.cc
 ProcessSpec prepare_sentinel(const EngineContext& context);    // engines/redis.cc
+ProcessSpec prepare_nats(const EngineContext& context);        // engines/nats.cc
+ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_server.cc
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

@@ -1,7 +1,9 @@
 // Engines `redis` and `sentinel`: the shared session store of the stateless web tier (Redis 7,
 // Debian `redis-server`, `redis-sentinel`). Both run as root in the foreground, their config in
 // the working directory (Sentinel rewrites its own and, on failover, the instances').
-//   redis:    params role = primary | replica, primary_host (the replica's upstream).
+//   redis:    params role = primary | replica | cache, primary_host (the replica's upstream).
+//             cache: a node of the web tier's L2 ring (figure 1-7), deploy/redis/cache.conf:
+//             maxmemory with allkeys-lru, no persistence, no replica.
 //             Health: ROLE answers; a replica only once its link to the primary is up.
 //             Describe: "role" (primary | replica | unknown) and, on replicas, "link".
 //   sentinel: params primary_host (the primary at start), quorum (2).
@@ -53,9 +55,10 @@ void check_binary() {
 ProcessSpec prepare_redis(const EngineContext& c) {
   check_binary();
   const std::string role = param(c, "role", "primary");
-  if (role != "primary" && role != "replica") throw std::runtime_error("redis: role must be primary or replica");
+  if (role != "primary" && role != "replica" && role != "cache")
+    throw std::runtime_error("redis: role must be primary, replica or cache");
   const std::string config = c.workdir + "/redis.conf";
-  render_file("redis", "redis.conf",
+  render_file("redis", role == "cache" ? "cache.conf" : "redis.conf",
               {{"address", c.address},
                {"port", std::to_string(kRedisPort)},
                {"workdir", c.workdir},

@@ -1,9 +1,13 @@
-// Engine `ztm`: the web service itself, `ztm serve`, run from the binary that runs the lab.
-// Params: storage = sqlite (default; demo data seeded into the host's own database) |
+// Engines `ztm` (the web service itself, `ztm serve`) and `worker` (`ztm worker`, the photo
+// workers of figure 1-18), run from the binary that runs the lab.
+// `ztm` params: storage = sqlite (default; demo data seeded into the host's own database) |
 // postgres (db_host = the host running PostgreSQL, or db_hosts = "db1,db2,db3"; demo data
-// seeded there). Behind a load balancer (lb_host = its host): trusts its private address for
-// X-Forwarded-*, drains for longer than the LB needs to notice, and keeps sessions per
-// `sessions`: sqlite (on this server) or redis (sentinel_hosts = "sen1,sen2,sen3").
+// seeded there); l2_hosts = "cache1,cache2,cache3" (figure 1-7: the L2 cache ring). Behind a
+// load balancer (lb_host = its host): trusts its private address for X-Forwarded-*, drains for
+// longer than the LB needs to notice, and keeps sessions per `sessions`: sqlite (on this
+// server) or redis (sentinel_hosts = "sen1,sen2,sen3", or redis_host = one Redis); with
+// nats_host, jobs go to NATS (no in-process workers, photo bytes in PostgreSQL).
+// `worker` params: db_host, nats_host. Health: GET /healthz on kWorkerPort.
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -25,15 +29,32 @@ std::string param(const EngineContext& c, const std::string& key, const std::str
   return it == c.params.end() ? fallback : it->second;
 }
 
+// "10.77.1.50:6379,10.77.1.51:6379" for hosts = "cache1,cache2", each on `port`.
+std::string host_ports(const EngineContext& c, const std::string& hosts, int port) {
+  std::string out;
+  std::stringstream names(hosts);
+  for (std::string h; std::getline(names, h, ',');)
+    out += (out.empty() ? "" : ",") + c.address_of(h) + ":" + std::to_string(port);
+  return out;
+}
+
+std::string nats_url(const EngineContext& c) {
+  return "nats://" + c.address_of(param(c, "nats_host", "")) + ":" + std::to_string(kNatsPort);
+}
+
+Vars common_vars(const EngineContext& c, int port) {
+  return {{"address", c.address},
+          {"port", std::to_string(port)},
+          {"node_id", std::to_string(std::stoi(c.address.substr(c.address.rfind('.') + 1)) % 128)},
+          {"workdir", c.workdir}};
+}
+
 }  // namespace
 
 ProcessSpec prepare_ztm_server(const EngineContext& c) {
   const std::string storage = param(c, "storage", "sqlite");
   const std::string config = c.workdir + "/ztm.toml";
-  Vars vars = {{"address", c.address},
-               {"port", std::to_string(kPort)},
-               {"node_id", std::to_string(std::stoi(c.address.substr(c.address.rfind('.') + 1)) % 128)},
-               {"workdir", c.workdir}};
+  Vars vars = common_vars(c, kPort);
   if (storage == "postgres") {
     // db_host: one database server; db_hosts: "db1,db2,db3", every member of a replicated
     // cluster, in libpq's multi-host form (the server finds the primary and the replicas).
@@ -46,17 +67,24 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
     throw std::runtime_error("ztm: unknown storage " + storage);
   }
   std::string config_template = "ztm-" + storage + ".toml";
+  if (auto l2 = param(c, "l2_hosts", ""); !l2.empty()) {
+    if (storage != "postgres") throw std::runtime_error("ztm: l2_hosts needs storage postgres");
+    config_template = "ztm-cache.toml";
+    vars["l2_nodes"] = host_ports(c, l2, kRedisPort);
+  }
   if (auto lb = param(c, "lb_host", ""); !lb.empty()) {
     if (storage != "postgres") throw std::runtime_error("ztm: behind a load balancer storage must be postgres");
     const std::string sessions = param(c, "sessions", "sqlite");
     config_template = "ztm-lb-" + sessions + ".toml";
     vars["trusted_proxies"] = c.address_of(lb);
     vars["drain_delay_ms"] = std::to_string(kDrainDelayMs);
-    if (sessions == "redis") {
-      std::string sentinels;
-      std::stringstream hosts(param(c, "sentinel_hosts", ""));
-      for (std::string h; std::getline(hosts, h, ',');)
-        sentinels += (sentinels.empty() ? "" : ",") + c.address_of(h) + ":" + std::to_string(kSentinelPort);
+    if (sessions == "redis" && !param(c, "nats_host", "").empty()) {
+      // The queue stage: one Redis for sessions, jobs through NATS.
+      config_template = "ztm-lb-queue.toml";
+      vars["redis_address"] = host_ports(c, param(c, "redis_host", ""), kRedisPort);
+      vars["nats_url"] = nats_url(c);
+    } else if (sessions == "redis") {
+      const std::string sentinels = host_ports(c, param(c, "sentinel_hosts", ""), kSentinelPort);
       if (sentinels.empty()) throw std::runtime_error("ztm: sessions=redis needs sentinel_hosts");
       vars["redis_sentinels"] = sentinels;
       vars["redis_master_name"] = kSessionsMaster;
@@ -83,6 +111,25 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {
     return http_ok(address, kPort, "/readyz", timeout);
+  };
+  return spec;
+}
+
+// Runs no seed: it starts after a web server, which has migrated the database. SIGTERM: the
+// worker stops fetching, finishes the jobs in hand and exits (what scaling down relies on).
+ProcessSpec prepare_ztm_worker(const EngineContext& c) {
+  Vars vars = common_vars(c, kWorkerPort);
+  vars["postgres_url"] = postgres_url({c.address_of(param(c, "db_host", ""))});
+  vars["nats_url"] = nats_url(c);
+  const std::string config = c.workdir + "/ztm-worker.toml";
+  render_file("ztm", "ztm-worker.toml", vars, config);
+  ProcessSpec spec;
+  spec.launch = {.argv = {self_exe(), "worker", "--config", config}, .netns = c.netns,
+                 .workdir = c.workdir, .log = c.workdir + "/worker.log"};
+  spec.stop_signal = SIGTERM;
+  const std::string address = c.address;
+  spec.healthy = [address](std::chrono::milliseconds timeout) {
+    return http_ok(address, kWorkerPort, "/healthz", timeout);
   };
   return spec;
 }

@@ -44,6 +44,37 @@ constexpr Migration kMigrations[] = {
         created_at timestamptz NOT NULL DEFAULT now()
       );
     )sql"},
+    {4, "create photos, jobs, outbox", R"sql(
+      CREATE TABLE photos (
+        id bigint PRIMARY KEY,            -- Snowflake id, like users
+        owner_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        blob_key text NOT NULL,           -- "<sha256>.<ext>" in the blob store
+        content_type text NOT NULL,
+        width integer NOT NULL,
+        height integer NOT NULL,
+        bytes bigint NOT NULL,
+        source_id bigint NOT NULL,        -- the photo an edit made this from; 0 for uploads
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX photos_blob_key ON photos(blob_key);
+      CREATE TABLE jobs (
+        id bigint PRIMARY KEY,
+        photo_id bigint NOT NULL,
+        owner_id bigint NOT NULL,
+        operations text NOT NULL,         -- the validated edit steps, JSON
+        status text NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        result_photo_id bigint NOT NULL DEFAULT 0,
+        error text NOT NULL DEFAULT '',
+        attempts integer NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE outbox (               -- committed with its job; the relay publishes it
+        id bigserial PRIMARY KEY,
+        payload text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

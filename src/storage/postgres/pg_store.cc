@@ -1,4 +1,5 @@
 #include "storage/postgres/pg_store.h"
+#include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 
 #include <fmt/format.h>
@@ -77,6 +78,31 @@ awaitable<Result<Account>> PgStore::find_account(std::string email) {
 
 awaitable<Result<void>> PgStore::ping() {
   co_return co_await pg::ping(host_);
+}
+
+awaitable<Result<Photo>> PgStore::create_photo(Photo photo) {
+  co_return co_await pg::create_photo(host_, std::move(photo));
+}
+awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) { co_return co_await pg::get_photo(host_, id); }
+awaitable<Result<DeletedPhoto>> PgStore::delete_photo(PhotoId id) {
+  co_return co_await pg::delete_photo(host_, id);
+}
+awaitable<Result<Job>> PgStore::create_job(Job job, std::string outbox_payload) {
+  co_return co_await pg::create_job(host_, std::move(job), std::move(outbox_payload));
+}
+awaitable<Result<Job>> PgStore::get_job(JobId id) { co_return co_await pg::get_job(host_, id); }
+awaitable<Result<Job>> PgStore::start_job(JobId id) { co_return co_await pg::start_job(host_, id); }
+awaitable<Result<Job>> PgStore::complete_job(JobId id, Photo result) {
+  co_return co_await pg::complete_job(host_, id, std::move(result));
+}
+awaitable<Result<Job>> PgStore::fail_job(JobId id, std::string error) {
+  co_return co_await pg::fail_job(host_, id, std::move(error));
+}
+awaitable<Result<std::vector<OutboxMessage>>> PgStore::outbox_batch(int limit) {
+  co_return co_await pg::outbox_batch(host_, limit);
+}
+awaitable<Result<void>> PgStore::outbox_delete(std::vector<std::int64_t> ids) {
+  co_return co_await pg::outbox_delete(host_, std::move(ids));
 }
 
 }  // namespace ztm

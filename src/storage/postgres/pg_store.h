@@ -21,6 +21,7 @@
 
 #include "storage/postgres/pg_host.h"
 #include "storage/postgres/pg_migrations.h"
+#include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm {
@@ -32,7 +33,7 @@ struct PgStoreOptions {
   int max_pending = 10000;  // requests in flight per event loop beyond which calls are overloaded
 };
 
-class PgStore final : public Store {
+class PgStore final : public Store, public PhotoStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -65,6 +66,18 @@ class PgStore final : public Store {
   boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override;
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
   boost::asio::awaitable<Result<void>> ping() override;
+
+  // PhotoStore
+  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override;
+  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override;
+  boost::asio::awaitable<Result<Job>> get_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override;
+  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override;
+  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override;
+  boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override;
 
  private:
   PgStoreOptions options_;

@@ -12,6 +12,7 @@
 
 #include "storage/postgres/pg_test_util.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/photo_conformance.h"
 #include "tests/support/postgres_instance.h"
 
 namespace ztm {
@@ -35,6 +36,7 @@ struct PostgresFactory {
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Types<PostgresFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, AccountConformance, ::testing::Types<PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PhotoConformance, ::testing::Types<PostgresFactory>);
 }  // namespace ztm::test
 
 namespace ztm {

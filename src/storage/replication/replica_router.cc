@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <stdexcept>
 
+#include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 #include "storage/replication/cluster_conninfo.h"
 
@@ -243,14 +244,7 @@ awaitable<Result<StoredUser>> ReplicaRouter::create_account(User user, Account a
 
 // Logins read the primary: an account is usable the moment its sign-up is acknowledged.
 awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
-  const auto primary = topology_.primary();
-  if (!primary) {
-    rediscover();
-    co_return Error{Errc::unavailable, "postgres: no primary known (failover in progress?)"};
-  }
-  auto r = co_await pg::find_account(*hosts_[*primary], email);
-  if (!r.ok() && r.error().code == Errc::unavailable) rediscover();
-  co_return r;
+  co_return co_await on_primary<Account>([&email](pg::Host& h) { return pg::find_account(h, email); });
 }
 
 // pg::delete_user reports nothing; Committed carries the position write() fills in.
@@ -261,6 +255,55 @@ awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
     if (!r.ok()) co_return std::move(r).error();
     co_return Committed{};
   });
+}
+
+// Photos, jobs and the outbox: every call on the primary. Jobs are polled right after they are
+// written and workers need the latest state; the volume is small next to user reads.
+template <class T, class Call>
+awaitable<Result<T>> ReplicaRouter::on_primary(Call call) {
+  const auto primary = topology_.primary();
+  if (!primary) {
+    rediscover();
+    co_return Error{Errc::unavailable, "postgres: no primary known (failover in progress?)"};
+  }
+  auto r = co_await call(*hosts_[*primary]);
+  if (!r.ok() && r.error().code == Errc::unavailable) rediscover();
+  co_return r;
+}
+
+awaitable<Result<Photo>> ReplicaRouter::create_photo(Photo photo) {
+  co_return co_await on_primary<Photo>([&photo](pg::Host& h) { return pg::create_photo(h, std::move(photo)); });
+}
+awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
+  co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg::get_photo(h, id); });
+}
+awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
+  co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg::delete_photo(h, id); });
+}
+awaitable<Result<Job>> ReplicaRouter::create_job(Job job, std::string outbox_payload) {
+  co_return co_await on_primary<Job>([&job, &outbox_payload](pg::Host& h) {
+    return pg::create_job(h, std::move(job), std::move(outbox_payload));
+  });
+}
+awaitable<Result<Job>> ReplicaRouter::get_job(JobId id) {
+  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg::get_job(h, id); });
+}
+awaitable<Result<Job>> ReplicaRouter::start_job(JobId id) {
+  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg::start_job(h, id); });
+}
+awaitable<Result<Job>> ReplicaRouter::complete_job(JobId id, Photo result) {
+  co_return co_await on_primary<Job>(
+      [id, &result](pg::Host& h) { return pg::complete_job(h, id, std::move(result)); });
+}
+awaitable<Result<Job>> ReplicaRouter::fail_job(JobId id, std::string error) {
+  co_return co_await on_primary<Job>([id, &error](pg::Host& h) { return pg::fail_job(h, id, std::move(error)); });
+}
+awaitable<Result<std::vector<OutboxMessage>>> ReplicaRouter::outbox_batch(int limit) {
+  co_return co_await on_primary<std::vector<OutboxMessage>>(
+      [limit](pg::Host& h) { return pg::outbox_batch(h, limit); });
+}
+awaitable<Result<void>> ReplicaRouter::outbox_delete(std::vector<std::int64_t> ids) {
+  co_return co_await on_primary<void>([&ids](pg::Host& h) { return pg::outbox_delete(h, std::move(ids)); });
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry) {

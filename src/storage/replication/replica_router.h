@@ -38,6 +38,7 @@
 #include "storage/postgres/pg_host.h"
 #include "storage/postgres/pg_migrations.h"
 #include "storage/replication/topology.h"
+#include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm {
@@ -51,7 +52,7 @@ struct ReplicaRouterOptions {
   int discovery_interval_ms = 1000;
 };
 
-class ReplicaRouter final : public Store {
+class ReplicaRouter final : public Store, public PhotoStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -83,6 +84,18 @@ class ReplicaRouter final : public Store {
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
   boost::asio::awaitable<Result<void>> ping() override;
 
+  // PhotoStore
+  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override;
+  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override;
+  boost::asio::awaitable<Result<Job>> get_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override;
+  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override;
+  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override;
+  boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override;
+
   // Observability, and what the tests assert routing with.
   std::size_t hosts() const { return hosts_.size(); }
   const std::string& host_name(std::size_t host) const { return names_.at(host); }
@@ -97,6 +110,9 @@ class ReplicaRouter final : public Store {
   boost::asio::awaitable<Result<T>> read(std::uint64_t min_position, Call call);
   template <class T, class Call>
   boost::asio::awaitable<Result<T>> write(Call call);
+  // Runs call(primary) without a commit position (photos, jobs, the outbox, logins).
+  template <class T, class Call>
+  boost::asio::awaitable<Result<T>> on_primary(Call call);
   boost::asio::awaitable<std::string> commit_position(pg::Host& primary);
   boost::asio::awaitable<void> discover(std::size_t host);
   boost::asio::awaitable<pg::HostStatus> probe(std::size_t host);

@@ -10,6 +10,7 @@
 
 #include "storage/postgres/pg_test_util.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/photo_conformance.h"
 #include "tests/support/postgres_instance.h"
 #include "tests/support/eventually.h"
 
@@ -260,4 +261,5 @@ namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, StoreConformance,
                                ::testing::Types<OneHostRouterFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, AccountConformance, ::testing::Types<OneHostRouterFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, PhotoConformance, ::testing::Types<OneHostRouterFactory>);
 }  // namespace ztm::test

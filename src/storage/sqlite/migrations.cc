@@ -42,6 +42,39 @@ constexpr Migration kMigrations[] = {
       CREATE TRIGGER users_delete_account AFTER DELETE ON users
       BEGIN DELETE FROM accounts WHERE user_id = OLD.id; END;
     )sql"},
+    {4, "create photos, jobs, outbox", R"sql(
+      CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,          -- Snowflake id, like users
+        owner_id INTEGER NOT NULL,       -- the user; the photo goes with it (trigger)
+        blob_key TEXT NOT NULL,          -- "<sha256>.<ext>" in the blob store
+        content_type TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        source_id INTEGER NOT NULL,      -- the photo an edit made this from; 0 for uploads
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX photos_blob_key ON photos(blob_key);
+      CREATE TRIGGER users_delete_photos AFTER DELETE ON users
+      BEGIN DELETE FROM photos WHERE owner_id = OLD.id; END;
+      CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL,
+        owner_id INTEGER NOT NULL,
+        operations TEXT NOT NULL,        -- the validated edit steps, JSON
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        result_photo_id INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE outbox (              -- committed with its job; the relay publishes it
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

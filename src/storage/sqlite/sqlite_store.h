@@ -12,6 +12,7 @@
 #include <string>
 
 #include "sqlite/options.h"
+#include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm {
@@ -25,7 +26,7 @@ struct MigrationReport {
   int to_version = 0;
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public PhotoStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -61,6 +62,18 @@ class SqliteStore final : public Store {
   boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override;
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
   boost::asio::awaitable<Result<void>> ping() override;
+
+  // PhotoStore (sqlite_photos.cc)
+  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override;
+  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override;
+  boost::asio::awaitable<Result<Job>> get_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override;
+  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override;
+  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override;
+  boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override;
 
  private:
   std::unique_ptr<sqlite::Database> db_;  // keeps sqlite3.h out of this header

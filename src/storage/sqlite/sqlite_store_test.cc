@@ -12,6 +12,7 @@
 #include <string>
 
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/photo_conformance.h"
 #include "core/run_sync.h"
 
 namespace ztm {
@@ -63,6 +64,7 @@ struct SqliteFactory {
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<SqliteFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, AccountConformance, ::testing::Types<SqliteFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PhotoConformance, ::testing::Types<SqliteFactory>);
 }  // namespace ztm::test
 
 namespace ztm {

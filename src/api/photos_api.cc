@@ -1,0 +1,155 @@
+#include "api/photos_api.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "api/errors.h"
+#include "api/multipart.h"
+#include "api/request_parsing.h"
+#include "app/photo_edits.h"
+
+namespace ztm::api {
+namespace json = boost::json;
+using http::Response;
+
+namespace {
+
+json::object photo_json(const Photo& p) {
+  json::object o{{"id", p.id},          {"ownerId", p.owner_id},    {"contentType", p.content_type},
+                 {"width", p.width},    {"height", p.height},       {"bytes", p.bytes},
+                 {"url", "/media/" + p.blob_key}};
+  o.emplace("sourceId", p.source_id ? json::value(p.source_id) : json::value(nullptr));
+  return o;
+}
+
+Response json_response(unsigned status, const json::object& body) {
+  Response res;
+  res.status = status;
+  res.body = json::serialize(body);
+  return res;
+}
+
+// Image types we accept as a raw body; multipart bodies are checked by content anyway.
+bool raw_image_type(std::string_view ct) {
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
+  return ct == "image/jpeg" || ct == "image/png" || ct == "image/webp";
+}
+
+// A literal for Response::content_type, by the blob key's extension.
+std::string_view media_type(std::string_view key) {
+  if (key.ends_with(".png")) return "image/png";
+  if (key.ends_with(".webp")) return "image/webp";
+  return "image/jpeg";
+}
+
+}  // namespace
+
+boost::asio::awaitable<Response> PhotosApi::upload(http::Request& req) {
+  auto owner = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&owner)) co_return std::move(*err);
+  auto who = co_await auth_.principal(req);
+  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  const std::string_view type = req.header(http::Field::content_type);
+  std::string bytes;
+  if (auto boundary = multipart_boundary(type)) {
+    auto part = first_file_part(req.msg.body(), *boundary);
+    if (!part)
+      co_return http::json_error(400, "invalid_multipart", "the form has no file part (or is not well-formed multipart)");
+    bytes = std::string(part->bytes);
+  } else if (raw_image_type(type)) {
+    bytes = std::move(req.msg.body());
+  } else {
+    co_return http::json_error(415, "unsupported_media_type",
+                               "send the image as image/jpeg, image/png or image/webp, or as multipart/form-data");
+  }
+  if (bytes.empty()) co_return error_response(Error{Errc::invalid_argument, "photo: the upload is empty"});
+  auto photo = co_await photos_.upload(std::get<Principal>(who), std::get<UserId>(owner), std::move(bytes));
+  if (!photo) co_return error_response(photo.error());
+  Response res = json_response(201, photo_json(*photo));
+  res.header("Location", "/photos/" + std::to_string(photo->id));
+  co_return res;
+}
+
+boost::asio::awaitable<Response> PhotosApi::get(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto photo = co_await photos_.get(std::get<UserId>(id));
+  if (!photo) co_return error_response(photo.error());
+  co_return json_response(200, photo_json(*photo));
+}
+
+boost::asio::awaitable<Response> PhotosApi::remove(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto who = co_await auth_.principal(req);
+  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  auto done = co_await photos_.remove(std::get<Principal>(who), std::get<UserId>(id));
+  if (!done) co_return error_response(done.error());
+  Response res;
+  res.status = 204;
+  co_return res;
+}
+
+boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
+  const std::string key(req.params[0]);
+  // Content-addressed: the hash is the strong validator, and the bytes never change.
+  const std::string tag = "\"" + key.substr(0, key.find('.')) + "\"";
+  Response res;
+  if (req.header(http::Field::if_none_match).find(tag) != std::string_view::npos) {
+    res.status = 304;
+  } else {
+    std::string name = key;
+    auto bytes = co_await photos_.media(std::move(name));
+    if (!bytes) co_return error_response(bytes.error());
+    res.body = std::move(*bytes);
+    res.content_type = media_type(key);
+  }
+  res.header("ETag", tag);
+  res.header("Cache-Control", "public, max-age=31536000, immutable");
+  co_return res;
+}
+
+boost::asio::awaitable<Response> PhotosApi::edit(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto who = co_await auth_.principal(req);
+  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  auto body = parse_json_body(req, max_json_depth_);
+  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
+  const auto* object = std::get<json::value>(body).if_object();
+  const auto* list = object ? object->if_contains("operations") : nullptr;
+  if (!list || object->size() != 1)
+    co_return error_response(Error{Errc::invalid_argument, "body: must be {\"operations\":[...]}"});
+  auto steps = operations_from_json(*list);
+  if (!steps) co_return error_response(steps.error());
+  auto job = co_await photos_.edit(std::get<Principal>(who), std::get<UserId>(id), std::move(*steps));
+  if (!job) co_return error_response(job.error());
+  Response res = json_response(202, {{"id", job->id}, {"status", "queued"}, {"url", "/jobs/" + std::to_string(job->id)}});
+  res.header("Location", "/jobs/" + std::to_string(job->id));
+  co_return res;
+}
+
+boost::asio::awaitable<Response> PhotosApi::job(http::Request& req) {
+  auto id = parse_id(req.params[0]);
+  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  auto job = co_await photos_.job(std::get<UserId>(id));
+  if (!job) co_return error_response(job.error());
+  boost::system::error_code ec;  // the steps were stored by us, as JSON; null if not
+  json::object out{{"id", job->id},
+                   {"photoId", job->photo_id},
+                   {"status", to_string(job->status)},
+                   {"attempts", job->attempts},
+                   {"operations", json::parse(job->operations, ec)},
+                   {"result", nullptr},
+                   {"error", job->error.empty() ? json::value(nullptr) : json::value(job->error)}};
+  if (job->status == JobStatus::done) {
+    auto result = co_await photos_.get(job->result_photo_id);
+    if (result) out["result"] = photo_json(*result);
+  }
+  Response res = json_response(200, out);
+  res.header("Cache-Control", "no-store");
+  co_return res;
+}
+
+}  // namespace ztm::api

@@ -1,0 +1,35 @@
+#pragma once
+// HTTP handlers of photos, media and edit jobs. Thin: parse, call PhotoService, map the result.
+//   POST   /users/{id}/photos   the owner (or an admin) uploads: raw image/jpeg|png|webp body, or
+//                               multipart/form-data from a browser form -> 201 photo
+//   GET    /photos/{id}         metadata + URL                     DELETE /photos/{id} -> 204
+//   GET    /media/{key}         the bytes: immutable, cacheable for a year, strong ETag
+//   POST   /photos/{id}/edits   {"operations":[...]} -> 202 job    GET /jobs/{id} -> the job
+
+#include <boost/asio/awaitable.hpp>
+
+#include "api/auth.h"
+#include "app/photos.h"
+#include "http/message.h"
+
+namespace ztm::api {
+
+class PhotosApi {
+ public:
+  PhotosApi(Auth& auth, PhotoService& photos, int max_json_depth)
+      : auth_(auth), photos_(photos), max_json_depth_(max_json_depth) {}
+
+  boost::asio::awaitable<http::Response> upload(http::Request& req);
+  boost::asio::awaitable<http::Response> get(http::Request& req);
+  boost::asio::awaitable<http::Response> remove(http::Request& req);
+  boost::asio::awaitable<http::Response> media(http::Request& req);
+  boost::asio::awaitable<http::Response> edit(http::Request& req);
+  boost::asio::awaitable<http::Response> job(http::Request& req);
+
+ private:
+  Auth& auth_;
+  PhotoService& photos_;
+  int max_json_depth_;
+};
+
+}  // namespace ztm::api

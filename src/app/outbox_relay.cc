@@ -1,0 +1,45 @@
+#include "app/outbox_relay.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/log.h"
+
+namespace ztm {
+
+boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
+  auto batch = co_await photos_.outbox_batch(options_.batch);
+  if (!batch) co_return std::move(batch).error();
+  std::vector<std::int64_t> published;
+  Result<void> failed;
+  for (auto& m : *batch) {
+    std::string dedup = "outbox-" + std::to_string(m.id);
+    auto r = co_await queue_.publish(std::move(dedup), std::move(m.payload));
+    if (!r) {
+      failed = std::move(r).error();
+      break;  // in order: the rest waits for the next pass
+    }
+    published.push_back(m.id);
+  }
+  const int count = static_cast<int>(published.size());
+  if (!published.empty())
+    if (auto d = co_await photos_.outbox_delete(std::move(published)); !d) co_return std::move(d).error();
+  if (!failed) co_return std::move(failed).error();
+  co_return count;
+}
+
+boost::asio::awaitable<void> OutboxRelay::run() {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  while (!stopping_) {
+    auto n = co_await relay_once();
+    if (!n) log::warn("outbox relay", {{"error", n.error().message}});
+    if (n && *n == options_.batch) continue;  // more may be waiting
+    timer.expires_after(n ? options_.idle_wait : options_.error_wait);
+    boost::system::error_code ec;
+    co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace ztm

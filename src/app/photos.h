@@ -1,0 +1,58 @@
+#pragma once
+// Photos and edit jobs (the chapter's figure 1-18): the web tier checks an upload, stores its
+// bytes by content (BlobStore) and its metadata (PhotoStore); an edit request is validated up
+// front and becomes a job, committed together with an outbox message (photo_store.h) that the
+// OutboxRelay publishes to the Queue; PhotoWorker (photo_worker.h) does the work.
+//
+// Errors: invalid_argument (422: not an image, truncated, too many pixels, bad steps),
+// forbidden (403: another user's photo), not_found, unavailable / overloaded (503).
+
+#include <boost/asio/awaitable.hpp>
+#include <string>
+
+#include "app/accounts.h"
+#include "core/blocking_pool.h"
+#include "core/ids.h"
+#include "media/blob_store.h"
+#include "media/image.h"
+#include "storage/photo_store.h"
+
+namespace ztm {
+
+struct PhotoOptions {
+  media::ImageLimits limits;
+  int image_threads = 2;    // the pool that checks uploads (libvips), off the event loops
+  int image_max_pending = 64;
+};
+
+class PhotoService {
+ public:
+  // REQUIRES: every reference outlives this.
+  PhotoService(PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids, PhotoOptions options);
+
+  // `who` uploads `bytes` as a photo of user `owner` (themselves, or anyone for an admin).
+  boost::asio::awaitable<Result<Photo>> upload(Principal who, UserId owner, std::string bytes);
+  boost::asio::awaitable<Result<Photo>> get(PhotoId id);
+  // Deletes the photo, and its bytes when no other photo uses them.
+  boost::asio::awaitable<Result<void>> remove(Principal who, PhotoId id);
+  // Validates the steps against the photo and queues a job (202 Accepted in the API).
+  boost::asio::awaitable<Result<Job>> edit(Principal who, PhotoId id,
+                                           std::vector<media::Operation> steps);
+  boost::asio::awaitable<Result<Job>> job(JobId id);
+  // The bytes of a blob (GET /media/{key}); not_found for a malformed key.
+  boost::asio::awaitable<Result<std::string>> media(std::string key);
+
+ private:
+  PhotoStore& photos_;
+  media::BlobStore& blobs_;
+  IdGenerator& ids_;
+  PhotoOptions options_;
+  BlockingPool pool_;
+};
+
+// The queue message of a job: {"job":<id>}.
+std::string job_message(JobId id);
+// The job id in a message; invalid_argument when it is not one.
+Result<JobId> parse_job_message(std::string_view payload);
+
+}  // namespace ztm

@@ -1,0 +1,29 @@
+#pragma once
+// A stable 64-bit hash: the same key hashes the same on every web server, build and run, which
+// the ring needs (std::hash promises none of that). FNV-1a over the bytes, then MurmurHash3's
+// fmix64 finalizer so that keys differing in their last byte ("user:1", "user:2") land far apart.
+
+#include <cstdint>
+#include <string_view>
+
+namespace ztm::cache {
+
+constexpr std::uint64_t mix64(std::uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+constexpr std::uint64_t stable_hash64(std::string_view bytes, std::uint64_t seed = 0) {
+  std::uint64_t h = 0xcbf29ce484222325ULL ^ mix64(seed);
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return mix64(h);
+}
+
+}  // namespace ztm::cache

@@ -1,0 +1,108 @@
+#pragma once
+// The shared cache tier (L2), as the application sees it: one cache that every web server reads
+// and invalidates, e.g. a ring of Redis nodes (cache/redis/redis_cache_tier.h).
+//
+// Unlike Cache (cache.h, the in-process L1) it is asynchronous and it coordinates ACROSS
+// processes: a miss hands out a lease, a memcache lease as in "Scaling Memcache at Facebook":
+//
+//    auto r = co_await l2.get_or_lease(key);
+//    hit         -> use r.value
+//    lease       -> read the store; co_await l2.fill(key, value, r.lease)   (or release on error)
+//    busy        -> another process holds the lease and did not fill within the tier's bounded
+//                   wait: read the store, do not fill
+//    unavailable -> the tier cannot serve this key now (its nodes are down): read the store
+//
+// and every write to the store is followed by co_await l2.erase(key) (delete-on-write). erase
+// removes the value and the lease, so a filler whose store read predates the write finds its
+// lease gone and its fill refused: a slow reader never writes an older value over a newer delete.
+// Of the many concurrent misses of one key (on any number of web servers) one gets the lease and
+// reads the store; the others wait for its fill, so a cold key costs one store read, not one per
+// request (thundering herd).
+//
+// Contract for every method:
+//  - Thread-safe; callable from coroutines on any event loop. `key` must stay valid until the
+//    call completes (callers pass a view of a local they await at once).
+//  - Never fails a request: node failures, timeouts and refusals are outcomes (unavailable,
+//    false), never exceptions, and each call is bounded in time by the tier's timeouts.
+//  - Entries expire (TTL) and may vanish at any time; the store is the truth.
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cache/cache.h"
+
+namespace ztm {
+
+// Who may fill a key after a miss: opaque to callers, pass it back to fill() or release().
+struct SharedLease {
+  std::string token;
+  int node = -1;        // the node that granted it
+  bool gutter = false;  // granted by a stand-in for a dead node: filled with a short TTL
+};
+
+struct SharedLookup {
+  enum class Kind { hit, lease, busy, unavailable };
+  Kind kind = Kind::unavailable;
+  CachedPtr value;    // hit
+  SharedLease lease;  // lease
+};
+
+// Counters since construction (each a sum over the tier's nodes).
+struct SharedCacheStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;              // lookups that got a lease
+  std::uint64_t busy_waits = 0;          // lookups that found another's lease and waited
+  std::uint64_t busy_gave_up = 0;        // ... and gave up waiting (read the store, no fill)
+  std::uint64_t unavailable = 0;         // lookups no node could serve
+  std::uint64_t fills = 0;               // fills stored
+  std::uint64_t stale_sets_refused = 0;  // fills refused: an erase took the lease meanwhile
+  std::uint64_t erases = 0;
+  std::uint64_t erase_failures = 0;   // a node missed a delete (it is flushed before reuse)
+  std::uint64_t gutter_lookups = 0;   // lookups served by a stand-in for a dead node
+  std::uint64_t breaker_opens = 0;    // a node taken out of service
+  std::uint64_t flushes = 0;          // a node returned to service, emptied first
+  std::uint64_t hot_key_lookups = 0;  // lookups of a hot key (spread over its replicas)
+};
+
+class SharedCache {
+ public:
+  virtual ~SharedCache() = default;
+
+  virtual boost::asio::awaitable<SharedLookup> get_or_lease(std::string_view key) = 0;
+  // Stores value under key for the tier's TTL if `lease` is still the key's lease, and drops the
+  // lease; returns false when refused (stale) or when the node failed.
+  virtual boost::asio::awaitable<bool> fill(std::string_view key, CachedPtr value,
+                                            SharedLease lease) = 0;
+  // Gives a lease back without filling (the store read failed), so waiters need not wait it out.
+  virtual boost::asio::awaitable<void> release(std::string_view key, SharedLease lease) = 0;
+  // Delete-on-write: removes the value and any lease of key (everywhere the tier keeps a copy).
+  virtual boost::asio::awaitable<void> erase(std::string_view key) = 0;
+
+  // Counts one request for key, for hot-key detection; cheap and non-blocking, called on every
+  // read including those an L1 serves.
+  virtual void record_access(std::string_view key) = 0;
+
+  virtual SharedCacheStats stats() const = 0;
+};
+
+// The wire form of a cached value, shared by every backend: "<version>:<data>".
+inline std::string encode_cached_value(const CachedValue& value) {
+  return std::to_string(value.version) + ':' + value.data;
+}
+// nullptr when `bytes` is not in that form.
+inline CachedPtr decode_cached_value(std::string_view bytes) {
+  const auto colon = bytes.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 19) return nullptr;
+  std::int64_t version = 0;
+  for (char c : bytes.substr(0, colon)) {
+    if (c < '0' || c > '9') return nullptr;
+    version = version * 10 + (c - '0');
+  }
+  return std::make_shared<const CachedValue>(
+      CachedValue{std::string(bytes.substr(colon + 1)), version});
+}
+
+}  // namespace ztm

@@ -1,0 +1,29 @@
+#include "lab/load_balancer.h"
+
+#include <gtest/gtest.h>
+
+namespace ztm::lab {
+namespace {
+
+TEST(LoadBalancerApi, ParsesThePoolFromShowStat) {
+  const std::string csv =
+      "# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,weight,\n"
+      "public,FRONTEND,,,3,9,4096,120,OPEN,,\n"
+      "web,web1,0,0,2,5,,40,UP,1,\n"
+      "web,web2,0,0,0,5,,40,DOWN 1/2,1,\n"
+      "web,web4,0,0,,0,,0,MAINT,1,\n"
+      "web,BACKEND,0,0,2,9,410,80,UP,2,\n"
+      "other,x1,0,0,7,7,,7,UP,1,\n";
+  auto pool = parse_pool(csv);
+  ASSERT_TRUE(pool);
+  ASSERT_EQ(pool->size(), 3u);
+  EXPECT_EQ((*pool)[0].name, "web1");
+  EXPECT_EQ((*pool)[0].status, "UP");
+  EXPECT_EQ((*pool)[0].sessions, 2);
+  EXPECT_EQ((*pool)[1].status, "DOWN 1/2");
+  EXPECT_EQ((*pool)[2].sessions, 0);
+  EXPECT_FALSE(parse_pool("Unknown command.\n"));
+}
+
+}  // namespace
+}  // namespace ztm::lab

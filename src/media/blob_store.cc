@@ -1,0 +1,38 @@
+#include "media/blob_store.h"
+
+#include <sodium.h>
+
+#include <array>
+
+namespace ztm::media {
+
+std::string blob_key(std::string_view bytes, std::string_view ext) {
+  // libsodium wants sodium_init() before any use; it is idempotent and thread-safe, and a
+  // function-local static runs it once.
+  static const int sodium = sodium_init();
+  (void)sodium;
+  std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
+  crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                     bytes.size());
+  constexpr std::string_view kHex = "0123456789abcdef";
+  std::string key;
+  key.reserve(2 * digest.size() + 1 + ext.size());
+  for (const unsigned char b : digest) {
+    key += kHex[b >> 4];
+    key += kHex[b & 0xF];
+  }
+  key += '.';
+  key += ext;
+  return key;
+}
+
+bool valid_blob_key(std::string_view key) {
+  constexpr std::size_t kHexChars = 2 * crypto_hash_sha256_BYTES;
+  if (key.size() <= kHexChars + 1 || key[kHexChars] != '.') return false;
+  for (const char c : key.substr(0, kHexChars))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  const auto ext = key.substr(kHexChars + 1);
+  return ext == "jpg" || ext == "png" || ext == "webp";
+}
+
+}  // namespace ztm::media

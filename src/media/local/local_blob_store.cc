@@ -1,0 +1,166 @@
+#include "media/local/local_blob_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include "core/blocking_pool.h"
+
+namespace ztm::media {
+namespace {
+
+using boost::asio::awaitable;
+
+// An open file descriptor, closed on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+// Expected file-system failures are unavailable (a disk that is full, read-only or gone may come
+// back); the message names the operation, the path and errno's text.
+Error fs_error(std::string_view what, const std::string& path, int err) {
+  return Error{Errc::unavailable,
+               fmt::format("blob store: {} {}: {}", what, path, std::strerror(err))};
+}
+
+Result<void> check_key(const std::string& key) {
+  if (!valid_blob_key(key))
+    return Error{Errc::invalid_argument, fmt::format("malformed blob key \"{}\"", key)};
+  return {};
+}
+
+// Makes the entry of a rename or a new file in `dir` durable.
+Result<void> sync_dir(const std::string& dir) {
+  const Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.ok()) return fs_error("open", dir, errno);
+  if (::fsync(fd.get()) != 0) return fs_error("fsync", dir, errno);
+  return {};
+}
+
+Result<void> write_all(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fs_error("write", path, errno);
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+// The sub-directory of `key`, created (and its entry made durable) when missing.
+Result<std::string> ensure_sub_dir(const std::string& root, const std::string& key) {
+  std::string sub = root + "/" + key.substr(0, 2);
+  if (::mkdir(sub.c_str(), 0755) == 0) {
+    if (auto s = sync_dir(root); !s.ok()) return std::move(s).error();
+  } else if (errno != EEXIST) {
+    return fs_error("mkdir", sub, errno);
+  }
+  return sub;
+}
+
+Result<void> put_file(const std::string& root, const std::string& key, const std::string& bytes) {
+  if (auto k = check_key(key); !k.ok()) return k;
+  if (blob_key(bytes, key.substr(key.find('.') + 1)) != key)
+    return Error{Errc::invalid_argument, fmt::format("blob key {} is not the bytes' hash", key)};
+  auto sub = ensure_sub_dir(root, key);
+  if (!sub.ok()) return std::move(sub).error();
+  const std::string final_path = *sub + "/" + key;
+  if (::access(final_path.c_str(), F_OK) == 0) return {};  // same key, same bytes: done
+  std::string tmp = *sub + "/." + key + ".XXXXXX";
+  const Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd.ok()) return fs_error("create", tmp, errno);
+  auto done = write_all(fd.get(), bytes, tmp);
+  if (done.ok() && ::fsync(fd.get()) != 0) done = fs_error("fsync", tmp, errno);
+  if (done.ok() && ::rename(tmp.c_str(), final_path.c_str()) != 0)
+    done = fs_error("rename", final_path, errno);
+  if (!done.ok()) {
+    ::unlink(tmp.c_str());
+    return done;
+  }
+  return sync_dir(*sub);
+}
+
+Result<std::string> get_file(const std::string& root, const std::string& key) {
+  if (auto k = check_key(key); !k.ok()) return std::move(k).error();
+  const std::string path = root + "/" + key.substr(0, 2) + "/" + key;
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok() && errno == ENOENT)
+    return Error{Errc::not_found, fmt::format("blob {} not found", key)};
+  if (!fd.ok()) return fs_error("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fs_error("stat", path, errno);
+  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd.get(), bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fs_error("read", path, errno);
+    if (n == 0) break;  // cannot happen to a renamed-in file, which never changes
+    got += static_cast<std::size_t>(n);
+  }
+  bytes.resize(got);
+  return bytes;
+}
+
+// Not made durable: a removal lost in a crash leaves an unreferenced blob, which is harmless.
+Result<void> remove_file(const std::string& root, const std::string& key) {
+  if (auto k = check_key(key); !k.ok()) return k;
+  const std::string path = root + "/" + key.substr(0, 2) + "/" + key;
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fs_error("unlink", path, errno);
+  return {};
+}
+
+}  // namespace
+
+LocalBlobStore::LocalBlobStore(LocalBlobStoreOptions options)
+    : dir_(std::move(options.dir)),
+      pool_(std::make_unique<BlockingPool>(options.threads, options.max_pending)) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec || !std::filesystem::is_directory(dir_))
+    throw std::runtime_error(fmt::format("blob store: cannot create the directory {}: {}", dir_,
+                                         ec ? ec.message() : "not a directory"));
+}
+
+LocalBlobStore::~LocalBlobStore() {
+  pool_->join();
+}
+
+// Each call is named before it is awaited: GCC 12 must not build a class-type temporary (the
+// lambda) inside a co_await expression (src/storage/store.h).
+awaitable<Result<void>> LocalBlobStore::put(std::string key, std::string bytes) {
+  auto call = pool_->run([this, key = std::move(key), bytes = std::move(bytes)] {
+    return put_file(dir_, key, bytes);
+  });
+  co_return co_await std::move(call);
+}
+
+awaitable<Result<std::string>> LocalBlobStore::get(std::string key) {
+  auto call = pool_->run([this, key = std::move(key)] { return get_file(dir_, key); });
+  co_return co_await std::move(call);
+}
+
+awaitable<Result<void>> LocalBlobStore::remove(std::string key) {
+  auto call = pool_->run([this, key = std::move(key)] { return remove_file(dir_, key); });
+  co_return co_await std::move(call);
+}
+
+}  // namespace ztm::media

@@ -1,0 +1,50 @@
+#pragma once
+// Blobs as files in one local directory, for the single server: `<dir>/<key[0:2]>/<key>` (256
+// sub-directories keep each directory small).
+//
+// Every call runs on a bounded BlockingPool of its own, never on the caller's event loop.
+// put() is atomic and durable: the bytes go to a temporary file in the same sub-directory, which
+// is fsync'ed and renamed over the final name, then the directory is fsync'ed; a reader sees the
+// whole blob or none, also after a crash. Since a key names its content, a blob that already
+// exists is left alone and put() succeeds. Temporary files left by a crash (".<key>.XXXXXX") are
+// not collected.
+
+#include <memory>
+#include <string>
+
+#include "media/blob_store.h"
+
+namespace ztm {
+class BlockingPool;
+}
+
+namespace ztm::media {
+
+struct LocalBlobStoreOptions {
+  std::string dir;         // created (with its parents) if missing
+  int threads = 2;         // pool threads
+  int max_pending = 1000;  // calls queued or running beyond which calls fail `overloaded`
+};
+
+class LocalBlobStore final : public BlobStore {
+ public:
+  // Creates the directory if missing. Throws std::runtime_error naming the directory and the
+  // reason when it cannot (a start-up error).
+  explicit LocalBlobStore(LocalBlobStoreOptions options);
+  // REQUIRES: no call in flight.
+  ~LocalBlobStore() override;
+  LocalBlobStore(const LocalBlobStore&) = delete;
+  LocalBlobStore& operator=(const LocalBlobStore&) = delete;
+
+  // invalid_argument for a malformed key or one that is not blob_key(bytes, its extension);
+  // unavailable when the file system refuses (full, read-only, permissions).
+  boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override;
+  boost::asio::awaitable<Result<std::string>> get(std::string key) override;
+  boost::asio::awaitable<Result<void>> remove(std::string key) override;
+
+ private:
+  std::string dir_;
+  std::unique_ptr<BlockingPool> pool_;
+};
+
+}  // namespace ztm::media

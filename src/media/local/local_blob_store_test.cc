@@ -1,0 +1,84 @@
+// LocalBlobStore: the shared conformance suite, and what only a directory shows (the layout, no
+// temporary file left behind, a start-up error for a path that cannot be a directory).
+#include "media/local/local_blob_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/run_sync.h"
+#include "tests/media/blob_store_conformance.h"
+
+namespace ztm::media {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One directory per test binary under /tmp, removed when the binary exits.
+class TempRoot {
+ public:
+  TempRoot() {
+    std::string templ = (fs::temp_directory_path() / "ztm-blobs-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = templ;
+  }
+  ~TempRoot() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempRoot(const TempRoot&) = delete;
+  TempRoot& operator=(const TempRoot&) = delete;
+
+  // A new sub-directory name (not created: the store creates it).
+  std::string fresh() { return (path_ / std::to_string(next_++)).string(); }
+
+ private:
+  fs::path path_;
+  int next_ = 0;
+};
+
+TempRoot& temp_root() {
+  static TempRoot root;
+  return root;
+}
+
+struct LocalFactory {
+  static std::string fresh() { return temp_root().fresh(); }
+  static std::unique_ptr<BlobStore> open(const std::string& dir) {
+    return std::make_unique<LocalBlobStore>(LocalBlobStoreOptions{.dir = dir});
+  }
+};
+
+}  // namespace
+}  // namespace ztm::media
+
+namespace ztm::test {
+INSTANTIATE_TYPED_TEST_SUITE_P(Local, BlobStoreConformance, ::testing::Types<media::LocalFactory>);
+}  // namespace ztm::test
+
+namespace ztm::media {
+namespace {
+
+TEST(LocalBlobStore, StoresABlobAsOneFileUnderItsPrefixAndNothingElse) {
+  const std::string dir = LocalFactory::fresh();
+  LocalBlobStore store({.dir = dir});
+  const std::string key = blob_key("photo bytes", "jpg");
+  ASSERT_TRUE(run_sync(store.put(key, "photo bytes")).ok());
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), dir).string());
+  EXPECT_EQ(files, (std::vector<std::string>{key.substr(0, 2) + "/" + key}));
+  EXPECT_EQ(fs::file_size(fs::path(dir) / key.substr(0, 2) / key), 11u);
+}
+
+TEST(LocalBlobStore, APathThatCannotBeADirectoryIsAStartUpError) {
+  const std::string file = LocalFactory::fresh();
+  { std::ofstream(file) << "not a directory"; }
+  EXPECT_THROW(LocalBlobStore({.dir = file}), std::runtime_error);
+  EXPECT_THROW(LocalBlobStore({.dir = file + "/below"}), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace ztm::media

@@ -1,0 +1,266 @@
+// Photos, edit jobs and the workers end to end (the single server: SQLite, the embedded queue,
+// in-process workers, real libvips), over real sockets.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "core/run_sync.h"
+#include "tests/support/http_client.h"
+#include "tests/support/test_images.h"
+#include "tests/support/test_server.h"
+
+namespace ztm {
+namespace {
+using test::HttpClient;
+using test::Reply;
+using test::TestServer;
+using test::TestServerOptions;
+using test::eventually;
+namespace json = boost::json;
+
+std::string error_code(const Reply& r) {
+  try {
+    return std::string(json::parse(r.body).at("error").at("code").as_string());
+  } catch (const std::exception&) {
+    return "<no error body: " + r.body.substr(0, 100) + ">";
+  }
+}
+
+std::string jpeg(int w, int h) { return test::encode(test::noise(w, h), media::Format::jpeg); }
+
+class PhotosTest : public ::testing::Test {
+ protected:
+  explicit PhotosTest(TestServerOptions options = small_limits()) : server(std::move(options)) {
+    c.authorize(server.user_token());  // John Smith, user 12
+  }
+  static TestServerOptions small_limits() {
+    TestServerOptions o;
+    o.worker.limits.max_bytes = 2 << 20;
+    o.worker.limits.max_pixels = 4'000'000;
+    return o;
+  }
+  // Uploads `bytes` as a photo of user 12; the photo's JSON.
+  json::object upload(const std::string& bytes, std::string_view type = "image/jpeg") {
+    auto r = c.request("POST", "/users/12/photos", bytes, {}, type);
+    EXPECT_EQ(r.status, 201u) << r.body;
+    return r.status == 201 ? json::parse(r.body).as_object() : json::object{};
+  }
+  // Submits steps for a photo; the job id.
+  std::int64_t edit(std::int64_t photo, const std::string& steps) {
+    auto r = c.request("POST", "/photos/" + std::to_string(photo) + "/edits", R"({"operations":)" + steps + "}");
+    EXPECT_EQ(r.status, 202u) << r.body;
+    return r.status == 202 ? json::parse(r.body).at("id").as_int64() : 0;
+  }
+  json::object job(std::int64_t id) {
+    auto r = c.request("GET", "/jobs/" + std::to_string(id));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return json::parse(r.body).as_object();
+  }
+  // Polls the job until it is done or failed (bounded); its final JSON.
+  json::object finished(std::int64_t id, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    json::object last;
+    HttpClient poll(server.port());
+    eventually([&] {
+      last = json::parse(poll.request("GET", "/jobs/" + std::to_string(id)).body).as_object();
+      return last.at("status") == "done" || last.at("status") == "failed";
+    }, limit, std::chrono::milliseconds(20));
+    return last;
+  }
+  std::string bytes_at(std::string_view url) {
+    auto r = c.request("GET", url);
+    EXPECT_EQ(r.status, 200u);
+    return r.body;
+  }
+
+  TestServer server;
+  HttpClient c{server.port()};
+};
+
+TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
+  const std::string original = jpeg(640, 480);
+  auto photo = upload(original);
+  const auto id = photo.at("id").as_int64();
+  EXPECT_EQ(photo.at("width").as_int64(), 640);
+  EXPECT_EQ(photo.at("height").as_int64(), 480);
+  EXPECT_EQ(photo.at("ownerId").as_int64(), 12);
+  const std::string url(photo.at("url").as_string());
+
+  // The bytes: immutable, cacheable for a year, revalidated by their hash.
+  auto media = c.request("GET", url);
+  ASSERT_EQ(media.status, 200u);
+  EXPECT_EQ(media.body, original);
+  EXPECT_EQ(media.header("content-type"), "image/jpeg");
+  EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
+  EXPECT_EQ(c.request("GET", url, {}, "If-None-Match: " + media.header("etag") + "\r\n").status, 304u);
+  EXPECT_EQ(json::parse(c.request("GET", "/photos/" + std::to_string(id)).body).at("url"), photo.at("url"));
+
+  const auto job_id = edit(id, R"([{"op":"crop","x":20,"y":10,"width":300,"height":200},{"op":"sharpen","sigma":1},{"op":"blur","sigma":2}])");
+  auto done = finished(job_id);
+  ASSERT_EQ(done.at("status"), "done") << json::serialize(done);
+  const auto& result = done.at("result").as_object();
+  EXPECT_EQ(result.at("width").as_int64(), 300);
+  EXPECT_EQ(result.at("height").as_int64(), 200);
+  EXPECT_EQ(result.at("sourceId").as_int64(), id);
+  const std::string edited = bytes_at(result.at("url").as_string());
+  EXPECT_LT(test::high_frequency_energy(edited), 0.5 * test::high_frequency_energy(original));
+}
+
+TEST_F(PhotosTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
+  const std::string original = jpeg(160, 120);
+  const double detail = test::high_frequency_energy(original);
+  const auto id = upload(original).at("id").as_int64();
+  std::vector<std::int64_t> crops, blurs;
+  for (int i = 0; i < 100; ++i) {
+    crops.push_back(edit(id, R"([{"op":"crop","x":)" + std::to_string(i % 40) + R"(,"y":5,"width":)" +
+                                 std::to_string(40 + i % 50) + R"(,"height":30}])"));
+    blurs.push_back(edit(id, R"([{"op":"blur","sigma":)" + std::to_string(1 + i % 3) + "}]"));
+  }
+  for (int i = 0; i < 100; ++i) {
+    auto crop = finished(crops[static_cast<std::size_t>(i)]);
+    ASSERT_EQ(crop.at("status"), "done") << i;
+    EXPECT_EQ(crop.at("result").at("width").as_int64(), 40 + i % 50);
+    EXPECT_EQ(crop.at("result").at("height").as_int64(), 30);
+    auto blur = finished(blurs[static_cast<std::size_t>(i)]);
+    ASSERT_EQ(blur.at("status"), "done") << i;
+    EXPECT_EQ(blur.at("result").at("width").as_int64(), 160);
+    if (i < 5) {
+      EXPECT_LT(test::high_frequency_energy(bytes_at(blur.at("result").at("url").as_string())), 0.7 * detail);
+    }
+  }
+  EXPECT_EQ(*run_sync(server.queue().pending()), 0);
+}
+
+TEST_F(PhotosTest, ABrowserFormUploadIsAccepted) {
+  const std::string image = test::encode(test::checkerboard(64, 48), media::Format::png);
+  const std::string body = "--XyZ\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nhello\r\n"
+                           "--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
+                           "Content-Type: image/png\r\n\r\n" + image + "\r\n--XyZ--\r\n";
+  auto photo = upload(body, "multipart/form-data; boundary=XyZ");
+  EXPECT_EQ(photo.at("contentType"), "image/png");
+  EXPECT_EQ(photo.at("width").as_int64(), 64);
+  EXPECT_EQ(bytes_at(photo.at("url").as_string()), image);
+}
+
+TEST_F(PhotosTest, BadUploadsGetClear4xxAndStoreNothing) {
+  const std::string good = jpeg(64, 48);
+  struct Case {
+    std::string body;
+    std::string type;
+    unsigned status;
+    const char* code;
+  };
+  const std::vector<Case> cases = {
+      {"just text", "text/plain", 415, "unsupported_media_type"},
+      {"GIF89a not really", "image/jpeg", 422, "validation_failed"},
+      {"", "image/jpeg", 422, "validation_failed"},
+      {good.substr(0, good.size() / 2), "image/jpeg", 422, "validation_failed"},  // truncated
+      {test::png_bomb(), "image/png", 422, "validation_failed"},                   // 900 M pixels
+      {test::encode(test::marked(2100, 2000), media::Format::jpeg), "image/jpeg", 422,
+       "validation_failed"},  // > 4 M pixels, few bytes
+      {"--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno file\r\n--B--\r\n",
+       "multipart/form-data; boundary=B", 400, "invalid_multipart"},
+  };
+  for (const auto& k : cases) {
+    HttpClient fresh(server.port());
+    fresh.authorize(server.user_token());
+    auto r = fresh.request("POST", "/users/12/photos", k.body, {}, k.type);
+    EXPECT_EQ(r.status, k.status) << k.type << " " << k.body.size() << " bytes: " << r.body;
+    EXPECT_EQ(error_code(r), k.code) << k.type << " " << k.body.size();
+  }
+  // Too large: refused from the Content-Length alone, before the body is read.
+  HttpClient big(server.port());
+  big.send("POST /users/12/photos HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nAuthorization: Bearer " +
+           server.user_token() + "\r\nContent-Length: " + std::to_string(3 << 20) + "\r\n\r\n");
+  auto too_big = big.read();
+  EXPECT_EQ(too_big.status, 413u);
+  EXPECT_EQ(error_code(too_big), "body_too_large");
+  // Another user's photos, or nobody's session.
+  auto other = c.request("POST", "/users/1/photos", good, {}, "image/jpeg");
+  EXPECT_EQ(other.status, 403u);
+  HttpClient anonymous(server.port());
+  EXPECT_EQ(anonymous.request("POST", "/users/12/photos", good, {}, "image/jpeg").status, 401u);
+  EXPECT_FALSE(std::filesystem::exists(server.blob_path(media::blob_key(good, "jpg"))));
+}
+
+TEST_F(PhotosTest, BadEditsAreRefusedUpFront) {
+  const auto id = upload(jpeg(100, 80)).at("id").as_int64();
+  for (const char* steps : {R"([])", R"([{"op":"explode"}])", R"([{"op":"blur"}])",
+                            R"([{"op":"blur","sigma":"2"}])", R"([{"op":"blur","sigma":0}])",
+                            R"([{"op":"crop","x":90,"y":0,"width":20,"height":10}])",
+                            R"([{"op":"rotate","angle":45}])", R"([{"op":"blur","sigma":2,"extra":1}])"}) {
+    auto r = c.request("POST", "/photos/" + std::to_string(id) + "/edits", std::string(R"({"operations":)") + steps + "}");
+    EXPECT_EQ(r.status, 422u) << steps << " " << r.body;
+  }
+  EXPECT_EQ(c.request("POST", "/photos/" + std::to_string(id) + "/edits", R"({"ops":[]})").status, 422u);
+  EXPECT_EQ(c.request("POST", "/photos/424242/edits", R"({"operations":[{"op":"blur","sigma":1}]})").status, 404u);
+  c.authorize(server.admin_token());  // an admin may edit anyone's photo
+  EXPECT_EQ(c.request("POST", "/photos/" + std::to_string(id) + "/edits", R"({"operations":[{"op":"blur","sigma":1}]})").status, 202u);
+}
+
+TEST_F(PhotosTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
+  const std::string image = jpeg(64, 48);
+  auto first = upload(image);
+  auto second = upload(image);  // the same bytes: one blob
+  const std::string key = std::string(first.at("url").as_string()).substr(7);
+  EXPECT_EQ(first.at("url"), second.at("url"));
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(first.at("id").as_int64())).status, 204u);
+  EXPECT_TRUE(std::filesystem::exists(server.blob_path(key))) << "the second photo still uses it";
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(second.at("id").as_int64())).status, 204u);
+  EXPECT_FALSE(std::filesystem::exists(server.blob_path(key)));
+  EXPECT_EQ(c.request("GET", "/photos/" + std::to_string(first.at("id").as_int64())).status, 404u);
+  EXPECT_EQ(c.request("GET", std::string(first.at("url").as_string())).status, 404u);
+  EXPECT_EQ(c.request("GET", "/media/not-a-key.jpg").status, 404u);
+}
+
+TEST_F(PhotosTest, ARedeliveredJobMakesNoSecondResult) {
+  const auto id = upload(jpeg(80, 60)).at("id").as_int64();
+  const auto job_id = edit(id, R"([{"op":"blur","sigma":1}])");
+  auto done = finished(job_id);
+  ASSERT_EQ(done.at("status"), "done");
+  // The same message again (as a broker redelivers after a lost ack): acked, nothing made.
+  std::string message = job_message(job_id), dedup = "again";
+  ASSERT_TRUE(run_sync(server.queue().publish(std::move(dedup), std::move(message))).ok());
+  ASSERT_TRUE(eventually([&] { return *run_sync(server.queue().pending()) == 0; }, std::chrono::seconds(10)));
+  auto after = job(job_id);
+  EXPECT_EQ(after.at("result").at("id"), done.at("result").at("id"));
+  EXPECT_EQ(after.at("attempts"), done.at("attempts"));
+}
+
+class PoisonTest : public PhotosTest {
+ protected:
+  static TestServerOptions poison_options() {
+    TestServerOptions o = small_limits();
+    o.queue.max_deliveries = 2;
+    o.worker.max_deliveries = 2;
+    return o;
+  }
+  PoisonTest() : PhotosTest(poison_options()) {}
+};
+
+TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
+  const std::string bad = jpeg(96, 64);
+  const auto bad_id = upload(bad).at("id").as_int64();
+  const auto good_id = upload(jpeg(90, 60)).at("id").as_int64();
+  // Damage the stored bytes behind the service's back: every attempt to decode them fails.
+  {
+    std::ofstream f(server.blob_path(media::blob_key(bad, "jpg")), std::ios::binary | std::ios::trunc);
+    f << bad.substr(0, 200);
+  }
+  const auto poison = edit(bad_id, R"([{"op":"blur","sigma":1}])");
+  const auto fine = edit(good_id, R"([{"op":"blur","sigma":1}])");
+  auto failed = finished(poison, std::chrono::seconds(20));
+  ASSERT_EQ(failed.at("status"), "failed") << json::serialize(failed);
+  EXPECT_FALSE(failed.at("error").as_string().empty());
+  EXPECT_EQ(failed.at("attempts").as_int64(), 2);
+  EXPECT_EQ(finished(fine).at("status"), "done");
+  auto dead = run_sync(server.queue().dead_letters(10));
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ(dead->front().payload, job_message(poison));
+}
+
+}  // namespace
+}  // namespace ztm

@@ -1,0 +1,177 @@
+#pragma once
+// The contract of src/media/blob_store.h as a typed test suite that every BlobStore backend
+// passes. A backend's test instantiates it with a factory of two functions:
+//
+//   struct LocalFactory {
+//     static std::string fresh();  // new, empty backing storage (a directory, a database)
+//     static std::unique_ptr<ztm::media::BlobStore> open(const std::string& where);
+//   };
+//   INSTANTIATE_TYPED_TEST_SUITE_P(Local, BlobStoreConformance, ::testing::Types<LocalFactory>);
+//
+// open() on the same storage again is what a restarted server (or another host) sees.
+// Calls go through run_sync (a private io_context per call), from one thread or several at once.
+
+#include <gtest/gtest.h>
+
+#include <latch>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/run_sync.h"
+#include "media/blob_store.h"
+
+namespace ztm::test {
+
+// "ok" or "not_found (blob ... not found)", so failures read well.
+template <class R>
+std::string blob_outcome(const R& r) {
+  return r.ok() ? "ok" : std::string(to_string(r.error().code)) + " (" + r.error().message + ")";
+}
+template <class R>
+std::string blob_errc(const R& r) {
+  return r.ok() ? "ok" : std::string(to_string(r.error().code));
+}
+
+// Every byte value, NULs included, in an order that depends on `seed`.
+inline std::string blob_bytes(std::size_t size, unsigned seed) {
+  std::string out(size, '\0');
+  unsigned x = seed * 2654435761u + 1;
+  for (auto& c : out) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  return out;
+}
+
+template <class Factory>
+class BlobStoreConformance : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    where_ = Factory::fresh();
+    store_ = Factory::open(where_);
+    ASSERT_NE(store_, nullptr);
+  }
+
+  Result<void> put(const std::string& key, const std::string& bytes) {
+    return run_sync(store_->put(key, bytes));
+  }
+  Result<std::string> get(const std::string& key) { return run_sync(store_->get(key)); }
+  Result<void> remove(const std::string& key) { return run_sync(store_->remove(key)); }
+
+  std::string where_;
+  std::unique_ptr<media::BlobStore> store_;
+};
+
+TYPED_TEST_SUITE_P(BlobStoreConformance);
+
+TYPED_TEST_P(BlobStoreConformance, PutThenGetRoundTripsEveryByte) {
+  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{256 * 1024}}) {
+    const std::string bytes = blob_bytes(size, static_cast<unsigned>(size));
+    const std::string key = media::blob_key(bytes, "png");
+    ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok") << size;
+    const auto got = this->get(key);
+    ASSERT_EQ(blob_outcome(got), "ok") << size;
+    EXPECT_EQ(*got, bytes) << size;
+  }
+}
+
+TYPED_TEST_P(BlobStoreConformance, ALargeBlobRoundTrips) {
+  const std::string bytes = blob_bytes(12 << 20, 3);  // a large photo
+  const std::string key = media::blob_key(bytes, "jpg");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  const auto got = this->get(key);
+  ASSERT_EQ(blob_outcome(got), "ok");
+  EXPECT_TRUE(*got == bytes);  // not EXPECT_EQ: a failure would print 12 MB
+}
+
+TYPED_TEST_P(BlobStoreConformance, GetOfAnAbsentKeyIsNotFound) {
+  EXPECT_EQ(blob_errc(this->get(media::blob_key("never stored", "jpg"))), "not_found");
+}
+
+TYPED_TEST_P(BlobStoreConformance, PuttingTheSameBlobTwiceIsANoOp) {
+  const std::string bytes = blob_bytes(1000, 1);
+  const std::string key = media::blob_key(bytes, "webp");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  EXPECT_EQ(blob_outcome(this->get(key)), "ok");
+}
+
+TYPED_TEST_P(BlobStoreConformance, TheSameBytesUnderAnotherExtensionAreAnotherBlob) {
+  const std::string bytes = blob_bytes(100, 2);
+  ASSERT_EQ(blob_outcome(this->put(media::blob_key(bytes, "jpg"), bytes)), "ok");
+  EXPECT_EQ(blob_errc(this->get(media::blob_key(bytes, "png"))), "not_found");
+}
+
+TYPED_TEST_P(BlobStoreConformance, RemoveDeletesAndIsOkWhenAbsent) {
+  const std::string bytes = blob_bytes(500, 4);
+  const std::string key = media::blob_key(bytes, "jpg");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  ASSERT_EQ(blob_outcome(this->remove(key)), "ok");
+  EXPECT_EQ(blob_errc(this->get(key)), "not_found");
+  EXPECT_EQ(blob_outcome(this->remove(key)), "ok");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");  // and it can come back
+  EXPECT_EQ(blob_outcome(this->get(key)), "ok");
+}
+
+TYPED_TEST_P(BlobStoreConformance, MalformedKeysAreInvalidArgument) {
+  const std::string good = media::blob_key("x", "jpg");
+  std::string upper = good;
+  upper[0] = 'A';
+  for (const std::string& key :
+       {std::string(""), std::string("../../etc/passwd"), good.substr(0, 64), good + "x",
+        good.substr(0, 65) + "gif", upper, "/" + good.substr(1), good.substr(0, 64) + "/jpg"}) {
+    EXPECT_EQ(blob_errc(this->put(key, "x")), "invalid_argument") << key;
+    EXPECT_EQ(blob_errc(this->get(key)), "invalid_argument") << key;
+    EXPECT_EQ(blob_errc(this->remove(key)), "invalid_argument") << key;
+  }
+}
+
+TYPED_TEST_P(BlobStoreConformance, AKeyThatIsNotTheBytesHashIsRefused) {
+  const std::string key = media::blob_key("the real bytes", "jpg");
+  EXPECT_EQ(blob_errc(this->put(key, "other bytes")), "invalid_argument");
+  EXPECT_EQ(blob_errc(this->get(key)), "not_found");
+}
+
+TYPED_TEST_P(BlobStoreConformance, ABlobSurvivesReopening) {
+  const std::string bytes = blob_bytes(4096, 5);
+  const std::string key = media::blob_key(bytes, "png");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  this->store_.reset();  // a restarted server, or another host on the same storage
+  auto other = TypeParam::open(this->where_);
+  const auto got = run_sync(other->get(key));
+  ASSERT_EQ(blob_outcome(got), "ok");
+  EXPECT_EQ(*got, bytes);
+}
+
+TYPED_TEST_P(BlobStoreConformance, ConcurrentPutsOfOneBlobAllSucceed) {
+  // Two uploads of the same photo at once: both are ok and the blob is whole.
+  constexpr int kThreads = 6;
+  const std::string bytes = blob_bytes(300 * 1024, 6);
+  const std::string key = media::blob_key(bytes, "jpg");
+  std::vector<std::optional<Result<void>>> results(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[static_cast<std::size_t>(i)].emplace(this->put(key, bytes));
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(blob_outcome(*r), "ok");
+  const auto got = this->get(key);
+  ASSERT_EQ(blob_outcome(got), "ok");
+  EXPECT_TRUE(*got == bytes);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(BlobStoreConformance, PutThenGetRoundTripsEveryByte,
+                            ALargeBlobRoundTrips, GetOfAnAbsentKeyIsNotFound,
+                            PuttingTheSameBlobTwiceIsANoOp,
+                            TheSameBytesUnderAnotherExtensionAreAnotherBlob,
+                            RemoveDeletesAndIsOkWhenAbsent, MalformedKeysAreInvalidArgument,
+                            AKeyThatIsNotTheBytesHashIsRefused, ABlobSurvivesReopening,
+                            ConcurrentPutsOfOneBlobAllSucceed);
+
+}  // namespace ztm::test

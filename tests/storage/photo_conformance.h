@@ -1,0 +1,137 @@
+#pragma once
+// The contract of src/storage/photo_store.h as a typed suite beside StoreConformance; every
+// backend that implements PhotoStore instantiates it with its store factory:
+//
+//   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PhotoConformance, ::testing::Types<SqliteFactory>);
+
+#include "storage/photo_store.h"
+#include "tests/storage/store_conformance.h"
+
+namespace ztm::test {
+
+template <class Factory>
+class PhotoConformance : public StoreConformance<Factory> {
+ protected:
+  void SetUp() override {
+    StoreConformance<Factory>::SetUp();
+    photos_ = dynamic_cast<PhotoStore*>(this->store_.get());
+    ASSERT_NE(photos_, nullptr) << "the store does not implement PhotoStore";
+    ASSERT_EQ(outcome(this->create(sample_user(1))), "ok");
+  }
+  static Photo photo(PhotoId id, std::string key = std::string(64, 'a') + ".jpg", PhotoId source = 0) {
+    return Photo{id, 1, std::move(key), "image/jpeg", 4000, 3000, 5'800'000, source};
+  }
+  static Job job(JobId id, PhotoId photo_id = 10) {
+    return Job{id, photo_id, 1, R"([{"op":"blur","sigma":2}])", JobStatus::queued, 0, "", 0};
+  }
+  PhotoStore& p() { return *photos_; }
+  Result<Job> get_job(JobId id) { return run_sync(photos_->get_job(id)); }
+  std::vector<OutboxMessage> outbox(int limit = 1000) {
+    auto r = run_sync(photos_->outbox_batch(limit));
+    EXPECT_EQ(outcome(r), "ok");
+    return r.ok() ? *r : std::vector<OutboxMessage>{};
+  }
+  PhotoStore* photos_ = nullptr;
+};
+
+TYPED_TEST_SUITE_P(PhotoConformance);
+
+TYPED_TEST_P(PhotoConformance, PhotosRoundTripAndDeleteReportsSharedBlobs) {
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(this->photo(10)))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(this->photo(11)))), "ok");  // same bytes
+  auto other = this->photo(12, std::string(64, 'b') + ".png", 10);
+  other.content_type = "image/png";
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(other))), "ok");
+  EXPECT_EQ(errc(run_sync(this->p().create_photo(this->photo(10)))), "conflict");
+  auto got = run_sync(this->p().get_photo(12));
+  ASSERT_EQ(outcome(got), "ok");
+  EXPECT_EQ(*got, other);
+  auto first = run_sync(this->p().delete_photo(10));
+  ASSERT_EQ(outcome(first), "ok");
+  EXPECT_EQ(first->blob_key, std::string(64, 'a') + ".jpg");
+  EXPECT_TRUE(first->blob_in_use) << "photo 11 still uses the blob";
+  auto second = run_sync(this->p().delete_photo(11));
+  ASSERT_EQ(outcome(second), "ok");
+  EXPECT_FALSE(second->blob_in_use);
+  EXPECT_EQ(errc(run_sync(this->p().get_photo(10))), "not_found");
+  EXPECT_EQ(errc(run_sync(this->p().delete_photo(10))), "not_found");
+}
+
+TYPED_TEST_P(PhotoConformance, EachJobCommitsWithOneOutboxMessage) {
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "payload-100"))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(101), "payload-101"))), "ok");
+  EXPECT_EQ(errc(run_sync(this->p().create_job(this->job(100), "again"))), "conflict");
+  auto all = this->outbox();
+  ASSERT_EQ(all.size(), 2u) << "a refused job leaves no message";
+  EXPECT_EQ(all[0].payload, "payload-100");
+  EXPECT_EQ(all[1].payload, "payload-101");
+  EXPECT_LT(all[0].id, all[1].id);
+  EXPECT_EQ(this->outbox(1).size(), 1u);
+  ASSERT_EQ(outcome(run_sync(this->p().outbox_delete({all[0].id, 999'999}))), "ok");
+  auto rest = this->outbox();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].payload, "payload-101");
+  auto j = this->get_job(100);
+  ASSERT_EQ(outcome(j), "ok");
+  EXPECT_EQ(*j, this->job(100));
+  EXPECT_EQ(errc(this->get_job(7)), "not_found");
+}
+
+TYPED_TEST_P(PhotoConformance, AJobRunsToOneResultAndStaysDone) {
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
+  auto started = run_sync(this->p().start_job(100));
+  ASSERT_EQ(outcome(started), "ok");
+  EXPECT_EQ(started->status, JobStatus::running);
+  EXPECT_EQ(started->attempts, 1);
+  EXPECT_EQ(run_sync(this->p().start_job(100))->attempts, 2);  // a redelivery
+  auto done = run_sync(this->p().complete_job(100, this->photo(20, std::string(64, 'c') + ".jpg", 10)));
+  ASSERT_EQ(outcome(done), "ok");
+  EXPECT_EQ(done->status, JobStatus::done);
+  EXPECT_EQ(done->result_photo_id, 20);
+  EXPECT_EQ(run_sync(this->p().get_photo(20))->source_id, 10);
+  // Final: a second completion (a redelivered message) makes no second photo.
+  auto again = run_sync(this->p().complete_job(100, this->photo(21)));
+  ASSERT_EQ(outcome(again), "ok");
+  EXPECT_EQ(again->result_photo_id, 20);
+  EXPECT_EQ(errc(run_sync(this->p().get_photo(21))), "not_found");
+  EXPECT_EQ(run_sync(this->p().start_job(100))->status, JobStatus::done);
+  EXPECT_EQ(run_sync(this->p().fail_job(100, "late"))->status, JobStatus::done);
+  EXPECT_EQ(this->get_job(100)->attempts, 2);
+  EXPECT_EQ(errc(run_sync(this->p().start_job(7))), "not_found");
+  EXPECT_EQ(errc(run_sync(this->p().complete_job(7, this->photo(22)))), "not_found");
+}
+
+TYPED_TEST_P(PhotoConformance, AFailedJobKeepsItsReasonAndTakesNoResult) {
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
+  auto failed = run_sync(this->p().fail_job(100, "source does not decode"));
+  ASSERT_EQ(outcome(failed), "ok");
+  EXPECT_EQ(failed->status, JobStatus::failed);
+  EXPECT_EQ(failed->error, "source does not decode");
+  EXPECT_EQ(run_sync(this->p().complete_job(100, this->photo(20)))->status, JobStatus::failed);
+  EXPECT_EQ(errc(run_sync(this->p().get_photo(20))), "not_found");
+}
+
+TYPED_TEST_P(PhotoConformance, ConcurrentCompletionsMakeOneResult) {
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
+  constexpr int kRacers = 8;
+  auto results = this->template race<Result<Job>>(kRacers, [this](int i) {
+    return run_sync(this->p().complete_job(100, this->photo(200 + i)));
+  });
+  PhotoId winner = 0;
+  for (const auto& r : results) {
+    ASSERT_EQ(outcome(*r), "ok");
+    EXPECT_EQ((*r)->status, JobStatus::done);
+    if (winner == 0) winner = (*r)->result_photo_id;
+    EXPECT_EQ((*r)->result_photo_id, winner);
+  }
+  int stored = 0;
+  for (int i = 0; i < kRacers; ++i) stored += run_sync(this->p().get_photo(200 + i)).ok();
+  EXPECT_EQ(stored, 1);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(PhotoConformance, PhotosRoundTripAndDeleteReportsSharedBlobs,
+                            EachJobCommitsWithOneOutboxMessage, AJobRunsToOneResultAndStaysDone,
+                            AFailedJobKeepsItsReasonAndTakesNoResult,
+                            ConcurrentCompletionsMakeOneResult);
+
+}  // namespace ztm::test
