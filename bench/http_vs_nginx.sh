@@ -4,17 +4,12 @@
 # Prints a Markdown table for docs/performance.md. Usage: bench/http_vs_nginx.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/packages.sh
+. bench/lib.sh
 # shellcheck disable=SC2086
 install_packages $BUILD_PACKAGES $BENCH_PACKAGES
 secs=${1:-10}
 ulimit -n 65536 2>/dev/null || true
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DZTM_BUILD_TESTS=OFF -DZTM_BUILD_BENCH=OFF >/dev/null
-cmake --build build-release --target ztm >/dev/null
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+build_release ztm
 
 ztm=./build-release/ztm
 common=(--storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions.db" --log.access off --log.level warn --http.threads 1)
@@ -72,9 +67,7 @@ z_mem=$(python3 bench/idle_connections.py "${pids[0]}" 18080 /users/12 2000)
 
 start_ztm 18082 --cache.enabled false
 # PUT /users/12 needs John Smith's session (bench/put.lua reads ZTM_TOKEN).
-login='{"email":"john.smith@example.com","password":"john-demo-password"}'
-ZTM_TOKEN=$(curl -sf http://127.0.0.1:18082/sessions -H 'Content-Type: application/json' -d "$login" |
-  sed -E 's/.*"token":"([^"]+)".*/\1/')
+ZTM_TOKEN=$(login http://127.0.0.1:18082 john.smith@example.com john-demo-password)
 export ZTM_TOKEN
 read -r m_rps m_p50 m_p99 < <(run_wrk http://127.0.0.1:18082/users/12)
 read -r w_rps w_p50 w_p99 < <(run_wrk http://127.0.0.1:18082/users/12 -s bench/put.lua)

@@ -5,17 +5,11 @@
 # Prints a Markdown table for docs/performance.md. Usage: bench/lb_vs_direct.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/packages.sh
+. bench/lib.sh
 # shellcheck disable=SC2086
 install_packages $BUILD_PACKAGES $BENCH_PACKAGES haproxy redis-server
 secs=${1:-10}
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DZTM_BUILD_TESTS=OFF -DZTM_BUILD_BENCH=OFF >/dev/null
-cmake --build build-release --target ztm >/dev/null
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-wait_for() { for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not up: $*" >&2; exit 1; }
+build_release ztm
 
 taskset -c 0 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
@@ -35,7 +29,7 @@ done
 cat > "$work/haproxy.cfg" <<CFG
 global
   nbthread 1
-  maxconn 10000
+  maxconn 4096
 defaults
   mode http
   timeout connect 1s
@@ -59,9 +53,7 @@ taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 pids+=($!)
 wait_for curl -sf http://127.0.0.1:18100/readyz
 
-login='{"email":"john.smith@example.com","password":"john-demo-password"}'
-token=$(curl -sf http://127.0.0.1:18100/sessions -H 'Content-Type: application/json' -d "$login" |
-  sed -E 's/.*"token":"([^"]+)".*/\1/')
+token=$(login http://127.0.0.1:18100 john.smith@example.com john-demo-password)
 # The session made through the LB works on both servers directly (nothing is sticky).
 for port in 18101 18102; do curl -sf "http://127.0.0.1:$port/me" -H "Authorization: Bearer $token" >/dev/null; done
 

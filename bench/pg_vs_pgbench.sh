@@ -7,20 +7,15 @@
 # ZTM_BENCH_PG_CONNECTIONS (default 32): storage.postgres_connections of the server under test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/packages.sh
+. bench/lib.sh
 # shellcheck disable=SC2086
 install_packages $BUILD_PACKAGES $BENCH_PACKAGES postgresql-15
 secs=${1:-10}
 users=100000
 clients=64
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DZTM_BUILD_TESTS=OFF -DZTM_BUILD_BENCH=OFF >/dev/null
-cmake --build build-release --target ztm >/dev/null
+build_release ztm
 bin=/usr/lib/postgresql/15/bin
-work=$(mktemp -d)
 chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 # A private PostgreSQL, run as user postgres, on a Unix socket in $work.
 mkdir -p "$work/pg"
@@ -55,8 +50,7 @@ taskset -c 1 ./build-release/ztm serve --storage.backend postgres --storage.post
   --storage.postgres_connections "${ZTM_BENCH_PG_CONNECTIONS:-32}" >"$work/ztm.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do curl -sf http://127.0.0.1:18090/readyz >/dev/null && break; sleep 0.05; done
-ZTM_TOKEN=$(curl -sf http://127.0.0.1:18090/sessions -H 'Content-Type: application/json' \
-  -d '{"email":"admin@example.com","password":"admin-demo-password"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+ZTM_TOKEN=$(login http://127.0.0.1:18090 admin@example.com admin-demo-password)
 export ZTM_TOKEN
 
 pgbench_tps() {  # pgbench_tps SCRIPT -> tps and p99 latency (ms) is not reported by pgbench; tps only

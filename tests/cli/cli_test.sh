@@ -63,5 +63,23 @@ server_pid=""
 check "SIGTERM exits 0" test "$status" -eq 0
 check "shutdown is logged" grep -q '"msg":"stopped","abandoned_connections":0' "$work/err"
 
+# ztm worker (photo workers as their own process): health on its own port, SIGTERM exits 0.
+"$ztm" worker --storage.sqlite_path "$db" --http.port 0 > "$work/wout" 2> "$work/werr" &
+server_pid=$!
+wurl=""
+for _ in $(seq 200); do
+  wurl=$(sed -n 's/^ztm worker: .*metrics on //p' "$work/wout")
+  [ -n "$wurl" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  wait_50ms
+done
+check "worker prints its metrics URL" test -n "$wurl"
+check "worker health" contains "$(curl -sf "$wurl/healthz")" '"status":"ok"'
+check "worker metrics count jobs" contains "$(curl -sf "$wurl/metrics")" 'ztm_queue_pending'
+kill -TERM "$server_pid"
+wait "$server_pid"; status=$?
+server_pid=""
+check "worker: SIGTERM exits 0" test "$status" -eq 0
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

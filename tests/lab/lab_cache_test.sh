@@ -46,8 +46,11 @@ start_loads() {
   done
 }
 answered() {  # requests answered so far by every load
-  local f n=0
-  for f in "$work"/load.*.progress; do n=$((n + $(tail -n 1 "$f" 2>/dev/null | jq '.ok + .failed' 2>/dev/null || echo 0))); done
+  local f v n=0
+  for f in "$work"/load.*.progress; do
+    v=$(tail -n 1 "$f" 2>/dev/null | jq '.ok + .failed' 2>/dev/null)
+    n=$((n + ${v:-0}))
+  done
   echo "$n"
 }
 wait_answered() { local target=$(($(answered) + $1)); until_ok 30 eval '[ "$(answered)" -ge '"$target"' ]'; }
@@ -63,7 +66,12 @@ stop_loads() {  # sets ok_total, failed_total
   done
   rm -f "$work"/load.*
 }
-trap 'for p in "${loads[@]}"; do kill "$p" 2>/dev/null; done; lab_cleanup' EXIT
+cache_cleanup() {  # the loads we started (by pid), then the lab
+  local pid
+  for pid in "${loads[@]}"; do kill "$pid" 2>/dev/null; done
+  lab_cleanup
+}
+trap cache_cleanup EXIT
 
 started=$SECONDS
 out=$("$ztm" lab up --stage cache --dir "$dir" 2>&1); status=$?
@@ -89,12 +97,15 @@ check "keys on every cache node" test "$(keys_on 10.77.1.50)" -gt 0 -a "$(keys_o
 check "answers match the database" matches_db "${users[@]}"
 
 # --- kill one cache node under load: zero failed requests, data still correct -------------------
+hits_before=$(l2_hits "$web1")
 start_loads
 check "load flowing" wait_answered 200
 check "chaos kill cache2" "$ztm" lab chaos kill cache2 --dir "$dir"
 check "load goes on after the kill" wait_answered 1000
 stop_loads
-echo "lab_cache: cache2 killed: $ok_total ok, $failed_total failed"
+echo "lab_cache: cache2 killed: $ok_total ok, $failed_total failed; web1: L2 hits $hits_before -> $(l2_hits "$web1")," \
+  "gutter lookups $(metric "$web1" 'ztm_cache_gutter_lookups_total{layer="l2"}')," \
+  "unavailable $(metric "$web1" 'ztm_cache_unavailable_total{layer="l2"}')"
 check "cache2 killed: zero failed requests" test "$failed_total" -eq 0 -a "$ok_total" -gt 0
 check "cache2 killed: answers match the database" matches_db "${users[@]}"
 up2=$(curl -s -m 2 "$web1/metrics" | grep -c '^ztm_cache_l2_node_up{node="10.77.1.51:6379"} 0')
@@ -106,7 +117,8 @@ check "chaos kill cache3" "$ztm" lab chaos kill cache3 --dir "$dir"
 start_loads
 check "all nodes dead: load flowing" wait_answered 1000
 stop_loads
-echo "lab_cache: all cache nodes killed: $ok_total ok, $failed_total failed"
+echo "lab_cache: all cache nodes killed: $ok_total ok, $failed_total failed; web1: unavailable" \
+  "$(metric "$web1" 'ztm_cache_unavailable_total{layer="l2"}')"
 check "all nodes dead: zero failed requests" test "$failed_total" -eq 0 -a "$ok_total" -gt 0
 check "all nodes dead: answers match the database" matches_db "${users[@]}"
 

@@ -5,7 +5,7 @@
 //             cache: a node of the web tier's L2 ring (figure 1-7), deploy/redis/cache.conf:
 //             maxmemory with allkeys-lru, no persistence, no replica.
 //             Health: ROLE answers; a replica only once its link to the primary is up.
-//             Describe: "role" (primary | replica | unknown) and, on replicas, "link".
+//             Describe: "role" (primary | replica | cache | unknown) and, on replicas, "link".
 //   sentinel: params primary_host (the primary at start), quorum (2).
 //             Health: it names the primary of kSessionsMaster. Describe: "primary" (ip:port).
 #include <boost/json.hpp>
@@ -72,7 +72,7 @@ ProcessSpec prepare_redis(const EngineContext& c) {
   spec.stop_signal = SIGTERM;
   auto live = std::make_shared<boost::json::object>();
   const std::string address = c.address;
-  spec.healthy = [address, live](std::chrono::milliseconds timeout) {
+  spec.healthy = [address, live, role](std::chrono::milliseconds timeout) {
     const auto v = resp_values(exchange(address, kRedisPort, "ROLE\r\nQUIT\r\n", timeout).value_or(""));
     live->clear();
     if (v.empty()) {
@@ -80,7 +80,7 @@ ProcessSpec prepare_redis(const EngineContext& c) {
       return false;
     }
     if (v[0] == "master") {
-      (*live)["role"] = "primary";
+      (*live)["role"] = role == "cache" ? "cache" : "primary";
       return true;
     }
     // slave, primary ip, port, link state (connect | connecting | sync | connected), offset
