@@ -9,6 +9,7 @@
 
 #include "core/run_sync.h"
 #include "tests/support/http_client.h"
+#include "tests/support/nats_instance.h"
 #include "tests/support/test_images.h"
 #include "tests/support/test_server.h"
 
@@ -69,6 +70,7 @@ class PhotosTest : public ::testing::Test {
     }, limit, std::chrono::milliseconds(20));
     return last;
   }
+  void two_hundred_jobs();  // 100 crops and 100 blurs of one photo, all done as their steps imply
   std::string bytes_at(std::string_view url) {
     auto r = c.request("GET", url);
     EXPECT_EQ(r.status, 200u);
@@ -108,7 +110,25 @@ TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   EXPECT_LT(test::high_frequency_energy(edited), 0.5 * test::high_frequency_energy(original));
 }
 
-TEST_F(PhotosTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
+TEST_F(PhotosTest, TwoHundredJobsAllFinishWithTheImpliedResults) { two_hundred_jobs(); }
+
+// The same with NATS JetStream as the queue (a real nats-server -js), constructed first.
+struct WithNats {
+  test::NatsInstance nats;
+};
+class PhotosOverNatsTest : public WithNats, public PhotosTest {
+ protected:
+  PhotosOverNatsTest() : PhotosTest(over_nats(nats.url())) {}
+  static TestServerOptions over_nats(std::string url) {
+    TestServerOptions o = small_limits();
+    o.nats_url = std::move(url);
+    return o;
+  }
+};
+
+TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) { two_hundred_jobs(); }
+
+void PhotosTest::two_hundred_jobs() {
   const std::string original = jpeg(160, 120);
   const double detail = test::high_frequency_energy(original);
   const auto id = upload(original).at("id").as_int64();

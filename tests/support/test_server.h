@@ -22,6 +22,7 @@
 #include "core/background.h"
 #include "media/local/local_blob_store.h"
 #include "queue/embedded/embedded_queue.h"
+#include "queue/nats/nats_queue.h"
 #include "cache/local/local_cache.h"
 #include "core/run_sync.h"
 #include "http/server.h"
@@ -95,6 +96,7 @@ struct TestServerOptions {
   bool photo_workers = true;
   PhotoWorkerOptions worker{.concurrency = 2, .fetch_wait = std::chrono::milliseconds(100)};
   QueueOptions queue{};
+  std::string nats_url;  // set: the queue is NATS JetStream there, else the embedded queue
 };
 
 class TestServer {
@@ -112,7 +114,10 @@ class TestServer {
     accounts_ = std::make_unique<AccountService>(*gate_, *sessions_, hasher_, ids_, options.accounts);
     auth_ = std::make_unique<api::Auth>(*accounts_, options.auth);
     blobs_ = std::make_unique<media::LocalBlobStore>(media::LocalBlobStoreOptions{.dir = dir_ + "/media"});
-    queue_ = std::make_unique<EmbeddedQueue>(EmbeddedQueueOptions{.path = dir_ + "/queue.db", .queue = options.queue});
+    if (options.nats_url.empty())
+      queue_ = std::make_unique<EmbeddedQueue>(EmbeddedQueueOptions{.path = dir_ + "/queue.db", .queue = options.queue});
+    else
+      queue_ = std::make_unique<NatsQueue>(NatsQueueOptions{.url = options.nats_url, .queue = options.queue});
     photos_ = std::make_unique<PhotoService>(*sqlite_, *blobs_, ids_, PhotoOptions{.limits = options.worker.limits});
     media_dir_ = dir_ + "/media";
     relay_ = std::make_unique<OutboxRelay>(*sqlite_, *queue_, OutboxRelayOptions{.idle_wait = std::chrono::milliseconds(20)});
@@ -187,7 +192,7 @@ class TestServer {
   std::unique_ptr<api::Auth> auth_;
   std::unique_ptr<media::LocalBlobStore> blobs_;
   std::string media_dir_;
-  std::unique_ptr<EmbeddedQueue> queue_;
+  std::unique_ptr<Queue> queue_;
   std::unique_ptr<PhotoService> photos_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<PhotoWorker> worker_;
