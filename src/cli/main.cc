@@ -1,6 +1,7 @@
 // ztm: the command table.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <csignal>
 #include <functional>
 #include <memory>
 
@@ -33,6 +34,10 @@ constexpr Command kCommands[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Peers that go away are errors, not the end of the process: hiredis (Redis sessions, the L2
+  // cache) writes with write(2), not send(MSG_NOSIGNAL), so a Redis node that dies mid-command
+  // would raise SIGPIPE. Ignored, the write fails with EPIPE and the caller falls back.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ztm: the web service of \"Scale from zero to millions of users\""};
   app.require_subcommand(1);
   std::vector<std::unique_ptr<ztm::cli::ConfigFlags>> flags;

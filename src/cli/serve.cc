@@ -66,14 +66,18 @@ int serve(const Config& config) {
   auto storage = open_storage(config, metrics, /*migrate=*/config.storage.migrate_on_start);
   std::unique_ptr<LocalCache> cache;
   if (config.cache.enabled) {
+    // With L2 on, other servers' writes reach this L1 only by expiry: its TTL, jitter included,
+    // stays within cache.l1_max_staleness_ms.
+    const int jitter = config.cache.ttl_jitter_percent;
+    const int ttl_ms = config.cache.l2_nodes.empty()
+                           ? config.cache.ttl_ms
+                           : std::min(config.cache.ttl_ms,
+                                      std::max(1, config.cache.l1_max_staleness_ms * 100 / (100 + jitter)));
     cache = std::make_unique<LocalCache>(LocalCacheOptions{
         .policy = *parse_eviction_policy(config.cache.policy),
         .max_bytes = config.cache.max_bytes,
-        // With L2 on, other servers' writes reach this L1 only by expiry: cap its TTL.
-        .ttl = std::chrono::milliseconds(config.cache.l2_nodes.empty()
-                                             ? config.cache.ttl_ms
-                                             : std::min(config.cache.ttl_ms,
-                                                        config.cache.l1_max_staleness_ms)),
+        .ttl = std::chrono::milliseconds(ttl_ms),
+        .ttl_jitter_percent = jitter,
     });
     register_cache_metrics(metrics, *cache);
   }

@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <future>
 #include <memory>
@@ -74,6 +75,10 @@ T run_on(EventLoops& loops, boost::asio::awaitable<T> aw,
   return future.get();
 }
 
+// hiredis writes with write(2): a killed node would raise SIGPIPE and end the test binary (ztm
+// serve ignores it too: cli/wiring.cc).
+inline void ignore_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
+
 inline User test_user(UserId id) {
   return User{
       id, "First" + std::to_string(id), "Last", {"1 Main St", "Town", "NY", 10001}, {"555-0100"}};
@@ -108,6 +113,7 @@ inline cache::RedisCacheTierOptions tier_options(
 class L2Cluster {
  public:
   L2Cluster(int nodes, int users) {
+    ignore_sigpipe();
     for (int i = 0; i < nodes; ++i) {
       redis.push_back(std::make_unique<RedisInstance>());
       redis.back()->command({"CONFIG", "SET", "maxmemory", "64mb"});

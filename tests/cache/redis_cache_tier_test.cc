@@ -20,6 +20,7 @@ CachedPtr value(const std::string& data, std::int64_t version) {
 class RedisCacheTierTest : public ::testing::Test {
  protected:
   RedisCacheTierTest() {
+    ignore_sigpipe();
     for (int i = 0; i < 3; ++i) redis.push_back(std::make_unique<RedisInstance>());
     auto o = tier_options(redis);
     o.lease_wait = 30ms;

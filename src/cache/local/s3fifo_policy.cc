@@ -14,6 +14,7 @@
 
 #include "cache/local/eviction_policy.h"
 #include "cache/local/slot_list.h"
+#include "cache/stable_hash.h"
 
 namespace ztm {
 namespace {
@@ -57,7 +58,7 @@ class S3FifoPolicy final : public EvictionPolicy {
   void on_insert(Slot slot, std::uint64_t key_hash) override {
     ensure_slot(links_, info_, slot);
     ghost_.reserve(links_.size());
-    const std::uint64_t hash = mix_hash(key_hash);
+    const std::uint64_t hash = cache::mix64(key_hash);
     const bool returning = ghost_.take(hash, std::max<std::uint64_t>(live(), 1));
     info_[slot] = Info{hash, 0, returning ? kMain : kSmall};
     queues_.push_back(links_, slot, info_[slot].queue);

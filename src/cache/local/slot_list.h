@@ -105,15 +105,4 @@ inline std::size_t power_of_two_at_least(std::size_t n, std::size_t floor) {
   return p;
 }
 
-// A 64-bit finaliser (MurmurHash3's): policies index their tables with it, because the shard's
-// key hashes all share the bits that chose the shard.
-inline std::uint64_t mix_hash(std::uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
 }  // namespace ztm

@@ -14,6 +14,7 @@
 
 #include "cache/local/eviction_policy.h"
 #include "cache/local/slot_list.h"
+#include "cache/stable_hash.h"
 
 namespace ztm {
 namespace {
@@ -74,7 +75,7 @@ class TinyLfuPolicy final : public EvictionPolicy {
   void on_insert(Slot slot, std::uint64_t key_hash) override {
     ensure_slot(links_, info_, slot);
     sketch_.reserve(links_.size());
-    const std::uint64_t hash = mix_hash(key_hash);
+    const std::uint64_t hash = cache::mix64(key_hash);
     sketch_.add(hash);
     info_[slot] = Info{hash, kWindow};
     push(slot, kWindow);

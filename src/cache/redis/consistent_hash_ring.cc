@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "cache/redis/stable_hash.h"
+#include "cache/stable_hash.h"
 
 namespace ztm::cache {
 

@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "cache/redis/lease_scripts.h"
-#include "cache/redis/stable_hash.h"
+#include "cache/stable_hash.h"
 
 namespace ztm::cache {
 namespace {

@@ -1,5 +1,5 @@
 #pragma once
-// A stable 64-bit hash: the same key hashes the same on every web server, build and run, which
+// Hashes the cache tier shares. A stable 64-bit hash: the same key hashes the same on every web server, build and run, which
 // the ring needs (std::hash promises none of that). FNV-1a over the bytes, then MurmurHash3's
 // fmix64 finalizer so that keys differing in their last byte ("user:1", "user:2") land far apart.
 
@@ -8,6 +8,8 @@
 
 namespace ztm::cache {
 
+// MurmurHash3's 64-bit finalizer. Also what the L1 policies index their tables with: a shard's
+// key hashes all share the bits that chose the shard, and this spreads the rest.
 constexpr std::uint64_t mix64(std::uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
