@@ -3,9 +3,9 @@
 # shellcheck shell=bash
 passed=0
 failed=0
-check() {  # check NAME COMMAND...: passes when COMMAND exits 0
+check() {  # check NAME COMMAND...: passes when COMMAND exits 0; returns its verdict (check ... || stop)
   local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; return 1; fi
 }
 contains() { grep -qF -- "$2" <<<"$1"; }
 not() { ! "$@" >/dev/null 2>&1; }
