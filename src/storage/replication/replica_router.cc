@@ -215,8 +215,9 @@ awaitable<Result<UserPage>> ReplicaRouter::list_users(UserId after, int limit,
   });
 }
 
+// On the primary: `ztm seed` counts right after migrating, before replicas have replayed it.
 awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
-  co_return co_await read<std::int64_t>(0, [](pg::Host& h) { return pg::count_users(h); });
+  co_return co_await on_primary<std::int64_t>([](pg::Host& h) { return pg::count_users(h); });
 }
 
 awaitable<Result<void>> ReplicaRouter::ping() {
