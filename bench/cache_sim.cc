@@ -1,9 +1,11 @@
 // cache_sim: replays synthetic key traces through every L1 eviction policy (the same policy
 // classes LocalCache uses, driven by EntryCountCache with unit-size entries) and through
-// Belady's optimal policy, and prints the hit ratios as a Markdown table.
+// two references: Belady's OPT (sees the future) and A0 (the best a policy without foresight can
+// do when requests are independent), and prints the hit ratios as a Markdown table.
 //
 // Traces are generated from fixed seeds, so every run prints the same table. Each trace has
-// kRequests requests over kKeys keys; the whole trace counts, cold misses included.
+// kRequests requests over kKeys keys; the whole trace counts, cold misses included. Traces with
+// a scan get a second row: the same runs, counting only the users' (non-scan) requests.
 //
 //   ./build/bench/cache_sim            (about 10 s on one core)
 
@@ -11,22 +13,26 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <numeric>
-#include <queue>
 #include <random>
 #include <string>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
+#include "bench/belady.h"
 #include "cache/local/entry_count_cache.h"
 #include "cache/local/eviction_policy.h"
 
 namespace {
 
 using ztm::EvictionPolicyKind;
-using Trace = std::vector<std::uint32_t>;
+// One request: the key, its popularity rank in the distribution it was drawn from at that moment
+// (0 = most popular; UINT32_MAX for a scan's one-time read), and whether a scan made it.
+struct Request {
+  std::uint32_t key;
+  std::uint32_t rank;
+  bool scan;
+};
+using Trace = std::vector<Request>;
 
 constexpr std::uint32_t kKeys = 100'000;
 constexpr std::size_t kRequests = 2'000'000;
@@ -43,14 +49,14 @@ class ZipfKeys {
     std::iota(perm_.begin(), perm_.end(), 0u);
     std::shuffle(perm_.begin(), perm_.end(), rng_);
   }
-  std::uint32_t rank() {
+  // A request drawn from the distribution, with popularity moved `shift` places along the
+  // permutation (rank r is then key perm[(r + shift) % n]).
+  Request draw(std::uint32_t shift = 0) {
     const double u = std::uniform_real_distribution<double>(0, 1)(rng_);
     const auto it = std::lower_bound(cdf_.begin(), cdf_.end(), u);
-    return static_cast<std::uint32_t>(std::min<std::size_t>(it - cdf_.begin(), cdf_.size() - 1));
-  }
-  // The key of a rank, with popularity moved `shift` places along the permutation.
-  std::uint32_t key(std::uint32_t rank, std::uint32_t shift = 0) const {
-    return perm_[(rank + shift) % perm_.size()];
+    const auto rank =
+        static_cast<std::uint32_t>(std::min<std::size_t>(it - cdf_.begin(), cdf_.size() - 1));
+    return {perm_[(rank + shift) % perm_.size()], rank, false};
   }
 
  private:
@@ -62,42 +68,37 @@ class ZipfKeys {
 Trace zipf_trace(double skew, std::uint64_t seed) {
   ZipfKeys z(kKeys, skew, seed);
   Trace t(kRequests);
-  for (auto& k : t) k = z.key(z.rank());
+  for (auto& r : t) r = z.draw();
   return t;
 }
 
-// Zipf 0.9 with a scan: after every 50,000 Zipf requests, 25,000 keys read in key order (a
-// batch job walking the table; it resumes where it stopped, so the scan wraps every 4 bursts).
-// Scan requests are a third of the trace.
+// A scan's request: a key read once and never again (a scan is a sequence of one-time reads,
+// here a batch job exporting rows no user reads). Its keys lie outside the Zipf key space, so no
+// policy, OPT included, can ever hit one; what a scan can do is push the users' keys out.
+Request one_time_read(std::uint32_t n) { return {kKeys + n, UINT32_MAX, true}; }
+
+// Zipf 0.9 with scan bursts: after every 50,000 Zipf requests, 25,000 one-time reads (2.5 x the
+// larger cache). Scan requests are a third of the trace.
 Trace scan_trace(std::uint64_t seed) {
   ZipfKeys z(kKeys, 0.9, seed);
   Trace t;
   t.reserve(kRequests);
-  std::uint32_t next_scanned = 0;
+  std::uint32_t scanned = 0;
   while (t.size() < kRequests) {
-    for (int i = 0; i < 50'000 && t.size() < kRequests; ++i) t.push_back(z.key(z.rank()));
-    for (int i = 0; i < 25'000 && t.size() < kRequests; ++i) {
-      t.push_back(next_scanned);
-      next_scanned = (next_scanned + 1) % kKeys;
-    }
+    for (int i = 0; i < 50'000 && t.size() < kRequests; ++i) t.push_back(z.draw());
+    for (int i = 0; i < 25'000 && t.size() < kRequests; ++i) t.push_back(one_time_read(scanned++));
   }
   return t;
 }
 
-// Zipf 0.9 with a scan interleaved: every third request is the next key of a walk through the
-// key space (a background job streaming the table while users read).
+// Zipf 0.9 with a scan interleaved: every third request is a one-time read (a background job
+// streaming a table while users read).
 Trace interleaved_scan_trace(std::uint64_t seed) {
   ZipfKeys z(kKeys, 0.9, seed);
   Trace t(kRequests);
-  std::uint32_t next_scanned = 0;
-  for (std::size_t i = 0; i < t.size(); ++i) {
-    if (i % 3 == 2) {
-      t[i] = next_scanned;
-      next_scanned = (next_scanned + 1) % kKeys;
-    } else {
-      t[i] = z.key(z.rank());
-    }
-  }
+  std::uint32_t scanned = 0;
+  for (std::size_t i = 0; i < t.size(); ++i)
+    t[i] = i % 3 == 2 ? one_time_read(scanned++) : z.draw();
   return t;
 }
 
@@ -107,76 +108,49 @@ Trace shifting_trace(std::uint64_t seed) {
   ZipfKeys z(kKeys, 0.9, seed);
   Trace t(kRequests);
   for (std::size_t i = 0; i < t.size(); ++i)
-    t[i] = z.key(z.rank(), static_cast<std::uint32_t>(i / 10'000 * 1'000));
+    t[i] = z.draw(static_cast<std::uint32_t>(i / 10'000 * 1'000));
   return t;
 }
 
-double hit_ratio(EvictionPolicyKind kind, const Trace& trace, std::size_t capacity) {
+// Hits over the whole trace and over the users' requests (those no scan made).
+struct Hits {
+  std::size_t all = 0;
+  std::size_t users = 0;
+  void count(const Request& r) {
+    ++all;
+    if (!r.scan) ++users;
+  }
+};
+
+Hits replay(EvictionPolicyKind kind, const Trace& trace, std::size_t capacity) {
   ztm::EntryCountCache cache(ztm::make_eviction_policy(kind), capacity);
-  std::size_t hits = 0;
-  for (const std::uint32_t k : trace) hits += cache.access(k) ? 1 : 0;
-  return static_cast<double>(hits) / static_cast<double>(trace.size());
+  Hits hits;
+  for (const Request& r : trace)
+    if (cache.access(r.key)) hits.count(r);
+  return hits;
 }
 
-// The best fixed content in hindsight: the `capacity` keys requested most often in the whole
-// trace, cached from the start and never changed. For a trace drawn independently per request
-// (the plain Zipf ones) this is what the best online policy can expect (keep the most popular
-// keys), so the gap between it and OPT is beyond the reach of any policy that does not see the
-// future.
-double static_top_hit_ratio(const Trace& trace, std::size_t capacity) {
-  std::unordered_map<std::uint32_t, std::size_t> count;
-  for (const std::uint32_t k : trace) ++count[k];
-  std::vector<std::size_t> counts;
-  counts.reserve(count.size());
-  for (const auto& [k, c] : count) counts.push_back(c);
-  const std::size_t top = std::min(capacity, counts.size());
-  std::partial_sort(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(top), counts.end(),
-                    std::greater<>());
-  const std::size_t hits = std::accumulate(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(top), std::size_t{0});
-  return static_cast<double>(hits) / static_cast<double>(trace.size());
+// A0 (Aho, Denning and Ullman, 1971): the cache holds the `capacity` keys the generator makes
+// most likely at each moment (ranks below capacity) and nothing else. When requests are drawn
+// independently from a known distribution, no policy without foresight has a higher expected
+// hit ratio, so the gap between A0 and OPT is out of every real policy's reach. Where the
+// popularity drifts, A0 follows it at once, which no real policy can.
+Hits a0_hits(const Trace& trace, std::size_t capacity) {
+  Hits hits;
+  for (const Request& r : trace)
+    if (r.rank < capacity) hits.count(r);
+  return hits;
 }
 
-// Belady's OPT: on a miss with a full cache, drop whichever of the cached keys and the new key
-// is next used farthest in the future (the new key may be the one: bypass). Next uses come from
-// one backward pass; the cache is a max-heap on next use with lazy deletion (a popped entry
-// whose next use no longer matches its key's current one is stale and skipped). O(n log n).
-double belady_hit_ratio(const Trace& trace, std::size_t capacity) {
-  const std::size_t n = trace.size();
-  constexpr std::size_t kNever = SIZE_MAX;
-  std::vector<std::size_t> next_use(n);
-  {
-    std::unordered_map<std::uint32_t, std::size_t> seen;
-    for (std::size_t i = n; i-- > 0;) {
-      const auto it = seen.find(trace[i]);
-      next_use[i] = it == seen.end() ? kNever : it->second;
-      seen[trace[i]] = i;
-    }
-  }
-  std::unordered_map<std::uint32_t, std::size_t> cached;  // key -> its next use
-  std::priority_queue<std::pair<std::size_t, std::uint32_t>> heap;
-  std::size_t hits = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t k = trace[i];
-    if (const auto it = cached.find(k); it != cached.end()) {
-      ++hits;
-      it->second = next_use[i];
-      heap.emplace(next_use[i], k);
-      continue;
-    }
-    if (cached.size() == capacity) {
-      for (;;) {  // drop stale heap entries: evicted keys, superseded next uses
-        const auto top = cached.find(heap.top().second);
-        if (top != cached.end() && top->second == heap.top().first) break;
-        heap.pop();
-      }
-      if (heap.top().first <= next_use[i]) continue;  // the new key is the farthest: bypass
-      cached.erase(heap.top().second);
-      heap.pop();
-    }
-    cached.emplace(k, next_use[i]);
-    heap.emplace(next_use[i], k);
-  }
-  return static_cast<double>(hits) / static_cast<double>(n);
+// Belady's OPT (belady.h), counted per request kind.
+Hits opt_hits(const Trace& trace, std::size_t capacity) {
+  std::vector<std::uint32_t> keys(trace.size());
+  std::transform(trace.begin(), trace.end(), keys.begin(), [](const Request& r) { return r.key; });
+  const std::vector<bool> hit = ztm::bench::belady_hits(keys, capacity);
+  Hits hits;
+  for (std::size_t i = 0; i < trace.size(); ++i)
+    if (hit[i]) hits.count(trace[i]);
+  return hits;
 }
 
 }  // namespace
@@ -203,16 +177,26 @@ int main() {
               kRequests, kKeys);
   std::printf("| trace | cache |");
   for (const auto kind : kinds) std::printf(" %s |", std::string(to_string(kind)).c_str());
-  std::printf(" static top | OPT |\n|---|---|");
+  std::printf(" A0 | OPT |\n|---|---|");
   for (std::size_t i = 0; i <= std::size(kinds) + 1; ++i) std::printf("---|");
   std::printf("\n");
   for (const auto& [name, trace] : traces) {
+    const std::size_t user_requests = static_cast<std::size_t>(
+        std::count_if(trace.begin(), trace.end(), [](const Request& r) { return !r.scan; }));
     for (const int percent : {1, 10}) {
       const std::size_t capacity = kKeys * static_cast<std::size_t>(percent) / 100;
+      std::vector<Hits> hits;
+      for (const auto kind : kinds) hits.push_back(replay(kind, trace, capacity));
+      hits.push_back(a0_hits(trace, capacity));
+      hits.push_back(opt_hits(trace, capacity));
       std::printf("| %s | %d%% |", name.c_str(), percent);
-      for (const auto kind : kinds) std::printf(" %.1f |", 100 * hit_ratio(kind, trace, capacity));
-      std::printf(" %.1f | %.1f |\n", 100 * static_top_hit_ratio(trace, capacity),
-                  100 * belady_hit_ratio(trace, capacity));
+      for (const Hits& h : hits) std::printf(" %.1f |", 100.0 * h.all / trace.size());
+      std::printf("\n");
+      if (user_requests == trace.size()) continue;
+      // The same runs, counting the users' requests only: what the scan costs them.
+      std::printf("| %s, users' requests | %d%% |", name.c_str(), percent);
+      for (const Hits& h : hits) std::printf(" %.1f |", 100.0 * h.users / user_requests);
+      std::printf("\n");
       std::fflush(stdout);
     }
   }
