@@ -27,10 +27,11 @@ bool Precondition::matches(std::int64_t version) const {
 }
 
 UserService::UserService(Store& store, Cache* cache, IdGenerator& ids)
-    : store_(store), cache_(cache), ids_(ids) {}
+    : UserService(store, cache, nullptr, ids) {}
 
 UserService::UserService(Store& store, Cache* cache, SharedCache* shared, IdGenerator& ids)
-    : store_(store), cache_(cache), shared_(shared), ids_(ids) {}
+    : store_(store), cache_(cache), shared_(shared), ids_(ids),
+      loads_(Error{Errc::unavailable, "the read this one waited for did not finish"}) {}
 
 boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
   if (!consistency.min_position.empty()) {  // read-your-writes: past the cache, see users.h
@@ -40,14 +41,19 @@ boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consist
   }
   const CacheKey key(id);
   if (shared_) shared_->record_access(key.view());
-  Cache::Lease lease = 0;
   if (cache_) {
     if (auto hit = cache_->get(key.view())) co_return hit;
-    lease = cache_->lease(key.view());  // before L2 and the store: see users.h
+  } else if (!shared_) {
+    co_return co_await read_through_l2(id);  // caching off: every read goes to the store
   }
+  co_return co_await loads_.run(key.view(), [this, id] { return load(id); });
+}
+
+boost::asio::awaitable<Result<UserDocument>> UserService::load(UserId id) {
+  const CacheKey key(id);
+  const Cache::Lease lease = cache_ ? cache_->lease(key.view()) : 0;  // before L2 and the store
   auto doc = co_await read_through_l2(id);
-  if (!doc) co_return doc;
-  if (cache_) cache_->put(key.view(), *doc, lease);
+  if (doc && cache_) cache_->put(key.view(), *doc, lease);
   co_return doc;
 }
 
@@ -148,6 +154,7 @@ boost::asio::awaitable<Result<Committed>> UserService::remove(UserId id, Precond
 
 boost::asio::awaitable<void> UserService::invalidate(UserId id) {
   const CacheKey key(id);
+  loads_.forget(key.view());  // later reads start a new load (see users.h)
   if (shared_) {
     auto erase = shared_->erase(key.view());
     co_await std::move(erase);

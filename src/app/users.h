@@ -16,6 +16,11 @@
 // may go unseen there (docs/cache.md: why a TTL and not a broadcast). A cache failure never fails
 // a read: it falls back to the store.
 //
+// With a cache on, concurrent misses of one key in this process share one load (L1 lease, L2,
+// store, L1 fill: cache/single_flight.h), so a burst of misses reads the store once per process
+// even with every L2 node down. A write forgets the key's load in flight after committing, so a
+// read that starts after the write never gets the value from before it.
+//
 // Read-your-writes: writes report their commit position (StoredUser::position,
 // Committed::position; see storage/store.h) and a read may ask to be at least that fresh. Such a
 // read bypasses the cache (no lookup, no fill): a cached entry carries no position, and the
@@ -27,6 +32,7 @@
 
 #include "cache/cache.h"
 #include "cache/shared_cache.h"
+#include "cache/single_flight.h"
 #include "core/ids.h"
 #include "core/result.h"
 #include "storage/store.h"
@@ -69,10 +75,15 @@ class UserService {
                                                   Precondition pre);
   boost::asio::awaitable<Result<Committed>> remove(UserId id, Precondition pre);
 
+  // Reads that waited for a load of the same key already in flight here instead of loading.
+  std::uint64_t coalesced_reads() const { return loads_.joined(); }
+
  private:
   // The version to compare-and-set against, or nullopt for an unconditional write.
   boost::asio::awaitable<Result<std::optional<std::int64_t>>> expected_version(UserId id,
                                                                                const Precondition& pre);
+  // An L1 miss: the L1 lease, the document through L2, the L1 fill. One at a time per key.
+  boost::asio::awaitable<Result<UserDocument>> load(UserId id);
   // The store's document for id, through L2 when there is one (its lease, then its fill).
   boost::asio::awaitable<Result<UserDocument>> read_through_l2(UserId id);
   boost::asio::awaitable<void> invalidate(UserId id);
@@ -81,6 +92,7 @@ class UserService {
   Cache* cache_;
   SharedCache* shared_ = nullptr;
   IdGenerator& ids_;
+  SingleFlight<Result<UserDocument>> loads_;
 };
 
 }  // namespace ztm

@@ -1,8 +1,16 @@
 #include "app/users.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -159,6 +167,96 @@ TEST_F(UserServiceTest, StoreFailuresPropagateAndAreNotCached) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
   store.fail_with(std::nullopt);
   EXPECT_TRUE(run_sync(users.get(12)));
+}
+
+// A store whose reads read the row, then wait (polling every ms, at most 10 s) until `open`:
+// reads stay in flight while the test lines up more readers or a write.
+class GatedStore : public test::MemoryStore {
+ public:
+  using Store::get_user;
+  std::atomic<bool> open{false};
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
+    auto row = co_await MemoryStore::get_user(id, std::move(c));
+    co_await until([this] { return open.load(); });
+    co_return row;
+  }
+  template <class Done>
+  static boost::asio::awaitable<void> until(Done done) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    for (int i = 0; i < 10'000 && !done(); ++i) {
+      timer.expires_after(std::chrono::milliseconds(1));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+  }
+};
+
+class UserServiceHerdTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(run_sync(store.create_user(john()))); }
+  // Runs body() as a coroutine on io (one thread: spawned coroutines start in spawn order, each
+  // running until it first waits).
+  template <class Body>
+  void spawn(Body body) {
+    boost::asio::co_spawn(io, std::move(body), boost::asio::detached);
+  }
+
+  GatedStore store;
+  LocalCache cache{LocalCacheOptions{}};
+  IdGenerator ids{1};
+  UserService users{store, &cache, ids};
+  boost::asio::io_context io;
+};
+
+TEST_F(UserServiceHerdTest, ConcurrentMissesOfOneKeyReadTheStoreOnce) {
+  const int before = store.reads();
+  int ok = 0, started = 0;
+  for (int i = 0; i < 500; ++i) {
+    spawn([&]() -> boost::asio::awaitable<void> {
+      ++started;
+      auto r = co_await users.get(12);
+      ok += r && (*r)->version == 1;
+    });
+  }
+  spawn([&]() -> boost::asio::awaitable<void> {
+    EXPECT_EQ(started, 500);  // every reader waits: the first in the store, the rest for it
+    store.open = true;
+    co_return;
+  });
+  io.run();
+  EXPECT_EQ(ok, 500);
+  EXPECT_EQ(store.reads() - before, 1);
+  EXPECT_EQ(users.coalesced_reads(), 499u);
+}
+
+TEST_F(UserServiceHerdTest, AReadThatStartsAfterAWriteDoesNotGetTheLoadFromBeforeIt) {
+  User changed = john();
+  changed.first_name = "Changed";
+  std::int64_t early = 0, late = 0;
+  bool written = false;
+  spawn([&]() -> boost::asio::awaitable<void> {  // reads version 1, stays in flight
+    auto r = co_await users.get(12);
+    early = r ? (*r)->version : -1;
+  });
+  spawn([&]() -> boost::asio::awaitable<void> {  // commits version 2 meanwhile
+    written = static_cast<bool>(co_await users.replace(changed, {}));
+  });
+  spawn([&]() -> boost::asio::awaitable<void> {  // then reads
+    co_await GatedStore::until([&] { return written; });
+    auto r = co_await users.get(12);
+    late = r ? (*r)->version : -1;
+  });
+  spawn([&]() -> boost::asio::awaitable<void> {
+    co_await GatedStore::until([&] { return store.reads() == 2; });  // both reads in flight
+    store.open = true;
+  });
+  io.run();
+  ASSERT_TRUE(written);
+  EXPECT_EQ(early, 1) << "concurrent with the write: either version is right";
+  EXPECT_EQ(late, 2) << "joined the load from before the write";
+  EXPECT_EQ(users.coalesced_reads(), 0u);
+  auto cached = run_sync(users.get(12));  // and the early read's fill was refused
+  ASSERT_TRUE(cached);
+  EXPECT_EQ((*cached)->version, 2);
 }
 
 // The SharedCache contract in memory: a value and a lease token per key, as the Redis tier keeps

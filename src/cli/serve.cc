@@ -84,6 +84,10 @@ int serve(const Config& config) {
   auto l2_cache = open_l2_cache(config, metrics);  // null without cache.l2_nodes
   IdGenerator ids(config.node_id);
   UserService users(storage.store(), cache.get(), l2_cache.get(), ids);
+  metrics.callback("ztm_cache_coalesced_reads_total",
+                   "Cache misses that waited for a load of the same key already in flight in this "
+                   "process instead of reading below the cache.",
+                   {}, [&users] { return static_cast<double>(users.coalesced_reads()); }, "counter");
   auto sessions = open_session_store(sessions_config(config), &metrics);
   PasswordHasher hasher(password_hasher_options(config.accounts));
   AccountService accounts(storage.store(), *sessions, hasher, ids,
