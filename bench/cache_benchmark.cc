@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <memory>
 #include <random>
 #include <string>
@@ -32,6 +33,7 @@ struct WarmCache {
     ztm::LocalCacheOptions o;
     o.policy = policy;
     o.max_bytes = std::int64_t{1} << 30;
+    o.ttl = std::chrono::hours(24);  // the caches are filled up front; a long run must not expire them
     return o;
   }
   ztm::LocalCache cache;

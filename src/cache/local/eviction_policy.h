@@ -3,8 +3,10 @@
 //
 // A policy tracks the live slots of one shard. A slot is an index into the shard's entry table;
 // it is reused after its entry leaves. The shard calls the policy under its own lock, so a policy
-// needs no synchronisation. on_access runs on every cache hit: it must be O(1) (or O(log n)) and
-// must not allocate. Only on_insert may allocate (to grow per-slot arrays).
+// needs no synchronisation, with one exception: a policy whose concurrent_hits() is true has
+// on_access called by several threads at once (never alongside the other calls), so that hits
+// can share the shard (local_cache.cc). on_access runs on every cache hit: it must be O(1) (or
+// O(log n)) and must not allocate. Only on_insert may allocate (to grow per-slot arrays).
 //
 // Capacity is the shard's byte budget, which a policy never sees: policies that size internal
 // queues (S3-FIFO's small queue, W-TinyLFU's window) size them as a share of the live entries,
@@ -35,6 +37,9 @@ class EvictionPolicy {
   virtual void on_insert(Slot slot, std::uint64_t key_hash) = 0;
   // The entry in `slot` was read (a cache hit). REQUIRES: slot is live.
   virtual void on_access(Slot slot) = 0;
+  // True if on_access may run on several threads at once (it writes nothing, or only with
+  // relaxed atomics). Hits then take no lock (see local_cache.cc).
+  virtual bool concurrent_hits() const { return false; }
   // The entry in `slot` left (erased, expired, evicted or replaced). REQUIRES: slot is live.
   virtual void on_erase(Slot slot) = 0;
   // The slot to evict next. It stays live: the shard removes it and calls on_erase. It may

@@ -20,6 +20,7 @@ class ListPolicy final : public EvictionPolicy {
     order_.remove(links_, slot);
     order_.push_back(links_, slot);
   }
+  bool concurrent_hits() const override { return !move_on_hit_; }  // FIFO's hit writes nothing
   void on_erase(Slot slot) override { order_.remove(links_, slot); }
   Slot victim() override { return order_.front(); }
 

@@ -2,10 +2,13 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -31,18 +34,69 @@ struct Entry {
   Slot next_free = kNoSlot;
 };
 
+// How a shard is shared between threads. Everything that changes the shard (puts, erases,
+// evictions, expiry, and hits under policies that reorder on a hit) runs under `mu`. With a policy
+// whose hits write nothing shared (policy->concurrent_hits(): S3-FIFO, FIFO), hits take no lock:
+// they would otherwise move the lock's cache line between cores on almost every lookup, which
+// costs more than the whole hit (measured: docs/performance.md, L1 throughput).
+//
+// Instead each thread announces itself in one of kReaderSlots reader slots of the shard, each
+// its own cache line, which only threads using that slot write (a big-reader lock, as
+// Linux's percpu rw-semaphore): a hit increments its slot, checks `writing` (a line that only
+// changes are allowed to write), reads, and decrements. A change takes `mu`, sets `writing`, and
+// waits until every slot is zero. Both sides use sequentially consistent operations, so either
+// the hit sees `writing` (and goes the locked way) or the change sees the hit's slot (and waits
+// for it): never both inside. A thread takes the least used slot number on its first hit and
+// gives it back when it ends, so live threads have slots of their own up to kReaderSlots; beyond
+// that they share, which is correct (slots count) but shares their lines.
+constexpr std::size_t kReaderSlots = 16;
+
+struct alignas(64) ReaderSlot {
+  std::atomic<std::uint32_t> inside{0};
+  std::atomic<std::uint64_t> hits{0};  // hits that took no lock, counted here so no line is shared
+  std::atomic<std::uint64_t> misses{0};
+};
+
+class ReaderSlotNumber {
+ public:
+  ReaderSlotNumber() {
+    std::lock_guard lock(mu_);
+    n_ = static_cast<std::size_t>(std::min_element(users_, users_ + kReaderSlots) - users_);
+    ++users_[n_];
+  }
+  ~ReaderSlotNumber() {
+    std::lock_guard lock(mu_);
+    --users_[n_];
+  }
+  ReaderSlotNumber(const ReaderSlotNumber&) = delete;
+  ReaderSlotNumber& operator=(const ReaderSlotNumber&) = delete;
+  std::size_t get() const { return n_; }
+
+ private:
+  static inline std::mutex mu_;
+  static inline std::uint32_t users_[kReaderSlots] = {};  // live threads per slot number
+  std::size_t n_;
+};
+
+// This thread's reader slot number (the same in every shard and every cache).
+std::size_t reader_slot() {
+  thread_local const ReaderSlotNumber number;
+  return number.get();
+}
+
 }  // namespace
 
-// Everything below runs with mu held. Laid out in cache lines by who writes them, so that a hit
-// on another core takes ownership of as few lines as it can: the lock's line (with the hit
-// count), then what a hit only reads (written by puts), then what only puts and erases write.
-// Neighbouring shards never share a line (false sharing between cores).
+// Laid out in cache lines by who writes them, so that a hit on another core takes ownership of
+// as few lines as it can: the lock's line, then what a hit only reads (written by changes), then
+// what only changes write, then the reader slots. Neighbouring shards never share a line.
 class alignas(64) LocalCache::Shard {
  public:
   mutable std::mutex mu;
-  std::uint64_t hits = 0;  // counters.hits lives here: written with the lock on every hit
+  std::uint64_t hits = 0;  // hits under mu (policies whose hits reorder)
 
-  alignas(64) SlotIndex index;
+  alignas(64) std::atomic<bool> writing{false};  // a change is in progress: hits take the lock
+  bool concurrent_hits = false;                  // policy->concurrent_hits(), fixed
+  SlotIndex index;
   std::vector<Entry> entries;  // by slot
   std::unique_ptr<EvictionPolicy> policy;
 
@@ -51,6 +105,29 @@ class alignas(64) LocalCache::Shard {
   std::uint64_t invalidations = 0;  // erase() calls: the lease counter
   std::int64_t bytes = 0;
   CacheStats counters;  // hits, entries and bytes are filled in by stats()
+
+  ReaderSlot readers[kReaderSlots];
+
+  // Holds the shard for a change: mu, and with lock-free hits, no hit in progress until the end.
+  class Change {
+   public:
+    explicit Change(Shard& s) : s_(s), lock_(s.mu) {
+      if (!s_.concurrent_hits) return;
+      s_.writing.store(true, std::memory_order_seq_cst);
+      for (const ReaderSlot& r : s_.readers)
+        for (int spins = 0; r.inside.load(std::memory_order_seq_cst) != 0; ++spins)
+          if (spins >= 64) std::this_thread::yield();  // a hit was preempted mid-way
+    }
+    ~Change() {
+      if (s_.concurrent_hits) s_.writing.store(false, std::memory_order_release);
+    }
+    Change(const Change&) = delete;
+    Change& operator=(const Change&) = delete;
+
+   private:
+    Shard& s_;
+    std::lock_guard<std::mutex> lock_;
+  };
 
   // The live slot holding key, or kNoSlot.
   Slot find(std::string_view key, std::size_t hash) const {
@@ -123,6 +200,7 @@ LocalCache::LocalCache(LocalCacheOptions options) : options_(std::move(options))
   for (int i = 0; i < n; ++i) {
     shards_[i].budget = options_.max_bytes / n;
     shards_[i].policy = make_eviction_policy(options_.policy);
+    shards_[i].concurrent_hits = shards_[i].policy->concurrent_hits();
   }
 }
 
@@ -151,7 +229,28 @@ CachedPtr LocalCache::get(std::string_view key) {
   const std::size_t hash = hash_of(key);
   const auto now = options_.now();
   Shard& s = shard_for(hash);
-  std::lock_guard lock(s.mu);
+  if (s.concurrent_hits) {
+    ReaderSlot& r = s.readers[reader_slot()];
+    r.inside.fetch_add(1, std::memory_order_seq_cst);
+    if (!s.writing.load(std::memory_order_seq_cst)) {
+      const Slot slot = s.find(key, hash);
+      if (slot == kNoSlot) {
+        r.misses.fetch_add(1, std::memory_order_relaxed);
+        r.inside.fetch_sub(1, std::memory_order_release);
+        return nullptr;
+      }
+      const Entry& e = s.entries[slot];
+      if (now < e.expires) {
+        s.policy->on_access(slot);
+        CachedPtr value = e.value;
+        r.hits.fetch_add(1, std::memory_order_relaxed);
+        r.inside.fetch_sub(1, std::memory_order_release);
+        return value;
+      }
+    }
+    r.inside.fetch_sub(1, std::memory_order_release);  // expired, or a change: take the lock
+  }
+  Shard::Change change(s);
   const Slot slot = s.find(key, hash);
   if (slot == kNoSlot) {
     ++s.counters.misses;
@@ -185,7 +284,7 @@ bool LocalCache::put(std::string_view key, CachedPtr value, Lease lease) {
   std::string owned(key);
   const auto expires = options_.now() + ttl_for(hash);
 
-  std::lock_guard lock(s.mu);
+  Shard::Change change(s);
   if (lease < s.invalidations) {
     ++s.counters.stale_sets_refused;
     return false;
@@ -200,7 +299,7 @@ bool LocalCache::put(std::string_view key, CachedPtr value, Lease lease) {
 void LocalCache::erase(std::string_view key) {
   const std::size_t hash = hash_of(key);
   Shard& s = shard_for(hash);
-  std::lock_guard lock(s.mu);
+  Shard::Change change(s);
   ++s.invalidations;
   if (const Slot slot = s.find(key, hash); slot != kNoSlot) s.remove(slot);
 }
@@ -212,6 +311,10 @@ CacheStats LocalCache::stats() const {
     std::lock_guard lock(s.mu);
     total.hits += s.hits;
     total.misses += s.counters.misses;
+    for (const ReaderSlot& r : s.readers) {
+      total.hits += r.hits.load(std::memory_order_relaxed);
+      total.misses += r.misses.load(std::memory_order_relaxed);
+    }
     total.inserts += s.counters.inserts;
     total.evictions += s.counters.evictions;
     total.expirations += s.counters.expirations;

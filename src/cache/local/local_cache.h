@@ -2,9 +2,10 @@
 // The L1 cache: in-process, bounded in bytes, with a TTL and a pluggable eviction policy.
 //
 // Keys are spread over `shards` shards by hash. Each shard has its own mutex, key index, byte
-// budget (max_bytes / shards) and eviction policy, so threads contend only when their keys share
-// a shard. A hit costs one hash, one coarse clock read, one lock, one flat-index probe, one policy
-// touch and one shared_ptr copy; it does not allocate (docs/cache.md: what a hit costs).
+// budget (max_bytes / shards) and eviction policy, so changes contend only when their keys share
+// a shard. A hit costs one hash, one coarse clock read, one flat-index probe, one policy touch and
+// one shared_ptr copy, and with S3-FIFO or FIFO no lock: hits announce themselves in per-thread
+// reader slots instead (local_cache.cc). It does not allocate (docs/cache.md: what a hit costs).
 //
 // Leases (see cache.h) are per shard: each shard counts its erase() calls, lease(key) returns the
 // count, and put() refuses a lease older than the count. An erase of ANOTHER key in the same

@@ -9,6 +9,7 @@
 // entry), so victim() ends; amortised it is O(1) per eviction.
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <vector>
 
@@ -64,10 +65,14 @@ class S3FifoPolicy final : public EvictionPolicy {
     queues_.push_back(links_, slot, info_[slot].queue);
   }
 
+  // Hits may run on several threads at once (concurrent_hits): the count is bumped with relaxed
+  // atomics, and two hits racing may count as one, which only matters below kMaxFreq.
   void on_access(Slot slot) override {
-    std::uint8_t& f = info_[slot].freq;
-    if (f < kMaxFreq) ++f;
+    std::atomic_ref<std::uint8_t> f(info_[slot].freq);
+    const std::uint8_t seen = f.load(std::memory_order_relaxed);
+    if (seen < kMaxFreq) f.store(static_cast<std::uint8_t>(seen + 1), std::memory_order_relaxed);
   }
+  bool concurrent_hits() const override { return true; }
 
   void on_erase(Slot slot) override {
     Info& i = info_[slot];
