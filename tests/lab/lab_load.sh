@@ -16,11 +16,12 @@ lab_setup() {  # lab_setup NAME TOOL...: exits 77 (skipped) or 1 unless it can r
   dir="$work/lab"    # test-specific: a developer's /run/ztm-lab is never touched
   trap lab_cleanup EXIT
 }
-lab_cleanup() {  # the load we started (by pid), the lab, the files; on failure what the lab said
+on_first_failure() {  # what the lab said, while it still has it (see check.sh)
+  tail -n 20 "$dir/supervisor.log" "$dir"/hosts/lb1/haproxy/haproxy.log "$dir"/hosts/web*/*/ztm.log \
+    >&2 2>/dev/null
+}
+lab_cleanup() {  # the load we started (by pid), the lab, the files
   [ -n "${load_pid:-}" ] && kill "$load_pid" 2>/dev/null
-  if [ "${failed:-0}" -gt 0 ] && [ -f "$dir/supervisor.log" ]; then
-    tail -n 20 "$dir/supervisor.log" "$dir"/hosts/lb1/haproxy/haproxy.log >&2 2>/dev/null
-  fi
   "$ztm" lab down --dir "$dir" >/dev/null 2>&1
   rm -rf "$work"
 }

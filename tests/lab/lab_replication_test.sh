@@ -19,12 +19,11 @@ fi
 work=$(mktemp -d)
 chmod 755 "$work"  # Patroni and etcd run as their own users and must reach their directories
 dir="$work/lab"
-cleanup() {
-  if [ "${failed:-0}" -gt 0 ] && [ -d "$dir/hosts" ]; then  # what the engines said, for the failure
-    tail -n 15 "$dir"/hosts/*/patroni/patroni.log >&2 2>/dev/null
-  fi
-  "$ztm" lab down --dir "$dir" >/dev/null 2>&1; rm -rf "$work"
+on_first_failure() {  # what the engines said, while the lab still has it (see check.sh)
+  tail -n 15 "$dir/supervisor.log" "$dir"/hosts/*/patroni/patroni.log "$dir"/hosts/web*/*/ztm.log \
+    >&2 2>/dev/null
 }
+cleanup() { "$ztm" lab down --dir "$dir" >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 . "$(dirname "$0")/../support/check.sh"
 . "$(dirname "$0")/lab_common.sh"
