@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cassert>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -78,8 +79,7 @@ Connection::~Connection() {
   close(Errc::unavailable, "postgres: connection destroyed");
 }
 
-awaitable<Result<QueryResult>> Connection::execute(const Statement& statement,
-                                                   std::span<const char* const> params) {
+awaitable<Result<QueryResult>> Connection::execute(const Statement& statement, Params params) {
   auto self = shared_from_this();  // this frame may outlive the pool's reference
   const Clock::time_point deadline = Clock::now() + options_.timeout;
   if (auto c = co_await ensure_connected(deadline); !c.ok()) co_return std::move(c).error();
@@ -195,15 +195,17 @@ void Connection::connect_failed(std::string message) {
   retry_at_ = Clock::now() + backoff;
 }
 
-bool Connection::send(const Statement& statement, std::span<const char* const> params,
-                      Request& request) {
+bool Connection::send(const Statement& statement, Params params, Request& request) {
   if (std::find(prepared_.begin(), prepared_.end(), &statement) == prepared_.end()) {
     if (!PQsendPrepare(conn_, statement.name, statement.sql, 0, nullptr)) return false;
     prepared_.push_back(&statement);
     request.prepared_here = &statement;
   }
-  return PQsendQueryPrepared(conn_, statement.name, static_cast<int>(params.size()), params.data(),
-                             nullptr, nullptr, 0) == 1 &&
+  assert(params.lengths.empty() || params.lengths.size() == params.values.size());
+  return PQsendQueryPrepared(conn_, statement.name, static_cast<int>(params.values.size()),
+                             params.values.data(),
+                             params.lengths.empty() ? nullptr : params.lengths.data(),
+                             statement.param_formats, statement.result_format) == 1 &&
          PQpipelineSync(conn_) == 1;
 }
 

@@ -29,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -61,6 +62,23 @@ struct ConnectionOptions {
 struct Statement {
   const char* name;
   const char* sql;
+  // Per parameter, 0 (text) or 1 (binary: raw bytes for bytea, no hex); nullptr: all text. A
+  // statement with a binary parameter must be given its values' lengths (Params).
+  const int* param_formats = nullptr;
+  int result_format = 0;  // 1: every column of the result in binary (bytea: raw bytes)
+};
+
+// A statement's parameter values (nullptr = NULL), as text unless the statement says binary;
+// `lengths` gives each value's size in bytes and is required for binary values (ignored for
+// text ones). The values need only live until the first suspension of the call.
+struct Params {
+  Params() = default;  // no parameters
+  template <class Values>
+    requires std::convertible_to<const Values&, std::span<const char* const>>
+  Params(const Values& v) : values(v) {}  // NOLINT: implicit, so a std::array of values is Params
+  Params(std::span<const char* const> v, std::span<const int> l) : values(v), lengths(l) {}
+  std::span<const char* const> values;
+  std::span<const int> lengths;
 };
 
 // The rows of one successful statement (text format).
@@ -96,11 +114,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs `statement` with text parameters (nullptr = NULL) and returns its result, or the error
-  // (see the failure contract above). `params` need only live until the first suspension.
-  // REQUIRES: on the strand.
-  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement,
-                                                      std::span<const char* const> params);
+  // Runs `statement` with `params` and returns its result, or the error (see the failure
+  // contract above). REQUIRES: on the strand.
+  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement, Params params);
 
   // For picking a connection in a pool. REQUIRES: on the strand.
   bool ready() const { return state_ == State::ready; }
@@ -119,7 +135,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<Result<void>> ensure_connected(Clock::time_point deadline);
   boost::asio::awaitable<Result<void>> connect();
   void connect_failed(std::string message);
-  bool send(const Statement& statement, std::span<const char* const> params, Request& request);
+  bool send(const Statement& statement, Params params, Request& request);
   void start_driver();
   static boost::asio::awaitable<void> drive(std::shared_ptr<Connection> self, std::uint64_t gen);
   boost::asio::awaitable<boost::system::error_code> wait_readable_or_writable();

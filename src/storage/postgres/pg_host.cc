@@ -53,8 +53,7 @@ class LoopPools final : public boost::asio::execution_context::service {
 // Runs the call on the pool's strand; the result travels through `out` (Result has no default
 // constructor, which co_spawn would need for a non-void coroutine).
 awaitable<void> run_on_pool(std::shared_ptr<LoopPool> pool, const Statement& statement,
-                            std::span<const char* const> params,
-                            std::optional<Result<QueryResult>>& out) {
+                            Params params, std::optional<Result<QueryResult>>& out) {
   out.emplace(co_await pool->execute(statement, params));
 }
 
@@ -72,8 +71,7 @@ LoopPool::~LoopPool() {
   close();
 }
 
-awaitable<Result<QueryResult>> LoopPool::execute(const Statement& statement,
-                                                 std::span<const char* const> params) {
+awaitable<Result<QueryResult>> LoopPool::execute(const Statement& statement, Params params) {
   std::size_t pending = 0;
   for (const auto& c : connections_) pending += c->in_flight();
   if (pending >= static_cast<std::size_t>(options_->max_pending))
@@ -124,8 +122,7 @@ Host::~Host() {
     if (auto pool = weak.lock()) pool->close();
 }
 
-awaitable<Result<QueryResult>> Host::execute(const Statement& statement,
-                                             std::span<const char* const> params) {
+awaitable<Result<QueryResult>> Host::execute(const Statement& statement, Params params) {
   auto pool = pool_for(co_await boost::asio::this_coro::executor);
   std::optional<Result<QueryResult>> out;
   co_await boost::asio::co_spawn(pool->strand(), run_on_pool(pool, statement, params, out),

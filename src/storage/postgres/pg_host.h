@@ -41,8 +41,7 @@ class LoopPool {
 
   const Strand& strand() const { return strand_; }
   // REQUIRES: on strand().
-  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement,
-                                                      std::span<const char* const> params);
+  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement, Params params);
   // Fails what is in flight and disconnects. Idempotent. REQUIRES: on strand(), or the loop is
   // not running.
   void close();
@@ -65,9 +64,8 @@ class Host {
   Host& operator=(const Host&) = delete;
 
   // Runs `statement` on a connection of the calling loop's pool; resumes on the caller's
-  // executor. `params` (nullptr = NULL) must stay valid until this returns.
-  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement,
-                                                      std::span<const char* const> params);
+  // executor. `params` (Params; nullptr = NULL) must stay valid until this returns.
+  boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement, Params params);
 
   const HostOptions& options() const { return *options_; }
 
