@@ -91,7 +91,8 @@ Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrat
     prepare_schema(*sqlite, migrate);
     backend = std::move(sqlite);
   }
-  auto metered = std::make_unique<MeteredStore>(*backend, metrics);
+  auto* photos = dynamic_cast<PhotoStore*>(backend.get());  // every backend implements both
+  auto metered = std::make_unique<MeteredStore>(*backend, photos, metrics);
   return Storage(std::move(backend), std::move(metered));
 }
 

@@ -12,6 +12,7 @@
 #include "cache/shared_cache.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "storage/metered_store.h"
 #include "storage/photo_store.h"
 #include "storage/store.h"
 
@@ -19,15 +20,15 @@ namespace ztm::cli {
 
 class Storage {
  public:
-  Storage(std::unique_ptr<Store> backend, std::unique_ptr<Store> metered)
+  Storage(std::unique_ptr<Store> backend, std::unique_ptr<MeteredStore> metered)
       : backend_(std::move(backend)), metered_(std::move(metered)) {}
   Store& store() { return *metered_; }
-  // Photos, jobs and the outbox: the same database (every backend implements both).
-  PhotoStore& photos() { return dynamic_cast<PhotoStore&>(*backend_); }
+  // Photos, jobs and the outbox: the same database (every backend implements both), measured.
+  PhotoStore& photos() { return *metered_; }
 
  private:
   std::unique_ptr<Store> backend_;
-  std::unique_ptr<Store> metered_;  // wraps *backend_
+  std::unique_ptr<MeteredStore> metered_;  // wraps *backend_
 };
 
 // Opens the configured backend; with `migrate`, applies pending migrations first, otherwise

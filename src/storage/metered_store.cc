@@ -1,18 +1,21 @@
 #include "storage/metered_store.h"
 
+#include <stdexcept>
 #include <string>
 
 namespace ztm {
 namespace {
 
-constexpr std::array<const char*, 9> kOpNames = {
-    "get_user",       "list_users",   "create_user", "update_user", "delete_user",
-    "count_users",    "create_account", "find_account", "ping"};
+constexpr std::array<const char*, 19> kOpNames = {
+    "get_user",     "list_users", "create_user", "update_user",  "delete_user",
+    "count_users",  "create_account", "find_account", "ping",    "create_photo",
+    "get_photo",    "delete_photo", "create_job", "get_job",     "start_job",
+    "complete_job", "fail_job",   "outbox_batch", "outbox_delete"};
 
 }  // namespace
 
-MeteredStore::MeteredStore(Store& inner, MetricsRegistry& registry)
-    : inner_(inner), registry_(registry) {
+MeteredStore::MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry)
+    : inner_(inner), photos_(photos), registry_(registry) {
   static_assert(kOpNames.size() == kOps);
   for (int op = 0; op < kOps; ++op)
     latency_[op] = &registry_.histogram("ztm_storage_seconds", "Latency of storage calls",
@@ -77,6 +80,51 @@ boost::asio::awaitable<Result<Account>> MeteredStore::find_account(std::string e
 
 boost::asio::awaitable<Result<void>> MeteredStore::ping() {
   return measure(kPing, inner_.ping());
+}
+
+PhotoStore& MeteredStore::photos() {
+  if (!photos_) throw std::logic_error("MeteredStore: no PhotoStore was given");
+  return *photos_;
+}
+
+boost::asio::awaitable<Result<Photo>> MeteredStore::create_photo(Photo photo) {
+  return measure(kCreatePhoto, photos().create_photo(std::move(photo)));
+}
+
+boost::asio::awaitable<Result<Photo>> MeteredStore::get_photo(PhotoId id) {
+  return measure(kGetPhoto, photos().get_photo(id));
+}
+
+boost::asio::awaitable<Result<DeletedPhoto>> MeteredStore::delete_photo(PhotoId id) {
+  return measure(kDeletePhoto, photos().delete_photo(id));
+}
+
+boost::asio::awaitable<Result<Job>> MeteredStore::create_job(Job job, std::string outbox_payload) {
+  return measure(kCreateJob, photos().create_job(std::move(job), std::move(outbox_payload)));
+}
+
+boost::asio::awaitable<Result<Job>> MeteredStore::get_job(JobId id) {
+  return measure(kGetJob, photos().get_job(id));
+}
+
+boost::asio::awaitable<Result<Job>> MeteredStore::start_job(JobId id) {
+  return measure(kStartJob, photos().start_job(id));
+}
+
+boost::asio::awaitable<Result<Job>> MeteredStore::complete_job(JobId id, Photo result) {
+  return measure(kCompleteJob, photos().complete_job(id, std::move(result)));
+}
+
+boost::asio::awaitable<Result<Job>> MeteredStore::fail_job(JobId id, std::string error) {
+  return measure(kFailJob, photos().fail_job(id, std::move(error)));
+}
+
+boost::asio::awaitable<Result<std::vector<OutboxMessage>>> MeteredStore::outbox_batch(int limit) {
+  return measure(kOutboxBatch, photos().outbox_batch(limit));
+}
+
+boost::asio::awaitable<Result<void>> MeteredStore::outbox_delete(std::vector<std::int64_t> ids) {
+  return measure(kOutboxDelete, photos().outbox_delete(std::move(ids)));
 }
 
 }  // namespace ztm

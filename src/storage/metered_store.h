@@ -1,24 +1,26 @@
 #pragma once
-// A Store decorator that measures every call of the store it wraps:
+// A Store and PhotoStore decorator that measures every call of the stores it wraps:
 //   ztm_storage_seconds{op}             histogram, latency of storage calls
 //   ztm_storage_errors_total{op,code}   counter, failed calls by Errc (to_string)
-// It changes no result, so it passes the same conformance suite as what it wraps.
+// It changes no result, so it passes the same conformance suites as what it wraps.
 
 #include <array>
 #include <chrono>
 
 #include "core/metrics.h"
+#include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm {
 
-class MeteredStore final : public Store {
+class MeteredStore : public Store, public PhotoStore {
  public:
   using Store::create_user;
   using Store::get_user;
   using Store::list_users;
-  // REQUIRES: inner and registry outlive this.
-  MeteredStore(Store& inner, MetricsRegistry& registry);
+  // REQUIRES: inner, photos and registry outlive this. Without photos (null), the PhotoStore
+  // calls fail with Errc::internal.
+  MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry);
 
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
                                                      Consistency consistency) override;
@@ -35,10 +37,22 @@ class MeteredStore final : public Store {
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
   boost::asio::awaitable<Result<void>> ping() override;
 
+  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override;
+  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override;
+  boost::asio::awaitable<Result<Job>> get_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override;
+  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override;
+  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override;
+  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override;
+  boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override;
+
  private:
   enum Op {
     kGetUser, kListUsers, kCreateUser, kUpdateUser, kDeleteUser, kCountUsers, kCreateAccount,
-    kFindAccount, kPing, kOps
+    kFindAccount, kPing, kCreatePhoto, kGetPhoto, kDeletePhoto, kCreateJob, kGetJob, kStartJob,
+    kCompleteJob, kFailJob, kOutboxBatch, kOutboxDelete, kOps
   };
 
   // Awaits `call` (Asio awaitables start when awaited, so the clock covers the whole call).
@@ -46,7 +60,11 @@ class MeteredStore final : public Store {
   boost::asio::awaitable<Result<T>> measure(Op op, boost::asio::awaitable<Result<T>> call);
   void record(Op op, std::chrono::steady_clock::time_point start, const Error* error);
 
+  // The wrapped PhotoStore, or an error when there is none.
+  PhotoStore& photos();
+
   Store& inner_;
+  PhotoStore* photos_;
   MetricsRegistry& registry_;
   std::array<Histogram*, kOps> latency_{};  // created up front: the hot path takes no lock
 };

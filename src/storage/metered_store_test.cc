@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/run_sync.h"
+#include "tests/support/memory_store.h"
 
 namespace ztm {
 namespace {
@@ -86,7 +87,7 @@ double series(const MetricsRegistry& registry, const std::string& name) {
 TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
   ScriptedStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, registry);
+  MeteredStore store(inner, nullptr, registry);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
                          "count_users", "create_account", "find_account", "ping"})
     EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
@@ -97,7 +98,7 @@ TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
 TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
   ScriptedStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, registry);
+  MeteredStore store(inner, nullptr, registry);
   const auto got = run_sync(store.get_user(12));
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got.value(), (StoredUser{ada(12), 3}));
@@ -119,7 +120,7 @@ TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
 TEST(MeteredStore, CountsErrorsByOpAndCode) {
   ScriptedStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, registry);
+  MeteredStore store(inner, nullptr, registry);
   inner.error = Error{Errc::not_found, "user 12 not found"};
   const auto got = run_sync(store.get_user(12));
   ASSERT_FALSE(got.ok());
@@ -138,9 +139,25 @@ TEST(MeteredStore, TimesTheWholeAwaitedCall) {
   ScriptedStore inner;
   inner.delay = std::chrono::milliseconds(30);
   MetricsRegistry registry;
-  MeteredStore store(inner, registry);
+  MeteredStore store(inner, nullptr, registry);
   ASSERT_TRUE(run_sync(store.get_user(1)).ok());
   EXPECT_GE(series(registry, R"(ztm_storage_seconds_sum{op="get_user"})"), 0.030);
+}
+
+TEST(MeteredStore, MeasuresPhotoStoreCalls) {
+  test::MemoryStore inner;
+  MetricsRegistry registry;
+  MeteredStore store(inner, &inner, registry);
+  ASSERT_TRUE(run_sync(store.create_user(ada(1))).ok());
+  const Photo photo{10, 1, std::string(64, 'a') + ".jpg", "image/jpeg", 40, 30, 100, 0};
+  ASSERT_TRUE(run_sync(store.create_photo(photo)).ok());
+  EXPECT_EQ(run_sync(store.get_photo(10)).value(), photo);
+  EXPECT_EQ(run_sync(store.get_photo(99)).error().code, Errc::not_found);
+  EXPECT_TRUE(run_sync(store.outbox_batch(10)).ok());
+  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="create_photo"})"), 1);
+  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="get_photo"})"), 2);
+  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="outbox_batch"})"), 1);
+  EXPECT_EQ(series(registry, R"(ztm_storage_errors_total{op="get_photo",code="not_found"})"), 1);
 }
 
 }  // namespace
