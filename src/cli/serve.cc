@@ -5,6 +5,10 @@
 //   3. in-flight requests finish (at most http.shutdown_timeout_ms) and get "Connection: close";
 //   4. exit 0.
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <fmt/format.h>
@@ -57,6 +61,20 @@ void register_cache_metrics(MetricsRegistry& metrics, const Cache& cache) {
   metrics.callback("ztm_cache_bytes", "Bytes charged to the cache.", l1, stat(&CacheStats::bytes));
 }
 
+// The L2 nodes' own evictions (cache::RedisCacheTier::refresh_node_stats) every 5 s, until
+// `stop`, which it checks every 100 ms.
+boost::asio::awaitable<void> refresh_l2_stats(cache::RedisCacheTier& tier,
+                                              const std::atomic<bool>& stop) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  while (!stop) {
+    co_await tier.refresh_node_stats();
+    for (int i = 0; i < 50 && !stop; ++i) {
+      timer.expires_after(std::chrono::milliseconds(100));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+  }
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -105,6 +123,10 @@ int serve(const Config& config) {
   std::unique_ptr<PhotoWorker> worker;
   Background background;
   background.add([&relay] { return relay.run(); }, [&relay] { relay.stop(); });
+  std::atomic<bool> stop_l2_stats{false};
+  if (l2_cache)
+    background.add([&] { return refresh_l2_stats(*l2_cache, stop_l2_stats); },
+                   [&stop_l2_stats] { stop_l2_stats = true; });
   if (config.worker.in_process) {
     worker = std::make_unique<PhotoWorker>(*queue, storage.photos(), *blobs, ids, &metrics,
                                            worker_options(config));

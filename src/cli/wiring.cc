@@ -171,7 +171,7 @@ api::AuthOptions auth_options(const Config& config) {
   return options;
 }
 
-std::unique_ptr<SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics) {
+std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics) {
   if (!config.cache.enabled || config.cache.l2_nodes.empty()) return nullptr;
   cache::RedisCacheTierOptions o;
   o.nodes = redis::split_addresses(config.cache.l2_nodes);

@@ -9,7 +9,7 @@
 #include "app/photos.h"
 #include "media/blob_store.h"
 #include "app/passwords.h"
-#include "cache/shared_cache.h"
+#include "cache/redis/redis_cache_tier.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "storage/metered_store.h"
@@ -37,7 +37,7 @@ Storage open_storage(const Config& config, MetricsRegistry& metrics, bool migrat
 
 // The L2 cache tier (a ring of cache.l2_nodes), its metrics registered; null when the cache is
 // off or cache.l2_nodes is empty. Throws ConfigError on a malformed node list.
-std::unique_ptr<SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics);
+std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics);
 
 // The photo bytes' store (media.backend); with `migrate`, creates its table first (PostgreSQL).
 std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate);

@@ -33,6 +33,10 @@ class RedisCacheTierTest : public ::testing::Test {
     return run_on(*loops, tier->fill(key, std::move(v), std::move(lease)));
   }
   void erase(const std::string& key) { run_on(*loops, erase_and_ack(key)); }
+  boost::asio::awaitable<bool> refresh() {
+    co_await tier->refresh_node_stats();
+    co_return true;
+  }
   boost::asio::awaitable<bool> erase_and_ack(std::string key) {
     co_await tier->erase(key);
     co_return true;
@@ -128,6 +132,33 @@ TEST_F(RedisCacheTierTest, AHotKeyIsSpreadOverItsReplicasAndListed) {
   EXPECT_GE(tier->stats().hot_key_lookups, 4u);
   erase(hot);  // deletes reach every replica
   for (int node : replicas) EXPECT_EQ(stored_at(node, hot), "");
+}
+
+TEST_F(RedisCacheTierTest, ANodesOwnEvictionsAreInTheMetrics) {
+  MetricsRegistry metrics;
+  tier->register_metrics(metrics);
+  // Node 0 at a small maxmemory, written past it: Redis evicts (allkeys-lru).
+  auto& node = *redis[0];
+  node.command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"});
+  node.command({"CONFIG", "SET", "maxmemory", "4mb"});
+  const std::string kilobyte(1024, 'v');
+  for (int i = 0; i < 8'000; ++i) node.command({"SET", "c:filler:" + std::to_string(i), kilobyte});
+  const std::string info = node.command({"INFO", "stats"});
+  const auto at = info.find("evicted_keys:");
+  ASSERT_NE(at, std::string::npos) << info;
+  const long evicted = std::stol(info.substr(at + 13));
+  ASSERT_GT(evicted, 0) << "the node evicted nothing: the test wrote too little";
+
+  run_on(*loops, refresh());
+  const std::string rendered = metrics.render();
+  auto series = [&](const std::string& address) {
+    const std::string name =
+        "ztm_cache_evictions_total{layer=\"l2\",node=\"" + address + "\"} ";
+    const auto p = rendered.find(name);
+    return p == std::string::npos ? -1.0 : std::stod(rendered.substr(p + name.size()));
+  };
+  EXPECT_GE(series(node.address()), static_cast<double>(evicted)) << rendered;
+  EXPECT_EQ(series(redis[1]->address()), 0.0) << rendered;
 }
 
 }  // namespace

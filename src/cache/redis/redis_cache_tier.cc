@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -66,6 +67,7 @@ struct RedisCacheTier::Node {
   redis::Client client;
   CircuitBreaker breaker;
   std::atomic<std::uint64_t> flushes{0};
+  std::atomic<std::uint64_t> evicted{0};  // INFO stats evicted_keys, as last read
 };
 
 struct RedisCacheTier::Counters {
@@ -133,6 +135,35 @@ boost::asio::awaitable<void> RedisCacheTier::probe_if_due(int node) {
   const bool ok = reply && !reply->is_error();
   if (ok) n.flushes.fetch_add(1, std::memory_order_relaxed);
   n.breaker.probe_done(ok);
+}
+
+namespace {
+
+// The evicted_keys field of an INFO stats reply.
+std::optional<std::uint64_t> evicted_keys(std::string_view info) {
+  constexpr std::string_view kField = "evicted_keys:";
+  const auto at = info.find(kField);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::uint64_t n = 0;
+  const char* first = info.data() + at + kField.size();
+  const auto [end, ec] = std::from_chars(first, info.data() + info.size(), n);
+  if (ec != std::errc{} || end == first) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> RedisCacheTier::refresh_node_stats() {
+  for (int i = 0; i < ring_.size(); ++i) {
+    auto& n = *nodes_[static_cast<std::size_t>(i)];
+    if (!node_up(i)) continue;
+    // Straight to the client, not run(): monitoring must not move the breaker.
+    auto call = n.client.command({"INFO", "stats"});
+    const auto reply = co_await std::move(call);
+    if (!reply || reply->is_error()) continue;
+    if (const auto count = evicted_keys(reply->str))
+      n.evicted.store(*count, std::memory_order_relaxed);
+  }
 }
 
 boost::asio::awaitable<SharedLookup> RedisCacheTier::get_or_lease(std::string_view key) {
@@ -362,6 +393,15 @@ void RedisCacheTier::register_metrics(MetricsRegistry& registry) {
     registry.callback("ztm_cache_l2_node_up",
                       "Ring membership: 1 while the node takes requests (breaker closed).",
                       {{"node", ring_.name(i)}}, [this, i] { return node_up(i) ? 1.0 : 0.0; });
+    registry.callback("ztm_cache_evictions_total",
+                      "Entries evicted to stay within the size bound (L2: the node's own "
+                      "evicted_keys, read every few seconds).",
+                      {{"layer", "l2"}, {"node", ring_.name(i)}},
+                      [this, i] {
+                        return static_cast<double>(
+                            nodes_[static_cast<std::size_t>(i)]->evicted.load(std::memory_order_relaxed));
+                      },
+                      "counter");
     nodes_[static_cast<std::size_t>(i)]->client.register_metrics(registry, "l2:" + ring_.name(i));
   }
   std::lock_guard lock(metrics_mu_);

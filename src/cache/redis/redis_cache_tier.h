@@ -80,7 +80,14 @@ class RedisCacheTier final : public SharedCache {
   // Whether node i takes requests (its breaker is closed).
   bool node_up(int node) const;
 
-  // ztm_cache_* {layer="l2"} counters, ztm_cache_l2_node_up{node}, the nodes' ztm_redis_*
+  // Reads each node's own evictions (INFO stats evicted_keys: entries Redis dropped at its
+  // maxmemory) into ztm_cache_evictions_total{layer="l2",node}. Run it every few seconds (ztm
+  // serve does, on its background loop); nodes out of service are skipped, and a failure here
+  // does not count against a node's breaker.
+  boost::asio::awaitable<void> refresh_node_stats();
+
+  // ztm_cache_* {layer="l2"} counters, ztm_cache_l2_node_up{node},
+  // ztm_cache_evictions_total{layer="l2",node} (see refresh_node_stats), the nodes' ztm_redis_*
   // client counters, and ztm_cache_hot_key_share{key}: one series per key that has been hot
   // (0 once it cooled), added when it first turns hot, at most kMaxHotKeySeries of them.
   // `registry` must outlive the tier. Call at most once.
