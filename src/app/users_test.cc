@@ -3,8 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -18,6 +16,7 @@
 #include "app/user_json.h"
 #include "cache/local/local_cache.h"
 #include "core/run_sync.h"
+#include "tests/support/eventually_async.h"
 #include "tests/support/memory_store.h"
 
 namespace ztm {
@@ -177,16 +176,8 @@ class GatedStore : public test::MemoryStore {
   std::atomic<bool> open{false};
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
     auto row = co_await MemoryStore::get_user(id, std::move(c));
-    co_await until([this] { return open.load(); });
+    co_await test::eventually_async([this] { return open.load(); });
     co_return row;
-  }
-  template <class Done>
-  static boost::asio::awaitable<void> until(Done done) {
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-    for (int i = 0; i < 10'000 && !done(); ++i) {
-      timer.expires_after(std::chrono::milliseconds(1));
-      co_await timer.async_wait(boost::asio::use_awaitable);
-    }
   }
 };
 
@@ -241,12 +232,12 @@ TEST_F(UserServiceHerdTest, AReadThatStartsAfterAWriteDoesNotGetTheLoadFromBefor
     written = static_cast<bool>(co_await users.replace(changed, {}));
   });
   spawn([&]() -> boost::asio::awaitable<void> {  // then reads
-    co_await GatedStore::until([&] { return written; });
+    co_await test::eventually_async([&] { return written; });
     auto r = co_await users.get(12);
     late = r ? (*r)->version : -1;
   });
   spawn([&]() -> boost::asio::awaitable<void> {
-    co_await GatedStore::until([&] { return store.reads() == 2; });  // both reads in flight
+    co_await test::eventually_async([&] { return store.reads() == 2; });  // both reads in flight
     store.open = true;
   });
   io.run();

@@ -5,31 +5,21 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "tests/support/eventually_async.h"
 
 namespace ztm {
 namespace {
 
 namespace asio = boost::asio;
-using namespace std::chrono_literals;
 
-// Polls (1 ms apart, at most 10 s) until `done()`: a load that stays in flight until the test's
-// callers have all joined it, so what joins is decided by the test, not by timing.
-template <class Done>
-asio::awaitable<bool> until(Done done) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (int i = 0; i < 10'000 && !done(); ++i) {
-    timer.expires_after(1ms);
-    co_await timer.async_wait(asio::use_awaitable);
-  }
-  co_return done();
-}
+// Loads stay in flight until the test's callers have all joined them (test::eventually_async),
+// so what joins is decided by the test, not by timing.
+using test::eventually_async;
 
 // Runs the io_context on two threads until every spawned coroutine is done.
 void run_on_two_threads(asio::io_context& io) {
@@ -48,7 +38,7 @@ TEST(SingleFlight, ConcurrentCallersOnTwoThreadsShareOneLoad) {
     asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
       results[static_cast<std::size_t>(i)] = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
         ++loads;
-        const bool all_joined = co_await until([&] { return flights.joined() == kCallers - 1; });
+        const bool all_joined = co_await eventually_async([&] { return flights.joined() == kCallers - 1; });
         co_return all_joined ? 42 : 0;
       });
     }, asio::detached);
@@ -90,16 +80,16 @@ TEST(SingleFlight, AfterForgetTheNextCallerLoadsAgainAndEarlierWaitersKeepTheirR
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     first = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
       ++loads;
-      co_await until([&] { return second_done.load(); });
+      co_await eventually_async([&] { return second_done.load(); });
       co_return 1;
     });
   }, asio::detached);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await until([&] { return flights.joined() == 0 && loads == 1; });
+    co_await eventually_async([&] { return flights.joined() == 0 && loads == 1; });
     waiter = co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return -2; });
   }, asio::detached);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await until([&] { return flights.joined() == 1; });
+    co_await eventually_async([&] { return flights.joined() == 1; });
     flights.forget("user:1");  // the write committed
     second = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
       ++loads;
@@ -122,7 +112,7 @@ TEST(SingleFlight, WaitersOfALeaderThatThrowsGetTheAbandonedValue) {
   asio::io_context io;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
-      co_await until([&] { return flights.joined() == kWaiters; });
+      co_await eventually_async([&] { return flights.joined() == kWaiters; });
       throw std::runtime_error("store exploded");
     });
   }, [&](std::exception_ptr e) { leader_threw = e != nullptr; });

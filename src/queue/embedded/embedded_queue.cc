@@ -193,6 +193,7 @@ struct EmbeddedQueue::Impl {
   const EmbeddedQueueOptions options;
   // Bumped by every publish and nak of this process: a waiting fetch looks again.
   std::atomic<std::uint64_t> wakeups{0};
+  std::atomic<int> waiting{0};  // fetches that found nothing and wait for a wake-up or a poll
   int publishes_since_purge = 0;  // touched only holding the writer
   sqlite::Database db;            // declared last: its pool is joined before the rest goes
 };
@@ -201,6 +202,8 @@ EmbeddedQueue::EmbeddedQueue(EmbeddedQueueOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 EmbeddedQueue::~EmbeddedQueue() = default;
+
+int EmbeddedQueue::waiting_fetches() const { return impl_->waiting.load(); }
 
 awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string payload) {
   if (auto c = queue::check_publish(impl_->options.queue, dedup_id, payload); !c.ok()) co_return c;
@@ -246,6 +249,9 @@ awaitable<Result<std::vector<QueueMessage>>> EmbeddedQueue::fetch(int max, milli
     if (claimed->next_visible_ms > 0)  // a claimed or delayed message becomes visible then
       until = std::min(until, now + milliseconds(std::max<std::int64_t>(
                                         1, claimed->next_visible_ms - now_ms())));
+    impl.waiting.fetch_add(1);
+    const auto done_waiting = std::unique_ptr<Impl, void (*)(Impl*)>(
+        &impl, [](Impl* i) { i->waiting.fetch_sub(1); });  // also if the frame is destroyed
     while (Clock::now() < until && impl.wakeups.load() == seen) {
       timer.expires_after(std::min<Clock::duration>(kTick, until - Clock::now()));
       co_await timer.async_wait(kTuple);

@@ -55,6 +55,9 @@ class EmbeddedQueue final : public Queue {
   boost::asio::awaitable<Result<std::int64_t>> pending() override;
   boost::asio::awaitable<Result<std::vector<DeadLetter>>> dead_letters(int max) override;
 
+  // Fetches of this process that found the queue empty and are waiting right now.
+  int waiting_fetches() const;
+
  private:
   struct Impl;  // the connection and the pool; keeps sqlite3.h out of this header
   std::unique_ptr<Impl> impl_;

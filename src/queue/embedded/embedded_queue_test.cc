@@ -9,6 +9,7 @@
 
 #include "queue/open.h"
 #include "tests/queue/queue_conformance.h"
+#include "tests/support/eventually.h"
 
 namespace ztm::test {
 namespace {
@@ -107,9 +108,8 @@ TEST(EmbeddedQueue, APublishWakesAWaitingFetch) {
   std::optional<Result<std::vector<QueueMessage>>> got;
   const auto start = QueueClock::now();
   std::thread waiter([&] { got.emplace(loops.run(q.fetch(1, 20s))); });
-  // Not a wait for a condition: gives the fetch time to find the queue empty and start waiting,
-  // so that the publish has to wake it (were the publish first, the test would check less).
-  std::this_thread::sleep_for(200ms);
+  // The fetch has found the queue empty and waits: the publish has to wake it.
+  ASSERT_TRUE(eventually([&] { return q.waiting_fetches() == 1; }, 10s));
   ASSERT_EQ(outcome(loops.run(q.publish("w", "wake"))), "ok");
   waiter.join();
   ASSERT_EQ(outcome(*got), "ok");
