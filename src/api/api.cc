@@ -18,16 +18,14 @@ struct Api::EndpointMetrics {
   std::array<std::atomic<Counter*>, 600> by_status{};
 };
 
-Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos, Store& store,
-         MetricsRegistry& metrics, const std::atomic<bool>& draining,
-         const StaticFiles* static_files)
+Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos,
+         Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files)
     : options_(std::move(options)),
       users_(users, auth, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
       photos_(auth, photos, options_.max_json_depth),
-      store_(store),
+      readiness_(readiness),
       metrics_(metrics),
-      draining_(draining),
       static_files_(static_files),
       id_prefix_(std::random_device{}()) {
   add_routes();
@@ -94,11 +92,11 @@ std::size_t Api::body_limit(http::Verb method, std::string_view target) const {
 }
 
 boost::asio::awaitable<Response> Api::ready(http::Request&) {
-  if (draining_.load()) {
+  if (readiness_.draining()) {
     Response res = http::json_error(503, "draining", "the server is shutting down");
     co_return res;
   }
-  auto ping = co_await store_.ping();
+  auto ping = co_await readiness_.data_tier();
   if (!ping) co_return http::json_error(503, "storage_unavailable", ping.error().message);
   Response res;
   res.body = R"({"status":"ready"})";

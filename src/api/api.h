@@ -12,9 +12,9 @@
 #include "api/auth.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
+#include "app/readiness.h"
 #include "core/metrics.h"
 #include "http/router.h"
-#include "storage/store.h"
 
 namespace ztm::api {
 
@@ -32,9 +32,9 @@ struct ApiOptions {
 
 class Api {
  public:
-  // `static_files` may be null. `draining` turns /readyz to 503 (set it on shutdown).
-  Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos, Store& store,
-      MetricsRegistry& metrics, const std::atomic<bool>& draining, const StaticFiles* static_files);
+  // `static_files` may be null. /readyz answers from `readiness`.
+  Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos,
+      Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
   ~Api();
 
   // The server's handler.
@@ -56,9 +56,8 @@ class Api {
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;
-  Store& store_;
+  Readiness& readiness_;
   MetricsRegistry& metrics_;
-  const std::atomic<bool>& draining_;
   const StaticFiles* static_files_;
   http::Router router_;
   std::vector<std::unique_ptr<EndpointMetrics>> endpoint_metrics_;  // last: unmatched

@@ -1,52 +1,28 @@
-// ztm migrate, ztm seed, ztm config print.
+// ztm migrate, ztm seed, ztm config print: start-up work on the database, no event loop.
 #include <fmt/format.h>
 
 #include "app/demo_data.h"
 #include "cli/commands.h"
-#include "cli/wiring.h"
 #include "core/run_sync.h"
-#include "storage/postgres/pg_store.h"
-#include "storage/sqlite/sqlite_store.h"
+#include "node/backends.h"
 
 namespace ztm::cli {
-namespace {
-
-// Blocking, on a connection of its own (start-up work, no event loop involved).
-int migrate_postgres(const Config& config) {
-  PgStore store(
-      {.conninfo = config.storage.postgres_url, .timeout_ms = config.storage.postgres_timeout_ms});
-  auto report = store.migrate();
-  if (!report) {
-    fmt::print(stderr, "ztm migrate: {}\n", report.error().message);
-    return 1;
-  }
-  // The URL is not printed: it may hold a password.
-  fmt::print("ztm migrate: postgres: schema version {} -> {}\n", report->from_version,
-             report->to_version);
-  if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
-  return 0;
-}
-
-}  // namespace
 
 int migrate(const Config& config) {
-  if (config.storage.backend == "postgres") return migrate_postgres(config);
-  SqliteStore store(SqliteOptions{.path = config.storage.sqlite_path, .threads = 1});
-  auto report = store.migrate();
-  if (!report) {
-    fmt::print(stderr, "ztm migrate: {}\n", report.error().message);
+  try {
+    fmt::print("ztm migrate: {}\n", node::migrate_database(config));
+  } catch (const std::runtime_error& e) {
+    fmt::print(stderr, "ztm migrate: {}\n", e.what());
     return 1;
   }
-  fmt::print("ztm migrate: {}: schema version {} -> {}\n", config.storage.sqlite_path,
-             report->from_version, report->to_version);
   return 0;
 }
 
 int seed(const Config& config) {
   MetricsRegistry metrics;
-  auto storage = open_storage(config, metrics, /*migrate=*/true);
-  const PasswordHasher hasher(password_hasher_options(config.accounts));
-  auto loaded = run_sync(load_demo_data(storage.store(), hasher));
+  auto database = node::open_database(config, metrics, /*migrate=*/true);
+  const PasswordHasher hasher(node::password_hasher_options(config.accounts));
+  auto loaded = run_sync(load_demo_data(*database, hasher));
   if (!loaded) {
     fmt::print(stderr, "ztm seed: {}\n", loaded.error().message);
     return 1;

@@ -98,6 +98,7 @@ struct QueueConfig {
   std::string nats_url = "nats://127.0.0.1:4222";  // nats: one URL or several, comma-separated
   int ack_wait_ms = 30000;  // a fetched message not acked within this is delivered again
   int max_deliveries = 5;   // then it goes to the dead letters
+  int outbox_poll_ms = 100;  // the outbox relay's look for new jobs while the outbox is empty
 };
 
 // Photo bytes and image limits (docs/media.md).
@@ -113,6 +114,7 @@ struct MediaConfig {
 struct WorkerConfig {
   bool in_process = true;  // `ztm serve` runs workers itself (the single server)
   int concurrency = 2;     // jobs at once per process
+  int fetch_wait_ms = 500;  // one fetch waits this long for a job
 };
 
 struct LogConfig {

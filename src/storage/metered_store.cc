@@ -1,6 +1,5 @@
 #include "storage/metered_store.h"
 
-#include <stdexcept>
 #include <string>
 
 namespace ztm {
@@ -14,8 +13,8 @@ constexpr std::array<const char*, 19> kOpNames = {
 
 }  // namespace
 
-MeteredStore::MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry)
-    : inner_(inner), photos_(photos), registry_(registry) {
+MeteredStore::MeteredStore(Database& inner, MetricsRegistry& registry)
+    : DatabaseWrapper(inner), registry_(registry) {
   static_assert(kOpNames.size() == kOps);
   for (int op = 0; op < kOps; ++op)
     latency_[op] = &registry_.histogram("ztm_storage_seconds", "Latency of storage calls",
@@ -43,88 +42,83 @@ boost::asio::awaitable<Result<T>> MeteredStore::measure(Op op,
 }
 
 boost::asio::awaitable<Result<StoredUser>> MeteredStore::get_user(UserId id, Consistency consistency) {
-  return measure(kGetUser, inner_.get_user(id, std::move(consistency)));
+  return measure(kGetUser, target().get_user(id, std::move(consistency)));
 }
 
 boost::asio::awaitable<Result<UserPage>> MeteredStore::list_users(UserId after, int limit,
                                                                   Consistency consistency) {
-  return measure(kListUsers, inner_.list_users(after, limit, std::move(consistency)));
+  return measure(kListUsers, target().list_users(after, limit, std::move(consistency)));
 }
 
 boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_user(
     User user, std::optional<std::string> idempotency_key) {
-  return measure(kCreateUser, inner_.create_user(std::move(user), std::move(idempotency_key)));
+  return measure(kCreateUser, target().create_user(std::move(user), std::move(idempotency_key)));
 }
 
 boost::asio::awaitable<Result<StoredUser>> MeteredStore::update_user(
     User user, std::optional<std::int64_t> expected_version) {
-  return measure(kUpdateUser, inner_.update_user(std::move(user), expected_version));
+  return measure(kUpdateUser, target().update_user(std::move(user), expected_version));
 }
 
 boost::asio::awaitable<Result<Committed>> MeteredStore::delete_user(
     UserId id, std::optional<std::int64_t> expected_version) {
-  return measure(kDeleteUser, inner_.delete_user(id, expected_version));
+  return measure(kDeleteUser, target().delete_user(id, expected_version));
 }
 
 boost::asio::awaitable<Result<std::int64_t>> MeteredStore::count_users() {
-  return measure(kCountUsers, inner_.count_users());
+  return measure(kCountUsers, target().count_users());
 }
 
 boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_account(User user, Account account) {
-  return measure(kCreateAccount, inner_.create_account(std::move(user), std::move(account)));
+  return measure(kCreateAccount, target().create_account(std::move(user), std::move(account)));
 }
 
 boost::asio::awaitable<Result<Account>> MeteredStore::find_account(std::string email) {
-  return measure(kFindAccount, inner_.find_account(std::move(email)));
+  return measure(kFindAccount, target().find_account(std::move(email)));
 }
 
 boost::asio::awaitable<Result<void>> MeteredStore::ping() {
-  return measure(kPing, inner_.ping());
-}
-
-PhotoStore& MeteredStore::photos() {
-  if (!photos_) throw std::logic_error("MeteredStore: no PhotoStore was given");
-  return *photos_;
+  return measure(kPing, target().ping());
 }
 
 boost::asio::awaitable<Result<Photo>> MeteredStore::create_photo(Photo photo) {
-  return measure(kCreatePhoto, photos().create_photo(std::move(photo)));
+  return measure(kCreatePhoto, target().create_photo(std::move(photo)));
 }
 
 boost::asio::awaitable<Result<Photo>> MeteredStore::get_photo(PhotoId id) {
-  return measure(kGetPhoto, photos().get_photo(id));
+  return measure(kGetPhoto, target().get_photo(id));
 }
 
 boost::asio::awaitable<Result<DeletedPhoto>> MeteredStore::delete_photo(PhotoId id) {
-  return measure(kDeletePhoto, photos().delete_photo(id));
+  return measure(kDeletePhoto, target().delete_photo(id));
 }
 
 boost::asio::awaitable<Result<Job>> MeteredStore::create_job(Job job, std::string outbox_payload) {
-  return measure(kCreateJob, photos().create_job(std::move(job), std::move(outbox_payload)));
+  return measure(kCreateJob, target().create_job(std::move(job), std::move(outbox_payload)));
 }
 
 boost::asio::awaitable<Result<Job>> MeteredStore::get_job(JobId id) {
-  return measure(kGetJob, photos().get_job(id));
+  return measure(kGetJob, target().get_job(id));
 }
 
 boost::asio::awaitable<Result<Job>> MeteredStore::start_job(JobId id) {
-  return measure(kStartJob, photos().start_job(id));
+  return measure(kStartJob, target().start_job(id));
 }
 
 boost::asio::awaitable<Result<Job>> MeteredStore::complete_job(JobId id, Photo result) {
-  return measure(kCompleteJob, photos().complete_job(id, std::move(result)));
+  return measure(kCompleteJob, target().complete_job(id, std::move(result)));
 }
 
 boost::asio::awaitable<Result<Job>> MeteredStore::fail_job(JobId id, std::string error) {
-  return measure(kFailJob, photos().fail_job(id, std::move(error)));
+  return measure(kFailJob, target().fail_job(id, std::move(error)));
 }
 
 boost::asio::awaitable<Result<std::vector<OutboxMessage>>> MeteredStore::outbox_batch(int limit) {
-  return measure(kOutboxBatch, photos().outbox_batch(limit));
+  return measure(kOutboxBatch, target().outbox_batch(limit));
 }
 
 boost::asio::awaitable<Result<void>> MeteredStore::outbox_delete(std::vector<std::int64_t> ids) {
-  return measure(kOutboxDelete, photos().outbox_delete(std::move(ids)));
+  return measure(kOutboxDelete, target().outbox_delete(std::move(ids)));
 }
 
 }  // namespace ztm

@@ -1,5 +1,5 @@
 #pragma once
-// A Store and PhotoStore decorator that measures every call of the stores it wraps:
+// A Database decorator that measures every call of the database it wraps:
 //   ztm_storage_seconds{op}             histogram, latency of storage calls
 //   ztm_storage_errors_total{op,code}   counter, failed calls by Errc (to_string)
 // It changes no result, so it passes the same conformance suites as what it wraps.
@@ -8,19 +8,17 @@
 #include <chrono>
 
 #include "core/metrics.h"
-#include "storage/photo_store.h"
-#include "storage/store.h"
+#include "storage/database.h"
 
 namespace ztm {
 
-class MeteredStore : public Store, public PhotoStore {
+class MeteredStore : public DatabaseWrapper {
  public:
   using Store::create_user;
   using Store::get_user;
   using Store::list_users;
-  // REQUIRES: inner, photos and registry outlive this. Without photos (null), the PhotoStore
-  // calls fail with Errc::internal.
-  MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry);
+  // REQUIRES: inner and registry outlive this.
+  MeteredStore(Database& inner, MetricsRegistry& registry);
 
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
                                                      Consistency consistency) override;
@@ -60,11 +58,6 @@ class MeteredStore : public Store, public PhotoStore {
   boost::asio::awaitable<Result<T>> measure(Op op, boost::asio::awaitable<Result<T>> call);
   void record(Op op, std::chrono::steady_clock::time_point start, const Error* error);
 
-  // The wrapped PhotoStore, or an error when there is none.
-  PhotoStore& photos();
-
-  Store& inner_;
-  PhotoStore* photos_;
   MetricsRegistry& registry_;
   std::array<Histogram*, kOps> latency_{};  // created up front: the hot path takes no lock
 };

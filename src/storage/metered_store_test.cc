@@ -22,8 +22,9 @@ User ada(UserId id) {
   return u;
 }
 
-// Answers every call with `error` when set, else success; get_user takes `delay` to answer.
-class ScriptedStore final : public Store {
+// Answers every Store call with `error` when set, else success; get_user takes `delay` to
+// answer. Photo calls go to the memory store.
+class ScriptedStore final : public test::MemoryStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -87,7 +88,7 @@ double series(const MetricsRegistry& registry, const std::string& name) {
 TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
   ScriptedStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, nullptr, registry);
+  MeteredStore store(inner, registry);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
                          "count_users", "create_account", "find_account", "ping"})
     EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
@@ -98,7 +99,7 @@ TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
 TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
   ScriptedStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, nullptr, registry);
+  MeteredStore store(inner, registry);
   const auto got = run_sync(store.get_user(12));
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got.value(), (StoredUser{ada(12), 3}));
@@ -120,7 +121,7 @@ TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
 TEST(MeteredStore, CountsErrorsByOpAndCode) {
   ScriptedStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, nullptr, registry);
+  MeteredStore store(inner, registry);
   inner.error = Error{Errc::not_found, "user 12 not found"};
   const auto got = run_sync(store.get_user(12));
   ASSERT_FALSE(got.ok());
@@ -139,7 +140,7 @@ TEST(MeteredStore, TimesTheWholeAwaitedCall) {
   ScriptedStore inner;
   inner.delay = std::chrono::milliseconds(30);
   MetricsRegistry registry;
-  MeteredStore store(inner, nullptr, registry);
+  MeteredStore store(inner, registry);
   ASSERT_TRUE(run_sync(store.get_user(1)).ok());
   EXPECT_GE(series(registry, R"(ztm_storage_seconds_sum{op="get_user"})"), 0.030);
 }
@@ -147,7 +148,7 @@ TEST(MeteredStore, TimesTheWholeAwaitedCall) {
 TEST(MeteredStore, MeasuresPhotoStoreCalls) {
   test::MemoryStore inner;
   MetricsRegistry registry;
-  MeteredStore store(inner, &inner, registry);
+  MeteredStore store(inner, registry);
   ASSERT_TRUE(run_sync(store.create_user(ada(1))).ok());
   const Photo photo{10, 1, std::string(64, 'a') + ".jpg", "image/jpeg", 40, 30, 100, 0};
   ASSERT_TRUE(run_sync(store.create_photo(photo)).ok());

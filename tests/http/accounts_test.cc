@@ -36,7 +36,10 @@ std::string credentials(const std::string& email, const std::string& password) {
 
 class AccountsTest : public ::testing::Test {
  protected:
-  TestServer server{{.accounts = {.attempts_per_account = 5, .attempts_per_address = 20}}};
+  TestServer server{[](Config& config) {
+    config.accounts.login_attempts_per_account = 5;
+    config.accounts.login_attempts_per_address = 20;
+  }};
   HttpClient c{server.port()};
 };
 
@@ -175,8 +178,10 @@ TEST_F(AccountsTest, LoginsAreRateLimitedPerAccountWith429AndRetryAfter) {
 }
 
 TEST(AccountsBehindAProxy, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
-  TestServer trusted({.accounts = {.attempts_per_address = 2},
-                      .auth = {.trusted_proxies = {boost::asio::ip::make_address("127.0.0.1")}}});
+  TestServer trusted([](Config& config) {
+    config.accounts.login_attempts_per_address = 2;
+    config.http.trusted_proxies = "127.0.0.1";
+  });
   HttpClient c(trusted.port());
   // Behind the proxy, each client address has its own budget.
   for (const char* client : {"203.0.113.1", "203.0.113.2"})
@@ -191,7 +196,7 @@ TEST(AccountsBehindAProxy, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
   EXPECT_NE(login.header("set-cookie").find("; Secure"), std::string::npos) << "TLS at the proxy";
 
   // Without trust, X-Forwarded-For is ignored: every request counts against the peer.
-  TestServer direct({.accounts = {.attempts_per_address = 2}});
+  TestServer direct([](Config& config) { config.accounts.login_attempts_per_address = 2; });
   HttpClient d(direct.port());
   for (const char* client : {"203.0.113.1", "203.0.113.2"})
     d.request("POST", "/sessions", credentials("nobody@example.com", "password1"),

@@ -18,7 +18,6 @@ namespace {
 using test::HttpClient;
 using test::Reply;
 using test::TestServer;
-using test::TestServerOptions;
 using test::eventually;
 namespace json = boost::json;
 
@@ -34,14 +33,16 @@ std::string jpeg(int w, int h) { return test::encode(test::noise(w, h), media::F
 
 class PhotosTest : public ::testing::Test {
  protected:
-  explicit PhotosTest(TestServerOptions options = small_limits()) : server(std::move(options)) {
+  using Configure = std::function<void(Config&)>;
+  explicit PhotosTest(const Configure& configure = {}) : server([&](Config& config) {
+    small_limits(config);
+    if (configure) configure(config);
+  }) {
     c.authorize(server.user_token());  // John Smith, user 12
   }
-  static TestServerOptions small_limits() {
-    TestServerOptions o;
-    o.worker.limits.max_bytes = 2 << 20;
-    o.worker.limits.max_pixels = 4'000'000;
-    return o;
+  static void small_limits(Config& config) {
+    config.media.max_upload_bytes = 2 << 20;
+    config.media.max_pixels = 4'000'000;
   }
   // Uploads `bytes` as a photo of user 12; the photo's JSON.
   json::object upload(const std::string& bytes, std::string_view type = "image/jpeg") {
@@ -119,10 +120,8 @@ struct WithNats {
 class PhotosOverNatsTest : public WithNats, public PhotosTest {
  protected:
   PhotosOverNatsTest() : PhotosTest(over_nats(nats.url())) {}
-  static TestServerOptions over_nats(std::string url) {
-    TestServerOptions o = small_limits();
-    o.nats_url = std::move(url);
-    return o;
+  static Configure over_nats(std::string url) {
+    return [url](Config& config) { config.queue.backend = "nats", config.queue.nats_url = url; };
   }
 };
 
@@ -251,13 +250,7 @@ TEST_F(PhotosTest, ARedeliveredJobMakesNoSecondResult) {
 
 class PoisonTest : public PhotosTest {
  protected:
-  static TestServerOptions poison_options() {
-    TestServerOptions o = small_limits();
-    o.queue.max_deliveries = 2;
-    o.worker.max_deliveries = 2;
-    return o;
-  }
-  PoisonTest() : PhotosTest(poison_options()) {}
+  PoisonTest() : PhotosTest([](Config& config) { config.queue.max_deliveries = 2; }) {}
 };
 
 TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {

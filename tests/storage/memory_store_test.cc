@@ -23,7 +23,7 @@ struct MeteredParts {
 };
 class SelfContainedMeteredStore : private MeteredParts, public MeteredStore {
  public:
-  SelfContainedMeteredStore() : MeteredStore(inner, &inner, registry) {}
+  SelfContainedMeteredStore() : MeteredStore(inner, registry) {}
 };
 struct MeteredFactory {
   static std::unique_ptr<Store> make() { return std::make_unique<SelfContainedMeteredStore>(); }

@@ -9,12 +9,11 @@
 #include <optional>
 #include <vector>
 
-#include "storage/photo_store.h"
-#include "storage/store.h"
+#include "storage/database.h"
 
 namespace ztm::test {
 
-class MemoryStore : public Store, public PhotoStore {
+class MemoryStore : public Database {
  public:
   using Store::create_user;
   using Store::get_user;

@@ -7,7 +7,6 @@
 
 #include <filesystem>
 
-#include "queue/open.h"
 #include "tests/queue/queue_conformance.h"
 #include "tests/support/eventually.h"
 
@@ -115,17 +114,6 @@ TEST(EmbeddedQueue, APublishWakesAWaitingFetch) {
   ASSERT_EQ(outcome(*got), "ok");
   ASSERT_EQ((*got)->size(), 1u);
   EXPECT_LT(QueueClock::now() - start, 5s);
-}
-
-TEST(EmbeddedQueue, OpenQueueBuildsTheConfiguredBackend) {
-  TempDir dir;
-  QueueConfig config;
-  config.sqlite_path = dir.path();
-  EXPECT_NE(open_queue(config), nullptr);
-  config.sqlite_path = "";
-  EXPECT_THROW(open_queue(config), std::invalid_argument);
-  config.backend = "kafka";
-  EXPECT_THROW(open_queue(config), std::invalid_argument);
 }
 
 TEST(EmbeddedQueue, AnUnopenablePathIsAStartUpError) {

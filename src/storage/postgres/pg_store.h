@@ -21,8 +21,7 @@
 
 #include "storage/postgres/pg_host.h"
 #include "storage/postgres/pg_migrations.h"
-#include "storage/photo_store.h"
-#include "storage/store.h"
+#include "storage/database.h"
 
 namespace ztm {
 
@@ -33,7 +32,7 @@ struct PgStoreOptions {
   int max_pending = 10000;  // requests in flight per event loop beyond which calls are overloaded
 };
 
-class PgStore final : public Store, public PhotoStore {
+class PgStore final : public Database {
  public:
   using Store::create_user;
   using Store::get_user;

@@ -38,8 +38,7 @@
 #include "storage/postgres/pg_host.h"
 #include "storage/postgres/pg_migrations.h"
 #include "storage/replication/topology.h"
-#include "storage/photo_store.h"
-#include "storage/store.h"
+#include "storage/database.h"
 
 namespace ztm {
 
@@ -52,7 +51,7 @@ struct ReplicaRouterOptions {
   int discovery_interval_ms = 1000;
 };
 
-class ReplicaRouter final : public Store, public PhotoStore {
+class ReplicaRouter final : public Database {
  public:
   using Store::create_user;
   using Store::get_user;

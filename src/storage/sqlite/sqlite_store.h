@@ -12,8 +12,7 @@
 #include <string>
 
 #include "sqlite/options.h"
-#include "storage/photo_store.h"
-#include "storage/store.h"
+#include "storage/database.h"
 
 namespace ztm {
 namespace sqlite {
@@ -26,7 +25,7 @@ struct MigrationReport {
   int to_version = 0;
 };
 
-class SqliteStore final : public Store, public PhotoStore {
+class SqliteStore final : public Database {
  public:
   using Store::create_user;
   using Store::get_user;

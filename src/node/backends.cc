@@ -1,0 +1,248 @@
+#include "node/backends.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/log.h"
+#include "core/run_sync.h"
+#include "media/local/local_blob_store.h"
+#include "media/postgres/pg_blob_store.h"
+#include "queue/embedded/embedded_queue.h"
+#include "queue/nats/nats_queue.h"
+#include "redis/sentinel_client.h"
+#include "sessions/redis/redis_session_store.h"
+#include "sessions/sqlite/sqlite_session_store.h"
+#include "storage/postgres/pg_store.h"
+#include "storage/replication/cluster_conninfo.h"
+#include "storage/replication/replica_router.h"
+#include "storage/sqlite/sqlite_store.h"
+
+namespace ztm::node {
+namespace {
+
+// With `migrate`, applies pending migrations; otherwise refuses a schema older than this build.
+// The same steps for every backend (each has migrate(), schema_version(), latest_schema_version()).
+template <class Backend>
+void prepare_schema(Backend& store, bool migrate) {
+  if (migrate) {
+    auto report = store.migrate();
+    if (!report) throw std::runtime_error("migration failed: " + report.error().message);
+    if (report->from_version != report->to_version)
+      log::info("migrated", {{"from", report->from_version}, {"to", report->to_version}});
+    return;
+  }
+  auto version = store.schema_version();
+  if (!version) throw std::runtime_error("cannot read schema version: " + version.error().message);
+  // A newer schema is fine during a rolling upgrade (migrations only add); an older one is not.
+  if (*version < Backend::latest_schema_version())
+    throw std::runtime_error(
+        fmt::format("database schema is at version {}, this build needs {}: run `ztm migrate`",
+                    *version, Backend::latest_schema_version()));
+}
+
+PgStoreOptions postgres_options(const StorageConfig& storage) {
+  return PgStoreOptions{
+      .conninfo = storage.postgres_url,
+      .connections_per_loop = storage.postgres_connections,
+      .timeout_ms = storage.postgres_timeout_ms,
+      .max_pending = storage.max_pending,
+  };
+}
+
+ReplicaRouterOptions cluster_options(const StorageConfig& storage) {
+  return ReplicaRouterOptions{
+      .conninfo = storage.postgres_url,
+      .connections_per_loop = storage.postgres_connections,
+      .timeout_ms = storage.postgres_timeout_ms,
+      .max_pending = storage.max_pending,
+      .max_replica_lag_ms = storage.postgres_max_replica_lag_ms,
+      .discovery_interval_ms = storage.postgres_discovery_interval_ms,
+  };
+}
+
+// One host: PgStore. Several (libpq's multi-host form): the cluster, routed by ReplicaRouter.
+bool names_a_cluster(const std::string& conninfo) {
+  auto split = pg::split_cluster_conninfo(conninfo);
+  if (!split) throw std::runtime_error(split.error().message);
+  return split->hosts.size() > 1;
+}
+
+// A file beside the users database (the single server keeps everything in one directory).
+std::string beside_users_db(const Config& config, const char* name) {
+  return (std::filesystem::path(config.storage.sqlite_path).parent_path() / name).string();
+}
+
+media::ImageLimits image_limits(const Config& config) {
+  media::ImageLimits limits;
+  limits.max_bytes = static_cast<std::size_t>(config.media.max_upload_bytes);
+  limits.max_pixels = config.media.max_pixels;
+  return limits;
+}
+
+}  // namespace
+
+std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& metrics,
+                                        bool migrate) {
+  const StorageConfig& storage = config.storage;
+  if (storage.backend == "postgres" && names_a_cluster(storage.postgres_url)) {
+    auto router = std::make_unique<ReplicaRouter>(cluster_options(storage));
+    prepare_schema(*router, migrate);
+    router->register_metrics(metrics);
+    log::info("postgres cluster", {{"hosts", static_cast<int>(router->hosts())}});
+    return router;
+  }
+  if (storage.backend == "postgres") {
+    auto pg = std::make_unique<PgStore>(postgres_options(storage));
+    prepare_schema(*pg, migrate);
+    return pg;
+  }
+  auto sqlite = std::make_unique<SqliteStore>(SqliteOptions{
+      .path = storage.sqlite_path,
+      .threads = storage.sqlite_threads,
+      .max_pending = storage.max_pending,
+      .durable_commits = storage.sqlite_durable_commits,
+  });
+  prepare_schema(*sqlite, migrate);
+  return sqlite;
+}
+
+std::string migrate_database(const Config& config) {
+  // Blocking, on a connection of its own (start-up work, no event loop involved).
+  auto describe = [](const auto& report, const std::string& where) {
+    if (!report) throw std::runtime_error(report.error().message);
+    return fmt::format("{}: schema version {} -> {}", where, report->from_version,
+                       report->to_version);
+  };
+  if (config.storage.backend == "postgres") {
+    PgStore store({.conninfo = config.storage.postgres_url,
+                   .timeout_ms = config.storage.postgres_timeout_ms});
+    // The URL is not printed: it may hold a password.
+    std::string done = describe(store.migrate(), "postgres");
+    if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
+    return done;
+  }
+  SqliteStore store(SqliteOptions{.path = config.storage.sqlite_path, .threads = 1});
+  return describe(store.migrate(), config.storage.sqlite_path);
+}
+
+std::unique_ptr<LocalCache> open_local_cache(const Config& config) {
+  const CacheConfig& c = config.cache;
+  if (!c.enabled) return nullptr;
+  const int jitter = c.ttl_jitter_percent;
+  const int ttl_ms =
+      c.l2_nodes.empty()
+          ? c.ttl_ms
+          : std::min(c.ttl_ms, std::max(1, c.l1_max_staleness_ms * 100 / (100 + jitter)));
+  return std::make_unique<LocalCache>(LocalCacheOptions{
+      .policy = *parse_eviction_policy(c.policy),
+      .max_bytes = c.max_bytes,
+      .ttl = std::chrono::milliseconds(ttl_ms),
+      .ttl_jitter_percent = jitter,
+  });
+}
+
+std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config,
+                                                     MetricsRegistry& metrics) {
+  if (!config.cache.enabled || config.cache.l2_nodes.empty()) return nullptr;
+  cache::RedisCacheTierOptions o;
+  o.nodes = redis::split_addresses(config.cache.l2_nodes);
+  o.virtual_nodes = config.cache.l2_virtual_nodes;
+  o.ttl = std::chrono::milliseconds(config.cache.l2_ttl_ms);
+  o.timeout = std::chrono::milliseconds(config.cache.l2_timeout_ms);
+  o.lease_wait = std::chrono::milliseconds(config.cache.l2_lease_wait_ms);
+  std::unique_ptr<cache::RedisCacheTier> tier;
+  try {
+    tier = std::make_unique<cache::RedisCacheTier>(std::move(o));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("option 'cache.l2_nodes': {}", e.what()));
+  }
+  tier->register_metrics(metrics);
+  log::info("l2 cache", {{"nodes", config.cache.l2_nodes}});
+  return tier;
+}
+
+std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics) {
+  const SessionsConfig& s = config.sessions;
+  if (s.backend == "sqlite") {
+    const std::string path =
+        s.sqlite_path.empty() ? beside_users_db(config, "ztm-sessions.db") : s.sqlite_path;
+    return std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = path});
+  }
+  if (s.backend != "redis")
+    throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");
+  redis::ConnectionOptions connection;
+  connection.timeout = std::chrono::milliseconds(s.redis_timeout_ms);
+  std::shared_ptr<redis::CommandRunner> client;
+  if (!s.redis_sentinels.empty()) {
+    client = std::make_shared<redis::SentinelClient>(
+        redis::SentinelOptions{.sentinels = redis::split_addresses(s.redis_sentinels),
+                               .master_name = s.redis_master_name,
+                               .connection = connection});
+  } else {
+    connection.address = s.redis_address;
+    client = std::make_shared<redis::Client>(connection);
+  }
+  client->register_metrics(metrics, "sessions");
+  return std::make_unique<RedisSessionStore>(client, RedisSessionOptions{});
+}
+
+std::unique_ptr<Queue> open_queue(const Config& config) {
+  const QueueConfig& q = config.queue;
+  QueueOptions queue;
+  queue.ack_wait = std::chrono::milliseconds(q.ack_wait_ms);
+  queue.max_deliveries = q.max_deliveries;
+  if (q.backend == "embedded") {
+    const std::string path =
+        q.sqlite_path.empty() ? beside_users_db(config, "ztm-queue.db") : q.sqlite_path;
+    return std::make_unique<EmbeddedQueue>(EmbeddedQueueOptions{.path = path, .queue = queue});
+  }
+  if (q.backend != "nats")
+    throw ConfigError("option 'queue.backend': '" + q.backend + "' is neither embedded nor nats");
+  return std::make_unique<NatsQueue>(NatsQueueOptions{.url = q.nats_url, .queue = queue});
+}
+
+std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate) {
+  if (config.media.backend == "postgres") {
+    pg::HostOptions options;
+    options.connection.conninfo = config.storage.postgres_url;
+    options.connection.timeout = std::chrono::milliseconds(config.storage.postgres_timeout_ms);
+    auto store = std::make_unique<media::PgBlobStore>(options);
+    if (migrate)
+      if (auto r = run_sync(store->migrate()); !r)
+        throw std::runtime_error("media: cannot create the blobs table: " + r.error().message);
+    return store;
+  }
+  const std::string dir =
+      config.media.dir.empty() ? beside_users_db(config, "media") : config.media.dir;
+  return std::make_unique<media::LocalBlobStore>(media::LocalBlobStoreOptions{.dir = dir});
+}
+
+PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts) {
+  return {.threads = accounts.hash_threads,
+          .max_pending = accounts.hash_max_pending,
+          .ops = static_cast<std::uint64_t>(accounts.argon2_ops),
+          .memory_bytes = static_cast<std::size_t>(accounts.argon2_memory_kib) * 1024};
+}
+
+AccountOptions account_options(const Config& config) {
+  return {.session_ttl = std::chrono::seconds(config.sessions.ttl_s),
+          .attempts_per_account = config.accounts.login_attempts_per_account,
+          .attempts_per_address = config.accounts.login_attempts_per_address,
+          .window = std::chrono::seconds(config.accounts.login_window_s)};
+}
+
+PhotoOptions photo_options(const Config& config) {
+  return {.limits = image_limits(config), .image_threads = config.media.image_threads};
+}
+
+PhotoWorkerOptions worker_options(const Config& config) {
+  return {.concurrency = config.worker.concurrency,
+          .fetch_wait = std::chrono::milliseconds(config.worker.fetch_wait_ms),
+          .heartbeat = std::chrono::milliseconds(std::max(100, config.queue.ack_wait_ms / 3)),
+          .max_deliveries = config.queue.max_deliveries,
+          .limits = image_limits(config)};
+}
+
+}  // namespace ztm::node

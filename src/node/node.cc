@@ -1,0 +1,271 @@
+#include "node/node.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <thread>
+
+#include "api/api.h"
+#include "app/accounts.h"
+#include "app/outbox_relay.h"
+#include "app/passwords.h"
+#include "app/photo_worker.h"
+#include "app/photos.h"
+#include "app/readiness.h"
+#include "app/users.h"
+#include "cache/local/local_cache.h"
+#include "cache/redis/redis_cache_tier.h"
+#include "http/server.h"
+#include "media/blob_store.h"
+#include "node/backends.h"
+#include "queue/queue.h"
+#include "sessions/session_store.h"
+#include "storage/metered_store.h"
+
+namespace ztm::node {
+namespace {
+
+using std::chrono::milliseconds;
+
+void register_server_metrics(MetricsRegistry& metrics, const http::Server& server) {
+  metrics.callback("ztm_http_connections", "Open client connections.", {},
+                   [&server] { return server.connections(); });
+  metrics.callback("ztm_http_in_flight_requests", "Requests being handled.", {},
+                   [&server] { return server.in_flight(); });
+  metrics.callback(
+      "ztm_http_refused_connections_total", "Connections refused at the limit.", {},
+      [&server] { return static_cast<double>(server.refused_connections()); }, "counter");
+}
+
+void register_cache_metrics(MetricsRegistry& metrics, const Cache& cache) {
+  const Labels l1 = {{"layer", "l1"}};
+  auto stat = [&cache](std::uint64_t CacheStats::*field) {
+    return [&cache, field] { return static_cast<double>(cache.stats().*field); };
+  };
+  metrics.callback("ztm_cache_hits_total", "Cache lookups that found a value.", l1,
+                   stat(&CacheStats::hits), "counter");
+  metrics.callback("ztm_cache_misses_total", "Cache lookups that found nothing.", l1,
+                   stat(&CacheStats::misses), "counter");
+  metrics.callback("ztm_cache_evictions_total", "Entries evicted to stay within the size bound.",
+                   l1, stat(&CacheStats::evictions), "counter");
+  metrics.callback("ztm_cache_expirations_total", "Entries dropped because their TTL ran out.", l1,
+                   stat(&CacheStats::expirations), "counter");
+  metrics.callback("ztm_cache_stale_sets_refused_total",
+                   "Fills refused because a write invalidated the key meanwhile.", l1,
+                   stat(&CacheStats::stale_sets_refused), "counter");
+  metrics.callback("ztm_cache_entries", "Entries in the cache.", l1, stat(&CacheStats::entries));
+  metrics.callback("ztm_cache_bytes", "Bytes charged to the cache.", l1, stat(&CacheStats::bytes));
+}
+
+// Runs `step` every `period` until stopped (`stop` checked each 100 ms).
+boost::asio::awaitable<void> every(milliseconds period, std::function<boost::asio::awaitable<void>()> step,
+                                   const std::atomic<bool>& stop) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  while (!stop) {
+    co_await step();
+    for (auto waited = milliseconds(0); waited < period && !stop; waited += milliseconds(100)) {
+      timer.expires_after(milliseconds(100));
+      boost::system::error_code ec;
+      co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    }
+  }
+}
+
+api::AuthOptions auth_options(const Config& config) {
+  api::AuthOptions options;
+  try {
+    options.trusted_proxies = api::parse_address_list(config.http.trusted_proxies);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("option 'http.trusted_proxies': ") + e.what());
+  }
+  const auto& secure = config.sessions.cookie_secure;
+  options.cookie_secure = secure == "always"  ? api::CookieSecure::always
+                          : secure == "never" ? api::CookieSecure::never
+                                              : api::CookieSecure::auto_;
+  return options;
+}
+
+api::ApiOptions api_options(const Config& config) {
+  return {.max_json_depth = config.http.max_json_depth,
+          .access_log = api::parse_access_log(config.log.access),
+          .slow_ms = config.log.slow_ms,
+          .max_upload_bytes = static_cast<std::size_t>(config.media.max_upload_bytes)};
+}
+
+http::ServerOptions server_options(const Config& config, int threads) {
+  const HttpConfig& h = config.http;
+  return {
+      .address = h.address,
+      .port = static_cast<unsigned short>(h.port),
+      .threads = threads,
+      .max_connections = h.max_connections,
+      .max_header_bytes = static_cast<std::size_t>(h.max_header_bytes),
+      .max_body_bytes = static_cast<std::size_t>(h.max_body_bytes),
+      .idle_timeout = milliseconds(h.idle_timeout_ms),
+      .header_timeout = milliseconds(h.header_timeout_ms),
+      .body_timeout = milliseconds(h.body_timeout_ms),
+      .write_timeout = milliseconds(h.write_timeout_ms),
+  };
+}
+
+}  // namespace
+
+Node::Node(const Config& config) : config_(config), ids_(config.node_id) {
+  register_process_metrics(metrics_);
+}
+
+Node::~Node() { shutdown(); }
+
+std::unique_ptr<Node> Node::web_server(const Config& config, Seams seams) {
+  std::unique_ptr<Node> node(new Node(config));
+  node->open_data_tier(seams);
+  node->build_web_server();
+  return node;
+}
+
+std::unique_ptr<Node> Node::photo_worker(const Config& config, Seams seams) {
+  std::unique_ptr<Node> node(new Node(config));
+  node->open_data_tier(seams);
+  node->build_photo_worker();
+  return node;
+}
+
+Database& Node::database() { return *database_; }
+
+unsigned short Node::port() const { return http_->port(); }
+
+void Node::open_data_tier(Seams& seams) {
+  const bool migrate = config_.storage.migrate_on_start;
+  backend_ = open_database(config_, metrics_, migrate);
+  Database* below_metering = backend_.get();
+  if (seams.wrap_database) {
+    wrapped_ = seams.wrap_database(*backend_);
+    below_metering = wrapped_.get();
+  }
+  database_ = std::make_unique<MeteredStore>(*below_metering, metrics_);
+  readiness_ = std::make_unique<Readiness>(*database_);
+  blobs_ = open_blob_store(config_, migrate);
+  queue_ = open_queue(config_);
+}
+
+void Node::build_web_server() {
+  l1_ = open_local_cache(config_);
+  if (l1_) register_cache_metrics(metrics_, *l1_);
+  l2_ = open_l2_cache(config_, metrics_);
+  users_ = std::make_unique<UserService>(*database_, l1_.get(), l2_.get(), ids_);
+  metrics_.callback(
+      "ztm_cache_coalesced_reads_total",
+      "Cache misses that waited for a load of the same key already in flight in this process "
+      "instead of reading below the cache.",
+      {}, [users = users_.get()] { return static_cast<double>(users->coalesced_reads()); },
+      "counter");
+  sessions_ = open_session_store(config_, metrics_);
+  hasher_ = std::make_unique<PasswordHasher>(password_hasher_options(config_.accounts));
+  accounts_ = std::make_unique<AccountService>(*database_, *sessions_, *hasher_, ids_,
+                                               account_options(config_));
+  auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
+  photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
+
+  // Background work runs on a loop of its own, never on the HTTP loops.
+  relay_ = std::make_unique<OutboxRelay>(
+      *database_, *queue_, OutboxRelayOptions{.idle_wait = milliseconds(config_.queue.outbox_poll_ms)});
+  background_.add([relay = relay_.get()] { return relay->run(); },
+                  [relay = relay_.get()] { relay->stop(); });
+  if (l2_) {
+    background_.add(
+        [this] {
+          return every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_node_stats(); },
+                       stop_background_);
+        },
+        [this] { stop_background_ = true; });
+  }
+  if (config_.worker.in_process) add_in_process_workers();
+
+  if (!config_.http.static_dir.empty())
+    static_files_ = api::StaticFiles::load(config_.http.static_dir);
+  api_ = std::make_unique<api::Api>(api_options(config_), *users_, *auth_, *photos_, *readiness_,
+                                    metrics_, static_files_.get());
+  const int threads = config_.http.threads > 0
+                          ? config_.http.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto options = server_options(config_, threads);
+  options.body_limit_for = [api = api_.get()](http::Verb m, std::string_view target) {
+    return api->body_limit(m, target);
+  };
+  threads_ = threads;
+  http_ = std::make_unique<http::Server>(std::move(options),
+                                         [api = api_.get()](http::Request& req) { return api->handle(req); });
+  register_server_metrics(metrics_, *http_);
+}
+
+void Node::add_in_process_workers() {
+  worker_ = std::make_unique<PhotoWorker>(*queue_, *database_, *blobs_, ids_, &metrics_,
+                                          worker_options(config_));
+  background_.add([worker = worker_.get()] { return worker->run(); },
+                  [worker = worker_.get()] { worker->stop(); });
+}
+
+void Node::build_photo_worker() {
+  add_in_process_workers();
+  Gauge& depth = metrics_.gauge("ztm_queue_pending", "Jobs in the queue not yet done (sampled).");
+  background_.add(
+      [this, &depth] {
+        return every(
+            milliseconds(1000),
+            [this, &depth]() -> boost::asio::awaitable<void> {
+              if (auto n = co_await queue_->pending()) depth.set(static_cast<double>(*n));
+            },
+            stop_background_);
+      },
+      [this] { stop_background_ = true; });
+
+  // Health and metrics only: a worker takes no requests.
+  threads_ = 1;
+  auto options = server_options(config_, threads_);
+  http_ = std::make_unique<http::Server>(
+      std::move(options),
+      [this](http::Request& req) -> boost::asio::awaitable<http::Response> {
+        http::Response res;
+        if (req.path == "/metrics") {
+          res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          res.body = metrics_.render();
+        } else if (req.path == "/healthz" || req.path == "/readyz") {
+          if (readiness_->draining())
+            res = http::json_error(503, "draining", "the worker is stopping");
+          else
+            res.body = R"({"status":"ok"})";
+        } else {
+          res = http::json_error(404, "not_found", "a worker serves /healthz and /metrics");
+        }
+        co_return res;
+      });
+}
+
+void Node::start() {
+  http_->start();
+  background_.start();
+  started_ = true;
+}
+
+int Node::shutdown() {
+  if (stopped_) return 0;
+  stopped_ = true;
+  int abandoned = 0;
+  if (started_) {
+    readiness_->start_draining();
+    std::this_thread::sleep_for(milliseconds(config_.http.drain_delay_ms));
+    http_->drain();
+    const auto deadline =
+        std::chrono::steady_clock::now() + milliseconds(config_.http.shutdown_timeout_ms);
+    while (http_->connections() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(5));
+    abandoned = http_->connections();
+    http_->stop();
+  }
+  background_.stop();  // the relay, then workers finish the jobs they hold
+  return abandoned;
+}
+
+}  // namespace ztm::node

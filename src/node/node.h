@@ -1,0 +1,144 @@
+#pragma once
+// The composition root: one process of the system — a web server (`ztm serve`) or a photo worker
+// (`ztm worker`) — built from a Config. Every backend is chosen here (through backends.h) and
+// nowhere else; `ztm serve`, `ztm worker` and the in-process integration tests all build their
+// object graph with Node, so the tests exercise the production graph (metered database, L1
+// options, L2 when configured). Tests may add Seams; they never wire a second graph.
+//
+// The web server's graph (data flows down):
+//   http::Server -> api::Api -> UserService, AccountService, PhotoService, Readiness
+//     UserService    -> L1 LocalCache, L2 RedisCacheTier (optional) -> Database
+//     AccountService -> Database, SessionStore, PasswordHasher
+//     PhotoService   -> Database (photos, jobs, outbox), BlobStore
+//   background: OutboxRelay (outbox -> Queue), PhotoWorker (in-process workers), L2 node stats
+// The worker's graph: PhotoWorker (Queue -> libvips -> BlobStore, Database) and a health and
+// metrics server. The Database is the chosen backend wrapped in MeteredStore.
+//
+// Shutdown (shutdown(), also run by the destructor): /readyz turns 503 for http.drain_delay_ms
+// (load balancers stop sending new work); listeners and idle connections close; in-flight
+// requests finish, for at most http.shutdown_timeout_ms; then background work stops (the relay;
+// workers finish the jobs they hold).
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "core/background.h"
+#include "core/config.h"
+#include "core/ids.h"
+#include "core/metrics.h"
+#include "http/router.h"
+#include "storage/database.h"
+
+namespace ztm {
+class LocalCache;
+class MeteredStore;
+class Queue;
+class Readiness;
+class SessionStore;
+class UserService;
+class AccountService;
+class PasswordHasher;
+class PhotoService;
+class OutboxRelay;
+class PhotoWorker;
+namespace api {
+class Api;
+class Auth;
+class StaticFiles;
+}  // namespace api
+namespace cache {
+class RedisCacheTier;
+}
+namespace http {
+class Server;
+}  // namespace http
+namespace media {
+class BlobStore;
+}
+}  // namespace ztm
+
+namespace ztm::node {
+
+// What a test may change in the production graph.
+struct Seams {
+  // Wraps the chosen database backend, below the metering decorator (e.g. a gate that holds
+  // reads). The returned wrapper must refer to `backend`, which outlives it.
+  std::function<std::unique_ptr<Database>(Database& backend)> wrap_database;
+};
+
+class Node {
+ public:
+  // `ztm serve`: the web tier (API, caches, sessions, photos, outbox relay; workers too when
+  // worker.in_process). Opens every backend (and migrates when storage.migrate_on_start); binds
+  // and serves nothing before start(). Throws on start-up errors.
+  static std::unique_ptr<Node> web_server(const Config& config, Seams seams = {});
+  // `ztm worker`: photo workers, with /healthz, /readyz and /metrics on http.address:http.port.
+  static std::unique_ptr<Node> photo_worker(const Config& config, Seams seams = {});
+
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Binds the listeners (throws std::system_error naming the address), starts the event loops
+  // and the background work.
+  void start();
+  // The graceful shutdown above; returns the connections still open at the timeout (closed
+  // anyway). Blocks the calling thread (not an event loop). Idempotent.
+  int shutdown();
+
+  const Config& config() const { return config_; }
+  unsigned short port() const;
+  int threads() const { return threads_; }
+  MetricsRegistry& metrics() { return metrics_; }
+  // The database as every service sees it (the metering decorator over the backend).
+  Database& database();
+  MeteredStore& metered_database() { return *database_; }
+  Readiness& readiness() { return *readiness_; }
+  http::Server& http_server() { return *http_; }
+  Queue& queue() { return *queue_; }
+  // Web server only (null in a worker); l1/l2 are null when that cache layer is off.
+  LocalCache* l1_cache() { return l1_.get(); }
+  cache::RedisCacheTier* l2_cache() { return l2_.get(); }
+  SessionStore* sessions() { return sessions_.get(); }
+  AccountService* accounts() { return accounts_.get(); }
+
+ private:
+  explicit Node(const Config& config);
+  void open_data_tier(Seams& seams);
+  void build_web_server();
+  void build_photo_worker();
+  void add_in_process_workers();
+  void make_http_server(http::Handler handler, int threads);
+
+  const Config config_;
+  int threads_ = 1;
+  MetricsRegistry metrics_;
+  IdGenerator ids_;
+  // Declared in dependency order: destroyed in reverse, users before what they use.
+  std::unique_ptr<Database> backend_;
+  std::unique_ptr<Database> wrapped_;  // a test's seam around backend_, or null
+  std::unique_ptr<MeteredStore> database_;
+  std::unique_ptr<Readiness> readiness_;
+  std::unique_ptr<media::BlobStore> blobs_;
+  std::unique_ptr<Queue> queue_;
+  std::unique_ptr<LocalCache> l1_;
+  std::unique_ptr<cache::RedisCacheTier> l2_;
+  std::unique_ptr<UserService> users_;
+  std::unique_ptr<SessionStore> sessions_;
+  std::unique_ptr<PasswordHasher> hasher_;
+  std::unique_ptr<AccountService> accounts_;
+  std::unique_ptr<api::Auth> auth_;
+  std::unique_ptr<PhotoService> photos_;
+  std::unique_ptr<OutboxRelay> relay_;
+  std::unique_ptr<PhotoWorker> worker_;
+  std::unique_ptr<api::StaticFiles> static_files_;
+  std::unique_ptr<api::Api> api_;
+  std::unique_ptr<http::Server> http_;
+  std::atomic<bool> stop_background_{false};
+  Background background_;  // last: stopped before anything it uses is destroyed
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace ztm::node

@@ -1,0 +1,94 @@
+#pragma once
+// The data tier as one database: users and accounts (Store) and photos, jobs and the outbox
+// (PhotoStore) in the same place, so that a job and its outbox message commit in one transaction.
+// Every backend (SqliteStore, PgStore, ReplicaRouter, the tests' MemoryStore) is a Database; the
+// composition root (node/) holds one and hands its two faces to the services that need them.
+//
+// DatabaseWrapper forwards every call to another Database (leveldb's EnvWrapper): a decorator
+// (metering, a test's gate) derives from it and overrides only what it changes.
+
+#include "storage/photo_store.h"
+#include "storage/store.h"
+
+namespace ztm {
+
+class Database : public Store, public PhotoStore {
+ public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
+};
+
+class DatabaseWrapper : public Database {
+ public:
+  using Store::create_user;
+  using Store::get_user;
+  using Store::list_users;
+  // REQUIRES: target outlives this.
+  explicit DatabaseWrapper(Database& target) : target_(target) {}
+  Database& target() const { return target_; }
+
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
+    return target_.get_user(id, std::move(c));
+  }
+  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
+                                                      Consistency c) override {
+    return target_.list_users(after, limit, std::move(c));
+  }
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user,
+                                                         std::optional<std::string> key) override {
+    return target_.create_user(std::move(user), std::move(key));
+  }
+  boost::asio::awaitable<Result<StoredUser>> update_user(
+      User user, std::optional<std::int64_t> expected_version) override {
+    return target_.update_user(std::move(user), expected_version);
+  }
+  boost::asio::awaitable<Result<Committed>> delete_user(
+      UserId id, std::optional<std::int64_t> expected_version) override {
+    return target_.delete_user(id, expected_version);
+  }
+  boost::asio::awaitable<Result<std::int64_t>> count_users() override {
+    return target_.count_users();
+  }
+  boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override {
+    return target_.create_account(std::move(user), std::move(account));
+  }
+  boost::asio::awaitable<Result<Account>> find_account(std::string email) override {
+    return target_.find_account(std::move(email));
+  }
+  boost::asio::awaitable<Result<void>> ping() override { return target_.ping(); }
+
+  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override {
+    return target_.create_photo(std::move(photo));
+  }
+  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override {
+    return target_.get_photo(id);
+  }
+  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override {
+    return target_.delete_photo(id);
+  }
+  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override {
+    return target_.create_job(std::move(job), std::move(outbox_payload));
+  }
+  boost::asio::awaitable<Result<Job>> get_job(JobId id) override { return target_.get_job(id); }
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override {
+    return target_.start_job(id);
+  }
+  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override {
+    return target_.complete_job(id, std::move(result));
+  }
+  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override {
+    return target_.fail_job(id, std::move(error));
+  }
+  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override {
+    return target_.outbox_batch(limit);
+  }
+  boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override {
+    return target_.outbox_delete(std::move(ids));
+  }
+
+ private:
+  Database& target_;
+};
+
+}  // namespace ztm
