@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "api/errors.h"
+#include "api/request_parsing.h"
 #include "app/user_json.h"
 
 namespace ztm::api {
@@ -18,9 +19,9 @@ struct Credentials {
   const json::value* profile = nullptr;
 };
 
-Parsed<Credentials> read_credentials(const json::value& body, bool with_profile) {
+Result<Credentials> read_credentials(const json::value& body, bool with_profile) {
   auto invalid = [](std::string message) {
-    return error_response(Error{Errc::invalid_argument, std::move(message)});
+    return Error{Errc::invalid_argument, std::move(message)};
   };
   const auto* object = body.if_object();
   if (!object) return invalid("body: must be a JSON object");
@@ -59,10 +60,10 @@ Response AccountsApi::session_response(const http::Request& req, const NewSessio
 
 boost::asio::awaitable<Response> AccountsApi::sign_up(http::Request& req) {
   auto body = parse_json_body(req, max_json_depth_);
-  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
-  auto creds = read_credentials(std::get<json::value>(body), true);
-  if (auto* err = std::get_if<Response>(&creds)) co_return std::move(*err);
-  auto& c = std::get<Credentials>(creds);
+  if (!body) co_return error_response(body.error());
+  auto creds = read_credentials(*body, true);
+  if (!creds) co_return error_response(creds.error());
+  auto& c = *creds;
   auto profile = user_from_json(*c.profile, std::nullopt);
   if (!profile) {
     Error e = std::move(profile).error();
@@ -80,10 +81,10 @@ boost::asio::awaitable<Response> AccountsApi::sign_up(http::Request& req) {
 
 boost::asio::awaitable<Response> AccountsApi::log_in(http::Request& req) {
   auto body = parse_json_body(req, max_json_depth_);
-  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
-  auto creds = read_credentials(std::get<json::value>(body), false);
-  if (auto* err = std::get_if<Response>(&creds)) co_return std::move(*err);
-  auto& c = std::get<Credentials>(creds);
+  if (!body) co_return error_response(body.error());
+  auto creds = read_credentials(*body, false);
+  if (!creds) co_return error_response(creds.error());
+  auto& c = *creds;
   std::string client = auth_.client_address(req);
   auto session = co_await auth_.accounts().log_in(std::move(c.email), std::move(c.password),
                                                   std::move(client));
@@ -104,8 +105,8 @@ boost::asio::awaitable<Response> AccountsApi::log_out(http::Request& req) {
 
 boost::asio::awaitable<Response> AccountsApi::me(http::Request& req) {
   auto who = co_await auth_.principal(req);
-  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
-  auto doc = co_await users_.get(std::get<Principal>(who).user_id);
+  if (!who) co_return error_response(who.error());
+  auto doc = co_await users_.get(who->user_id);
   if (!doc) co_return error_response(doc.error());
   Response res;
   res.body = (*doc)->data;

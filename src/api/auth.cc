@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "api/errors.h"
-
 namespace ztm::api {
 namespace {
 
@@ -62,12 +60,10 @@ std::optional<std::string> Auth::token(const http::Request& req) {
   return std::nullopt;
 }
 
-boost::asio::awaitable<Parsed<Principal>> Auth::principal(http::Request& req) {
+boost::asio::awaitable<Result<Principal>> Auth::principal(http::Request& req) {
   auto t = token(req);
-  if (!t) co_return error_response(Error{Errc::unauthenticated, "log in first (POST /sessions)"});
-  auto who = co_await accounts_.authenticate(std::move(*t));
-  if (!who) co_return error_response(who.error());
-  co_return std::move(*who);
+  if (!t) co_return Error{Errc::unauthenticated, "log in first (POST /sessions)"};
+  co_return co_await accounts_.authenticate(std::move(*t));
 }
 
 bool Auth::trusted(const http::Request& req) const {
@@ -100,9 +96,9 @@ std::string Auth::cookie(const http::Request& req, const NewSession* session) co
   return out;
 }
 
-std::optional<http::Response> forbid_unless_owner(const Principal& who, UserId owner) {
-  if (who.user_id == owner || who.admin()) return std::nullopt;
-  return error_response(Error{Errc::forbidden, "only the user itself or an admin may change it"});
+Result<void> require_owner(const Principal& who, UserId owner) {
+  if (who.user_id == owner || who.admin()) return {};
+  return Error{Errc::forbidden, "only the user itself or an admin may change it"};
 }
 
 }  // namespace ztm::api

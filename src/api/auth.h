@@ -1,15 +1,15 @@
 #pragma once
 // Who sent a request: the session token (Authorization: Bearer, else the ztm_session cookie)
 // resolved to a Principal through AccountService, and the client's address (the peer, or what a
-// trusted load balancer says in X-Forwarded-For). Failures come back as ready-made responses.
+// trusted load balancer says in X-Forwarded-For). Failures are Errors (see api/errors.h).
 
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "api/request_parsing.h"
 #include "app/accounts.h"
+#include "core/result.h"
 #include "http/message.h"
 
 namespace ztm::api {
@@ -35,8 +35,9 @@ class Auth {
   // or cookie yields its text anyway, so that authenticate() rejects it with a clear message.
   static std::optional<std::string> token(const http::Request& req);
 
-  // The caller's principal, or 401 (no/invalid session) / 503 (session store down).
-  boost::asio::awaitable<Parsed<Principal>> principal(http::Request& req);
+  // The caller's principal; unauthenticated (no/invalid session) or unavailable (session store
+  // down) otherwise.
+  boost::asio::awaitable<Result<Principal>> principal(http::Request& req);
 
   // The client's address for rate limits: the peer, or, from a trusted proxy, the last address
   // in X-Forwarded-For (the one that proxy appended).
@@ -54,7 +55,7 @@ class Auth {
   AuthOptions options_;
 };
 
-// 403 unless `who` is the user `owner` or an admin.
-std::optional<http::Response> forbid_unless_owner(const Principal& who, UserId owner);
+// forbidden unless `who` is the user `owner` or an admin.
+Result<void> require_owner(const Principal& who, UserId owner);
 
 }  // namespace ztm::api

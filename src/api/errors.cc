@@ -8,6 +8,13 @@ http::Response error_response(const Error& error) {
   switch (error.code) {
     case Errc::invalid_argument:
       return http::json_error(422, "validation_failed", error.message);
+    case Errc::invalid_json:
+    case Errc::invalid_header:
+    case Errc::invalid_parameter:
+    case Errc::invalid_multipart:
+      return http::json_error(400, to_string(error.code), error.message);
+    case Errc::unsupported_media_type:
+      return http::json_error(415, to_string(error.code), error.message);
     case Errc::not_found:
       return http::json_error(404, "not_found", error.message);
     case Errc::precondition_failed:

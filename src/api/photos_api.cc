@@ -47,24 +47,26 @@ std::string_view media_type(std::string_view key) {
 
 boost::asio::awaitable<Response> PhotosApi::upload(http::Request& req) {
   auto owner = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&owner)) co_return std::move(*err);
+  if (!owner) co_return error_response(owner.error());
   auto who = co_await auth_.principal(req);
-  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  if (!who) co_return error_response(who.error());
   const std::string_view type = req.header(http::Field::content_type);
   std::string bytes;
   if (auto boundary = multipart_boundary(type)) {
     auto part = first_file_part(req.msg.body(), *boundary);
     if (!part)
-      co_return http::json_error(400, "invalid_multipart", "the form has no file part (or is not well-formed multipart)");
+      co_return error_response(Error{
+          Errc::invalid_multipart, "the form has no file part (or is not well-formed multipart)"});
     bytes = std::string(part->bytes);
   } else if (raw_image_type(type)) {
     bytes = std::move(req.msg.body());
   } else {
-    co_return http::json_error(415, "unsupported_media_type",
-                               "send the image as image/jpeg, image/png or image/webp, or as multipart/form-data");
+    co_return error_response(Error{Errc::unsupported_media_type,
+                                   "send the image as image/jpeg, image/png or image/webp, or as "
+                                   "multipart/form-data"});
   }
   if (bytes.empty()) co_return error_response(Error{Errc::invalid_argument, "photo: the upload is empty"});
-  auto photo = co_await photos_.upload(std::get<Principal>(who), std::get<UserId>(owner), std::move(bytes));
+  auto photo = co_await photos_.upload(*who, *owner, std::move(bytes));
   if (!photo) co_return error_response(photo.error());
   Response res = json_response(201, photo_json(*photo));
   res.header("Location", "/photos/" + std::to_string(photo->id));
@@ -73,18 +75,18 @@ boost::asio::awaitable<Response> PhotosApi::upload(http::Request& req) {
 
 boost::asio::awaitable<Response> PhotosApi::get(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
-  auto photo = co_await photos_.get(std::get<UserId>(id));
+  if (!id) co_return error_response(id.error());
+  auto photo = co_await photos_.get(*id);
   if (!photo) co_return error_response(photo.error());
   co_return json_response(200, photo_json(*photo));
 }
 
 boost::asio::awaitable<Response> PhotosApi::remove(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  if (!id) co_return error_response(id.error());
   auto who = co_await auth_.principal(req);
-  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
-  auto done = co_await photos_.remove(std::get<Principal>(who), std::get<UserId>(id));
+  if (!who) co_return error_response(who.error());
+  auto done = co_await photos_.remove(*who, *id);
   if (!done) co_return error_response(done.error());
   Response res;
   res.status = 204;
@@ -112,18 +114,18 @@ boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
 
 boost::asio::awaitable<Response> PhotosApi::edit(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  if (!id) co_return error_response(id.error());
   auto who = co_await auth_.principal(req);
-  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
+  if (!who) co_return error_response(who.error());
   auto body = parse_json_body(req, max_json_depth_);
-  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
-  const auto* object = std::get<json::value>(body).if_object();
+  if (!body) co_return error_response(body.error());
+  const auto* object = body->if_object();
   const auto* list = object ? object->if_contains("operations") : nullptr;
   if (!list || object->size() != 1)
     co_return error_response(Error{Errc::invalid_argument, "body: must be {\"operations\":[...]}"});
   auto steps = operations_from_json(*list);
   if (!steps) co_return error_response(steps.error());
-  auto job = co_await photos_.edit(std::get<Principal>(who), std::get<UserId>(id), std::move(*steps));
+  auto job = co_await photos_.edit(*who, *id, std::move(*steps));
   if (!job) co_return error_response(job.error());
   Response res = json_response(202, {{"id", job->id}, {"status", "queued"}, {"url", "/jobs/" + std::to_string(job->id)}});
   res.header("Location", "/jobs/" + std::to_string(job->id));
@@ -132,8 +134,8 @@ boost::asio::awaitable<Response> PhotosApi::edit(http::Request& req) {
 
 boost::asio::awaitable<Response> PhotosApi::job(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
-  auto job = co_await photos_.job(std::get<UserId>(id));
+  if (!id) co_return error_response(id.error());
+  auto job = co_await photos_.job(*id);
   if (!job) co_return error_response(job.error());
   boost::system::error_code ec;  // the steps were stored by us, as JSON; null if not
   json::object out{{"id", job->id},

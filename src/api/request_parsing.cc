@@ -22,27 +22,27 @@ bool is_json_type(std::string_view ct) {
 
 }  // namespace
 
-Parsed<json::value> parse_json_body(const http::Request& req, int max_depth) {
+Result<json::value> parse_json_body(const http::Request& req, int max_depth) {
   if (!is_json_type(req.header(http::Field::content_type)))
-    return http::json_error(415, "unsupported_media_type",
-                            "the body must be JSON (Content-Type: application/json)");
+    return Error{Errc::unsupported_media_type,
+                 "the body must be JSON (Content-Type: application/json)"};
   json::parse_options options;
   options.max_depth = static_cast<std::size_t>(max_depth);
   json::parser parser(json::storage_ptr(), options);
   boost::system::error_code ec;
   parser.write(req.msg.body(), ec);  // the whole text: incomplete or trailing data is an error
   if (ec == json::error::too_deep)
-    return http::json_error(400, "invalid_json",
-                            "the JSON body nests deeper than " + std::to_string(max_depth) + " levels");
-  if (ec) return http::json_error(400, "invalid_json", "the body is not valid JSON: " + ec.message());
+    return Error{Errc::invalid_json,
+                 "the JSON body nests deeper than " + std::to_string(max_depth) + " levels"};
+  if (ec) return Error{Errc::invalid_json, "the body is not valid JSON: " + ec.message()};
   return parser.release();
 }
 
-Parsed<UserId> parse_id(std::string_view text) {
+Result<UserId> parse_id(std::string_view text) {
   UserId id = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc{} || end != text.data() + text.size() || id <= 0 || id > kMaxSafeInteger)
-    return http::json_error(404, "not_found", "no user has the id '" + std::string(text.substr(0, 64)) + "'");
+    return Error{Errc::not_found, "no user has the id '" + std::string(text.substr(0, 64)) + "'"};
   return id;
 }
 
@@ -83,7 +83,7 @@ std::optional<std::string_view> custom_header(const http::Request& req, std::str
 
 }  // namespace
 
-Parsed<Consistency> parse_position(const http::Request& req) {
+Result<Consistency> parse_position(const http::Request& req) {
   const auto value = custom_header(req, "X-Ztm-Position");
   if (!value) return Consistency{};
   const bool valid = !value->empty() && value->size() <= 64 &&
@@ -91,20 +91,20 @@ Parsed<Consistency> parse_position(const http::Request& req) {
                        return std::isalnum(static_cast<unsigned char>(c)) || c == '/';
                      });
   if (!valid)
-    return http::json_error(400, "invalid_header",
-                            "X-Ztm-Position: must be a position from an earlier write's response");
+    return Error{Errc::invalid_header,
+                 "X-Ztm-Position: must be a position from an earlier write's response"};
   return Consistency{std::string(*value)};
 }
 
-Parsed<std::optional<std::string>> parse_idempotency_key(const http::Request& req) {
+Result<std::optional<std::string>> parse_idempotency_key(const http::Request& req) {
   const auto value = custom_header(req, "Idempotency-Key");
   if (!value) return std::optional<std::string>{};
   const bool valid = !value->empty() && value->size() <= kMaxIdempotencyKeyBytes &&
                      std::all_of(value->begin(), value->end(),
                                  [](char c) { return c > ' ' && c < 127; });
   if (!valid)
-    return http::json_error(400, "invalid_header",
-                            "Idempotency-Key: must be 1 to 200 visible ASCII characters");
+    return Error{Errc::invalid_header,
+                 "Idempotency-Key: must be 1 to 200 visible ASCII characters"};
   return std::optional<std::string>(std::string(*value));
 }
 

@@ -41,22 +41,21 @@ std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallba
 
 }  // namespace
 
-boost::asio::awaitable<Parsed<UserId>> UsersApi::owned_id(http::Request& req) {
+boost::asio::awaitable<Result<UserId>> UsersApi::owned_id(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  if (!id) co_return id.error();
   auto who = co_await auth_.principal(req);
-  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
-  if (auto denied = forbid_unless_owner(std::get<Principal>(who), std::get<UserId>(id)))
-    co_return std::move(*denied);
-  co_return std::get<UserId>(id);
+  if (!who) co_return who.error();
+  if (auto allowed = require_owner(*who, *id); !allowed) co_return allowed.error();
+  co_return *id;
 }
 
 boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  if (!id) co_return error_response(id.error());
   auto consistency = parse_position(req);
-  if (auto* err = std::get_if<Response>(&consistency)) co_return std::move(*err);
-  auto doc = co_await users_.get(std::get<UserId>(id), std::get<Consistency>(std::move(consistency)));
+  if (!consistency) co_return error_response(consistency.error());
+  auto doc = co_await users_.get(*id, std::move(*consistency));
   if (!doc) co_return error_response(doc.error());
   Response res;
   std::string tag = etag((*doc)->version);
@@ -74,14 +73,14 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
   const auto after = query_int(req.query_param("after"), 0, 0, kMaxSafeInteger);
   const auto limit = query_int(req.query_param("limit"), kDefaultPageSize, 1, kMaxPageSize);
   if (!after)
-    co_return http::json_error(400, "invalid_parameter", "after: must be a user id (an integer >= 0)");
+    co_return error_response(
+        Error{Errc::invalid_parameter, "after: must be a user id (an integer >= 0)"});
   if (!limit)
-    co_return http::json_error(400, "invalid_parameter",
-                               "limit: must be an integer from 1 to " + std::to_string(kMaxPageSize));
+    co_return error_response(Error{Errc::invalid_parameter, "limit: must be an integer from 1 to " +
+                                                                std::to_string(kMaxPageSize)});
   auto consistency = parse_position(req);
-  if (auto* err = std::get_if<Response>(&consistency)) co_return std::move(*err);
-  auto page = co_await users_.list(*after, static_cast<int>(*limit),
-                                   std::get<Consistency>(std::move(consistency)));
+  if (!consistency) co_return error_response(consistency.error());
+  auto page = co_await users_.list(*after, static_cast<int>(*limit), std::move(*consistency));
   if (!page) co_return error_response(page.error());
   json::array users;
   users.reserve(page->users.size());
@@ -96,18 +95,17 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
 
 boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
   auto who = co_await auth_.principal(req);
-  if (auto* err = std::get_if<Response>(&who)) co_return std::move(*err);
-  if (!std::get<Principal>(who).admin())
+  if (!who) co_return error_response(who.error());
+  if (!who->admin())
     co_return error_response(Error{Errc::forbidden, "only an admin creates users; sign up with POST /accounts"});
   auto key = parse_idempotency_key(req);
-  if (auto* err = std::get_if<Response>(&key)) co_return std::move(*err);
+  if (!key) co_return error_response(key.error());
   auto body = parse_json_body(req, max_json_depth_);
-  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
-  auto user = user_from_json(std::get<json::value>(body), std::nullopt);
+  if (!body) co_return error_response(body.error());
+  auto user = user_from_json(*body, std::nullopt);
   if (!user) co_return error_response(user.error());
   // A repeat of a keyed create answers like the first (201, the same user and Location).
-  auto created =
-      co_await users_.create(std::move(*user), std::get<std::optional<std::string>>(std::move(key)));
+  auto created = co_await users_.create(std::move(*user), std::move(*key));
   if (!created) co_return error_response(created.error());
   Response res = user_response(201, *created);
   res.header("Location", "/users/" + std::to_string(created->user.id));
@@ -116,10 +114,10 @@ boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
 
 boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
   auto id = co_await owned_id(req);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  if (!id) co_return error_response(id.error());
   auto body = parse_json_body(req, max_json_depth_);
-  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
-  auto user = user_from_json(std::get<json::value>(body), std::get<UserId>(id));
+  if (!body) co_return error_response(body.error());
+  auto user = user_from_json(*body, *id);
   if (!user) co_return error_response(user.error());
   auto updated = co_await users_.replace(std::move(*user), parse_if_match(req.header(http::Field::if_match)));
   if (!updated) co_return error_response(updated.error());
@@ -128,28 +126,29 @@ boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
 
 boost::asio::awaitable<Response> UsersApi::patch(http::Request& req) {
   auto id = co_await owned_id(req);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
+  if (!id) co_return error_response(id.error());
   auto body = parse_json_body(req, max_json_depth_);
-  if (auto* err = std::get_if<Response>(&body)) co_return std::move(*err);
-  const auto& patch = std::get<json::value>(body);
+  if (!body) co_return error_response(body.error());
+  const auto& patch = *body;
   if (!patch.is_object())
-    co_return http::json_error(422, "validation_failed", "body: a merge patch must be a JSON object");
-  auto updated = co_await users_.patch(std::get<UserId>(id), patch,
-                                       parse_if_match(req.header(http::Field::if_match)));
+    co_return error_response(
+        Error{Errc::invalid_argument, "body: a merge patch must be a JSON object"});
+  auto updated =
+      co_await users_.patch(*id, patch, parse_if_match(req.header(http::Field::if_match)));
   if (!updated) co_return error_response(updated.error());
   co_return user_response(200, *updated);
 }
 
 boost::asio::awaitable<Response> UsersApi::remove(http::Request& req) {
   auto id = co_await owned_id(req);
-  if (auto* err = std::get_if<Response>(&id)) co_return std::move(*err);
-  auto done = co_await users_.remove(std::get<UserId>(id), parse_if_match(req.header(http::Field::if_match)));
+  if (!id) co_return error_response(id.error());
+  auto done = co_await users_.remove(*id, parse_if_match(req.header(http::Field::if_match)));
   if (!done) co_return error_response(done.error());
   // The user is gone: so are its sessions, on every server. A failure here leaves sessions
   // that authenticate but find no user (GET /me answers 404); it does not undo the delete.
-  if (auto ended = co_await auth_.accounts().end_sessions_of(std::get<UserId>(id)); !ended)
-    log::warn("sessions of a deleted user not ended", {{"user", std::get<UserId>(id)},
-                                                       {"error", ended.error().message}});
+  if (auto ended = co_await auth_.accounts().end_sessions_of(*id); !ended)
+    log::warn("sessions of a deleted user not ended",
+              {{"user", *id}, {"error", ended.error().message}});
   Response res;
   res.status = 204;
   add_position(res, done->position);

@@ -27,7 +27,7 @@ class UsersApi {
 
  private:
   // The id in the path, once the caller is known to be allowed to change that user.
-  boost::asio::awaitable<Parsed<UserId>> owned_id(http::Request& req);
+  boost::asio::awaitable<Result<UserId>> owned_id(http::Request& req);
 
   UserService& users_;
   Auth& auth_;

@@ -11,16 +11,21 @@
 namespace ztm {
 
 enum class Errc {
-  invalid_argument,     // the request is malformed or fails validation
-  not_found,            // the entity does not exist
-  precondition_failed,  // an optimistic-concurrency check (If-Match) failed
-  conflict,             // the write collides with existing state (e.g. duplicate key)
-  unavailable,          // a backend is unreachable or the service is draining; retry later
-  overloaded,           // a bounded queue is full; retry later
-  unauthenticated,      // no valid session (or wrong credentials)
-  forbidden,            // authenticated, but not allowed to do this
-  rate_limited,         // too many attempts; retry after Error::retry_after_s
-  internal,             // a bug or an unexpected backend error
+  invalid_argument,        // the request is malformed or fails validation
+  invalid_json,            // the body is not JSON (syntax, or nested too deep)
+  invalid_header,          // a header's value is malformed
+  invalid_parameter,       // a query parameter is malformed or out of range
+  invalid_multipart,       // a multipart body is malformed or carries no file
+  unsupported_media_type,  // the body's Content-Type is not one the endpoint reads
+  not_found,               // the entity does not exist
+  precondition_failed,     // an optimistic-concurrency check (If-Match) failed
+  conflict,                // the write collides with existing state (e.g. duplicate key)
+  unavailable,             // a backend is unreachable or the service is draining; retry later
+  overloaded,              // a bounded queue is full; retry later
+  unauthenticated,         // no valid session (or wrong credentials)
+  forbidden,               // authenticated, but not allowed to do this
+  rate_limited,            // too many attempts; retry after Error::retry_after_s
+  internal,                // a bug or an unexpected backend error
 };
 
 std::string_view to_string(Errc code);
