@@ -19,7 +19,7 @@
 #include "app/outbox_relay.h"
 #include "app/photo_worker.h"
 #include "app/photos.h"
-#include "core/background.h"
+#include "core/task_group.h"
 #include "cache/local/local_cache.h"
 #include "cli/commands.h"
 #include "cli/wiring.h"
@@ -121,16 +121,15 @@ int serve(const Config& config) {
   PhotoService photos(storage.photos(), *blobs, ids, photo_options(config));
   OutboxRelay relay(storage.photos(), *queue, {});
   std::unique_ptr<PhotoWorker> worker;
-  Background background;
-  background.add([&relay] { return relay.run(); }, [&relay] { relay.stop(); });
+  TaskGroup background;
+  background.spawn(relay.run());
   std::atomic<bool> stop_l2_stats{false};
   if (l2_cache)
-    background.add([&] { return refresh_l2_stats(*l2_cache, stop_l2_stats); },
-                   [&stop_l2_stats] { stop_l2_stats = true; });
+    background.spawn(refresh_l2_stats(*l2_cache, stop_l2_stats));
   if (config.worker.in_process) {
     worker = std::make_unique<PhotoWorker>(*queue, storage.photos(), *blobs, ids, &metrics,
                                            worker_options(config));
-    background.add([&worker] { return worker->run(); }, [&worker] { worker->stop(); });
+    background.spawn(worker->run());
   }
   std::unique_ptr<api::StaticFiles> static_files;
   if (!config.http.static_dir.empty()) static_files = api::StaticFiles::load(config.http.static_dir);
@@ -165,7 +164,6 @@ int serve(const Config& config) {
   boost::asio::io_context signals_ioc(1);
   boost::asio::signal_set signals(signals_ioc, SIGTERM, SIGINT);
   server.start();
-  background.start();
   const std::string url = fmt::format("http://{}:{}", config.http.address, server.port());
   log::info("listening", {{"url", url}, {"threads", threads}, {"node_id", config.node_id},
                           {"storage", config.storage.backend},

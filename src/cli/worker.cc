@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 
 #include "app/photo_worker.h"
-#include "core/background.h"
+#include "core/task_group.h"
 #include "cli/commands.h"
 #include "cli/wiring.h"
 #include "core/log.h"
@@ -48,9 +48,9 @@ int worker(const Config& config) {
   Gauge& depth = metrics.gauge("ztm_queue_pending", "Jobs in the queue not yet done (sampled).");
   std::atomic<bool> stopping{false};
 
-  Background background;
-  background.add([&photo_worker] { return photo_worker.run(); }, [&photo_worker] { photo_worker.stop(); });
-  background.add([&] { return sample_depth(*queue, depth, stopping); }, [&stopping] { stopping = true; });
+  TaskGroup background;
+  background.spawn(photo_worker.run());
+  background.spawn(sample_depth(*queue, depth, stopping));
 
   // Health and metrics only: the worker takes no requests.
   http::Server server({.address = config.http.address,
@@ -72,7 +72,6 @@ int worker(const Config& config) {
   boost::asio::io_context signals_ioc(1);
   boost::asio::signal_set signals(signals_ioc, SIGTERM, SIGINT);
   server.start();
-  background.start();
   log::info("worker started", {{"queue", config.queue.backend}, {"concurrency", config.worker.concurrency},
                                {"metrics", fmt::format("http://{}:{}/metrics", config.http.address, server.port())}});
   fmt::print("ztm worker: {} jobs at once from the {} queue; metrics on http://{}:{}\n",

@@ -19,7 +19,7 @@
 #include "app/outbox_relay.h"
 #include "app/photo_worker.h"
 #include "app/photos.h"
-#include "core/background.h"
+#include "core/task_group.h"
 #include "media/local/local_blob_store.h"
 #include "queue/embedded/embedded_queue.h"
 #include "queue/nats/nats_queue.h"
@@ -123,9 +123,8 @@ class TestServer {
     relay_ = std::make_unique<OutboxRelay>(*sqlite_, *queue_, OutboxRelayOptions{.idle_wait = std::chrono::milliseconds(20)});
     worker_ = std::make_unique<PhotoWorker>(*queue_, *sqlite_, *blobs_, ids_, &metrics_, options.worker);
     if (options.photo_workers) {
-      background_.add([this] { return relay_->run(); }, [this] { relay_->stop(); });
-      background_.add([this] { return worker_->run(); }, [this] { worker_->stop(); });
-      background_.start();
+      background_.spawn(relay_->run());
+      background_.spawn(worker_->run());
     }
     if (!options.static_dir.empty()) static_files_ = api::StaticFiles::load(options.static_dir);
     api_ = std::make_unique<api::Api>(api::ApiOptions{.max_json_depth = options.max_json_depth, .access_log = api::AccessLog::off,
@@ -196,7 +195,7 @@ class TestServer {
   std::unique_ptr<PhotoService> photos_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<PhotoWorker> worker_;
-  Background background_;
+  TaskGroup background_;
   std::unique_ptr<api::StaticFiles> static_files_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> server_;
