@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.h"
+#include "core/task_group.h"
 
 namespace ztm {
 
@@ -31,14 +32,19 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
 }
 
 boost::asio::awaitable<void> OutboxRelay::run() {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  while (!stopping_) {
-    auto n = co_await relay_once();
+  namespace asio = boost::asio;
+  co_await asio::this_coro::throw_if_cancelled(false);              // cancellation is checked below
+  const auto state = co_await asio::this_coro::cancellation_state;  // sees later cancellation
+  auto cancelled = [&state] { return state.cancelled() != asio::cancellation_type::none; };
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!cancelled()) {
+    auto n = co_await run_to_completion(relay_once());
     if (!n) log::warn("outbox relay", {{"error", n.error().message}});
+    if (cancelled()) break;  // it came during the pass: no wait is pending to abort
     if (n && *n == options_.batch) continue;  // more may be waiting
     timer.expires_after(n ? options_.idle_wait : options_.error_wait);
-    boost::system::error_code ec;
-    co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    boost::system::error_code ec;  // operation_aborted: cancelled
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 

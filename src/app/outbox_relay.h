@@ -5,7 +5,6 @@
 // and delete re-publishes with the same dedup id ("outbox-<id>"), which the queue absorbs. Every
 // web server may run one: they may publish a message twice, never lose one.
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 
@@ -24,9 +23,10 @@ class OutboxRelay {
  public:
   OutboxRelay(PhotoStore& photos, Queue& queue, OutboxRelayOptions options)
       : photos_(photos), queue_(queue), options_(options) {}
-  // Until stop(); returns within idle_wait/error_wait of it.
+  // Passes until cancelled (TaskGroup::stop): cancellation aborts the wait between passes at
+  // once; a pass in progress is not cut short (its published messages are deleted), so a stop
+  // waits for at most one pass and causes no re-publishing. Returns normally.
   boost::asio::awaitable<void> run();
-  void stop() { stopping_ = true; }
   // One pass: publishes and deletes at most one batch; how many were published.
   boost::asio::awaitable<Result<int>> relay_once();
 
@@ -34,7 +34,6 @@ class OutboxRelay {
   PhotoStore& photos_;
   Queue& queue_;
   OutboxRelayOptions options_;
-  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace ztm

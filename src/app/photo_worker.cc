@@ -1,7 +1,9 @@
 #include "app/photo_worker.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -11,18 +13,13 @@
 #include "app/photo_edits.h"
 #include "app/photos.h"
 #include "core/log.h"
+#include "core/task_group.h"
 
 namespace ztm {
 namespace {
 
 namespace asio = boost::asio;
 using asio::awaitable;
-
-awaitable<void> pause(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
 
 // Retries back off with the delivery count: 1 s, 2 s, 4 s ... at most 30 s.
 std::chrono::milliseconds backoff(int deliveries) {
@@ -56,22 +53,48 @@ void PhotoWorker::count(Outcome outcome, double seconds) {
 
 awaitable<void> PhotoWorker::run() {
   auto executor = co_await asio::this_coro::executor;
-  std::atomic<int> running{options_.concurrency};
+  // Before the group exists, a cancellation is only recorded: the group would not receive it.
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+    co_return;
+  using Consumer = decltype(asio::co_spawn(executor, consume(), asio::deferred));
+  std::vector<Consumer> consumers;
   for (int i = 0; i < options_.concurrency; ++i)
-    asio::co_spawn(executor, consume(), [&running](std::exception_ptr) { --running; });
-  while (running.load() > 0) co_await pause(std::chrono::milliseconds(20));
+    consumers.push_back(asio::co_spawn(executor, consume(), asio::deferred));
+  // The group forwards run()'s cancellation to every consumer and completes when all returned.
+  auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(consumers))
+                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  for (const auto& e : errors) {
+    if (!e) continue;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& error) {
+      log::error("photo consumer failed", {{"error", error.what()}});
+    }
+  }
 }
 
 awaitable<void> PhotoWorker::consume() {
-  while (!stopping_) {
-    auto batch = co_await queue_.fetch(1, options_.fetch_wait);
-    if (!batch) {
-      log::warn("queue fetch failed", {{"error", batch.error().message}});
-      co_await pause(std::chrono::milliseconds(500));
-      continue;
-    }
-    for (auto& message : *batch) co_await handle(std::move(message));
+  co_await asio::this_coro::throw_if_cancelled(false);              // cancellation is checked below
+  const auto state = co_await asio::this_coro::cancellation_state;  // sees later cancellation
+  auto cancelled = [&state] { return state.cancelled() != asio::cancellation_type::none; };
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!cancelled()) {
+    // Not cut short by cancellation: a fetched job is always finished and acked (or nak'ed).
+    if (co_await run_to_completion(fetch_and_handle()) || cancelled()) continue;
+    timer.expires_after(std::chrono::milliseconds(500));  // the queue failed; cancellation aborts
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+}
+
+awaitable<bool> PhotoWorker::fetch_and_handle() {
+  auto batch = co_await queue_.fetch(1, options_.fetch_wait);
+  if (!batch) {
+    log::warn("queue fetch failed", {{"error", batch.error().message}});
+    co_return false;
+  }
+  for (auto& message : *batch) co_await handle(std::move(message));
+  co_return true;
 }
 
 awaitable<void> PhotoWorker::handle(QueueMessage message) {
@@ -80,26 +103,22 @@ awaitable<void> PhotoWorker::handle(QueueMessage message) {
   count(outcome, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
+// Never returns: it ends when cancelled (by throwing operation_aborted).
+awaitable<void> PhotoWorker::heartbeats(const QueueMessage& message) {
+  asio::steady_timer beat(co_await asio::this_coro::executor);
+  for (;;) {
+    beat.expires_after(options_.heartbeat);
+    co_await beat.async_wait(asio::use_awaitable);
+    if (auto r = co_await queue_.in_progress(message); !r)
+      log::warn("job heartbeat failed", {{"message", message.id}, {"error", r.error().message}});
+  }
+}
+
 awaitable<Result<media::EditedImage>> PhotoWorker::edit_with_heartbeat(
     const QueueMessage& message, std::string source, const std::string& steps) {
-  auto executor = co_await asio::this_coro::executor;
-  // Heartbeats keep a long job from being redelivered to another worker meanwhile. The
-  // heartbeat coroutine uses this frame's locals: it is joined (`exited`) before they go.
-  std::atomic<bool> finished{false}, exited{false};
-  asio::steady_timer beat(executor);
-  asio::co_spawn(executor, [&]() -> awaitable<void> {
-    while (!finished) {
-      beat.expires_after(options_.heartbeat);
-      boost::system::error_code ec;
-      co_await beat.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (finished) break;
-      if (auto r = co_await queue_.in_progress(message); !r)
-        log::warn("job heartbeat failed", {{"message", message.id}, {"error", r.error().message}});
-    }
-    exited = true;
-  }, asio::detached);
+  using namespace asio::experimental::awaitable_operators;
   const auto limits = options_.limits;
-  auto edited = co_await pool_.run([&source, &steps, &limits]() -> Result<media::EditedImage> {
+  auto edit = pool_.run([&source, &steps, &limits]() -> Result<media::EditedImage> {
     boost::system::error_code ec;
     auto doc = boost::json::parse(steps, ec);
     if (ec) return Error{Errc::invalid_argument, "the job's steps are not JSON"};
@@ -107,10 +126,11 @@ awaitable<Result<media::EditedImage>> PhotoWorker::edit_with_heartbeat(
     if (!ops) return std::move(ops).error();
     return media::apply_operations(source, *ops, limits);
   });
-  finished = true;
-  beat.cancel();
-  while (!exited) co_await pause(std::chrono::milliseconds(1));  // bounded by in_progress's timeout
-  co_return edited;
+  // Heartbeats keep a long job from being redelivered to another worker meanwhile. `||` waits
+  // for the edit, then cancels the heartbeats and waits for them to end (they use this frame's
+  // locals); a failed heartbeat does not cancel the edit.
+  auto edited = co_await (std::move(edit) || heartbeats(message));
+  co_return std::get<0>(std::move(edited));
 }
 
 awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {

@@ -12,10 +12,10 @@
 // poison job stops, and other jobs are unaffected.
 //
 // Concurrency is bounded (options.concurrency consumers, each one job at a time); memory per job
-// is bounded by the image limits. stop() is graceful: consumers stop fetching, jobs in progress
-// finish, and run() returns; a job cut off by a crash is redelivered after the ack wait.
+// is bounded by the image limits. Stopping (cancelling run(), see TaskGroup) is graceful:
+// consumers stop fetching, jobs in progress finish (acked), and run() returns; a job cut off by
+// a crash is redelivered after the ack wait.
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 
@@ -43,10 +43,11 @@ class PhotoWorker {
   PhotoWorker(Queue& queue, PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids,
               MetricsRegistry* metrics, PhotoWorkerOptions options);
 
-  // The consumers, until stop(); returns when every consumer has finished its job.
+  // The consumers, until cancelled; then returns (normally) when every consumer has finished
+  // the job in its hands. A consumer waiting between fetches stops at once; one blocked inside a
+  // fetch finishes that fetch first (and handles what it returns), so a stop may take up to
+  // fetch_wait plus the jobs in hand.
   boost::asio::awaitable<void> run();
-  // Thread-safe. Consumers notice it within fetch_wait.
-  void stop() { stopping_ = true; }
 
   // One delivery, start to ack/nak/dead letter (run() calls it; tests may too).
   boost::asio::awaitable<void> handle(QueueMessage message);
@@ -55,6 +56,8 @@ class PhotoWorker {
   enum class Outcome { done, failed, retried, skipped };
   boost::asio::awaitable<Outcome> work(const QueueMessage& message);
   boost::asio::awaitable<void> consume();
+  boost::asio::awaitable<bool> fetch_and_handle();
+  boost::asio::awaitable<void> heartbeats(const QueueMessage& message);
   boost::asio::awaitable<Result<media::EditedImage>> edit_with_heartbeat(const QueueMessage& message,
                                                                         std::string source,
                                                                         const std::string& steps);
@@ -66,7 +69,6 @@ class PhotoWorker {
   IdGenerator& ids_;
   MetricsRegistry* metrics_;
   PhotoWorkerOptions options_;
-  std::atomic<bool> stopping_{false};
   Histogram* duration_ = nullptr;
   BlockingPool pool_;
 };

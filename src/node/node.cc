@@ -1,6 +1,6 @@
 #include "node/node.h"
 
-#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -59,17 +59,15 @@ void register_cache_metrics(MetricsRegistry& metrics, const Cache& cache) {
   metrics.callback("ztm_cache_bytes", "Bytes charged to the cache.", l1, stat(&CacheStats::bytes));
 }
 
-// Runs `step` every `period` until stopped (`stop` checked each 100 ms).
-boost::asio::awaitable<void> every(milliseconds period, std::function<boost::asio::awaitable<void>()> step,
-                                   const std::atomic<bool>& stop) {
+// Runs `step`, then again every `period`, until cancelled (TaskGroup::stop).
+boost::asio::awaitable<void> every(milliseconds period,
+                                   std::function<boost::asio::awaitable<void>()> step) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  while (!stop) {
+  for (;;) {
     co_await step();
-    for (auto waited = milliseconds(0); waited < period && !stop; waited += milliseconds(100)) {
-      timer.expires_after(milliseconds(100));
-      boost::system::error_code ec;
-      co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-    }
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) co_return;  // cancelled
   }
 }
 
@@ -168,19 +166,9 @@ void Node::build_web_server() {
   auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
   photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
 
-  // Background work runs on a loop of its own, never on the HTTP loops.
   relay_ = std::make_unique<OutboxRelay>(
-      *database_, *queue_, OutboxRelayOptions{.idle_wait = milliseconds(config_.queue.outbox_poll_ms)});
-  background_.add([relay = relay_.get()] { return relay->run(); },
-                  [relay = relay_.get()] { relay->stop(); });
-  if (l2_) {
-    background_.add(
-        [this] {
-          return every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_node_stats(); },
-                       stop_background_);
-        },
-        [this] { stop_background_ = true; });
-  }
+      *database_, *queue_,
+      OutboxRelayOptions{.idle_wait = milliseconds(config_.queue.outbox_poll_ms)});
   if (config_.worker.in_process) add_in_process_workers();
 
   if (!config_.http.static_dir.empty())
@@ -203,23 +191,11 @@ void Node::build_web_server() {
 void Node::add_in_process_workers() {
   worker_ = std::make_unique<PhotoWorker>(*queue_, *database_, *blobs_, ids_, &metrics_,
                                           worker_options(config_));
-  background_.add([worker = worker_.get()] { return worker->run(); },
-                  [worker = worker_.get()] { worker->stop(); });
 }
 
 void Node::build_photo_worker() {
   add_in_process_workers();
-  Gauge& depth = metrics_.gauge("ztm_queue_pending", "Jobs in the queue not yet done (sampled).");
-  background_.add(
-      [this, &depth] {
-        return every(
-            milliseconds(1000),
-            [this, &depth]() -> boost::asio::awaitable<void> {
-              if (auto n = co_await queue_->pending()) depth.set(static_cast<double>(*n));
-            },
-            stop_background_);
-      },
-      [this] { stop_background_ = true; });
+  queue_depth_ = &metrics_.gauge("ztm_queue_pending", "Jobs in the queue not yet done (sampled).");
 
   // Health and metrics only: a worker takes no requests.
   threads_ = 1;
@@ -245,7 +221,15 @@ void Node::build_photo_worker() {
 
 void Node::start() {
   http_->start();
-  background_.start();
+  // Background work runs on a loop of its own, never on the HTTP loops.
+  if (relay_) background_.spawn(relay_->run());
+  if (worker_) background_.spawn(worker_->run());
+  if (l2_)  // the L2 nodes' own evictions, for ztm_cache_evictions_total{layer="l2"}
+    background_.spawn(every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_node_stats(); }));
+  if (queue_depth_)  // what workers are scaled by
+    background_.spawn(every(milliseconds(1000), [this]() -> boost::asio::awaitable<void> {
+      if (auto n = co_await queue_->pending()) queue_depth_->set(static_cast<double>(*n));
+    }));
   started_ = true;
 }
 

@@ -19,14 +19,13 @@
 // requests finish, for at most http.shutdown_timeout_ms; then background work stops (the relay;
 // workers finish the jobs they hold).
 
-#include <atomic>
 #include <functional>
 #include <memory>
 
-#include "core/background.h"
 #include "core/config.h"
 #include "core/ids.h"
 #include "core/metrics.h"
+#include "core/task_group.h"
 #include "http/router.h"
 #include "storage/database.h"
 
@@ -135,8 +134,8 @@ class Node {
   std::unique_ptr<api::StaticFiles> static_files_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> http_;
-  std::atomic<bool> stop_background_{false};
-  Background background_;  // last: stopped before anything it uses is destroyed
+  Gauge* queue_depth_ = nullptr;  // a worker's sample of the queue's depth
+  TaskGroup background_;  // last: stopped before anything it uses is destroyed
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -2,12 +2,15 @@
 // in-process workers, real libvips), over real sockets.
 #include <gtest/gtest.h>
 
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "core/run_sync.h"
+#include "core/task_group.h"
 #include "tests/support/http_client.h"
 #include "tests/support/nats_instance.h"
 #include "tests/support/test_images.h"
@@ -273,6 +276,98 @@ TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
   ASSERT_TRUE(dead.ok());
   ASSERT_EQ(dead->size(), 1u);
   EXPECT_EQ(dead->front().payload, job_message(poison));
+}
+
+// Stopping a relay and workers of the test's own (cancelling their TaskGroup); the server runs no
+// workers (its relay publishes too: the queue's dedup absorbs the repeat).
+class StopTest : public PhotosTest {
+ protected:
+  StopTest() : PhotosTest([](Config& config) { config.worker.in_process = false; }) {}
+
+  // The server's blob directory (blob_path is <dir>/<2 chars>/<key>).
+  std::string media_dir() {
+    return std::filesystem::path(server.blob_path("00")).parent_path().parent_path().string();
+  }
+  OutboxRelay relay_waiting_an_hour() {
+    return OutboxRelay(server.store(), server.queue(), {.idle_wait = std::chrono::hours(1)});
+  }
+
+  IdGenerator ids{2};  // a node of its own
+};
+
+// Sets `returned` when `task` has returned.
+boost::asio::awaitable<void> noting_return(boost::asio::awaitable<void> task,
+                                           std::atomic<bool>& returned) {
+  co_await std::move(task);
+  returned = true;
+}
+
+// A blob store whose get() waits, cancellably, until release().
+class GatedBlobStore final : public media::BlobStore {
+ public:
+  explicit GatedBlobStore(media::BlobStore& inner) : inner_(inner) {}
+  boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override {
+    return inner_.put(std::move(key), std::move(bytes));
+  }
+  boost::asio::awaitable<Result<void>> remove(std::string key) override {
+    return inner_.remove(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::string>> get(std::string key) override {
+    gate_.emplace(co_await boost::asio::this_coro::executor, 1);
+    ++waiting_;
+    co_await gate_->async_receive(boost::asio::use_awaitable);  // throws if cancelled
+    co_return co_await inner_.get(std::move(key));
+  }
+  int waiting() const { return waiting_.load(); }
+  // REQUIRES: waiting() > 0.
+  void release() { (void)gate_->try_send(boost::system::error_code()); }
+
+ private:
+  media::BlobStore& inner_;
+  std::optional<boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>>
+      gate_;
+  std::atomic<int> waiting_{0};
+};
+
+TEST_F(StopTest, StoppingIdleWorkersIsPrompt) {
+  media::LocalBlobStore blobs({.dir = media_dir()});
+  OutboxRelay relay = relay_waiting_an_hour();
+  PhotoWorker worker(server.queue(), server.store(), blobs, ids, nullptr,
+                     {.concurrency = 2, .fetch_wait = std::chrono::milliseconds(200)});
+  TaskGroup group;
+  group.spawn(relay.run());
+  group.spawn(worker.run());
+  auto& queue = dynamic_cast<EmbeddedQueue&>(server.queue());
+  ASSERT_TRUE(eventually([&] { return queue.waiting_fetches() == 2; }));
+  const auto start = std::chrono::steady_clock::now();
+  group.stop();  // the relay's hour-long wait is aborted; the fetches end within fetch_wait
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(StopTest, StoppingFinishesAndAcksTheJobInHand) {
+  const auto job_id =
+      edit(upload(jpeg(80, 60)).at("id").as_int64(), R"([{"op":"blur","sigma":1}])");
+  media::LocalBlobStore local({.dir = media_dir()});
+  GatedBlobStore blobs(local);
+  OutboxRelay relay = relay_waiting_an_hour();
+  PhotoWorker worker(server.queue(), server.store(), blobs, ids, nullptr,
+                     {.concurrency = 1, .fetch_wait = std::chrono::milliseconds(100)});
+  std::atomic<bool> relay_returned{false}, worker_returned{false};
+  TaskGroup group;
+  group.spawn(noting_return(relay.run(), relay_returned));
+  group.spawn(noting_return(worker.run(), worker_returned));
+  ASSERT_TRUE(eventually([&] { return blobs.waiting() == 1; }));  // the job is in hand
+
+  auto stopped = std::async(std::launch::async, [&group] { group.stop(); });
+  // The relay returning shows the cancellation was emitted (to every task at once).
+  const bool cancelled = eventually([&] { return relay_returned.load(); });
+  EXPECT_FALSE(worker_returned) << "the worker waits for its job";
+  blobs.release();
+  ASSERT_TRUE(cancelled);
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(worker_returned);
+  EXPECT_EQ(job(job_id).at("status"), "done");
+  EXPECT_EQ(*run_sync(server.queue().pending()), 0) << "acked";
 }
 
 }  // namespace

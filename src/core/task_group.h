@@ -1,0 +1,89 @@
+#pragma once
+// Long-running coroutines (the outbox relay, photo workers, samplers) on an event loop of their
+// own, so that they never take time from the HTTP loops, stopped by Asio cancellation.
+//
+// Contract:
+// - spawn(task) starts `task` on the group's loop (one thread, started by the constructor), bound
+//   to a cancellation signal of its own. Thread-safe. A task spawned once stop() has begun is
+//   never started.
+// - stop() emits terminal cancellation to every task (on the loop's thread), then returns when
+//   every task's coroutine, and every coroutine they spawned on the loop, has returned.
+//   Idempotent; the destructor calls it. A task that ignores cancellation blocks stop().
+//   REQUIRES: not called from a task of this group.
+// - A task sees cancellation as: a pending operation that supports cancellation (a timer wait,
+//   a socket read) completes with operation_aborted, and
+//   `(co_await this_coro::cancellation_state).cancelled() != cancellation_type::none` from then
+//   on. Asio's default `this_coro::throw_if_cancelled(true)` also makes the task's next
+//   `co_await` of an operation or awaitable throw operation_aborted before it starts: that
+//   exception ending a task is a normal stop; any other exception is logged as a bug.
+// - Work that must finish once started (a job in hand, acked) must not see the signal: run it
+//   with `co_await run_to_completion(work)`, and set `throw_if_cancelled(false)` in a task that
+//   awaits anything after cancellation (or check cancelled() before each co_await).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+
+namespace ztm {
+
+class TaskGroup {
+ public:
+  TaskGroup();
+  ~TaskGroup() { stop(); }
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+
+  void spawn(boost::asio::awaitable<void> task);
+  void stop();
+
+ private:
+  using Signals = std::list<boost::asio::cancellation_signal>;
+  void finished(Signals::iterator signal, std::exception_ptr e);
+
+  boost::asio::io_context ioc_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  // Loop thread only: one signal per running task, and whether stop() has begun.
+  Signals signals_;
+  bool stopping_ = false;
+  std::mutex stop_mutex_;
+  std::thread thread_;
+};
+
+namespace detail {
+template <class T>
+boost::asio::awaitable<void> store_result(boost::asio::awaitable<T> work, std::optional<T>& out) {
+  out.emplace(co_await std::move(work));
+}
+}  // namespace detail
+
+// Runs `work` to its end even if the calling coroutine is cancelled meanwhile: `work` runs as a
+// coroutine of its own on the caller's executor, not bound to the caller's cancellation signal
+// (the caller still records the cancellation in its cancellation_state). Exceptions propagate.
+// A caller with throw_if_cancelled(true) that is already cancelled throws here instead, before
+// `work` starts.
+template <class T>
+boost::asio::awaitable<T> run_to_completion(boost::asio::awaitable<T> work) {
+  namespace asio = boost::asio;
+  auto executor = co_await asio::this_coro::executor;
+  auto unbound = asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable);
+  if constexpr (std::is_void_v<T>) {
+    co_await asio::co_spawn(executor, std::move(work), unbound);
+  } else {
+    std::optional<T> result;  // T need not be default-constructible (Result<T>)
+    co_await asio::co_spawn(executor, detail::store_result(std::move(work), result), unbound);
+    co_return std::move(*result);
+  }
+}
+
+}  // namespace ztm
