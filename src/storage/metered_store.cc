@@ -14,8 +14,9 @@ constexpr std::array<const char*, 19> kOpNames = {
 
 }  // namespace
 
-MeteredStore::MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry)
-    : inner_(inner), photos_(photos), registry_(registry) {
+MeteredStore::MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry,
+                           const Clock& clock)
+    : inner_(inner), photos_(photos), registry_(registry), clock_(clock) {
   static_assert(kOpNames.size() == kOps);
   for (int op = 0; op < kOps; ++op)
     latency_[op] = &registry_.histogram("ztm_storage_seconds", "Latency of storage calls",
@@ -23,8 +24,7 @@ MeteredStore::MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& re
 }
 
 void MeteredStore::record(Op op, std::chrono::steady_clock::time_point start, const Error* error) {
-  latency_[op]->observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  latency_[op]->observe(std::chrono::duration<double>(clock_.steady_now() - start).count());
   // Errors are the exception, so looking their counter up (under the registry's lock) is fine.
   if (error)
     registry_
@@ -36,7 +36,7 @@ void MeteredStore::record(Op op, std::chrono::steady_clock::time_point start, co
 template <class T>
 boost::asio::awaitable<Result<T>> MeteredStore::measure(Op op,
                                                         boost::asio::awaitable<Result<T>> call) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_.steady_now();
   Result<T> result = co_await std::move(call);
   record(op, start, result.ok() ? nullptr : &result.error());
   co_return result;

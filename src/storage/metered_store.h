@@ -2,11 +2,13 @@
 // A Store and PhotoStore decorator that measures every call of the stores it wraps:
 //   ztm_storage_seconds{op}             histogram, latency of storage calls
 //   ztm_storage_errors_total{op,code}   counter, failed calls by Errc (to_string)
-// It changes no result, so it passes the same conformance suites as what it wraps.
+// It changes no result, so it passes the same conformance suites as what it wraps. Latency is
+// the clock's monotonic time (steady_now()) across the call.
 
 #include <array>
 #include <chrono>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "storage/photo_store.h"
 #include "storage/store.h"
@@ -18,9 +20,10 @@ class MeteredStore : public Store, public PhotoStore {
   using Store::create_user;
   using Store::get_user;
   using Store::list_users;
-  // REQUIRES: inner, photos and registry outlive this. Without photos (null), the PhotoStore
-  // calls fail with Errc::internal.
-  MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry);
+  // REQUIRES: inner, photos, registry and clock outlive this. Without photos (null), the
+  // PhotoStore calls fail with Errc::internal.
+  MeteredStore(Store& inner, PhotoStore* photos, MetricsRegistry& registry,
+               const Clock& clock = Clock::system());
 
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
                                                      Consistency consistency) override;
@@ -66,6 +69,7 @@ class MeteredStore : public Store, public PhotoStore {
   Store& inner_;
   PhotoStore* photos_;
   MetricsRegistry& registry_;
+  const Clock& clock_;
   std::array<Histogram*, kOps> latency_{};  // created up front: the hot path takes no lock
 };
 
