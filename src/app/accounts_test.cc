@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "tests/support/memory_session_store.h"
 #include "tests/support/memory_store.h"
@@ -23,8 +24,9 @@ class AccountServiceTest : public ::testing::Test {
   // libsodium's minimum cost: these tests are about the rules, not the hash's strength.
   PasswordHasher hasher{{.threads = 2, .max_pending = 64, .ops = 1, .memory_bytes = 8192}};
   test::MemoryStore store;
-  test::MemorySessionStore sessions;
-  IdGenerator ids{3};
+  ManualClock clock;
+  test::MemorySessionStore sessions{clock};
+  IdGenerator ids{3, clock};
   AccountOptions options{.session_ttl = seconds(3600), .attempts_per_account = 3,
                          .attempts_per_address = 5, .window = seconds(60)};
   AccountService accounts{store, sessions, hasher, ids, options};
@@ -115,11 +117,11 @@ TEST_F(AccountServiceTest, MalformedAndForgedTokensAreUnauthenticated) {
 TEST_F(AccountServiceTest, SessionsSlideAndExpire) {
   auto up = sign_up("ada@example.com");
   ASSERT_TRUE(up.ok());
-  sessions.advance(std::chrono::minutes(59));
+  clock.advance(std::chrono::minutes(59));
   ASSERT_TRUE(who(up->session.token).ok());  // slides to an hour from now
-  sessions.advance(std::chrono::minutes(59));
+  clock.advance(std::chrono::minutes(59));
   ASSERT_TRUE(who(up->session.token).ok());
-  sessions.advance(std::chrono::minutes(61));
+  clock.advance(std::chrono::minutes(61));
   EXPECT_EQ(errc(who(up->session.token)), "unauthenticated");
 }
 
@@ -133,7 +135,7 @@ TEST_F(AccountServiceTest, LoginsAreLimitedPerAccountAcrossAddresses) {
   EXPECT_GE(limited.error().retry_after_s, 1);
   EXPECT_LE(limited.error().retry_after_s, 60);
   EXPECT_EQ(errc(log_in("ADA@example.com", "correct horse", "10.0.0.98")), "rate_limited");
-  sessions.advance(std::chrono::seconds(61));
+  clock.advance(std::chrono::seconds(61));
   EXPECT_TRUE(log_in("ada@example.com", "correct horse", "10.0.0.99").ok());
 }
 

@@ -15,6 +15,7 @@
 
 #include "app/user_json.h"
 #include "cache/local/local_cache.h"
+#include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "tests/support/eventually_async.h"
 #include "tests/support/memory_store.h"
@@ -47,8 +48,8 @@ class UserServiceTest : public ::testing::Test {
 
   RacingStore store;
   LocalCache cache{LocalCacheOptions{}};
-  std::int64_t now = IdGenerator::kEpochMs + 1;
-  IdGenerator ids{1, [this] { return now; }};
+  ManualClock clock;
+  IdGenerator ids{1, clock};
   UserService users{store, &cache, ids};
 };
 
@@ -319,13 +320,12 @@ class FakeSharedCache : public SharedCache {
 // Two web servers: each its own L1, both on one L2 and one store.
 class TwoLayerTest : public UserServiceTest {
  protected:
-  static LocalCacheOptions short_ttl(std::chrono::steady_clock::time_point* clock) {
-    return {.ttl = std::chrono::milliseconds(1000), .now = [clock] { return *clock; }};
+  LocalCacheOptions short_ttl() const {
+    return {.ttl = std::chrono::milliseconds(1000), .clock = &clock};
   }
-  std::chrono::steady_clock::time_point clock{std::chrono::hours(1)};
   FakeSharedCache l2;
-  LocalCache l1_a{short_ttl(&clock)};
-  LocalCache l1_b{short_ttl(&clock)};
+  LocalCache l1_a{short_ttl()};
+  LocalCache l1_b{short_ttl()};
   UserService a{store, &l1_a, &l2, ids};
   UserService b{store, &l1_b, &l2, ids};
 };
@@ -359,7 +359,7 @@ TEST_F(TwoLayerTest, AWriteDeletesInL2AndL1AndASlowReadersFillIsRefused) {
   EXPECT_EQ((*at_b)->version, 2) << "a stale value was cached";
   // a's own L1 took the old value (its L1 lease predates nothing a's process erased): another
   // server's L1 is stale for at most its TTL (+10% jitter), never longer.
-  clock += std::chrono::milliseconds(1100);
+  clock.advance(std::chrono::milliseconds(1100));
   auto at_a = run_sync(a.get(12));
   ASSERT_TRUE(at_a);
   EXPECT_EQ((*at_a)->version, 2) << "L1 stale beyond its TTL";

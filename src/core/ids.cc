@@ -4,12 +4,12 @@
 
 namespace ztm {
 
-IdGenerator::IdGenerator(int node, Clock clock) : node_(node), clock_(std::move(clock)) {
+IdGenerator::IdGenerator(int node, const Clock& clock) : node_(node), clock_(&clock) {
   if (node < 0 || node > kMaxNode) throw std::invalid_argument("node id out of range");
 }
 
 std::int64_t IdGenerator::next() {
-  const std::int64_t now = (clock_() - kEpochMs) << kSequenceBits;
+  const std::int64_t now = (unix_ms(clock_->now()) - kEpochMs) << kSequenceBits;
   std::int64_t last = last_.load(std::memory_order_relaxed);
   std::int64_t candidate;
   do {
@@ -28,11 +28,6 @@ IdGenerator::Parts IdGenerator::decode(std::int64_t id) {
       .node = static_cast<int>((id >> kSequenceBits) & kMaxNode),
       .sequence = static_cast<int>(id & ((1 << kSequenceBits) - 1)),
   };
-}
-
-std::int64_t IdGenerator::system_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace ztm

@@ -9,11 +9,14 @@
 // and real time catches up), so bursts never block and never repeat. A wall clock that steps
 // backwards is ignored for the same reason: the logical clock never decreases.
 // Unique as long as no two live processes share a node id.
+//
+// Time is the injected clock's wall time (Clock::now()); tests pass a ManualClock.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
+
+#include "core/clock.h"
 
 namespace ztm {
 
@@ -30,10 +33,8 @@ class IdGenerator {
   // 2025-01-01T00:00:00Z in Unix milliseconds.
   static constexpr std::int64_t kEpochMs = 1735689600000;
 
-  using Clock = std::function<std::int64_t()>;  // returns Unix milliseconds
-
-  // REQUIRES: 0 <= node <= kMaxNode.
-  explicit IdGenerator(int node, Clock clock = system_clock_ms);
+  // REQUIRES: 0 <= node <= kMaxNode; clock outlives this.
+  explicit IdGenerator(int node, const Clock& clock = Clock::system());
 
   // Thread-safe and lock-free.
   std::int64_t next();
@@ -45,11 +46,9 @@ class IdGenerator {
   };
   static Parts decode(std::int64_t id);
 
-  static std::int64_t system_clock_ms();
-
  private:
   int node_;
-  Clock clock_;
+  const Clock* clock_;
   // (logical milliseconds since epoch << kSequenceBits) | sequence of the last id issued.
   std::atomic<std::int64_t> last_{0};
 };

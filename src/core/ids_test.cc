@@ -6,12 +6,20 @@
 #include <thread>
 #include <vector>
 
+#include "core/manual_clock.h"
+
 namespace ztm {
 namespace {
 
+// A clock frozen at `unix_ms`.
+ManualClock at(std::int64_t unix_ms) {
+  return ManualClock(std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms)));
+}
+
 TEST(IdGenerator, IdsFitIn53BitsAndDecode) {
-  std::int64_t now = IdGenerator::kEpochMs + 123456789;
-  IdGenerator gen(77, [&] { return now; });
+  const std::int64_t now = IdGenerator::kEpochMs + 123456789;
+  const ManualClock clock = at(now);
+  IdGenerator gen(77, clock);
   const auto id = gen.next();
   EXPECT_GT(id, 0);
   EXPECT_LE(id, kMaxSafeInteger);
@@ -23,13 +31,15 @@ TEST(IdGenerator, IdsFitIn53BitsAndDecode) {
 
 TEST(IdGenerator, LastRepresentableMillisecondStaysWithin53Bits) {
   const std::int64_t last_ms = IdGenerator::kEpochMs + (std::int64_t{1} << IdGenerator::kTimeBits) - 1;
-  IdGenerator gen(IdGenerator::kMaxNode, [&] { return last_ms; });
+  const ManualClock clock = at(last_ms);
+  IdGenerator gen(IdGenerator::kMaxNode, clock);
   EXPECT_LE(gen.next(), kMaxSafeInteger);
 }
 
 TEST(IdGenerator, BurstBeyondSequenceBorrowsNextMillisecondAndStaysIncreasing) {
   const std::int64_t now = IdGenerator::kEpochMs + 1000;
-  IdGenerator gen(3, [&] { return now; });
+  const ManualClock clock = at(now);
+  IdGenerator gen(3, clock);
   std::int64_t prev = 0;
   for (int i = 0; i < 1000; ++i) {  // 1000 ids in one frozen millisecond: 64 per ms
     const auto id = gen.next();
@@ -40,17 +50,17 @@ TEST(IdGenerator, BurstBeyondSequenceBorrowsNextMillisecondAndStaysIncreasing) {
 }
 
 TEST(IdGenerator, ClockGoingBackwardsNeverRepeats) {
-  std::int64_t now = IdGenerator::kEpochMs + 5000;
-  IdGenerator gen(1, [&] { return now; });
+  ManualClock clock = at(IdGenerator::kEpochMs + 5000);
+  IdGenerator gen(1, clock);
   const auto a = gen.next();
-  now -= 3000;
+  clock.step_wall(-std::chrono::seconds(3));
   const auto b = gen.next();
   EXPECT_GT(b, a);
 }
 
 TEST(IdGenerator, DifferentNodesNeverCollide) {
-  const std::int64_t now = IdGenerator::kEpochMs + 42;
-  IdGenerator a(1, [&] { return now; }), b(2, [&] { return now; });
+  const ManualClock clock = at(IdGenerator::kEpochMs + 42);
+  IdGenerator a(1, clock), b(2, clock);
   std::set<std::int64_t> seen;
   for (int i = 0; i < 500; ++i) {
     ASSERT_TRUE(seen.insert(a.next()).second);

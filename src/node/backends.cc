@@ -127,7 +127,7 @@ std::string migrate_database(const Config& config) {
   return describe(store.migrate(), config.storage.sqlite_path);
 }
 
-std::unique_ptr<LocalCache> open_local_cache(const Config& config) {
+std::unique_ptr<LocalCache> open_local_cache(const Config& config, const Clock& clock) {
   const CacheConfig& c = config.cache;
   if (!c.enabled) return nullptr;
   const int jitter = c.ttl_jitter_percent;
@@ -140,11 +140,12 @@ std::unique_ptr<LocalCache> open_local_cache(const Config& config) {
       .max_bytes = c.max_bytes,
       .ttl = std::chrono::milliseconds(ttl_ms),
       .ttl_jitter_percent = jitter,
+      .clock = &clock,
   });
 }
 
-std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config,
-                                                     MetricsRegistry& metrics) {
+std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics,
+                                                     const Clock& clock) {
   if (!config.cache.enabled || config.cache.l2_nodes.empty()) return nullptr;
   cache::RedisCacheTierOptions o;
   o.nodes = redis::split_addresses(config.cache.l2_nodes);
@@ -152,6 +153,7 @@ std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config,
   o.ttl = std::chrono::milliseconds(config.cache.l2_ttl_ms);
   o.timeout = std::chrono::milliseconds(config.cache.l2_timeout_ms);
   o.lease_wait = std::chrono::milliseconds(config.cache.l2_lease_wait_ms);
+  o.clock = &clock;
   std::unique_ptr<cache::RedisCacheTier> tier;
   try {
     tier = std::make_unique<cache::RedisCacheTier>(std::move(o));
@@ -163,12 +165,13 @@ std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config,
   return tier;
 }
 
-std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics) {
+std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics,
+                                                 const Clock& clock) {
   const SessionsConfig& s = config.sessions;
   if (s.backend == "sqlite") {
     const std::string path =
         s.sqlite_path.empty() ? beside_users_db(config, "ztm-sessions.db") : s.sqlite_path;
-    return std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = path});
+    return std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = path, .clock = &clock});
   }
   if (s.backend != "redis")
     throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");
@@ -188,7 +191,7 @@ std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRe
   return std::make_unique<RedisSessionStore>(client, RedisSessionOptions{});
 }
 
-std::unique_ptr<Queue> open_queue(const Config& config) {
+std::unique_ptr<Queue> open_queue(const Config& config, const Clock& clock) {
   const QueueConfig& q = config.queue;
   QueueOptions queue;
   queue.ack_wait = std::chrono::milliseconds(q.ack_wait_ms);
@@ -196,7 +199,8 @@ std::unique_ptr<Queue> open_queue(const Config& config) {
   if (q.backend == "embedded") {
     const std::string path =
         q.sqlite_path.empty() ? beside_users_db(config, "ztm-queue.db") : q.sqlite_path;
-    return std::make_unique<EmbeddedQueue>(EmbeddedQueueOptions{.path = path, .queue = queue});
+    return std::make_unique<EmbeddedQueue>(
+        EmbeddedQueueOptions{.path = path, .queue = queue, .clock = &clock});
   }
   if (q.backend != "nats")
     throw ConfigError("option 'queue.backend': '" + q.backend + "' is neither embedded nor nats");

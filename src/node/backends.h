@@ -2,6 +2,7 @@
 // The only place a backend is chosen: each function reads its section of the Config and opens
 // the implementation it names. Used by the Node (node.h) and the admin commands (migrate, seed).
 // Start-up errors throw (std::runtime_error, ConfigError) with a message that names the option.
+// Whatever reads time reads `clock` (which must outlive what is opened).
 
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "app/photos.h"
 #include "cache/local/local_cache.h"
 #include "cache/redis/redis_cache_tier.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "media/blob_store.h"
@@ -32,19 +34,21 @@ std::string migrate_database(const Config& config);
 
 // The L1 cache; null when cache.enabled is false. With L2 on, its TTL (jitter included) stays
 // within cache.l1_max_staleness_ms: other servers' writes reach this L1 only by expiry.
-std::unique_ptr<LocalCache> open_local_cache(const Config& config);
+std::unique_ptr<LocalCache> open_local_cache(const Config& config, const Clock& clock);
 
 // The L2 tier (a ring of cache.l2_nodes), its metrics registered; null when the cache is off or
 // cache.l2_nodes is empty.
-std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics);
+std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics,
+                                                     const Clock& clock);
 
 // sessions.backend: SQLite (sessions.sqlite_path, default beside the users database) or Redis
 // (one server, or a Sentinel group); `metrics` gets ztm_redis_*{client="sessions"}.
-std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics);
+std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics,
+                                                 const Clock& clock);
 
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).
-std::unique_ptr<Queue> open_queue(const Config& config);
+std::unique_ptr<Queue> open_queue(const Config& config, const Clock& clock);
 
 // media.backend: a local directory (default media/ beside the users database) or the PostgreSQL
 // database of storage.postgres_url; with `migrate`, creates its table first.

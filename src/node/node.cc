@@ -110,21 +110,22 @@ http::ServerOptions server_options(const Config& config, int threads) {
 
 }  // namespace
 
-Node::Node(const Config& config) : config_(config), ids_(config.node_id) {
+Node::Node(const Config& config, const Clock& clock)
+    : config_(config), clock_(clock), ids_(config.node_id, clock) {
   register_process_metrics(metrics_);
 }
 
 Node::~Node() { shutdown(); }
 
 std::unique_ptr<Node> Node::web_server(const Config& config, Seams seams) {
-  std::unique_ptr<Node> node(new Node(config));
+  std::unique_ptr<Node> node(new Node(config, seams.clock ? *seams.clock : Clock::system()));
   node->open_data_tier(seams);
   node->build_web_server();
   return node;
 }
 
 std::unique_ptr<Node> Node::photo_worker(const Config& config, Seams seams) {
-  std::unique_ptr<Node> node(new Node(config));
+  std::unique_ptr<Node> node(new Node(config, seams.clock ? *seams.clock : Clock::system()));
   node->open_data_tier(seams);
   node->build_photo_worker();
   return node;
@@ -142,16 +143,16 @@ void Node::open_data_tier(Seams& seams) {
     wrapped_ = seams.wrap_database(*backend_);
     below_metering = wrapped_.get();
   }
-  database_ = std::make_unique<MeteredStore>(*below_metering, metrics_);
+  database_ = std::make_unique<MeteredStore>(*below_metering, metrics_, clock_);
   readiness_ = std::make_unique<Readiness>(*database_);
   blobs_ = open_blob_store(config_, migrate);
-  queue_ = open_queue(config_);
+  queue_ = open_queue(config_, clock_);
 }
 
 void Node::build_web_server() {
-  l1_ = open_local_cache(config_);
+  l1_ = open_local_cache(config_, clock_);
   if (l1_) register_cache_metrics(metrics_, *l1_);
-  l2_ = open_l2_cache(config_, metrics_);
+  l2_ = open_l2_cache(config_, metrics_, clock_);
   users_ = std::make_unique<UserService>(*database_, l1_.get(), l2_.get(), ids_);
   metrics_.callback(
       "ztm_cache_coalesced_reads_total",
@@ -159,7 +160,7 @@ void Node::build_web_server() {
       "instead of reading below the cache.",
       {}, [users = users_.get()] { return static_cast<double>(users->coalesced_reads()); },
       "counter");
-  sessions_ = open_session_store(config_, metrics_);
+  sessions_ = open_session_store(config_, metrics_, clock_);
   hasher_ = std::make_unique<PasswordHasher>(password_hasher_options(config_.accounts));
   accounts_ = std::make_unique<AccountService>(*database_, *sessions_, *hasher_, ids_,
                                                account_options(config_));

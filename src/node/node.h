@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/ids.h"
 #include "core/metrics.h"
@@ -61,6 +62,9 @@ namespace ztm::node {
 
 // What a test may change in the production graph.
 struct Seams {
+  // The one clock every part of the node reads time from (ids, TTLs, breakers, sessions, queue,
+  // latency); null = the real clock. Must outlive the node.
+  const Clock* clock = nullptr;
   // Wraps the chosen database backend, below the metering decorator (e.g. a gate that holds
   // reads). The returned wrapper must refer to `backend`, which outlives it.
   std::function<std::unique_ptr<Database>(Database& backend)> wrap_database;
@@ -103,7 +107,7 @@ class Node {
   AccountService* accounts() { return accounts_.get(); }
 
  private:
-  explicit Node(const Config& config);
+  Node(const Config& config, const Clock& clock);
   void open_data_tier(Seams& seams);
   void build_web_server();
   void build_photo_worker();
@@ -111,6 +115,7 @@ class Node {
   void make_http_server(http::Handler handler, int threads);
 
   const Config config_;
+  const Clock& clock_;
   int threads_ = 1;
   MetricsRegistry metrics_;
   IdGenerator ids_;

@@ -89,10 +89,10 @@ TEST(Node, UnknownBackendsAreStartUpErrors) {
   ASSERT_NE(mkdtemp(dir), nullptr);
   auto config = test::test_config(dir);
   config.queue.backend = "kafka";
-  EXPECT_THROW(node::open_queue(config), ConfigError);
+  EXPECT_THROW(node::open_queue(config, Clock::system()), ConfigError);
   config.sessions.backend = "memcached";
   MetricsRegistry metrics;
-  EXPECT_THROW(node::open_session_store(config, metrics), ConfigError);
+  EXPECT_THROW(node::open_session_store(config, metrics, Clock::system()), ConfigError);
   std::filesystem::remove_all(dir);
 }
 

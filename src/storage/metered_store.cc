@@ -13,8 +13,8 @@ constexpr std::array<const char*, 19> kOpNames = {
 
 }  // namespace
 
-MeteredStore::MeteredStore(Database& inner, MetricsRegistry& registry)
-    : DatabaseWrapper(inner), registry_(registry) {
+MeteredStore::MeteredStore(Database& inner, MetricsRegistry& registry, const Clock& clock)
+    : DatabaseWrapper(inner), registry_(registry), clock_(clock) {
   static_assert(kOpNames.size() == kOps);
   for (int op = 0; op < kOps; ++op)
     latency_[op] = &registry_.histogram("ztm_storage_seconds", "Latency of storage calls",
@@ -22,8 +22,7 @@ MeteredStore::MeteredStore(Database& inner, MetricsRegistry& registry)
 }
 
 void MeteredStore::record(Op op, std::chrono::steady_clock::time_point start, const Error* error) {
-  latency_[op]->observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  latency_[op]->observe(std::chrono::duration<double>(clock_.steady_now() - start).count());
   // Errors are the exception, so looking their counter up (under the registry's lock) is fine.
   if (error)
     registry_
@@ -35,7 +34,7 @@ void MeteredStore::record(Op op, std::chrono::steady_clock::time_point start, co
 template <class T>
 boost::asio::awaitable<Result<T>> MeteredStore::measure(Op op,
                                                         boost::asio::awaitable<Result<T>> call) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_.steady_now();
   Result<T> result = co_await std::move(call);
   record(op, start, result.ok() ? nullptr : &result.error());
   co_return result;

@@ -2,11 +2,13 @@
 // A Database decorator that measures every call of the database it wraps:
 //   ztm_storage_seconds{op}             histogram, latency of storage calls
 //   ztm_storage_errors_total{op,code}   counter, failed calls by Errc (to_string)
-// It changes no result, so it passes the same conformance suites as what it wraps.
+// It changes no result, so it passes the same conformance suites as what it wraps. Latency is
+// the clock's monotonic time (steady_now()) across the call.
 
 #include <array>
 #include <chrono>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "storage/database.h"
 
@@ -17,8 +19,8 @@ class MeteredStore : public DatabaseWrapper {
   using Store::create_user;
   using Store::get_user;
   using Store::list_users;
-  // REQUIRES: inner and registry outlive this.
-  MeteredStore(Database& inner, MetricsRegistry& registry);
+  // REQUIRES: inner, registry and clock outlive this.
+  MeteredStore(Database& inner, MetricsRegistry& registry, const Clock& clock = Clock::system());
 
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
                                                      Consistency consistency) override;
@@ -59,6 +61,7 @@ class MeteredStore : public DatabaseWrapper {
   void record(Op op, std::chrono::steady_clock::time_point start, const Error* error);
 
   MetricsRegistry& registry_;
+  const Clock& clock_;
   std::array<Histogram*, kOps> latency_{};  // created up front: the hot path takes no lock
 };
 

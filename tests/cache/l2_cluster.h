@@ -20,6 +20,7 @@
 #include "app/users.h"
 #include "cache/local/local_cache.h"
 #include "cache/redis/redis_cache_tier.h"
+#include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "tests/sessions/event_loops.h"
 #include "tests/support/eventually.h"
@@ -146,8 +147,8 @@ class L2Cluster {
 
   std::vector<std::unique_ptr<RedisInstance>> redis;
   SlowStore store;
-  std::int64_t now = IdGenerator::kEpochMs + 1;
-  IdGenerator ids{1, [this] { return now; }};
+  ManualClock id_clock;  // ids only: the caches run on real time, as the Redis nodes do
+  IdGenerator ids{1, id_clock};
   std::vector<std::unique_ptr<WebServer>> servers;
   std::atomic<int> done{0};
   std::vector<std::unique_ptr<EventLoops>> loops;  // last: destroyed (joined) first

@@ -1,14 +1,21 @@
 #pragma once
 // The contract of src/queue/queue.h as a typed test suite that every Queue backend passes. A
-// backend's test instantiates it with a factory whose make(options) returns a fresh, empty queue
-// on every call:
+// backend's test instantiates it with a factory whose make(options, clock) returns a fresh,
+// empty queue on every call:
 //
-//   struct EmbeddedFactory { static std::unique_ptr<ztm::Queue> make(ztm::QueueOptions); };
+//   struct EmbeddedFactory {
+//     // true: the queue reads `clock` (the suite's ManualClock) for ack_wait, nak delays and
+//     // heartbeats. false: the engine keeps its own clock (NATS) and ignores it.
+//     static constexpr bool kUsesClock = true;
+//     static std::unique_ptr<ztm::Queue> make(ztm::QueueOptions, const ztm::Clock& clock);
+//   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Embedded, QueueConformance, ::testing::Types<EmbeddedFactory>);
 //
 // Calls run on one io_context driven by two threads and are awaited from the test thread with a
-// bound (a hung call fails the test). Redelivery is real time: ack_wait of 500 ms to 1 s, waited
-// for by polling fetch() with a bound, never by sleeping.
+// bound (a hung call fails the test). Redelivery timing (ack_wait of 500 ms to 1 s): on the
+// ManualClock the suite advances it, to a millisecond before a message may come back and then
+// onto it; on an engine's own clock real time passes, waited for by fetch() with a bound, never
+// by sleeping. fetch()'s own `wait` is real time for every backend.
 
 #include <gtest/gtest.h>
 
@@ -22,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/manual_clock.h"
 #include "queue/queue.h"
 #include "tests/sessions/event_loops.h"
 #include "tests/support/eventually.h"
@@ -42,14 +50,31 @@ inline QueueOptions queue_options(std::chrono::milliseconds ack_wait, int max_de
 template <class Factory>
 class QueueConformance : public ::testing::Test {
  protected:
+  // Whether the queue's time is clock_ (moved only by the test) rather than real time.
+  static constexpr bool kManualTime = Factory::kUsesClock;
+  using TimePoint = std::chrono::steady_clock::time_point;
+
   void TearDown() override {
     loops_.reset();  // no call in flight before the queue goes
     queue_.reset();
   }
 
   void open(QueueOptions options) {
-    queue_ = Factory::make(options);
+    queue_ = Factory::make(options, clock_);
     ASSERT_NE(queue_, nullptr);
+  }
+
+  // Now on the queue's clock.
+  TimePoint now() const {
+    if constexpr (kManualTime) return clock_.steady_now();
+    return QueueClock::now();
+  }
+  // Moves clock_ on to `t`. On real time nothing to do: it gets there by itself, and what
+  // follows must poll for it.
+  void advance_to(TimePoint t) {
+    if constexpr (kManualTime) {
+      if (const auto now = clock_.steady_now(); t > now) clock_.advance(t - now);
+    }
   }
 
   Result<void> publish(const std::string& dedup_id, const std::string& payload) {
@@ -95,13 +120,38 @@ class QueueConformance : public ::testing::Test {
     EXPECT_EQ(got.size(), 1u);
     return got.empty() ? QueueMessage{} : std::move(got.front());
   }
-  // Whether a fetch waiting `wait` comes back empty.
+  // Whether a fetch waiting `wait` (real time) comes back empty.
   bool nothing_within(std::chrono::milliseconds wait) {
     auto got = fetch(10, wait);
     EXPECT_EQ(outcome(got), "ok");
     return got.ok() && got->empty();
   }
+  // Whether nothing is delivered while `d` passes on the queue's clock. On clock_: advances it
+  // by d, then a fetch looks without waiting (what became visible meanwhile is visible still).
+  // On the engine's clock: a fetch waits d.
+  bool nothing_for(std::chrono::milliseconds d) {
+    if constexpr (kManualTime) {
+      clock_.advance(d);
+      return nothing_within(0ms);
+    }
+    return nothing_within(d);
+  }
+  // The next delivery, which must not come before `d` has passed since `since` on the queue's
+  // clock. On clock_: nothing at since + d - 1 ms, then it comes at since + d. On the engine's
+  // clock: fetched within 10 s, and no sooner than d - 100 ms after `since` (timer slack).
+  QueueMessage fetch_after(TimePoint since, std::chrono::milliseconds d) {
+    if constexpr (kManualTime) {
+      advance_to(since + d - 1ms);
+      EXPECT_TRUE(nothing_within(0ms)) << "delivered before " << d.count() << " ms";
+      clock_.advance(1ms);
+      return fetch_one();
+    }
+    QueueMessage m = fetch_one(10s);
+    EXPECT_GE(QueueClock::now() - since, d - 100ms) << "delivered before " << d.count() << " ms";
+    return m;
+  }
 
+  ManualClock clock_;  // outlives the queue
   std::unique_ptr<EventLoops> loops_ = std::make_unique<EventLoops>(2);
   std::unique_ptr<Queue> queue_;
 };
@@ -139,7 +189,7 @@ TYPED_TEST_P(QueueConformance, AckedMessagesAreNeverDeliveredAgain) {
   const QueueMessage m = this->fetch_one();
   ASSERT_EQ(m.payload, "payload");
   ASSERT_EQ(outcome(this->ack(m)), "ok");
-  EXPECT_TRUE(this->nothing_within(1500ms));  // three times ack_wait
+  EXPECT_TRUE(this->nothing_for(1500ms));  // three times ack_wait
   EXPECT_EQ(this->pending(), 0);
 }
 
@@ -147,11 +197,10 @@ TYPED_TEST_P(QueueConformance, AnUnackedMessageIsRedeliveredAfterAckWait) {
   this->open(queue_options(500ms));
   ASSERT_EQ(outcome(this->publish("r", "job")), "ok");
   const QueueMessage first = this->fetch_one();
-  const auto fetched_at = QueueClock::now();
+  const auto fetched_at = this->now();
   ASSERT_EQ(first.deliveries, 1);
   EXPECT_TRUE(this->nothing_within(0ms)) << "invisible to others while its ack_wait runs";
-  const QueueMessage again = this->fetch_one(10s);  // the consumer "died": no ack
-  EXPECT_GE(QueueClock::now() - fetched_at, 400ms) << "not before ack_wait";
+  const QueueMessage again = this->fetch_after(fetched_at, 500ms);  // the consumer "died"
   EXPECT_EQ(again.id, first.id);
   EXPECT_EQ(again.payload, "job");
   EXPECT_EQ(again.deliveries, 2);
@@ -163,11 +212,10 @@ TYPED_TEST_P(QueueConformance, NakRedeliversAfterTheDelay) {
   this->open(queue_options(30s));
   ASSERT_EQ(outcome(this->publish("n", "job")), "ok");
   const QueueMessage first = this->fetch_one();
-  const auto nak_at = QueueClock::now();
+  const auto nak_at = this->now();
   ASSERT_EQ(outcome(this->nak(first, 600ms)), "ok");
-  const QueueMessage again = this->fetch_one(10s);
-  EXPECT_GE(QueueClock::now() - nak_at, 500ms) << "not before the delay";
-  EXPECT_LT(QueueClock::now() - nak_at, 10s) << "long before ack_wait (30 s)";
+  const QueueMessage again = this->fetch_after(nak_at, 600ms);
+  EXPECT_LT(this->now() - nak_at, 10s) << "long before ack_wait (30 s)";
   EXPECT_EQ(again.id, first.id);
   EXPECT_EQ(again.deliveries, 2);
   ASSERT_EQ(outcome(this->nak(again, 0ms)), "ok");
@@ -180,13 +228,15 @@ TYPED_TEST_P(QueueConformance, InProgressKeepsAMessageBeyondAckWait) {
   this->open(queue_options(1000ms));
   ASSERT_EQ(outcome(this->publish("long", "job")), "ok");
   const QueueMessage m = this->fetch_one();
-  const auto start = QueueClock::now();
-  // Heartbeats every ~300 ms for 3 x ack_wait: nobody else gets the message meanwhile.
-  for (int beat = 0; QueueClock::now() - start < 3s && beat < 100; ++beat) {
+  // Heartbeats every 300 ms for 3 x ack_wait: nobody else gets the message meanwhile.
+  auto last_beat = this->now();
+  for (int beat = 0; beat < 10; ++beat) {
     ASSERT_EQ(outcome(this->in_progress(m)), "ok");
-    ASSERT_TRUE(this->nothing_within(300ms)) << "redelivered despite heartbeats";
+    last_beat = this->now();
+    ASSERT_TRUE(this->nothing_for(300ms)) << "redelivered despite heartbeats";
   }
-  const QueueMessage again = this->fetch_one(10s);  // heartbeats stopped: redelivered
+  // Heartbeats stopped: redelivered one ack_wait after the last.
+  const QueueMessage again = this->fetch_after(last_beat, 1000ms);
   EXPECT_EQ(again.id, m.id);
   EXPECT_EQ(again.deliveries, 2);
   EXPECT_EQ(outcome(this->ack(again)), "ok");
@@ -198,7 +248,7 @@ TYPED_TEST_P(QueueConformance, DeadLetterRemovesTheMessageAndKeepsTheReason) {
   const QueueMessage m = this->fetch_one();
   ASSERT_EQ(outcome(this->dead_letter(m, "cannot decode the image")), "ok");
   EXPECT_EQ(this->pending(), 0);
-  EXPECT_TRUE(this->nothing_within(1500ms)) << "a dead letter is never delivered again";
+  EXPECT_TRUE(this->nothing_for(1500ms)) << "a dead letter is never delivered again";
   const auto dead = this->dead_letters(10);
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].payload, "poison");
@@ -215,14 +265,18 @@ TYPED_TEST_P(QueueConformance, AMessageDeliveredTooOftenIsDeadLetteredByFetch) {
   this->open(queue_options(500ms, 2));
   ASSERT_EQ(outcome(this->publish("crash", "kills the worker")), "ok");
   EXPECT_EQ(this->fetch_one().deliveries, 1);  // the worker crashes: no ack
-  EXPECT_EQ(this->fetch_one().deliveries, 2);  // and again, at max_deliveries
+  const auto first_at = this->now();
+  EXPECT_EQ(this->fetch_after(first_at, 500ms).deliveries, 2);  // and again, at max_deliveries
+  const auto second_at = this->now();
   // The third delivery would exceed max_deliveries: fetch dead-letters it and returns nothing.
+  this->advance_to(second_at + 500ms);
+  const auto poll_wait = TestFixture::kManualTime ? 0ms : 200ms;
   ASSERT_TRUE(eventually(
-      [&] { return this->nothing_within(200ms) && !this->dead_letters(10).empty(); }, 10s));
+      [&] { return this->nothing_within(poll_wait) && !this->dead_letters(10).empty(); }, 10s));
   const auto dead = this->dead_letters(10);
   EXPECT_EQ(dead[0].payload, "kills the worker");
   EXPECT_NE(dead[0].reason.find("delivered 3 times"), std::string::npos) << dead[0].reason;
-  EXPECT_TRUE(this->nothing_within(1500ms));
+  EXPECT_TRUE(this->nothing_for(1500ms));
   EXPECT_EQ(this->pending(), 0);
 }
 

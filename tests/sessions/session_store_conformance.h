@@ -1,15 +1,22 @@
 #pragma once
 // The contract of src/sessions/session_store.h as a typed test suite that every SessionStore
-// backend passes. A backend's test instantiates it with a factory whose make() returns a fresh,
-// empty store on every call:
+// backend passes. A backend's test instantiates it with a factory whose make(clock) returns a
+// fresh, empty store on every call:
 //
-//   struct SqliteFactory { static std::unique_ptr<ztm::SessionStore> make(); };
+//   struct SqliteFactory {
+//     // true: the store reads `clock` (the suite's ManualClock). false: the backend keeps its
+//     // engine's own clock (Redis: PX, PEXPIRE) and ignores it.
+//     static constexpr bool kUsesClock = true;
+//     static std::unique_ptr<ztm::SessionStore> make(const ztm::Clock& clock);
+//   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SessionStoreConformance,
 //                                  ::testing::Types<SqliteFactory>);
 //
 // Calls run on one io_context driven by two threads (a server calls its store from several
 // event-loop threads); each call is awaited from the test thread with a bound, so a hung call
-// fails the test instead of hanging it. Expiry is real time: ttls of 1 s (the minimum).
+// fails the test instead of hanging it. Expiry and rate windows use ttls of 1 s (the minimum):
+// on the ManualClock the suite advances it (to a millisecond before an end, then onto it); on an
+// engine's own clock real time passes, observed by polling with a bound, never by sleeping.
 
 #include <gtest/gtest.h>
 
@@ -26,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/manual_clock.h"
 #include "sessions/session_store.h"
 #include "tests/sessions/event_loops.h"
 #include "tests/support/eventually.h"
@@ -37,8 +45,11 @@ using namespace std::chrono_literals;
 template <class Factory>
 class SessionStoreConformance : public ::testing::Test {
  protected:
+  // Whether the store's time is clock_ (moved only by the test) rather than real time.
+  static constexpr bool kManualTime = Factory::kUsesClock;
+
   void SetUp() override {
-    store_ = Factory::make();
+    store_ = Factory::make(clock_);
     ASSERT_NE(store_, nullptr);
   }
   void TearDown() override {
@@ -58,6 +69,39 @@ class SessionStoreConformance : public ::testing::Test {
     return loops_->run(store_->hit(key, window));
   }
 
+  // Lets `d` (>= 1 s) pass on the store's clock while touching `kept` (ttl 1 s) at least every
+  // 200 ms of it, so that it lives on; fails if a touch does not find it.
+  //  - On clock_: advances it 200 ms at a time.
+  //  - On the engine's clock (Redis): real time passes, and its end is seen on that clock itself:
+  //    a rate window of `d` opened now has passed once hit() counts 1 again. Polled with a bound.
+  ::testing::AssertionResult let_pass_touching(const std::string& kept,
+                                               std::chrono::milliseconds d) {
+    if constexpr (kManualTime) {
+      for (auto passed = 0ms; passed < d; passed += 200ms) {
+        clock_.advance(200ms);
+        if (auto t = touch(kept, 1s); !t.ok())
+          return ::testing::AssertionFailure() << "touch " << kept << ": " << outcome(t);
+      }
+    } else {
+      const std::string window = "passing:" + kept;
+      if (auto h = hit(window, d); !h.ok() || h->hits != 1)
+        return ::testing::AssertionFailure() << "opening the window: " << outcome(h);
+      std::string failed;
+      const bool passed = eventually(
+          [&] {
+            if (auto t = touch(kept, 1s); !t.ok()) failed = outcome(t);
+            auto h = hit(window, d);
+            return !failed.empty() || (h.ok() && h->hits == 1);
+          },
+          d + 5s, 50ms);
+      if (!failed.empty())
+        return ::testing::AssertionFailure() << "touch " << kept << ": " << failed;
+      if (!passed) return ::testing::AssertionFailure() << "the window never ended";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  ManualClock clock_;  // outlives the store
   std::unique_ptr<EventLoops> loops_ = std::make_unique<EventLoops>(2);
   std::unique_ptr<SessionStore> store_;
 };
@@ -113,15 +157,19 @@ TYPED_TEST_P(SessionStoreConformance, RevokeUserRemovesEveryOneOfTheUsersSession
 
 // A session not touched expires after its ttl; one touched more often than its ttl lives on.
 // Touching is the only way to observe a session, and it slides the expiry, so the untouched one is
-// looked at once, after the pacing loop of the touched one has outlived its ttl.
+// looked at once, after the touched one has outlived its ttl.
 TYPED_TEST_P(SessionStoreConformance, SessionsExpireUnlessTouched) {
   ASSERT_EQ(outcome(this->create("kept", SessionData{1, "user"}, 1s)), "ok");
   ASSERT_EQ(outcome(this->create("left", SessionData{1, "user"}, 1s)), "ok");
-  const auto until = std::chrono::steady_clock::now() + 1600ms;
-  while (std::chrono::steady_clock::now() < until) {  // bounded pacing loop, not a wait
+  if constexpr (TestFixture::kManualTime) {  // the exact edge, on the manual clock
+    ASSERT_EQ(outcome(this->create("edge", SessionData{1, "user"}, 1s)), "ok");
+    this->clock_.advance(999ms);
+    EXPECT_EQ(outcome(this->touch("edge", 1s)), "ok") << "a millisecond before its ttl";
     ASSERT_EQ(outcome(this->touch("kept", 1s)), "ok");
-    std::this_thread::sleep_for(200ms);
+    this->clock_.advance(1ms);
+    EXPECT_EQ(errc(this->touch("left", 1s)), "not_found") << "at its ttl";
   }
+  ASSERT_TRUE(this->let_pass_touching("kept", 1000ms));
   EXPECT_EQ(errc(this->touch("left", 1s)), "not_found");
   EXPECT_EQ(outcome(this->touch("kept", 1s)), "ok");
   // An expired key is free again.
@@ -140,8 +188,15 @@ TYPED_TEST_P(SessionStoreConformance, HitsCountInAFixedWindowThenStartAgain) {
   EXPECT_EQ(third->hits, 3);
   EXPECT_LE(third->reset_in, first->reset_in);     // the window does not slide
   EXPECT_EQ(this->hit("login:bob", 1s)->hits, 1);  // counters are per key
-  // After the window the count starts again at 1 (each poll is a hit of its own).
-  EXPECT_TRUE(eventually([&] { return this->hit("login:ada", 1s)->hits == 1; }, 3s, 50ms));
+  // After the window the count starts again at 1.
+  if constexpr (TestFixture::kManualTime) {
+    this->clock_.advance(999ms);
+    EXPECT_EQ(this->hit("login:ada", 1s)->hits, 4) << "a millisecond before the window ends";
+    this->clock_.advance(1ms);
+    EXPECT_EQ(this->hit("login:ada", 1s)->hits, 1);
+  } else {  // each poll is a hit of its own
+    EXPECT_TRUE(eventually([&] { return this->hit("login:ada", 1s)->hits == 1; }, 3s, 50ms));
+  }
 }
 
 TYPED_TEST_P(SessionStoreConformance, BadKeysAndDurationsAreInvalidArguments) {

@@ -1,30 +1,27 @@
 #pragma once
 // An in-memory SessionStore for unit tests of the tiers above it (accounts, the API). The real
 // backends (SQLite, Redis) pass tests/sessions/session_store_conformance.h; this fake keeps the
-// same contract in the small (expiry by an injectable clock, fixed-window counters) and can fail
-// on purpose (fail_with).
+// same contract in the small (expiry and fixed-window counters on an injected Clock's monotonic
+// time; tests pass a ManualClock and advance it) and can fail on purpose (fail_with).
 
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 
+#include "core/clock.h"
 #include "sessions/session_store.h"
 
 namespace ztm::test {
 
 class MemorySessionStore : public SessionStore {
  public:
-  using Clock = std::chrono::steady_clock;
+  // REQUIRES: clock outlives this.
+  explicit MemorySessionStore(const Clock& clock = Clock::system()) : clock_(clock) {}
 
   void fail_with(std::optional<Errc> code) {
     std::lock_guard lock(mu_);
     fail_ = code;
-  }
-  // Moves this store's clock forward (expiry, windows).
-  void advance(std::chrono::milliseconds d) {
-    std::lock_guard lock(mu_);
-    offset_ += d;
   }
   std::size_t live_sessions() {
     std::lock_guard lock(mu_);
@@ -83,18 +80,18 @@ class MemorySessionStore : public SessionStore {
  private:
   struct Entry {
     SessionData data;
-    Clock::time_point expires;
+    std::chrono::steady_clock::time_point expires;
   };
   struct Window {
     std::int64_t hits = 0;
-    Clock::time_point ends;
+    std::chrono::steady_clock::time_point ends;
   };
-  Clock::time_point now() const { return Clock::now() + offset_; }
+  std::chrono::steady_clock::time_point now() const { return clock_.steady_now(); }
 
+  const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, Entry> sessions_;
   std::map<std::string, Window> windows_;
-  std::chrono::milliseconds offset_{0};
   std::optional<Errc> fail_;
 };
 

@@ -1,7 +1,5 @@
 #include "cache/local/local_cache.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cassert>
@@ -18,7 +16,7 @@
 namespace ztm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using TimePoint = std::chrono::steady_clock::time_point;
 using Slot = EvictionPolicy::Slot;
 
 // The key is hashed once per call, for the shard, the index and the policy.
@@ -29,7 +27,7 @@ struct Entry {
   std::string key;
   std::size_t hash = 0;
   CachedPtr value;
-  Clock::time_point expires;
+  TimePoint expires;
   std::int64_t charge = 0;
   Slot next_free = kNoSlot;
 };
@@ -156,7 +154,7 @@ class alignas(64) LocalCache::Shard {
 
   // REQUIRES: key absent, bytes + charge <= budget.
   void insert(std::string key, std::size_t hash, CachedPtr value, std::int64_t charge,
-              Clock::time_point expires) {
+              TimePoint expires) {
     Slot slot = free_head;
     if (slot == kNoSlot) {
       slot = static_cast<Slot>(entries.size());
@@ -170,13 +168,6 @@ class alignas(64) LocalCache::Shard {
     bytes += charge;
   }
 };
-
-std::chrono::steady_clock::time_point coarse_steady_now() {
-  // libstdc++'s steady_clock is CLOCK_MONOTONIC, so the two readings share one epoch.
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return Clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
-}
 
 LocalCache::LocalCache(LocalCacheOptions options) : options_(std::move(options)) {
   const int n = options_.shards;
@@ -193,7 +184,7 @@ LocalCache::LocalCache(LocalCacheOptions options) : options_(std::move(options))
   if (options_.ttl_jitter_percent < 0 || options_.ttl_jitter_percent > 50)
     throw std::invalid_argument("LocalCache: ttl_jitter_percent must be in [0, 50], got " +
                                 std::to_string(options_.ttl_jitter_percent));
-  if (!options_.now) throw std::invalid_argument("LocalCache: the clock (now) must be set");
+  if (!options_.clock) throw std::invalid_argument("LocalCache: the clock must be set");
 
   shards_ = std::make_unique<Shard[]>(static_cast<std::size_t>(n));
   shard_mask_ = static_cast<std::size_t>(n - 1);
@@ -227,7 +218,7 @@ std::chrono::steady_clock::duration LocalCache::ttl_for(std::size_t hash) const 
 
 CachedPtr LocalCache::get(std::string_view key) {
   const std::size_t hash = hash_of(key);
-  const auto now = options_.now();
+  const auto now = options_.clock->coarse_steady_now();
   Shard& s = shard_for(hash);
   if (s.concurrent_hits) {
     ReaderSlot& r = s.readers[reader_slot()];
@@ -282,7 +273,7 @@ bool LocalCache::put(std::string_view key, CachedPtr value, Lease lease) {
   if (charge > s.budget) return false;
   // Built before locking: the allocation stays out of the critical section.
   std::string owned(key);
-  const auto expires = options_.now() + ttl_for(hash);
+  const auto expires = options_.clock->coarse_steady_now() + ttl_for(hash);
 
   Shard::Change change(s);
   if (lease < s.invalidations) {

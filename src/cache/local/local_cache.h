@@ -14,20 +14,15 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
 
 #include "cache/cache.h"
 #include "cache/local/eviction_policy.h"
+#include "core/clock.h"
 
 namespace ztm {
-
-// steady_clock's time (CLOCK_MONOTONIC) at the kernel tick's resolution (1 to 4 ms): a few ns
-// to read instead of about 20, which was a fifth of a hit. Expiry is therefore accurate to one
-// tick, either way; TTLs are seconds.
-std::chrono::steady_clock::time_point coarse_steady_now();
 
 struct LocalCacheOptions {
   EvictionPolicyKind policy = EvictionPolicyKind::s3fifo;  // docs/cache.md: why
@@ -37,8 +32,11 @@ struct LocalCacheOptions {
   // entries filled together (a cold start, a burst) do not expire together and stampede the store.
   int ttl_jitter_percent = 10;
   int shards = 16;                       // a power of two in [1, 1024]
-  // Injected clock, so tests move time instead of sleeping. The default is coarse_steady_now.
-  std::function<std::chrono::steady_clock::time_point()> now = coarse_steady_now;
+  // Where TTLs are measured: clock->coarse_steady_now(), read once per get() and put(). The
+  // system clock's is CLOCK_MONOTONIC_COARSE, a few ns instead of about 20 (that was a fifth of
+  // a hit), so expiry is accurate to one kernel tick (1 to 4 ms), either way; TTLs are seconds.
+  // Must outlive the cache. Tests pass a ManualClock.
+  const Clock* clock = &Clock::system();
 };
 
 class LocalCache final : public Cache {
@@ -56,7 +54,7 @@ class LocalCache final : public Cache {
 
   // Throws std::invalid_argument (a start-up error) unless: shards is a power of two in
   // [1, 1024]; max_bytes / shards >= kEntryOverheadBytes; ttl > 0; ttl_jitter_percent in
-  // [0, 50]; now is set.
+  // [0, 50]; clock is set.
   explicit LocalCache(LocalCacheOptions options);
   ~LocalCache() override;
 

@@ -13,6 +13,7 @@
 
 #include "cache/local/local_cache.h"
 #include "cache/local/local_cache_test_util.h"
+#include "core/manual_clock.h"
 
 namespace ztm {
 namespace {
@@ -31,15 +32,13 @@ class LocalCacheConcurrencyTest : public ::testing::TestWithParam<EvictionPolicy
 
 TEST_P(LocalCacheConcurrencyTest, MixedTrafficKeepsInvariants) {
   // A clock the threads move forward, so entries also expire under load.
-  std::atomic<std::int64_t> elapsed_ms{0};
+  ManualClock clock;
   LocalCacheOptions o;
   o.policy = GetParam();
   o.max_bytes = 16 * 1024;  // small: most puts evict
   o.shards = 4;
   o.ttl = std::chrono::milliseconds(50);
-  o.now = [&elapsed_ms] {
-    return std::chrono::steady_clock::time_point{} + std::chrono::milliseconds(elapsed_ms.load());
-  };
+  o.clock = &clock;
   LocalCache cache(o);
 
   std::atomic<std::uint64_t> gets{0}, wrong_values{0}, over_bound{0};
@@ -63,7 +62,7 @@ TEST_P(LocalCacheConcurrencyTest, MixedTrafficKeepsInvariants) {
         } else if (roll < 97) {
           cache.erase(key);
         } else if (roll < 99) {
-          elapsed_ms.fetch_add(1);
+          clock.advance(std::chrono::milliseconds(1));
         } else if (cache.stats().bytes > static_cast<std::uint64_t>(o.max_bytes)) {
           over_bound.fetch_add(1);
         }

@@ -7,24 +7,24 @@
 #include <string>
 
 #include "cache/local/local_cache_test_util.h"
+#include "core/manual_clock.h"
 
 namespace ztm {
 namespace {
 
 using std::chrono::milliseconds;
-using testing_util::FakeClock;
 using testing_util::fill;
 using testing_util::value_of;
 
 LocalCacheOptions small_options(EvictionPolicyKind policy, std::int64_t max_bytes, int shards,
-                                const FakeClock& clock) {
+                                const ManualClock& clock) {
   LocalCacheOptions o;
   o.policy = policy;
   o.max_bytes = max_bytes;
   o.shards = shards;
   o.ttl = milliseconds(1000);
   o.ttl_jitter_percent = 0;  // exact expiry; the jitter has its own test
-  o.now = clock.now();
+  o.clock = &clock;
   return o;
 }
 
@@ -38,7 +38,7 @@ struct EvictionCase {
 class LocalCachePolicyTest : public ::testing::TestWithParam<EvictionCase> {};
 
 TEST_P(LocalCachePolicyTest, EvictsInPolicyOrder) {
-  FakeClock clock;
+  ManualClock clock;
   const std::int64_t one = LocalCache::entry_charge("a", *value_of(std::string(10, 'x')));
   LocalCache cache(small_options(GetParam().policy, 3 * one, 1, clock));  // room for 3 entries
   for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(fill(cache, k, std::string(10, 'x')));
@@ -67,7 +67,7 @@ INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCachePolicyTest,
 class LocalCacheTest : public ::testing::TestWithParam<EvictionPolicyKind> {};
 
 TEST_P(LocalCacheTest, ByteBoundNeverExceeded) {
-  FakeClock clock;
+  ManualClock clock;
   const std::int64_t max_bytes = 32 * 1024;
   LocalCache cache(small_options(GetParam(), max_bytes, 4, clock));
   std::mt19937 rng(7);
@@ -94,7 +94,7 @@ TEST_P(LocalCacheTest, ByteBoundNeverExceeded) {
 }
 
 TEST_P(LocalCacheTest, TooLargeEntryRefused) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache one_shard(small_options(GetParam(), 4096, 1, clock));
   const std::size_t fits = 4096 - 1 - LocalCache::kEntryOverheadBytes;  // key "k" is 1 byte
   EXPECT_FALSE(fill(one_shard, "k", std::string(fits + 1, 'x')));
@@ -110,7 +110,7 @@ TEST_P(LocalCacheTest, TooLargeEntryRefused) {
 }
 
 TEST_P(LocalCacheTest, EntryExpiresAfterTtl) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 1, clock));
   ASSERT_TRUE(fill(cache, "k", "v"));
   clock.advance(milliseconds(999));
@@ -131,7 +131,7 @@ TEST_P(LocalCacheTest, EntryExpiresAfterTtl) {
 
 // Entries filled together expire spread over ttl +- 10%, never outside it.
 TEST_P(LocalCacheTest, TtlJitterSpreadsExpiryWithinBounds) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCacheOptions o = small_options(GetParam(), 16 << 20, 4, clock);
   o.ttl_jitter_percent = 10;  // expiry in [900 ms, 1100 ms] after the put
   LocalCache cache(o);
@@ -155,7 +155,7 @@ TEST_P(LocalCacheTest, TtlJitterSpreadsExpiryWithinBounds) {
 }
 
 TEST_P(LocalCacheTest, EraseRemoves) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 4, clock));
   ASSERT_TRUE(fill(cache, "k", "v"));
   ASSERT_TRUE(fill(cache, "other", "w"));
@@ -169,7 +169,7 @@ TEST_P(LocalCacheTest, EraseRemoves) {
 }
 
 TEST_P(LocalCacheTest, ReplaceUpdatesValueAndBytes) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 1, clock));
   ASSERT_TRUE(cache.put("k", value_of(std::string(100, 'a'), 1), cache.lease("k")));
   EXPECT_EQ(cache.stats().bytes, 1 + 100 + LocalCache::kEntryOverheadBytes);
@@ -185,7 +185,7 @@ TEST_P(LocalCacheTest, ReplaceUpdatesValueAndBytes) {
 }
 
 TEST_P(LocalCacheTest, ReplaceEvictsOthersWhenItGrows) {
-  FakeClock clock;
+  ManualClock clock;
   const std::int64_t small = LocalCache::entry_charge("a", *value_of("x"));
   LocalCache cache(small_options(GetParam(), 3 * small, 1, clock));
   for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(fill(cache, k, "x"));
@@ -197,7 +197,7 @@ TEST_P(LocalCacheTest, ReplaceEvictsOthersWhenItGrows) {
 }
 
 TEST_P(LocalCacheTest, StaleSetRefused) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 4, clock));
   // A reader misses and takes a lease; a writer then updates the store and erases the key; the
   // reader's put of what it read before the write must not land.
@@ -213,7 +213,7 @@ TEST_P(LocalCacheTest, StaleSetRefused) {
 }
 
 TEST_P(LocalCacheTest, LeaseWithoutEraseStores) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 4, clock));
   const Cache::Lease lease = cache.lease("k");
   EXPECT_TRUE(cache.put("k", value_of("v", 1), lease));
@@ -225,7 +225,7 @@ TEST_P(LocalCacheTest, LeaseWithoutEraseStores) {
 
 TEST_P(LocalCacheTest, EraseOfAnotherKeyInTheShardAlsoRefuses) {
   // Documented trade-off of per-shard leases: a skipped fill, never a stale value.
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 1, clock));
   const Cache::Lease lease = cache.lease("k");
   cache.erase("unrelated");
@@ -233,7 +233,7 @@ TEST_P(LocalCacheTest, EraseOfAnotherKeyInTheShardAlsoRefuses) {
 }
 
 TEST_P(LocalCacheTest, CountsHitsMissesAndNullValues) {
-  FakeClock clock;
+  ManualClock clock;
   LocalCache cache(small_options(GetParam(), 64 * 1024, 4, clock));
   EXPECT_EQ(cache.get("k"), nullptr);
   EXPECT_FALSE(cache.put("k", nullptr, cache.lease("k")));
@@ -268,7 +268,7 @@ TEST(LocalCacheOptionsTest, InvalidOptionsThrow) {
                std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = 51; })),
                std::invalid_argument);
-  EXPECT_THROW(LocalCache(with([](auto& o) { o.now = nullptr; })), std::invalid_argument);
+  EXPECT_THROW(LocalCache(with([](auto& o) { o.clock = nullptr; })), std::invalid_argument);
   EXPECT_NO_THROW(LocalCache(with([](auto& o) { o.shards = 1; })));
   EXPECT_NO_THROW(LocalCache(LocalCacheOptions{}));
 }

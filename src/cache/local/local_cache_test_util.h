@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,21 +11,6 @@
 #include "cache/local/eviction_policy.h"
 
 namespace ztm::testing_util {
-
-// A clock that moves only when told to. Copies share the same time.
-class FakeClock {
- public:
-  using TimePoint = std::chrono::steady_clock::time_point;
-
-  void advance(std::chrono::milliseconds d) { *t_ += d; }
-  // For LocalCacheOptions::now. Reading is safe from many threads while nobody advances.
-  auto now() const {
-    return [t = t_] { return *t; };
-  }
-
- private:
-  std::shared_ptr<TimePoint> t_ = std::make_shared<TimePoint>(TimePoint{} + std::chrono::hours(1));
-};
 
 inline CachedPtr value_of(std::string data, std::int64_t version = 1) {
   return std::make_shared<const CachedValue>(CachedValue{std::move(data), version});

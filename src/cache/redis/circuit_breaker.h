@@ -11,26 +11,29 @@
 //              probe_done(true) closes the breaker, probe_done(false) opens it for another
 //              cool-down. Others keep seeing allow() == false meanwhile.
 //
-// Thread-safe (one mutex; a few ns uncontended). The clock is injected for tests.
+// Thread-safe (one mutex; a few ns uncontended). The cool-down runs on the injected clock's
+// monotonic time (steady_now()); tests pass a ManualClock.
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <mutex>
+
+#include "core/clock.h"
 
 namespace ztm::cache {
 
 struct CircuitBreakerOptions {
   int failure_threshold = 3;
   std::chrono::milliseconds cooldown{500};
-  std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
+  const Clock* clock = &Clock::system();  // must outlive the breaker
 };
 
 class CircuitBreaker {
  public:
   enum class State { closed, open, probing };
 
-  explicit CircuitBreaker(CircuitBreakerOptions options) : options_(std::move(options)) {}
+  // REQUIRES: options.clock is not null.
+  explicit CircuitBreaker(CircuitBreakerOptions options) : options_(options) {}
 
   // Whether a request may use the node now.
   bool allow() const {
@@ -41,7 +44,7 @@ class CircuitBreaker {
   // probe_done().
   bool try_start_probe() {
     std::lock_guard lock(mu_);
-    if (state_ != State::open || options_.now() < retry_at_) return false;
+    if (state_ != State::open || options_.clock->steady_now() < retry_at_) return false;
     state_ = State::probing;
     return true;
   }
@@ -81,7 +84,7 @@ class CircuitBreaker {
   void open_locked() {
     if (state_ == State::closed) ++opens_;
     state_ = State::open;
-    retry_at_ = options_.now() + options_.cooldown;
+    retry_at_ = options_.clock->steady_now() + options_.cooldown;
   }
 
   const CircuitBreakerOptions options_;

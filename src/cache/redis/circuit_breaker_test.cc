@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/manual_clock.h"
+
 namespace ztm::cache {
 namespace {
 
@@ -9,9 +11,8 @@ using namespace std::chrono_literals;
 
 class CircuitBreakerTest : public ::testing::Test {
  protected:
-  std::chrono::steady_clock::time_point now{};
-  CircuitBreaker breaker{
-      {.failure_threshold = 3, .cooldown = 500ms, .now = [this] { return now; }}};
+  ManualClock clock;
+  CircuitBreaker breaker{{.failure_threshold = 3, .cooldown = 500ms, .clock = &clock}};
 };
 
 TEST_F(CircuitBreakerTest, OpensAfterConsecutiveFailuresOnly) {
@@ -29,14 +30,16 @@ TEST_F(CircuitBreakerTest, OpensAfterConsecutiveFailuresOnly) {
 TEST_F(CircuitBreakerTest, OneProbeAfterTheCooldownThenClosedOrOpenAgain) {
   breaker.trip();
   EXPECT_FALSE(breaker.try_start_probe());  // cooling down
-  now += 500ms;
+  clock.advance(499ms);
+  EXPECT_FALSE(breaker.try_start_probe());  // still, a millisecond before the end
+  clock.advance(1ms);
   EXPECT_TRUE(breaker.try_start_probe());
   EXPECT_FALSE(breaker.try_start_probe());  // only one prober
   EXPECT_FALSE(breaker.allow());            // nobody else uses it meanwhile
   breaker.probe_done(false);
   EXPECT_EQ(breaker.state(), CircuitBreaker::State::open);
   EXPECT_FALSE(breaker.try_start_probe());  // a new cool-down
-  now += 500ms;
+  clock.advance(500ms);
   ASSERT_TRUE(breaker.try_start_probe());
   breaker.probe_done(true);
   EXPECT_TRUE(breaker.allow());

@@ -40,6 +40,7 @@ const RedisCacheTierOptions& validated(const RedisCacheTierOptions& o) {
   require_positive(o.cooldown, "cooldown");
   if (o.replicas < 1 || o.failure_threshold < 1)
     throw std::invalid_argument("l2 cache: replicas and failure_threshold must be >= 1");
+  if (!o.clock) throw std::invalid_argument("l2 cache: the clock must be set");
   return o;
 }
 
@@ -63,7 +64,8 @@ struct RedisCacheTier::Node {
           c.backoff_max = o.cooldown;
           return c;
         }()),
-        breaker({.failure_threshold = o.failure_threshold, .cooldown = o.cooldown, .now = o.now}) {}
+        breaker(
+            {.failure_threshold = o.failure_threshold, .cooldown = o.cooldown, .clock = o.clock}) {}
   redis::Client client;
   CircuitBreaker breaker;
   std::atomic<std::uint64_t> flushes{0};
@@ -216,7 +218,7 @@ boost::asio::awaitable<SharedLookup> RedisCacheTier::get_or_lease(std::string_vi
     }
   }
   const std::string token = new_token();
-  const auto deadline = std::chrono::steady_clock::now() + options_.lease_wait;
+  const auto deadline = options_.clock->steady_now() + options_.lease_wait;
   auto backoff = std::chrono::milliseconds(2);
   bool waited = false;
   // Bounded by lease_wait: each round waits at least 2 ms.
@@ -248,7 +250,7 @@ boost::asio::awaitable<SharedLookup> RedisCacheTier::get_or_lease(std::string_vi
     if (code != 2) break;
     if (!waited) c.busy_waits.fetch_add(1, std::memory_order_relaxed);
     waited = true;
-    if (std::chrono::steady_clock::now() + backoff > deadline) {
+    if (options_.clock->steady_now() + backoff > deadline) {
       c.busy_gave_up.fetch_add(1, std::memory_order_relaxed);
       out.kind = Kind::busy;
       co_return out;

@@ -28,7 +28,6 @@
 // unavailable (no retry); nothing throws. Thread-safety: as SharedCache.
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +37,7 @@
 #include "cache/redis/consistent_hash_ring.h"
 #include "cache/redis/hot_keys.h"
 #include "cache/shared_cache.h"
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "redis/client.h"
 
@@ -55,13 +55,17 @@ struct RedisCacheTierOptions {
   int failure_threshold = 3;
   std::chrono::milliseconds cooldown{500};  // open breaker -> next probe
   HotKeyOptions hot_keys;
-  std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
+  // The breakers' cool-downs and the lease_wait bound run on its monotonic time (the pauses
+  // between lease re-checks are real timers; with a ManualClock a busy lookup waits until the
+  // lease is filled, released or expires on the node: lease_ttl, Redis's clock). Fills' TTLs
+  // are Redis's own (PX). Must outlive the tier.
+  const Clock* clock = &Clock::system();
 };
 
 class RedisCacheTier final : public SharedCache {
  public:
-  // Throws std::invalid_argument (a start-up error) on no nodes, a bad address, a duplicate, or
-  // non-positive durations.
+  // Throws std::invalid_argument (a start-up error) on no nodes, a bad address, a duplicate,
+  // non-positive durations, or no clock.
   explicit RedisCacheTier(RedisCacheTierOptions options);
   ~RedisCacheTier() override;
   RedisCacheTier(const RedisCacheTier&) = delete;

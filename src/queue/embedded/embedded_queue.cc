@@ -18,7 +18,8 @@ namespace {
 
 using boost::asio::awaitable;
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
+// fetch()'s wait is real time, measured on the clock of the timer that waits it out.
+using WaitClock = boost::asio::steady_timer::clock_type;
 using sqlite::Connection;
 using sqlite::Statement;
 
@@ -66,12 +67,6 @@ constexpr const char* kPurgeDedup =
     "DELETE FROM dedup_ids WHERE dedup_id IN "
     "(SELECT dedup_id FROM dedup_ids WHERE expires_ms <= ?1 LIMIT 500)";
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // What a fetch holds: the row and the delivery it claimed.
 struct Claim {
   std::int64_t id;
@@ -97,12 +92,13 @@ Result<void> run(Connection& c, const char* sql, const char* what, Bind bind) {
   return {};
 }
 
-// Moves message `id` to the dead letters with `reason`. Inside a transaction.
-Result<void> bury(Connection& c, std::int64_t id, const std::string& reason) {
+// Moves message `id` to the dead letters with `reason`, at wall time `now_ms`. Inside a
+// transaction.
+Result<void> bury(Connection& c, std::int64_t id, const std::string& reason, std::int64_t now_ms) {
   auto copied = run(c, kCopyDead, "dead_letter", [&](Statement& st) {
     st.bind(1, id);
     st.bind(2, reason);
-    st.bind(3, now_ms());
+    st.bind(3, now_ms);
   });
   if (!copied.ok()) return copied;
   return run(c, kRemove, "remove", [&](Statement& st) { st.bind(1, id); });
@@ -116,13 +112,15 @@ Result<void> set_visible(Connection& c, const Claim& claim, std::int64_t visible
   });
 }
 
-// Claims up to `max` visible messages; over-delivered ones go to the dead letters instead.
-Result<ClaimResult> claim(Connection& c, const QueueOptions& options, int max) {
+// Claims up to `max` messages visible at wall time `now_ms`; over-delivered ones go to the dead
+// letters instead.
+Result<ClaimResult> claim(Connection& c, const QueueOptions& options, int max,
+                          std::int64_t now_ms) {
   std::vector<std::pair<Claim, std::string>> rows;
   {
     auto st = c.prepare(kClaim);
     if (!st.ok()) return std::move(st).error();
-    st->bind(1, now_ms());
+    st->bind(1, now_ms);
     st->bind(2, options.ack_wait.count());
     st->bind(3, std::int64_t{max});
     int rc = SQLITE_ROW;
@@ -138,7 +136,7 @@ Result<ClaimResult> claim(Connection& c, const QueueOptions& options, int max) {
     if (claimed.deliveries > options.max_deliveries) {
       // Every earlier delivery ended without an ack or a dead letter: do not process it again.
       const std::string why = queue::over_delivered_reason(claimed.deliveries);
-      if (auto r = bury(c, claimed.id, why); !r.ok()) return std::move(r).error();
+      if (auto r = bury(c, claimed.id, why, now_ms); !r.ok()) return std::move(r).error();
       continue;
     }
     out.messages.push_back(QueueMessage{std::to_string(claimed.id), std::move(payload),
@@ -158,6 +156,7 @@ SqliteOptions database_options(const EmbeddedQueueOptions& o) {
     throw std::invalid_argument(c.error().message);
   if (o.poll_interval_ms < 1)
     throw std::invalid_argument("embedded queue: poll_interval_ms must be positive");
+  if (!o.clock) throw std::invalid_argument("embedded queue: the clock must be set");
   // durable_commits: synchronous=FULL, a commit is fsynced before publish() says ok.
   return SqliteOptions{.path = o.path,
                        .threads = o.threads,
@@ -190,6 +189,9 @@ struct EmbeddedQueue::Impl {
     });
   }
 
+  // Wall time in Unix ms: what the tables store.
+  std::int64_t now_ms() const { return unix_ms(options.clock->now()); }
+
   const EmbeddedQueueOptions options;
   // Bumped by every publish and nak of this process: a waiting fetch looks again.
   std::atomic<std::uint64_t> wakeups{0};
@@ -209,7 +211,7 @@ awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string
   if (auto c = queue::check_publish(impl_->options.queue, dedup_id, payload); !c.ok()) co_return c;
   Impl& impl = *impl_;
   auto call = impl.transaction<void>([&](Connection& w) -> Result<void> {
-    const std::int64_t now = now_ms();
+    const std::int64_t now = impl.now_ms();
     auto remembered = run(w, kRemember, "publish (dedup id)", [&](Statement& st) {
       st.bind(1, dedup_id);
       st.bind(2, now + milliseconds(queue::kDedupWindow).count());
@@ -234,26 +236,26 @@ awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string
 awaitable<Result<std::vector<QueueMessage>>> EmbeddedQueue::fetch(int max, milliseconds wait) {
   if (auto c = queue::check_fetch(max, wait); !c.ok()) co_return std::move(c).error();
   Impl& impl = *impl_;
-  const auto deadline = Clock::now() + wait;
+  const auto deadline = WaitClock::now() + wait;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   // Bounded by the deadline: each round either returns or sleeps at least one tick.
   while (true) {
     const std::uint64_t seen = impl.wakeups.load();
     auto call = impl.transaction<ClaimResult>(
-        [&impl, max](Connection& w) { return claim(w, impl.options.queue, max); });
+        [&impl, max](Connection& w) { return claim(w, impl.options.queue, max, impl.now_ms()); });
     auto claimed = co_await std::move(call);
     if (!claimed.ok()) co_return std::move(claimed).error();
-    const auto now = Clock::now();
+    const auto now = WaitClock::now();
     if (!claimed->messages.empty() || now >= deadline) co_return std::move(claimed->messages);
     auto until = std::min(deadline, now + milliseconds(impl.options.poll_interval_ms));
     if (claimed->next_visible_ms > 0)  // a claimed or delayed message becomes visible then
       until = std::min(until, now + milliseconds(std::max<std::int64_t>(
-                                        1, claimed->next_visible_ms - now_ms())));
+                                        1, claimed->next_visible_ms - impl.now_ms())));
     impl.waiting.fetch_add(1);
     const auto done_waiting = std::unique_ptr<Impl, void (*)(Impl*)>(
         &impl, [](Impl* i) { i->waiting.fetch_sub(1); });  // also if the frame is destroyed
-    while (Clock::now() < until && impl.wakeups.load() == seen) {
-      timer.expires_after(std::min<Clock::duration>(kTick, until - Clock::now()));
+    while (WaitClock::now() < until && impl.wakeups.load() == seen) {
+      timer.expires_after(std::min<WaitClock::duration>(kTick, until - WaitClock::now()));
       co_await timer.async_wait(kTuple);
     }
   }
@@ -273,8 +275,8 @@ awaitable<Result<void>> EmbeddedQueue::nak(const QueueMessage& message, millisec
   if (auto c = queue::check_delay(delay); !c.ok()) co_return c;
   const Claim claimed = claim_of(message);
   Impl& impl = *impl_;
-  auto call = impl.transaction<void>([claimed, delay](Connection& w) {
-    return set_visible(w, claimed, now_ms() + delay.count());
+  auto call = impl.transaction<void>([&impl, claimed, delay](Connection& w) {
+    return set_visible(w, claimed, impl.now_ms() + delay.count());
   });
   auto r = co_await std::move(call);
   if (r.ok()) impl.wakeups.fetch_add(1);
@@ -284,9 +286,11 @@ awaitable<Result<void>> EmbeddedQueue::nak(const QueueMessage& message, millisec
 awaitable<Result<void>> EmbeddedQueue::in_progress(const QueueMessage& message) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   const Claim claimed = claim_of(message);
-  const std::int64_t ack_wait = impl_->options.queue.ack_wait.count();
-  auto call = impl_->transaction<void>(
-      [claimed, ack_wait](Connection& w) { return set_visible(w, claimed, now_ms() + ack_wait); });
+  Impl& impl = *impl_;
+  const std::int64_t ack_wait = impl.options.queue.ack_wait.count();
+  auto call = impl.transaction<void>([&impl, claimed, ack_wait](Connection& w) {
+    return set_visible(w, claimed, impl.now_ms() + ack_wait);
+  });
   co_return co_await std::move(call);
 }
 
@@ -295,7 +299,9 @@ awaitable<Result<void>> EmbeddedQueue::dead_letter(const QueueMessage& message,
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   const std::int64_t id = claim_of(message).id;
   const std::string why = queue::bounded_reason(std::move(reason));
-  auto call = impl_->transaction<void>([id, &why](Connection& w) { return bury(w, id, why); });
+  Impl& impl = *impl_;
+  auto call = impl.transaction<void>(
+      [&impl, id, &why](Connection& w) { return bury(w, id, why, impl.now_ms()); });
   co_return co_await std::move(call);
 }
 

@@ -13,10 +13,17 @@
 // on the caller's event loop. fetch()'s
 // wait runs on the caller's loop: a timer polls, woken early (within a tick) by a publish or nak
 // of this process, and every poll_interval_ms for writers in other processes. Bounded by `wait`.
+//
+// Time: visibility (ack_wait, nak delays, in_progress), the dedup window and the dead letters'
+// times are the clock's wall time (options.clock->now(), Unix ms in the file, because they
+// outlive the process); a test advances a ManualClock and the next fetch sees the message. The
+// `wait` of fetch() is real time (the timer's clock): it bounds how long a caller is parked,
+// whatever clock the messages follow; a waiting fetch notices a moved clock at its next poll.
 
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "queue/queue.h"
 
 namespace ztm {
@@ -31,12 +38,13 @@ struct EmbeddedQueueOptions {
   // A waiting fetch re-reads the file this often, for messages other processes publish (this
   // process's publishes wake it at once).
   int poll_interval_ms = 100;
+  const Clock* clock = &Clock::system();  // see "Time" above; must outlive the queue
 };
 
 class EmbeddedQueue final : public Queue {
  public:
   // Opens (creates) the file and its tables. Throws std::runtime_error naming the path and the
-  // reason when it cannot, std::invalid_argument on bad options (start-up errors).
+  // reason when it cannot, std::invalid_argument on bad options or no clock (start-up errors).
   explicit EmbeddedQueue(EmbeddedQueueOptions options);
   // Joins the pool, then closes the file. REQUIRES: no call in flight.
   ~EmbeddedQueue() override;

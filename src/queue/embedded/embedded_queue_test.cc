@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include "core/manual_clock.h"
+#include "queue/queue_checks.h"
 #include "tests/queue/queue_conformance.h"
 #include "tests/support/eventually.h"
 
@@ -34,8 +36,8 @@ class TempDir {
 // An EmbeddedQueue that owns its directory (removed after the queue is closed).
 class QueueInTempDir final : public Queue {
  public:
-  explicit QueueInTempDir(QueueOptions options)
-      : queue_(EmbeddedQueueOptions{.path = dir_.path(), .queue = options}) {}
+  QueueInTempDir(QueueOptions options, const Clock& clock)
+      : queue_(EmbeddedQueueOptions{.path = dir_.path(), .queue = options, .clock = &clock}) {}
 
   boost::asio::awaitable<Result<void>> publish(std::string d, std::string p) override {
     return queue_.publish(std::move(d), std::move(p));
@@ -67,8 +69,9 @@ class QueueInTempDir final : public Queue {
 };
 
 struct EmbeddedFactory {
-  static std::unique_ptr<Queue> make(QueueOptions options) {
-    return std::make_unique<QueueInTempDir>(options);
+  static constexpr bool kUsesClock = true;
+  static std::unique_ptr<Queue> make(QueueOptions options, const Clock& clock) {
+    return std::make_unique<QueueInTempDir>(options, clock);
   }
 };
 
@@ -114,6 +117,27 @@ TEST(EmbeddedQueue, APublishWakesAWaitingFetch) {
   ASSERT_EQ(outcome(*got), "ok");
   ASSERT_EQ((*got)->size(), 1u);
   EXPECT_LT(QueueClock::now() - start, 5s);
+}
+
+// The contract promises at least a window; this backend forgets an id exactly kDedupWindow
+// after its publish (NATS's window is the stream's, on the server's clock).
+TEST(EmbeddedQueue, ADedupIdIsForgottenAfterTheWindow) {
+  TempDir dir;
+  ManualClock clock;
+  EmbeddedQueue q(
+      EmbeddedQueueOptions{.path = dir.path(), .queue = queue_options(30s), .clock = &clock});
+  EventLoops loops(1);
+  ASSERT_EQ(outcome(loops.run(q.publish("job-1", "first"))), "ok");
+  auto got = loops.run(q.fetch(1, 0ms));
+  ASSERT_EQ(outcome(got), "ok");
+  ASSERT_EQ(got->size(), 1u);
+  ASSERT_EQ(outcome(loops.run(q.ack(got->front()))), "ok");
+  clock.advance(queue::kDedupWindow - 1ms);
+  ASSERT_EQ(outcome(loops.run(q.publish("job-1", "again"))), "ok");
+  EXPECT_EQ(loops.run(q.pending()).value(), 0) << "a millisecond before the window ends";
+  clock.advance(1ms);
+  ASSERT_EQ(outcome(loops.run(q.publish("job-1", "again"))), "ok");
+  EXPECT_EQ(loops.run(q.pending()).value(), 1) << "a new message once the window passed";
 }
 
 TEST(EmbeddedQueue, AnUnopenablePathIsAStartUpError) {

@@ -12,8 +12,11 @@
 namespace ztm::test {
 namespace {
 
+// Ack wait, redelivery and the dedup window are the server's (JetStream's timers): the suite
+// waits for them in real time.
 struct NatsFactory {
-  static std::unique_ptr<Queue> make(QueueOptions options) {
+  static constexpr bool kUsesClock = false;
+  static std::unique_ptr<Queue> make(QueueOptions options, const Clock& /*ignored*/) {
     static std::atomic<int> streams{0};
     const std::string n = std::to_string(++streams);
     NatsQueueOptions o;

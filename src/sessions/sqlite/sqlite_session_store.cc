@@ -50,12 +50,6 @@ constexpr std::array<const char*, 9> kSql = {
     "(SELECT key FROM rate_counters WHERE window_ends_ms <= ?1 LIMIT 500)",
 };
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // SQLITE_BUSY/LOCKED (another process holds the lock past busy_timeout), I/O and full disks are
 // worth a retry; anything else is a bug or a broken file.
 Error sqlite_error(sqlite3* db, int rc, const char* what) {
@@ -69,8 +63,9 @@ Error sqlite_error(sqlite3* db, int rc, const char* what) {
 }  // namespace
 
 struct SqliteSessionStore::Impl {
-  explicit Impl(const SqliteSessionOptions& o) : pool(o.threads, o.max_pending) {
+  explicit Impl(const SqliteSessionOptions& o) : clock(o.clock), pool(o.threads, o.max_pending) {
     namespace fs = std::filesystem;
+    if (!clock) throw std::invalid_argument("sqlite sessions: the clock must be set");
     if (o.path.empty()) throw std::runtime_error("sessions.sqlite_path is empty");
     if (const fs::path dir = fs::path(o.path).parent_path(); !dir.empty()) {
       std::error_code ec;
@@ -141,6 +136,10 @@ struct SqliteSessionStore::Impl {
     return {};
   }
 
+  // Wall time in Unix ms: what the tables store.
+  std::int64_t now_ms() const { return unix_ms(clock->now()); }
+
+  const Clock* clock;
   BlockingPool pool;
   std::mutex mu;
   sqlite3* db = nullptr;
@@ -165,8 +164,8 @@ awaitable<Result<void>> SqliteSessionStore::create(std::string key, SessionData 
                                                    milliseconds ttl) {
   if (auto k = check_session_key(key); !k.ok()) co_return k;
   if (auto t = check_duration(ttl, "session ttl"); !t.ok()) co_return t;
-  const std::int64_t now = now_ms();
   Impl& impl = *impl_;
+  const std::int64_t now = impl.now_ms();
   auto call = impl.run<void>(
       kCreate, true,
       [&](sqlite3_stmt* s) {
@@ -188,7 +187,7 @@ awaitable<Result<SessionData>> SqliteSessionStore::touch(std::string key, millis
   if (auto k = check_session_key(key); !k.ok()) co_return std::move(k).error();
   if (auto t = check_duration(ttl, "session ttl"); !t.ok()) co_return std::move(t).error();
   Impl& impl = *impl_;
-  const std::int64_t now = now_ms();
+  const std::int64_t now = impl.now_ms();
   const std::int64_t expires = now + ttl.count();
   // Named awaitables below: no class-type temporary inside a co_await (GCC 12, see store.h).
   // Written only when the stored expiry is stale enough (see touch_rewrite_threshold).
@@ -240,7 +239,7 @@ awaitable<Result<RateCount>> SqliteSessionStore::hit(std::string key, millisecon
   if (auto k = check_session_key(key); !k.ok()) co_return std::move(k).error();
   if (auto w = check_duration(window, "rate window"); !w.ok()) co_return std::move(w).error();
   Impl& impl = *impl_;
-  const std::int64_t now = now_ms();
+  const std::int64_t now = impl.now_ms();
   auto call = impl.run<RateCount>(
       kHit, true,
       [&](sqlite3_stmt* s) {

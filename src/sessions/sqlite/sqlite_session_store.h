@@ -7,12 +7,15 @@
 // crash of the process; on power loss the last commits may be lost, which for sessions means
 // logging in again (see docs/sessions.md).
 //
-// Expired rows are invisible at once (every statement compares with the wall clock) and deleted
-// lazily: every 256th write deletes at most 500 expired sessions and 500 expired counters.
+// Expired rows are invisible at once (every statement compares with the clock's wall time) and
+// deleted lazily: every 256th write deletes at most 500 expired sessions and 500 expired
+// counters. Expiry times and rate windows are stored as wall time (Unix ms, options.clock->now())
+// because they outlive the process; a wall clock stepping back lengthens them by the step.
 
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "sessions/session_store.h"
 
 namespace ztm {
@@ -22,12 +25,13 @@ struct SqliteSessionOptions {
   int threads = 2;             // pool threads
   int max_pending = 10000;     // calls queued or running beyond which calls fail `overloaded`
   int busy_timeout_ms = 5000;  // how long to wait for another process's write lock
+  const Clock* clock = &Clock::system();  // session expiry and rate windows; must outlive this
 };
 
 class SqliteSessionStore final : public SessionStore {
  public:
   // Opens (creating) the database and its tables. Throws std::runtime_error naming the path and
-  // the reason when it cannot (a start-up error).
+  // the reason when it cannot, std::invalid_argument without a clock (start-up errors).
   explicit SqliteSessionStore(SqliteSessionOptions options);
   // REQUIRES: no call in flight (stop the event loops that await this store first).
   ~SqliteSessionStore() override;

@@ -15,11 +15,12 @@ namespace {
 // A SqliteSessionStore in a fresh directory, removed with it.
 class StoreInTempDir final : public SessionStore {
  public:
-  StoreInTempDir() {
+  explicit StoreInTempDir(const Clock& clock = Clock::system()) {
     std::string pattern = "/tmp/ztm-sessions-XXXXXX";
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
-    store_ = std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = path()});
+    store_ =
+        std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = path(), .clock = &clock});
   }
   ~StoreInTempDir() override {
     store_.reset();
@@ -55,7 +56,10 @@ class StoreInTempDir final : public SessionStore {
 };
 
 struct SqliteFactory {
-  static std::unique_ptr<SessionStore> make() { return std::make_unique<StoreInTempDir>(); }
+  static constexpr bool kUsesClock = true;
+  static std::unique_ptr<SessionStore> make(const Clock& clock) {
+    return std::make_unique<StoreInTempDir>(clock);
+  }
 };
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SessionStoreConformance, ::testing::Types<SqliteFactory>);
