@@ -31,7 +31,7 @@ struct Server::Connection {
 };
 
 struct Server::Loop {
-  std::list<Connection*> connections;  // declared before ioc: sessions unlink on destruction
+  std::list<Connection*> connections;  // declared before ioc: connections unlink on destruction
   DateCache date;
   bool draining = false;
   asio::io_context ioc{1};
@@ -95,7 +95,7 @@ Server::Server(ServerOptions options, Handler handler)
 
 Server::~Server() {
   stop();
-  loops_.clear();  // before the counters the sessions' cleanups touch
+  loops_.clear();  // before the counters the connections' cleanups touch
 }
 
 void Server::start() {
@@ -175,11 +175,11 @@ asio::awaitable<void> Server::accept_loop(Loop& loop) {
     }
     beast::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);
-    asio::co_spawn(loop.ioc, session(loop, std::move(socket)), asio::detached);
+    asio::co_spawn(loop.ioc, serve_connection(loop, std::move(socket)), asio::detached);
   }
 }
 
-asio::awaitable<void> Server::session(Loop& loop, tcp::socket socket) {
+asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket) {
   beast::error_code peer_ec;
   const auto peer = socket.remote_endpoint(peer_ec).address();
   beast::tcp_stream stream(std::move(socket));

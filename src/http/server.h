@@ -66,7 +66,7 @@ class Server {
   struct Loop;
   struct Connection;
   boost::asio::awaitable<void> accept_loop(Loop& loop);
-  boost::asio::awaitable<void> session(Loop& loop, boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> serve_connection(Loop& loop, boost::asio::ip::tcp::socket socket);
 
   ServerOptions options_;
   Handler handler_;

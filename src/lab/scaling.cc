@@ -9,7 +9,7 @@
 
 #include "lab/health.h"
 #include "lab/network.h"
-#include "lab/supervisor_impl.h"
+#include "lab/supervisor_class.h"
 
 namespace ztm::lab {
 

@@ -2,7 +2,7 @@
 // engines' live views, and the web and worker tiers' scaling state.
 #include <fmt/format.h>
 
-#include "lab/supervisor_impl.h"
+#include "lab/supervisor_class.h"
 
 namespace ztm::lab {
 

@@ -14,7 +14,7 @@
 
 #include "lab/control.h"
 #include "lab/network.h"
-#include "lab/supervisor_impl.h"
+#include "lab/supervisor_class.h"
 
 namespace ztm::lab {
 

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "lab/network.h"
-#include "lab/supervisor_impl.h"
+#include "lab/supervisor_class.h"
 
 namespace ztm::lab {
 

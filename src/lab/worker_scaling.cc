@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 
 #include "lab/health.h"
-#include "lab/supervisor_impl.h"
+#include "lab/supervisor_class.h"
 
 namespace ztm::lab {
 

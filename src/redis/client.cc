@@ -50,7 +50,7 @@ Client::~Client() {
 boost::asio::awaitable<Result<Reply>> Client::command(std::vector<std::string> args) {
   const auto loop = co_await boost::asio::this_coro::executor;
   bool created = false;
-  auto state = std::static_pointer_cast<NodeLoop>(loop_state(loop, counters_.get(), [&] {
+  auto state = std::static_pointer_cast<NodeLoop>(loop_local(loop, counters_.get(), [&] {
     created = true;
     return std::make_shared<NodeLoop>(loop, options_, counters_);
   }));

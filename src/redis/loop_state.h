@@ -1,10 +1,6 @@
 #pragma once
 // What a Redis client keeps on one event loop: a strand of that loop, and the connections that
-// are only ever touched on it. Clients find theirs with loop_state(): the first call from a loop
-// creates it (under a mutex); later calls find it again.
-//
-// The states live in an Asio service of the loop's execution_context, so they are closed when the
-// context shuts down (run_sync's private io_context, a server's loops), never later.
+// are only ever touched on it (a LoopLocal: found or made with core/loop_local.h's loop_local()).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -14,25 +10,19 @@
 #include <memory>
 #include <optional>
 
+#include "core/loop_local.h"
 #include "redis/connection.h"
 
 namespace ztm::redis {
 
-class LoopState {
+class LoopState : public LoopLocal {
  public:
   explicit LoopState(const boost::asio::any_io_executor& loop)
       : strand(boost::asio::make_strand(loop)) {}
-  virtual ~LoopState() = default;
-  // Drops every connection. Idempotent. REQUIRES: on `strand`, or the loop has stopped.
-  virtual void close() = 0;
+  // close(): REQUIRES on `strand`, or the loop has stopped.
 
   const Strand strand;
 };
-
-// The state of `owner` on the loop of `loop`, made by `make` on first use. `owner` must stay
-// unique while the state lives: pass the address of an object the state itself keeps alive.
-std::shared_ptr<LoopState> loop_state(const boost::asio::any_io_executor& loop, const void* owner,
-                                      const std::function<std::shared_ptr<LoopState>()>& make);
 
 // Runs fn() -> awaitable<R> on `strand` and returns its result on the caller's executor. The
 // result travels through an optional: co_spawn would default-construct a non-void result.

@@ -213,7 +213,7 @@ SentinelClient::~SentinelClient() {
 awaitable<Result<Reply>> SentinelClient::command(std::vector<std::string> args) {
   const auto executor = co_await boost::asio::this_coro::executor;
   bool created = false;
-  auto loop = std::static_pointer_cast<SentinelLoop>(loop_state(executor, shared_.get(), [&] {
+  auto loop = std::static_pointer_cast<SentinelLoop>(loop_local(executor, shared_.get(), [&] {
     created = true;
     return std::make_shared<SentinelLoop>(executor, shared_);
   }));

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "media/blob_store.h"
-#include "storage/postgres/pg_host.h"
+#include "postgres/host.h"
 
 namespace ztm::media {
 
@@ -25,7 +25,7 @@ class PgBlobStore final : public BlobStore {
   // Does not connect (the first call on each loop does). The defaults of pg::HostOptions suit
   // blobs too: a 20 MB blob takes well under the 5 s request timeout on a LAN.
   explicit PgBlobStore(pg::HostOptions options);
-  // REQUIRES: no call in flight (see pg_host.h).
+  // REQUIRES: no call in flight (see postgres/host.h).
   ~PgBlobStore() override;
   PgBlobStore(const PgBlobStore&) = delete;
   PgBlobStore& operator=(const PgBlobStore&) = delete;

@@ -167,8 +167,8 @@ SqliteOptions database_options(const EmbeddedQueueOptions& o) {
 
 }  // namespace
 
-struct EmbeddedQueue::Impl {
-  explicit Impl(EmbeddedQueueOptions o) : options(std::move(o)), db(database_options(options)) {
+struct EmbeddedQueue::QueueDatabase {
+  explicit QueueDatabase(EmbeddedQueueOptions o) : options(std::move(o)), db(database_options(options)) {
     const int rc = db.with_writer(
         [](sqlite3* h) { return sqlite3_exec(h, kSchema, nullptr, nullptr, nullptr); });
     if (rc != SQLITE_OK)
@@ -201,17 +201,17 @@ struct EmbeddedQueue::Impl {
 };
 
 EmbeddedQueue::EmbeddedQueue(EmbeddedQueueOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : db_(std::make_unique<QueueDatabase>(std::move(options))) {}
 
 EmbeddedQueue::~EmbeddedQueue() = default;
 
-int EmbeddedQueue::waiting_fetches() const { return impl_->waiting.load(); }
+int EmbeddedQueue::waiting_fetches() const { return db_->waiting.load(); }
 
 awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string payload) {
-  if (auto c = queue::check_publish(impl_->options.queue, dedup_id, payload); !c.ok()) co_return c;
-  Impl& impl = *impl_;
-  auto call = impl.transaction<void>([&](Connection& w) -> Result<void> {
-    const std::int64_t now = impl.now_ms();
+  if (auto c = queue::check_publish(db_->options.queue, dedup_id, payload); !c.ok()) co_return c;
+  QueueDatabase& db = *db_;
+  auto call = db.transaction<void>([&](Connection& w) -> Result<void> {
+    const std::int64_t now = db.now_ms();
     auto remembered = run(w, kRemember, "publish (dedup id)", [&](Statement& st) {
       st.bind(1, dedup_id);
       st.bind(2, now + milliseconds(queue::kDedupWindow).count());
@@ -224,37 +224,37 @@ awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string
       st.bind(2, payload);
       st.bind(3, now);
     });
-    if (!inserted.ok() || ++impl.publishes_since_purge < 256) return inserted;
-    impl.publishes_since_purge = 0;  // forget expired dedup ids, a bounded batch
+    if (!inserted.ok() || ++db.publishes_since_purge < 256) return inserted;
+    db.publishes_since_purge = 0;  // forget expired dedup ids, a bounded batch
     return run(w, kPurgeDedup, "purge dedup ids", [&](Statement& st) { st.bind(1, now); });
   });
   auto r = co_await std::move(call);
-  if (r.ok()) impl.wakeups.fetch_add(1);
+  if (r.ok()) db.wakeups.fetch_add(1);
   co_return r;
 }
 
 awaitable<Result<std::vector<QueueMessage>>> EmbeddedQueue::fetch(int max, milliseconds wait) {
   if (auto c = queue::check_fetch(max, wait); !c.ok()) co_return std::move(c).error();
-  Impl& impl = *impl_;
+  QueueDatabase& db = *db_;
   const auto deadline = WaitClock::now() + wait;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   // Bounded by the deadline: each round either returns or sleeps at least one tick.
   while (true) {
-    const std::uint64_t seen = impl.wakeups.load();
-    auto call = impl.transaction<ClaimResult>(
-        [&impl, max](Connection& w) { return claim(w, impl.options.queue, max, impl.now_ms()); });
+    const std::uint64_t seen = db.wakeups.load();
+    auto call = db.transaction<ClaimResult>(
+        [&db, max](Connection& w) { return claim(w, db.options.queue, max, db.now_ms()); });
     auto claimed = co_await std::move(call);
     if (!claimed.ok()) co_return std::move(claimed).error();
     const auto now = WaitClock::now();
     if (!claimed->messages.empty() || now >= deadline) co_return std::move(claimed->messages);
-    auto until = std::min(deadline, now + milliseconds(impl.options.poll_interval_ms));
+    auto until = std::min(deadline, now + milliseconds(db.options.poll_interval_ms));
     if (claimed->next_visible_ms > 0)  // a claimed or delayed message becomes visible then
       until = std::min(until, now + milliseconds(std::max<std::int64_t>(
-                                        1, claimed->next_visible_ms - impl.now_ms())));
-    impl.waiting.fetch_add(1);
-    const auto done_waiting = std::unique_ptr<Impl, void (*)(Impl*)>(
-        &impl, [](Impl* i) { i->waiting.fetch_sub(1); });  // also if the frame is destroyed
-    while (WaitClock::now() < until && impl.wakeups.load() == seen) {
+                                        1, claimed->next_visible_ms - db.now_ms())));
+    db.waiting.fetch_add(1);
+    const auto done_waiting = std::unique_ptr<QueueDatabase, void (*)(QueueDatabase*)>(
+        &db, [](QueueDatabase* i) { i->waiting.fetch_sub(1); });  // also if the frame is destroyed
+    while (WaitClock::now() < until && db.wakeups.load() == seen) {
       timer.expires_after(std::min<WaitClock::duration>(kTick, until - WaitClock::now()));
       co_await timer.async_wait(kTuple);
     }
@@ -264,7 +264,7 @@ awaitable<Result<std::vector<QueueMessage>>> EmbeddedQueue::fetch(int max, milli
 awaitable<Result<void>> EmbeddedQueue::ack(const QueueMessage& message) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   const std::int64_t id = claim_of(message).id;
-  auto call = impl_->transaction<void>([id](Connection& w) {
+  auto call = db_->transaction<void>([id](Connection& w) {
     return run(w, kRemove, "ack", [id](Statement& st) { st.bind(1, id); });
   });
   co_return co_await std::move(call);
@@ -274,22 +274,22 @@ awaitable<Result<void>> EmbeddedQueue::nak(const QueueMessage& message, millisec
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   if (auto c = queue::check_delay(delay); !c.ok()) co_return c;
   const Claim claimed = claim_of(message);
-  Impl& impl = *impl_;
-  auto call = impl.transaction<void>([&impl, claimed, delay](Connection& w) {
-    return set_visible(w, claimed, impl.now_ms() + delay.count());
+  QueueDatabase& db = *db_;
+  auto call = db.transaction<void>([&db, claimed, delay](Connection& w) {
+    return set_visible(w, claimed, db.now_ms() + delay.count());
   });
   auto r = co_await std::move(call);
-  if (r.ok()) impl.wakeups.fetch_add(1);
+  if (r.ok()) db.wakeups.fetch_add(1);
   co_return r;
 }
 
 awaitable<Result<void>> EmbeddedQueue::in_progress(const QueueMessage& message) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   const Claim claimed = claim_of(message);
-  Impl& impl = *impl_;
-  const std::int64_t ack_wait = impl.options.queue.ack_wait.count();
-  auto call = impl.transaction<void>([&impl, claimed, ack_wait](Connection& w) {
-    return set_visible(w, claimed, impl.now_ms() + ack_wait);
+  QueueDatabase& db = *db_;
+  const std::int64_t ack_wait = db.options.queue.ack_wait.count();
+  auto call = db.transaction<void>([&db, claimed, ack_wait](Connection& w) {
+    return set_visible(w, claimed, db.now_ms() + ack_wait);
   });
   co_return co_await std::move(call);
 }
@@ -299,14 +299,14 @@ awaitable<Result<void>> EmbeddedQueue::dead_letter(const QueueMessage& message,
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   const std::int64_t id = claim_of(message).id;
   const std::string why = queue::bounded_reason(std::move(reason));
-  Impl& impl = *impl_;
-  auto call = impl.transaction<void>(
-      [&impl, id, &why](Connection& w) { return bury(w, id, why, impl.now_ms()); });
+  QueueDatabase& db = *db_;
+  auto call = db.transaction<void>(
+      [&db, id, &why](Connection& w) { return bury(w, id, why, db.now_ms()); });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<std::int64_t>> EmbeddedQueue::pending() {
-  auto call = impl_->db.read<std::int64_t>(
+  auto call = db_->db.read<std::int64_t>(
       kCount, [](Statement& st, Connection& c) -> Result<std::int64_t> {
         if (const int rc = st.step(); rc != SQLITE_ROW) return c.error(rc, "pending");
         return st.column_int64(0);
@@ -316,7 +316,7 @@ awaitable<Result<std::int64_t>> EmbeddedQueue::pending() {
 
 awaitable<Result<std::vector<Queue::DeadLetter>>> EmbeddedQueue::dead_letters(int max) {
   if (auto c = queue::check_dead_letters(max); !c.ok()) co_return std::move(c).error();
-  auto call = impl_->db.read<std::vector<DeadLetter>>(
+  auto call = db_->db.read<std::vector<DeadLetter>>(
       kDeadList, [max](Statement& st, Connection& c) -> Result<std::vector<DeadLetter>> {
         st.bind(1, std::int64_t{max});
         std::vector<DeadLetter> out;

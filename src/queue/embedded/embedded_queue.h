@@ -67,8 +67,8 @@ class EmbeddedQueue final : public Queue {
   int waiting_fetches() const;
 
  private:
-  struct Impl;  // the connection and the pool; keeps sqlite3.h out of this header
-  std::unique_ptr<Impl> impl_;
+  struct QueueDatabase;  // the connection and the pool; keeps sqlite3.h out of this header
+  std::unique_ptr<QueueDatabase> db_;
 };
 
 }  // namespace ztm

@@ -21,7 +21,7 @@ constexpr const char* kReasonHeader = "Ztm-Reason";
 constexpr std::int64_t kNsPerMs = 1'000'000;
 
 // One pull subscription bound to the durable consumer. libnats refuses two fetches at once on
-// one subscription, so each running fetch takes its own from Impl::idle.
+// one subscription, so each running fetch takes its own from JetStream::idle.
 struct Subscription {
   std::shared_ptr<Connection> conn;
   natsSubscription* sub = nullptr;
@@ -30,11 +30,11 @@ struct Subscription {
 
 // A fetched message (the QueueMessage's handle). It keeps its subscription alive: libnats acks
 // through it.
-struct Held {
+struct HeldMessage {
   std::shared_ptr<Subscription> sub;
   natsMsg* msg = nullptr;
   std::uint64_t seq = 0;
-  ~Held() { natsMsg_Destroy(msg); }
+  ~HeldMessage() { natsMsg_Destroy(msg); }
 };
 
 std::string payload_of(natsMsg* m) {
@@ -51,8 +51,8 @@ std::string header_safe(std::string s) {
 
 }  // namespace
 
-struct NatsQueue::Impl {
-  explicit Impl(NatsQueueOptions o)
+struct NatsQueue::JetStream {
+  explicit JetStream(NatsQueueOptions o)
       : options(checked(std::move(o))),
         dead_stream(options.stream + "_DEAD"),
         conn(std::make_shared<Connection>(options.url, milliseconds(options.timeout_ms))),
@@ -190,9 +190,9 @@ struct NatsQueue::Impl {
     // libnats needs a positive timeout; 1 ms is "what is there now".
     const natsStatus s = natsSubscription_Fetch(&list, (*sub)->sub, max,
                                                 std::max<std::int64_t>(1, wait.count()), &code);
-    std::vector<std::shared_ptr<Held>> got;
+    std::vector<std::shared_ptr<HeldMessage>> got;
     for (int i = 0; i < list.Count; ++i) {
-      auto& held = got.emplace_back(std::make_shared<Held>());
+      auto& held = got.emplace_back(std::make_shared<HeldMessage>());
       held->sub = *sub;
       held->msg = std::exchange(list.Msgs[i], nullptr);
     }
@@ -226,7 +226,7 @@ struct NatsQueue::Impl {
 
   // Publishes `held` to the dead-letter subject with `reason`, then acks it. The dead letter's
   // dedup id is its stream sequence, so a retry after a failed ack stores it once.
-  Result<void> bury(Held& held, const std::string& reason) {
+  Result<void> bury(HeldMessage& held, const std::string& reason) {
     natsMsg* raw = nullptr;
     natsStatus s = natsMsg_Create(&raw, options.dead_subject.c_str(), nullptr,
                                   natsMsg_GetData(held.msg), natsMsg_GetDataLength(held.msg));
@@ -253,7 +253,7 @@ struct NatsQueue::Impl {
     return {};
   }
 
-  Result<void> ack(Held& held) {
+  Result<void> ack(HeldMessage& held) {
     jsOptions o = conn->options();
     jsErrCode code = nats::kNoCode;
     const natsStatus s = natsMsg_AckSync(held.msg, &o, &code);
@@ -281,55 +281,55 @@ struct NatsQueue::Impl {
 
 namespace {
 
-Held& held_of(const QueueMessage& m) {
-  return *std::static_pointer_cast<Held>(m.handle);
+HeldMessage& held_message(const QueueMessage& m) {
+  return *std::static_pointer_cast<HeldMessage>(m.handle);
 }
 
 }  // namespace
 
 NatsQueue::NatsQueue(NatsQueueOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : js_(std::make_unique<JetStream>(std::move(options))) {}
 
 NatsQueue::~NatsQueue() = default;
 
 awaitable<Result<void>> NatsQueue::publish(std::string dedup_id, std::string payload) {
-  if (auto c = queue::check_publish(impl_->options.queue, dedup_id, payload); !c.ok()) co_return c;
-  Impl& impl = *impl_;
-  auto call = impl.run<void>(impl.pool, [&]() -> Result<void> {
+  if (auto c = queue::check_publish(js_->options.queue, dedup_id, payload); !c.ok()) co_return c;
+  JetStream& js = *js_;
+  auto call = js.run<void>(js.pool, [&]() -> Result<void> {
     natsMsg* raw = nullptr;
-    const natsStatus s = natsMsg_Create(&raw, impl.options.subject.c_str(), nullptr, payload.data(),
+    const natsStatus s = natsMsg_Create(&raw, js.options.subject.c_str(), nullptr, payload.data(),
                                         static_cast<int>(payload.size()));
     if (s != NATS_OK) return nats::error(s, "publish");
     std::unique_ptr<natsMsg, decltype(&natsMsg_Destroy)> msg(raw, natsMsg_Destroy);
-    return impl.publish_msg(raw, dedup_id, impl.options.stream);
+    return js.publish_msg(raw, dedup_id, js.options.stream);
   });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<std::vector<QueueMessage>>> NatsQueue::fetch(int max, milliseconds wait) {
   if (auto c = queue::check_fetch(max, wait); !c.ok()) co_return std::move(c).error();
-  Impl& impl = *impl_;
-  auto call = impl.run<std::vector<QueueMessage>>(
-      impl.fetch_pool, [&impl, max, wait] { return impl.fetch(max, wait); });
+  JetStream& js = *js_;
+  auto call = js.run<std::vector<QueueMessage>>(
+      js.fetch_pool, [&js, max, wait] { return js.fetch(max, wait); });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<void>> NatsQueue::ack(const QueueMessage& message) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
-  Impl& impl = *impl_;
-  Held& held = held_of(message);
-  auto call = impl.run<void>(impl.pool, [&impl, &held] { return impl.ack(held); });
+  JetStream& js = *js_;
+  HeldMessage& held = held_message(message);
+  auto call = js.run<void>(js.pool, [&js, &held] { return js.ack(held); });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<void>> NatsQueue::nak(const QueueMessage& message, milliseconds delay) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
   if (auto c = queue::check_delay(delay); !c.ok()) co_return c;
-  Impl& impl = *impl_;
-  Held& held = held_of(message);
-  auto call = impl.run<void>(impl.pool, [&impl, &held, delay] {
-    jsOptions o = impl.conn->options();
-    return impl.flush(delay.count() > 0 ? natsMsg_NakWithDelay(held.msg, delay.count(), &o)
+  JetStream& js = *js_;
+  HeldMessage& held = held_message(message);
+  auto call = js.run<void>(js.pool, [&js, &held, delay] {
+    jsOptions o = js.conn->options();
+    return js.flush(delay.count() > 0 ? natsMsg_NakWithDelay(held.msg, delay.count(), &o)
                                         : natsMsg_Nak(held.msg, &o),
                       "nak");
   });
@@ -338,33 +338,33 @@ awaitable<Result<void>> NatsQueue::nak(const QueueMessage& message, milliseconds
 
 awaitable<Result<void>> NatsQueue::in_progress(const QueueMessage& message) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
-  Impl& impl = *impl_;
-  Held& held = held_of(message);
-  auto call = impl.run<void>(impl.pool, [&impl, &held] {
-    jsOptions o = impl.conn->options();
-    return impl.flush(natsMsg_InProgress(held.msg, &o), "in_progress");
+  JetStream& js = *js_;
+  HeldMessage& held = held_message(message);
+  auto call = js.run<void>(js.pool, [&js, &held] {
+    jsOptions o = js.conn->options();
+    return js.flush(natsMsg_InProgress(held.msg, &o), "in_progress");
   });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<void>> NatsQueue::dead_letter(const QueueMessage& message, std::string reason) {
   if (auto c = queue::check_handle(message); !c.ok()) co_return c;
-  Impl& impl = *impl_;
-  Held& held = held_of(message);
+  JetStream& js = *js_;
+  HeldMessage& held = held_message(message);
   const std::string why = queue::bounded_reason(std::move(reason));
-  auto call = impl.run<void>(impl.pool, [&impl, &held, &why] { return impl.bury(held, why); });
+  auto call = js.run<void>(js.pool, [&js, &held, &why] { return js.bury(held, why); });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<std::int64_t>> NatsQueue::pending() {
-  Impl& impl = *impl_;
-  auto call = impl.run<std::int64_t>(impl.pool, [&impl]() -> Result<std::int64_t> {
-    jsOptions o = impl.conn->options();
+  JetStream& js = *js_;
+  auto call = js.run<std::int64_t>(js.pool, [&js]() -> Result<std::int64_t> {
+    jsOptions o = js.conn->options();
     jsStreamInfo* si = nullptr;
     jsErrCode code = nats::kNoCode;
     const natsStatus s =
-        js_GetStreamInfo(&si, impl.conn->js(), impl.options.stream.c_str(), &o, &code);
-    if (s != NATS_OK) return impl.failed(s, code, "stream info");
+        js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
+    if (s != NATS_OK) return js.failed(s, code, "stream info");
     const auto n = static_cast<std::int64_t>(si->State.Msgs);
     jsStreamInfo_Destroy(si);
     return n;
@@ -374,15 +374,15 @@ awaitable<Result<std::int64_t>> NatsQueue::pending() {
 
 awaitable<Result<std::vector<Queue::DeadLetter>>> NatsQueue::dead_letters(int max) {
   if (auto c = queue::check_dead_letters(max); !c.ok()) co_return std::move(c).error();
-  Impl& impl = *impl_;
-  auto call = impl.run<std::vector<DeadLetter>>(
-      impl.pool, [&impl, max]() -> Result<std::vector<DeadLetter>> {
-        jsOptions o = impl.conn->options();
+  JetStream& js = *js_;
+  auto call = js.run<std::vector<DeadLetter>>(
+      js.pool, [&js, max]() -> Result<std::vector<DeadLetter>> {
+        jsOptions o = js.conn->options();
         jsStreamInfo* si = nullptr;
         jsErrCode code = nats::kNoCode;
-        const char* stream = impl.dead_stream.c_str();
-        natsStatus s = js_GetStreamInfo(&si, impl.conn->js(), stream, &o, &code);
-        if (s != NATS_OK) return impl.failed(s, code, "dead-letter stream info");
+        const char* stream = js.dead_stream.c_str();
+        natsStatus s = js_GetStreamInfo(&si, js.conn->js(), stream, &o, &code);
+        if (s != NATS_OK) return js.failed(s, code, "dead-letter stream info");
         const std::uint64_t first = si->State.FirstSeq, last = si->State.LastSeq;
         jsStreamInfo_Destroy(si);
         std::vector<DeadLetter> out;
@@ -392,7 +392,7 @@ awaitable<Result<std::vector<Queue::DeadLetter>>> NatsQueue::dead_letters(int ma
                                                   tries < static_cast<std::uint64_t>(max) + 64;
              --seq, ++tries) {
           natsMsg* m = nullptr;
-          s = js_GetMsg(&m, impl.conn->js(), stream, seq, &o, &code);
+          s = js_GetMsg(&m, js.conn->js(), stream, seq, &o, &code);
           if (s == NATS_NOT_FOUND) continue;
           if (s != NATS_OK) return nats::error(s, code, "dead letter");
           std::unique_ptr<natsMsg, decltype(&natsMsg_Destroy)> owned(m, natsMsg_Destroy);

@@ -64,8 +64,8 @@ class NatsQueue final : public Queue {
   boost::asio::awaitable<Result<std::vector<DeadLetter>>> dead_letters(int max) override;
 
  private:
-  struct Impl;  // the connection, subscriptions and pool; keeps nats.h out of this header
-  std::unique_ptr<Impl> impl_;
+  struct JetStream;  // the connection, subscriptions and pool; keeps nats.h out of this header
+  std::unique_ptr<JetStream> js_;
 };
 
 }  // namespace ztm

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "storage/postgres/pg_connection.h"
+#include "postgres/connection.h"
 
 namespace ztm::pg {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "core/result.h"
 #include "storage/photo_record.h"
-#include "storage/postgres/pg_host.h"
+#include "postgres/host.h"
 
 namespace ztm::pg {
 

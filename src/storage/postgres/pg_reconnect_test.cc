@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "storage/postgres/pg_store.h"
-#include "storage/postgres/pg_test_util.h"
+#include "tests/storage/pg_test_util.h"
 #include "tests/storage/store_conformance.h"
 #include "tests/support/postgres_instance.h"
 #include "tests/support/eventually.h"

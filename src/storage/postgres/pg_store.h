@@ -1,7 +1,7 @@
 #pragma once
 // The Store on PostgreSQL: asynchronous libpq on the callers' own event loops, pipelined,
-// prepared statements (see pg_connection.h for how a connection is driven and how it fails, and
-// pg_host.h for the per-loop pools and the threading contract).
+// prepared statements (see postgres/connection.h for how a connection is driven and how it
+// fails, and postgres/host.h for the per-loop pools and the threading contract).
 //
 // Semantics are those of store.h, checked by the shared conformance suite:
 //  - update/delete with expected_version are one compare-and-set statement
@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "storage/postgres/pg_host.h"
+#include "postgres/host.h"
 #include "storage/postgres/pg_migrations.h"
 #include "storage/database.h"
 
@@ -40,7 +40,7 @@ class PgStore final : public Database {
   // Does not connect (the first call on each loop does). Throws std::invalid_argument on
   // nonsense options.
   explicit PgStore(PgStoreOptions options);
-  // REQUIRES: no call in flight (see pg_host.h).
+  // REQUIRES: no call in flight (see postgres/host.h).
   ~PgStore() override;
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "core/result.h"
-#include "storage/postgres/pg_host.h"
+#include "postgres/host.h"
 #include "storage/store.h"
 #include "storage/user_record.h"
 

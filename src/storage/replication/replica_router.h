@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "core/metrics.h"
-#include "storage/postgres/pg_host.h"
+#include "postgres/host.h"
 #include "storage/postgres/pg_migrations.h"
 #include "storage/replication/topology.h"
 #include "storage/database.h"
@@ -59,7 +59,7 @@ class ReplicaRouter final : public Database {
   // Starts discovery and waits (up to timeout_ms) for its first answer from every host, so the
   // first calls are routed. Throws std::invalid_argument on nonsense options.
   explicit ReplicaRouter(ReplicaRouterOptions options);
-  // Stops discovery. REQUIRES: no call in flight (see pg_host.h).
+  // Stops discovery. REQUIRES: no call in flight (see postgres/host.h).
   ~ReplicaRouter() override;
   ReplicaRouter(const ReplicaRouter&) = delete;
   ReplicaRouter& operator=(const ReplicaRouter&) = delete;

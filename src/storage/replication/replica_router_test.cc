@@ -8,7 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <thread>
 
-#include "storage/postgres/pg_test_util.h"
+#include "tests/storage/pg_test_util.h"
 #include "tests/storage/account_conformance.h"
 #include "tests/storage/photo_conformance.h"
 #include "tests/support/postgres_instance.h"

@@ -1,4 +1,4 @@
-#include "storage/postgres/pg_connection.h"
+#include "postgres/connection.h"
 
 #include <fmt/format.h>
 #include <poll.h>

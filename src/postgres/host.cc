@@ -1,10 +1,8 @@
-#include "storage/postgres/pg_host.h"
+#include "postgres/host.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/execution_context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -12,43 +10,6 @@ namespace ztm::pg {
 namespace {
 
 using boost::asio::awaitable;
-
-// The pools of every Host that has been used from one execution_context. Asio shuts a context's
-// services down before destroying its reactor, which is exactly when the connections' sockets
-// must be let go of.
-class LoopPools final : public boost::asio::execution_context::service {
- public:
-  static inline boost::asio::execution_context::id id;
-
-  explicit LoopPools(boost::asio::execution_context& context) : service(context) {}
-
-  // The pool of `options`' host on this context, created on first use.
-  std::shared_ptr<LoopPool> find_or_create(const boost::asio::any_io_executor& loop,
-                                           const std::shared_ptr<const HostOptions>& options,
-                                           bool& created) {
-    std::lock_guard lock(mu_);
-    created = false;
-    auto& pool = pools_[options.get()];  // the pool holds `options`: its address stays unique
-    if (!pool) {
-      pool = std::make_shared<LoopPool>(loop, options);
-      created = true;
-    }
-    return pool;
-  }
-
- private:
-  void shutdown() override {
-    std::map<const HostOptions*, std::shared_ptr<LoopPool>> pools;
-    {
-      std::lock_guard lock(mu_);
-      pools.swap(pools_);
-    }
-    for (auto& entry : pools) entry.second->close();
-  }
-
-  std::mutex mu_;
-  std::map<const HostOptions*, std::shared_ptr<LoopPool>> pools_;
-};
 
 // Runs the call on the pool's strand; the result travels through `out` (Result has no default
 // constructor, which co_spawn would need for a non-void coroutine).
@@ -131,9 +92,10 @@ awaitable<Result<QueryResult>> Host::execute(const Statement& statement, Params 
 }
 
 std::shared_ptr<LoopPool> Host::pool_for(const boost::asio::any_io_executor& loop) {
-  auto& context = boost::asio::query(loop, boost::asio::execution::context);
   bool created = false;
-  auto pool = boost::asio::use_service<LoopPools>(context).find_or_create(loop, options_, created);
+  // The pool holds `options_`: its address stays unique while the pool lives.
+  auto pool = std::static_pointer_cast<LoopPool>(loop_local(
+      loop, options_.get(), [&] { return std::make_shared<LoopPool>(loop, options_); }, &created));
   if (created) {
     std::lock_guard lock(mu_);
     std::erase_if(pools_, [](const auto& w) { return w.expired(); });

@@ -1,5 +1,5 @@
 #pragma once
-// The supervisor's internals, shared by supervisor.cc (the loop, processes, requests),
+// The Supervisor class behind supervise() (supervisor.h), shared by supervisor.cc (the loop,
 // status.cc (the status document), scaling.cc (the web tier at runtime: scale, rolling
 // restart, autoscale) and worker_scaling.cc (the worker hosts: scale, autoscale by queue depth).
 // Not for other code: the public surface is supervisor.h and control.h.

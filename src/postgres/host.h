@@ -1,7 +1,7 @@
 #pragma once
 // One PostgreSQL server as this process sees it: per event loop, a small pool of pipelined
-// connections (pg::Connection). PgStore runs its statements through one Host; a replica-routing
-// store will hold one Host per server and choose among them.
+// connections (pg::Connection). PgStore runs its statements through one Host; the replica router
+// (ReplicaRouter) holds one Host per server and chooses among them; PgBlobStore has its own.
 //
 // Threading contract:
 //  - execute() may be called from coroutines on any number of event loops (io_contexts), from
@@ -9,8 +9,9 @@
 //    find it again. A loop's connections are only ever touched on that loop's strand: execute()
 //    hops onto the strand for the call and back to the caller's executor for the result, so a
 //    loop run by several threads is safe too.
-//  - A loop's pool lives in an Asio service of that loop's execution_context, so it is closed
-//    when the context shuts down (run_sync's private io_context, a server's loops), never later.
+//  - A loop's pool is a LoopLocal (core/loop_local.h) of that loop's execution_context, so it is
+//    closed when the context shuts down (run_sync's private io_context, a server's loops), never
+//    later.
 //  - ~Host closes every pool it created. REQUIRES: no call is in flight on any loop (stop or
 //    drain the loops first), as for every Store.
 
@@ -21,7 +22,8 @@
 #include <span>
 #include <vector>
 
-#include "storage/postgres/pg_connection.h"
+#include "core/loop_local.h"
+#include "postgres/connection.h"
 
 namespace ztm::pg {
 
@@ -32,10 +34,10 @@ struct HostOptions {
 };
 
 // The connections of one host on one event loop. Internal to Host (public for its tests).
-class LoopPool {
+class LoopPool final : public LoopLocal {
  public:
   LoopPool(const boost::asio::any_io_executor& loop, std::shared_ptr<const HostOptions> options);
-  ~LoopPool();
+  ~LoopPool() override;
   LoopPool(const LoopPool&) = delete;
   LoopPool& operator=(const LoopPool&) = delete;
 
@@ -44,7 +46,7 @@ class LoopPool {
   boost::asio::awaitable<Result<QueryResult>> execute(const Statement& statement, Params params);
   // Fails what is in flight and disconnects. Idempotent. REQUIRES: on strand(), or the loop is
   // not running.
-  void close();
+  void close() override;
 
  private:
   std::shared_ptr<Connection> pick();
