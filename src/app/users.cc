@@ -30,8 +30,7 @@ UserService::UserService(Store& store, Cache* cache, IdGenerator& ids)
     : UserService(store, cache, nullptr, ids) {}
 
 UserService::UserService(Store& store, Cache* cache, SharedCache* shared, IdGenerator& ids)
-    : store_(store), cache_(cache), shared_(shared), ids_(ids),
-      loads_(Error{Errc::unavailable, "the read this one waited for did not finish"}) {}
+    : store_(store), ids_(ids), cache_(cache, shared) {}
 
 boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
   if (!consistency.min_position.empty()) {  // read-your-writes: past the cache, see users.h
@@ -40,46 +39,14 @@ boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consist
     co_return document(*stored);
   }
   const CacheKey key(id);
-  if (shared_) shared_->record_access(key.view());
-  if (cache_) {
-    if (auto hit = cache_->get(key.view())) co_return hit;
-  } else if (!shared_) {
-    co_return co_await read_through_l2(id);  // caching off: every read goes to the store
-  }
-  co_return co_await loads_.run(key.view(), [this, id] { return load(id); });
+  auto read = cache_.get(key.view(), [this, id] { return read_store(id); });
+  co_return co_await std::move(read);
 }
 
-boost::asio::awaitable<Result<UserDocument>> UserService::load(UserId id) {
-  const CacheKey key(id);
-  const Cache::Lease lease = cache_ ? cache_->lease(key.view()) : 0;  // before L2 and the store
-  auto doc = co_await read_through_l2(id);
-  if (doc && cache_) cache_->put(key.view(), *doc, lease);
-  co_return doc;
-}
-
-boost::asio::awaitable<Result<UserDocument>> UserService::read_through_l2(UserId id) {
-  const CacheKey key(id);
-  SharedLookup l2;  // unavailable: read the store, fill nothing
-  if (shared_) {
-    auto lookup = shared_->get_or_lease(key.view());
-    l2 = co_await std::move(lookup);
-    if (l2.kind == SharedLookup::Kind::hit) co_return l2.value;
-  }
+boost::asio::awaitable<Result<UserDocument>> UserService::read_store(UserId id) {
   auto stored = co_await store_.get_user(id);
-  const bool leased = l2.kind == SharedLookup::Kind::lease;
-  if (!stored) {
-    if (leased) {
-      auto give_back = shared_->release(key.view(), std::move(l2.lease));
-      co_await std::move(give_back);
-    }
-    co_return std::move(stored).error();
-  }
-  auto doc = document(*stored);
-  if (leased) {
-    auto fill = shared_->fill(key.view(), doc, std::move(l2.lease));
-    co_await std::move(fill);  // refused when a write took the lease: the next reader refills
-  }
-  co_return doc;
+  if (!stored) co_return std::move(stored).error();
+  co_return document(*stored);
 }
 
 boost::asio::awaitable<Result<UserPage>> UserService::list(UserId after, int limit,
@@ -154,12 +121,8 @@ boost::asio::awaitable<Result<Committed>> UserService::remove(UserId id, Precond
 
 boost::asio::awaitable<void> UserService::invalidate(UserId id) {
   const CacheKey key(id);
-  loads_.forget(key.view());  // later reads start a new load (see users.h)
-  if (shared_) {
-    auto erase = shared_->erase(key.view());
-    co_await std::move(erase);
-  }
-  if (cache_) cache_->erase(key.view());
+  auto erase = cache_.invalidate(key.view());
+  co_await std::move(erase);
 }
 
 }  // namespace ztm

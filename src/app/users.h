@@ -2,24 +2,10 @@
 // The users resource's business rules, free of HTTP: create with a generated id, read through
 // the cache, replace, merge-patch and delete with optimistic concurrency.
 //
-// Cache protocol (look-aside, as in "Scaling Memcache at Facebook"): a read takes a lease, reads
-// the store on a miss and fills the cache only if no write invalidated the key meanwhile; a
-// write commits to the store first, then deletes the key (delete, never set), so a cached value
-// is never newer than the store and never older than the last completed write.
-//
-// Two layers (both optional): L1, this process's Cache, then L2, the SharedCache every web
-// server shares (cache/shared_cache.h). A read goes L1 -> L2 -> store and fills back up: the L1
-// lease is taken before the L2 lookup, the L2 lease (one per key across all servers: the others
-// wait for its fill) before the store read. A write deletes in L2 first, then in L1: the other
-// order would let a local reader refill L1 from the not yet deleted L2 value. Other servers' L1
-// copies are not deleted; they expire after their (short) TTL, which bounds how long a write
-// may go unseen there (docs/cache.md: why a TTL and not a broadcast). A cache failure never fails
-// a read: it falls back to the store.
-//
-// With a cache on, concurrent misses of one key in this process share one load (L1 lease, L2,
-// store, L1 fill: cache/single_flight.h), so a burst of misses reads the store once per process
-// even with every L2 node down. A write forgets the key's load in flight after committing, so a
-// read that starts after the write never gets the value from before it.
+// Reads go through the cache layers (L1, then L2, then the store) by ReadThroughCache
+// (cache/read_through_cache.h: leases, delete-on-write in L2 then L1, one load per key in flight,
+// a cache failure never fails a read); every write commits to the store first, then invalidates
+// the user's key there, even when the write failed (its outcome may be unknown).
 //
 // Read-your-writes: writes report their commit position (StoredUser::position,
 // Committed::position; see storage/store.h) and a read may ask to be at least that fresh. Such a
@@ -31,8 +17,8 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "cache/read_through_cache.h"
 #include "cache/shared_cache.h"
-#include "cache/single_flight.h"
 #include "core/ids.h"
 #include "core/result.h"
 #include "storage/store.h"
@@ -76,23 +62,19 @@ class UserService {
   boost::asio::awaitable<Result<Committed>> remove(UserId id, Precondition pre);
 
   // Reads that waited for a load of the same key already in flight here instead of loading.
-  std::uint64_t coalesced_reads() const { return loads_.joined(); }
+  std::uint64_t coalesced_reads() const { return cache_.coalesced_reads(); }
 
  private:
   // The version to compare-and-set against, or nullopt for an unconditional write.
   boost::asio::awaitable<Result<std::optional<std::int64_t>>> expected_version(UserId id,
                                                                                const Precondition& pre);
-  // An L1 miss: the L1 lease, the document through L2, the L1 fill. One at a time per key.
-  boost::asio::awaitable<Result<UserDocument>> load(UserId id);
-  // The store's document for id, through L2 when there is one (its lease, then its fill).
-  boost::asio::awaitable<Result<UserDocument>> read_through_l2(UserId id);
+  // The store's document for id: what the cache loads on a miss.
+  boost::asio::awaitable<Result<UserDocument>> read_store(UserId id);
   boost::asio::awaitable<void> invalidate(UserId id);
 
   Store& store_;
-  Cache* cache_;
-  SharedCache* shared_ = nullptr;
   IdGenerator& ids_;
-  SingleFlight<Result<UserDocument>> loads_;
+  ReadThroughCache cache_;
 };
 
 }  // namespace ztm

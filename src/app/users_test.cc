@@ -10,14 +10,13 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <map>
-#include <mutex>
 
 #include "app/user_json.h"
 #include "cache/local/local_cache.h"
 #include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "tests/support/eventually_async.h"
+#include "tests/support/fake_shared_cache.h"
 #include "tests/support/memory_store.h"
 
 namespace ztm {
@@ -251,79 +250,13 @@ TEST_F(UserServiceHerdTest, AReadThatStartsAfterAWriteDoesNotGetTheLoadFromBefor
   EXPECT_EQ((*cached)->version, 2);
 }
 
-// The SharedCache contract in memory: a value and a lease token per key, as the Redis tier keeps
-// them on a node. `mode` forces the outcomes a real tier returns when it is busy or down.
-class FakeSharedCache : public SharedCache {
- public:
-  SharedLookup::Kind mode = SharedLookup::Kind::hit;  // hit: behave; busy/unavailable: forced
-  std::vector<std::string> log;                         // "erase user:12", "fill user:12", ...
-
-  boost::asio::awaitable<SharedLookup> get_or_lease(std::string_view key) override {
-    std::lock_guard lock(mu_);
-    SharedLookup out;
-    out.kind = mode;
-    if (mode != SharedLookup::Kind::hit) co_return out;
-    const std::string k(key);
-    if (auto it = values_.find(k); it != values_.end()) {
-      out.value = it->second;
-      co_return out;
-    }
-    if (leases_.contains(k)) {
-      out.kind = SharedLookup::Kind::busy;
-      co_return out;
-    }
-    out.kind = SharedLookup::Kind::lease;
-    out.lease.token = leases_[k] = std::to_string(++tokens_);
-    out.lease.node = 0;
-    co_return out;
-  }
-  boost::asio::awaitable<bool> fill(std::string_view key, CachedPtr value,
-                                    SharedLease lease) override {
-    std::lock_guard lock(mu_);
-    const std::string k(key);
-    auto it = leases_.find(k);
-    if (it == leases_.end() || it->second != lease.token) {
-      log.push_back("refused " + k);
-      co_return false;
-    }
-    leases_.erase(it);
-    values_[k] = std::move(value);
-    log.push_back("fill " + k);
-    co_return true;
-  }
-  boost::asio::awaitable<void> release(std::string_view key, SharedLease lease) override {
-    std::lock_guard lock(mu_);
-    const std::string k(key);
-    if (leases_[k] == lease.token) leases_.erase(k);
-    log.push_back("release " + k);
-    co_return;
-  }
-  boost::asio::awaitable<void> erase(std::string_view key) override {
-    std::lock_guard lock(mu_);
-    values_.erase(std::string(key));
-    leases_.erase(std::string(key));
-    log.push_back("erase " + std::string(key));
-    co_return;
-  }
-  void record_access(std::string_view) override { ++accesses; }
-  SharedCacheStats stats() const override { return {}; }
-
-  std::atomic<int> accesses{0};
-
- private:
-  std::mutex mu_;
-  std::map<std::string, CachedPtr> values_;
-  std::map<std::string, std::string> leases_;
-  int tokens_ = 0;
-};
-
 // Two web servers: each its own L1, both on one L2 and one store.
 class TwoLayerTest : public UserServiceTest {
  protected:
   LocalCacheOptions short_ttl() const {
     return {.ttl = std::chrono::milliseconds(1000), .clock = &clock};
   }
-  FakeSharedCache l2;
+  test::FakeSharedCache l2;
   LocalCache l1_a{short_ttl()};
   LocalCache l1_b{short_ttl()};
   UserService a{store, &l1_a, &l2, ids};

@@ -12,7 +12,8 @@
 //                   wait: read the store, do not fill
 //    unavailable -> the tier cannot serve this key now (its nodes are down): read the store
 //
-// and every write to the store is followed by co_await l2.erase(key) (delete-on-write). erase
+// and every write to the store is followed by co_await l2.erase(key) (delete-on-write); the one
+// caller that follows this protocol is ReadThroughCache (cache/read_through_cache.h). erase
 // removes the value and the lease, so a filler whose store read predates the write finds its
 // lease gone and its fill refused: a slow reader never writes an older value over a newer delete.
 // Of the many concurrent misses of one key (on any number of web servers) one gets the lease and
@@ -28,7 +29,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 
@@ -36,11 +36,14 @@
 
 namespace ztm {
 
-// Who may fill a key after a miss: opaque to callers, pass it back to fill() or release().
+// Who may fill a key after a miss: pass it back, unchanged, to fill() or release() of the tier
+// that granted it. `token` identifies this lease among the key's leases; `tag` is the tier's own
+// note of where it granted it (the Redis ring: which node, and whether a stand-in): callers never
+// read either. A value, not a handle: it copies into the caller's coroutine frame without an
+// allocation of its own, and a fake tier may ignore `tag`.
 struct SharedLease {
   std::string token;
-  int node = -1;        // the node that granted it
-  bool gutter = false;  // granted by a stand-in for a dead node: filled with a short TTL
+  std::uint64_t tag = 0;
 };
 
 struct SharedLookup {
@@ -50,21 +53,17 @@ struct SharedLookup {
   SharedLease lease;  // lease
 };
 
-// Counters since construction (each a sum over the tier's nodes).
+// The lease protocol's counters since construction, whatever the backend (the Redis ring keeps
+// its own ring counters too: RedisCacheTier::ring_stats).
 struct SharedCacheStats {
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;              // lookups that got a lease
   std::uint64_t busy_waits = 0;          // lookups that found another's lease and waited
   std::uint64_t busy_gave_up = 0;        // ... and gave up waiting (read the store, no fill)
-  std::uint64_t unavailable = 0;         // lookups no node could serve
+  std::uint64_t unavailable = 0;         // lookups the tier could not serve
   std::uint64_t fills = 0;               // fills stored
   std::uint64_t stale_sets_refused = 0;  // fills refused: an erase took the lease meanwhile
   std::uint64_t erases = 0;
-  std::uint64_t erase_failures = 0;   // a node missed a delete (it is flushed before reuse)
-  std::uint64_t gutter_lookups = 0;   // lookups served by a stand-in for a dead node
-  std::uint64_t breaker_opens = 0;    // a node taken out of service
-  std::uint64_t flushes = 0;          // a node returned to service, emptied first
-  std::uint64_t hot_key_lookups = 0;  // lookups of a hot key (spread over its replicas)
 };
 
 class SharedCache {
@@ -73,7 +72,7 @@ class SharedCache {
 
   virtual boost::asio::awaitable<SharedLookup> get_or_lease(std::string_view key) = 0;
   // Stores value under key for the tier's TTL if `lease` is still the key's lease, and drops the
-  // lease; returns false when refused (stale) or when the node failed.
+  // lease; returns false when refused (stale) or when the tier failed.
   virtual boost::asio::awaitable<bool> fill(std::string_view key, CachedPtr value,
                                             SharedLease lease) = 0;
   // Gives a lease back without filling (the store read failed), so waiters need not wait it out.
@@ -87,22 +86,5 @@ class SharedCache {
 
   virtual SharedCacheStats stats() const = 0;
 };
-
-// The wire form of a cached value, shared by every backend: "<version>:<data>".
-inline std::string encode_cached_value(const CachedValue& value) {
-  return std::to_string(value.version) + ':' + value.data;
-}
-// nullptr when `bytes` is not in that form.
-inline CachedPtr decode_cached_value(std::string_view bytes) {
-  const auto colon = bytes.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon > 19) return nullptr;
-  std::int64_t version = 0;
-  for (char c : bytes.substr(0, colon)) {
-    if (c < '0' || c > '9') return nullptr;
-    version = version * 10 + (c - '0');
-  }
-  return std::make_shared<const CachedValue>(
-      CachedValue{std::string(bytes.substr(colon + 1)), version});
-}
 
 }  // namespace ztm

@@ -130,7 +130,7 @@ TEST(L2UserService, KillingOneCacheNodeUnderLoadFailsNoRequestAndTheHitRatioReco
   for (int s = 0; s < 2; ++s) {
     auto& tier = cluster.servers[static_cast<std::size_t>(s)]->tier;
     EXPECT_FALSE(tier.node_up(0));
-    EXPECT_GT(tier.stats().gutter_lookups, 0u);
+    EXPECT_GT(tier.ring_stats().gutter_lookups, 0u);
     // Its keys were about a third of the 12,000 reads after the kill; the breaker let through
     // only the first failures and one probe per cool-down.
     const double sent = failed_commands(metrics[s], dead) - sent_at_kill[s];

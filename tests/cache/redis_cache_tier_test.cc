@@ -100,7 +100,7 @@ TEST_F(RedisCacheTierTest, ANodeThatMissedADeleteIsFlushedBeforeItServesAgain) {
       },
       5s, 20ms));
   EXPECT_EQ(stored_at(owner, key), "");
-  EXPECT_GE(tier->stats().flushes, 1u);
+  EXPECT_GE(tier->ring_stats().flushes, 1u);
   after = lookup(key);
   EXPECT_NE(after.kind, Kind::hit) << "served the value a write deleted";
 }
@@ -129,7 +129,7 @@ TEST_F(RedisCacheTierTest, AHotKeyIsSpreadOverItsReplicasAndListed) {
     }
   }
   for (int node : replicas) EXPECT_EQ(stored_at(node, hot), "1:h");
-  EXPECT_GE(tier->stats().hot_key_lookups, 4u);
+  EXPECT_GE(tier->ring_stats().hot_key_lookups, 4u);
   erase(hot);  // deletes reach every replica
   for (int node : replicas) EXPECT_EQ(stored_at(node, hot), "");
 }

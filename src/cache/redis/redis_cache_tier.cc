@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <functional>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 #include <stdexcept>
 
+#include "cache/redis/cached_value_codec.h"
 #include "cache/redis/lease_scripts.h"
 #include "cache/stable_hash.h"
 
@@ -24,6 +26,21 @@ std::string value_key(std::string_view key) {
 }
 std::string lease_key(std::string_view key) {
   return fmt::format("l:{}", key);
+}
+
+// Where this tier granted a lease, kept in SharedLease::tag as (node + 1) << 1 | gutter, so the
+// zero of a default SharedLease is no lease of ours.
+struct LeaseOrigin {
+  int node = -1;  // -1: not granted by this tier
+  bool gutter = false;
+};
+std::uint64_t lease_tag(int node, bool gutter) {
+  return (static_cast<std::uint64_t>(node) + 1) << 1 | (gutter ? 1u : 0u);
+}
+LeaseOrigin lease_origin(const SharedLease& lease, int nodes) {
+  const std::uint64_t slot = lease.tag >> 1;
+  if (slot == 0 || slot > static_cast<std::uint64_t>(nodes)) return {};
+  return {static_cast<int>(slot) - 1, (lease.tag & 1u) != 0};
 }
 
 void require_positive(std::chrono::milliseconds d, const char* what) {
@@ -244,7 +261,7 @@ boost::asio::awaitable<SharedLookup> RedisCacheTier::get_or_lease(std::string_vi
     if (code == 1) {
       c.misses.fetch_add(1, std::memory_order_relaxed);
       out.kind = Kind::lease;
-      out.lease = SharedLease{token, target, gutter};
+      out.lease = SharedLease{token, lease_tag(target, gutter)};
       co_return out;
     }
     if (code != 2) break;
@@ -265,8 +282,8 @@ boost::asio::awaitable<SharedLookup> RedisCacheTier::get_or_lease(std::string_vi
 
 boost::asio::awaitable<bool> RedisCacheTier::fill(std::string_view key, CachedPtr value,
                                                   SharedLease lease) {
-  if (!value || lease.node < 0 || lease.node >= ring_.size() || !node_up(lease.node))
-    co_return false;
+  const LeaseOrigin origin = lease_origin(lease, ring_.size());
+  if (!value || origin.node < 0 || !node_up(origin.node)) co_return false;
   std::vector<std::string> args{"EVAL",
                                 scripts::kFill,
                                 "2",
@@ -274,8 +291,8 @@ boost::asio::awaitable<bool> RedisCacheTier::fill(std::string_view key, CachedPt
                                 lease_key(key),
                                 lease.token,
                                 encode_cached_value(*value),
-                                std::to_string(fill_ttl(key, lease.gutter).count())};
-  auto call = run(lease.node, std::move(args));
+                                std::to_string(fill_ttl(key, origin.gutter).count())};
+  auto call = run(origin.node, std::move(args));
   auto reply = co_await std::move(call);
   if (!reply) co_return false;
   if (reply->as_int() == 1) {
@@ -287,9 +304,10 @@ boost::asio::awaitable<bool> RedisCacheTier::fill(std::string_view key, CachedPt
 }
 
 boost::asio::awaitable<void> RedisCacheTier::release(std::string_view key, SharedLease lease) {
-  if (lease.node < 0 || lease.node >= ring_.size() || !node_up(lease.node)) co_return;
+  const LeaseOrigin origin = lease_origin(lease, ring_.size());
+  if (origin.node < 0 || !node_up(origin.node)) co_return;
   std::vector<std::string> args{"EVAL", scripts::kRelease, "1", lease_key(key), lease.token};
-  auto call = run(lease.node, std::move(args));
+  auto call = run(origin.node, std::move(args));
   co_await std::move(call);  // a failed release costs waiters at most lease_wait
 }
 
@@ -322,7 +340,7 @@ void RedisCacheTier::record_access(std::string_view key) {
 SharedCacheStats RedisCacheTier::stats() const {
   const auto& c = *counters_;
   auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  SharedCacheStats s{
+  return SharedCacheStats{
       .hits = get(c.hits),
       .misses = get(c.misses),
       .busy_waits = get(c.busy_waits),
@@ -331,6 +349,13 @@ SharedCacheStats RedisCacheTier::stats() const {
       .fills = get(c.fills),
       .stale_sets_refused = get(c.stale_sets_refused),
       .erases = get(c.erases),
+  };
+}
+
+RedisCacheTier::RingStats RedisCacheTier::ring_stats() const {
+  const auto& c = *counters_;
+  auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  RingStats s{
       .erase_failures = get(c.erase_failures),
       .gutter_lookups = get(c.gutter_lookups),
       .hot_key_lookups = get(c.hot_key_lookups),
@@ -356,41 +381,47 @@ void RedisCacheTier::add_hot_key_series(std::string_view key) {
 
 void RedisCacheTier::register_metrics(MetricsRegistry& registry) {
   const Labels l2 = {{"layer", "l2"}};
-  auto stat = [this](std::uint64_t SharedCacheStats::*field) {
+  using Read = std::function<double()>;
+  auto stat = [this](std::uint64_t SharedCacheStats::*field) -> Read {
     return [this, field] { return static_cast<double>(stats().*field); };
+  };
+  auto ring_stat = [this](std::uint64_t RingStats::*field) -> Read {
+    return [this, field] { return static_cast<double>(ring_stats().*field); };
   };
   struct Row {
     const char* name;
     const char* help;
-    std::uint64_t SharedCacheStats::*field;
+    Read value;
   };
   const Row rows[] = {
-      {"ztm_cache_hits_total", "Cache lookups that found a value.", &SharedCacheStats::hits},
-      {"ztm_cache_misses_total", "Cache lookups that found nothing.", &SharedCacheStats::misses},
+      {"ztm_cache_hits_total", "Cache lookups that found a value.", stat(&SharedCacheStats::hits)},
+      {"ztm_cache_misses_total", "Cache lookups that found nothing.",
+       stat(&SharedCacheStats::misses)},
       {"ztm_cache_stale_sets_refused_total",
        "Fills refused because a write invalidated the key meanwhile.",
-       &SharedCacheStats::stale_sets_refused},
+       stat(&SharedCacheStats::stale_sets_refused)},
       {"ztm_cache_lease_waits_total", "L2 lookups that waited for another server's fill.",
-       &SharedCacheStats::busy_waits},
+       stat(&SharedCacheStats::busy_waits)},
       {"ztm_cache_lease_wait_timeouts_total",
        "L2 lookups that gave up waiting and read the store without filling.",
-       &SharedCacheStats::busy_gave_up},
+       stat(&SharedCacheStats::busy_gave_up)},
       {"ztm_cache_unavailable_total", "L2 lookups no cache node could serve (store read).",
-       &SharedCacheStats::unavailable},
-      {"ztm_cache_fills_total", "Values stored after a store read.", &SharedCacheStats::fills},
-      {"ztm_cache_erases_total", "Delete-on-write invalidations.", &SharedCacheStats::erases},
+       stat(&SharedCacheStats::unavailable)},
+      {"ztm_cache_fills_total", "Values stored after a store read.",
+       stat(&SharedCacheStats::fills)},
+      {"ztm_cache_erases_total", "Delete-on-write invalidations.", stat(&SharedCacheStats::erases)},
       {"ztm_cache_erase_failures_total", "Deletes a node missed (it is flushed before reuse).",
-       &SharedCacheStats::erase_failures},
+       ring_stat(&RingStats::erase_failures)},
       {"ztm_cache_gutter_lookups_total", "L2 lookups served by a stand-in for a dead node.",
-       &SharedCacheStats::gutter_lookups},
+       ring_stat(&RingStats::gutter_lookups)},
       {"ztm_cache_breaker_opens_total", "Cache nodes taken out of service by their breaker.",
-       &SharedCacheStats::breaker_opens},
+       ring_stat(&RingStats::breaker_opens)},
       {"ztm_cache_node_flushes_total", "Cache nodes emptied on their return to service.",
-       &SharedCacheStats::flushes},
+       ring_stat(&RingStats::flushes)},
       {"ztm_cache_hot_key_lookups_total", "L2 lookups of a hot key, spread over its replicas.",
-       &SharedCacheStats::hot_key_lookups},
+       ring_stat(&RingStats::hot_key_lookups)},
   };
-  for (const auto& r : rows) registry.callback(r.name, r.help, l2, stat(r.field), "counter");
+  for (const auto& r : rows) registry.callback(r.name, r.help, l2, r.value, "counter");
   for (int i = 0; i < ring_.size(); ++i) {
     registry.callback("ztm_cache_l2_node_up",
                       "Ring membership: 1 while the node takes requests (breaker closed).",

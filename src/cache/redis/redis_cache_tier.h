@@ -2,11 +2,13 @@
 // The L2 cache tier: several Redis nodes (each `maxmemory` + allkeys-lru/lfu) on a consistent-hash
 // ring, implementing SharedCache (cache/shared_cache.h) with memcache-style leases.
 //
-// On each node a key k is two Redis keys: "c:k" (the value, "<version>:<data>", with a TTL) and
-// "l:k" (the lease: a random token, PX lease_ttl). Three Lua scripts make each step atomic on the
-// node (lease_scripts.h): get-or-lease (GET, else SET NX the lease), fill (SET the value only if
-// the lease still holds this token, then drop the lease), release. erase is DEL of both keys, so
-// a fill that raced a write finds another token, or none, and is refused.
+// On each node a key k is two Redis keys: "c:k" (the value, "<version>:<data>" as
+// cached_value_codec.h writes it, with a TTL) and "l:k" (the lease: a random token, PX lease_ttl).
+// Three Lua scripts make each step atomic on the node (lease_scripts.h): get-or-lease (GET, else
+// SET NX the lease), fill (SET the value only if the lease still holds this token, then drop the
+// lease), release. erase is DEL of both keys, so a fill that raced a write finds another token,
+// or none, and is refused. A SharedLease's tag names the node that granted it and whether that
+// node stood in for a dead owner (its fill then lives only gutter_ttl); callers never read it.
 //
 // Which node: the key's owner on the ring, unless its circuit breaker is open; then the first
 // node clockwise whose breaker is closed serves as the owner's stand-in (gutter): same protocol,
@@ -78,6 +80,16 @@ class RedisCacheTier final : public SharedCache {
   boost::asio::awaitable<void> erase(std::string_view key) override;
   void record_access(std::string_view key) override;
   SharedCacheStats stats() const override;
+
+  // The ring's own counters, beside the lease protocol's (stats()), each a sum over the nodes.
+  struct RingStats {
+    std::uint64_t erase_failures = 0;   // a node missed a delete (it is flushed before reuse)
+    std::uint64_t gutter_lookups = 0;   // lookups served by a stand-in for a dead node
+    std::uint64_t breaker_opens = 0;    // a node taken out of service
+    std::uint64_t flushes = 0;          // a node returned to service, emptied first
+    std::uint64_t hot_key_lookups = 0;  // lookups of a hot key (spread over its replicas)
+  };
+  RingStats ring_stats() const;
 
   std::vector<HotKey> hot_keys() const { return hot_.hot_keys(); }
   const ConsistentHashRing& ring() const { return ring_; }
