@@ -35,6 +35,8 @@
 #include <thread>
 #include <type_traits>
 
+#include "core/run_sync.h"  // detail::store_into
+
 namespace ztm {
 
 class TaskGroup {
@@ -60,13 +62,6 @@ class TaskGroup {
   std::thread thread_;
 };
 
-namespace detail {
-template <class T>
-boost::asio::awaitable<void> store_result(boost::asio::awaitable<T> work, std::optional<T>& out) {
-  out.emplace(co_await std::move(work));
-}
-}  // namespace detail
-
 // Runs `work` to its end even if the calling coroutine is cancelled meanwhile: `work` runs as a
 // coroutine of its own on the caller's executor, not bound to the caller's cancellation signal
 // (the caller still records the cancellation in its cancellation_state). Exceptions propagate.
@@ -81,7 +76,7 @@ boost::asio::awaitable<T> run_to_completion(boost::asio::awaitable<T> work) {
     co_await asio::co_spawn(executor, std::move(work), unbound);
   } else {
     std::optional<T> result;  // T need not be default-constructible (Result<T>)
-    co_await asio::co_spawn(executor, detail::store_result(std::move(work), result), unbound);
+    co_await asio::co_spawn(executor, detail::store_into(std::move(work), result), unbound);
     co_return std::move(*result);
   }
 }

@@ -8,6 +8,7 @@
 #include "node/backends.h"
 #include "storage/metered_store.h"
 #include "tests/support/http_client.h"
+#include "tests/support/metric_value.h"
 #include "tests/support/redis_instance.h"
 #include "tests/support/test_server.h"
 
@@ -17,13 +18,6 @@ namespace {
 using test::HttpClient;
 using test::TestServer;
 
-// The value of one series in the registry's exposition text, or -1 when it is absent.
-double series(MetricsRegistry& registry, const std::string& name) {
-  const std::string text = "\n" + registry.render();
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
 
 TEST(Node, TheWebServerReadsThroughTheMeteredDatabase) {
   TestServer server;
@@ -33,13 +27,13 @@ TEST(Node, TheWebServerReadsThroughTheMeteredDatabase) {
   EXPECT_NE(server.node().l1_cache(), nullptr);
   EXPECT_EQ(server.node().l2_cache(), nullptr) << "no cache.l2_nodes, no L2";
 
-  const double before = series(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})");
+  const double before = test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})");
   HttpClient c(server.port());
   ASSERT_EQ(c.request("GET", "/users/12").status, 200u);
-  EXPECT_EQ(series(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), before + 1)
+  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), before + 1)
       << "an HTTP read is measured by the metering decorator";
   ASSERT_EQ(c.request("GET", "/users/12").status, 200u);
-  EXPECT_EQ(series(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), before + 1)
+  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), before + 1)
       << "the second read is an L1 hit";
 }
 
@@ -49,7 +43,7 @@ TEST(Node, TheCacheOffMeansNoL1) {
   HttpClient c(server.port());
   ASSERT_EQ(c.request("GET", "/users/12").status, 200u);
   ASSERT_EQ(c.request("GET", "/users/12").status, 200u);
-  EXPECT_EQ(series(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), 2);
+  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), 2);
 }
 
 TEST(Node, ConfiguredL2NodesMakeAnL2TierInTheGraph) {

@@ -10,6 +10,7 @@
 
 #include "core/run_sync.h"
 #include "tests/support/memory_store.h"
+#include "tests/support/metric_value.h"
 
 namespace ztm {
 namespace {
@@ -77,13 +78,6 @@ class ScriptedStore final : public test::MemoryStore {
   }
 };
 
-// The value of one series in the registry's exposition text, or -1 when it is absent.
-double series(const MetricsRegistry& registry, const std::string& name) {
-  const std::string text = "\n" + registry.render();
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
 
 TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
   ScriptedStore inner;
@@ -91,7 +85,7 @@ TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
   MeteredStore store(inner, registry);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
                          "count_users", "create_account", "find_account", "ping"})
-    EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
+    EXPECT_EQ(test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
         << op;
   EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
 }
@@ -113,7 +107,7 @@ TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
   EXPECT_EQ(run_sync(store.find_account("a@b.c")).value().user_id, 12);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
                          "count_users", "create_account", "find_account", "ping"})
-    EXPECT_EQ(series(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 1)
+    EXPECT_EQ(test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 1)
         << op;
   EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
 }
@@ -130,9 +124,9 @@ TEST(MeteredStore, CountsErrorsByOpAndCode) {
   (void)run_sync(store.get_user(13));
   inner.error = Error{Errc::unavailable, "down"};
   EXPECT_EQ(run_sync(store.ping()).error().code, Errc::unavailable);
-  EXPECT_EQ(series(registry, R"(ztm_storage_errors_total{op="get_user",code="not_found"})"), 2);
-  EXPECT_EQ(series(registry, R"(ztm_storage_errors_total{op="ping",code="unavailable"})"), 1);
-  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="get_user"})"), 2)
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_errors_total{op="get_user",code="not_found"})"), 2);
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_errors_total{op="ping",code="unavailable"})"), 1);
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="get_user"})"), 2)
       << "failed calls are timed too";
 }
 
@@ -142,7 +136,7 @@ TEST(MeteredStore, TimesTheWholeAwaitedCall) {
   MetricsRegistry registry;
   MeteredStore store(inner, registry);
   ASSERT_TRUE(run_sync(store.get_user(1)).ok());
-  EXPECT_GE(series(registry, R"(ztm_storage_seconds_sum{op="get_user"})"), 0.030);
+  EXPECT_GE(test::metric_value(registry, R"(ztm_storage_seconds_sum{op="get_user"})"), 0.030);
 }
 
 TEST(MeteredStore, MeasuresPhotoStoreCalls) {
@@ -155,10 +149,10 @@ TEST(MeteredStore, MeasuresPhotoStoreCalls) {
   EXPECT_EQ(run_sync(store.get_photo(10)).value(), photo);
   EXPECT_EQ(run_sync(store.get_photo(99)).error().code, Errc::not_found);
   EXPECT_TRUE(run_sync(store.outbox_batch(10)).ok());
-  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="create_photo"})"), 1);
-  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="get_photo"})"), 2);
-  EXPECT_EQ(series(registry, R"(ztm_storage_seconds_count{op="outbox_batch"})"), 1);
-  EXPECT_EQ(series(registry, R"(ztm_storage_errors_total{op="get_photo",code="not_found"})"), 1);
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="create_photo"})"), 1);
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="get_photo"})"), 2);
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="outbox_batch"})"), 1);
+  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_errors_total{op="get_photo",code="not_found"})"), 1);
 }
 
 }  // namespace
