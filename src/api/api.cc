@@ -124,7 +124,7 @@ boost::asio::awaitable<Response> Api::dispatch(http::Request& req, int& endpoint
 }
 
 boost::asio::awaitable<Response> Api::handle(http::Request& req) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = options_.clock->steady_now();
   std::string id = request_id(req);
   int endpoint = -1;
   Response res;
@@ -134,7 +134,8 @@ boost::asio::awaitable<Response> Api::handle(http::Request& req) {
     log::error("handler failed", {{"request_id", id}, {"error", e.what()}});
     res = http::json_error(500, "internal", "internal error");
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, id, seconds);
   res.header("X-Request-Id", std::move(id));
   co_return res;

@@ -13,6 +13,7 @@
 #include "api/static_files.h"
 #include "api/users_api.h"
 #include "app/readiness.h"
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "http/router.h"
 
@@ -28,6 +29,7 @@ struct ApiOptions {
   AccessLog access_log = AccessLog::errors;
   int slow_ms = 1000;
   std::size_t max_upload_bytes = 20 << 20;  // photo uploads (other bodies: http.max_body_bytes)
+  const Clock* clock = &Clock::system();    // request latency; must outlive the Api
 };
 
 class Api {

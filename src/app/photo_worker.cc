@@ -98,9 +98,9 @@ awaitable<bool> PhotoWorker::fetch_and_handle() {
 }
 
 awaitable<void> PhotoWorker::handle(QueueMessage message) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = options_.clock->steady_now();
   const Outcome outcome = co_await work(message);
-  count(outcome, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  count(outcome, std::chrono::duration<double>(options_.clock->steady_now() - start).count());
 }
 
 // Never returns: it ends when cancelled (by throwing operation_aborted).

@@ -20,6 +20,7 @@
 #include <chrono>
 
 #include "core/blocking_pool.h"
+#include "core/clock.h"
 #include "core/ids.h"
 #include "core/metrics.h"
 #include "media/blob_store.h"
@@ -35,6 +36,7 @@ struct PhotoWorkerOptions {
   std::chrono::milliseconds heartbeat{5'000};   // in_progress while a job runs (< the ack wait)
   int max_deliveries = 5;                       // the queue's: the last try fails the job
   media::ImageLimits limits;
+  const Clock* clock = &Clock::system();  // job durations; must outlive the worker
 };
 
 class PhotoWorker {

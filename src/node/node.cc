@@ -85,11 +85,12 @@ api::AuthOptions auth_options(const Config& config) {
   return options;
 }
 
-api::ApiOptions api_options(const Config& config) {
+api::ApiOptions api_options(const Config& config, const Clock& clock) {
   return {.max_json_depth = config.http.max_json_depth,
           .access_log = api::parse_access_log(config.log.access),
           .slow_ms = config.log.slow_ms,
-          .max_upload_bytes = static_cast<std::size_t>(config.media.max_upload_bytes)};
+          .max_upload_bytes = static_cast<std::size_t>(config.media.max_upload_bytes),
+          .clock = &clock};
 }
 
 http::ServerOptions server_options(const Config& config, int threads) {
@@ -174,7 +175,7 @@ void Node::build_web_server() {
 
   if (!config_.http.static_dir.empty())
     static_files_ = api::StaticFiles::load(config_.http.static_dir);
-  api_ = std::make_unique<api::Api>(api_options(config_), *users_, *auth_, *photos_, *readiness_,
+  api_ = std::make_unique<api::Api>(api_options(config_, clock_), *users_, *auth_, *photos_, *readiness_,
                                     metrics_, static_files_.get());
   const int threads = config_.http.threads > 0
                           ? config_.http.threads
@@ -190,8 +191,9 @@ void Node::build_web_server() {
 }
 
 void Node::add_in_process_workers() {
-  worker_ = std::make_unique<PhotoWorker>(*queue_, *database_, *blobs_, ids_, &metrics_,
-                                          worker_options(config_));
+  auto options = worker_options(config_);
+  options.clock = &clock_;
+  worker_ = std::make_unique<PhotoWorker>(*queue_, *database_, *blobs_, ids_, &metrics_, options);
 }
 
 void Node::build_photo_worker() {
@@ -242,6 +244,7 @@ int Node::shutdown() {
     readiness_->start_draining();
     std::this_thread::sleep_for(milliseconds(config_.http.drain_delay_ms));
     http_->drain();
+    // Real time, not the node's clock: this waits for sockets to close.
     const auto deadline =
         std::chrono::steady_clock::now() + milliseconds(config_.http.shutdown_timeout_ms);
     while (http_->connections() > 0 && std::chrono::steady_clock::now() < deadline)
