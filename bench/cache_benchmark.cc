@@ -25,7 +25,8 @@ struct WarmCache {
   WarmCache(EvictionPolicyKind policy, int keys) : cache(options(policy)) {
     for (int i = 0; i < keys; ++i) {
       names.push_back("user:" + std::to_string(1'000'000 + i));
-      auto value = std::make_shared<const ztm::CachedValue>(ztm::CachedValue{std::string(100, 'v'), 1});
+      auto value =
+          std::make_shared<const ztm::CachedValue>(ztm::CachedValue{std::string(100, 'v'), 1});
       cache.put(names.back(), std::move(value), cache.lease(names.back()));
     }
   }
@@ -33,7 +34,8 @@ struct WarmCache {
     ztm::LocalCacheOptions o;
     o.policy = policy;
     o.max_bytes = std::int64_t{1} << 30;
-    o.ttl = std::chrono::hours(24);  // the caches are filled up front; a long run must not expire them
+    o.ttl =
+        std::chrono::hours(24);  // the caches are filled up front; a long run must not expire them
     return o;
   }
   ztm::LocalCache cache;
@@ -44,8 +46,7 @@ void hits(benchmark::State& state, WarmCache* warm) {
   // This thread's random order over the keys; indexes are precomputed so the loop only looks up.
   std::mt19937 rng(static_cast<unsigned>(state.thread_index()) + 1);
   std::vector<const std::string*> order;
-  for (int i = 0; i < 1 << 16; ++i)
-    order.push_back(&warm->names[rng() % warm->names.size()]);
+  for (int i = 0; i < 1 << 16; ++i) order.push_back(&warm->names[rng() % warm->names.size()]);
   std::size_t i = 0;
   std::size_t found = 0;
   for (auto _ : state) {
@@ -64,12 +65,13 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   // Owned here, for the whole run: the benchmark threads share them.
   std::vector<std::unique_ptr<WarmCache>> caches;
-  for (const auto policy : {EvictionPolicyKind::lru, EvictionPolicyKind::fifo,
-                            EvictionPolicyKind::lfu, EvictionPolicyKind::s3fifo,
-                            EvictionPolicyKind::tinylfu}) {
+  for (const auto policy :
+       {EvictionPolicyKind::lru, EvictionPolicyKind::fifo, EvictionPolicyKind::lfu,
+        EvictionPolicyKind::s3fifo, EvictionPolicyKind::tinylfu}) {
     for (const int keys : {10'000, 100'000}) {
       caches.push_back(std::make_unique<WarmCache>(policy, keys));
-      const std::string name = "L1Hit/" + std::string(to_string(policy)) + "/keys:" + std::to_string(keys);
+      const std::string name =
+          "L1Hit/" + std::string(to_string(policy)) + "/keys:" + std::to_string(keys);
       benchmark::RegisterBenchmark(name.c_str(), hits, caches.back().get())
           ->Threads(1)
           ->Threads(2)

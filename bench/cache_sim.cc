@@ -75,7 +75,9 @@ Trace zipf_trace(double skew, std::uint64_t seed) {
 // A scan's request: a key read once and never again (a scan is a sequence of one-time reads,
 // here a batch job exporting rows no user reads). Its keys lie outside the Zipf key space, so no
 // policy, OPT included, can ever hit one; what a scan can do is push the users' keys out.
-Request one_time_read(std::uint32_t n) { return {kKeys + n, UINT32_MAX, true}; }
+Request one_time_read(std::uint32_t n) {
+  return {kKeys + n, UINT32_MAX, true};
+}
 
 // Zipf 0.9 with scan bursts: after every 50,000 Zipf requests, 25,000 one-time reads (2.5 x the
 // larger cache). Scan requests are a third of the trace.
@@ -173,8 +175,9 @@ int main() {
   const EvictionPolicyKind kinds[] = {EvictionPolicyKind::lru, EvictionPolicyKind::fifo,
                                       EvictionPolicyKind::lfu, EvictionPolicyKind::s3fifo,
                                       EvictionPolicyKind::tinylfu};
-  std::printf("Hit ratio %% (%zu requests per trace over %u keys; cache size in %% of the keys)\n\n",
-              kRequests, kKeys);
+  std::printf(
+      "Hit ratio %% (%zu requests per trace over %u keys; cache size in %% of the keys)\n\n",
+      kRequests, kKeys);
   std::printf("| trace | cache |");
   for (const auto kind : kinds) std::printf(" %s |", std::string(to_string(kind)).c_str());
   std::printf(" A0 | OPT |\n|---|---|");

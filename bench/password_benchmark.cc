@@ -9,7 +9,9 @@
 namespace {
 
 ztm::PasswordHasherOptions options(std::int64_t ops, std::int64_t memory_kib) {
-  return {.threads = 1, .max_pending = 1, .ops = static_cast<std::uint64_t>(ops),
+  return {.threads = 1,
+          .max_pending = 1,
+          .ops = static_cast<std::uint64_t>(ops),
           .memory_bytes = static_cast<std::size_t>(memory_kib) * 1024};
 }
 

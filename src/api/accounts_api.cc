@@ -39,7 +39,8 @@ Result<Credentials> read_credentials(const json::value& body, bool with_profile)
   }
   if (!object->contains("email")) return invalid("email: required");
   if (!object->contains("password")) return invalid("password: required");
-  if (with_profile && !c.profile) return invalid("profile: required (the user's firstName, lastName...)");
+  if (with_profile && !c.profile)
+    return invalid("profile: required (the user's firstName, lastName...)");
   return c;
 }
 

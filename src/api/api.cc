@@ -1,8 +1,9 @@
 #include "api/api.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <chrono>
-#include <fmt/format.h>
 
 #include "api/errors.h"
 #include "core/log.h"
@@ -37,7 +38,8 @@ Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photo
     return m;
   };
   for (const auto& e : router_.endpoints())
-    endpoint_metrics_.push_back(make_metrics(std::string(http::bhttp::to_string(e.method)), e.pattern));
+    endpoint_metrics_.push_back(
+        make_metrics(std::string(http::bhttp::to_string(e.method)), e.pattern));
   endpoint_metrics_.push_back(make_metrics("other", "unmatched"));
 }
 
@@ -111,16 +113,17 @@ boost::asio::awaitable<Response> Api::dispatch(http::Request& req, int& endpoint
   if (match.status == 404 && static_files_ && (method == Verb::get || method == Verb::head))
     if (auto file = static_files_->serve(req)) co_return std::move(*file);
   if (match.status == 405) {
-    Response res = http::json_error(405, "method_not_allowed",
-                                    fmt::format("{} is not allowed on {}",
-                                                std::string_view(req.msg.method_string()), req.route));
+    Response res =
+        http::json_error(405, "method_not_allowed",
+                         fmt::format("{} is not allowed on {}",
+                                     std::string_view(req.msg.method_string()), req.route));
     res.header("Allow", match.allow);
     co_return res;
   }
-  co_return http::json_error(404, "not_found",
-                             fmt::format("no route for {} {}",
-                                         std::string_view(req.msg.method_string()),
-                                         req.path.substr(0, 200)));
+  co_return http::json_error(
+      404, "not_found",
+      fmt::format("no route for {} {}", std::string_view(req.msg.method_string()),
+                  req.path.substr(0, 200)));
 }
 
 boost::asio::awaitable<Response> Api::handle(http::Request& req) {
@@ -151,7 +154,8 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
   if (!counter) {
     Labels labels = m.labels;
     labels.emplace_back("code", std::to_string(res.status));
-    counter = &metrics_.counter("ztm_http_requests_total", "HTTP requests by route and status.", labels);
+    counter =
+        &metrics_.counter("ztm_http_requests_total", "HTTP requests by route and status.", labels);
     slot.store(counter, std::memory_order_release);
   }
   counter->inc();
@@ -176,10 +180,12 @@ std::string Api::request_id(const http::Request& req) {
     const std::string_view v(it->value().data(), it->value().size());
     bool ok = !v.empty() && v.size() <= 128;
     for (char ch : v)
-      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == ':' || ch == '-');
+      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
+                  ch == ':' || ch == '-');
     if (ok) return std::string(v);
   }
-  return fmt::format("{:08x}{:08x}", id_prefix_, id_counter_.fetch_add(1, std::memory_order_relaxed));
+  return fmt::format("{:08x}{:08x}", id_prefix_,
+                     id_counter_.fetch_add(1, std::memory_order_relaxed));
 }
 
 }  // namespace ztm::api

@@ -8,8 +8,8 @@
 #include <random>
 
 #include "api/accounts_api.h"
-#include "api/photos_api.h"
 #include "api/auth.h"
+#include "api/photos_api.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
 #include "app/readiness.h"

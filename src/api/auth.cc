@@ -55,8 +55,7 @@ std::optional<std::string> Auth::token(const http::Request& req) {
       return std::string(trim(authorization.substr(kBearer.size())));
     return std::string();  // another scheme: malformed for us
   }
-  if (auto v = find_cookie(req.header(http::Field::cookie), kSessionCookie))
-    return std::string(*v);
+  if (auto v = find_cookie(req.header(http::Field::cookie), kSessionCookie)) return std::string(*v);
   return std::nullopt;
 }
 
@@ -74,10 +73,12 @@ bool Auth::trusted(const http::Request& req) const {
 std::string Auth::client_address(const http::Request& req) const {
   if (trusted(req)) {
     auto it = req.msg.find("X-Forwarded-For");
-    const std::string_view xff = it == req.msg.end() ? std::string_view{}
-                                                     : std::string_view(it->value().data(), it->value().size());
+    const std::string_view xff = it == req.msg.end()
+                                     ? std::string_view{}
+                                     : std::string_view(it->value().data(), it->value().size());
     const auto comma = xff.rfind(',');
-    const std::string_view last = trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1));
+    const std::string_view last =
+        trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1));
     boost::system::error_code ec;
     auto a = boost::asio::ip::make_address(std::string(last), ec);
     if (!ec) return a.to_string();
@@ -89,9 +90,10 @@ std::string Auth::cookie(const http::Request& req, const NewSession* session) co
   bool secure = options_.cookie_secure == CookieSecure::always;
   if (options_.cookie_secure == CookieSecure::auto_ && trusted(req))
     secure = req.msg["X-Forwarded-Proto"] == "https";
-  std::string out = std::string(kSessionCookie) + "=" + (session ? session->token : "") +
-                    "; Path=/; Max-Age=" + (session ? std::to_string(session->expires_in.count()) : "0") +
-                    "; HttpOnly; SameSite=Lax";
+  std::string out =
+      std::string(kSessionCookie) + "=" + (session ? session->token : "") +
+      "; Path=/; Max-Age=" + (session ? std::to_string(session->expires_in.count()) : "0") +
+      "; HttpOnly; SameSite=Lax";
   if (secure) out += "; Secure";
   return out;
 }

@@ -15,8 +15,12 @@ using http::Response;
 namespace {
 
 json::object photo_json(const Photo& p) {
-  json::object o{{"id", p.id},          {"ownerId", p.owner_id},    {"contentType", p.content_type},
-                 {"width", p.width},    {"height", p.height},       {"bytes", p.bytes},
+  json::object o{{"id", p.id},
+                 {"ownerId", p.owner_id},
+                 {"contentType", p.content_type},
+                 {"width", p.width},
+                 {"height", p.height},
+                 {"bytes", p.bytes},
                  {"url", "/media/" + p.blob_key}};
   o.emplace("sourceId", p.source_id ? json::value(p.source_id) : json::value(nullptr));
   return o;
@@ -65,7 +69,8 @@ boost::asio::awaitable<Response> PhotosApi::upload(http::Request& req) {
                                    "send the image as image/jpeg, image/png or image/webp, or as "
                                    "multipart/form-data"});
   }
-  if (bytes.empty()) co_return error_response(Error{Errc::invalid_argument, "photo: the upload is empty"});
+  if (bytes.empty())
+    co_return error_response(Error{Errc::invalid_argument, "photo: the upload is empty"});
   auto photo = co_await photos_.upload(*who, *owner, std::move(bytes));
   if (!photo) co_return error_response(photo.error());
   Response res = json_response(201, photo_json(*photo));
@@ -127,7 +132,8 @@ boost::asio::awaitable<Response> PhotosApi::edit(http::Request& req) {
   if (!steps) co_return error_response(steps.error());
   auto job = co_await photos_.edit(*who, *id, std::move(*steps));
   if (!job) co_return error_response(job.error());
-  Response res = json_response(202, {{"id", job->id}, {"status", "queued"}, {"url", "/jobs/" + std::to_string(job->id)}});
+  Response res = json_response(
+      202, {{"id", job->id}, {"status", "queued"}, {"url", "/jobs/" + std::to_string(job->id)}});
   res.header("Location", "/jobs/" + std::to_string(job->id));
   co_return res;
 }

@@ -1,7 +1,7 @@
 #include "api/request_parsing.h"
 
-#include <boost/json/parser.hpp>
 #include <algorithm>
+#include <boost/json/parser.hpp>
 #include <cctype>
 #include <charconv>
 
@@ -70,7 +70,9 @@ Precondition parse_if_match(std::string_view header) {
   return pre;
 }
 
-std::string etag(std::int64_t version) { return "\"" + std::to_string(version) + "\""; }
+std::string etag(std::int64_t version) {
+  return "\"" + std::to_string(version) + "\"";
+}
 
 namespace {
 
@@ -99,9 +101,9 @@ Result<Consistency> parse_position(const http::Request& req) {
 Result<std::optional<std::string>> parse_idempotency_key(const http::Request& req) {
   const auto value = custom_header(req, "Idempotency-Key");
   if (!value) return std::optional<std::string>{};
-  const bool valid = !value->empty() && value->size() <= kMaxIdempotencyKeyBytes &&
-                     std::all_of(value->begin(), value->end(),
-                                 [](char c) { return c > ' ' && c < 127; });
+  const bool valid =
+      !value->empty() && value->size() <= kMaxIdempotencyKeyBytes &&
+      std::all_of(value->begin(), value->end(), [](char c) { return c > ' ' && c < 127; });
   if (!valid)
     return Error{Errc::invalid_header,
                  "Idempotency-Key: must be 1 to 200 visible ASCII characters"};

@@ -1,7 +1,8 @@
 #include "api/static_files.h"
 
-#include <filesystem>
 #include <fmt/format.h>
+
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -43,8 +44,8 @@ std::unique_ptr<StaticFiles> StaticFiles::load(const std::string& dir) {
     if (!entry.is_regular_file()) continue;
     total += entry.file_size();
     if (total > kMaxTotalBytes)
-      throw std::runtime_error(fmt::format("option 'http.static_dir': '{}' holds more than {} bytes",
-                                           dir, kMaxTotalBytes));
+      throw std::runtime_error(fmt::format(
+          "option 'http.static_dir': '{}' holds more than {} bytes", dir, kMaxTotalBytes));
     std::ifstream in(entry.path(), std::ios::binary);
     File f;
     f.body.assign(std::istreambuf_iterator<char>(in), {});

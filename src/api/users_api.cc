@@ -35,7 +35,8 @@ std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallba
   if (text.empty()) return fallback;
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi) return std::nullopt;
+  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi)
+    return std::nullopt;
   return v;
 }
 
@@ -87,7 +88,8 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
   for (const auto& s : page->users) users.emplace_back(user_to_json(s.user));
   json::value next = nullptr;
   if (page->more && !page->users.empty())
-    next = "/users?after=" + std::to_string(page->users.back().user.id) + "&limit=" + std::to_string(*limit);
+    next = "/users?after=" + std::to_string(page->users.back().user.id) +
+           "&limit=" + std::to_string(*limit);
   Response res;
   res.body = json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   co_return res;
@@ -97,7 +99,8 @@ boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
   auto who = co_await auth_.principal(req);
   if (!who) co_return error_response(who.error());
   if (!who->admin())
-    co_return error_response(Error{Errc::forbidden, "only an admin creates users; sign up with POST /accounts"});
+    co_return error_response(
+        Error{Errc::forbidden, "only an admin creates users; sign up with POST /accounts"});
   auto key = parse_idempotency_key(req);
   if (!key) co_return error_response(key.error());
   auto body = parse_json_body(req, max_json_depth_);
@@ -119,7 +122,8 @@ boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
   if (!body) co_return error_response(body.error());
   auto user = user_from_json(*body, *id);
   if (!user) co_return error_response(user.error());
-  auto updated = co_await users_.replace(std::move(*user), parse_if_match(req.header(http::Field::if_match)));
+  auto updated =
+      co_await users_.replace(std::move(*user), parse_if_match(req.header(http::Field::if_match)));
   if (!updated) co_return error_response(updated.error());
   co_return user_response(200, *updated);
 }

@@ -26,7 +26,9 @@ std::string digest(std::string_view text, std::size_t bytes) {
   return hex(out.data(), bytes);
 }
 
-std::string session_key(std::string_view token) { return "s:" + digest(token, 32); }
+std::string session_key(std::string_view token) {
+  return "s:" + digest(token, 32);
+}
 
 bool well_formed_token(std::string_view token) {
   return token.size() == AccountLimits::kTokenChars &&
@@ -37,9 +39,9 @@ bool well_formed_token(std::string_view token) {
 
 Result<void> check_password_length(std::string_view password, std::size_t min) {
   if (password.size() < min)
-    return Error{Errc::invalid_argument,
-                 min <= 1 ? "password: required"
-                          : "password: at least " + std::to_string(min) + " bytes"};
+    return Error{
+        Errc::invalid_argument,
+        min <= 1 ? "password: required" : "password: at least " + std::to_string(min) + " bytes"};
   if (password.size() > AccountLimits::kMaxPassword)
     return Error{Errc::invalid_argument,
                  "password: at most " + std::to_string(AccountLimits::kMaxPassword) + " bytes"};
@@ -151,8 +153,8 @@ awaitable<Result<Principal>> AccountService::authenticate(std::string token) {
   if (!well_formed_token(token))
     co_return Error{Errc::unauthenticated, "session token is malformed"};
   std::string key = session_key(token);
-  auto session = co_await sessions_.touch(std::move(key),
-                                          std::chrono::milliseconds(options_.session_ttl));
+  auto session =
+      co_await sessions_.touch(std::move(key), std::chrono::milliseconds(options_.session_ttl));
   if (!session && session.error().code == Errc::not_found)
     co_return Error{Errc::unauthenticated, "session expired or revoked; log in again"};
   if (!session) co_return std::move(session).error();

@@ -12,7 +12,9 @@ namespace {
 
 using std::chrono::seconds;
 
-User profile() { return User{0, "Ada", "Lovelace", {"12 St James's Square", "London", "LDN", 10021}, {}}; }
+User profile() {
+  return User{0, "Ada", "Lovelace", {"12 St James's Square", "London", "LDN", 10021}, {}};
+}
 
 template <class R>
 std::string errc(const R& r) {
@@ -27,13 +29,16 @@ class AccountServiceTest : public ::testing::Test {
   ManualClock clock;
   test::MemorySessionStore sessions{clock};
   IdGenerator ids{3, clock};
-  AccountOptions options{.session_ttl = seconds(3600), .attempts_per_account = 3,
-                         .attempts_per_address = 5, .window = seconds(60)};
+  AccountOptions options{.session_ttl = seconds(3600),
+                         .attempts_per_account = 3,
+                         .attempts_per_address = 5,
+                         .window = seconds(60)};
   AccountService accounts{store, sessions, hasher, ids, options};
 
   Result<SignedUp> sign_up(std::string email, std::string password = "correct horse",
                            std::string client = "10.0.0.1") {
-    return run_sync(accounts.sign_up(std::move(email), std::move(password), profile(), std::move(client)));
+    return run_sync(
+        accounts.sign_up(std::move(email), std::move(password), profile(), std::move(client)));
   }
   Result<NewSession> log_in(std::string email, std::string password = "correct horse",
                             std::string client = "10.0.0.1") {
@@ -82,8 +87,8 @@ TEST_F(AccountServiceTest, ATakenEmailIsAConflict) {
 }
 
 TEST_F(AccountServiceTest, BadEmailsAndPasswordLengthsAreInvalid) {
-  for (const char* email : {"", "ada", "@example.com", "ada@", "a@b@c", "a da@example.com",
-                            "ada@exa\tmple.com"})
+  for (const char* email :
+       {"", "ada", "@example.com", "ada@", "a@b@c", "a da@example.com", "ada@exa\tmple.com"})
     EXPECT_EQ(errc(sign_up(email)), "invalid_argument") << email;
   EXPECT_EQ(errc(sign_up(std::string(250, 'a') + "@example.com")), "invalid_argument");
   EXPECT_EQ(errc(sign_up("ada@example.com", "short")), "invalid_argument");
@@ -106,7 +111,7 @@ TEST_F(AccountServiceTest, LogOutRevokesTheSessionOnly) {
 TEST_F(AccountServiceTest, MalformedAndForgedTokensAreUnauthenticated) {
   ASSERT_TRUE(sign_up("ada@example.com").ok());
   for (const std::string& token : {std::string(), std::string("abc"), std::string(43, '!'),
-                                  std::string(44, 'a'), std::string(43, 'a')})
+                                   std::string(44, 'a'), std::string(43, 'a')})
     EXPECT_EQ(errc(who(token)), "unauthenticated") << token;
   // Malformed tokens are refused before the session store is asked.
   sessions.fail_with(Errc::unavailable);

@@ -7,8 +7,8 @@ namespace ztm {
 namespace {
 
 boost::asio::awaitable<Result<void>> add_account(Store& store, const PasswordHasher& hasher,
-                                                 User user, const char* email,
-                                                 const char* password, const char* role) {
+                                                 User user, const char* email, const char* password,
+                                                 const char* role) {
   auto hash = hasher.hash_now(password);
   if (!hash) co_return std::move(hash).error();
   Account account{user.id, email, std::move(*hash), role};
@@ -25,7 +25,10 @@ boost::asio::awaitable<Result<int>> load_demo_data(Store& store, const PasswordH
   if (*count > 0) co_return 0;
 
   // Exactly the chapter's example, with an account.
-  User john{12, "John", "Smith", {"21 2nd Street", "New York", "NY", 10021},
+  User john{12,
+            "John",
+            "Smith",
+            {"21 2nd Street", "New York", "NY", 10021},
             {"212 555-1234", "646 555-4567"}};
   if (auto r = co_await add_account(store, hasher, std::move(john), kDemoUserEmail,
                                     kDemoUserPassword, "user");
@@ -38,20 +41,34 @@ boost::asio::awaitable<Result<int>> load_demo_data(Store& store, const PasswordH
     co_return std::move(r).error();
   std::vector<User> users;
   static constexpr std::array<std::array<const char*, 2>, 10> kNames = {{
-      {"Ada", "Lovelace"}, {"Alan", "Turing"}, {"Grace", "Hopper"}, {"Edsger", "Dijkstra"},
-      {"Barbara", "Liskov"}, {"Donald", "Knuth"}, {"Frances", "Allen"}, {"Ken", "Thompson"},
-      {"Margaret", "Hamilton"}, {"Leslie", "Lamport"},
+      {"Ada", "Lovelace"},
+      {"Alan", "Turing"},
+      {"Grace", "Hopper"},
+      {"Edsger", "Dijkstra"},
+      {"Barbara", "Liskov"},
+      {"Donald", "Knuth"},
+      {"Frances", "Allen"},
+      {"Ken", "Thompson"},
+      {"Margaret", "Hamilton"},
+      {"Leslie", "Lamport"},
   }};
   static constexpr std::array<std::array<const char*, 2>, 5> kCities = {{
-      {"San Francisco", "CA"}, {"Seattle", "WA"}, {"Austin", "TX"}, {"Boston", "MA"}, {"Chicago", "IL"},
+      {"San Francisco", "CA"},
+      {"Seattle", "WA"},
+      {"Austin", "TX"},
+      {"Boston", "MA"},
+      {"Chicago", "IL"},
   }};
   for (int i = 0; i < 20; ++i) {
     const UserId id = i < 11 ? i + 1 : i + 2;  // 1..11 and 13..21 around John Smith's 12
     const auto& name = kNames[static_cast<std::size_t>(i) % kNames.size()];
     const auto& city = kCities[static_cast<std::size_t>(i) % kCities.size()];
-    users.push_back(User{id, name[0], name[1],
-                         {std::to_string(100 + i) + " Main Street", city[0], city[1], 10000 + i * 37},
-                         {"555 010-" + std::to_string(1000 + i)}});
+    users.push_back(
+        User{id,
+             name[0],
+             name[1],
+             {std::to_string(100 + i) + " Main Street", city[0], city[1], 10000 + i * 37},
+             {"555 010-" + std::to_string(1000 + i)}});
   }
   int loaded = 2;
   for (auto& u : users) {

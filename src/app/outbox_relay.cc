@@ -26,7 +26,8 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
   }
   const int count = static_cast<int>(published.size());
   if (!published.empty())
-    if (auto d = co_await photos_.outbox_delete(std::move(published)); !d) co_return std::move(d).error();
+    if (auto d = co_await photos_.outbox_delete(std::move(published)); !d)
+      co_return std::move(d).error();
   if (!failed) co_return std::move(failed).error();
   co_return count;
 }

@@ -15,7 +15,7 @@ namespace ztm {
 
 struct OutboxRelayOptions {
   int batch = 100;
-  std::chrono::milliseconds idle_wait{100};   // the outbox was empty: look again after this
+  std::chrono::milliseconds idle_wait{100};    // the outbox was empty: look again after this
   std::chrono::milliseconds error_wait{1000};  // a store or the queue failed
 };
 

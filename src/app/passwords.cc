@@ -10,10 +10,12 @@ namespace ztm {
 PasswordHasher::PasswordHasher(PasswordHasherOptions options)
     : options_(options), pool_(options.threads, options.max_pending) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
-  if (options_.ops < crypto_pwhash_OPSLIMIT_MIN || options_.memory_bytes < crypto_pwhash_MEMLIMIT_MIN)
-    throw std::runtime_error(fmt::format("Argon2id parameters below libsodium's minimum (ops >= {}, "
-                                         "memory >= {} bytes)",
-                                         crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN));
+  if (options_.ops < crypto_pwhash_OPSLIMIT_MIN ||
+      options_.memory_bytes < crypto_pwhash_MEMLIMIT_MIN)
+    throw std::runtime_error(
+        fmt::format("Argon2id parameters below libsodium's minimum (ops >= {}, "
+                    "memory >= {} bytes)",
+                    crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN));
   char random[33];
   randombytes_buf(random, 32);
   random[32] = '\0';

@@ -16,8 +16,8 @@ namespace ztm {
 struct PasswordHasherOptions {
   int threads = 2;
   int max_pending = 256;
-  std::uint64_t ops = 2;                 // Argon2id passes (opslimit)
-  std::size_t memory_bytes = 19 << 20;   // memlimit: OWASP's minimum for Argon2id, t=2
+  std::uint64_t ops = 2;                // Argon2id passes (opslimit)
+  std::size_t memory_bytes = 19 << 20;  // memlimit: OWASP's minimum for Argon2id, t=2
 };
 
 class PasswordHasher {

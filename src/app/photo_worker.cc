@@ -45,8 +45,9 @@ PhotoWorker::PhotoWorker(Queue& queue, PhotoStore& photos, media::BlobStore& blo
 void PhotoWorker::count(Outcome outcome, double seconds) {
   if (!metrics_) return;
   static constexpr const char* kNames[] = {"done", "failed", "retried", "skipped"};
-  metrics_->counter("ztm_worker_jobs_total", "Job deliveries by outcome.",
-                    {{"outcome", kNames[static_cast<int>(outcome)]}})
+  metrics_
+      ->counter("ztm_worker_jobs_total", "Job deliveries by outcome.",
+                {{"outcome", kNames[static_cast<int>(outcome)]}})
       .inc();
   if (outcome == Outcome::done || outcome == Outcome::failed) duration_->observe(seconds);
 }
@@ -114,8 +115,9 @@ awaitable<void> PhotoWorker::heartbeats(const QueueMessage& message) {
   }
 }
 
-awaitable<Result<media::EditedImage>> PhotoWorker::edit_with_heartbeat(
-    const QueueMessage& message, std::string source, const std::string& steps) {
+awaitable<Result<media::EditedImage>> PhotoWorker::edit_with_heartbeat(const QueueMessage& message,
+                                                                       std::string source,
+                                                                       const std::string& steps) {
   using namespace asio::experimental::awaitable_operators;
   const auto limits = options_.limits;
   auto edit = pool_.run([&source, &steps, &limits]() -> Result<media::EditedImage> {
@@ -135,8 +137,8 @@ awaitable<Result<media::EditedImage>> PhotoWorker::edit_with_heartbeat(
 
 awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {
   auto retry = [&](const Error& e) -> awaitable<Outcome> {
-    log::warn("job retried", {{"message", message.id}, {"deliveries", message.deliveries},
-                              {"error", e.message}});
+    log::warn("job retried",
+              {{"message", message.id}, {"deliveries", message.deliveries}, {"error", e.message}});
     (void)co_await queue_.nak(message, backoff(message.deliveries));
     co_return Outcome::retried;
   };
@@ -186,10 +188,14 @@ awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {
   if (!edited) co_return co_await retry(edited.error());
 
   const auto& info = edited->info;
-  Photo result{ids_.next(), job->owner_id,
+  Photo result{ids_.next(),
+               job->owner_id,
                media::blob_key(edited->bytes, media::extension(info.format)),
-               std::string(media::content_type(info.format)), info.width, info.height,
-               static_cast<std::int64_t>(edited->bytes.size()), job->photo_id};
+               std::string(media::content_type(info.format)),
+               info.width,
+               info.height,
+               static_cast<std::int64_t>(edited->bytes.size()),
+               job->photo_id};
   std::string result_key = result.blob_key;
   if (auto put = co_await blobs_.put(std::move(result_key), std::move(edited->bytes)); !put)
     co_return co_await retry(put.error());

@@ -31,10 +31,10 @@
 namespace ztm {
 
 struct PhotoWorkerOptions {
-  int concurrency = 2;                          // jobs at once (and image pool threads)
-  std::chrono::milliseconds fetch_wait{500};    // one fetch waits at most this for a message
-  std::chrono::milliseconds heartbeat{5'000};   // in_progress while a job runs (< the ack wait)
-  int max_deliveries = 5;                       // the queue's: the last try fails the job
+  int concurrency = 2;                         // jobs at once (and image pool threads)
+  std::chrono::milliseconds fetch_wait{500};   // one fetch waits at most this for a message
+  std::chrono::milliseconds heartbeat{5'000};  // in_progress while a job runs (< the ack wait)
+  int max_deliveries = 5;                      // the queue's: the last try fails the job
   media::ImageLimits limits;
   const Clock* clock = &Clock::system();  // job durations; must outlive the worker
 };
@@ -60,9 +60,8 @@ class PhotoWorker {
   boost::asio::awaitable<void> consume();
   boost::asio::awaitable<bool> fetch_and_handle();
   boost::asio::awaitable<void> heartbeats(const QueueMessage& message);
-  boost::asio::awaitable<Result<media::EditedImage>> edit_with_heartbeat(const QueueMessage& message,
-                                                                        std::string source,
-                                                                        const std::string& steps);
+  boost::asio::awaitable<Result<media::EditedImage>> edit_with_heartbeat(
+      const QueueMessage& message, std::string source, const std::string& steps);
   void count(Outcome outcome, double seconds);
 
   Queue& queue_;

@@ -1,7 +1,8 @@
 #include "app/photos.h"
 
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
+
+#include <boost/json/parse.hpp>
 
 #include "app/photo_edits.h"
 
@@ -17,7 +18,9 @@ Result<void> allowed(const Principal& who, UserId owner, std::string_view what) 
 
 }  // namespace
 
-std::string job_message(JobId id) { return fmt::format(R"({{"job":{}}})", id); }
+std::string job_message(JobId id) {
+  return fmt::format(R"({{"job":{}}})", id);
+}
 
 Result<JobId> parse_job_message(std::string_view payload) {
   boost::system::error_code ec;
@@ -25,7 +28,8 @@ Result<JobId> parse_job_message(std::string_view payload) {
   const auto* obj = ec ? nullptr : doc.if_object();
   const auto* id = obj ? obj->if_contains("job") : nullptr;
   if (!id || !id->is_int64() || id->as_int64() <= 0)
-    return Error{Errc::invalid_argument, "not a job message: " + std::string(payload.substr(0, 100))};
+    return Error{Errc::invalid_argument,
+                 "not a job message: " + std::string(payload.substr(0, 100))};
   return id->as_int64();
 }
 
@@ -38,26 +42,35 @@ PhotoService::PhotoService(PhotoStore& photos, media::BlobStore& blobs, IdGenera
       pool_(options.image_threads, options.image_max_pending) {}
 
 awaitable<Result<Photo>> PhotoService::upload(Principal who, UserId owner, std::string bytes) {
-  if (auto ok = allowed(who, owner, "add photos to this user"); !ok) co_return std::move(ok).error();
+  if (auto ok = allowed(who, owner, "add photos to this user"); !ok)
+    co_return std::move(ok).error();
   // Nothing is stored before libvips has read the header and decoded the whole image.
   const auto limits = options_.limits;
   auto info = co_await pool_.run([&bytes, &limits] { return media::check_upload(bytes, limits); });
   if (!info) co_return std::move(info).error();
-  Photo photo{ids_.next(), owner, media::blob_key(bytes, media::extension(info->format)),
-              std::string(media::content_type(info->format)), info->width, info->height,
-              static_cast<std::int64_t>(bytes.size()), 0};
+  Photo photo{ids_.next(),
+              owner,
+              media::blob_key(bytes, media::extension(info->format)),
+              std::string(media::content_type(info->format)),
+              info->width,
+              info->height,
+              static_cast<std::int64_t>(bytes.size()),
+              0};
   std::string key = photo.blob_key;
   auto stored = co_await blobs_.put(std::move(key), std::move(bytes));
   if (!stored) co_return std::move(stored).error();
   co_return co_await photos_.create_photo(std::move(photo));
 }
 
-awaitable<Result<Photo>> PhotoService::get(PhotoId id) { co_return co_await photos_.get_photo(id); }
+awaitable<Result<Photo>> PhotoService::get(PhotoId id) {
+  co_return co_await photos_.get_photo(id);
+}
 
 awaitable<Result<void>> PhotoService::remove(Principal who, PhotoId id) {
   auto photo = co_await photos_.get_photo(id);
   if (!photo) co_return std::move(photo).error();
-  if (auto ok = allowed(who, photo->owner_id, "delete this photo"); !ok) co_return std::move(ok).error();
+  if (auto ok = allowed(who, photo->owner_id, "delete this photo"); !ok)
+    co_return std::move(ok).error();
   auto deleted = co_await photos_.delete_photo(id);
   if (!deleted) co_return std::move(deleted).error();
   // A failure here leaves unreferenced bytes behind, never a photo without its bytes.
@@ -69,7 +82,8 @@ awaitable<Result<Job>> PhotoService::edit(Principal who, PhotoId id,
                                           std::vector<media::Operation> steps) {
   auto photo = co_await photos_.get_photo(id);
   if (!photo) co_return std::move(photo).error();
-  if (auto ok = allowed(who, photo->owner_id, "edit this photo"); !ok) co_return std::move(ok).error();
+  if (auto ok = allowed(who, photo->owner_id, "edit this photo"); !ok)
+    co_return std::move(ok).error();
   media::ImageInfo source{media::Format::jpeg, photo->width, photo->height};
   if (auto valid = media::validate_operations(steps, source, options_.limits); !valid)
     co_return std::move(valid).error();
@@ -78,7 +92,9 @@ awaitable<Result<Job>> PhotoService::edit(Principal who, PhotoId id,
   co_return co_await photos_.create_job(std::move(job), std::move(message));
 }
 
-awaitable<Result<Job>> PhotoService::job(JobId id) { co_return co_await photos_.get_job(id); }
+awaitable<Result<Job>> PhotoService::job(JobId id) {
+  co_return co_await photos_.get_job(id);
+}
 
 awaitable<Result<std::string>> PhotoService::media(std::string key) {
   if (!media::valid_blob_key(key)) co_return Error{Errc::not_found, "no such media"};

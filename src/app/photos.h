@@ -21,7 +21,7 @@ namespace ztm {
 
 struct PhotoOptions {
   media::ImageLimits limits;
-  int image_threads = 2;    // the pool that checks uploads (libvips), off the event loops
+  int image_threads = 2;  // the pool that checks uploads (libvips), off the event loops
   int image_max_pending = 64;
 };
 

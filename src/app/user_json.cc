@@ -1,7 +1,8 @@
 #include "app/user_json.h"
 
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
+
+#include <boost/json/serialize.hpp>
 
 namespace ztm {
 namespace json = boost::json;
@@ -40,8 +41,9 @@ std::optional<Error> only_known(const json::object& obj, std::string_view parent
     bool ok = false;
     for (auto k : known) ok = ok || kv.key() == k;
     if (!ok) {
-      const std::string field =
-          parent.empty() ? std::string(kv.key()) : fmt::format("{}.{}", parent, std::string_view(kv.key()));
+      const std::string field = parent.empty()
+                                    ? std::string(kv.key())
+                                    : fmt::format("{}.{}", parent, std::string_view(kv.key()));
       return invalid(field, "is not a known field");
     }
   }
@@ -73,7 +75,8 @@ Result<Address> address_from(const json::value* v) {
   auto code = integer(*pc, "address.postalCode");
   if (!code) return std::move(code).error();
   if (*code < 0 || *code > UserLimits::kMaxPostalCode)
-    return invalid("address.postalCode", fmt::format("must be between 0 and {}", UserLimits::kMaxPostalCode));
+    return invalid("address.postalCode",
+                   fmt::format("must be between 0 and {}", UserLimits::kMaxPostalCode));
   a.street_address = std::move(*street);
   a.city = std::move(*city);
   a.state = std::move(*state);
@@ -87,7 +90,8 @@ Result<std::vector<std::string>> phones_from(const json::value* v) {
   if (!v->is_array()) return invalid("phoneNumbers", "must be an array of strings");
   const auto& arr = v->get_array();
   if (arr.size() > UserLimits::kMaxPhones)
-    return invalid("phoneNumbers", fmt::format("must have at most {} entries", UserLimits::kMaxPhones));
+    return invalid("phoneNumbers",
+                   fmt::format("must have at most {} entries", UserLimits::kMaxPhones));
   for (std::size_t i = 0; i < arr.size(); ++i) {
     const std::string field = fmt::format("phoneNumbers[{}]", i);
     if (!arr[i].is_string()) return invalid(field, "must be a string");
@@ -96,7 +100,8 @@ Result<std::vector<std::string>> phones_from(const json::value* v) {
       return invalid(field, fmt::format("must be 1 to {} characters", UserLimits::kMaxPhone));
     bool digit = false;
     for (char ch : s) {
-      if (ch >= '0' && ch <= '9') digit = true;
+      if (ch >= '0' && ch <= '9')
+        digit = true;
       else if (std::string_view(" +-().x").find(ch) == std::string_view::npos)
         return invalid(field, "may contain only digits, spaces and + - ( ) . x");
     }
@@ -153,7 +158,9 @@ json::object user_to_json(const User& u) {
   };
 }
 
-std::string serialize_user(const User& user) { return json::serialize(user_to_json(user)); }
+std::string serialize_user(const User& user) {
+  return json::serialize(user_to_json(user));
+}
 
 void merge_patch(json::value& target, const json::value& patch) {
   if (!patch.is_object()) {

@@ -15,7 +15,7 @@
 namespace ztm {
 
 struct UserLimits {
-  static constexpr std::size_t kMaxName = 100;       // firstName, lastName (characters)
+  static constexpr std::size_t kMaxName = 100;  // firstName, lastName (characters)
   static constexpr std::size_t kMaxStreet = 200;
   static constexpr std::size_t kMaxCity = 100;
   static constexpr std::size_t kMaxState = 100;

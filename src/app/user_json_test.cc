@@ -1,8 +1,9 @@
 #include "app/user_json.h"
 
+#include <gtest/gtest.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <gtest/gtest.h>
 
 namespace ztm {
 namespace {
@@ -29,13 +30,17 @@ TEST(UserJson, IdIsReadOnly) {
 }
 
 TEST(UserJson, PhoneNumbersMayBeOmitted) {
-  auto u = user_from_json(json::parse(R"({"firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"st","postalCode":1}})"), std::nullopt);
+  auto u = user_from_json(
+      json::parse(
+          R"({"firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"st","postalCode":1}})"),
+      std::nullopt);
   ASSERT_TRUE(u);
   EXPECT_TRUE(u->phone_numbers.empty());
 }
 
 TEST(UserJson, ValidationNamesTheField) {
-  const std::string addr = R"("address":{"streetAddress":"s","city":"c","state":"st","postalCode":1})";
+  const std::string addr =
+      R"("address":{"streetAddress":"s","city":"c","state":"st","postalCode":1})";
   auto doc = [&](const std::string& fields) { return "{" + fields + "}"; };
   struct Case {
     std::string doc;
@@ -47,8 +52,10 @@ TEST(UserJson, ValidationNamesTheField) {
       {doc(R"("firstName":"","lastName":"B",)" + addr), "firstName: must not be empty"},
       {doc(R"("firstName":")" + std::string(101, 'x') + R"(","lastName":"B",)" + addr),
        "firstName: must be at most 100 characters"},
-      {doc(R"("firstName":"a\u0001","lastName":"B",)" + addr), "firstName: must not contain control characters"},
-      {doc(R"("firstName":"A","lastName":"B","nickname":"x",)" + addr), "nickname: is not a known field"},
+      {doc(R"("firstName":"a\u0001","lastName":"B",)" + addr),
+       "firstName: must not contain control characters"},
+      {doc(R"("firstName":"A","lastName":"B","nickname":"x",)" + addr),
+       "nickname: is not a known field"},
       {doc(R"("firstName":"A","lastName":"B")"), "address: is required"},
       {doc(R"("firstName":"A","lastName":"B","address":[])"), "address: must be an object"},
       {doc(R"("firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"st","postalCode":"10021"})"),
@@ -76,8 +83,9 @@ TEST(UserJson, ValidationNamesTheField) {
 TEST(UserJson, LengthsCountCharactersNotBytes) {
   std::string name;
   for (int i = 0; i < 100; ++i) name += "é";  // 200 bytes, 100 characters
-  const std::string doc = R"({"firstName":")" + name +
-                          R"(","lastName":"B","address":{"streetAddress":"s","city":"c","state":"st","postalCode":1}})";
+  const std::string doc =
+      R"({"firstName":")" + name +
+      R"(","lastName":"B","address":{"streetAddress":"s","city":"c","state":"st","postalCode":1}})";
   EXPECT_EQ(error_of(doc.c_str()), "");
 }
 

@@ -1,7 +1,8 @@
 #include "app/users.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "app/user_json.h"
 
@@ -50,7 +51,7 @@ boost::asio::awaitable<Result<UserDocument>> UserService::read_store(UserId id) 
 }
 
 boost::asio::awaitable<Result<UserPage>> UserService::list(UserId after, int limit,
-                                                         Consistency consistency) {
+                                                           Consistency consistency) {
   co_return co_await store_.list_users(after, limit, std::move(consistency));
 }
 
@@ -86,8 +87,8 @@ boost::asio::awaitable<Result<StoredUser>> UserService::replace(User user, Preco
 }
 
 boost::asio::awaitable<Result<StoredUser>> UserService::patch(UserId id,
-                                                             const boost::json::value& patch,
-                                                             Precondition pre) {
+                                                              const boost::json::value& patch,
+                                                              Precondition pre) {
   constexpr int kAttempts = 5;
   for (int attempt = 1;; ++attempt) {
     Consistency latest{.latest = true};  // named: see storage/store.h on temporaries in co_await
@@ -101,7 +102,7 @@ boost::asio::awaitable<Result<StoredUser>> UserService::patch(UserId id,
     if (!user) co_return std::move(user).error();
     auto result = co_await store_.update_user(std::move(*user), current->version);
     // Even on failure: a write of unknown outcome must not leave a stale entry.
-  co_await invalidate(id);
+    co_await invalidate(id);
     // Lost a race with another writer: with If-Match that is the client's 412; without it,
     // apply the patch again to the newer version.
     if (result || pre.present() || result.error().code != Errc::precondition_failed ||

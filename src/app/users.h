@@ -50,7 +50,7 @@ class UserService {
   // REQUIRES: user validated (user_from_json); its id is replaced by a new one. With an
   // idempotency key, a repeat returns the user the first call created (storage/store.h).
   boost::asio::awaitable<Result<StoredUser>> create(User user,
-                                                   std::optional<std::string> idempotency_key);
+                                                    std::optional<std::string> idempotency_key);
   boost::asio::awaitable<Result<StoredUser>> create(User user) {
     return create(std::move(user), std::nullopt);
   }
@@ -58,7 +58,7 @@ class UserService {
   // Applies an RFC 7396 merge patch to the stored document, validates the result, and writes it
   // with compare-and-set; without If-Match a concurrent write makes it retry (a few times).
   boost::asio::awaitable<Result<StoredUser>> patch(UserId id, const boost::json::value& patch,
-                                                  Precondition pre);
+                                                   Precondition pre);
   boost::asio::awaitable<Result<Committed>> remove(UserId id, Precondition pre);
 
   // Reads that waited for a load of the same key already in flight here instead of loading.
@@ -66,8 +66,8 @@ class UserService {
 
  private:
   // The version to compare-and-set against, or nullopt for an unconditional write.
-  boost::asio::awaitable<Result<std::optional<std::int64_t>>> expected_version(UserId id,
-                                                                               const Precondition& pre);
+  boost::asio::awaitable<Result<std::optional<std::int64_t>>> expected_version(
+      UserId id, const Precondition& pre);
   // The store's document for id: what the cache loads on a miss.
   boost::asio::awaitable<Result<UserDocument>> read_store(UserId id);
   boost::asio::awaitable<void> invalidate(UserId id);

@@ -1,13 +1,13 @@
 #include "app/users.h"
 
+#include <gtest/gtest.h>
+
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <chrono>
 #include <functional>
 
@@ -141,10 +141,12 @@ TEST_F(UserServiceTest, PatchValidatesTheMergedDocument) {
   auto id = run_sync(users.patch(12, boost::json::parse(R"({"id":13})"), {}));
   ASSERT_FALSE(id);
   EXPECT_EQ(id.error().code, Errc::invalid_argument);
-  auto stale = run_sync(users.patch(12, boost::json::parse(R"({"firstName":"X"})"), Precondition{false, {9}}));
+  auto stale = run_sync(
+      users.patch(12, boost::json::parse(R"({"firstName":"X"})"), Precondition{false, {9}}));
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, Errc::precondition_failed);
-  auto phones = run_sync(users.patch(12, boost::json::parse(R"({"phoneNumbers":[]})"), Precondition{false, {1}}));
+  auto phones = run_sync(
+      users.patch(12, boost::json::parse(R"({"phoneNumbers":[]})"), Precondition{false, {1}}));
   ASSERT_TRUE(phones);
   EXPECT_TRUE(phones->user.phone_numbers.empty());
   EXPECT_EQ(phones->user.address, john().address);

@@ -125,7 +125,8 @@ class SingleFlight {
     std::vector<Waiter> waiters;
     {
       std::lock_guard lock(mutex_);
-      if (const auto it = flights_.find(flight.key); it != flights_.end() && it->second.get() == &flight)
+      if (const auto it = flights_.find(flight.key);
+          it != flights_.end() && it->second.get() == &flight)
         flights_.erase(it);
       flight.result.emplace(result);
       waiters.swap(flight.waiters);

@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -35,13 +35,18 @@ TEST(SingleFlight, ConcurrentCallersOnTwoThreadsShareOneLoad) {
   std::vector<int> results(kCallers, 0);
   asio::io_context io;
   for (int i = 0; i < kCallers; ++i) {
-    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-      results[static_cast<std::size_t>(i)] = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
-        ++loads;
-        const bool all_joined = co_await eventually_async([&] { return flights.joined() == kCallers - 1; });
-        co_return all_joined ? 42 : 0;
-      });
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          results[static_cast<std::size_t>(i)] =
+              co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
+                ++loads;
+                const bool all_joined =
+                    co_await eventually_async([&] { return flights.joined() == kCallers - 1; });
+                co_return all_joined ? 42 : 0;
+              });
+        },
+        asio::detached);
   }
   run_on_two_threads(io);
   EXPECT_EQ(loads.load(), 1);
@@ -55,12 +60,15 @@ TEST(SingleFlight, DifferentKeysLoadSeparately) {
   int a = 0, b = 0;
   asio::io_context io;
   auto spawn = [&](const char* key, int value, int& out) {
-    asio::co_spawn(io, [&, key, value]() -> asio::awaitable<void> {
-      out = co_await flights.run(key, [&]() -> asio::awaitable<int> {
-        ++loads;
-        co_return value;
-      });
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&, key, value]() -> asio::awaitable<void> {
+          out = co_await flights.run(key, [&]() -> asio::awaitable<int> {
+            ++loads;
+            co_return value;
+          });
+        },
+        asio::detached);
   };
   spawn("user:1", 1, a);
   spawn("user:2", 2, b);
@@ -77,26 +85,35 @@ TEST(SingleFlight, AfterForgetTheNextCallerLoadsAgainAndEarlierWaitersKeepTheirR
   int first = 0, waiter = 0, second = 0;
   asio::io_context io;
   // The first load (the value before a write) lands only after the second (after it) is done.
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    first = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
-      ++loads;
-      co_await eventually_async([&] { return second_done.load(); });
-      co_return 1;
-    });
-  }, asio::detached);
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await eventually_async([&] { return flights.joined() == 0 && loads == 1; });
-    waiter = co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return -2; });
-  }, asio::detached);
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await eventually_async([&] { return flights.joined() == 1; });
-    flights.forget("user:1");  // the write committed
-    second = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
-      ++loads;
-      co_return 2;
-    });
-    second_done = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        first = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
+          ++loads;
+          co_await eventually_async([&] { return second_done.load(); });
+          co_return 1;
+        });
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await eventually_async([&] { return flights.joined() == 0 && loads == 1; });
+        waiter = co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return -2; });
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await eventually_async([&] { return flights.joined() == 1; });
+        flights.forget("user:1");  // the write committed
+        second = co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
+          ++loads;
+          co_return 2;
+        });
+        second_done = true;
+      },
+      asio::detached);
   io.run();
   EXPECT_EQ(loads.load(), 2);
   EXPECT_EQ(first, 1);
@@ -110,17 +127,23 @@ TEST(SingleFlight, WaitersOfALeaderThatThrowsGetTheAbandonedValue) {
   std::vector<int> results(kWaiters, 0);
   bool leader_threw = false;
   asio::io_context io;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
-      co_await eventually_async([&] { return flights.joined() == kWaiters; });
-      throw std::runtime_error("store exploded");
-    });
-  }, [&](std::exception_ptr e) { leader_threw = e != nullptr; });
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
+          co_await eventually_async([&] { return flights.joined() == kWaiters; });
+          throw std::runtime_error("store exploded");
+        });
+      },
+      [&](std::exception_ptr e) { leader_threw = e != nullptr; });
   for (int i = 0; i < kWaiters; ++i) {
-    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-      results[static_cast<std::size_t>(i)] =
-          co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return 7; });
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          results[static_cast<std::size_t>(i)] =
+              co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return 7; });
+        },
+        asio::detached);
   }
   run_on_two_threads(io);
   EXPECT_TRUE(leader_threw);
@@ -128,9 +151,12 @@ TEST(SingleFlight, WaitersOfALeaderThatThrowsGetTheAbandonedValue) {
   // The key is free again: a new caller loads.
   int after = 0;
   asio::io_context io2;
-  asio::co_spawn(io2, [&]() -> asio::awaitable<void> {
-    after = co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return 3; });
-  }, asio::detached);
+  asio::co_spawn(
+      io2,
+      [&]() -> asio::awaitable<void> {
+        after = co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return 3; });
+      },
+      asio::detached);
   io2.run();
   EXPECT_EQ(after, 3);
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Hashes the cache tier shares. A stable 64-bit hash: the same key hashes the same on every web server, build and run, which
-// the ring needs (std::hash promises none of that). FNV-1a over the bytes, then MurmurHash3's
-// fmix64 finalizer so that keys differing in their last byte ("user:1", "user:2") land far apart.
+// Hashes the cache tier shares. A stable 64-bit hash: the same key hashes the same on every web
+// server, build and run, which the ring needs (std::hash promises none of that). FNV-1a over the
+// bytes, then MurmurHash3's fmix64 finalizer so that keys differing in their last byte ("user:1",
+// "user:2") land far apart.
 
 #include <cstdint>
 #include <string_view>

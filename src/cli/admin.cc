@@ -30,9 +30,10 @@ int seed(const Config& config) {
   if (*loaded == 0)
     fmt::print("ztm seed: the database already has users; nothing loaded\n");
   else
-    fmt::print("ztm seed: loaded {} demo users (try GET /users/12); demo logins: {} / {}, {} / {} "
-               "(admin)\n",
-               *loaded, kDemoUserEmail, kDemoUserPassword, kDemoAdminEmail, kDemoAdminPassword);
+    fmt::print(
+        "ztm seed: loaded {} demo users (try GET /users/12); demo logins: {} / {}, {} / {} "
+        "(admin)\n",
+        *loaded, kDemoUserEmail, kDemoUserPassword, kDemoAdminEmail, kDemoAdminPassword);
   return 0;
 }
 

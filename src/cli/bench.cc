@@ -10,21 +10,22 @@
 // opens a new one. Any response that is not 2xx/3xx is a failure. HTTP only (curl tests TLS).
 #include "cli/bench.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <algorithm>
 #include <csignal>
-#include <fmt/format.h>
 #include <map>
 #include <optional>
 #include <regex>
@@ -153,14 +154,17 @@ class Load {
         stream.reset();
         continue;
       }
-      r_.latency_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+      r_.latency_ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - started).count());
       const int code = static_cast<int>(response.result_int());
       ++r_.statuses[std::to_string(code)];
       if (!o_.server_header.empty())
         if (auto it = response.find(o_.server_header); it != response.end())
           ++r_.servers[std::string(it->value())];
-      if (code >= 200 && code < 400) ++r_.ok;
-      else fail(fmt::format("status_{}", code));
+      if (code >= 200 && code < 400)
+        ++r_.ok;
+      else
+        fail(fmt::format("status_{}", code));
       if (!response.keep_alive()) stream.reset();
     }
     if (--running_ == 0) signals_.cancel();  // the last worker lets the event loop end
@@ -248,20 +252,27 @@ int bench(const Options& o) {
 class Bench final : public Subcommand {
  public:
   explicit Bench(CLI::App& app) {
-    cmd_ = app.add_subcommand("bench", "Send a bounded load to one URL and print a JSON summary "
-                                       "(ok, failed by kind, rps, p50/p99)");
+    cmd_ = app.add_subcommand("bench",
+                              "Send a bounded load to one URL and print a JSON summary "
+                              "(ok, failed by kind, rps, p50/p99)");
     cmd_->add_option("url", o_.url, "http://IPV4[:PORT][/PATH]")->required();
-    cmd_->add_option("-n,--requests", o_.requests, "at most this many requests")->check(CLI::Range(1, 100'000'000));
-    cmd_->add_option("-d,--duration", o_.duration_s, "at most this many seconds")->check(CLI::Range(0.01, 86'400.0));
-    cmd_->add_option("-c,--connections", o_.connections, "keep-alive connections")->check(CLI::Range(1, 10'000));
-    cmd_->add_option("--rate", o_.rate, "requests per second in total (0: unpaced)")->check(CLI::Range(0.0, 1e7));
-    cmd_->add_option("--timeout-ms", o_.timeout_ms, "per connect and per request")->check(CLI::Range(1, 600'000));
+    cmd_->add_option("-n,--requests", o_.requests, "at most this many requests")
+        ->check(CLI::Range(1, 100'000'000));
+    cmd_->add_option("-d,--duration", o_.duration_s, "at most this many seconds")
+        ->check(CLI::Range(0.01, 86'400.0));
+    cmd_->add_option("-c,--connections", o_.connections, "keep-alive connections")
+        ->check(CLI::Range(1, 10'000));
+    cmd_->add_option("--rate", o_.rate, "requests per second in total (0: unpaced)")
+        ->check(CLI::Range(0.0, 1e7));
+    cmd_->add_option("--timeout-ms", o_.timeout_ms, "per connect and per request")
+        ->check(CLI::Range(1, 600'000));
     cmd_->add_option("-m,--method", o_.method, "HTTP method");
     cmd_->add_option("--body", o_.body, "request body (Content-Type application/json unless set)");
     cmd_->add_option("-H,--header", o_.headers, "\"Name: value\" (repeatable)");
     cmd_->add_option("--server-header", o_.server_header,
                      "count answers per value of this response header (e.g. X-Ztm-Server)");
-    cmd_->add_flag("--progress", o_.progress, "print {\"ok\":N,\"failed\":M} on stderr every 250 ms");
+    cmd_->add_flag("--progress", o_.progress,
+                   "print {\"ok\":N,\"failed\":M} on stderr every 250 ms");
   }
 
   std::optional<int> run() override {
@@ -276,6 +287,8 @@ class Bench final : public Subcommand {
 
 }  // namespace
 
-std::unique_ptr<Subcommand> add_bench_command(CLI::App& app) { return std::make_unique<Bench>(app); }
+std::unique_ptr<Subcommand> add_bench_command(CLI::App& app) {
+  return std::make_unique<Bench>(app);
+}
 
 }  // namespace ztm::cli

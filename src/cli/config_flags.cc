@@ -5,15 +5,16 @@
 namespace ztm::cli {
 
 ConfigFlags::ConfigFlags(CLI::App& command) {
-  command.add_option("-c,--config", config_file_, "TOML configuration file")->check(CLI::ExistingFile);
+  command.add_option("-c,--config", config_file_, "TOML configuration file")
+      ->check(CLI::ExistingFile);
   const Config defaults;
   const auto& all = config_options();
   values_.resize(all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& o = all[i];
-    const std::string help = fmt::format("{} (default: {}; env {})", o.help,
-                                         o.get(defaults).empty() ? "\"\"" : o.get(defaults),
-                                         env_name(o.key));
+    const std::string help =
+        fmt::format("{} (default: {}; env {})", o.help,
+                    o.get(defaults).empty() ? "\"\"" : o.get(defaults), env_name(o.key));
     options_.push_back(command.add_option("--" + o.key, values_[i], help)->group("Configuration"));
   }
 }

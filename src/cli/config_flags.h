@@ -22,8 +22,8 @@ class ConfigFlags {
 
  private:
   std::string config_file_;
-  std::vector<std::string> values_;       // one per config_options() entry
-  std::vector<CLI::Option*> options_;     // the same order
+  std::vector<std::string> values_;    // one per config_options() entry
+  std::vector<CLI::Option*> options_;  // the same order
 };
 
 }  // namespace ztm::cli

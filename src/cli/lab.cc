@@ -13,48 +13,65 @@ namespace {
 class Lab final : public Subcommand {
  public:
   explicit Lab(CLI::App& app) {
-    lab_ = app.add_subcommand("lab", "Bring up a stage of the chapter on this machine, each "
-                                     "server its own network host, and break it (root)");
+    lab_ = app.add_subcommand("lab",
+                              "Bring up a stage of the chapter on this machine, each "
+                              "server its own network host, and break it (root)");
     lab_->require_subcommand(1);
-    const std::string dir_help = "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
+    const std::string dir_help =
+        "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
     up_ = lab_->add_subcommand("up", "Bring up a stage and wait until every process is healthy");
-    up_->add_option("--stage", stage_, "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
-                                       "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
-                                       "queue (figures 1-18/1-19)")->required();
-    up_->add_option("--hosts", hosts_, "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
+    up_->add_option("--stage", stage_,
+                    "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
+                    "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
+                    "queue (figures 1-18/1-19)")
+        ->required();
+    up_->add_option("--hosts", hosts_,
+                    "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
     chaos_ = lab_->add_subcommand("chaos", "Break or repair a host or process");
-    chaos_->add_option("action", action_, "kill (SIGKILL) | stop (graceful, stays down) | start | "
-                                          "pause-replay | resume-replay (a PostgreSQL replica's WAL replay)")
+    chaos_
+        ->add_option("action", action_,
+                     "kill (SIGKILL) | stop (graceful, stays down) | start | "
+                     "pause-replay | resume-replay (a PostgreSQL replica's WAL replay)")
         ->required()
         ->check(CLI::IsMember({"kill", "stop", "start", "pause-replay", "resume-replay"}));
     chaos_->add_option("target", target_, "a host (web1, db2) or a process (web1/ztm)")->required();
-    scale_ = lab_->add_subcommand("scale", "Add or remove web servers behind the load balancer, draining "
-                                           "each one that leaves (stages lb, stateless, queue), or worker "
-                                           "hosts (stage queue)");
+    scale_ = lab_->add_subcommand("scale",
+                                  "Add or remove web servers behind the load balancer, draining "
+                                  "each one that leaves (stages lb, stateless, queue), or worker "
+                                  "hosts (stage queue)");
     scale_->add_option("tier", scale_spec_, "web=N (1..6) | workers=N (1..4)")->required();
-    restart_ = lab_->add_subcommand("restart", "Restart every server of a tier one by one with no failed "
-                                               "request (drain, SIGTERM, start, healthy, ready)");
+    restart_ = lab_->add_subcommand("restart",
+                                    "Restart every server of a tier one by one with no failed "
+                                    "request (drain, SIGTERM, start, healthy, ready)");
     restart_->add_option("tier", tier_, "web")->required()->check(CLI::IsMember({"web"}));
-    autoscale_ = lab_->add_subcommand("autoscale", "Let the lab add and remove web servers by the load per "
-                                                   "server (from their /metrics), or workers by the queue's "
-                                                   "depth (from NATS's /jsz)");
-    autoscale_->add_option("tier", auto_.tier, "web (default) | workers")->check(CLI::IsMember({"web", "workers"}));
-    autoscale_->add_option("--min", auto_.min, "fewest web servers (2) or workers (1)")->check(CLI::Range(1, 6));
-    autoscale_->add_option("--max", auto_.max, "most web servers (6) or workers (4)")->check(CLI::Range(1, 6));
-    autoscale_->add_option("--up-pending", auto_.up_pending,
-                           "workers: add one when the jobs pending stay above this for 3 s")
+    autoscale_ = lab_->add_subcommand("autoscale",
+                                      "Let the lab add and remove web servers by the load per "
+                                      "server (from their /metrics), or workers by the queue's "
+                                      "depth (from NATS's /jsz)");
+    autoscale_->add_option("tier", auto_.tier, "web (default) | workers")
+        ->check(CLI::IsMember({"web", "workers"}));
+    autoscale_->add_option("--min", auto_.min, "fewest web servers (2) or workers (1)")
+        ->check(CLI::Range(1, 6));
+    autoscale_->add_option("--max", auto_.max, "most web servers (6) or workers (4)")
+        ->check(CLI::Range(1, 6));
+    autoscale_
+        ->add_option("--up-pending", auto_.up_pending,
+                     "workers: add one when the jobs pending stay above this for 3 s")
         ->check(CLI::PositiveNumber);
-    autoscale_->add_option("--up-rps", auto_.up_rps, "add a server when requests/s per server stay above");
+    autoscale_->add_option("--up-rps", auto_.up_rps,
+                           "add a server when requests/s per server stay above");
     autoscale_->add_option("--down-rps", auto_.down_rps, "remove one when they stay below");
     autoscale_->add_flag("--off", autoscale_off_, "stop autoscaling (the servers stay)");
-    down_ = lab_->add_subcommand("down", "Remove every process, namespace, link and file of the lab");
+    down_ =
+        lab_->add_subcommand("down", "Remove every process, namespace, link and file of the lab");
     supervise_ = lab_->add_subcommand("supervise", "");  // hidden: started by `up`
     supervise_->group("");
     supervise_->add_option("--stage", stage_)->required();
     supervise_->add_option("--hosts", hosts_);
-    for (auto* c : {up_, status_, chaos_, scale_, restart_, autoscale_, down_, supervise_}) c->add_option("--dir", dir_, dir_help);
+    for (auto* c : {up_, status_, chaos_, scale_, restart_, autoscale_, down_, supervise_})
+      c->add_option("--dir", dir_, dir_help);
   }
 
   std::optional<int> run() override {
@@ -113,6 +130,8 @@ class Lab final : public Subcommand {
 
 }  // namespace
 
-std::unique_ptr<Subcommand> add_lab_commands(CLI::App& app) { return std::make_unique<Lab>(app); }
+std::unique_ptr<Subcommand> add_lab_commands(CLI::App& app) {
+  return std::make_unique<Lab>(app);
+}
 
 }  // namespace ztm::cli

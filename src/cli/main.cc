@@ -1,6 +1,7 @@
 // ztm: the command table.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <functional>
 #include <memory>

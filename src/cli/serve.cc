@@ -1,9 +1,10 @@
 // ztm serve and ztm worker: build the process's node (node/node.h, the composition root), run it
 // until SIGTERM/SIGINT, then shut it down gracefully (Node::shutdown) and exit 0.
+#include <fmt/format.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
-#include <fmt/format.h>
 #include <functional>
 
 #include "cli/commands.h"
@@ -27,7 +28,8 @@ int run(node::Node& node, std::string_view command, const std::function<void()>&
   signals_ioc.run();
 
   const auto started = std::chrono::steady_clock::now();
-  log::info("shutting down", {{"command", std::string(command)}, {"signal", signal_number},
+  log::info("shutting down", {{"command", std::string(command)},
+                              {"signal", signal_number},
                               {"drain_delay_ms", node.config().http.drain_delay_ms}});
   const int abandoned = node.shutdown();
   log::info("stopped", {{"abandoned_connections", abandoned},
@@ -43,7 +45,9 @@ int serve(const Config& config) {
   auto node = node::Node::web_server(config);
   return run(*node, "serve", [&] {
     const std::string url = fmt::format("http://{}:{}", config.http.address, node->port());
-    log::info("listening", {{"url", url}, {"threads", node->threads()}, {"node_id", config.node_id},
+    log::info("listening", {{"url", url},
+                            {"threads", node->threads()},
+                            {"node_id", config.node_id},
                             {"storage", config.storage.backend},
                             {"cache", config.cache.enabled ? config.cache.policy : "off"},
                             {"sessions", config.sessions.backend}});

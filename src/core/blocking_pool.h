@@ -5,10 +5,10 @@
 // Errc::overloaded instead of queueing without limit.
 
 #include <atomic>
-#include <optional>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 #include <type_traits>
 
 #include "core/result.h"
@@ -39,7 +39,11 @@ class BlockingPool {
     // The result travels through an optional so that no default-constructed R ever exists.
     std::optional<R> out;
     co_await boost::asio::co_spawn(
-        pool_, [&fn, &out]() -> boost::asio::awaitable<void> { out.emplace(fn()); co_return; },
+        pool_,
+        [&fn, &out]() -> boost::asio::awaitable<void> {
+          out.emplace(fn());
+          co_return;
+        },
         boost::asio::use_awaitable);
     co_return std::move(*out);
   }

@@ -1,9 +1,10 @@
 #include "core/config.h"
 
-#include <charconv>
 #include <fmt/format.h>
-#include <set>
 #include <toml++/toml.h>
+
+#include <charconv>
+#include <set>
 
 namespace ztm {
 namespace {
@@ -33,9 +34,12 @@ ConfigOption bool_option(std::string key, std::string help, Field field) {
   o.help = std::move(help) + " [true|false]";
   o.get = [field](const Config& c) { return field(const_cast<Config&>(c)) ? "true" : "false"; };
   o.set = [field](Config& c, std::string_view text) -> std::optional<std::string> {
-    if (text == "true" || text == "1") field(c) = true;
-    else if (text == "false" || text == "0") field(c) = false;
-    else return fmt::format("'{}' is not true or false", text);
+    if (text == "true" || text == "1")
+      field(c) = true;
+    else if (text == "false" || text == "0")
+      field(c) = false;
+    else
+      return fmt::format("'{}' is not true or false", text);
     return std::nullopt;
   };
   return o;
@@ -66,13 +70,16 @@ ConfigOption string_option(std::string key, std::string help, Field field,
   return o;
 }
 
-#define ZTM_FIELD(path) [](Config& c) -> auto& { return c.path; }
+#define ZTM_FIELD(path)     \
+  [](Config & c) -> auto& { \
+    return c.path;          \
+  }
 
 std::vector<ConfigOption> make_options() {
   constexpr int kDay = 86'400'000;
   return {
-      int_option("node_id", "node part of generated ids; unique per live server", ZTM_FIELD(node_id),
-                 0, 127),
+      int_option("node_id", "node part of generated ids; unique per live server",
+                 ZTM_FIELD(node_id), 0, 127),
       string_option("http.address", "address to listen on", ZTM_FIELD(http.address)),
       int_option("http.port", "TCP port to listen on (0 = any free port)", ZTM_FIELD(http.port), 0,
                  65535),
@@ -104,8 +111,7 @@ std::vector<ConfigOption> make_options() {
                     ZTM_FIELD(http.trusted_proxies), {}, true),
       string_option("storage.backend", "where users are stored", ZTM_FIELD(storage.backend),
                     {"sqlite", "postgres"}),
-      string_option("storage.sqlite_path", "SQLite database file",
-                    ZTM_FIELD(storage.sqlite_path)),
+      string_option("storage.sqlite_path", "SQLite database file", ZTM_FIELD(storage.sqlite_path)),
       int_option("storage.sqlite_threads", "threads that run SQLite calls",
                  ZTM_FIELD(storage.sqlite_threads), 1, 64),
       bool_option("storage.sqlite_durable_commits",
@@ -188,7 +194,8 @@ std::vector<ConfigOption> make_options() {
                                ZTM_FIELD(accounts.argon2_ops), 1, 10),
       int_option<std::int64_t>("accounts.argon2_memory_kib", "Argon2id memory per hash in KiB",
                                ZTM_FIELD(accounts.argon2_memory_kib), 8, 1024 * 1024),
-      int_option("accounts.login_attempts_per_account", "logins per account per window (429 beyond)",
+      int_option("accounts.login_attempts_per_account",
+                 "logins per account per window (429 beyond)",
                  ZTM_FIELD(accounts.login_attempts_per_account), 1, 1'000'000),
       int_option("accounts.login_attempts_per_address",
                  "logins per client address per window (429 beyond)",
@@ -213,8 +220,9 @@ std::vector<ConfigOption> make_options() {
       string_option("media.backend",
                     "where photo bytes live (postgres: in storage.postgres_url's database)",
                     ZTM_FIELD(media.backend), {"local", "postgres"}),
-      string_option("media.dir", "local: the directory of photo bytes; empty: media/ beside "
-                                 "storage.sqlite_path",
+      string_option("media.dir",
+                    "local: the directory of photo bytes; empty: media/ beside "
+                    "storage.sqlite_path",
                     ZTM_FIELD(media.dir), {}, true),
       int_option("media.max_upload_bytes", "an uploaded image's bytes at most (413 beyond)",
                  ZTM_FIELD(media.max_upload_bytes), 1024, 256 << 20),
@@ -249,7 +257,8 @@ const ConfigOption* find_option(std::string_view key) {
 void flatten(const toml::table& table, const std::string& prefix,
              std::vector<std::pair<std::string, std::string>>& out, const std::string& path) {
   for (const auto& [k, node] : table) {
-    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const auto* sub = node.as_table()) {
       flatten(*sub, key, out, path);
     } else if (const auto* s = node.as_string()) {
@@ -259,7 +268,8 @@ void flatten(const toml::table& table, const std::string& prefix,
     } else if (const auto* b = node.as_boolean()) {
       out.emplace_back(key, b->get() ? "true" : "false");
     } else {
-      throw ConfigError(fmt::format("{}: option '{}' must be a string, integer or boolean", path, key));
+      throw ConfigError(
+          fmt::format("{}: option '{}' must be a string, integer or boolean", path, key));
     }
   }
 }

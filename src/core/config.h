@@ -23,13 +23,13 @@ struct HttpConfig {
   int max_header_bytes = 8 * 1024;
   int max_body_bytes = 64 * 1024;
   int max_json_depth = 16;
-  int idle_timeout_ms = 60'000;    // keep-alive connection with no request started
-  int header_timeout_ms = 10'000;  // from the first byte of a request to its last header
-  int body_timeout_ms = 30'000;    // reading the body
-  int write_timeout_ms = 30'000;   // a client that does not read its responses
-  int drain_delay_ms = 0;          // on shutdown: fail /readyz this long before closing listeners
+  int idle_timeout_ms = 60'000;      // keep-alive connection with no request started
+  int header_timeout_ms = 10'000;    // from the first byte of a request to its last header
+  int body_timeout_ms = 30'000;      // reading the body
+  int write_timeout_ms = 30'000;     // a client that does not read its responses
+  int drain_delay_ms = 0;            // on shutdown: fail /readyz this long before closing listeners
   int shutdown_timeout_ms = 10'000;  // then wait at most this long for in-flight requests
-  std::string static_dir;  // static files served under /; empty = off
+  std::string static_dir;            // static files served under /; empty = off
   // Load balancers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs);
   // the client address of a request from any other peer is the peer itself.
   std::string trusted_proxies;
@@ -38,12 +38,12 @@ struct HttpConfig {
 struct StorageConfig {
   std::string backend = "sqlite";  // sqlite | postgres
   std::string sqlite_path = "data/ztm.db";
-  int sqlite_threads = 4;        // the bounded pool that runs SQLite off the event loops
+  int sqlite_threads = 4;              // the bounded pool that runs SQLite off the event loops
   bool sqlite_durable_commits = true;  // fsync every commit (synchronous=FULL)
-  int max_pending = 10'000;      // queued storage calls beyond this are refused (503)
+  int max_pending = 10'000;            // queued storage calls beyond this are refused (503)
   std::string postgres_url = "postgresql:///ztm";  // libpq connection string or URI
-  int postgres_connections = 2;     // pipelined connections per event loop
-  int postgres_timeout_ms = 5000;   // connect, and each statement's round trip
+  int postgres_connections = 2;                    // pipelined connections per event loop
+  int postgres_timeout_ms = 5000;                  // connect, and each statement's round trip
   // With several hosts in postgres_url (a cluster): replicas lagging more take no reads, and
   // each host's role is asked this often.
   int postgres_max_replica_lag_ms = 1000;
@@ -58,11 +58,11 @@ struct CacheConfig {
   int ttl_ms = 60'000;
   int ttl_jitter_percent = 10;  // each key's TTL is ttl_ms +- up to this %, fixed per key
   // L2: a ring of Redis nodes shared by every web server (docs/cache.md "L2: Redis ring").
-  std::string l2_nodes;  // "10.77.1.40:6379,10.77.1.41:6379"; empty = no L2
-  int l2_ttl_ms = 300'000;        // of an L2 entry (+- 10%)
-  int l2_timeout_ms = 100;        // each L2 command; a slower node counts as failing
-  int l2_lease_wait_ms = 300;     // how long a miss waits for another server's fill
-  int l2_virtual_nodes = 160;     // ring points per node
+  std::string l2_nodes;        // "10.77.1.40:6379,10.77.1.41:6379"; empty = no L2
+  int l2_ttl_ms = 300'000;     // of an L2 entry (+- 10%)
+  int l2_timeout_ms = 100;     // each L2 command; a slower node counts as failing
+  int l2_lease_wait_ms = 300;  // how long a miss waits for another server's fill
+  int l2_virtual_nodes = 160;  // ring points per node
   // With L2 on, the L1 TTL is capped to this: how long another server's write may go unseen in
   // this server's L1 (writes delete L2 and the writer's L1 only).
   int l1_max_staleness_ms = 2'000;
@@ -71,13 +71,13 @@ struct CacheConfig {
 // Where sessions and login rate-limit counters live (sessions/session_store.h).
 struct SessionsConfig {
   std::string backend = "sqlite";  // sqlite (embedded) | redis (shared by every web server)
-  std::string sqlite_path;  // empty: ztm-sessions.db beside storage.sqlite_path
+  std::string sqlite_path;         // empty: ztm-sessions.db beside storage.sqlite_path
   // redis: one server "host:port", or (with redis_sentinels) the master Sentinel names.
   std::string redis_address = "127.0.0.1:6379";
   std::string redis_sentinels;  // "10.77.1.30:26379,10.77.1.31:26379"; empty = no Sentinel
   std::string redis_master_name = "ztm-sessions";
-  int redis_timeout_ms = 1000;  // connect and each command's round trip
-  int ttl_s = 14 * 86'400;      // sliding: every authenticated request extends it
+  int redis_timeout_ms = 1000;         // connect and each command's round trip
+  int ttl_s = 14 * 86'400;             // sliding: every authenticated request extends it
   std::string cookie_secure = "auto";  // auto (when the request came over TLS) | always | never
 };
 
@@ -86,7 +86,7 @@ struct AccountsConfig {
   int hash_max_pending = 256;   // queued hashes beyond this are refused (503)
   std::int64_t argon2_ops = 2;  // crypto_pwhash opslimit
   std::int64_t argon2_memory_kib = 19 * 1024;  // crypto_pwhash memlimit (OWASP: 19 MiB, t=2)
-  int login_attempts_per_account = 10;  // failed or not, per login_window_s
+  int login_attempts_per_account = 10;         // failed or not, per login_window_s
   int login_attempts_per_address = 50;
   int login_window_s = 60;
 };
@@ -94,17 +94,18 @@ struct AccountsConfig {
 // The job queue between the web tier and the workers (queue/queue.h, docs/queue.md).
 struct QueueConfig {
   std::string backend = "embedded";  // embedded (SQLite, in-process workers) | nats (JetStream)
-  std::string sqlite_path;  // embedded: empty = ztm-queue.db beside storage.sqlite_path
+  std::string sqlite_path;           // embedded: empty = ztm-queue.db beside storage.sqlite_path
   std::string nats_url = "nats://127.0.0.1:4222";  // nats: one URL or several, comma-separated
-  int ack_wait_ms = 30000;  // a fetched message not acked within this is delivered again
-  int max_deliveries = 5;   // then it goes to the dead letters
+  int ack_wait_ms = 30000;   // a fetched message not acked within this is delivered again
+  int max_deliveries = 5;    // then it goes to the dead letters
   int outbox_poll_ms = 100;  // the outbox relay's look for new jobs while the outbox is empty
 };
 
 // Photo bytes and image limits (docs/media.md).
 struct MediaConfig {
-  std::string backend = "local";  // local (a directory) | postgres (storage.postgres_url's database)
-  std::string dir;                // local: empty = media/ beside storage.sqlite_path
+  std::string backend =
+      "local";      // local (a directory) | postgres (storage.postgres_url's database)
+  std::string dir;  // local: empty = media/ beside storage.sqlite_path
   int max_upload_bytes = 20 << 20;
   std::int64_t max_pixels = 50'000'000;
   int image_threads = 2;  // the pool that checks uploads with libvips
@@ -112,8 +113,8 @@ struct MediaConfig {
 
 // The photo workers (app/photo_worker.h).
 struct WorkerConfig {
-  bool in_process = true;  // `ztm serve` runs workers itself (the single server)
-  int concurrency = 2;     // jobs at once per process
+  bool in_process = true;   // `ztm serve` runs workers itself (the single server)
+  int concurrency = 2;      // jobs at once per process
   int fetch_wait_ms = 500;  // one fetch waits this long for a job
 };
 

@@ -46,7 +46,8 @@ TEST(Config, ErrorsNameTheOptionAndSource) {
     apply_settings(c, {{"http.port", "70000"}}, "command line");
     FAIL() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("command line: option 'http.port'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("command line: option 'http.port'"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
   }
   EXPECT_THROW(apply_settings(c, {{"http.prot", "1"}}, "x"), ConfigError);
@@ -62,7 +63,8 @@ TEST(Config, CrossOptionValidation) {
 }
 
 TEST(Config, TomlFileIsFlattenedToDottedKeys) {
-  const auto path = write_temp("node_id = 7\n[http]\nport = 9090\naddress = \"0.0.0.0\"\n[cache]\nenabled = false\n");
+  const auto path = write_temp(
+      "node_id = 7\n[http]\nport = 9090\naddress = \"0.0.0.0\"\n[cache]\nenabled = false\n");
   Config c;
   apply_settings(c, read_toml_settings(path), path);
   EXPECT_EQ(c.node_id, 7);

@@ -30,7 +30,8 @@ TEST(IdGenerator, IdsFitIn53BitsAndDecode) {
 }
 
 TEST(IdGenerator, LastRepresentableMillisecondStaysWithin53Bits) {
-  const std::int64_t last_ms = IdGenerator::kEpochMs + (std::int64_t{1} << IdGenerator::kTimeBits) - 1;
+  const std::int64_t last_ms =
+      IdGenerator::kEpochMs + (std::int64_t{1} << IdGenerator::kTimeBits) - 1;
   const ManualClock clock = at(last_ms);
   IdGenerator gen(IdGenerator::kMaxNode, clock);
   EXPECT_LE(gen.next(), kMaxSafeInteger);

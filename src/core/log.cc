@@ -1,8 +1,9 @@
 #include "core/log.h"
 
+#include <spdlog/sinks/stdout_sinks.h>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 
 namespace ztm::log {
 
@@ -16,9 +17,12 @@ void init(std::string_view level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-bool enabled(spdlog::level::level_enum level) { return spdlog::default_logger_raw()->should_log(level); }
+bool enabled(spdlog::level::level_enum level) {
+  return spdlog::default_logger_raw()->should_log(level);
+}
 
-void write(spdlog::level::level_enum level, std::string_view msg, const boost::json::object& fields) {
+void write(spdlog::level::level_enum level, std::string_view msg,
+           const boost::json::object& fields) {
   auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level)) return;
   boost::json::object line;

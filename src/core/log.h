@@ -3,8 +3,9 @@
 //   {"ts":"2026-11-24T10:00:00.123Z","level":"info","msg":"listening","port":8080}
 // Built on spdlog's default logger (the one process-wide logging sink).
 
-#include <boost/json/object.hpp>
 #include <spdlog/spdlog.h>
+
+#include <boost/json/object.hpp>
 #include <string_view>
 
 namespace ztm::log {
@@ -13,7 +14,8 @@ namespace ztm::log {
 void init(std::string_view level);
 
 bool enabled(spdlog::level::level_enum level);
-void write(spdlog::level::level_enum level, std::string_view msg, const boost::json::object& fields);
+void write(spdlog::level::level_enum level, std::string_view msg,
+           const boost::json::object& fields);
 
 inline void info(std::string_view msg, const boost::json::object& fields = {}) {
   write(spdlog::level::info, msg, fields);

@@ -12,8 +12,9 @@ class LoopLocals final : public boost::asio::execution_context::service {
   static inline boost::asio::execution_context::id id;
   explicit LoopLocals(boost::asio::execution_context& context) : service(context) {}
 
-  std::shared_ptr<LoopLocal> find_or_create(
-      const void* owner, const std::function<std::shared_ptr<LoopLocal>()>& make, bool* created) {
+  std::shared_ptr<LoopLocal> find_or_create(const void* owner,
+                                            const std::function<std::shared_ptr<LoopLocal>()>& make,
+                                            bool* created) {
     std::lock_guard lock(mu_);
     auto& state = states_[owner];
     if (created) *created = !state;

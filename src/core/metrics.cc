@@ -68,8 +68,8 @@ std::vector<std::uint64_t> Histogram::cumulative() const {
 }
 
 std::vector<double> latency_buckets() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,    5,    10};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 }
 
 MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const std::string& help,
@@ -121,7 +121,8 @@ std::string MetricsRegistry::render() const {
   out.reserve(16 * 1024);
   for (const auto& [name, f] : families_) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, f.type);
-    for (const auto& [labels, c] : f.counters) out += fmt::format("{}{} {}\n", name, labels, c->value());
+    for (const auto& [labels, c] : f.counters)
+      out += fmt::format("{}{} {}\n", name, labels, c->value());
     for (const auto& [labels, g] : f.gauges)
       out += fmt::format("{}{} {}\n", name, labels, number(g->value()));
     for (const auto& [labels, read] : f.callbacks)
@@ -131,7 +132,8 @@ std::string MetricsRegistry::render() const {
       for (size_t i = 0; i < h->bounds().size(); ++i)
         out += fmt::format("{}_bucket{} {}\n", name,
                            with_label(labels, "le=\"" + number(h->bounds()[i]) + "\""), counts[i]);
-      out += fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le=\"+Inf\""), counts.back());
+      out +=
+          fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le=\"+Inf\""), counts.back());
       out += fmt::format("{}_sum{} {}\n", name, labels, number(h->sum()));
       out += fmt::format("{}_count{} {}\n", name, labels, counts.back());
     }
@@ -182,8 +184,8 @@ void register_process_metrics(MetricsRegistry& registry) {
   registry.callback("process_resident_memory_bytes", "Resident memory size in bytes.", {},
                     resident_bytes);
   registry.callback("process_open_fds", "Number of open file descriptors.", {}, open_fds);
-  registry.callback("process_start_time_seconds", "Start time of the process since unix epoch.",
-                    {}, [start] { return start; });
+  registry.callback("process_start_time_seconds", "Start time of the process since unix epoch.", {},
+                    [start] { return start; });
 }
 
 }  // namespace ztm

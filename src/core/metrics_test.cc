@@ -15,9 +15,12 @@ TEST(Metrics, RendersCountersGaugesAndHistograms) {
   h.observe(5);
   r.callback("answer", "The answer.", {}, [] { return 42.0; });
   const auto text = r.render();
-  EXPECT_NE(text.find("# TYPE requests_total counter\nrequests_total{route=\"/a\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE requests_total counter\nrequests_total{route=\"/a\"} 3\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("temperature 1.5\n"), std::string::npos);
-  EXPECT_NE(text.find("latency_seconds_bucket{route=\"/a\",le=\"0.1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("latency_seconds_bucket{route=\"/a\",le=\"0.1\"} 1\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("latency_seconds_bucket{route=\"/a\",le=\"1\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("latency_seconds_count{route=\"/a\"} 3\n"), std::string::npos);

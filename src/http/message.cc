@@ -1,9 +1,10 @@
 #include "http/message.h"
 
+#include <fmt/format.h>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <ctime>
-#include <fmt/format.h>
 
 namespace ztm::http {
 

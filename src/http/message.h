@@ -3,10 +3,10 @@
 // responses are serialized by us into one reused buffer per connection, so that a pipelined
 // batch of responses goes out in one write.
 
+#include <array>
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <array>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,15 +20,16 @@ using Field = bhttp::field;
 
 struct Request {
   bhttp::request<bhttp::string_body> msg;
-  std::string_view path;   // the target up to '?', pointing into msg
-  std::string_view query;  // after '?', may be empty
+  std::string_view path;                     // the target up to '?', pointing into msg
+  std::string_view query;                    // after '?', may be empty
   std::array<std::string_view, 2> params{};  // values of {placeholders} in the matched route
-  std::string_view route;  // the matched route pattern ("/users/{id}"), for metrics and logs
+  std::string_view route;         // the matched route pattern ("/users/{id}"), for metrics and logs
   boost::asio::ip::address peer;  // the connection's remote address (a proxy's, behind one)
 
   std::string_view header(Field f) const {
     auto it = msg.find(f);
-    return it == msg.end() ? std::string_view{} : std::string_view(it->value().data(), it->value().size());
+    return it == msg.end() ? std::string_view{}
+                           : std::string_view(it->value().data(), it->value().size());
   }
   // The value of `name` in the query string (not percent-decoded; our parameters are numbers).
   std::string_view query_param(std::string_view name) const;

@@ -12,9 +12,10 @@ TEST(Message, SerializesStatusHeadersAndBody) {
   res.header("Location", "/users/5");
   std::string out;
   serialize(res, "Tue, 24 Nov 2026 10:00:00 GMT", true, false, out);
-  EXPECT_EQ(out,
-            "HTTP/1.1 201 Created\r\nServer: ztm\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\n"
-            "Content-Type: application/json\r\nContent-Length: 7\r\nLocation: /users/5\r\n\r\n{\"a\":1}");
+  EXPECT_EQ(
+      out,
+      "HTTP/1.1 201 Created\r\nServer: ztm\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\n"
+      "Content-Type: application/json\r\nContent-Length: 7\r\nLocation: /users/5\r\n\r\n{\"a\":1}");
 }
 
 TEST(Message, NoBodyFor204AndHeadAndCloseWhenAsked) {

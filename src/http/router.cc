@@ -17,7 +17,9 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return out;
 }
 
-bool is_placeholder(std::string_view s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
+bool is_placeholder(std::string_view s) {
+  return s.size() > 2 && s.front() == '{' && s.back() == '}';
+}
 
 }  // namespace
 
@@ -61,8 +63,10 @@ Router::Match Router::match(Request& req) const {
       }
       const std::string_view seg = rest.substr(0, slash);
       if (is_placeholder(route.segments[i])) {
-        if (seg.empty()) ok = false;
-        else req.params[n_params++] = seg;
+        if (seg.empty())
+          ok = false;
+        else
+          req.params[n_params++] = seg;
       } else if (seg != route.segments[i]) {
         ok = false;
       }

@@ -5,7 +5,9 @@
 namespace ztm::http {
 namespace {
 
-boost::asio::awaitable<Response> ok(Request&) { co_return Response{}; }
+boost::asio::awaitable<Response> ok(Request&) {
+  co_return Response{};
+}
 
 Request make(Verb verb, std::string_view path) {
   Request r;

@@ -8,10 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
 #include <list>
 #include <optional>
 #include <system_error>
@@ -113,8 +113,8 @@ void Server::start() {
       acc.bind(endpoint);
       acc.listen(asio::socket_base::max_listen_connections);
     } catch (const std::system_error& e) {
-      throw std::system_error(e.code(), "cannot listen on " + options_.address + ":" +
-                                            std::to_string(port));
+      throw std::system_error(e.code(),
+                              "cannot listen on " + options_.address + ":" + std::to_string(port));
     }
     port = acc.local_endpoint().port();  // the others share the port the first one got
     loops_.push_back(std::move(loop));
@@ -216,8 +216,10 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket) {
     parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     // Beast checks Content-Length against body_limit while parsing the header; with per-request
     // limits the real one is set (and Content-Length checked) once the header is in.
-    if (options_.body_limit_for) parser->body_limit(boost::none);
-    else parser->body_limit(options_.max_body_bytes);
+    if (options_.body_limit_for)
+      parser->body_limit(boost::none);
+    else
+      parser->body_limit(options_.max_body_bytes);
     stream.expires_after(options_.header_timeout);
     if (auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple); ec) {
       if (auto res = parse_error_response(ec)) {
@@ -232,8 +234,8 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket) {
       std::size_t limit = options_.max_body_bytes;
       if (options_.body_limit_for) {
         const auto& head = parser->get();
-        if (auto l = options_.body_limit_for(head.method(), std::string_view(head.target().data(),
-                                                                              head.target().size())))
+        if (auto l = options_.body_limit_for(
+                head.method(), std::string_view(head.target().data(), head.target().size())))
           limit = l;
         parser->body_limit(limit);
       }
@@ -251,7 +253,8 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket) {
       if (auto [ec, n] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple); ec) {
         if (auto res = parse_error_response(ec)) {
           serialize(*res, loop.date.now(), false, false, out);
-          if (co_await write_out(stream, out, options_.write_timeout)) co_await linger_close(stream);
+          if (co_await write_out(stream, out, options_.write_timeout))
+            co_await linger_close(stream);
         }
         co_return;
       }

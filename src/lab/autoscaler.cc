@@ -1,7 +1,8 @@
 #include "lab/autoscaler.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 
 namespace ztm::lab {
 
@@ -41,8 +42,9 @@ double served_requests(const std::string& metrics) {
   return total;
 }
 
-Autoscaler::Decision Autoscaler::sample(const AutoscalePolicy& policy, const std::map<std::string, double>& counts,
-                                        int servers, Clock::time_point now) {
+Autoscaler::Decision Autoscaler::sample(const AutoscalePolicy& policy,
+                                        const std::map<std::string, double>& counts, int servers,
+                                        Clock::time_point now) {
   // The rate over the last interval, from the servers sampled both times (a server that just
   // joined or restarted has no comparable previous count).
   double delta = 0;
@@ -62,15 +64,18 @@ Autoscaler::Decision Autoscaler::sample(const AutoscalePolicy& policy, const std
 
   above_since_ = holding_since(load_rps_ > policy.up_rps, above_since_, now);
   below_since_ = holding_since(load_rps_ < policy.down_rps, below_since_, now);
-  if (last_change_ != Clock::time_point{} && now - last_change_ < policy.cooldown) return {servers, ""};
-  if (servers < policy.min) return {servers + 1, fmt::format("{} servers, below min {}", servers, policy.min)};
-  if (servers > policy.max) return {servers - 1, fmt::format("{} servers, above max {}", servers, policy.max)};
+  if (last_change_ != Clock::time_point{} && now - last_change_ < policy.cooldown)
+    return {servers, ""};
+  if (servers < policy.min)
+    return {servers + 1, fmt::format("{} servers, below min {}", servers, policy.min)};
+  if (servers > policy.max)
+    return {servers - 1, fmt::format("{} servers, above max {}", servers, policy.max)};
   if (held_for(above_since_, policy.up_after, now) && servers < policy.max)
-    return {servers + 1, fmt::format("{:.0f} rps per server > {:.0f} for {} s", load_rps_, policy.up_rps,
-                                     policy.up_after.count())};
+    return {servers + 1, fmt::format("{:.0f} rps per server > {:.0f} for {} s", load_rps_,
+                                     policy.up_rps, policy.up_after.count())};
   if (held_for(below_since_, policy.down_after, now) && servers > policy.min)
-    return {servers - 1, fmt::format("{:.0f} rps per server < {:.0f} for {} s", load_rps_, policy.down_rps,
-                                     policy.down_after.count())};
+    return {servers - 1, fmt::format("{:.0f} rps per server < {:.0f} for {} s", load_rps_,
+                                     policy.down_rps, policy.down_after.count())};
   return {servers, ""};
 }
 
@@ -87,13 +92,16 @@ std::optional<std::int64_t> stream_messages(const std::string& jsz, const std::s
   const auto* accounts = doc.as_object().if_contains("account_details");
   if (!accounts || !accounts->is_array()) return 0;
   for (const auto& account : accounts->as_array()) {
-    const auto* streams = account.is_object() ? account.as_object().if_contains("stream_detail") : nullptr;
+    const auto* streams =
+        account.is_object() ? account.as_object().if_contains("stream_detail") : nullptr;
     if (!streams || !streams->is_array()) continue;
     for (const auto& s : streams->as_array()) {
       if (!s.is_object()) continue;
       const auto* name = s.as_object().if_contains("name");
       const auto* state = s.as_object().if_contains("state");
-      if (!name || !name->is_string() || name->as_string() != stream || !state || !state->is_object()) continue;
+      if (!name || !name->is_string() || name->as_string() != stream || !state ||
+          !state->is_object())
+        continue;
       const auto* messages = state->as_object().if_contains("messages");
       if (messages && messages->is_number()) return messages->to_number<std::int64_t>();
     }
@@ -102,8 +110,8 @@ std::optional<std::int64_t> stream_messages(const std::string& jsz, const std::s
 }
 
 WorkerAutoscaler::Decision WorkerAutoscaler::sample(const WorkerAutoscalePolicy& policy,
-                                                    std::optional<std::int64_t> pending, int workers,
-                                                    Clock::time_point now) {
+                                                    std::optional<std::int64_t> pending,
+                                                    int workers, Clock::time_point now) {
   pending_ = pending;
   if (!pending) {
     above_since_ = empty_since_ = Clock::time_point{};
@@ -111,9 +119,12 @@ WorkerAutoscaler::Decision WorkerAutoscaler::sample(const WorkerAutoscalePolicy&
   }
   above_since_ = holding_since(*pending > policy.up_pending, above_since_, now);
   empty_since_ = holding_since(*pending == 0, empty_since_, now);
-  if (last_change_ != Clock::time_point{} && now - last_change_ < policy.cooldown) return {workers, ""};
-  if (workers < policy.min) return {workers + 1, fmt::format("{} workers, below min {}", workers, policy.min)};
-  if (workers > policy.max) return {workers - 1, fmt::format("{} workers, above max {}", workers, policy.max)};
+  if (last_change_ != Clock::time_point{} && now - last_change_ < policy.cooldown)
+    return {workers, ""};
+  if (workers < policy.min)
+    return {workers + 1, fmt::format("{} workers, below min {}", workers, policy.min)};
+  if (workers > policy.max)
+    return {workers - 1, fmt::format("{} workers, above max {}", workers, policy.max)};
   if (held_for(above_since_, policy.up_after, now) && workers < policy.max)
     return {workers + 1, fmt::format("{} jobs pending > {} for {} s", *pending, policy.up_pending,
                                      policy.up_after.count())};

@@ -38,8 +38,8 @@ class Autoscaler {
 
   // `counts`: per web host, requests served so far (served_requests), sampled at `now`;
   // `servers`: the web servers there are now. Moves at most one server at a time.
-  Decision sample(const AutoscalePolicy& policy, const std::map<std::string, double>& counts, int servers,
-                  Clock::time_point now);
+  Decision sample(const AutoscalePolicy& policy, const std::map<std::string, double>& counts,
+                  int servers, Clock::time_point now);
   // A change was made at `now`: cooldown starts, the next rate is measured afresh.
   void changed(Clock::time_point now);
 
@@ -60,7 +60,7 @@ struct WorkerAutoscalePolicy {
   bool enabled = false;
   int min = 1;
   int max = 4;
-  std::int64_t up_pending = 20;       // jobs waiting, sustained for up_after: add a worker
+  std::int64_t up_pending = 20;  // jobs waiting, sustained for up_after: add a worker
   std::chrono::seconds up_after{3};
   std::chrono::seconds down_after{5};  // the queue empty this long: remove one
   std::chrono::seconds cooldown{3};    // after any change, before the next decision
@@ -82,8 +82,8 @@ class WorkerAutoscaler {
 
   // `pending`: the queue's depth at `now` (nullopt: unknown, e.g. NATS is down: no decision
   // and the conditions start again). Moves at most one worker at a time.
-  Decision sample(const WorkerAutoscalePolicy& policy, std::optional<std::int64_t> pending, int workers,
-                  Clock::time_point now);
+  Decision sample(const WorkerAutoscalePolicy& policy, std::optional<std::int64_t> pending,
+                  int workers, Clock::time_point now);
   void changed(Clock::time_point now);  // a change was made: cooldown starts
 
   std::optional<std::int64_t> pending() const { return pending_; }  // at the last sample

@@ -1,13 +1,14 @@
 // ztm lab up | status | chaos: the client side, talking to the supervisor (control.h).
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 #include "lab/control.h"
 #include "lab/lab.h"
@@ -34,18 +35,23 @@ std::optional<json::object> live_status(const std::string& dir) {
   return answer->at("status").as_object();
 }
 
-std::string str(const json::value& v) { return std::string(v.as_string()); }
+std::string str(const json::value& v) {
+  return std::string(v.as_string());
+}
 
 // "  [primary, writes sync (db2)]", "  [replica, lag 0 B, replay paused]"; "" for non-db hosts.
 std::string replication_summary(const json::object& h) {
   if (!h.contains("role")) return "";
   std::string out = "  [" + str(h.at("role"));
-  if (const auto* lag = h.if_contains("lag_bytes"); lag && lag->is_number() && str(h.at("role")) != "primary")
+  if (const auto* lag = h.if_contains("lag_bytes");
+      lag && lag->is_number() && str(h.at("role")) != "primary")
     out += fmt::format(", lag {} B", lag->to_number<std::int64_t>());
-  if (const auto* paused = h.if_contains("replay_paused"); paused && paused->as_bool()) out += ", replay paused";
+  if (const auto* paused = h.if_contains("replay_paused"); paused && paused->as_bool())
+    out += ", replay paused";
   if (const auto* writes = h.if_contains("writes")) {
     out += ", writes " + str(*writes);
-    if (const auto* sync = h.if_contains("sync_standby"); sync && sync->is_string()) out += " (" + str(*sync) + ")";
+    if (const auto* sync = h.if_contains("sync_standby"); sync && sync->is_string())
+      out += " (" + str(*sync) + ")";
   }
   return out + "]";
 }
@@ -67,7 +73,8 @@ void print_table(const json::object& s) {
     fmt::print("{:<8} {:<4} {:<12} {:<16} {}{}\n", str(h.at("name")), str(h.at("dc")),
                str(h.at("address")), roles, procs, replication_summary(h));
   }
-  fmt::print("clients: {}{}\n", str(s.at("url")), s.contains("https_url") ? " and " + str(s.at("https_url")) : "");
+  fmt::print("clients: {}{}\n", str(s.at("url")),
+             s.contains("https_url") ? " and " + str(s.at("https_url")) : "");
   for (const auto& hv : s.at("hosts").as_array()) {
     if (const auto* pool = hv.as_object().if_contains("pool")) {
       std::string servers;
@@ -84,16 +91,20 @@ void print_table(const json::object& s) {
                o.at("enabled").as_bool() ? "on" : "off", o.at("min").to_number<int>(),
                o.at("max").to_number<int>(), o.at("up_rps").to_number<double>(),
                o.at("down_rps").to_number<double>(),
-               load.is_null() ? std::string("unknown") : fmt::format("{:.0f} rps/server", load.to_number<double>()));
+               load.is_null() ? std::string("unknown")
+                              : fmt::format("{:.0f} rps/server", load.to_number<double>()));
     if (const auto* w = s.if_contains("worker_autoscale")) {  // stage queue; decisions: below
       const auto& ow = w->as_object();
       const auto& pending = ow.at("pending");
-      fmt::print("autoscale workers: {} (min {}, max {}, up above {} jobs pending, down when empty), {} workers, "
-                 "pending {}\n",
-                 ow.at("enabled").as_bool() ? "on" : "off", ow.at("min").to_number<int>(),
-                 ow.at("max").to_number<int>(), ow.at("up_pending").to_number<std::int64_t>(),
-                 ow.at("workers").to_number<int>(),
-                 pending.is_null() ? std::string("unknown") : std::to_string(pending.to_number<std::int64_t>()));
+      fmt::print(
+          "autoscale workers: {} (min {}, max {}, up above {} jobs pending, down when empty), {} "
+          "workers, "
+          "pending {}\n",
+          ow.at("enabled").as_bool() ? "on" : "off", ow.at("min").to_number<int>(),
+          ow.at("max").to_number<int>(), ow.at("up_pending").to_number<std::int64_t>(),
+          ow.at("workers").to_number<int>(),
+          pending.is_null() ? std::string("unknown")
+                            : std::to_string(pending.to_number<std::int64_t>()));
     }
     for (const auto& d : o.at("decisions").as_array())
       fmt::print("  {}: {}\n", str(d.at("action")), str(d.at("reason")));
@@ -101,13 +112,15 @@ void print_table(const json::object& s) {
 }
 
 // Processes of `s` named by `targets` (host or process names; empty = all).
-std::vector<json::object> processes(const json::object& s, const std::vector<std::string>& targets) {
+std::vector<json::object> processes(const json::object& s,
+                                    const std::vector<std::string>& targets) {
   std::vector<json::object> out;
   for (const auto& hv : s.at("hosts").as_array())
     for (const auto& pv : hv.at("processes").as_array()) {
       const auto& p = pv.as_object();
       bool wanted = targets.empty();
-      for (const auto& t : targets) wanted = wanted || t == str(hv.at("name")) || t == str(p.at("name"));
+      for (const auto& t : targets)
+        wanted = wanted || t == str(hv.at("name")) || t == str(p.at("name"));
       if (wanted) out.push_back(p);
     }
   return out;
@@ -118,7 +131,8 @@ void explain(const json::object& p) {
   fmt::print(stderr, "{} {}{}\n", str(p.at("name")), str(p.at("state")),
              p.contains("exit") ? " (" + str(p.at("exit")) + ")" : "");
   if (p.contains("error")) fmt::print(stderr, "{}\n", str(p.at("error")));
-  if (p.contains("log")) fmt::print(stderr, "--- {} ---\n{}", str(p.at("log")), tail(str(p.at("log")), 15));
+  if (p.contains("log"))
+    fmt::print(stderr, "--- {} ---\n{}", str(p.at("log")), tail(str(p.at("log")), 15));
 }
 
 enum class Wait { healthy, failed, timeout };
@@ -188,14 +202,18 @@ int up(const std::string& dir, const std::string& stage_name, const std::string&
     return 1;
   }
   if (std::filesystem::exists(state_path(dir))) {
-    fmt::print(stderr, "ztm lab up: a lab is already up in {} (or crashed): run `ztm lab down --dir {}`\n", dir, dir);
+    fmt::print(stderr,
+               "ztm lab up: a lab is already up in {} (or crashed): run `ztm lab down --dir {}`\n",
+               dir, dir);
     return 1;
   }
   auto leftovers = list_lab_netns();
   for (const auto& l : list_lab_links()) leftovers.push_back(l);
   if (!leftovers.empty()) {
-    fmt::print(stderr, "ztm lab up: {} exists: another lab is up on this machine (one at a time): "
-               "run `ztm lab down --dir` with its directory\n", leftovers.front());
+    fmt::print(stderr,
+               "ztm lab up: {} exists: another lab is up on this machine (one at a time): "
+               "run `ztm lab down --dir` with its directory\n",
+               leftovers.front());
     return 1;
   }
   std::filesystem::create_directories(dir);
@@ -203,11 +221,14 @@ int up(const std::string& dir, const std::string& stage_name, const std::string&
   write_file(marker_path(dir), "ztm lab\n");
   const auto started = Clock::now();
   fmt::print("bringing up stage {} in {}\n", stage_name, dir);
-  std::vector<std::string> argv = {self_exe(), "lab", "supervise", "--dir", dir, "--stage", stage_name};
+  std::vector<std::string> argv = {self_exe(), "lab",     "supervise", "--dir",
+                                   dir,        "--stage", stage_name};
   if (!hosts.empty()) argv.insert(argv.end(), {"--hosts", hosts});
   const pid_t supervisor = spawn({.argv = argv,
-                                  .workdir = dir, .log = dir + "/supervisor.log",
-                                  .new_session = true, .inherit_env = true});
+                                  .workdir = dir,
+                                  .log = dir + "/supervisor.log",
+                                  .new_session = true,
+                                  .inherit_env = true});
   std::optional<json::object> last;
   const Wait result = wait_healthy(dir, {}, started + kUpTimeout, supervisor, last);
   if (result == Wait::healthy && last) {
@@ -233,11 +254,15 @@ int status(const std::string& dir, bool as_json) {
   auto s = live_status(dir);
   if (!s) {
     fmt::print(stderr, "ztm lab status: no lab is up in {}{}\n", dir,
-               std::filesystem::exists(state_path(dir)) ? " (its supervisor is gone: run `ztm lab down`)" : "");
+               std::filesystem::exists(state_path(dir))
+                   ? " (its supervisor is gone: run `ztm lab down`)"
+                   : "");
     return 1;
   }
-  if (as_json) fmt::print("{}\n", json::serialize(*s));
-  else print_table(*s);
+  if (as_json)
+    fmt::print("{}\n", json::serialize(*s));
+  else
+    print_table(*s);
   return 0;
 }
 
@@ -248,7 +273,8 @@ int operation(const std::string& dir, const char* what, const json::object& requ
               std::chrono::seconds timeout) {
   auto answer = call_supervisor(dir, request, timeout);
   if (!answer) {
-    fmt::print(stderr, "ztm lab {}: no lab is up in {} (or no answer within {} s)\n", what, dir, timeout.count());
+    fmt::print(stderr, "ztm lab {}: no lab is up in {} (or no answer within {} s)\n", what, dir,
+               timeout.count());
     return 1;
   }
   if (!answer->at("ok").as_bool()) {
@@ -256,8 +282,10 @@ int operation(const std::string& dir, const char* what, const json::object& requ
     return 1;
   }
   answer->erase("ok");
-  if (answer->contains("status")) print_table(answer->at("status").as_object());
-  else fmt::print("{}\n", json::serialize(*answer));
+  if (answer->contains("status"))
+    print_table(answer->at("status").as_object());
+  else
+    fmt::print("{}\n", json::serialize(*answer));
   return 0;
 }
 
@@ -275,13 +303,20 @@ int restart(const std::string& dir, const std::string& tier) {
 int autoscale(const std::string& dir, const AutoscaleSettings& a) {
   if (a.tier == "workers")
     return operation(dir, "autoscale",
-                     {{"op", "autoscale"}, {"tier", "workers"}, {"enabled", a.enabled},
-                      {"min", a.min_given ? a.min : 1}, {"max", a.max_given ? a.max : 4},
+                     {{"op", "autoscale"},
+                      {"tier", "workers"},
+                      {"enabled", a.enabled},
+                      {"min", a.min_given ? a.min : 1},
+                      {"max", a.max_given ? a.max : 4},
                       {"up_pending", a.up_pending}},
                      std::chrono::seconds(30));
   return operation(dir, "autoscale",
-                   {{"op", "autoscale"}, {"enabled", a.enabled}, {"min", a.min}, {"max", a.max},
-                    {"up_rps", a.up_rps}, {"down_rps", a.down_rps}},
+                   {{"op", "autoscale"},
+                    {"enabled", a.enabled},
+                    {"min", a.min},
+                    {"max", a.max},
+                    {"up_rps", a.up_rps},
+                    {"down_rps", a.down_rps}},
                    std::chrono::seconds(30));
 }
 
@@ -298,7 +333,11 @@ int chaos(const std::string& dir, const std::string& action, const std::string& 
   std::vector<std::string> names;
   for (const auto& n : answer->at("processes").as_array()) names.push_back(str(n));
   for (const auto& n : names)
-    fmt::print("{}: {}\n", n, action == "kill" ? "killed" : action == "stop" ? "stopped" : action == "start" ? "started" : action + ": done");
+    fmt::print("{}: {}\n", n,
+               action == "kill"    ? "killed"
+               : action == "stop"  ? "stopped"
+               : action == "start" ? "started"
+                                   : action + ": done");
   if (action != "start") return 0;
   std::optional<json::object> last;
   const auto result = wait_healthy(dir, names, Clock::now() + kStartTimeout, 0, last);

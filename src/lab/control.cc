@@ -1,14 +1,15 @@
 #include "lab/control.h"
 
-#include <boost/json.hpp>
-#include <cerrno>
-#include <cstring>
 #include <poll.h>
-#include <stdexcept>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 
 #include "lab/state.h"
 
@@ -32,7 +33,8 @@ std::string read_line(int fd, std::chrono::milliseconds timeout) {
   std::string data;
   char buf[4096];
   while (data.find('\n') == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     pollfd p{fd, POLLIN, 0};
     if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) return "";
     const ssize_t n = ::read(fd, buf, sizeof(buf));

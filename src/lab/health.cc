@@ -1,16 +1,17 @@
 #include "lab/health.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdexcept>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
 
 namespace ztm::lab {
 
@@ -48,7 +49,10 @@ bool send_all(int fd, const std::string& data, Clock::time_point deadline) {
   std::size_t sent = 0;
   while (sent < data.size()) {
     const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) { sent += static_cast<std::size_t>(n); continue; }
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
     if (n < 0 && errno != EAGAIN) return false;
     pollfd p{fd, POLLOUT, 0};
     if (::poll(&p, 1, remaining_ms(deadline)) != 1) return false;
@@ -78,11 +82,12 @@ bool http_ok(const std::string& address, int port, const std::string& path,
   const auto deadline = Clock::now() + timeout;
   const int fd = connect_to(address, port, deadline);
   if (fd < 0) return false;
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + address +
-                              "\r\nConnection: close\r\n\r\n";
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: " + address + "\r\nConnection: close\r\n\r\n";
   std::string answer;
   if (send_all(fd, request, deadline))
-    answer = receive(fd, deadline, [](const std::string& d) { return d.find("\r\n") != std::string::npos; });
+    answer = receive(fd, deadline,
+                     [](const std::string& d) { return d.find("\r\n") != std::string::npos; });
   ::close(fd);
   return answer.rfind("HTTP/1.1 200", 0) == 0 || answer.rfind("HTTP/1.0 200", 0) == 0;
 }
@@ -96,7 +101,8 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
   const std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + address +
                               "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   std::string answer;
-  if (send_all(fd, request, deadline)) answer = receive(fd, deadline, [](const std::string&) { return false; });
+  if (send_all(fd, request, deadline))
+    answer = receive(fd, deadline, [](const std::string&) { return false; });
   ::close(fd);
   const auto end = answer.find("\r\n\r\n");
   if (answer.rfind("HTTP/1.", 0) != 0 || answer.size() < 12 || end == std::string::npos)
@@ -113,18 +119,20 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
 
 namespace {
 
-std::optional<std::string> exchange_fd(int fd, const std::string& request, Clock::time_point deadline) {
+std::optional<std::string> exchange_fd(int fd, const std::string& request,
+                                       Clock::time_point deadline) {
   if (fd < 0) return std::nullopt;
   std::optional<std::string> answer;
-  if (send_all(fd, request, deadline)) answer = receive(fd, deadline, [](const std::string&) { return false; });
+  if (send_all(fd, request, deadline))
+    answer = receive(fd, deadline, [](const std::string&) { return false; });
   ::close(fd);
   return answer;
 }
 
 }  // namespace
 
-std::optional<std::string> exchange(const std::string& address, int port, const std::string& request,
-                                    std::chrono::milliseconds timeout) {
+std::optional<std::string> exchange(const std::string& address, int port,
+                                    const std::string& request, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   return exchange_fd(connect_to(address, port, deadline), request, deadline);
 }

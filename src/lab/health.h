@@ -28,8 +28,8 @@ bool http_ok(const std::string& address, int port, const std::string& path,
 // until the peer closes or the timeout; nullopt when it cannot connect or send. For
 // line protocols that close after the request: Redis ("...\r\nQUIT\r\n"), HAProxy's
 // runtime API (one command per connection).
-std::optional<std::string> exchange(const std::string& address, int port, const std::string& request,
-                                    std::chrono::milliseconds timeout);
+std::optional<std::string> exchange(const std::string& address, int port,
+                                    const std::string& request, std::chrono::milliseconds timeout);
 std::optional<std::string> exchange_unix(const std::string& path, const std::string& request,
                                          std::chrono::milliseconds timeout);
 

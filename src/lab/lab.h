@@ -19,7 +19,8 @@ int up(const std::string& dir, const std::string& stage, const std::string& host
 int status(const std::string& dir, bool json);
 
 // action: kill | stop | start, or an engine's own action (pause-replay | resume-replay for
-// Patroni members). Targets include redis1, sen2, lb1 in stage stateless. start waits (at most 30 s) until the targets are healthy.
+// Patroni members). Targets include redis1, sen2, lb1 in stage stateless. start waits (at most 30
+// s) until the targets are healthy.
 int chaos(const std::string& dir, const std::string& action, const std::string& target);
 
 // tier "web": the web tier behind the load balancer (stages lb, stateless, queue): adds or
@@ -31,9 +32,9 @@ int restart(const std::string& dir, const std::string& tier);
 struct AutoscaleSettings {
   std::string tier = "web";  // web (by requests/s per server) | workers (by the queue's depth)
   bool enabled = true;
-  int min = 2;  // workers: 1 unless given
-  int max = 6;  // workers: 4 unless given
-  double up_rps = 150;   // per web server
+  int min = 2;          // workers: 1 unless given
+  int max = 6;          // workers: 4 unless given
+  double up_rps = 150;  // per web server
   double down_rps = 30;
   std::int64_t up_pending = 20;  // workers: jobs pending, sustained 3 s: add one
   bool min_given = false, max_given = false;

@@ -32,16 +32,19 @@ std::string error_of(const std::optional<std::string>& answer) {
 
 }  // namespace
 
-std::string haproxy_socket(const std::string& workdir) { return workdir + "/admin.sock"; }
+std::string haproxy_socket(const std::string& workdir) {
+  return workdir + "/admin.sock";
+}
 
 std::optional<std::string> LoadBalancerApi::command(const std::string& line) const {
   return exchange_unix(socket_, line + "\n", kTimeout);
 }
 
-std::string LoadBalancerApi::add(const std::string& name, const std::string& address, int port) const {
+std::string LoadBalancerApi::add(const std::string& name, const std::string& address,
+                                 int port) const {
   const std::string server = std::string(kPoolBackend) + "/" + name;
-  if (auto e = error_of(command("add server " + server + " " + address + ":" + std::to_string(port) +
-                                " " + kServerCheck));
+  if (auto e = error_of(command("add server " + server + " " + address + ":" +
+                                std::to_string(port) + " " + kServerCheck));
       !e.empty())
     return e;
   if (auto e = error_of(command("enable health " + server)); !e.empty()) return e;
@@ -49,7 +52,8 @@ std::string LoadBalancerApi::add(const std::string& name, const std::string& add
 }
 
 std::string LoadBalancerApi::set_state(const std::string& name, const std::string& state) const {
-  return error_of(command("set server " + std::string(kPoolBackend) + "/" + name + " state " + state));
+  return error_of(
+      command("set server " + std::string(kPoolBackend) + "/" + name + " state " + state));
 }
 
 std::string LoadBalancerApi::remove(const std::string& name) const {
@@ -67,14 +71,16 @@ std::optional<std::vector<PoolServer>> parse_pool(const std::string& show_stat) 
       if (columns[i] == name) return i;
     return columns.size();
   };
-  const auto px = index("pxname"), sv = index("svname"), scur = index("scur"), status = index("status");
+  const auto px = index("pxname"), sv = index("svname"), scur = index("scur"),
+             status = index("status");
   std::vector<PoolServer> out;
   for (std::string line; std::getline(lines, line);) {
     const auto f = split(line, ',');
-    if (f.size() <= std::max({px, sv, scur, status}) || f[px] != kPoolBackend || f[sv] == "BACKEND" ||
-        f[sv] == "FRONTEND")
+    if (f.size() <= std::max({px, sv, scur, status}) || f[px] != kPoolBackend ||
+        f[sv] == "BACKEND" || f[sv] == "FRONTEND")
       continue;
-    out.push_back({.name = f[sv], .status = f[status], .sessions = f[scur].empty() ? 0 : std::stoi(f[scur])});
+    out.push_back(
+        {.name = f[sv], .status = f[status], .sessions = f[scur].empty() ? 0 : std::stoi(f[scur])});
   }
   return out;
 }

@@ -34,8 +34,9 @@ class LoadBalancerApi {
 
   // Each returns "" or what went wrong (HAProxy's answer).
   std::string add(const std::string& name, const std::string& address, int port) const;
-  std::string set_state(const std::string& name, const std::string& state) const;  // ready|drain|maint
-  std::string remove(const std::string& name) const;  // REQUIRES: in MAINT
+  std::string set_state(const std::string& name,
+                        const std::string& state) const;  // ready|drain|maint
+  std::string remove(const std::string& name) const;      // REQUIRES: in MAINT
 
   // The pool from `show stat`; nullopt when HAProxy does not answer.
   std::optional<std::vector<PoolServer>> servers() const;

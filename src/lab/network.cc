@@ -3,9 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <stdexcept>
 
 #include "lab/process.h"
 
@@ -13,7 +14,9 @@ namespace ztm::lab {
 
 namespace {
 
-bool has_prefix(const std::string& name) { return name.rfind(kPrefix, 0) == 0; }
+bool has_prefix(const std::string& name) {
+  return name.rfind(kPrefix, 0) == 0;
+}
 
 // Runs `ip ARGS...` (iproute2, found on the usual sbin paths) and returns its exit status and
 // its stderr. Throws only when it cannot be started.
@@ -21,7 +24,10 @@ std::pair<int, std::string> ip(std::vector<std::string> args) {
   static const char* const kCandidates[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"};
   std::string binary;
   for (const char* c : kCandidates)
-    if (::access(c, X_OK) == 0) { binary = c; break; }
+    if (::access(c, X_OK) == 0) {
+      binary = c;
+      break;
+    }
   if (binary.empty()) throw std::runtime_error("`ip` not found: install iproute2");
   char tmpl[] = "/tmp/ztm-lab-ip-XXXXXX";
   const int fd = ::mkstemp(tmpl);
@@ -56,9 +62,15 @@ std::vector<std::string> entries(const char* dir) {
 
 }  // namespace
 
-std::string netns_name(const std::string& host) { return kPrefix + host; }
-std::string bridge_name(const std::string& dc) { return kPrefix + dc; }
-std::string netns_path(const std::string& netns) { return "/run/netns/" + netns; }
+std::string netns_name(const std::string& host) {
+  return kPrefix + host;
+}
+std::string bridge_name(const std::string& dc) {
+  return kPrefix + dc;
+}
+std::string netns_path(const std::string& netns) {
+  return "/run/netns/" + netns;
+}
 
 void create_bridge(const std::string& bridge, const std::string& cidr) {
   must({"link", "add", bridge, "type", "bridge"});
@@ -80,7 +92,9 @@ void create_host(const std::string& host, const std::string& bridge, const std::
   must({"-n", ns, "route", "add", "10.77.0.0/16", "via", gateway});
 }
 
-std::string public_link_name(const std::string& host) { return kPrefix + host + "p"; }
+std::string public_link_name(const std::string& host) {
+  return kPrefix + host + "p";
+}
 
 void add_public_link(const std::string& host, const std::string& bridge, const std::string& cidr) {
   const std::string ns = netns_name(host);
@@ -92,16 +106,20 @@ void add_public_link(const std::string& host, const std::string& bridge, const s
 }
 
 bool is_bridge(const std::string& link) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(("/sys/class/net/" + link + "/bridge").c_str(), &st) == 0;
 }
 
-std::vector<std::string> list_lab_netns() { return entries("/run/netns"); }
-std::vector<std::string> list_lab_links() { return entries("/sys/class/net"); }
+std::vector<std::string> list_lab_netns() {
+  return entries("/run/netns");
+}
+std::vector<std::string> list_lab_links() {
+  return entries("/sys/class/net");
+}
 
 std::vector<pid_t> pids_in_netns(const std::string& netns) {
   std::vector<pid_t> pids;
-  struct stat target{};
+  struct stat target {};
   if (::stat(netns_path(netns).c_str(), &target) != 0) return pids;
   DIR* d = ::opendir("/proc");
   if (!d) return pids;
@@ -109,7 +127,7 @@ std::vector<pid_t> pids_in_netns(const std::string& netns) {
     char* end = nullptr;
     const long pid = std::strtol(e->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
-    struct stat ns{};
+    struct stat ns {};
     const std::string path = std::string("/proc/") + e->d_name + "/ns/net";
     if (::stat(path.c_str(), &ns) == 0 && ns.st_ino == target.st_ino && ns.st_dev == target.st_dev)
       pids.push_back(static_cast<pid_t>(pid));
@@ -120,7 +138,7 @@ std::vector<pid_t> pids_in_netns(const std::string& netns) {
 
 std::string delete_link(const std::string& name) {
   if (!has_prefix(name)) return "refusing to delete " + name + ": not a lab link";
-  struct stat st{};
+  struct stat st {};
   if (::stat(("/sys/class/net/" + name).c_str(), &st) != 0) return "";
   auto [status, err] = ip({"link", "del", name});
   return status == 0 ? "" : "ip link del " + name + ": " + err;
@@ -128,7 +146,7 @@ std::string delete_link(const std::string& name) {
 
 std::string delete_netns(const std::string& name) {
   if (!has_prefix(name)) return "refusing to delete " + name + ": not a lab namespace";
-  struct stat st{};
+  struct stat st {};
   if (::stat(netns_path(name).c_str(), &st) != 0) return "";
   auto [status, err] = ip({"netns", "del", name});
   return status == 0 ? "" : "ip netns del " + name + ": " + err;

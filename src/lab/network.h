@@ -3,8 +3,9 @@
 // named with kPrefix; nothing without it is ever touched. All `ip` (iproute2) calls live in
 // network.cc and run with an argv vector, never a shell string.
 
-#include <string>
 #include <sys/types.h>
+
+#include <string>
 #include <vector>
 
 namespace ztm::lab {
@@ -21,7 +22,8 @@ std::string bridge_name(const std::string& dc);
 void create_bridge(const std::string& bridge, const std::string& cidr);
 
 // Creates namespace ztm-<host>, loopback up, a veth pair (ztm-<host> on `bridge`, eth0 inside)
-// with `cidr` on eth0 and a route to the lab (10.77.0.0/16, nothing else) via `gateway`. Throws std::runtime_error.
+// with `cidr` on eth0 and a route to the lab (10.77.0.0/16, nothing else) via `gateway`. Throws
+// std::runtime_error.
 void create_host(const std::string& host, const std::string& bridge, const std::string& cidr,
                  const std::string& gateway);
 

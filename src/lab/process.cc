@@ -1,17 +1,18 @@
 #include "lab/process.h"
 
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
-#include <grp.h>
-#include <pwd.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 #include "lab/network.h"
 
@@ -61,7 +62,8 @@ pid_t spawn(const Launch& launch) {
   envp.push_back(nullptr);
   const std::string ns_path = launch.netns.empty() ? "" : netns_path(launch.netns);
   const int log_fd = ::open(launch.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw std::runtime_error("cannot open " + launch.log + ": " + std::strerror(errno));
+  if (log_fd < 0)
+    throw std::runtime_error("cannot open " + launch.log + ": " + std::strerror(errno));
   const std::string& user = launch.user;
   const char* stdin_path = launch.stdin_path.empty() ? "/dev/null" : launch.stdin_path.c_str();
   const bool new_session = launch.new_session;
@@ -72,8 +74,10 @@ pid_t spawn(const Launch& launch) {
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    if (new_session) ::setsid();
-    else ::setpgid(0, 0);
+    if (new_session)
+      ::setsid();
+    else
+      ::setpgid(0, 0);
     const int null_fd = ::open(stdin_path, O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, 0);
     ::dup2(log_fd, 1);
@@ -94,7 +98,8 @@ pid_t spawn(const Launch& launch) {
     child_fail(argv[0]);
   }
   ::close(log_fd);
-  if (!new_session) ::setpgid(pid, pid);  // also in the parent: no race with an early kill of the group
+  if (!new_session)
+    ::setpgid(pid, pid);  // also in the parent: no race with an early kill of the group
   return pid;
 }
 

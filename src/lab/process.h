@@ -3,11 +3,12 @@
 // as its engine's user, in its own process group (so a "server crash" can kill all of it),
 // with stdout and stderr appended to its log file.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace ztm::lab {
@@ -17,11 +18,11 @@ struct Launch {
   std::string netns;              // "" = stay in the caller's namespace
   std::string user;               // "" = stay root; else setgid/initgroups/setuid to this user
   std::string workdir;
-  std::string log;                // appended to
-  std::vector<std::string> env;   // NAME=value added to a minimal environment
-  std::string stdin_path;         // "" = /dev/null
-  bool new_session = false;       // setsid() instead of a new process group only
-  bool inherit_env = false;       // keep the caller's environment (plus `env`)
+  std::string log;               // appended to
+  std::vector<std::string> env;  // NAME=value added to a minimal environment
+  std::string stdin_path;        // "" = /dev/null
+  bool new_session = false;      // setsid() instead of a new process group only
+  bool inherit_env = false;      // keep the caller's environment (plus `env`)
 };
 
 // Forks and execs; the child becomes a process-group leader. Returns the pid.

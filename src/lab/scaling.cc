@@ -3,9 +3,10 @@
 // request fails: a new server joins the pool only once it is healthy; a leaving one is drained
 // in HAProxy (no new requests, in-flight ones finish), put in MAINT, then stopped with SIGTERM
 // (ztm serve drains too: /readyz 503, in-flight requests finish), then deleted from the pool.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <csignal>
-#include <fmt/format.h>
 
 #include "lab/health.h"
 #include "lab/network.h"
@@ -26,8 +27,9 @@ constexpr milliseconds kStopBound{10'000};     // ztm serve drains (drain delay,
 constexpr milliseconds kScrapeTimeout{300};
 constexpr std::size_t kMaxDecisions = 20;
 
-bool is_up(const std::optional<PoolServer>& s) { return s && s->status.rfind("UP", 0) == 0; }
-
+bool is_up(const std::optional<PoolServer>& s) {
+  return s && s->status.rfind("UP", 0) == 0;
+}
 
 }  // namespace
 
@@ -43,7 +45,8 @@ bool Supervisor::pump_until(const std::function<bool()>& done, milliseconds boun
 std::optional<LoadBalancerApi> Supervisor::load_balancer() {
   for (const auto& p : procs_)
     if (p.def->engine == "haproxy" && p.pid != 0)
-      return LoadBalancerApi(haproxy_socket(fmt::format("{}/hosts/{}/haproxy", dir_, p.host->name)));
+      return LoadBalancerApi(
+          haproxy_socket(fmt::format("{}/hosts/{}/haproxy", dir_, p.host->name)));
   return std::nullopt;
 }
 
@@ -53,19 +56,23 @@ std::vector<Proc*> Supervisor::web_procs() {
   for (auto& p : procs_)
     if (p.def->engine == "ztm" && std::count(p.host->roles.begin(), p.host->roles.end(), "web"))
       out.push_back(&p);
-  std::sort(out.begin(), out.end(),
-            [](const Proc* a, const Proc* b) { return host_number(a->host->name) < host_number(b->host->name); });
+  std::sort(out.begin(), out.end(), [](const Proc* a, const Proc* b) {
+    return host_number(a->host->name) < host_number(b->host->name);
+  });
   return out;
 }
 
-std::string Supervisor::wait_in_pool(const std::string& host, const std::string& want, milliseconds bound) {
+std::string Supervisor::wait_in_pool(const std::string& host, const std::string& want,
+                                     milliseconds bound) {
   auto lb = load_balancer();
   if (!lb) return "the load balancer is not running";
   const bool ok = want == "UP" ? pump_until([&] { return is_up(lb->server(host)); }, bound)
-                               : pump_until([&] {
-                                   auto s = lb->server(host);
-                                   return !s || s->sessions == 0;
-                                 }, bound);
+                               : pump_until(
+                                     [&] {
+                                       auto s = lb->server(host);
+                                       return !s || s->sessions == 0;
+                                     },
+                                     bound);
   return ok ? "" : fmt::format("{} not {} in HAProxy within {} ms", host, want, bound.count());
 }
 
@@ -124,7 +131,7 @@ std::string Supervisor::remove_web(const std::string& host) {
   auto lb = load_balancer();
   if (lb && !lb->server(host)) lb.reset();  // it never joined the pool (it failed to start)
   if (lb) {
-    lb->set_state(host, "drain");                     // no new requests; in-flight ones finish
+    lb->set_state(host, "drain");                         // no new requests; in-flight ones finish
     wait_in_pool(host, "without sessions", kDrainBound);  // bounded: a stuck request does not block
     lb->set_state(host, "maint");
   }
@@ -164,28 +171,40 @@ void Supervisor::sync_pool() {
   for (const auto& s : *pool) {
     if (std::find(hosts.begin(), hosts.end(), s.name) != hosts.end()) continue;
     lb->set_state(s.name, "maint");
-    if (auto e = lb->remove(s.name); !e.empty()) progress(fmt::format("pool: del server {}: {}", s.name, e));
-    else decide("pool: deleted " + s.name, "its host is gone; HAProxy restarted with its config file's pool");
+    if (auto e = lb->remove(s.name); !e.empty())
+      progress(fmt::format("pool: del server {}: {}", s.name, e));
+    else
+      decide("pool: deleted " + s.name,
+             "its host is gone; HAProxy restarted with its config file's pool");
   }
   for (const Proc* p : web_procs()) {
     const std::string& h = p->host->name;
-    if (std::any_of(pool->begin(), pool->end(), [&](const PoolServer& s) { return s.name == h; })) continue;
+    if (std::any_of(pool->begin(), pool->end(), [&](const PoolServer& s) { return s.name == h; }))
+      continue;
     if (auto e = lb->add(h, host_address(*p->host), kWebPort); !e.empty())
       progress(fmt::format("pool: add server {}: {}", h, e));
-    else decide("pool: added " + h, "HAProxy restarted with its config file's pool");
+    else
+      decide("pool: added " + h, "HAProxy restarted with its config file's pool");
   }
 }
 
 void Supervisor::decide(const std::string& action, const std::string& reason) {
-  const auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  const auto now =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
   decisions_.push_back({{"at_ms", now.count()}, {"action", action}, {"reason", reason}});
   if (decisions_.size() > kMaxDecisions) decisions_.pop_front();
   progress(fmt::format("scaling: {} ({})", action, reason));
 }
 
 json::object Supervisor::scale(int web) {
-  if (stage_.max_web == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no load balancer to scale behind"}};
-  return resize({.tier = "web", .prefix = "web", .want = web, .max = stage_.max_web, .members = [this] { return web_procs(); },
+  if (stage_.max_web == 0)
+    return {{"ok", false},
+            {"error", "stage " + stage_.name + " has no load balancer to scale behind"}};
+  return resize({.tier = "web",
+                 .prefix = "web",
+                 .want = web,
+                 .max = stage_.max_web,
+                 .members = [this] { return web_procs(); },
                  .add = [this](int k) { return add_web(k); },
                  .remove = [this](const std::string& host) { return remove_web(host); }});
 }
@@ -193,7 +212,8 @@ json::object Supervisor::scale(int web) {
 // One host at a time until the tier has `want`: adds the lowest free number, removes the
 // highest. Answers with the tier's hosts afterwards.
 json::object Supervisor::resize(const Tier& t) {
-  if (t.want < 1 || t.want > t.max) return {{"ok", false}, {"error", fmt::format("{} must be 1..{}", t.tier, t.max)}};
+  if (t.want < 1 || t.want > t.max)
+    return {{"ok", false}, {"error", fmt::format("{} must be 1..{}", t.tier, t.max)}};
   busy_ = fmt::format("scale {}={}", t.tier, t.want);
   std::string error;
   while (error.empty() && !signalled_) {
@@ -202,7 +222,9 @@ json::object Supervisor::resize(const Tier& t) {
     if (n == t.want) break;
     if (n < t.want) {
       int k = 1;
-      while (std::any_of(members.begin(), members.end(), [&](const Proc* p) { return host_number(p->host->name) == k; })) ++k;
+      while (std::any_of(members.begin(), members.end(),
+                         [&](const Proc* p) { return host_number(p->host->name) == k; }))
+        ++k;
       decide(fmt::format("add {}{}", t.prefix, k), busy_);
       error = t.add(k);
     } else {
@@ -220,7 +242,8 @@ json::object Supervisor::resize(const Tier& t) {
 
 json::object Supervisor::restart(const std::string& tier) {
   if (tier != "web" || stage_.max_web == 0)
-    return {{"ok", false}, {"error", "only the web tier behind a load balancer restarts: restart web"}};
+    return {{"ok", false},
+            {"error", "only the web tier behind a load balancer restarts: restart web"}};
   busy_ = "restart web";
   json::array names;
   std::vector<std::string> order;
@@ -239,7 +262,8 @@ json::object Supervisor::restart(const std::string& tier) {
 }
 
 json::object Supervisor::set_autoscale(const json::object& r) {
-  if (stage_.max_web == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no web tier to autoscale"}};
+  if (stage_.max_web == 0)
+    return {{"ok", false}, {"error", "stage " + stage_.name + " has no web tier to autoscale"}};
   AutoscalePolicy p = autoscale_;
   try {
     if (auto* v = r.if_contains("enabled")) p.enabled = v->as_bool();
@@ -252,12 +276,15 @@ json::object Supervisor::set_autoscale(const json::object& r) {
   }
   if (p.min < 1 || p.min > p.max || p.max > stage_.max_web)
     return {{"ok", false}, {"error", fmt::format("need 1 <= min <= max <= {}", stage_.max_web)}};
-  if (p.down_rps < 0 || p.down_rps >= p.up_rps) return {{"ok", false}, {"error", "need 0 <= down_rps < up_rps"}};
+  if (p.down_rps < 0 || p.down_rps >= p.up_rps)
+    return {{"ok", false}, {"error", "need 0 <= down_rps < up_rps"}};
   autoscale_ = p;
   autoscaler_ = {};
-  decide(p.enabled ? fmt::format("autoscale on: {}..{} servers, add above {} rps per server, remove below {}",
-                                 p.min, p.max, p.up_rps, p.down_rps)
-                   : "autoscale off",
+  decide(p.enabled
+             ? fmt::format(
+                   "autoscale on: {}..{} servers, add above {} rps per server, remove below {}",
+                   p.min, p.max, p.up_rps, p.down_rps)
+             : "autoscale off",
          "ztm lab autoscale");
   return {{"ok", true}, {"status", status()}};
 }
@@ -281,7 +308,8 @@ void Supervisor::autoscale_tick() {
   if (decision.target == n) return;
   decide(fmt::format("autoscale web {} -> {}", n, decision.target), decision.reason);
   auto answer = scale(decision.target);
-  if (!answer.at("ok").as_bool()) decide("autoscale failed", std::string(answer.at("error").as_string()));
+  if (!answer.at("ok").as_bool())
+    decide("autoscale failed", std::string(answer.at("error").as_string()));
   autoscaler_.changed(Clock::now());
 }
 

@@ -12,7 +12,10 @@ namespace {
 Stage single() {
   return {.name = "single",
           .figure = "1-1 single server",
-          .hosts = {{.name = "web1", .dc = "dc1", .number = 10, .roles = {"web", "db", "cache"},
+          .hosts = {{.name = "web1",
+                     .dc = "dc1",
+                     .number = 10,
+                     .roles = {"web", "db", "cache"},
                      .processes = {{.engine = "ztm", .params = {{"storage", "sqlite"}}}}}},
           .entry_host = "web1"};
 }
@@ -21,9 +24,15 @@ Stage single() {
 Stage db() {
   return {.name = "db",
           .figure = "1-3 web tier and data tier",
-          .hosts = {{.name = "db1", .dc = "dc1", .number = 20, .roles = {"db"},
+          .hosts = {{.name = "db1",
+                     .dc = "dc1",
+                     .number = 20,
+                     .roles = {"db"},
                      .processes = {{.engine = "postgres"}}},
-                    {.name = "web1", .dc = "dc1", .number = 10, .roles = {"web", "cache"},
+                    {.name = "web1",
+                     .dc = "dc1",
+                     .number = 10,
+                     .roles = {"web", "cache"},
                      .processes = {{.engine = "ztm",
                                     .params = {{"storage", "postgres"}, {"db_host", "db1"}},
                                     .after = {"db1/postgres"}}}}},
@@ -35,19 +44,29 @@ Stage db() {
 // primary is predictable); db2 and db3 clone it. The web servers' URL names every db host.
 Stage replication() {
   auto member = [](const char* name, int number, std::vector<std::string> after) {
-    return HostDef{.name = name, .dc = "dc1", .number = number, .roles = {"db"},
-                   .processes = {{.engine = "patroni", .params = {{"etcd_host", "etcd1"}},
-                                  .after = std::move(after)}}};
+    return HostDef{
+        .name = name,
+        .dc = "dc1",
+        .number = number,
+        .roles = {"db"},
+        .processes = {
+            {.engine = "patroni", .params = {{"etcd_host", "etcd1"}}, .after = std::move(after)}}};
   };
   auto web = [](const char* name, int number) {
-    return HostDef{.name = name, .dc = "dc1", .number = number, .roles = {"web", "cache"},
+    return HostDef{.name = name,
+                   .dc = "dc1",
+                   .number = number,
+                   .roles = {"web", "cache"},
                    .processes = {{.engine = "ztm",
                                   .params = {{"storage", "postgres"}, {"db_hosts", "db1,db2,db3"}},
                                   .after = {"db1/patroni", "db2/patroni", "db3/patroni"}}}};
   };
   return {.name = "replication",
           .figure = "1-5/1-6 primary, replicas, failover",
-          .hosts = {{.name = "etcd1", .dc = "dc1", .number = 5, .roles = {"dcs"},
+          .hosts = {{.name = "etcd1",
+                     .dc = "dc1",
+                     .number = 5,
+                     .roles = {"dcs"},
                      .processes = {{.engine = "etcd"}}},
                     member("db1", 20, {"etcd1/etcd"}),
                     member("db2", 21, {"db1/patroni"}),
@@ -70,7 +89,9 @@ Stage behind_lb(std::string name, std::string figure, std::map<std::string, std:
   web_params.insert({{"storage", "postgres"}, {"db_host", "db1"}, {"lb_host", "lb1"}});
   web_after.push_back("db1/postgres");
   auto web = [web_params, web_after](int n) {
-    return HostDef{.name = "web" + std::to_string(n), .dc = "dc1", .number = 9 + n,
+    return HostDef{.name = "web" + std::to_string(n),
+                   .dc = "dc1",
+                   .number = 9 + n,
                    .roles = {"web"},
                    .processes = {{.engine = "ztm", .params = web_params, .after = web_after}}};
   };
@@ -80,17 +101,28 @@ Stage behind_lb(std::string name, std::string figure, std::map<std::string, std:
     backends += (n > 1 ? "," : "") + web(n).name;
     lb_after.push_back(web(n).name + "/ztm");
   }
-  Stage stage{.name = std::move(name), .figure = std::move(figure),
-              .hosts = {{.name = "db1", .dc = "dc1", .number = 20, .roles = {"db"},
+  Stage stage{.name = std::move(name),
+              .figure = std::move(figure),
+              .hosts = {{.name = "db1",
+                         .dc = "dc1",
+                         .number = 20,
+                         .roles = {"db"},
                          .processes = {{.engine = "postgres"}}}},
-              .entry_host = "lb1", .entry_port = 80, .entry_tls_port = 443,
-              .max_web = kMaxWeb, .web_host = web};
+              .entry_host = "lb1",
+              .entry_port = 80,
+              .entry_tls_port = 443,
+              .max_web = kMaxWeb,
+              .web_host = web};
   for (auto& h : more_hosts) stage.hosts.push_back(std::move(h));
   for (int n = 1; n <= kInitialWeb; ++n) stage.hosts.push_back(web(n));
-  stage.hosts.push_back({.name = "lb1", .dc = "dc1", .number = 2, .public_number = 10,
-                         .roles = {"lb"},
-                         .processes = {{.engine = "haproxy", .params = {{"backends", backends}},
-                                        .after = lb_after}}});
+  stage.hosts.push_back(
+      {.name = "lb1",
+       .dc = "dc1",
+       .number = 2,
+       .public_number = 10,
+       .roles = {"lb"},
+       .processes = {
+           {.engine = "haproxy", .params = {{"backends", backends}}, .after = lb_after}}});
   return stage;
 }
 
@@ -103,21 +135,29 @@ Stage lb() {
 // web server serves any request, so the load balancer needs no sticky sessions.
 Stage stateless() {
   auto redis = [](const char* name, int number, const char* role, std::vector<std::string> after) {
-    return HostDef{.name = name, .dc = "dc1", .number = number, .roles = {"sessions"},
+    return HostDef{.name = name,
+                   .dc = "dc1",
+                   .number = number,
+                   .roles = {"sessions"},
                    .processes = {{.engine = "redis",
                                   .params = {{"role", role}, {"primary_host", "redis1"}},
                                   .after = std::move(after)}}};
   };
   auto sentinel = [](const char* name, int number) {
-    return HostDef{.name = name, .dc = "dc1", .number = number, .roles = {"sentinel"},
-                   .processes = {{.engine = "sentinel", .params = {{"primary_host", "redis1"}},
+    return HostDef{.name = name,
+                   .dc = "dc1",
+                   .number = number,
+                   .roles = {"sentinel"},
+                   .processes = {{.engine = "sentinel",
+                                  .params = {{"primary_host", "redis1"}},
                                   .after = {"redis1/redis", "redis2/redis"}}}};
   };
-  return behind_lb("stateless", "1-14 stateless web tier",
-                   {{"sessions", "redis"}, {"sentinel_hosts", "sen1,sen2,sen3"}},
-                   {"sen1/sentinel", "sen2/sentinel", "sen3/sentinel"},
-                   {redis("redis1", 40, "primary", {}), redis("redis2", 41, "replica", {"redis1/redis"}),
-                    sentinel("sen1", 31), sentinel("sen2", 32), sentinel("sen3", 33)});
+  return behind_lb(
+      "stateless", "1-14 stateless web tier",
+      {{"sessions", "redis"}, {"sentinel_hosts", "sen1,sen2,sen3"}},
+      {"sen1/sentinel", "sen2/sentinel", "sen3/sentinel"},
+      {redis("redis1", 40, "primary", {}), redis("redis2", 41, "replica", {"redis1/redis"}),
+       sentinel("sen1", 31), sentinel("sen2", 32), sentinel("sen3", 33)});
 }
 
 // Figures 1-18/1-19: a message queue between the web tier and the workers. The web servers
@@ -130,7 +170,10 @@ constexpr int kMaxWorkers = 4;
 
 Stage queue() {
   auto worker = [](int n) {
-    return HostDef{.name = "work" + std::to_string(n), .dc = "dc1", .number = 70 + n, .roles = {"worker"},
+    return HostDef{.name = "work" + std::to_string(n),
+                   .dc = "dc1",
+                   .number = 70 + n,
+                   .roles = {"worker"},
                    .processes = {{.engine = "worker",
                                   .params = {{"db_host", "db1"}, {"nats_host", "nats1"}},
                                   .after = {"nats1/nats", "web1/ztm"}}}};
@@ -138,9 +181,15 @@ Stage queue() {
   Stage stage = behind_lb("queue", "1-18/1-19 message queue and workers",
                           {{"sessions", "redis"}, {"redis_host", "redis1"}, {"nats_host", "nats1"}},
                           {"redis1/redis", "nats1/nats"},
-                          {{.name = "redis1", .dc = "dc1", .number = 40, .roles = {"sessions"},
+                          {{.name = "redis1",
+                            .dc = "dc1",
+                            .number = 40,
+                            .roles = {"sessions"},
                             .processes = {{.engine = "redis", .params = {{"role", "primary"}}}}},
-                           {.name = "nats1", .dc = "dc1", .number = 60, .roles = {"queue"},
+                           {.name = "nats1",
+                            .dc = "dc1",
+                            .number = 60,
+                            .roles = {"queue"},
                             .processes = {{.engine = "nats"}}}});
   for (int n = 1; n <= kInitialWorkers; ++n) stage.hosts.push_back(worker(n));
   stage.max_workers = kMaxWorkers;
@@ -159,12 +208,18 @@ Stage cache() {
   std::vector<std::string> web_after = {"db1/patroni", "db2/patroni", "db3/patroni"};
   for (int n = 1; n <= 3; ++n) {
     const std::string name = "cache" + std::to_string(n);
-    stage.hosts.push_back({.name = name, .dc = "dc1", .number = 49 + n, .roles = {"cache"},
+    stage.hosts.push_back({.name = name,
+                           .dc = "dc1",
+                           .number = 49 + n,
+                           .roles = {"cache"},
                            .processes = {{.engine = "redis", .params = {{"role", "cache"}}}}});
     web_after.push_back(name + "/redis");
   }
   for (int n = 1; n <= 2; ++n)
-    stage.hosts.push_back({.name = "web" + std::to_string(n), .dc = "dc1", .number = 9 + n, .roles = {"web"},
+    stage.hosts.push_back({.name = "web" + std::to_string(n),
+                           .dc = "dc1",
+                           .number = 9 + n,
+                           .roles = {"web"},
                            .processes = {{.engine = "ztm",
                                           .params = {{"storage", "postgres"},
                                                      {"db_hosts", "db1,db2,db3"},
@@ -174,7 +229,8 @@ Stage cache() {
 }
 
 const std::vector<Stage>& stages() {
-  static const std::vector<Stage> all = {single(), db(), replication(), lb(), stateless(), cache(), queue()};
+  static const std::vector<Stage> all = {single(),    db(),    replication(), lb(),
+                                         stateless(), cache(), queue()};
   return all;
 }
 
@@ -199,7 +255,9 @@ std::string public_address(const HostDef& host) {
   return "10.77.0." + std::to_string(host.public_number);
 }
 
-std::string public_gateway() { return "10.77.0.1"; }
+std::string public_gateway() {
+  return "10.77.0.1";
+}
 
 std::string entry_url(const Stage& stage) {
   for (const auto& h : stage.hosts)
@@ -230,7 +288,8 @@ Stage select_hosts(const Stage& stage, const std::string& hosts) {
       for (const auto& dep : p.after)
         if (std::none_of(out.hosts.begin(), out.hosts.end(),
                          [&](const HostDef& o) { return dep.rfind(o.name + "/", 0) == 0; }))
-          throw std::invalid_argument(process_name(h, p) + " starts after " + dep + ": add its host");
+          throw std::invalid_argument(process_name(h, p) + " starts after " + dep +
+                                      ": add its host");
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "lab/stages.h"
 
 #include <gtest/gtest.h>
+
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -69,7 +70,9 @@ TEST(Stages, SelectHostsKeepsOnlyThoseAndTheirDependencies) {
   EXPECT_THROW(select_hosts(s, "etcd1,nope"), std::invalid_argument);
 }
 
-TEST(Stages, UnknownStageIsNull) { EXPECT_EQ(find_stage("nope"), nullptr); }
+TEST(Stages, UnknownStageIsNull) {
+  EXPECT_EQ(find_stage("nope"), nullptr);
+}
 
 // Stages behind a load balancer: clients use the LB's public address; every web host the stage
 // can scale to (web1..web<max_web>) has its own private address, clear of the other hosts'.
@@ -105,8 +108,10 @@ TEST(Stages, QueueScalesWorkersWithinTheirAddresses) {
   std::set<std::string> addresses;
   int workers = 0;
   for (const auto& h : s.hosts) {
-    if (h.name.rfind("work", 0) == 0) ++workers;
-    else addresses.insert(host_address(h));
+    if (h.name.rfind("work", 0) == 0)
+      ++workers;
+    else
+      addresses.insert(host_address(h));
   }
   EXPECT_EQ(workers, 2);
   for (int n = 1; n <= s.max_workers; ++n) {

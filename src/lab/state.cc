@@ -12,13 +12,21 @@ namespace ztm::lab {
 
 namespace json = boost::json;
 
-std::string state_path(const std::string& dir) { return dir + "/lab.json"; }
-std::string marker_path(const std::string& dir) { return dir + "/.ztm-lab"; }
-std::string control_path(const std::string& dir) { return dir + "/control.sock"; }
+std::string state_path(const std::string& dir) {
+  return dir + "/lab.json";
+}
+std::string marker_path(const std::string& dir) {
+  return dir + "/.ztm-lab";
+}
+std::string control_path(const std::string& dir) {
+  return dir + "/control.sock";
+}
 
 namespace {
 
-json::array strings(const std::vector<std::string>& v) { return json::array(v.begin(), v.end()); }
+json::array strings(const std::vector<std::string>& v) {
+  return json::array(v.begin(), v.end());
+}
 
 std::vector<std::string> strings(const json::value& v) {
   std::vector<std::string> out;
@@ -31,15 +39,19 @@ std::vector<std::string> strings(const json::value& v) {
 void save_state(const std::string& dir, const LabState& s) {
   json::array processes;
   for (const auto& p : s.processes)
-    processes.push_back({{"name", p.name}, {"host", p.host}, {"pid", p.pid},
-                         {"start_time", p.start_time}, {"argv", strings(p.argv)}, {"log", p.log}});
-  const json::object doc = {{"version", 1},
-                            {"stage", s.stage},
-                            {"supervisor", {{"pid", s.supervisor_pid},
-                                            {"start_time", s.supervisor_start_time}}},
-                            {"netns", strings(s.netns)},
-                            {"links", strings(s.links)},
-                            {"processes", processes}};
+    processes.push_back({{"name", p.name},
+                         {"host", p.host},
+                         {"pid", p.pid},
+                         {"start_time", p.start_time},
+                         {"argv", strings(p.argv)},
+                         {"log", p.log}});
+  const json::object doc = {
+      {"version", 1},
+      {"stage", s.stage},
+      {"supervisor", {{"pid", s.supervisor_pid}, {"start_time", s.supervisor_start_time}}},
+      {"netns", strings(s.netns)},
+      {"links", strings(s.links)},
+      {"processes", processes}};
   const std::string tmp = state_path(dir) + ".tmp";
   write_file(tmp, json::serialize(doc) + "\n");
   if (std::rename(tmp.c_str(), state_path(dir).c_str()) != 0)

@@ -3,10 +3,11 @@
 // when the supervisor is gone. Namespaces and links are recorded before they are created,
 // processes right after they are spawned. Written atomically (temp file + rename).
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace ztm::lab {
@@ -14,7 +15,7 @@ namespace ztm::lab {
 struct ProcessRecord {
   std::string name;  // "web1/ztm"
   std::string host;
-  pid_t pid = 0;     // 0: not running
+  pid_t pid = 0;                 // 0: not running
   std::uint64_t start_time = 0;  // with pid, identifies the process (see process.h)
   std::vector<std::string> argv;
   std::string log;

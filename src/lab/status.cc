@@ -14,13 +14,16 @@ json::object Supervisor::status() const {
     json::array processes;
     for (const auto& p : procs_) {
       if (p.host != &h) continue;
-      json::object o = {{"name", p.name}, {"pid", p.pid}, {"state", p.state}, {"healthy", p.healthy}};
+      json::object o = {
+          {"name", p.name}, {"pid", p.pid}, {"state", p.state}, {"healthy", p.healthy}};
       if (!p.exit.empty()) o["exit"] = p.exit;
       if (!p.error.empty()) o["error"] = p.error;
       if (p.spec) o["log"] = p.spec->launch.log;
       processes.push_back(std::move(o));
     }
-    json::object host = {{"name", h.name}, {"dc", h.dc}, {"address", host_address(h)},
+    json::object host = {{"name", h.name},
+                         {"dc", h.dc},
+                         {"address", host_address(h)},
                          {"roles", json::array(h.roles.begin(), h.roles.end())},
                          {"processes", processes}};
     if (h.public_number > 0) host["public_address"] = public_address(h);
@@ -35,7 +38,9 @@ json::object Supervisor::status() const {
     }
     hosts.push_back(std::move(host));
   }
-  json::object out = {{"stage", stage_.name}, {"figure", stage_.figure}, {"url", entry_url(stage_)},
+  json::object out = {{"stage", stage_.name},
+                      {"figure", stage_.figure},
+                      {"url", entry_url(stage_)},
                       {"hosts", hosts}};
   if (stage_.entry_tls_port > 0) {
     for (const auto& h : hosts_)
@@ -44,15 +49,16 @@ json::object Supervisor::status() const {
   }
   if (stage_.max_web > 0) {
     json::array decisions(decisions_.begin(), decisions_.end());
-    out["autoscale"] = {{"enabled", autoscale_.enabled},
-                        {"min", autoscale_.min},
-                        {"max", autoscale_.max},
-                        {"up_rps", autoscale_.up_rps},
-                        {"down_rps", autoscale_.down_rps},
-                        {"load_rps_per_server", autoscaler_.load_rps() < 0 ? json::value(nullptr)
-                                                                           : json::value(autoscaler_.load_rps())},
-                        {"servers", autoscaler_.sampled()},
-                        {"decisions", decisions}};
+    out["autoscale"] = {
+        {"enabled", autoscale_.enabled},
+        {"min", autoscale_.min},
+        {"max", autoscale_.max},
+        {"up_rps", autoscale_.up_rps},
+        {"down_rps", autoscale_.down_rps},
+        {"load_rps_per_server",
+         autoscaler_.load_rps() < 0 ? json::value(nullptr) : json::value(autoscaler_.load_rps())},
+        {"servers", autoscaler_.sampled()},
+        {"decisions", decisions}};
   }
   if (stage_.max_workers > 0) out["worker_autoscale"] = worker_autoscale_status();
   if (!busy_.empty()) out["busy"] = busy_;

@@ -1,16 +1,17 @@
 #include "lab/supervisor.h"
 
-#include <boost/json.hpp>
-#include <algorithm>
-#include <csignal>
-#include <filesystem>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <csignal>
+#include <filesystem>
+#include <thread>
 
 #include "lab/control.h"
 #include "lab/network.h"
@@ -41,7 +42,9 @@ void progress(const std::string& line) {
 }
 
 Supervisor::Supervisor(std::string dir, Stage stage)
-    : dir_(std::move(dir)), stage_(std::move(stage)), hosts_(stage_.hosts.begin(), stage_.hosts.end()) {
+    : dir_(std::move(dir)),
+      stage_(std::move(stage)),
+      hosts_(stage_.hosts.begin(), stage_.hosts.end()) {
   for (const auto& h : hosts_)
     for (const auto& p : h.processes) procs_.push_back({&h, &p, process_name(h, p)});
   state_.stage = stage_.name;
@@ -95,7 +98,8 @@ bool Supervisor::poll_once(bool busy) {
   if (::poll(fds, 2, 50) <= 0) return false;
   if (fds[1].revents & POLLIN) {
     signalfd_siginfo info;
-    while (::read(signal_fd_, &info, sizeof(info)) > 0) {}
+    while (::read(signal_fd_, &info, sizeof(info)) > 0) {
+    }
     progress("supervisor: signal received, stopping everything");
     signalled_ = true;
     if (!busy) {
@@ -107,8 +111,10 @@ bool Supervisor::poll_once(bool busy) {
   if (fds[0].revents & POLLIN) {
     const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client >= 0) {
-      if (busy) handle_busy(client);
-      else handle(client);
+      if (busy)
+        handle_busy(client);
+      else
+        handle(client);
       if (client != down_client_) ::close(client);
     }
   }
@@ -150,17 +156,18 @@ void Supervisor::start(Proc& p) {
       if (!prepare) throw std::runtime_error("unknown engine " + p.def->engine);
       const std::string workdir = fmt::format("{}/hosts/{}/{}", dir_, p.host->name, p.def->engine);
       std::filesystem::create_directories(workdir);
-      EngineContext context{.host = p.host->name,
-                            .address = host_address(*p.host),
-                            .public_address = p.host->public_number > 0 ? public_address(*p.host) : "",
-                            .netns = netns_name(p.host->name),
-                            .workdir = workdir,
-                            .params = p.def->params,
-                            .address_of = [this](const std::string& host) {
-                              for (const auto& h : hosts_)
-                                if (h.name == host) return host_address(h);
-                              throw std::runtime_error("no host " + host + " in the stage");
-                            }};
+      EngineContext context{
+          .host = p.host->name,
+          .address = host_address(*p.host),
+          .public_address = p.host->public_number > 0 ? public_address(*p.host) : "",
+          .netns = netns_name(p.host->name),
+          .workdir = workdir,
+          .params = p.def->params,
+          .address_of = [this](const std::string& host) {
+            for (const auto& h : hosts_)
+              if (h.name == host) return host_address(h);
+            throw std::runtime_error("no host " + host + " in the stage");
+          }};
       p.spec = prepare(context);
     }
     p.pid = spawn(p.spec->launch);
@@ -205,7 +212,8 @@ void Supervisor::check_health() {
   for (auto& p : procs_) {
     if ((p.state != "starting" && p.state != "running") || now < p.next_check) continue;
     const bool healthy = p.spec->healthy(kHealthTimeout);
-    if (healthy != p.healthy) progress(fmt::format("{}: {}", p.name, healthy ? "healthy" : "unhealthy"));
+    if (healthy != p.healthy)
+      progress(fmt::format("{}: {}", p.name, healthy ? "healthy" : "unhealthy"));
     if (healthy && p.state == "starting" && p.def->engine == "haproxy") pool_stale_ = true;
     p.healthy = healthy;
     if (healthy) p.state = "running";
@@ -219,8 +227,10 @@ void Supervisor::stop(Proc& p, int sig, const char* state) {
     if (p.state == "pending" || p.state == "exited") p.state = state;
     return;
   }
-  if (sig == SIGKILL) ::kill(-p.pid, SIGKILL);
-  else ::kill(p.pid, sig);
+  if (sig == SIGKILL)
+    ::kill(-p.pid, SIGKILL);
+  else
+    ::kill(p.pid, sig);
   const auto deadline = Clock::now() + (sig == SIGKILL ? milliseconds(2000) : kStopTimeout);
   int status = 0;
   while (::waitpid(p.pid, &status, WNOHANG) == 0) {
@@ -265,14 +275,16 @@ void Supervisor::handle(int client) {
   }
   if (op == "scale" && request->contains("workers")) {
     const auto* n = request->if_contains("workers");
-    write_answer(client, n->is_int64() ? scale_workers(static_cast<int>(n->as_int64()))
-                                       : json::object{{"ok", false}, {"error", "scale needs workers=N"}});
+    write_answer(client, n->is_int64()
+                             ? scale_workers(static_cast<int>(n->as_int64()))
+                             : json::object{{"ok", false}, {"error", "scale needs workers=N"}});
     return;
   }
   if (op == "scale") {
     const auto* web = request->if_contains("web");
-    write_answer(client, web && web->is_int64() ? scale(static_cast<int>(web->as_int64()))
-                                                : json::object{{"ok", false}, {"error", "scale needs web=N"}});
+    write_answer(client, web && web->is_int64()
+                             ? scale(static_cast<int>(web->as_int64()))
+                             : json::object{{"ok", false}, {"error", "scale needs web=N"}});
     return;
   }
   if (op == "restart") {
@@ -300,9 +312,12 @@ void Supervisor::handle(int client) {
   json::array names;
   for (Proc* p : procs) {
     names.emplace_back(p->name);
-    if (op == "kill") stop(*p, SIGKILL, "exited");
-    else if (op == "stop") stop(*p, p->spec ? p->spec->stop_signal : SIGTERM, "stopped");
-    else if (p->pid == 0) start(*p);
+    if (op == "kill")
+      stop(*p, SIGKILL, "exited");
+    else if (op == "stop")
+      stop(*p, p->spec ? p->spec->stop_signal : SIGTERM, "stopped");
+    else if (p->pid == 0)
+      start(*p);
   }
   write_answer(client, {{"ok", true}, {"processes", names}});
 }
@@ -352,7 +367,9 @@ void Supervisor::engine_action(int client, const std::string& op, const std::str
 void Supervisor::save() {
   state_.processes.clear();
   for (const auto& p : procs_)
-    state_.processes.push_back({.name = p.name, .host = p.host->name, .pid = p.pid,
+    state_.processes.push_back({.name = p.name,
+                                .host = p.host->name,
+                                .pid = p.pid,
                                 .start_time = p.start_time,
                                 .argv = p.spec ? p.spec->launch.argv : std::vector<std::string>{},
                                 .log = p.spec ? p.spec->launch.log : ""});

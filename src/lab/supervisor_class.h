@@ -32,7 +32,9 @@ using Clock = std::chrono::steady_clock;
 void progress(const std::string& line);  // a line in supervisor.log (relayed by `up`)
 
 // The number of a runtime-scaled host: "web4" -> 4, "work2" -> 2.
-inline int host_number(const std::string& host) { return std::stoi(host.substr(host.find_first_of("0123456789"))); }
+inline int host_number(const std::string& host) {
+  return std::stoi(host.substr(host.find_first_of("0123456789")));
+}
 
 // One process of the stage and its live state.
 struct Proc {
@@ -80,9 +82,9 @@ class Supervisor {
   boost::json::object status() const;
 
   // scaling.cc: each returns the answer to the request.
-  struct Tier {               // a tier scaled at runtime: web servers or workers
-    std::string tier;         // "web", "workers": the answer's key
-    std::string prefix;       // its hosts' names: "web" -> web1, web2...
+  struct Tier {          // a tier scaled at runtime: web servers or workers
+    std::string tier;    // "web", "workers": the answer's key
+    std::string prefix;  // its hosts' names: "web" -> web1, web2...
     int want = 0, max = 0;
     std::function<std::vector<Proc*>()> members;  // by number
     std::function<std::string(int n)> add;        // "" or what went wrong
@@ -102,7 +104,8 @@ class Supervisor {
   std::string add_web(int n);
   std::string remove_web(const std::string& host);
   std::string restart_web(const std::string& name);
-  std::string wait_in_pool(const std::string& host, const std::string& want, std::chrono::milliseconds bound);
+  std::string wait_in_pool(const std::string& host, const std::string& want,
+                           std::chrono::milliseconds bound);
   void decide(const std::string& action, const std::string& reason);
   void sync_pool();
 
@@ -120,7 +123,7 @@ class Supervisor {
   std::vector<Proc> procs_;
   LabState state_;
   bool done_ = false;
-  bool signalled_ = false;   // SIGTERM/SIGINT or `down` during a long operation: abort it
+  bool signalled_ = false;  // SIGTERM/SIGINT or `down` during a long operation: abort it
   int listen_fd_ = -1;
   int signal_fd_ = -1;
   int down_client_ = -1;     // a `down` that came during a long operation, answered after it
@@ -132,7 +135,8 @@ class Supervisor {
   WorkerAutoscalePolicy worker_autoscale_;
   WorkerAutoscaler worker_autoscaler_;
   Clock::time_point last_worker_autoscale_{};
-  std::deque<boost::json::object> decisions_;  // the last autoscale and scale decisions (both tiers)
+  std::deque<boost::json::object>
+      decisions_;  // the last autoscale and scale decisions (both tiers)
 };
 
 }  // namespace ztm::lab

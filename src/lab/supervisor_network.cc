@@ -1,8 +1,9 @@
 // The supervisor's hosts on the network: the bridges and hosts of the stage at start, and web
 // hosts added or removed at runtime (scaling.cc). Every resource is recorded in lab.json before
 // it is made, so `down` finds it even if the supervisor dies halfway.
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "lab/network.h"
 #include "lab/supervisor_class.h"
@@ -37,7 +38,8 @@ void Supervisor::add_host_network(const HostDef& h) {
   progress(fmt::format("network: host {} {} on {}", h.name, host_address(h), bridge_name(h.dc)));
   if (h.public_number > 0) {
     add_public_link(h.name, bridge_name(kPublicNet), public_address(h) + "/24");
-    progress(fmt::format("network: host {} public {} on {}", h.name, public_address(h), bridge_name(kPublicNet)));
+    progress(fmt::format("network: host {} public {} on {}", h.name, public_address(h),
+                         bridge_name(kPublicNet)));
   }
 }
 

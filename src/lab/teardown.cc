@@ -1,13 +1,14 @@
 // ztm lab down: removes everything the lab made, whether the supervisor is alive or not.
 // Order matters: processes first (a process keeps its namespace alive), then links, then
 // namespaces, then the directory.
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
-#include <fmt/format.h>
-#include <sys/stat.h>
 #include <thread>
-#include <unistd.h>
 
 #include "lab/control.h"
 #include "lab/lab.h"
@@ -22,7 +23,7 @@ namespace {
 using std::chrono::milliseconds;
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
 }
 

@@ -29,7 +29,10 @@ TEST(Render, UnclosedPlaceholderIsAnError) {
 
 TEST(Templates, EveryDeployTemplateRendersWithItsEngineVariables) {
   // The engines' variables: a template and its engine must agree.
-  const Vars ztm = {{"address", "a"}, {"port", "1"}, {"node_id", "1"}, {"workdir", "/w"},
+  const Vars ztm = {{"address", "a"},
+                    {"port", "1"},
+                    {"node_id", "1"},
+                    {"workdir", "/w"},
                     {"postgres_url", "postgresql://"}};
   const Vars pg = {{"address", "a"}, {"port", "1"}, {"socket_dir", "/s"}};
   const std::string out = ::testing::TempDir() + "/rendered";

@@ -14,7 +14,8 @@ TEST(StreamMessages, ReadsTheJobStreamFromJsz) {
       {"name":"ZTM_JOBS_DEAD","state":{"messages":7}},
       {"name":"ZTM_JOBS","state":{"messages":42,"bytes":100}}]}]})";
   EXPECT_EQ(stream_messages(jsz, "ZTM_JOBS"), 42);
-  EXPECT_EQ(stream_messages(R"({"account_details":[{"name":"$G"}]})", "ZTM_JOBS"), 0) << "no stream yet";
+  EXPECT_EQ(stream_messages(R"({"account_details":[{"name":"$G"}]})", "ZTM_JOBS"), 0)
+      << "no stream yet";
   EXPECT_EQ(stream_messages("not json", "ZTM_JOBS"), std::nullopt);
 }
 

@@ -10,8 +10,9 @@
 // number rather than one per worker sampled at different moments, and it costs no JetStream
 // API call on the client port. Both count the same thing: the messages in the ZTM_JOBS
 // work-queue stream (published, not yet acked).
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "lab/health.h"
 #include "lab/supervisor_class.h"
@@ -39,18 +40,24 @@ std::vector<Proc*> Supervisor::worker_procs() {
 }
 
 json::object Supervisor::scale_workers(int workers) {
-  if (stage_.max_workers == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no workers"}};
-  return resize({.tier = "workers", .prefix = "work", .want = workers, .max = stage_.max_workers,
+  if (stage_.max_workers == 0)
+    return {{"ok", false}, {"error", "stage " + stage_.name + " has no workers"}};
+  return resize({.tier = "workers",
+                 .prefix = "work",
+                 .want = workers,
+                 .max = stage_.max_workers,
                  .members = [this] { return worker_procs(); },
                  .add = [this](int k) { return add_runtime_host(stage_.worker_host(k)); },
-                 .remove = [this](const std::string& host) {
-                   remove_runtime_host(host);  // SIGTERM: the worker finishes the jobs in hand
-                   return std::string();
-                 }});
+                 .remove =
+                     [this](const std::string& host) {
+                       remove_runtime_host(host);  // SIGTERM: the worker finishes the jobs in hand
+                       return std::string();
+                     }});
 }
 
 json::object Supervisor::set_worker_autoscale(const json::object& r) {
-  if (stage_.max_workers == 0) return {{"ok", false}, {"error", "stage " + stage_.name + " has no workers to autoscale"}};
+  if (stage_.max_workers == 0)
+    return {{"ok", false}, {"error", "stage " + stage_.name + " has no workers to autoscale"}};
   WorkerAutoscalePolicy p = worker_autoscale_;
   try {
     if (auto* v = r.if_contains("enabled")) p.enabled = v->as_bool();
@@ -61,13 +68,15 @@ json::object Supervisor::set_worker_autoscale(const json::object& r) {
     return {{"ok", false}, {"error", std::string("bad autoscale request: ") + e.what()}};
   }
   if (p.min < 1 || p.min > p.max || p.max > stage_.max_workers)
-    return {{"ok", false}, {"error", fmt::format("need 1 <= min <= max <= {}", stage_.max_workers)}};
+    return {{"ok", false},
+            {"error", fmt::format("need 1 <= min <= max <= {}", stage_.max_workers)}};
   if (p.up_pending < 1) return {{"ok", false}, {"error", "need up_pending >= 1"}};
   worker_autoscale_ = p;
   worker_autoscaler_ = {};
-  decide(p.enabled ? fmt::format("autoscale workers on: {}..{} workers, add above {} jobs pending, remove "
-                                 "when the queue is empty",
-                                 p.min, p.max, p.up_pending)
+  decide(p.enabled ? fmt::format(
+                         "autoscale workers on: {}..{} workers, add above {} jobs pending, remove "
+                         "when the queue is empty",
+                         p.min, p.max, p.up_pending)
                    : "autoscale workers off",
          "ztm lab autoscale workers");
   return {{"ok", true}, {"status", status()}};
@@ -83,7 +92,8 @@ void Supervisor::worker_autoscale_tick() {
   std::optional<std::int64_t> pending;
   for (const auto& p : procs_)
     if (p.def->engine == "nats" && p.pid != 0)
-      if (auto a = http_request("GET", host_address(*p.host), kNatsMonitorPort, "/jsz?streams=true", kScrapeTimeout);
+      if (auto a = http_request("GET", host_address(*p.host), kNatsMonitorPort, "/jsz?streams=true",
+                                kScrapeTimeout);
           a && a->status == 200)
         pending = stream_messages(a->body, kJobStream);
   const int n = static_cast<int>(worker_procs().size());
@@ -91,7 +101,8 @@ void Supervisor::worker_autoscale_tick() {
   if (decision.target == n) return;
   decide(fmt::format("autoscale workers {} -> {}", n, decision.target), decision.reason);
   auto answer = scale_workers(decision.target);
-  if (!answer.at("ok").as_bool()) decide("autoscale workers failed", std::string(answer.at("error").as_string()));
+  if (!answer.at("ok").as_bool())
+    decide("autoscale workers failed", std::string(answer.at("error").as_string()));
   worker_autoscaler_.changed(Clock::now());
 }
 

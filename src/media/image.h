@@ -17,10 +17,10 @@ std::string_view extension(Format f);     // "jpg", "png", "webp"
 std::string_view content_type(Format f);  // "image/jpeg", ...
 
 struct ImageLimits {
-  std::size_t max_bytes = 20 << 20;        // the encoded upload
-  std::int64_t max_pixels = 50'000'000;    // width x height (decompression bombs)
-  int max_side = 20'000;                   // width or height
-  int max_operations = 10;                 // steps per edit (each costs a pass over the image)
+  std::size_t max_bytes = 20 << 20;      // the encoded upload
+  std::int64_t max_pixels = 50'000'000;  // width x height (decompression bombs)
+  int max_side = 20'000;                 // width or height
+  int max_operations = 10;               // steps per edit (each costs a pass over the image)
 };
 
 struct ImageInfo {

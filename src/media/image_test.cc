@@ -15,7 +15,6 @@
 namespace ztm::media {
 namespace {
 
-using vips::VImage;
 using test::checkerboard;
 using test::decode;
 using test::encode;
@@ -25,6 +24,7 @@ using test::noise;
 using test::png_bomb;
 using test::start_vips;
 using test::take;
+using vips::VImage;
 
 std::string refusal(const Result<ImageInfo>& r) {
   if (r.ok()) return "accepted";

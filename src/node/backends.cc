@@ -171,7 +171,8 @@ std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRe
   if (s.backend == "sqlite") {
     const std::string path =
         s.sqlite_path.empty() ? beside_users_db(config, "ztm-sessions.db") : s.sqlite_path;
-    return std::make_unique<SqliteSessionStore>(SqliteSessionOptions{.path = path, .clock = &clock});
+    return std::make_unique<SqliteSessionStore>(
+        SqliteSessionOptions{.path = path, .clock = &clock});
   }
   if (s.backend != "redis")
     throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");

@@ -116,7 +116,9 @@ Node::Node(const Config& config, const Clock& clock)
   register_process_metrics(metrics_);
 }
 
-Node::~Node() { shutdown(); }
+Node::~Node() {
+  shutdown();
+}
 
 std::unique_ptr<Node> Node::web_server(const Config& config, Seams seams) {
   std::unique_ptr<Node> node(new Node(config, seams.clock ? *seams.clock : Clock::system()));
@@ -132,9 +134,13 @@ std::unique_ptr<Node> Node::photo_worker(const Config& config, Seams seams) {
   return node;
 }
 
-Database& Node::database() { return *database_; }
+Database& Node::database() {
+  return *database_;
+}
 
-unsigned short Node::port() const { return http_->port(); }
+unsigned short Node::port() const {
+  return http_->port();
+}
 
 void Node::open_data_tier(Seams& seams) {
   const bool migrate = config_.storage.migrate_on_start;
@@ -175,8 +181,8 @@ void Node::build_web_server() {
 
   if (!config_.http.static_dir.empty())
     static_files_ = api::StaticFiles::load(config_.http.static_dir);
-  api_ = std::make_unique<api::Api>(api_options(config_, clock_), *users_, *auth_, *photos_, *readiness_,
-                                    metrics_, static_files_.get());
+  api_ = std::make_unique<api::Api>(api_options(config_, clock_), *users_, *auth_, *photos_,
+                                    *readiness_, metrics_, static_files_.get());
   const int threads = config_.http.threads > 0
                           ? config_.http.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -185,8 +191,8 @@ void Node::build_web_server() {
     return api->body_limit(m, target);
   };
   threads_ = threads;
-  http_ = std::make_unique<http::Server>(std::move(options),
-                                         [api = api_.get()](http::Request& req) { return api->handle(req); });
+  http_ = std::make_unique<http::Server>(
+      std::move(options), [api = api_.get()](http::Request& req) { return api->handle(req); });
   register_server_metrics(metrics_, *http_);
 }
 
@@ -204,8 +210,7 @@ void Node::build_photo_worker() {
   threads_ = 1;
   auto options = server_options(config_, threads_);
   http_ = std::make_unique<http::Server>(
-      std::move(options),
-      [this](http::Request& req) -> boost::asio::awaitable<http::Response> {
+      std::move(options), [this](http::Request& req) -> boost::asio::awaitable<http::Response> {
         http::Response res;
         if (req.path == "/metrics") {
           res.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -228,7 +233,8 @@ void Node::start() {
   if (relay_) background_.spawn(relay_->run());
   if (worker_) background_.spawn(worker_->run());
   if (l2_)  // the L2 nodes' own evictions, for ztm_cache_evictions_total{layer="l2"}
-    background_.spawn(every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_node_stats(); }));
+    background_.spawn(
+        every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_node_stats(); }));
   if (queue_depth_)  // what workers are scaled by
     background_.spawn(every(milliseconds(1000), [this]() -> boost::asio::awaitable<void> {
       if (auto n = co_await queue_->pending()) queue_depth_->set(static_cast<double>(*n));

@@ -18,7 +18,6 @@ namespace {
 using test::HttpClient;
 using test::TestServer;
 
-
 TEST(Node, TheWebServerReadsThroughTheMeteredDatabase) {
   TestServer server;
   EXPECT_EQ(&server.node().database(), static_cast<Database*>(&server.node().metered_database()));
@@ -27,13 +26,16 @@ TEST(Node, TheWebServerReadsThroughTheMeteredDatabase) {
   EXPECT_NE(server.node().l1_cache(), nullptr);
   EXPECT_EQ(server.node().l2_cache(), nullptr) << "no cache.l2_nodes, no L2";
 
-  const double before = test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})");
+  const double before =
+      test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})");
   HttpClient c(server.port());
   ASSERT_EQ(c.request("GET", "/users/12").status, 200u);
-  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), before + 1)
+  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"),
+            before + 1)
       << "an HTTP read is measured by the metering decorator";
   ASSERT_EQ(c.request("GET", "/users/12").status, 200u);
-  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"), before + 1)
+  EXPECT_EQ(test::metric_value(server.metrics(), R"(ztm_storage_seconds_count{op="get_user"})"),
+            before + 1)
       << "the second read is an L1 hit";
 }
 

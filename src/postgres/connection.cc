@@ -4,12 +4,12 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <cassert>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cassert>
 #include <charconv>
 #include <variant>
 

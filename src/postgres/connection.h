@@ -74,8 +74,8 @@ struct Statement {
 struct Params {
   Params() = default;  // no parameters
   template <class Values>
-    requires std::convertible_to<const Values&, std::span<const char* const>>
-  Params(const Values& v) : values(v) {}  // NOLINT: implicit, so a std::array of values is Params
+  requires std::convertible_to<const Values&, std::span<const char* const>> Params(const Values& v)
+      : values(v) {}  // NOLINT: implicit, so a std::array of values is Params
   Params(std::span<const char* const> v, std::span<const int> l) : values(v), lengths(l) {}
   std::span<const char* const> values;
   std::span<const int> lengths;

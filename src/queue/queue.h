@@ -37,9 +37,9 @@ struct QueueOptions {
 };
 
 struct QueueMessage {
-  std::string id;       // stable across deliveries of one message (stream sequence, row id)
+  std::string id;  // stable across deliveries of one message (stream sequence, row id)
   std::string payload;
-  int deliveries = 1;   // 1 on the first delivery
+  int deliveries = 1;            // 1 on the first delivery
   std::shared_ptr<void> handle;  // the backend's, for ack/nak/in_progress/dead_letter
 };
 
@@ -47,9 +47,9 @@ class Queue {
  public:
   virtual ~Queue() = default;
 
-  // Appends a message. `dedup_id` (1..128 bytes, no control characters) makes publishing idempotent: a second publish
-  // with the same id (within a window of at least 2 minutes) stores nothing and succeeds — the
-  // outbox relay re-publishes what it is not sure was stored.
+  // Appends a message. `dedup_id` (1..128 bytes, no control characters) makes publishing
+  // idempotent: a second publish with the same id (within a window of at least 2 minutes) stores
+  // nothing and succeeds — the outbox relay re-publishes what it is not sure was stored.
   virtual boost::asio::awaitable<Result<void>> publish(std::string dedup_id,
                                                        std::string payload) = 0;
 

@@ -36,7 +36,7 @@ struct SessionData {
 };
 
 struct RateCount {
-  std::int64_t hits = 0;         // in the current window, this one included
+  std::int64_t hits = 0;                  // in the current window, this one included
   std::chrono::milliseconds reset_in{0};  // until the window ends (the Retry-After)
 };
 

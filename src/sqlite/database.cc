@@ -37,5 +37,4 @@ Database::Database(SqliteOptions o)
   }
 }
 
-
 }  // namespace ztm::sqlite

@@ -1,7 +1,7 @@
 #pragma once
-// SQLite on a bounded pool, shared by every backend on SQLite (users, sessions, the queue): prepared
-// statements cached per connection, one writer connection behind a mutex (SQLite admits one
-// writer at a time; queueing in-process avoids SQLITE_BUSY between our own connections), one
+// SQLite on a bounded pool, shared by every backend on SQLite (users, sessions, the queue):
+// prepared statements cached per connection, one writer connection behind a mutex (SQLite admits
+// one writer at a time; queueing in-process avoids SQLITE_BUSY between our own connections), one
 // reader connection per pool thread (WAL lets reads run during a write). Every call runs on the
 // pool, never on the caller's event-loop thread; an exception there (bad_alloc, a bug) becomes
 // Errc::internal: the data path never throws.
@@ -103,8 +103,8 @@ class Connection {
     sqlite3_busy_timeout(db, options.busy_timeout_ms);
     // See SqliteOptions::durable_commits. In WAL mode FULL costs one fsync per commit; NORMAL
     // one per checkpoint.
-    std::string pragmas = options.durable_commits ? "PRAGMA synchronous = FULL;"
-                                                  : "PRAGMA synchronous = NORMAL;";
+    std::string pragmas =
+        options.durable_commits ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
     pragmas += " PRAGMA foreign_keys = ON;";
     if (role == Role::reader) pragmas += " PRAGMA query_only = ON;";
     if (int prc = sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr); prc != SQLITE_OK)
@@ -261,6 +261,5 @@ class Database {
   // Declared last so it is destroyed (joined) first, while the connections still exist.
   BlockingPool pool;
 };
-
 
 }  // namespace ztm::sqlite

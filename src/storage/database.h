@@ -71,9 +71,7 @@ class DatabaseWrapper : public Database {
     return target_.create_job(std::move(job), std::move(outbox_payload));
   }
   boost::asio::awaitable<Result<Job>> get_job(JobId id) override { return target_.get_job(id); }
-  boost::asio::awaitable<Result<Job>> start_job(JobId id) override {
-    return target_.start_job(id);
-  }
+  boost::asio::awaitable<Result<Job>> start_job(JobId id) override { return target_.start_job(id); }
   boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override {
     return target_.complete_job(id, std::move(result));
   }

@@ -6,10 +6,10 @@ namespace ztm {
 namespace {
 
 constexpr std::array<const char*, 19> kOpNames = {
-    "get_user",     "list_users", "create_user", "update_user",  "delete_user",
-    "count_users",  "create_account", "find_account", "ping",    "create_photo",
-    "get_photo",    "delete_photo", "create_job", "get_job",     "start_job",
-    "complete_job", "fail_job",   "outbox_batch", "outbox_delete"};
+    "get_user",     "list_users",     "create_user",  "update_user",  "delete_user",
+    "count_users",  "create_account", "find_account", "ping",         "create_photo",
+    "get_photo",    "delete_photo",   "create_job",   "get_job",      "start_job",
+    "complete_job", "fail_job",       "outbox_batch", "outbox_delete"};
 
 }  // namespace
 
@@ -40,7 +40,8 @@ boost::asio::awaitable<Result<T>> MeteredStore::measure(Op op,
   co_return result;
 }
 
-boost::asio::awaitable<Result<StoredUser>> MeteredStore::get_user(UserId id, Consistency consistency) {
+boost::asio::awaitable<Result<StoredUser>> MeteredStore::get_user(UserId id,
+                                                                  Consistency consistency) {
   return measure(kGetUser, target().get_user(id, std::move(consistency)));
 }
 
@@ -68,7 +69,8 @@ boost::asio::awaitable<Result<std::int64_t>> MeteredStore::count_users() {
   return measure(kCountUsers, target().count_users());
 }
 
-boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_account(User user, Account account) {
+boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_account(User user,
+                                                                        Account account) {
   return measure(kCreateAccount, target().create_account(std::move(user), std::move(account)));
 }
 

@@ -22,10 +22,9 @@ class MeteredStore : public DatabaseWrapper {
   // REQUIRES: inner, registry and clock outlive this.
   MeteredStore(Database& inner, MetricsRegistry& registry, const Clock& clock = Clock::system());
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
-                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency consistency) override;
   boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
-                                                     Consistency consistency) override;
+                                                      Consistency consistency) override;
   boost::asio::awaitable<Result<StoredUser>> create_user(
       User user, std::optional<std::string> idempotency_key) override;
   boost::asio::awaitable<Result<StoredUser>> update_user(
@@ -50,9 +49,26 @@ class MeteredStore : public DatabaseWrapper {
 
  private:
   enum Op {
-    kGetUser, kListUsers, kCreateUser, kUpdateUser, kDeleteUser, kCountUsers, kCreateAccount,
-    kFindAccount, kPing, kCreatePhoto, kGetPhoto, kDeletePhoto, kCreateJob, kGetJob, kStartJob,
-    kCompleteJob, kFailJob, kOutboxBatch, kOutboxDelete, kOps
+    kGetUser,
+    kListUsers,
+    kCreateUser,
+    kUpdateUser,
+    kDeleteUser,
+    kCountUsers,
+    kCreateAccount,
+    kFindAccount,
+    kPing,
+    kCreatePhoto,
+    kGetPhoto,
+    kDeletePhoto,
+    kCreateJob,
+    kGetJob,
+    kStartJob,
+    kCompleteJob,
+    kFailJob,
+    kOutboxBatch,
+    kOutboxDelete,
+    kOps
   };
 
   // Awaits `call` (Asio awaitables start when awaited, so the clock covers the whole call).

@@ -15,7 +15,6 @@
 namespace ztm {
 namespace {
 
-
 User ada(UserId id) {
   User u;
   u.id = id;
@@ -45,8 +44,8 @@ class ScriptedStore final : public test::MemoryStore {
     if (error) co_return *error;
     co_return UserPage{};
   }
-  boost::asio::awaitable<Result<StoredUser>> create_user(
-      User user, std::optional<std::string>) override {
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user,
+                                                         std::optional<std::string>) override {
     if (error) co_return *error;
     co_return StoredUser{std::move(user), 1};
   }
@@ -78,14 +77,15 @@ class ScriptedStore final : public test::MemoryStore {
   }
 };
 
-
 TEST(MeteredStore, CreatesALatencyHistogramPerOpUpFront) {
   ScriptedStore inner;
   MetricsRegistry registry;
   MeteredStore store(inner, registry);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
                          "count_users", "create_account", "find_account", "ping"})
-    EXPECT_EQ(test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 0)
+    EXPECT_EQ(
+        test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"),
+        0)
         << op;
   EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
 }
@@ -103,11 +103,14 @@ TEST(MeteredStore, PassesResultsThroughAndCountsEachOp) {
   EXPECT_EQ(run_sync(store.update_user(ada(1), 1)).value().version, 2);
   EXPECT_TRUE(run_sync(store.delete_user(1, std::nullopt)).ok());
   EXPECT_TRUE(run_sync(store.ping()).ok());
-  EXPECT_EQ(run_sync(store.create_account(ada(2), Account{2, "a@b.c", "h", "user"})).value().version, 1);
+  EXPECT_EQ(
+      run_sync(store.create_account(ada(2), Account{2, "a@b.c", "h", "user"})).value().version, 1);
   EXPECT_EQ(run_sync(store.find_account("a@b.c")).value().user_id, 12);
   for (const char* op : {"get_user", "list_users", "create_user", "update_user", "delete_user",
                          "count_users", "create_account", "find_account", "ping"})
-    EXPECT_EQ(test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"), 1)
+    EXPECT_EQ(
+        test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"),
+        1)
         << op;
   EXPECT_EQ(registry.render().find("ztm_storage_errors_total"), std::string::npos);
 }
@@ -124,8 +127,11 @@ TEST(MeteredStore, CountsErrorsByOpAndCode) {
   (void)run_sync(store.get_user(13));
   inner.error = Error{Errc::unavailable, "down"};
   EXPECT_EQ(run_sync(store.ping()).error().code, Errc::unavailable);
-  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_errors_total{op="get_user",code="not_found"})"), 2);
-  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_errors_total{op="ping",code="unavailable"})"), 1);
+  EXPECT_EQ(
+      test::metric_value(registry, R"(ztm_storage_errors_total{op="get_user",code="not_found"})"),
+      2);
+  EXPECT_EQ(
+      test::metric_value(registry, R"(ztm_storage_errors_total{op="ping",code="unavailable"})"), 1);
   EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="get_user"})"), 2)
       << "failed calls are timed too";
 }
@@ -152,7 +158,9 @@ TEST(MeteredStore, MeasuresPhotoStoreCalls) {
   EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="create_photo"})"), 1);
   EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="get_photo"})"), 2);
   EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_seconds_count{op="outbox_batch"})"), 1);
-  EXPECT_EQ(test::metric_value(registry, R"(ztm_storage_errors_total{op="get_photo",code="not_found"})"), 1);
+  EXPECT_EQ(
+      test::metric_value(registry, R"(ztm_storage_errors_total{op="get_photo",code="not_found"})"),
+      1);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 #include "storage/phone_numbers.h"
 
+#include <fmt/format.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <fmt/format.h>
 
 namespace ztm {
 
@@ -15,7 +16,7 @@ std::string encode_phone_numbers(const std::vector<std::string>& phones) {
 }
 
 Result<std::vector<std::string>> decode_phone_numbers(std::string_view json, UserId id,
-                                                     std::string_view backend) {
+                                                      std::string_view backend) {
   boost::json::parse_options options;
   options.allow_invalid_utf8 = true;  // give back exactly the bytes that were stored
   boost::system::error_code ec;
@@ -29,8 +30,9 @@ Result<std::vector<std::string>> decode_phone_numbers(std::string_view json, Use
     }
     if (phones.size() == v.get_array().size()) return phones;
   }
-  return Error{Errc::internal,
-               fmt::format("{}: user {}: phone_numbers is not a JSON array of strings", backend, id)};
+  return Error{
+      Errc::internal,
+      fmt::format("{}: user {}: phone_numbers is not a JSON array of strings", backend, id)};
 }
 
 }  // namespace ztm

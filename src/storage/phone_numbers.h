@@ -17,6 +17,6 @@ std::string encode_phone_numbers(const std::vector<std::string>& phones);
 // Errc::internal when the column does not hold an array of strings (a corrupt row); `backend`
 // names the store in the message.
 Result<std::vector<std::string>> decode_phone_numbers(std::string_view json, UserId id,
-                                                     std::string_view backend);
+                                                      std::string_view backend);
 
 }  // namespace ztm

@@ -4,10 +4,14 @@ namespace ztm {
 
 std::string_view to_string(JobStatus status) {
   switch (status) {
-    case JobStatus::queued: return "queued";
-    case JobStatus::running: return "running";
-    case JobStatus::done: return "done";
-    case JobStatus::failed: return "failed";
+    case JobStatus::queued:
+      return "queued";
+    case JobStatus::running:
+      return "running";
+    case JobStatus::done:
+      return "done";
+    case JobStatus::failed:
+      return "failed";
   }
   return "queued";
 }

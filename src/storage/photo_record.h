@@ -32,7 +32,7 @@ std::optional<JobStatus> parse_job_status(std::string_view text);
 
 struct Job {
   JobId id = 0;
-  PhotoId photo_id = 0;    // the source photo
+  PhotoId photo_id = 0;  // the source photo
   UserId owner_id = 0;
   std::string operations;  // the validated edit steps, JSON
   JobStatus status = JobStatus::queued;

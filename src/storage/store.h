@@ -64,12 +64,12 @@ class Store {
   virtual ~Store() = default;
 
   virtual boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
-                                                             Consistency consistency) = 0;
+                                                              Consistency consistency) = 0;
 
   // Users with id > after, ascending, at most `limit` of them.
   // REQUIRES: 1 <= limit <= 1000.
   virtual boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
-                                                             Consistency consistency) = 0;
+                                                              Consistency consistency) = 0;
 
   // Stores a new user with version 1. REQUIRES: user.id > 0. With an idempotency key, see above.
   virtual boost::asio::awaitable<Result<StoredUser>> create_user(

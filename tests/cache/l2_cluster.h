@@ -78,7 +78,9 @@ T run_on(EventLoops& loops, boost::asio::awaitable<T> aw,
 
 // hiredis writes with write(2): a killed node would raise SIGPIPE and end the test binary (ztm
 // ignores it too: cli/main.cc).
-inline void ignore_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
+inline void ignore_sigpipe() {
+  std::signal(SIGPIPE, SIG_IGN);
+}
 
 inline User test_user(UserId id) {
   return User{

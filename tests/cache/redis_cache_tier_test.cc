@@ -152,8 +152,7 @@ TEST_F(RedisCacheTierTest, ANodesOwnEvictionsAreInTheMetrics) {
   run_on(*loops, refresh());
   const std::string rendered = metrics.render();
   auto series = [&](const std::string& address) {
-    const std::string name =
-        "ztm_cache_evictions_total{layer=\"l2\",node=\"" + address + "\"} ";
+    const std::string name = "ztm_cache_evictions_total{layer=\"l2\",node=\"" + address + "\"} ";
     const auto p = rendered.find(name);
     return p == std::string::npos ? -1.0 : std::stod(rendered.substr(p + name.size()));
   };

@@ -27,7 +27,8 @@ std::string error_code(const Reply& r) {
 }
 
 std::string sign_up_body(const std::string& email, const std::string& password) {
-  return R"({"email":")" + email + R"(","password":")" + password + R"(","profile":)" + kProfile + "}";
+  return R"({"email":")" + email + R"(","password":")" + password + R"(","profile":)" + kProfile +
+         "}";
 }
 
 std::string credentials(const std::string& email, const std::string& password) {
@@ -51,7 +52,8 @@ TEST_F(AccountsTest, SignUpLogInMeAndLogOut) {
   EXPECT_EQ(up.header("location"), "/users/" + std::to_string(id));
   EXPECT_EQ(created.at("user_id").as_int64(), id);
   const std::string cookie = up.header("set-cookie");
-  EXPECT_TRUE(cookie.starts_with("ztm_session=" + std::string(created.at("token").as_string()) + ";"));
+  EXPECT_TRUE(
+      cookie.starts_with("ztm_session=" + std::string(created.at("token").as_string()) + ";"));
   for (const char* attr : {"; HttpOnly", "; SameSite=Lax", "; Path=/", "; Max-Age="})
     EXPECT_NE(cookie.find(attr), std::string::npos) << cookie;
   EXPECT_EQ(cookie.find("Secure"), std::string::npos) << "plain HTTP, no proxy: not Secure";
@@ -65,7 +67,8 @@ TEST_F(AccountsTest, SignUpLogInMeAndLogOut) {
   ASSERT_EQ(me.status, 200u) << me.body;
   EXPECT_EQ(json::parse(me.body).at("id").as_int64(), id);
   EXPECT_EQ(me.header("cache-control"), "private, no-store");
-  EXPECT_EQ(c.request("GET", "/me", {}, "Cookie: theme=dark; ztm_session=" + token + "\r\n").status, 200u);
+  EXPECT_EQ(c.request("GET", "/me", {}, "Cookie: theme=dark; ztm_session=" + token + "\r\n").status,
+            200u);
 
   auto out = c.request("DELETE", "/sessions/current", {}, "Cookie: ztm_session=" + token + "\r\n");
   EXPECT_EQ(out.status, 204u) << out.body;
@@ -75,7 +78,9 @@ TEST_F(AccountsTest, SignUpLogInMeAndLogOut) {
   EXPECT_EQ(error_code(after), "unauthenticated");
   EXPECT_EQ(after.header("www-authenticate"), "Bearer");
   // The sign-up's own session is another session: still alive.
-  EXPECT_EQ(c.request("GET", "/me", {}, "Cookie: " + cookie.substr(0, cookie.find(';')) + "\r\n").status, 200u);
+  EXPECT_EQ(
+      c.request("GET", "/me", {}, "Cookie: " + cookie.substr(0, cookie.find(';')) + "\r\n").status,
+      200u);
 }
 
 TEST_F(AccountsTest, OnlyTheOwnerOrAnAdminChangesAUser) {
@@ -112,12 +117,16 @@ TEST_F(AccountsTest, DeletingAUserEndsItsSessions) {
   EXPECT_EQ(c.request("DELETE", "/users/" + std::to_string(id)).status, 204u);
   EXPECT_EQ(c.request("GET", "/me").status, 401u);
   c.authorize("");
-  EXPECT_EQ(c.request("POST", "/sessions", credentials("ada@example.com", "analytical engine")).status, 401u);
+  EXPECT_EQ(
+      c.request("POST", "/sessions", credentials("ada@example.com", "analytical engine")).status,
+      401u);
 }
 
 TEST_F(AccountsTest, FailedLoginsDoNotRevealWhetherTheAccountExists) {
-  auto wrong = c.request("POST", "/sessions", credentials("john.smith@example.com", "wrong password"));
-  auto unknown = c.request("POST", "/sessions", credentials("nobody@example.com", "wrong password"));
+  auto wrong =
+      c.request("POST", "/sessions", credentials("john.smith@example.com", "wrong password"));
+  auto unknown =
+      c.request("POST", "/sessions", credentials("nobody@example.com", "wrong password"));
   EXPECT_EQ(wrong.status, 401u);
   EXPECT_EQ(unknown.status, 401u);
   EXPECT_EQ(wrong.body, unknown.body);
@@ -133,31 +142,41 @@ TEST_F(AccountsTest, BadCredentialsAndTokensGetClear4xx) {
     const char* code;
   };
   const std::vector<Case> cases = {
-      {"POST", "/sessions", credentials("john.smith@example.com", std::string(129, 'p')), "", 422, "validation_failed"},
-      {"POST", "/sessions", credentials(std::string(300, 'a') + "@example.com", "password1"), "", 422, "validation_failed"},
+      {"POST", "/sessions", credentials("john.smith@example.com", std::string(129, 'p')), "", 422,
+       "validation_failed"},
+      {"POST", "/sessions", credentials(std::string(300, 'a') + "@example.com", "password1"), "",
+       422, "validation_failed"},
       {"POST", "/sessions", credentials("not-an-email", "password1"), "", 422, "validation_failed"},
       {"POST", "/sessions", R"({"email":"a@b.c"})", "", 422, "validation_failed"},
-      {"POST", "/sessions", R"({"email":"a@b.c","password":"x","admin":true})", "", 422, "validation_failed"},
+      {"POST", "/sessions", R"({"email":"a@b.c","password":"x","admin":true})", "", 422,
+       "validation_failed"},
       {"POST", "/sessions", R"({"email":1,"password":"x"})", "", 422, "validation_failed"},
       {"POST", "/sessions", R"(["a@b.c","x"])", "", 422, "validation_failed"},
       {"POST", "/sessions", "email=a@b.c", "", 400, "invalid_json"},
       {"POST", "/accounts", sign_up_body("ada@example.com", "short"), "", 422, "validation_failed"},
-      {"POST", "/accounts", credentials("ada@example.com", "long enough"), "", 422, "validation_failed"},
-      {"POST", "/accounts", R"({"email":"ada@example.com","password":"long enough","profile":{"firstName":""}})", "", 422, "validation_failed"},
-      {"POST", "/accounts", sign_up_body("john.smith@example.com", "long enough"), "", 409, "conflict"},
+      {"POST", "/accounts", credentials("ada@example.com", "long enough"), "", 422,
+       "validation_failed"},
+      {"POST", "/accounts",
+       R"({"email":"ada@example.com","password":"long enough","profile":{"firstName":""}})", "",
+       422, "validation_failed"},
+      {"POST", "/accounts", sign_up_body("john.smith@example.com", "long enough"), "", 409,
+       "conflict"},
       {"GET", "/me", "", "", 401, "unauthenticated"},
-      {"GET", "/me", "", "Authorization: Bearer " + std::string(43, 'A') + "\r\n", 401, "unauthenticated"},
+      {"GET", "/me", "", "Authorization: Bearer " + std::string(43, 'A') + "\r\n", 401,
+       "unauthenticated"},
       {"GET", "/me", "", "Authorization: Bearer short\r\n", 401, "unauthenticated"},
       {"GET", "/me", "", "Authorization: Basic am9objpzZWNyZXQ=\r\n", 401, "unauthenticated"},
       {"GET", "/me", "", "Cookie: ztm_session=\r\n", 401, "unauthenticated"},
       {"GET", "/me", "", "Cookie: ;;;=;ztm_session\r\n", 401, "unauthenticated"},
-      {"GET", "/me", "", "Cookie: ztm_session=" + std::string(5000, 'x') + "\r\n", 401, "unauthenticated"},
+      {"GET", "/me", "", "Cookie: ztm_session=" + std::string(5000, 'x') + "\r\n", 401,
+       "unauthenticated"},
       {"GET", "/me", "", "Cookie: ztm_session=\"quoted\xff\"\r\n", 401, "unauthenticated"},
       {"DELETE", "/sessions/current", "", "", 401, "unauthenticated"},
   };
   for (const auto& k : cases) {
     auto r = c.request(k.method, k.target, k.body, k.headers);
-    EXPECT_EQ(r.status, k.status) << k.method << " " << k.target << " " << k.body.substr(0, 80) << " " << r.body;
+    EXPECT_EQ(r.status, k.status) << k.method << " " << k.target << " " << k.body.substr(0, 80)
+                                  << " " << r.body;
     EXPECT_EQ(error_code(r), k.code) << k.method << " " << k.target << " " << k.body.substr(0, 80);
   }
   // The server is fine afterwards.
@@ -166,15 +185,21 @@ TEST_F(AccountsTest, BadCredentialsAndTokensGetClear4xx) {
 
 TEST_F(AccountsTest, LoginsAreRateLimitedPerAccountWith429AndRetryAfter) {
   for (int i = 0; i < 5; ++i)
-    ASSERT_EQ(c.request("POST", "/sessions", credentials("john.smith@example.com", "wrong password")).status, 401u);
-  auto limited = c.request("POST", "/sessions", credentials("john.smith@example.com", "john-demo-password"));
+    ASSERT_EQ(
+        c.request("POST", "/sessions", credentials("john.smith@example.com", "wrong password"))
+            .status,
+        401u);
+  auto limited =
+      c.request("POST", "/sessions", credentials("john.smith@example.com", "john-demo-password"));
   EXPECT_EQ(limited.status, 429u) << limited.body;
   EXPECT_EQ(error_code(limited), "rate_limited");
   const int retry = std::stoi(limited.header("retry-after"));
   EXPECT_GE(retry, 1);
   EXPECT_LE(retry, 60);
   // Another account from the same address is not limited yet.
-  EXPECT_EQ(c.request("POST", "/sessions", credentials("admin@example.com", "admin-demo-password")).status, 201u);
+  EXPECT_EQ(c.request("POST", "/sessions", credentials("admin@example.com", "admin-demo-password"))
+                .status,
+            201u);
 }
 
 TEST(AccountsBehindAProxy, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
@@ -187,11 +212,16 @@ TEST(AccountsBehindAProxy, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
   for (const char* client : {"203.0.113.1", "203.0.113.2"})
     for (int i = 0; i < 2; ++i)
       EXPECT_EQ(c.request("POST", "/sessions", credentials("nobody@example.com", "password1"),
-                          std::string("X-Forwarded-For: 198.51.100.7, ") + client + "\r\n").status, 401u);
+                          std::string("X-Forwarded-For: 198.51.100.7, ") + client + "\r\n")
+                    .status,
+                401u);
   EXPECT_EQ(c.request("POST", "/sessions", credentials("nobody@example.com", "password1"),
-                      "X-Forwarded-For: 203.0.113.1\r\n").status, 429u);
-  auto login = c.request("POST", "/sessions", credentials("admin@example.com", "admin-demo-password"),
-                         "X-Forwarded-For: 203.0.113.3\r\nX-Forwarded-Proto: https\r\n");
+                      "X-Forwarded-For: 203.0.113.1\r\n")
+                .status,
+            429u);
+  auto login =
+      c.request("POST", "/sessions", credentials("admin@example.com", "admin-demo-password"),
+                "X-Forwarded-For: 203.0.113.3\r\nX-Forwarded-Proto: https\r\n");
   ASSERT_EQ(login.status, 201u) << login.body;
   EXPECT_NE(login.header("set-cookie").find("; Secure"), std::string::npos) << "TLS at the proxy";
 
@@ -202,7 +232,9 @@ TEST(AccountsBehindAProxy, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
     d.request("POST", "/sessions", credentials("nobody@example.com", "password1"),
               std::string("X-Forwarded-For: ") + client + "\r\n");
   EXPECT_EQ(d.request("POST", "/sessions", credentials("nobody@example.com", "password1"),
-                      "X-Forwarded-For: 203.0.113.9\r\n").status, 429u);
+                      "X-Forwarded-For: 203.0.113.9\r\n")
+                .status,
+            429u);
 }
 
 }  // namespace

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <future>
 
-#include "core/run_sync.h"
 #include "app/outbox_relay.h"
 #include "app/photo_worker.h"
+#include "core/run_sync.h"
 #include "core/task_group.h"
 #include "media/local/local_blob_store.h"
 #include "queue/embedded/embedded_queue.h"
@@ -22,10 +22,10 @@
 
 namespace ztm {
 namespace {
+using test::eventually;
 using test::HttpClient;
 using test::Reply;
 using test::TestServer;
-using test::eventually;
 namespace json = boost::json;
 
 std::string error_code(const Reply& r) {
@@ -36,15 +36,18 @@ std::string error_code(const Reply& r) {
   }
 }
 
-std::string jpeg(int w, int h) { return test::encode(test::noise(w, h), media::Format::jpeg); }
+std::string jpeg(int w, int h) {
+  return test::encode(test::noise(w, h), media::Format::jpeg);
+}
 
 class PhotosTest : public ::testing::Test {
  protected:
   using Configure = std::function<void(Config&)>;
-  explicit PhotosTest(const Configure& configure = {}) : server([&](Config& config) {
-    small_limits(config);
-    if (configure) configure(config);
-  }) {
+  explicit PhotosTest(const Configure& configure = {})
+      : server([&](Config& config) {
+          small_limits(config);
+          if (configure) configure(config);
+        }) {
     c.authorize(server.user_token());  // John Smith, user 12
   }
   static void small_limits(Config& config) {
@@ -59,7 +62,8 @@ class PhotosTest : public ::testing::Test {
   }
   // Submits steps for a photo; the job id.
   std::int64_t edit(std::int64_t photo, const std::string& steps) {
-    auto r = c.request("POST", "/photos/" + std::to_string(photo) + "/edits", R"({"operations":)" + steps + "}");
+    auto r = c.request("POST", "/photos/" + std::to_string(photo) + "/edits",
+                       R"({"operations":)" + steps + "}");
     EXPECT_EQ(r.status, 202u) << r.body;
     return r.status == 202 ? json::parse(r.body).at("id").as_int64() : 0;
   }
@@ -72,10 +76,12 @@ class PhotosTest : public ::testing::Test {
   json::object finished(std::int64_t id, std::chrono::seconds limit = std::chrono::seconds(30)) {
     json::object last;
     HttpClient poll(server.port());
-    eventually([&] {
-      last = json::parse(poll.request("GET", "/jobs/" + std::to_string(id)).body).as_object();
-      return last.at("status") == "done" || last.at("status") == "failed";
-    }, limit, std::chrono::milliseconds(20));
+    eventually(
+        [&] {
+          last = json::parse(poll.request("GET", "/jobs/" + std::to_string(id)).body).as_object();
+          return last.at("status") == "done" || last.at("status") == "failed";
+        },
+        limit, std::chrono::milliseconds(20));
     return last;
   }
   void two_hundred_jobs();  // 100 crops and 100 blurs of one photo, all done as their steps imply
@@ -104,10 +110,14 @@ TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   EXPECT_EQ(media.body, original);
   EXPECT_EQ(media.header("content-type"), "image/jpeg");
   EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
-  EXPECT_EQ(c.request("GET", url, {}, "If-None-Match: " + media.header("etag") + "\r\n").status, 304u);
-  EXPECT_EQ(json::parse(c.request("GET", "/photos/" + std::to_string(id)).body).at("url"), photo.at("url"));
+  EXPECT_EQ(c.request("GET", url, {}, "If-None-Match: " + media.header("etag") + "\r\n").status,
+            304u);
+  EXPECT_EQ(json::parse(c.request("GET", "/photos/" + std::to_string(id)).body).at("url"),
+            photo.at("url"));
 
-  const auto job_id = edit(id, R"([{"op":"crop","x":20,"y":10,"width":300,"height":200},{"op":"sharpen","sigma":1},{"op":"blur","sigma":2}])");
+  const auto job_id = edit(
+      id,
+      R"([{"op":"crop","x":20,"y":10,"width":300,"height":200},{"op":"sharpen","sigma":1},{"op":"blur","sigma":2}])");
   auto done = finished(job_id);
   ASSERT_EQ(done.at("status"), "done") << json::serialize(done);
   const auto& result = done.at("result").as_object();
@@ -118,7 +128,9 @@ TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   EXPECT_LT(test::high_frequency_energy(edited), 0.5 * test::high_frequency_energy(original));
 }
 
-TEST_F(PhotosTest, TwoHundredJobsAllFinishWithTheImpliedResults) { two_hundred_jobs(); }
+TEST_F(PhotosTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
+  two_hundred_jobs();
+}
 
 // The same with NATS JetStream as the queue (a real nats-server -js), constructed first.
 struct WithNats {
@@ -132,7 +144,9 @@ class PhotosOverNatsTest : public WithNats, public PhotosTest {
   }
 };
 
-TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) { two_hundred_jobs(); }
+TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
+  two_hundred_jobs();
+}
 
 void PhotosTest::two_hundred_jobs() {
   const std::string original = jpeg(160, 120);
@@ -140,8 +154,9 @@ void PhotosTest::two_hundred_jobs() {
   const auto id = upload(original).at("id").as_int64();
   std::vector<std::int64_t> crops, blurs;
   for (int i = 0; i < 100; ++i) {
-    crops.push_back(edit(id, R"([{"op":"crop","x":)" + std::to_string(i % 40) + R"(,"y":5,"width":)" +
-                                 std::to_string(40 + i % 50) + R"(,"height":30}])"));
+    crops.push_back(edit(id, R"([{"op":"crop","x":)" + std::to_string(i % 40) +
+                                 R"(,"y":5,"width":)" + std::to_string(40 + i % 50) +
+                                 R"(,"height":30}])"));
     blurs.push_back(edit(id, R"([{"op":"blur","sigma":)" + std::to_string(1 + i % 3) + "}]"));
   }
   for (int i = 0; i < 100; ++i) {
@@ -153,7 +168,8 @@ void PhotosTest::two_hundred_jobs() {
     ASSERT_EQ(blur.at("status"), "done") << i;
     EXPECT_EQ(blur.at("result").at("width").as_int64(), 160);
     if (i < 5) {
-      EXPECT_LT(test::high_frequency_energy(bytes_at(blur.at("result").at("url").as_string())), 0.7 * detail);
+      EXPECT_LT(test::high_frequency_energy(bytes_at(blur.at("result").at("url").as_string())),
+                0.7 * detail);
     }
   }
   EXPECT_EQ(*run_sync(server.queue().pending()), 0);
@@ -161,9 +177,11 @@ void PhotosTest::two_hundred_jobs() {
 
 TEST_F(PhotosTest, ABrowserFormUploadIsAccepted) {
   const std::string image = test::encode(test::checkerboard(64, 48), media::Format::png);
-  const std::string body = "--XyZ\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nhello\r\n"
-                           "--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
-                           "Content-Type: image/png\r\n\r\n" + image + "\r\n--XyZ--\r\n";
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nhello\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
+      "Content-Type: image/png\r\n\r\n" +
+      image + "\r\n--XyZ--\r\n";
   auto photo = upload(body, "multipart/form-data; boundary=XyZ");
   EXPECT_EQ(photo.at("contentType"), "image/png");
   EXPECT_EQ(photo.at("width").as_int64(), 64);
@@ -183,7 +201,7 @@ TEST_F(PhotosTest, BadUploadsGetClear4xxAndStoreNothing) {
       {"GIF89a not really", "image/jpeg", 422, "validation_failed"},
       {"", "image/jpeg", 422, "validation_failed"},
       {good.substr(0, good.size() / 2), "image/jpeg", 422, "validation_failed"},  // truncated
-      {test::png_bomb(), "image/png", 422, "validation_failed"},                   // 900 M pixels
+      {test::png_bomb(), "image/png", 422, "validation_failed"},                  // 900 M pixels
       {test::encode(test::marked(2100, 2000), media::Format::jpeg), "image/jpeg", 422,
        "validation_failed"},  // > 4 M pixels, few bytes
       {"--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno file\r\n--B--\r\n",
@@ -198,8 +216,10 @@ TEST_F(PhotosTest, BadUploadsGetClear4xxAndStoreNothing) {
   }
   // Too large: refused from the Content-Length alone, before the body is read.
   HttpClient big(server.port());
-  big.send("POST /users/12/photos HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nAuthorization: Bearer " +
-           server.user_token() + "\r\nContent-Length: " + std::to_string(3 << 20) + "\r\n\r\n");
+  big.send(
+      "POST /users/12/photos HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nAuthorization: "
+      "Bearer " +
+      server.user_token() + "\r\nContent-Length: " + std::to_string(3 << 20) + "\r\n\r\n");
   auto too_big = big.read();
   EXPECT_EQ(too_big.status, 413u);
   EXPECT_EQ(error_code(too_big), "body_too_large");
@@ -213,17 +233,24 @@ TEST_F(PhotosTest, BadUploadsGetClear4xxAndStoreNothing) {
 
 TEST_F(PhotosTest, BadEditsAreRefusedUpFront) {
   const auto id = upload(jpeg(100, 80)).at("id").as_int64();
-  for (const char* steps : {R"([])", R"([{"op":"explode"}])", R"([{"op":"blur"}])",
-                            R"([{"op":"blur","sigma":"2"}])", R"([{"op":"blur","sigma":0}])",
-                            R"([{"op":"crop","x":90,"y":0,"width":20,"height":10}])",
-                            R"([{"op":"rotate","angle":45}])", R"([{"op":"blur","sigma":2,"extra":1}])"}) {
-    auto r = c.request("POST", "/photos/" + std::to_string(id) + "/edits", std::string(R"({"operations":)") + steps + "}");
+  for (const char* steps :
+       {R"([])", R"([{"op":"explode"}])", R"([{"op":"blur"}])", R"([{"op":"blur","sigma":"2"}])",
+        R"([{"op":"blur","sigma":0}])", R"([{"op":"crop","x":90,"y":0,"width":20,"height":10}])",
+        R"([{"op":"rotate","angle":45}])", R"([{"op":"blur","sigma":2,"extra":1}])"}) {
+    auto r = c.request("POST", "/photos/" + std::to_string(id) + "/edits",
+                       std::string(R"({"operations":)") + steps + "}");
     EXPECT_EQ(r.status, 422u) << steps << " " << r.body;
   }
-  EXPECT_EQ(c.request("POST", "/photos/" + std::to_string(id) + "/edits", R"({"ops":[]})").status, 422u);
-  EXPECT_EQ(c.request("POST", "/photos/424242/edits", R"({"operations":[{"op":"blur","sigma":1}]})").status, 404u);
+  EXPECT_EQ(c.request("POST", "/photos/" + std::to_string(id) + "/edits", R"({"ops":[]})").status,
+            422u);
+  EXPECT_EQ(c.request("POST", "/photos/424242/edits", R"({"operations":[{"op":"blur","sigma":1}]})")
+                .status,
+            404u);
   c.authorize(server.admin_token());  // an admin may edit anyone's photo
-  EXPECT_EQ(c.request("POST", "/photos/" + std::to_string(id) + "/edits", R"({"operations":[{"op":"blur","sigma":1}]})").status, 202u);
+  EXPECT_EQ(c.request("POST", "/photos/" + std::to_string(id) + "/edits",
+                      R"({"operations":[{"op":"blur","sigma":1}]})")
+                .status,
+            202u);
 }
 
 TEST_F(PhotosTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
@@ -232,9 +259,11 @@ TEST_F(PhotosTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
   auto second = upload(image);  // the same bytes: one blob
   const std::string key = std::string(first.at("url").as_string()).substr(7);
   EXPECT_EQ(first.at("url"), second.at("url"));
-  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(first.at("id").as_int64())).status, 204u);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(first.at("id").as_int64())).status,
+            204u);
   EXPECT_TRUE(std::filesystem::exists(server.blob_path(key))) << "the second photo still uses it";
-  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(second.at("id").as_int64())).status, 204u);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(second.at("id").as_int64())).status,
+            204u);
   EXPECT_FALSE(std::filesystem::exists(server.blob_path(key)));
   EXPECT_EQ(c.request("GET", "/photos/" + std::to_string(first.at("id").as_int64())).status, 404u);
   EXPECT_EQ(c.request("GET", std::string(first.at("url").as_string())).status, 404u);
@@ -249,7 +278,8 @@ TEST_F(PhotosTest, ARedeliveredJobMakesNoSecondResult) {
   // The same message again (as a broker redelivers after a lost ack): acked, nothing made.
   std::string message = job_message(job_id), dedup = "again";
   ASSERT_TRUE(run_sync(server.queue().publish(std::move(dedup), std::move(message))).ok());
-  ASSERT_TRUE(eventually([&] { return *run_sync(server.queue().pending()) == 0; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(eventually([&] { return *run_sync(server.queue().pending()) == 0; },
+                         std::chrono::seconds(10)));
   auto after = job(job_id);
   EXPECT_EQ(after.at("result").at("id"), done.at("result").at("id"));
   EXPECT_EQ(after.at("attempts"), done.at("attempts"));
@@ -266,7 +296,8 @@ TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
   const auto good_id = upload(jpeg(90, 60)).at("id").as_int64();
   // Damage the stored bytes behind the service's back: every attempt to decode them fails.
   {
-    std::ofstream f(server.blob_path(media::blob_key(bad, "jpg")), std::ios::binary | std::ios::trunc);
+    std::ofstream f(server.blob_path(media::blob_key(bad, "jpg")),
+                    std::ios::binary | std::ios::trunc);
     f << bad.substr(0, 200);
   }
   const auto poison = edit(bad_id, R"([{"op":"blur","sigma":1}])");

@@ -11,10 +11,10 @@
 
 namespace ztm {
 namespace {
+using test::eventually;
 using test::HttpClient;
 using test::Reply;
 using test::TestServer;
-using test::eventually;
 namespace json = boost::json;
 
 constexpr const char* kJohn =
@@ -88,9 +88,9 @@ TEST_F(ServerTest, PostWithAnIdempotencyKeyCreatesOneUser) {
   auto other = c.request("POST", "/users", kNewUser, "Idempotency-Key: order-43\r\n");
   ASSERT_EQ(other.status, 201u) << other.body;
   EXPECT_NE(other.header("location"), first.header("location"));
-  expect_error(c.request("POST", "/users", kNewUser,
-                         "Idempotency-Key: " + std::string(201, 'k') + "\r\n"),
-               400, "invalid_header");
+  expect_error(
+      c.request("POST", "/users", kNewUser, "Idempotency-Key: " + std::string(201, 'k') + "\r\n"),
+      400, "invalid_header");
   expect_error(c.request("POST", "/users", kNewUser, "Idempotency-Key: two words\r\n"), 400,
                "invalid_header");
 }
@@ -130,22 +130,25 @@ TEST_F(ServerTest, CrudLifecycleWithEtagsAndLocation) {
   EXPECT_EQ(json::parse(got.body).at("firstName").as_string(), "Ada");
 
   // PUT with a stale ETag fails; with the current one succeeds.
-  std::string replaced = R"({"firstName":"Augusta","lastName":"King","address":{"streetAddress":"x","city":"y","state":"z","postalCode":1}})";
-  expect_error(c.request("PUT", location, replaced, "If-Match: \"7\"\r\n"), 412, "precondition_failed");
+  std::string replaced =
+      R"({"firstName":"Augusta","lastName":"King","address":{"streetAddress":"x","city":"y","state":"z","postalCode":1}})";
+  expect_error(c.request("PUT", location, replaced, "If-Match: \"7\"\r\n"), 412,
+               "precondition_failed");
   auto put = c.request("PUT", location, replaced, "If-Match: \"1\"\r\n");
   EXPECT_EQ(put.status, 200u) << put.body;
   EXPECT_EQ(put.header("etag"), "\"2\"");
   EXPECT_EQ(json::parse(c.request("GET", location).body).at("firstName").as_string(), "Augusta");
 
-  auto patch = c.request("PATCH", location, R"({"address":{"city":"Paris"},"phoneNumbers":null})", "If-Match: \"2\"\r\n",
-                         "application/merge-patch+json");
+  auto patch = c.request("PATCH", location, R"({"address":{"city":"Paris"},"phoneNumbers":null})",
+                         "If-Match: \"2\"\r\n", "application/merge-patch+json");
   ASSERT_EQ(patch.status, 200u) << patch.body;
   const auto patched = json::parse(patch.body);
   EXPECT_EQ(patched.at("address").at("city").as_string(), "Paris");
   EXPECT_EQ(patched.at("address").at("streetAddress").as_string(), "x");
   EXPECT_TRUE(patched.at("phoneNumbers").as_array().empty());
 
-  expect_error(c.request("DELETE", location, {}, "If-Match: \"2\"\r\n"), 412, "precondition_failed");
+  expect_error(c.request("DELETE", location, {}, "If-Match: \"2\"\r\n"), 412,
+               "precondition_failed");
   auto del = c.request("DELETE", location, {}, "If-Match: \"3\"\r\n");
   EXPECT_EQ(del.status, 204u);
   EXPECT_TRUE(del.body.empty());
@@ -179,8 +182,10 @@ TEST_F(ServerTest, ChunkedRequestBodyIsAccepted) {
   const std::string a = body.substr(0, 40), b = body.substr(40);
   char sizes[64];
   std::snprintf(sizes, sizeof sizes, "%zx", a.size());
-  std::string raw = "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                    "Authorization: Bearer " + server.admin_token() + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string raw =
+      "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Authorization: Bearer " +
+      server.admin_token() + "\r\nTransfer-Encoding: chunked\r\n\r\n";
   raw += std::string(sizes) + "\r\n" + a + "\r\n";
   std::snprintf(sizes, sizeof sizes, "%zx", b.size());
   raw += std::string(sizes) + "\r\n" + b + "\r\n0\r\n\r\n";
@@ -192,9 +197,11 @@ TEST_F(ServerTest, ChunkedRequestBodyIsAccepted) {
 TEST_F(ServerTest, ExpectContinueGets100First) {
   HttpClient c(server.port());
   const std::string body = kNewUser;
-  c.send("POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: Bearer " +
-         server.admin_token() + "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n\r\n");
+  c.send(
+      "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: "
+      "Bearer " +
+      server.admin_token() +
+      "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
   EXPECT_EQ(c.read().status, 100u);
   c.send(body);
   EXPECT_EQ(c.read().status, 201u);
@@ -212,12 +219,16 @@ TEST_F(ServerTest, BadInputGetsClearJsonErrors) {
   expect_error(c.request("GET", "/users/-5"), 404, "not_found");
   expect_error(c.request("POST", "/users", "{\"firstName\":"), 400, "invalid_json");
   expect_error(c.request("POST", "/users", "\xff\xfe"), 400, "invalid_json");
-  expect_error(c.request("POST", "/users", kNewUser, {}, "text/plain"), 415, "unsupported_media_type");
+  expect_error(c.request("POST", "/users", kNewUser, {}, "text/plain"), 415,
+               "unsupported_media_type");
   expect_error(c.request("POST", "/users", R"({"firstName":"A"})"), 422, "validation_failed");
   expect_error(c.request("POST", "/users", kJohn), 422, "validation_failed");  // id is read-only
   expect_error(c.request("PATCH", "/users/12", "[1]"), 422, "validation_failed");
-  expect_error(c.request("PUT", "/users/424242", R"({"firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"s","postalCode":1}})"),
-               404, "not_found");
+  expect_error(
+      c.request(
+          "PUT", "/users/424242",
+          R"({"firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"s","postalCode":1}})"),
+      404, "not_found");
   std::string deep(40, '[');
   deep += std::string(40, ']');
   expect_error(c.request("POST", "/users", deep), 400, "invalid_json");
@@ -247,7 +258,9 @@ TEST_F(ServerTest, OversizedHeadersAre431AndBodiesAre413) {
 
   HttpClient e(server.port());
   std::string chunk(60 * 1024, ' ');
-  std::string raw = "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string raw =
+      "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n";
   char size[32];
   std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
   raw += size + chunk + "\r\n" + size + chunk + "\r\n0\r\n\r\n";
@@ -266,8 +279,10 @@ TEST_F(ServerTest, HeadHasHeadersButNoBody) {
 
 TEST_F(ServerTest, RequestIdIsEchoedWhenSafeAndReplacedOtherwise) {
   HttpClient c(server.port());
-  EXPECT_EQ(c.request("GET", "/users/12", {}, "X-Request-Id: abc-123.x\r\n").header("x-request-id"), "abc-123.x");
-  const auto replaced = c.request("GET", "/users/12", {}, "X-Request-Id: <script>\r\n").header("x-request-id");
+  EXPECT_EQ(c.request("GET", "/users/12", {}, "X-Request-Id: abc-123.x\r\n").header("x-request-id"),
+            "abc-123.x");
+  const auto replaced =
+      c.request("GET", "/users/12", {}, "X-Request-Id: <script>\r\n").header("x-request-id");
   EXPECT_EQ(replaced.size(), 16u);
   EXPECT_EQ(replaced.find('<'), std::string::npos);
 }
@@ -289,14 +304,20 @@ TEST_F(ServerTest, MetricsPassPromtoolAndCountRequests) {
   auto r = c.request("GET", "/metrics");
   ASSERT_EQ(r.status, 200u);
   EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_NE(r.body.find(R"(ztm_http_requests_total{method="GET",route="/users/{id}",code="200"} 2)"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(R"(ztm_http_requests_total{method="other",route="unmatched",code="404"} 1)"), std::string::npos);
+  EXPECT_NE(
+      r.body.find(R"(ztm_http_requests_total{method="GET",route="/users/{id}",code="200"} 2)"),
+      std::string::npos)
+      << r.body;
+  EXPECT_NE(
+      r.body.find(R"(ztm_http_requests_total{method="other",route="unmatched",code="404"} 1)"),
+      std::string::npos);
   EXPECT_NE(r.body.find("ztm_http_request_duration_seconds_bucket"), std::string::npos);
 
   char path[] = "/tmp/ztm-metrics-XXXXXX";
   close(mkstemp(path));
   std::ofstream(path) << r.body;
-  const int status = std::system(("promtool check metrics < " + std::string(path) + " 2>&1").c_str());
+  const int status =
+      std::system(("promtool check metrics < " + std::string(path) + " 2>&1").c_str());
   std::remove(path);
   EXPECT_EQ(status, 0) << "promtool check metrics rejected the output";
 }
@@ -391,8 +412,11 @@ TEST(ServerRobustness, RandomAndMutatedInputNeverBreaksTheServer) {
   test::TestServer server([](Config& c) { c.http.header_timeout_ms = 200; });
   // Authorized as the owner, so mutations reach the body's parsing, not only the 401.
   const std::string valid =
-      "PUT /users/12 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: Bearer " +
-      server.user_token() + "\r\nContent-Length: 45\r\n\r\n" R"({"firstName":"A","lastName":"B","address":{}})";
+      "PUT /users/12 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: "
+      "Bearer " +
+      server.user_token() +
+      "\r\nContent-Length: 45\r\n\r\n"
+      R"({"firstName":"A","lastName":"B","address":{}})";
   std::mt19937 rng(12345);  // fixed seed: a failure reproduces
   for (int round = 0; round < 300; ++round) {
     std::string input = valid;

@@ -12,7 +12,8 @@ template <class Factory>
 class AccountConformance : public StoreConformance<Factory> {
  protected:
   static Account account(UserId id, std::string email, std::string role = "user") {
-    return Account{id, std::move(email), "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", std::move(role)};
+    return Account{id, std::move(email), "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+                   std::move(role)};
   }
   Result<StoredUser> sign_up(UserId id, const std::string& email) {
     return run_sync(this->store_->create_account(sample_user(id), account(id, email)));
@@ -34,7 +35,8 @@ TYPED_TEST_P(AccountConformance, CreateAccountStoresTheUserAndItsCredentials) {
   auto found = this->find("ada@example.com");
   ASSERT_EQ(outcome(found), "ok");
   EXPECT_EQ(*found, this->account(7, "ada@example.com"));
-  auto admin = run_sync(this->store_->create_account(sample_user(8), this->account(8, "root@example.com", "admin")));
+  auto admin = run_sync(
+      this->store_->create_account(sample_user(8), this->account(8, "root@example.com", "admin")));
   ASSERT_EQ(outcome(admin), "ok");
   EXPECT_EQ(this->find("root@example.com")->role, "admin");
 }
@@ -76,8 +78,10 @@ TYPED_TEST_P(AccountConformance, ConcurrentSignUpsWithOneEmailHaveOneWinner) {
       kRacers, [this](int i) { return this->sign_up(100 + i, "race@example.com"); });
   int ok = 0;
   for (const auto& r : results) {
-    if (r->ok()) ++ok;
-    else EXPECT_EQ(errc(*r), "conflict");
+    if (r->ok())
+      ++ok;
+    else
+      EXPECT_EQ(errc(*r), "conflict");
   }
   EXPECT_EQ(ok, 1);
   auto found = this->find("race@example.com");

@@ -1,10 +1,11 @@
 // The in-memory fake that unit tests of the upper tiers use must keep the same contract as the
 // real backends: it runs the same conformance suite. So does MeteredStore, which must change no
 // result of the stores it wraps.
+#include "tests/support/memory_store.h"
+
 #include "storage/metered_store.h"
 #include "tests/storage/account_conformance.h"
 #include "tests/storage/photo_conformance.h"
-#include "tests/support/memory_store.h"
 
 namespace ztm::test {
 

@@ -18,7 +18,8 @@ class PhotoConformance : public StoreConformance<Factory> {
     ASSERT_NE(photos_, nullptr) << "the store does not implement PhotoStore";
     ASSERT_EQ(outcome(this->create(sample_user(1))), "ok");
   }
-  static Photo photo(PhotoId id, std::string key = std::string(64, 'a') + ".jpg", PhotoId source = 0) {
+  static Photo photo(PhotoId id, std::string key = std::string(64, 'a') + ".jpg",
+                     PhotoId source = 0) {
     return Photo{id, 1, std::move(key), "image/jpeg", 4000, 3000, 5'800'000, source};
   }
   static Job job(JobId id, PhotoId photo_id = 10) {
@@ -84,7 +85,8 @@ TYPED_TEST_P(PhotoConformance, AJobRunsToOneResultAndStaysDone) {
   EXPECT_EQ(started->status, JobStatus::running);
   EXPECT_EQ(started->attempts, 1);
   EXPECT_EQ(run_sync(this->p().start_job(100))->attempts, 2);  // a redelivery
-  auto done = run_sync(this->p().complete_job(100, this->photo(20, std::string(64, 'c') + ".jpg", 10)));
+  auto done =
+      run_sync(this->p().complete_job(100, this->photo(20, std::string(64, 'c') + ".jpg", 10)));
   ASSERT_EQ(outcome(done), "ok");
   EXPECT_EQ(done->status, JobStatus::done);
   EXPECT_EQ(done->result_photo_id, 20);

@@ -21,8 +21,8 @@
 #include <thread>
 #include <vector>
 
-#include "storage/store.h"
 #include "core/run_sync.h"
+#include "storage/store.h"
 
 namespace ztm::test {
 

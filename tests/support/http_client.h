@@ -3,6 +3,9 @@
 // send exactly what a broken, slow or pipelining client would. Every read has a timeout (no test
 // can hang on a silent server).
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,9 +14,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <chrono>
 #include <map>
 #include <string>
@@ -33,10 +33,12 @@ struct Reply {
 
 class HttpClient {
  public:
-  explicit HttpClient(unsigned short port, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+  explicit HttpClient(unsigned short port,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10))
       : socket_(ioc_) {
     socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }
@@ -70,8 +72,10 @@ class HttpClient {
   }
 
   Reply request(std::string_view method, std::string_view target, std::string_view body = {},
-                std::string_view extra_headers = {}, std::string_view content_type = "application/json") {
-    std::string raw = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
+                std::string_view extra_headers = {},
+                std::string_view content_type = "application/json") {
+    std::string raw =
+        std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       raw += "Content-Type: " + std::string(content_type) + "\r\n";
       raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";

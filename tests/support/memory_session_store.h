@@ -69,7 +69,8 @@ class MemorySessionStore : public SessionStore {
     auto& w = windows_[key];
     if (w.ends <= now()) w = Window{0, now() + window};
     ++w.hits;
-    co_return RateCount{w.hits, std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - now())};
+    co_return RateCount{w.hits,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - now())};
   }
   boost::asio::awaitable<Result<void>> ping() override {
     std::lock_guard lock(mu_);

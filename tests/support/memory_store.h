@@ -47,8 +47,8 @@ class MemoryStore : public Database {
     }
     co_return page;
   }
-  boost::asio::awaitable<Result<StoredUser>> create_user(
-      User user, std::optional<std::string> key) override {
+  boost::asio::awaitable<Result<StoredUser>> create_user(User user,
+                                                         std::optional<std::string> key) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (key && (key->empty() || key->size() > kMaxIdempotencyKeyBytes))
@@ -63,8 +63,8 @@ class MemoryStore : public Database {
     if (key) keys_[*key] = id;
     co_return users_[id] = StoredUser{std::move(user), 1};
   }
-  boost::asio::awaitable<Result<StoredUser>> update_user(User user,
-                                                        std::optional<std::int64_t> expected) override {
+  boost::asio::awaitable<Result<StoredUser>> update_user(
+      User user, std::optional<std::int64_t> expected) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = users_.find(user.id);
@@ -74,8 +74,8 @@ class MemoryStore : public Database {
     it->second = StoredUser{std::move(user), it->second.version + 1};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<Committed>> delete_user(UserId id,
-                                                        std::optional<std::int64_t> expected) override {
+  boost::asio::awaitable<Result<Committed>> delete_user(
+      UserId id, std::optional<std::int64_t> expected) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = users_.find(id);
@@ -132,7 +132,8 @@ class MemoryStore : public Database {
     if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
     DeletedPhoto out{it->second.blob_key, false};
     photos_.erase(it);
-    for (const auto& [pid, p] : photos_) out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
+    for (const auto& [pid, p] : photos_)
+      out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
     co_return out;
   }
   boost::asio::awaitable<Result<Job>> create_job(Job job, std::string payload) override {
@@ -215,7 +216,7 @@ class MemoryStore : public Database {
 
   std::mutex mu_;
   std::map<UserId, StoredUser> users_;
-  std::map<std::string, UserId> keys_;  // idempotency keys -> the user each created
+  std::map<std::string, UserId> keys_;       // idempotency keys -> the user each created
   std::map<std::string, Account> accounts_;  // by email
   std::map<PhotoId, Photo> photos_;
   std::map<JobId, Job> jobs_;

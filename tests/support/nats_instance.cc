@@ -1,7 +1,5 @@
 #include "tests/support/nats_instance.h"
 
-#include "tests/support/child_process.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "tests/support/child_process.h"
 
 namespace ztm::test {
 namespace {

@@ -1,7 +1,5 @@
 #include "tests/support/postgres_instance.h"
 
-#include "tests/support/child_process.h"
-
 #include <fcntl.h>
 #include <grp.h>
 #include <libpq-fe.h>
@@ -20,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "tests/support/child_process.h"
 
 namespace ztm::test {
 namespace {
@@ -70,11 +70,10 @@ PostgresInstance::PostgresInstance() {
 PostgresInstance::PostgresInstance(const PostgresInstance& primary, const std::string& slot) {
   make_dir();
   const std::string log = dir_ + "/log";
-  const pid_t backup =
-      spawn({std::string(kBin) + "/pg_basebackup", "-D", dir_ + "/data", "-h", primary.dir_, "-p",
-             kPort, "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-C", "-S", slot,
-             "--no-sync"},
-            log, run_as());
+  const pid_t backup = spawn(
+      {std::string(kBin) + "/pg_basebackup", "-D", dir_ + "/data", "-h", primary.dir_, "-p", kPort,
+       "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-C", "-S", slot, "--no-sync"},
+      log, run_as());
   int status = 0;
   if (!wait_for_exit(backup, kStartBound, &status) || !WIFEXITED(status) ||
       WEXITSTATUS(status) != 0) {

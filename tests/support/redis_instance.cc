@@ -1,7 +1,5 @@
 #include "tests/support/redis_instance.h"
 
-#include "tests/support/child_process.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -19,6 +17,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "tests/support/child_process.h"
 
 namespace ztm::test {
 namespace {

@@ -12,9 +12,9 @@
 
 namespace ztm::test {
 
+using media::check_upload;
 using media::Format;
 using media::ImageLimits;
-using media::check_upload;
 using vips::VImage;
 
 // Every test starts libvips through the code under test first, so VIPS_INIT has run.
@@ -98,6 +98,5 @@ inline const std::string& png_bomb() {
   }();
   return bomb;
 }
-
 
 }  // namespace ztm::test

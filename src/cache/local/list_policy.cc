@@ -32,7 +32,11 @@ class ListPolicy final : public EvictionPolicy {
 
 }  // namespace
 
-std::unique_ptr<EvictionPolicy> make_lru_policy() { return std::make_unique<ListPolicy>(true); }
-std::unique_ptr<EvictionPolicy> make_fifo_policy() { return std::make_unique<ListPolicy>(false); }
+std::unique_ptr<EvictionPolicy> make_lru_policy() {
+  return std::make_unique<ListPolicy>(true);
+}
+std::unique_ptr<EvictionPolicy> make_fifo_policy() {
+  return std::make_unique<ListPolicy>(false);
+}
 
 }  // namespace ztm

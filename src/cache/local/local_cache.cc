@@ -20,7 +20,9 @@ using TimePoint = std::chrono::steady_clock::time_point;
 using Slot = EvictionPolicy::Slot;
 
 // The key is hashed once per call, for the shard, the index and the policy.
-std::size_t hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
+std::size_t hash_of(std::string_view key) {
+  return std::hash<std::string_view>{}(key);
+}
 
 // One live entry, or a free slot (value == nullptr) on the free list.
 struct Entry {
@@ -212,7 +214,8 @@ std::chrono::steady_clock::duration LocalCache::ttl_for(std::size_t hash) const 
   std::uint64_t h = std::uint64_t{hash} ^ (std::uint64_t{hash} >> 29);
   h *= 0xBF58476D1CE4E5B9ULL;
   h ^= h >> 32;
-  const auto offset = static_cast<std::int64_t>(h % static_cast<std::uint64_t>(2 * span + 1)) - span;
+  const auto offset =
+      static_cast<std::int64_t>(h % static_cast<std::uint64_t>(2 * span + 1)) - span;
   return ttl + std::chrono::nanoseconds(offset);
 }
 

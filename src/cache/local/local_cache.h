@@ -31,7 +31,7 @@ struct LocalCacheOptions {
   // each key's TTL is ttl +- up to ttl_jitter_percent % (0 to 50), fixed per key by its hash, so
   // entries filled together (a cold start, a burst) do not expire together and stampede the store.
   int ttl_jitter_percent = 10;
-  int shards = 16;                       // a power of two in [1, 1024]
+  int shards = 16;  // a power of two in [1, 1024]
   // Where TTLs are measured: clock->coarse_steady_now(), read once per get() and put(). The
   // system clock's is CLOCK_MONOTONIC_COARSE, a few ns instead of about 20 (that was a fifth of
   // a hit), so expiry is accurate to one kernel tick (1 to 4 ms), either way; TTLs are seconds.
@@ -43,8 +43,9 @@ class LocalCache final : public Cache {
  public:
   // Bytes charged per entry on top of its key and value bytes: an estimate of the bookkeeping
   // (two index cells, the slot record with the key's string header, policy links and counters,
-  // the value's shared_ptr control block and string header). It keeps a flood of tiny entries from looking free. Allocator rounding
-  // and string capacity beyond size() are not counted, so real memory use runs somewhat higher.
+  // the value's shared_ptr control block and string header). It keeps a flood of tiny entries from
+  // looking free. Allocator rounding and string capacity beyond size() are not counted, so real
+  // memory use runs somewhat higher.
   static constexpr std::int64_t kEntryOverheadBytes = 128;
 
   // What an entry counts against the byte bound.

@@ -264,10 +264,8 @@ TEST(LocalCacheOptionsTest, InvalidOptionsThrow) {
   EXPECT_THROW(LocalCache(with([](auto& o) { o.shards = 2048; })), std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.max_bytes = 100; })), std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl = milliseconds(0); })), std::invalid_argument);
-  EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = -1; })),
-               std::invalid_argument);
-  EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = 51; })),
-               std::invalid_argument);
+  EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = -1; })), std::invalid_argument);
+  EXPECT_THROW(LocalCache(with([](auto& o) { o.ttl_jitter_percent = 51; })), std::invalid_argument);
   EXPECT_THROW(LocalCache(with([](auto& o) { o.clock = nullptr; })), std::invalid_argument);
   EXPECT_NO_THROW(LocalCache(with([](auto& o) { o.shards = 1; })));
   EXPECT_NO_THROW(LocalCache(LocalCacheOptions{}));

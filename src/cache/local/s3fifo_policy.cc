@@ -32,9 +32,7 @@ class GhostQueue {
     cells_.assign(want, Cell{});  // forgetting the ghosts on growth only costs a few promotions
     mask_ = want - 1;
   }
-  void add(std::uint64_t hash) {
-    cells_[hash & mask_] = Cell{hash, ++added_};
-  }
+  void add(std::uint64_t hash) { cells_[hash & mask_] = Cell{hash, ++added_}; }
   // True if hash was added among the last `capacity` adds; forgets it (a ghost is used once).
   bool take(std::uint64_t hash, std::uint64_t capacity) {
     if (cells_.empty()) return false;
@@ -118,7 +116,7 @@ class S3FifoPolicy final : public EvictionPolicy {
 
   std::vector<SlotLink> links_;
   std::vector<Info> info_;  // by slot
-  SlotQueues<3> queues_;  // by queue (kNone unused)
+  SlotQueues<3> queues_;    // by queue (kNone unused)
   GhostQueue ghost_;
   Slot pending_ = kNoSlot;  // the last victim() answer, until its on_erase
 };

@@ -65,7 +65,9 @@ class SlotIndex {
     std::uint32_t slot = kNoSlot;  // kNoSlot: empty
   };
 
-  static std::uint32_t tag(std::uint64_t hash) { return static_cast<std::uint32_t>(hash ^ (hash >> 32)); }
+  static std::uint32_t tag(std::uint64_t hash) {
+    return static_cast<std::uint32_t>(hash ^ (hash >> 32));
+  }
   // Tables hold at most 2^31 cells, so the tag's bits cover every home.
   std::size_t home(std::uint32_t t) const { return t & mask_; }
   void place(Cell cell) {
@@ -74,7 +76,8 @@ class SlotIndex {
     cells_[i] = cell;
   }
   void grow() {
-    std::vector<Cell> old = std::exchange(cells_, std::vector<Cell>(cells_.empty() ? 16 : 2 * cells_.size()));
+    std::vector<Cell> old =
+        std::exchange(cells_, std::vector<Cell>(cells_.empty() ? 16 : 2 * cells_.size()));
     mask_ = cells_.size() - 1;
     for (const Cell& c : old)
       if (c.slot != kNoSlot) place(c);

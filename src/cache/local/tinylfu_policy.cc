@@ -110,8 +110,7 @@ class TinyLfuPolicy final : public EvictionPolicy {
       while (size(kWindow) > window_target) move(front(kWindow), kProbation);
       if (size(kProbation) == 0) return front(kWindow);
     }
-    const Slot in_main =
-        size(kProbation) != 0 ? front(kProbation) : front(kProtected);
+    const Slot in_main = size(kProbation) != 0 ? front(kProbation) : front(kProtected);
     if (size(kWindow) == 0) return in_main;
     const Slot candidate = front(kWindow);
     if (sketch_.estimate(info_[candidate].hash) <= sketch_.estimate(info_[in_main].hash))

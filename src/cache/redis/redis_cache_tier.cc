@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <functional>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <functional>
 #include <random>
 #include <stdexcept>
 
@@ -426,15 +426,16 @@ void RedisCacheTier::register_metrics(MetricsRegistry& registry) {
     registry.callback("ztm_cache_l2_node_up",
                       "Ring membership: 1 while the node takes requests (breaker closed).",
                       {{"node", ring_.name(i)}}, [this, i] { return node_up(i) ? 1.0 : 0.0; });
-    registry.callback("ztm_cache_evictions_total",
-                      "Entries evicted to stay within the size bound (L2: the node's own "
-                      "evicted_keys, read every few seconds).",
-                      {{"layer", "l2"}, {"node", ring_.name(i)}},
-                      [this, i] {
-                        return static_cast<double>(
-                            nodes_[static_cast<std::size_t>(i)]->evicted.load(std::memory_order_relaxed));
-                      },
-                      "counter");
+    registry.callback(
+        "ztm_cache_evictions_total",
+        "Entries evicted to stay within the size bound (L2: the node's own "
+        "evicted_keys, read every few seconds).",
+        {{"layer", "l2"}, {"node", ring_.name(i)}},
+        [this, i] {
+          return static_cast<double>(
+              nodes_[static_cast<std::size_t>(i)]->evicted.load(std::memory_order_relaxed));
+        },
+        "counter");
     nodes_[static_cast<std::size_t>(i)]->client.register_metrics(registry, "l2:" + ring_.name(i));
   }
   std::lock_guard lock(metrics_mu_);

@@ -18,8 +18,8 @@ namespace ztm::lab {
 
 inline constexpr int kEtcdClientPort = 2379;
 inline constexpr int kEtcdPeerPort = 2380;
-inline constexpr int kWebPort = 8080;        // ztm serve on every web host
-inline constexpr int kLbHttpPort = 80;       // the load balancer's public address
+inline constexpr int kWebPort = 8080;   // ztm serve on every web host
+inline constexpr int kLbHttpPort = 80;  // the load balancer's public address
 inline constexpr int kLbHttpsPort = 443;
 inline constexpr int kRedisPort = 6379;
 inline constexpr int kSentinelPort = 26379;
@@ -29,12 +29,12 @@ inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /met
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
 struct EngineContext {
-  std::string host;     // "web1"
-  std::string address;  // "10.77.1.10"
+  std::string host;            // "web1"
+  std::string address;         // "10.77.1.10"
   std::string public_address;  // "10.77.0.10" on a host with a public address, else ""
-  std::string netns;    // "ztm-web1"
-  std::string workdir;  // DIR/hosts/<host>/<engine>, created (empty) by the caller
-  std::map<std::string, std::string> params;            // from the stage
+  std::string netns;           // "ztm-web1"
+  std::string workdir;         // DIR/hosts/<host>/<engine>, created (empty) by the caller
+  std::map<std::string, std::string> params;                  // from the stage
   std::function<std::string(const std::string&)> address_of;  // another host's address
 };
 

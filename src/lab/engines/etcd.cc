@@ -3,8 +3,9 @@
 // is about the database tier). Runs as user `etcd`, data under the engine's working directory,
 // config rendered from deploy/etcd/etcd.yml. Health: `GET /health` answers 200 (etcd has a
 // leader and serves reads).
-#include <stdexcept>
 #include <unistd.h>
+
+#include <stdexcept>
 
 #include "lab/engines/engine.h"
 #include "lab/engines/files.h"
@@ -22,7 +23,8 @@ constexpr const char* kBinary = "/usr/bin/etcd";
 
 ProcessSpec prepare_etcd(const EngineContext& c) {
   const passwd& pw = engine_user(kUser, "etcd-server");
-  if (::access(kBinary, X_OK) != 0) throw std::runtime_error("etcd: no /usr/bin/etcd: install etcd-server");
+  if (::access(kBinary, X_OK) != 0)
+    throw std::runtime_error("etcd: no /usr/bin/etcd: install etcd-server");
   check_searchable("etcd", c.workdir, pw);
   chown_to(c.workdir, pw);
   const std::string config = c.workdir + "/etcd.yml";
@@ -38,8 +40,11 @@ ProcessSpec prepare_etcd(const EngineContext& c) {
   chown_to(log, pw);
 
   ProcessSpec spec;
-  spec.launch = {.argv = {kBinary, "--config-file", config}, .netns = c.netns, .user = kUser,
-                 .workdir = c.workdir, .log = log};
+  spec.launch = {.argv = {kBinary, "--config-file", config},
+                 .netns = c.netns,
+                 .user = kUser,
+                 .workdir = c.workdir,
+                 .log = log};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {

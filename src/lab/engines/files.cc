@@ -1,11 +1,12 @@
 #include "lab/engines/files.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace ztm::lab {
 
@@ -29,7 +30,7 @@ void make_dir(const std::string& path, const passwd& pw) {
 void check_searchable(const std::string& engine, const std::string& workdir, const passwd& pw) {
   for (std::filesystem::path p = std::filesystem::path(workdir).parent_path();
        !p.empty() && p != p.root_path(); p = p.parent_path()) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(p.c_str(), &st) != 0) continue;
     const bool ok = (st.st_mode & S_IXOTH) || (st.st_uid == pw.pw_uid && (st.st_mode & S_IXUSR)) ||
                     (st.st_gid == pw.pw_gid && (st.st_mode & S_IXGRP));

@@ -3,6 +3,7 @@
 // root, the engine's files must belong to the engine's user.
 
 #include <pwd.h>
+
 #include <string>
 
 namespace ztm::lab {

@@ -5,12 +5,13 @@
 // working directory. Runs as root in the foreground (-db), config deploy/haproxy/haproxy.cfg.
 // Health: GET /lb-health (monitor-uri) on the public address answers 200. Describe: the pool
 // (each server's HAProxy status and current sessions), refreshed by the health check.
+#include <unistd.h>
+
 #include <boost/json.hpp>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "lab/engines/engine.h"
 #include "lab/health.h"
@@ -26,13 +27,15 @@ constexpr const char* kOpenssl = "/usr/bin/openssl";
 
 // A self-signed certificate for `address` (key and certificate in one PEM, as HAProxy wants).
 std::string make_certificate(const EngineContext& c, const std::string& address) {
-  if (::access(kOpenssl, X_OK) != 0) throw std::runtime_error("haproxy: no /usr/bin/openssl: install openssl");
+  if (::access(kOpenssl, X_OK) != 0)
+    throw std::runtime_error("haproxy: no /usr/bin/openssl: install openssl");
   const std::string pem = c.workdir + "/lb.pem";
   const std::string log = c.workdir + "/openssl.log";
   Launch req{.argv = {kOpenssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
                       "-subj", "/CN=" + address, "-addext", "subjectAltName=IP:" + address,
                       "-keyout", c.workdir + "/lb.key", "-out", c.workdir + "/lb.crt"},
-             .workdir = c.workdir, .log = log};
+             .workdir = c.workdir,
+             .log = log};
   if (run(req, std::chrono::seconds(30)) != 0)
     throw std::runtime_error("haproxy: openssl failed (" + log + "):\n" + tail(log, 10));
   std::ifstream key(c.workdir + "/lb.key"), crt(c.workdir + "/lb.crt");
@@ -45,14 +48,17 @@ std::string make_certificate(const EngineContext& c, const std::string& address)
 }  // namespace
 
 ProcessSpec prepare_haproxy(const EngineContext& c) {
-  if (::access(kBinary, X_OK) != 0) throw std::runtime_error("haproxy: no /usr/sbin/haproxy: install haproxy");
-  if (c.public_address.empty()) throw std::runtime_error("haproxy: its host needs a public address");
+  if (::access(kBinary, X_OK) != 0)
+    throw std::runtime_error("haproxy: no /usr/sbin/haproxy: install haproxy");
+  if (c.public_address.empty())
+    throw std::runtime_error("haproxy: its host needs a public address");
   auto it = c.params.find("web_port");
   const int web_port = it == c.params.end() ? 8080 : std::stoi(it->second);
   std::string servers;
   std::stringstream backends(c.params.count("backends") ? c.params.at("backends") : "");
   for (std::string host; std::getline(backends, host, ',');)
-    servers += "    server " + host + " " + c.address_of(host) + ":" + std::to_string(web_port) + "\n";
+    servers +=
+        "    server " + host + " " + c.address_of(host) + ":" + std::to_string(web_port) + "\n";
   const std::string config = c.workdir + "/haproxy.cfg";
   const std::string socket = haproxy_socket(c.workdir);
   render_file("haproxy", "haproxy.cfg",
@@ -67,7 +73,9 @@ ProcessSpec prepare_haproxy(const EngineContext& c) {
               config);
 
   ProcessSpec spec;
-  spec.launch = {.argv = {kBinary, "-db", "-f", config}, .netns = c.netns, .workdir = c.workdir,
+  spec.launch = {.argv = {kBinary, "-db", "-f", config},
+                 .netns = c.netns,
+                 .workdir = c.workdir,
                  .log = c.workdir + "/haproxy.log"};
   spec.stop_signal = SIGTERM;
   auto pool = std::make_shared<boost::json::array>();

@@ -3,8 +3,9 @@
 // killed or stopped server comes back with every stored job. Clients on kNatsPort, the
 // monitoring endpoint (/healthz, /jsz) on kNatsMonitorPort.
 // Health: GET /healthz answers 200 (the server and JetStream are up).
-#include <stdexcept>
 #include <unistd.h>
+
+#include <stdexcept>
 
 #include "lab/engines/engine.h"
 #include "lab/health.h"
@@ -18,11 +19,14 @@ constexpr const char* kBinary = "/usr/sbin/nats-server";  // Debian's package pu
 }  // namespace
 
 ProcessSpec prepare_nats(const EngineContext& c) {
-  if (::access(kBinary, X_OK) != 0) throw std::runtime_error(std::string("no ") + kBinary + ": install nats-server");
+  if (::access(kBinary, X_OK) != 0)
+    throw std::runtime_error(std::string("no ") + kBinary + ": install nats-server");
   ProcessSpec spec;
   spec.launch = {.argv = {kBinary, "-js", "-sd", c.workdir + "/store", "-a", c.address, "-p",
                           std::to_string(kNatsPort), "-m", std::to_string(kNatsMonitorPort)},
-                 .netns = c.netns, .workdir = c.workdir, .log = c.workdir + "/nats.log"};
+                 .netns = c.netns,
+                 .workdir = c.workdir,
+                 .log = c.workdir + "/nats.log"};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {

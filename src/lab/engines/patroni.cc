@@ -6,14 +6,15 @@
 // Health: GET /patroni on the member's REST API (port 8008) says PostgreSQL is running. The
 // answer is kept (per member, in this file: the supervisor is single-threaded) to describe each
 // db host in `status`: role, lag in bytes behind the primary, replay paused, sync standby.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <csignal>
 #include <fstream>
 #include <set>
 #include <stdexcept>
-#include <sys/stat.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "lab/engines/engine.h"
@@ -108,8 +109,8 @@ void describe(const std::string& host, json::object& out) {
           sync = json::string(text(standby.as_object(), "application_name"));
     // synchronous_mode_strict is off (deploy/patroni/patroni.yml): with no standby left the
     // primary keeps accepting writes without a copy. Say so rather than hide it.
-    out["writes"] = sync.is_null() ? "async: no synchronous standby, commits are not copied"
-                                   : "sync";
+    out["writes"] =
+        sync.is_null() ? "async: no synchronous standby, commits are not copied" : "sync";
     out["sync_standby"] = sync;
     return;
   }
@@ -118,12 +119,15 @@ void describe(const std::string& host, json::object& out) {
   const auto replayed = number(*o, "xlog", "replayed_location");
   const auto primary = primary_position();
   out["wal_position"] = replayed.value_or(0);
-  if (replayed && primary) out["lag_bytes"] = std::max<std::int64_t>(0, *primary - *replayed);
-  else out["lag_bytes"] = nullptr;
+  if (replayed && primary)
+    out["lag_bytes"] = std::max<std::int64_t>(0, *primary - *replayed);
+  else
+    out["lag_bytes"] = nullptr;
   const auto* paused = o->if_contains("xlog") && o->at("xlog").is_object()
                            ? o->at("xlog").as_object().if_contains("paused")
                            : nullptr;
-  out["replay_paused"] = (paused && paused->is_bool() && paused->as_bool()) || replay_delayed().contains(host);
+  out["replay_paused"] =
+      (paused && paused->is_bool() && paused->as_bool()) || replay_delayed().contains(host);
 }
 
 // PostgreSQL was started by Patroni in its own session: after Patroni dies, kill it (the host
@@ -133,8 +137,9 @@ void kill_postmaster(const std::string& data) {
   pid_t pid = 0;
   if (!(pid_file >> pid) || pid <= 0) return;
   std::ifstream cmdline_file("/proc/" + std::to_string(pid) + "/cmdline");
-  const std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
-  if (cmdline.find(data) == std::string::npos) return;  // a reused pid: not ours
+  const std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)),
+                            std::istreambuf_iterator<char>());
+  if (cmdline.find(data) == std::string::npos) return;   // a reused pid: not ours
   kill_and_wait(pid, SIGKILL, std::chrono::seconds(2));  // its group: the postmaster and backends
 }
 
@@ -154,46 +159,53 @@ std::string set_apply_delay(const EngineContext& c, Vars vars, const std::string
   if (!reload || reload->status / 100 != 2)
     return "Patroni did not accept POST /reload" + (reload ? ": " + reload->body : std::string());
   const std::string log = c.workdir + "/chaos.log";
-  const Launch show{.argv = {postgres_bin_dir() + "/psql", "-X", "-qAt", "-h", vars.at("workdir") + "/run",
-                             "-p", std::to_string(kPostgresPort), "-U", "postgres", "-d", "postgres",
-                             "-c", "SHOW recovery_min_apply_delay"},
-                    .netns = c.netns, .user = kUser, .workdir = c.workdir, .log = log};
+  const Launch show{.argv = {postgres_bin_dir() + "/psql", "-X", "-qAt", "-h",
+                             vars.at("workdir") + "/run", "-p", std::to_string(kPostgresPort), "-U",
+                             "postgres", "-d", "postgres", "-c", "SHOW recovery_min_apply_delay"},
+                    .netns = c.netns,
+                    .user = kUser,
+                    .workdir = c.workdir,
+                    .log = log};
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   while (Clock::now() < deadline) {
     write_file(log, "");
     if (run(show, std::chrono::seconds(2)) == 0 && tail(log, 1) == delay + "\n") return "";
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return "recovery_min_apply_delay is not " + delay + " after 10 s (" + log + ": " + tail(log, 2) + ")";
+  return "recovery_min_apply_delay is not " + delay + " after 10 s (" + log + ": " + tail(log, 2) +
+         ")";
 }
 
 }  // namespace
 
 ProcessSpec prepare_patroni(const EngineContext& c) {
   const passwd& pw = engine_user(kUser, "postgresql-15");
-  if (::access(kBinary, X_OK) != 0) throw std::runtime_error("patroni: no /usr/bin/patroni: install patroni");
+  if (::access(kBinary, X_OK) != 0)
+    throw std::runtime_error("patroni: no /usr/bin/patroni: install patroni");
   const std::string bin = postgres_bin_dir();
   if (::access((bin + "/postgres").c_str(), X_OK) != 0)
-    throw std::runtime_error("patroni: no " + bin + "/postgres: install postgresql-15 or set ZTM_PG_BIN");
+    throw std::runtime_error("patroni: no " + bin +
+                             "/postgres: install postgresql-15 or set ZTM_PG_BIN");
   const auto etcd = c.params.find("etcd_host");
   if (etcd == c.params.end()) throw std::runtime_error("patroni: needs param etcd_host");
   check_searchable("patroni", c.workdir, pw);
   chown_to(c.workdir, pw);
   const std::string run_dir = c.workdir + "/run";
   make_dir(run_dir, pw);
-  const Vars vars = {{"name", c.host},
-                     {"address", c.address},
-                     {"api_port", std::to_string(kApiPort)},
-                     {"port", std::to_string(kPostgresPort)},
-                     {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
-                     {"workdir", c.workdir},
-                     {"bin_dir", bin},
-                     {"superuser_password", kSuperuserPassword},
-                     {"replication_password", kReplicationPassword},
-                     {"db_user", kPostgresUser},
-                     {"db_password", kPostgresPassword},
-                     {"db_name", kPostgresDatabase},
-                     {"apply_delay", "0"}};
+  const Vars vars = {
+      {"name", c.host},
+      {"address", c.address},
+      {"api_port", std::to_string(kApiPort)},
+      {"port", std::to_string(kPostgresPort)},
+      {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
+      {"workdir", c.workdir},
+      {"bin_dir", bin},
+      {"superuser_password", kSuperuserPassword},
+      {"replication_password", kReplicationPassword},
+      {"db_user", kPostgresUser},
+      {"db_password", kPostgresPassword},
+      {"db_name", kPostgresDatabase},
+      {"apply_delay", "0"}};
   for (const char* file : {"patroni.yml", "post_bootstrap.sh"}) {
     render_file("patroni", file, vars, c.workdir + "/" + file);
     chown_to(c.workdir + "/" + file, pw);
@@ -205,9 +217,13 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
   chown_to(log, pw);
 
   ProcessSpec spec;
-  spec.launch = {.argv = {kBinary, c.workdir + "/patroni.yml"}, .netns = c.netns, .user = kUser,
-                 .workdir = c.workdir, .log = log};
-  spec.stop_signal = SIGTERM;  // Patroni stops PostgreSQL (fast shutdown) and releases the leader key
+  spec.launch = {.argv = {kBinary, c.workdir + "/patroni.yml"},
+                 .netns = c.netns,
+                 .user = kUser,
+                 .workdir = c.workdir,
+                 .log = log};
+  spec.stop_signal =
+      SIGTERM;  // Patroni stops PostgreSQL (fast shutdown) and releases the leader key
   const std::string host = c.host;
   const std::string address = c.address;
   spec.healthy = [host, address](std::chrono::milliseconds timeout) {

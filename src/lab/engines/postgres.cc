@@ -2,8 +2,9 @@
 // root), data and socket directory under the engine's working directory.
 // Prepare: initdb, our postgresql.conf and pg_hba.conf (deploy/postgres/), then the lab's role
 // and database created in single-user mode — no server, no network, no password on disk.
-#include <stdexcept>
 #include <unistd.h>
+
+#include <stdexcept>
 
 #include "lab/engines/engine.h"
 #include "lab/engines/files.h"
@@ -32,7 +33,8 @@ ProcessSpec prepare_postgres(const EngineContext& c) {
   const passwd* pw = &engine_user(kUser, "postgresql-15");
   const std::string bin = postgres_bin_dir();
   if (::access((bin + "/postgres").c_str(), X_OK) != 0)
-    throw std::runtime_error("postgres: no " + bin + "/postgres: install postgresql-15 or set ZTM_PG_BIN");
+    throw std::runtime_error("postgres: no " + bin +
+                             "/postgres: install postgresql-15 or set ZTM_PG_BIN");
   const std::string data = c.workdir + "/data";
   const std::string run_dir = c.workdir + "/run";
   const std::string log = c.workdir + "/postgres.log";
@@ -44,26 +46,31 @@ ProcessSpec prepare_postgres(const EngineContext& c) {
 
   run_step("initdb", {.argv = {bin + "/initdb", "-D", data, "--auth=trust", "--encoding=UTF8",
                                "--locale=C", "--no-sync"},
-                      .workdir = c.workdir, .log = log});
-  const Vars vars = {{"address", c.address},
-                     {"port", std::to_string(kPostgresPort)},
-                     {"socket_dir", run_dir}};
+                      .workdir = c.workdir,
+                      .log = log});
+  const Vars vars = {
+      {"address", c.address}, {"port", std::to_string(kPostgresPort)}, {"socket_dir", run_dir}};
   for (const char* file : {"postgresql.conf", "pg_hba.conf"}) {
     render_file("postgres", file, vars, data + "/" + file);
     chown_to(data + "/" + file, *pw);
   }
   const std::string sql = c.workdir + "/setup.sql";
   write_file(sql, std::string("CREATE ROLE ") + kPostgresUser + " LOGIN SUPERUSER PASSWORD '" +
-                      kPostgresPassword + "';\nCREATE DATABASE " + kPostgresDatabase +
-                      " OWNER " + kPostgresUser + ";\n");
+                      kPostgresPassword + "';\nCREATE DATABASE " + kPostgresDatabase + " OWNER " +
+                      kPostgresUser + ";\n");
   run_step("creating the lab's role and database",
-           {.argv = {bin + "/postgres", "--single", "-D", data, "postgres"}, .workdir = c.workdir,
-            .log = log, .stdin_path = sql});
+           {.argv = {bin + "/postgres", "--single", "-D", data, "postgres"},
+            .workdir = c.workdir,
+            .log = log,
+            .stdin_path = sql});
   ::unlink(sql.c_str());
 
   ProcessSpec spec;
-  spec.launch = {.argv = {bin + "/postgres", "-D", data}, .netns = c.netns, .user = kUser,
-                 .workdir = c.workdir, .log = log};
+  spec.launch = {.argv = {bin + "/postgres", "-D", data},
+                 .netns = c.netns,
+                 .user = kUser,
+                 .workdir = c.workdir,
+                 .log = log};
   spec.stop_signal = SIGINT;  // fast shutdown: SIGTERM ("smart") would wait for every client
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {

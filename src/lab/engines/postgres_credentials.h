@@ -17,7 +17,8 @@ inline constexpr int kPostgresPort = 5432;
 // One host, or several in libpq's multi-host form ("a:5432,b:5432": libpq tries them in order).
 inline std::string postgres_url(const std::vector<std::string>& addresses) {
   std::string hosts;
-  for (const auto& a : addresses) hosts += (hosts.empty() ? "" : ",") + a + ":" + std::to_string(kPostgresPort);
+  for (const auto& a : addresses)
+    hosts += (hosts.empty() ? "" : ",") + a + ":" + std::to_string(kPostgresPort);
   return std::string("postgresql://") + kPostgresUser + ":" + kPostgresPassword + "@" + hosts +
          "/" + kPostgresDatabase;
 }

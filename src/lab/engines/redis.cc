@@ -8,10 +8,11 @@
 //             Describe: "role" (primary | replica | cache | unknown) and, on replicas, "link".
 //   sentinel: params primary_host (the primary at start), quorum (2).
 //             Health: it names the primary of kSessionsMaster. Describe: "primary" (ip:port).
+#include <unistd.h>
+
 #include <boost/json.hpp>
 #include <memory>
 #include <stdexcept>
-#include <unistd.h>
 #include <vector>
 
 #include "lab/engines/engine.h"
@@ -47,7 +48,8 @@ std::vector<std::string> resp_values(const std::string& answer) {
 }
 
 void check_binary() {
-  if (::access(kBinary, X_OK) != 0) throw std::runtime_error("no /usr/bin/redis-server: install redis-server");
+  if (::access(kBinary, X_OK) != 0)
+    throw std::runtime_error("no /usr/bin/redis-server: install redis-server");
 }
 
 }  // namespace
@@ -58,22 +60,26 @@ ProcessSpec prepare_redis(const EngineContext& c) {
   if (role != "primary" && role != "replica" && role != "cache")
     throw std::runtime_error("redis: role must be primary, replica or cache");
   const std::string config = c.workdir + "/redis.conf";
-  render_file("redis", role == "cache" ? "cache.conf" : "redis.conf",
-              {{"address", c.address},
-               {"port", std::to_string(kRedisPort)},
-               {"workdir", c.workdir},
-               {"replicaof", role == "replica" ? "replicaof " + c.address_of(param(c, "primary_host", "")) +
-                                                     " " + std::to_string(kRedisPort)
-                                               : ""}},
-              config);
+  render_file(
+      "redis", role == "cache" ? "cache.conf" : "redis.conf",
+      {{"address", c.address},
+       {"port", std::to_string(kRedisPort)},
+       {"workdir", c.workdir},
+       {"replicaof", role == "replica" ? "replicaof " + c.address_of(param(c, "primary_host", "")) +
+                                             " " + std::to_string(kRedisPort)
+                                       : ""}},
+      config);
   ProcessSpec spec;
-  spec.launch = {.argv = {kBinary, config}, .netns = c.netns, .workdir = c.workdir,
+  spec.launch = {.argv = {kBinary, config},
+                 .netns = c.netns,
+                 .workdir = c.workdir,
                  .log = c.workdir + "/redis.log"};
   spec.stop_signal = SIGTERM;
   auto live = std::make_shared<boost::json::object>();
   const std::string address = c.address;
   spec.healthy = [address, live, role](std::chrono::milliseconds timeout) {
-    const auto v = resp_values(exchange(address, kRedisPort, "ROLE\r\nQUIT\r\n", timeout).value_or(""));
+    const auto v =
+        resp_values(exchange(address, kRedisPort, "ROLE\r\nQUIT\r\n", timeout).value_or(""));
     live->clear();
     if (v.empty()) {
       (*live)["role"] = "unknown";
@@ -107,15 +113,17 @@ ProcessSpec prepare_sentinel(const EngineContext& c) {
                {"quorum", param(c, "quorum", "2")}},
               config);
   ProcessSpec spec;
-  spec.launch = {.argv = {kBinary, config, "--sentinel"}, .netns = c.netns, .workdir = c.workdir,
+  spec.launch = {.argv = {kBinary, config, "--sentinel"},
+                 .netns = c.netns,
+                 .workdir = c.workdir,
                  .log = c.workdir + "/sentinel.log"};
   spec.stop_signal = SIGTERM;
   auto primary = std::make_shared<std::string>();
   const std::string address = c.address;
   spec.healthy = [address, primary](std::chrono::milliseconds timeout) {
     const auto v = resp_values(exchange(address, kSentinelPort,
-                                        std::string("SENTINEL get-master-addr-by-name ") + kSessionsMaster +
-                                            "\r\nQUIT\r\n",
+                                        std::string("SENTINEL get-master-addr-by-name ") +
+                                            kSessionsMaster + "\r\nQUIT\r\n",
                                         timeout)
                                    .value_or(""));
     *primary = v.size() >= 2 ? v[0] + ":" + v[1] : "";

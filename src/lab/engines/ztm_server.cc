@@ -61,7 +61,8 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
     std::vector<std::string> addresses;
     std::stringstream hosts(param(c, "db_hosts", param(c, "db_host", "")));
     for (std::string h; std::getline(hosts, h, ',');) addresses.push_back(c.address_of(h));
-    if (addresses.empty()) throw std::runtime_error("ztm: storage=postgres needs db_host or db_hosts");
+    if (addresses.empty())
+      throw std::runtime_error("ztm: storage=postgres needs db_host or db_hosts");
     vars["postgres_url"] = postgres_url(addresses);
   } else if (storage != "sqlite") {
     throw std::runtime_error("ztm: unknown storage " + storage);
@@ -73,7 +74,8 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
     vars["l2_nodes"] = host_ports(c, l2, kRedisPort);
   }
   if (auto lb = param(c, "lb_host", ""); !lb.empty()) {
-    if (storage != "postgres") throw std::runtime_error("ztm: behind a load balancer storage must be postgres");
+    if (storage != "postgres")
+      throw std::runtime_error("ztm: behind a load balancer storage must be postgres");
     const std::string sessions = param(c, "sessions", "sqlite");
     config_template = "ztm-lb-" + sessions + ".toml";
     vars["trusted_proxies"] = c.address_of(lb);
@@ -98,15 +100,18 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   const std::string log = c.workdir + "/ztm.log";
   // Seed from inside the host, as the server will connect: loads the demo users (John Smith is
   // user 12) unless the database has users already.
-  Launch seed{.argv = {exe, "seed", "--config", config}, .netns = c.netns, .workdir = c.workdir,
+  Launch seed{.argv = {exe, "seed", "--config", config},
+              .netns = c.netns,
+              .workdir = c.workdir,
               .log = log};
   auto status = run(seed, std::chrono::seconds(30));
-  if (status != 0)
-    throw std::runtime_error("ztm seed failed (" + log + "):\n" + tail(log, 10));
+  if (status != 0) throw std::runtime_error("ztm seed failed (" + log + "):\n" + tail(log, 10));
 
   ProcessSpec spec;
-  spec.launch = {.argv = {exe, "serve", "--config", config}, .netns = c.netns,
-                 .workdir = c.workdir, .log = log};
+  spec.launch = {.argv = {exe, "serve", "--config", config},
+                 .netns = c.netns,
+                 .workdir = c.workdir,
+                 .log = log};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {
@@ -124,8 +129,10 @@ ProcessSpec prepare_ztm_worker(const EngineContext& c) {
   const std::string config = c.workdir + "/ztm-worker.toml";
   render_file("ztm", "ztm-worker.toml", vars, config);
   ProcessSpec spec;
-  spec.launch = {.argv = {self_exe(), "worker", "--config", config}, .netns = c.netns,
-                 .workdir = c.workdir, .log = c.workdir + "/worker.log"};
+  spec.launch = {.argv = {self_exe(), "worker", "--config", config},
+                 .netns = c.netns,
+                 .workdir = c.workdir,
+                 .log = c.workdir + "/worker.log"};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {

@@ -29,7 +29,7 @@ constexpr pg::Statement kCreate{
 // The bytes travel in binary, both ways: as text, bytea is hex, which doubles what is sent and
 // costs encoding and decoding on the event loop (about 2 ms per MB).
 constexpr std::size_t kMaxBytea = std::size_t{1} << 30;  // a bytea value is at most 1 GB
-constexpr int kPutFormats[] = {0, 1};  // the key as text, the bytes in binary
+constexpr int kPutFormats[] = {0, 1};                    // the key as text, the bytes in binary
 constexpr pg::Statement kPut{
     "ztm_blobs_put",
     "WITH v AS (SELECT encode(sha256($2::bytea), 'hex') = left($1, 64) AS matches), "
@@ -63,8 +63,9 @@ awaitable<Result<void>> PgBlobStore::migrate() {
 awaitable<Result<void>> PgBlobStore::put(std::string key, std::string bytes) {
   if (auto k = check_key(key); !k.ok()) co_return k;
   if (bytes.size() > kMaxBytea)
-    co_return Error{Errc::invalid_argument,
-                    fmt::format("blob of {} bytes: PostgreSQL keeps at most {}", bytes.size(), kMaxBytea)};
+    co_return Error{
+        Errc::invalid_argument,
+        fmt::format("blob of {} bytes: PostgreSQL keeps at most {}", bytes.size(), kMaxBytea)};
   const std::array<const char*, 2> values{key.c_str(), bytes.data()};
   const std::array<int, 2> lengths{0, static_cast<int>(bytes.size())};
   const pg::Params params(values, lengths);  // named: no temporary inside co_await

@@ -168,7 +168,8 @@ SqliteOptions database_options(const EmbeddedQueueOptions& o) {
 }  // namespace
 
 struct EmbeddedQueue::QueueDatabase {
-  explicit QueueDatabase(EmbeddedQueueOptions o) : options(std::move(o)), db(database_options(options)) {
+  explicit QueueDatabase(EmbeddedQueueOptions o)
+      : options(std::move(o)), db(database_options(options)) {
     const int rc = db.with_writer(
         [](sqlite3* h) { return sqlite3_exec(h, kSchema, nullptr, nullptr, nullptr); });
     if (rc != SQLITE_OK)
@@ -195,7 +196,7 @@ struct EmbeddedQueue::QueueDatabase {
   const EmbeddedQueueOptions options;
   // Bumped by every publish and nak of this process: a waiting fetch looks again.
   std::atomic<std::uint64_t> wakeups{0};
-  std::atomic<int> waiting{0};  // fetches that found nothing and wait for a wake-up or a poll
+  std::atomic<int> waiting{0};    // fetches that found nothing and wait for a wake-up or a poll
   int publishes_since_purge = 0;  // touched only holding the writer
   sqlite::Database db;            // declared last: its pool is joined before the rest goes
 };
@@ -205,7 +206,9 @@ EmbeddedQueue::EmbeddedQueue(EmbeddedQueueOptions options)
 
 EmbeddedQueue::~EmbeddedQueue() = default;
 
-int EmbeddedQueue::waiting_fetches() const { return db_->waiting.load(); }
+int EmbeddedQueue::waiting_fetches() const {
+  return db_->waiting.load();
+}
 
 awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string payload) {
   if (auto c = queue::check_publish(db_->options.queue, dedup_id, payload); !c.ok()) co_return c;
@@ -306,8 +309,8 @@ awaitable<Result<void>> EmbeddedQueue::dead_letter(const QueueMessage& message,
 }
 
 awaitable<Result<std::int64_t>> EmbeddedQueue::pending() {
-  auto call = db_->db.read<std::int64_t>(
-      kCount, [](Statement& st, Connection& c) -> Result<std::int64_t> {
+  auto call =
+      db_->db.read<std::int64_t>(kCount, [](Statement& st, Connection& c) -> Result<std::int64_t> {
         if (const int rc = st.step(); rc != SQLITE_ROW) return c.error(rc, "pending");
         return st.column_int64(0);
       });

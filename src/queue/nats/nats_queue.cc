@@ -309,8 +309,8 @@ awaitable<Result<void>> NatsQueue::publish(std::string dedup_id, std::string pay
 awaitable<Result<std::vector<QueueMessage>>> NatsQueue::fetch(int max, milliseconds wait) {
   if (auto c = queue::check_fetch(max, wait); !c.ok()) co_return std::move(c).error();
   JetStream& js = *js_;
-  auto call = js.run<std::vector<QueueMessage>>(
-      js.fetch_pool, [&js, max, wait] { return js.fetch(max, wait); });
+  auto call = js.run<std::vector<QueueMessage>>(js.fetch_pool,
+                                                [&js, max, wait] { return js.fetch(max, wait); });
   co_return co_await std::move(call);
 }
 
@@ -330,8 +330,8 @@ awaitable<Result<void>> NatsQueue::nak(const QueueMessage& message, milliseconds
   auto call = js.run<void>(js.pool, [&js, &held, delay] {
     jsOptions o = js.conn->options();
     return js.flush(delay.count() > 0 ? natsMsg_NakWithDelay(held.msg, delay.count(), &o)
-                                        : natsMsg_Nak(held.msg, &o),
-                      "nak");
+                                      : natsMsg_Nak(held.msg, &o),
+                    "nak");
   });
   co_return co_await std::move(call);
 }
@@ -362,8 +362,7 @@ awaitable<Result<std::int64_t>> NatsQueue::pending() {
     jsOptions o = js.conn->options();
     jsStreamInfo* si = nullptr;
     jsErrCode code = nats::kNoCode;
-    const natsStatus s =
-        js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
+    const natsStatus s = js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
     if (s != NATS_OK) return js.failed(s, code, "stream info");
     const auto n = static_cast<std::int64_t>(si->State.Msgs);
     jsStreamInfo_Destroy(si);
@@ -375,8 +374,8 @@ awaitable<Result<std::int64_t>> NatsQueue::pending() {
 awaitable<Result<std::vector<Queue::DeadLetter>>> NatsQueue::dead_letters(int max) {
   if (auto c = queue::check_dead_letters(max); !c.ok()) co_return std::move(c).error();
   JetStream& js = *js_;
-  auto call = js.run<std::vector<DeadLetter>>(
-      js.pool, [&js, max]() -> Result<std::vector<DeadLetter>> {
+  auto call =
+      js.run<std::vector<DeadLetter>>(js.pool, [&js, max]() -> Result<std::vector<DeadLetter>> {
         jsOptions o = js.conn->options();
         jsStreamInfo* si = nullptr;
         jsErrCode code = nats::kNoCode;

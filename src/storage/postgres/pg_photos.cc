@@ -60,8 +60,9 @@ struct PhotoParams {
         height(std::to_string(p.height)),
         bytes(std::to_string(p.bytes)),
         source(std::to_string(p.source_id)),
-        values{id.c_str(),    owner.c_str(), p.blob_key.c_str(), p.content_type.c_str(),
-               width.c_str(), height.c_str(), bytes.c_str(),     source.c_str(), nullptr} {}
+        values{id.c_str(),    owner.c_str(),  p.blob_key.c_str(), p.content_type.c_str(),
+               width.c_str(), height.c_str(), bytes.c_str(),      source.c_str(),
+               nullptr} {}
   std::string id, owner, width, height, bytes, source;
   std::array<const char*, 9> values;
 };
@@ -71,8 +72,14 @@ Result<Photo> read_photo(const QueryResult& r, int row) {
              height = r.int64(row, 5), bytes = r.int64(row, 6), source = r.int64(row, 7);
   if (!id || !owner || !width || !height || !bytes || !source)
     return Error{Errc::internal, "postgres: malformed photo row"};
-  return Photo{*id, *owner, std::string(r.text(row, 2)), std::string(r.text(row, 3)),
-               static_cast<int>(*width), static_cast<int>(*height), *bytes, *source};
+  return Photo{*id,
+               *owner,
+               std::string(r.text(row, 2)),
+               std::string(r.text(row, 3)),
+               static_cast<int>(*width),
+               static_cast<int>(*height),
+               *bytes,
+               *source};
 }
 
 Result<Job> read_job(const QueryResult& r, int row) {
@@ -81,8 +88,14 @@ Result<Job> read_job(const QueryResult& r, int row) {
   const auto status = parse_job_status(r.text(row, 4));
   if (!id || !photo || !owner || !result || !attempts || !status)
     return Error{Errc::internal, "postgres: malformed job row"};
-  return Job{*id,     *photo,  *owner, std::string(r.text(row, 3)), *status,
-             *result, std::string(r.text(row, 6)), static_cast<int>(*attempts)};
+  return Job{*id,
+             *photo,
+             *owner,
+             std::string(r.text(row, 3)),
+             *status,
+             *result,
+             std::string(r.text(row, 6)),
+             static_cast<int>(*attempts)};
 }
 
 Result<void> check_text(std::initializer_list<const std::string*> fields) {
@@ -103,7 +116,8 @@ awaitable<Result<Job>> job_or_missing(Host& host, Result<QueryResult> updated, J
 
 awaitable<Result<Photo>> create_photo(Host& host, Photo photo) {
   if (photo.id <= 0) co_return Error{Errc::invalid_argument, "photo id must be positive"};
-  if (auto c = check_text({&photo.blob_key, &photo.content_type}); !c.ok()) co_return std::move(c).error();
+  if (auto c = check_text({&photo.blob_key, &photo.content_type}); !c.ok())
+    co_return std::move(c).error();
   PhotoParams p(photo);
   auto r = co_await host.execute(kPhotoInsert, std::span<const char* const>(p.values).first(8));
   if (!r.ok()) {
@@ -136,7 +150,8 @@ awaitable<Result<DeletedPhoto>> delete_photo(Host& host, PhotoId id) {
 
 awaitable<Result<Job>> create_job(Host& host, Job job, std::string outbox_payload) {
   if (job.id <= 0) co_return Error{Errc::invalid_argument, "job id must be positive"};
-  if (auto c = check_text({&job.operations, &outbox_payload}); !c.ok()) co_return std::move(c).error();
+  if (auto c = check_text({&job.operations, &outbox_payload}); !c.ok())
+    co_return std::move(c).error();
   const std::string id = std::to_string(job.id), photo = std::to_string(job.photo_id),
                     owner = std::to_string(job.owner_id);
   const std::array<const char*, 5> params{id.c_str(), photo.c_str(), owner.c_str(),
@@ -147,8 +162,8 @@ awaitable<Result<Job>> create_job(Host& host, Job job, std::string outbox_payloa
     if (e.code == Errc::conflict) e.message = fmt::format("job {} already exists", job.id);
     co_return e;
   }
-  co_return Job{job.id, job.photo_id, job.owner_id, std::move(job.operations), JobStatus::queued,
-                0, "", 0};
+  co_return Job{
+      job.id, job.photo_id, job.owner_id, std::move(job.operations), JobStatus::queued, 0, "", 0};
 }
 
 awaitable<Result<Job>> get_job(Host& host, JobId id) {
@@ -168,7 +183,8 @@ awaitable<Result<Job>> start_job(Host& host, JobId id) {
 }
 
 awaitable<Result<Job>> complete_job(Host& host, JobId id, Photo result) {
-  if (auto c = check_text({&result.blob_key, &result.content_type}); !c.ok()) co_return std::move(c).error();
+  if (auto c = check_text({&result.blob_key, &result.content_type}); !c.ok())
+    co_return std::move(c).error();
   PhotoParams p(result);
   const std::string id_text = std::to_string(id);
   p.values[8] = id_text.c_str();

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/result.h"
-#include "storage/photo_record.h"
 #include "postgres/host.h"
+#include "storage/photo_record.h"
 
 namespace ztm::pg {
 

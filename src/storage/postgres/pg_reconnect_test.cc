@@ -14,8 +14,8 @@
 #include "storage/postgres/pg_store.h"
 #include "tests/storage/pg_test_util.h"
 #include "tests/storage/store_conformance.h"
-#include "tests/support/postgres_instance.h"
 #include "tests/support/eventually.h"
+#include "tests/support/postgres_instance.h"
 
 namespace ztm {
 namespace {

@@ -1,10 +1,11 @@
 #include "storage/postgres/pg_store.h"
-#include "storage/postgres/pg_photos.h"
-#include "storage/postgres/pg_users.h"
 
 #include <fmt/format.h>
 
 #include <utility>
+
+#include "storage/postgres/pg_photos.h"
+#include "storage/postgres/pg_users.h"
 
 namespace ztm {
 namespace {
@@ -57,8 +58,7 @@ awaitable<Result<StoredUser>> PgStore::update_user(User user,
   co_return co_await pg::update_user(host_, std::move(user), expected);
 }
 
-awaitable<Result<Committed>> PgStore::delete_user(UserId id,
-                                                 std::optional<std::int64_t> expected) {
+awaitable<Result<Committed>> PgStore::delete_user(UserId id, std::optional<std::int64_t> expected) {
   auto r = co_await pg::delete_user(host_, id, expected);
   if (!r.ok()) co_return std::move(r).error();
   co_return Committed{};  // one server: every later read sees it
@@ -83,15 +83,21 @@ awaitable<Result<void>> PgStore::ping() {
 awaitable<Result<Photo>> PgStore::create_photo(Photo photo) {
   co_return co_await pg::create_photo(host_, std::move(photo));
 }
-awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) { co_return co_await pg::get_photo(host_, id); }
+awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) {
+  co_return co_await pg::get_photo(host_, id);
+}
 awaitable<Result<DeletedPhoto>> PgStore::delete_photo(PhotoId id) {
   co_return co_await pg::delete_photo(host_, id);
 }
 awaitable<Result<Job>> PgStore::create_job(Job job, std::string outbox_payload) {
   co_return co_await pg::create_job(host_, std::move(job), std::move(outbox_payload));
 }
-awaitable<Result<Job>> PgStore::get_job(JobId id) { co_return co_await pg::get_job(host_, id); }
-awaitable<Result<Job>> PgStore::start_job(JobId id) { co_return co_await pg::start_job(host_, id); }
+awaitable<Result<Job>> PgStore::get_job(JobId id) {
+  co_return co_await pg::get_job(host_, id);
+}
+awaitable<Result<Job>> PgStore::start_job(JobId id) {
+  co_return co_await pg::start_job(host_, id);
+}
 awaitable<Result<Job>> PgStore::complete_job(JobId id, Photo result) {
   co_return co_await pg::complete_job(host_, id, std::move(result));
 }

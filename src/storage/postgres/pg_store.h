@@ -20,8 +20,8 @@
 #include <string>
 
 #include "postgres/host.h"
-#include "storage/postgres/pg_migrations.h"
 #include "storage/database.h"
+#include "storage/postgres/pg_migrations.h"
 
 namespace ztm {
 
@@ -51,10 +51,9 @@ class PgStore final : public Database {
   Result<int> schema_version();  // 0 for an empty database
   static int latest_schema_version();
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
-                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency consistency) override;
   boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
-                                                     Consistency consistency) override;
+                                                      Consistency consistency) override;
   boost::asio::awaitable<Result<StoredUser>> create_user(
       User user, std::optional<std::string> idempotency_key) override;
   boost::asio::awaitable<Result<StoredUser>> update_user(

@@ -10,8 +10,8 @@
 #include <latch>
 #include <thread>
 
-#include "tests/storage/pg_test_util.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
 #include "tests/support/postgres_instance.h"
 

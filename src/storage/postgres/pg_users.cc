@@ -61,7 +61,8 @@ constexpr Statement kInsertAccount{
     ", version) VALUES($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1) RETURNING id) "
     "INSERT INTO accounts(user_id, email, password_hash, role) SELECT id, $9, $10, $11 FROM u"};
 constexpr Statement kFindAccount{
-    "ztm_find_account", "SELECT user_id, email, password_hash, role FROM accounts WHERE email = $1"};
+    "ztm_find_account",
+    "SELECT user_id, email, password_hash, role FROM accounts WHERE email = $1"};
 #undef ZTM_USER_COLUMNS
 
 // A compare-and-set that missed, then found the row back at the expected version (deleted and
@@ -82,7 +83,9 @@ struct UserParams {
                u.address.state.c_str(),
                postal_code.c_str(),
                phones.c_str(),
-               nullptr, nullptr, nullptr} {}
+               nullptr,
+               nullptr,
+               nullptr} {}
   std::string id, postal_code, phones;
   std::array<const char*, 11> values;
 };

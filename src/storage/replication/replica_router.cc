@@ -245,7 +245,8 @@ awaitable<Result<StoredUser>> ReplicaRouter::create_account(User user, Account a
 
 // Logins read the primary: an account is usable the moment its sign-up is acknowledged.
 awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
-  co_return co_await on_primary<Account>([&email](pg::Host& h) { return pg::find_account(h, email); });
+  co_return co_await on_primary<Account>(
+      [&email](pg::Host& h) { return pg::find_account(h, email); });
 }
 
 // pg::delete_user reports nothing; Committed carries the position write() fills in.
@@ -273,13 +274,15 @@ awaitable<Result<T>> ReplicaRouter::on_primary(Call call) {
 }
 
 awaitable<Result<Photo>> ReplicaRouter::create_photo(Photo photo) {
-  co_return co_await on_primary<Photo>([&photo](pg::Host& h) { return pg::create_photo(h, std::move(photo)); });
+  co_return co_await on_primary<Photo>(
+      [&photo](pg::Host& h) { return pg::create_photo(h, std::move(photo)); });
 }
 awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
   co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg::get_photo(h, id); });
 }
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
-  co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg::delete_photo(h, id); });
+  co_return co_await on_primary<DeletedPhoto>(
+      [id](pg::Host& h) { return pg::delete_photo(h, id); });
 }
 awaitable<Result<Job>> ReplicaRouter::create_job(Job job, std::string outbox_payload) {
   co_return co_await on_primary<Job>([&job, &outbox_payload](pg::Host& h) {
@@ -297,14 +300,16 @@ awaitable<Result<Job>> ReplicaRouter::complete_job(JobId id, Photo result) {
       [id, &result](pg::Host& h) { return pg::complete_job(h, id, std::move(result)); });
 }
 awaitable<Result<Job>> ReplicaRouter::fail_job(JobId id, std::string error) {
-  co_return co_await on_primary<Job>([id, &error](pg::Host& h) { return pg::fail_job(h, id, std::move(error)); });
+  co_return co_await on_primary<Job>(
+      [id, &error](pg::Host& h) { return pg::fail_job(h, id, std::move(error)); });
 }
 awaitable<Result<std::vector<OutboxMessage>>> ReplicaRouter::outbox_batch(int limit) {
   co_return co_await on_primary<std::vector<OutboxMessage>>(
       [limit](pg::Host& h) { return pg::outbox_batch(h, limit); });
 }
 awaitable<Result<void>> ReplicaRouter::outbox_delete(std::vector<std::int64_t> ids) {
-  co_return co_await on_primary<void>([&ids](pg::Host& h) { return pg::outbox_delete(h, std::move(ids)); });
+  co_return co_await on_primary<void>(
+      [&ids](pg::Host& h) { return pg::outbox_delete(h, std::move(ids)); });
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry) {

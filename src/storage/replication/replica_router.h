@@ -36,9 +36,9 @@
 
 #include "core/metrics.h"
 #include "postgres/host.h"
+#include "storage/database.h"
 #include "storage/postgres/pg_migrations.h"
 #include "storage/replication/topology.h"
-#include "storage/database.h"
 
 namespace ztm {
 

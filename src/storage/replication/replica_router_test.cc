@@ -8,11 +8,11 @@
 #include <boost/asio/io_context.hpp>
 #include <thread>
 
-#include "tests/storage/pg_test_util.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
-#include "tests/support/postgres_instance.h"
 #include "tests/support/eventually.h"
+#include "tests/support/postgres_instance.h"
 
 namespace ztm {
 namespace {
@@ -260,6 +260,8 @@ struct OneHostRouterFactory {
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, StoreConformance,
                                ::testing::Types<OneHostRouterFactory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, AccountConformance, ::testing::Types<OneHostRouterFactory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, PhotoConformance, ::testing::Types<OneHostRouterFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, AccountConformance,
+                               ::testing::Types<OneHostRouterFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, PhotoConformance,
+                               ::testing::Types<OneHostRouterFactory>);
 }  // namespace ztm::test

@@ -18,8 +18,9 @@ using sqlite::WriteTransaction;
 #define ZTM_JOB_COLUMNS \
   "id, photo_id, owner_id, operations, status, result_photo_id, error, attempts"
 namespace sql {
-constexpr const char* photo_insert = "INSERT INTO photos(" ZTM_PHOTO_COLUMNS
-                                     ", created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " ZTM_NOW ")";
+constexpr const char* photo_insert =
+    "INSERT INTO photos(" ZTM_PHOTO_COLUMNS
+    ", created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " ZTM_NOW ")";
 constexpr const char* photo_get = "SELECT " ZTM_PHOTO_COLUMNS " FROM photos WHERE id = ?1";
 constexpr const char* photo_delete = "DELETE FROM photos WHERE id = ?1 RETURNING blob_key";
 constexpr const char* blob_users = "SELECT count(*) FROM photos WHERE blob_key = ?1";
@@ -58,16 +59,27 @@ void bind_photo(Statement& st, const Photo& p) {
 }
 
 Photo read_photo(Statement& st) {
-  return Photo{st.column_int64(0), st.column_int64(1), st.column_text(2), st.column_text(3),
-               static_cast<int>(st.column_int64(4)), static_cast<int>(st.column_int64(5)),
-               st.column_int64(6), st.column_int64(7)};
+  return Photo{st.column_int64(0),
+               st.column_int64(1),
+               st.column_text(2),
+               st.column_text(3),
+               static_cast<int>(st.column_int64(4)),
+               static_cast<int>(st.column_int64(5)),
+               st.column_int64(6),
+               st.column_int64(7)};
 }
 
 Result<Job> read_job(Statement& st) {
   auto status = parse_job_status(st.column_text(4));
   if (!status) return Error{Errc::internal, "sqlite: a job with an unknown status"};
-  return Job{st.column_int64(0), st.column_int64(1), st.column_int64(2), st.column_text(3),
-             *status, st.column_int64(5), st.column_text(6), static_cast<int>(st.column_int64(7))};
+  return Job{st.column_int64(0),
+             st.column_int64(1),
+             st.column_int64(2),
+             st.column_text(3),
+             *status,
+             st.column_int64(5),
+             st.column_text(6),
+             static_cast<int>(st.column_int64(7))};
 }
 
 Result<void> insert_photo(Connection& w, const Photo& photo) {
@@ -115,7 +127,9 @@ Result<Job> advance_job(Connection& w, JobId id, const char* update, Bind bind, 
   return after;
 }
 
-Result<void> nothing_before() { return {}; }
+Result<void> nothing_before() {
+  return {};
+}
 
 }  // namespace
 
@@ -128,13 +142,14 @@ awaitable<Result<Photo>> SqliteStore::create_photo(Photo photo) {
 }
 
 awaitable<Result<Photo>> SqliteStore::get_photo(PhotoId id) {
-  co_return co_await db_->read<Photo>(sql::photo_get, [id](Statement& st, Connection& c) -> Result<Photo> {
-    st.bind(1, id);
-    const int rc = st.step();
-    if (rc == SQLITE_DONE) return Error{Errc::not_found, fmt::format("photo {} not found", id)};
-    if (rc != SQLITE_ROW) return c.error(rc, "get_photo");
-    return read_photo(st);
-  });
+  co_return co_await db_->read<Photo>(
+      sql::photo_get, [id](Statement& st, Connection& c) -> Result<Photo> {
+        st.bind(1, id);
+        const int rc = st.step();
+        if (rc == SQLITE_DONE) return Error{Errc::not_found, fmt::format("photo {} not found", id)};
+        if (rc != SQLITE_ROW) return c.error(rc, "get_photo");
+        return read_photo(st);
+      });
 }
 
 awaitable<Result<DeletedPhoto>> SqliteStore::delete_photo(PhotoId id) {
@@ -193,18 +208,20 @@ awaitable<Result<Job>> SqliteStore::create_job(Job job, std::string outbox_paylo
 }
 
 awaitable<Result<Job>> SqliteStore::get_job(JobId id) {
-  co_return co_await db_->read<Job>(sql::job_get, [id](Statement& st, Connection& c) -> Result<Job> {
-    st.bind(1, id);
-    const int rc = st.step();
-    if (rc == SQLITE_DONE) return Error{Errc::not_found, fmt::format("job {} not found", id)};
-    if (rc != SQLITE_ROW) return c.error(rc, "get_job");
-    return read_job(st);
-  });
+  co_return co_await db_->read<Job>(
+      sql::job_get, [id](Statement& st, Connection& c) -> Result<Job> {
+        st.bind(1, id);
+        const int rc = st.step();
+        if (rc == SQLITE_DONE) return Error{Errc::not_found, fmt::format("job {} not found", id)};
+        if (rc != SQLITE_ROW) return c.error(rc, "get_job");
+        return read_job(st);
+      });
 }
 
 awaitable<Result<Job>> SqliteStore::start_job(JobId id) {
   co_return co_await db_->write<Job>([id](Connection& w) {
-    return advance_job(w, id, sql::job_start, [](Statement&) {}, nothing_before);
+    return advance_job(
+        w, id, sql::job_start, [](Statement&) {}, nothing_before);
   });
 }
 
@@ -218,8 +235,8 @@ awaitable<Result<Job>> SqliteStore::complete_job(JobId id, Photo result) {
 
 awaitable<Result<Job>> SqliteStore::fail_job(JobId id, std::string error) {
   co_return co_await db_->write<Job>([id, &error](Connection& w) {
-    return advance_job(w, id, sql::job_fail, [&error](Statement& st) { st.bind(2, error); },
-                       nothing_before);
+    return advance_job(
+        w, id, sql::job_fail, [&error](Statement& st) { st.bind(2, error); }, nothing_before);
   });
 }
 
@@ -227,11 +244,13 @@ awaitable<Result<std::vector<OutboxMessage>>> SqliteStore::outbox_batch(int limi
   if (limit < 1 || limit > 1000)
     co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
   co_return co_await db_->read<std::vector<OutboxMessage>>(
-      sql::outbox_batch, [limit](Statement& st, Connection& c) -> Result<std::vector<OutboxMessage>> {
+      sql::outbox_batch,
+      [limit](Statement& st, Connection& c) -> Result<std::vector<OutboxMessage>> {
         st.bind(1, std::int64_t{limit});
         std::vector<OutboxMessage> out;
         int rc;
-        while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.column_int64(0), st.column_text(1)});
+        while ((rc = st.step()) == SQLITE_ROW)
+          out.push_back({st.column_int64(0), st.column_text(1)});
         if (rc != SQLITE_DONE) return c.error(rc, "outbox_batch");
         return out;
       });

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "sqlite/database.h"
-#include "storage/sqlite/migrations.h"
 #include "storage/phone_numbers.h"
+#include "storage/sqlite/migrations.h"
 
 namespace ztm {
 namespace {
@@ -29,8 +29,7 @@ using boost::asio::awaitable;
 #define ZTM_USER_COLUMNS \
   "id, first_name, last_name, street_address, city, state, postal_code, phone_numbers"
 namespace sql {
-constexpr const char* get =
-    "SELECT " ZTM_USER_COLUMNS ", version FROM users WHERE id = ?1";
+constexpr const char* get = "SELECT " ZTM_USER_COLUMNS ", version FROM users WHERE id = ?1";
 constexpr const char* list =
     "SELECT " ZTM_USER_COLUMNS ", version FROM users WHERE id > ?1 ORDER BY id LIMIT ?2";
 constexpr const char* insert =
@@ -44,16 +43,11 @@ constexpr const char* update =
     "state = ?6, postal_code = ?7, phone_numbers = ?8, version = version + 1, "
     "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
     "WHERE id = ?1 AND (?9 IS NULL OR version = ?9) RETURNING version";
-constexpr const char* remove =
-    "DELETE FROM users WHERE id = ?1 AND (?2 IS NULL OR version = ?2)";
-constexpr const char* version =
-    "SELECT version FROM users WHERE id = ?1";
-constexpr const char* count =
-    "SELECT count(*) FROM users";
-constexpr const char* ping =
-    "SELECT 1";
-constexpr const char* key_user =
-    "SELECT user_id FROM idempotency_keys WHERE key = ?1";
+constexpr const char* remove = "DELETE FROM users WHERE id = ?1 AND (?2 IS NULL OR version = ?2)";
+constexpr const char* version = "SELECT version FROM users WHERE id = ?1";
+constexpr const char* count = "SELECT count(*) FROM users";
+constexpr const char* ping = "SELECT 1";
+constexpr const char* key_user = "SELECT user_id FROM idempotency_keys WHERE key = ?1";
 constexpr const char* key_insert =
     "INSERT INTO idempotency_keys(key, user_id, created_at) "
     "VALUES(?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
@@ -210,7 +204,8 @@ awaitable<Result<StoredUser>> SqliteStore::create_user(User user,
       if (!st.ok()) return std::move(st).error();
       st->bind(1, *idempotency_key);
       st->bind(2, user.id);
-      if (int rc = st->step(); rc != SQLITE_DONE) return w.error(rc, "create_user (idempotency key)");
+      if (int rc = st->step(); rc != SQLITE_DONE)
+        return w.error(rc, "create_user (idempotency key)");
     }  // statements are reset before COMMIT
     if (auto c = txn.commit(); !c.ok()) return std::move(c).error();
     return StoredUser{std::move(user), 1};

@@ -19,7 +19,6 @@ namespace sqlite {
 class Database;
 }
 
-
 struct MigrationReport {
   int from_version = 0;
   int to_version = 0;
@@ -47,10 +46,9 @@ class SqliteStore final : public Database {
   Result<int> schema_version();
   static int latest_schema_version();
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id,
-                                                     Consistency consistency) override;
+  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency consistency) override;
   boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
-                                                     Consistency consistency) override;
+                                                      Consistency consistency) override;
   boost::asio::awaitable<Result<StoredUser>> create_user(
       User user, std::optional<std::string> idempotency_key) override;
   boost::asio::awaitable<Result<StoredUser>> update_user(

@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/run_sync.h"
 #include "tests/storage/account_conformance.h"
 #include "tests/storage/photo_conformance.h"
-#include "core/run_sync.h"
 
 namespace ztm {
 namespace {
