@@ -9,8 +9,12 @@
 #include <fstream>
 #include <future>
 
+#include "app/outbox_relay.h"
+#include "app/photo_worker.h"
 #include "core/run_sync.h"
 #include "core/task_group.h"
+#include "media/local/local_blob_store.h"
+#include "queue/embedded/embedded_queue.h"
 #include "tests/support/http_client.h"
 #include "tests/support/nats_instance.h"
 #include "tests/support/test_images.h"
