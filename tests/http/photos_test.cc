@@ -382,13 +382,20 @@ TEST_F(StopTest, StoppingIdleWorkersIsPrompt) {
 TEST_F(StopTest, StoppingFinishesAndAcksTheJobInHand) {
   const auto job_id =
       edit(upload(jpeg(80, 60)).at("id").as_int64(), R"([{"op":"blur","sigma":1}])");
+  // Destroyed last: the gate's channel lives on the group's io_context, whose destructor frees
+  // the channel's service, so the gate must go first; the tasks are stopped before anything
+  // they use goes, whichever way the test ends.
+  TaskGroup group;
   media::LocalBlobStore local({.dir = media_dir()});
   GatedBlobStore blobs(local);
   OutboxRelay relay = relay_waiting_an_hour();
   PhotoWorker worker(server.queue(), server.store(), blobs, ids, nullptr,
                      {.concurrency = 1, .fetch_wait = std::chrono::milliseconds(100)});
   std::atomic<bool> relay_returned{false}, worker_returned{false};
-  TaskGroup group;
+  struct StopFirst {
+    TaskGroup& tasks;
+    ~StopFirst() { tasks.stop(); }
+  } stop_first{group};
   group.spawn(noting_return(relay.run(), relay_returned));
   group.spawn(noting_return(worker.run(), worker_returned));
   ASSERT_TRUE(eventually([&] { return blobs.waiting() == 1; }));  // the job is in hand

@@ -35,7 +35,7 @@ template <class T>
 T run_on(boost::asio::io_context& io, boost::asio::awaitable<T> aw) {
   std::optional<T> out;
   std::exception_ptr error;
-  boost::asio::co_spawn(io, detail::store_into(std::move(aw), out),
+  boost::asio::co_spawn(io, ztm::detail::store_into(std::move(aw), out),
                         [&error](std::exception_ptr e) { error = e; });
   io.restart();
   io.run();

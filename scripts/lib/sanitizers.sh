@@ -1,0 +1,59 @@
+# The sanitizer stages of scripts/test; sourced, run from the repository root after the normal
+# build (build/), whose test list says which binaries to build here.
+# shellcheck shell=bash
+
+# -O1: sanitizer builds compile much faster than at -O2 and still run the tests quickly; no NDEBUG,
+# so assertions are on too. No benchmarks; warnings are the normal build's job (ZTM_WERROR there).
+SAN_CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1
+  -DZTM_BUILD_BENCH=OFF)
+
+# A finding stops the process with a non-zero status, which fails the test. The options apply
+# to gtest_discover_tests too (it runs every test binary at build time). No suppressions: the
+# tests run clean, leaks included (libvips and glib too). Should a third-party false positive
+# appear, add scripts/lib/{lsan,tsan}.supp with a comment per entry saying why it is not ours.
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+
+# ASan+UBSan: every unit-labelled test (the in-process integration tests server_test, photos_test
+# and node_test among them, and the cli test through an instrumented ztm). The engine-labelled
+# ones would add their binaries to the build and their engines' start-ups to the run, past the
+# time budget of scripts/test; ZTM_ASAN_LABELS='^(unit|engine)$' runs them too.
+ASAN_LABELS=${ZTM_ASAN_LABELS:-'^unit$'}
+# TSan: the binaries with the concurrency tests: the L1 cache (concurrency, single flight),
+# core (TaskGroup), app (the password hasher's and the photo service's BlockingPool, the
+# read-through herd tests), storage and the embedded queue (SQLite on its BlockingPool).
+TSAN_TARGETS=(core_test cache_test app_test storage_test queue_embedded_test)
+
+# targets_of BUILD_DIR CTEST_ARGS...: the targets the selected tests run (every argument of a
+# test's command that is a file in BUILD_DIR: the gtest binary, or ztm for the cli test).
+targets_of() {
+  local dir
+  dir=$(cd "$1" && pwd)
+  shift
+  ctest --test-dir "$dir" --show-only=json-v1 "$@" |
+    jq -r --arg d "$dir/" '[.tests[].command[]? | select(startswith($d)) | split("/") | last]
+      | unique | .[]'
+}
+
+# ASan+UBSan: every unit-labelled test the asan build has (no benchmarks there: not belady_test).
+asan_build() {
+  local targets known
+  cmake -S . -B build-asan "${SAN_CMAKE_ARGS[@]}" -DZTM_SANITIZE=address,undefined >/dev/null
+  known=$(ninja -C build-asan -t targets all | sed -n 's/^\([A-Za-z0-9_]*\): .*/\1/p')
+  mapfile -t targets < <(targets_of build -L "$ASAN_LABELS" | grep -Fxf <(echo "$known"))
+  cmake --build build-asan --target "${targets[@]}"
+}
+asan_tests() {
+  ctest --test-dir build-asan --output-on-failure -j2 --timeout 600 -L "$ASAN_LABELS"
+}
+
+tsan_build() {
+  cmake -S . -B build-tsan "${SAN_CMAKE_ARGS[@]}" -DZTM_SANITIZE=thread >/dev/null
+  cmake --build build-tsan --target "${TSAN_TARGETS[@]}"
+}
+# Only TSAN_TARGETS are built here: the unit tests of the binaries not built are ctest's
+# unlabelled NAME_NOT_BUILT placeholders, which -L skips; cli needs ztm, not built here.
+tsan_tests() {
+  ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600 -L unit -E '^cli$'
+}
