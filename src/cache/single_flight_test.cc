@@ -127,24 +127,29 @@ TEST(SingleFlight, WaitersOfALeaderThatThrowsGetTheAbandonedValue) {
   std::vector<int> results(kWaiters, 0);
   bool leader_threw = false;
   asio::io_context io;
+  // The waiters are spawned from inside the leader's load, when it holds the key: spawned beside
+  // it, one could reach the key first on the other thread and lead instead.
+  auto spawn_waiters = [&] {
+    for (int i = 0; i < kWaiters; ++i) {
+      asio::co_spawn(
+          io,
+          [&, i]() -> asio::awaitable<void> {
+            results[static_cast<std::size_t>(i)] =
+                co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return 7; });
+          },
+          asio::detached);
+    }
+  };
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
         co_await flights.run("user:1", [&]() -> asio::awaitable<int> {
+          spawn_waiters();
           co_await eventually_async([&] { return flights.joined() == kWaiters; });
           throw std::runtime_error("store exploded");
         });
       },
       [&](std::exception_ptr e) { leader_threw = e != nullptr; });
-  for (int i = 0; i < kWaiters; ++i) {
-    asio::co_spawn(
-        io,
-        [&, i]() -> asio::awaitable<void> {
-          results[static_cast<std::size_t>(i)] =
-              co_await flights.run("user:1", [&]() -> asio::awaitable<int> { co_return 7; });
-        },
-        asio::detached);
-  }
   run_on_two_threads(io);
   EXPECT_TRUE(leader_threw);
   for (const int r : results) EXPECT_EQ(r, -1);
