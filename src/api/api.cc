@@ -86,11 +86,22 @@ void Api::add_routes() {
   });
 }
 
-std::size_t Api::body_limit(http::Verb method, std::string_view target) const {
-  // POST /users/{id}/photos: the image plus room for a multipart envelope.
-  if (method == Verb::post && target.starts_with("/users/") && target.ends_with("/photos"))
-    return options_.max_upload_bytes + 64 * 1024;
-  return 0;
+boost::asio::awaitable<http::Admission> Api::admit(http::Request& head) {
+  const auto start = options_.clock->steady_now();
+  const auto match = router_.match(head);
+  const auto method = head.msg.method();
+  std::optional<Response> refusal;
+  if (!match.handler && method != Verb::get && method != Verb::head) {
+    refusal = unmatched(head, match);
+  } else if (method == Verb::post && head.route == "/users/{id}/photos") {
+    if (auto ok = co_await photos_.admit_upload(head); !ok)
+      refusal = error_response(ok.error());
+    else  // the image plus room for a multipart envelope
+      co_return http::Admission{.body_limit = options_.max_upload_bytes + 64 * 1024};
+  }
+  if (!refusal) co_return http::Admission{};
+  co_return http::Admission{
+      .refusal = finish(match.endpoint, head, std::move(*refusal), request_id(head), start)};
 }
 
 boost::asio::awaitable<Response> Api::ready(http::Request&) {
@@ -112,18 +123,19 @@ boost::asio::awaitable<Response> Api::dispatch(http::Request& req, int& endpoint
   const auto method = req.msg.method();
   if (match.status == 404 && static_files_ && (method == Verb::get || method == Verb::head))
     if (auto file = static_files_->serve(req)) co_return std::move(*file);
+  co_return unmatched(req, match);
+}
+
+Response Api::unmatched(const http::Request& req, const http::Router::Match& match) const {
+  const std::string_view method(req.msg.method_string());
   if (match.status == 405) {
-    Response res =
-        http::json_error(405, "method_not_allowed",
-                         fmt::format("{} is not allowed on {}",
-                                     std::string_view(req.msg.method_string()), req.route));
+    Response res = http::json_error(405, "method_not_allowed",
+                                    fmt::format("{} is not allowed on {}", method, req.route));
     res.header("Allow", match.allow);
-    co_return res;
+    return res;
   }
-  co_return http::json_error(
-      404, "not_found",
-      fmt::format("no route for {} {}", std::string_view(req.msg.method_string()),
-                  req.path.substr(0, 200)));
+  return http::json_error(404, "not_found",
+                          fmt::format("no route for {} {}", method, req.path.substr(0, 200)));
 }
 
 boost::asio::awaitable<Response> Api::handle(http::Request& req) {
@@ -137,11 +149,16 @@ boost::asio::awaitable<Response> Api::handle(http::Request& req) {
     log::error("handler failed", {{"request_id", id}, {"error", e.what()}});
     res = http::json_error(500, "internal", "internal error");
   }
+  co_return finish(endpoint, req, std::move(res), std::move(id), start);
+}
+
+Response Api::finish(int endpoint, const http::Request& req, Response res, std::string id,
+                     std::chrono::steady_clock::time_point start) {
   const double seconds =
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, id, seconds);
   res.header("X-Request-Id", std::move(id));
-  co_return res;
+  return res;
 }
 
 void Api::record(int endpoint, const http::Request& req, const Response& res,

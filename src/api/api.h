@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "http/router.h"
+#include "http/server.h"
 
 namespace ztm::api {
 
@@ -42,13 +43,19 @@ class Api {
   // The server's handler.
   boost::asio::awaitable<http::Response> handle(http::Request& req);
 
-  // For http::ServerOptions::body_limit_for: photo uploads may be larger than other bodies.
-  std::size_t body_limit(http::Verb method, std::string_view target) const;
+  // http::ServerOptions::admit: a request with a body is refused from its headers when it
+  // cannot succeed (no route, method not allowed, an upload that is anonymous or not the
+  // owner's), before a byte of the body is read. Photo uploads may be larger than other bodies.
+  boost::asio::awaitable<http::Admission> admit(http::Request& head);
 
  private:
   struct EndpointMetrics;
   void add_routes();
   boost::asio::awaitable<http::Response> dispatch(http::Request& req, int& endpoint);
+  http::Response unmatched(const http::Request& req, const http::Router::Match& match) const;
+  // Request id, metrics and access log of a finished request; returns `res` with X-Request-Id.
+  http::Response finish(int endpoint, const http::Request& req, http::Response res, std::string id,
+                        std::chrono::steady_clock::time_point start);
   boost::asio::awaitable<http::Response> ready(http::Request& req);
   void record(int endpoint, const http::Request& req, const http::Response& res,
               std::string_view request_id, double seconds);

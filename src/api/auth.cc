@@ -65,25 +65,39 @@ boost::asio::awaitable<Result<Principal>> Auth::principal(http::Request& req) {
   co_return co_await accounts_.authenticate(std::move(*t));
 }
 
-bool Auth::trusted(const http::Request& req) const {
-  return std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), req.peer) !=
+bool Auth::trusted(const boost::asio::ip::address& peer) const {
+  return std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), peer) !=
          options_.trusted_proxies.end();
 }
 
+bool Auth::trusted(const http::Request& req) const {
+  return trusted(req.peer);
+}
+
+// X-Forwarded-For lists the hops a request came through, one appended by each proxy, over any
+// number of header lines (which read as one list, in order). Everything left of the entry our
+// own proxy appended is whatever the client wrote. So: walk from the right past our trusted
+// proxies; the first address that is not one of them is the client. An entry that is not an
+// address ends the walk at the last hop we could vouch for.
 std::string Auth::client_address(const http::Request& req) const {
-  if (trusted(req)) {
-    auto it = req.msg.find("X-Forwarded-For");
-    const std::string_view xff = it == req.msg.end()
-                                     ? std::string_view{}
-                                     : std::string_view(it->value().data(), it->value().size());
-    const auto comma = xff.rfind(',');
-    const std::string_view last =
-        trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1));
-    boost::system::error_code ec;
-    auto a = boost::asio::ip::make_address(std::string(last), ec);
-    if (!ec) return a.to_string();
+  boost::asio::ip::address client = req.peer;
+  if (!trusted(client)) return client.to_string();
+  std::vector<std::string_view> hops;
+  for (auto [it, end] = req.msg.equal_range("X-Forwarded-For"); it != end; ++it) {
+    std::string_view line(it->value().data(), it->value().size());
+    for (std::size_t at = 0; at <= line.size();) {
+      const auto comma = std::min(line.find(',', at), line.size());
+      hops.push_back(trim(line.substr(at, comma - at)));
+      at = comma + 1;
+    }
   }
-  return req.peer.to_string();
+  for (auto hop = hops.rbegin(); hop != hops.rend() && trusted(client); ++hop) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address(std::string(*hop), ec);
+    if (ec) break;
+    client = a;
+  }
+  return client.to_string();
 }
 
 std::string Auth::cookie(const http::Request& req, const NewSession* session) const {

@@ -39,8 +39,8 @@ class Auth {
   // down) otherwise.
   boost::asio::awaitable<Result<Principal>> principal(http::Request& req);
 
-  // The client's address for rate limits: the peer, or, from a trusted proxy, the last address
-  // in X-Forwarded-For (the one that proxy appended).
+  // The client's address for rate limits: the peer, or, from a trusted proxy, the right-most
+  // address in X-Forwarded-For (every header line) that is not a trusted proxy.
   std::string client_address(const http::Request& req) const;
 
   // The Set-Cookie value that carries `session` (or, with nullopt, that clears the cookie).
@@ -50,6 +50,7 @@ class Auth {
 
  private:
   bool trusted(const http::Request& req) const;
+  bool trusted(const boost::asio::ip::address& peer) const;
 
   AccountService& accounts_;
   AuthOptions options_;

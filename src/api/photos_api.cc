@@ -49,6 +49,14 @@ std::string_view media_type(std::string_view key) {
 
 }  // namespace
 
+boost::asio::awaitable<Result<void>> PhotosApi::admit_upload(http::Request& head) {
+  auto owner = parse_id(head.params[0]);
+  if (!owner) co_return std::move(owner).error();
+  auto who = co_await auth_.principal(head);
+  if (!who) co_return std::move(who).error();
+  co_return require_owner(*who, *owner);
+}
+
 boost::asio::awaitable<Response> PhotosApi::upload(http::Request& req) {
   auto owner = parse_id(req.params[0]);
   if (!owner) co_return error_response(owner.error());

@@ -20,6 +20,8 @@ class PhotosApi {
       : auth_(auth), photos_(photos), max_json_depth_(max_json_depth) {}
 
   boost::asio::awaitable<http::Response> upload(http::Request& req);
+  // From an upload's headers alone: the caller is logged in and may add photos to the user.
+  boost::asio::awaitable<Result<void>> admit_upload(http::Request& head);
   boost::asio::awaitable<http::Response> get(http::Request& req);
   boost::asio::awaitable<http::Response> remove(http::Request& req);
   boost::asio::awaitable<http::Response> media(http::Request& req);

@@ -20,13 +20,15 @@ struct HttpConfig {
   int port = 8080;
   int threads = 0;  // event loops; 0 = one per core
   int max_connections = 10000;
+  int max_connections_per_address = 128;  // trusted proxies are exempt
   int max_header_bytes = 8 * 1024;
   int max_body_bytes = 64 * 1024;
   int max_json_depth = 16;
-  int idle_timeout_ms = 60'000;      // keep-alive connection with no request started
-  int header_timeout_ms = 10'000;    // from the first byte of a request to its last header
-  int body_timeout_ms = 30'000;      // reading the body
-  int write_timeout_ms = 30'000;     // a client that does not read its responses
+  int first_request_timeout_ms = 5'000;  // a new connection's first byte
+  int idle_timeout_ms = 60'000;          // keep-alive connection with no request started
+  int header_timeout_ms = 10'000;        // from the first byte of a request to its last header
+  int body_timeout_ms = 30'000;          // reading the body
+  int write_timeout_ms = 30'000;         // a client that does not read its responses
   int drain_delay_ms = 0;            // on shutdown: fail /readyz this long before closing listeners
   int shutdown_timeout_ms = 10'000;  // then wait at most this long for in-flight requests
   std::string static_dir;            // static files served under /; empty = off

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -73,12 +74,69 @@ bool has_complete_head(const beast::flat_buffer& buffer) {
   return data.find("\r\n\r\n") != std::string_view::npos;
 }
 
+// Reads until `buffer` holds a whole request head (request line, headers, empty line) and
+// returns its length; header_limit beyond `limit` bytes. Blank lines before a request are
+// dropped (RFC 9112 §2.2). The head is read here rather than by Beast so that the raw bytes can
+// be checked for what Beast accepts and we refuse (obs-fold).
+asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(beast::tcp_stream& stream,
+                                                                     beast::flat_buffer& buffer,
+                                                                     std::size_t limit) {
+  std::size_t scanned = 0;
+  for (;;) {
+    std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    while (data.starts_with("\r\n")) {
+      buffer.consume(2);
+      data.remove_prefix(2);
+    }
+    const auto end = data.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
+    if (end != std::string_view::npos && end + 4 <= limit)
+      co_return std::pair{beast::error_code{}, end + 4};
+    if (data.size() >= limit) co_return std::pair{beast::error_code{bhttp::error::header_limit}, 0};
+    scanned = data.size();
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(limit - data.size()), use_tuple);
+    if (ec) co_return std::pair{ec, 0};
+    buffer.commit(n);
+  }
+}
+
+// What RFC 9112 makes a 400 (or 501) and Beast lets through; nullopt when the head is sound.
+std::optional<Response> framing_error(std::string_view raw_head,
+                                      const bhttp::request<bhttp::string_body>& head) {
+  auto bad = [](std::string_view message) { return json_error(400, "bad_request", message); };
+  // obs-fold: a header line continued on the next (§5.2). The first line cannot be folded.
+  if (raw_head.find("\r\n ") < raw_head.size() - 2 || raw_head.find("\r\n\t") < raw_head.size() - 2)
+    return bad("folded header lines (obs-fold) are not accepted");
+  const auto hosts = head.count(Field::host);
+  if (hosts > 1) return bad("more than one Host header");
+  if (hosts == 0 && head.version() >= 11) return bad("an HTTP/1.1 request needs a Host header");
+  if (head.count(Field::transfer_encoding) > 0) {
+    if (head.version() < 11) return bad("Transfer-Encoding in an HTTP/1.0 request");
+    if (head.count(Field::transfer_encoding) > 1)
+      return bad("Transfer-Encoding: send one header line, 'chunked'");
+    std::string_view te(head[Field::transfer_encoding].data(),
+                        head[Field::transfer_encoding].size());
+    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+    const auto last = te.rfind(',');
+    std::string_view final_coding = last == std::string_view::npos ? te : te.substr(last + 1);
+    while (!final_coding.empty() && (final_coding.front() == ' ' || final_coding.front() == '\t'))
+      final_coding.remove_prefix(1);
+    if (!beast::iequals(final_coding, "chunked"))
+      return bad("Transfer-Encoding must end with 'chunked' (RFC 9112 §6.3)");
+    if (last != std::string_view::npos)
+      return json_error(501, "not_implemented", "only the 'chunked' transfer coding is supported");
+  }
+  return std::nullopt;
+}
+
 // Maps a parse error to the response that explains it; nullopt: nothing to say (peer gone).
 std::optional<Response> parse_error_response(const beast::error_code& ec) {
   if (ec == bhttp::error::header_limit)
     return json_error(431, "headers_too_large", "request line and headers exceed the limit");
   if (ec == bhttp::error::body_limit)
     return json_error(413, "body_too_large", "request body exceeds the limit");
+  if (ec == bhttp::error::buffer_overflow)
+    return json_error(400, "bad_request",
+                      "a chunk-size, chunk-extension or trailer line is too long");
   if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
       ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::connection_reset || ec == bhttp::error::partial_message)
@@ -86,6 +144,14 @@ std::optional<Response> parse_error_response(const beast::error_code& ec) {
   if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category())
     return json_error(400, "bad_request", "malformed HTTP request: " + ec.message());
   return std::nullopt;
+}
+
+// Points path and query into the message's target.
+void split_target(Request& req) {
+  const std::string_view target(req.msg.target().data(), req.msg.target().size());
+  const auto qmark = target.find('?');
+  req.path = target.substr(0, qmark);
+  req.query = qmark == std::string_view::npos ? std::string_view{} : target.substr(qmark + 1);
 }
 
 }  // namespace
@@ -148,12 +214,49 @@ void Server::stop() {
   threads_.clear();
 }
 
+namespace {
+// Written on accept, before the connection is closed: the server is full, or this address is.
+constexpr std::string_view kBusy =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Content-Length: 70\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    R"({"error":{"code":"too_many_connections","message":"connection limit"}})";
+static_assert(kBusy.size() - kBusy.find("\r\n\r\n") - 4 == 70);
+constexpr std::string_view kBusyAddress =
+    "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+    "Content-Length: 87\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    R"({"error":{"code":"too_many_connections","message":"connection limit for your address"}})";
+static_assert(kBusyAddress.size() - kBusyAddress.find("\r\n\r\n") - 4 == 87);
+}  // namespace
+
+bool Server::admit_connection(const asio::ip::address& peer, std::string_view& refusal) {
+  if (connections_.fetch_add(1) >= options_.max_connections) {
+    connections_.fetch_sub(1);
+    refusal = kBusy;
+    return false;
+  }
+  const auto& unlimited = options_.unlimited_addresses;
+  if (std::find(unlimited.begin(), unlimited.end(), peer) != unlimited.end()) return true;
+  std::lock_guard lock(per_address_mutex_);
+  int& count = per_address_[peer];
+  if (count >= options_.max_connections_per_address) {
+    connections_.fetch_sub(1);
+    refusal = kBusyAddress;
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void Server::release_connection(const asio::ip::address& peer) {
+  connections_.fetch_sub(1);
+  const auto& unlimited = options_.unlimited_addresses;
+  if (std::find(unlimited.begin(), unlimited.end(), peer) != unlimited.end()) return;
+  std::lock_guard lock(per_address_mutex_);
+  if (auto it = per_address_.find(peer); it != per_address_.end() && --it->second <= 0)
+    per_address_.erase(it);
+}
+
 asio::awaitable<void> Server::accept_loop(Loop& loop) {
-  static constexpr std::string_view kBusy =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-      "Content-Length: 70\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-      R"({"error":{"code":"too_many_connections","message":"connection limit"}})";
-  static_assert(kBusy.size() - kBusy.find("\r\n\r\n") - 4 == 70);
   while (loop.acceptor && loop.acceptor->is_open()) {
     auto [ec, socket] = co_await loop.acceptor->async_accept(use_tuple);
     if (ec) {
@@ -164,97 +267,131 @@ asio::awaitable<void> Server::accept_loop(Loop& loop) {
       co_await timer.async_wait(use_tuple);
       continue;
     }
-    if (connections_.fetch_add(1) >= options_.max_connections) {
-      connections_.fetch_sub(1);
+    beast::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec).address();
+    if (std::string_view refusal; !admit_connection(peer, refusal)) {
       refused_.fetch_add(1);
       beast::error_code wec;
       socket.non_blocking(true, wec);
-      socket.write_some(asio::buffer(kBusy), wec);
+      socket.write_some(asio::buffer(refusal), wec);
       socket.close(wec);
       continue;
     }
     beast::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);
-    asio::co_spawn(loop.ioc, serve_connection(loop, std::move(socket)), asio::detached);
+    asio::co_spawn(loop.ioc, serve_connection(loop, std::move(socket), peer), asio::detached);
   }
 }
 
-asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket) {
-  beast::error_code peer_ec;
-  const auto peer = socket.remote_endpoint(peer_ec).address();
+asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
+                                               asio::ip::address peer) {
   beast::tcp_stream stream(std::move(socket));
   Connection conn{&stream};
   loop.connections.push_front(&conn);
   struct Unlink {
+    Server& server;
     Loop& loop;
     std::list<Connection*>::iterator it;
-    std::atomic<int>& count;
+    asio::ip::address peer;
     ~Unlink() {
       loop.connections.erase(it);
-      count.fetch_sub(1);
+      server.release_connection(peer);
     }
-  } unlink{loop, loop.connections.begin(), connections_};
+  } unlink{*this, loop, loop.connections.begin(), peer};
 
-  beast::flat_buffer buffer;
+  // Sends a final error response and closes (the rest of the request is not read).
+  auto refuse = [&](Response res) -> asio::awaitable<void> {
+    res.close = true;
+    std::string error_out;
+    serialize(res, loop.date.now(), false, false, error_out);
+    if (co_await write_out(stream, error_out, options_.write_timeout))
+      co_await linger_close(stream);
+  };
+
+  beast::flat_buffer buffer(options_.max_header_bytes + kReadChunk);
   std::string out;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser;
+  bool first = true;
   for (;;) {
-    // Idle: wait for the first byte of the next request (keep-alive timeout).
+    // Idle: wait for the first byte of the next request (keep-alive timeout; shorter for the
+    // first request, so that connections that never send anything do not hold their slots).
     if (buffer.size() == 0) {
       if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
       if (loop.draining) break;
       conn.idle = true;
-      stream.expires_after(options_.idle_timeout);
+      stream.expires_after(first ? options_.first_request_timeout : options_.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       conn.idle = false;
       if (ec) break;
       buffer.commit(n);
     }
+    first = false;
 
     // Headers must arrive within header_timeout of the first byte (slowloris).
+    stream.expires_after(options_.header_timeout);
+    auto [head_ec, head_size] = co_await read_head(stream, buffer, options_.max_header_bytes);
+    if (head_ec) {
+      if (auto res = parse_error_response(head_ec)) {
+        if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+        co_await refuse(std::move(*res));
+      }
+      co_return;
+    }
     parser.emplace();
     parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    // Beast checks Content-Length against body_limit while parsing the header; with per-request
-    // limits the real one is set (and Content-Length checked) once the header is in.
-    if (options_.body_limit_for)
-      parser->body_limit(boost::none);
+    parser->body_limit(boost::none);  // set below, once the request is admitted
+    const std::string_view raw_head(static_cast<const char*>(buffer.data().data()), head_size);
+    beast::error_code parse_ec;
+    parser->put(asio::buffer(raw_head), parse_ec);
+    std::optional<Response> bad;
+    std::optional<Response> early;  // the answer, decided before the body was read
+    if (parse_ec)
+      bad = parse_error_response(parse_ec);
     else
-      parser->body_limit(options_.max_body_bytes);
-    stream.expires_after(options_.header_timeout);
-    if (auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple); ec) {
-      if (auto res = parse_error_response(ec)) {
-        res->close = true;
-        serialize(*res, loop.date.now(), false, false, out);
-        if (co_await write_out(stream, out, options_.write_timeout)) co_await linger_close(stream);
-      }
+      bad = framing_error(raw_head, parser->get());
+    buffer.consume(head_size);
+    if (parse_ec || bad) {
+      if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+      if (bad) co_await refuse(std::move(*bad));
       co_return;
     }
 
     if (!parser->is_done()) {
-      std::size_t limit = options_.max_body_bytes;
-      if (options_.body_limit_for) {
-        const auto& head = parser->get();
-        if (auto l = options_.body_limit_for(
-                head.method(), std::string_view(head.target().data(), head.target().size())))
-          limit = l;
-        parser->body_limit(limit);
+      // A body is announced: admit it from the headers before reading a byte of it.
+      Admission admission;
+      if (options_.admit) {
+        Request head;
+        head.msg = parser->get();
+        head.peer = peer;
+        split_target(head);
+        admission = co_await options_.admit(head);
       }
-      if (const auto len = parser->content_length(); len && *len > limit) {
-        serialize(json_error(413, "body_too_large", "request body exceeds the limit"),
-                  loop.date.now(), false, false, out);
-        if (co_await write_out(stream, out, options_.write_timeout)) co_await linger_close(stream);
-        co_return;
+      const std::size_t limit =
+          admission.body_limit ? admission.body_limit : options_.max_body_bytes;
+      if (const auto len = parser->content_length(); !admission.refusal && len && *len > limit)
+        admission.refusal = json_error(413, "body_too_large", "request body exceeds the limit");
+      const bool expects_continue = beast::iequals(parser->get()[Field::expect], "100-continue");
+      if (admission.refusal) {
+        // A small body already on its way is read and dropped, so that the connection stays
+        // usable (a 404 or 405 on a JSON call); anything else is never read.
+        const auto len = parser->content_length();
+        if (!len || *len > options_.max_body_bytes || expects_continue) {
+          if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+          co_await refuse(std::move(*admission.refusal));
+          co_return;
+        }
+        early = std::move(admission.refusal);
       }
-      if (beast::iequals(parser->get()[Field::expect], "100-continue")) {
+      parser->body_limit(limit);
+      if (expects_continue) {
         out += "HTTP/1.1 100 Continue\r\n\r\n";
         if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
       }
       stream.expires_after(options_.body_timeout);
       if (auto [ec, n] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple); ec) {
         if (auto res = parse_error_response(ec)) {
-          serialize(*res, loop.date.now(), false, false, out);
-          if (co_await write_out(stream, out, options_.write_timeout))
-            co_await linger_close(stream);
+          if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+          co_await refuse(std::move(*res));
         }
         co_return;
       }
@@ -263,15 +400,16 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket) {
     Request req;
     req.msg = parser->release();
     req.peer = peer;
-    const std::string_view target(req.msg.target().data(), req.msg.target().size());
-    const auto qmark = target.find('?');
-    req.path = target.substr(0, qmark);
-    if (qmark != std::string_view::npos) req.query = target.substr(qmark + 1);
+    split_target(req);
 
     in_flight_.fetch_add(1);
     Response res;
     try {
-      res = co_await handler_(req);
+      // (not a conditional expression: GCC 12 destroys a co_await result in one twice)
+      if (early)
+        res = std::move(*early);
+      else
+        res = co_await handler_(req);
     } catch (const std::exception& e) {
       log::error("handler threw", {{"error", e.what()}, {"path", req.path}});
       res = json_error(500, "internal", "internal error");

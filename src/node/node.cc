@@ -100,8 +100,11 @@ http::ServerOptions server_options(const Config& config, int threads) {
       .port = static_cast<unsigned short>(h.port),
       .threads = threads,
       .max_connections = h.max_connections,
+      .max_connections_per_address = h.max_connections_per_address,
+      .unlimited_addresses = auth_options(config).trusted_proxies,
       .max_header_bytes = static_cast<std::size_t>(h.max_header_bytes),
       .max_body_bytes = static_cast<std::size_t>(h.max_body_bytes),
+      .first_request_timeout = milliseconds(h.first_request_timeout_ms),
       .idle_timeout = milliseconds(h.idle_timeout_ms),
       .header_timeout = milliseconds(h.header_timeout_ms),
       .body_timeout = milliseconds(h.body_timeout_ms),
@@ -187,9 +190,7 @@ void Node::build_web_server() {
                           ? config_.http.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto options = server_options(config_, threads);
-  options.body_limit_for = [api = api_.get()](http::Verb m, std::string_view target) {
-    return api->body_limit(m, target);
-  };
+  options.admit = [api = api_.get()](http::Request& head) { return api->admit(head); };
   threads_ = threads;
   http_ = std::make_unique<http::Server>(
       std::move(options), [api = api_.get()](http::Request& req) { return api->handle(req); });

@@ -225,6 +225,26 @@ TEST(AccountsBehindAProxy, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
   ASSERT_EQ(login.status, 201u) << login.body;
   EXPECT_NE(login.header("set-cookie").find("; Secure"), std::string::npos) << "TLS at the proxy";
 
+  // Finding 2 of issue 13: HAProxy's `option forwardfor` adds its own header line after the
+  // client's. The client's line (however it rotates) does not buy a new budget: the address is
+  // the right-most one that is not a trusted proxy, over every line.
+  TestServer behind_lb([](Config& config) {
+    config.accounts.login_attempts_per_address = 2;
+    config.http.trusted_proxies = "127.0.0.1, 10.0.0.2";
+  });
+  HttpClient lb(behind_lb.port());
+  for (int i = 0; i < 5; ++i) {
+    const auto r = lb.request("POST", "/sessions", credentials("nobody@example.com", "password1"),
+                              "X-Forwarded-For: 192.0.2." + std::to_string(i) +
+                                  "\r\nX-Forwarded-For: 203.0.113.5, 10.0.0.2\r\n");
+    EXPECT_EQ(r.status, i < 2 ? 401u : 429u) << i;
+  }
+  // The same client through one line, the proxies' hops after it: the same budget, spent.
+  EXPECT_EQ(lb.request("POST", "/sessions", credentials("nobody@example.com", "password1"),
+                       "X-Forwarded-For: 1.2.3.4, 203.0.113.5, 10.0.0.2\r\n")
+                .status,
+            429u);
+
   // Without trust, X-Forwarded-For is ignored: every request counts against the peer.
   TestServer direct([](Config& config) { config.accounts.login_attempts_per_address = 2; });
   HttpClient d(direct.port());

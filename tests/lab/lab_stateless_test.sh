@@ -69,6 +69,52 @@ if [ "$sessions" = yes ]; then
   check "web1 back in the pool" until_ok 10 pool_up 3
 fi
 
+# --- c) a POST that reached a frozen server is not replayed on another (issue 13, finding 7) ----
+# web1 is frozen (SIGSTOP) while four POSTs go through the LB; the one sent to web1 times out at
+# HAProxy (timeout server 10 s). Before, HAProxy resent it to another server (201) and web1,
+# thawed, ran it too: two users. Now a POST is retried only when its connection failed before it
+# was sent, so each POST creates at most one user, and each one answered 201 exactly one.
+if [ "$sessions" = yes ]; then
+  admin=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"admin@example.com","password":"admin-demo-password"}' "$url/sessions" | jq -r .token)
+  web1_pid=$(status_json | jq -r '.hosts[] | select(.name == "web1") | .processes[0].pid')
+  check "freeze web1 (SIGSTOP, pid $web1_pid)" kill -STOP "$web1_pid"
+  for i in 1 2 3 4; do
+    curl -s -m 30 -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $admin" \
+      -H 'Content-Type: application/json' "$url/users" \
+      -d '{"firstName":"Once'"$i"'","lastName":"Posted","address":{"streetAddress":"1 Main St","city":"Oslo","state":"OS","postalCode":12345},"phoneNumbers":["+47 22 00 00 00"]}' \
+      >"$work/post$i" &
+  done
+  wait
+  kill -CONT "$web1_pid"
+  check "web1 back in the pool after the thaw" until_ok 15 pool_up 3
+  count_named() {  # count_named NAME: users whose firstName is NAME, over every page
+    local next="/users?limit=100" n=0 page
+    while [ "$next" != null ]; do
+      page=$(curl -sf -m 5 "$url$next") || return 1
+      n=$((n + $(jq --arg f "$1" '[.users[] | select(.firstName == $f)] | length' <<<"$page")))
+      next=$(jq -r .next <<<"$page")
+    done
+    echo "$n"
+  }
+  statuses=$(cat "$work"/post1 "$work"/post2 "$work"/post3 "$work"/post4 | paste -sd' ')
+  check "post-once: one POST went to the frozen web1 and was not answered 201 ($statuses)" \
+    test "$(tr ' ' '\n' <<<"$statuses" | grep -vc '^201$')" -ge 1
+  web1_ran_a_post() {  # web1 has answered a POST /users (the one it held while frozen)
+    curl -sf -m 2 "$web1/metrics" |
+      awk '/^ztm_http_requests_total[{].*method="POST".*route="[/]users"/ { n += $2 } END { exit !(n >= 1) }'
+  }
+  check "post-once: web1, thawed, has run the POST it held" until_ok 15 web1_ran_a_post
+  for i in 1 2 3 4; do
+    n=$(count_named "Once$i")
+    if [ "$(cat "$work/post$i")" = 201 ]; then
+      check "post-once: POST $i (201) created exactly one user ($n)" test "$n" = 1
+    else
+      check "post-once: POST $i ($(cat "$work/post$i")) created at most one user ($n)" test "$n" -le 1
+    fi
+  done
+fi
+
 # --- e) the Redis primary dies: Sentinel promotes the replica ------------------------------------
 if [ "$sessions" = yes ]; then
   before=$(login "$url")

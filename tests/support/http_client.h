@@ -20,6 +20,28 @@
 
 namespace ztm::test {
 
+// The socket as Beast's SyncReadStream, reading with recv(2) so that SO_RCVTIMEO bounds every
+// read (Asio's own blocking read waits in poll() without a limit once recv says EAGAIN).
+struct TimedReader {
+  int fd;
+  template <class Buffers>
+  std::size_t read_some(const Buffers& buffers, boost::system::error_code& ec) {
+    const boost::asio::mutable_buffer b = *boost::asio::buffer_sequence_begin(buffers);
+    const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
+    if (n > 0) return static_cast<std::size_t>(n);
+    ec = n == 0 ? boost::asio::error::eof
+                : boost::system::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+  template <class Buffers>
+  std::size_t read_some(const Buffers& buffers) {
+    boost::system::error_code ec;
+    const auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+};
+
 struct Reply {
   unsigned status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
@@ -52,7 +74,8 @@ class HttpClient {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
     parser.skip(head);
-    http::read(socket_, buffer_, parser);
+    TimedReader reader{socket_.native_handle()};
+    http::read(reader, buffer_, parser);
     const auto& msg = parser.get();
     Reply r;
     r.status = msg.result_int();
@@ -92,9 +115,10 @@ class HttpClient {
   // receive timeout.
   bool closed_by_peer() {
     char sink[4096];
+    TimedReader reader{socket_.native_handle()};
     for (;;) {
       boost::system::error_code ec;
-      socket_.read_some(boost::asio::buffer(sink), ec);
+      reader.read_some(boost::asio::buffer(sink), ec);
       if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) return true;
       if (ec) return false;  // timeout (EAGAIN) or another error
     }

@@ -1,0 +1,194 @@
+// What a hostile client tried (issue 13) and what it gets now: the real server on port 0, raw
+// bytes over real sockets. Each test failed on the server before the fix it names.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <boost/json/parse.hpp>
+#include <optional>
+
+#include "tests/support/eventually.h"
+#include "tests/support/http_client.h"
+#include "tests/support/test_server.h"
+
+namespace ztm {
+namespace {
+using test::eventually;
+using test::HttpClient;
+using test::Reply;
+using test::TestServer;
+
+void expect_error(const Reply& r, unsigned status, const std::string& code) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_EQ(boost::json::parse(r.body).at("error").at("code").as_string(), code) << r.body;
+}
+
+bool readable(HttpClient& c, int timeout_ms) {
+  pollfd p{c.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) == 1;
+}
+
+// Sends `piece` again and again until the server answers or `max` bytes are out; the bytes sent
+// before the answer, nullopt if none came.
+std::optional<std::size_t> send_until_answered(HttpClient& c, std::string_view piece,
+                                               std::size_t max) {
+  for (std::size_t sent = 0; sent < max; sent += piece.size()) {
+    if (readable(c, 10)) return sent;
+    try {
+      c.send(piece);
+    } catch (const std::exception&) {
+      return readable(c, 1000) ? std::optional(sent) : std::nullopt;  // closed after answering
+    }
+  }
+  return std::nullopt;
+}
+
+// Finding 1: Beast bounds neither a chunk-extension nor a trailer line; the server's read buffer
+// had no cap, so one connection could make it hold gigabytes. Now the buffer holds one head
+// plus one read (http::kReadChunk), and a line longer than that is refused. Sends `head`, then a
+// line that never ends; the server must answer before 1 MiB of it.
+Reply answer_to_endless_line(std::string_view head) {
+  TestServer server;
+  HttpClient c(server.port());
+  c.send(head);
+  const auto sent = send_until_answered(c, std::string(16 * 1024, 'a'), 8 << 20);
+  EXPECT_TRUE(sent) << "the server kept reading 8 MiB of one line";
+  EXPECT_LE(sent.value_or(8 << 20), 1u << 20);
+  return sent ? c.read() : Reply{};
+}
+
+constexpr std::string_view kChunkedLogin =
+    "POST /sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+
+TEST(HostileClient, AChunkExtensionThatNeverEndsIsCutOffAtTheReadBuffer) {
+  expect_error(answer_to_endless_line(std::string(kChunkedLogin) + "1;"), 400, "bad_request");
+}
+
+TEST(HostileClient, ATrailerLineThatNeverEndsIsCutOffAtTheReadBuffer) {
+  const auto r = answer_to_endless_line(std::string(kChunkedLogin) + "2\r\n{}\r\n0\r\nX-T: ");
+  EXPECT_TRUE(r.status == 400 || r.status == 431) << r.status << " " << r.body;
+}
+
+// Finding 8: a Transfer-Encoding we do not understand was read as "no body", so what followed
+// was parsed as a second request (smuggling past a proxy that framed it otherwise).
+TEST(HostileClient, AnUnknownTransferEncodingIs400AndNothingIsSmuggled) {
+  TestServer server;
+  const std::string smuggled = "GET /users/22 HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (const std::string te : {"xchunked", "chunked, identity", "identity",
+                               "chunked\r\n"
+                               "Transfer-Encoding: "
+                               "chunked"}) {
+    HttpClient c(server.port());
+    c.send(
+        "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: " +
+        te + "\r\n\r\n" + smuggled);
+    expect_error(c.read(), 400, "bad_request");
+    EXPECT_TRUE(c.closed_by_peer()) << te << ": the smuggled request was answered";
+  }
+  HttpClient gzip(server.port());
+  gzip.send("POST /users HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  expect_error(gzip.read(), 501, "not_implemented");
+  EXPECT_TRUE(gzip.closed_by_peer());
+}
+
+TEST(HostileClient, ObsFoldHostProblemsAndChunkedHttp10Are400) {
+  TestServer server;
+  for (const std::string head :
+       {"GET /users/12 HTTP/1.1\r\nHost: t\r\nX-A: one\r\n two\r\n\r\n",
+        "GET /users/12 HTTP/1.1\r\nHost: t\r\nX-A: one\r\n\ttwo\r\n\r\n",
+        "GET /users/12 HTTP/1.1\r\n\r\n", "GET /users/12 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /users/12 HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+        "POST /users HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}) {
+    HttpClient c(server.port());
+    c.send(head);
+    expect_error(c.read(), 400, "bad_request");
+    EXPECT_TRUE(c.closed_by_peer()) << head;
+  }
+  // HTTP/1.0 may leave Host out.
+  HttpClient ok(server.port());
+  ok.send("GET /users/12 HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(ok.read().status, 200u);
+}
+
+// Finding 4: an anonymous upload got "100 Continue" and its 20 MiB body was read before the 401.
+// Now route, method and credentials are decided from the headers alone.
+TEST(HostileClient, AnAnonymousUploadIsRefusedBeforeItsBodyIsRead) {
+  TestServer server;
+  const std::string head =
+      "POST /users/12/photos HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+      "Content-Length: 20000000\r\n";
+  HttpClient expecting(server.port());
+  expecting.send(head + "Expect: 100-continue\r\n\r\n");
+  const auto r = expecting.read();  // a 100 Continue here would be read as the response
+  expect_error(r, 401, "unauthenticated");
+  EXPECT_TRUE(expecting.closed_by_peer());
+
+  HttpClient eager(server.port());
+  eager.send(head + "\r\n");
+  ASSERT_TRUE(readable(eager, 5000)) << "the server waited for the body";
+  expect_error(eager.read(), 401, "unauthenticated");
+
+  // Someone else's photos (user 12 is John, the token's user; 22 is the admin): 403, still
+  // before the body.
+  HttpClient other(server.port());
+  other.send("POST /users/22/photos" + head.substr(head.find(" HTTP/")) + "Authorization: Bearer " +
+             server.user_token() + "\r\n\r\n");
+  ASSERT_TRUE(readable(other, 5000));
+  expect_error(other.read(), 403, "forbidden");
+
+  // No such route or method: answered from the request line, the body never read.
+  HttpClient lost(server.port());
+  lost.send("POST /nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 20000000\r\n\r\n");
+  ASSERT_TRUE(readable(lost, 5000));
+  expect_error(lost.read(), 404, "not_found");
+}
+
+// Finding 5: one address could take every connection slot, and a connection that never sent a
+// byte held its slot for the 60 s idle timeout.
+TEST(HostileClient, OneAddressGetsAtMostItsShareOfConnections) {
+  TestServer server([](Config& config) { config.http.max_connections_per_address = 3; });
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<HttpClient>(server.port()));
+    EXPECT_EQ(held.back()->request("GET", "/healthz").status, 200u);
+  }
+  HttpClient fourth(server.port());
+  expect_error(fourth.read(), 429, "too_many_connections");
+  held.pop_back();  // a slot frees when a connection closes
+  EXPECT_TRUE(eventually([&] {
+    HttpClient again(server.port());
+    try {
+      return again.request("GET", "/healthz").status == 200u;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+}
+
+TEST(HostileClient, ATrustedProxyIsNotLimitedPerAddress) {
+  TestServer server([](Config& config) {
+    config.http.max_connections_per_address = 2;
+    config.http.trusted_proxies = "127.0.0.1";
+  });
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(std::make_unique<HttpClient>(server.port()));
+    EXPECT_EQ(held.back()->request("GET", "/healthz").status, 200u);
+  }
+}
+
+TEST(HostileClient, AConnectionThatSendsNothingIsClosedAfterTheFirstRequestTimeout) {
+  TestServer server([](Config& config) { config.http.first_request_timeout_ms = 200; });
+  HttpClient silent(server.port(), std::chrono::seconds(3));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_peer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Keep-alive connections that have sent a request keep the longer idle timeout.
+  HttpClient talking(server.port(), std::chrono::milliseconds(600));
+  EXPECT_EQ(talking.request("GET", "/healthz").status, 200u);
+  EXPECT_FALSE(talking.closed_by_peer()) << "idle timeout is 60 s, not the first-request one";
+}
+
+}  // namespace
+}  // namespace ztm
