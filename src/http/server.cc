@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "core/log.h"
+#include "http/request_head.h"
 
 namespace ztm::http {
 
@@ -88,62 +89,14 @@ asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(beast::tcp_
       buffer.consume(2);
       data.remove_prefix(2);
     }
-    const auto end = data.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
-    if (end != std::string_view::npos && end + 4 <= limit)
-      co_return std::pair{beast::error_code{}, end + 4};
+    if (const auto end = head_end(data, scanned); end && end <= limit)
+      co_return std::pair{beast::error_code{}, end};
     if (data.size() >= limit) co_return std::pair{beast::error_code{bhttp::error::header_limit}, 0};
     scanned = data.size();
     auto [ec, n] = co_await stream.async_read_some(buffer.prepare(limit - data.size()), use_tuple);
     if (ec) co_return std::pair{ec, 0};
     buffer.commit(n);
   }
-}
-
-// What RFC 9112 makes a 400 (or 501) and Beast lets through; nullopt when the head is sound.
-std::optional<Response> framing_error(std::string_view raw_head,
-                                      const bhttp::request<bhttp::string_body>& head) {
-  auto bad = [](std::string_view message) { return json_error(400, "bad_request", message); };
-  // obs-fold: a header line continued on the next (§5.2). The first line cannot be folded.
-  if (raw_head.find("\r\n ") < raw_head.size() - 2 || raw_head.find("\r\n\t") < raw_head.size() - 2)
-    return bad("folded header lines (obs-fold) are not accepted");
-  const auto hosts = head.count(Field::host);
-  if (hosts > 1) return bad("more than one Host header");
-  if (hosts == 0 && head.version() >= 11) return bad("an HTTP/1.1 request needs a Host header");
-  if (head.count(Field::transfer_encoding) > 0) {
-    if (head.version() < 11) return bad("Transfer-Encoding in an HTTP/1.0 request");
-    if (head.count(Field::transfer_encoding) > 1)
-      return bad("Transfer-Encoding: send one header line, 'chunked'");
-    std::string_view te(head[Field::transfer_encoding].data(),
-                        head[Field::transfer_encoding].size());
-    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
-    const auto last = te.rfind(',');
-    std::string_view final_coding = last == std::string_view::npos ? te : te.substr(last + 1);
-    while (!final_coding.empty() && (final_coding.front() == ' ' || final_coding.front() == '\t'))
-      final_coding.remove_prefix(1);
-    if (!beast::iequals(final_coding, "chunked"))
-      return bad("Transfer-Encoding must end with 'chunked' (RFC 9112 §6.3)");
-    if (last != std::string_view::npos)
-      return json_error(501, "not_implemented", "only the 'chunked' transfer coding is supported");
-  }
-  return std::nullopt;
-}
-
-// Maps a parse error to the response that explains it; nullopt: nothing to say (peer gone).
-std::optional<Response> parse_error_response(const beast::error_code& ec) {
-  if (ec == bhttp::error::header_limit)
-    return json_error(431, "headers_too_large", "request line and headers exceed the limit");
-  if (ec == bhttp::error::body_limit)
-    return json_error(413, "body_too_large", "request body exceeds the limit");
-  if (ec == bhttp::error::buffer_overflow)
-    return json_error(400, "bad_request",
-                      "a chunk-size, chunk-extension or trailer line is too long");
-  if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-      ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::error::connection_reset || ec == bhttp::error::partial_message)
-    return std::nullopt;
-  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category())
-    return json_error(400, "bad_request", "malformed HTTP request: " + ec.message());
-  return std::nullopt;
 }
 
 // Points path and query into the message's target.
@@ -340,21 +293,15 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     parser.emplace();
     parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     parser->body_limit(boost::none);  // set below, once the request is admitted
-    const std::string_view raw_head(static_cast<const char*>(buffer.data().data()), head_size);
-    beast::error_code parse_ec;
-    parser->put(asio::buffer(raw_head), parse_ec);
-    std::optional<Response> bad;
-    std::optional<Response> early;  // the answer, decided before the body was read
-    if (parse_ec)
-      bad = parse_error_response(parse_ec);
-    else
-      bad = framing_error(raw_head, parser->get());
+    auto bad = parse_head(
+        std::string_view(static_cast<const char*>(buffer.data().data()), head_size), *parser);
     buffer.consume(head_size);
-    if (parse_ec || bad) {
+    if (bad) {
       if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
-      if (bad) co_await refuse(std::move(*bad));
+      co_await refuse(std::move(*bad));
       co_return;
     }
+    std::optional<Response> early;  // the answer, decided before the body was read
 
     if (!parser->is_done()) {
       // A body is announced: admit it from the headers before reading a byte of it.

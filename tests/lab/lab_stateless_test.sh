@@ -105,6 +105,7 @@ if [ "$sessions" = yes ]; then
       awk '/^ztm_http_requests_total[{].*method="POST".*route="[/]users"/ { n += $2 } END { exit !(n >= 1) }'
   }
   check "post-once: web1, thawed, has run the POST it held" until_ok 15 web1_ran_a_post
+  echo "lab_stateless: post-once: 4 POSTs while web1 was frozen: $statuses; users created: $(for i in 1 2 3 4; do count_named "Once$i"; done | paste -sd' ')"
   for i in 1 2 3 4; do
     n=$(count_named "Once$i")
     if [ "$(cat "$work/post$i")" = 201 ]; then
