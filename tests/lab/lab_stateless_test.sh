@@ -80,7 +80,7 @@ if [ "$sessions" = yes ]; then
   web1_pid=$(status_json | jq -r '.hosts[] | select(.name == "web1") | .processes[0].pid')
   check "freeze web1 (SIGSTOP, pid $web1_pid)" kill -STOP "$web1_pid"
   for i in 1 2 3 4; do
-    curl -s -m 30 -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $admin" \
+    curl -s -m 30 -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $admin" \
       -H 'Content-Type: application/json' "$url/users" \
       -d '{"firstName":"Once'"$i"'","lastName":"Posted","address":{"streetAddress":"1 Main St","city":"Oslo","state":"OS","postalCode":12345},"phoneNumbers":["+47 22 00 00 00"]}' \
       >"$work/post$i" &
