@@ -15,6 +15,11 @@
 #include "cache/local/eviction_policy.h"
 
 namespace ztm::bench {
+
+using cache::EntryCountCache;
+using cache::EvictionPolicyKind;
+using cache::make_eviction_policy;
+
 namespace {
 
 std::size_t count(const std::vector<bool>& hits) {

@@ -18,27 +18,27 @@
 
 namespace {
 
-using ztm::EvictionPolicyKind;
+using ztm::cache::EvictionPolicyKind;
 
 // A warm cache and its keys, shared by the benchmark threads (read-only apart from the cache).
 struct WarmCache {
   WarmCache(EvictionPolicyKind policy, int keys) : cache(options(policy)) {
     for (int i = 0; i < keys; ++i) {
       names.push_back("user:" + std::to_string(1'000'000 + i));
-      auto value =
-          std::make_shared<const ztm::CachedValue>(ztm::CachedValue{std::string(100, 'v'), 1});
+      auto value = std::make_shared<const ztm::cache::CachedValue>(
+          ztm::cache::CachedValue{std::string(100, 'v'), 1});
       cache.put(names.back(), std::move(value), cache.lease(names.back()));
     }
   }
-  static ztm::LocalCacheOptions options(EvictionPolicyKind policy) {
-    ztm::LocalCacheOptions o;
+  static ztm::cache::LocalCacheOptions options(EvictionPolicyKind policy) {
+    ztm::cache::LocalCacheOptions o;
     o.policy = policy;
     o.max_bytes = std::int64_t{1} << 30;
     o.ttl =
         std::chrono::hours(24);  // the caches are filled up front; a long run must not expire them
     return o;
   }
-  ztm::LocalCache cache;
+  ztm::cache::LocalCache cache;
   std::vector<std::string> names;
 };
 
@@ -50,7 +50,7 @@ void hits(benchmark::State& state, WarmCache* warm) {
   std::size_t i = 0;
   std::size_t found = 0;
   for (auto _ : state) {
-    ztm::CachedPtr v = warm->cache.get(*order[i]);
+    ztm::cache::CachedPtr v = warm->cache.get(*order[i]);
     found += v != nullptr ? 1 : 0;
     benchmark::DoNotOptimize(v);
     i = (i + 1) & (order.size() - 1);

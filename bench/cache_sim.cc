@@ -24,7 +24,7 @@
 
 namespace {
 
-using ztm::EvictionPolicyKind;
+using ztm::cache::EvictionPolicyKind;
 // One request: the key, its popularity rank in the distribution it was drawn from at that moment
 // (0 = most popular; UINT32_MAX for a scan's one-time read), and whether a scan made it.
 struct Request {
@@ -125,7 +125,7 @@ struct Hits {
 };
 
 Hits replay(EvictionPolicyKind kind, const Trace& trace, std::size_t capacity) {
-  ztm::EntryCountCache cache(ztm::make_eviction_policy(kind), capacity);
+  ztm::cache::EntryCountCache cache(ztm::cache::make_eviction_policy(kind), capacity);
   Hits hits;
   for (const Request& r : trace)
     if (cache.access(r.key)) hits.count(r);

@@ -8,7 +8,7 @@
 
 namespace {
 
-ztm::PasswordHasherOptions options(std::int64_t ops, std::int64_t memory_kib) {
+ztm::app::PasswordHasherOptions options(std::int64_t ops, std::int64_t memory_kib) {
   return {.threads = 1,
           .max_pending = 1,
           .ops = static_cast<std::uint64_t>(ops),
@@ -17,7 +17,7 @@ ztm::PasswordHasherOptions options(std::int64_t ops, std::int64_t memory_kib) {
 
 // Args: opslimit, memory in KiB. Hashing and verifying cost the same; a login is one verify.
 void BM_Argon2idHash(benchmark::State& state) {
-  const ztm::PasswordHasher hasher(options(state.range(0), state.range(1)));
+  const ztm::app::PasswordHasher hasher(options(state.range(0), state.range(1)));
   for (auto _ : state) {
     auto hash = hasher.hash_now("correct horse battery staple");
     if (!hash) state.SkipWithError(hash.error().message.c_str());

@@ -7,6 +7,11 @@
 #include "app/user_json.h"
 
 namespace ztm::api {
+
+using app::NewSession;
+using app::user_from_json;
+using app::user_to_json;
+
 namespace json = boost::json;
 using http::Response;
 

@@ -12,7 +12,7 @@ namespace ztm::api {
 
 class AccountsApi {
  public:
-  AccountsApi(Auth& auth, UserService& users, int max_json_depth)
+  AccountsApi(Auth& auth, app::UserService& users, int max_json_depth)
       : auth_(auth), users_(users), max_json_depth_(max_json_depth) {}
 
   boost::asio::awaitable<http::Response> sign_up(http::Request& req);  // POST /accounts
@@ -21,10 +21,10 @@ class AccountsApi {
   boost::asio::awaitable<http::Response> me(http::Request& req);       // GET /me
 
  private:
-  http::Response session_response(const http::Request& req, const NewSession& session,
+  http::Response session_response(const http::Request& req, const app::NewSession& session,
                                   boost::json::object body);
   Auth& auth_;
-  UserService& users_;
+  app::UserService& users_;
   int max_json_depth_;
 };
 

@@ -9,6 +9,11 @@
 #include "core/log.h"
 
 namespace ztm::api {
+
+using app::PhotoService;
+using app::Readiness;
+using app::UserService;
+
 using http::Response;
 using http::Verb;
 

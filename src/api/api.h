@@ -36,8 +36,8 @@ struct ApiOptions {
 class Api {
  public:
   // `static_files` may be null. /readyz answers from `readiness`.
-  Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos,
-      Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
+  Api(ApiOptions options, app::UserService& users, Auth& auth, app::PhotoService& photos,
+      app::Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
   ~Api();
 
   // The server's handler.
@@ -65,7 +65,7 @@ class Api {
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;
-  Readiness& readiness_;
+  app::Readiness& readiness_;
   MetricsRegistry& metrics_;
   const StaticFiles* static_files_;
   http::Router router_;

@@ -4,6 +4,10 @@
 #include <stdexcept>
 
 namespace ztm::api {
+
+using app::NewSession;
+using app::Principal;
+
 namespace {
 
 std::string_view trim(std::string_view s) {

@@ -28,7 +28,7 @@ std::vector<boost::asio::ip::address> parse_address_list(std::string_view text);
 
 class Auth {
  public:
-  Auth(AccountService& accounts, AuthOptions options)
+  Auth(app::AccountService& accounts, AuthOptions options)
       : accounts_(accounts), options_(std::move(options)) {}
 
   // The token a request carries; nullopt when it carries none. A malformed Authorization header
@@ -37,26 +37,26 @@ class Auth {
 
   // The caller's principal; unauthenticated (no/invalid session) or unavailable (session store
   // down) otherwise.
-  boost::asio::awaitable<Result<Principal>> principal(http::Request& req);
+  boost::asio::awaitable<Result<app::Principal>> principal(http::Request& req);
 
   // The client's address for rate limits: the peer, or, from a trusted proxy, the right-most
   // address in X-Forwarded-For (every header line) that is not a trusted proxy.
   std::string client_address(const http::Request& req) const;
 
   // The Set-Cookie value that carries `session` (or, with nullopt, that clears the cookie).
-  std::string cookie(const http::Request& req, const NewSession* session) const;
+  std::string cookie(const http::Request& req, const app::NewSession* session) const;
 
-  AccountService& accounts() { return accounts_; }
+  app::AccountService& accounts() { return accounts_; }
 
  private:
   bool trusted(const http::Request& req) const;
   bool trusted(const boost::asio::ip::address& peer) const;
 
-  AccountService& accounts_;
+  app::AccountService& accounts_;
   AuthOptions options_;
 };
 
 // forbidden unless `who` is the user `owner` or an admin.
-Result<void> require_owner(const Principal& who, UserId owner);
+Result<void> require_owner(const app::Principal& who, UserId owner);
 
 }  // namespace ztm::api

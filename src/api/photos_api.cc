@@ -9,6 +9,11 @@
 #include "app/photo_edits.h"
 
 namespace ztm::api {
+
+using app::operations_from_json;
+using storage::JobStatus;
+using storage::Photo;
+
 namespace json = boost::json;
 using http::Response;
 

@@ -16,7 +16,7 @@ namespace ztm::api {
 
 class PhotosApi {
  public:
-  PhotosApi(Auth& auth, PhotoService& photos, int max_json_depth)
+  PhotosApi(Auth& auth, app::PhotoService& photos, int max_json_depth)
       : auth_(auth), photos_(photos), max_json_depth_(max_json_depth) {}
 
   boost::asio::awaitable<http::Response> upload(http::Request& req);
@@ -30,7 +30,7 @@ class PhotosApi {
 
  private:
   Auth& auth_;
-  PhotoService& photos_;
+  app::PhotoService& photos_;
   int max_json_depth_;
 };
 

@@ -6,6 +6,11 @@
 #include <charconv>
 
 namespace ztm::api {
+
+using app::Precondition;
+using storage::Consistency;
+using storage::kMaxIdempotencyKeyBytes;
+
 namespace json = boost::json;
 
 namespace {

@@ -21,11 +21,11 @@ Result<boost::json::value> parse_json_body(const http::Request& req, int max_dep
 Result<UserId> parse_id(std::string_view text);
 
 // If-Match: "*" or a list of strong entity tags ("3", "4"); weak tags never match (RFC 9110).
-Precondition parse_if_match(std::string_view header);
+app::Precondition parse_if_match(std::string_view header);
 
 // X-Ztm-Position (read-your-writes, see app/users.h): absent -> any position; else 1..64
 // characters of [0-9A-Za-z/] (an opaque token the service handed out), else invalid_header.
-Result<Consistency> parse_position(const http::Request& req);
+Result<storage::Consistency> parse_position(const http::Request& req);
 
 // Idempotency-Key on POST /users: absent -> nullopt; else 1..200 visible ASCII characters, else
 // invalid_header.

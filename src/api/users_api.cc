@@ -9,6 +9,12 @@
 #include "core/log.h"
 
 namespace ztm::api {
+
+using app::serialize_user;
+using app::user_from_json;
+using app::user_to_json;
+using storage::StoredUser;
+
 namespace json = boost::json;
 using http::Response;
 

@@ -15,7 +15,7 @@ class UsersApi {
   static constexpr int kDefaultPageSize = 20;
   static constexpr int kMaxPageSize = 100;
 
-  UsersApi(UserService& users, Auth& auth, int max_json_depth)
+  UsersApi(app::UserService& users, Auth& auth, int max_json_depth)
       : users_(users), auth_(auth), max_json_depth_(max_json_depth) {}
 
   boost::asio::awaitable<http::Response> get(http::Request& req);      // GET /users/{id}
@@ -29,7 +29,7 @@ class UsersApi {
   // The id in the path, once the caller is known to be allowed to change that user.
   boost::asio::awaitable<Result<UserId>> owned_id(http::Request& req);
 
-  UserService& users_;
+  app::UserService& users_;
   Auth& auth_;
   int max_json_depth_;
 };

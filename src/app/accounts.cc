@@ -6,7 +6,14 @@
 #include <array>
 #include <cctype>
 
-namespace ztm {
+namespace ztm::app {
+
+using sessions::SessionData;
+using sessions::SessionStore;
+using storage::Account;
+using storage::Store;
+using storage::User;
+
 namespace {
 
 using boost::asio::awaitable;
@@ -172,4 +179,4 @@ awaitable<Result<void>> AccountService::end_sessions_of(UserId user) {
   co_return co_await sessions_.revoke_user(user);
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -21,7 +21,7 @@
 #include "sessions/session_store.h"
 #include "storage/store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 struct AccountLimits {
   static constexpr std::size_t kMaxEmail = 254;  // RFC 5321 path limit
@@ -51,7 +51,7 @@ struct NewSession {
 
 struct SignedUp {
   NewSession session;
-  StoredUser user;
+  storage::StoredUser user;
 };
 
 // "  Ada@Example.COM " -> "ada@example.com"; invalid_argument naming the field when it is not
@@ -61,13 +61,13 @@ Result<std::string> normalize_email(std::string_view email);
 class AccountService {
  public:
   // REQUIRES: every reference outlives this.
-  AccountService(Store& store, SessionStore& sessions, PasswordHasher& hasher, IdGenerator& ids,
-                 AccountOptions options);
+  AccountService(storage::Store& store, sessions::SessionStore& sessions, PasswordHasher& hasher,
+                 IdGenerator& ids, AccountOptions options);
 
   // Creates the user and its account (role "user") and logs it in. `client` is the client's
   // address, for the per-address limit.
   boost::asio::awaitable<Result<SignedUp>> sign_up(std::string email, std::string password,
-                                                   User profile, std::string client);
+                                                   storage::User profile, std::string client);
 
   boost::asio::awaitable<Result<NewSession>> log_in(std::string email, std::string password,
                                                     std::string client);
@@ -85,11 +85,11 @@ class AccountService {
   boost::asio::awaitable<Result<void>> count_attempt(std::string key, int limit);
   boost::asio::awaitable<Result<NewSession>> open_session(UserId user, std::string role);
 
-  Store& store_;
-  SessionStore& sessions_;
+  storage::Store& store_;
+  sessions::SessionStore& sessions_;
   PasswordHasher& hasher_;
   IdGenerator& ids_;
   AccountOptions options_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::app

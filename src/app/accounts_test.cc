@@ -7,7 +7,10 @@
 #include "tests/support/memory_session_store.h"
 #include "tests/support/memory_store.h"
 
-namespace ztm {
+namespace ztm::app {
+
+using storage::User;
+
 namespace {
 
 using std::chrono::seconds;
@@ -174,4 +177,4 @@ TEST_F(AccountServiceTest, EndingAUsersSessionsRevokesEveryOne) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::app

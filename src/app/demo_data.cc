@@ -2,7 +2,11 @@
 
 #include <array>
 
-namespace ztm {
+namespace ztm::app {
+
+using storage::Account;
+using storage::Store;
+using storage::User;
 
 namespace {
 
@@ -79,4 +83,4 @@ boost::asio::awaitable<Result<int>> load_demo_data(Store& store, const PasswordH
   co_return loaded;
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

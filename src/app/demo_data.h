@@ -11,7 +11,7 @@
 #include "core/result.h"
 #include "storage/store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 inline constexpr const char* kDemoUserEmail = "john.smith@example.com";
 inline constexpr const char* kDemoUserPassword = "john-demo-password";
@@ -21,6 +21,7 @@ inline constexpr const char* kDemoAdminPassword = "admin-demo-password";
 // Loads the demo users if the store has no users; returns how many were loaded (0 if it had
 // some already). Hashes the demo passwords with `hasher` on the calling thread: call it from a
 // tool or a test, never from an event loop.
-boost::asio::awaitable<Result<int>> load_demo_data(Store& store, const PasswordHasher& hasher);
+boost::asio::awaitable<Result<int>> load_demo_data(storage::Store& store,
+                                                   const PasswordHasher& hasher);
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "core/task_group.h"
 
-namespace ztm {
+namespace ztm::app {
 
 boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
   auto batch = co_await photos_.outbox_batch(options_.batch);
@@ -49,4 +49,4 @@ boost::asio::awaitable<void> OutboxRelay::run() {
   }
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

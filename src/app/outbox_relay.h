@@ -11,7 +11,7 @@
 #include "queue/queue.h"
 #include "storage/photo_store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 struct OutboxRelayOptions {
   int batch = 100;
@@ -21,7 +21,7 @@ struct OutboxRelayOptions {
 
 class OutboxRelay {
  public:
-  OutboxRelay(PhotoStore& photos, Queue& queue, OutboxRelayOptions options)
+  OutboxRelay(storage::PhotoStore& photos, queue::Queue& queue, OutboxRelayOptions options)
       : photos_(photos), queue_(queue), options_(options) {}
   // Passes until cancelled (TaskGroup::stop): cancellation aborts the wait between passes at
   // once; a pass in progress is not cut short (its published messages are deleted), so a stop
@@ -31,9 +31,9 @@ class OutboxRelay {
   boost::asio::awaitable<Result<int>> relay_once();
 
  private:
-  PhotoStore& photos_;
-  Queue& queue_;
+  storage::PhotoStore& photos_;
+  queue::Queue& queue_;
   OutboxRelayOptions options_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-namespace ztm {
+namespace ztm::app {
 
 PasswordHasher::PasswordHasher(PasswordHasherOptions options)
     : options_(options), pool_(options.threads, options.max_pending) {
@@ -50,4 +50,4 @@ boost::asio::awaitable<Result<bool>> PasswordHasher::verify_nothing(std::string 
   co_return false;
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

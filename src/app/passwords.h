@@ -11,7 +11,7 @@
 #include "core/blocking_pool.h"
 #include "core/result.h"
 
-namespace ztm {
+namespace ztm::app {
 
 struct PasswordHasherOptions {
   int threads = 2;
@@ -45,4 +45,4 @@ class PasswordHasher {
   BlockingPool pool_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::app

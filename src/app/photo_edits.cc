@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 
-namespace ztm {
+namespace ztm::app {
 namespace json = boost::json;
 using media::Operation;
 
@@ -112,4 +112,4 @@ std::string operations_to_json(const std::vector<Operation>& ops) {
   return json::serialize(out);
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -13,9 +13,9 @@
 #include "core/result.h"
 #include "media/image.h"
 
-namespace ztm {
+namespace ztm::app {
 
 Result<std::vector<media::Operation>> operations_from_json(const boost::json::value& doc);
 std::string operations_to_json(const std::vector<media::Operation>& ops);
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -15,7 +15,14 @@
 #include "core/log.h"
 #include "core/task_group.h"
 
-namespace ztm {
+namespace ztm::app {
+
+using queue::Queue;
+using queue::QueueMessage;
+using storage::JobStatus;
+using storage::Photo;
+using storage::PhotoStore;
+
 namespace {
 
 namespace asio = boost::asio;
@@ -205,4 +212,4 @@ awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {
   co_return Outcome::done;
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -28,7 +28,7 @@
 #include "queue/queue.h"
 #include "storage/photo_store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 struct PhotoWorkerOptions {
   int concurrency = 2;                         // jobs at once (and image pool threads)
@@ -42,8 +42,8 @@ struct PhotoWorkerOptions {
 class PhotoWorker {
  public:
   // `metrics` may be null. REQUIRES: every reference outlives this.
-  PhotoWorker(Queue& queue, PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids,
-              MetricsRegistry* metrics, PhotoWorkerOptions options);
+  PhotoWorker(queue::Queue& queue, storage::PhotoStore& photos, media::BlobStore& blobs,
+              IdGenerator& ids, MetricsRegistry* metrics, PhotoWorkerOptions options);
 
   // The consumers, until cancelled; then returns (normally) when every consumer has finished
   // the job in its hands. A consumer waiting between fetches stops at once; one blocked inside a
@@ -52,20 +52,20 @@ class PhotoWorker {
   boost::asio::awaitable<void> run();
 
   // One delivery, start to ack/nak/dead letter (run() calls it; tests may too).
-  boost::asio::awaitable<void> handle(QueueMessage message);
+  boost::asio::awaitable<void> handle(queue::QueueMessage message);
 
  private:
   enum class Outcome { done, failed, retried, skipped };
-  boost::asio::awaitable<Outcome> work(const QueueMessage& message);
+  boost::asio::awaitable<Outcome> work(const queue::QueueMessage& message);
   boost::asio::awaitable<void> consume();
   boost::asio::awaitable<bool> fetch_and_handle();
-  boost::asio::awaitable<void> heartbeats(const QueueMessage& message);
+  boost::asio::awaitable<void> heartbeats(const queue::QueueMessage& message);
   boost::asio::awaitable<Result<media::EditedImage>> edit_with_heartbeat(
-      const QueueMessage& message, std::string source, const std::string& steps);
+      const queue::QueueMessage& message, std::string source, const std::string& steps);
   void count(Outcome outcome, double seconds);
 
-  Queue& queue_;
-  PhotoStore& photos_;
+  queue::Queue& queue_;
+  storage::PhotoStore& photos_;
   media::BlobStore& blobs_;
   IdGenerator& ids_;
   MetricsRegistry* metrics_;
@@ -74,4 +74,4 @@ class PhotoWorker {
   BlockingPool pool_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::app

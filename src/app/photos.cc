@@ -6,7 +6,15 @@
 
 #include "app/photo_edits.h"
 
-namespace ztm {
+namespace ztm::app {
+
+using storage::Job;
+using storage::JobId;
+using storage::JobStatus;
+using storage::Photo;
+using storage::PhotoId;
+using storage::PhotoStore;
+
 namespace {
 
 using boost::asio::awaitable;
@@ -101,4 +109,4 @@ awaitable<Result<std::string>> PhotoService::media(std::string key) {
   co_return co_await blobs_.get(std::move(key));
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

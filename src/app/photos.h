@@ -17,7 +17,7 @@
 #include "media/image.h"
 #include "storage/photo_store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 struct PhotoOptions {
   media::ImageLimits limits;
@@ -28,22 +28,24 @@ struct PhotoOptions {
 class PhotoService {
  public:
   // REQUIRES: every reference outlives this.
-  PhotoService(PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids, PhotoOptions options);
+  PhotoService(storage::PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids,
+               PhotoOptions options);
 
   // `who` uploads `bytes` as a photo of user `owner` (themselves, or anyone for an admin).
-  boost::asio::awaitable<Result<Photo>> upload(Principal who, UserId owner, std::string bytes);
-  boost::asio::awaitable<Result<Photo>> get(PhotoId id);
+  boost::asio::awaitable<Result<storage::Photo>> upload(Principal who, UserId owner,
+                                                        std::string bytes);
+  boost::asio::awaitable<Result<storage::Photo>> get(storage::PhotoId id);
   // Deletes the photo, and its bytes when no other photo uses them.
-  boost::asio::awaitable<Result<void>> remove(Principal who, PhotoId id);
+  boost::asio::awaitable<Result<void>> remove(Principal who, storage::PhotoId id);
   // Validates the steps against the photo and queues a job (202 Accepted in the API).
-  boost::asio::awaitable<Result<Job>> edit(Principal who, PhotoId id,
-                                           std::vector<media::Operation> steps);
-  boost::asio::awaitable<Result<Job>> job(JobId id);
+  boost::asio::awaitable<Result<storage::Job>> edit(Principal who, storage::PhotoId id,
+                                                    std::vector<media::Operation> steps);
+  boost::asio::awaitable<Result<storage::Job>> job(storage::JobId id);
   // The bytes of a blob (GET /media/{key}); not_found for a malformed key.
   boost::asio::awaitable<Result<std::string>> media(std::string key);
 
  private:
-  PhotoStore& photos_;
+  storage::PhotoStore& photos_;
   media::BlobStore& blobs_;
   IdGenerator& ids_;
   PhotoOptions options_;
@@ -51,8 +53,8 @@ class PhotoService {
 };
 
 // The queue message of a job: {"job":<id>}.
-std::string job_message(JobId id);
+std::string job_message(storage::JobId id);
 // The job id in a message; invalid_argument when it is not one.
-Result<JobId> parse_job_message(std::string_view payload);
+Result<storage::JobId> parse_job_message(std::string_view payload);
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -8,12 +8,12 @@
 #include "core/result.h"
 #include "storage/store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 class Readiness {
  public:
   // REQUIRES: store outlives this.
-  explicit Readiness(Store& store) : store_(store) {}
+  explicit Readiness(storage::Store& store) : store_(store) {}
 
   // From any thread: from now on the server is draining (never ready again).
   void start_draining() { draining_ = true; }
@@ -23,8 +23,8 @@ class Readiness {
   boost::asio::awaitable<Result<void>> data_tier() { return store_.ping(); }
 
  private:
-  Store& store_;
+  storage::Store& store_;
   std::atomic<bool> draining_{false};
 };
 
-}  // namespace ztm
+}  // namespace ztm::app

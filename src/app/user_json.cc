@@ -4,7 +4,11 @@
 
 #include <boost/json/serialize.hpp>
 
-namespace ztm {
+namespace ztm::app {
+
+using storage::Address;
+using storage::User;
+
 namespace json = boost::json;
 namespace {
 
@@ -178,4 +182,4 @@ void merge_patch(json::value& target, const json::value& patch) {
   }
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

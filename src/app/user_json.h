@@ -12,7 +12,7 @@
 #include "core/result.h"
 #include "storage/user_record.h"
 
-namespace ztm {
+namespace ztm::app {
 
 struct UserLimits {
   static constexpr std::size_t kMaxName = 100;  // firstName, lastName (characters)
@@ -27,12 +27,12 @@ struct UserLimits {
 // Validates a user document. `id` in the document is read-only: rejected when `path_id` is
 // nullopt (create), and must equal *path_id otherwise (replace). phoneNumbers may be omitted
 // (no numbers). Errors are Errc::invalid_argument with a message naming the field.
-Result<User> user_from_json(const boost::json::value& doc, std::optional<UserId> path_id);
+Result<storage::User> user_from_json(const boost::json::value& doc, std::optional<UserId> path_id);
 
-boost::json::object user_to_json(const User& user);
-std::string serialize_user(const User& user);
+boost::json::object user_to_json(const storage::User& user);
+std::string serialize_user(const storage::User& user);
 
 // RFC 7396 JSON merge patch: applies `patch` to `target` in place.
 void merge_patch(boost::json::value& target, const boost::json::value& patch);
 
-}  // namespace ztm
+}  // namespace ztm::app

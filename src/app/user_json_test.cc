@@ -5,7 +5,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-namespace ztm {
+namespace ztm::app {
 namespace {
 namespace json = boost::json;
 
@@ -114,4 +114,4 @@ TEST(UserJson, MergePatchFollowsRfc7396) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::app

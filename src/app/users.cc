@@ -6,7 +6,18 @@
 
 #include "app/user_json.h"
 
-namespace ztm {
+namespace ztm::app {
+
+using cache::Cache;
+using cache::CachedValue;
+using cache::SharedCache;
+using storage::Committed;
+using storage::Consistency;
+using storage::Store;
+using storage::StoredUser;
+using storage::User;
+using storage::UserPage;
+
 namespace {
 
 // "user:12" without allocating.
@@ -126,4 +137,4 @@ boost::asio::awaitable<void> UserService::invalidate(UserId id) {
   co_await std::move(erase);
 }
 
-}  // namespace ztm
+}  // namespace ztm::app

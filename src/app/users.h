@@ -23,7 +23,7 @@
 #include "core/result.h"
 #include "storage/store.h"
 
-namespace ztm {
+namespace ztm::app {
 
 // What an If-Match header asks: nothing, "*" (the user must exist), or one of these versions.
 struct Precondition {
@@ -34,32 +34,37 @@ struct Precondition {
 };
 
 // The body of GET /users/{id} and the version its ETag is made from.
-using UserDocument = CachedPtr;
+using UserDocument = cache::CachedPtr;
 
 class UserService {
  public:
   // `cache` (L1) and `shared` (L2) may each be null (that layer off). All references must
   // outlive the service.
-  UserService(Store& store, Cache* cache, IdGenerator& ids);
-  UserService(Store& store, Cache* cache, SharedCache* shared, IdGenerator& ids);
+  UserService(storage::Store& store, cache::Cache* cache, IdGenerator& ids);
+  UserService(storage::Store& store, cache::Cache* cache, cache::SharedCache* shared,
+              IdGenerator& ids);
 
   // Overloads, not default arguments: see storage/store.h (GCC 12 and temporaries in co_await).
-  boost::asio::awaitable<Result<UserDocument>> get(UserId id, Consistency consistency);
-  boost::asio::awaitable<Result<UserDocument>> get(UserId id) { return get(id, Consistency{}); }
-  boost::asio::awaitable<Result<UserPage>> list(UserId after, int limit, Consistency consistency);
+  boost::asio::awaitable<Result<UserDocument>> get(UserId id, storage::Consistency consistency);
+  boost::asio::awaitable<Result<UserDocument>> get(UserId id) {
+    return get(id, storage::Consistency{});
+  }
+  boost::asio::awaitable<Result<storage::UserPage>> list(UserId after, int limit,
+                                                         storage::Consistency consistency);
   // REQUIRES: user validated (user_from_json); its id is replaced by a new one. With an
   // idempotency key, a repeat returns the user the first call created (storage/store.h).
-  boost::asio::awaitable<Result<StoredUser>> create(User user,
-                                                    std::optional<std::string> idempotency_key);
-  boost::asio::awaitable<Result<StoredUser>> create(User user) {
+  boost::asio::awaitable<Result<storage::StoredUser>> create(
+      storage::User user, std::optional<std::string> idempotency_key);
+  boost::asio::awaitable<Result<storage::StoredUser>> create(storage::User user) {
     return create(std::move(user), std::nullopt);
   }
-  boost::asio::awaitable<Result<StoredUser>> replace(User user, Precondition pre);
+  boost::asio::awaitable<Result<storage::StoredUser>> replace(storage::User user, Precondition pre);
   // Applies an RFC 7396 merge patch to the stored document, validates the result, and writes it
   // with compare-and-set; without If-Match a concurrent write makes it retry (a few times).
-  boost::asio::awaitable<Result<StoredUser>> patch(UserId id, const boost::json::value& patch,
-                                                   Precondition pre);
-  boost::asio::awaitable<Result<Committed>> remove(UserId id, Precondition pre);
+  boost::asio::awaitable<Result<storage::StoredUser>> patch(UserId id,
+                                                            const boost::json::value& patch,
+                                                            Precondition pre);
+  boost::asio::awaitable<Result<storage::Committed>> remove(UserId id, Precondition pre);
 
   // Reads that waited for a load of the same key already in flight here instead of loading.
   std::uint64_t coalesced_reads() const { return cache_.coalesced_reads(); }
@@ -72,9 +77,9 @@ class UserService {
   boost::asio::awaitable<Result<UserDocument>> read_store(UserId id);
   boost::asio::awaitable<void> invalidate(UserId id);
 
-  Store& store_;
+  storage::Store& store_;
   IdGenerator& ids_;
-  ReadThroughCache cache_;
+  cache::ReadThroughCache cache_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::app

@@ -19,7 +19,16 @@
 #include "tests/support/fake_shared_cache.h"
 #include "tests/support/memory_store.h"
 
-namespace ztm {
+namespace ztm::app {
+
+using cache::LocalCache;
+using cache::LocalCacheOptions;
+using cache::SharedLookup;
+using storage::Consistency;
+using storage::Store;
+using storage::StoredUser;
+using storage::User;
+
 namespace {
 
 // Runs `before_get` once, inside the next get_user, after the store has read the row: a write
@@ -335,4 +344,4 @@ TEST_F(TwoLayerTest, WorksWithL2AloneAndDeletesOnRemove) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::app

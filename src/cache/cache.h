@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-namespace ztm {
+namespace ztm::cache {
 
 // What a cache holds: serialized bytes plus the version they were read at (the ETag source).
 struct CachedValue {
@@ -68,4 +68,4 @@ class Cache {
   virtual CacheStats stats() const = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

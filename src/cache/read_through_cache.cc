@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace ztm {
+namespace ztm::cache {
 
 ReadThroughCache::ReadThroughCache(Cache* l1, SharedCache* l2)
     : l1_(l1),
@@ -57,4 +57,4 @@ boost::asio::awaitable<void> ReadThroughCache::invalidate(std::string_view key) 
   loads_.forget(key);  // last: see read_through_cache.h
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

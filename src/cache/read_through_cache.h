@@ -39,7 +39,7 @@
 #include "cache/single_flight.h"
 #include "core/result.h"
 
-namespace ztm {
+namespace ztm::cache {
 
 class ReadThroughCache {
  public:
@@ -79,4 +79,4 @@ class ReadThroughCache {
   SingleFlight<Result<CachedPtr>> loads_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -15,7 +15,7 @@
 #include "tests/support/eventually_async.h"
 #include "tests/support/fake_shared_cache.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 namespace asio = boost::asio;
@@ -231,4 +231,4 @@ TEST_F(ReadThroughCacheTest, AReadAfterInvalidateNeverJoinsALoadFromBeforeTheL2D
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

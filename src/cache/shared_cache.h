@@ -34,7 +34,7 @@
 
 #include "cache/cache.h"
 
-namespace ztm {
+namespace ztm::cache {
 
 // Who may fill a key after a miss: pass it back, unchanged, to fill() or release() of the tier
 // that granted it. `token` identifies this lease among the key's leases; `tag` is the tier's own
@@ -87,4 +87,4 @@ class SharedCache {
   virtual SharedCacheStats stats() const = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

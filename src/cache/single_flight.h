@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-namespace ztm {
+namespace ztm::cache {
 
 template <class T>
 class SingleFlight {
@@ -147,4 +147,4 @@ class SingleFlight {
   std::uint64_t joined_ = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -12,7 +12,7 @@
 
 #include "tests/support/eventually_async.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 namespace asio = boost::asio;
@@ -167,4 +167,4 @@ TEST(SingleFlight, WaitersOfALeaderThatThrowsGetTheAbandonedValue) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

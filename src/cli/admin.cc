@@ -8,6 +8,13 @@
 
 namespace ztm::cli {
 
+using app::kDemoAdminEmail;
+using app::kDemoAdminPassword;
+using app::kDemoUserEmail;
+using app::kDemoUserPassword;
+using app::load_demo_data;
+using app::PasswordHasher;
+
 int migrate(const Config& config) {
   try {
     fmt::print("ztm migrate: {}\n", node::migrate_database(config));

@@ -20,6 +20,32 @@
 #include "storage/sqlite/sqlite_store.h"
 
 namespace ztm::node {
+
+using app::AccountOptions;
+using app::PasswordHasherOptions;
+using app::PhotoOptions;
+using app::PhotoWorkerOptions;
+using cache::LocalCache;
+using cache::LocalCacheOptions;
+using cache::parse_eviction_policy;
+using queue::EmbeddedQueue;
+using queue::EmbeddedQueueOptions;
+using queue::NatsQueue;
+using queue::NatsQueueOptions;
+using queue::Queue;
+using queue::QueueOptions;
+using sessions::RedisSessionOptions;
+using sessions::RedisSessionStore;
+using sessions::SessionStore;
+using sessions::SqliteSessionOptions;
+using sessions::SqliteSessionStore;
+using storage::Database;
+using storage::PgStore;
+using storage::PgStoreOptions;
+using storage::ReplicaRouter;
+using storage::ReplicaRouterOptions;
+using storage::SqliteStore;
+
 namespace {
 
 // With `migrate`, applies pending migrations; otherwise refuses a schema older than this build.
@@ -64,7 +90,7 @@ ReplicaRouterOptions cluster_options(const StorageConfig& storage) {
 
 // One host: PgStore. Several (libpq's multi-host form): the cluster, routed by ReplicaRouter.
 bool names_a_cluster(const std::string& conninfo) {
-  auto split = pg::split_cluster_conninfo(conninfo);
+  auto split = storage::split_cluster_conninfo(conninfo);
   if (!split) throw std::runtime_error(split.error().message);
   return split->hosts.size() > 1;
 }
@@ -98,7 +124,7 @@ std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& m
     prepare_schema(*pg, migrate);
     return pg;
   }
-  auto sqlite = std::make_unique<SqliteStore>(SqliteOptions{
+  auto sqlite = std::make_unique<SqliteStore>(sqlite::Options{
       .path = storage.sqlite_path,
       .threads = storage.sqlite_threads,
       .max_pending = storage.max_pending,
@@ -123,7 +149,7 @@ std::string migrate_database(const Config& config) {
     if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
     return done;
   }
-  SqliteStore store(SqliteOptions{.path = config.storage.sqlite_path, .threads = 1});
+  SqliteStore store(sqlite::Options{.path = config.storage.sqlite_path, .threads = 1});
   return describe(store.migrate(), config.storage.sqlite_path);
 }
 

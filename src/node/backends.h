@@ -26,15 +26,15 @@ namespace ztm::node {
 // storage.postgres_url: the ReplicaRouter). With `migrate`, applies pending migrations first;
 // otherwise refuses a database whose schema is older than this build. `metrics` gets the
 // router's per-host series.
-std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& metrics,
-                                        bool migrate);
+std::unique_ptr<storage::Database> open_database(const Config& config, MetricsRegistry& metrics,
+                                                 bool migrate);
 
 // Applies pending migrations (ztm migrate) and says what it did; throws on failure.
 std::string migrate_database(const Config& config);
 
 // The L1 cache; null when cache.enabled is false. With L2 on, its TTL (jitter included) stays
 // within cache.l1_max_staleness_ms: other servers' writes reach this L1 only by expiry.
-std::unique_ptr<LocalCache> open_local_cache(const Config& config, const Clock& clock);
+std::unique_ptr<cache::LocalCache> open_local_cache(const Config& config, const Clock& clock);
 
 // The L2 tier (a ring of cache.l2_nodes), its metrics registered; null when the cache is off or
 // cache.l2_nodes is empty.
@@ -43,21 +43,22 @@ std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, Metri
 
 // sessions.backend: SQLite (sessions.sqlite_path, default beside the users database) or Redis
 // (one server, or a Sentinel group); `metrics` gets ztm_redis_*{client="sessions"}.
-std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics,
-                                                 const Clock& clock);
+std::unique_ptr<sessions::SessionStore> open_session_store(const Config& config,
+                                                           MetricsRegistry& metrics,
+                                                           const Clock& clock);
 
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).
-std::unique_ptr<Queue> open_queue(const Config& config, const Clock& clock);
+std::unique_ptr<queue::Queue> open_queue(const Config& config, const Clock& clock);
 
 // media.backend: a local directory (default media/ beside the users database) or the PostgreSQL
 // database of storage.postgres_url; with `migrate`, creates its table first.
 std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate);
 
 // The options the services take, from their config sections.
-PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts);
-AccountOptions account_options(const Config& config);
-PhotoOptions photo_options(const Config& config);
-PhotoWorkerOptions worker_options(const Config& config);
+app::PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts);
+app::AccountOptions account_options(const Config& config);
+app::PhotoOptions photo_options(const Config& config);
+app::PhotoWorkerOptions worker_options(const Config& config);
 
 }  // namespace ztm::node

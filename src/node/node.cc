@@ -25,6 +25,20 @@
 #include "storage/metered_store.h"
 
 namespace ztm::node {
+
+using app::AccountService;
+using app::OutboxRelay;
+using app::OutboxRelayOptions;
+using app::PasswordHasher;
+using app::PhotoService;
+using app::PhotoWorker;
+using app::Readiness;
+using app::UserService;
+using cache::Cache;
+using cache::CacheStats;
+using storage::Database;
+using storage::MeteredStore;
+
 namespace {
 
 using std::chrono::milliseconds;

@@ -31,31 +31,39 @@
 #include "storage/database.h"
 
 namespace ztm {
-class LocalCache;
-class MeteredStore;
-class Queue;
-class Readiness;
-class SessionStore;
-class UserService;
-class AccountService;
-class PasswordHasher;
-class PhotoService;
-class OutboxRelay;
-class PhotoWorker;
 namespace api {
 class Api;
 class Auth;
 class StaticFiles;
 }  // namespace api
+namespace app {
+class AccountService;
+class OutboxRelay;
+class PasswordHasher;
+class PhotoService;
+class PhotoWorker;
+class Readiness;
+class UserService;
+}  // namespace app
 namespace cache {
+class LocalCache;
 class RedisCacheTier;
-}
+}  // namespace cache
 namespace http {
 class Server;
 }  // namespace http
 namespace media {
 class BlobStore;
-}
+}  // namespace media
+namespace queue {
+class Queue;
+}  // namespace queue
+namespace sessions {
+class SessionStore;
+}  // namespace sessions
+namespace storage {
+class MeteredStore;
+}  // namespace storage
 }  // namespace ztm
 
 namespace ztm::node {
@@ -67,7 +75,7 @@ struct Seams {
   const Clock* clock = nullptr;
   // Wraps the chosen database backend, below the metering decorator (e.g. a gate that holds
   // reads). The returned wrapper must refer to `backend`, which outlives it.
-  std::function<std::unique_ptr<Database>(Database& backend)> wrap_database;
+  std::function<std::unique_ptr<storage::Database>(storage::Database& backend)> wrap_database;
 };
 
 class Node {
@@ -95,16 +103,16 @@ class Node {
   int threads() const { return threads_; }
   MetricsRegistry& metrics() { return metrics_; }
   // The database as every service sees it (the metering decorator over the backend).
-  Database& database();
-  MeteredStore& metered_database() { return *database_; }
-  Readiness& readiness() { return *readiness_; }
+  storage::Database& database();
+  storage::MeteredStore& metered_database() { return *database_; }
+  app::Readiness& readiness() { return *readiness_; }
   http::Server& http_server() { return *http_; }
-  Queue& queue() { return *queue_; }
+  queue::Queue& queue() { return *queue_; }
   // Web server only (null in a worker); l1/l2 are null when that cache layer is off.
-  LocalCache* l1_cache() { return l1_.get(); }
+  cache::LocalCache* l1_cache() { return l1_.get(); }
   cache::RedisCacheTier* l2_cache() { return l2_.get(); }
-  SessionStore* sessions() { return sessions_.get(); }
-  AccountService* accounts() { return accounts_.get(); }
+  sessions::SessionStore* sessions() { return sessions_.get(); }
+  app::AccountService* accounts() { return accounts_.get(); }
 
  private:
   Node(const Config& config, const Clock& clock);
@@ -120,22 +128,22 @@ class Node {
   MetricsRegistry metrics_;
   IdGenerator ids_;
   // Declared in dependency order: destroyed in reverse, users before what they use.
-  std::unique_ptr<Database> backend_;
-  std::unique_ptr<Database> wrapped_;  // a test's seam around backend_, or null
-  std::unique_ptr<MeteredStore> database_;
-  std::unique_ptr<Readiness> readiness_;
+  std::unique_ptr<storage::Database> backend_;
+  std::unique_ptr<storage::Database> wrapped_;  // a test's seam around backend_, or null
+  std::unique_ptr<storage::MeteredStore> database_;
+  std::unique_ptr<app::Readiness> readiness_;
   std::unique_ptr<media::BlobStore> blobs_;
-  std::unique_ptr<Queue> queue_;
-  std::unique_ptr<LocalCache> l1_;
+  std::unique_ptr<queue::Queue> queue_;
+  std::unique_ptr<cache::LocalCache> l1_;
   std::unique_ptr<cache::RedisCacheTier> l2_;
-  std::unique_ptr<UserService> users_;
-  std::unique_ptr<SessionStore> sessions_;
-  std::unique_ptr<PasswordHasher> hasher_;
-  std::unique_ptr<AccountService> accounts_;
+  std::unique_ptr<app::UserService> users_;
+  std::unique_ptr<sessions::SessionStore> sessions_;
+  std::unique_ptr<app::PasswordHasher> hasher_;
+  std::unique_ptr<app::AccountService> accounts_;
   std::unique_ptr<api::Auth> auth_;
-  std::unique_ptr<PhotoService> photos_;
-  std::unique_ptr<OutboxRelay> relay_;
-  std::unique_ptr<PhotoWorker> worker_;
+  std::unique_ptr<app::PhotoService> photos_;
+  std::unique_ptr<app::OutboxRelay> relay_;
+  std::unique_ptr<app::PhotoWorker> worker_;
   std::unique_ptr<api::StaticFiles> static_files_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> http_;

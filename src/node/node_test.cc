@@ -12,7 +12,10 @@
 #include "tests/support/redis_instance.h"
 #include "tests/support/test_server.h"
 
-namespace ztm {
+namespace ztm::node {
+
+using storage::Database;
+
 namespace {
 
 using test::HttpClient;
@@ -93,4 +96,4 @@ TEST(Node, UnknownBackendsAreStartUpErrors) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::node

@@ -28,7 +28,7 @@
 
 #include "core/result.h"
 
-namespace ztm {
+namespace ztm::queue {
 
 struct QueueOptions {
   std::chrono::milliseconds ack_wait{30'000};  // unacked for this long: redelivered
@@ -81,4 +81,4 @@ class Queue {
   virtual boost::asio::awaitable<Result<std::vector<DeadLetter>>> dead_letters(int max) = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::queue

@@ -6,7 +6,7 @@
 
 #include "sessions/session_store.h"
 
-namespace ztm {
+namespace ztm::sessions {
 
 Result<void> check_session_key(std::string_view key) {
   if (key.empty() || key.size() > kMaxSessionKeyBytes)
@@ -27,4 +27,4 @@ std::chrono::milliseconds touch_rewrite_threshold(std::chrono::milliseconds ttl)
   return std::min<std::chrono::milliseconds>(std::chrono::minutes(1), ttl / 10);
 }
 
-}  // namespace ztm
+}  // namespace ztm::sessions

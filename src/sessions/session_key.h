@@ -6,7 +6,7 @@
 
 #include "core/result.h"
 
-namespace ztm {
+namespace ztm::sessions {
 
 // ok when `key` is 1..kMaxSessionKeyBytes bytes of printable ASCII (0x20..0x7e, as isprint); else
 // invalid_argument naming what is wrong (never the key itself: it may be a secret's hash).
@@ -19,4 +19,4 @@ Result<void> check_duration(std::chrono::milliseconds d, std::string_view what);
 // short ttls, so that a touched session always keeps at least 90% of its ttl.
 std::chrono::milliseconds touch_rewrite_threshold(std::chrono::milliseconds ttl);
 
-}  // namespace ztm
+}  // namespace ztm::sessions

@@ -27,7 +27,7 @@
 #include "core/ids.h"
 #include "core/result.h"
 
-namespace ztm {
+namespace ztm::sessions {
 
 struct SessionData {
   UserId user_id = 0;
@@ -72,4 +72,4 @@ class SessionStore {
   virtual boost::asio::awaitable<Result<void>> ping() = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::sessions

@@ -7,7 +7,7 @@
 namespace ztm::sqlite {
 namespace {
 
-SqliteOptions checked(SqliteOptions o) {
+Options checked(Options o) {
   if (o.path.empty()) throw std::runtime_error("sqlite: the database path is empty");
   if (o.threads < 1 || o.max_pending < 1 || o.busy_timeout_ms < 0)
     throw std::runtime_error(fmt::format(
@@ -19,7 +19,7 @@ SqliteOptions checked(SqliteOptions o) {
 
 }  // namespace
 
-Database::Database(SqliteOptions o)
+Database::Database(Options o)
     : options_(checked(std::move(o))), pool(options_.threads, options_.max_pending) {
   const auto dir = std::filesystem::path(options_.path).parent_path();
   std::error_code ec;

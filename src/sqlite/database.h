@@ -91,7 +91,7 @@ class Connection {
  public:
   enum class Role { writer, reader };
 
-  static Result<std::unique_ptr<Connection>> open(const SqliteOptions& options, Role role) {
+  static Result<std::unique_ptr<Connection>> open(const Options& options, Role role) {
     const std::string& path = options.path;
     sqlite3* db = nullptr;
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
@@ -101,7 +101,7 @@ class Connection {
     if (rc != SQLITE_OK) return sqlite_error(db, rc, path + ": cannot open");
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, options.busy_timeout_ms);
-    // See SqliteOptions::durable_commits. In WAL mode FULL costs one fsync per commit; NORMAL
+    // See Options::durable_commits. In WAL mode FULL costs one fsync per commit; NORMAL
     // one per checkpoint.
     std::string pragmas =
         options.durable_commits ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
@@ -196,7 +196,7 @@ class Database {
  public:
   // Opens the file (creating it and its directory), a writer and one reader per pool thread.
   // Throws std::runtime_error naming the path and the reason (a start-up error).
-  explicit Database(SqliteOptions o);
+  explicit Database(Options o);
   // Joins the pool first, then closes the connections.
   // REQUIRES: no call in flight.
   ~Database() = default;
@@ -236,7 +236,7 @@ class Database {
     return f(writer->db());
   }
 
-  const SqliteOptions& options() const { return options_; }
+  const Options& options() const { return options_; }
 
  private:
   // An idle reader connection. There is one per pool thread, opened up front, so the list is
@@ -253,7 +253,7 @@ class Database {
     return Connection::open(options_, Connection::Role::reader);
   }
 
-  const SqliteOptions options_;
+  const Options options_;
   std::mutex writer_mu;  // one writer: SQLite admits one at a time anyway
   std::unique_ptr<Connection> writer;
   std::mutex readers_mu;

@@ -3,9 +3,9 @@
 
 #include <string>
 
-namespace ztm {
+namespace ztm::sqlite {
 
-struct SqliteOptions {
+struct Options {
   std::string path;            // the database file; created (with its directory) if missing
   int threads = 4;             // pool threads, and so at most this many calls run at once
   int max_pending = 10000;     // calls queued or running beyond which calls fail `overloaded`
@@ -16,4 +16,4 @@ struct SqliteOptions {
   bool durable_commits = true;
 };
 
-}  // namespace ztm
+}  // namespace ztm::sqlite

@@ -10,7 +10,7 @@
 #include "storage/photo_store.h"
 #include "storage/store.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 class Database : public Store, public PhotoStore {
  public:
@@ -89,4 +89,4 @@ class DatabaseWrapper : public Database {
   Database& target_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

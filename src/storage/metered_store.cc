@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 constexpr std::array<const char*, 19> kOpNames = {
@@ -122,4 +122,4 @@ boost::asio::awaitable<Result<void>> MeteredStore::outbox_delete(std::vector<std
   return measure(kOutboxDelete, target().outbox_delete(std::move(ids)));
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

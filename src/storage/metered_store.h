@@ -12,7 +12,7 @@
 #include "core/metrics.h"
 #include "storage/database.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 class MeteredStore : public DatabaseWrapper {
  public:
@@ -81,4 +81,4 @@ class MeteredStore : public DatabaseWrapper {
   std::array<Histogram*, kOps> latency_{};  // created up front: the hot path takes no lock
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -12,7 +12,7 @@
 #include "tests/support/memory_store.h"
 #include "tests/support/metric_value.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 User ada(UserId id) {
@@ -164,4 +164,4 @@ TEST(MeteredStore, MeasuresPhotoStoreCalls) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -6,7 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-namespace ztm {
+namespace ztm::storage {
 
 std::string encode_phone_numbers(const std::vector<std::string>& phones) {
   boost::json::array a;
@@ -35,4 +35,4 @@ Result<std::vector<std::string>> decode_phone_numbers(std::string_view json, Use
       fmt::format("{}: user {}: phone_numbers is not a JSON array of strings", backend, id)};
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

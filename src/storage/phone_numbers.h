@@ -10,7 +10,7 @@
 #include "core/ids.h"
 #include "core/result.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 std::string encode_phone_numbers(const std::vector<std::string>& phones);
 
@@ -19,4 +19,4 @@ std::string encode_phone_numbers(const std::vector<std::string>& phones);
 Result<std::vector<std::string>> decode_phone_numbers(std::string_view json, UserId id,
                                                       std::string_view backend);
 
-}  // namespace ztm
+}  // namespace ztm::storage

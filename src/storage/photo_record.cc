@@ -1,6 +1,6 @@
 #include "storage/photo_record.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 std::string_view to_string(JobStatus status) {
   switch (status) {
@@ -22,4 +22,4 @@ std::optional<JobStatus> parse_job_status(std::string_view text) {
   return std::nullopt;
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

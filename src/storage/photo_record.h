@@ -9,7 +9,7 @@
 
 #include "core/ids.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 using PhotoId = std::int64_t;
 using JobId = std::int64_t;
@@ -54,4 +54,4 @@ struct DeletedPhoto {
   bool blob_in_use = false;
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -23,7 +23,7 @@
 #include "core/result.h"
 #include "storage/photo_record.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 class PhotoStore {
  public:
@@ -49,4 +49,4 @@ class PhotoStore {
   virtual boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -42,7 +42,7 @@
 #include "core/result.h"
 #include "storage/user_record.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 // How fresh a read must be: "" = any committed state; else at least this commit position.
 // `latest`: the latest committed state (the read a compare-and-set write depends on; the
@@ -111,4 +111,4 @@ class Store {
   }
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

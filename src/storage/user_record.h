@@ -8,7 +8,7 @@
 
 #include "core/ids.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 struct Address {
   std::string street_address;
@@ -50,4 +50,4 @@ struct UserPage {
   bool more = false;              // users with a larger id exist beyond this page
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -33,13 +33,14 @@ namespace ztm::test {
 // window in which a write can overtake a read and provoke a stale fill.
 class SlowStore : public MemoryStore {
  public:
-  using Store::create_user;
-  using Store::get_user;
-  using Store::list_users;
+  using storage::Store::create_user;
+  using storage::Store::get_user;
+  using storage::Store::list_users;
   std::atomic<int> delay_ms{0};
   std::atomic<bool> vary{false};  // 0..delay_ms instead of exactly delay_ms
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
+  boost::asio::awaitable<Result<storage::StoredUser>> get_user(UserId id,
+                                                               storage::Consistency c) override {
     auto r = co_await MemoryStore::get_user(id, std::move(c));
     const int max = delay_ms.load();
     const auto n = calls_.fetch_add(1);
@@ -82,8 +83,8 @@ inline void ignore_sigpipe() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-inline User test_user(UserId id) {
-  return User{
+inline storage::User test_user(UserId id) {
+  return storage::User{
       id, "First" + std::to_string(id), "Last", {"1 Main St", "Town", "NY", 10001}, {"555-0100"}};
 }
 
@@ -94,13 +95,15 @@ struct WebServerOptions {
 
 class WebServer {
  public:
-  WebServer(Store& store, IdGenerator& ids, cache::RedisCacheTierOptions l2, WebServerOptions o)
+  WebServer(storage::Store& store, IdGenerator& ids, cache::RedisCacheTierOptions l2,
+            WebServerOptions o)
       : tier(std::move(l2)),
-        l1(o.l1 ? std::make_unique<LocalCache>(LocalCacheOptions{.ttl = o.l1_ttl}) : nullptr),
+        l1(o.l1 ? std::make_unique<cache::LocalCache>(cache::LocalCacheOptions{.ttl = o.l1_ttl})
+                : nullptr),
         users(store, l1.get(), &tier, ids) {}
   cache::RedisCacheTier tier;
-  std::unique_ptr<LocalCache> l1;
-  UserService users;
+  std::unique_ptr<cache::LocalCache> l1;
+  app::UserService users;
 };
 
 inline cache::RedisCacheTierOptions tier_options(
@@ -137,7 +140,7 @@ class L2Cluster {
   // Starts `count` coroutines body(server, k) on server's loop; returns at once. `done` counts
   // the finished ones.
   void spawn(int server, int count,
-             std::function<boost::asio::awaitable<void>(UserService&, int)> body) {
+             std::function<boost::asio::awaitable<void>(app::UserService&, int)> body) {
     for (int k = 0; k < count; ++k)
       boost::asio::co_spawn(loops[static_cast<std::size_t>(server)]->io(),
                             run_one(servers[static_cast<std::size_t>(server)]->users, k, body),
@@ -157,8 +160,8 @@ class L2Cluster {
 
  private:
   boost::asio::awaitable<void> run_one(
-      UserService& users, int k,
-      std::function<boost::asio::awaitable<void>(UserService&, int)> body) {
+      app::UserService& users, int k,
+      std::function<boost::asio::awaitable<void>(app::UserService&, int)> body) {
     auto work = body(users, k);
     co_await std::move(work);
     done.fetch_add(1);

@@ -9,6 +9,12 @@
 #include "tests/cache/l2_cluster.h"
 
 namespace ztm::test {
+
+using app::Precondition;
+using app::serialize_user;
+using app::UserService;
+using storage::User;
+
 namespace {
 
 using namespace std::chrono_literals;

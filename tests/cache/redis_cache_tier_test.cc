@@ -7,6 +7,13 @@
 #include "tests/cache/l2_cluster.h"
 
 namespace ztm::test {
+
+using cache::CachedPtr;
+using cache::CachedValue;
+using cache::RedisCacheTier;
+using cache::SharedLease;
+using cache::SharedLookup;
+
 namespace {
 
 using namespace std::chrono_literals;

@@ -21,6 +21,12 @@
 #include "tests/support/test_server.h"
 
 namespace ztm {
+
+using app::job_message;
+using app::OutboxRelay;
+using app::PhotoWorker;
+using queue::EmbeddedQueue;
+
 namespace {
 using test::eventually;
 using test::HttpClient;

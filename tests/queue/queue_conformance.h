@@ -7,7 +7,8 @@
 //     // true: the queue reads `clock` (the suite's ManualClock) for ack_wait, nak delays and
 //     // heartbeats. false: the engine keeps its own clock (NATS) and ignores it.
 //     static constexpr bool kUsesClock = true;
-//     static std::unique_ptr<ztm::Queue> make(ztm::QueueOptions, const ztm::Clock& clock);
+//     static std::unique_ptr<ztm::queue::Queue> make(ztm::queue::QueueOptions, const ztm::Clock&
+//     clock);
 //   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Embedded, QueueConformance, ::testing::Types<EmbeddedFactory>);
 //
@@ -39,8 +40,9 @@ namespace ztm::test {
 using namespace std::chrono_literals;
 using QueueClock = std::chrono::steady_clock;
 
-inline QueueOptions queue_options(std::chrono::milliseconds ack_wait, int max_deliveries = 5) {
-  QueueOptions o;
+inline queue::QueueOptions queue_options(std::chrono::milliseconds ack_wait,
+                                         int max_deliveries = 5) {
+  queue::QueueOptions o;
   o.ack_wait = ack_wait;
   o.max_deliveries = max_deliveries;
   o.max_payload_bytes = 4096;
@@ -59,7 +61,7 @@ class QueueConformance : public ::testing::Test {
     queue_.reset();
   }
 
-  void open(QueueOptions options) {
+  void open(queue::QueueOptions options) {
     queue_ = Factory::make(options, clock_);
     ASSERT_NE(queue_, nullptr);
   }
@@ -80,15 +82,17 @@ class QueueConformance : public ::testing::Test {
   Result<void> publish(const std::string& dedup_id, const std::string& payload) {
     return loops_->run(queue_->publish(dedup_id, payload));
   }
-  Result<std::vector<QueueMessage>> fetch(int max, std::chrono::milliseconds wait) {
+  Result<std::vector<queue::QueueMessage>> fetch(int max, std::chrono::milliseconds wait) {
     return loops_->run(queue_->fetch(max, wait));
   }
-  Result<void> ack(const QueueMessage& m) { return loops_->run(queue_->ack(m)); }
-  Result<void> nak(const QueueMessage& m, std::chrono::milliseconds delay) {
+  Result<void> ack(const queue::QueueMessage& m) { return loops_->run(queue_->ack(m)); }
+  Result<void> nak(const queue::QueueMessage& m, std::chrono::milliseconds delay) {
     return loops_->run(queue_->nak(m, delay));
   }
-  Result<void> in_progress(const QueueMessage& m) { return loops_->run(queue_->in_progress(m)); }
-  Result<void> dead_letter(const QueueMessage& m, const std::string& reason) {
+  Result<void> in_progress(const queue::QueueMessage& m) {
+    return loops_->run(queue_->in_progress(m));
+  }
+  Result<void> dead_letter(const queue::QueueMessage& m, const std::string& reason) {
     return loops_->run(queue_->dead_letter(m, reason));
   }
   std::int64_t pending() {
@@ -96,15 +100,15 @@ class QueueConformance : public ::testing::Test {
     EXPECT_EQ(outcome(r), "ok");
     return r.ok() ? *r : -1;
   }
-  std::vector<Queue::DeadLetter> dead_letters(int max) {
+  std::vector<queue::Queue::DeadLetter> dead_letters(int max) {
     auto r = loops_->run(queue_->dead_letters(max));
     EXPECT_EQ(outcome(r), "ok");
-    return r.ok() ? std::move(r).value() : std::vector<Queue::DeadLetter>{};
+    return r.ok() ? std::move(r).value() : std::vector<queue::Queue::DeadLetter>{};
   }
 
   // Fetches until `n` messages came or `bound` passed (each fetch waits at most 200 ms).
-  std::vector<QueueMessage> fetch_n(std::size_t n, std::chrono::milliseconds bound = 10s) {
-    std::vector<QueueMessage> out;
+  std::vector<queue::QueueMessage> fetch_n(std::size_t n, std::chrono::milliseconds bound = 10s) {
+    std::vector<queue::QueueMessage> out;
     const auto until = QueueClock::now() + bound;
     while (out.size() < n && QueueClock::now() < until) {
       auto got = fetch(static_cast<int>(n - out.size()), 200ms);
@@ -115,10 +119,10 @@ class QueueConformance : public ::testing::Test {
     return out;
   }
   // Exactly one message within `bound`, or a failure.
-  QueueMessage fetch_one(std::chrono::milliseconds bound = 10s) {
+  queue::QueueMessage fetch_one(std::chrono::milliseconds bound = 10s) {
     auto got = fetch_n(1, bound);
     EXPECT_EQ(got.size(), 1u);
-    return got.empty() ? QueueMessage{} : std::move(got.front());
+    return got.empty() ? queue::QueueMessage{} : std::move(got.front());
   }
   // Whether a fetch waiting `wait` (real time) comes back empty.
   bool nothing_within(std::chrono::milliseconds wait) {
@@ -139,21 +143,21 @@ class QueueConformance : public ::testing::Test {
   // The next delivery, which must not come before `d` has passed since `since` on the queue's
   // clock. On clock_: nothing at since + d - 1 ms, then it comes at since + d. On the engine's
   // clock: fetched within 10 s, and no sooner than d - 100 ms after `since` (timer slack).
-  QueueMessage fetch_after(TimePoint since, std::chrono::milliseconds d) {
+  queue::QueueMessage fetch_after(TimePoint since, std::chrono::milliseconds d) {
     if constexpr (kManualTime) {
       advance_to(since + d - 1ms);
       EXPECT_TRUE(nothing_within(0ms)) << "delivered before " << d.count() << " ms";
       clock_.advance(1ms);
       return fetch_one();
     }
-    QueueMessage m = fetch_one(10s);
+    queue::QueueMessage m = fetch_one(10s);
     EXPECT_GE(QueueClock::now() - since, d - 100ms) << "delivered before " << d.count() << " ms";
     return m;
   }
 
   ManualClock clock_;  // outlives the queue
   std::unique_ptr<EventLoops> loops_ = std::make_unique<EventLoops>(2);
-  std::unique_ptr<Queue> queue_;
+  std::unique_ptr<queue::Queue> queue_;
 };
 
 TYPED_TEST_SUITE_P(QueueConformance);
@@ -186,7 +190,7 @@ TYPED_TEST_P(QueueConformance, AnEmptyQueueAnswersWithinTheWait) {
 TYPED_TEST_P(QueueConformance, AckedMessagesAreNeverDeliveredAgain) {
   this->open(queue_options(500ms));
   ASSERT_EQ(outcome(this->publish("once", "payload")), "ok");
-  const QueueMessage m = this->fetch_one();
+  const queue::QueueMessage m = this->fetch_one();
   ASSERT_EQ(m.payload, "payload");
   ASSERT_EQ(outcome(this->ack(m)), "ok");
   EXPECT_TRUE(this->nothing_for(1500ms));  // three times ack_wait
@@ -196,11 +200,11 @@ TYPED_TEST_P(QueueConformance, AckedMessagesAreNeverDeliveredAgain) {
 TYPED_TEST_P(QueueConformance, AnUnackedMessageIsRedeliveredAfterAckWait) {
   this->open(queue_options(500ms));
   ASSERT_EQ(outcome(this->publish("r", "job")), "ok");
-  const QueueMessage first = this->fetch_one();
+  const queue::QueueMessage first = this->fetch_one();
   const auto fetched_at = this->now();
   ASSERT_EQ(first.deliveries, 1);
   EXPECT_TRUE(this->nothing_within(0ms)) << "invisible to others while its ack_wait runs";
-  const QueueMessage again = this->fetch_after(fetched_at, 500ms);  // the consumer "died"
+  const queue::QueueMessage again = this->fetch_after(fetched_at, 500ms);  // the consumer "died"
   EXPECT_EQ(again.id, first.id);
   EXPECT_EQ(again.payload, "job");
   EXPECT_EQ(again.deliveries, 2);
@@ -211,15 +215,15 @@ TYPED_TEST_P(QueueConformance, AnUnackedMessageIsRedeliveredAfterAckWait) {
 TYPED_TEST_P(QueueConformance, NakRedeliversAfterTheDelay) {
   this->open(queue_options(30s));
   ASSERT_EQ(outcome(this->publish("n", "job")), "ok");
-  const QueueMessage first = this->fetch_one();
+  const queue::QueueMessage first = this->fetch_one();
   const auto nak_at = this->now();
   ASSERT_EQ(outcome(this->nak(first, 600ms)), "ok");
-  const QueueMessage again = this->fetch_after(nak_at, 600ms);
+  const queue::QueueMessage again = this->fetch_after(nak_at, 600ms);
   EXPECT_LT(this->now() - nak_at, 10s) << "long before ack_wait (30 s)";
   EXPECT_EQ(again.id, first.id);
   EXPECT_EQ(again.deliveries, 2);
   ASSERT_EQ(outcome(this->nak(again, 0ms)), "ok");
-  const QueueMessage third = this->fetch_one(5s);
+  const queue::QueueMessage third = this->fetch_one(5s);
   EXPECT_EQ(third.deliveries, 3);
   EXPECT_EQ(outcome(this->ack(third)), "ok");
 }
@@ -227,7 +231,7 @@ TYPED_TEST_P(QueueConformance, NakRedeliversAfterTheDelay) {
 TYPED_TEST_P(QueueConformance, InProgressKeepsAMessageBeyondAckWait) {
   this->open(queue_options(1000ms));
   ASSERT_EQ(outcome(this->publish("long", "job")), "ok");
-  const QueueMessage m = this->fetch_one();
+  const queue::QueueMessage m = this->fetch_one();
   // Heartbeats every 300 ms for 3 x ack_wait: nobody else gets the message meanwhile.
   auto last_beat = this->now();
   for (int beat = 0; beat < 10; ++beat) {
@@ -236,7 +240,7 @@ TYPED_TEST_P(QueueConformance, InProgressKeepsAMessageBeyondAckWait) {
     ASSERT_TRUE(this->nothing_for(300ms)) << "redelivered despite heartbeats";
   }
   // Heartbeats stopped: redelivered one ack_wait after the last.
-  const QueueMessage again = this->fetch_after(last_beat, 1000ms);
+  const queue::QueueMessage again = this->fetch_after(last_beat, 1000ms);
   EXPECT_EQ(again.id, m.id);
   EXPECT_EQ(again.deliveries, 2);
   EXPECT_EQ(outcome(this->ack(again)), "ok");
@@ -245,7 +249,7 @@ TYPED_TEST_P(QueueConformance, InProgressKeepsAMessageBeyondAckWait) {
 TYPED_TEST_P(QueueConformance, DeadLetterRemovesTheMessageAndKeepsTheReason) {
   this->open(queue_options(500ms));
   ASSERT_EQ(outcome(this->publish("bad", "poison")), "ok");
-  const QueueMessage m = this->fetch_one();
+  const queue::QueueMessage m = this->fetch_one();
   ASSERT_EQ(outcome(this->dead_letter(m, "cannot decode the image")), "ok");
   EXPECT_EQ(this->pending(), 0);
   EXPECT_TRUE(this->nothing_for(1500ms)) << "a dead letter is never delivered again";
@@ -286,7 +290,7 @@ TYPED_TEST_P(QueueConformance, PublishIsIdempotentPerDedupId) {
   ASSERT_EQ(outcome(this->publish("job-7", "first")), "ok");
   ASSERT_EQ(outcome(this->publish("job-7", "other payload, same id")), "ok");
   EXPECT_EQ(this->pending(), 1);
-  const QueueMessage m = this->fetch_one();
+  const queue::QueueMessage m = this->fetch_one();
   EXPECT_EQ(m.payload, "first");
   ASSERT_EQ(outcome(this->ack(m)), "ok");
   ASSERT_EQ(outcome(this->publish("job-7", "first")), "ok") << "remembered after the ack too";
@@ -348,7 +352,7 @@ TYPED_TEST_P(QueueConformance, BadArgumentsAreInvalid) {
   EXPECT_EQ(errc(this->publish("line\r\nbreak", "x")), "invalid_argument");
   EXPECT_EQ(errc(this->fetch(0, 0ms)), "invalid_argument");
   EXPECT_EQ(errc(this->fetch(257, 0ms)), "invalid_argument");
-  EXPECT_EQ(errc(this->ack(QueueMessage{})), "invalid_argument");
+  EXPECT_EQ(errc(this->ack(queue::QueueMessage{})), "invalid_argument");
   EXPECT_EQ(errc(this->loops_->run(this->queue_->dead_letters(0))), "invalid_argument");
   EXPECT_EQ(this->pending(), 0);
   ASSERT_EQ(outcome(this->publish(std::string(128, 'k'), std::string(4096, 'x'))), "ok");

@@ -7,7 +7,7 @@
 //     // true: the store reads `clock` (the suite's ManualClock). false: the backend keeps its
 //     // engine's own clock (Redis: PX, PEXPIRE) and ignores it.
 //     static constexpr bool kUsesClock = true;
-//     static std::unique_ptr<ztm::SessionStore> make(const ztm::Clock& clock);
+//     static std::unique_ptr<ztm::sessions::SessionStore> make(const ztm::Clock& clock);
 //   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SessionStoreConformance,
 //                                  ::testing::Types<SqliteFactory>);
@@ -57,15 +57,16 @@ class SessionStoreConformance : public ::testing::Test {
     store_.reset();
   }
 
-  Result<void> create(const std::string& key, SessionData data, std::chrono::milliseconds ttl) {
+  Result<void> create(const std::string& key, sessions::SessionData data,
+                      std::chrono::milliseconds ttl) {
     return loops_->run(store_->create(key, std::move(data), ttl));
   }
-  Result<SessionData> touch(const std::string& key, std::chrono::milliseconds ttl = 60s) {
+  Result<sessions::SessionData> touch(const std::string& key, std::chrono::milliseconds ttl = 60s) {
     return loops_->run(store_->touch(key, ttl));
   }
   Result<void> revoke(const std::string& key) { return loops_->run(store_->revoke(key)); }
   Result<void> revoke_user(UserId user) { return loops_->run(store_->revoke_user(user)); }
-  Result<RateCount> hit(const std::string& key, std::chrono::milliseconds window) {
+  Result<sessions::RateCount> hit(const std::string& key, std::chrono::milliseconds window) {
     return loops_->run(store_->hit(key, window));
   }
 
@@ -103,15 +104,15 @@ class SessionStoreConformance : public ::testing::Test {
 
   ManualClock clock_;  // outlives the store
   std::unique_ptr<EventLoops> loops_ = std::make_unique<EventLoops>(2);
-  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<sessions::SessionStore> store_;
 };
 
 TYPED_TEST_SUITE_P(SessionStoreConformance);
 
 TYPED_TEST_P(SessionStoreConformance, CreateThenTouchReturnsTheSession) {
-  const SessionData admin{kMaxSafeInteger, "admin"};
+  const sessions::SessionData admin{kMaxSafeInteger, "admin"};
   ASSERT_EQ(outcome(this->create("k1", admin, 60s)), "ok");
-  ASSERT_EQ(outcome(this->create("k2", SessionData{7, "user"}, 60s)), "ok");
+  ASSERT_EQ(outcome(this->create("k2", sessions::SessionData{7, "user"}, 60s)), "ok");
   const auto got = this->touch("k1");
   ASSERT_EQ(outcome(got), "ok");
   EXPECT_EQ(got.value(), admin);
@@ -124,25 +125,25 @@ TYPED_TEST_P(SessionStoreConformance, UnknownKeyIsNotFound) {
 }
 
 TYPED_TEST_P(SessionStoreConformance, CreatingAnExistingKeyIsAConflict) {
-  ASSERT_EQ(outcome(this->create("k", SessionData{1, "user"}, 60s)), "ok");
-  EXPECT_EQ(errc(this->create("k", SessionData{2, "admin"}, 60s)), "conflict");
+  ASSERT_EQ(outcome(this->create("k", sessions::SessionData{1, "user"}, 60s)), "ok");
+  EXPECT_EQ(errc(this->create("k", sessions::SessionData{2, "admin"}, 60s)), "conflict");
   EXPECT_EQ(this->touch("k")->user_id, 1);  // unchanged
 }
 
 TYPED_TEST_P(SessionStoreConformance, RevokeRemovesTheSessionAndIsIdempotent) {
-  ASSERT_EQ(outcome(this->create("k", SessionData{1, "user"}, 60s)), "ok");
+  ASSERT_EQ(outcome(this->create("k", sessions::SessionData{1, "user"}, 60s)), "ok");
   ASSERT_EQ(outcome(this->revoke("k")), "ok");
   EXPECT_EQ(errc(this->touch("k")), "not_found");
   EXPECT_EQ(outcome(this->revoke("k")), "ok");
   EXPECT_EQ(outcome(this->revoke("never")), "ok");
   // The key can be used again after a revoke.
-  EXPECT_EQ(outcome(this->create("k", SessionData{2, "user"}, 60s)), "ok");
+  EXPECT_EQ(outcome(this->create("k", sessions::SessionData{2, "user"}, 60s)), "ok");
 }
 
 TYPED_TEST_P(SessionStoreConformance, RevokeUserRemovesEveryOneOfTheUsersSessionsOnly) {
   for (const char* k : {"a1", "a2", "a3"})
-    ASSERT_EQ(outcome(this->create(k, SessionData{10, "user"}, 60s)), "ok");
-  ASSERT_EQ(outcome(this->create("b1", SessionData{11, "user"}, 60s)), "ok");
+    ASSERT_EQ(outcome(this->create(k, sessions::SessionData{10, "user"}, 60s)), "ok");
+  ASSERT_EQ(outcome(this->create("b1", sessions::SessionData{11, "user"}, 60s)), "ok");
   ASSERT_EQ(outcome(this->revoke("a2")), "ok");
   ASSERT_EQ(outcome(this->revoke_user(10)), "ok");
   for (const char* k : {"a1", "a2", "a3"}) EXPECT_EQ(errc(this->touch(k)), "not_found") << k;
@@ -150,7 +151,7 @@ TYPED_TEST_P(SessionStoreConformance, RevokeUserRemovesEveryOneOfTheUsersSession
   EXPECT_EQ(outcome(this->revoke_user(10)), "ok");   // none left
   EXPECT_EQ(outcome(this->revoke_user(999)), "ok");  // never had any
   // A new session of the user after the revoke works (and is revoked by the next one).
-  ASSERT_EQ(outcome(this->create("a4", SessionData{10, "user"}, 60s)), "ok");
+  ASSERT_EQ(outcome(this->create("a4", sessions::SessionData{10, "user"}, 60s)), "ok");
   ASSERT_EQ(outcome(this->revoke_user(10)), "ok");
   EXPECT_EQ(errc(this->touch("a4")), "not_found");
 }
@@ -159,10 +160,10 @@ TYPED_TEST_P(SessionStoreConformance, RevokeUserRemovesEveryOneOfTheUsersSession
 // Touching is the only way to observe a session, and it slides the expiry, so the untouched one is
 // looked at once, after the touched one has outlived its ttl.
 TYPED_TEST_P(SessionStoreConformance, SessionsExpireUnlessTouched) {
-  ASSERT_EQ(outcome(this->create("kept", SessionData{1, "user"}, 1s)), "ok");
-  ASSERT_EQ(outcome(this->create("left", SessionData{1, "user"}, 1s)), "ok");
+  ASSERT_EQ(outcome(this->create("kept", sessions::SessionData{1, "user"}, 1s)), "ok");
+  ASSERT_EQ(outcome(this->create("left", sessions::SessionData{1, "user"}, 1s)), "ok");
   if constexpr (TestFixture::kManualTime) {  // the exact edge, on the manual clock
-    ASSERT_EQ(outcome(this->create("edge", SessionData{1, "user"}, 1s)), "ok");
+    ASSERT_EQ(outcome(this->create("edge", sessions::SessionData{1, "user"}, 1s)), "ok");
     this->clock_.advance(999ms);
     EXPECT_EQ(outcome(this->touch("edge", 1s)), "ok") << "a millisecond before its ttl";
     ASSERT_EQ(outcome(this->touch("kept", 1s)), "ok");
@@ -173,7 +174,7 @@ TYPED_TEST_P(SessionStoreConformance, SessionsExpireUnlessTouched) {
   EXPECT_EQ(errc(this->touch("left", 1s)), "not_found");
   EXPECT_EQ(outcome(this->touch("kept", 1s)), "ok");
   // An expired key is free again.
-  EXPECT_EQ(outcome(this->create("left", SessionData{2, "user"}, 60s)), "ok");
+  EXPECT_EQ(outcome(this->create("left", sessions::SessionData{2, "user"}, 60s)), "ok");
   EXPECT_EQ(this->touch("left")->user_id, 2);
 }
 
@@ -200,17 +201,17 @@ TYPED_TEST_P(SessionStoreConformance, HitsCountInAFixedWindowThenStartAgain) {
 }
 
 TYPED_TEST_P(SessionStoreConformance, BadKeysAndDurationsAreInvalidArguments) {
-  const std::string longest(kMaxSessionKeyBytes, 'k');
-  EXPECT_EQ(outcome(this->create(longest, SessionData{1, "user"}, 60s)), "ok");
+  const std::string longest(sessions::kMaxSessionKeyBytes, 'k');
+  EXPECT_EQ(outcome(this->create(longest, sessions::SessionData{1, "user"}, 60s)), "ok");
   for (const std::string& bad :
-       {std::string(), std::string(kMaxSessionKeyBytes + 1, 'k'), std::string("a\nb"),
+       {std::string(), std::string(sessions::kMaxSessionKeyBytes + 1, 'k'), std::string("a\nb"),
         std::string("caf\xc3\xa9"), std::string("a\0b", 3)}) {
-    EXPECT_EQ(errc(this->create(bad, SessionData{1, "user"}, 60s)), "invalid_argument");
+    EXPECT_EQ(errc(this->create(bad, sessions::SessionData{1, "user"}, 60s)), "invalid_argument");
     EXPECT_EQ(errc(this->touch(bad)), "invalid_argument");
     EXPECT_EQ(errc(this->revoke(bad)), "invalid_argument");
     EXPECT_EQ(errc(this->hit(bad, 60s)), "invalid_argument");
   }
-  EXPECT_EQ(errc(this->create("k", SessionData{1, "user"}, 999ms)), "invalid_argument");
+  EXPECT_EQ(errc(this->create("k", sessions::SessionData{1, "user"}, 999ms)), "invalid_argument");
   EXPECT_EQ(errc(this->hit("k", 10ms)), "invalid_argument");
 }
 
@@ -222,13 +223,13 @@ TYPED_TEST_P(SessionStoreConformance, ConcurrentCallsKeepTheContract) {
   std::vector<std::int64_t> counts(kCalls);
   std::promise<void> all_done;
   std::atomic<int> left{kCalls};
-  SessionStore& store = *this->store_;
+  sessions::SessionStore& store = *this->store_;
   for (int i = 0; i < kCalls; ++i) {
     boost::asio::co_spawn(
         this->loops_->io(),
         [&, i]() -> boost::asio::awaitable<void> {
           const std::string key = "c" + std::to_string(i);
-          auto c = store.create(key, SessionData{i, "user"}, 60s);
+          auto c = store.create(key, sessions::SessionData{i, "user"}, 60s);
           auto made = co_await std::move(c);
           created += made.ok();
           auto t = store.touch(key, 60s);
@@ -237,7 +238,7 @@ TYPED_TEST_P(SessionStoreConformance, ConcurrentCallsKeepTheContract) {
           auto h = store.hit("shared", 60s);
           auto counted = co_await std::move(h);
           counts[static_cast<std::size_t>(i)] = counted.ok() ? counted->hits : -1;
-          auto d = store.create("duplicate", SessionData{i, "user"}, 60s);
+          auto d = store.create("duplicate", sessions::SessionData{i, "user"}, 60s);
           auto dup = co_await std::move(d);
           if (!dup.ok()) (dup.error().code == Errc::conflict ? conflicts : other)++;
           if (--left == 0) all_done.set_value();

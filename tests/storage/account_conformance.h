@@ -11,14 +11,14 @@ namespace ztm::test {
 template <class Factory>
 class AccountConformance : public StoreConformance<Factory> {
  protected:
-  static Account account(UserId id, std::string email, std::string role = "user") {
-    return Account{id, std::move(email), "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-                   std::move(role)};
+  static storage::Account account(UserId id, std::string email, std::string role = "user") {
+    return storage::Account{id, std::move(email), "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+                            std::move(role)};
   }
-  Result<StoredUser> sign_up(UserId id, const std::string& email) {
+  Result<storage::StoredUser> sign_up(UserId id, const std::string& email) {
     return run_sync(this->store_->create_account(sample_user(id), account(id, email)));
   }
-  Result<Account> find(const std::string& email) {
+  Result<storage::Account> find(const std::string& email) {
     return run_sync(this->store_->find_account(email));
   }
 };
@@ -74,7 +74,7 @@ TYPED_TEST_P(AccountConformance, DeletingTheUserDeletesItsAccount) {
 
 TYPED_TEST_P(AccountConformance, ConcurrentSignUpsWithOneEmailHaveOneWinner) {
   constexpr int kRacers = 8;
-  auto results = this->template race<Result<StoredUser>>(
+  auto results = this->template race<Result<storage::StoredUser>>(
       kRacers, [this](int i) { return this->sign_up(100 + i, "race@example.com"); });
   int ok = 0;
   for (const auto& r : results) {

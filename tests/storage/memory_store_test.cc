@@ -9,6 +9,9 @@
 
 namespace ztm::test {
 
+using storage::MeteredStore;
+using storage::Store;
+
 struct MemoryFactory {
   static std::unique_ptr<Store> make() { return std::make_unique<MemoryStore>(); }
 };

@@ -19,12 +19,13 @@
 namespace ztm::test {
 
 // A fresh, migrated database on `pg` and a store on it.
-inline std::unique_ptr<PgStore> migrated_store(PostgresInstance& pg, PgStoreOptions options,
-                                               std::string* dbname = nullptr) {
+inline std::unique_ptr<storage::PgStore> migrated_store(PostgresInstance& pg,
+                                                        storage::PgStoreOptions options,
+                                                        std::string* dbname = nullptr) {
   const std::string db = pg.create_database();
   if (dbname) *dbname = db;
   options.conninfo = pg.conninfo(db);
-  auto store = std::make_unique<PgStore>(std::move(options));
+  auto store = std::make_unique<storage::PgStore>(std::move(options));
   if (auto m = store->migrate(); !m.ok()) throw std::runtime_error(m.error().message);
   return store;
 }

@@ -14,25 +14,26 @@ class PhotoConformance : public StoreConformance<Factory> {
  protected:
   void SetUp() override {
     StoreConformance<Factory>::SetUp();
-    photos_ = dynamic_cast<PhotoStore*>(this->store_.get());
+    photos_ = dynamic_cast<storage::PhotoStore*>(this->store_.get());
     ASSERT_NE(photos_, nullptr) << "the store does not implement PhotoStore";
     ASSERT_EQ(outcome(this->create(sample_user(1))), "ok");
   }
-  static Photo photo(PhotoId id, std::string key = std::string(64, 'a') + ".jpg",
-                     PhotoId source = 0) {
-    return Photo{id, 1, std::move(key), "image/jpeg", 4000, 3000, 5'800'000, source};
+  static storage::Photo photo(storage::PhotoId id, std::string key = std::string(64, 'a') + ".jpg",
+                              storage::PhotoId source = 0) {
+    return storage::Photo{id, 1, std::move(key), "image/jpeg", 4000, 3000, 5'800'000, source};
   }
-  static Job job(JobId id, PhotoId photo_id = 10) {
-    return Job{id, photo_id, 1, R"([{"op":"blur","sigma":2}])", JobStatus::queued, 0, "", 0};
+  static storage::Job job(storage::JobId id, storage::PhotoId photo_id = 10) {
+    return storage::Job{id, photo_id, 1, R"([{"op":"blur","sigma":2}])", storage::JobStatus::queued,
+                        0,  "",       0};
   }
-  PhotoStore& p() { return *photos_; }
-  Result<Job> get_job(JobId id) { return run_sync(photos_->get_job(id)); }
-  std::vector<OutboxMessage> outbox(int limit = 1000) {
+  storage::PhotoStore& p() { return *photos_; }
+  Result<storage::Job> get_job(storage::JobId id) { return run_sync(photos_->get_job(id)); }
+  std::vector<storage::OutboxMessage> outbox(int limit = 1000) {
     auto r = run_sync(photos_->outbox_batch(limit));
     EXPECT_EQ(outcome(r), "ok");
-    return r.ok() ? *r : std::vector<OutboxMessage>{};
+    return r.ok() ? *r : std::vector<storage::OutboxMessage>{};
   }
-  PhotoStore* photos_ = nullptr;
+  storage::PhotoStore* photos_ = nullptr;
 };
 
 TYPED_TEST_SUITE_P(PhotoConformance);
@@ -82,13 +83,13 @@ TYPED_TEST_P(PhotoConformance, AJobRunsToOneResultAndStaysDone) {
   ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
   auto started = run_sync(this->p().start_job(100));
   ASSERT_EQ(outcome(started), "ok");
-  EXPECT_EQ(started->status, JobStatus::running);
+  EXPECT_EQ(started->status, storage::JobStatus::running);
   EXPECT_EQ(started->attempts, 1);
   EXPECT_EQ(run_sync(this->p().start_job(100))->attempts, 2);  // a redelivery
   auto done =
       run_sync(this->p().complete_job(100, this->photo(20, std::string(64, 'c') + ".jpg", 10)));
   ASSERT_EQ(outcome(done), "ok");
-  EXPECT_EQ(done->status, JobStatus::done);
+  EXPECT_EQ(done->status, storage::JobStatus::done);
   EXPECT_EQ(done->result_photo_id, 20);
   EXPECT_EQ(run_sync(this->p().get_photo(20))->source_id, 10);
   // Final: a second completion (a redelivered message) makes no second photo.
@@ -96,8 +97,8 @@ TYPED_TEST_P(PhotoConformance, AJobRunsToOneResultAndStaysDone) {
   ASSERT_EQ(outcome(again), "ok");
   EXPECT_EQ(again->result_photo_id, 20);
   EXPECT_EQ(errc(run_sync(this->p().get_photo(21))), "not_found");
-  EXPECT_EQ(run_sync(this->p().start_job(100))->status, JobStatus::done);
-  EXPECT_EQ(run_sync(this->p().fail_job(100, "late"))->status, JobStatus::done);
+  EXPECT_EQ(run_sync(this->p().start_job(100))->status, storage::JobStatus::done);
+  EXPECT_EQ(run_sync(this->p().fail_job(100, "late"))->status, storage::JobStatus::done);
   EXPECT_EQ(this->get_job(100)->attempts, 2);
   EXPECT_EQ(errc(run_sync(this->p().start_job(7))), "not_found");
   EXPECT_EQ(errc(run_sync(this->p().complete_job(7, this->photo(22)))), "not_found");
@@ -107,22 +108,23 @@ TYPED_TEST_P(PhotoConformance, AFailedJobKeepsItsReasonAndTakesNoResult) {
   ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
   auto failed = run_sync(this->p().fail_job(100, "source does not decode"));
   ASSERT_EQ(outcome(failed), "ok");
-  EXPECT_EQ(failed->status, JobStatus::failed);
+  EXPECT_EQ(failed->status, storage::JobStatus::failed);
   EXPECT_EQ(failed->error, "source does not decode");
-  EXPECT_EQ(run_sync(this->p().complete_job(100, this->photo(20)))->status, JobStatus::failed);
+  EXPECT_EQ(run_sync(this->p().complete_job(100, this->photo(20)))->status,
+            storage::JobStatus::failed);
   EXPECT_EQ(errc(run_sync(this->p().get_photo(20))), "not_found");
 }
 
 TYPED_TEST_P(PhotoConformance, ConcurrentCompletionsMakeOneResult) {
   ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
   constexpr int kRacers = 8;
-  auto results = this->template race<Result<Job>>(kRacers, [this](int i) {
+  auto results = this->template race<Result<storage::Job>>(kRacers, [this](int i) {
     return run_sync(this->p().complete_job(100, this->photo(200 + i)));
   });
-  PhotoId winner = 0;
+  storage::PhotoId winner = 0;
   for (const auto& r : results) {
     ASSERT_EQ(outcome(*r), "ok");
-    EXPECT_EQ((*r)->status, JobStatus::done);
+    EXPECT_EQ((*r)->status, storage::JobStatus::done);
     if (winner == 0) winner = (*r)->result_photo_id;
     EXPECT_EQ((*r)->result_photo_id, winner);
   }

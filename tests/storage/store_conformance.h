@@ -3,7 +3,7 @@
 // A backend's test instantiates it with a factory whose make() returns a fresh, empty, migrated
 // store on every call:
 //
-//   struct SqliteFactory { static std::unique_ptr<ztm::Store> make(); };
+//   struct SqliteFactory { static std::unique_ptr<ztm::storage::Store> make(); };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<SqliteFactory>);
 //
 // Calls go through run_sync (a private io_context per call), from one thread or from several at
@@ -27,12 +27,12 @@
 namespace ztm::test {
 
 // A user with every field set; `tag` varies the content between versions.
-inline User sample_user(UserId id, const std::string& tag = "a") {
-  return User{id,
-              "Ada-" + tag,
-              "Lovelace-" + tag,
-              Address{"12 St James's Square " + tag, "London", "LDN", 10021},
-              {"+44 20 7946 0000", "+44 20 7946 " + tag}};
+inline storage::User sample_user(UserId id, const std::string& tag = "a") {
+  return storage::User{id,
+                       "Ada-" + tag,
+                       "Lovelace-" + tag,
+                       storage::Address{"12 St James's Square " + tag, "London", "LDN", 10021},
+                       {"+44 20 7946 0000", "+44 20 7946 " + tag}};
 }
 
 // Results as strings, so EXPECT_EQ failures read well:
@@ -55,24 +55,27 @@ class StoreConformance : public ::testing::Test {
     ASSERT_NE(store_, nullptr);
   }
 
-  Store& store() { return *store_; }
-  Result<StoredUser> get(UserId id) { return run_sync(store_->get_user(id)); }
-  Result<StoredUser> create(User u, std::optional<std::string> key = std::nullopt) {
+  storage::Store& store() { return *store_; }
+  Result<storage::StoredUser> get(UserId id) { return run_sync(store_->get_user(id)); }
+  Result<storage::StoredUser> create(storage::User u,
+                                     std::optional<std::string> key = std::nullopt) {
     return run_sync(store_->create_user(std::move(u), std::move(key)));
   }
-  Result<StoredUser> update(User u, std::optional<std::int64_t> expected = std::nullopt) {
+  Result<storage::StoredUser> update(storage::User u,
+                                     std::optional<std::int64_t> expected = std::nullopt) {
     return run_sync(store_->update_user(std::move(u), expected));
   }
-  Result<Committed> remove(UserId id, std::optional<std::int64_t> expected = std::nullopt) {
+  Result<storage::Committed> remove(UserId id,
+                                    std::optional<std::int64_t> expected = std::nullopt) {
     return run_sync(store_->delete_user(id, expected));
   }
-  Result<UserPage> list(UserId after, int limit) {
+  Result<storage::UserPage> list(UserId after, int limit) {
     return run_sync(store_->list_users(after, limit));
   }
   Result<std::int64_t> count() { return run_sync(store_->count_users()); }
 
   // Ids of a page, for compact expectations.
-  static std::vector<UserId> ids(const UserPage& page) {
+  static std::vector<UserId> ids(const storage::UserPage& page) {
     std::vector<UserId> out;
     for (const auto& s : page.users) out.push_back(s.user.id);
     return out;
@@ -93,27 +96,28 @@ class StoreConformance : public ::testing::Test {
     return results;
   }
 
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<storage::Store> store_;
 };
 
 TYPED_TEST_SUITE_P(StoreConformance);
 
 TYPED_TEST_P(StoreConformance, CreateThenGetRoundTripsEveryField) {
-  const User u{kMaxSafeInteger,
-               "Zoë 😀",
-               "Ørsted-北京",
-               Address{"Straße 1, \"quoted\" \\ back\\slash\n", "Zürich", "ZH", 8001},
-               {"+41 44 123 45 67", "☎ 555-0100 ext. \"7\""}};
+  const storage::User u{
+      kMaxSafeInteger,
+      "Zoë 😀",
+      "Ørsted-北京",
+      storage::Address{"Straße 1, \"quoted\" \\ back\\slash\n", "Zürich", "ZH", 8001},
+      {"+41 44 123 45 67", "☎ 555-0100 ext. \"7\""}};
   const auto created = this->create(u);
   ASSERT_EQ(outcome(created), "ok");
-  EXPECT_EQ(created.value(), (StoredUser{u, 1}));
+  EXPECT_EQ(created.value(), (storage::StoredUser{u, 1}));
   const auto got = this->get(u.id);
   ASSERT_EQ(outcome(got), "ok");
-  EXPECT_EQ(got.value(), (StoredUser{u, 1}));
+  EXPECT_EQ(got.value(), (storage::StoredUser{u, 1}));
 }
 
 TYPED_TEST_P(StoreConformance, EmptyStringsAndEmptyPhoneListRoundTrip) {
-  const User u{7, "", "", Address{"", "", "", 0}, {}};
+  const storage::User u{7, "", "", storage::Address{"", "", "", 0}, {}};
   ASSERT_EQ(outcome(this->create(u)), "ok");
   const auto got = this->get(7);
   ASSERT_EQ(outcome(got), "ok");
@@ -122,7 +126,7 @@ TYPED_TEST_P(StoreConformance, EmptyStringsAndEmptyPhoneListRoundTrip) {
 }
 
 TYPED_TEST_P(StoreConformance, ManyPhoneNumbersKeepTheirOrder) {
-  User u = sample_user(8);
+  storage::User u = sample_user(8);
   u.phone_numbers.clear();
   for (int i = 0; i < 200; ++i) u.phone_numbers.push_back("+1 555 " + std::to_string(199 - i));
   u.phone_numbers.push_back("");  // an empty entry is a value too
@@ -133,7 +137,7 @@ TYPED_TEST_P(StoreConformance, ManyPhoneNumbersKeepTheirOrder) {
 }
 
 TYPED_TEST_P(StoreConformance, LargeValuesRoundTrip) {
-  User u = sample_user(9);
+  storage::User u = sample_user(9);
   u.first_name = std::string(256 * 1024, 'x') + "é";
   u.address.street_address = std::string(64 * 1024, 'y');
   u.address.postal_code = -kMaxSafeInteger;
@@ -156,7 +160,7 @@ TYPED_TEST_P(StoreConformance, CreateWithExistingIdIsConflictAndKeepsTheOriginal
   EXPECT_EQ(errc(this->create(sample_user(5, "second"))), "conflict");
   const auto got = this->get(5);
   ASSERT_EQ(outcome(got), "ok");
-  EXPECT_EQ(got.value(), (StoredUser{sample_user(5, "first"), 1}));
+  EXPECT_EQ(got.value(), (storage::StoredUser{sample_user(5, "first"), 1}));
 }
 
 TYPED_TEST_P(StoreConformance, VersionIsOneOnCreateAndGrowsByOnePerUpdate) {
@@ -164,23 +168,24 @@ TYPED_TEST_P(StoreConformance, VersionIsOneOnCreateAndGrowsByOnePerUpdate) {
   ASSERT_EQ(outcome(created), "ok");
   EXPECT_EQ(created->version, 1);
   for (std::int64_t v = 2; v <= 5; ++v) {
-    const User next = sample_user(3, "v" + std::to_string(v));
+    const storage::User next = sample_user(3, "v" + std::to_string(v));
     const auto updated = this->update(next);
     ASSERT_EQ(outcome(updated), "ok");
-    EXPECT_EQ(updated.value(), (StoredUser{next, v}));
+    EXPECT_EQ(updated.value(), (storage::StoredUser{next, v}));
     const auto got = this->get(3);
     ASSERT_EQ(outcome(got), "ok");
-    EXPECT_EQ(got.value(), (StoredUser{next, v}));
+    EXPECT_EQ(got.value(), (storage::StoredUser{next, v}));
   }
 }
 
 TYPED_TEST_P(StoreConformance, UpdateReplacesEveryField) {
   ASSERT_EQ(outcome(this->create(sample_user(4))), "ok");
-  const User next{4, "Grace", "Hopper", Address{"1 Navy Way", "Arlington", "VA", 22202}, {}};
+  const storage::User next{
+      4, "Grace", "Hopper", storage::Address{"1 Navy Way", "Arlington", "VA", 22202}, {}};
   ASSERT_EQ(outcome(this->update(next, 1)), "ok");
   const auto got = this->get(4);
   ASSERT_EQ(outcome(got), "ok");
-  EXPECT_EQ(got.value(), (StoredUser{next, 2}));
+  EXPECT_EQ(got.value(), (storage::StoredUser{next, 2}));
 }
 
 TYPED_TEST_P(StoreConformance, UpdateMissingIsNotFound) {
@@ -198,10 +203,10 @@ TYPED_TEST_P(StoreConformance, UpdateWithWrongVersionFailsAndChangesNothing) {
   }
   const auto got = this->get(10);
   ASSERT_EQ(outcome(got), "ok");
-  EXPECT_EQ(got.value(), (StoredUser{sample_user(10, "b"), 2}));
+  EXPECT_EQ(got.value(), (storage::StoredUser{sample_user(10, "b"), 2}));
   const auto updated = this->update(sample_user(10, "d"), 2);
   ASSERT_EQ(outcome(updated), "ok");
-  EXPECT_EQ(updated.value(), (StoredUser{sample_user(10, "d"), 3}));
+  EXPECT_EQ(updated.value(), (storage::StoredUser{sample_user(10, "d"), 3}));
 }
 
 TYPED_TEST_P(StoreConformance, DeleteWithoutVersionRemovesTheUser) {
@@ -224,7 +229,7 @@ TYPED_TEST_P(StoreConformance, DeleteWithExpectedVersionIsCompareAndSet) {
   EXPECT_EQ(errc(this->remove(13, 3)), "precondition_failed");
   const auto kept = this->get(13);
   ASSERT_EQ(outcome(kept), "ok");
-  EXPECT_EQ(kept.value(), (StoredUser{sample_user(13, "b"), 2}));
+  EXPECT_EQ(kept.value(), (storage::StoredUser{sample_user(13, "b"), 2}));
   EXPECT_EQ(outcome(this->remove(13, 2)), "ok");
   EXPECT_EQ(errc(this->get(13)), "not_found");
 }
@@ -250,7 +255,8 @@ TYPED_TEST_P(StoreConformance, ListUsersPaginatesInIdOrder) {
   EXPECT_EQ(this->ids(*page), (std::vector<UserId>{100, 1000}));
   EXPECT_TRUE(page->more);
   ASSERT_EQ(page->users.size(), 2u);
-  EXPECT_EQ(page->users[0], (StoredUser{sample_user(100, "b"), 2})) << "pages hold full records";
+  EXPECT_EQ(page->users[0], (storage::StoredUser{sample_user(100, "b"), 2}))
+      << "pages hold full records";
 
   page = this->list(1000, 2);
   ASSERT_EQ(outcome(page), "ok");
@@ -319,7 +325,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentUpdatesWithTheSameVersionHaveOneWinner)
   constexpr int kWriters = 8;
   for (UserId id = 1; id <= kRounds; ++id) {
     ASSERT_EQ(outcome(this->create(sample_user(id))), "ok");
-    auto results = this->template race<Result<StoredUser>>(kWriters, [&](int i) {
+    auto results = this->template race<Result<storage::StoredUser>>(kWriters, [&](int i) {
       return run_sync(this->store().update_user(sample_user(id, "w" + std::to_string(i)), 1));
     });
     int winner = -1;
@@ -337,7 +343,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentUpdatesWithTheSameVersionHaveOneWinner)
     ASSERT_NE(winner, -1) << "no update succeeded";
     const auto got = this->get(id);
     ASSERT_EQ(outcome(got), "ok");
-    EXPECT_EQ(got.value(), (StoredUser{sample_user(id, "w" + std::to_string(winner)), 2}));
+    EXPECT_EQ(got.value(), (storage::StoredUser{sample_user(id, "w" + std::to_string(winner)), 2}));
   }
 }
 
@@ -360,7 +366,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentUnconditionalUpdatesLoseNoIncrement) {
 
 TYPED_TEST_P(StoreConformance, ConcurrentCreatesAndDeletesOfOneIdHaveOneWinner) {
   constexpr int kClients = 8;
-  auto creates = this->template race<Result<StoredUser>>(kClients, [&](int i) {
+  auto creates = this->template race<Result<storage::StoredUser>>(kClients, [&](int i) {
     return run_sync(this->store().create_user(sample_user(31, std::to_string(i))));
   });
   int created = 0;
@@ -370,7 +376,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCreatesAndDeletesOfOneIdHaveOneWinner) 
     EXPECT_TRUE(r->ok() || errc(*r) == "conflict") << outcome(*r);
   }
   EXPECT_EQ(created, 1);
-  auto deletes = this->template race<Result<Committed>>(
+  auto deletes = this->template race<Result<storage::Committed>>(
       kClients, [&](int) { return run_sync(this->store().delete_user(31, 1)); });
   int deleted = 0;
   for (const auto& r : deletes) {
@@ -389,14 +395,15 @@ TYPED_TEST_P(StoreConformance, CreatesWithTheSameIdempotencyKeyMakeOneUser) {
   // answers with the first user.
   const auto again = this->create(sample_user(41, "other"), "key-1");
   ASSERT_EQ(outcome(again), "ok");
-  EXPECT_EQ(again.value(), (StoredUser{sample_user(40), 1}));
+  EXPECT_EQ(again.value(), (storage::StoredUser{sample_user(40), 1}));
   EXPECT_EQ(errc(this->get(41)), "not_found");
   // Another key is another user.
   ASSERT_EQ(outcome(this->create(sample_user(42), "key-2")), "ok");
   EXPECT_EQ(this->count().value(), 2);
   // A key answers with the user as it is now.
   ASSERT_EQ(outcome(this->update(sample_user(40, "b"))), "ok");
-  EXPECT_EQ(this->create(sample_user(43), "key-1").value(), (StoredUser{sample_user(40, "b"), 2}));
+  EXPECT_EQ(this->create(sample_user(43), "key-1").value(),
+            (storage::StoredUser{sample_user(40, "b"), 2}));
 }
 
 TYPED_TEST_P(StoreConformance, AFailedKeyedCreateLeavesTheKeyUnused) {
@@ -406,15 +413,17 @@ TYPED_TEST_P(StoreConformance, AFailedKeyedCreateLeavesTheKeyUnused) {
   ASSERT_EQ(outcome(retried), "ok");
   EXPECT_EQ(retried->user.id, 51);
   EXPECT_EQ(errc(this->create(sample_user(52), "")), "invalid_argument");
-  EXPECT_EQ(errc(this->create(sample_user(52), std::string(kMaxIdempotencyKeyBytes + 1, 'k'))),
-            "invalid_argument");
-  EXPECT_EQ(outcome(this->create(sample_user(52), std::string(kMaxIdempotencyKeyBytes, 'k'))),
-            "ok");
+  EXPECT_EQ(
+      errc(this->create(sample_user(52), std::string(storage::kMaxIdempotencyKeyBytes + 1, 'k'))),
+      "invalid_argument");
+  EXPECT_EQ(
+      outcome(this->create(sample_user(52), std::string(storage::kMaxIdempotencyKeyBytes, 'k'))),
+      "ok");
 }
 
 TYPED_TEST_P(StoreConformance, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser) {
   constexpr int kClients = 8;
-  auto creates = this->template race<Result<StoredUser>>(kClients, [&](int i) {
+  auto creates = this->template race<Result<storage::StoredUser>>(kClients, [&](int i) {
     return run_sync(this->store().create_user(sample_user(60 + i), std::string("key-race")));
   });
   std::optional<UserId> id;
@@ -428,8 +437,8 @@ TYPED_TEST_P(StoreConformance, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser
 }
 
 namespace detail {
-inline boost::asio::awaitable<void> create_into(Store& store, User u,
-                                                std::optional<Result<StoredUser>>& out) {
+inline boost::asio::awaitable<void> create_into(storage::Store& store, storage::User u,
+                                                std::optional<Result<storage::StoredUser>>& out) {
   out.emplace(co_await store.create_user(std::move(u)));
 }
 }  // namespace detail
@@ -437,7 +446,7 @@ inline boost::asio::awaitable<void> create_into(Store& store, User u,
 TYPED_TEST_P(StoreConformance, ManyCoroutinesOnOneMultiThreadedLoopAllComplete) {
   constexpr int kUsers = 200;
   constexpr int kThreads = 4;
-  std::vector<std::optional<Result<StoredUser>>> results(kUsers);
+  std::vector<std::optional<Result<storage::StoredUser>>> results(kUsers);
   boost::asio::io_context io;
   for (int i = 0; i < kUsers; ++i)
     boost::asio::co_spawn(io,

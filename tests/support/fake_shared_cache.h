@@ -16,31 +16,32 @@ namespace ztm::test {
 
 // The SharedCache contract in memory: a value and a lease token per key, as the Redis tier keeps
 // them on a node. `mode` forces the outcomes a real tier returns when it is busy or down.
-class FakeSharedCache : public SharedCache {
+class FakeSharedCache : public cache::SharedCache {
  public:
-  SharedLookup::Kind mode = SharedLookup::Kind::hit;  // hit: behave; busy/unavailable: forced
-  std::vector<std::string> log;                       // "erase user:12", "fill user:12", ...
+  cache::SharedLookup::Kind mode =
+      cache::SharedLookup::Kind::hit;  // hit: behave; busy/unavailable: forced
+  std::vector<std::string> log;        // "erase user:12", "fill user:12", ...
 
-  boost::asio::awaitable<SharedLookup> get_or_lease(std::string_view key) override {
+  boost::asio::awaitable<cache::SharedLookup> get_or_lease(std::string_view key) override {
     std::lock_guard lock(mu_);
-    SharedLookup out;
+    cache::SharedLookup out;
     out.kind = mode;
-    if (mode != SharedLookup::Kind::hit) co_return out;
+    if (mode != cache::SharedLookup::Kind::hit) co_return out;
     const std::string k(key);
     if (auto it = values_.find(k); it != values_.end()) {
       out.value = it->second;
       co_return out;
     }
     if (leases_.contains(k)) {
-      out.kind = SharedLookup::Kind::busy;
+      out.kind = cache::SharedLookup::Kind::busy;
       co_return out;
     }
-    out.kind = SharedLookup::Kind::lease;
+    out.kind = cache::SharedLookup::Kind::lease;
     out.lease.token = leases_[k] = std::to_string(++tokens_);
     co_return out;
   }
-  boost::asio::awaitable<bool> fill(std::string_view key, CachedPtr value,
-                                    SharedLease lease) override {
+  boost::asio::awaitable<bool> fill(std::string_view key, cache::CachedPtr value,
+                                    cache::SharedLease lease) override {
     std::lock_guard lock(mu_);
     const std::string k(key);
     auto it = leases_.find(k);
@@ -53,7 +54,7 @@ class FakeSharedCache : public SharedCache {
     log.push_back("fill " + k);
     co_return true;
   }
-  boost::asio::awaitable<void> release(std::string_view key, SharedLease lease) override {
+  boost::asio::awaitable<void> release(std::string_view key, cache::SharedLease lease) override {
     std::lock_guard lock(mu_);
     const std::string k(key);
     if (leases_[k] == lease.token) leases_.erase(k);
@@ -68,13 +69,13 @@ class FakeSharedCache : public SharedCache {
     co_return;
   }
   void record_access(std::string_view) override { ++accesses; }
-  SharedCacheStats stats() const override { return {}; }
+  cache::SharedCacheStats stats() const override { return {}; }
 
   std::atomic<int> accesses{0};
 
  private:
   std::mutex mu_;
-  std::map<std::string, CachedPtr> values_;
+  std::map<std::string, cache::CachedPtr> values_;
   std::map<std::string, std::string> leases_;
   int tokens_ = 0;
 };

@@ -14,7 +14,7 @@
 
 namespace ztm::test {
 
-class MemorySessionStore : public SessionStore {
+class MemorySessionStore : public sessions::SessionStore {
  public:
   // REQUIRES: clock outlives this.
   explicit MemorySessionStore(const Clock& clock = Clock::system()) : clock_(clock) {}
@@ -30,7 +30,7 @@ class MemorySessionStore : public SessionStore {
     return n;
   }
 
-  boost::asio::awaitable<Result<void>> create(std::string key, SessionData data,
+  boost::asio::awaitable<Result<void>> create(std::string key, sessions::SessionData data,
                                               std::chrono::milliseconds ttl) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
@@ -40,8 +40,8 @@ class MemorySessionStore : public SessionStore {
     sessions_[key] = Entry{std::move(data), now() + ttl};
     co_return Result<void>{};
   }
-  boost::asio::awaitable<Result<SessionData>> touch(std::string key,
-                                                    std::chrono::milliseconds ttl) override {
+  boost::asio::awaitable<Result<sessions::SessionData>> touch(
+      std::string key, std::chrono::milliseconds ttl) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = sessions_.find(key);
@@ -62,15 +62,15 @@ class MemorySessionStore : public SessionStore {
     std::erase_if(sessions_, [user](const auto& kv) { return kv.second.data.user_id == user; });
     co_return Result<void>{};
   }
-  boost::asio::awaitable<Result<RateCount>> hit(std::string key,
-                                                std::chrono::milliseconds window) override {
+  boost::asio::awaitable<Result<sessions::RateCount>> hit(
+      std::string key, std::chrono::milliseconds window) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto& w = windows_[key];
     if (w.ends <= now()) w = Window{0, now() + window};
     ++w.hits;
-    co_return RateCount{w.hits,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - now())};
+    co_return sessions::RateCount{
+        w.hits, std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - now())};
   }
   boost::asio::awaitable<Result<void>> ping() override {
     std::lock_guard lock(mu_);
@@ -80,7 +80,7 @@ class MemorySessionStore : public SessionStore {
 
  private:
   struct Entry {
-    SessionData data;
+    sessions::SessionData data;
     std::chrono::steady_clock::time_point expires;
   };
   struct Window {

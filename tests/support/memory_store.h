@@ -13,11 +13,11 @@
 
 namespace ztm::test {
 
-class MemoryStore : public Database {
+class MemoryStore : public storage::Database {
  public:
-  using Store::create_user;
-  using Store::get_user;
-  using Store::list_users;
+  using storage::Store::create_user;
+  using storage::Store::get_user;
+  using storage::Store::list_users;
   // Every later call fails with this error until cleared (nullopt).
   void fail_with(std::optional<Errc> code) {
     std::lock_guard lock(mu_);
@@ -25,7 +25,8 @@ class MemoryStore : public Database {
   }
   int reads() const { return reads_.load(); }
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency) override {
+  boost::asio::awaitable<Result<storage::StoredUser>> get_user(UserId id,
+                                                               storage::Consistency) override {
     std::lock_guard lock(mu_);
     ++reads_;
     if (fail_) co_return Error{*fail_, "injected failure"};
@@ -33,11 +34,11 @@ class MemoryStore : public Database {
     if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
-                                                      Consistency) override {
+  boost::asio::awaitable<Result<storage::UserPage>> list_users(UserId after, int limit,
+                                                               storage::Consistency) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
-    UserPage page;
+    storage::UserPage page;
     for (auto it = users_.upper_bound(after); it != users_.end(); ++it) {
       if (static_cast<int>(page.users.size()) == limit) {
         page.more = true;
@@ -47,11 +48,11 @@ class MemoryStore : public Database {
     }
     co_return page;
   }
-  boost::asio::awaitable<Result<StoredUser>> create_user(User user,
-                                                         std::optional<std::string> key) override {
+  boost::asio::awaitable<Result<storage::StoredUser>> create_user(
+      storage::User user, std::optional<std::string> key) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
-    if (key && (key->empty() || key->size() > kMaxIdempotencyKeyBytes))
+    if (key && (key->empty() || key->size() > storage::kMaxIdempotencyKeyBytes))
       co_return Error{Errc::invalid_argument, "idempotency key: 1..200 bytes"};
     if (key && keys_.contains(*key)) {
       auto it = users_.find(keys_[*key]);
@@ -61,20 +62,20 @@ class MemoryStore : public Database {
     const UserId id = user.id;
     if (users_.contains(id)) co_return Error{Errc::conflict, "id exists"};
     if (key) keys_[*key] = id;
-    co_return users_[id] = StoredUser{std::move(user), 1};
+    co_return users_[id] = storage::StoredUser{std::move(user), 1};
   }
-  boost::asio::awaitable<Result<StoredUser>> update_user(
-      User user, std::optional<std::int64_t> expected) override {
+  boost::asio::awaitable<Result<storage::StoredUser>> update_user(
+      storage::User user, std::optional<std::int64_t> expected) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = users_.find(user.id);
     if (it == users_.end()) co_return Error{Errc::not_found, "no such user"};
     if (expected && *expected != it->second.version)
       co_return Error{Errc::precondition_failed, "version differs"};
-    it->second = StoredUser{std::move(user), it->second.version + 1};
+    it->second = storage::StoredUser{std::move(user), it->second.version + 1};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<Committed>> delete_user(
+  boost::asio::awaitable<Result<storage::Committed>> delete_user(
       UserId id, std::optional<std::int64_t> expected) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
@@ -84,14 +85,15 @@ class MemoryStore : public Database {
       co_return Error{Errc::precondition_failed, "version differs"};
     users_.erase(it);
     std::erase_if(accounts_, [id](const auto& kv) { return kv.second.user_id == id; });
-    co_return Committed{};
+    co_return storage::Committed{};
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     co_return static_cast<std::int64_t>(users_.size());
   }
-  boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override {
+  boost::asio::awaitable<Result<storage::StoredUser>> create_account(
+      storage::User user, storage::Account account) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (user.id <= 0 || account.user_id != user.id)
@@ -101,9 +103,9 @@ class MemoryStore : public Database {
       co_return Error{Errc::conflict, "email: an account with this email exists"};
     accounts_[account.email] = std::move(account);
     const UserId id = user.id;
-    co_return users_[id] = StoredUser{std::move(user), 1};
+    co_return users_[id] = storage::StoredUser{std::move(user), 1};
   }
-  boost::asio::awaitable<Result<Account>> find_account(std::string email) override {
+  boost::asio::awaitable<Result<storage::Account>> find_account(std::string email) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = accounts_.find(email);
@@ -111,84 +113,88 @@ class MemoryStore : public Database {
     co_return it->second;
   }
   // PhotoStore
-  boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override {
+  boost::asio::awaitable<Result<storage::Photo>> create_photo(storage::Photo photo) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (photo.id <= 0) co_return Error{Errc::invalid_argument, "photo id must be positive"};
     if (photos_.contains(photo.id)) co_return Error{Errc::conflict, "photo exists"};
     co_return photos_[photo.id] = std::move(photo);
   }
-  boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override {
+  boost::asio::awaitable<Result<storage::Photo>> get_photo(storage::PhotoId id) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = photos_.find(id);
     if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override {
+  boost::asio::awaitable<Result<storage::DeletedPhoto>> delete_photo(storage::PhotoId id) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = photos_.find(id);
     if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
-    DeletedPhoto out{it->second.blob_key, false};
+    storage::DeletedPhoto out{it->second.blob_key, false};
     photos_.erase(it);
     for (const auto& [pid, p] : photos_)
       out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
     co_return out;
   }
-  boost::asio::awaitable<Result<Job>> create_job(Job job, std::string payload) override {
+  boost::asio::awaitable<Result<storage::Job>> create_job(storage::Job job,
+                                                          std::string payload) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (job.id <= 0) co_return Error{Errc::invalid_argument, "job id must be positive"};
     if (jobs_.contains(job.id)) co_return Error{Errc::conflict, "job exists"};
-    job.status = JobStatus::queued;
+    job.status = storage::JobStatus::queued;
     job.result_photo_id = 0;
     job.error.clear();
     job.attempts = 0;
     outbox_.push_back({++outbox_seq_, std::move(payload)});
     co_return jobs_[job.id] = std::move(job);
   }
-  boost::asio::awaitable<Result<Job>> get_job(JobId id) override {
+  boost::asio::awaitable<Result<storage::Job>> get_job(storage::JobId id) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = jobs_.find(id);
     if (it == jobs_.end()) co_return Error{Errc::not_found, "no such job"};
     co_return it->second;
   }
-  boost::asio::awaitable<Result<Job>> start_job(JobId id) override {
-    co_return advance(id, [](Job& j) -> Result<void> {
-      j.status = JobStatus::running;
+  boost::asio::awaitable<Result<storage::Job>> start_job(storage::JobId id) override {
+    co_return advance(id, [](storage::Job& j) -> Result<void> {
+      j.status = storage::JobStatus::running;
       ++j.attempts;
       return {};
     });
   }
-  boost::asio::awaitable<Result<Job>> complete_job(JobId id, Photo result) override {
-    co_return advance(id, [this, &result](Job& j) -> Result<void> {
+  boost::asio::awaitable<Result<storage::Job>> complete_job(storage::JobId id,
+                                                            storage::Photo result) override {
+    co_return advance(id, [this, &result](storage::Job& j) -> Result<void> {
       if (photos_.contains(result.id)) return Error{Errc::conflict, "photo exists"};
-      j.status = JobStatus::done;
+      j.status = storage::JobStatus::done;
       j.result_photo_id = result.id;
       photos_[result.id] = result;
       return {};
     });
   }
-  boost::asio::awaitable<Result<Job>> fail_job(JobId id, std::string error) override {
-    co_return advance(id, [&error](Job& j) -> Result<void> {
-      j.status = JobStatus::failed;
+  boost::asio::awaitable<Result<storage::Job>> fail_job(storage::JobId id,
+                                                        std::string error) override {
+    co_return advance(id, [&error](storage::Job& j) -> Result<void> {
+      j.status = storage::JobStatus::failed;
       j.error = error;
       return {};
     });
   }
-  boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override {
+  boost::asio::awaitable<Result<std::vector<storage::OutboxMessage>>> outbox_batch(
+      int limit) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (limit < 1 || limit > 1000) co_return Error{Errc::invalid_argument, "limit not in 1..1000"};
-    co_return std::vector<OutboxMessage>(
+    co_return std::vector<storage::OutboxMessage>(
         outbox_.begin(), outbox_.begin() + std::min<std::ptrdiff_t>(limit, std::ssize(outbox_)));
   }
   boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
-    std::erase_if(outbox_, [&ids](const OutboxMessage& m) {
+    std::erase_if(outbox_, [&ids](const storage::OutboxMessage& m) {
       return std::find(ids.begin(), ids.end(), m.id) != ids.end();
     });
     co_return Result<void>{};
@@ -203,24 +209,24 @@ class MemoryStore : public Database {
  private:
   // Applies `change` to a non-final job under the lock; a final job comes back unchanged.
   template <class F>
-  Result<Job> advance(JobId id, F change) {
+  Result<storage::Job> advance(storage::JobId id, F change) {
     std::lock_guard lock(mu_);
     if (fail_) return Error{*fail_, "injected failure"};
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return Error{Errc::not_found, "no such job"};
-    Job& j = it->second;
-    if (j.status == JobStatus::done || j.status == JobStatus::failed) return j;
+    storage::Job& j = it->second;
+    if (j.status == storage::JobStatus::done || j.status == storage::JobStatus::failed) return j;
     if (auto r = change(j); !r.ok()) return std::move(r).error();
     return j;
   }
 
   std::mutex mu_;
-  std::map<UserId, StoredUser> users_;
-  std::map<std::string, UserId> keys_;       // idempotency keys -> the user each created
-  std::map<std::string, Account> accounts_;  // by email
-  std::map<PhotoId, Photo> photos_;
-  std::map<JobId, Job> jobs_;
-  std::vector<OutboxMessage> outbox_;
+  std::map<UserId, storage::StoredUser> users_;
+  std::map<std::string, UserId> keys_;                // idempotency keys -> the user each created
+  std::map<std::string, storage::Account> accounts_;  // by email
+  std::map<storage::PhotoId, storage::Photo> photos_;
+  std::map<storage::JobId, storage::Job> jobs_;
+  std::vector<storage::OutboxMessage> outbox_;
   std::int64_t outbox_seq_ = 0;
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};

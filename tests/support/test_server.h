@@ -36,12 +36,12 @@ namespace ztm::test {
 
 // A Database decorator whose get_user waits while the gate is closed. Waiters park on a timer
 // that open_gate() cancels (on the waiter's own loop); nothing polls.
-class GatedStore final : public DatabaseWrapper {
+class GatedStore final : public storage::DatabaseWrapper {
  public:
-  using DatabaseWrapper::DatabaseWrapper;
-  using Store::create_user;
-  using Store::get_user;
-  using Store::list_users;
+  using storage::DatabaseWrapper::DatabaseWrapper;
+  using storage::Store::create_user;
+  using storage::Store::get_user;
+  using storage::Store::list_users;
 
   void close_gate() {
     std::lock_guard lock(mu_);
@@ -56,7 +56,8 @@ class GatedStore final : public DatabaseWrapper {
   }
   int waiting() const { return waiting_.load(); }
 
-  boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override {
+  boost::asio::awaitable<Result<storage::StoredUser>> get_user(UserId id,
+                                                               storage::Consistency c) override {
     auto timer = std::make_shared<boost::asio::steady_timer>(
         co_await boost::asio::this_coro::executor, boost::asio::steady_timer::time_point::max());
     bool park = false;
@@ -107,14 +108,14 @@ class TestServer {
     if (configure) configure(config_);
     validate(config_);
     node::Seams seams;
-    seams.wrap_database = [this](Database& backend) {
+    seams.wrap_database = [this](storage::Database& backend) {
       auto gate = std::make_unique<GatedStore>(backend);
       gate_ = gate.get();
       return gate;
     };
     node_ = node::Node::web_server(config_, std::move(seams));
-    const PasswordHasher hasher(node::password_hasher_options(config_.accounts));
-    if (!run_sync(load_demo_data(node_->database(), hasher)))
+    const app::PasswordHasher hasher(node::password_hasher_options(config_.accounts));
+    if (!run_sync(app::load_demo_data(node_->database(), hasher)))
       throw std::runtime_error("demo data failed");
     node_->start();
   }
@@ -129,18 +130,18 @@ class TestServer {
   http::Server& server() { return node_->http_server(); }
   GatedStore& gate() { return *gate_; }
   MetricsRegistry& metrics() { return node_->metrics(); }
-  Database& store() { return node_->database(); }
-  SessionStore& sessions() { return *node_->sessions(); }
-  Queue& queue() { return node_->queue(); }
-  AccountService& accounts() { return *node_->accounts(); }
+  storage::Database& store() { return node_->database(); }
+  sessions::SessionStore& sessions() { return *node_->sessions(); }
+  queue::Queue& queue() { return node_->queue(); }
+  app::AccountService& accounts() { return *node_->accounts(); }
   void start_draining() { node_->readiness().start_draining(); }
   // Where the local blob store keeps a blob (to damage one on purpose).
   std::string blob_path(const std::string& key) const {
     return dir_ + "/media/" + key.substr(0, 2) + "/" + key;
   }
   // A fresh session of the demo admin / of John Smith (user 12).
-  std::string admin_token() { return token(kDemoAdminEmail, kDemoAdminPassword); }
-  std::string user_token() { return token(kDemoUserEmail, kDemoUserPassword); }
+  std::string admin_token() { return token(app::kDemoAdminEmail, app::kDemoAdminPassword); }
+  std::string user_token() { return token(app::kDemoUserEmail, app::kDemoUserPassword); }
 
  private:
   std::string token(const char* email, const char* password) {

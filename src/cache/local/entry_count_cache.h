@@ -11,7 +11,7 @@
 
 #include "cache/local/eviction_policy.h"
 
-namespace ztm {
+namespace ztm::cache {
 
 class EntryCountCache {
  public:
@@ -62,4 +62,4 @@ class EntryCountCache {
   std::vector<std::uint64_t> key_of_;  // by slot
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -1,6 +1,6 @@
 #include "cache/local/eviction_policy.h"
 
-namespace ztm {
+namespace ztm::cache {
 
 std::optional<EvictionPolicyKind> parse_eviction_policy(std::string_view name) {
   if (name == "lru") return EvictionPolicyKind::lru;
@@ -43,4 +43,4 @@ std::unique_ptr<EvictionPolicy> make_eviction_policy(EvictionPolicyKind kind) {
   return make_lru_policy();
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string_view>
 
-namespace ztm {
+namespace ztm::cache {
 
 enum class EvictionPolicyKind { lru, lfu, fifo, s3fifo, tinylfu };
 
@@ -72,4 +72,4 @@ std::unique_ptr<EvictionPolicy> make_tinylfu_policy();
 
 std::unique_ptr<EvictionPolicy> make_eviction_policy(EvictionPolicyKind kind);
 
-}  // namespace ztm
+}  // namespace ztm::cache

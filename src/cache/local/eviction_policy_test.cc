@@ -8,7 +8,7 @@
 
 #include "cache/local/local_cache_test_util.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 TEST(ParseEvictionPolicy, KnownNames) {
@@ -180,4 +180,4 @@ INSTANTIATE_TEST_SUITE_P(AllPolicies, EvictionPolicyModelTest,
                          testing_util::policy_name);
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

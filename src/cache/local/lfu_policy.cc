@@ -13,7 +13,7 @@
 #include "cache/local/eviction_policy.h"
 #include "cache/local/slot_list.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 class LfuPolicy final : public EvictionPolicy {
@@ -120,4 +120,4 @@ std::unique_ptr<EvictionPolicy> make_lfu_policy() {
   return std::make_unique<LfuPolicy>();
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

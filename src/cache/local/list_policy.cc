@@ -4,7 +4,7 @@
 #include "cache/local/eviction_policy.h"
 #include "cache/local/slot_list.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 class ListPolicy final : public EvictionPolicy {
@@ -39,4 +39,4 @@ std::unique_ptr<EvictionPolicy> make_fifo_policy() {
   return std::make_unique<ListPolicy>(false);
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

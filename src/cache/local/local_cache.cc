@@ -13,7 +13,7 @@
 #include "cache/local/slot_index.h"
 #include "cache/local/slot_list.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 using TimePoint = std::chrono::steady_clock::time_point;
@@ -319,4 +319,4 @@ CacheStats LocalCache::stats() const {
   return total;
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -22,7 +22,7 @@
 #include "cache/local/eviction_policy.h"
 #include "core/clock.h"
 
-namespace ztm {
+namespace ztm::cache {
 
 struct LocalCacheOptions {
   EvictionPolicyKind policy = EvictionPolicyKind::s3fifo;  // docs/cache.md: why
@@ -89,4 +89,4 @@ class LocalCache final : public Cache {
   std::size_t shard_mask_ = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -30,7 +30,7 @@ void operator delete(void* p, std::size_t) noexcept {
 }
 #pragma GCC diagnostic pop
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 class LocalCacheAllocTest : public ::testing::TestWithParam<EvictionPolicyKind> {};
@@ -66,4 +66,4 @@ INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCacheAllocTest,
                          testing_util::policy_name);
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -15,7 +15,7 @@
 #include "cache/local/local_cache_test_util.h"
 #include "core/manual_clock.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 using testing_util::value_of;
@@ -142,4 +142,4 @@ INSTANTIATE_TEST_SUITE_P(AllPolicies, LocalCacheConcurrencyTest,
                          testing_util::policy_name);
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

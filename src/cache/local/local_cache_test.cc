@@ -9,7 +9,7 @@
 #include "cache/local/local_cache_test_util.h"
 #include "core/manual_clock.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 using std::chrono::milliseconds;
@@ -272,4 +272,4 @@ TEST(LocalCacheOptionsTest, InvalidOptionsThrow) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -12,18 +12,19 @@
 
 namespace ztm::testing_util {
 
-inline CachedPtr value_of(std::string data, std::int64_t version = 1) {
-  return std::make_shared<const CachedValue>(CachedValue{std::move(data), version});
+inline cache::CachedPtr value_of(std::string data, std::int64_t version = 1) {
+  return std::make_shared<const cache::CachedValue>(cache::CachedValue{std::move(data), version});
 }
 
 // A read-through fill as a caller does it: lease, then put.
-inline bool fill(Cache& cache, std::string_view key, std::string data, std::int64_t version = 1) {
-  const Cache::Lease lease = cache.lease(key);
+inline bool fill(cache::Cache& cache, std::string_view key, std::string data,
+                 std::int64_t version = 1) {
+  const cache::Cache::Lease lease = cache.lease(key);
   return cache.put(key, value_of(std::move(data), version), lease);
 }
 
 // Names parameterised tests by policy: AllPolicies/LocalCacheTest.Erase/lru.
-inline std::string policy_name(const ::testing::TestParamInfo<EvictionPolicyKind>& p) {
+inline std::string policy_name(const ::testing::TestParamInfo<cache::EvictionPolicyKind>& p) {
   return std::string(to_string(p.param));
 }
 

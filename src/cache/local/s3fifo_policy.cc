@@ -17,7 +17,7 @@
 #include "cache/local/slot_list.h"
 #include "cache/stable_hash.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 // The keys (by hash) of the last `capacity` entries evicted from the small queue. A table
@@ -127,4 +127,4 @@ std::unique_ptr<EvictionPolicy> make_s3fifo_policy() {
   return std::make_unique<S3FifoPolicy>();
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -10,7 +10,7 @@
 #include "cache/local/eviction_policy.h"
 #include "cache/local/local_cache_test_util.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 class ScanResistantPolicyTest : public ::testing::TestWithParam<EvictionPolicyKind> {};
@@ -99,4 +99,4 @@ TEST(S3FifoPolicy, GhostKeyReturnsToMain) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

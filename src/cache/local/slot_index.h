@@ -16,7 +16,7 @@
 
 #include "cache/local/slot_list.h"
 
-namespace ztm {
+namespace ztm::cache {
 
 class SlotIndex {
  public:
@@ -88,4 +88,4 @@ class SlotIndex {
   std::size_t size_ = 0;
 };
 
-}  // namespace ztm
+}  // namespace ztm::cache

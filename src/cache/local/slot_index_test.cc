@@ -5,7 +5,7 @@
 #include <random>
 #include <unordered_map>
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 // Random inserts and erases against a std::unordered_map, with hashes drawn from a small range so
@@ -40,4 +40,4 @@ TEST(SlotIndex, MatchesAMapUnderChurn) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::cache

@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-namespace ztm {
+namespace ztm::cache {
 
 inline constexpr std::uint32_t kNoSlot = std::numeric_limits<std::uint32_t>::max();
 
@@ -105,4 +105,4 @@ inline std::size_t power_of_two_at_least(std::size_t n, std::size_t floor) {
   return p;
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

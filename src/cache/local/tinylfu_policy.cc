@@ -16,7 +16,7 @@
 #include "cache/local/slot_list.h"
 #include "cache/stable_hash.h"
 
-namespace ztm {
+namespace ztm::cache {
 namespace {
 
 // Count-min sketch with 4 rows of saturating 4-bit counts (one byte each, for simplicity), each
@@ -149,4 +149,4 @@ std::unique_ptr<EvictionPolicy> make_tinylfu_policy() {
   return std::make_unique<TinyLfuPolicy>();
 }
 
-}  // namespace ztm
+}  // namespace ztm::cache

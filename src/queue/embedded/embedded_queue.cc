@@ -13,7 +13,7 @@
 #include "queue/queue_checks.h"
 #include "sqlite/database.h"
 
-namespace ztm {
+namespace ztm::queue {
 namespace {
 
 using boost::asio::awaitable;
@@ -151,18 +151,18 @@ Result<ClaimResult> claim(Connection& c, const QueueOptions& options, int max,
 }
 
 // The database's options, after checking the queue's (std::invalid_argument: start-up errors).
-SqliteOptions database_options(const EmbeddedQueueOptions& o) {
+sqlite::Options database_options(const EmbeddedQueueOptions& o) {
   if (auto c = queue::check_options(o.queue); !c.ok())
     throw std::invalid_argument(c.error().message);
   if (o.poll_interval_ms < 1)
     throw std::invalid_argument("embedded queue: poll_interval_ms must be positive");
   if (!o.clock) throw std::invalid_argument("embedded queue: the clock must be set");
   // durable_commits: synchronous=FULL, a commit is fsynced before publish() says ok.
-  return SqliteOptions{.path = o.path,
-                       .threads = o.threads,
-                       .max_pending = o.max_pending,
-                       .busy_timeout_ms = o.busy_timeout_ms,
-                       .durable_commits = true};
+  return sqlite::Options{.path = o.path,
+                         .threads = o.threads,
+                         .max_pending = o.max_pending,
+                         .busy_timeout_ms = o.busy_timeout_ms,
+                         .durable_commits = true};
 }
 
 }  // namespace
@@ -333,4 +333,4 @@ awaitable<Result<std::vector<Queue::DeadLetter>>> EmbeddedQueue::dead_letters(in
   co_return co_await std::move(call);
 }
 
-}  // namespace ztm
+}  // namespace ztm::queue

@@ -26,7 +26,7 @@
 #include "core/clock.h"
 #include "queue/queue.h"
 
-namespace ztm {
+namespace ztm::queue {
 
 struct EmbeddedQueueOptions {
   std::string path;  // the database file; created (with its directory) if missing
@@ -71,4 +71,4 @@ class EmbeddedQueue final : public Queue {
   std::unique_ptr<QueueDatabase> db_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::queue

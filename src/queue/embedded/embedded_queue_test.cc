@@ -13,6 +13,13 @@
 #include "tests/support/eventually.h"
 
 namespace ztm::test {
+
+using queue::EmbeddedQueue;
+using queue::EmbeddedQueueOptions;
+using queue::Queue;
+using queue::QueueMessage;
+using queue::QueueOptions;
+
 namespace {
 
 // A fresh directory for one queue file, removed at the end.

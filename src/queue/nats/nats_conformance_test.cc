@@ -10,6 +10,12 @@
 #include "tests/support/nats_instance.h"
 
 namespace ztm::test {
+
+using queue::NatsQueue;
+using queue::NatsQueueOptions;
+using queue::Queue;
+using queue::QueueOptions;
+
 namespace {
 
 // Ack wait, redelivery and the dedup window are the server's (JetStream's timers): the suite

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace ztm::nats {
+namespace ztm::queue {
 namespace {
 
 // libnats keeps process-wide state (its timers and threads): initialised once, on first use,
@@ -33,7 +33,7 @@ std::vector<std::string> split(const std::string& urls) {
 
 }  // namespace
 
-Error error(natsStatus status, jsErrCode code, std::string_view what) {
+Error nats_error(natsStatus status, jsErrCode code, std::string_view what) {
   Errc errc = Errc::internal;
   switch (status) {
     case NATS_TIMEOUT:
@@ -62,7 +62,7 @@ Error error(natsStatus status, jsErrCode code, std::string_view what) {
                            detail ? detail : "")};
 }
 
-Connection::Connection(const std::string& urls, std::chrono::milliseconds timeout)
+NatsConnection::NatsConnection(const std::string& urls, std::chrono::milliseconds timeout)
     : urls_(urls), timeout_(timeout) {
   init_library();
   const std::vector<std::string> servers = split(urls);
@@ -85,33 +85,33 @@ Connection::Connection(const std::string& urls, std::chrono::milliseconds timeou
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(raw, 2);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(raw, true, on_connected, nullptr);
   if (s != NATS_OK)
-    throw std::runtime_error(fmt::format("nats {}: {}", urls, error(s, "options").message));
+    throw std::runtime_error(fmt::format("nats {}: {}", urls, nats_error(s, "options").message));
   s = natsConnection_Connect(&nc_, raw);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED)
-    throw std::runtime_error(fmt::format("nats {}: {}", urls, error(s, "connect").message));
+    throw std::runtime_error(fmt::format("nats {}: {}", urls, nats_error(s, "connect").message));
   jsOptions o = options();
   s = natsConnection_JetStream(&js_, nc_, &o);
   if (s != NATS_OK) {
     natsConnection_Destroy(nc_);
-    throw std::runtime_error(fmt::format("nats {}: {}", urls, error(s, "jetstream").message));
+    throw std::runtime_error(fmt::format("nats {}: {}", urls, nats_error(s, "jetstream").message));
   }
 }
 
-Connection::~Connection() {
+NatsConnection::~NatsConnection() {
   jsCtx_Destroy(js_);
   natsConnection_Destroy(nc_);  // closes first
 }
 
-Result<void> Connection::connected() const {
+Result<void> NatsConnection::connected() const {
   if (natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) return {};
   return Error{Errc::unavailable, fmt::format("nats {}: not connected", urls_)};
 }
 
-jsOptions Connection::options() const {
+jsOptions NatsConnection::options() const {
   jsOptions o;
   jsOptions_Init(&o);
   o.Wait = timeout_.count();
   return o;
 }
 
-}  // namespace ztm::nats
+}  // namespace ztm::queue

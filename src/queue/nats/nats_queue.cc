@@ -10,12 +10,11 @@
 #include "queue/nats/nats_connection.h"
 #include "queue/queue_checks.h"
 
-namespace ztm {
+namespace ztm::queue {
 namespace {
 
 using boost::asio::awaitable;
 using std::chrono::milliseconds;
-using Connection = nats::Connection;
 
 constexpr const char* kReasonHeader = "Ztm-Reason";
 constexpr std::int64_t kNsPerMs = 1'000'000;
@@ -23,7 +22,7 @@ constexpr std::int64_t kNsPerMs = 1'000'000;
 // One pull subscription bound to the durable consumer. libnats refuses two fetches at once on
 // one subscription, so each running fetch takes its own from JetStream::idle.
 struct Subscription {
-  std::shared_ptr<Connection> conn;
+  std::shared_ptr<NatsConnection> conn;
   natsSubscription* sub = nullptr;
   ~Subscription() { natsSubscription_Destroy(sub); }
 };
@@ -55,7 +54,7 @@ struct NatsQueue::JetStream {
   explicit JetStream(NatsQueueOptions o)
       : options(checked(std::move(o))),
         dead_stream(options.stream + "_DEAD"),
-        conn(std::make_shared<Connection>(options.url, milliseconds(options.timeout_ms))),
+        conn(std::make_shared<NatsConnection>(options.url, milliseconds(options.timeout_ms))),
         pool(options.threads, options.max_pending),
         fetch_pool(options.fetch_threads, options.max_pending) {}
 
@@ -94,7 +93,7 @@ struct NatsQueue::JetStream {
       ready = false;
       idle.clear();
     }
-    return nats::error(s, code, what);
+    return nats_error(s, code, what);
   }
 
   Result<void> ensure_ready() {
@@ -132,24 +131,24 @@ struct NatsQueue::JetStream {
     cc.MaxAckPending = 20'000;
     cc.FilterSubject = options.subject.c_str();
     jsConsumerInfo* ci = nullptr;
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     natsStatus s = js_AddConsumer(&ci, conn->js(), options.stream.c_str(), &cc, &o, &code);
     if (s != NATS_OK && code != 0)  // exists with another configuration (ack_wait changed)
       s = js_UpdateConsumer(&ci, conn->js(), options.stream.c_str(), &cc, &o, &code);
     jsConsumerInfo_Destroy(ci);
-    if (s != NATS_OK) return nats::error(s, code, "consumer " + options.consumer);
+    if (s != NATS_OK) return nats_error(s, code, "consumer " + options.consumer);
     ready = true;
     return {};
   }
 
   Result<void> add_stream(jsStreamConfig& config, jsOptions& o) {
     jsStreamInfo* si = nullptr;
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     natsStatus s = js_AddStream(&si, conn->js(), &config, &o, &code);
     if (s != NATS_OK && code == JSStreamNameExistErr)  // exists with another configuration
       s = js_UpdateStream(&si, conn->js(), &config, &o, &code);
     jsStreamInfo_Destroy(si);
-    if (s != NATS_OK) return nats::error(s, code, fmt::format("stream {}", config.Name));
+    if (s != NATS_OK) return nats_error(s, code, fmt::format("stream {}", config.Name));
     return {};
   }
 
@@ -170,7 +169,7 @@ struct NatsQueue::JetStream {
     jsSubOptions_Init(&so);
     so.Stream = options.stream.c_str();
     so.Consumer = options.consumer.c_str();  // bind: never create here
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     const natsStatus s = js_PullSubscribe(&sub->sub, conn->js(), options.subject.c_str(),
                                           options.consumer.c_str(), &o, &so, &code);
     if (s != NATS_OK) return failed(s, code, "pull subscribe");
@@ -186,7 +185,7 @@ struct NatsQueue::JetStream {
     auto sub = take();
     if (!sub.ok()) return std::move(sub).error();
     natsMsgList list{nullptr, 0};
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     // libnats needs a positive timeout; 1 ms is "what is there now".
     const natsStatus s = natsSubscription_Fetch(&list, (*sub)->sub, max,
                                                 std::max<std::int64_t>(1, wait.count()), &code);
@@ -230,10 +229,10 @@ struct NatsQueue::JetStream {
     natsMsg* raw = nullptr;
     natsStatus s = natsMsg_Create(&raw, options.dead_subject.c_str(), nullptr,
                                   natsMsg_GetData(held.msg), natsMsg_GetDataLength(held.msg));
-    if (s != NATS_OK) return nats::error(s, "dead letter");
+    if (s != NATS_OK) return nats_error(s, "dead letter");
     std::unique_ptr<natsMsg, decltype(&natsMsg_Destroy)> dead(raw, natsMsg_Destroy);
     s = natsMsgHeader_Set(raw, kReasonHeader, header_safe(reason).c_str());
-    if (s != NATS_OK) return nats::error(s, "dead letter header");
+    if (s != NATS_OK) return nats_error(s, "dead letter header");
     const std::string dedup_id = fmt::format("dead-{}-{}", options.stream, held.seq);
     if (auto r = publish_msg(raw, dedup_id, dead_stream); !r.ok()) return r;
     return ack(held);
@@ -246,7 +245,7 @@ struct NatsQueue::JetStream {
     po.MaxWait = options.timeout_ms;
     po.ExpectStream = stream.c_str();
     jsPubAck* ack = nullptr;  // Duplicate set or not, the message is stored once
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     const natsStatus s = js_PublishMsg(&ack, conn->js(), msg, &po, &code);
     jsPubAck_Destroy(ack);
     if (s != NATS_OK) return failed(s, code, "publish to " + stream);
@@ -255,7 +254,7 @@ struct NatsQueue::JetStream {
 
   Result<void> ack(HeldMessage& held) {
     jsOptions o = conn->options();
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     const natsStatus s = natsMsg_AckSync(held.msg, &o, &code);
     if (s != NATS_OK) return failed(s, code, "ack");
     return {};
@@ -264,13 +263,13 @@ struct NatsQueue::JetStream {
   // Sends what natsMsg_Nak/InProgress queued and waits until the server has it.
   Result<void> flush(natsStatus sent, std::string_view what) {
     if (sent == NATS_OK) sent = natsConnection_FlushTimeout(conn->nc(), options.timeout_ms);
-    if (sent != NATS_OK) return nats::error(sent, what);
+    if (sent != NATS_OK) return nats_error(sent, what);
     return {};
   }
 
   const NatsQueueOptions options;
   const std::string dead_stream;
-  const std::shared_ptr<Connection> conn;
+  const std::shared_ptr<NatsConnection> conn;
   std::mutex mu;
   bool ready = false;                               // under mu: the streams and the consumer exist
   std::vector<std::shared_ptr<Subscription>> idle;  // under mu
@@ -299,7 +298,7 @@ awaitable<Result<void>> NatsQueue::publish(std::string dedup_id, std::string pay
     natsMsg* raw = nullptr;
     const natsStatus s = natsMsg_Create(&raw, js.options.subject.c_str(), nullptr, payload.data(),
                                         static_cast<int>(payload.size()));
-    if (s != NATS_OK) return nats::error(s, "publish");
+    if (s != NATS_OK) return nats_error(s, "publish");
     std::unique_ptr<natsMsg, decltype(&natsMsg_Destroy)> msg(raw, natsMsg_Destroy);
     return js.publish_msg(raw, dedup_id, js.options.stream);
   });
@@ -361,7 +360,7 @@ awaitable<Result<std::int64_t>> NatsQueue::pending() {
   auto call = js.run<std::int64_t>(js.pool, [&js]() -> Result<std::int64_t> {
     jsOptions o = js.conn->options();
     jsStreamInfo* si = nullptr;
-    jsErrCode code = nats::kNoCode;
+    jsErrCode code = kNoNatsCode;
     const natsStatus s = js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
     if (s != NATS_OK) return js.failed(s, code, "stream info");
     const auto n = static_cast<std::int64_t>(si->State.Msgs);
@@ -378,7 +377,7 @@ awaitable<Result<std::vector<Queue::DeadLetter>>> NatsQueue::dead_letters(int ma
       js.run<std::vector<DeadLetter>>(js.pool, [&js, max]() -> Result<std::vector<DeadLetter>> {
         jsOptions o = js.conn->options();
         jsStreamInfo* si = nullptr;
-        jsErrCode code = nats::kNoCode;
+        jsErrCode code = kNoNatsCode;
         const char* stream = js.dead_stream.c_str();
         natsStatus s = js_GetStreamInfo(&si, js.conn->js(), stream, &o, &code);
         if (s != NATS_OK) return js.failed(s, code, "dead-letter stream info");
@@ -393,7 +392,7 @@ awaitable<Result<std::vector<Queue::DeadLetter>>> NatsQueue::dead_letters(int ma
           natsMsg* m = nullptr;
           s = js_GetMsg(&m, js.conn->js(), stream, seq, &o, &code);
           if (s == NATS_NOT_FOUND) continue;
-          if (s != NATS_OK) return nats::error(s, code, "dead letter");
+          if (s != NATS_OK) return nats_error(s, code, "dead letter");
           std::unique_ptr<natsMsg, decltype(&natsMsg_Destroy)> owned(m, natsMsg_Destroy);
           const char* reason = nullptr;
           if (natsMsgHeader_Get(m, kReasonHeader, &reason) != NATS_OK) reason = nullptr;
@@ -405,4 +404,4 @@ awaitable<Result<std::vector<Queue::DeadLetter>>> NatsQueue::dead_letters(int ma
   co_return co_await std::move(call);
 }
 
-}  // namespace ztm
+}  // namespace ztm::queue

@@ -22,7 +22,7 @@
 
 #include "queue/queue.h"
 
-namespace ztm {
+namespace ztm::queue {
 
 struct NatsQueueOptions {
   std::string url = "nats://127.0.0.1:4222";  // or several, comma-separated
@@ -68,4 +68,4 @@ class NatsQueue final : public Queue {
   std::unique_ptr<JetStream> js_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::queue

@@ -14,6 +14,14 @@
 #include "tests/support/nats_instance.h"
 
 namespace ztm::test {
+
+using queue::NatsConnection;
+using queue::NatsQueue;
+using queue::NatsQueueOptions;
+using queue::Queue;
+using queue::QueueMessage;
+using queue::QueueOptions;
+
 namespace {
 
 NatsQueueOptions options_for(const NatsInstance& nats, QueueOptions queue) {
@@ -173,7 +181,7 @@ TEST_F(NatsQueueTest, APoisonMessageEndsOnTheDeadLetterSubject) {
     ASSERT_EQ(outcome(done), "ok");
   }
   EXPECT_EQ(loops_.run(queue_->pending()).value(), 0);
-  nats::Connection raw(nats_.url(), 2s);
+  NatsConnection raw(nats_.url(), 2s);
   ASSERT_TRUE(eventually([&] { return raw.connected().ok(); }, 5s, 10ms));
   jsOptions o = raw.options();
   natsMsg* dead = nullptr;
@@ -189,7 +197,7 @@ TEST_F(NatsQueueTest, APoisonMessageEndsOnTheDeadLetterSubject) {
 TEST_F(NatsQueueTest, TheStreamAndConsumerAreConfiguredAsDocumented) {
   open(queue_options(1500ms));
   ASSERT_TRUE(answers(*queue_));
-  nats::Connection raw(nats_.url(), 2s);
+  NatsConnection raw(nats_.url(), 2s);
   ASSERT_TRUE(eventually([&] { return raw.connected().ok(); }, 5s, 10ms));
   jsOptions o = raw.options();
   jsStreamInfo* si = nullptr;

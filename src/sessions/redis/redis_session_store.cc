@@ -6,7 +6,7 @@
 
 #include "sessions/session_key.h"
 
-namespace ztm {
+namespace ztm::sessions {
 namespace {
 
 using boost::asio::awaitable;
@@ -165,4 +165,4 @@ awaitable<Result<void>> RedisSessionStore::ping() {
   co_return Result<void>{};
 }
 
-}  // namespace ztm
+}  // namespace ztm::sessions

@@ -13,7 +13,7 @@
 #include "redis/client.h"
 #include "sessions/session_store.h"
 
-namespace ztm {
+namespace ztm::sessions {
 
 struct RedisSessionOptions {
   std::string prefix = "ztm:";  // keys: <prefix>s:<key>, <prefix>u:<user>, <prefix>rl:<key>
@@ -44,4 +44,4 @@ class RedisSessionStore final : public SessionStore {
   RedisSessionOptions options_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::sessions

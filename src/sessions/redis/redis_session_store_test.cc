@@ -8,6 +8,12 @@
 #include "tests/support/redis_instance.h"
 
 namespace ztm::test {
+
+using sessions::RedisSessionOptions;
+using sessions::RedisSessionStore;
+using sessions::SessionData;
+using sessions::SessionStore;
+
 namespace {
 
 // One server for the binary; every store gets a prefix of its own, so each starts empty.

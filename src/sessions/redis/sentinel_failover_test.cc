@@ -14,6 +14,11 @@
 #include "tests/support/redis_instance.h"
 
 namespace ztm::test {
+
+using sessions::RedisSessionOptions;
+using sessions::RedisSessionStore;
+using sessions::SessionData;
+
 namespace {
 
 constexpr const char* kMaster = "ztm-test";

@@ -11,7 +11,7 @@
 #include "core/blocking_pool.h"
 #include "sessions/session_key.h"
 
-namespace ztm {
+namespace ztm::sessions {
 namespace {
 
 using boost::asio::awaitable;
@@ -268,4 +268,4 @@ awaitable<Result<void>> SqliteSessionStore::ping() {
   co_return co_await std::move(call);
 }
 
-}  // namespace ztm
+}  // namespace ztm::sessions

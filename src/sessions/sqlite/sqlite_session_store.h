@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "sessions/session_store.h"
 
-namespace ztm {
+namespace ztm::sessions {
 
 struct SqliteSessionOptions {
   std::string path;            // the database file; created (with its directory) if missing
@@ -53,4 +53,4 @@ class SqliteSessionStore final : public SessionStore {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::sessions

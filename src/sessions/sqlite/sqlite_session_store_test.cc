@@ -10,6 +10,13 @@
 #include "tests/sessions/session_store_conformance.h"
 
 namespace ztm::test {
+
+using sessions::RateCount;
+using sessions::SessionData;
+using sessions::SessionStore;
+using sessions::SqliteSessionOptions;
+using sessions::SqliteSessionStore;
+
 namespace {
 
 // A SqliteSessionStore in a fresh directory, removed with it.

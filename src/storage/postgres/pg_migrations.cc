@@ -8,8 +8,11 @@
 
 #include "postgres/connection.h"
 
-namespace ztm::pg {
+namespace ztm::storage {
 namespace {
+
+using pg::error_from;
+using pg::one_line;
 
 constexpr Migration kMigrations[] = {
     {1, "create users", R"sql(
@@ -134,18 +137,18 @@ Result<void> set_timeouts(PGconn* c, std::chrono::milliseconds timeout, int fact
 
 }  // namespace
 
-std::span<const Migration> migrations() {
+std::span<const Migration> pg_migrations() {
   return kMigrations;
 }
 
-Result<int> schema_version(const std::string& conninfo, std::chrono::milliseconds timeout) {
+Result<int> pg_schema_version(const std::string& conninfo, std::chrono::milliseconds timeout) {
   auto c = open(conninfo, timeout);
   if (!c.ok()) return std::move(c).error();
   if (auto t = set_timeouts(c->get(), timeout, 1); !t.ok()) return std::move(t).error();
   return read_version(c->get());
 }
 
-Result<PgMigrationReport> migrate(const std::string& conninfo, std::chrono::milliseconds timeout) {
+Result<MigrationReport> pg_migrate(const std::string& conninfo, std::chrono::milliseconds timeout) {
   auto opened = open(conninfo, timeout);
   if (!opened.ok()) return std::move(opened).error();
   PGconn* c = opened->get();
@@ -164,7 +167,7 @@ Result<PgMigrationReport> migrate(const std::string& conninfo, std::chrono::mill
     return std::move(r).error();
   auto from = read_version(c);
   if (!from.ok()) return std::move(from).error();
-  PgMigrationReport report{*from, *from};
+  MigrationReport report{*from, *from};
   for (const Migration& m : kMigrations) {
     if (m.version <= report.to_version) continue;
     const std::string step =
@@ -186,4 +189,4 @@ Result<PgMigrationReport> migrate(const std::string& conninfo, std::chrono::mill
   return report;
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

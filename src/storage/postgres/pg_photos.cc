@@ -5,8 +5,12 @@
 #include <array>
 #include <span>
 
-namespace ztm::pg {
+namespace ztm::storage {
 namespace {
+
+using pg::Host;
+using pg::QueryResult;
+using pg::Statement;
 
 using boost::asio::awaitable;
 
@@ -109,12 +113,12 @@ Result<void> check_text(std::initializer_list<const std::string*> fields) {
 awaitable<Result<Job>> job_or_missing(Host& host, Result<QueryResult> updated, JobId id) {
   if (!updated.ok()) co_return std::move(updated).error();
   if (updated->rows() == 1) co_return read_job(*updated, 0);
-  co_return co_await get_job(host, id);
+  co_return co_await pg_get_job(host, id);
 }
 
 }  // namespace
 
-awaitable<Result<Photo>> create_photo(Host& host, Photo photo) {
+awaitable<Result<Photo>> pg_create_photo(Host& host, Photo photo) {
   if (photo.id <= 0) co_return Error{Errc::invalid_argument, "photo id must be positive"};
   if (auto c = check_text({&photo.blob_key, &photo.content_type}); !c.ok())
     co_return std::move(c).error();
@@ -128,7 +132,7 @@ awaitable<Result<Photo>> create_photo(Host& host, Photo photo) {
   co_return photo;
 }
 
-awaitable<Result<Photo>> get_photo(Host& host, PhotoId id) {
+awaitable<Result<Photo>> pg_get_photo(Host& host, PhotoId id) {
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kPhotoGet, params);
@@ -137,7 +141,7 @@ awaitable<Result<Photo>> get_photo(Host& host, PhotoId id) {
   co_return read_photo(*r, 0);
 }
 
-awaitable<Result<DeletedPhoto>> delete_photo(Host& host, PhotoId id) {
+awaitable<Result<DeletedPhoto>> pg_delete_photo(Host& host, PhotoId id) {
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kPhotoDelete, params);
@@ -148,7 +152,7 @@ awaitable<Result<DeletedPhoto>> delete_photo(Host& host, PhotoId id) {
   co_return DeletedPhoto{std::string(r->text(0, 0)), *others > 0};
 }
 
-awaitable<Result<Job>> create_job(Host& host, Job job, std::string outbox_payload) {
+awaitable<Result<Job>> pg_create_job(Host& host, Job job, std::string outbox_payload) {
   if (job.id <= 0) co_return Error{Errc::invalid_argument, "job id must be positive"};
   if (auto c = check_text({&job.operations, &outbox_payload}); !c.ok())
     co_return std::move(c).error();
@@ -166,7 +170,7 @@ awaitable<Result<Job>> create_job(Host& host, Job job, std::string outbox_payloa
       job.id, job.photo_id, job.owner_id, std::move(job.operations), JobStatus::queued, 0, "", 0};
 }
 
-awaitable<Result<Job>> get_job(Host& host, JobId id) {
+awaitable<Result<Job>> pg_get_job(Host& host, JobId id) {
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kJobGet, params);
@@ -175,14 +179,14 @@ awaitable<Result<Job>> get_job(Host& host, JobId id) {
   co_return read_job(*r, 0);
 }
 
-awaitable<Result<Job>> start_job(Host& host, JobId id) {
+awaitable<Result<Job>> pg_start_job(Host& host, JobId id) {
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kJobStart, params);
   co_return co_await job_or_missing(host, std::move(r), id);
 }
 
-awaitable<Result<Job>> complete_job(Host& host, JobId id, Photo result) {
+awaitable<Result<Job>> pg_complete_job(Host& host, JobId id, Photo result) {
   if (auto c = check_text({&result.blob_key, &result.content_type}); !c.ok())
     co_return std::move(c).error();
   PhotoParams p(result);
@@ -194,10 +198,10 @@ awaitable<Result<Job>> complete_job(Host& host, JobId id, Photo result) {
     if (e.code == Errc::conflict) e.message = fmt::format("photo {} already exists", result.id);
     co_return e;
   }
-  co_return co_await get_job(host, id);
+  co_return co_await pg_get_job(host, id);
 }
 
-awaitable<Result<Job>> fail_job(Host& host, JobId id, std::string error) {
+awaitable<Result<Job>> pg_fail_job(Host& host, JobId id, std::string error) {
   if (auto c = check_text({&error}); !c.ok()) co_return std::move(c).error();
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 2> params{id_text.c_str(), error.c_str()};
@@ -205,7 +209,7 @@ awaitable<Result<Job>> fail_job(Host& host, JobId id, std::string error) {
   co_return co_await job_or_missing(host, std::move(r), id);
 }
 
-awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(Host& host, int limit) {
+awaitable<Result<std::vector<OutboxMessage>>> pg_outbox_batch(Host& host, int limit) {
   if (limit < 1 || limit > 1000)
     co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
   const std::string limit_text = std::to_string(limit);
@@ -221,7 +225,7 @@ awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(Host& host, int limit
   co_return out;
 }
 
-awaitable<Result<void>> outbox_delete(Host& host, std::vector<std::int64_t> ids) {
+awaitable<Result<void>> pg_outbox_delete(Host& host, std::vector<std::int64_t> ids) {
   if (ids.empty()) co_return Result<void>{};
   std::string array = "{";
   for (std::size_t i = 0; i < ids.size(); ++i) array += (i ? "," : "") + std::to_string(ids[i]);
@@ -232,4 +236,4 @@ awaitable<Result<void>> outbox_delete(Host& host, std::vector<std::int64_t> ids)
   co_return Result<void>{};
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

@@ -14,17 +14,20 @@
 #include "postgres/host.h"
 #include "storage/photo_record.h"
 
-namespace ztm::pg {
+namespace ztm::storage {
 
-boost::asio::awaitable<Result<Photo>> create_photo(Host& host, Photo photo);
-boost::asio::awaitable<Result<Photo>> get_photo(Host& host, PhotoId id);
-boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(Host& host, PhotoId id);
-boost::asio::awaitable<Result<Job>> create_job(Host& host, Job job, std::string outbox_payload);
-boost::asio::awaitable<Result<Job>> get_job(Host& host, JobId id);
-boost::asio::awaitable<Result<Job>> start_job(Host& host, JobId id);
-boost::asio::awaitable<Result<Job>> complete_job(Host& host, JobId id, Photo result);
-boost::asio::awaitable<Result<Job>> fail_job(Host& host, JobId id, std::string error);
-boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(Host& host, int limit);
-boost::asio::awaitable<Result<void>> outbox_delete(Host& host, std::vector<std::int64_t> ids);
+boost::asio::awaitable<Result<Photo>> pg_create_photo(pg::Host& host, Photo photo);
+boost::asio::awaitable<Result<Photo>> pg_get_photo(pg::Host& host, PhotoId id);
+boost::asio::awaitable<Result<DeletedPhoto>> pg_delete_photo(pg::Host& host, PhotoId id);
+boost::asio::awaitable<Result<Job>> pg_create_job(pg::Host& host, Job job,
+                                                  std::string outbox_payload);
+boost::asio::awaitable<Result<Job>> pg_get_job(pg::Host& host, JobId id);
+boost::asio::awaitable<Result<Job>> pg_start_job(pg::Host& host, JobId id);
+boost::asio::awaitable<Result<Job>> pg_complete_job(pg::Host& host, JobId id, Photo result);
+boost::asio::awaitable<Result<Job>> pg_fail_job(pg::Host& host, JobId id, std::string error);
+boost::asio::awaitable<Result<std::vector<OutboxMessage>>> pg_outbox_batch(pg::Host& host,
+                                                                           int limit);
+boost::asio::awaitable<Result<void>> pg_outbox_delete(pg::Host& host,
+                                                      std::vector<std::int64_t> ids);
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

@@ -17,7 +17,7 @@
 #include "tests/support/eventually.h"
 #include "tests/support/postgres_instance.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using namespace std::chrono_literals;
@@ -182,4 +182,4 @@ TEST(PgReconnect, AServerThatNeverAnswersTimesOutTheConnect) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -7,7 +7,7 @@
 #include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using boost::asio::awaitable;
@@ -28,87 +28,87 @@ PgStore::PgStore(PgStoreOptions options)
 
 PgStore::~PgStore() = default;
 
-Result<PgMigrationReport> PgStore::migrate() {
-  return pg::migrate(options_.conninfo, std::chrono::milliseconds(options_.timeout_ms));
+Result<MigrationReport> PgStore::migrate() {
+  return pg_migrate(options_.conninfo, std::chrono::milliseconds(options_.timeout_ms));
 }
 
 Result<int> PgStore::schema_version() {
-  return pg::schema_version(options_.conninfo, std::chrono::milliseconds(options_.timeout_ms));
+  return pg_schema_version(options_.conninfo, std::chrono::milliseconds(options_.timeout_ms));
 }
 
 int PgStore::latest_schema_version() {
-  return pg::migrations().back().version;
+  return pg_migrations().back().version;
 }
 
 awaitable<Result<StoredUser>> PgStore::get_user(UserId id, Consistency) {
-  co_return co_await pg::get_user(host_, id);
+  co_return co_await pg_get_user(host_, id);
 }
 
 awaitable<Result<UserPage>> PgStore::list_users(UserId after, int limit, Consistency) {
-  co_return co_await pg::list_users(host_, after, limit);
+  co_return co_await pg_list_users(host_, after, limit);
 }
 
 awaitable<Result<StoredUser>> PgStore::create_user(User user,
                                                    std::optional<std::string> idempotency_key) {
-  co_return co_await pg::create_user(host_, std::move(user), std::move(idempotency_key));
+  co_return co_await pg_create_user(host_, std::move(user), std::move(idempotency_key));
 }
 
 awaitable<Result<StoredUser>> PgStore::update_user(User user,
                                                    std::optional<std::int64_t> expected) {
-  co_return co_await pg::update_user(host_, std::move(user), expected);
+  co_return co_await pg_update_user(host_, std::move(user), expected);
 }
 
 awaitable<Result<Committed>> PgStore::delete_user(UserId id, std::optional<std::int64_t> expected) {
-  auto r = co_await pg::delete_user(host_, id, expected);
+  auto r = co_await pg_delete_user(host_, id, expected);
   if (!r.ok()) co_return std::move(r).error();
   co_return Committed{};  // one server: every later read sees it
 }
 
 awaitable<Result<std::int64_t>> PgStore::count_users() {
-  co_return co_await pg::count_users(host_);
+  co_return co_await pg_count_users(host_);
 }
 
 awaitable<Result<StoredUser>> PgStore::create_account(User user, Account account) {
-  co_return co_await pg::create_account(host_, std::move(user), std::move(account));
+  co_return co_await pg_create_account(host_, std::move(user), std::move(account));
 }
 
 awaitable<Result<Account>> PgStore::find_account(std::string email) {
-  co_return co_await pg::find_account(host_, email);
+  co_return co_await pg_find_account(host_, email);
 }
 
 awaitable<Result<void>> PgStore::ping() {
-  co_return co_await pg::ping(host_);
+  co_return co_await pg_ping(host_);
 }
 
 awaitable<Result<Photo>> PgStore::create_photo(Photo photo) {
-  co_return co_await pg::create_photo(host_, std::move(photo));
+  co_return co_await pg_create_photo(host_, std::move(photo));
 }
 awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) {
-  co_return co_await pg::get_photo(host_, id);
+  co_return co_await pg_get_photo(host_, id);
 }
 awaitable<Result<DeletedPhoto>> PgStore::delete_photo(PhotoId id) {
-  co_return co_await pg::delete_photo(host_, id);
+  co_return co_await pg_delete_photo(host_, id);
 }
 awaitable<Result<Job>> PgStore::create_job(Job job, std::string outbox_payload) {
-  co_return co_await pg::create_job(host_, std::move(job), std::move(outbox_payload));
+  co_return co_await pg_create_job(host_, std::move(job), std::move(outbox_payload));
 }
 awaitable<Result<Job>> PgStore::get_job(JobId id) {
-  co_return co_await pg::get_job(host_, id);
+  co_return co_await pg_get_job(host_, id);
 }
 awaitable<Result<Job>> PgStore::start_job(JobId id) {
-  co_return co_await pg::start_job(host_, id);
+  co_return co_await pg_start_job(host_, id);
 }
 awaitable<Result<Job>> PgStore::complete_job(JobId id, Photo result) {
-  co_return co_await pg::complete_job(host_, id, std::move(result));
+  co_return co_await pg_complete_job(host_, id, std::move(result));
 }
 awaitable<Result<Job>> PgStore::fail_job(JobId id, std::string error) {
-  co_return co_await pg::fail_job(host_, id, std::move(error));
+  co_return co_await pg_fail_job(host_, id, std::move(error));
 }
 awaitable<Result<std::vector<OutboxMessage>>> PgStore::outbox_batch(int limit) {
-  co_return co_await pg::outbox_batch(host_, limit);
+  co_return co_await pg_outbox_batch(host_, limit);
 }
 awaitable<Result<void>> PgStore::outbox_delete(std::vector<std::int64_t> ids) {
-  co_return co_await pg::outbox_delete(host_, std::move(ids));
+  co_return co_await pg_outbox_delete(host_, std::move(ids));
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -23,7 +23,7 @@
 #include "storage/database.h"
 #include "storage/postgres/pg_migrations.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 struct PgStoreOptions {
   std::string conninfo = "postgresql:///ztm";  // libpq keyword/value string or URI
@@ -47,7 +47,7 @@ class PgStore final : public Database {
 
   // Blocking, on a connection of their own: call at start-up or from tools, never on an event
   // loop. Safe against concurrent migrators (an advisory lock serializes them).
-  Result<PgMigrationReport> migrate();
+  Result<MigrationReport> migrate();
   Result<int> schema_version();  // 0 for an empty database
   static int latest_schema_version();
 
@@ -82,4 +82,4 @@ class PgStore final : public Database {
   pg::Host host_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

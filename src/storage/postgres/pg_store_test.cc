@@ -15,7 +15,7 @@
 #include "tests/storage/photo_conformance.h"
 #include "tests/support/postgres_instance.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using test::errc;
@@ -31,15 +31,18 @@ struct PostgresFactory {
 };
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage
 
 namespace ztm::test {
-INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Types<PostgresFactory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, AccountConformance, ::testing::Types<PostgresFactory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PhotoConformance, ::testing::Types<PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance,
+                               ::testing::Types<storage::PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, AccountConformance,
+                               ::testing::Types<storage::PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PhotoConformance,
+                               ::testing::Types<storage::PostgresFactory>);
 }  // namespace ztm::test
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 TEST(PgStore, MigrateGoesFromZeroToLatestOnceThenIsANoOp) {
@@ -73,7 +76,7 @@ TEST(PgStore, ConcurrentMigratorsApplyEachMigrationOnce) {
   constexpr int kMigrators = 8;
   auto& pg = PostgresInstance::shared();
   const std::string db = pg.create_database();
-  std::vector<std::optional<Result<PgMigrationReport>>> reports(kMigrators);
+  std::vector<std::optional<Result<MigrationReport>>> reports(kMigrators);
   std::latch start(kMigrators);
   std::vector<std::thread> threads;
   for (int i = 0; i < kMigrators; ++i)
@@ -195,4 +198,4 @@ TEST(PgStore, NonsenseOptionsThrow) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -11,8 +11,12 @@
 
 #include "storage/phone_numbers.h"
 
-namespace ztm::pg {
+namespace ztm::storage {
 namespace {
+
+using pg::Host;
+using pg::QueryResult;
+using pg::Statement;
 
 using boost::asio::awaitable;
 
@@ -142,7 +146,7 @@ awaitable<Result<std::int64_t>> after_missed_write(Host& host, UserId id,
 
 }  // namespace
 
-awaitable<Result<StoredUser>> get_user(Host& host, UserId id) {
+awaitable<Result<StoredUser>> pg_get_user(Host& host, UserId id) {
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kGet, params);
@@ -151,7 +155,7 @@ awaitable<Result<StoredUser>> get_user(Host& host, UserId id) {
   co_return read_user(*r, 0);
 }
 
-awaitable<Result<UserPage>> list_users(Host& host, UserId after, int limit) {
+awaitable<Result<UserPage>> pg_list_users(Host& host, UserId after, int limit) {
   if (limit < 1 || limit > 1000)
     co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
   const std::string after_text = std::to_string(after);
@@ -170,8 +174,8 @@ awaitable<Result<UserPage>> list_users(Host& host, UserId after, int limit) {
   co_return page;
 }
 
-awaitable<Result<StoredUser>> create_user(Host& host, User user,
-                                          std::optional<std::string> idempotency_key) {
+awaitable<Result<StoredUser>> pg_create_user(Host& host, User user,
+                                             std::optional<std::string> idempotency_key) {
   if (user.id <= 0) co_return Error{Errc::invalid_argument, "user id must be positive"};
   if (auto c = check_no_nul(user); !c.ok()) co_return std::move(c).error();
   if (idempotency_key &&
@@ -196,11 +200,11 @@ awaitable<Result<StoredUser>> create_user(Host& host, User user,
   if (!keyed.ok()) co_return std::move(keyed).error();
   const auto id = keyed->rows() == 1 ? keyed->int64(0, 0) : std::nullopt;
   if (!id) co_return Error{Errc::internal, "postgres: idempotency key without its user"};
-  co_return co_await get_user(host, *id);
+  co_return co_await pg_get_user(host, *id);
 }
 
-awaitable<Result<StoredUser>> update_user(Host& host, User user,
-                                          std::optional<std::int64_t> expected) {
+awaitable<Result<StoredUser>> pg_update_user(Host& host, User user,
+                                             std::optional<std::int64_t> expected) {
   if (auto c = check_no_nul(user); !c.ok()) co_return std::move(c).error();
   UserParams p(user);
   const std::string expected_text = expected ? std::to_string(*expected) : "";
@@ -220,7 +224,8 @@ awaitable<Result<StoredUser>> update_user(Host& host, User user,
   }
 }
 
-awaitable<Result<void>> delete_user(Host& host, UserId id, std::optional<std::int64_t> expected) {
+awaitable<Result<void>> pg_delete_user(Host& host, UserId id,
+                                       std::optional<std::int64_t> expected) {
   const std::string id_text = std::to_string(id);
   const std::string expected_text = expected ? std::to_string(*expected) : "";
   const std::array<const char*, 2> params{id_text.c_str(),
@@ -236,7 +241,7 @@ awaitable<Result<void>> delete_user(Host& host, UserId id, std::optional<std::in
   }
 }
 
-awaitable<Result<std::int64_t>> count_users(Host& host) {
+awaitable<Result<std::int64_t>> pg_count_users(Host& host) {
   auto r = co_await host.execute(kCount, {});
   if (!r.ok()) co_return std::move(r).error();
   const auto n = r->rows() == 1 ? r->int64(0, 0) : std::nullopt;
@@ -244,7 +249,7 @@ awaitable<Result<std::int64_t>> count_users(Host& host) {
   co_return *n;
 }
 
-awaitable<Result<StoredUser>> create_account(Host& host, User user, Account account) {
+awaitable<Result<StoredUser>> pg_create_account(Host& host, User user, Account account) {
   if (user.id <= 0 || account.user_id != user.id)
     co_return Error{Errc::invalid_argument, "account: user id must be positive and match"};
   if (auto c = check_no_nul(user); !c.ok()) co_return std::move(c).error();
@@ -267,7 +272,7 @@ awaitable<Result<StoredUser>> create_account(Host& host, User user, Account acco
   co_return StoredUser{std::move(user), 1};
 }
 
-awaitable<Result<Account>> find_account(Host& host, const std::string& email) {
+awaitable<Result<Account>> pg_find_account(Host& host, const std::string& email) {
   if (email.find('\0') != std::string::npos) co_return Error{Errc::not_found, "no such account"};
   const std::array<const char*, 1> params{email.c_str()};
   auto r = co_await host.execute(kFindAccount, params);
@@ -279,10 +284,10 @@ awaitable<Result<Account>> find_account(Host& host, const std::string& email) {
                     std::string(r->text(0, 3))};
 }
 
-awaitable<Result<void>> ping(Host& host) {
+awaitable<Result<void>> pg_ping(Host& host) {
   auto r = co_await host.execute(kPing, {});
   if (!r.ok()) co_return std::move(r).error();
   co_return Result<void>{};
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

@@ -1,8 +1,8 @@
 #pragma once
 // The users table's statements (the SQL behind store.h's user methods), run on one pg::Host.
 // PgStore runs them on its only host; ReplicaRouter on the host it picks for each call. Each
-// function has the semantics of the Store method of the same name (see pg_store.h for how they
-// map to SQL and SQLSTATEs).
+// function has the semantics of the Store method named like it without `pg_` (see pg_store.h for
+// how they map to SQL and SQLSTATEs).
 //
 // REQUIRES for every function: `host` outlives the call.
 
@@ -16,19 +16,20 @@
 #include "storage/store.h"
 #include "storage/user_record.h"
 
-namespace ztm::pg {
+namespace ztm::storage {
 
-boost::asio::awaitable<Result<StoredUser>> get_user(Host& host, UserId id);
-boost::asio::awaitable<Result<UserPage>> list_users(Host& host, UserId after, int limit);
-boost::asio::awaitable<Result<StoredUser>> create_user(Host& host, User user,
-                                                       std::optional<std::string> idempotency_key);
-boost::asio::awaitable<Result<StoredUser>> update_user(Host& host, User user,
-                                                       std::optional<std::int64_t> expected);
-boost::asio::awaitable<Result<void>> delete_user(Host& host, UserId id,
-                                                 std::optional<std::int64_t> expected);
-boost::asio::awaitable<Result<std::int64_t>> count_users(Host& host);
-boost::asio::awaitable<Result<StoredUser>> create_account(Host& host, User user, Account account);
-boost::asio::awaitable<Result<Account>> find_account(Host& host, const std::string& email);
-boost::asio::awaitable<Result<void>> ping(Host& host);
+boost::asio::awaitable<Result<StoredUser>> pg_get_user(pg::Host& host, UserId id);
+boost::asio::awaitable<Result<UserPage>> pg_list_users(pg::Host& host, UserId after, int limit);
+boost::asio::awaitable<Result<StoredUser>> pg_create_user(
+    pg::Host& host, User user, std::optional<std::string> idempotency_key);
+boost::asio::awaitable<Result<StoredUser>> pg_update_user(pg::Host& host, User user,
+                                                          std::optional<std::int64_t> expected);
+boost::asio::awaitable<Result<void>> pg_delete_user(pg::Host& host, UserId id,
+                                                    std::optional<std::int64_t> expected);
+boost::asio::awaitable<Result<std::int64_t>> pg_count_users(pg::Host& host);
+boost::asio::awaitable<Result<StoredUser>> pg_create_account(pg::Host& host, User user,
+                                                             Account account);
+boost::asio::awaitable<Result<Account>> pg_find_account(pg::Host& host, const std::string& email);
+boost::asio::awaitable<Result<void>> pg_ping(pg::Host& host);
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

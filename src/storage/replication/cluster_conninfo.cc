@@ -6,7 +6,7 @@
 #include <memory>
 #include <string_view>
 
-namespace ztm::pg {
+namespace ztm::storage {
 namespace {
 
 std::vector<std::string> split_commas(std::string_view s) {
@@ -80,4 +80,4 @@ Result<ClusterConninfo> split_cluster_conninfo(const std::string& conninfo) {
   return out;
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

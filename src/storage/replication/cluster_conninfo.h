@@ -12,7 +12,7 @@
 
 #include "core/result.h"
 
-namespace ztm::pg {
+namespace ztm::storage {
 
 struct ClusterConninfo {
   std::vector<std::string> hosts;  // one keyword/value connection string per host, in order
@@ -25,4 +25,4 @@ struct ClusterConninfo {
 // (a single port applies to every host, as in libpq).
 Result<ClusterConninfo> split_cluster_conninfo(const std::string& conninfo);
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

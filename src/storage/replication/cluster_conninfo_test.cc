@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ztm::pg {
+namespace ztm::storage {
 namespace {
 
 TEST(ClusterConninfo, SplitsAUriIntoOneConnectionStringPerHost) {
@@ -40,4 +40,4 @@ TEST(ClusterConninfo, RejectsWhatLibpqRejectsAndMismatchedLists) {
 }
 
 }  // namespace
-}  // namespace ztm::pg
+}  // namespace ztm::storage

@@ -14,7 +14,7 @@
 #include "storage/postgres/pg_users.h"
 #include "storage/replication/cluster_conninfo.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using boost::asio::awaitable;
@@ -46,11 +46,11 @@ constexpr std::uint64_t kPrimaryOnly = ~std::uint64_t{0};
 std::uint64_t min_lsn(const Consistency& c) {
   if (c.latest) return kPrimaryOnly;
   if (c.min_position.empty()) return 0;
-  return pg::parse_lsn(c.min_position).value_or(kPrimaryOnly);
+  return parse_lsn(c.min_position).value_or(kPrimaryOnly);
 }
 
-pg::ClusterConninfo split_or_throw(const std::string& conninfo) {
-  auto split = pg::split_cluster_conninfo(conninfo);
+ClusterConninfo split_or_throw(const std::string& conninfo) {
+  auto split = split_cluster_conninfo(conninfo);
   if (!split) throw std::invalid_argument(split.error().message);
   return std::move(split).value();
 }
@@ -115,16 +115,16 @@ ReplicaRouter::~ReplicaRouter() {
   if (discovery_thread_.joinable()) discovery_thread_.join();
 }
 
-Result<PgMigrationReport> ReplicaRouter::migrate() {
-  return pg::migrate(primary_conninfo_, std::chrono::milliseconds(options_.timeout_ms));
+Result<MigrationReport> ReplicaRouter::migrate() {
+  return pg_migrate(primary_conninfo_, std::chrono::milliseconds(options_.timeout_ms));
 }
 
 Result<int> ReplicaRouter::schema_version() {
-  return pg::schema_version(primary_conninfo_, std::chrono::milliseconds(options_.timeout_ms));
+  return pg_schema_version(primary_conninfo_, std::chrono::milliseconds(options_.timeout_ms));
 }
 
 int ReplicaRouter::latest_schema_version() {
-  return pg::migrations().back().version;
+  return pg_migrations().back().version;
 }
 
 // After the first round: ask again every interval, or at once when a call failed (rediscover()
@@ -138,13 +138,13 @@ awaitable<void> ReplicaRouter::discover(std::size_t host) {
   }
 }
 
-awaitable<pg::HostStatus> ReplicaRouter::probe(std::size_t host) {
-  pg::HostStatus status;
+awaitable<HostStatus> ReplicaRouter::probe(std::size_t host) {
+  HostStatus status;
   auto r = co_await hosts_[host]->execute(kProbe, {});
   if (!r || r->rows() != 1) co_return status;  // down
   const bool recovering = r->text(0, 0) == "t";
-  const auto position = pg::parse_lsn(r->text(0, 1));
-  status.role = recovering ? pg::HostRole::replica : pg::HostRole::primary;
+  const auto position = parse_lsn(r->text(0, 1));
+  status.role = recovering ? HostRole::replica : HostRole::primary;
   status.position = position.value_or(0);
   if (!r->is_null(0, 2))
     status.lag_seconds = std::strtod(std::string(r->text(0, 2)).c_str(), nullptr);
@@ -181,8 +181,8 @@ awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call) 
 awaitable<std::string> ReplicaRouter::commit_position(pg::Host& primary) {
   auto r = co_await primary.execute(kPosition, {});
   if (r.ok() && r->rows() == 1)
-    if (auto lsn = pg::parse_lsn(r->text(0, 0))) co_return pg::format_lsn(*lsn);
-  co_return pg::format_lsn(kPrimaryOnly);
+    if (auto lsn = parse_lsn(r->text(0, 0))) co_return format_lsn(*lsn);
+  co_return format_lsn(kPrimaryOnly);
 }
 
 template <class T, class Call>
@@ -205,55 +205,54 @@ awaitable<Result<T>> ReplicaRouter::write(Call call) {
 
 awaitable<Result<StoredUser>> ReplicaRouter::get_user(UserId id, Consistency consistency) {
   co_return co_await read<StoredUser>(min_lsn(consistency),
-                                      [id](pg::Host& h) { return pg::get_user(h, id); });
+                                      [id](pg::Host& h) { return pg_get_user(h, id); });
 }
 
 awaitable<Result<UserPage>> ReplicaRouter::list_users(UserId after, int limit,
                                                       Consistency consistency) {
-  co_return co_await read<UserPage>(min_lsn(consistency), [after, limit](pg::Host& h) {
-    return pg::list_users(h, after, limit);
-  });
+  co_return co_await read<UserPage>(
+      min_lsn(consistency), [after, limit](pg::Host& h) { return pg_list_users(h, after, limit); });
 }
 
 // On the primary: `ztm seed` counts right after migrating, before replicas have replayed it.
 awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
-  co_return co_await on_primary<std::int64_t>([](pg::Host& h) { return pg::count_users(h); });
+  co_return co_await on_primary<std::int64_t>([](pg::Host& h) { return pg_count_users(h); });
 }
 
 awaitable<Result<void>> ReplicaRouter::ping() {
-  co_return co_await read<void>(0, [](pg::Host& h) { return pg::ping(h); });
+  co_return co_await read<void>(0, [](pg::Host& h) { return pg_ping(h); });
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::create_user(
     User user, std::optional<std::string> idempotency_key) {
   co_return co_await write<StoredUser>([&user, &idempotency_key](pg::Host& h) {
-    return pg::create_user(h, std::move(user), std::move(idempotency_key));
+    return pg_create_user(h, std::move(user), std::move(idempotency_key));
   });
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::update_user(User user,
                                                          std::optional<std::int64_t> expected) {
   co_return co_await write<StoredUser>(
-      [&user, expected](pg::Host& h) { return pg::update_user(h, std::move(user), expected); });
+      [&user, expected](pg::Host& h) { return pg_update_user(h, std::move(user), expected); });
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::create_account(User user, Account account) {
   co_return co_await write<StoredUser>([&user, &account](pg::Host& h) {
-    return pg::create_account(h, std::move(user), std::move(account));
+    return pg_create_account(h, std::move(user), std::move(account));
   });
 }
 
 // Logins read the primary: an account is usable the moment its sign-up is acknowledged.
 awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
   co_return co_await on_primary<Account>(
-      [&email](pg::Host& h) { return pg::find_account(h, email); });
+      [&email](pg::Host& h) { return pg_find_account(h, email); });
 }
 
-// pg::delete_user reports nothing; Committed carries the position write() fills in.
+// pg_delete_user reports nothing; Committed carries the position write() fills in.
 awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
                                                         std::optional<std::int64_t> expected) {
   co_return co_await write<Committed>([id, expected](pg::Host& h) -> awaitable<Result<Committed>> {
-    auto r = co_await pg::delete_user(h, id, expected);
+    auto r = co_await pg_delete_user(h, id, expected);
     if (!r.ok()) co_return std::move(r).error();
     co_return Committed{};
   });
@@ -275,41 +274,40 @@ awaitable<Result<T>> ReplicaRouter::on_primary(Call call) {
 
 awaitable<Result<Photo>> ReplicaRouter::create_photo(Photo photo) {
   co_return co_await on_primary<Photo>(
-      [&photo](pg::Host& h) { return pg::create_photo(h, std::move(photo)); });
+      [&photo](pg::Host& h) { return pg_create_photo(h, std::move(photo)); });
 }
 awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
-  co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg::get_photo(h, id); });
+  co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg_get_photo(h, id); });
 }
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
-  co_return co_await on_primary<DeletedPhoto>(
-      [id](pg::Host& h) { return pg::delete_photo(h, id); });
+  co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg_delete_photo(h, id); });
 }
 awaitable<Result<Job>> ReplicaRouter::create_job(Job job, std::string outbox_payload) {
   co_return co_await on_primary<Job>([&job, &outbox_payload](pg::Host& h) {
-    return pg::create_job(h, std::move(job), std::move(outbox_payload));
+    return pg_create_job(h, std::move(job), std::move(outbox_payload));
   });
 }
 awaitable<Result<Job>> ReplicaRouter::get_job(JobId id) {
-  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg::get_job(h, id); });
+  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_get_job(h, id); });
 }
 awaitable<Result<Job>> ReplicaRouter::start_job(JobId id) {
-  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg::start_job(h, id); });
+  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_start_job(h, id); });
 }
 awaitable<Result<Job>> ReplicaRouter::complete_job(JobId id, Photo result) {
   co_return co_await on_primary<Job>(
-      [id, &result](pg::Host& h) { return pg::complete_job(h, id, std::move(result)); });
+      [id, &result](pg::Host& h) { return pg_complete_job(h, id, std::move(result)); });
 }
 awaitable<Result<Job>> ReplicaRouter::fail_job(JobId id, std::string error) {
   co_return co_await on_primary<Job>(
-      [id, &error](pg::Host& h) { return pg::fail_job(h, id, std::move(error)); });
+      [id, &error](pg::Host& h) { return pg_fail_job(h, id, std::move(error)); });
 }
 awaitable<Result<std::vector<OutboxMessage>>> ReplicaRouter::outbox_batch(int limit) {
   co_return co_await on_primary<std::vector<OutboxMessage>>(
-      [limit](pg::Host& h) { return pg::outbox_batch(h, limit); });
+      [limit](pg::Host& h) { return pg_outbox_batch(h, limit); });
 }
 awaitable<Result<void>> ReplicaRouter::outbox_delete(std::vector<std::int64_t> ids) {
   co_return co_await on_primary<void>(
-      [&ids](pg::Host& h) { return pg::outbox_delete(h, std::move(ids)); });
+      [&ids](pg::Host& h) { return pg_outbox_delete(h, std::move(ids)); });
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
@@ -318,11 +316,11 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
     registry.callback("ztm_pg_host_role", "PostgreSQL host role: 1 primary, 0 replica, -1 down",
                       host, [this, i] {
                         switch (topology_.status(i).role) {
-                          case pg::HostRole::primary:
+                          case HostRole::primary:
                             return 1.0;
-                          case pg::HostRole::replica:
+                          case HostRole::replica:
                             return 0.0;
-                          case pg::HostRole::down:
+                          case HostRole::down:
                             break;
                         }
                         return -1.0;
@@ -342,4 +340,4 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
   }
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

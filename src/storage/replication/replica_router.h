@@ -40,7 +40,7 @@
 #include "storage/postgres/pg_migrations.h"
 #include "storage/replication/topology.h"
 
-namespace ztm {
+namespace ztm::storage {
 
 struct ReplicaRouterOptions {
   std::string conninfo;  // libpq multi-host form: see cluster_conninfo.h
@@ -65,7 +65,7 @@ class ReplicaRouter final : public Database {
   ReplicaRouter& operator=(const ReplicaRouter&) = delete;
 
   // Blocking, on the primary that libpq finds (target_session_attrs=read-write); see PgStore.
-  Result<PgMigrationReport> migrate();
+  Result<MigrationReport> migrate();
   Result<int> schema_version();
   static int latest_schema_version();
 
@@ -98,7 +98,7 @@ class ReplicaRouter final : public Database {
   // Observability, and what the tests assert routing with.
   std::size_t hosts() const { return hosts_.size(); }
   const std::string& host_name(std::size_t host) const { return names_.at(host); }
-  pg::HostStatus host_status(std::size_t host) const { return topology_.status(host); }
+  HostStatus host_status(std::size_t host) const { return topology_.status(host); }
   std::uint64_t reads(std::size_t host) const { return counts_.at(host)->reads.load(); }
   std::uint64_t writes(std::size_t host) const { return counts_.at(host)->writes.load(); }
   // REQUIRES: this router outlives the registry's renders (its gauges read the router).
@@ -114,14 +114,14 @@ class ReplicaRouter final : public Database {
   boost::asio::awaitable<Result<T>> on_primary(Call call);
   boost::asio::awaitable<std::string> commit_position(pg::Host& primary);
   boost::asio::awaitable<void> discover(std::size_t host);
-  boost::asio::awaitable<pg::HostStatus> probe(std::size_t host);
+  boost::asio::awaitable<HostStatus> probe(std::size_t host);
   void rediscover();  // from any thread
 
   ReplicaRouterOptions options_;
   std::string primary_conninfo_;
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<pg::Host>> hosts_;
-  pg::Topology topology_;
+  Topology topology_;
   struct Counts {
     std::atomic<std::uint64_t> reads{0}, writes{0};  // calls sent to the host
   };
@@ -132,4 +132,4 @@ class ReplicaRouter final : public Database {
   std::thread discovery_thread_;
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

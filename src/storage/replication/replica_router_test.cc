@@ -14,7 +14,7 @@
 #include "tests/support/eventually.h"
 #include "tests/support/postgres_instance.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using namespace std::chrono_literals;
@@ -24,7 +24,6 @@ template <class F>
 bool eventually_15s(F done) {
   return eventually(done, 15s, 10ms);
 }
-using pg::HostRole;
 using test::errc;
 using test::outcome;
 using test::PostgresInstance;
@@ -156,10 +155,10 @@ TEST_F(ReplicaRouterTest, ReadYourWritesHoldsWhileReplicasReplayNothing) {
 
   const auto updated = run_on(io_, router->update_user(sample_user(1, "new"), std::nullopt));
   ASSERT_EQ(outcome(updated), "ok");
-  ASSERT_TRUE(pg::parse_lsn(updated->position)) << updated->position;
+  ASSERT_TRUE(parse_lsn(updated->position)) << updated->position;
   const auto deleted = run_on(io_, router->delete_user(2, std::nullopt));
   ASSERT_EQ(outcome(deleted), "ok");
-  ASSERT_TRUE(pg::parse_lsn(deleted->position)) << deleted->position;
+  ASSERT_TRUE(parse_lsn(deleted->position)) << deleted->position;
 
   // Without a position a replica serves the read (it may be stale: that is allowed).
   auto replica_reads = [&] { return router->reads(kReplicaA) + router->reads(kReplicaB); };
@@ -255,13 +254,13 @@ struct OneHostRouterFactory {
 };
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage
 
 namespace ztm::test {
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, StoreConformance,
-                               ::testing::Types<OneHostRouterFactory>);
+                               ::testing::Types<storage::OneHostRouterFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, AccountConformance,
-                               ::testing::Types<OneHostRouterFactory>);
+                               ::testing::Types<storage::OneHostRouterFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, PhotoConformance,
-                               ::testing::Types<OneHostRouterFactory>);
+                               ::testing::Types<storage::OneHostRouterFactory>);
 }  // namespace ztm::test

@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-namespace ztm::pg {
+namespace ztm::storage {
 
 std::optional<std::uint64_t> parse_lsn(std::string_view text) {
   const auto slash = text.find('/');
@@ -71,4 +71,4 @@ HostStatus Topology::status(std::size_t host) const {
   return hosts_.at(host);
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ztm::pg {
+namespace ztm::storage {
 
 enum class HostRole { down, primary, replica };
 
@@ -68,4 +68,4 @@ class Topology {
   std::atomic<std::uint64_t> next_{0};  // round robin over the eligible replicas
 };
 
-}  // namespace ztm::pg
+}  // namespace ztm::storage

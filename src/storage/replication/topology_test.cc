@@ -5,7 +5,7 @@
 
 #include <set>
 
-namespace ztm::pg {
+namespace ztm::storage {
 namespace {
 
 using namespace std::chrono_literals;
@@ -70,4 +70,4 @@ TEST(Topology, OfTwoPrimariesTheHigherTimelineTakesWritesAndNoneMeansNoPrimary) 
 }
 
 }  // namespace
-}  // namespace ztm::pg
+}  // namespace ztm::storage

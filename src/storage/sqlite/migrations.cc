@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-namespace ztm::sqlite {
+namespace ztm::storage {
 namespace {
 
 constexpr Migration kMigrations[] = {
@@ -113,18 +113,18 @@ struct RollbackUnlessCommitted {
 
 }  // namespace
 
-std::span<const Migration> migrations() {
+std::span<const Migration> sqlite_migrations() {
   return kMigrations;
 }
 
-Result<int> schema_version(sqlite3* db) {
+Result<int> sqlite_schema_version(sqlite3* db) {
   auto exists = query_int(
       db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
   if (!exists.ok() || *exists == 0) return exists;
   return query_int(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
 }
 
-Result<MigrationReport> migrate(sqlite3* db) {
+Result<MigrationReport> sqlite_migrate(sqlite3* db) {
   if (auto r = exec(db,
                     "CREATE TABLE IF NOT EXISTS schema_migrations("
                     "version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)",
@@ -132,7 +132,7 @@ Result<MigrationReport> migrate(sqlite3* db) {
       !r.ok()) {
     return std::move(r).error();
   }
-  auto from = schema_version(db);
+  auto from = sqlite_schema_version(db);
   if (!from.ok()) return std::move(from).error();
   MigrationReport report{*from, *from};
   for (const Migration& m : kMigrations) {
@@ -142,7 +142,7 @@ Result<MigrationReport> migrate(sqlite3* db) {
     if (auto r = exec(db, "BEGIN IMMEDIATE", step); !r.ok()) return std::move(r).error();
     RollbackUnlessCommitted txn{db};
     // Another process may have applied it between our read and our write lock.
-    auto current = schema_version(db);
+    auto current = sqlite_schema_version(db);
     if (!current.ok()) return std::move(current).error();
     if (*current < m.version) {
       if (auto r = exec(db, m.sql, step); !r.ok()) return std::move(r).error();
@@ -166,4 +166,4 @@ Result<MigrationReport> migrate(sqlite3* db) {
   return report;
 }
 
-}  // namespace ztm::sqlite
+}  // namespace ztm::storage

@@ -13,24 +13,18 @@
 
 struct sqlite3;
 
-namespace ztm::sqlite {
+namespace ztm::storage {
 
-struct Migration {
-  int version;            // 1, 2, 3, ... in order, no gaps
-  std::string_view name;  // recorded in schema_migrations.name
-  std::string_view sql;   // one or more statements, run inside the migration's transaction
-};
-
-std::span<const Migration> migrations();
+std::span<const Migration> sqlite_migrations();
 
 // The highest version recorded in schema_migrations; 0 when the table does not exist yet.
-Result<int> schema_version(sqlite3* db);
+Result<int> sqlite_schema_version(sqlite3* db);
 
 // Applies every migration newer than schema_version(db), each in its own BEGIN IMMEDIATE
 // transaction together with its schema_migrations row, so a failure leaves the database at the
 // last version that applied completely. A database newer than this binary (a rolling upgrade's
 // old instance) is left alone and reported as from == to.
 // REQUIRES: nothing else writes through `db` concurrently.
-Result<MigrationReport> migrate(sqlite3* db);
+Result<MigrationReport> sqlite_migrate(sqlite3* db);
 
-}  // namespace ztm::sqlite
+}  // namespace ztm::storage

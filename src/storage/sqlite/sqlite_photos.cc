@@ -5,7 +5,7 @@
 #include "sqlite/database.h"
 #include "storage/sqlite/sqlite_store.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using boost::asio::awaitable;
@@ -270,4 +270,4 @@ awaitable<Result<void>> SqliteStore::outbox_delete(std::vector<std::int64_t> ids
   });
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

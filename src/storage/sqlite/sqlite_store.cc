@@ -16,7 +16,7 @@
 #include "storage/phone_numbers.h"
 #include "storage/sqlite/migrations.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using sqlite::Connection;
@@ -128,21 +128,21 @@ Result<StoredUser> get_in(Connection& c, UserId id) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(SqliteOptions options)
+SqliteStore::SqliteStore(sqlite::Options options)
     : db_(std::make_unique<sqlite::Database>(std::move(options))) {}
 
 SqliteStore::~SqliteStore() = default;
 
 Result<MigrationReport> SqliteStore::migrate() {
-  return db_->with_writer([](sqlite3* db) { return sqlite::migrate(db); });
+  return db_->with_writer([](sqlite3* db) { return sqlite_migrate(db); });
 }
 
 Result<int> SqliteStore::schema_version() {
-  return db_->with_writer([](sqlite3* db) { return sqlite::schema_version(db); });
+  return db_->with_writer([](sqlite3* db) { return sqlite_schema_version(db); });
 }
 
 int SqliteStore::latest_schema_version() {
-  return sqlite::migrations().back().version;
+  return sqlite_migrations().back().version;
 }
 
 awaitable<Result<StoredUser>> SqliteStore::get_user(UserId id, Consistency) {
@@ -303,4 +303,4 @@ awaitable<Result<void>> SqliteStore::ping() {
   });
 }
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -13,16 +13,13 @@
 
 #include "sqlite/options.h"
 #include "storage/database.h"
+#include "storage/migration.h"
 
-namespace ztm {
-namespace sqlite {
+namespace ztm::sqlite {
 class Database;
 }
 
-struct MigrationReport {
-  int from_version = 0;
-  int to_version = 0;
-};
+namespace ztm::storage {
 
 class SqliteStore final : public Database {
  public:
@@ -31,7 +28,7 @@ class SqliteStore final : public Database {
   using Store::list_users;
   // Opens the database, creating the file and its parent directory if missing.
   // Throws std::runtime_error naming the path and the reason when it cannot (a start-up error).
-  explicit SqliteStore(SqliteOptions options);
+  explicit SqliteStore(sqlite::Options options);
   // Joins the pool, then closes the connections.
   // REQUIRES: no call is in flight (stop the event loops that await this store first): a caller
   // resumed after destruction would touch the destroyed pool.
@@ -76,4 +73,4 @@ class SqliteStore final : public Database {
   std::unique_ptr<sqlite::Database> db_;  // keeps sqlite3.h out of this header
 };
 
-}  // namespace ztm
+}  // namespace ztm::storage

@@ -15,7 +15,7 @@
 #include "tests/storage/account_conformance.h"
 #include "tests/storage/photo_conformance.h"
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 using test::errc;
@@ -43,7 +43,7 @@ class TempDir {
   std::string path_;
 };
 
-std::unique_ptr<SqliteStore> open_migrated(SqliteOptions options) {
+std::unique_ptr<SqliteStore> open_migrated(sqlite::Options options) {
   auto store = std::make_unique<SqliteStore>(std::move(options));
   if (auto m = store->migrate(); !m.ok()) throw std::runtime_error(m.error().message);
   return store;
@@ -59,15 +59,16 @@ struct SqliteFactory {
 };
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage
 
 namespace ztm::test {
-INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<SqliteFactory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, AccountConformance, ::testing::Types<SqliteFactory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PhotoConformance, ::testing::Types<SqliteFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<storage::SqliteFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, AccountConformance,
+                               ::testing::Types<storage::SqliteFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PhotoConformance, ::testing::Types<storage::SqliteFactory>);
 }  // namespace ztm::test
 
-namespace ztm {
+namespace ztm::storage {
 namespace {
 
 // The test's own connection to a store's file, as another process would have.
@@ -258,4 +259,4 @@ TEST(SqliteStore, UnusablePathsThrowNamingThePath) {
 }
 
 }  // namespace
-}  // namespace ztm
+}  // namespace ztm::storage
