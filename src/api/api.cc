@@ -115,7 +115,11 @@ boost::asio::awaitable<Response> Api::ready(http::Request&) {
     co_return res;
   }
   auto ping = co_await readiness_.data_tier();
-  if (!ping) co_return http::json_error(503, "storage_unavailable", ping.error().message);
+  if (!ping) {
+    Response res = http::json_error(503, "storage_unavailable", "the data tier is unavailable");
+    res.detail = ping.error().message;
+    co_return res;
+  }
   Response res;
   res.body = R"({"status":"ready"})";
   co_return res;
@@ -151,8 +155,8 @@ boost::asio::awaitable<Response> Api::handle(http::Request& req) {
   try {
     res = co_await dispatch(req, endpoint);
   } catch (const std::exception& e) {
-    log::error("handler failed", {{"request_id", id}, {"error", e.what()}});
     res = http::json_error(500, "internal", "internal error");
+    res.detail = std::string("handler threw: ") + e.what();
   }
   co_return finish(endpoint, req, std::move(res), std::move(id), start);
 }
@@ -183,15 +187,18 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
   counter->inc();
 
   const bool slow = seconds * 1000 >= options_.slow_ms;
-  if (options_.access_log == AccessLog::all ||
+  // A 5xx is always logged, with what went wrong (never in its body): the request id in the
+  // client's X-Request-Id finds it.
+  if (options_.access_log == AccessLog::all || res.status >= 500 ||
       (options_.access_log == AccessLog::errors && (res.status >= 400 || slow))) {
-    log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request",
-               {{"request_id", request_id},
-                {"method", std::string_view(req.msg.method_string())},
-                {"path", req.path},
-                {"route", req.route},
-                {"status", res.status},
-                {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}});
+    boost::json::object fields{{"request_id", request_id},
+                               {"method", std::string_view(req.msg.method_string())},
+                               {"path", req.path},
+                               {"route", req.route},
+                               {"status", res.status},
+                               {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
+    if (!res.detail.empty()) fields.emplace("detail", res.detail);
+    log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request", fields);
   }
 }
 

@@ -35,14 +35,21 @@ http::Response error_response(const Error& error) {
     }
     case Errc::unavailable:
     case Errc::overloaded: {
-      auto res = http::json_error(503, std::string(to_string(error.code)), error.message);
+      // The message names hosts, ports and files: it goes to the log, not to the client.
+      auto res = http::json_error(503, std::string(to_string(error.code)),
+                                  error.code == Errc::overloaded
+                                      ? "the service is overloaded; retry after a moment"
+                                      : "a backend is unavailable; retry after a moment");
       res.header("Retry-After", "1");
+      res.detail = error.message;
       return res;
     }
     case Errc::internal:
       break;
   }
-  return http::json_error(500, "internal", "internal error");
+  auto res = http::json_error(500, "internal", "internal error");
+  res.detail = error.message;
+  return res;
 }
 
 }  // namespace ztm::api

@@ -5,6 +5,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include "core/utf8.h"
+
 namespace ztm::log {
 
 void init(std::string_view level) {
@@ -28,7 +30,13 @@ void write(spdlog::level::level_enum level, std::string_view msg,
   boost::json::object line;
   line.reserve(fields.size() + 1);
   line["msg"] = boost::json::string(msg);
-  for (const auto& kv : fields) line[kv.key()] = kv.value();
+  for (const auto& kv : fields) {
+    // Fields may carry client input (a path, a header): keep the line valid JSON.
+    if (const auto* s = kv.value().if_string(); s && utf8_valid_prefix(*s) != s->size())
+      line[kv.key()] = valid_utf8(*s);
+    else
+      line[kv.key()] = kv.value();
+  }
   std::string text = boost::json::serialize(line);
   // Strip the braces: the pattern supplies them around ts and level.
   logger->log(level, "{}", std::string_view(text).substr(1, text.size() - 2));

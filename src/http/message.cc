@@ -6,6 +6,8 @@
 #include <boost/json/value.hpp>
 #include <ctime>
 
+#include "core/utf8.h"
+
 namespace ztm::http {
 
 std::string_view Request::query_param(std::string_view name) const {
@@ -24,7 +26,7 @@ std::string_view Request::query_param(std::string_view name) const {
 Response json_error(unsigned status, std::string_view code, std::string_view message) {
   Response res;
   res.status = status;
-  boost::json::value v = {{"error", {{"code", code}, {"message", message}}}};
+  boost::json::value v = {{"error", {{"code", code}, {"message", valid_utf8(message)}}}};
   res.body = boost::json::serialize(v);
   return res;
 }
@@ -35,7 +37,9 @@ void serialize(const Response& res, std::string_view date, bool keep_alive, bool
   out += "HTTP/1.1 ";
   fmt::format_to(std::back_inserter(out), "{} ", res.status);
   out.append(reason.data(), reason.size());
-  out += "\r\nServer: ztm\r\nDate: ";
+  // nosniff: a browser never guesses a type other than Content-Type (an uploaded "image" that
+  // sniffs as HTML must not run as a page).
+  out += "\r\nServer: ztm\r\nX-Content-Type-Options: nosniff\r\nDate: ";
   out += date;
   out += "\r\n";
   // 1xx, 204 and 304 carry no body (RFC 9110 §6.4.1).

@@ -41,6 +41,8 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string_view, std::string>> headers;  // names are literals
   bool close = false;  // close the connection after this response
+  // What went wrong behind a 5xx, for the log line of the request (with its id); never sent.
+  std::string detail;
 
   Response& header(std::string_view name, std::string value) {
     headers.emplace_back(name, std::move(value));
@@ -48,7 +50,8 @@ struct Response {
   }
 };
 
-// The one shape of every error: {"error":{"code":"...","message":"..."}}.
+// The one shape of every error: {"error":{"code":"...","message":"..."}}. The message may echo
+// client input: it is made valid UTF-8 first.
 Response json_error(unsigned status, std::string_view code, std::string_view message);
 
 // Appends the serialized response to `out`. `date` is an IMF-fixdate; with `head` the body is
