@@ -136,6 +136,17 @@ class MemoryStore : public Database {
       out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
     co_return out;
   }
+  boost::asio::awaitable<Result<PhotoUsage>> photo_usage(UserId owner) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    PhotoUsage u;
+    for (const auto& [pid, p] : photos_)
+      if (p.owner_id == owner) ++u.photos, u.bytes += p.bytes;
+    for (const auto& [jid, j] : jobs_)
+      if (j.owner_id == owner && (j.status == JobStatus::queued || j.status == JobStatus::running))
+        ++u.jobs_in_flight;
+    co_return u;
+  }
   boost::asio::awaitable<Result<Job>> create_job(Job job, std::string payload) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};

@@ -19,6 +19,7 @@ namespace ztm::pg {
 boost::asio::awaitable<Result<Photo>> create_photo(Host& host, Photo photo);
 boost::asio::awaitable<Result<Photo>> get_photo(Host& host, PhotoId id);
 boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(Host& host, PhotoId id);
+boost::asio::awaitable<Result<PhotoUsage>> photo_usage(Host& host, UserId owner);
 boost::asio::awaitable<Result<Job>> create_job(Host& host, Job job, std::string outbox_payload);
 boost::asio::awaitable<Result<Job>> get_job(Host& host, JobId id);
 boost::asio::awaitable<Result<Job>> start_job(Host& host, JobId id);
