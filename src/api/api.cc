@@ -141,6 +141,9 @@ boost::asio::awaitable<Response> Api::handle(http::Request& req) {
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, id, seconds);
   res.header("X-Request-Id", std::move(id));
+  // Browsers must take the Content-Type as it is: an uploaded image (or JSON echoing user text)
+  // is never sniffed into HTML or script.
+  res.header("X-Content-Type-Options", "nosniff");
   co_return res;
 }
 
