@@ -6,9 +6,12 @@
 // other work it is steadier than the wall-clock figures.
 // max_rss_mb is the process's peak resident set (getrusage) after every job: an upper bound for
 // one job, the process's own baseline (code, libraries, the input bytes) included.
+// cost is media::estimate_cost of the job, in pixel-passes; the budget (ImageLimits::max_cost) is
+// not enforced here, so a job over it can be timed (docs/media.md chooses the budget this way).
 //
 //   image_ops_bench INPUT.jpg [--jobs N] [--crop X,Y,W,H] [--sharpen SIGMA] [--blur SIGMA]
 //                   [--output OUT]
+// A crop of width 0 or a sigma of 0 leaves that step out.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -19,6 +22,7 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -65,14 +69,17 @@ int main(int argc, char** argv) {
 
   std::ifstream in(input, std::ios::binary);
   const std::string source{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  const std::vector<Operation> ops{{.kind = Operation::Kind::crop,
-                                    .x = crop[0],
-                                    .y = crop[1],
-                                    .width = crop[2],
-                                    .height = crop[3]},
-                                   {.kind = Operation::Kind::sharpen, .sigma = sharpen},
-                                   {.kind = Operation::Kind::blur, .sigma = blur}};
-  const ztm::media::ImageLimits limits;
+  std::vector<Operation> ops;
+  if (crop[2] > 0)
+    ops.push_back({.kind = Operation::Kind::crop,
+                   .x = crop[0],
+                   .y = crop[1],
+                   .width = crop[2],
+                   .height = crop[3]});
+  if (sharpen > 0) ops.push_back({.kind = Operation::Kind::sharpen, .sigma = sharpen});
+  if (blur > 0) ops.push_back({.kind = Operation::Kind::blur, .sigma = blur});
+  ztm::media::ImageLimits limits;
+  limits.max_cost = std::numeric_limits<std::int64_t>::max();
 
   auto run_one = [&]() -> std::optional<ztm::media::EditedImage> {
     auto r = ztm::media::apply_operations(source, ops, limits);
@@ -82,7 +89,12 @@ int main(int argc, char** argv) {
     }
     return std::move(r).value();
   };
-  if (!run_one()) return 1;  // warm-up: starts libvips, faults in its code
+  auto warm = run_one();  // warm-up: starts libvips, faults in its code
+  if (!warm) return 1;
+  // The cost is estimated from the source's upright size, which check_upload reads.
+  auto source_info = ztm::media::check_upload(source, limits);
+  const auto cost = source_info ? ztm::media::estimate_cost(ops, *source_info, limits)
+                                : ztm::Result<std::int64_t>(source_info.error());
 
   std::vector<double> ms;
   std::optional<ztm::media::EditedImage> last;
@@ -101,8 +113,9 @@ int main(int argc, char** argv) {
   if (!output.empty()) std::ofstream(output, std::ios::binary) << last->bytes;
   fmt::print(
       "jobs={} seconds={:.3f} jobs_per_s={:.2f} p50_ms={:.1f} p99_ms={:.1f} cpu_ms={:.1f} "
-      "max_rss_mb={:.1f} out={}x{} out_bytes={}\n",
+      "max_rss_mb={:.1f} out={}x{} out_bytes={} cost={:.3g}\n",
       jobs, seconds, jobs / seconds, percentile(ms, 0.5), percentile(ms, 0.99), cpu_ms,
-      max_rss_mb(), last->info.width, last->info.height, last->bytes.size());
+      max_rss_mb(), last->info.width, last->info.height, last->bytes.size(),
+      cost ? static_cast<double>(*cost) : -1.0);
   return 0;
 }

@@ -191,12 +191,10 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
   // client's X-Request-Id finds it.
   if (options_.access_log == AccessLog::all || res.status >= 500 ||
       (options_.access_log == AccessLog::errors && (res.status >= 400 || slow))) {
-    boost::json::object fields{{"request_id", request_id},
-                               {"method", std::string_view(req.msg.method_string())},
-                               {"path", req.path},
-                               {"route", req.route},
-                               {"status", res.status},
-                               {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
+    boost::json::object fields{
+        {"request_id", request_id}, {"method", std::string_view(req.msg.method_string())},
+        {"path", req.path},         {"route", req.route},
+        {"status", res.status},     {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
     if (!res.detail.empty()) fields.emplace("detail", res.detail);
     log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request", fields);
   }

@@ -28,8 +28,9 @@ http::Response error_response(const Error& error) {
     }
     case Errc::forbidden:
       return http::json_error(403, "forbidden", error.message);
-    case Errc::rate_limited: {
-      auto res = http::json_error(429, "rate_limited", error.message);
+    case Errc::rate_limited:
+    case Errc::quota_exceeded: {
+      auto res = http::json_error(429, to_string(error.code), error.message);
       res.header("Retry-After", std::to_string(std::max(1, error.retry_after_s)));
       return res;
     }

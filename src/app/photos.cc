@@ -14,6 +14,7 @@ using storage::JobStatus;
 using storage::Photo;
 using storage::PhotoId;
 using storage::PhotoStore;
+using storage::PhotoUsage;
 
 namespace {
 
@@ -22,6 +23,35 @@ using boost::asio::awaitable;
 Result<void> allowed(const Principal& who, UserId owner, std::string_view what) {
   if (who.user_id == owner || who.admin()) return {};
   return Error{Errc::forbidden, fmt::format("only the owner or an admin may {}", what)};
+}
+
+// Retry-After of a full quota: jobs in flight finish within seconds; stored photos and bytes
+// free up only when the user deletes some, so a retry is not worth it soon.
+constexpr int kRetryJobsS = 10;
+constexpr int kRetryStorageS = 3600;
+
+Error quota_exceeded(std::string what, int retry_after_s) {
+  return Error{Errc::quota_exceeded, std::move(what), retry_after_s};
+}
+
+// Whether the owner may store `more_bytes` in one more photo (0 before the size is known).
+Result<void> storage_quota(const PhotoUsage& usage, const PhotoQuotas& quotas,
+                           std::int64_t more_bytes) {
+  if (usage.photos >= quotas.max_photos)
+    return quota_exceeded(
+        fmt::format("the user has {} photos, the most allowed; delete some first", usage.photos),
+        kRetryStorageS);
+  const bool full = more_bytes > 0 ? usage.bytes + more_bytes > quotas.max_bytes
+                                   : usage.bytes >= quotas.max_bytes;
+  if (full)
+    return quota_exceeded(
+        fmt::format("the user's photos take {} bytes{}, over the {} allowed; "
+                    "delete some first",
+                    usage.bytes,
+                    more_bytes ? fmt::format(" (+{} for this one)", more_bytes) : std::string(),
+                    quotas.max_bytes),
+        kRetryStorageS);
+  return {};
 }
 
 }  // namespace
@@ -52,20 +82,31 @@ PhotoService::PhotoService(PhotoStore& photos, media::BlobStore& blobs, IdGenera
 awaitable<Result<Photo>> PhotoService::upload(Principal who, UserId owner, std::string bytes) {
   if (auto ok = allowed(who, owner, "add photos to this user"); !ok)
     co_return std::move(ok).error();
-  // Nothing is stored before libvips has read the header and decoded the whole image.
+  auto usage = co_await photos_.photo_usage(owner);
+  if (!usage) co_return std::move(usage).error();
+  if (auto room = storage_quota(*usage, options_.quotas, 0); !room)
+    co_return std::move(room).error();
+  // Nothing is stored before libvips has read the header and decoded the whole image; what is
+  // stored is its fresh encoding, without metadata (where a photo was taken is private) or
+  // trailing bytes, and the key is the hash of those bytes.
   const auto limits = options_.limits;
-  auto info = co_await pool_.run([&bytes, &limits] { return media::check_upload(bytes, limits); });
-  if (!info) co_return std::move(info).error();
+  auto clean =
+      co_await pool_.run([&bytes, &limits] { return media::sanitize_upload(bytes, limits); });
+  if (!clean) co_return std::move(clean).error();
+  const media::ImageInfo info = clean->info;
+  const auto size = static_cast<std::int64_t>(clean->bytes.size());
+  if (auto room = storage_quota(*usage, options_.quotas, size); !room)
+    co_return std::move(room).error();
   Photo photo{ids_.next(),
               owner,
-              media::blob_key(bytes, media::extension(info->format)),
-              std::string(media::content_type(info->format)),
-              info->width,
-              info->height,
-              static_cast<std::int64_t>(bytes.size()),
+              media::blob_key(clean->bytes, media::extension(info.format)),
+              std::string(media::content_type(info.format)),
+              info.width,
+              info.height,
+              size,
               0};
   std::string key = photo.blob_key;
-  auto stored = co_await blobs_.put(std::move(key), std::move(bytes));
+  auto stored = co_await blobs_.put(std::move(key), std::move(clean->bytes));
   if (!stored) co_return std::move(stored).error();
   co_return co_await photos_.create_photo(std::move(photo));
 }
@@ -95,6 +136,17 @@ awaitable<Result<Job>> PhotoService::edit(Principal who, PhotoId id,
   media::ImageInfo source{media::Format::jpeg, photo->width, photo->height};
   if (auto valid = media::validate_operations(steps, source, options_.limits); !valid)
     co_return std::move(valid).error();
+  // The job will store a photo of the owner's: it needs room, and a slot among their jobs.
+  auto usage = co_await photos_.photo_usage(photo->owner_id);
+  if (!usage) co_return std::move(usage).error();
+  if (usage->jobs_in_flight >= options_.quotas.max_jobs_in_flight)
+    co_return quota_exceeded(
+        fmt::format("the user has {} edit jobs queued or running, the most allowed; wait for one "
+                    "to finish",
+                    usage->jobs_in_flight),
+        kRetryJobsS);
+  if (auto room = storage_quota(*usage, options_.quotas, 0); !room)
+    co_return std::move(room).error();
   Job job{ids_.next(), id, photo->owner_id, operations_to_json(steps), JobStatus::queued, 0, "", 0};
   std::string message = job_message(job.id);
   co_return co_await photos_.create_job(std::move(job), std::move(message));

@@ -4,8 +4,9 @@
 // front and becomes a job, committed together with an outbox message (photo_store.h) that the
 // OutboxRelay publishes to the Queue; PhotoWorker (photo_worker.h) does the work.
 //
-// Errors: invalid_argument (422: not an image, truncated, too many pixels, bad steps),
-// forbidden (403: another user's photo), not_found, unavailable / overloaded (503).
+// Errors: invalid_argument (422: not an image, truncated, too many pixels, bad steps, an edit
+// over the cost budget), forbidden (403: another user's photo), quota_exceeded (429: the owner's
+// photos, bytes or jobs in flight), not_found, unavailable / overloaded (503).
 
 #include <boost/asio/awaitable.hpp>
 #include <string>
@@ -19,10 +20,19 @@
 
 namespace ztm::app {
 
+// Per user, counted for a photo's owner (PhotoStore::photo_usage): beyond them, uploads and
+// edits are quota_exceeded (429 with Retry-After).
+struct PhotoQuotas {
+  std::int64_t max_photos = 5000;                  // uploads and edit results
+  std::int64_t max_bytes = std::int64_t{2} << 30;  // their stored bytes
+  std::int64_t max_jobs_in_flight = 10;            // queued or running
+};
+
 struct PhotoOptions {
   media::ImageLimits limits;
   int image_threads = 2;  // the pool that checks uploads (libvips), off the event loops
   int image_max_pending = 64;
+  PhotoQuotas quotas;
 };
 
 class PhotoService {
@@ -31,7 +41,8 @@ class PhotoService {
   PhotoService(storage::PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids,
                PhotoOptions options);
 
-  // `who` uploads `bytes` as a photo of user `owner` (themselves, or anyone for an admin).
+  // `who` uploads `bytes` as a photo of user `owner` (themselves, or anyone for an admin). What
+  // is stored is media::sanitize_upload's re-encoding (no metadata), under the owner's quotas.
   boost::asio::awaitable<Result<storage::Photo>> upload(Principal who, UserId owner,
                                                         std::string bytes);
   boost::asio::awaitable<Result<storage::Photo>> get(storage::PhotoId id);

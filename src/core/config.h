@@ -110,7 +110,12 @@ struct MediaConfig {
   std::string dir;  // local: empty = media/ beside storage.sqlite_path
   int max_upload_bytes = 20 << 20;
   std::int64_t max_pixels = 50'000'000;
-  int image_threads = 2;  // the pool that checks uploads with libvips
+  int image_threads = 2;                       // the pool that checks uploads with libvips
+  std::int64_t max_edit_cost = 2'000'000'000;  // an edit job's pixel-passes (media::estimate_cost)
+  // Per user (a photo's owner): 429 + Retry-After beyond.
+  int user_max_photos = 5000;
+  std::int64_t user_max_bytes = std::int64_t{2} << 30;
+  int user_max_jobs_in_flight = 10;  // queued or running
 };
 
 // The photo workers (app/photo_worker.h).

@@ -32,6 +32,8 @@ std::string_view to_string(Errc code) {
       return "forbidden";
     case Errc::rate_limited:
       return "rate_limited";
+    case Errc::quota_exceeded:
+      return "quota_exceeded";
     case Errc::internal:
       return "internal";
   }

@@ -25,6 +25,7 @@ enum class Errc {
   unauthenticated,         // no valid session (or wrong credentials)
   forbidden,               // authenticated, but not allowed to do this
   rate_limited,            // too many attempts; retry after Error::retry_after_s
+  quota_exceeded,          // a per-user quota is used up; retry after Error::retry_after_s
   internal,                // a bug or an unexpected backend error
 };
 
@@ -33,7 +34,7 @@ std::string_view to_string(Errc code);
 struct Error {
   Errc code;
   std::string message;
-  int retry_after_s = 0;  // rate_limited: when a retry may succeed
+  int retry_after_s = 0;  // rate_limited, quota_exceeded: when a retry may succeed
 };
 
 template <class T>

@@ -14,7 +14,8 @@ TEST(Message, SerializesStatusHeadersAndBody) {
   serialize(res, "Tue, 24 Nov 2026 10:00:00 GMT", true, false, out);
   EXPECT_EQ(
       out,
-      "HTTP/1.1 201 Created\r\nServer: ztm\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\n"
+      "HTTP/1.1 201 Created\r\nServer: ztm\r\nX-Content-Type-Options: nosniff\r\nDate: Tue, 24 Nov "
+      "2026 10:00:00 GMT\r\n"
       "Content-Type: application/json\r\nContent-Length: 7\r\nLocation: /users/5\r\n\r\n{\"a\":1}");
 }
 
@@ -23,7 +24,9 @@ TEST(Message, NoBodyFor204AndHeadAndCloseWhenAsked) {
   res.status = 204;
   std::string out;
   serialize(res, "D", false, false, out);
-  EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\nServer: ztm\r\nDate: D\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 204 No Content\r\nServer: ztm\r\nX-Content-Type-Options: nosniff\r\nDate: "
+            "D\r\nConnection: close\r\n\r\n");
   Response get;
   get.body = "hello";
   out.clear();

@@ -171,11 +171,13 @@ namespace {
 // Written on accept, before the connection is closed: the server is full, or this address is.
 constexpr std::string_view kBusy =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
     "Content-Length: 70\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
     R"({"error":{"code":"too_many_connections","message":"connection limit"}})";
 static_assert(kBusy.size() - kBusy.find("\r\n\r\n") - 4 == 70);
 constexpr std::string_view kBusyAddress =
     "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
     "Content-Length: 87\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
     R"({"error":{"code":"too_many_connections","message":"connection limit for your address"}})";
 static_assert(kBusyAddress.size() - kBusyAddress.find("\r\n\r\n") - 4 == 87);

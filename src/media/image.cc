@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <glib.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <new>
 #include <optional>
 #include <vips/vips8>
@@ -177,42 +179,122 @@ VImage apply_step(const VImage& in, const Operation& op) {
   return in;
 }
 
-// The image without its metadata (EXIF, XMP, IPTC, ICC: where and how a photo was taken is
-// private). The savers' `strip` is not enough: libvips 8.14's WebP saver writes EXIF rebuilt from
-// the "exif-ifd*" fields even when stripping, so those go too.
+// The image without its metadata (EXIF, XMP, IPTC, ICC, PNG text: where and how a photo was
+// taken is private). The savers' `strip` is not enough: libvips 8.14's WebP saver writes EXIF
+// rebuilt from the "exif-ifd*" fields even when stripping, so those go too.
 VImage without_metadata(const VImage& image) {
   VImage out = image.copy();
   char** fields = vips_image_get_fields(out.get_image());
   for (char** f = fields; *f != nullptr; ++f) {
     const std::string_view name(*f);
-    if (name.starts_with("exif-") || name.ends_with("-data")) out.remove(*f);
+    if (name.starts_with("exif-") || name.ends_with("-data") || name.starts_with("png-comment-"))
+      out.remove(*f);
   }
   g_strfreev(fields);
   return out;
 }
 
-// In the source's format; JPEG and WebP at quality 85 (visually lossless for photos, about a
-// third of the bytes of quality 100).
-std::string encode(const VImage& image, Format f) {
+// Pixels described by an embedded ICC profile (Adobe RGB, Display P3, CMYK...) would show wrong
+// colours once the profile is dropped, so they are converted to sRGB first, keeping 16-bit
+// depth; CMYK without a profile goes through libvips' default CMYK profile.
+VImage in_srgb(const VImage& image) {
+  if (image.get_typeof(VIPS_META_ICC_NAME) != 0)
+    return image.icc_transform("srgb",
+                               VImage::option()
+                                   ->set("embedded", true)
+                                   ->set("depth", image.format() == VIPS_FORMAT_USHORT ? 16 : 8));
+  if (image.interpretation() == VIPS_INTERPRETATION_CMYK)
+    return image.colourspace(VIPS_INTERPRETATION_sRGB);
+  return image;
+}
+
+std::uint32_t le32(std::string_view b, std::size_t at) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i)
+    v = v << 8 | static_cast<unsigned char>(b[at + static_cast<std::size_t>(i)]);
+  return v;
+}
+
+// libvips 8.14's WebP saver writes an EXIF chunk (rebuilt from the resolution and orientation)
+// even with `strip`. This drops it, and any XMP or ICC chunk, from the RIFF container, and clears
+// their flags in the VP8X header (ICC 0x20, EXIF 0x08, XMP 0x04).
+std::string without_webp_metadata(const std::string& webp) {
+  if (webp.size() < 12) return webp;
+  std::string out = webp.substr(0, 12);  // "RIFF" <size> "WEBP"
+  for (std::size_t at = 12; at + 8 <= webp.size();) {
+    const std::string_view fourcc(webp.data() + at, 4);
+    const std::size_t size = le32(webp, at + 4);
+    const std::size_t whole = std::min(webp.size() - at, 8 + size + (size & 1));  // even-padded
+    if (fourcc != "EXIF" && fourcc != "XMP " && fourcc != "ICCP") out.append(webp, at, whole);
+    at += whole;
+  }
+  if (out.size() >= 21 && out.compare(12, 4, "VP8X") == 0)
+    out[20] = static_cast<char>(static_cast<unsigned char>(out[20]) & ~0x2Cu);
+  const auto riff = static_cast<std::uint32_t>(out.size() - 8);
+  for (std::size_t i = 0; i < 4; ++i) out[4 + i] = static_cast<char>(riff >> (8 * i) & 0xFF);
+  return out;
+}
+
+// In the source's format; JPEG and WebP at `quality`, PNG lossless. A fresh encode: nothing of
+// the source's bytes (trailing data, chunks) survives but its pixels.
+std::string encode(const VImage& image, Format f, int quality) {
   const VImage bare = without_metadata(image);
   auto* options = VImage::option()->set("strip", true);
   VipsBlob* blob = nullptr;
   switch (f) {
     case Format::jpeg:
-      blob = bare.jpegsave_buffer(options->set("Q", 85));
+      blob = bare.jpegsave_buffer(options->set("Q", quality));
       break;
     case Format::png:
       blob = bare.pngsave_buffer(options);
       break;
     case Format::webp:
-      blob = bare.webpsave_buffer(options->set("Q", 85));
+      blob = bare.webpsave_buffer(options->set("Q", quality));
       break;
   }
   std::size_t size = 0;
   const void* data = vips_blob_get(blob, &size);
   std::string out(static_cast<const char*>(data), size);
   vips_area_unref(VIPS_AREA(blob));
-  return out;
+  return f == Format::webp ? without_webp_metadata(out) : out;
+}
+
+// Decodes `source` and encodes it afresh after `ops` (none for an upload): upright, in sRGB,
+// without metadata, in the source's format at `quality`. Checks the header against the limits
+// first, and the steps (with their cost) when there are any.
+Result<EditedImage> render(std::string_view source, const std::vector<Operation>& ops,
+                           const ImageLimits& limits, int quality) {
+  if (!vips_started()) return Error{Errc::internal, "libvips did not start"};
+  const auto format = sniff(source);
+  try {
+    const BorrowedBlob blob(source);
+    // Rotations (ours, or the EXIF orientation's) read the image out of order, so they need
+    // random access: libvips then decodes the whole source first (in memory, or in a temporary
+    // file past 100 MB). Everything else streams.
+    bool random = false;
+    for (const auto& op : ops) random = random || op.kind == Operation::Kind::rotate;
+    auto opened = open_image(source, limits, VIPS_ACCESS_SEQUENTIAL, blob);
+    if (opened.ok() && (random || opened->orientation != 1))
+      opened = open_image(source, limits, VIPS_ACCESS_RANDOM, blob);  // a header read, no pixels
+    if (!opened.ok()) return std::move(opened).error();
+    if (!ops.empty())
+      if (auto valid = validate_operations(ops, opened->info, limits); !valid.ok())
+        return std::move(valid).error();
+    VImage image = opened->image;
+    if (opened->orientation != 1) image = image.autorot();
+    image = in_srgb(image);
+    for (const auto& op : ops) image = apply_step(image, op);
+    EditedImage out;
+    out.info = ImageInfo{opened->info.format, image.width(), image.height()};
+    out.bytes = encode(image, opened->info.format, quality);  // the whole pipeline runs here
+    return out;
+  } catch (const vips::VError& e) {
+    // The header and the steps were valid, so libvips failed on the source's pixels: the job
+    // can never succeed (a poison job), which invalid_argument says.
+    return undecodable(format.value_or(Format::jpeg), e);
+  } catch (const std::bad_alloc&) {
+    return Error{Errc::internal, "out of memory decoding or encoding an image"};
+  }
 }
 
 }  // namespace
@@ -237,35 +319,11 @@ Result<ImageInfo> check_upload(std::string_view bytes, const ImageLimits& limits
 
 Result<EditedImage> apply_operations(std::string_view source, const std::vector<Operation>& ops,
                                      const ImageLimits& limits) {
-  if (!vips_started()) return Error{Errc::internal, "libvips did not start"};
-  const auto format = sniff(source);
-  try {
-    const BorrowedBlob blob(source);
-    // Rotations (ours, or the EXIF orientation's) read the image out of order, so they need
-    // random access: libvips then decodes the whole source first (in memory, or in a temporary
-    // file past 100 MB). Everything else streams.
-    bool random = false;
-    for (const auto& op : ops) random = random || op.kind == Operation::Kind::rotate;
-    auto opened = open_image(source, limits, VIPS_ACCESS_SEQUENTIAL, blob);
-    if (opened.ok() && (random || opened->orientation != 1))
-      opened = open_image(source, limits, VIPS_ACCESS_RANDOM, blob);  // a header read, no pixels
-    if (!opened.ok()) return std::move(opened).error();
-    if (auto valid = validate_operations(ops, opened->info, limits); !valid.ok())
-      return std::move(valid).error();
-    VImage image = opened->image;
-    if (opened->orientation != 1) image = image.autorot();
-    for (const auto& op : ops) image = apply_step(image, op);
-    EditedImage out;
-    out.info = ImageInfo{opened->info.format, image.width(), image.height()};
-    out.bytes = encode(image, opened->info.format);  // the whole pipeline runs here
-    return out;
-  } catch (const vips::VError& e) {
-    // The header and the steps were valid, so libvips failed on the source's pixels: the job
-    // can never succeed (a poison job), which invalid_argument says.
-    return undecodable(format.value_or(Format::jpeg), e);
-  } catch (const std::bad_alloc&) {
-    return Error{Errc::internal, "out of memory applying image operations"};
-  }
+  return render(source, ops, limits, 85);  // edits: visually lossless, a third of Q 100's bytes
+}
+
+Result<EditedImage> sanitize_upload(std::string_view bytes, const ImageLimits& limits) {
+  return render(bytes, {}, limits, kUploadQuality);
 }
 
 }  // namespace ztm::media

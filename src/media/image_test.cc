@@ -19,9 +19,12 @@ using test::checkerboard;
 using test::decode;
 using test::encode;
 using test::high_frequency_energy;
+using test::jpeg_segments;
+using test::jpeg_with_location;
 using test::marked;
 using test::noise;
 using test::png_bomb;
+using test::png_chunks;
 using test::start_vips;
 using test::take;
 using vips::VImage;
@@ -301,6 +304,188 @@ TEST(ApplyOperations, JobsOnSeveralThreadsAtOnceGiveTheSameBytes) {
     });
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_TRUE(r == expected);
+}
+
+// --- sanitize_upload: what an original is stored as (security issue 13, finding 3) ---
+
+EditedImage sanitized(const std::string& upload) {
+  auto r = sanitize_upload(upload, ImageLimits{});
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? std::move(r).value() : EditedImage{};
+}
+
+TEST(SanitizeUpload, DropsEveryExifFieldAndTheLocation) {
+  const std::string upload = jpeg_with_location(64, 48);
+  // The fixture carries what a phone writes: an EXIF block with a GPS IFD.
+  const VImage located = decode(upload);
+  ASSERT_NE(located.get_typeof("exif-ifd3-GPSLatitude"), 0u);
+  ASSERT_EQ(jpeg_segments(upload).front(), std::string("APP1:Exif"));
+  const auto out = sanitized(upload);
+  EXPECT_EQ(out.info.format, Format::jpeg);
+  EXPECT_EQ(out.info.width, 64);
+  EXPECT_EQ(out.info.height, 48);
+  for (const auto& segment : jpeg_segments(out.bytes))
+    EXPECT_FALSE(segment.starts_with("APP1") || segment.starts_with("APP2") ||
+                 segment.starts_with("APP13"))
+        << segment;
+  EXPECT_FALSE(jpeg_segments(out.bytes).empty());
+  const VImage clean = decode(out.bytes);
+  EXPECT_EQ(clean.get_typeof("exif-ifd3-GPSLatitude"), 0u);
+  EXPECT_EQ(clean.get_typeof("exif-data"), 0u);
+  EXPECT_EQ(out.bytes.find("PhoneCo"), std::string::npos);
+}
+
+TEST(SanitizeUpload, DropsBytesAfterTheImage) {
+  const std::string jpeg = encode(noise(32, 24), Format::jpeg) + "<script>alert(1)</script>";
+  const auto out = sanitized(jpeg);
+  EXPECT_TRUE(out.bytes.ends_with("\xFF\xD9")) << "nothing after the end-of-image marker";
+  EXPECT_EQ(out.bytes.find("<script>"), std::string::npos);
+  const std::string png = encode(checkerboard(32, 24), Format::png) + "trailing secret";
+  const auto png_out = sanitized(png);
+  EXPECT_EQ(png_chunks(png_out.bytes).trailing, 0u);
+  EXPECT_EQ(png_out.bytes.find("trailing secret"), std::string::npos);
+}
+
+TEST(SanitizeUpload, DropsPngTextAndIccChunksAndKeepsThePixels) {
+  VImage image = checkerboard(64, 48);
+  image.set("png-comment-0-Comment", std::string(100'000, 'x').c_str());  // a big text chunk
+  image.set("png-comment-1-Location", "51.5 N 0.1 W");
+  const std::string png = take(image.icc_transform("srgb", VImage::option()->set("embedded", false))
+                                   .pngsave_buffer());  // with an sRGB iCCP chunk
+  const auto before = png_chunks(png).types;
+  ASSERT_NE(std::find(before.begin(), before.end(), "zTXt"), before.end());  // libvips deflates
+  ASSERT_NE(std::find(before.begin(), before.end(), "iCCP"), before.end());
+  const auto out = sanitized(png);
+  for (const auto& type : png_chunks(out.bytes).types)
+    EXPECT_TRUE(type == "IHDR" || type == "pHYs" || type == "IDAT" || type == "IEND") << type;
+  EXPECT_EQ(out.bytes.find("51.5 N"), std::string::npos);
+  EXPECT_EQ((decode(out.bytes) - decode(png)).abs().max(), 0) << "PNG stays lossless";
+}
+
+TEST(SanitizeUpload, AppliesAnEmbeddedIccProfileBeforeDroppingIt) {
+  // Pure sRGB red, stored in Display P3 with its profile: P3's numbers for it are about
+  // (234, 51, 35). Dropping the profile without converting would show that duller red.
+  VImage red =
+      (VImage::black(16, 16, VImage::option()->set("bands", 3)) + std::vector<double>{255, 0, 0})
+          .cast(VIPS_FORMAT_UCHAR)
+          .copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+  const VImage p3 = red.icc_transform("p3", VImage::option()->set("input_profile", "srgb"));
+  ASSERT_NE(p3.get_typeof(VIPS_META_ICC_NAME), 0u);
+  ASSERT_LT(p3.getpoint(8, 8)[0], 245) << "the P3 numbers differ from sRGB's";
+  for (const Format f : {Format::png, Format::jpeg}) {
+    const auto out =
+        sanitized(f == Format::png ? take(p3.pngsave_buffer())
+                                   : take(p3.jpegsave_buffer(VImage::option()->set("Q", 95))));
+    const VImage back = decode(out.bytes);
+    EXPECT_EQ(back.get_typeof(VIPS_META_ICC_NAME), 0u) << extension(f);
+    const auto pixel = back.getpoint(8, 8);
+    EXPECT_GT(pixel[0], 245) << extension(f);
+    EXPECT_LT(pixel[1], 12) << extension(f);
+    EXPECT_LT(pixel[2], 12) << extension(f);
+  }
+}
+
+TEST(SanitizeUpload, StoresASidewaysPhotoUprightWithoutItsTag) {
+  VImage image = marked(60, 40);
+  image.draw_rect({255, 255, 255}, 0, 0, 8, 8);  // a white corner at (0, 0)
+  image.set("orientation", 6);  // the camera was turned: shown turned 90 degrees clockwise
+  const auto out = sanitized(encode(image, Format::jpeg));
+  EXPECT_EQ(out.info.width, 40);
+  EXPECT_EQ(out.info.height, 60);
+  const VImage upright = decode(out.bytes);
+  EXPECT_EQ(upright.width(), 40);
+  EXPECT_EQ(upright.height(), 60);
+  EXPECT_TRUE(upright.get_typeof("orientation") == 0 || upright.get_int("orientation") == 1);
+  EXPECT_GT(upright.getpoint(39, 0)[0], 100) << "the marked corner turned to the top right";
+}
+
+TEST(SanitizeUpload, KeepsTheFormatAndWebpLosesItsExifToo) {
+  VImage image = noise(48, 32);
+  image.set("exif-ifd0-ImageDescription", "secret place");
+  const std::string webp = take(image.webpsave_buffer());
+  ASSERT_NE(webp.find("secret place"), std::string::npos);
+  const auto out = sanitized(webp);
+  EXPECT_EQ(out.info.format, Format::webp);
+  EXPECT_EQ(out.bytes.find("secret place"), std::string::npos);
+  EXPECT_EQ(out.bytes.find("EXIF"), std::string::npos) << "libvips 8.14 writes one regardless";
+  EXPECT_EQ(test::decode(out.bytes).get_typeof("exif-data"), 0u);
+  EXPECT_EQ((test::decode(out.bytes).width()), 48);
+}
+
+TEST(SanitizeUpload, RefusesWhatCheckUploadRefuses) {
+  const std::string jpeg = encode(noise(64, 48), Format::jpeg);
+  for (const std::string& bad :
+       {std::string("GIF89a"), std::string(), jpeg.substr(0, jpeg.size() / 2), png_bomb()}) {
+    const auto r = sanitize_upload(bad, ImageLimits{});
+    ASSERT_FALSE(r.ok()) << bad.size();
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << r.error().message;
+  }
+}
+
+// --- estimate_cost and the budget (security issue 13, finding 6) ---
+
+std::int64_t cost(const std::vector<Operation>& ops, ImageInfo source) {
+  auto r = estimate_cost(ops, source, ImageLimits{});
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? *r : -1;
+}
+
+TEST(EstimateCost, FollowsThePixelPassModel) {
+  const ImageInfo photo{Format::jpeg, 1000, 500};  // 0.5 M pixels
+  EXPECT_EQ(cost({{.kind = Kind::crop, .width = 500, .height = 250}}, photo), 125'000);
+  EXPECT_EQ(cost({{.kind = Kind::rotate, .angle = 90}}, photo), 500'000);
+  EXPECT_EQ(cost({{.kind = Kind::resize, .scale = 2}}, photo), 500'000 + 2'000'000);
+  // A Gaussian mask 37 wide for sigma 10 (libvips cuts it at 0.2 of its peak): 37^2 / 32 + 37 / 2
+  // = 42 + 18 a pixel.
+  EXPECT_EQ(cost({{.kind = Kind::blur, .sigma = 10}}, photo), 500'000 * 60);
+  EXPECT_EQ(cost({{.kind = Kind::sharpen, .sigma = 10}}, photo), 500'000 * 63);
+  // Each step on the previous result: a blur after a crop costs the crop's pixels.
+  EXPECT_LT(
+      cost({{.kind = Kind::crop, .width = 100, .height = 100}, {.kind = Kind::blur, .sigma = 50}},
+           photo),
+      cost({{.kind = Kind::blur, .sigma = 50}}, photo) / 10);
+  EXPECT_FALSE(estimate_cost({{.kind = Kind::blur, .sigma = 0}}, photo, ImageLimits{}).ok());
+}
+
+TEST(EstimateCost, AJobOverTheBudgetIsRefusedNamingItsCostAndTheBudget) {
+  // The issue's job: one blur of sigma 100 on a 20000 x 2500 PNG took 51 s of a worker.
+  const ImageInfo strip{Format::png, 20000, 2500};
+  const auto r = validate_operations({{.kind = Kind::blur, .sigma = 100}}, strip, ImageLimits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_EQ(r.error().message,
+            "operations: the job would cost about 2.1e+11 pixel-passes, over the budget of 2e+09 "
+            "(use a smaller sigma, crop or shrink first, or fewer steps)");
+  // Ten big blurs of the largest photo, each within the sigma range: refused as a whole.
+  const ImageInfo big{Format::jpeg, 8000, 6000};
+  EXPECT_FALSE(validate_operations(std::vector<Operation>(10, {.kind = Kind::blur, .sigma = 10}),
+                                   big, ImageLimits{})
+                   .ok());
+  // What people do pass: the benchmark's job on a 12-megapixel photo, a small blur of the
+  // largest, the lab's wide blur of a 1200 x 900 photo.
+  EXPECT_TRUE(
+      validate_operations({{.kind = Kind::crop, .x = 200, .y = 150, .width = 3600, .height = 2700},
+                           {.kind = Kind::sharpen, .sigma = 1},
+                           {.kind = Kind::blur, .sigma = 2}},
+                          {Format::jpeg, 4000, 3000}, ImageLimits{})
+          .ok());
+  EXPECT_TRUE(validate_operations({{.kind = Kind::blur, .sigma = 2}}, big, ImageLimits{}).ok());
+  EXPECT_TRUE(validate_operations({{.kind = Kind::blur, .sigma = 20}}, {Format::jpeg, 1200, 900},
+                                  ImageLimits{})
+                  .ok());
+  // The budget is a limit like the others: a smaller one refuses sooner.
+  EXPECT_FALSE(validate_operations({{.kind = Kind::blur, .sigma = 2}}, big,
+                                   ImageLimits{.max_cost = 1'000'000})
+                   .ok());
+}
+
+TEST(EstimateCost, TheWorkerRefusesAnOverBudgetJobToo) {
+  // A job queued under a larger budget (or forged into the queue) is refused, not run.
+  const std::string png = encode(noise(400, 300), Format::png);
+  const auto r = apply_operations(png, {{.kind = Kind::blur, .sigma = 100}},
+                                  ImageLimits{.max_cost = 10'000'000});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("pixel-passes"), std::string::npos) << r.error().message;
 }
 
 TEST(Format, NamesAndContentTypes) {

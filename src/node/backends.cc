@@ -104,6 +104,7 @@ media::ImageLimits image_limits(const Config& config) {
   media::ImageLimits limits;
   limits.max_bytes = static_cast<std::size_t>(config.media.max_upload_bytes);
   limits.max_pixels = config.media.max_pixels;
+  limits.max_cost = config.media.max_edit_cost;
   return limits;
 }
 
@@ -265,7 +266,11 @@ AccountOptions account_options(const Config& config) {
 }
 
 PhotoOptions photo_options(const Config& config) {
-  return {.limits = image_limits(config), .image_threads = config.media.image_threads};
+  return {.limits = image_limits(config),
+          .image_threads = config.media.image_threads,
+          .quotas = {.max_photos = config.media.user_max_photos,
+                     .max_bytes = config.media.user_max_bytes,
+                     .max_jobs_in_flight = config.media.user_max_jobs_in_flight}};
 }
 
 PhotoWorkerOptions worker_options(const Config& config) {

@@ -67,6 +67,9 @@ class DatabaseWrapper : public Database {
   boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override {
     return target_.delete_photo(id);
   }
+  boost::asio::awaitable<Result<PhotoUsage>> photo_usage(UserId owner) override {
+    return target_.photo_usage(owner);
+  }
   boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override {
     return target_.create_job(std::move(job), std::move(outbox_payload));
   }

@@ -5,11 +5,11 @@
 namespace ztm::storage {
 namespace {
 
-constexpr std::array<const char*, 19> kOpNames = {
-    "get_user",     "list_users",     "create_user",  "update_user",  "delete_user",
-    "count_users",  "create_account", "find_account", "ping",         "create_photo",
-    "get_photo",    "delete_photo",   "create_job",   "get_job",      "start_job",
-    "complete_job", "fail_job",       "outbox_batch", "outbox_delete"};
+constexpr std::array<const char*, 20> kOpNames = {
+    "get_user",     "list_users",     "create_user",  "update_user",   "delete_user",
+    "count_users",  "create_account", "find_account", "ping",          "create_photo",
+    "get_photo",    "delete_photo",   "create_job",   "get_job",       "start_job",
+    "complete_job", "fail_job",       "outbox_batch", "outbox_delete", "photo_usage"};
 
 }  // namespace
 
@@ -92,6 +92,10 @@ boost::asio::awaitable<Result<Photo>> MeteredStore::get_photo(PhotoId id) {
 
 boost::asio::awaitable<Result<DeletedPhoto>> MeteredStore::delete_photo(PhotoId id) {
   return measure(kDeletePhoto, target().delete_photo(id));
+}
+
+boost::asio::awaitable<Result<PhotoUsage>> MeteredStore::photo_usage(UserId owner) {
+  return measure(kPhotoUsage, target().photo_usage(owner));
 }
 
 boost::asio::awaitable<Result<Job>> MeteredStore::create_job(Job job, std::string outbox_payload) {

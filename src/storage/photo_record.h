@@ -48,6 +48,14 @@ struct OutboxMessage {
   std::string payload;
 };
 
+// What one user holds and runs (photo_usage): the basis of the per-user quotas.
+struct PhotoUsage {
+  std::int64_t photos = 0;  // photos they own (uploads and edit results)
+  std::int64_t bytes = 0;   // the sum of those photos' sizes (a shared blob counts per photo)
+  std::int64_t jobs_in_flight = 0;  // their jobs queued or running
+  bool operator==(const PhotoUsage&) const = default;
+};
+
 // What delete_photo leaves behind: the blob, and whether another photo still uses it.
 struct DeletedPhoto {
   std::string blob_key;

@@ -34,6 +34,10 @@ class PhotoStore {
   virtual boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) = 0;
   // Deletes the photo (jobs that refer to it keep their history).
   virtual boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) = 0;
+  // What `owner` holds and runs now (zeros for a user with nothing). One indexed query; the
+  // caller's quota check is not atomic with its write, so concurrent requests may overshoot a
+  // quota by the requests in flight.
+  virtual boost::asio::awaitable<Result<PhotoUsage>> photo_usage(UserId owner) = 0;
 
   // Stores `job` (status queued, attempts 0) and an outbox message with `outbox_payload`.
   virtual boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) = 0;

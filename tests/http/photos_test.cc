@@ -32,6 +32,7 @@ using test::eventually;
 using test::HttpClient;
 using test::Reply;
 using test::TestServer;
+using vips::VImage;
 namespace json = boost::json;
 
 std::string error_code(const Reply& r) {
@@ -59,6 +60,7 @@ class PhotosTest : public ::testing::Test {
   static void small_limits(Config& config) {
     config.media.max_upload_bytes = 2 << 20;
     config.media.max_pixels = 4'000'000;
+    config.media.user_max_jobs_in_flight = 1000;  // two_hundred_jobs queues 200 at once
   }
   // Uploads `bytes` as a photo of user 12; the photo's JSON.
   json::object upload(const std::string& bytes, std::string_view type = "image/jpeg") {
@@ -113,7 +115,10 @@ TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   // The bytes: immutable, cacheable for a year, revalidated by their hash.
   auto media = c.request("GET", url);
   ASSERT_EQ(media.status, 200u);
-  EXPECT_EQ(media.body, original);
+  // Stored as a fresh encoding (no metadata), keyed by the hash of what is served.
+  EXPECT_EQ(url, "/media/" + media::blob_key(media.body, "jpg"));
+  EXPECT_EQ(photo.at("bytes").as_int64(), static_cast<std::int64_t>(media.body.size()));
+  EXPECT_EQ(test::decode(media.body).width(), 640);
   EXPECT_EQ(media.header("content-type"), "image/jpeg");
   EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
   EXPECT_EQ(c.request("GET", url, {}, "If-None-Match: " + media.header("etag") + "\r\n").status,
@@ -191,7 +196,8 @@ TEST_F(PhotosTest, ABrowserFormUploadIsAccepted) {
   auto photo = upload(body, "multipart/form-data; boundary=XyZ");
   EXPECT_EQ(photo.at("contentType"), "image/png");
   EXPECT_EQ(photo.at("width").as_int64(), 64);
-  EXPECT_EQ(bytes_at(photo.at("url").as_string()), image);
+  const std::string stored = bytes_at(photo.at("url").as_string());
+  EXPECT_EQ((test::decode(stored) - test::decode(image)).abs().max(), 0) << "PNG is lossless";
 }
 
 TEST_F(PhotosTest, BadUploadsGetClear4xxAndStoreNothing) {
@@ -291,19 +297,166 @@ TEST_F(PhotosTest, ARedeliveredJobMakesNoSecondResult) {
   EXPECT_EQ(after.at("attempts"), done.at("attempts"));
 }
 
+// --- Security issue 13, finding 3: originals without metadata; nosniff everywhere ---
+
+TEST_F(PhotosTest, AnOriginalIsServedWithoutItsLocationOrTrailingBytes) {
+  const std::string located = test::jpeg_with_location(320, 240) + "TRAILING <html>secret</html>";
+  ASSERT_EQ(test::jpeg_segments(located).front(), "APP1:Exif");
+  auto photo = upload(located);
+  const std::string url(photo.at("url").as_string());
+  auto media = c.request("GET", url);
+  ASSERT_EQ(media.status, 200u);
+  EXPECT_NE(media.body, located);
+  const auto segments = test::jpeg_segments(media.body);
+  ASSERT_FALSE(segments.empty()) << "a JPEG";
+  for (const auto& segment : segments) EXPECT_NE(segment, "APP1:Exif");
+  EXPECT_EQ(test::decode(media.body).get_typeof("exif-ifd3-GPSLatitude"), 0u);
+  EXPECT_EQ(media.body.find("PhoneCo"), std::string::npos);
+  EXPECT_TRUE(media.body.ends_with("\xFF\xD9")) << "nothing after the end-of-image marker";
+  EXPECT_EQ(media.body.find("secret"), std::string::npos);
+  // The photo describes the stored bytes, whose hash is its key.
+  EXPECT_EQ(url, "/media/" + media::blob_key(media.body, "jpg"));
+  EXPECT_EQ(photo.at("bytes").as_int64(), static_cast<std::int64_t>(media.body.size()));
+  EXPECT_EQ(photo.at("width").as_int64(), 320);
+}
+
+TEST_F(PhotosTest, APngLosesItsTextAndIccChunks) {
+  VImage image = test::checkerboard(64, 48);
+  image.set("png-comment-0-Comment", std::string(200'000, 'x').c_str());
+  const std::string png =
+      test::take(
+          image.icc_transform("srgb", VImage::option()->set("embedded", false)).pngsave_buffer()) +
+      "trailing";
+  const auto before = test::png_chunks(png).types;
+  ASSERT_NE(std::find(before.begin(), before.end(), "iCCP"), before.end());
+  ASSERT_NE(std::find(before.begin(), before.end(), "zTXt"), before.end());  // libvips deflates
+  const std::string stored = bytes_at(upload(png, "image/png").at("url").as_string());
+  const auto after = test::png_chunks(stored);
+  for (const auto& type : after.types)
+    EXPECT_TRUE(type == "IHDR" || type == "pHYs" || type == "IDAT" || type == "IEND") << type;
+  EXPECT_EQ(after.trailing, 0u);
+}
+
+TEST_F(PhotosTest, ASidewaysPhotoIsStoredUpright) {
+  VImage image = test::noise(80, 60);
+  image.set("orientation", 6);  // shown turned 90 degrees clockwise
+  auto photo = upload(test::encode(image, media::Format::jpeg));
+  EXPECT_EQ(photo.at("width").as_int64(), 60);
+  EXPECT_EQ(photo.at("height").as_int64(), 80);
+  const VImage stored = test::decode(bytes_at(photo.at("url").as_string()));
+  EXPECT_EQ(stored.width(), 60);
+  EXPECT_EQ(stored.height(), 80);
+  EXPECT_TRUE(stored.get_typeof("orientation") == 0 || stored.get_int("orientation") == 1);
+}
+
+TEST_F(PhotosTest, EveryResponseSaysNosniff) {
+  auto photo = upload(jpeg(64, 48));
+  const auto media = c.request("GET", std::string(photo.at("url").as_string()));
+  const auto json = c.request("GET", "/photos/" + std::to_string(photo.at("id").as_int64()));
+  const auto error = c.request("GET", "/photos/424242");
+  const auto no_route = c.request("GET", "/no/such/route");
+  EXPECT_EQ(media.status, 200u);
+  EXPECT_EQ(json.status, 200u);
+  EXPECT_EQ(error.status, 404u);
+  for (const auto* r : {&media, &json, &error, &no_route})
+    EXPECT_EQ(r->header("x-content-type-options"), "nosniff") << r->status << " " << r->body;
+}
+
+// --- Security issue 13, finding 6: edits cost-bounded, quotas per user ---
+
+class BudgetTest : public PhotosTest {
+ protected:
+  // 640 x 480: a blur of sigma 2 costs 0.3 M x 6 = 1.8 M pixel-passes; of sigma 100, 1.3 G; ten
+  // of sigma 5, 61 M.
+  BudgetTest() : PhotosTest([](Config& config) { config.media.max_edit_cost = 50'000'000; }) {}
+};
+
+TEST_F(BudgetTest, AnEditOverTheCostBudgetIs422NamingTheCost) {
+  const auto id = upload(jpeg(640, 480)).at("id").as_int64();
+  const std::string edits = "/photos/" + std::to_string(id) + "/edits";
+  auto heavy = c.request("POST", edits, R"({"operations":[{"op":"blur","sigma":100}]})");
+  EXPECT_EQ(heavy.status, 422u) << heavy.body;
+  EXPECT_EQ(error_code(heavy), "validation_failed");
+  EXPECT_NE(heavy.body.find("pixel-passes, over the budget of 5e+07"), std::string::npos)
+      << heavy.body;
+  EXPECT_EQ(c.request("POST", edits, R"({"operations":[{"op":"blur","sigma":2}]})").status, 202u);
+  // Within the step limit, ten medium blurs add up past the budget.
+  std::string ten = R"({"operations":[)";
+  for (int i = 0; i < 10; ++i) ten += std::string(i ? "," : "") + R"({"op":"blur","sigma":5})";
+  EXPECT_EQ(c.request("POST", edits, ten + "]}").status, 422u);
+}
+
+class QuotaTest : public PhotosTest {
+ protected:
+  QuotaTest()
+      : PhotosTest([](Config& config) {
+          config.media.user_max_photos = 2;
+          config.media.user_max_jobs_in_flight = 2;
+          config.worker.in_process = false;  // jobs stay queued: in flight
+        }) {}
+  Reply upload_reply(const std::string& bytes) {
+    return c.request("POST", "/users/12/photos", bytes, {}, "image/jpeg");
+  }
+};
+
+TEST_F(QuotaTest, APhotoBeyondTheUsersCountIs429UntilOneIsDeleted) {
+  const auto first = upload(jpeg(64, 48)).at("id").as_int64();
+  upload(jpeg(64, 40));
+  auto refused = upload_reply(jpeg(64, 32));
+  EXPECT_EQ(refused.status, 429u) << refused.body;
+  EXPECT_EQ(error_code(refused), "quota_exceeded");
+  EXPECT_EQ(refused.header("retry-after"), "3600");
+  // An admin uploading for the user counts against the user too.
+  HttpClient admin(server.port());
+  admin.authorize(server.admin_token());
+  EXPECT_EQ(admin.request("POST", "/users/12/photos", jpeg(64, 32), {}, "image/jpeg").status, 429u);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(first)).status, 204u);
+  EXPECT_EQ(upload_reply(jpeg(64, 32)).status, 201u);
+}
+
+TEST_F(QuotaTest, EditsBeyondTheJobsInFlightAre429WithRetryAfter) {
+  const auto id = upload(jpeg(64, 48)).at("id").as_int64();
+  edit(id, R"([{"op":"blur","sigma":1}])");
+  edit(id, R"([{"op":"blur","sigma":1}])");
+  auto refused = c.request("POST", "/photos/" + std::to_string(id) + "/edits",
+                           R"({"operations":[{"op":"blur","sigma":1}]})");
+  EXPECT_EQ(refused.status, 429u) << refused.body;
+  EXPECT_EQ(error_code(refused), "quota_exceeded");
+  EXPECT_EQ(refused.header("retry-after"), "10");
+}
+
+class ByteQuotaTest : public PhotosTest {
+ protected:
+  ByteQuotaTest() : PhotosTest([](Config& config) { config.media.user_max_bytes = 40'000; }) {}
+};
+
+TEST_F(ByteQuotaTest, AnUploadThatWouldPassTheUsersBytesIs429) {
+  // Noise barely compresses: 160 x 120 at Q 92 is about 30 kB stored, 160 x 100 about 25 kB.
+  const auto first = upload(jpeg(160, 120));
+  ASSERT_GT(first.at("bytes").as_int64(), 20'000);
+  ASSERT_LT(first.at("bytes").as_int64(), 40'000);
+  auto refused = c.request("POST", "/users/12/photos", jpeg(160, 100), {}, "image/jpeg");
+  EXPECT_EQ(refused.status, 429u) << refused.body;
+  EXPECT_EQ(error_code(refused), "quota_exceeded");
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_EQ(c.request("POST", "/users/12/photos", jpeg(16, 12), {}, "image/jpeg").status, 201u)
+      << "a small one still fits";
+}
+
 class PoisonTest : public PhotosTest {
  protected:
   PoisonTest() : PhotosTest([](Config& config) { config.queue.max_deliveries = 2; }) {}
 };
 
 TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
-  const std::string bad = jpeg(96, 64);
-  const auto bad_id = upload(bad).at("id").as_int64();
+  const auto bad_photo = upload(jpeg(96, 64));
+  const auto bad_id = bad_photo.at("id").as_int64();
   const auto good_id = upload(jpeg(90, 60)).at("id").as_int64();
   // Damage the stored bytes behind the service's back: every attempt to decode them fails.
   {
-    std::ofstream f(server.blob_path(media::blob_key(bad, "jpg")),
-                    std::ios::binary | std::ios::trunc);
+    const std::string url(bad_photo.at("url").as_string());
+    const std::string bad = bytes_at(url);
+    std::ofstream f(server.blob_path(url.substr(7)), std::ios::binary | std::ios::trunc);
     f << bad.substr(0, 200);
   }
   const auto poison = edit(bad_id, R"([{"op":"blur","sigma":1}])");

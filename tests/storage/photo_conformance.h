@@ -133,9 +133,44 @@ TYPED_TEST_P(PhotoConformance, ConcurrentCompletionsMakeOneResult) {
   EXPECT_EQ(stored, 1);
 }
 
+// The basis of the per-user quotas: every photo a user owns (uploads and edit results, a shared
+// blob counted per photo), and their jobs that are queued or running, not done or failed.
+TYPED_TEST_P(PhotoConformance, UsageCountsAUsersPhotosBytesAndJobsInFlight) {
+  auto usage = [this](UserId owner) {
+    auto r = run_sync(this->p().photo_usage(owner));
+    EXPECT_EQ(outcome(r), "ok");
+    return r.ok() ? *r : storage::PhotoUsage{-1, -1, -1};
+  };
+  EXPECT_EQ(usage(1), (storage::PhotoUsage{0, 0, 0}));
+  ASSERT_EQ(outcome(this->create(sample_user(2, "b"))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(this->photo(10)))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(this->photo(11)))), "ok");  // same blob
+  auto theirs = this->photo(12, std::string(64, 'b') + ".png");
+  theirs.owner_id = 2;
+  theirs.bytes = 1234;
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(theirs))), "ok");
+  for (storage::JobId id : {100, 101, 102, 103})
+    ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(id), "p"))), "ok");
+  auto their_job = this->job(104, 12);
+  their_job.owner_id = 2;
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(their_job, "p"))), "ok");
+  EXPECT_EQ(usage(1), (storage::PhotoUsage{2, 2 * 5'800'000, 4}));
+  ASSERT_EQ(outcome(run_sync(this->p().start_job(101))), "ok");  // running: still in flight
+  auto result = this->photo(20, std::string(64, 'c') + ".jpg", 10);
+  result.bytes = 1'000'000;
+  ASSERT_EQ(outcome(run_sync(this->p().complete_job(102, result))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().fail_job(103, "bad"))), "ok");
+  EXPECT_EQ(usage(1), (storage::PhotoUsage{3, 2 * 5'800'000 + 1'000'000, 2}));
+  EXPECT_EQ(usage(2), (storage::PhotoUsage{1, 1234, 1}));
+  EXPECT_EQ(usage(424242), (storage::PhotoUsage{0, 0, 0}));
+  ASSERT_EQ(outcome(run_sync(this->p().delete_photo(10))), "ok");
+  EXPECT_EQ(usage(1), (storage::PhotoUsage{2, 5'800'000 + 1'000'000, 2}));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PhotoConformance, PhotosRoundTripAndDeleteReportsSharedBlobs,
                             EachJobCommitsWithOneOutboxMessage, AJobRunsToOneResultAndStaysDone,
                             AFailedJobKeepsItsReasonAndTakesNoResult,
-                            ConcurrentCompletionsMakeOneResult);
+                            ConcurrentCompletionsMakeOneResult,
+                            UsageCountsAUsersPhotosBytesAndJobsInFlight);
 
 }  // namespace ztm::test

@@ -138,6 +138,18 @@ class MemoryStore : public storage::Database {
       out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
     co_return out;
   }
+  boost::asio::awaitable<Result<storage::PhotoUsage>> photo_usage(UserId owner) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    storage::PhotoUsage u;
+    for (const auto& [pid, p] : photos_)
+      if (p.owner_id == owner) ++u.photos, u.bytes += p.bytes;
+    for (const auto& [jid, j] : jobs_)
+      if (j.owner_id == owner &&
+          (j.status == storage::JobStatus::queued || j.status == storage::JobStatus::running))
+        ++u.jobs_in_flight;
+    co_return u;
+  }
   boost::asio::awaitable<Result<storage::Job>> create_job(storage::Job job,
                                                           std::string payload) override {
     std::lock_guard lock(mu_);

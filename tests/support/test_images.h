@@ -4,8 +4,11 @@
 // (what a blur lowers and a sharpen raises). Shared by the media unit tests and the photo API's
 // integration tests.
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 #include <vips/vips8>
 
 #include "media/image.h"
@@ -97,6 +100,63 @@ inline const std::string& png_bomb() {
                     .pngsave_buffer(VImage::option()->set("bitdepth", 1)->set("compression", 9)));
   }();
   return bomb;
+}
+
+// A phone photo's JPEG: noise with EXIF that says where it was taken (a GPS IFD) and by what.
+inline std::string jpeg_with_location(int width, int height) {
+  VImage image = noise(width, height);
+  image.set("exif-ifd0-Make", "PhoneCo");
+  image.set("exif-ifd3-GPSLatitudeRef", "N");
+  image.set("exif-ifd3-GPSLatitude", "51/1 30/1 2616/100");
+  image.set("exif-ifd3-GPSLongitudeRef", "W");
+  image.set("exif-ifd3-GPSLongitude", "0/1 7/1 3960/100");
+  return encode(image, Format::jpeg);
+}
+
+// The segments of a JPEG before its scan (SOS), as "APP1:Exif", "APP1:http" (XMP), "APP2:ICC_",
+// "DQT"...: a marker's name and, for APPn, the first 4 bytes of its payload. Empty when the
+// bytes are not a well-formed JPEG header.
+inline std::vector<std::string> jpeg_segments(const std::string& jpeg) {
+  std::vector<std::string> out;
+  if (jpeg.size() < 4 || jpeg.compare(0, 2, "\xFF\xD8") != 0) return {};
+  std::size_t at = 2;
+  while (at + 4 <= jpeg.size()) {
+    const auto marker = static_cast<unsigned char>(jpeg[at + 1]);
+    if (static_cast<unsigned char>(jpeg[at]) != 0xFF) return {};
+    if (marker == 0xDA) break;  // start of scan: the entropy-coded data follows
+    const std::size_t length =
+        static_cast<unsigned char>(jpeg[at + 2]) * 256u + static_cast<unsigned char>(jpeg[at + 3]);
+    if (marker >= 0xE0 && marker <= 0xEF)
+      out.push_back("APP" + std::to_string(marker - 0xE0) + ":" + jpeg.substr(at + 4, 4));
+    else
+      out.push_back(marker == 0xDB ? "DQT" : marker == 0xC4 ? "DHT" : "other");
+    at += 2 + length;
+  }
+  return out;
+}
+
+// The chunk types of a PNG in order ("IHDR", "tEXt", "iCCP", "IDAT"... "IEND"), and how many
+// bytes follow IEND. Empty when the bytes are not a well-formed PNG.
+struct PngChunks {
+  std::vector<std::string> types;
+  std::size_t trailing = 0;
+};
+inline PngChunks png_chunks(const std::string& png) {
+  PngChunks out;
+  if (png.compare(0, 8, "\x89PNG\r\n\x1A\n") != 0) return {};
+  std::size_t at = 8;
+  while (at + 12 <= png.size()) {
+    std::uint32_t length = 0;
+    for (int i = 0; i < 4; ++i)
+      length = length * 256 + static_cast<unsigned char>(png[at + static_cast<std::size_t>(i)]);
+    out.types.push_back(png.substr(at + 4, 4));
+    at += 12 + length;  // length, type, data, CRC
+    if (out.types.back() == "IEND") {
+      out.trailing = png.size() - std::min(at, png.size());
+      return out;
+    }
+  }
+  return {};
 }
 
 }  // namespace ztm::test

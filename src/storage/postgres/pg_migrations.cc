@@ -78,6 +78,10 @@ constexpr Migration kMigrations[] = {
         created_at timestamptz NOT NULL DEFAULT now()
       );
     )sql"},
+    {5, "index photos and jobs in flight by owner (per-user quotas)", R"sql(
+      CREATE INDEX photos_owner ON photos(owner_id) INCLUDE (bytes);
+      CREATE INDEX jobs_in_flight_owner ON jobs(owner_id) WHERE status IN ('queued', 'running');
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

@@ -27,6 +27,12 @@ constexpr Statement kPhotoDelete{
     "ztm_delete_photo",
     "WITH d AS (DELETE FROM photos WHERE id = $1 RETURNING blob_key) SELECT d.blob_key, "
     "(SELECT count(*) FROM photos p WHERE p.blob_key = d.blob_key AND p.id <> $1) FROM d"};
+// Both counts use the owner indexes of migration 5 (the jobs one holds only jobs in flight).
+constexpr Statement kPhotoUsage{
+    "ztm_photo_usage",
+    "SELECT (SELECT count(*) FROM photos WHERE owner_id = $1), "
+    "(SELECT coalesce(sum(bytes), 0)::bigint FROM photos WHERE owner_id = $1), "
+    "(SELECT count(*) FROM jobs WHERE owner_id = $1 AND status IN ('queued', 'running'))"};
 constexpr Statement kJobInsert{
     "ztm_create_job",
     "WITH j AS (INSERT INTO jobs(id, photo_id, owner_id, operations, status) "
@@ -150,6 +156,17 @@ awaitable<Result<DeletedPhoto>> pg_delete_photo(Host& host, PhotoId id) {
   const auto others = r->int64(0, 1);
   if (!others) co_return Error{Errc::internal, "postgres: malformed delete_photo row"};
   co_return DeletedPhoto{std::string(r->text(0, 0)), *others > 0};
+}
+
+awaitable<Result<PhotoUsage>> pg_photo_usage(Host& host, UserId owner) {
+  const std::string owner_text = std::to_string(owner);
+  const std::array<const char*, 1> params{owner_text.c_str()};
+  auto r = co_await host.execute(kPhotoUsage, params);
+  if (!r.ok()) co_return std::move(r).error();
+  const auto photos = r->int64(0, 0), bytes = r->int64(0, 1), jobs = r->int64(0, 2);
+  if (r->rows() != 1 || !photos || !bytes || !jobs)
+    co_return Error{Errc::internal, "postgres: malformed photo_usage row"};
+  co_return PhotoUsage{*photos, *bytes, *jobs};
 }
 
 awaitable<Result<Job>> pg_create_job(Host& host, Job job, std::string outbox_payload) {

@@ -89,6 +89,9 @@ awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) {
 awaitable<Result<DeletedPhoto>> PgStore::delete_photo(PhotoId id) {
   co_return co_await pg_delete_photo(host_, id);
 }
+awaitable<Result<PhotoUsage>> PgStore::photo_usage(UserId owner) {
+  co_return co_await pg_photo_usage(host_, owner);
+}
 awaitable<Result<Job>> PgStore::create_job(Job job, std::string outbox_payload) {
   co_return co_await pg_create_job(host_, std::move(job), std::move(outbox_payload));
 }

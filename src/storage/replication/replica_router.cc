@@ -282,6 +282,10 @@ awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
   co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg_delete_photo(h, id); });
 }
+awaitable<Result<PhotoUsage>> ReplicaRouter::photo_usage(UserId owner) {
+  co_return co_await on_primary<PhotoUsage>(
+      [owner](pg::Host& h) { return pg_photo_usage(h, owner); });
+}
 awaitable<Result<Job>> ReplicaRouter::create_job(Job job, std::string outbox_payload) {
   co_return co_await on_primary<Job>([&job, &outbox_payload](pg::Host& h) {
     return pg_create_job(h, std::move(job), std::move(outbox_payload));

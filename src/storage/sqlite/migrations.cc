@@ -75,6 +75,10 @@ constexpr Migration kMigrations[] = {
         created_at TEXT NOT NULL
       );
     )sql"},
+    {5, "index photos and jobs in flight by owner (per-user quotas)", R"sql(
+      CREATE INDEX photos_owner ON photos(owner_id);
+      CREATE INDEX jobs_in_flight_owner ON jobs(owner_id) WHERE status IN ('queued', 'running');
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

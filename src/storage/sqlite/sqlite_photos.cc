@@ -24,6 +24,11 @@ constexpr const char* photo_insert =
 constexpr const char* photo_get = "SELECT " ZTM_PHOTO_COLUMNS " FROM photos WHERE id = ?1";
 constexpr const char* photo_delete = "DELETE FROM photos WHERE id = ?1 RETURNING blob_key";
 constexpr const char* blob_users = "SELECT count(*) FROM photos WHERE blob_key = ?1";
+// Both counts use the owner indexes of migration 5 (the jobs one holds only jobs in flight).
+constexpr const char* photo_usage =
+    "SELECT (SELECT count(*) FROM photos WHERE owner_id = ?1), "
+    "(SELECT coalesce(sum(bytes), 0) FROM photos WHERE owner_id = ?1), "
+    "(SELECT count(*) FROM jobs WHERE owner_id = ?1 AND status IN ('queued', 'running'))";
 constexpr const char* job_insert = "INSERT INTO jobs(" ZTM_JOB_COLUMNS
                                    ", created_at, updated_at) VALUES(?1, ?2, ?3, ?4, 'queued', 0, "
                                    "'', 0, " ZTM_NOW ", " ZTM_NOW ")";
@@ -177,6 +182,15 @@ awaitable<Result<DeletedPhoto>> SqliteStore::delete_photo(PhotoId id) {
     if (auto c = txn.commit(); !c.ok()) return std::move(c).error();
     return out;
   });
+}
+
+awaitable<Result<PhotoUsage>> SqliteStore::photo_usage(UserId owner) {
+  co_return co_await db_->read<PhotoUsage>(
+      sql::photo_usage, [owner](Statement& st, Connection& c) -> Result<PhotoUsage> {
+        st.bind(1, owner);
+        if (int rc = st.step(); rc != SQLITE_ROW) return c.error(rc, "photo_usage");
+        return PhotoUsage{st.column_int64(0), st.column_int64(1), st.column_int64(2)};
+      });
 }
 
 awaitable<Result<Job>> SqliteStore::create_job(Job job, std::string outbox_payload) {
