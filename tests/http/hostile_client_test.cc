@@ -190,5 +190,31 @@ TEST(HostileClient, AConnectionThatSendsNothingIsClosedAfterTheFirstRequestTimeo
   EXPECT_FALSE(talking.closed_by_peer()) << "idle timeout is 60 s, not the first-request one";
 }
 
+// Low findings: a 5xx body carried internal text (libpq's host and port); an error body echoed
+// raw bytes into JSON (invalid UTF-8 that a strict client cannot parse).
+TEST(HostileClient, A503SaysNothingInternalAndPointsAtTheRequestId) {
+  TestServer server;
+  server.gate().fail_reads(
+      Error{Errc::unavailable, "postgres: connection to server at \"10.9.8.7\", port 5432 failed"});
+  HttpClient c(server.port());
+  const auto r = c.request("GET", "/users/3");
+  expect_error(r, 503, "unavailable");
+  EXPECT_EQ(r.body.find("10.9.8.7"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("postgres"), std::string::npos) << r.body;
+  EXPECT_FALSE(r.header("x-request-id").empty());
+  EXPECT_EQ(r.header("retry-after"), "1");
+}
+
+TEST(HostileClient, ErrorBodiesAreValidUtf8WhateverThePathHolds) {
+  TestServer server;
+  HttpClient c(server.port());
+  const auto r = c.request("GET", "/caf\xC3\xA9/\xFF\xFE\xC0\xAF");
+  ASSERT_EQ(r.status, 404u);
+  const auto v = boost::json::parse(r.body);  // throws on invalid UTF-8
+  const std::string message(v.at("error").at("message").as_string());
+  EXPECT_NE(message.find("/caf\xC3\xA9/\xEF\xBF\xBD"), std::string::npos) << message;
+  EXPECT_EQ(r.header("x-content-type-options"), "nosniff");
+}
+
 }  // namespace
 }  // namespace ztm

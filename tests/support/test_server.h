@@ -55,16 +55,24 @@ class GatedStore final : public storage::DatabaseWrapper {
     parked_.clear();
   }
   int waiting() const { return waiting_.load(); }
+  // Reads (get_user) fail with `error` until called again with nullopt.
+  void fail_reads(std::optional<Error> error) {
+    std::lock_guard lock(mu_);
+    failure_ = std::move(error);
+  }
 
   boost::asio::awaitable<Result<storage::StoredUser>> get_user(UserId id,
                                                                storage::Consistency c) override {
     auto timer = std::make_shared<boost::asio::steady_timer>(
         co_await boost::asio::this_coro::executor, boost::asio::steady_timer::time_point::max());
     bool park = false;
+    std::optional<Error> failure;
     {
       std::lock_guard lock(mu_);
       if (closed_) parked_.push_back(timer), park = true;
+      failure = failure_;
     }
+    if (failure) co_return *failure;
     if (park) {
       ++waiting_;
       co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
@@ -76,6 +84,7 @@ class GatedStore final : public storage::DatabaseWrapper {
  private:
   std::mutex mu_;
   bool closed_ = false;
+  std::optional<Error> failure_;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> parked_;
   std::atomic<int> waiting_{0};
 };
