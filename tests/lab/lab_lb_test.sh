@@ -25,6 +25,15 @@ check "HTTPS ends at the LB with the lab's certificate" \
   contains "$(curl -sf -m 3 --cacert "$dir/hosts/lb1/haproxy/lb.crt" "$https/users/12")" '"firstName":"John"'
 check "the web servers are on the private network only (no route to the public one)" \
   not ip netns exec ztm-web1 curl -sf -m 1 "$url/lb-health"
+check "the LB does not expose /metrics to the internet" \
+  test "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$url/metrics")" = 404
+check "a browser asking for a page over HTTP is redirected to HTTPS (308)" \
+  grep -qi "^location: https://10.77.0.10/users/12" <<<"$(curl -si -m 2 -H 'Accept: text/html' "$url/users/12")"
+check "an API client over HTTP is not redirected" \
+  test "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$url/users/12")" = 200
+check "HTTPS responses carry HSTS" \
+  grep -qi "^strict-transport-security: max-age=31536000" \
+  <<<"$(curl -si -m 3 --cacert "$dir/hosts/lb1/haproxy/lb.crt" "$https/users/12")"
 check "the LB names the server that answered (X-Ztm-Server)" \
   grep -qi "^X-Ztm-Server: web" <<<"$(curl -si -m 2 "$url/users/12")"
 
