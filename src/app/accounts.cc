@@ -6,6 +6,8 @@
 #include <array>
 #include <cctype>
 
+#include "app/common_passwords.h"
+
 namespace ztm::app {
 
 using sessions::SessionData;
@@ -54,6 +56,20 @@ Result<void> check_password_length(std::string_view password, std::size_t min) {
                  "password: at most " + std::to_string(AccountLimits::kMaxPassword) + " bytes"};
   return {};
 }
+
+}  // namespace
+
+bool common_password(std::string_view password) {
+  return std::any_of(kCommonPasswords.begin(), kCommonPasswords.end(), [&](std::string_view c) {
+    return c.size() == password.size() &&
+           std::equal(c.begin(), c.end(), password.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) ==
+                    std::tolower(static_cast<unsigned char>(b));
+           });
+  });
+}
+
+namespace {
 
 const Error kWrongCredentials{Errc::unauthenticated, "email or password is wrong"};
 
@@ -117,6 +133,9 @@ awaitable<Result<SignedUp>> AccountService::sign_up(std::string email, std::stri
   if (!normalized) co_return std::move(normalized).error();
   if (auto r = check_password_length(password, AccountLimits::kMinPassword); !r)
     co_return std::move(r).error();
+  if (common_password(password))
+    co_return Error{Errc::invalid_argument,
+                    "password: one of the most common passwords; choose another"};
   std::string address_key = "signup:c:" + client;
   if (auto r = co_await count_attempt(std::move(address_key), options_.attempts_per_address); !r)
     co_return std::move(r).error();

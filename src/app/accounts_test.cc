@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "app/common_passwords.h"
 #include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "tests/support/memory_session_store.h"
@@ -49,6 +52,23 @@ class AccountServiceTest : public ::testing::Test {
   }
   Result<Principal> who(const std::string& token) { return run_sync(accounts.authenticate(token)); }
 };
+
+TEST(CommonPasswords, TheListIsFullDistinctAndPastTheLengthRule) {
+  std::set<std::string_view> seen;
+  for (auto p : kCommonPasswords) {
+    EXPECT_GE(p.size(), AccountLimits::kMinPassword) << p;  // shorter ones are refused anyway
+    EXPECT_TRUE(seen.insert(p).second) << "twice: " << p;
+  }
+  EXPECT_TRUE(common_password("PassWord123"));
+  EXPECT_FALSE(common_password("analytical engine"));
+}
+
+TEST_F(AccountServiceTest, ACommonPasswordIsRefusedAtSignUp) {
+  auto r = sign_up("ada@example.com", "Qwerty123");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_NE(r.error().message.find("common"), std::string::npos) << r.error().message;
+}
 
 TEST_F(AccountServiceTest, SignUpCreatesTheUserAndASessionThatAuthenticates) {
   auto up = sign_up("ada@example.com");
