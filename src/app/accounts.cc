@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 
 #include "app/common_passwords.h"
@@ -58,6 +59,15 @@ Result<void> check_password_length(std::string_view password, std::size_t min) {
 }
 
 }  // namespace
+
+std::string address_bucket(const std::string& client) {
+  boost::system::error_code ec;
+  const auto a = boost::asio::ip::make_address(client, ec);
+  if (ec || !a.is_v6() || a.to_v6().is_v4_mapped()) return client;
+  auto bytes = a.to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::address_v6(bytes).to_string() + "/64";
+}
 
 bool common_password(std::string_view password) {
   return std::any_of(kCommonPasswords.begin(), kCommonPasswords.end(), [&](std::string_view c) {
@@ -136,7 +146,7 @@ awaitable<Result<SignedUp>> AccountService::sign_up(std::string email, std::stri
   if (common_password(password))
     co_return Error{Errc::invalid_argument,
                     "password: one of the most common passwords; choose another"};
-  std::string address_key = "signup:c:" + client;
+  std::string address_key = "signup:c:" + address_bucket(client);
   if (auto r = co_await count_attempt(std::move(address_key), options_.attempts_per_address); !r)
     co_return std::move(r).error();
   auto hash = co_await hasher_.hash(std::move(password));
@@ -156,10 +166,16 @@ awaitable<Result<NewSession>> AccountService::log_in(std::string email, std::str
   auto normalized = normalize_email(email);
   if (!normalized) co_return std::move(normalized).error();
   if (auto r = check_password_length(password, 1); !r) co_return std::move(r).error();
+  client = address_bucket(client);
   std::string address_key = "login:c:" + client;
   if (auto r = co_await count_attempt(std::move(address_key), options_.attempts_per_address); !r)
     co_return std::move(r).error();
-  std::string account_key = "login:a:" + digest(*normalized, 16);
+  const std::string account_digest = digest(*normalized, 16);
+  std::string pair_key = "login:p:" + account_digest + ":" + client;
+  if (auto r = co_await count_attempt(std::move(pair_key), options_.attempts_per_account_address);
+      !r)
+    co_return std::move(r).error();
+  std::string account_key = "login:a:" + account_digest;
   if (auto r = co_await count_attempt(std::move(account_key), options_.attempts_per_account); !r)
     co_return std::move(r).error();
   auto account = co_await store_.find_account(*normalized);

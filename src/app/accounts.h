@@ -32,10 +32,18 @@ struct AccountLimits {
 
 struct AccountOptions {
   std::chrono::seconds session_ttl{14 * 86'400};
-  int attempts_per_account = 10;  // logins per window, per account
-  int attempts_per_address = 50;  // logins and sign-ups per window, per client address
+  // Logins per window: to one account from one client address (tight: guessing), to one account
+  // from everywhere (loose, so that one attacker cannot lock the owner out), and logins and
+  // sign-ups from one address. An IPv6 client counts per /64 (one subscriber's prefix).
+  int attempts_per_account_address = 10;
+  int attempts_per_account = 100;
+  int attempts_per_address = 50;
   std::chrono::seconds window{60};
 };
+
+// The key a client address is counted under: the address, or its /64 for IPv6 (one subscriber
+// usually holds a whole /64 and can pick any address in it).
+std::string address_bucket(const std::string& client);
 
 struct Principal {
   UserId user_id = 0;

@@ -36,6 +36,7 @@ class AccountServiceTest : public ::testing::Test {
   test::MemorySessionStore sessions{clock};
   IdGenerator ids{3, clock};
   AccountOptions options{.session_ttl = seconds(3600),
+                         .attempts_per_account_address = 2,
                          .attempts_per_account = 3,
                          .attempts_per_address = 5,
                          .window = seconds(60)};
@@ -165,6 +166,33 @@ TEST_F(AccountServiceTest, LoginsAreLimitedPerAccountAcrossAddresses) {
   EXPECT_EQ(errc(log_in("ADA@example.com", "correct horse", "10.0.0.98")), "rate_limited");
   clock.advance(std::chrono::seconds(61));
   EXPECT_TRUE(log_in("ada@example.com", "correct horse", "10.0.0.99").ok());
+}
+
+// Issue 13: an attacker failing against an account from one address used to lock the owner out
+// (every attempt counted per account). Now one address gets a tight budget per account, and the
+// loose budget per account across addresses leaves room for the owner.
+TEST_F(AccountServiceTest, AnAttackerFromOneAddressDoesNotLockTheOwnerOut) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "198.51.100.7")), "unauthenticated");
+  EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "198.51.100.7")), "rate_limited");
+  EXPECT_EQ(errc(log_in("ada@example.com", "correct horse", "198.51.100.7")), "rate_limited");
+  EXPECT_TRUE(log_in("ada@example.com", "correct horse", "203.0.113.9").ok());
+}
+
+TEST_F(AccountServiceTest, AnIpv6ClientIsCountedPerSlash64) {
+  ASSERT_TRUE(sign_up("ada@example.com").ok());
+  EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "2001:db8:1:2::1")),
+            "unauthenticated");
+  EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "2001:db8:1:2::2")),
+            "unauthenticated");
+  EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "2001:db8:1:2:ffff::9")),
+            "rate_limited");
+  EXPECT_EQ(errc(log_in("ada@example.com", "wrong password", "2001:db8:1:3::1")),
+            "unauthenticated");
+  EXPECT_EQ(address_bucket("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(address_bucket("10.0.0.1"), "10.0.0.1");
+  EXPECT_EQ(address_bucket("::ffff:10.0.0.1"), "::ffff:10.0.0.1");
 }
 
 TEST_F(AccountServiceTest, LoginsAreLimitedPerAddressAcrossAccounts) {

@@ -88,7 +88,11 @@ struct AccountsConfig {
   int hash_max_pending = 256;   // queued hashes beyond this are refused (503)
   std::int64_t argon2_ops = 2;  // crypto_pwhash opslimit
   std::int64_t argon2_memory_kib = 19 * 1024;  // crypto_pwhash memlimit (OWASP: 19 MiB, t=2)
-  int login_attempts_per_account = 10;         // failed or not, per login_window_s
+  // Logins per login_window_s, failed or not: for one account from one client address
+  // (tight: guessing), for one account from everywhere (loose: so that an attacker cannot lock
+  // the owner out from one address), and from one address to any account.
+  int login_attempts_per_account_address = 10;
+  int login_attempts_per_account = 100;
   int login_attempts_per_address = 50;
   int login_window_s = 60;
 };

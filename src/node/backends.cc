@@ -260,6 +260,7 @@ PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts) {
 
 AccountOptions account_options(const Config& config) {
   return {.session_ttl = std::chrono::seconds(config.sessions.ttl_s),
+          .attempts_per_account_address = config.accounts.login_attempts_per_account_address,
           .attempts_per_account = config.accounts.login_attempts_per_account,
           .attempts_per_address = config.accounts.login_attempts_per_address,
           .window = std::chrono::seconds(config.accounts.login_window_s)};
