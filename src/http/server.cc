@@ -202,8 +202,17 @@ bool Server::admit_connection(const asio::ip::address& peer, std::string_view& r
   return true;
 }
 
+int Server::wait_closed(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(closed_mutex_);
+  closed_.wait_for(lock, timeout, [this] { return connections_.load() == 0; });
+  return connections_.load();
+}
+
 void Server::release_connection(const asio::ip::address& peer) {
-  connections_.fetch_sub(1);
+  if (connections_.fetch_sub(1) == 1) {
+    std::lock_guard lock(closed_mutex_);  // so that a waiter between its check and its wait
+    closed_.notify_all();                 // cannot miss this
+  }
   const auto& unlimited = options_.unlimited_addresses;
   if (std::find(unlimited.begin(), unlimited.end(), peer) != unlimited.end()) return;
   std::lock_guard lock(per_address_mutex_);

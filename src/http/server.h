@@ -28,6 +28,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -90,6 +91,9 @@ class Server {
   // Open connections (in-flight or idle). After drain(), 0 means every response has been sent.
   int connections() const { return connections_.load(); }
   int in_flight() const { return in_flight_.load(); }
+  // After drain(): waits until every connection has closed, at most `timeout`; returns how many
+  // are still open (0: every response was sent).
+  int wait_closed(std::chrono::milliseconds timeout);
   std::uint64_t refused_connections() const { return refused_.load(); }
 
   // Stops the event loops (abandoning whatever is still open) and joins their threads.
@@ -116,6 +120,8 @@ class Server {
   std::atomic<int> in_flight_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> draining_{false};
+  std::mutex closed_mutex_;  // with closed_: wait_closed() wakes when the last connection ends
+  std::condition_variable closed_;
   std::mutex per_address_mutex_;  // taken once on accept and once on close, never per request
   std::unordered_map<boost::asio::ip::address, int> per_address_;
 };

@@ -266,11 +266,7 @@ int Node::shutdown() {
     std::this_thread::sleep_for(milliseconds(config_.http.drain_delay_ms));
     http_->drain();
     // Real time, not the node's clock: this waits for sockets to close.
-    const auto deadline =
-        std::chrono::steady_clock::now() + milliseconds(config_.http.shutdown_timeout_ms);
-    while (http_->connections() > 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(milliseconds(5));
-    abandoned = http_->connections();
+    abandoned = http_->wait_closed(milliseconds(config_.http.shutdown_timeout_ms));
     http_->stop();
   }
   background_.stop();  // the relay, then workers finish the jobs they hold
