@@ -49,7 +49,8 @@ Result<std::vector<Operation>> operations_from_json(const json::value& doc) {
       return invalid(at + ".op", "must be crop, sharpen, blur, resize or rotate");
     Operation o;
     o.kind = spec->second.kind;
-    for (const auto& [key, value] : *step) {
+    for (const auto& member : *step) {
+      const auto key = member.key();  // not a structured binding: clang 14 cannot capture one
       if (key == "op") continue;
       const auto& fields = spec->second.fields;
       if (std::find_if(fields.begin(), fields.end(), [&](const char* f) { return key == f; }) ==

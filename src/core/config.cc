@@ -296,11 +296,20 @@ void flatten(const toml::table& table, const std::string& prefix,
   }
 }
 
+// The body of a TOML basic string: '"', '\\' and the control characters TOML forbids there
+// unescaped (all but TAB, and DEL) are escaped, so that any value prints as TOML that reads back.
 std::string toml_escape(std::string_view s) {
   std::string out;
   for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if ((u < 0x20 && ch != '\t') || u == 0x7f) {
+      out += fmt::format("\\u{:04X}", u);
+    } else {
+      out += ch;
+    }
   }
   return out;
 }
@@ -328,17 +337,34 @@ void apply_settings(Config& config, const std::vector<std::pair<std::string, std
   }
 }
 
-std::vector<std::pair<std::string, std::string>> read_toml_settings(const std::string& path) {
+namespace {
+
+// Runs a toml++ parse (of a file or of text) and flattens its table; `source` names it in errors.
+template <typename Parse>
+std::vector<std::pair<std::string, std::string>> toml_settings(Parse parse,
+                                                               const std::string& source) {
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = parse();
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    throw ConfigError(fmt::format("{}:{}:{}: {}", path, where.line, where.column, e.description()));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: {}", source, where.line, where.column, e.description()));
   }
   std::vector<std::pair<std::string, std::string>> out;
-  flatten(table, "", out, path);
+  flatten(table, "", out, source);
   return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_toml_settings(const std::string& path) {
+  return toml_settings([&] { return toml::parse_file(path); }, path);
+}
+
+std::vector<std::pair<std::string, std::string>> parse_toml_settings(std::string_view text,
+                                                                     const std::string& source) {
+  return toml_settings([&] { return toml::parse(text, std::string_view(source)); }, source);
 }
 
 std::vector<std::pair<std::string, std::string>> read_env_settings(char** environ_vars) {

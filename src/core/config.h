@@ -175,6 +175,10 @@ void apply_settings(Config& config, const std::vector<std::pair<std::string, std
 // Reads a TOML file into dotted key=value pairs; throws ConfigError (unknown keys, syntax).
 std::vector<std::pair<std::string, std::string>> read_toml_settings(const std::string& path);
 
+// The same for TOML text; `source` names it in errors (fuzz/config_fuzzer.cc calls this).
+std::vector<std::pair<std::string, std::string>> parse_toml_settings(std::string_view text,
+                                                                     const std::string& source);
+
 // Collects ZTM_* variables that name known options from `environ`.
 std::vector<std::pair<std::string, std::string>> read_env_settings(char** environ_vars);
 

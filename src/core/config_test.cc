@@ -84,6 +84,18 @@ TEST(Config, TomlSyntaxErrorsAndUnknownKeysAreReported) {
   std::remove(unknown.c_str());
 }
 
+TEST(Config, TomlTextParsesLikeAFile) {
+  Config c;
+  apply_settings(c, parse_toml_settings("[http]\nport = 9091\n", "inline.toml"), "inline.toml");
+  EXPECT_EQ(c.http.port, 9091);
+  try {
+    parse_toml_settings("[http\n", "inline.toml");
+    ADD_FAILURE() << "a syntax error was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(std::string_view(e.what()).starts_with("inline.toml:1:")) << e.what();
+  }
+}
+
 TEST(Config, EnvironmentVariablesMapToOptions) {
   EXPECT_EQ(env_name("http.max_body_bytes"), "ZTM_HTTP_MAX_BODY_BYTES");
   char a[] = "ZTM_HTTP_PORT=1234", b[] = "PATH=/bin", d[] = "ZTM_LOG_LEVEL=warn";
@@ -98,6 +110,7 @@ TEST(Config, PrintedTomlReadsBackToTheSameConfig) {
   Config c;
   c.http.port = 4321;
   c.http.static_dir = "some \"quoted\" dir";
+  c.http.trusted_proxies = "line\nbreak, \x01\x7f\ttab";  // control characters (fuzz/config)
   const auto path = write_temp(to_toml(c));
   Config back;
   apply_settings(back, read_toml_settings(path), path);
