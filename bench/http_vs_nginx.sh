@@ -12,7 +12,9 @@ ulimit -n 65536 2>/dev/null || true
 build_release ztm
 
 ztm=./build-release/ztm
-common=(--storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions.db" --log.access off --log.level warn --http.threads 1)
+# Every client here is 127.0.0.1: lift the per-address connection cap (2000 idle connections below).
+common=(--storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions.db" --log.access off --log.level warn --http.threads 1
+  --http.max_connections_per_address 100000)
 $ztm seed --storage.sqlite_path "$work/ztm.db" >/dev/null
 
 # start_ztm PORT EXTRA...: starts ztm serve pinned to CPU 0 and waits for /readyz.
