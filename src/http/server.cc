@@ -72,8 +72,7 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
 }
 
 bool has_complete_head(const beast::flat_buffer& buffer) {
-  const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-  return data.find("\r\n\r\n") != std::string_view::npos;
+  return head_end({static_cast<const char*>(buffer.data().data()), buffer.size()}) != 0;
 }
 
 // Reads until `buffer` holds a whole request head (request line, headers, empty line) and
