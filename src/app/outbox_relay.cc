@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.h"
-#include "core/task_group.h"
+#include "core/run_on.h"
 
 namespace ztm::app {
 

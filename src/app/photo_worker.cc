@@ -13,7 +13,7 @@
 #include "app/photo_edits.h"
 #include "app/photos.h"
 #include "core/log.h"
-#include "core/task_group.h"
+#include "core/run_on.h"
 
 namespace ztm::app {
 

@@ -5,13 +5,11 @@
 // Errc::overloaded instead of queueing without limit.
 
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <optional>
 #include <type_traits>
 
 #include "core/result.h"
+#include "core/run_on.h"
 
 namespace ztm {
 
@@ -36,22 +34,21 @@ class BlockingPool {
       std::atomic<int>& n;
       ~Release() { n.fetch_sub(1, std::memory_order_relaxed); }
     } release{pending_};
-    // The result travels through an optional so that no default-constructed R ever exists.
-    std::optional<R> out;
-    co_await boost::asio::co_spawn(
-        pool_,
-        [&fn, &out]() -> boost::asio::awaitable<void> {
-          out.emplace(fn());
-          co_return;
-        },
-        boost::asio::use_awaitable);
-    co_return std::move(*out);
+    auto call = run_on(pool_.get_executor(), call_on_pool<R>(fn));  // named (GCC 12)
+    co_return co_await std::move(call);
   }
 
   int pending() const { return pending_.load(std::memory_order_relaxed); }
   void join() { pool_.join(); }
 
  private:
+  // A function, not a capturing lambda: the coroutine frame holds `fn` by reference, and
+  // run() keeps fn alive until the call returns.
+  template <class R, class F>
+  static boost::asio::awaitable<R> call_on_pool(F& fn) {
+    co_return fn();
+  }
+
   boost::asio::thread_pool pool_;
   const int max_pending_;
   std::atomic<int> pending_{0};

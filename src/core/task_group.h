@@ -17,25 +17,18 @@
 //   `co_await` of an operation or awaitable throw operation_aborted before it starts: that
 //   exception ending a task is a normal stop; any other exception is logged as a bug.
 // - Work that must finish once started (a job in hand, acked) must not see the signal: run it
-//   with `co_await run_to_completion(work)`, and set `throw_if_cancelled(false)` in a task that
-//   awaits anything after cancellation (or check cancelled() before each co_await).
+//   with `co_await run_to_completion(work)` (core/run_on.h), and set `throw_if_cancelled(false)` in
+//   a task that awaits anything after cancellation (or check cancelled() before each co_await).
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <exception>
 #include <list>
 #include <mutex>
-#include <optional>
 #include <thread>
-#include <type_traits>
-
-#include "core/run_sync.h"  // detail::store_into
 
 namespace ztm {
 
@@ -61,24 +54,5 @@ class TaskGroup {
   std::mutex stop_mutex_;
   std::thread thread_;
 };
-
-// Runs `work` to its end even if the calling coroutine is cancelled meanwhile: `work` runs as a
-// coroutine of its own on the caller's executor, not bound to the caller's cancellation signal
-// (the caller still records the cancellation in its cancellation_state). Exceptions propagate.
-// A caller with throw_if_cancelled(true) that is already cancelled throws here instead, before
-// `work` starts.
-template <class T>
-boost::asio::awaitable<T> run_to_completion(boost::asio::awaitable<T> work) {
-  namespace asio = boost::asio;
-  auto executor = co_await asio::this_coro::executor;
-  auto unbound = asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable);
-  if constexpr (std::is_void_v<T>) {
-    co_await asio::co_spawn(executor, std::move(work), unbound);
-  } else {
-    std::optional<T> result;  // T need not be default-constructible (Result<T>)
-    co_await asio::co_spawn(executor, detail::store_into(std::move(work), result), unbound);
-    co_return std::move(*result);
-  }
-}
 
 }  // namespace ztm

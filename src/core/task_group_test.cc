@@ -8,6 +8,8 @@
 #include <chrono>
 #include <future>
 
+#include "core/run_on.h"
+
 namespace ztm {
 namespace {
 

@@ -1,24 +1,13 @@
 #include "postgres/host.h"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 #include <utility>
 
+#include "core/run_on.h"
+
 namespace ztm::pg {
-namespace {
-
 using boost::asio::awaitable;
-
-// Runs the call on the pool's strand; the result travels through `out` (Result has no default
-// constructor, which co_spawn would need for a non-void coroutine).
-awaitable<void> run_on_pool(std::shared_ptr<LoopPool> pool, const Statement& statement,
-                            Params params, std::optional<Result<QueryResult>>& out) {
-  out.emplace(co_await pool->execute(statement, params));
-}
-
-}  // namespace
 
 LoopPool::LoopPool(const boost::asio::any_io_executor& loop,
                    std::shared_ptr<const HostOptions> options)
@@ -85,10 +74,9 @@ Host::~Host() {
 
 awaitable<Result<QueryResult>> Host::execute(const Statement& statement, Params params) {
   auto pool = pool_for(co_await boost::asio::this_coro::executor);
-  std::optional<Result<QueryResult>> out;
-  co_await boost::asio::co_spawn(pool->strand(), run_on_pool(pool, statement, params, out),
-                                 boost::asio::use_awaitable);
-  co_return std::move(*out);
+  // `pool` (held by this frame) outlives the call; execute() runs on the pool's strand.
+  auto call = run_on(pool->strand(), pool->execute(statement, std::move(params)));
+  co_return co_await std::move(call);
 }
 
 std::shared_ptr<LoopPool> Host::pool_for(const boost::asio::any_io_executor& loop) {

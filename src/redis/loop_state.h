@@ -4,13 +4,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <functional>
 #include <memory>
-#include <optional>
+#include <utility>
 
 #include "core/loop_local.h"
+#include "core/run_on.h"
 #include "redis/connection.h"
 
 namespace ztm::redis {
@@ -24,19 +23,20 @@ class LoopState : public LoopLocal {
   const Strand strand;
 };
 
-// Runs fn() -> awaitable<R> on `strand` and returns its result on the caller's executor. The
-// result travels through an optional: co_spawn would default-construct a non-void result.
+namespace detail {
+template <class R, class F>
+boost::asio::awaitable<R> call(F fn) {
+  auto call = fn();
+  co_return co_await std::move(call);
+}
+}  // namespace detail
+
+// Calls fn() -> awaitable<R> on `strand` (fn may touch the strand's state before its first
+// co_await) and returns its result on the caller's executor (core/run_on.h).
 template <class R, class F>
 boost::asio::awaitable<R> on_strand(const Strand& strand, F fn) {
-  std::optional<R> out;
-  co_await boost::asio::co_spawn(
-      strand,
-      [&fn, &out]() -> boost::asio::awaitable<void> {
-        auto call = fn();
-        out.emplace(co_await std::move(call));
-      },
-      boost::asio::use_awaitable);
-  co_return std::move(*out);
+  auto hop = run_on(strand, detail::call<R>(std::move(fn)));  // named (GCC 12)
+  co_return co_await std::move(hop);
 }
 
 }  // namespace ztm::redis
