@@ -85,6 +85,9 @@ class SharedCache {
   virtual void record_access(std::string_view key) = 0;
 
   virtual SharedCacheStats stats() const = 0;
+  // Refreshes what the tier cannot count as it serves (the nodes' own evictions); the Node calls
+  // it every few seconds on its background loop. Its failures are not request failures.
+  virtual boost::asio::awaitable<void> refresh_stats() { co_return; }
 };
 
 }  // namespace ztm::cache

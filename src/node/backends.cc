@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "cache/redis/redis_cache_tier.h"
 #include "core/log.h"
 #include "core/run_sync.h"
 #include "media/local/local_blob_store.h"
@@ -171,8 +172,8 @@ std::unique_ptr<LocalCache> open_local_cache(const Config& config, const Clock& 
   });
 }
 
-std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics,
-                                                     const Clock& clock) {
+std::unique_ptr<cache::SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics,
+                                                  const Clock& clock) {
   if (!config.cache.enabled || config.cache.l2_nodes.empty()) return nullptr;
   cache::RedisCacheTierOptions o;
   o.nodes = redis::split_addresses(config.cache.l2_nodes);

@@ -11,7 +11,7 @@
 #include "app/photo_worker.h"
 #include "app/photos.h"
 #include "cache/local/local_cache.h"
-#include "cache/redis/redis_cache_tier.h"
+#include "cache/shared_cache.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/metrics.h"
@@ -38,8 +38,8 @@ std::unique_ptr<cache::LocalCache> open_local_cache(const Config& config, const 
 
 // The L2 tier (a ring of cache.l2_nodes), its metrics registered; null when the cache is off or
 // cache.l2_nodes is empty.
-std::unique_ptr<cache::RedisCacheTier> open_l2_cache(const Config& config, MetricsRegistry& metrics,
-                                                     const Clock& clock);
+std::unique_ptr<cache::SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics,
+                                                  const Clock& clock);
 
 // sessions.backend: SQLite (sessions.sqlite_path, default beside the users database) or Redis
 // (one server, or a Sentinel group); `metrics` gets ztm_redis_*{client="sessions"}.

@@ -249,7 +249,7 @@ void Node::start() {
   if (worker_) background_.spawn(worker_->run());
   if (l2_)  // the L2 nodes' own evictions, for ztm_cache_evictions_total{layer="l2"}
     background_.spawn(
-        every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_node_stats(); }));
+        every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_stats(); }));
   if (queue_depth_)  // what workers are scaled by
     background_.spawn(every(milliseconds(1000), [this]() -> boost::asio::awaitable<void> {
       if (auto n = co_await queue_->pending()) queue_depth_->set(static_cast<double>(*n));

@@ -47,7 +47,7 @@ class UserService;
 }  // namespace app
 namespace cache {
 class LocalCache;
-class RedisCacheTier;
+class SharedCache;
 }  // namespace cache
 namespace http {
 class Server;
@@ -110,7 +110,7 @@ class Node {
   queue::Queue& queue() { return *queue_; }
   // Web server only (null in a worker); l1/l2 are null when that cache layer is off.
   cache::LocalCache* l1_cache() { return l1_.get(); }
-  cache::RedisCacheTier* l2_cache() { return l2_.get(); }
+  cache::SharedCache* l2_cache() { return l2_.get(); }
   sessions::SessionStore* sessions() { return sessions_.get(); }
   app::AccountService* accounts() { return accounts_.get(); }
 
@@ -135,7 +135,7 @@ class Node {
   std::unique_ptr<media::BlobStore> blobs_;
   std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<cache::LocalCache> l1_;
-  std::unique_ptr<cache::RedisCacheTier> l2_;
+  std::unique_ptr<cache::SharedCache> l2_;
   std::unique_ptr<app::UserService> users_;
   std::unique_ptr<sessions::SessionStore> sessions_;
   std::unique_ptr<app::PasswordHasher> hasher_;

@@ -41,7 +41,7 @@ class RedisCacheTierTest : public ::testing::Test {
   }
   void erase(const std::string& key) { run_on(*loops, erase_and_ack(key)); }
   boost::asio::awaitable<bool> refresh() {
-    co_await tier->refresh_node_stats();
+    co_await tier->refresh_stats();
     co_return true;
   }
   boost::asio::awaitable<bool> erase_and_ack(std::string key) {

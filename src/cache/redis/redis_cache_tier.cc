@@ -172,7 +172,7 @@ std::optional<std::uint64_t> evicted_keys(std::string_view info) {
 
 }  // namespace
 
-boost::asio::awaitable<void> RedisCacheTier::refresh_node_stats() {
+boost::asio::awaitable<void> RedisCacheTier::refresh_stats() {
   for (int i = 0; i < ring_.size(); ++i) {
     auto& n = *nodes_[static_cast<std::size_t>(i)];
     if (!node_up(i)) continue;

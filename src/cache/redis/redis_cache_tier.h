@@ -100,10 +100,10 @@ class RedisCacheTier final : public SharedCache {
   // maxmemory) into ztm_cache_evictions_total{layer="l2",node}. Run it every few seconds (ztm
   // serve does, on its background loop); nodes out of service are skipped, and a failure here
   // does not count against a node's breaker.
-  boost::asio::awaitable<void> refresh_node_stats();
+  boost::asio::awaitable<void> refresh_stats() override;
 
   // ztm_cache_* {layer="l2"} counters, ztm_cache_l2_node_up{node},
-  // ztm_cache_evictions_total{layer="l2",node} (see refresh_node_stats), the nodes' ztm_redis_*
+  // ztm_cache_evictions_total{layer="l2",node} (see refresh_stats), the nodes' ztm_redis_*
   // client counters, and ztm_cache_hot_key_share{key}: one series per key that has been hot
   // (0 once it cooled), added when it first turns hot, at most kMaxHotKeySeries of them.
   // `registry` must outlive the tier. Call at most once.
