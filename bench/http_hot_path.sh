@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The HTTP hot path side by side: GET /users/12 answered from ztm's in-process cache, against peers
+# that answer the byte-identical JSON body:
+#   - nginx "static, tuned": the body as a file, with the settings its users turn on (sendfile,
+#     tcp_nopush, open_file_cache, long keep-alive, no access log);
+#   - nginx "return": the body compiled into the config (`return 200 '...'`), no file at all; this
+#     is the target peer, the one the ratios are taken against;
+#   - h2o 2.2 (Debian) serving the file statically.
+# Per server and mode (keep-alive, pipelined ×16) it reports requests/s, p50, p99 and the CPU time
+# the server spent per request, as medians over the rounds. All servers run at once, in one run;
+# the rounds interleave them, so a drift of the machine hits each the same way.
+# Usage: bench/http_hot_path.sh [seconds=5] [rounds=5] [threads=1]
+#   threads=1: every server on CPU 0 (one worker/event loop), wrk alone on CPU 1.
+#   threads=2: servers with two workers, unpinned; wrk unpinned too, so it shares the cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+# shellcheck disable=SC2086
+install_packages $BUILD_PACKAGES $BENCH_PACKAGES
+secs=${1:-5}
+rounds=${2:-5}
+threads=${3:-1}
+ulimit -n 65536 2>/dev/null || true
+build_release ztm
+
+if [ "$threads" -eq 1 ]; then
+  srv_pin=(taskset -c 0) cli_pin=(taskset -c 1)
+  placement="servers pinned to CPU 0 (taskset -c 0), wrk -t1 -c64 pinned to CPU 1"
+else
+  srv_pin=() cli_pin=()
+  placement="servers unpinned with $threads workers each; wrk -t1 -c64 unpinned: the client shares the cores with the server"
+fi
+
+# Fixed order: the order of the tables and of the runs within a round.
+servers=(ztm nginx_static nginx_return h2o)
+declare -A label=([ztm]="ztm (cache)" [nginx_static]="nginx static, tuned" [nginx_return]="nginx return"
+  [h2o]="h2o 2.2 static")
+declare -A port=([ztm]=18180 [nginx_static]=18181 [nginx_return]=18182 [h2o]=18183)
+declare -A pid=()
+
+# started NAME PATH: records $! as NAME's pid (and for cleanup), waits until it answers PATH and
+# checks that the pid is still alive (not a stale server holding the port that answered).
+started() {
+  pid[$1]=$!
+  pids+=($!)
+  wait_for curl -sf "http://127.0.0.1:${port[$1]}$2"
+  kill -0 "${pid[$1]}" 2>/dev/null || { echo "$1 exited" >&2; tail -n 20 "$work/$1"*.log >&2; exit 1; }
+}
+
+# --- ztm: the same flags as http_vs_nginx.sh, the body comes from its cache after the first GET.
+ztm=./build-release/ztm
+common=(--storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions.db" --log.access off --log.level warn
+  --http.threads "$threads" --http.max_connections_per_address 100000)
+$ztm seed --storage.sqlite_path "$work/ztm.db" >/dev/null
+"${srv_pin[@]}" $ztm serve "${common[@]}" --http.port "${port[ztm]}" >"$work/ztm.log" 2>&1 &
+started ztm /readyz
+mkdir -p "$work/www/users"
+curl -sf "http://127.0.0.1:${port[ztm]}/users/12" >"$work/www/users/12"
+
+# --- nginx, two instances with one shared tuning: each its own conf, pid file and port, in the
+# foreground (daemon off), so $! is the master; its workers are its children.
+# nginx_conf NAME SERVER_BODY: writes $work/NAME.conf.
+nginx_conf() {
+  cat >"$work/$1.conf" <<NGINX
+user root;
+worker_processes $threads;
+daemon off;
+pid $work/$1.pid;
+error_log $work/$1-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:${port[$1]} reuseport;
+$2
+  }
+}
+NGINX
+}
+# Pipelined, this tuned static nginx answers far fewer requests/s than keep-alive at a low CPU
+# use: it waits rather than works (sendfile and tcp_nopush each make it slower there; without
+# both it is near its keep-alive rate). Kept as its users tune it: that is the peer measured.
+nginx_conf nginx_static "    root $work/www;"
+# The same body as an nginx string: backslashes and single quotes escaped. nginx (1.22) has no
+# escape for '$' (it would start a variable), so a body with one is refused rather than mangled.
+IFS= read -r -d '' body <"$work/www/users/12" || true
+[[ $body != *'$'* ]] || { echo "the body has a '\$', which nginx's return cannot carry" >&2; exit 1; }
+body=${body//\\/\\\\}
+body=${body//\'/\\\'}
+nginx_conf nginx_return "    location = /users/12 { default_type application/json; return 200 '$body'; }"
+for s in nginx_static nginx_return; do
+  "${srv_pin[@]}" nginx -c "$work/$s.conf" >"$work/$s.log" 2>&1 &
+  started "$s" /users/12
+done
+
+# --- h2o, in the foreground (-m worker, the default). No access-log directive means no access log;
+# `user: root` because $work is root's 0700 directory. It also starts a crash-report helper (perl),
+# its child, idle unless h2o crashes.
+cat >"$work/h2o.conf" <<H2O
+user: root
+num-threads: $threads
+file.send-gzip: OFF
+file.mime.setdefaulttype: application/json
+listen:
+  port: ${port[h2o]}
+  host: 127.0.0.1
+hosts:
+  "127.0.0.1:${port[h2o]}":
+    paths:
+      /:
+        file.dir: $work/www
+H2O
+"${srv_pin[@]}" h2o -c "$work/h2o.conf" >"$work/h2o.log" 2>&1 &
+started h2o /users/12
+
+# The four must answer the same bytes (headers differ, which is fine).
+for s in "${servers[@]}"; do
+  cmp "$work/www/users/12" <(curl -sf "http://127.0.0.1:${port[$s]}/users/12")
+done
+
+# cpu_ticks PID: user+system CPU (clock ticks) of PID and of its children: fields 14 and 15 of
+# /proc/PID/stat, which cover every thread of a process (ztm's and h2o's threads); nginx's
+# workers are processes, children of the master, hence the pgrep -P. The comm field (2) may hold
+# spaces, so the fields are counted after its closing ')'.
+cpu_ticks() {
+  local p t=0
+  for p in "$1" $(pgrep -P "$1" || true); do
+    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+tck=$(getconf CLK_TCK)
+
+# to_us LATENCY: wrk's latency ("812.00us", "1.20ms", "1.01s") in µs.
+to_us() {
+  awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    f = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : (u == "m") ? 6e7 : -1
+    if (f < 0) { print "unknown unit: " v > "/dev/stderr"; exit 1 }
+    printf "%.1f", n * f }'
+}
+
+# run_wrk SERVER MODE SECONDS: one wrk run, keep-alive or pipelined ×16 (bench/pipeline.lua), with
+# the server's CPU ticks read right before and after it. Prints "rps p50_us p99_us cpu_us_per_request".
+# Clock ticks are 10 ms: a 5 s run at ~60k requests/s uses ~500 ticks of server CPU, so the
+# resolution is ~0.2% (1 tick); a 2 s run at 10k requests/s still has ~1%.
+run_wrk() {
+  local s=$1 mode=$2 d=$3 extra=() before after
+  [ "$mode" = pipelined ] && extra=(-s bench/pipeline.lua)
+  before=$(cpu_ticks "${pid[$s]}")
+  "${cli_pin[@]}" wrk -t1 -c64 -d"${d}s" --latency "${extra[@]}" "http://127.0.0.1:${port[$s]}/users/12" >"$work/wrk.out"
+  after=$(cpu_ticks "${pid[$s]}")
+  if grep -q 'Non-2xx' "$work/wrk.out"; then echo "$s $mode: non-2xx answers" >&2; cat "$work/wrk.out" >&2; exit 1; fi
+  grep 'Socket errors' "$work/wrk.out" | sed "s/^/$s $mode: /" >&2 || true
+  local rps p50 p99 n
+  # "N requests in Xs": wrk counts each response, one per pipelined request too.
+  read -r rps p50 p99 n < <(awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+    / requests in / {n=$1} END {print rps, p50, p99, n}' "$work/wrk.out")
+  echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v t=$((after - before)) -v hz="$tck" -v n="$n" \
+    'BEGIN { printf "%.2f", t / hz / n * 1e6 }')"
+}
+
+# median: the median of the numbers on stdin, one a line (the mean of the middle two for an even count).
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Warm-up: 2 s keep-alive per server before round 1 (caches, page faults, TCP buffers).
+for s in "${servers[@]}"; do run_wrk "$s" keepalive 2 >/dev/null; done
+
+# The rounds: within each, every server in order, keep-alive then pipelined. res[server mode metric]
+# gathers one value a round; raw keeps the per-round lines.
+declare -A res=()
+raw=()
+modes=(keepalive pipelined)
+declare -A mode_label=([keepalive]="keep-alive" [pipelined]="pipelined ×16")
+for ((r = 1; r <= rounds; r++)); do
+  for s in "${servers[@]}"; do
+    for m in "${modes[@]}"; do
+      read -r rps p50 p99 cpu < <(run_wrk "$s" "$m" "$secs")
+      res[$s $m rps]+="$rps " res[$s $m p50]+="$p50 " res[$s $m p99]+="$p99 " res[$s $m cpu]+="$cpu "
+      [ "$m" = pipelined ] && p50=n/a p99=n/a
+      raw+=("| $r | ${label[$s]} | ${mode_label[$m]} | $rps | $p50 | $p99 | $cpu |")
+    done
+  done
+done
+
+# med SERVER MODE METRIC: the median over the rounds.
+med() { tr ' ' '\n' <<<"${res[$1 $2 $3]}" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+int() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%Y-%m-%dT%H:%MZ); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "command: bench/http_hot_path.sh $secs $rounds $threads"
+echo "GET /users/12, the same $(stat -c %s "$work/www/users/12")-byte JSON body from each; $placement;" \
+  "${secs}s per run, $rounds rounds, medians; CPU = the server's user+system time over the run / requests."
+echo "versions: nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(h2o -v | head -1)"
+echo
+echo "| server | mode | requests/s | p50 (µs) | p99 (µs) | server CPU µs/request | requests/s vs nginx return | CPU/request vs nginx return |"
+echo "|---|---|---|---|---|---|---|---|"
+for m in "${modes[@]}"; do
+  t_rps=$(med nginx_return "$m" rps) t_cpu=$(med nginx_return "$m" cpu)
+  for s in "${servers[@]}"; do
+    rps=$(med "$s" "$m" rps) cpu=$(med "$s" "$m" cpu)
+    if [ "$m" = pipelined ]; then
+      # wrk times a pipelined batch of 16 as one request, so its latencies are left out.
+      p50=n/a p99=n/a
+    else
+      p50=$(int "$(med "$s" "$m" p50)") p99=$(int "$(med "$s" "$m" p99)")
+    fi
+    echo "| ${label[$s]} | ${mode_label[$m]} | $(int "$rps") | $p50 | $p99 | $(awk -v c="$cpu" 'BEGIN { printf "%.2f", c }') |" \
+      "$(ratio "$rps" "$t_rps")× | $(ratio "$cpu" "$t_cpu")× |"
+  done
+done
+echo
+echo "Per round (µs):"
+echo
+echo "| round | server | mode | requests/s | p50 | p99 | CPU µs/request |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${raw[@]}"
