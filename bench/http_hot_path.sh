@@ -9,7 +9,8 @@
 # Per server and mode (keep-alive, pipelined ×16) it reports requests/s, p50, p99 and the CPU time
 # the server spent per request, as medians over the rounds. All servers run at once, in one run;
 # the rounds interleave them, so a drift of the machine hits each the same way.
-# Usage: bench/http_hot_path.sh [seconds=5] [rounds=5] [threads=1]
+# Usage: [ZTM_BASELINE=PATH] bench/http_hot_path.sh [seconds=5] [rounds=5] [threads=1]
+#   ZTM_BASELINE: another ztm binary (an older build) run beside this one, for before/after.
 #   threads=1: every server on CPU 0 (one worker/event loop), wrk alone on CPU 1.
 #   threads=2: servers with two workers, unpinned; wrk unpinned too, so it shares the cores.
 set -euo pipefail
@@ -34,8 +35,9 @@ fi
 # Fixed order: the order of the tables and of the runs within a round.
 servers=(ztm nginx_static nginx_return h2o)
 declare -A label=([ztm]="ztm (cache)" [nginx_static]="nginx static, tuned" [nginx_return]="nginx return"
-  [h2o]="h2o 2.2 static")
-declare -A port=([ztm]=18180 [nginx_static]=18181 [nginx_return]=18182 [h2o]=18183)
+  [h2o]="h2o 2.2 static" [ztm_base]="ztm baseline (cache)")
+declare -A port=([ztm]=18180 [nginx_static]=18181 [nginx_return]=18182 [h2o]=18183 [ztm_base]=18184)
+[ -z "${ZTM_BASELINE:-}" ] || servers=(ztm ztm_base nginx_static nginx_return h2o)
 declare -A pid=()
 
 # started NAME PATH: records $! as NAME's pid (and for cleanup), waits until it answers PATH and
@@ -54,6 +56,11 @@ common=(--storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessi
 $ztm seed --storage.sqlite_path "$work/ztm.db" >/dev/null
 "${srv_pin[@]}" $ztm serve "${common[@]}" --http.port "${port[ztm]}" >"$work/ztm.log" 2>&1 &
 started ztm /readyz
+if [ -n "${ZTM_BASELINE:-}" ]; then  # its own sessions file; the users database is shared (WAL)
+  "${srv_pin[@]}" "$ZTM_BASELINE" serve "${common[@]/sessions.db/sessions-base.db}" --http.port "${port[ztm_base]}" \
+    >"$work/ztm_base.log" 2>&1 &
+  started ztm_base /readyz
+fi
 mkdir -p "$work/www/users"
 curl -sf "http://127.0.0.1:${port[ztm]}/users/12" >"$work/www/users/12"
 
@@ -195,7 +202,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 int() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%Y-%m-%dT%H:%MZ); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: bench/http_hot_path.sh $secs $rounds $threads"
+echo "command: ${ZTM_BASELINE:+ZTM_BASELINE=$ZTM_BASELINE }bench/http_hot_path.sh $secs $rounds $threads"
 echo "GET /users/12, the same $(stat -c %s "$work/www/users/12")-byte JSON body from each; $placement;" \
   "${secs}s per run, $rounds rounds, medians; CPU = the server's user+system time over the run / requests."
 echo "versions: nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(h2o -v | head -1)"

@@ -11,7 +11,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <list>
@@ -28,8 +27,21 @@ namespace beast = boost::beast;
 using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Deadlines without a timer operation per read and write. A Beast tcp_stream arms a timer before
+// every read or write and cancels it after (a timerfd_settime and a timer-queue update each
+// way); here each operation only stores its connection's deadline, and one timer per loop, every
+// kSweep, cancels the socket of each connection past its deadline (Server::sweep). A timeout so
+// fires between its time and kSweep after it.
+constexpr auto kSweep = std::chrono::milliseconds(100);
+using SteadyClock = std::chrono::steady_clock;
+
 struct Server::Connection {
-  beast::tcp_stream* stream;
+  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  // The next read or write must end within `timeout`, or the sweep cancels it.
+  void expires_after(std::chrono::milliseconds timeout) { deadline = SteadyClock::now() + timeout; }
+
+  tcp::socket socket;
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
   bool idle = true;  // waiting for the first byte of a request: may be closed by drain()
 };
 
@@ -37,7 +49,10 @@ struct Server::Loop {
   std::list<Connection*> connections;  // declared before ioc: connections unlink on destruction
   DateCache date;
   bool draining = false;
-  asio::io_context ioc{1};
+  // One thread runs this loop and only it touches the loop's sockets, so the reactor's
+  // per-descriptor locking is off (UNSAFE_IO). The scheduler keeps its lock: other threads post
+  // here (BlockingPool completions, drain()).
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 };
@@ -46,12 +61,14 @@ namespace {
 
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+}  // namespace
+
 // Writes all of `out` (then clears it) within `timeout`; false if the client is gone or too slow.
-asio::awaitable<bool> write_out(beast::tcp_stream& stream, std::string& out,
-                                std::chrono::milliseconds timeout) {
+asio::awaitable<bool> Server::write_out(Connection& conn, std::string& out,
+                                        std::chrono::milliseconds timeout) {
   if (out.empty()) co_return true;
-  stream.expires_after(timeout);
-  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), use_tuple);
+  conn.expires_after(timeout);
+  auto [ec, n] = co_await asio::async_write(conn.socket, asio::buffer(out), use_tuple);
   out.clear();
   co_return !ec;
 }
@@ -59,17 +76,19 @@ asio::awaitable<bool> write_out(beast::tcp_stream& stream, std::string& out,
 // After a final response on a connection whose request we did not read to the end: stop
 // sending, then read and discard for a moment so that the client gets our response rather than
 // a reset caused by unread data.
-asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+asio::awaitable<void> Server::linger_close(Connection& conn) {
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn.socket.shutdown(tcp::socket::shutdown_send, ec);
   char sink[4096];
-  stream.expires_after(std::chrono::milliseconds(500));
+  conn.expires_after(std::chrono::milliseconds(500));
   for (int i = 0; i < 64; ++i) {
-    auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+    auto [rec, n] = co_await conn.socket.async_read_some(asio::buffer(sink), use_tuple);
     if (rec) break;
   }
-  stream.close();
+  conn.socket.close(ec);
 }
+
+namespace {
 
 bool has_complete_head(const beast::flat_buffer& buffer) {
   return head_end({static_cast<const char*>(buffer.data().data()), buffer.size()}) != 0;
@@ -79,7 +98,7 @@ bool has_complete_head(const beast::flat_buffer& buffer) {
 // returns its length; header_limit beyond `limit` bytes. Blank lines before a request are
 // dropped (RFC 9112 §2.2). The head is read here rather than by Beast so that the raw bytes can
 // be checked for what Beast accepts and we refuse (obs-fold).
-asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(beast::tcp_stream& stream,
+asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(tcp::socket& socket,
                                                                      beast::flat_buffer& buffer,
                                                                      std::size_t limit) {
   std::size_t scanned = 0;
@@ -93,7 +112,7 @@ asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(beast::tcp_
       co_return std::pair{beast::error_code{}, end};
     if (data.size() >= limit) co_return std::pair{beast::error_code{bhttp::error::header_limit}, 0};
     scanned = data.size();
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(limit - data.size()), use_tuple);
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(limit - data.size()), use_tuple);
     if (ec) co_return std::pair{ec, 0};
     buffer.commit(n);
   }
@@ -141,6 +160,7 @@ void Server::start() {
   port_ = port;
   for (auto& loop : loops_) {
     asio::co_spawn(loop->ioc, accept_loop(*loop), asio::detached);
+    asio::co_spawn(loop->ioc, sweep(*loop), asio::detached);
     threads_.emplace_back([l = loop.get()] { l->ioc.run(); });
   }
 }
@@ -153,7 +173,7 @@ void Server::drain() {
       beast::error_code ec;
       if (l->acceptor) l->acceptor->close(ec);
       for (Connection* c : l->connections)
-        if (c->idle) c->stream->cancel();
+        if (c->idle) c->socket.cancel(ec);
     });
   }
 }
@@ -247,10 +267,27 @@ asio::awaitable<void> Server::accept_loop(Loop& loop) {
   }
 }
 
+asio::awaitable<void> Server::sweep(Loop& loop) {
+  asio::steady_timer timer(loop.ioc);
+  for (;;) {
+    timer.expires_after(kSweep);
+    if (auto [ec] = co_await timer.async_wait(use_tuple); ec) co_return;
+    const auto now = SteadyClock::now();
+    for (Connection* c : loop.connections) {
+      if (c->deadline > now) continue;
+      // Ends the read or write in progress (operation_aborted: the connection closes). A
+      // connection between operations (its handler running) has nothing to cancel: its next
+      // operation sets a new deadline.
+      c->deadline = SteadyClock::time_point::max();
+      beast::error_code ec;
+      c->socket.cancel(ec);
+    }
+  }
+}
+
 asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
                                                asio::ip::address peer) {
-  beast::tcp_stream stream(std::move(socket));
-  Connection conn{&stream};
+  Connection conn(std::move(socket));
   loop.connections.push_front(&conn);
   struct Unlink {
     Server& server;
@@ -268,8 +305,7 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     res.close = true;
     std::string error_out;
     serialize(res, loop.date.now(), false, false, error_out);
-    if (co_await write_out(stream, error_out, options_.write_timeout))
-      co_await linger_close(stream);
+    if (co_await write_out(conn, error_out, options_.write_timeout)) co_await linger_close(conn);
   };
 
   beast::flat_buffer buffer(options_.max_header_bytes + kReadChunk);
@@ -280,11 +316,11 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     // Idle: wait for the first byte of the next request (keep-alive timeout; shorter for the
     // first request, so that connections that never send anything do not hold their slots).
     if (buffer.size() == 0) {
-      if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+      if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
       if (loop.draining) break;
       conn.idle = true;
-      stream.expires_after(first ? options_.first_request_timeout : options_.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      conn.expires_after(first ? options_.first_request_timeout : options_.idle_timeout);
+      auto [ec, n] = co_await conn.socket.async_read_some(buffer.prepare(4096), use_tuple);
       conn.idle = false;
       if (ec) break;
       buffer.commit(n);
@@ -292,11 +328,11 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     first = false;
 
     // Headers must arrive within header_timeout of the first byte (slowloris).
-    stream.expires_after(options_.header_timeout);
-    auto [head_ec, head_size] = co_await read_head(stream, buffer, options_.max_header_bytes);
+    conn.expires_after(options_.header_timeout);
+    auto [head_ec, head_size] = co_await read_head(conn.socket, buffer, options_.max_header_bytes);
     if (head_ec) {
       if (auto res = parse_error_response(head_ec)) {
-        if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+        if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
         co_await refuse(std::move(*res));
       }
       co_return;
@@ -308,7 +344,7 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
         std::string_view(static_cast<const char*>(buffer.data().data()), head_size), *parser);
     buffer.consume(head_size);
     if (bad) {
-      if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+      if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
       co_await refuse(std::move(*bad));
       co_return;
     }
@@ -334,7 +370,7 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
         // usable (a 404 or 405 on a JSON call); anything else is never read.
         const auto len = parser->content_length();
         if (!len || *len > options_.max_body_bytes || expects_continue) {
-          if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+          if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
           co_await refuse(std::move(*admission.refusal));
           co_return;
         }
@@ -343,12 +379,12 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       parser->body_limit(limit);
       if (expects_continue) {
         out += "HTTP/1.1 100 Continue\r\n\r\n";
-        if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+        if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
       }
-      stream.expires_after(options_.body_timeout);
-      if (auto [ec, n] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple); ec) {
+      conn.expires_after(options_.body_timeout);
+      if (auto [ec, n] = co_await bhttp::async_read(conn.socket, buffer, *parser, use_tuple); ec) {
         if (auto res = parse_error_response(ec)) {
-          if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+          if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
           co_await refuse(std::move(*res));
         }
         co_return;
@@ -377,19 +413,19 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     in_flight_.fetch_sub(1);
 
     if (!keep_alive) {
-      if (co_await write_out(stream, out, options_.write_timeout)) {
+      if (co_await write_out(conn, out, options_.write_timeout)) {
         beast::error_code ec;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        conn.socket.shutdown(tcp::socket::shutdown_send, ec);
       }
       co_return;
     }
     // Pipelining: while the next request is already here, answer it before writing, so the
     // batch goes out in one write. Bounded so a long pipeline cannot grow `out` without limit.
     if (!has_complete_head(buffer) || out.size() >= 64 * 1024) {
-      if (!co_await write_out(stream, out, options_.write_timeout)) co_return;
+      if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
     }
   }
-  co_await write_out(stream, out, options_.write_timeout);
+  co_await write_out(conn, out, options_.write_timeout);
 }
 
 }  // namespace ztm::http

@@ -103,6 +103,11 @@ class Server {
   struct Loop;
   struct Connection;
   boost::asio::awaitable<void> accept_loop(Loop& loop);
+  // Every kSweep (server.cc): cancels the read or write of each connection past its deadline.
+  boost::asio::awaitable<void> sweep(Loop& loop);
+  static boost::asio::awaitable<bool> write_out(Connection& conn, std::string& out,
+                                                std::chrono::milliseconds timeout);
+  static boost::asio::awaitable<void> linger_close(Connection& conn);
   // Owns one TCP connection (counted by admit_connection) until it closes.
   boost::asio::awaitable<void> serve_connection(Loop& loop, boost::asio::ip::tcp::socket socket,
                                                 boost::asio::ip::address peer);
