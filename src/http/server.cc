@@ -33,6 +33,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // kSweep, cancels the socket of each connection past its deadline (Server::sweep). A timeout so
 // fires between its time and kSweep after it.
 constexpr auto kSweep = std::chrono::milliseconds(100);
+
+// Memory of an idle keep-alive connection: each read of a request head takes at most kFirstRead
+// bytes (a typical head, a pipelined batch of small ones), and a read buffer that a
+// large head or a body grew beyond kIdleBuffer is given back before the connection waits again.
+// Measured with bench/idle_connections.py (docs/performance.md).
+constexpr std::size_t kFirstRead = 2048;
+constexpr std::size_t kIdleBuffer = 8 * 1024;
 using SteadyClock = std::chrono::steady_clock;
 
 struct Server::Connection {
@@ -112,7 +119,9 @@ asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(tcp::socket
       co_return std::pair{beast::error_code{}, end};
     if (data.size() >= limit) co_return std::pair{beast::error_code{bhttp::error::header_limit}, 0};
     scanned = data.size();
-    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(limit - data.size()), use_tuple);
+    // In steps of kFirstRead, so that the buffer grows only as far as the head needs.
+    const auto step = std::min(limit - data.size(), kFirstRead);
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(step), use_tuple);
     if (ec) co_return std::pair{ec, 0};
     buffer.commit(n);
   }
@@ -320,7 +329,8 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       if (loop.draining) break;
       conn.idle = true;
       conn.expires_after(first ? options_.first_request_timeout : options_.idle_timeout);
-      auto [ec, n] = co_await conn.socket.async_read_some(buffer.prepare(4096), use_tuple);
+      if (buffer.capacity() > kIdleBuffer) buffer.shrink_to_fit();
+      auto [ec, n] = co_await conn.socket.async_read_some(buffer.prepare(kFirstRead), use_tuple);
       conn.idle = false;
       if (ec) break;
       buffer.commit(n);
