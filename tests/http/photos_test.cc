@@ -466,6 +466,12 @@ TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
   EXPECT_FALSE(failed.at("error").as_string().empty());
   EXPECT_EQ(failed.at("attempts").as_int64(), 2);
   EXPECT_EQ(finished(fine).at("status"), "done");
+  // The worker marks the job failed, then dead-letters its message: the second may come a
+  // moment after the job reads "failed".
+  ASSERT_TRUE(eventually([&] {
+    auto d = run_sync(server.queue().dead_letters(10));
+    return d.ok() && !d->empty();
+  })) << "no dead letter";
   auto dead = run_sync(server.queue().dead_letters(10));
   ASSERT_TRUE(dead.ok());
   ASSERT_EQ(dead->size(), 1u);
