@@ -28,10 +28,11 @@ using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Deadlines without a timer operation per read and write. A Beast tcp_stream arms a timer before
-// every read or write and cancels it after (a timerfd_settime and a timer-queue update each
-// way); here each operation only stores its connection's deadline, and one timer per loop, every
-// kSweep, cancels the socket of each connection past its deadline (Server::sweep). A timeout so
-// fires between its time and kSweep after it.
+// every read or write and cancels it after (timer-queue work and per-operation timer state; the
+// timerfd itself moves only when the earliest deadline does); here each operation only stores its
+// connection's deadline, and one timer per loop, every kSweep, cancels the socket of each
+// connection past its deadline (Server::sweep). A timeout so fires between its time and kSweep
+// after it. Measured with bench/http_hot_path.sh (docs/performance.md, issue 12).
 constexpr auto kSweep = std::chrono::milliseconds(100);
 
 // Memory of an idle keep-alive connection: each read of a request head takes at most kFirstRead
