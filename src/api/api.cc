@@ -211,6 +211,9 @@ Response Api::finish(int endpoint, const http::Request& req, Response res, std::
     res.header("Access-Control-Allow-Origin", "*");
     res.header("Access-Control-Expose-Headers", "ETag, Age, X-Cache, X-Served-By");
   }
+  if (options_.on_write && res.status < 400 && req.msg.method() != Verb::get &&
+      req.msg.method() != Verb::head)
+    options_.on_write();
   // Every answer says who may store it: what no handler chose, nobody may (errors, writes).
   if (!has_header(res, "Cache-Control")) CachePolicy::no_store(res);
   return res;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <random>
 
@@ -35,6 +36,9 @@ struct ApiOptions {
   const Clock* clock = &Clock::system();    // request latency; must outlive the Api
   CachePolicyOptions cache;                 // how long edges keep public reads
   std::vector<NamedUrl> edges;              // the CDN's edges (GET /cdn.json); none = no CDN
+  // Called after every successful unsafe request (a write may have committed outbox messages):
+  // the outbox relay's wake(). May be empty.
+  std::function<void()> on_write;
 };
 
 class Api {

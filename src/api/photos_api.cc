@@ -9,6 +9,7 @@
 #include "api/multipart.h"
 #include "api/request_parsing.h"
 #include "app/photo_edits.h"
+#include "app/purge_keys.h"
 
 namespace ztm::api {
 
@@ -103,7 +104,7 @@ boost::asio::awaitable<Response> PhotosApi::get(http::Request& req) {
   CachePolicy::conditional(req, res, "\"p" + std::to_string(photo->id) + "\"",
                            json::serialize(photo_json(*photo)));
   cache_.public_read(req, res, CachePolicy::Read::photo,
-                     fmt::format("photo-{} owner-{}", photo->id, photo->owner_id));
+                     app::photo_key(photo->id) + " " + app::owner_key(photo->owner_id));
   co_return res;
 }
 
@@ -127,7 +128,7 @@ boost::asio::awaitable<Response> PhotosApi::list(http::Request& req) {
   std::string tag = content_etag(body);
   CachePolicy::conditional(req, res, std::move(tag), std::move(body));
   // Uploads, edit results and deletions of the owner's photos purge owner-{id}.
-  cache_.public_read(req, res, CachePolicy::Read::list, fmt::format("owner-{}", *owner));
+  cache_.public_read(req, res, CachePolicy::Read::list, app::owner_key(*owner));
   co_return res;
 }
 

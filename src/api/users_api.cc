@@ -5,6 +5,7 @@
 
 #include "api/errors.h"
 #include "api/request_parsing.h"
+#include "app/purge_keys.h"
 #include "app/user_json.h"
 #include "core/log.h"
 
@@ -55,7 +56,7 @@ boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   if (!doc) co_return error_response(doc.error());
   Response res;
   CachePolicy::conditional(req, res, etag((*doc)->version), (*doc)->data);
-  cache_.public_read(req, res, CachePolicy::Read::user, "user-" + std::string(req.params[0]));
+  cache_.public_read(req, res, CachePolicy::Read::user, app::user_key(*id));
   co_return res;
 }
 
@@ -74,8 +75,8 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
     next = "/users?after=" + std::to_string(page->users.back().user.id) +
            "&limit=" + std::to_string(query->limit);
   // The page changes when any user on it does (their keys) or a user joins (users-list).
-  std::string keys = "users-list";
-  for (const auto& s : page->users) keys += " user-" + std::to_string(s.user.id);
+  std::string keys(app::kUsersListKey);
+  for (const auto& s : page->users) keys += " " + app::user_key(s.user.id);
   std::string body =
       json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   Response res;

@@ -1,23 +1,67 @@
 #include "app/outbox_relay.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 
+#include "app/purge_keys.h"
 #include "core/log.h"
 #include "core/run_on.h"
 
 namespace ztm::app {
 
+boost::asio::awaitable<Result<void>> OutboxRelay::publish(const storage::OutboxMessage& m) {
+  const std::string dedup = "outbox-" + std::to_string(m.id);
+  if (m.topic == "jobs") co_return co_await queue_.publish(dedup, m.payload);
+  if (m.topic != "change") {
+    log::warn("outbox relay: a message of an unknown topic, dropped", {{"topic", m.topic}});
+    co_return Result<void>{};
+  }
+  if (options_.edges.empty()) co_return Result<void>{};
+  auto keys = keys_for_change(m.payload);
+  if (!keys) {
+    log::warn("outbox relay: a change message without keys, dropped",
+              {{"error", keys.error().message}});
+    co_return Result<void>{};
+  }
+  boost::json::array list;
+  for (auto& k : *keys) list.emplace_back(std::move(k));
+  const std::string payload =
+      boost::json::serialize(boost::json::object{{"keys", std::move(list)}});
+  for (const auto& e : options_.edges) {
+    auto r = co_await e.queue->publish(dedup + "-" + e.edge, payload);
+    if (!r) co_return r;
+  }
+  co_return Result<void>{};
+}
+
+boost::asio::awaitable<Result<void>> OutboxRelay::publish_sync(std::int64_t at_ms) {
+  // Unique per pass and relay (several web servers sync the same queues): nothing to dedup.
+  static std::atomic<std::uint64_t> counter{0};
+  const std::string payload = R"({"sync_at":)" + std::to_string(at_ms) + "}";
+  for (const auto& e : options_.edges) {
+    std::string dedup = "sync-" + e.edge + "-" + std::to_string(at_ms) + "-" +
+                        std::to_string(reinterpret_cast<std::uintptr_t>(this)) + "-" +
+                        std::to_string(counter.fetch_add(1));
+    auto r = co_await e.queue->publish(std::move(dedup), payload);
+    if (!r) co_return r;
+  }
+  co_return Result<void>{};
+}
+
 boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
+  // Before reading the outbox: a change committed before this instant is in the batch, or was
+  // published (by this relay or another) before this read (docs/cdn.md).
+  const auto pass_began = options_.clock->now();
   auto batch = co_await photos_.outbox_batch(options_.batch);
   if (!batch) co_return std::move(batch).error();
   std::vector<std::int64_t> published;
   Result<void> failed;
-  for (auto& m : *batch) {
-    std::string dedup = "outbox-" + std::to_string(m.id);
-    auto r = co_await queue_.publish(std::move(dedup), std::move(m.payload));
+  for (const auto& m : *batch) {
+    auto r = co_await publish(m);
     if (!r) {
       failed = std::move(r).error();
       break;  // in order: the rest waits for the next pass
@@ -29,7 +73,22 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
     if (auto d = co_await photos_.outbox_delete(std::move(published)); !d)
       co_return std::move(d).error();
   if (!failed) co_return std::move(failed).error();
+  const auto now = std::chrono::steady_clock::now();
+  if (!options_.edges.empty() && count < options_.batch &&
+      now - last_sync_ >= options_.sync_interval) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(pass_began.time_since_epoch())
+            .count();
+    if (auto s = co_await publish_sync(ms); !s) co_return std::move(s).error();
+    last_sync_ = now;
+  }
   co_return count;
+}
+
+void OutboxRelay::wake() {
+  woken_.store(true, std::memory_order_release);
+  std::lock_guard lock(timer_mu_);
+  if (timer_) boost::asio::post(timer_->get_executor(), [timer = timer_] { timer->cancel(); });
 }
 
 boost::asio::awaitable<void> OutboxRelay::run() {
@@ -37,16 +96,24 @@ boost::asio::awaitable<void> OutboxRelay::run() {
   co_await asio::this_coro::throw_if_cancelled(false);              // cancellation is checked below
   const auto state = co_await asio::this_coro::cancellation_state;  // sees later cancellation
   auto cancelled = [&state] { return state.cancelled() != asio::cancellation_type::none; };
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+  {
+    std::lock_guard lock(timer_mu_);
+    timer_ = timer;
+  }
   while (!cancelled()) {
+    woken_.store(false, std::memory_order_release);
     auto n = co_await run_to_completion(relay_once());
     if (!n) log::warn("outbox relay", {{"error", n.error().message}});
     if (cancelled()) break;  // it came during the pass: no wait is pending to abort
-    if (n && *n == options_.batch) continue;  // more may be waiting
-    timer.expires_after(n ? options_.idle_wait : options_.error_wait);
-    boost::system::error_code ec;  // operation_aborted: cancelled
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (n && *n == options_.batch) continue;                    // more may be waiting
+    if (n && woken_.load(std::memory_order_acquire)) continue;  // a write came during the pass
+    timer->expires_after(n ? options_.idle_wait : options_.error_wait);
+    boost::system::error_code ec;  // operation_aborted: cancelled, or woken
+    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::lock_guard lock(timer_mu_);
+  timer_.reset();
 }
 
 }  // namespace ztm::app

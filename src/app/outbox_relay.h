@@ -1,39 +1,70 @@
 #pragma once
-// The transactional outbox's relay: publishes what the web tier committed in its outbox
-// (photo_store.h) to the Queue, then deletes it. A message is deleted only after the queue
-// acknowledged it, so a broker that is down delays jobs but loses none; a crash between publish
-// and delete re-publishes with the same dedup id ("outbox-<id>"), which the queue absorbs. Every
+// The transactional outbox's relay: publishes what was committed in the outbox (photo_store.h)
+// to its queues, then deletes it. A message is deleted only after every queue acknowledged it,
+// so a broker that is down delays messages but loses none; a crash between publish and delete
+// re-publishes with the same dedup id ("outbox-<id>[-<edge>]"), which the queue absorbs. Every
 // web server may run one: they may publish a message twice, never lose one.
+//   "jobs"    the job queue, as written
+//   "change"  each CDN edge's purge queue, as {"keys":[...]} (app/purge_keys.h); without edges
+//             it is only deleted. After a pass that drained the outbox, each edge's queue also
+//             gets {"sync_at":<unix ms>} with the time the pass began: every change committed
+//             before it is on that queue before the sync (docs/cdn.md, "Why sync_at means caught
+//             up"), so an edge that applied the sync has applied them. At most one sync per
+//             sync_interval.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <memory>
+#include <mutex>
 
+#include "core/clock.h"
 #include "queue/queue.h"
 #include "storage/photo_store.h"
 
 namespace ztm::app {
 
+// One CDN edge's purge queue.
+struct EdgeQueue {
+  std::string edge;  // "edge1": in dedup ids
+  queue::Queue* queue = nullptr;
+};
+
 struct OutboxRelayOptions {
   int batch = 100;
   std::chrono::milliseconds idle_wait{100};    // the outbox was empty: look again after this
   std::chrono::milliseconds error_wait{1000};  // a store or the queue failed
+  std::vector<EdgeQueue> edges;                // none: changes are dropped
+  std::chrono::milliseconds sync_interval{250};
+  const Clock* clock = &Clock::system();  // the sync's time
 };
 
 class OutboxRelay {
  public:
   OutboxRelay(storage::PhotoStore& photos, queue::Queue& queue, OutboxRelayOptions options)
-      : photos_(photos), queue_(queue), options_(options) {}
+      : photos_(photos), queue_(queue), options_(std::move(options)) {}
   // Passes until cancelled (TaskGroup::stop): cancellation aborts the wait between passes at
   // once; a pass in progress is not cut short (its published messages are deleted), so a stop
   // waits for at most one pass and causes no re-publishing. Returns normally.
   boost::asio::awaitable<void> run();
   // One pass: publishes and deletes at most one batch; how many were published.
   boost::asio::awaitable<Result<int>> relay_once();
+  // Something was committed: the next pass starts now rather than after idle_wait (cuts the
+  // purge latency of a write to the time of one pass). Thread-safe; cheap when nobody waits.
+  void wake();
 
  private:
+  boost::asio::awaitable<Result<void>> publish(const storage::OutboxMessage& m);
+  boost::asio::awaitable<Result<void>> publish_sync(std::int64_t at_ms);
+
   storage::PhotoStore& photos_;
   queue::Queue& queue_;
   OutboxRelayOptions options_;
+  std::chrono::steady_clock::time_point last_sync_{};
+  std::atomic<bool> woken_{false};
+  std::mutex timer_mu_;
+  std::shared_ptr<boost::asio::steady_timer> timer_;  // run()'s wait, while run() lives
 };
 
 }  // namespace ztm::app

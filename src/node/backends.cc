@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 #include "cache/redis/redis_cache_tier.h"
+#include "cdn/varnish/varnish_edge.h"
 #include "core/log.h"
 #include "core/run_sync.h"
 #include "media/local/local_blob_store.h"
@@ -234,6 +237,31 @@ std::unique_ptr<Queue> open_queue(const Config& config, const Clock& clock) {
   if (q.backend != "nats")
     throw ConfigError("option 'queue.backend': '" + q.backend + "' is neither embedded nor nats");
   return std::make_unique<NatsQueue>(NatsQueueOptions{.url = q.nats_url, .queue = queue});
+}
+
+std::unique_ptr<queue::Queue> open_purge_queue(const Config& config, const Clock& clock,
+                                               const std::string& edge) {
+  const QueueOptions queue{.ack_wait = std::chrono::milliseconds(2000),
+                           .max_deliveries = std::numeric_limits<int>::max() - 1};
+  if (config.queue.backend == "embedded")
+    return std::make_unique<EmbeddedQueue>(
+        EmbeddedQueueOptions{.path = beside_users_db(config, ("ztm-purge-" + edge + ".db").c_str()),
+                             .queue = queue,
+                             .clock = &clock});
+  std::string upper;
+  for (char ch : edge) upper += ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+  return std::make_unique<NatsQueue>(
+      NatsQueueOptions{.url = config.queue.nats_url,
+                       .queue = queue,
+                       .stream = "ZTM_PURGE_" + upper,
+                       .subject = "ztm.purge." + edge,
+                       .consumer = "ztm-purger-" + edge,
+                       .dead_subject = "ztm.purge." + edge + ".dead"});
+}
+
+std::unique_ptr<cdn::Edge> open_edge(const NamedUrl& admin) {
+  return std::make_unique<cdn::VarnishEdge>(
+      cdn::VarnishEdgeOptions{.name = admin.name, .admin_url = admin.url});
 }
 
 std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate) {

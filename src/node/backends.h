@@ -12,6 +12,7 @@
 #include "app/photos.h"
 #include "cache/local/local_cache.h"
 #include "cache/shared_cache.h"
+#include "cdn/edge.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/metrics.h"
@@ -50,6 +51,14 @@ std::unique_ptr<sessions::SessionStore> open_session_store(const Config& config,
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).
 std::unique_ptr<queue::Queue> open_queue(const Config& config, const Clock& clock);
+
+// One CDN edge's purge queue (docs/cdn.md), on the same backend as the job queue: stream
+// ZTM_PURGE_<EDGE> / file ztm-purge-<edge>.db. A batch not acked within 2 s goes to another web
+// server's purger; nothing is ever dead-lettered (a purge waits for its edge as long as it takes).
+std::unique_ptr<queue::Queue> open_purge_queue(const Config& config, const Clock& clock,
+                                               const std::string& edge);
+// The edge's purge client (its admin listener).
+std::unique_ptr<cdn::Edge> open_edge(const NamedUrl& admin);
 
 // media.backend: a local directory (default media/ beside the users database) or the PostgreSQL
 // database of storage.postgres_url; with `migrate`, creates its table first.

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "app/accounts.h"
+#include "app/edge_purger.h"
 #include "app/outbox_relay.h"
 #include "app/passwords.h"
 #include "app/photo_worker.h"
@@ -27,6 +28,7 @@
 namespace ztm::node {
 
 using app::AccountService;
+using app::EdgePurger;
 using app::OutboxRelay;
 using app::OutboxRelayOptions;
 using app::PasswordHasher;
@@ -197,9 +199,16 @@ void Node::build_web_server() {
   auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
   photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
 
-  relay_ = std::make_unique<OutboxRelay>(
-      *database_, *queue_,
-      OutboxRelayOptions{.idle_wait = milliseconds(config_.queue.outbox_poll_ms)});
+  OutboxRelayOptions relay{.idle_wait = milliseconds(config_.queue.outbox_poll_ms),
+                           .clock = &clock_};
+  for (const auto& admin : parse_named_urls(config_.cdn.edge_admins)) {
+    purge_queues_.push_back(open_purge_queue(config_, clock_, admin.name));
+    edges_.push_back(open_edge(admin));
+    purgers_.push_back(
+        std::make_unique<EdgePurger>(*purge_queues_.back(), *edges_.back(), &metrics_));
+    relay.edges.push_back({admin.name, purge_queues_.back().get()});
+  }
+  relay_ = std::make_unique<OutboxRelay>(*database_, *queue_, std::move(relay));
   if (config_.worker.in_process) add_in_process_workers();
 
   if (!config_.http.static_dir.empty()) {
@@ -207,7 +216,9 @@ void Node::build_web_server() {
     for (const auto& edge : parse_named_urls(config_.cdn.edges)) edge_origins.push_back(edge.url);
     static_files_ = api::StaticFiles::load(config_.http.static_dir, edge_origins);
   }
-  api_ = std::make_unique<api::Api>(api_options(config_, clock_), *users_, *auth_, *photos_,
+  auto options_for_api = api_options(config_, clock_);
+  options_for_api.on_write = [relay = relay_.get()] { relay->wake(); };
+  api_ = std::make_unique<api::Api>(std::move(options_for_api), *users_, *auth_, *photos_,
                                     *readiness_, metrics_, static_files_.get());
   const int threads = config_.http.threads > 0
                           ? config_.http.threads
@@ -255,6 +266,7 @@ void Node::start() {
   http_->start();
   // Background work runs on a loop of its own, never on the HTTP loops.
   if (relay_) background_.spawn(relay_->run());
+  for (auto& purger : purgers_) background_.spawn(purger->run());
   if (worker_) background_.spawn(worker_->run());
   if (l2_)  // the L2 nodes' own evictions, for ztm_cache_evictions_total{layer="l2"}
     background_.spawn(

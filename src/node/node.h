@@ -38,6 +38,7 @@ class StaticFiles;
 }  // namespace api
 namespace app {
 class AccountService;
+class EdgePurger;
 class OutboxRelay;
 class PasswordHasher;
 class PhotoService;
@@ -45,6 +46,9 @@ class PhotoWorker;
 class Readiness;
 class UserService;
 }  // namespace app
+namespace cdn {
+class Edge;
+}  // namespace cdn
 namespace cache {
 class LocalCache;
 class SharedCache;
@@ -142,6 +146,10 @@ class Node {
   std::unique_ptr<app::AccountService> accounts_;
   std::unique_ptr<api::Auth> auth_;
   std::unique_ptr<app::PhotoService> photos_;
+  // The CDN's purge path, one of each per edge in cdn.edge_admins (docs/cdn.md).
+  std::vector<std::unique_ptr<queue::Queue>> purge_queues_;
+  std::vector<std::unique_ptr<cdn::Edge>> edges_;
+  std::vector<std::unique_ptr<app::EdgePurger>> purgers_;
   std::unique_ptr<app::OutboxRelay> relay_;
   std::unique_ptr<app::PhotoWorker> worker_;
   std::unique_ptr<api::StaticFiles> static_files_;

@@ -43,10 +43,14 @@ struct Job {
   bool operator==(const Job&) const = default;
 };
 
-// A message the web tier committed together with its job; the relay publishes and deletes it.
+// A message committed together with what it is about; the relay publishes and deletes it.
+// Topics: "jobs" (an edit job's queue message, written by create_job) and "change" (what a
+// write changed, written by the database's triggers: {"op":"insert|update|delete","user":id}
+// or {"op":...,"photo":id,"owner":id[,"blob":key when a deleted photo's bytes are unused]}).
 struct OutboxMessage {
-  std::int64_t id = 0;  // ascending in commit order; the queue's dedup id
+  std::int64_t id = 0;  // ascending in insertion order; the queue's dedup id
   std::string payload;
+  std::string topic = "jobs";
 };
 
 // What one user holds and runs (photo_usage): the basis of the per-user quotas.

@@ -4,6 +4,10 @@
 //
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PhotoConformance, ::testing::Types<SqliteFactory>);
 
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include "storage/photo_store.h"
 #include "tests/storage/store_conformance.h"
 
@@ -32,6 +36,23 @@ class PhotoConformance : public StoreConformance<Factory> {
     auto r = run_sync(photos_->outbox_batch(limit));
     EXPECT_EQ(outcome(r), "ok");
     return r.ok() ? *r : std::vector<storage::OutboxMessage>{};
+  }
+  // The outbox's messages of one topic, in order.
+  std::vector<storage::OutboxMessage> outbox_of(const std::string& topic) {
+    auto all = outbox();
+    std::erase_if(all, [&topic](const auto& m) { return m.topic != topic; });
+    return all;
+  }
+  // The "change" messages as JSON, and the outbox emptied.
+  std::vector<boost::json::value> take_changes() {
+    std::vector<boost::json::value> out;
+    std::vector<std::int64_t> ids;
+    for (const auto& m : outbox()) {
+      ids.push_back(m.id);
+      if (m.topic == "change") out.push_back(boost::json::parse(m.payload));
+    }
+    EXPECT_EQ(outcome(run_sync(photos_->outbox_delete(std::move(ids)))), "ok");
+    return out;
   }
   storage::PhotoStore* photos_ = nullptr;
 };
@@ -63,14 +84,14 @@ TYPED_TEST_P(PhotoConformance, EachJobCommitsWithOneOutboxMessage) {
   ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "payload-100"))), "ok");
   ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(101), "payload-101"))), "ok");
   EXPECT_EQ(errc(run_sync(this->p().create_job(this->job(100), "again"))), "conflict");
-  auto all = this->outbox();
+  auto all = this->outbox_of("jobs");
   ASSERT_EQ(all.size(), 2u) << "a refused job leaves no message";
   EXPECT_EQ(all[0].payload, "payload-100");
   EXPECT_EQ(all[1].payload, "payload-101");
   EXPECT_LT(all[0].id, all[1].id);
   EXPECT_EQ(this->outbox(1).size(), 1u);
   ASSERT_EQ(outcome(run_sync(this->p().outbox_delete({all[0].id, 999'999}))), "ok");
-  auto rest = this->outbox();
+  auto rest = this->outbox_of("jobs");
   ASSERT_EQ(rest.size(), 1u);
   EXPECT_EQ(rest[0].payload, "payload-101");
   auto j = this->get_job(100);
@@ -193,11 +214,56 @@ TYPED_TEST_P(PhotoConformance, PhotoPagesListOneOwnersPhotosInIdOrder) {
   EXPECT_EQ(errc(run_sync(this->p().list_photos(1, 0, 0))), "invalid_argument");
 }
 
+// Every change to a user or a photo commits a "change" message with it (the CDN purges from
+// them), cascades included; a refused write commits none.
+TYPED_TEST_P(PhotoConformance, EveryChangeCommitsAChangeMessage) {
+  using boost::json::parse;
+  using Changes = std::vector<boost::json::value>;
+  EXPECT_EQ(this->take_changes(), (Changes{parse(R"({"op":"insert","user":1})")}));
+  ASSERT_EQ(outcome(this->create(sample_user(2, "b"))), "ok");
+  auto u2 = sample_user(2, "b2");
+  ASSERT_EQ(outcome(this->update(u2)), "ok");
+  EXPECT_EQ(errc(this->update(u2, 99)), "precondition_failed");
+  EXPECT_EQ(this->take_changes(),
+            (Changes{parse(R"({"op":"insert","user":2})"), parse(R"({"op":"update","user":2})")}));
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(this->photo(10)))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(this->photo(11)))), "ok");  // same blob
+  auto theirs = this->photo(12, std::string(64, 'b') + ".png");
+  theirs.owner_id = 2;
+  ASSERT_EQ(outcome(run_sync(this->p().create_photo(theirs))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().create_job(this->job(100), "p"))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().complete_job(100, this->photo(13)))), "ok");
+  EXPECT_EQ(this->take_changes(), (Changes{parse(R"({"op":"insert","photo":10,"owner":1})"),
+                                           parse(R"({"op":"insert","photo":11,"owner":1})"),
+                                           parse(R"({"op":"insert","photo":12,"owner":2})"),
+                                           parse(R"({"op":"insert","photo":13,"owner":1})")}));
+  // The blob's key only once no photo uses it: its URL is gone then.
+  ASSERT_EQ(outcome(run_sync(this->p().delete_photo(10))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().delete_photo(11))), "ok");
+  ASSERT_EQ(outcome(run_sync(this->p().delete_photo(13))), "ok");
+  const std::string blob_a = std::string(64, 'a') + ".jpg";
+  EXPECT_EQ(this->take_changes(),
+            (Changes{parse(R"({"op":"delete","photo":10,"owner":1,"blob":null})"),
+                     parse(R"({"op":"delete","photo":11,"owner":1,"blob":null})"),
+                     parse(R"({"op":"delete","photo":13,"owner":1,"blob":")" + blob_a + R"("})")}));
+  // A user's photos go with the user, each with its message.
+  ASSERT_EQ(outcome(this->remove(2)), "ok");
+  auto gone = this->take_changes();
+  std::sort(gone.begin(), gone.end(), [](const auto& a, const auto& b) {
+    return boost::json::serialize(a) < boost::json::serialize(b);
+  });
+  const std::string blob_b = std::string(64, 'b') + ".png";
+  EXPECT_EQ(gone,
+            (Changes{parse(R"({"op":"delete","photo":12,"owner":2,"blob":")" + blob_b + R"("})"),
+                     parse(R"({"op":"delete","user":2})")}));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PhotoConformance, PhotosRoundTripAndDeleteReportsSharedBlobs,
                             EachJobCommitsWithOneOutboxMessage, AJobRunsToOneResultAndStaysDone,
                             AFailedJobKeepsItsReasonAndTakesNoResult,
                             ConcurrentCompletionsMakeOneResult,
                             UsageCountsAUsersPhotosBytesAndJobsInFlight,
-                            PhotoPagesListOneOwnersPhotosInIdOrder);
+                            PhotoPagesListOneOwnersPhotosInIdOrder,
+                            EveryChangeCommitsAChangeMessage);
 
 }  // namespace ztm::test

@@ -3,6 +3,8 @@
 // suite as the real backends (tests/storage/memory_store_test.cc), so tests that use it rely on
 // the contract, not on a fake's quirks. Tests can make it fail on purpose (fail_with).
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -62,6 +64,7 @@ class MemoryStore : public storage::Database {
     const UserId id = user.id;
     if (users_.contains(id)) co_return Error{Errc::conflict, "id exists"};
     if (key) keys_[*key] = id;
+    user_changed("insert", id);
     co_return users_[id] = storage::StoredUser{std::move(user), 1};
   }
   boost::asio::awaitable<Result<storage::StoredUser>> update_user(
@@ -73,6 +76,7 @@ class MemoryStore : public storage::Database {
     if (expected && *expected != it->second.version)
       co_return Error{Errc::precondition_failed, "version differs"};
     it->second = storage::StoredUser{std::move(user), it->second.version + 1};
+    user_changed("update", it->first);
     co_return it->second;
   }
   boost::asio::awaitable<Result<storage::Committed>> delete_user(
@@ -84,7 +88,12 @@ class MemoryStore : public storage::Database {
     if (expected && *expected != it->second.version)
       co_return Error{Errc::precondition_failed, "version differs"};
     users_.erase(it);
+    user_changed("delete", id);
     std::erase_if(accounts_, [id](const auto& kv) { return kv.second.user_id == id; });
+    std::vector<storage::PhotoId> theirs;  // the photos go with the user, as in the databases
+    for (const auto& [pid, p] : photos_)
+      if (p.owner_id == id) theirs.push_back(pid);
+    for (auto pid : theirs) erase_photo(photos_.find(pid));
     co_return storage::Committed{};
   }
   boost::asio::awaitable<Result<std::int64_t>> count_users() override {
@@ -103,6 +112,7 @@ class MemoryStore : public storage::Database {
       co_return Error{Errc::conflict, "email: an account with this email exists"};
     accounts_[account.email] = std::move(account);
     const UserId id = user.id;
+    user_changed("insert", id);
     co_return users_[id] = storage::StoredUser{std::move(user), 1};
   }
   boost::asio::awaitable<Result<storage::Account>> find_account(std::string email) override {
@@ -118,6 +128,7 @@ class MemoryStore : public storage::Database {
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (photo.id <= 0) co_return Error{Errc::invalid_argument, "photo id must be positive"};
     if (photos_.contains(photo.id)) co_return Error{Errc::conflict, "photo exists"};
+    photo_inserted(photo);
     co_return photos_[photo.id] = std::move(photo);
   }
   boost::asio::awaitable<Result<storage::Photo>> get_photo(storage::PhotoId id) override {
@@ -132,11 +143,7 @@ class MemoryStore : public storage::Database {
     if (fail_) co_return Error{*fail_, "injected failure"};
     auto it = photos_.find(id);
     if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
-    storage::DeletedPhoto out{it->second.blob_key, false};
-    photos_.erase(it);
-    for (const auto& [pid, p] : photos_)
-      out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
-    co_return out;
+    co_return erase_photo(it);
   }
   boost::asio::awaitable<Result<storage::PhotoPage>> list_photos(UserId owner,
                                                                  storage::PhotoId after,
@@ -177,7 +184,7 @@ class MemoryStore : public storage::Database {
     job.result_photo_id = 0;
     job.error.clear();
     job.attempts = 0;
-    outbox_.push_back({++outbox_seq_, std::move(payload)});
+    outbox_.push_back({++outbox_seq_, std::move(payload), "jobs"});
     co_return jobs_[job.id] = std::move(job);
   }
   boost::asio::awaitable<Result<storage::Job>> get_job(storage::JobId id) override {
@@ -200,6 +207,7 @@ class MemoryStore : public storage::Database {
       if (photos_.contains(result.id)) return Error{Errc::conflict, "photo exists"};
       j.status = storage::JobStatus::done;
       j.result_photo_id = result.id;
+      photo_inserted(result);
       photos_[result.id] = result;
       return {};
     });
@@ -255,6 +263,29 @@ class MemoryStore : public storage::Database {
   std::map<std::string, storage::Account> accounts_;  // by email
   std::map<storage::PhotoId, storage::Photo> photos_;
   std::map<storage::JobId, storage::Job> jobs_;
+  // The "change" messages the databases' triggers write (storage/photo_record.h).
+  void user_changed(const char* op, UserId id) {
+    outbox_.push_back({++outbox_seq_, fmt::format(R"({{"op":"{}","user":{}}})", op, id), "change"});
+  }
+  void photo_inserted(const storage::Photo& p) {
+    outbox_.push_back({++outbox_seq_,
+                       fmt::format(R"({{"op":"insert","photo":{},"owner":{}}})", p.id, p.owner_id),
+                       "change"});
+  }
+  storage::DeletedPhoto erase_photo(std::map<storage::PhotoId, storage::Photo>::iterator it) {
+    storage::DeletedPhoto out{it->second.blob_key, false};
+    const storage::Photo gone = it->second;
+    photos_.erase(it);
+    for (const auto& [pid, p] : photos_)
+      out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
+    outbox_.push_back(
+        {++outbox_seq_,
+         fmt::format(R"({{"op":"delete","photo":{},"owner":{},"blob":{}}})", gone.id, gone.owner_id,
+                     out.blob_in_use ? "null" : "\"" + gone.blob_key + "\""),
+         "change"});
+    return out;
+  }
+
   std::vector<storage::OutboxMessage> outbox_;
   std::int64_t outbox_seq_ = 0;
   std::optional<Errc> fail_;

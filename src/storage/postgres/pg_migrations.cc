@@ -85,6 +85,40 @@ constexpr Migration kMigrations[] = {
     {6, "index photos by owner and id (a user's photo pages)", R"sql(
       CREATE INDEX photos_owner_id ON photos(owner_id, id);
     )sql"},
+    // What changed, committed with the change (the CDN purges from it: docs/cdn.md). Triggers,
+    // so that no write path can forget it; cascades (a user's photos) record theirs too.
+    {7, "record changes to users and photos in the outbox", R"sql(
+      ALTER TABLE outbox ADD COLUMN topic text NOT NULL DEFAULT 'jobs';
+      CREATE FUNCTION ztm_user_changed() RETURNS trigger LANGUAGE plpgsql AS $f$
+      BEGIN
+        IF TG_OP = 'DELETE' THEN
+          INSERT INTO outbox(topic, payload)
+            VALUES ('change', jsonb_build_object('op', 'delete', 'user', OLD.id)::text);
+        ELSE
+          INSERT INTO outbox(topic, payload)
+            VALUES ('change', jsonb_build_object('op', lower(TG_OP), 'user', NEW.id)::text);
+        END IF;
+        RETURN NULL;
+      END $f$;
+      CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE ON users
+        FOR EACH ROW EXECUTE FUNCTION ztm_user_changed();
+      -- The blob's key only when no photo uses it any more (its URL is then gone).
+      CREATE FUNCTION ztm_photo_changed() RETURNS trigger LANGUAGE plpgsql AS $f$
+      BEGIN
+        IF TG_OP = 'DELETE' THEN
+          INSERT INTO outbox(topic, payload) VALUES ('change', jsonb_build_object(
+            'op', 'delete', 'photo', OLD.id, 'owner', OLD.owner_id, 'blob',
+            CASE WHEN EXISTS (SELECT 1 FROM photos WHERE blob_key = OLD.blob_key)
+                 THEN NULL ELSE OLD.blob_key END)::text);
+        ELSE
+          INSERT INTO outbox(topic, payload) VALUES ('change', jsonb_build_object(
+            'op', 'insert', 'photo', NEW.id, 'owner', NEW.owner_id)::text);
+        END IF;
+        RETURN NULL;
+      END $f$;
+      CREATE TRIGGER photos_changed AFTER INSERT OR DELETE ON photos
+        FOR EACH ROW EXECUTE FUNCTION ztm_photo_changed();
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

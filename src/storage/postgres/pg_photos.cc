@@ -59,7 +59,7 @@ constexpr Statement kJobFail{
     "UPDATE jobs SET status = 'failed', error = $2, updated_at = now() "
     "WHERE id = $1 AND status IN ('queued', 'running') RETURNING " ZTM_JOB_COLUMNS};
 constexpr Statement kOutboxBatch{"ztm_outbox_batch",
-                                 "SELECT id, payload FROM outbox ORDER BY id LIMIT $1"};
+                                 "SELECT id, payload, topic FROM outbox ORDER BY id LIMIT $1"};
 constexpr Statement kOutboxDelete{"ztm_outbox_delete",
                                   "DELETE FROM outbox WHERE id = ANY($1::bigint[])"};
 #undef ZTM_JOB_COLUMNS
@@ -263,7 +263,7 @@ awaitable<Result<std::vector<OutboxMessage>>> pg_outbox_batch(Host& host, int li
   for (int i = 0; i < r->rows(); ++i) {
     const auto id = r->int64(i, 0);
     if (!id) co_return Error{Errc::internal, "postgres: malformed outbox row"};
-    out.push_back({*id, std::string(r->text(i, 1))});
+    out.push_back({*id, std::string(r->text(i, 1)), std::string(r->text(i, 2))});
   }
   co_return out;
 }

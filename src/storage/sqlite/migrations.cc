@@ -79,6 +79,36 @@ constexpr Migration kMigrations[] = {
       CREATE INDEX photos_owner ON photos(owner_id);
       CREATE INDEX jobs_in_flight_owner ON jobs(owner_id) WHERE status IN ('queued', 'running');
     )sql"},
+    // What changed, committed with the change (the CDN purges from it: docs/cdn.md). Triggers,
+    // so that no write path can forget it; cascades (a user's photos) record theirs too.
+    {6, "record changes to users and photos in the outbox", R"sql(
+      ALTER TABLE outbox ADD COLUMN topic TEXT NOT NULL DEFAULT 'jobs';
+      CREATE TRIGGER users_changed_insert AFTER INSERT ON users BEGIN
+        INSERT INTO outbox(topic, payload, created_at) VALUES('change',
+          json_object('op', 'insert', 'user', NEW.id), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+      END;
+      CREATE TRIGGER users_changed_update AFTER UPDATE ON users BEGIN
+        INSERT INTO outbox(topic, payload, created_at) VALUES('change',
+          json_object('op', 'update', 'user', NEW.id), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+      END;
+      CREATE TRIGGER users_changed_delete AFTER DELETE ON users BEGIN
+        INSERT INTO outbox(topic, payload, created_at) VALUES('change',
+          json_object('op', 'delete', 'user', OLD.id), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+      END;
+      CREATE TRIGGER photos_changed_insert AFTER INSERT ON photos BEGIN
+        INSERT INTO outbox(topic, payload, created_at) VALUES('change',
+          json_object('op', 'insert', 'photo', NEW.id, 'owner', NEW.owner_id),
+          strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+      END;
+      -- The blob's key only when no photo uses it any more (its URL is then gone).
+      CREATE TRIGGER photos_changed_delete AFTER DELETE ON photos BEGIN
+        INSERT INTO outbox(topic, payload, created_at) VALUES('change',
+          json_object('op', 'delete', 'photo', OLD.id, 'owner', OLD.owner_id, 'blob',
+                      CASE WHEN EXISTS (SELECT 1 FROM photos WHERE blob_key = OLD.blob_key)
+                           THEN NULL ELSE OLD.blob_key END),
+          strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+      END;
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

@@ -48,7 +48,7 @@ constexpr const char* job_done =
 constexpr const char* job_fail =
     "UPDATE jobs SET status = 'failed', error = ?2, updated_at = " ZTM_NOW
     " WHERE id = ?1 AND status IN ('queued', 'running')";
-constexpr const char* outbox_batch = "SELECT id, payload FROM outbox ORDER BY id LIMIT ?1";
+constexpr const char* outbox_batch = "SELECT id, payload, topic FROM outbox ORDER BY id LIMIT ?1";
 constexpr const char* outbox_delete = "DELETE FROM outbox WHERE id = ?1";
 }  // namespace sql
 #undef ZTM_JOB_COLUMNS
@@ -289,7 +289,7 @@ awaitable<Result<std::vector<OutboxMessage>>> SqliteStore::outbox_batch(int limi
         std::vector<OutboxMessage> out;
         int rc;
         while ((rc = st.step()) == SQLITE_ROW)
-          out.push_back({st.column_int64(0), st.column_text(1)});
+          out.push_back({st.column_int64(0), st.column_text(1), st.column_text(2)});
         if (rc != SQLITE_DONE) return c.error(rc, "outbox_batch");
         return out;
       });

@@ -1,0 +1,51 @@
+#include "app/purge_keys.h"
+
+#include <boost/json/parse.hpp>
+
+namespace ztm::app {
+
+std::string user_key(UserId id) {
+  return "user-" + std::to_string(id);
+}
+std::string owner_key(UserId id) {
+  return "owner-" + std::to_string(id);
+}
+std::string photo_key(std::int64_t photo_id) {
+  return "photo-" + std::to_string(photo_id);
+}
+std::string url_key(std::string_view path) {
+  return "url:" + std::string(path);
+}
+
+Result<std::vector<std::string>> keys_for_change(std::string_view payload) {
+  const Error bad{Errc::invalid_argument,
+                  "not a change message: " + std::string(payload.substr(0, 200))};
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(payload, ec);
+  const auto* change = value.if_object();
+  if (ec || !change) return bad;
+  const auto* op = change->if_contains("op");
+  const auto* user = change->if_contains("user");
+  const auto* photo = change->if_contains("photo");
+  const auto* owner = change->if_contains("owner");
+  if (!op || !op->is_string()) return bad;
+  if (user && user->is_int64()) {
+    const UserId id = user->as_int64();
+    if (*op == "insert") return std::vector<std::string>{std::string(kUsersListKey), user_key(id)};
+    if (*op == "update") return std::vector<std::string>{user_key(id)};
+    if (*op == "delete")
+      return std::vector<std::string>{user_key(id), std::string(kUsersListKey), owner_key(id)};
+  } else if (photo && photo->is_int64() && owner && owner->is_int64()) {
+    if (*op == "insert") return std::vector<std::string>{owner_key(owner->as_int64())};
+    if (*op == "delete") {
+      std::vector<std::string> keys{photo_key(photo->as_int64()), owner_key(owner->as_int64())};
+      const auto* blob = change->if_contains("blob");
+      if (blob && blob->is_string())
+        keys.push_back(url_key("/media/" + std::string(blob->as_string())));
+      return keys;
+    }
+  }
+  return bad;
+}
+
+}  // namespace ztm::app

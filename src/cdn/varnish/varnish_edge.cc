@@ -1,0 +1,95 @@
+#include "cdn/varnish/varnish_edge.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <stdexcept>
+
+namespace ztm::cdn {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+
+VarnishEdge::VarnishEdge(VarnishEdgeOptions options) : options_(std::move(options)) {
+  std::string_view url = options_.admin_url;
+  if (!url.starts_with("http://"))
+    throw std::invalid_argument("edge admin URL '" + options_.admin_url +
+                                "' is not http://host:port");
+  url.remove_prefix(7);
+  const auto colon = url.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == url.size())
+    throw std::invalid_argument("edge admin URL '" + options_.admin_url + "' has no port");
+  host_ = std::string(url.substr(0, colon));
+  if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']')
+    host_ = host_.substr(1, host_.size() - 2);
+  port_ = std::string(url.substr(colon + 1));
+}
+
+std::vector<std::string> VarnishEdge::key_lines(const std::vector<std::string>& keys) {
+  std::vector<std::string> lines(1);
+  for (const auto& key : keys) {
+    if (!lines.back().empty() && lines.back().size() + 1 + key.size() > kMaxKeyBytes)
+      lines.emplace_back();
+    if (!lines.back().empty()) lines.back() += ' ';
+    lines.back() += key;
+  }
+  return lines;
+}
+
+asio::awaitable<Result<void>> VarnishEdge::purge(std::vector<std::string> keys,
+                                                 std::optional<std::int64_t> synced_at_ms) {
+  auto lines = key_lines(keys);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string synced;
+    if (i + 1 == lines.size() && synced_at_ms)
+      synced = fmt::format("{}.{:03}", *synced_at_ms / 1000, *synced_at_ms % 1000);
+    if (lines[i].empty() && synced.empty()) continue;
+    auto sent = co_await send(std::move(lines[i]), std::move(synced));
+    if (!sent) co_return sent;
+  }
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> VarnishEdge::send(std::string xkey, std::string synced_at) {
+  auto fail = [this](std::string_view what) {
+    return Error{Errc::unavailable, fmt::format("edge {}: {}", options_.name, what)};
+  };
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  asio::ip::tcp::resolver resolver(stream.get_executor());
+  boost::system::error_code ec;
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  const auto endpoints = co_await resolver.async_resolve(host_, port_, token);
+  if (ec) co_return fail("resolve: " + ec.message());
+  stream.expires_after(options_.timeout);
+  co_await stream.async_connect(endpoints, token);
+  if (ec) co_return fail("connect: " + ec.message());
+  bhttp::request<bhttp::empty_body> req(bhttp::verb::purge, "/", 11);
+  req.set(bhttp::field::host, host_);
+  if (!xkey.empty()) req.set("Xkey-Purge", xkey);
+  if (!synced_at.empty()) req.set("X-Ztm-Synced-At", synced_at);
+  req.prepare_payload();
+  stream.expires_after(options_.timeout);
+  co_await bhttp::async_write(stream, req, token);
+  if (ec) co_return fail("send: " + ec.message());
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64 * 1024);
+  co_await bhttp::async_read(stream, buffer, parser, token);
+  if (ec) co_return fail("answer: " + ec.message());
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  const unsigned status = parser.get().result_int();
+  if (status != 200) co_return fail(fmt::format("PURGE answered {}", status));
+  co_return Result<void>{};
+}
+
+}  // namespace ztm::cdn
