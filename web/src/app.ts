@@ -78,6 +78,7 @@ export function start(config: CdnConfig): void {
   const statusEl = byId("status");
   const alertEl = byId("alert");
   const footer = h("footer", { class: "cdn" });
+  let statusAt = 0; // when the status line was last set
   document.body.appendChild(footer);
 
   const ctx: Ctx = {
@@ -85,7 +86,10 @@ export function start(config: CdnConfig): void {
     cdn,
     me: null,
     main,
-    status: (text) => say(statusEl, text),
+    status: (text) => {
+      statusAt = Date.now();
+      say(statusEl, text);
+    },
     alert: (text) => say(alertEl, text),
     go: (hash) => {
       if (location.hash === hash) void render(false);
@@ -141,6 +145,9 @@ export function start(config: CdnConfig): void {
     const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
     const params: Record<string, string> = Object.fromEntries(new URLSearchParams(query));
     ctx.alert("");
+    // A status from before this navigation is stale (one set just before it, e.g. "Logged
+    // in", is about it and stays).
+    if (Date.now() - statusAt > 1500) say(statusEl, "");
     clear(main);
     for (const [re, view, names] of ROUTES) {
       const m = re.exec(path);

@@ -56,8 +56,10 @@ export function gallery(ctx: Ctx, owner: number): Gallery {
       for (const p of page.items) add(p, false);
       next = page.next;
     } catch (e) {
-      // An origin without the listing route (404 "no route for ..."): this session's uploads.
-      if (e instanceof ApiError && e.status === 404 && /^no route/.test(e.message)) next = null;
+      // An origin without the listing route (404 "no route", or 405: only POST is routed):
+      // this session's uploads only.
+      const noRoute = e instanceof ApiError && ((e.status === 404 && /^no route/.test(e.message)) || e.status === 405);
+      if (noRoute) next = null;
       else say(error, `The photos could not be loaded: ${describe(e)}`);
     } finally {
       more.disabled = false;
