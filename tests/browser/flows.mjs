@@ -118,3 +118,24 @@ export async function applyEdits(page, { sharpen = false, blur = false } = {}) {
   assert(await imageLoaded(result), "the edited photo loaded (naturalWidth > 0)");
   return result;
 }
+
+// From "My photos" right after an upload: opens the photo, draws a crop over its middle, applies
+// it (with the given filters) and waits for the result; returns the crop and the result's size.
+export async function cropUploaded(page, id, filters = {}) {
+  await page.getByRole("link", { name: `Edit photo ${id}` }).click();
+  await page.getByRole("heading", { name: `Photo ${id}` }).waitFor();
+  const crop = await drawSelection(page, 0.25, 0.2, 0.75, 0.7);
+  assert(await page.getByLabel("Crop to the selection").isChecked(), "drawing checks 'Crop'");
+  const result = await applyEdits(page, filters);
+  const natural = await result.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+  assert(natural[0] === crop.width && natural[1] === crop.height,
+    `the result is the crop's size (${natural} vs ${crop.width}x${crop.height})`);
+  const resultId = Number(await result.evaluate((img) => /photo (\d+)/.exec(img.alt)[1]));
+  return { crop, resultId };
+}
+
+// The page shows no error (every alert region empty or hidden).
+export async function noErrorShown(page) {
+  const texts = await page.locator('[role="alert"]:not([hidden])').allTextContents();
+  assert(texts.every((t) => t.trim() === ""), `no error on the page (got ${JSON.stringify(texts)})`);
+}

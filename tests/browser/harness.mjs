@@ -178,7 +178,9 @@ export async function startEdge(args, name, port, origin) {
 // requests can only time out).
 export async function startBlackHole() {
   const sockets = new Set();
+  let connections = 0;
   const server = net.createServer((s) => {
+    connections += 1;
     sockets.add(s);
     s.on("error", () => {});
     s.on("close", () => sockets.delete(s));
@@ -189,7 +191,7 @@ export async function startBlackHole() {
     for (const s of sockets) s.destroy();
     return new Promise((r) => server.close(r));
   });
-  return { url: `http://127.0.0.1:${server.address().port}`, accepted: () => sockets.size };
+  return { url: `http://127.0.0.1:${server.address().port}`, accepted: () => connections };
 }
 
 // ---- the browser -------------------------------------------------------------------------

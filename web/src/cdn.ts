@@ -159,6 +159,7 @@ export class Cdn {
       settled = true;
       clearTimeout(timer);
       if (why === "error") void this.suspect();
+      img.removeAttribute("crossorigin");
       img.src = path;
     };
     const timer = setTimeout(() => toOrigin("timeout"), IMAGE_TIMEOUT_MS);
@@ -167,6 +168,9 @@ export class Cdn {
       settled = true;
       clearTimeout(timer);
     }, { once: true });
+    // CORS without credentials: the session cookie (host-only, but a cookie ignores ports)
+    // never goes to an edge, which would pass such a request uncached.
+    img.crossOrigin = "anonymous";
     img.src = base + path;
   }
 
@@ -185,6 +189,7 @@ export class Cdn {
       settled = true;
       clearTimeout(timer);
       this.markDown(`stylesheet ${path}: ${why}`);
+      link.removeAttribute("crossorigin");
       link.href = path;
     };
     const timer = setTimeout(() => toOrigin("timeout"), EDGE_TIMEOUT_MS);
@@ -193,6 +198,7 @@ export class Cdn {
       settled = true;
       clearTimeout(timer);
     }, { once: true });
+    link.crossOrigin = "anonymous";
     link.href = base + path;
     return link;
   }
