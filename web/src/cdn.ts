@@ -153,21 +153,11 @@ export class Cdn {
       img.src = path;
       return;
     }
-    let settled = false;
-    const toOrigin = (why: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
+    onFailure(img, IMAGE_TIMEOUT_MS, (why) => {
       if (why === "error") void this.suspect();
       img.removeAttribute("crossorigin");
       img.src = path;
-    };
-    const timer = setTimeout(() => toOrigin("timeout"), IMAGE_TIMEOUT_MS);
-    img.addEventListener("error", () => toOrigin("error"), { once: true });
-    img.addEventListener("load", () => {
-      settled = true;
-      clearTimeout(timer);
-    }, { once: true });
+    });
     // CORS without credentials: the session cookie (host-only, but a cookie ignores ports)
     // never goes to an edge, which would pass such a request uncached.
     img.crossOrigin = "anonymous";
@@ -183,21 +173,11 @@ export class Cdn {
       link.href = path;
       return link;
     }
-    let settled = false;
-    const toOrigin = (why: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
+    onFailure(link, EDGE_TIMEOUT_MS, (why) => {
       this.markDown(`stylesheet ${path}: ${why}`);
       link.removeAttribute("crossorigin");
       link.href = path;
-    };
-    const timer = setTimeout(() => toOrigin("timeout"), EDGE_TIMEOUT_MS);
-    link.addEventListener("error", () => toOrigin("error"), { once: true });
-    link.addEventListener("load", () => {
-      settled = true;
-      clearTimeout(timer);
-    }, { once: true });
+    });
     link.crossOrigin = "anonymous";
     link.href = base + path;
     return link;
@@ -242,6 +222,21 @@ export class Cdn {
   private changed(): void {
     for (const f of this.listeners) f();
   }
+}
+
+// Calls `fallback` once if `el` (an <img> or <link> about to load) fires `error`, or no `load`
+// within `ms`.
+function onFailure(el: HTMLElement, ms: number, fallback: (why: "error" | "timeout") => void): void {
+  let settled = false;
+  const settle = (why?: "error" | "timeout") => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if (why) fallback(why);
+  };
+  const timer = setTimeout(() => settle("timeout"), ms);
+  el.addEventListener("error", () => settle("error"), { once: true });
+  el.addEventListener("load", () => settle(), { once: true });
 }
 
 // sessionStorage, or null where it is unavailable (some privacy modes throw on access).

@@ -14,6 +14,11 @@ function credentials(newPassword: boolean) {
   return { email, password };
 }
 
+// The heading (labelling the form), the form, and a link to the other of the two screens.
+function screen(ctx: Ctx, id: string, title: string, form: HTMLFormElement, ask: string, href: string, other: string): void {
+  append(ctx.main, h("h1", { id, tabindex: -1 }, title), form, h("p", {}, ask, h("a", { href }, other)));
+}
+
 export function logInView(ctx: Ctx): void {
   const { email, password } = credentials(false);
   const error = liveRegion("error");
@@ -25,12 +30,7 @@ export function logInView(ctx: Ctx): void {
     ctx.status(`Logged in as ${ctx.me?.firstName ?? ""} ${ctx.me?.lastName ?? ""}.`);
     ctx.go("#/photos");
   });
-  append(
-    ctx.main,
-    h("h1", { id: "login-h", tabindex: -1 }, "Log in"),
-    form,
-    h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up")),
-  );
+  screen(ctx, "login-h", "Log in", form, "No account yet? ", "#/signup", "Sign up");
 }
 
 export function signUpView(ctx: Ctx): void {
@@ -54,11 +54,6 @@ export function signUpView(ctx: Ctx): void {
     ctx.status(`Welcome, ${user.firstName}! Your account is ready and you are logged in.`);
     ctx.go("#/photos");
   });
-  append(
-    ctx.main,
-    h("h1", { id: "signup-h", tabindex: -1 }, "Sign up"),
-    form,
-    h("p", {}, "Have an account? ", h("a", { href: "#/login" }, "Log in")),
-  );
+  screen(ctx, "signup-h", "Sign up", form, "Have an account? ", "#/login", "Log in");
 }
 
