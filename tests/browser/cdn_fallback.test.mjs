@@ -145,6 +145,7 @@ await run(args, "browser cdn fallback", async (t) => {
 
   await t.step("edge dead, the page reloaded: app from the origin", async () => {
     rec.phase("dead-reload");
+    await page.goto(`${origin.url}/#/users`);
     await page.reload();
     await page.getByRole("heading", { name: "Users" }).waitFor();
     await page.getByRole("button", { name: "Log out" }).waitFor();

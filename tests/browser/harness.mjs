@@ -305,7 +305,7 @@ export async function run(args, title, body) {
       console.log(`     screenshot: ${file}`);
     }
     for (const { name, child } of started)
-      console.log(`     ${name}: pid ${child.pid}, ${child.exitCode === null ? "running" : `exited ${child.exitCode}`}`);
+      console.log(`     ${name}: pid ${child.pid}, ${child.exitCode ?? child.signalCode ?? "running"}`);
   } finally {
     await stopAll();
   }
