@@ -43,8 +43,10 @@ for (const file of result.outputFiles) {
 for (const key of ["boot", "app", "style"])
   if (!urls[key]) throw new Error(`build: no output for the ${key} entry point`);
 
-const html = readFileSync(join(here, "index.html"), "utf8").replace(/\{\{(boot|app|style)\}\}/g,
-  (_, key) => urls[key]);
+const html = readFileSync(join(here, "index.html"), "utf8").replace(
+  /\{\{(boot|app|style)\}\}/g,
+  (_, key) => urls[key],
+);
 writeFileSync(join(staging, "index.html"), html);
 
 rmSync(out, { recursive: true, force: true });

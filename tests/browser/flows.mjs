@@ -55,7 +55,9 @@ export async function upload(page, file) {
   await page.evaluate(() => {
     const bar = document.querySelector("progress");
     window.__progress = [];
-    new MutationObserver(() => window.__progress.push(Number(bar.getAttribute("value")))).observe(bar, {
+    new MutationObserver(() =>
+      window.__progress.push(Number(bar.getAttribute("value"))),
+    ).observe(bar, {
       attributes: true,
       attributeFilter: ["value"],
     });
@@ -72,12 +74,13 @@ export async function upload(page, file) {
 // True when the <img> has loaded (a decoded image has a natural width).
 export async function imageLoaded(locator) {
   return locator.evaluate(
-    (img) => new Promise((resolve) => {
-      const ok = () => resolve(img.complete && img.naturalWidth > 0);
-      if (img.complete && img.naturalWidth > 0) return resolve(true);
-      img.addEventListener("load", ok, { once: true });
-      setTimeout(ok, 8000);
-    }),
+    (img) =>
+      new Promise((resolve) => {
+        const ok = () => resolve(img.complete && img.naturalWidth > 0);
+        if (img.complete && img.naturalWidth > 0) return resolve(true);
+        img.addEventListener("load", ok, { once: true });
+        setTimeout(ok, 8000);
+      }),
   );
 }
 
@@ -103,8 +106,14 @@ async function until_loaded(img) {
 }
 
 export async function readCrop(page) {
-  const v = async (label) => Number(await page.getByLabel(label, { exact: true }).inputValue());
-  return { x: await v("Left (x)"), y: await v("Top (y)"), width: await v("Width"), height: await v("Height") };
+  const v = async (label) =>
+    Number(await page.getByLabel(label, { exact: true }).inputValue());
+  return {
+    x: await v("Left (x)"),
+    y: await v("Top (y)"),
+    width: await v("Width"),
+    height: await v("Height"),
+  };
 }
 
 // Applies the checked edits and waits for the job to be done; returns the result's <img>.
@@ -115,7 +124,10 @@ export async function applyEdits(page, { sharpen = false, blur = false } = {}) {
   await page.getByText(/^Job \d+: done\.$/).waitFor({ timeout: 30_000 });
   const result = page.locator(".result figure img");
   await result.waitFor();
-  assert(await imageLoaded(result), "the edited photo loaded (naturalWidth > 0)");
+  assert(
+    await imageLoaded(result),
+    "the edited photo loaded (naturalWidth > 0)",
+  );
   return result;
 }
 
@@ -125,17 +137,32 @@ export async function cropUploaded(page, id, filters = {}) {
   await page.getByRole("link", { name: `Edit photo ${id}` }).click();
   await page.getByRole("heading", { name: `Photo ${id}` }).waitFor();
   const crop = await drawSelection(page, 0.25, 0.2, 0.75, 0.7);
-  assert(await page.getByLabel("Crop to the selection").isChecked(), "drawing checks 'Crop'");
+  assert(
+    await page.getByLabel("Crop to the selection").isChecked(),
+    "drawing checks 'Crop'",
+  );
   const result = await applyEdits(page, filters);
-  const natural = await result.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
-  assert(natural[0] === crop.width && natural[1] === crop.height,
-    `the result is the crop's size (${natural} vs ${crop.width}x${crop.height})`);
-  const resultId = Number(await result.evaluate((img) => /photo (\d+)/.exec(img.alt)[1]));
+  const natural = await result.evaluate((img) => [
+    img.naturalWidth,
+    img.naturalHeight,
+  ]);
+  assert(
+    natural[0] === crop.width && natural[1] === crop.height,
+    `the result is the crop's size (${natural} vs ${crop.width}x${crop.height})`,
+  );
+  const resultId = Number(
+    await result.evaluate((img) => /photo (\d+)/.exec(img.alt)[1]),
+  );
   return { crop, resultId };
 }
 
 // The page shows no error (every alert region empty or hidden).
 export async function noErrorShown(page) {
-  const texts = await page.locator('[role="alert"]:not([hidden])').allTextContents();
-  assert(texts.every((t) => t.trim() === ""), `no error on the page (got ${JSON.stringify(texts)})`);
+  const texts = await page
+    .locator('[role="alert"]:not([hidden])')
+    .allTextContents();
+  assert(
+    texts.every((t) => t.trim() === ""),
+    `no error on the page (got ${JSON.stringify(texts)})`,
+  );
 }

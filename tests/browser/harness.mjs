@@ -6,7 +6,15 @@
 // Usage: node <test>.mjs --ztm PATH --web DIR --out DIR [--vcl PATH]
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+  existsSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -16,14 +24,18 @@ import { deflateSync } from "node:zlib";
 export function parseArgs(argv = process.argv.slice(2)) {
   const args = {};
   for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith("--")) throw new Error(`unexpected argument ${argv[i]}`);
+    if (!argv[i].startsWith("--"))
+      throw new Error(`unexpected argument ${argv[i]}`);
     args[argv[i].slice(2)] = argv[i + 1];
   }
-  for (const k of ["ztm", "web", "out"]) if (!args[k]) throw new Error(`--${k} is required`);
+  for (const k of ["ztm", "web", "out"])
+    if (!args[k]) throw new Error(`--${k} is required`);
   args.web = resolve(args.web);
   args.dist = join(args.web, "dist");
   if (!existsSync(join(args.dist, "index.html")))
-    throw new Error(`${args.dist}/index.html is missing: build the client first (scripts/lib/web.sh)`);
+    throw new Error(
+      `${args.dist}/index.html is missing: build the client first (scripts/lib/web.sh)`,
+    );
   mkdirSync(args.out, { recursive: true });
   return args;
 }
@@ -97,7 +109,10 @@ export async function until(what, f, ms = 10_000, every = 50) {
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, every));
   }
 }
@@ -107,29 +122,44 @@ export async function startZtm(args, name, extra = []) {
   const dir = mkdtempSync(join(tmpdir(), `ztm-browser-${name}-`));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const db = join(dir, "ztm.db");
-  const common = ["--storage.sqlite_path", db, "--storage.sqlite_durable_commits", "false"];
-  const seed = spawn(args.ztm, ["seed", ...common], { stdio: ["ignore", "pipe", "pipe"] });
+  const common = [
+    "--storage.sqlite_path",
+    db,
+    "--storage.sqlite_durable_commits",
+    "false",
+  ];
+  const seed = spawn(args.ztm, ["seed", ...common], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const seedOut = track(`${name}-seed`, seed);
   const [code] = await once(seed, "exit");
   if (code !== 0) throw new Error(`ztm seed exited ${code}: ${seedOut()}`);
   const child = spawn(
     args.ztm,
     [
-      "serve", ...common,
-      "--http.port", "0",
-      "--http.static_dir", args.dist,
+      "serve",
+      ...common,
+      "--http.port",
+      "0",
+      "--http.static_dir",
+      args.dist,
       // Fast password hashing and room for the tests' sign-ups and log-ins from one address.
-      "--accounts.argon2_ops", "1",
-      "--accounts.argon2_memory_kib", "8",
-      "--accounts.login_attempts_per_address", "10000",
-      "--log.access", "errors",
+      "--accounts.argon2_ops",
+      "1",
+      "--accounts.argon2_memory_kib",
+      "8",
+      "--accounts.login_attempts_per_address",
+      "10000",
+      "--log.access",
+      "errors",
       ...extra,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const log = track(name, child, join(args.out, `${name}.log`));
   const url = await until(`${name} to listen`, () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${log()}`);
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited ${child.exitCode}: ${log()}`);
     return /^ztm serve: listening on (\S+)$/m.exec(log())?.[1];
   });
   return { url, child, dir, log };
@@ -138,7 +168,8 @@ export async function startZtm(args, name, extra = []) {
 // A Varnish edge (deploy/varnish/edge.vcl, rendered as deploy/varnish/check.sh does) on
 // 127.0.0.1:`port` in front of `origin` (http://127.0.0.1:PORT).
 export async function startEdge(args, name, port, origin) {
-  const vclSrc = args.vcl ?? join(args.web, "..", "deploy", "varnish", "edge.vcl");
+  const vclSrc =
+    args.vcl ?? join(args.web, "..", "deploy", "varnish", "edge.vcl");
   const dir = mkdtempSync(join(tmpdir(), `ztm-edge-${name}-`));
   chmodSync(dir, 0o755); // varnishd reads the VCL as its own unprivileged user
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
@@ -152,25 +183,46 @@ export async function startEdge(args, name, port, origin) {
     purgers: '    "127.0.0.1";',
     lease: "2s",
   };
-  const text = readFileSync(vclSrc, "utf8").replace(/\{\{([a-z_]+)\}\}/g, (_, k) => {
-    if (!(k in values)) throw new Error(`edge.vcl: no value for {{${k}}}`);
-    return values[k];
-  });
+  const text = readFileSync(vclSrc, "utf8").replace(
+    /\{\{([a-z_]+)\}\}/g,
+    (_, k) => {
+      if (!(k in values)) throw new Error(`edge.vcl: no value for {{${k}}}`);
+      return values[k];
+    },
+  );
   const vcl = join(dir, "edge.vcl");
   writeFileSync(vcl, text);
   chmodSync(vcl, 0o644);
   const child = spawn(
     "varnishd",
-    ["-F", "-n", join(dir, "vd"), "-a", `public=127.0.0.1:${port}`, "-a", `admin=127.0.0.1:${adminPort}`,
-     "-T", "none", "-f", vcl, "-s", "malloc,64m"],
+    [
+      "-F",
+      "-n",
+      join(dir, "vd"),
+      "-a",
+      `public=127.0.0.1:${port}`,
+      "-a",
+      `admin=127.0.0.1:${adminPort}`,
+      "-T",
+      "none",
+      "-f",
+      vcl,
+      "-s",
+      "malloc,64m",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const log = track(name, child, join(args.out, `${name}.log`));
   const url = `http://127.0.0.1:${port}`;
-  await until(`${name} to answer /.ztm/ping`, async () => {
-    if (child.exitCode !== null) throw new Error(`varnishd exited ${child.exitCode}: ${log()}`);
-    return (await fetch(`${url}/.ztm/ping`)).ok;
-  }, 15_000);
+  await until(
+    `${name} to answer /.ztm/ping`,
+    async () => {
+      if (child.exitCode !== null)
+        throw new Error(`varnishd exited ${child.exitCode}: ${log()}`);
+      return (await fetch(`${url}/.ztm/ping`)).ok;
+    },
+    15_000,
+  );
   return { url, child, log };
 }
 
@@ -191,7 +243,10 @@ export async function startBlackHole() {
     for (const s of sockets) s.destroy();
     return new Promise((r) => server.close(r));
   });
-  return { url: `http://127.0.0.1:${server.address().port}`, accepted: () => connections };
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    accepted: () => connections,
+  };
 }
 
 // ---- the browser -------------------------------------------------------------------------
@@ -206,8 +261,14 @@ export async function launchChromium(args) {
     executablePath: CHROMIUM,
     headless: true,
     args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
     ],
   });
   onCleanup(() => browser.close());
@@ -246,9 +307,13 @@ export function noisePng(width, height, seed = 1) {
     const at = row * (width * 3 + 1);
     raw[at] = 0; // filter: none
     for (let i = 1; i <= width * 3; i++) {
-      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
       // noise over a gradient, so a crop and a blur visibly change the picture
-      raw[at + i] = ((x & 0x3f) + ((row * 160) / height) + ((i % 3) * 40)) & 0xff;
+      raw[at + i] = ((x & 0x3f) + (row * 160) / height + (i % 3) * 40) & 0xff;
     }
   }
   return Buffer.concat([
@@ -274,7 +339,10 @@ export async function run(args, title, body) {
       page.on("close", () => pages.delete(page));
       page.on("console", (m) => {
         // (a failed resource is an answer the test checks itself)
-        if ((m.type() === "error" || m.type() === "warning") && !m.text().startsWith("Failed to load resource"))
+        if (
+          (m.type() === "error" || m.type() === "warning") &&
+          !m.text().startsWith("Failed to load resource")
+        )
           console.log(`  [console ${m.type()}] ${m.text()}`);
       });
       page.on("pageerror", (e) => console.log(`  [pageerror] ${e}`));
@@ -287,25 +355,35 @@ export async function run(args, title, body) {
       console.log(`ok   ${name} (${Date.now() - s} ms)`);
     },
     async shot(page, name) {
-      const file = join(args.out, `${String(++shots).padStart(2, "0")}-${name}.png`);
+      const file = join(
+        args.out,
+        `${String(++shots).padStart(2, "0")}-${name}.png`,
+      );
       await page.screenshot({ path: file, fullPage: true });
     },
   };
   let status = 0;
   try {
     await body(t);
-    console.log(`${title}: all steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${args.out}`);
+    console.log(
+      `${title}: all steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${args.out}`,
+    );
   } catch (e) {
     status = 1;
     console.log(`FAIL ${current}: ${e?.stack ?? e}`);
     let n = 0;
     for (const p of pages) {
-      const file = join(args.out, `FAIL-${current.replace(/[^a-z0-9]+/gi, "_")}-${++n}.png`);
+      const file = join(
+        args.out,
+        `FAIL-${current.replace(/[^a-z0-9]+/gi, "_")}-${++n}.png`,
+      );
       await p.screenshot({ path: file, fullPage: true }).catch(() => {});
       console.log(`     screenshot: ${file}`);
     }
     for (const { name, child } of started)
-      console.log(`     ${name}: pid ${child.pid}, ${child.exitCode ?? child.signalCode ?? "running"}`);
+      console.log(
+        `     ${name}: pid ${child.pid}, ${child.exitCode ?? child.signalCode ?? "running"}`,
+      );
   } finally {
     await stopAll();
   }

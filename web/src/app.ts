@@ -161,7 +161,11 @@ export function start(config: CdnConfig): void {
       if (focus) main.querySelector<HTMLElement>("h1")?.focus();
       return;
     }
-    append(main, h("h1", { tabindex: -1 }, "Not found"), h("p", {}, "No page here. ", h("a", { href: "#/" }, "Go to the directory")));
+    append(
+      main,
+      h("h1", { tabindex: -1 }, "Not found"),
+      h("p", {}, "No page here. ", h("a", { href: "#/" }, "Go to the directory")),
+    );
   }
 
   cdn.onChange(renderFooter);

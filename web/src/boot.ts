@@ -21,6 +21,5 @@ async function boot(): Promise<void> {
 
 boot().catch((e: unknown) => {
   const main = document.getElementById("main");
-  if (main)
-    main.textContent = `The page could not start: ${String(e)}. Reload to try again.`;
+  if (main) main.textContent = `The page could not start: ${String(e)}. Reload to try again.`;
 });

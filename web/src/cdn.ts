@@ -68,11 +68,13 @@ export class Cdn {
 
   constructor(
     config: CdnConfig,
-    private readonly store: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null = safeStorage(),
+    private readonly store: Pick<
+      Storage,
+      "getItem" | "setItem" | "removeItem"
+    > | null = safeStorage(),
     private readonly now: () => number = Date.now,
   ) {
-    this.edge =
-      config.edges.find((e) => e.name === config.preferred) ?? null;
+    this.edge = config.edges.find((e) => e.name === config.preferred) ?? null;
   }
 
   state(): EdgeState {
@@ -90,7 +92,9 @@ export class Cdn {
     const wasUp = this.state() === "up";
     this.store?.setItem(this.key(), String(this.now() + EDGE_DOWN_MS));
     if (wasUp) {
-      console.warn(`cdn: edge ${this.edge.name} marked down for ${EDGE_DOWN_MS / 1000} s: ${reason}`);
+      console.warn(
+        `cdn: edge ${this.edge.name} marked down for ${EDGE_DOWN_MS / 1000} s: ${reason}`,
+      );
       this.changed();
     }
   }
@@ -226,7 +230,11 @@ export class Cdn {
 
 // Calls `fallback` once if `el` (an <img> or <link> about to load) fires `error`, or no `load`
 // within `ms`.
-function onFailure(el: HTMLElement, ms: number, fallback: (why: "error" | "timeout") => void): void {
+function onFailure(
+  el: HTMLElement,
+  ms: number,
+  fallback: (why: "error" | "timeout") => void,
+): void {
   let settled = false;
   const settle = (why?: "error" | "timeout") => {
     if (settled) return;

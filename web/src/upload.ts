@@ -36,7 +36,9 @@ export function uploadPhoto(
       }
     });
     const failed = (what: string) => () =>
-      reject(new ApiError(`The upload ${what}. Check your connection and try again.`, 0, "network"));
+      reject(
+        new ApiError(`The upload ${what}. Check your connection and try again.`, 0, "network"),
+      );
     xhr.addEventListener("error", failed("failed (network error)"));
     xhr.addEventListener("timeout", failed("timed out"));
     xhr.addEventListener("abort", failed("was cancelled"));

@@ -5,25 +5,56 @@ import { asyncForm } from "./form";
 import { profileFields } from "./profile_form";
 
 function credentials(newPassword: boolean) {
-  const email = field("Email", { name: "email", type: "email", required: true, autocomplete: "email" });
+  const email = field("Email", {
+    name: "email",
+    type: "email",
+    required: true,
+    autocomplete: "email",
+  });
   const password = field(
     "Password",
-    { name: "password", type: "password", required: true, autocomplete: newPassword ? "new-password" : "current-password", minlength: newPassword ? 8 : undefined },
+    {
+      name: "password",
+      type: "password",
+      required: true,
+      autocomplete: newPassword ? "new-password" : "current-password",
+      minlength: newPassword ? 8 : undefined,
+    },
     newPassword ? "At least 8 characters; not one of the most common passwords." : undefined,
   );
   return { email, password };
 }
 
 // The heading (labelling the form), the form, and a link to the other of the two screens.
-function screen(ctx: Ctx, id: string, title: string, form: HTMLFormElement, ask: string, href: string, other: string): void {
-  append(ctx.main, h("h1", { id, tabindex: -1 }, title), form, h("p", {}, ask, h("a", { href }, other)));
+function screen(
+  ctx: Ctx,
+  id: string,
+  title: string,
+  form: HTMLFormElement,
+  ask: string,
+  href: string,
+  other: string,
+): void {
+  append(
+    ctx.main,
+    h("h1", { id, tabindex: -1 }, title),
+    form,
+    h("p", {}, ask, h("a", { href }, other)),
+  );
 }
 
 export function logInView(ctx: Ctx): void {
   const { email, password } = credentials(false);
   const error = liveRegion("error");
   const button = h("button", { type: "submit" }, "Log in");
-  const form = h("form", { class: "card", "aria-labelledby": "login-h" }, email.row, password.row, error, button);
+  const form = h(
+    "form",
+    { class: "card", "aria-labelledby": "login-h" },
+    email.row,
+    password.row,
+    error,
+    button,
+  );
   asyncForm(form, button, error, async () => {
     await ctx.api.logIn(email.input.value, password.input.value);
     ctx.setMe(await ctx.api.me());
@@ -56,4 +87,3 @@ export function signUpView(ctx: Ctx): void {
   });
   screen(ctx, "signup-h", "Sign up", form, "Have an account? ", "#/login", "Log in");
 }
-

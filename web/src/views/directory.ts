@@ -22,7 +22,9 @@ export async function directoryView(ctx: Ctx, params: Record<string, string>): P
       ),
     );
   if (page.items.length === 0) append(list, h("li", {}, "No users here."));
-  const nextAfter = page.next ? new URL(page.next, location.origin).searchParams.get("after") : null;
+  const nextAfter = page.next
+    ? new URL(page.next, location.origin).searchParams.get("after")
+    : null;
   const pager = h(
     "nav",
     { class: "pager", "aria-label": "Pages" },

@@ -29,7 +29,12 @@ const STATUS_WORDS: Record<Job["status"], string> = {
 
 export async function photoView(ctx: Ctx, params: Record<string, string>): Promise<void> {
   const photo = await ctx.api.photo(Number(params.id));
-  const img = h("img", { alt: `Photo ${photo.id}`, width: photo.width, height: photo.height, draggable: "false" });
+  const img = h("img", {
+    alt: `Photo ${photo.id}`,
+    width: photo.width,
+    height: photo.height,
+    draggable: "false",
+  });
   ctx.cdn.image(img, photo.url);
   const selection = h("div", { class: "selection", hidden: true, "aria-hidden": "true" });
   const stage = h("div", { class: "stage" }, img, selection);
@@ -41,7 +46,9 @@ export async function photoView(ctx: Ctx, params: Record<string, string>): Promi
       { class: "muted" },
       `${photo.width}×${photo.height} pixels, ${Math.round(photo.bytes / 1024)} KiB`,
       photo.sourceId ? " · edited from " : "",
-      photo.sourceId ? h("a", { href: `#/photos/${photo.sourceId}` }, `photo ${photo.sourceId}`) : "",
+      photo.sourceId
+        ? h("a", { href: `#/photos/${photo.sourceId}` }, `photo ${photo.sourceId}`)
+        : "",
       " · ",
       h("a", { href: `#/users/${photo.ownerId}` }, "owner's profile"),
     ),
@@ -76,9 +83,23 @@ function editForm(
   const w = num("Width", "width", photo.width);
   const ht = num("Height", "height", photo.height);
   const sharpen = h("input", { type: "checkbox", id: "sharpen-on", name: "sharpen" });
-  const sharpenSigma = field("Sharpen strength (sigma)", { name: "sharpenSigma", type: "number", min: 0.1, max: 100, step: 0.1, value: 1 });
+  const sharpenSigma = field("Sharpen strength (sigma)", {
+    name: "sharpenSigma",
+    type: "number",
+    min: 0.1,
+    max: 100,
+    step: 0.1,
+    value: 1,
+  });
   const blur = h("input", { type: "checkbox", id: "blur-on", name: "blur" });
-  const blurSigma = field("Blur strength (sigma)", { name: "blurSigma", type: "number", min: 0.1, max: 100, step: 0.1, value: 2 });
+  const blurSigma = field("Blur strength (sigma)", {
+    name: "blurSigma",
+    type: "number",
+    min: 0.1,
+    max: 100,
+    step: 0.1,
+    value: 2,
+  });
   const selectAll = h("button", { type: "button" }, "Select the whole photo");
   const clearSel = h("button", { type: "button" }, "Clear the selection");
   const error = liveRegion("error");
@@ -93,7 +114,11 @@ function editForm(
       "fieldset",
       {},
       h("legend", {}, "Crop"),
-      h("p", { class: "hint", id: "crop-hint" }, "Draw a rectangle on the photo (mouse or finger), or type it in pixels here."),
+      h(
+        "p",
+        { class: "hint", id: "crop-hint" },
+        "Draw a rectangle on the photo (mouse or finger), or type it in pixels here.",
+      ),
       h("div", { class: "check" }, crop, h("label", { for: "crop-on" }, "Crop to the selection")),
       h("div", { class: "grid4" }, x.row, y.row, w.row, ht.row),
       h("div", { class: "row" }, selectAll, clearSel),
@@ -140,10 +165,13 @@ function editForm(
   for (const f of [x, y, w, ht])
     f.input.addEventListener("input", () => {
       const v = [x, y, w, ht].map((g) => Number(g.input.value));
-      if ([x, y, w, ht].some((g) => g.input.value === "") || v.some((n) => !Number.isFinite(n))) return;
+      if ([x, y, w, ht].some((g) => g.input.value === "") || v.some((n) => !Number.isFinite(n)))
+        return;
       setSelection({ x: v[0], y: v[1], width: v[2], height: v[3] }, true);
     });
-  selectAll.addEventListener("click", () => setSelection({ x: 0, y: 0, width: photo.width, height: photo.height }));
+  selectAll.addEventListener("click", () =>
+    setSelection({ x: 0, y: 0, width: photo.width, height: photo.height }),
+  );
   clearSel.addEventListener("click", () => setSelection(null));
   window.addEventListener("resize", draw);
   img.addEventListener("load", draw);
@@ -238,7 +266,10 @@ async function follow(
         again.remove();
         void follow(ctx, jobId, form, status, error, result);
       });
-      say(status, `${last} Still not finished after ${POLL_FOR_MS / 1000} s; it continues on the server.`);
+      say(
+        status,
+        `${last} Still not finished after ${POLL_FOR_MS / 1000} s; it continues on the server.`,
+      );
       result.appendChild(again);
       return;
     }
@@ -249,12 +280,26 @@ async function follow(
 
 function showResult(ctx: Ctx, photo: Photo, into: HTMLElement): void {
   ctx.uploads.add(photo);
-  const img = h("img", { alt: `The edited photo ${photo.id}, ${photo.width}×${photo.height}`, width: photo.width, height: photo.height });
+  const img = h("img", {
+    alt: `The edited photo ${photo.id}, ${photo.width}×${photo.height}`,
+    width: photo.width,
+    height: photo.height,
+  });
   ctx.cdn.image(img, photo.url);
   clear(into);
   append(
     into,
     h("h2", {}, "Result"),
-    h("figure", {}, img, h("figcaption", {}, `Photo ${photo.id}, ${photo.width}×${photo.height} pixels. `, h("a", { href: `#/photos/${photo.id}` }, "Open the result to edit it further"))),
+    h(
+      "figure",
+      {},
+      img,
+      h(
+        "figcaption",
+        {},
+        `Photo ${photo.id}, ${photo.width}×${photo.height} pixels. `,
+        h("a", { href: `#/photos/${photo.id}` }, "Open the result to edit it further"),
+      ),
+    ),
   );
 }

@@ -20,7 +20,12 @@ export function thumbnail(ctx: Ctx, p: Photo): HTMLElement {
   return h(
     "li",
     { "data-photo-id": p.id },
-    h("a", { href: `#/photos/${p.id}` }, img, h("span", {}, `Photo ${p.id} · ${p.width}×${p.height}`)),
+    h(
+      "a",
+      { href: `#/photos/${p.id}` },
+      img,
+      h("span", {}, `Photo ${p.id} · ${p.width}×${p.height}`),
+    ),
   );
 }
 
@@ -58,7 +63,9 @@ export function gallery(ctx: Ctx, owner: number): Gallery {
     } catch (e) {
       // An origin without the listing route (404 "no route", or 405: only POST is routed):
       // this session's uploads only.
-      const noRoute = e instanceof ApiError && ((e.status === 404 && /^no route/.test(e.message)) || e.status === 405);
+      const noRoute =
+        e instanceof ApiError &&
+        ((e.status === 404 && /^no route/.test(e.message)) || e.status === 405);
       if (noRoute) next = null;
       else say(error, `The photos could not be loaded: ${describe(e)}`);
     } finally {
@@ -77,7 +84,10 @@ export function myPhotosView(ctx: Ctx): void {
   const me = ctx.me;
   append(ctx.main, h("h1", { tabindex: -1 }, "My photos"));
   if (!me) {
-    append(ctx.main, h("p", {}, h("a", { href: "#/login" }, "Log in"), " to upload and edit photos."));
+    append(
+      ctx.main,
+      h("p", {}, h("a", { href: "#/login" }, "Log in"), " to upload and edit photos."),
+    );
     return;
   }
   const file = field(
@@ -85,7 +95,12 @@ export function myPhotosView(ctx: Ctx): void {
     { name: "photo", type: "file", accept: "image/jpeg,image/png,image/webp", required: true },
     "A JPEG, PNG or WebP image.",
   );
-  const progress = h("progress", { max: 100, value: 0, "aria-label": "Upload progress", hidden: true });
+  const progress = h("progress", {
+    max: 100,
+    value: 0,
+    "aria-label": "Upload progress",
+    hidden: true,
+  });
   const percent = h("span", { class: "percent", "aria-hidden": "true" });
   const status = liveRegion("status");
   const error = liveRegion("error");

@@ -47,7 +47,11 @@ export async function profileView(ctx: Ctx, params: Record<string, string>): Pro
     append(shown, details(v.value));
   };
 
-  if (ctx.me?.id === id) append(ctx.main, editForm(ctx, () => current, show));
+  if (ctx.me?.id === id)
+    append(
+      ctx.main,
+      editForm(ctx, () => current, show),
+    );
 
   append(ctx.main, h("h2", {}, "Photos"), gallery(ctx, id));
 }
@@ -62,7 +66,14 @@ function editForm(
   const error = liveRegion("error");
   const conflict = h("div", { class: "conflict", role: "alert", hidden: true });
   const button = h("button", { type: "submit" }, "Save profile");
-  const form = h("form", { class: "card", "aria-label": "Edit profile" }, fields.fieldset, conflict, error, button);
+  const form = h(
+    "form",
+    { class: "card", "aria-label": "Edit profile" },
+    fields.fieldset,
+    conflict,
+    error,
+    button,
+  );
 
   const reload = async () => {
     const latest = await ctx.api.userFromOrigin(current().value.id);
@@ -88,7 +99,10 @@ function editForm(
       if (!(e instanceof ApiError) || e.status !== 412) throw e;
       clear(conflict);
       const again = h("button", { type: "button" }, "Reload the latest version");
-      again.addEventListener("click", () => void reload().catch((err: unknown) => say(error, describe(err))));
+      again.addEventListener(
+        "click",
+        () => void reload().catch((err: unknown) => say(error, describe(err))),
+      );
       append(
         conflict,
         h("strong", {}, "Not saved: this profile was changed elsewhere. "),

@@ -11,18 +11,63 @@ export interface ProfileFields {
 }
 
 export function profileFields(legend: string): ProfileFields {
-  const first = field("First name", { name: "firstName", required: true, maxlength: 100, autocomplete: "given-name" });
-  const last = field("Last name", { name: "lastName", required: true, maxlength: 100, autocomplete: "family-name" });
-  const street = field("Street address", { name: "streetAddress", required: true, maxlength: 200, autocomplete: "address-line1" });
-  const city = field("City", { name: "city", required: true, maxlength: 100, autocomplete: "address-level2" });
-  const state = field("State", { name: "state", required: true, maxlength: 100, autocomplete: "address-level1" });
-  const postal = field("Postal code", { name: "postalCode", required: true, inputmode: "numeric", pattern: "[0-9]{1,9}", autocomplete: "postal-code" }, "Digits only, up to 9.");
-  const phones = field("Phone numbers", { name: "phoneNumbers", autocomplete: "tel" }, "Optional; separate several with commas.");
+  const first = field("First name", {
+    name: "firstName",
+    required: true,
+    maxlength: 100,
+    autocomplete: "given-name",
+  });
+  const last = field("Last name", {
+    name: "lastName",
+    required: true,
+    maxlength: 100,
+    autocomplete: "family-name",
+  });
+  const street = field("Street address", {
+    name: "streetAddress",
+    required: true,
+    maxlength: 200,
+    autocomplete: "address-line1",
+  });
+  const city = field("City", {
+    name: "city",
+    required: true,
+    maxlength: 100,
+    autocomplete: "address-level2",
+  });
+  const state = field("State", {
+    name: "state",
+    required: true,
+    maxlength: 100,
+    autocomplete: "address-level1",
+  });
+  const postal = field(
+    "Postal code",
+    {
+      name: "postalCode",
+      required: true,
+      inputmode: "numeric",
+      pattern: "[0-9]{1,9}",
+      autocomplete: "postal-code",
+    },
+    "Digits only, up to 9.",
+  );
+  const phones = field(
+    "Phone numbers",
+    { name: "phoneNumbers", autocomplete: "tel" },
+    "Optional; separate several with commas.",
+  );
   const fieldset = h(
     "fieldset",
     {},
     h("legend", {}, legend),
-    first.row, last.row, street.row, city.row, state.row, postal.row, phones.row,
+    first.row,
+    last.row,
+    street.row,
+    city.row,
+    state.row,
+    postal.row,
+    phones.row,
   );
   return {
     fieldset,
