@@ -64,6 +64,8 @@ export type EdgeState = "none" | "up" | "down";
 export class Cdn {
   readonly edge: Edge | null;
   private probing: Promise<boolean> | null = null;
+  // The down mark when there is no sessionStorage (this page only).
+  private downInMemory = 0;
   private listeners: Array<() => void> = [];
 
   constructor(
@@ -90,7 +92,7 @@ export class Cdn {
   markDown(reason: string): void {
     if (!this.edge) return;
     const wasUp = this.state() === "up";
-    this.store?.setItem(this.key(), String(this.now() + EDGE_DOWN_MS));
+    this.setDownUntil(this.now() + EDGE_DOWN_MS);
     if (wasUp) {
       console.warn(
         `cdn: edge ${this.edge.name} marked down for ${EDGE_DOWN_MS / 1000} s: ${reason}`,
@@ -203,7 +205,7 @@ export class Cdn {
       );
       if (res.ok) {
         const wasDown = this.downUntil() !== 0;
-        this.store?.removeItem(this.key());
+        this.setDownUntil(0);
         if (wasDown) this.changed();
         return true;
       }
@@ -219,8 +221,18 @@ export class Cdn {
   }
 
   private downUntil(): number {
-    const v = Number(this.store?.getItem(this.key()) ?? 0);
+    const v = Number(this.store?.getItem(this.key()) ?? this.downInMemory);
     return Number.isFinite(v) ? v : 0;
+  }
+
+  private setDownUntil(t: number): void {
+    this.downInMemory = t;
+    try {
+      if (t === 0) this.store?.removeItem(this.key());
+      else this.store?.setItem(this.key(), String(t));
+    } catch {
+      // storage full or refused: this page still remembers
+    }
   }
 
   private changed(): void {

@@ -35,7 +35,11 @@ function details(u: User): HTMLElement {
 
 export async function profileView(ctx: Ctx, params: Record<string, string>): Promise<void> {
   const id = Number(params.id);
-  let current = newest(ctx, await ctx.api.user(id));
+  const own = ctx.me?.id === id;
+  let read = await ctx.api.user(id);
+  // Editing needs the version (If-Match); an edge that does not expose the ETag cannot give it.
+  if (own && !read.etag) read = await ctx.api.userFromOrigin(id);
+  let current = newest(ctx, read);
   const heading = h("h1", { tabindex: -1 }, `${current.value.firstName} ${current.value.lastName}`);
   const shown = h("div", {}, details(current.value));
   append(ctx.main, heading, shown);
