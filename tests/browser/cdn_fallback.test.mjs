@@ -150,6 +150,7 @@ await run(args, "browser cdn fallback", async (t) => {
       for (const path of [
         /^\/users$/,
         /^\/users\/\d+$/,
+        /^\/users\/\d+\/photos$/,
         /^\/photos\/\d+$/,
         /^\/media\//,
       ]) {
