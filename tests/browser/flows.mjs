@@ -55,12 +55,13 @@ export async function upload(page, file) {
   await page.evaluate(() => {
     const bar = document.querySelector("progress");
     window.__progress = [];
-    new MutationObserver(() =>
-      window.__progress.push(Number(bar.getAttribute("value"))),
-    ).observe(bar, {
-      attributes: true,
-      attributeFilter: ["value"],
-    });
+    new MutationObserver(() => window.__progress.push(Number(bar.getAttribute("value")))).observe(
+      bar,
+      {
+        attributes: true,
+        attributeFilter: ["value"],
+      },
+    );
   });
   await page.getByLabel("Photo to upload").setInputFiles(file);
   await page.getByRole("button", { name: "Upload", exact: true }).click();
@@ -106,8 +107,7 @@ async function until_loaded(img) {
 }
 
 export async function readCrop(page) {
-  const v = async (label) =>
-    Number(await page.getByLabel(label, { exact: true }).inputValue());
+  const v = async (label) => Number(await page.getByLabel(label, { exact: true }).inputValue());
   return {
     x: await v("Left (x)"),
     y: await v("Top (y)"),
@@ -124,10 +124,7 @@ export async function applyEdits(page, { sharpen = false, blur = false } = {}) {
   await page.getByText(/^Job \d+: done\.$/).waitFor({ timeout: 30_000 });
   const result = page.locator(".result figure img");
   await result.waitFor();
-  assert(
-    await imageLoaded(result),
-    "the edited photo loaded (naturalWidth > 0)",
-  );
+  assert(await imageLoaded(result), "the edited photo loaded (naturalWidth > 0)");
   return result;
 }
 
@@ -137,30 +134,20 @@ export async function cropUploaded(page, id, filters = {}) {
   await page.getByRole("link", { name: `Edit photo ${id}` }).click();
   await page.getByRole("heading", { name: `Photo ${id}` }).waitFor();
   const crop = await drawSelection(page, 0.25, 0.2, 0.75, 0.7);
-  assert(
-    await page.getByLabel("Crop to the selection").isChecked(),
-    "drawing checks 'Crop'",
-  );
+  assert(await page.getByLabel("Crop to the selection").isChecked(), "drawing checks 'Crop'");
   const result = await applyEdits(page, filters);
-  const natural = await result.evaluate((img) => [
-    img.naturalWidth,
-    img.naturalHeight,
-  ]);
+  const natural = await result.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
   assert(
     natural[0] === crop.width && natural[1] === crop.height,
     `the result is the crop's size (${natural} vs ${crop.width}x${crop.height})`,
   );
-  const resultId = Number(
-    await result.evaluate((img) => /photo (\d+)/.exec(img.alt)[1]),
-  );
+  const resultId = Number(await result.evaluate((img) => /photo (\d+)/.exec(img.alt)[1]));
   return { crop, resultId };
 }
 
 // The page shows no error (every alert region empty or hidden).
 export async function noErrorShown(page) {
-  const texts = await page
-    .locator('[role="alert"]:not([hidden])')
-    .allTextContents();
+  const texts = await page.locator('[role="alert"]:not([hidden])').allTextContents();
   assert(
     texts.every((t) => t.trim() === ""),
     `no error on the page (got ${JSON.stringify(texts)})`,

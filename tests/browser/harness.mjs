@@ -24,12 +24,10 @@ import { deflateSync } from "node:zlib";
 export function parseArgs(argv = process.argv.slice(2)) {
   const args = {};
   for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith("--"))
-      throw new Error(`unexpected argument ${argv[i]}`);
+    if (!argv[i].startsWith("--")) throw new Error(`unexpected argument ${argv[i]}`);
     args[argv[i].slice(2)] = argv[i + 1];
   }
-  for (const k of ["ztm", "web", "out"])
-    if (!args[k]) throw new Error(`--${k} is required`);
+  for (const k of ["ztm", "web", "out"]) if (!args[k]) throw new Error(`--${k} is required`);
   args.web = resolve(args.web);
   args.dist = join(args.web, "dist");
   if (!existsSync(join(args.dist, "index.html")))
@@ -110,9 +108,7 @@ export async function until(what, f, ms = 10_000, every = 50) {
       last = e;
     }
     if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ""}`,
-      );
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ""}`);
     await new Promise((r) => setTimeout(r, every));
   }
 }
@@ -122,12 +118,7 @@ export async function startZtm(args, name, extra = []) {
   const dir = mkdtempSync(join(tmpdir(), `ztm-browser-${name}-`));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const db = join(dir, "ztm.db");
-  const common = [
-    "--storage.sqlite_path",
-    db,
-    "--storage.sqlite_durable_commits",
-    "false",
-  ];
+  const common = ["--storage.sqlite_path", db, "--storage.sqlite_durable_commits", "false"];
   const seed = spawn(args.ztm, ["seed", ...common], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -158,8 +149,7 @@ export async function startZtm(args, name, extra = []) {
   );
   const log = track(name, child, join(args.out, `${name}.log`));
   const url = await until(`${name} to listen`, () => {
-    if (child.exitCode !== null)
-      throw new Error(`${name} exited ${child.exitCode}: ${log()}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${log()}`);
     return /^ztm serve: listening on (\S+)$/m.exec(log())?.[1];
   });
   return { url, child, dir, log };
@@ -168,8 +158,7 @@ export async function startZtm(args, name, extra = []) {
 // A Varnish edge (deploy/varnish/edge.vcl, rendered as deploy/varnish/check.sh does) on
 // 127.0.0.1:`port` in front of `origin` (http://127.0.0.1:PORT).
 export async function startEdge(args, name, port, origin) {
-  const vclSrc =
-    args.vcl ?? join(args.web, "..", "deploy", "varnish", "edge.vcl");
+  const vclSrc = args.vcl ?? join(args.web, "..", "deploy", "varnish", "edge.vcl");
   const dir = mkdtempSync(join(tmpdir(), `ztm-edge-${name}-`));
   chmodSync(dir, 0o755); // varnishd reads the VCL as its own unprivileged user
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
@@ -183,13 +172,10 @@ export async function startEdge(args, name, port, origin) {
     purgers: '    "127.0.0.1";',
     lease: "2s",
   };
-  const text = readFileSync(vclSrc, "utf8").replace(
-    /\{\{([a-z_]+)\}\}/g,
-    (_, k) => {
-      if (!(k in values)) throw new Error(`edge.vcl: no value for {{${k}}}`);
-      return values[k];
-    },
-  );
+  const text = readFileSync(vclSrc, "utf8").replace(/\{\{([a-z_]+)\}\}/g, (_, k) => {
+    if (!(k in values)) throw new Error(`edge.vcl: no value for {{${k}}}`);
+    return values[k];
+  });
   const vcl = join(dir, "edge.vcl");
   writeFileSync(vcl, text);
   chmodSync(vcl, 0o644);
@@ -217,8 +203,7 @@ export async function startEdge(args, name, port, origin) {
   await until(
     `${name} to answer /.ztm/ping`,
     async () => {
-      if (child.exitCode !== null)
-        throw new Error(`varnishd exited ${child.exitCode}: ${log()}`);
+      if (child.exitCode !== null) throw new Error(`varnishd exited ${child.exitCode}: ${log()}`);
       return (await fetch(`${url}/.ztm/ping`)).ok;
     },
     15_000,
@@ -355,10 +340,7 @@ export async function run(args, title, body) {
       console.log(`ok   ${name} (${Date.now() - s} ms)`);
     },
     async shot(page, name) {
-      const file = join(
-        args.out,
-        `${String(++shots).padStart(2, "0")}-${name}.png`,
-      );
+      const file = join(args.out, `${String(++shots).padStart(2, "0")}-${name}.png`);
       await page.screenshot({ path: file, fullPage: true });
     },
   };
@@ -373,10 +355,7 @@ export async function run(args, title, body) {
     console.log(`FAIL ${current}: ${e?.stack ?? e}`);
     let n = 0;
     for (const p of pages) {
-      const file = join(
-        args.out,
-        `FAIL-${current.replace(/[^a-z0-9]+/gi, "_")}-${++n}.png`,
-      );
+      const file = join(args.out, `FAIL-${current.replace(/[^a-z0-9]+/gi, "_")}-${++n}.png`);
       await p.screenshot({ path: file, fullPage: true }).catch(() => {});
       console.log(`     screenshot: ${file}`);
     }

@@ -4,14 +4,7 @@
 // job to done and its result, the gallery; then a phone-sized pass and a keyboard-only one.
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
-import {
-  assert,
-  launchChromium,
-  noisePng,
-  parseArgs,
-  run,
-  startZtm,
-} from "./harness.mjs";
+import { assert, launchChromium, noisePng, parseArgs, run, startZtm } from "./harness.mjs";
 import {
   applyEdits,
   cropUploaded,
@@ -42,40 +35,31 @@ await run(args, "browser single server", async (t) => {
   await t.step("directory: the first page, then the next ones", async () => {
     await page.goto(base);
     await page.getByRole("heading", { name: "Users" }).waitFor();
-    const links = page
-      .getByRole("list", { name: "Users on this page" })
-      .getByRole("link");
+    const links = page.getByRole("list", { name: "Users on this page" }).getByRole("link");
     // The users on the page, by id (the demo names repeat).
-    const ids = async () =>
-      await links.evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    const ids = async () => await links.evaluateAll((as) => as.map((a) => a.getAttribute("href")));
     await links.first().waitFor();
+    // Waits until the list shows another page than `before` (it is empty while loading).
+    const pageAfter = (before) =>
+      page.waitForFunction((f) => {
+        const a = document.querySelector(".users a");
+        return a !== null && a.getAttribute("href") !== f;
+      }, before[0]);
     const first = await ids();
-    assert(
-      first.length === 10,
-      `10 users on the first page (got ${first.length})`,
-    );
+    assert(first.length === 10, `10 users on the first page (got ${first.length})`);
     await t.shot(page, "directory");
     await page.getByRole("link", { name: "Next page" }).click();
     await page.waitForURL(/#\/users\?after=\d+$/);
-    await page.waitForFunction(
-      (f) => document.querySelector(".users a")?.getAttribute("href") !== f,
-      first[0],
-    );
+    await pageAfter(first);
     const second = await ids();
     assert(
       second.length === 10 && !second.some((n) => first.includes(n)),
       "the second page has 10 other users",
     );
     await page.getByRole("link", { name: "Next page" }).click();
-    await page.waitForFunction(
-      (f) => document.querySelector(".users a")?.getAttribute("href") !== f,
-      second[0],
-    );
+    await pageAfter(second);
     const third = await ids();
-    assert(
-      third.length === 2,
-      `22 demo users: 2 on the third page (got ${third.length})`,
-    );
+    assert(third.length === 2, `22 demo users: 2 on the third page (got ${third.length})`);
     assert(
       (await page.getByRole("link", { name: "Next page" }).count()) === 0,
       "no next page after the last",
@@ -117,17 +101,13 @@ await run(args, "browser single server", async (t) => {
     await signUp(page, base, u);
     await logOut(page);
     await logIn(page, base, u);
-    me = await page.evaluate(
-      async () => (await (await fetch("/me")).json()).id,
-    );
+    me = await page.evaluate(async () => (await (await fetch("/me")).json()).id);
     assert(me > 0, "GET /me names the user");
   });
 
   await t.step("profile: edit and save", async () => {
     await page.getByRole("link", { name: "My profile" }).click();
-    await page
-      .getByRole("heading", { name: `${u.firstName} ${u.lastName}` })
-      .waitFor();
+    await page.getByRole("heading", { name: `${u.firstName} ${u.lastName}` }).waitFor();
     await page.getByLabel("City").fill("Newtown");
     await page.getByRole("button", { name: "Save profile" }).click();
     await page.getByText("Profile saved.").waitFor();
@@ -137,51 +117,39 @@ await run(args, "browser single server", async (t) => {
       .waitFor();
   });
 
-  await t.step(
-    "profile: a conflicting write elsewhere is a 412 shown clearly",
-    async () => {
-      // Another writer (the API directly, with the same session) changes the profile after the
-      // page loaded it.
-      const doc = await (await page.request.get(`${base}/users/${me}`)).json();
-      const res = await page.request.put(`${base}/users/${me}`, {
-        headers: { "If-Match": "*", "Content-Type": "application/json" },
-        data: {
-          ...doc,
-          id: undefined,
-          address: { ...doc.address, city: "Elsewhere" },
-        },
-      });
-      assert(
-        res.status() === 200,
-        `the direct PUT succeeded (got ${res.status()})`,
-      );
-      await page.getByLabel("State").fill("XX");
-      await page.getByRole("button", { name: "Save profile" }).click();
-      const conflict = page.locator(".conflict");
-      await conflict
-        .getByText("Not saved: this profile was changed elsewhere.")
-        .waitFor();
-      assert(await conflict.isVisible(), "the conflict is visible");
-      await t.shot(page, "conflict-412");
-      await page
-        .getByRole("button", { name: "Reload the latest version" })
-        .click();
-      await page.waitForFunction(
-        () => document.querySelector(".conflict")?.hidden === true,
-      );
-      assert(
-        (await page.getByLabel("City").inputValue()) === "Elsewhere",
-        "the form holds the other write",
-      );
-      await page.getByLabel("State").fill("XX");
-      await page.getByRole("button", { name: "Save profile" }).click();
-      await page.getByText("Profile saved.").waitFor();
-      await page
-        .locator(".details")
-        .getByText(/Elsewhere, XX/)
-        .waitFor();
-    },
-  );
+  await t.step("profile: a conflicting write elsewhere is a 412 shown clearly", async () => {
+    // Another writer (the API directly, with the same session) changes the profile after the
+    // page loaded it.
+    const doc = await (await page.request.get(`${base}/users/${me}`)).json();
+    const res = await page.request.put(`${base}/users/${me}`, {
+      headers: { "If-Match": "*", "Content-Type": "application/json" },
+      data: {
+        ...doc,
+        id: undefined,
+        address: { ...doc.address, city: "Elsewhere" },
+      },
+    });
+    assert(res.status() === 200, `the direct PUT succeeded (got ${res.status()})`);
+    await page.getByLabel("State").fill("XX");
+    await page.getByRole("button", { name: "Save profile" }).click();
+    const conflict = page.locator(".conflict");
+    await conflict.getByText("Not saved: this profile was changed elsewhere.").waitFor();
+    assert(await conflict.isVisible(), "the conflict is visible");
+    await t.shot(page, "conflict-412");
+    await page.getByRole("button", { name: "Reload the latest version" }).click();
+    await page.waitForFunction(() => document.querySelector(".conflict")?.hidden === true);
+    assert(
+      (await page.getByLabel("City").inputValue()) === "Elsewhere",
+      "the form holds the other write",
+    );
+    await page.getByLabel("State").fill("XX");
+    await page.getByRole("button", { name: "Save profile" }).click();
+    await page.getByText("Profile saved.").waitFor();
+    await page
+      .locator(".details")
+      .getByText(/Elsewhere, XX/)
+      .waitFor();
+  });
 
   let photoId = 0;
   await t.step("upload with a progress bar", async () => {
@@ -215,24 +183,18 @@ await run(args, "browser single server", async (t) => {
   });
 
   let resultId = 0;
-  await t.step(
-    "crop with a drawn selection, sharpen, blur: the job's result",
-    async () => {
-      const { crop, resultId: r } = await cropUploaded(page, photoId, {
-        sharpen: true,
-        blur: true,
-      });
-      assert(
-        crop.width >= 350 &&
-          crop.width <= 450 &&
-          crop.height >= 250 &&
-          crop.height <= 350,
-        `the drawn selection is about 400x300 photo pixels (got ${JSON.stringify(crop)})`,
-      );
-      resultId = r;
-      await t.shot(page, "edit-result");
-    },
-  );
+  await t.step("crop with a drawn selection, sharpen, blur: the job's result", async () => {
+    const { crop, resultId: r } = await cropUploaded(page, photoId, {
+      sharpen: true,
+      blur: true,
+    });
+    assert(
+      crop.width >= 350 && crop.width <= 450 && crop.height >= 250 && crop.height <= 350,
+      `the drawn selection is about 400x300 photo pixels (got ${JSON.stringify(crop)})`,
+    );
+    resultId = r;
+    await t.shot(page, "edit-result");
+  });
 
   await t.step("gallery: the upload and the result", async () => {
     await page.getByRole("link", { name: "My photos" }).click();
@@ -260,9 +222,7 @@ await run(args, "browser single server", async (t) => {
     phone.setDefaultTimeout(10_000);
     const p = t.track(await phone.newPage());
     const fits = () =>
-      p.evaluate(
-        () => document.documentElement.scrollWidth <= window.innerWidth + 1,
-      );
+      p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
     await p.goto(base);
     await p.getByRole("heading", { name: "Users" }).waitFor();
     assert(await fits(), "the directory fits the phone's width");
@@ -271,25 +231,16 @@ await run(args, "browser single server", async (t) => {
     assert(await fits(), "My photos fits the phone's width");
     await p.getByRole("link", { name: `Edit photo ${id}` }).tap();
     await p.getByRole("heading", { name: `Photo ${id}` }).waitFor();
-    assert(
-      await imageLoaded(p.locator(".stage img")),
-      "the photo shows on the phone",
-    );
+    assert(await imageLoaded(p.locator(".stage img")), "the photo shows on the phone");
     assert(await fits(), "the editor fits the phone's width");
     // The crop typed into the fields (the way without a pointer), shown on the photo.
     await p.getByLabel("Left (x)").fill("100");
     await p.getByLabel("Top (y)").fill("50");
     await p.getByLabel("Width", { exact: true }).fill("300");
     await p.getByLabel("Height", { exact: true }).fill("200");
-    assert(
-      await p.locator(".selection").isVisible(),
-      "the typed selection is drawn on the photo",
-    );
+    assert(await p.locator(".selection").isVisible(), "the typed selection is drawn on the photo");
     const result = await applyEdits(p, {});
-    const natural = await result.evaluate((img) => [
-      img.naturalWidth,
-      img.naturalHeight,
-    ]);
+    const natural = await result.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
     assert(
       natural[0] === 300 && natural[1] === 200,
       `the typed crop's result is 300x200 (got ${natural})`,
@@ -331,17 +282,11 @@ await run(args, "browser single server", async (t) => {
     );
     await p.keyboard.type(u.email);
     await p.keyboard.press("Tab");
-    assert(
-      (await focused()).name === "password",
-      "Tab goes on to the password",
-    );
+    assert((await focused()).name === "password", "Tab goes on to the password");
     await p.keyboard.type(u.password);
     await p.keyboard.press("Tab");
     f = await focused();
-    assert(
-      f.tag === "BUTTON" && f.name === "Log in",
-      "then to the Log in button",
-    );
+    assert(f.tag === "BUTTON" && f.name === "Log in", "then to the Log in button");
     assert(f.outline !== "none", "the button's focus is visible");
     await t.shot(p, "keyboard-focus");
     await p.keyboard.press("Enter");
