@@ -68,6 +68,26 @@ function clampRect(r: Rect, photo: Photo): Rect {
   };
 }
 
+// A filter's checkbox and its strength (sigma, 0.1 to 100: src/media/operations.cc).
+function filter(op: "sharpen" | "blur", label: string, sigma: number) {
+  const on = h("input", { type: "checkbox", id: `${op}-on`, name: op });
+  const strength = field(`${label} strength (sigma)`, {
+    name: `${op}Sigma`,
+    type: "number",
+    min: 0.1,
+    max: 100,
+    step: 0.1,
+    value: sigma,
+  });
+  const row = h(
+    "div",
+    {},
+    h("div", { class: "check" }, on, h("label", { for: `${op}-on` }, label)),
+    strength.row,
+  );
+  return { on, sigma: strength.input, row };
+}
+
 function editForm(
   ctx: Ctx,
   photo: Photo,
@@ -82,24 +102,8 @@ function editForm(
   const y = num("Top (y)", "y", photo.height - 1);
   const w = num("Width", "width", photo.width);
   const ht = num("Height", "height", photo.height);
-  const sharpen = h("input", { type: "checkbox", id: "sharpen-on", name: "sharpen" });
-  const sharpenSigma = field("Sharpen strength (sigma)", {
-    name: "sharpenSigma",
-    type: "number",
-    min: 0.1,
-    max: 100,
-    step: 0.1,
-    value: 1,
-  });
-  const blur = h("input", { type: "checkbox", id: "blur-on", name: "blur" });
-  const blurSigma = field("Blur strength (sigma)", {
-    name: "blurSigma",
-    type: "number",
-    min: 0.1,
-    max: 100,
-    step: 0.1,
-    value: 2,
-  });
+  const sharpen = filter("sharpen", "Sharpen", 1);
+  const blur = filter("blur", "Blur", 2);
   const selectAll = h("button", { type: "button" }, "Select the whole photo");
   const clearSel = h("button", { type: "button" }, "Clear the selection");
   const error = liveRegion("error");
@@ -123,15 +127,7 @@ function editForm(
       h("div", { class: "grid4" }, x.row, y.row, w.row, ht.row),
       h("div", { class: "row" }, selectAll, clearSel),
     ),
-    h(
-      "fieldset",
-      {},
-      h("legend", {}, "Filters"),
-      h("div", { class: "check" }, sharpen, h("label", { for: "sharpen-on" }, "Sharpen")),
-      sharpenSigma.row,
-      h("div", { class: "check" }, blur, h("label", { for: "blur-on" }, "Blur")),
-      blurSigma.row,
-    ),
+    h("fieldset", {}, h("legend", {}, "Filters"), sharpen.row, blur.row),
     error,
     button,
     jobStatus,
@@ -215,8 +211,8 @@ function editForm(
       if (!sel) throw new Error("Crop: draw a selection on the photo or type its numbers first.");
       ops.push({ op: "crop", ...sel });
     }
-    if (sharpen.checked) ops.push({ op: "sharpen", sigma: Number(sharpenSigma.input.value) });
-    if (blur.checked) ops.push({ op: "blur", sigma: Number(blurSigma.input.value) });
+    if (sharpen.on.checked) ops.push({ op: "sharpen", sigma: Number(sharpen.sigma.value) });
+    if (blur.on.checked) ops.push({ op: "blur", sigma: Number(blur.sigma.value) });
     if (ops.length === 0) throw new Error("Choose at least one edit: crop, sharpen or blur.");
     clear(result);
     const jobId = await ctx.api.edit(photo.id, ops);

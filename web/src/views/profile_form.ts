@@ -11,36 +11,14 @@ export interface ProfileFields {
 }
 
 export function profileFields(legend: string): ProfileFields {
-  const first = field("First name", {
-    name: "firstName",
-    required: true,
-    maxlength: 100,
-    autocomplete: "given-name",
-  });
-  const last = field("Last name", {
-    name: "lastName",
-    required: true,
-    maxlength: 100,
-    autocomplete: "family-name",
-  });
-  const street = field("Street address", {
-    name: "streetAddress",
-    required: true,
-    maxlength: 200,
-    autocomplete: "address-line1",
-  });
-  const city = field("City", {
-    name: "city",
-    required: true,
-    maxlength: 100,
-    autocomplete: "address-level2",
-  });
-  const state = field("State", {
-    name: "state",
-    required: true,
-    maxlength: 100,
-    autocomplete: "address-level1",
-  });
+  // A required line of text of at most `max` characters.
+  const text = (label: string, name: string, max: number, autocomplete: string) =>
+    field(label, { name, required: true, maxlength: max, autocomplete });
+  const first = text("First name", "firstName", 100, "given-name");
+  const last = text("Last name", "lastName", 100, "family-name");
+  const street = text("Street address", "streetAddress", 200, "address-line1");
+  const city = text("City", "city", 100, "address-level2");
+  const state = text("State", "state", 100, "address-level1");
   const postal = field(
     "Postal code",
     {
