@@ -167,6 +167,11 @@ void Supervisor::start(Proc& p) {
             for (const auto& h : hosts_)
               if (h.name == host) return host_address(h);
             throw std::runtime_error("no host " + host + " in the stage");
+          },
+          .public_address_of = [this](const std::string& host) {
+            for (const auto& h : hosts_)
+              if (h.name == host) return h.public_number > 0 ? public_address(h) : std::string();
+            throw std::runtime_error("no host " + host + " in the stage");
           }};
       p.spec = prepare(context);
     }

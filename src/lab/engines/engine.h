@@ -1,6 +1,6 @@
 #pragma once
 // An engine is what runs in a lab process: ztm serve, ztm worker, PostgreSQL, etcd, Patroni,
-// HAProxy, Redis, Sentinel, NATS.
+// HAProxy, Redis, Sentinel, NATS, Varnish and its exporter.
 // Each has one file in this folder with a prepare function: it writes the engine's files into
 // its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
 // (initdb, seeding), and returns how to run, stop and health-check the process.
@@ -26,6 +26,10 @@ inline constexpr int kSentinelPort = 26379;
 inline constexpr int kNatsPort = 4222;
 inline constexpr int kNatsMonitorPort = 8222;  // /healthz, /jsz (the queue's depth)
 inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /metrics
+inline constexpr int kEdgeHttpPort = 80;        // an edge's public address (Varnish)
+inline constexpr int kEdgeAdminPort = 6091;      // its private admin listener: PURGE, /.ztm/edge
+inline constexpr int kEdgeCliPort = 6082;        // varnishadm, on the edge's own loopback
+inline constexpr int kEdgeExporterPort = 9131;   // prometheus-varnish-exporter, private address
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
 struct EngineContext {
@@ -36,6 +40,8 @@ struct EngineContext {
   std::string workdir;         // DIR/hosts/<host>/<engine>, created (empty) by the caller
   std::map<std::string, std::string> params;                  // from the stage
   std::function<std::string(const std::string&)> address_of;  // another host's address
+  // Another host's public address ("" when it has none): the edges' URLs for the web tier.
+  std::function<std::string(const std::string&)> public_address_of;
 };
 
 struct ProcessSpec {
@@ -66,6 +72,8 @@ ProcessSpec prepare_redis(const EngineContext& context);       // engines/redis.
 ProcessSpec prepare_sentinel(const EngineContext& context);    // engines/redis.cc
 ProcessSpec prepare_nats(const EngineContext& context);        // engines/nats.cc
 ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_server.cc
+ProcessSpec prepare_varnish(const EngineContext& context);     // engines/varnish.cc
+ProcessSpec prepare_varnish_exporter(const EngineContext& context);  // engines/varnish.cc
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

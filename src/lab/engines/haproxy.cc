@@ -59,6 +59,18 @@ ProcessSpec prepare_haproxy(const EngineContext& c) {
   for (std::string host; std::getline(backends, host, ',');)
     servers +=
         "    server " + host + " " + c.address_of(host) + ":" + std::to_string(web_port) + "\n";
+  std::string origin_frontend;
+  if (auto edges = c.params.find("edge_hosts"); edges != c.params.end() && !edges->second.empty()) {
+    std::string addresses;
+    std::stringstream names(edges->second);
+    for (std::string host; std::getline(names, host, ',');)
+      addresses += (addresses.empty() ? "" : " ") + c.address_of(host);
+    origin_frontend = render_template("haproxy", "origin.cfg",
+                                      {{"address", c.address},
+                                       {"http_port", std::to_string(kLbHttpPort)},
+                                       {"edge_addresses", addresses},
+                                       {"backend", kPoolBackend}});
+  }
   const std::string config = c.workdir + "/haproxy.cfg";
   const std::string socket = haproxy_socket(c.workdir);
   render_file("haproxy", "haproxy.cfg",
@@ -69,7 +81,8 @@ ProcessSpec prepare_haproxy(const EngineContext& c) {
                {"certificate", make_certificate(c, c.public_address)},
                {"backend", kPoolBackend},
                {"server_check", kServerCheck},
-               {"servers", servers}},
+               {"servers", servers},
+               {"origin_frontend", origin_frontend}},
               config);
 
   ProcessSpec spec;
