@@ -62,14 +62,16 @@ std::string edge_summary(const json::object& h) {
   if (!e) return "";
   const auto& o = e->as_object();
   const auto& origin = o.at("origin_healthy");
-  std::string out = "  [edge: origin " +
-                    std::string(origin.is_bool() ? (origin.as_bool() ? "healthy" : "sick") : "unknown");
+  std::string out =
+      "  [edge: origin " +
+      std::string(origin.is_bool() ? (origin.as_bool() ? "healthy" : "sick") : "unknown");
   if (const auto& fenced = o.at("fenced"); fenced.is_bool() && fenced.as_bool())
     out += ", fenced (purge lease lapsed)";
   if (const auto& ratio = o.at("hit_ratio"); ratio.is_number())
-    out += fmt::format(", hit ratio {:.0f}% ({}/{})", 100 * ratio.to_number<double>(),
-                       o.at("hits").to_number<std::int64_t>(),
-                       o.at("hits").to_number<std::int64_t>() + o.at("misses").to_number<std::int64_t>());
+    out += fmt::format(
+        ", hit ratio {:.0f}% ({}/{})", 100 * ratio.to_number<double>(),
+        o.at("hits").to_number<std::int64_t>(),
+        o.at("hits").to_number<std::int64_t>() + o.at("misses").to_number<std::int64_t>());
   return out + "]";
 }
 

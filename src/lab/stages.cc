@@ -179,8 +179,7 @@ Stage queue_stage(std::string name, std::string figure,
                                   .params = {{"db_host", "db1"}, {"nats_host", "nats1"}},
                                   .after = {"nats1/nats", "web1/ztm"}}}};
   };
-  more_web_params.insert(
-      {{"sessions", "redis"}, {"redis_host", "redis1"}, {"nats_host", "nats1"}});
+  more_web_params.insert({{"sessions", "redis"}, {"redis_host", "redis1"}, {"nats_host", "nats1"}});
   Stage stage = behind_lb(std::move(name), std::move(figure), std::move(more_web_params),
                           {"redis1/redis", "nats1/nats"},
                           {{.name = "redis1",
@@ -234,9 +233,9 @@ Stage cdn() {
          .number = 80 + n,
          .public_number = 20 + n,
          .roles = {"edge"},
-         .processes = {{.engine = "varnish",
-                        .params = {{"origin_host", "lb1"}, {"lease", kEdgeLeaseOff}}},
-                       {.engine = "varnish-exporter", .after = {name + "/varnish"}}}});
+         .processes = {
+             {.engine = "varnish", .params = {{"origin_host", "lb1"}, {"lease", kEdgeLeaseOff}}},
+             {.engine = "varnish-exporter", .after = {name + "/varnish"}}}});
   }
   stage.client_groups = {{.name = "clients1", .first = 32, .prefix = 27, .nearer = "edge1"},
                          {.name = "clients2", .first = 64, .prefix = 27, .nearer = "edge2"}};

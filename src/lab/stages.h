@@ -66,8 +66,9 @@ std::string dc_gateway(const std::string& dc);  // "10.77.1.1"
 inline constexpr const char* kPublicNet = "public";
 std::string public_address(const HostDef& host);  // "10.77.0.10"; REQUIRES: public_number > 0
 std::string public_gateway();                     // "10.77.0.1"
-std::string client_subnet(const ClientGroup& group);   // "10.77.0.32/27"
-std::string client_address(const ClientGroup& group);  // "10.77.0.33": its namespace's address
+// A client group's subnet ("10.77.0.32/27") and its namespace's address ("10.77.0.33").
+std::string client_subnet(const ClientGroup& group);
+std::string client_address(const ClientGroup& group);
 // "http://10.77.0.10:80" for the entry host (its public address when it has one).
 std::string entry_url(const Stage& stage);
 std::string process_name(const HostDef& host, const ProcessDef& process);  // "web1/ztm"

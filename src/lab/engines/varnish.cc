@@ -13,10 +13,12 @@
 // the CLI (varnishadm) on the host's loopback with a secret file.
 // Without varnish-modules the VCL does not compile and varnishd exits: its log says why.
 // Health: GET /.ztm/ping on the public address answers 200. Describe: "edge" with the origin's
-// health as the edge's probe sees it, the lease (fenced), and hits/misses from the exporter.
+// health as the edge's probe sees it, the lease (fenced), and hits/misses from its exporter.
 //
 // `varnish-exporter`: prometheus-varnish-exporter reading the edge's shared memory (-n) on the
-// private address :9131. Health: GET /metrics answers 200 (a scrape ran varnishstat).
+// private address :9131. Health: its health path answers 200. Each scrape runs varnishstat
+// (about 40 ms here): the edge's own check scrapes once a second for `status`, which shows
+// that scrapes work, so the exporter's check does not scrape a second time.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,9 +97,11 @@ struct EdgeView {
   json::value misses = nullptr;          // MAIN.cache_miss
 };
 
-// Bounded by 2 x timeout.
+// Bounded by 2 x timeout. What cannot be read stays unknown (null), except the counters: they
+// keep their last values through a slow scrape.
 void refresh(EdgeView& view, const std::string& address, milliseconds timeout) {
-  view = EdgeView{};
+  view.origin_healthy = nullptr;
+  view.fenced = nullptr;
   if (auto edge = http_request("GET", address, kEdgeAdminPort, "/.ztm/edge", timeout);
       edge && edge->status == 200) {
     boost::system::error_code ec;
@@ -185,14 +189,15 @@ ProcessSpec prepare_varnish_exporter(const EngineContext& c) {
   ProcessSpec spec;
   spec.launch = {
       .argv = {kExporter, "-n", instance_dir(c.workdir), "-varnishstat-path", kVarnishstat,
-               "-web.listen-address", c.address + ":" + std::to_string(kEdgeExporterPort)},
+               "-web.listen-address", c.address + ":" + std::to_string(kEdgeExporterPort),
+               "-web.health-path", "/healthz"},
       .netns = c.netns,
       .workdir = c.workdir,
       .log = c.workdir + "/exporter.log"};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](milliseconds timeout) {
-    return http_ok(address, kEdgeExporterPort, "/metrics", timeout);
+    return http_ok(address, kEdgeExporterPort, "/healthz", timeout);
   };
   return spec;
 }
