@@ -24,12 +24,8 @@ inline constexpr int kLbHttpsPort = 443;
 inline constexpr int kRedisPort = 6379;
 inline constexpr int kSentinelPort = 26379;
 inline constexpr int kNatsPort = 4222;
-inline constexpr int kNatsMonitorPort = 8222;   // /healthz, /jsz (the queue's depth)
-inline constexpr int kWorkerPort = 8080;        // ztm worker's /healthz and /metrics
-inline constexpr int kEdgeHttpPort = 80;        // an edge's public address (Varnish)
-inline constexpr int kEdgeAdminPort = 6091;     // its private admin listener: PURGE, /.ztm/edge
-inline constexpr int kEdgeCliPort = 6082;       // varnishadm, on the edge's own loopback
-inline constexpr int kEdgeExporterPort = 9131;  // prometheus-varnish-exporter, private address
+inline constexpr int kNatsMonitorPort = 8222;  // /healthz, /jsz (the queue's depth)
+inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /metrics
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
 // A CDN edge (stage cdn): Varnish on its public address, its admin listener (PURGE, /.ztm/edge)
@@ -47,8 +43,6 @@ struct EngineContext {
   std::string workdir;         // DIR/hosts/<host>/<engine>, created (empty) by the caller
   std::map<std::string, std::string> params;                  // from the stage
   std::function<std::string(const std::string&)> address_of;  // another host's address
-  // Another host's public address ("" when it has none): the edges' URLs for the web tier.
-  std::function<std::string(const std::string&)> public_address_of;
   // Another host's public address ("" when it has none): the edges' URLs for the web tier.
   std::function<std::string(const std::string&)> public_address_of;
 };
@@ -85,9 +79,7 @@ ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_se
 // engines/varnish.cc: a CDN edge and its Prometheus exporter.
 ProcessSpec prepare_varnish(const EngineContext& context);
 ProcessSpec prepare_varnish_exporter(const EngineContext& context);
-ProcessSpec prepare_varnish(const EngineContext& context);           // engines/varnish.cc
-ProcessSpec prepare_varnish_exporter(const EngineContext& context);  // engines/varnish.cc
-
+ProcessSpec prepare_varnish(const EngineContext& context);  // engines/varnish.cc
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);
 
