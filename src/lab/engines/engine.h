@@ -79,7 +79,7 @@ ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_se
 // engines/varnish.cc: a CDN edge and its Prometheus exporter.
 ProcessSpec prepare_varnish(const EngineContext& context);
 ProcessSpec prepare_varnish_exporter(const EngineContext& context);
-ProcessSpec prepare_varnish(const EngineContext& context);  // engines/varnish.cc
+
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);
 
