@@ -179,9 +179,13 @@ for e in edge1 edge2; do
   check "6: $e: promtool check metrics: no parse error (exit $code; 3 = lint only)" \
     test "$code" -eq 0 -o "$code" -eq 3
 done
-table=$("$ztm" lab status --dir "$dir")
-check "6: lab status shows each edge's origin and hit ratio" \
-  eval 'grep -q "^edge1 .*\[edge: origin healthy, hit ratio" <<<"$table" && grep -q "^edge2 .*\[edge: origin healthy, hit ratio" <<<"$table"'
+status_shows_edges() {  # the supervisor's view is refreshed once a second
+  local table
+  table=$("$ztm" lab status --dir "$dir")
+  grep -q "^edge1 .*\[edge: origin healthy, hit ratio" <<<"$table" &&
+    grep -q "^edge2 .*\[edge: origin healthy, hit ratio" <<<"$table"
+}
+check "6: lab status shows each edge's origin and hit ratio" until_ok 5 status_shows_edges
 echo "lab_cdn: checks in $((SECONDS - checks_started)) s"
 
 "$ztm" lab down --dir "$dir" >/dev/null 2>&1
