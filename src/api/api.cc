@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 
 #include "api/errors.h"
@@ -17,6 +19,26 @@ using app::UserService;
 using http::Response;
 using http::Verb;
 
+namespace {
+
+// {"edges":[{"name":"edge1","url":"http://10.77.0.21"}],"preferred":"edge1"}: what the browser
+// client loads public content from (docs/cdn.md, its fallback to the origin).
+std::string cdn_json(const std::vector<NamedUrl>& edges) {
+  boost::json::array list;
+  for (const auto& e : edges) list.push_back(boost::json::object{{"name", e.name}, {"url", e.url}});
+  boost::json::value preferred = nullptr;
+  if (!edges.empty()) preferred = edges.front().name;
+  return boost::json::serialize(
+      boost::json::object{{"edges", std::move(list)}, {"preferred", std::move(preferred)}});
+}
+
+bool has_header(const Response& res, std::string_view name) {
+  return std::any_of(res.headers.begin(), res.headers.end(),
+                     [name](const auto& h) { return h.first == name; });
+}
+
+}  // namespace
+
 struct Api::EndpointMetrics {
   Labels labels;
   Histogram* latency = nullptr;
@@ -27,9 +49,11 @@ struct Api::EndpointMetrics {
 Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos,
          Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files)
     : options_(std::move(options)),
-      users_(users, auth, options_.max_json_depth),
+      cache_policy_(options_.cache),
+      cdn_json_(cdn_json(options_.edges)),
+      users_(users, auth, cache_policy_, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
-      photos_(auth, photos, options_.max_json_depth),
+      photos_(auth, photos, cache_policy_, options_.max_json_depth),
       readiness_(readiness),
       metrics_(metrics),
       static_files_(static_files),
@@ -54,15 +78,22 @@ AccessLog parse_access_log(std::string_view mode) {
 
 Api::~Api() = default;
 
+template <class Handler>
+void Api::add_public_read(std::string pattern, Handler handler) {
+  router_.add(Verb::get, std::move(pattern), std::move(handler));
+  public_endpoints_.resize(router_.endpoints().size());
+  public_endpoints_.back() = true;
+}
+
 // The route table: every route of the service, in one place.
 void Api::add_routes() {
   // A handler that calls `member` of one of the resource handler objects.
   auto to = [](auto& handlers, auto member) {
     return [&handlers, member](http::Request& req) { return (handlers.*member)(req); };
   };
-  router_.add(Verb::get, "/users", to(users_, &UsersApi::list));
+  add_public_read("/users", to(users_, &UsersApi::list));
   router_.add(Verb::post, "/users", to(users_, &UsersApi::create));
-  router_.add(Verb::get, "/users/{id}", to(users_, &UsersApi::get));
+  add_public_read("/users/{id}", to(users_, &UsersApi::get));
   router_.add(Verb::put, "/users/{id}", to(users_, &UsersApi::replace));
   router_.add(Verb::patch, "/users/{id}", to(users_, &UsersApi::patch));
   router_.add(Verb::delete_, "/users/{id}", to(users_, &UsersApi::remove));
@@ -71,11 +102,18 @@ void Api::add_routes() {
   router_.add(Verb::delete_, "/sessions/current", to(accounts_, &AccountsApi::log_out));
   router_.add(Verb::get, "/me", to(accounts_, &AccountsApi::me));
   router_.add(Verb::post, "/users/{id}/photos", to(photos_, &PhotosApi::upload));
-  router_.add(Verb::get, "/photos/{id}", to(photos_, &PhotosApi::get));
+  add_public_read("/users/{id}/photos", to(photos_, &PhotosApi::list));
+  add_public_read("/photos/{id}", to(photos_, &PhotosApi::get));
   router_.add(Verb::delete_, "/photos/{id}", to(photos_, &PhotosApi::remove));
   router_.add(Verb::post, "/photos/{id}/edits", to(photos_, &PhotosApi::edit));
   router_.add(Verb::get, "/jobs/{id}", to(photos_, &PhotosApi::job));
-  router_.add(Verb::get, "/media/{key}", to(photos_, &PhotosApi::media));
+  add_public_read("/media/{key}", to(photos_, &PhotosApi::media));
+  router_.add(Verb::get, "/cdn.json", [this](http::Request&) -> boost::asio::awaitable<Response> {
+    Response res;
+    res.body = cdn_json_;
+    res.header("Cache-Control", "no-cache");
+    co_return res;
+  });
 
   router_.add(Verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;
@@ -167,6 +205,14 @@ Response Api::finish(int endpoint, const http::Request& req, Response res, std::
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, id, seconds);
   res.header("X-Request-Id", std::move(id));
+  // CORS without credentials (`*`): a credentialed request can never read an answer this way.
+  if (endpoint >= 0 && static_cast<std::size_t>(endpoint) < public_endpoints_.size() &&
+      public_endpoints_[static_cast<std::size_t>(endpoint)]) {
+    res.header("Access-Control-Allow-Origin", "*");
+    res.header("Access-Control-Expose-Headers", "ETag, Age, X-Cache, X-Served-By");
+  }
+  // Every answer says who may store it: what no handler chose, nobody may (errors, writes).
+  if (!has_header(res, "Cache-Control")) CachePolicy::no_store(res);
   return res;
 }
 

@@ -9,11 +9,13 @@
 
 #include "api/accounts_api.h"
 #include "api/auth.h"
+#include "api/cache_policy.h"
 #include "api/photos_api.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
 #include "app/readiness.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/metrics.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -31,6 +33,8 @@ struct ApiOptions {
   int slow_ms = 1000;
   std::size_t max_upload_bytes = 20 << 20;  // photo uploads (other bodies: http.max_body_bytes)
   const Clock* clock = &Clock::system();    // request latency; must outlive the Api
+  CachePolicyOptions cache;                 // how long edges keep public reads
+  std::vector<NamedUrl> edges;              // the CDN's edges (GET /cdn.json); none = no CDN
 };
 
 class Api {
@@ -51,6 +55,10 @@ class Api {
  private:
   struct EndpointMetrics;
   void add_routes();
+  // Adds a GET route whose answers are public: readable cross-origin (a page on the origin
+  // reads them from an edge), see finish().
+  template <class Handler>
+  void add_public_read(std::string pattern, Handler handler);
   boost::asio::awaitable<http::Response> dispatch(http::Request& req, int& endpoint);
   http::Response unmatched(const http::Request& req, const http::Router::Match& match) const;
   // Request id, metrics and access log of a finished request; returns `res` with X-Request-Id.
@@ -62,6 +70,8 @@ class Api {
   std::string request_id(const http::Request& req);
 
   ApiOptions options_;
+  CachePolicy cache_policy_;
+  std::string cdn_json_;  // GET /cdn.json: the edges browsers may use
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;
@@ -70,6 +80,7 @@ class Api {
   const StaticFiles* static_files_;
   http::Router router_;
   std::vector<std::unique_ptr<EndpointMetrics>> endpoint_metrics_;  // last: unmatched
+  std::vector<bool> public_endpoints_;                              // by endpoint index
   std::uint32_t id_prefix_;
   std::atomic<std::uint64_t> id_counter_{0};
 };

@@ -1,5 +1,7 @@
 #include "api/photos_api.h"
 
+#include <fmt/format.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -96,7 +98,37 @@ boost::asio::awaitable<Response> PhotosApi::get(http::Request& req) {
   if (!id) co_return error_response(id.error());
   auto photo = co_await photos_.get(*id);
   if (!photo) co_return error_response(photo.error());
-  co_return json_response(200, photo_json(*photo));
+  // A photo row never changes (edits make new photos): its id is its version.
+  Response res;
+  CachePolicy::conditional(req, res, "\"p" + std::to_string(photo->id) + "\"",
+                           json::serialize(photo_json(*photo)));
+  cache_.public_read(req, res, CachePolicy::Read::photo,
+                     fmt::format("photo-{} owner-{}", photo->id, photo->owner_id));
+  co_return res;
+}
+
+boost::asio::awaitable<Response> PhotosApi::list(http::Request& req) {
+  auto owner = parse_id(req.params[0]);
+  if (!owner) co_return error_response(owner.error());
+  auto query = parse_page(req, kDefaultPageSize, kMaxPageSize);
+  if (!query) co_return error_response(query.error());
+  auto page = co_await photos_.list(*owner, query->after, query->limit);
+  if (!page) co_return error_response(page.error());
+  json::array photos;
+  photos.reserve(page->photos.size());
+  for (const auto& p : page->photos) photos.emplace_back(photo_json(p));
+  json::value next = nullptr;
+  if (page->more && !page->photos.empty())
+    next = fmt::format("/users/{}/photos?after={}&limit={}", *owner, page->photos.back().id,
+                       query->limit);
+  std::string body =
+      json::serialize(json::object{{"photos", std::move(photos)}, {"next", std::move(next)}});
+  Response res;
+  std::string tag = content_etag(body);
+  CachePolicy::conditional(req, res, std::move(tag), std::move(body));
+  // Uploads, edit results and deletions of the owner's photos purge owner-{id}.
+  cache_.public_read(req, res, CachePolicy::Read::list, fmt::format("owner-{}", *owner));
+  co_return res;
 }
 
 boost::asio::awaitable<Response> PhotosApi::remove(http::Request& req) {
@@ -114,7 +146,7 @@ boost::asio::awaitable<Response> PhotosApi::remove(http::Request& req) {
 boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
   const std::string key(req.params[0]);
   // Content-addressed: the hash is the strong validator, and the bytes never change.
-  const std::string tag = "\"" + key.substr(0, key.find('.')) + "\"";
+  std::string tag = "\"" + key.substr(0, key.find('.')) + "\"";
   Response res;
   if (req.header(http::Field::if_none_match).find(tag) != std::string_view::npos) {
     res.status = 304;
@@ -125,8 +157,8 @@ boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
     res.body = std::move(*bytes);
     res.content_type = media_type(key);
   }
-  res.header("ETag", tag);
-  res.header("Cache-Control", "public, max-age=31536000, immutable");
+  res.header("ETag", std::move(tag));
+  CachePolicy::immutable(res);
   co_return res;
 }
 

@@ -75,6 +75,31 @@ Precondition parse_if_match(std::string_view header) {
   return pre;
 }
 
+namespace {
+
+// Parses an optional non-negative integer query parameter within [lo, hi].
+std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallback, std::int64_t lo,
+                                      std::int64_t hi) {
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi)
+    return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+Result<PageQuery> parse_page(const http::Request& req, int default_limit, int max_limit) {
+  const auto after = query_int(req.query_param("after"), 0, 0, kMaxSafeInteger);
+  const auto limit = query_int(req.query_param("limit"), default_limit, 1, max_limit);
+  if (!after) return Error{Errc::invalid_parameter, "after: must be an id (an integer >= 0)"};
+  if (!limit)
+    return Error{Errc::invalid_parameter,
+                 "limit: must be an integer from 1 to " + std::to_string(max_limit)};
+  return PageQuery{*after, static_cast<int>(*limit)};
+}
+
 std::string etag(std::int64_t version) {
   return "\"" + std::to_string(version) + "\"";
 }

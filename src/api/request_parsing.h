@@ -31,6 +31,14 @@ Result<storage::Consistency> parse_position(const http::Request& req);
 // invalid_header.
 Result<std::optional<std::string>> parse_idempotency_key(const http::Request& req);
 
+// A page of a list (GET /users, GET /users/{id}/photos): ?after=<id>&limit=<n>. `after`
+// defaults to 0 (the start), `limit` to `default_limit`; otherwise invalid_parameter.
+struct PageQuery {
+  std::int64_t after = 0;
+  int limit = 0;
+};
+Result<PageQuery> parse_page(const http::Request& req, int default_limit, int max_limit);
+
 // A strong entity tag for a version: "\"3\"".
 std::string etag(std::int64_t version);
 

@@ -1,10 +1,13 @@
 #include "api/static_files.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+
+#include "api/cache_policy.h"
 
 namespace ztm::api {
 namespace fs = std::filesystem;
@@ -15,7 +18,10 @@ std::string_view content_type_for(const fs::path& p) {
   const auto ext = p.extension().string();
   if (ext == ".html") return "text/html; charset=utf-8";
   if (ext == ".css") return "text/css; charset=utf-8";
-  if (ext == ".js") return "text/javascript; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".map") return "application/json";
+  if (ext == ".webp") return "image/webp";
+  if (ext == ".woff2") return "font/woff2";
   if (ext == ".json") return "application/json";
   if (ext == ".svg") return "image/svg+xml";
   if (ext == ".png") return "image/png";
@@ -25,20 +31,20 @@ std::string_view content_type_for(const fs::path& p) {
   return "application/octet-stream";
 }
 
-// FNV-1a, 64-bit: a content hash for the ETag (not a security boundary).
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ULL;
-  return h;
-}
-
 }  // namespace
 
-std::unique_ptr<StaticFiles> StaticFiles::load(const std::string& dir) {
+std::unique_ptr<StaticFiles> StaticFiles::load(const std::string& dir,
+                                               const std::vector<std::string>& edge_origins) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     throw std::runtime_error(fmt::format("option 'http.static_dir': '{}' is not a directory", dir));
   auto out = std::unique_ptr<StaticFiles>(new StaticFiles());
+  // Our own scripts and styles only (no inline ones), from here or an edge; never framed.
+  const std::string edges = fmt::format("{}", fmt::join(edge_origins, " "));
+  out->csp_ = fmt::format(
+      "default-src 'self'{0}{1}; img-src 'self'{0}{1} blob: data:; "
+      "frame-ancestors 'none'",
+      edges.empty() ? "" : " ", edges);
   std::size_t total = 0;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -50,8 +56,10 @@ std::unique_ptr<StaticFiles> StaticFiles::load(const std::string& dir) {
     File f;
     f.body.assign(std::istreambuf_iterator<char>(in), {});
     f.content_type = content_type_for(entry.path());
-    f.etag = fmt::format("\"{:016x}\"", fnv1a(f.body));
-    out->files_["/" + fs::relative(entry.path(), dir).generic_string()] = std::move(f);
+    f.etag = content_etag(f.body);
+    const std::string path = "/" + fs::relative(entry.path(), dir).generic_string();
+    f.immutable = path.starts_with("/assets/");
+    out->files_[path] = std::move(f);
   }
   return out;
 }
@@ -60,18 +68,17 @@ std::optional<http::Response> StaticFiles::serve(const http::Request& req) const
   const std::string_view path = req.path == "/" ? std::string_view("/index.html") : req.path;
   const auto it = files_.find(path);
   if (it == files_.end()) return std::nullopt;
+  const File& file = it->second;
   http::Response res;
-  res.content_type = it->second.content_type;
-  if (req.header(http::Field::if_none_match).find(it->second.etag) != std::string_view::npos) {
-    res.status = 304;
+  res.content_type = file.content_type;
+  CachePolicy::conditional(req, res, file.etag, file.body);
+  if (file.immutable) {
+    CachePolicy::immutable(res);
+    res.header("Access-Control-Allow-Origin", "*");  // a module script loaded from an edge
   } else {
-    res.body = it->second.body;
+    res.header("Cache-Control", "no-cache");  // revalidate with the ETag: cheap 304s
   }
-  res.header("ETag", it->second.etag);
-  res.header("Cache-Control", "no-cache");  // revalidate with the ETag: cheap 304s
-  // Pages run only our own scripts and styles and are never framed (clickjacking).
-  if (res.content_type.starts_with("text/html"))
-    res.header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
+  if (res.content_type.starts_with("text/html")) res.header("Content-Security-Policy", csp_);
   return res;
 }
 

@@ -35,17 +35,6 @@ Response user_response(unsigned status, const StoredUser& s) {
   return res;
 }
 
-// Parses an optional non-negative integer query parameter within [lo, hi].
-std::optional<std::int64_t> query_int(std::string_view text, std::int64_t fallback, std::int64_t lo,
-                                      std::int64_t hi) {
-  if (text.empty()) return fallback;
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi)
-    return std::nullopt;
-  return v;
-}
-
 }  // namespace
 
 boost::asio::awaitable<Result<UserId>> UsersApi::owned_id(http::Request& req) {
@@ -65,29 +54,17 @@ boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto doc = co_await users_.get(*id, std::move(*consistency));
   if (!doc) co_return error_response(doc.error());
   Response res;
-  std::string tag = etag((*doc)->version);
-  // If-None-Match uses weak comparison, so W/"3" and lists of tags match too.
-  if (req.header(http::Field::if_none_match).find(tag) != std::string_view::npos) {
-    res.status = 304;
-  } else {
-    res.body = (*doc)->data;
-  }
-  res.header("ETag", std::move(tag));
+  CachePolicy::conditional(req, res, etag((*doc)->version), (*doc)->data);
+  cache_.public_read(req, res, CachePolicy::Read::user, "user-" + std::string(req.params[0]));
   co_return res;
 }
 
 boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
-  const auto after = query_int(req.query_param("after"), 0, 0, kMaxSafeInteger);
-  const auto limit = query_int(req.query_param("limit"), kDefaultPageSize, 1, kMaxPageSize);
-  if (!after)
-    co_return error_response(
-        Error{Errc::invalid_parameter, "after: must be a user id (an integer >= 0)"});
-  if (!limit)
-    co_return error_response(Error{Errc::invalid_parameter, "limit: must be an integer from 1 to " +
-                                                                std::to_string(kMaxPageSize)});
+  auto query = parse_page(req, kDefaultPageSize, kMaxPageSize);
+  if (!query) co_return error_response(query.error());
   auto consistency = parse_position(req);
   if (!consistency) co_return error_response(consistency.error());
-  auto page = co_await users_.list(*after, static_cast<int>(*limit), std::move(*consistency));
+  auto page = co_await users_.list(query->after, query->limit, std::move(*consistency));
   if (!page) co_return error_response(page.error());
   json::array users;
   users.reserve(page->users.size());
@@ -95,9 +72,16 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
   json::value next = nullptr;
   if (page->more && !page->users.empty())
     next = "/users?after=" + std::to_string(page->users.back().user.id) +
-           "&limit=" + std::to_string(*limit);
+           "&limit=" + std::to_string(query->limit);
+  // The page changes when any user on it does (their keys) or a user joins (users-list).
+  std::string keys = "users-list";
+  for (const auto& s : page->users) keys += " user-" + std::to_string(s.user.id);
+  std::string body =
+      json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   Response res;
-  res.body = json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
+  std::string tag = content_etag(body);
+  CachePolicy::conditional(req, res, std::move(tag), std::move(body));
+  cache_.public_read(req, res, CachePolicy::Read::list, std::move(keys));
   co_return res;
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 // HTTP handlers of the users resource: thin — parse, call UserService, map the result.
-// Reads are public; POST needs an admin, PUT/PATCH/DELETE the user itself or an admin.
+// Reads are public (and edges may keep them: api/cache_policy.h); POST needs an admin,
+// PUT/PATCH/DELETE the user itself or an admin.
 
 #include <boost/asio/awaitable.hpp>
 
 #include "api/auth.h"
+#include "api/cache_policy.h"
 #include "app/users.h"
 #include "http/message.h"
 
@@ -15,8 +17,8 @@ class UsersApi {
   static constexpr int kDefaultPageSize = 20;
   static constexpr int kMaxPageSize = 100;
 
-  UsersApi(app::UserService& users, Auth& auth, int max_json_depth)
-      : users_(users), auth_(auth), max_json_depth_(max_json_depth) {}
+  UsersApi(app::UserService& users, Auth& auth, const CachePolicy& cache, int max_json_depth)
+      : users_(users), auth_(auth), cache_(cache), max_json_depth_(max_json_depth) {}
 
   boost::asio::awaitable<http::Response> get(http::Request& req);      // GET /users/{id}
   boost::asio::awaitable<http::Response> list(http::Request& req);     // GET /users?after&limit
@@ -31,6 +33,7 @@ class UsersApi {
 
   app::UserService& users_;
   Auth& auth_;
+  const CachePolicy& cache_;
   int max_json_depth_;
 };
 

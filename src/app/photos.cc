@@ -115,6 +115,10 @@ awaitable<Result<Photo>> PhotoService::get(PhotoId id) {
   co_return co_await photos_.get_photo(id);
 }
 
+awaitable<Result<storage::PhotoPage>> PhotoService::list(UserId owner, PhotoId after, int limit) {
+  co_return co_await photos_.list_photos(owner, after, limit);
+}
+
 awaitable<Result<void>> PhotoService::remove(Principal who, PhotoId id) {
   auto photo = co_await photos_.get_photo(id);
   if (!photo) co_return std::move(photo).error();

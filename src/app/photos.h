@@ -46,6 +46,9 @@ class PhotoService {
   boost::asio::awaitable<Result<storage::Photo>> upload(Principal who, UserId owner,
                                                         std::string bytes);
   boost::asio::awaitable<Result<storage::Photo>> get(storage::PhotoId id);
+  // A page of `owner`'s photos (empty for a user without photos, or with no such user).
+  boost::asio::awaitable<Result<storage::PhotoPage>> list(UserId owner, storage::PhotoId after,
+                                                          int limit);
   // Deletes the photo, and its bytes when no other photo uses them.
   boost::asio::awaitable<Result<void>> remove(Principal who, storage::PhotoId id);
   // Validates the steps against the photo and queues a job (202 Accepted in the API).

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
@@ -259,6 +261,24 @@ std::vector<ConfigOption> make_options() {
       int_option("worker.fetch_wait_ms",
                  "one fetch waits this long for a job (a stopping worker notices within it)",
                  ZTM_FIELD(worker.fetch_wait_ms), 10, 60'000),
+      string_option("cdn.edges",
+                    "CDN edges browsers load public content from, \"name=http://host[:port],...\" "
+                    "(GET /cdn.json lists them; empty = no CDN)",
+                    ZTM_FIELD(cdn.edges), {}, true),
+      string_option("cdn.edge_admins",
+                    "each edge's purge listener, \"name=http://host:port,...\" (empty = no purges)",
+                    ZTM_FIELD(cdn.edge_admins), {}, true),
+      int_option("cdn.ttl_s", "how long edges keep a user (purged on write)", ZTM_FIELD(cdn.ttl_s),
+                 1, 31'536'000),
+      int_option("cdn.list_ttl_s", "how long edges keep a page of users or of a user's photos",
+                 ZTM_FIELD(cdn.list_ttl_s), 1, 31'536'000),
+      int_option("cdn.photo_ttl_s", "how long edges keep a photo's metadata",
+                 ZTM_FIELD(cdn.photo_ttl_s), 1, 31'536'000),
+      int_option("cdn.stale_while_revalidate_s",
+                 "edges may answer this stale while they refetch (RFC 5861)",
+                 ZTM_FIELD(cdn.stale_while_revalidate_s), 0, 86'400),
+      int_option("cdn.stale_if_error_s", "edges may answer this stale while the origin fails",
+                 ZTM_FIELD(cdn.stale_if_error_s), 0, 31'536'000),
       string_option("log.level", "log level", ZTM_FIELD(log.level),
                     {"trace", "debug", "info", "warn", "error", "off"}),
       string_option("log.access", "which requests are logged", ZTM_FIELD(log.access),
@@ -380,6 +400,43 @@ std::vector<std::pair<std::string, std::string>> read_env_settings(char** enviro
   return out;
 }
 
+std::vector<NamedUrl> parse_named_urls(std::string_view text) {
+  std::vector<NamedUrl> out;
+  auto host_char = [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == ':' ||
+           ch == '[' || ch == ']';
+  };
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos)
+      throw std::invalid_argument(fmt::format("'{}' is not name=url", item));
+    NamedUrl entry{std::string(item.substr(0, eq)), std::string(item.substr(eq + 1))};
+    const bool name_ok = !entry.name.empty() && entry.name.size() <= 32 &&
+                         std::all_of(entry.name.begin(), entry.name.end(), [](char ch) {
+                           return std::islower(static_cast<unsigned char>(ch)) ||
+                                  std::isdigit(static_cast<unsigned char>(ch)) || ch == '-';
+                         });
+    if (!name_ok)
+      throw std::invalid_argument(
+          fmt::format("name '{}' is not 1 to 32 of [a-z0-9-]", entry.name.substr(0, 40)));
+    std::string_view rest = entry.url;
+    const bool scheme = rest.starts_with("http://") || rest.starts_with("https://");
+    rest.remove_prefix(rest.find("//") == std::string_view::npos ? 0 : rest.find("//") + 2);
+    if (!scheme || rest.empty() || rest.size() > 255 ||
+        !std::all_of(rest.begin(), rest.end(), host_char))
+      throw std::invalid_argument(
+          fmt::format("'{}' is not http(s)://host[:port] without a path", entry.url.substr(0, 80)));
+    for (const auto& other : out)
+      if (other.name == entry.name)
+        throw std::invalid_argument(fmt::format("name '{}' appears twice", entry.name));
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 void validate(const Config& c) {
   if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
     throw ConfigError(fmt::format(
@@ -387,6 +444,14 @@ void validate(const Config& c) {
         c.http.header_timeout_ms, c.http.idle_timeout_ms));
   if (c.cache.enabled && c.cache.max_bytes < 64 * 1024)
     throw ConfigError("option 'cache.max_bytes' must be at least 65536 when the cache is enabled");
+  for (const auto& [key, value] :
+       {std::pair{"cdn.edges", &c.cdn.edges}, std::pair{"cdn.edge_admins", &c.cdn.edge_admins}}) {
+    try {
+      parse_named_urls(*value);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(fmt::format("option '{}': {}", key, e.what()));
+    }
+  }
 }
 
 std::string to_toml(const Config& config) {

@@ -129,6 +129,21 @@ struct WorkerConfig {
   int fetch_wait_ms = 500;  // one fetch waits this long for a job
 };
 
+// The CDN (docs/cdn.md): edges that serve public content near the users, and how long they may
+// keep the origin's answers. The origin's caching headers are sent with or without edges.
+struct CdnConfig {
+  // "edge1=http://10.77.0.21,edge2=http://10.77.0.22": where browsers load assets and public
+  // reads (GET /cdn.json tells them); empty = no CDN.
+  std::string edges;
+  // "edge1=http://10.77.1.81:6091,...": each edge's purge listener; empty = no purges.
+  std::string edge_admins;
+  int ttl_s = 3600;                   // GET /users/{id} at the edges (purged on write)
+  int list_ttl_s = 300;               // GET /users pages and a user's photo pages
+  int photo_ttl_s = 86'400;           // GET /photos/{id} (a photo never changes; it is deleted)
+  int stale_while_revalidate_s = 30;  // an edge answers stale while it refetches (RFC 5861)
+  int stale_if_error_s = 300;         // an edge answers stale while the origin fails
+};
+
 struct LogConfig {
   std::string level = "info";     // trace | debug | info | warn | error | off
   std::string access = "errors";  // all | errors (4xx/5xx and slow requests) | off
@@ -145,8 +160,18 @@ struct Config {
   QueueConfig queue;
   MediaConfig media;
   WorkerConfig worker;
+  CdnConfig cdn;
   LogConfig log;
 };
+
+// One entry of a "name=url,name=url" list (cdn.edges, cdn.edge_admins).
+struct NamedUrl {
+  std::string name;  // [a-z0-9-], 1..32, unique in its list
+  std::string url;   // http(s)://host[:port], no path
+};
+
+// Parses a "name=url,..." list ("" = none); throws std::invalid_argument saying what is wrong.
+std::vector<NamedUrl> parse_named_urls(std::string_view text);
 
 // One configurable option. `set` parses and validates a textual value and returns an error
 // message (naming nothing: the caller adds the option's name and source) or nullopt.

@@ -62,6 +62,28 @@ TEST(Config, CrossOptionValidation) {
   EXPECT_THROW(validate(c), ConfigError);
 }
 
+TEST(Config, EdgeListsAreNamedUrlsWithoutPaths) {
+  const auto edges = parse_named_urls("edge1=http://10.77.0.21,edge-2=https://[::1]:6081");
+  ASSERT_EQ(edges.size(), 2u);
+  EXPECT_EQ(edges[1].name, "edge-2");
+  EXPECT_EQ(edges[1].url, "https://[::1]:6081");
+  EXPECT_TRUE(parse_named_urls("").empty());
+  // What a CSP or a JSON string must never carry, and what is not one edge per name.
+  for (const char* bad :
+       {"edge1", "=http://a", "Edge=http://a", "e=ftp://a", "e=http://", "e=http://a/path",
+        "e=http://a b", "e=http://a;script-src *", "e=http://a\"", "e=http://a,e=http://b"}) {
+    EXPECT_THROW(parse_named_urls(bad), std::invalid_argument) << bad;
+  }
+  Config c;
+  c.cdn.edge_admins = "edge1=http://10.77.1.81:6091/purge";
+  try {
+    validate(c);
+    ADD_FAILURE() << "a path was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("cdn.edge_admins"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, TomlFileIsFlattenedToDottedKeys) {
   const auto path = write_temp(
       "node_id = 7\n[http]\nport = 9090\naddress = \"0.0.0.0\"\n[cache]\nenabled = false\n");

@@ -104,7 +104,13 @@ api::ApiOptions api_options(const Config& config, const Clock& clock) {
           .access_log = api::parse_access_log(config.log.access),
           .slow_ms = config.log.slow_ms,
           .max_upload_bytes = static_cast<std::size_t>(config.media.max_upload_bytes),
-          .clock = &clock};
+          .clock = &clock,
+          .cache = {.ttl_s = config.cdn.ttl_s,
+                    .list_ttl_s = config.cdn.list_ttl_s,
+                    .photo_ttl_s = config.cdn.photo_ttl_s,
+                    .stale_while_revalidate_s = config.cdn.stale_while_revalidate_s,
+                    .stale_if_error_s = config.cdn.stale_if_error_s},
+          .edges = parse_named_urls(config.cdn.edges)};
 }
 
 http::ServerOptions server_options(const Config& config, int threads) {
@@ -196,8 +202,11 @@ void Node::build_web_server() {
       OutboxRelayOptions{.idle_wait = milliseconds(config_.queue.outbox_poll_ms)});
   if (config_.worker.in_process) add_in_process_workers();
 
-  if (!config_.http.static_dir.empty())
-    static_files_ = api::StaticFiles::load(config_.http.static_dir);
+  if (!config_.http.static_dir.empty()) {
+    std::vector<std::string> edge_origins;
+    for (const auto& edge : parse_named_urls(config_.cdn.edges)) edge_origins.push_back(edge.url);
+    static_files_ = api::StaticFiles::load(config_.http.static_dir, edge_origins);
+  }
   api_ = std::make_unique<api::Api>(api_options(config_, clock_), *users_, *auth_, *photos_,
                                     *readiness_, metrics_, static_files_.get());
   const int threads = config_.http.threads > 0

@@ -67,6 +67,10 @@ class DatabaseWrapper : public Database {
   boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override {
     return target_.delete_photo(id);
   }
+  boost::asio::awaitable<Result<PhotoPage>> list_photos(UserId owner, PhotoId after,
+                                                        int limit) override {
+    return target_.list_photos(owner, after, limit);
+  }
   boost::asio::awaitable<Result<PhotoUsage>> photo_usage(UserId owner) override {
     return target_.photo_usage(owner);
   }

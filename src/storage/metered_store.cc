@@ -5,11 +5,11 @@
 namespace ztm::storage {
 namespace {
 
-constexpr std::array<const char*, 20> kOpNames = {
-    "get_user",     "list_users",     "create_user",  "update_user",   "delete_user",
-    "count_users",  "create_account", "find_account", "ping",          "create_photo",
-    "get_photo",    "delete_photo",   "create_job",   "get_job",       "start_job",
-    "complete_job", "fail_job",       "outbox_batch", "outbox_delete", "photo_usage"};
+constexpr std::array<const char*, 21> kOpNames = {
+    "get_user",       "list_users",   "create_user", "update_user",  "delete_user", "count_users",
+    "create_account", "find_account", "ping",        "create_photo", "get_photo",   "delete_photo",
+    "create_job",     "get_job",      "start_job",   "complete_job", "fail_job",    "outbox_batch",
+    "outbox_delete",  "photo_usage",  "list_photos"};
 
 }  // namespace
 
@@ -92,6 +92,11 @@ boost::asio::awaitable<Result<Photo>> MeteredStore::get_photo(PhotoId id) {
 
 boost::asio::awaitable<Result<DeletedPhoto>> MeteredStore::delete_photo(PhotoId id) {
   return measure(kDeletePhoto, target().delete_photo(id));
+}
+
+boost::asio::awaitable<Result<PhotoPage>> MeteredStore::list_photos(UserId owner, PhotoId after,
+                                                                    int limit) {
+  return measure(kListPhotos, target().list_photos(owner, after, limit));
 }
 
 boost::asio::awaitable<Result<PhotoUsage>> MeteredStore::photo_usage(UserId owner) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/ids.h"
 
@@ -54,6 +55,12 @@ struct PhotoUsage {
   std::int64_t bytes = 0;   // the sum of those photos' sizes (a shared blob counts per photo)
   std::int64_t jobs_in_flight = 0;  // their jobs queued or running
   bool operator==(const PhotoUsage&) const = default;
+};
+
+// A page of one user's photos (list_photos), oldest first.
+struct PhotoPage {
+  std::vector<Photo> photos;
+  bool more = false;  // photos after the last one exist
 };
 
 // What delete_photo leaves behind: the blob, and whether another photo still uses it.

@@ -34,6 +34,9 @@ class PhotoStore {
   virtual boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) = 0;
   // Deletes the photo (jobs that refer to it keep their history).
   virtual boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) = 0;
+  // `owner`'s photos with an id after `after`, by id, at most `limit` (1..1000).
+  virtual boost::asio::awaitable<Result<PhotoPage>> list_photos(UserId owner, PhotoId after,
+                                                                int limit) = 0;
   // What `owner` holds and runs now (zeros for a user with nothing). One indexed query; the
   // caller's quota check is not atomic with its write, so concurrent requests may overshoot a
   // quota by the requests in flight.

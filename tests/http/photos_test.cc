@@ -103,6 +103,41 @@ class PhotosTest : public ::testing::Test {
   HttpClient c{server.port()};
 };
 
+// The gallery: a user's photos in pages, oldest first; photos and pages are public reads that
+// edges keep under the photo's and the owner's keys (docs/cdn.md).
+TEST_F(PhotosTest, AUsersPhotosComeInPagesThatEdgesKeepUnderTheOwnersKey) {
+  std::vector<std::int64_t> ids;
+  for (int w : {40, 50, 60}) ids.push_back(upload(jpeg(w, 30)).at("id").as_int64());
+  auto first = c.request("GET", "/users/12/photos?limit=2");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  auto page = json::parse(first.body).as_object();
+  ASSERT_EQ(page.at("photos").as_array().size(), 2u);
+  EXPECT_EQ(page.at("photos").as_array()[0].at("id").as_int64(), ids[0]);
+  EXPECT_EQ(first.header("surrogate-key"), "owner-12");
+  EXPECT_EQ(first.header("access-control-allow-origin"), "*");
+  const std::string next(page.at("next").as_string());
+  EXPECT_EQ(next, "/users/12/photos?after=" + std::to_string(ids[1]) + "&limit=2");
+  auto rest = json::parse(c.request("GET", next).body).as_object();
+  ASSERT_EQ(rest.at("photos").as_array().size(), 1u);
+  EXPECT_EQ(rest.at("photos").as_array()[0].at("width").as_int64(), 60);
+  EXPECT_TRUE(rest.at("next").is_null());
+  EXPECT_EQ(json::parse(c.request("GET", "/users/13/photos").body).at("photos").as_array().size(),
+            0u);
+  EXPECT_EQ(c.request("GET", "/users/12/photos?limit=101").status, 400u);
+
+  const std::string path = "/photos/" + std::to_string(ids[0]);
+  auto photo = c.request("GET", path);
+  EXPECT_EQ(photo.header("cache-control"), "no-cache");
+  EXPECT_EQ(photo.header("cdn-cache-control"),
+            "max-age=86400, stale-while-revalidate=30, stale-if-error=300");
+  EXPECT_EQ(photo.header("surrogate-key"), "photo-" + std::to_string(ids[0]) + " owner-12");
+  auto again = c.request("GET", path, {}, "If-None-Match: " + photo.header("etag") + "\r\n");
+  EXPECT_EQ(again.status, 304u);
+  EXPECT_EQ(again.header("surrogate-key"), photo.header("surrogate-key"));
+  auto media = c.request("GET", std::string(json::parse(photo.body).at("url").as_string()));
+  EXPECT_EQ(media.header("access-control-allow-origin"), "*");
+}
+
 TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   const std::string original = jpeg(640, 480);
   auto photo = upload(original);

@@ -412,7 +412,8 @@ TEST(StaticFiles, ServedWithEtagAndRevalidation) {
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.body, "<h1>ztm</h1>");
   EXPECT_EQ(r.header("content-type"), "text/html; charset=utf-8");
-  EXPECT_EQ(r.header("content-security-policy"), "default-src 'self'; frame-ancestors 'none'");
+  EXPECT_EQ(r.header("content-security-policy"),
+            "default-src 'self'; img-src 'self' blob: data:; frame-ancestors 'none'");
   EXPECT_EQ(c.request("GET", "/", {}, "If-None-Match: " + r.header("etag") + "\r\n").status, 304u);
   expect_error(c.request("GET", "/missing.js"), 404, "not_found");
   std::filesystem::remove_all(dir);

@@ -167,10 +167,37 @@ TYPED_TEST_P(PhotoConformance, UsageCountsAUsersPhotosBytesAndJobsInFlight) {
   EXPECT_EQ(usage(1), (storage::PhotoUsage{2, 5'800'000 + 1'000'000, 2}));
 }
 
+// A gallery's pages: one owner's photos by id, after a cursor, with `more` exact at the edge.
+TYPED_TEST_P(PhotoConformance, PhotoPagesListOneOwnersPhotosInIdOrder) {
+  ASSERT_EQ(outcome(this->create(sample_user(2, "b"))), "ok");
+  for (storage::PhotoId id : {15, 11, 13, 12, 14}) {
+    auto p = this->photo(id);
+    p.owner_id = id == 12 ? 2 : 1;  // 12 is someone else's
+    ASSERT_EQ(outcome(run_sync(this->p().create_photo(p))), "ok");
+  }
+  auto ids = [this](UserId owner, storage::PhotoId after, int limit, bool more) {
+    auto r = run_sync(this->p().list_photos(owner, after, limit));
+    EXPECT_EQ(outcome(r), "ok");
+    std::vector<storage::PhotoId> out;
+    if (!r.ok()) return out;
+    EXPECT_EQ(r->more, more) << "after " << after << " limit " << limit;
+    for (const auto& p : r->photos) out.push_back(p.id);
+    return out;
+  };
+  using Ids = std::vector<storage::PhotoId>;
+  EXPECT_EQ(ids(1, 0, 2, true), (Ids{11, 13}));
+  EXPECT_EQ(ids(1, 13, 2, false), (Ids{14, 15}));  // exactly the rest: no more
+  EXPECT_EQ(ids(1, 15, 2, false), (Ids{}));
+  EXPECT_EQ(ids(2, 0, 10, false), (Ids{12}));
+  EXPECT_EQ(ids(424242, 0, 10, false), (Ids{}));
+  EXPECT_EQ(errc(run_sync(this->p().list_photos(1, 0, 0))), "invalid_argument");
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PhotoConformance, PhotosRoundTripAndDeleteReportsSharedBlobs,
                             EachJobCommitsWithOneOutboxMessage, AJobRunsToOneResultAndStaysDone,
                             AFailedJobKeepsItsReasonAndTakesNoResult,
                             ConcurrentCompletionsMakeOneResult,
-                            UsageCountsAUsersPhotosBytesAndJobsInFlight);
+                            UsageCountsAUsersPhotosBytesAndJobsInFlight,
+                            PhotoPagesListOneOwnersPhotosInIdOrder);
 
 }  // namespace ztm::test

@@ -138,6 +138,23 @@ class MemoryStore : public storage::Database {
       out.blob_in_use = out.blob_in_use || p.blob_key == out.blob_key;
     co_return out;
   }
+  boost::asio::awaitable<Result<storage::PhotoPage>> list_photos(UserId owner,
+                                                                 storage::PhotoId after,
+                                                                 int limit) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (limit < 1 || limit > 1000) co_return Error{Errc::invalid_argument, "limit"};
+    storage::PhotoPage page;
+    for (auto it = photos_.upper_bound(after); it != photos_.end(); ++it) {
+      if (it->second.owner_id != owner) continue;
+      if (page.photos.size() == static_cast<std::size_t>(limit)) {
+        page.more = true;
+        break;
+      }
+      page.photos.push_back(it->second);
+    }
+    co_return page;
+  }
   boost::asio::awaitable<Result<storage::PhotoUsage>> photo_usage(UserId owner) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};

@@ -82,6 +82,9 @@ constexpr Migration kMigrations[] = {
       CREATE INDEX photos_owner ON photos(owner_id) INCLUDE (bytes);
       CREATE INDEX jobs_in_flight_owner ON jobs(owner_id) WHERE status IN ('queued', 'running');
     )sql"},
+    {6, "index photos by owner and id (a user's photo pages)", R"sql(
+      CREATE INDEX photos_owner_id ON photos(owner_id, id);
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

@@ -27,6 +27,10 @@ constexpr Statement kPhotoDelete{
     "ztm_delete_photo",
     "WITH d AS (DELETE FROM photos WHERE id = $1 RETURNING blob_key) SELECT d.blob_key, "
     "(SELECT count(*) FROM photos p WHERE p.blob_key = d.blob_key AND p.id <> $1) FROM d"};
+// One more row than asked tells whether there are more (migration 6's index).
+constexpr Statement kPhotoList{"ztm_list_photos", "SELECT " ZTM_PHOTO_COLUMNS
+                                                  " FROM photos WHERE owner_id = $1 AND id > $2 "
+                                                  "ORDER BY id LIMIT $3"};
 // Both counts use the owner indexes of migration 5 (the jobs one holds only jobs in flight).
 constexpr Statement kPhotoUsage{
     "ztm_photo_usage",
@@ -156,6 +160,28 @@ awaitable<Result<DeletedPhoto>> pg_delete_photo(Host& host, PhotoId id) {
   const auto others = r->int64(0, 1);
   if (!others) co_return Error{Errc::internal, "postgres: malformed delete_photo row"};
   co_return DeletedPhoto{std::string(r->text(0, 0)), *others > 0};
+}
+
+awaitable<Result<PhotoPage>> pg_list_photos(Host& host, UserId owner, PhotoId after, int limit) {
+  if (limit < 1 || limit > 1000)
+    co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
+  const std::string owner_text = std::to_string(owner), after_text = std::to_string(after),
+                    limit_text = std::to_string(limit + 1);
+  const std::array<const char*, 3> params{owner_text.c_str(), after_text.c_str(),
+                                          limit_text.c_str()};
+  auto r = co_await host.execute(kPhotoList, params);
+  if (!r.ok()) co_return std::move(r).error();
+  PhotoPage page;
+  for (int row = 0; row < r->rows(); ++row) {
+    if (row == limit) {
+      page.more = true;
+      break;
+    }
+    auto photo = read_photo(*r, row);
+    if (!photo.ok()) co_return std::move(photo).error();
+    page.photos.push_back(std::move(photo).value());
+  }
+  co_return page;
 }
 
 awaitable<Result<PhotoUsage>> pg_photo_usage(Host& host, UserId owner) {

@@ -20,6 +20,8 @@ boost::asio::awaitable<Result<Photo>> pg_create_photo(pg::Host& host, Photo phot
 boost::asio::awaitable<Result<Photo>> pg_get_photo(pg::Host& host, PhotoId id);
 boost::asio::awaitable<Result<DeletedPhoto>> pg_delete_photo(pg::Host& host, PhotoId id);
 boost::asio::awaitable<Result<PhotoUsage>> pg_photo_usage(pg::Host& host, UserId owner);
+boost::asio::awaitable<Result<PhotoPage>> pg_list_photos(pg::Host& host, UserId owner,
+                                                         PhotoId after, int limit);
 boost::asio::awaitable<Result<Job>> pg_create_job(pg::Host& host, Job job,
                                                   std::string outbox_payload);
 boost::asio::awaitable<Result<Job>> pg_get_job(pg::Host& host, JobId id);

@@ -89,6 +89,10 @@ awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) {
 awaitable<Result<DeletedPhoto>> PgStore::delete_photo(PhotoId id) {
   co_return co_await pg_delete_photo(host_, id);
 }
+awaitable<Result<PhotoPage>> PgStore::list_photos(UserId owner, PhotoId after, int limit) {
+  co_return co_await pg_list_photos(host_, owner, after, limit);
+}
+
 awaitable<Result<PhotoUsage>> PgStore::photo_usage(UserId owner) {
   co_return co_await pg_photo_usage(host_, owner);
 }

@@ -282,6 +282,10 @@ awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
   co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg_delete_photo(h, id); });
 }
+awaitable<Result<PhotoPage>> ReplicaRouter::list_photos(UserId owner, PhotoId after, int limit) {
+  co_return co_await on_primary<PhotoPage>(
+      [owner, after, limit](pg::Host& h) { return pg_list_photos(h, owner, after, limit); });
+}
 awaitable<Result<PhotoUsage>> ReplicaRouter::photo_usage(UserId owner) {
   co_return co_await on_primary<PhotoUsage>(
       [owner](pg::Host& h) { return pg_photo_usage(h, owner); });

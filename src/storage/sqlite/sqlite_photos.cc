@@ -24,6 +24,9 @@ constexpr const char* photo_insert =
 constexpr const char* photo_get = "SELECT " ZTM_PHOTO_COLUMNS " FROM photos WHERE id = ?1";
 constexpr const char* photo_delete = "DELETE FROM photos WHERE id = ?1 RETURNING blob_key";
 constexpr const char* blob_users = "SELECT count(*) FROM photos WHERE blob_key = ?1";
+// photos_owner (migration 5) holds (owner_id, rowid): the page is an index range.
+constexpr const char* photo_list =
+    "SELECT " ZTM_PHOTO_COLUMNS " FROM photos WHERE owner_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 // Both counts use the owner indexes of migration 5 (the jobs one holds only jobs in flight).
 constexpr const char* photo_usage =
     "SELECT (SELECT count(*) FROM photos WHERE owner_id = ?1), "
@@ -182,6 +185,28 @@ awaitable<Result<DeletedPhoto>> SqliteStore::delete_photo(PhotoId id) {
     if (auto c = txn.commit(); !c.ok()) return std::move(c).error();
     return out;
   });
+}
+
+awaitable<Result<PhotoPage>> SqliteStore::list_photos(UserId owner, PhotoId after, int limit) {
+  if (limit < 1 || limit > 1000)
+    co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
+  co_return co_await db_->read<PhotoPage>(
+      sql::photo_list, [owner, after, limit](Statement& st, Connection& c) -> Result<PhotoPage> {
+        st.bind(1, owner);
+        st.bind(2, after);
+        st.bind(3, std::int64_t{limit} + 1);  // one row more tells whether there are more
+        PhotoPage page;
+        int rc;
+        while ((rc = st.step()) == SQLITE_ROW) {
+          if (page.photos.size() == static_cast<std::size_t>(limit)) {
+            page.more = true;
+            return page;
+          }
+          page.photos.push_back(read_photo(st));
+        }
+        if (rc != SQLITE_DONE) return c.error(rc, "list_photos");
+        return page;
+      });
 }
 
 awaitable<Result<PhotoUsage>> SqliteStore::photo_usage(UserId owner) {

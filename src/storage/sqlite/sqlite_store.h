@@ -62,6 +62,8 @@ class SqliteStore final : public Database {
   boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override;
   boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override;
   boost::asio::awaitable<Result<PhotoUsage>> photo_usage(UserId owner) override;
+  boost::asio::awaitable<Result<PhotoPage>> list_photos(UserId owner, PhotoId after,
+                                                        int limit) override;
   boost::asio::awaitable<Result<Job>> create_job(Job job, std::string outbox_payload) override;
   boost::asio::awaitable<Result<Job>> get_job(JobId id) override;
   boost::asio::awaitable<Result<Job>> start_job(JobId id) override;

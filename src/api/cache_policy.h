@@ -1,0 +1,54 @@
+#pragma once
+// Who may store an answer, and for how long (RFC 9111, 5861, 8246, 9213): the table of
+// docs/cdn.md in one place. Browsers revalidate public reads on every use (`Cache-Control:
+// no-cache` with a strong ETag: a 304 costs no body); our edges keep them (`CDN-Cache-Control`,
+// which only targeted caches read) until a write purges their `Surrogate-Key`s; content-
+// addressed URLs are immutable. Every other answer is `no-store`: Api::finish adds it where a
+// handler chose nothing, so no answer leaves without a policy.
+
+#include <array>
+#include <string>
+
+#include "http/message.h"
+
+namespace ztm::api {
+
+struct CachePolicyOptions {
+  int ttl_s = 3600;          // a user: purged on write, so the TTL only bounds memory
+  int list_ttl_s = 300;      // pages of users or photos: the widest key sets, kept shortest
+  int photo_ttl_s = 86'400;  // a photo's metadata never changes (it is deleted)
+  int stale_while_revalidate_s = 30;
+  int stale_if_error_s = 300;
+};
+
+class CachePolicy {
+ public:
+  enum class Read { user, list, photo };
+
+  explicit CachePolicy(CachePolicyOptions options = {});
+
+  // A public read that edges may store for `read`'s TTL under `keys` (space-separated, e.g.
+  // "user-12"). A request with X-Ztm-Position (a writer reading its own write) gets a personal
+  // answer instead: it is fresher than anything an edge may hold.
+  void public_read(const http::Request& req, http::Response& res, Read read,
+                   std::string keys) const;
+
+  // The URL changes whenever the bytes do (a content hash in it): anyone may keep it a year.
+  static void immutable(http::Response& res);
+  static void personal(http::Response& res);  // private, no-store: only the caller's
+  static void no_store(http::Response& res);
+
+  // The conditional GET: a 304 without body when If-None-Match names `etag` (weak comparison,
+  // so W/"3" and lists match), else 200 with `body`. Sets ETag either way.
+  static void conditional(const http::Request& req, http::Response& res, std::string etag,
+                          std::string body);
+
+ private:
+  std::array<std::string, 3> cdn_cache_control_;  // by Read
+};
+
+// A strong entity tag from the bytes themselves (FNV-1a, 64 bits: a validator, not a security
+// boundary): for answers without a version of their own (pages, static files).
+std::string content_etag(std::string_view bytes);
+
+}  // namespace ztm::api

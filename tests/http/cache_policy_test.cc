@@ -1,0 +1,147 @@
+// docs/cdn.md's policy table, against the whole web tier: every answer says who may store it.
+// Public reads: browsers revalidate (no-cache + ETag), edges keep them (CDN-Cache-Control) under
+// surrogate keys, readable cross-origin; personal answers, writes and errors: never stored.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/http_client.h"
+#include "tests/support/test_server.h"
+
+namespace ztm {
+namespace {
+using test::HttpClient;
+using test::Reply;
+using test::TestServer;
+namespace json = boost::json;
+
+constexpr const char* kUserWindows = "max-age=60, stale-while-revalidate=7, stale-if-error=90";
+constexpr const char* kListWindows = "max-age=20, stale-while-revalidate=7, stale-if-error=90";
+
+class CachePolicyTest : public ::testing::Test {
+ protected:
+  TestServer server{[](Config& config) {
+    config.cdn.ttl_s = 60;
+    config.cdn.list_ttl_s = 20;
+    config.cdn.stale_while_revalidate_s = 7;
+    config.cdn.stale_if_error_s = 90;
+    config.cdn.edges = "edge1=http://127.0.0.1:6081,edge2=https://[::1]:6443";
+  }};
+  HttpClient c{server.port()};
+};
+
+void expect_public(const Reply& r, const char* windows, const std::string& keys) {
+  EXPECT_EQ(r.header("cache-control"), "no-cache");
+  EXPECT_EQ(r.header("cdn-cache-control"), windows);
+  EXPECT_EQ(r.header("surrogate-key"), keys);
+  EXPECT_FALSE(r.header("etag").empty());
+  EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(r.header("vary"), "") << "no answer varies by a request header";
+}
+
+void expect_not_stored(const Reply& r, const char* cache_control = "no-store") {
+  EXPECT_EQ(r.header("cache-control"), cache_control) << r.status << " " << r.body;
+  EXPECT_EQ(r.header("cdn-cache-control"), "");
+  EXPECT_EQ(r.header("surrogate-key"), "");
+}
+
+TEST_F(CachePolicyTest, AUserIsKeptAtEdgesUnderItsKeyAndItsNotModifiedSaysTheSame) {
+  auto r = c.request("GET", "/users/12");
+  ASSERT_EQ(r.status, 200u);
+  expect_public(r, kUserWindows, "user-12");
+  // RFC 9111 4.3.4: a 304 updates the stored headers, so it carries the same policy.
+  auto again = c.request("GET", "/users/12", {}, "If-None-Match: " + r.header("etag") + "\r\n");
+  EXPECT_EQ(again.status, 304u);
+  expect_public(again, kUserWindows, "user-12");
+  // A writer reading its own write (read-your-writes) gets an answer nobody keeps.
+  expect_not_stored(c.request("GET", "/users/12", {}, "X-Ztm-Position: 0/1\r\n"),
+                    "private, no-store");
+}
+
+TEST_F(CachePolicyTest, PagesOfUsersCarryEveryUsersKeyAndAContentETag) {
+  auto r = c.request("GET", "/users?limit=2");
+  ASSERT_EQ(r.status, 200u);
+  const auto users = json::parse(r.body).at("users").as_array();
+  ASSERT_EQ(users.size(), 2u);
+  expect_public(r, kListWindows,
+                "users-list user-" + std::to_string(users[0].at("id").as_int64()) + " user-" +
+                    std::to_string(users[1].at("id").as_int64()));
+  EXPECT_EQ(
+      c.request("GET", "/users?limit=2", {}, "If-None-Match: " + r.header("etag") + "\r\n").status,
+      304u);
+  // Another page, another validator.
+  EXPECT_NE(c.request("GET", "/users?limit=3").header("etag"), r.header("etag"));
+  expect_public(c.request("GET", "/users/12/photos"), kListWindows, "owner-12");
+}
+
+TEST_F(CachePolicyTest, PersonalAnswersWritesAndErrorsAreNeverStored) {
+  HttpClient as_john(server.port());
+  as_john.authorize(server.user_token());
+  expect_not_stored(as_john.request("GET", "/me"), "private, no-store");
+  auto user = as_john.request("GET", "/users/12");
+  auto put =
+      as_john.request("PUT", "/users/12", user.body, "If-Match: " + user.header("etag") + "\r\n");
+  ASSERT_EQ(put.status, 200u) << put.body;
+  expect_not_stored(put);
+  auto missing = c.request("GET", "/users/424242");
+  EXPECT_EQ(missing.status, 404u);
+  expect_not_stored(missing);
+  // A public route's error is still readable cross-origin: the page tells a 404 from a dead edge.
+  EXPECT_EQ(missing.header("access-control-allow-origin"), "*");
+  expect_not_stored(c.request("GET", "/users?limit=0"));
+  expect_not_stored(c.request("DELETE", "/users/12"));  // 401
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    auto r = c.request("GET", path);
+    expect_not_stored(r);
+    EXPECT_EQ(r.header("access-control-allow-origin"), "") << path << ": not for other origins";
+  }
+}
+
+TEST_F(CachePolicyTest, CdnJsonNamesTheEdgesTheBrowserMayUse) {
+  auto r = c.request("GET", "/cdn.json");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("cache-control"), "no-cache");
+  EXPECT_EQ(json::parse(r.body),
+            json::parse(R"({"edges":[{"name":"edge1","url":"http://127.0.0.1:6081"},)"
+                        R"({"name":"edge2","url":"https://[::1]:6443"}],"preferred":"edge1"})"));
+  TestServer without_cdn;
+  EXPECT_EQ(HttpClient(without_cdn.port()).request("GET", "/cdn.json").body,
+            R"({"edges":[],"preferred":null})");
+}
+
+// Content-hashed bundler output under /assets/ is immutable and loadable from an edge; the page
+// itself is revalidated, and its CSP lets it load from the edges and nowhere else.
+TEST(StaticFiles, AssetsAreImmutableAndThePageMayLoadFromTheEdges) {
+  char dir[] = "/tmp/ztm-static-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::filesystem::create_directory(std::string(dir) + "/assets");
+  std::ofstream(std::string(dir) + "/index.html") << "<h1>ztm</h1>";
+  std::ofstream(std::string(dir) + "/assets/app.3f2a9c1e.js") << "export {};";
+  TestServer server([&](Config& c) {
+    c.http.static_dir = dir;
+    c.cdn.edges = "edge1=http://10.77.0.21,edge2=http://10.77.0.22";
+  });
+  HttpClient c(server.port());
+  auto page = c.request("GET", "/");
+  EXPECT_EQ(page.status, 200u);
+  EXPECT_EQ(page.header("cache-control"), "no-cache");
+  EXPECT_EQ(page.header("content-security-policy"),
+            "default-src 'self' http://10.77.0.21 http://10.77.0.22; img-src 'self' "
+            "http://10.77.0.21 http://10.77.0.22 blob: data:; frame-ancestors 'none'");
+  EXPECT_EQ(page.header("access-control-allow-origin"), "");
+  auto asset = c.request("GET", "/assets/app.3f2a9c1e.js");
+  EXPECT_EQ(asset.status, 200u);
+  EXPECT_EQ(asset.header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(asset.header("cache-control"), "public, max-age=31536000, immutable");
+  EXPECT_EQ(asset.header("access-control-allow-origin"), "*");
+  auto again = c.request("GET", "/assets/app.3f2a9c1e.js", {},
+                         "If-None-Match: " + asset.header("etag") + "\r\n");
+  EXPECT_EQ(again.status, 304u);
+  EXPECT_EQ(again.header("cache-control"), "public, max-age=31536000, immutable");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ztm
