@@ -61,6 +61,14 @@ on_first_failure() {
     "$dir"/hosts/edge*/varnish-exporter/exporter.log "$dir"/hosts/lb1/haproxy/haproxy.log >&2 2>/dev/null
 }
 
+# Short edge windows for this test only, so that a copy expires while lb1 is dead (the stage's
+# own are the origin's defaults: a user for an hour): TTL 3 s, stale-while-revalidate 1 s,
+# stale-if-error 6 s. The lab reads its templates from $ZTM_DEPLOY_DIR.
+cp -r "$(dirname "$0")/../../deploy" "$work/deploy"
+sed -i 's/^\[cdn\]$/[cdn]\nttl_s = 3\nstale_while_revalidate_s = 1\nstale_if_error_s = 6/' \
+  "$work/deploy/ztm/ztm-lb-cdn.toml"
+export ZTM_DEPLOY_DIR=$work/deploy
+
 started=$SECONDS
 out=$("$ztm" lab up --stage cdn --dir "$dir" 2>&1); status=$?
 check "up cdn exits 0" test "$status" -eq 0 ||
@@ -120,6 +128,7 @@ fetch clients1 "${edge_url[edge1]}/me"
 check "3: anonymous GET /me: the origin's 401, never the personal answer" is "401 MISS -"
 
 # --- 4. an unsafe request through an edge invalidates the URL there -------------------------------
+fetch clients1 "${edge_url[edge1]}/users/12"  # a hit, or a refetch if its 3 s have passed
 fetch clients1 "${edge_url[edge1]}/users/12"
 check "4: /users/12 cached at edge1" is "200 HIT -"
 etag_before=$(header ETag)
@@ -138,8 +147,9 @@ fetch clients1 "${edge_url[edge1]}/users/12"
 check "4: then a hit on the new version" is "200 HIT -"
 check "4: ... with the new ETag" test "$(header ETag)" = "$etag_put"
 
-# --- 5. the origin dies: sick within 2 s, cached copies served, 503 JSON otherwise ---------------
+# --- 5. the origin dies: sick within 2 s, copies served stale-if-error, then 503 JSON -----------
 for e in edge1 edge2; do fetch "${group_of[$e]}" "${edge_url[$e]}/users/15"; done
+fetched=$(date +%s%N)
 fetch clients1 "${edge_url[edge1]}/users/15"
 check "5: /users/15 cached at edge1" is "200 HIT -"
 etag15=$(header ETag)
@@ -151,15 +161,41 @@ echo "lab_cdn: edge1 saw the origin sick ${sick_ms} ms after lb1 was killed"
 check "5: ... (measured ${sick_ms} ms)" test "$sick_ms" -le 2000
 check "5: edge2 too" until_ok 3 origin_healthy_at edge2 false
 check "5: varnishadm backend.list in edge1's namespace: sick" backend_is edge1 sick
-fetch clients1 "${edge_url[edge1]}/users/15"
-check "5: the cached copy is still served at edge1" is "200 HIT -"
-check "5: ... the same version" test "$(header ETag)" = "$etag15"
+# The copy stays served, fresh and then past its TTL (3 s) as stale-if-error (6 s more), with
+# no failed answer in between; polled every 50 ms.
+stale_or_fresh() {
+  fetch clients1 "${edge_url[edge1]}/users/15"
+  case "$(verdict)" in
+    "200 HIT -") return 1 ;;
+    "200 HIT stale-if-error") [ "$(header ETag)" = "$etag15" ] ;;
+    *) echo "  got '$(verdict)' before the stale-if-error window" >&2; bad_answers=$((bad_answers + 1)); return 1 ;;
+  esac
+}
+bad_answers=0
+check "5: edge1 serves the copy past its TTL: stale-if-error" until_ok 6 stale_or_fresh
+check "5: ... every answer until then the copy" test "$bad_answers" -eq 0
 fetch clients2 "${edge_url[edge2]}/users/15"
-check "5: and at edge2" is "200 HIT -"
+check "5: edge2 serves its copy stale-if-error too" is "200 HIT stale-if-error"
 fetch clients1 "${edge_url[edge1]}/users/16"
 check "5: a URL never cached: 503" is "503 MISS -"
 check "5: ... with a JSON error body" \
   test "$(jq -r .error.code "$work/body" 2>/dev/null)" = origin_unavailable
+# Past TTL + stale-if-error (3 + 6 s after the fetch) the copy is no longer served.
+still_stale() {
+  fetch clients1 "${edge_url[edge1]}/users/15"
+  case "$(verdict)" in
+    "200 HIT stale-if-error") return 1 ;;
+    "503 MISS -") return 0 ;;
+    *) echo "  got '$(verdict)' in the stale-if-error window" >&2; bad_answers=$((bad_answers + 1)); return 1 ;;
+  esac
+}
+check "5: past the stale-if-error window: 503" until_ok 10 still_stale
+window_ms=$((($(date +%s%N) - fetched) / 1000000))
+echo "lab_cdn: /users/15 served until ${window_ms} ms after it was fetched (TTL 3 s + stale-if-error 6 s)"
+check "5: ... the stale answers were the copy, the error JSON" \
+  test "$bad_answers" -eq 0 -a "$(jq -r .error.code "$work/body" 2>/dev/null)" = origin_unavailable
+check "5: ... at 9 s (+- 1.5 s) after the fetch, as CDN-Cache-Control said" \
+  test "$window_ms" -ge 7500 -a "$window_ms" -le 10500
 check "5: chaos start lb1" "$ztm" lab chaos start lb1 --dir "$dir"
 back=$(date +%s%N)
 check "5: edge1 sees the origin healthy again" until_ok 5 origin_healthy_at edge1 true
@@ -167,12 +203,16 @@ echo "lab_cdn: edge1 saw the origin healthy $((($(date +%s%N) - back) / 1000000)
 check "5: varnishadm backend.list in edge1's namespace: healthy" backend_is edge1 healthy
 fetch clients1 "${edge_url[edge1]}/users/16"
 check "5: the URL that failed is served again" is "200 MISS -"
+fetch clients1 "${edge_url[edge1]}/users/15"
+check "5: and the expired one, fetched again" is "200 MISS -"
 
 # --- 6. the exporters: edge metrics in Prometheus text -------------------------------------------
+declare -A hits_above=([edge1]=5 [edge2]=1)  # the HITs checked above at each edge
 for e in edge1 edge2; do
   curl -s -m 5 "${exporter_url[$e]}/metrics" >"$work/$e.metrics"
   hits=$(awk '$1 == "varnish_main_cache_hit" { print $2 }' "$work/$e.metrics")
-  check "6: $e: varnish_main_cache_hit counts the hits above" test "${hits:-0}" -ge 2
+  check "6: $e: varnish_main_cache_hit counts the ${hits_above[$e]} hits above (got ${hits:-none})" \
+    test "${hits:-0}" -ge "${hits_above[$e]}"
   check "6: $e: varnish_backend_up for the origin" grep -q '^varnish_backend_up{' "$work/$e.metrics"
   promtool check metrics <"$work/$e.metrics" >"$work/$e.promtool" 2>&1
   code=$?
