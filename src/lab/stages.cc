@@ -235,7 +235,8 @@ Stage cdn() {
          .roles = {"edge"},
          .processes = {
              {.engine = "varnish", .params = {{"origin_host", "lb1"}, {"lease", kEdgeLeaseOff}}},
-             {.engine = "varnish-exporter", .after = {name + "/varnish"}}}});
+             {.engine = "varnish-exporter", .after = {name + "/varnish"}},
+             {.engine = "tls", .after = {name + "/varnish"}}}});
   }
   stage.client_groups = {{.name = "clients1", .first = 32, .prefix = 27, .nearer = "edge1"},
                          {.name = "clients2", .first = 64, .prefix = 27, .nearer = "edge2"}};

@@ -143,8 +143,9 @@ TEST(Stages, CacheHasThreeNodesBeforeTheReplicatedDatabase) {
 }
 
 // Stage cdn (figure 1-11): the queue stage's hosts plus two edges, each with a private and a
-// public address and two processes (Varnish, then its exporter); the web tier (also when
-// scaled) and lb1 know the edges; the lease is rendered off until purge on write syncs it.
+// public address and three processes (Varnish, then its exporter and its TLS front); the web tier
+// (also when scaled) and lb1 know the edges; the lease is rendered off until purge on write syncs
+// it.
 TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
   const Stage& cdn = *find_stage("cdn");
   const Stage& queue = *find_stage("queue");
@@ -163,7 +164,7 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
     const HostDef& edge = *by_name.at("edge" + std::to_string(n));
     EXPECT_EQ(host_address(edge), "10.77.1.8" + std::to_string(n));
     EXPECT_EQ(public_address(edge), "10.77.0.2" + std::to_string(n));
-    ASSERT_EQ(edge.processes.size(), 2u);
+    ASSERT_EQ(edge.processes.size(), 3u);
     EXPECT_EQ(edge.processes[0].engine, "varnish");
     EXPECT_EQ(edge.processes[0].params.at("origin_host"), "lb1");
     EXPECT_EQ(edge.processes[0].params.at("lease"), "100y");
@@ -171,6 +172,8 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
     EXPECT_EQ(edge.processes[1].engine, "varnish-exporter");
     EXPECT_EQ(edge.processes[1].after,
               std::vector<std::string>{"edge" + std::to_string(n) + "/varnish"});
+    EXPECT_EQ(edge.processes[2].engine, "tls");
+    EXPECT_EQ(edge.processes[2].after, edge.processes[1].after);
   }
   EXPECT_EQ(by_name.at("lb1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
   EXPECT_EQ(by_name.at("web1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");

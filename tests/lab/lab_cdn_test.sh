@@ -53,8 +53,8 @@ backend_is() {
   ip netns exec "ztm-$1" varnishadm -n "$dir/hosts/$1/varnish/instance" backend.list 2>/dev/null |
     awk -v w="$2" '/origin/ && $4 == w { found = 1 } END { exit !found }'
 }
-edges_healthy() {
-  [ "$(status_json | jq '[.hosts[] | select(.roles | index("edge")) | .processes[] | select(.healthy)] | length')" = 4 ]
+edges_healthy() {  # both edges' Varnish, exporter and TLS front
+  [ "$(status_json | jq '[.hosts[] | select(.roles | index("edge")) | .processes[] | select(.healthy)] | length')" = 6 ]
 }
 on_first_failure() {
   tail -n 20 "$dir/supervisor.log" "$dir"/hosts/edge*/varnish/varnish.log \
@@ -77,7 +77,12 @@ echo "lab_cdn: up in $((SECONDS - started)) s"
 checks_started=$SECONDS
 
 # --- 1. the edges: healthy, named, reachable from their client groups -----------------------------
-check "1: both edges and their exporters healthy" edges_healthy
+check "1: both edges, their exporters and TLS fronts healthy" edges_healthy
+check "1: the web servers name the edges' HTTPS URLs and admin listeners" \
+  contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" \
+  $'edges="edge1=https://10.77.0.21,edge2=https://10.77.0.22"\nedge_admins="edge1=http://10.77.1.81:6091,edge2=http://10.77.1.82:6091"'
+check "1: GET /cdn.json at the origin lists the edges" \
+  eval '[ "$(ip netns exec ztm-clients1 curl -s -m 5 "$lb/cdn.json" | jq -c "[.edges[].url]")" = "[\"https://10.77.0.21\",\"https://10.77.0.22\"]" ]'
 groups=$(status_json | jq -c '[.client_groups[] | [.name, .subnet, .nearer]]')
 check "1: client groups in status" test "$groups" = \
   '[["clients1","10.77.0.32/27","edge1"],["clients2","10.77.0.64/27","edge2"]]'
@@ -86,6 +91,9 @@ for e in edge1 edge2; do
   check "1: $e: /.ztm/ping from ${group_of[$e]}" is "200 MISS -"
   check "1: $e: the ping names it" test "$(jq -r .edge "$work/body")" = "$e"
   check "1: $e: X-Served-By $e" test "$(header X-Served-By)" = "$e"
+  fetch "${group_of[$e]}" "https://${edge_url[$e]#http://}/.ztm/ping" --cacert "$dir/hosts/$e/tls/tls.crt"
+  check "1: $e: HTTPS (its certificate pinned): the same edge" \
+    test "$(verdict) $(header X-Served-By)" = "200 MISS - $e"
   # The probe marks the origin healthy after its first good answer (at most 500 ms after lb1 is).
   check "1: $e: sees the origin healthy" until_ok 5 origin_healthy_at "$e" true
 done

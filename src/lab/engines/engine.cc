@@ -14,6 +14,7 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "worker") return prepare_ztm_worker;
   if (name == "varnish") return prepare_varnish;
   if (name == "varnish-exporter") return prepare_varnish_exporter;
+  if (name == "tls") return prepare_edge_tls;
   return nullptr;
 }
 

@@ -28,9 +28,12 @@ inline constexpr int kNatsMonitorPort = 8222;  // /healthz, /jsz (the queue's de
 inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /metrics
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
-// A CDN edge (stage cdn): Varnish on its public address, its admin listener (PURGE, /.ztm/edge)
-// and exporter on its private address, varnishadm's CLI on the edge host's own loopback.
+// A CDN edge (stage cdn): Varnish on its public address (HTTPS through HAProxy, which passes
+// connections to Varnish's PROXY listener on the edge host's loopback), its admin listener
+// (PURGE, /.ztm/edge) and exporter on its private address, varnishadm's CLI on the loopback.
 inline constexpr int kEdgeHttpPort = 80;
+inline constexpr int kEdgeHttpsPort = 443;
+inline constexpr int kEdgeTlsProxyPort = 6086;
 inline constexpr int kEdgeAdminPort = 6091;
 inline constexpr int kEdgeExporterPort = 9131;
 inline constexpr int kEdgeCliPort = 6082;
@@ -76,9 +79,10 @@ ProcessSpec prepare_sentinel(const EngineContext& context);    // engines/redis.
 ProcessSpec prepare_nats(const EngineContext& context);        // engines/nats.cc
 ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_server.cc
 
-// engines/varnish.cc: a CDN edge and its Prometheus exporter.
+// engines/varnish.cc: a CDN edge, its Prometheus exporter and its TLS front.
 ProcessSpec prepare_varnish(const EngineContext& context);
 ProcessSpec prepare_varnish_exporter(const EngineContext& context);
+ProcessSpec prepare_edge_tls(const EngineContext& context);
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

@@ -1,6 +1,7 @@
-// Engines `varnish` and `varnish-exporter`: a CDN edge of figure 1-11 (Debian `varnish` 7.1 with
-// `varnish-modules` for xkey and var) and its Prometheus exporter (Debian
-// `prometheus-varnish-exporter`), two processes of one edge host.
+// Engines `varnish`, `varnish-exporter` and `tls`: a CDN edge of figure 1-11 (Debian `varnish`
+// 7.1 with `varnish-modules` for xkey and var), its Prometheus exporter (Debian
+// `prometheus-varnish-exporter`) and HAProxy ending TLS in front of it: three processes of one
+// edge host.
 //
 // `varnish` params: origin_host = the host the edge fetches misses from (lb1, on its private
 // address, port kLbHttpPort); lease = how long the edge trusts its purge stream (a VCL duration,
@@ -8,12 +9,17 @@
 // directory; varnishd runs in the foreground (-F) as root and drops to its own users (varnish
 // compiles the VCL, vcache runs the cache), so the working directory and its parents must let
 // user `varnish` in, and -f is an absolute path (a relative one silently means /etc/varnish).
-// Listeners: `public` on the public address :80 (clients), `admin` on the private address
-// :6091 (PURGE and /.ztm/edge, from the edge's own subnet: the web tier and the operator),
-// the CLI (varnishadm) on the host's loopback with a secret file.
+// Listeners: `public` on the public address :80 (clients), `tls` on the host's loopback :6086
+// (PROXY protocol: clients of HTTPS through the `tls` process), `admin` on the private address
+// :6091 (PURGE and /.ztm/edge, from the edge's own subnet: the web tier and the operator), the
+// CLI (varnishadm) on the host's loopback with a secret file.
 // Without varnish-modules the VCL does not compile and varnishd exits: its log says why.
 // Health: GET /.ztm/ping on the public address answers 200. Describe: "edge" with the origin's
 // health as the edge's probe sees it, the lease (fenced), and hits/misses from its exporter.
+//
+// `tls`: HAProxy (mode tcp, deploy/haproxy/edge-tls.cfg) on the public address :443 with a
+// self-signed certificate (tls.crt in its directory), passing each connection to the `tls`
+// listener with a PROXY v2 header. Health: a TCP connection to :443 is accepted.
 //
 // `varnish-exporter`: prometheus-varnish-exporter reading the edge's shared memory (-n) on the
 // private address :9131. Health: its health path answers 200. Each scrape runs varnishstat
@@ -30,6 +36,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "lab/engines/certificate.h"
 #include "lab/engines/engine.h"
 #include "lab/engines/files.h"
 #include "lab/health.h"
@@ -45,6 +52,7 @@ using std::chrono::milliseconds;
 constexpr const char* kVarnishd = "/usr/sbin/varnishd";
 constexpr const char* kVarnishstat = "/usr/bin/varnishstat";
 constexpr const char* kExporter = "/usr/bin/prometheus-varnish-exporter";
+constexpr const char* kHaproxy = "/usr/sbin/haproxy";
 
 // varnishd's instance directory (-n): shared memory for varnishstat, varnishadm, the exporter.
 // Both engines of an edge host derive it from their own working directory.
@@ -150,6 +158,7 @@ ProcessSpec prepare_varnish(const EngineContext& c) {
   spec.launch = {
       .argv = {kVarnishd, "-F", "-n", instance_dir(c.workdir), "-f", vcl, "-s", "malloc,256m", "-a",
                "public=" + c.public_address + ":" + std::to_string(kEdgeHttpPort), "-a",
+               "tls=127.0.0.1:" + std::to_string(kEdgeTlsProxyPort) + ",PROXY", "-a",
                "admin=" + c.address + ":" + std::to_string(kEdgeAdminPort), "-T",
                "127.0.0.1:" + std::to_string(kEdgeCliPort), "-S", secret},
       .netns = c.netns,
@@ -198,6 +207,31 @@ ProcessSpec prepare_varnish_exporter(const EngineContext& c) {
   const std::string address = c.address;
   spec.healthy = [address](milliseconds timeout) {
     return http_ok(address, kEdgeExporterPort, "/healthz", timeout);
+  };
+  return spec;
+}
+
+ProcessSpec prepare_edge_tls(const EngineContext& c) {
+  if (::access(kHaproxy, X_OK) != 0)
+    throw std::runtime_error(std::string("tls: no ") + kHaproxy + ": install haproxy");
+  if (c.public_address.empty())
+    throw std::runtime_error("tls: an edge host needs a public address");
+  const std::string config = c.workdir + "/haproxy.cfg";
+  render_file("haproxy", "edge-tls.cfg",
+              {{"public_address", c.public_address},
+               {"https_port", std::to_string(kEdgeHttpsPort)},
+               {"certificate", make_certificate("tls", c.workdir, "tls", c.public_address)},
+               {"varnish_tls_port", std::to_string(kEdgeTlsProxyPort)}},
+              config);
+  ProcessSpec spec;
+  spec.launch = {.argv = {kHaproxy, "-db", "-f", config},
+                 .netns = c.netns,
+                 .workdir = c.workdir,
+                 .log = c.workdir + "/haproxy.log"};
+  spec.stop_signal = SIGTERM;
+  const std::string address = c.public_address;
+  spec.healthy = [address](milliseconds timeout) {
+    return tcp_accepting(address, kEdgeHttpsPort, timeout);
   };
   return spec;
 }

@@ -87,14 +87,15 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
       vars["redis_address"] = host_ports(c, param(c, "redis_host", ""), kRedisPort);
       vars["nats_url"] = nats_url(c);
       if (auto edges = param(c, "edge_hosts", ""); !edges.empty()) {
-        // The cdn stage: the edges' public URLs (for the browser) and admin URLs (for purges);
+        // The cdn stage: the edges' public URLs for the browser (HTTPS: lb1 sends browsers to
+        // its HTTPS page, which may not load scripts or reads over HTTP), admin URLs for purges;
         // requests through an edge come with the edge's address after the client's.
         config_template = "ztm-lb-cdn.toml";
         std::string urls, admins;
         std::stringstream names(edges);
         for (std::string e; std::getline(names, e, ',');) {
           const std::string sep = urls.empty() ? "" : ",";
-          urls += sep + e + "=http://" + c.public_address_of(e);
+          urls += sep + e + "=https://" + c.public_address_of(e);
           admins += sep + e + "=http://" + c.address_of(e) + ":" + std::to_string(kEdgeAdminPort);
           vars["trusted_proxies"] += "," + c.address_of(e);
         }
