@@ -4,8 +4,10 @@
 # edge1, clients2 nearer edge2): both edges answer /.ztm/ping and name themselves; a second GET
 # of a user is a hit with Age; authenticated requests are passed and never stored; a PUT through
 # an edge invalidates the URL there; with lb1 killed the edge marks the origin sick within 2 s,
-# keeps serving what it holds and answers 503 JSON for the rest, and is healthy again once lb1
-# is back; each edge's exporter serves varnish_main_cache_hit in valid Prometheus text.
+# serves what it holds past its TTL for the stale-if-error window (a short one, for this test)
+# and 503 JSON for the rest, and is healthy again once lb1 is back; each edge's exporter serves
+# varnish_main_cache_hit in valid Prometheus text. HTTPS at each edge, and the web tier's
+# configuration of the edges, are checked too.
 # Usage: lab_cdn_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) when it cannot run here.
 set -uo pipefail
 ztm=$1
@@ -202,8 +204,8 @@ window_ms=$((($(date +%s%N) - fetched) / 1000000))
 echo "lab_cdn: /users/15 served until ${window_ms} ms after it was fetched (TTL 3 s + stale-if-error 6 s)"
 check "5: ... the stale answers were the copy, the error JSON" \
   test "$bad_answers" -eq 0 -a "$(jq -r .error.code "$work/body" 2>/dev/null)" = origin_unavailable
-check "5: ... at 9 s (+- 1.5 s) after the fetch, as CDN-Cache-Control said" \
-  test "$window_ms" -ge 7500 -a "$window_ms" -le 10500
+check "5: ... at 9 s after the fetch, as CDN-Cache-Control said (-1 s; +3 s: polling on a busy machine)" \
+  test "$window_ms" -ge 8000 -a "$window_ms" -le 12000
 check "5: chaos start lb1" "$ztm" lab chaos start lb1 --dir "$dir"
 back=$(date +%s%N)
 check "5: edge1 sees the origin healthy again" until_ok 5 origin_healthy_at edge1 true
