@@ -7,11 +7,13 @@ vcl 4.1;
 #   origin_host    the origin the edge fetches from (the LB's address)  e.g. 10.77.1.2
 #   origin_port    its HTTP port                                        e.g. 80
 #   admin_socket   the name of varnishd's -a listener for PURGE and /.ztm/edge; the lab starts
-#                  varnishd with "-a public=ADDR:80 -a tls=127.0.0.1:6086,PROXY
-#                  -a admin=PRIVATE_ADDR:6091"                            e.g. admin
+#                  varnishd with "-a public=ADDR:80 -a admin=PRIVATE_ADDR:6091"
+#                  (src/lab/engines/varnish.cc)                          e.g. admin
 #   purgers        the ACL body: one entry a line, who may purge        e.g. "10.77.1.0"/24;
 #   lease          how long the edge trusts its purge stream without news (a VCL duration):
 #                  with no sync for longer, mutable objects are passed   e.g. 2s
+#                  (the lab renders 100y, off, until the web tier syncs the edges; shorter
+#                  "off" values fence everything: before the first sync synced_at is 0)
 #
 # What the origin tells the edge (docs/cdn.md, "The caching policy per route"):
 #   CDN-Cache-Control (RFC 9213) max-age / stale-while-revalidate / stale-if-error: the edge's

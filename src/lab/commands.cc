@@ -56,6 +56,25 @@ std::string replication_summary(const json::object& h) {
   return out + "]";
 }
 
+// "  [edge: origin healthy, hit ratio 67% (2/3)]" for an edge host; "" for others.
+std::string edge_summary(const json::object& h) {
+  const auto* e = h.if_contains("edge");
+  if (!e) return "";
+  const auto& o = e->as_object();
+  const auto& origin = o.at("origin_healthy");
+  std::string out =
+      "  [edge: origin " +
+      std::string(origin.is_bool() ? (origin.as_bool() ? "healthy" : "sick") : "unknown");
+  if (const auto& fenced = o.at("fenced"); fenced.is_bool() && fenced.as_bool())
+    out += ", fenced (purge lease lapsed)";
+  if (const auto& ratio = o.at("hit_ratio"); ratio.is_number())
+    out += fmt::format(
+        ", hit ratio {:.0f}% ({}/{})", 100 * ratio.to_number<double>(),
+        o.at("hits").to_number<std::int64_t>(),
+        o.at("hits").to_number<std::int64_t>() + o.at("misses").to_number<std::int64_t>());
+  return out + "]";
+}
+
 void print_table(const json::object& s) {
   fmt::print("stage {} (figure {})\n", str(s.at("stage")), str(s.at("figure")));
   fmt::print("{:<8} {:<4} {:<12} {:<16} {}\n", "HOST", "DC", "ADDRESS", "ROLES", "PROCESSES");
@@ -70,11 +89,23 @@ void print_table(const json::object& s) {
                            str(p.at("state")), p.at("pid").to_number<int>(),
                            p.at("healthy").as_bool() ? ", healthy" : "");
     }
-    fmt::print("{:<8} {:<4} {:<12} {:<16} {}{}\n", str(h.at("name")), str(h.at("dc")),
-               str(h.at("address")), roles, procs, replication_summary(h));
+    fmt::print("{:<8} {:<4} {:<12} {:<16} {}{}{}\n", str(h.at("name")), str(h.at("dc")),
+               str(h.at("address")), roles, procs, replication_summary(h), edge_summary(h));
   }
   fmt::print("clients: {}{}\n", str(s.at("url")),
              s.contains("https_url") ? " and " + str(s.at("https_url")) : "");
+  if (const auto* groups = s.if_contains("client_groups")) {
+    for (const auto& gv : groups->as_array()) {
+      const auto& g = gv.as_object();
+      std::string edge_url;
+      for (const auto& hv : s.at("hosts").as_array())
+        if (str(hv.at("name")) == str(g.at("nearer")) && hv.as_object().contains("public_address"))
+          edge_url = " http://" + str(hv.at("public_address"));
+      fmt::print("client group {} {} nearer {}{} (ip netns exec {} curl ...: from {})\n",
+                 str(g.at("name")), str(g.at("subnet")), str(g.at("nearer")), edge_url,
+                 str(g.at("netns")), str(g.at("address")));
+    }
+  }
   for (const auto& hv : s.at("hosts").as_array()) {
     if (const auto* pool = hv.as_object().if_contains("pool")) {
       std::string servers;

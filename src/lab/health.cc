@@ -77,6 +77,13 @@ std::string receive(int fd, Clock::time_point deadline, Enough enough) {
 
 }  // namespace
 
+bool tcp_accepting(const std::string& address, int port, std::chrono::milliseconds timeout) {
+  const int fd = connect_to(address, port, Clock::now() + timeout);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 bool http_ok(const std::string& address, int port, const std::string& path,
              std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;

@@ -20,6 +20,10 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
                                        int port, const std::string& path,
                                        std::chrono::milliseconds timeout);
 
+// A TCP connection to address:port is accepted (for listeners that speak TLS, which the lab's
+// checks do not: HAProxy in front of a CDN edge).
+bool tcp_accepting(const std::string& address, int port, std::chrono::milliseconds timeout);
+
 // `GET path` answered with status 200.
 bool http_ok(const std::string& address, int port, const std::string& path,
              std::chrono::milliseconds timeout);

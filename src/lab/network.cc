@@ -78,15 +78,20 @@ void create_bridge(const std::string& bridge, const std::string& cidr) {
   must({"link", "set", bridge, "up"});
 }
 
-void create_host(const std::string& host, const std::string& bridge, const std::string& cidr,
-                 const std::string& gateway) {
-  const std::string ns = netns_name(host);
+void create_client(const std::string& name, const std::string& bridge, const std::string& cidr) {
+  const std::string ns = netns_name(name);
   must({"netns", "add", ns});
   must({"-n", ns, "link", "set", "lo", "up"});
   must({"link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns});
   must({"link", "set", ns, "master", bridge, "up"});
   must({"-n", ns, "addr", "add", cidr, "dev", "eth0"});
   must({"-n", ns, "link", "set", "eth0", "up"});
+}
+
+void create_host(const std::string& host, const std::string& bridge, const std::string& cidr,
+                 const std::string& gateway) {
+  create_client(host, bridge, cidr);
+  const std::string ns = netns_name(host);
   // Only the lab's own address space is routable: a host can never reach beyond the lab, even
   // on a machine that forwards packets.
   must({"-n", ns, "route", "add", "10.77.0.0/16", "via", gateway});

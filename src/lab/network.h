@@ -21,6 +21,11 @@ std::string bridge_name(const std::string& dc);
 // Throws std::runtime_error with ip's message.
 void create_bridge(const std::string& bridge, const std::string& cidr);
 
+// Creates namespace ztm-<name>, loopback up, a veth pair (ztm-<name> on `bridge`, eth0 inside)
+// with `cidr` on eth0 and no route beyond that subnet: a client group on the public network
+// (stages.h, ClientGroup). Throws std::runtime_error.
+void create_client(const std::string& name, const std::string& bridge, const std::string& cidr);
+
 // Creates namespace ztm-<host>, loopback up, a veth pair (ztm-<host> on `bridge`, eth0 inside)
 // with `cidr` on eth0 and a route to the lab (10.77.0.0/16, nothing else) via `gateway`. Throws
 // std::runtime_error.

@@ -168,7 +168,8 @@ Stage stateless() {
 constexpr int kInitialWorkers = 2;
 constexpr int kMaxWorkers = 4;
 
-Stage queue() {
+Stage queue_stage(std::string name, std::string figure,
+                  std::map<std::string, std::string> more_web_params) {
   auto worker = [](int n) {
     return HostDef{.name = "work" + std::to_string(n),
                    .dc = "dc1",
@@ -178,8 +179,8 @@ Stage queue() {
                                   .params = {{"db_host", "db1"}, {"nats_host", "nats1"}},
                                   .after = {"nats1/nats", "web1/ztm"}}}};
   };
-  Stage stage = behind_lb("queue", "1-18/1-19 message queue and workers",
-                          {{"sessions", "redis"}, {"redis_host", "redis1"}, {"nats_host", "nats1"}},
+  more_web_params.insert({{"sessions", "redis"}, {"redis_host", "redis1"}, {"nats_host", "nats1"}});
+  Stage stage = behind_lb(std::move(name), std::move(figure), std::move(more_web_params),
                           {"redis1/redis", "nats1/nats"},
                           {{.name = "redis1",
                             .dc = "dc1",
@@ -194,6 +195,51 @@ Stage queue() {
   for (int n = 1; n <= kInitialWorkers; ++n) stage.hosts.push_back(worker(n));
   stage.max_workers = kMaxWorkers;
   stage.worker_host = worker;
+  return stage;
+}
+
+Stage queue() {
+  return queue_stage("queue", "1-18/1-19 message queue and workers", {});
+}
+
+// Figure 1-11: CDN edges in front of the origin (the queue stage: lb1, the web tier, its data
+// and workers). edge1 and edge2 run Varnish 7.1 (deploy/varnish/edge.vcl) on a public address,
+// fetch misses from lb1's private address, take purges on their private admin listener, and
+// each has its metrics exporter. Clients come in two groups, each nearer one edge (docs/cdn.md).
+// The web servers name the edges (cdn.edges, cdn.edge_admins) and trust them as proxies.
+//
+// The purge lease: an edge passes mutable reads to the origin unless its purge stream synced
+// within the lease (2 s in docs/cdn.md). Nothing syncs the edges until purge on write (the
+// web tier's EdgePurger) exists, so the lease is rendered 100 years long: off. The VCL compares
+// with a sync time of 0 before the first sync, "now - 0" is 56 years: a shorter "off" would fence
+// everything. Set it to 2s once the web servers sync the edges.
+constexpr const char* kEdgeLeaseOff = "100y";
+constexpr int kEdges = 2;
+
+Stage cdn() {
+  std::string edges;
+  for (int n = 1; n <= kEdges; ++n) edges += (n > 1 ? ",edge" : "edge") + std::to_string(n);
+  Stage stage = queue_stage("cdn", "1-11 CDN edges", {{"edge_hosts", edges}});
+  for (auto& h : stage.hosts)
+    for (auto& p : h.processes)
+      if (p.engine == "haproxy") p.params["edge_hosts"] = edges;
+  for (int n = 1; n <= kEdges; ++n) {
+    const std::string name = "edge" + std::to_string(n);
+    // No `after`: an edge starts with the origin down (its probe says sick until lb1 answers)
+    // and answers its own /.ztm/ping at once, so the edges start alongside everything else.
+    stage.hosts.push_back(
+        {.name = name,
+         .dc = "dc1",
+         .number = 80 + n,
+         .public_number = 20 + n,
+         .roles = {"edge"},
+         .processes = {
+             {.engine = "varnish", .params = {{"origin_host", "lb1"}, {"lease", kEdgeLeaseOff}}},
+             {.engine = "varnish-exporter", .after = {name + "/varnish"}},
+             {.engine = "tls", .after = {name + "/varnish"}}}});
+  }
+  stage.client_groups = {{.name = "clients1", .first = 32, .prefix = 27, .nearer = "edge1"},
+                         {.name = "clients2", .first = 64, .prefix = 27, .nearer = "edge2"}};
   return stage;
 }
 
@@ -230,7 +276,7 @@ Stage cache() {
 
 const std::vector<Stage>& stages() {
   static const std::vector<Stage> all = {single(),    db(),    replication(), lb(),
-                                         stateless(), cache(), queue()};
+                                         stateless(), cache(), queue(),       cdn()};
   return all;
 }
 
@@ -257,6 +303,14 @@ std::string public_address(const HostDef& host) {
 
 std::string public_gateway() {
   return "10.77.0.1";
+}
+
+std::string client_subnet(const ClientGroup& group) {
+  return "10.77.0." + std::to_string(group.first) + "/" + std::to_string(group.prefix);
+}
+
+std::string client_address(const ClientGroup& group) {
+  return "10.77.0." + std::to_string(group.first + 1);
 }
 
 std::string entry_url(const Stage& stage) {

@@ -27,6 +27,18 @@ struct HostDef {
   std::vector<ProcessDef> processes;
 };
 
+// A group of clients on the public network (figure 1-11: each group nearer one edge). The lab
+// gives each group a namespace, ztm-<name>, holding one address of the group on ztm-public and
+// nothing else (no route to the private network), so a test or an operator sends requests from
+// inside the group: `ip netns exec ztm-clients1 curl http://10.77.0.21/users/12`. This kernel has
+// no netem: "nearer" is a label until the lab delays traffic between groups and edges.
+struct ClientGroup {
+  std::string name;  // at most 11 characters, as a host's
+  int first = 0;     // the group is 10.77.0.<first>/<prefix>; its namespace has <first + 1>
+  int prefix = 27;
+  std::string nearer;  // the edge host meant to serve this group
+};
+
 struct Stage {
   std::string name;
   std::string figure;  // the chapter's figure, for the table
@@ -42,6 +54,8 @@ struct Stage {
   // work1..work<max_workers>; worker_host(n) is the definition of work<n> (n >= 1).
   int max_workers = 0;
   std::function<HostDef(int n)> worker_host;
+  // Stages with edges (cdn): where clients are, on the public network.
+  std::vector<ClientGroup> client_groups;
 };
 
 // REQUIRES: dc is "dc<N>" with N in 1..254.
@@ -52,6 +66,9 @@ std::string dc_gateway(const std::string& dc);  // "10.77.1.1"
 inline constexpr const char* kPublicNet = "public";
 std::string public_address(const HostDef& host);  // "10.77.0.10"; REQUIRES: public_number > 0
 std::string public_gateway();                     // "10.77.0.1"
+// A client group's subnet ("10.77.0.32/27") and its namespace's address ("10.77.0.33").
+std::string client_subnet(const ClientGroup& group);
+std::string client_address(const ClientGroup& group);
 // "http://10.77.0.10:80" for the entry host (its public address when it has one).
 std::string entry_url(const Stage& stage);
 std::string process_name(const HostDef& host, const ProcessDef& process);  // "web1/ztm"

@@ -77,7 +77,7 @@ TEST(Stages, UnknownStageIsNull) {
 // Stages behind a load balancer: clients use the LB's public address; every web host the stage
 // can scale to (web1..web<max_web>) has its own private address, clear of the other hosts'.
 TEST(Stages, LoadBalancedStagesScaleWithinTheirAddresses) {
-  for (const char* name : {"lb", "stateless", "queue"}) {
+  for (const char* name : {"lb", "stateless", "queue", "cdn"}) {
     const Stage* s = find_stage(name);
     ASSERT_NE(s, nullptr) << name;
     EXPECT_EQ(entry_url(*s), "http://10.77.0.10:80") << name;
@@ -140,6 +140,76 @@ TEST(Stages, CacheHasThreeNodesBeforeTheReplicatedDatabase) {
   }
   EXPECT_EQ(nodes, 3);
   EXPECT_EQ(entry_url(s), "http://10.77.1.10:8080");
+}
+
+// Stage cdn (figure 1-11): the queue stage's hosts plus two edges, each with a private and a
+// public address and three processes (Varnish, then its exporter and its TLS front); the web tier
+// (also when scaled) and lb1 know the edges; the lease is rendered off until purge on write syncs
+// it.
+TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
+  const Stage& cdn = *find_stage("cdn");
+  const Stage& queue = *find_stage("queue");
+  ASSERT_EQ(cdn.hosts.size(), queue.hosts.size() + 2);
+  for (std::size_t i = 0; i < queue.hosts.size(); ++i)
+    EXPECT_EQ(cdn.hosts[i].name, queue.hosts[i].name);
+  std::map<std::string, const HostDef*> by_name;
+  std::set<std::string> public_addresses;
+  for (const auto& h : cdn.hosts) {
+    by_name[h.name] = &h;
+    if (h.public_number > 0) {
+      EXPECT_TRUE(public_addresses.insert(public_address(h)).second);
+    }
+  }
+  for (int n : {1, 2}) {
+    const HostDef& edge = *by_name.at("edge" + std::to_string(n));
+    EXPECT_EQ(host_address(edge), "10.77.1.8" + std::to_string(n));
+    EXPECT_EQ(public_address(edge), "10.77.0.2" + std::to_string(n));
+    ASSERT_EQ(edge.processes.size(), 3u);
+    EXPECT_EQ(edge.processes[0].engine, "varnish");
+    EXPECT_EQ(edge.processes[0].params.at("origin_host"), "lb1");
+    EXPECT_EQ(edge.processes[0].params.at("lease"), "100y");
+    EXPECT_TRUE(edge.processes[0].after.empty()) << "an edge starts with the origin sick";
+    EXPECT_EQ(edge.processes[1].engine, "varnish-exporter");
+    EXPECT_EQ(edge.processes[1].after,
+              std::vector<std::string>{"edge" + std::to_string(n) + "/varnish"});
+    EXPECT_EQ(edge.processes[2].engine, "tls");
+    EXPECT_EQ(edge.processes[2].after, edge.processes[1].after);
+  }
+  EXPECT_EQ(by_name.at("lb1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
+  EXPECT_EQ(by_name.at("web1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
+  EXPECT_EQ(cdn.web_host(5).processes.at(0).params.at("edge_hosts"), "edge1,edge2");
+  EXPECT_EQ(queue.web_host(1).processes.at(0).params.count("edge_hosts"), 0u);
+  EXPECT_EQ(cdn.max_workers, queue.max_workers);
+  EXPECT_EQ(entry_url(cdn), "http://10.77.0.10:80");
+}
+
+// The client groups of docs/cdn.md: 10.77.0.32/27 nearer edge1, 10.77.0.64/27 nearer edge2; the
+// address of each group's namespace is inside its subnet and clear of every public host.
+TEST(Stages, CdnClientGroupsAreNearerOneEdgeEach) {
+  const Stage& cdn = *find_stage("cdn");
+  ASSERT_EQ(cdn.client_groups.size(), 2u);
+  EXPECT_EQ(client_subnet(cdn.client_groups[0]), "10.77.0.32/27");
+  EXPECT_EQ(client_address(cdn.client_groups[0]), "10.77.0.33");
+  EXPECT_EQ(cdn.client_groups[0].nearer, "edge1");
+  EXPECT_EQ(client_subnet(cdn.client_groups[1]), "10.77.0.64/27");
+  EXPECT_EQ(client_address(cdn.client_groups[1]), "10.77.0.65");
+  EXPECT_EQ(cdn.client_groups[1].nearer, "edge2");
+  std::set<std::string> names;
+  for (const auto& h : cdn.hosts) names.insert(h.name);
+  for (const auto& g : cdn.client_groups) {
+    EXPECT_LE(g.name.size(), 11u) << g.name << ": ztm-<name> must fit an interface name";
+    EXPECT_TRUE(names.insert(g.name).second) << g.name << ": clashes with a host";
+    EXPECT_TRUE(names.count(g.nearer)) << g.nearer;
+    const int size = 1 << (32 - g.prefix);
+    EXPECT_EQ(g.first % size, 0) << "a subnet starts on its boundary";
+    for (const auto& h : cdn.hosts) {
+      if (h.public_number > 0) {
+        EXPECT_FALSE(h.public_number >= g.first && h.public_number < g.first + size) << h.name;
+      }
+    }
+  }
+  for (const char* other : {"single", "lb", "queue"})
+    EXPECT_TRUE(find_stage(other)->client_groups.empty()) << other;
 }
 
 }  // namespace

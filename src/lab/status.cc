@@ -1,7 +1,8 @@
 // The supervisor's `status` document (docs/lab.md, "status --json"): hosts, processes, the
-// engines' live views, and the web and worker tiers' scaling state.
+// engines' live views, the web and worker tiers' scaling state, and the client groups.
 #include <fmt/format.h>
 
+#include "lab/network.h"
 #include "lab/supervisor_class.h"
 
 namespace ztm::lab {
@@ -61,6 +62,16 @@ json::object Supervisor::status() const {
         {"decisions", decisions}};
   }
   if (stage_.max_workers > 0) out["worker_autoscale"] = worker_autoscale_status();
+  if (!stage_.client_groups.empty()) {
+    json::array groups;
+    for (const auto& g : stage_.client_groups)
+      groups.push_back(json::object{{"name", g.name},
+                                    {"netns", netns_name(g.name)},
+                                    {"subnet", client_subnet(g)},
+                                    {"address", client_address(g)},
+                                    {"nearer", g.nearer}});
+    out["client_groups"] = std::move(groups);
+  }
   if (!busy_.empty()) out["busy"] = busy_;
   return out;
 }

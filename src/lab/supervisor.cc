@@ -156,6 +156,11 @@ void Supervisor::start(Proc& p) {
       if (!prepare) throw std::runtime_error("unknown engine " + p.def->engine);
       const std::string workdir = fmt::format("{}/hosts/{}/{}", dir_, p.host->name, p.def->engine);
       std::filesystem::create_directories(workdir);
+      auto host_named = [this](const std::string& host) -> const HostDef& {
+        for (const auto& h : hosts_)
+          if (h.name == host) return h;
+        throw std::runtime_error("no host " + host + " in the stage");
+      };
       EngineContext context{
           .host = p.host->name,
           .address = host_address(*p.host),
@@ -163,11 +168,13 @@ void Supervisor::start(Proc& p) {
           .netns = netns_name(p.host->name),
           .workdir = workdir,
           .params = p.def->params,
-          .address_of = [this](const std::string& host) {
-            for (const auto& h : hosts_)
-              if (h.name == host) return host_address(h);
-            throw std::runtime_error("no host " + host + " in the stage");
-          }};
+          .address_of =
+              [host_named](const std::string& host) { return host_address(host_named(host)); },
+          .public_address_of =
+              [host_named](const std::string& host) {
+                const HostDef& h = host_named(host);
+                return h.public_number > 0 ? public_address(h) : std::string();
+              }};
       p.spec = prepare(context);
     }
     p.pid = spawn(p.spec->launch);

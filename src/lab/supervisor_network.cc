@@ -17,6 +17,9 @@ void Supervisor::build_network() {
     if (h.public_number > 0 && std::find(nets.begin(), nets.end(), kPublicNet) == nets.end())
       nets.push_back(kPublicNet);
   }
+  if (!stage_.client_groups.empty() &&
+      std::find(nets.begin(), nets.end(), kPublicNet) == nets.end())
+    nets.push_back(kPublicNet);
   for (const auto& net : nets) {
     const std::string bridge = bridge_name(net);
     const std::string gateway = net == kPublicNet ? public_gateway() : dc_gateway(net);
@@ -26,6 +29,15 @@ void Supervisor::build_network() {
     progress(fmt::format("network: bridge {} {}/24", bridge, gateway));
   }
   for (const auto& h : hosts_) add_host_network(h);
+  for (const auto& g : stage_.client_groups) {
+    const std::string ns = netns_name(g.name);
+    state_.netns.push_back(ns);
+    state_.links.push_back(ns);
+    save();
+    create_client(g.name, bridge_name(kPublicNet), client_address(g) + "/24");
+    progress(fmt::format("network: clients {} {} ({}) on {}", g.name, client_address(g),
+                         client_subnet(g), bridge_name(kPublicNet)));
+  }
 }
 
 void Supervisor::add_host_network(const HostDef& h) {

@@ -32,18 +32,22 @@ std::string deploy_dir() {
   return ZTM_SOURCE_DEPLOY_DIR;
 }
 
-void render_file(const std::string& engine, const std::string& file, const Vars& vars,
-                 const std::string& target) {
+std::string render_template(const std::string& engine, const std::string& file, const Vars& vars) {
   const std::string source = deploy_dir() + "/" + engine + "/" + file;
   std::ifstream in(source);
   if (!in) throw std::runtime_error("cannot read template " + source);
   std::stringstream text;
   text << in.rdbuf();
   try {
-    write_file(target, render(text.str(), vars));
+    return render(text.str(), vars);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(source + ": " + e.what());
   }
+}
+
+void render_file(const std::string& engine, const std::string& file, const Vars& vars,
+                 const std::string& target) {
+  write_file(target, render_template(engine, file, vars));
 }
 
 void write_file(const std::string& path, std::string_view content) {

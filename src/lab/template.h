@@ -16,6 +16,9 @@ std::string render(std::string_view text, const Vars& vars);
 // The deploy/ directory: $ZTM_DEPLOY_DIR, else the source tree's (compiled in).
 std::string deploy_dir();
 
+// deploy/<engine>/<file> rendered. Throws std::runtime_error.
+std::string render_template(const std::string& engine, const std::string& file, const Vars& vars);
+
 // Renders deploy/<engine>/<file> into `target`. Throws std::runtime_error.
 void render_file(const std::string& engine, const std::string& file, const Vars& vars,
                  const std::string& target);

@@ -12,6 +12,9 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "sentinel") return prepare_sentinel;
   if (name == "nats") return prepare_nats;
   if (name == "worker") return prepare_ztm_worker;
+  if (name == "varnish") return prepare_varnish;
+  if (name == "varnish-exporter") return prepare_varnish_exporter;
+  if (name == "tls") return prepare_edge_tls;
   return nullptr;
 }
 

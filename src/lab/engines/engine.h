@@ -1,6 +1,6 @@
 #pragma once
 // An engine is what runs in a lab process: ztm serve, ztm worker, PostgreSQL, etcd, Patroni,
-// HAProxy, Redis, Sentinel, NATS.
+// HAProxy, Redis, Sentinel, NATS, Varnish and its exporter.
 // Each has one file in this folder with a prepare function: it writes the engine's files into
 // its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
 // (initdb, seeding), and returns how to run, stop and health-check the process.
@@ -28,6 +28,16 @@ inline constexpr int kNatsMonitorPort = 8222;  // /healthz, /jsz (the queue's de
 inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /metrics
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
 
+// A CDN edge (stage cdn): Varnish on its public address (HTTPS through HAProxy, which passes
+// connections to Varnish's PROXY listener on the edge host's loopback), its admin listener
+// (PURGE, /.ztm/edge) and exporter on its private address, varnishadm's CLI on the loopback.
+inline constexpr int kEdgeHttpPort = 80;
+inline constexpr int kEdgeHttpsPort = 443;
+inline constexpr int kEdgeTlsProxyPort = 6086;
+inline constexpr int kEdgeAdminPort = 6091;
+inline constexpr int kEdgeExporterPort = 9131;
+inline constexpr int kEdgeCliPort = 6082;
+
 struct EngineContext {
   std::string host;            // "web1"
   std::string address;         // "10.77.1.10"
@@ -36,6 +46,8 @@ struct EngineContext {
   std::string workdir;         // DIR/hosts/<host>/<engine>, created (empty) by the caller
   std::map<std::string, std::string> params;                  // from the stage
   std::function<std::string(const std::string&)> address_of;  // another host's address
+  // Another host's public address ("" when it has none): the edges' URLs for the web tier.
+  std::function<std::string(const std::string&)> public_address_of;
 };
 
 struct ProcessSpec {
@@ -66,6 +78,11 @@ ProcessSpec prepare_redis(const EngineContext& context);       // engines/redis.
 ProcessSpec prepare_sentinel(const EngineContext& context);    // engines/redis.cc
 ProcessSpec prepare_nats(const EngineContext& context);        // engines/nats.cc
 ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_server.cc
+
+// engines/varnish.cc: a CDN edge, its Prometheus exporter and its TLS front.
+ProcessSpec prepare_varnish(const EngineContext& context);
+ProcessSpec prepare_varnish_exporter(const EngineContext& context);
+ProcessSpec prepare_edge_tls(const EngineContext& context);
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 
+#include "lab/engines/certificate.h"
 #include "lab/engines/engine.h"
 #include "lab/health.h"
 #include "lab/load_balancer.h"
@@ -23,27 +23,6 @@ namespace ztm::lab {
 namespace {
 
 constexpr const char* kBinary = "/usr/sbin/haproxy";
-constexpr const char* kOpenssl = "/usr/bin/openssl";
-
-// A self-signed certificate for `address` (key and certificate in one PEM, as HAProxy wants).
-std::string make_certificate(const EngineContext& c, const std::string& address) {
-  if (::access(kOpenssl, X_OK) != 0)
-    throw std::runtime_error("haproxy: no /usr/bin/openssl: install openssl");
-  const std::string pem = c.workdir + "/lb.pem";
-  const std::string log = c.workdir + "/openssl.log";
-  Launch req{.argv = {kOpenssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-                      "-subj", "/CN=" + address, "-addext", "subjectAltName=IP:" + address,
-                      "-keyout", c.workdir + "/lb.key", "-out", c.workdir + "/lb.crt"},
-             .workdir = c.workdir,
-             .log = log};
-  if (run(req, std::chrono::seconds(30)) != 0)
-    throw std::runtime_error("haproxy: openssl failed (" + log + "):\n" + tail(log, 10));
-  std::ifstream key(c.workdir + "/lb.key"), crt(c.workdir + "/lb.crt");
-  std::stringstream both;
-  both << crt.rdbuf() << key.rdbuf();
-  write_file(pem, both.str());
-  return pem;
-}
 
 }  // namespace
 
@@ -59,6 +38,18 @@ ProcessSpec prepare_haproxy(const EngineContext& c) {
   for (std::string host; std::getline(backends, host, ',');)
     servers +=
         "    server " + host + " " + c.address_of(host) + ":" + std::to_string(web_port) + "\n";
+  std::string origin_frontend;
+  if (auto edges = c.params.find("edge_hosts"); edges != c.params.end() && !edges->second.empty()) {
+    std::string addresses;
+    std::stringstream names(edges->second);
+    for (std::string host; std::getline(names, host, ',');)
+      addresses += (addresses.empty() ? "" : " ") + c.address_of(host);
+    origin_frontend = render_template("haproxy", "origin.cfg",
+                                      {{"address", c.address},
+                                       {"http_port", std::to_string(kLbHttpPort)},
+                                       {"edge_addresses", addresses},
+                                       {"backend", kPoolBackend}});
+  }
   const std::string config = c.workdir + "/haproxy.cfg";
   const std::string socket = haproxy_socket(c.workdir);
   render_file("haproxy", "haproxy.cfg",
@@ -66,10 +57,11 @@ ProcessSpec prepare_haproxy(const EngineContext& c) {
                {"public_address", c.public_address},
                {"http_port", std::to_string(kLbHttpPort)},
                {"https_port", std::to_string(kLbHttpsPort)},
-               {"certificate", make_certificate(c, c.public_address)},
+               {"certificate", make_certificate("haproxy", c.workdir, "lb", c.public_address)},
                {"backend", kPoolBackend},
                {"server_check", kServerCheck},
-               {"servers", servers}},
+               {"servers", servers},
+               {"origin_frontend", origin_frontend}},
               config);
 
   ProcessSpec spec;

@@ -6,7 +6,8 @@
 // load balancer (lb_host = its host): trusts its private address for X-Forwarded-*, drains for
 // longer than the LB needs to notice, and keeps sessions per `sessions`: sqlite (on this
 // server) or redis (sentinel_hosts = "sen1,sen2,sen3", or redis_host = one Redis); with
-// nats_host, jobs go to NATS (no in-process workers, photo bytes in PostgreSQL).
+// nats_host, jobs go to NATS (no in-process workers, photo bytes in PostgreSQL); with
+// edge_hosts = "edge1,edge2" too (stage cdn), the CDN's edges are configured and trusted.
 // `worker` params: db_host, nats_host. Health: GET /healthz on kWorkerPort.
 #include <sstream>
 #include <stdexcept>
@@ -85,6 +86,22 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
       config_template = "ztm-lb-queue.toml";
       vars["redis_address"] = host_ports(c, param(c, "redis_host", ""), kRedisPort);
       vars["nats_url"] = nats_url(c);
+      if (auto edges = param(c, "edge_hosts", ""); !edges.empty()) {
+        // The cdn stage: the edges' public URLs for the browser (HTTPS: lb1 sends browsers to
+        // its HTTPS page, which may not load scripts or reads over HTTP), admin URLs for purges;
+        // requests through an edge come with the edge's address after the client's.
+        config_template = "ztm-lb-cdn.toml";
+        std::string urls, admins;
+        std::stringstream names(edges);
+        for (std::string e; std::getline(names, e, ',');) {
+          const std::string sep = urls.empty() ? "" : ",";
+          urls += sep + e + "=https://" + c.public_address_of(e);
+          admins += sep + e + "=http://" + c.address_of(e) + ":" + std::to_string(kEdgeAdminPort);
+          vars["trusted_proxies"] += "," + c.address_of(e);
+        }
+        vars["cdn_edges"] = urls;
+        vars["cdn_edge_admins"] = admins;
+      }
     } else if (sessions == "redis") {
       const std::string sentinels = host_ports(c, param(c, "sentinel_hosts", ""), kSentinelPort);
       if (sentinels.empty()) throw std::runtime_error("ztm: sessions=redis needs sentinel_hosts");

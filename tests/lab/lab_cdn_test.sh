@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Stage cdn (figure 1-11): two Varnish 7.1 edges (deploy/varnish/edge.vcl) in front of the queue
+# stage's origin (lb1 -> web1..web3). From the client groups' own namespaces (clients1 nearer
+# edge1, clients2 nearer edge2): both edges answer /.ztm/ping and name themselves; a second GET
+# of a user is a hit with Age; authenticated requests are passed and never stored; a PUT through
+# an edge invalidates the URL there; with lb1 killed the edge marks the origin sick within 2 s,
+# serves what it holds past its TTL for the stale-if-error window (a short one, for this test)
+# and 503 JSON for the rest, and is healthy again once lb1 is back; each edge's exporter serves
+# varnish_main_cache_hit in valid Prometheus text. HTTPS at each edge, and the web tier's
+# configuration of the edges, are checked too.
+# Usage: lab_cdn_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) when it cannot run here.
+set -uo pipefail
+ztm=$1
+. "$(dirname "$0")/../support/check.sh"
+. "$(dirname "$0")/lab_common.sh"
+. "$(dirname "$0")/lab_load.sh"
+lab_setup lab_cdn ip jq curl haproxy redis-server nats-server varnishd varnishadm promtool
+
+lb=http://10.77.0.10
+declare -A edge_url=([edge1]=http://10.77.0.21 [edge2]=http://10.77.0.22)
+declare -A admin_url=([edge1]=http://10.77.1.81:6091 [edge2]=http://10.77.1.82:6091)
+declare -A exporter_url=([edge1]=http://10.77.1.81:9131 [edge2]=http://10.77.1.82:9131)
+declare -A group_of=([edge1]=clients1 [edge2]=clients2)
+
+# fetch GROUP URL [CURL ARGS...]: one request from inside a client group's namespace; the
+# response head in $work/head, the body in $work/body.
+fetch() {
+  local group=$1 url=$2
+  shift 2
+  : >"$work/head"
+  : >"$work/body"
+  ip netns exec "ztm-$group" curl -s -m 5 -D "$work/head" -o "$work/body" "$@" "$url"
+}
+header() {  # header NAME: its value in the last response head ("" when absent)
+  tr -d '\r' <"$work/head" | awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1"):" '
+    tolower($1) == n { sub(/^[^:]*:[ \t]*/, ""); v = $0 } END { print v }'
+}
+verdict() {  # "STATUS X-Cache X-Cache-Reason" of the last response ("-": no reason)
+  local reason
+  reason=$(header X-Cache-Reason)
+  echo "$(awk 'NR == 1 { print $2 }' "$work/head") $(header X-Cache) ${reason:--}"
+}
+is() {  # is WANT: the last response's verdict is WANT (says what it was otherwise)
+  local got
+  got=$(verdict)
+  [ "$got" = "$1" ] || { echo "  got '$got', want '$1'" >&2; return 1; }
+}
+age_ok() { [[ "$(header Age)" =~ ^[0-9]+$ ]]; }
+# edge_json EDGE: its /.ztm/edge on the admin listener (the operator's view, from the root
+# namespace: the bridge's address is in the purgers ACL)
+edge_json() { curl -s -m 2 "${admin_url[$1]}/.ztm/edge"; }
+origin_healthy_at() { [ "$(edge_json "$1" | jq -r .origin_healthy 2>/dev/null)" = "$2" ]; }
+# backend_is EDGE WORD: varnishadm in the edge's namespace says the origin is WORD (healthy, sick)
+backend_is() {
+  ip netns exec "ztm-$1" varnishadm -n "$dir/hosts/$1/varnish/instance" backend.list 2>/dev/null |
+    awk -v w="$2" '/origin/ && $4 == w { found = 1 } END { exit !found }'
+}
+edges_healthy() {  # both edges' Varnish, exporter and TLS front
+  [ "$(status_json | jq '[.hosts[] | select(.roles | index("edge")) | .processes[] | select(.healthy)] | length')" = 6 ]
+}
+on_first_failure() {
+  tail -n 20 "$dir/supervisor.log" "$dir"/hosts/edge*/varnish/varnish.log \
+    "$dir"/hosts/edge*/varnish-exporter/exporter.log "$dir"/hosts/lb1/haproxy/haproxy.log >&2 2>/dev/null
+}
+
+# Short edge windows for this test only, so that a copy expires while lb1 is dead (the stage's
+# own are the origin's defaults: a user for an hour): TTL 3 s, stale-while-revalidate 1 s,
+# stale-if-error 6 s. The lab reads its templates from $ZTM_DEPLOY_DIR.
+cp -r "$(dirname "$0")/../../deploy" "$work/deploy"
+sed -i 's/^\[cdn\]$/[cdn]\nttl_s = 3\nstale_while_revalidate_s = 1\nstale_if_error_s = 6/' \
+  "$work/deploy/ztm/ztm-lb-cdn.toml"
+export ZTM_DEPLOY_DIR=$work/deploy
+
+started=$SECONDS
+out=$("$ztm" lab up --stage cdn --dir "$dir" 2>&1); status=$?
+check "up cdn exits 0" test "$status" -eq 0 ||
+  { echo "$out" >&2; echo "lab_cdn: $passed passed, $failed failed"; exit 1; }
+echo "lab_cdn: up in $((SECONDS - started)) s"
+checks_started=$SECONDS
+
+# --- 1. the edges: healthy, named, reachable from their client groups -----------------------------
+check "1: both edges, their exporters and TLS fronts healthy" edges_healthy
+check "1: the web servers name the edges' HTTPS URLs and admin listeners" \
+  contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" \
+  $'edges="edge1=https://10.77.0.21,edge2=https://10.77.0.22"\nedge_admins="edge1=http://10.77.1.81:6091,edge2=http://10.77.1.82:6091"'
+check "1: GET /cdn.json at the origin lists the edges" \
+  eval '[ "$(ip netns exec ztm-clients1 curl -s -m 5 "$lb/cdn.json" | jq -c "[.edges[].url]")" = "[\"https://10.77.0.21\",\"https://10.77.0.22\"]" ]'
+groups=$(status_json | jq -c '[.client_groups[] | [.name, .subnet, .nearer]]')
+check "1: client groups in status" test "$groups" = \
+  '[["clients1","10.77.0.32/27","edge1"],["clients2","10.77.0.64/27","edge2"]]'
+for e in edge1 edge2; do
+  fetch "${group_of[$e]}" "${edge_url[$e]}/.ztm/ping"
+  check "1: $e: /.ztm/ping from ${group_of[$e]}" is "200 MISS -"
+  check "1: $e: the ping names it" test "$(jq -r .edge "$work/body")" = "$e"
+  check "1: $e: X-Served-By $e" test "$(header X-Served-By)" = "$e"
+  fetch "${group_of[$e]}" "https://${edge_url[$e]#http://}/.ztm/ping" --cacert "$dir/hosts/$e/tls/tls.crt"
+  check "1: $e: HTTPS (its certificate pinned): the same edge" \
+    test "$(verdict) $(header X-Served-By)" = "200 MISS - $e"
+  # The probe marks the origin healthy after its first good answer (at most 500 ms after lb1 is).
+  check "1: $e: sees the origin healthy" until_ok 5 origin_healthy_at "$e" true
+done
+check "1: the private admin listener is not reachable from a client group" \
+  not ip netns exec ztm-clients1 curl -s -m 1 "${admin_url[edge1]}/.ztm/edge"
+
+# --- 2. the origin sets the edge's TTL: the second GET is a hit with Age -------------------------
+fetch clients1 "${edge_url[edge1]}/users/12"
+check "2: first GET /users/12 at edge1: a miss" is "200 MISS -"
+etag0=$(header ETag)
+check "2: the origin's answer has a strong ETag" eval '[[ "$etag0" =~ ^\".+\"$ ]]'
+fetch clients1 "${edge_url[edge1]}/users/12"
+check "2: second GET /users/12 at edge1: a hit (the origin's CDN-Cache-Control)" is "200 HIT -"
+check "2: the hit has Age >= 0" age_ok
+check "2: the hit keeps the ETag" test "$(header ETag)" = "$etag0"
+check "2: CDN-Cache-Control and Surrogate-Key are not passed on" \
+  test -z "$(header CDN-Cache-Control)$(header Surrogate-Key)"
+fetch clients2 "${edge_url[edge2]}/users/12"
+check "2: edge2 has its own cache: a miss there" is "200 MISS -"
+
+# --- 3. authenticated requests are passed, never stored ------------------------------------------
+login=$(ip netns exec ztm-clients1 curl -s -m 5 -D "$work/login.head" -X POST \
+  -H 'Content-Type: application/json' \
+  -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$lb/sessions")
+token=$(jq -r .token <<<"$login")
+cookie=$(tr -d '\r' <"$work/login.head" | sed -n 's/^[Ss]et-[Cc]ookie: \(ztm_session=[^;]*\).*/\1/p')
+check "3: log in at the origin (lb1)" test -n "$token" -a "$token" != null -a -n "$cookie"
+fetch clients1 "${edge_url[edge1]}/users/13" -H "Authorization: Bearer $token"
+check "3: GET with Authorization: passed" is "200 MISS auth"
+fetch clients1 "${edge_url[edge1]}/users/13"
+check "3: the next anonymous GET is not a hit (nothing was stored)" is "200 MISS -"
+fetch clients1 "${edge_url[edge1]}/users/14" -H "Cookie: theme=dark; $cookie"
+check "3: GET with the session cookie: passed" is "200 MISS auth"
+fetch clients1 "${edge_url[edge1]}/users/14"
+check "3: the next anonymous GET is not a hit (nothing was stored)" is "200 MISS -"
+fetch clients1 "${edge_url[edge1]}/me" -H "Authorization: Bearer $token"
+check "3: GET /me with Authorization: the caller's answer, passed" is "200 MISS auth"
+check "3: /me names the caller" test "$(jq -r .id "$work/body" 2>/dev/null)" = 12
+fetch clients1 "${edge_url[edge1]}/me"
+check "3: anonymous GET /me: the origin's 401, never the personal answer" is "401 MISS -"
+
+# --- 4. an unsafe request through an edge invalidates the URL there -------------------------------
+fetch clients1 "${edge_url[edge1]}/users/12"  # a hit, or a refetch if its 3 s have passed
+fetch clients1 "${edge_url[edge1]}/users/12"
+check "4: /users/12 cached at edge1" is "200 HIT -"
+etag_before=$(header ETag)
+city="Boston $RANDOM"
+jq --arg c "$city" '.address.city = $c' "$work/body" >"$work/user.json"
+fetch clients1 "${edge_url[edge1]}/users/12" -X PUT -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -H "If-Match: $etag_before" --data-binary @"$work/user.json"
+check "4: PUT /users/12 through edge1 with If-Match: 200, passed" is "200 MISS method"
+etag_put=$(header ETag)
+check "4: the PUT's answer has a new ETag" test -n "$etag_put" -a "$etag_put" != "$etag_before"
+fetch clients1 "${edge_url[edge1]}/users/12"
+check "4: the next GET at edge1: a miss" is "200 MISS -"
+check "4: ... with the new ETag" test "$(header ETag)" = "$etag_put"
+check "4: ... and the new city" test "$(jq -r .address.city "$work/body")" = "$city"
+fetch clients1 "${edge_url[edge1]}/users/12"
+check "4: then a hit on the new version" is "200 HIT -"
+check "4: ... with the new ETag" test "$(header ETag)" = "$etag_put"
+
+# --- 5. the origin dies: sick within 2 s, copies served stale-if-error, then 503 JSON -----------
+for e in edge1 edge2; do fetch "${group_of[$e]}" "${edge_url[$e]}/users/15"; done
+fetched=$(date +%s%N)
+fetch clients1 "${edge_url[edge1]}/users/15"
+check "5: /users/15 cached at edge1" is "200 HIT -"
+etag15=$(header ETag)
+check "5: chaos kill lb1" "$ztm" lab chaos kill lb1 --dir "$dir"
+killed=$(date +%s%N)
+check "5: edge1 marks the origin sick within 2 s" until_ok 3 origin_healthy_at edge1 false
+sick_ms=$((($(date +%s%N) - killed) / 1000000))
+echo "lab_cdn: edge1 saw the origin sick ${sick_ms} ms after lb1 was killed"
+check "5: ... (measured ${sick_ms} ms)" test "$sick_ms" -le 2000
+check "5: edge2 too" until_ok 3 origin_healthy_at edge2 false
+check "5: varnishadm backend.list in edge1's namespace: sick" backend_is edge1 sick
+# The copy stays served, fresh and then past its TTL (3 s) as stale-if-error (6 s more), with
+# no failed answer in between; polled every 50 ms.
+stale_or_fresh() {
+  fetch clients1 "${edge_url[edge1]}/users/15"
+  case "$(verdict)" in
+    "200 HIT -") return 1 ;;
+    "200 HIT stale-if-error") [ "$(header ETag)" = "$etag15" ] ;;
+    *) echo "  got '$(verdict)' before the stale-if-error window" >&2; bad_answers=$((bad_answers + 1)); return 1 ;;
+  esac
+}
+bad_answers=0
+check "5: edge1 serves the copy past its TTL: stale-if-error" until_ok 6 stale_or_fresh
+check "5: ... every answer until then the copy" test "$bad_answers" -eq 0
+fetch clients2 "${edge_url[edge2]}/users/15"
+check "5: edge2 serves its copy stale-if-error too" is "200 HIT stale-if-error"
+fetch clients1 "${edge_url[edge1]}/users/16"
+check "5: a URL never cached: 503" is "503 MISS -"
+check "5: ... with a JSON error body" \
+  test "$(jq -r .error.code "$work/body" 2>/dev/null)" = origin_unavailable
+# Past TTL + stale-if-error (3 + 6 s after the fetch) the copy is no longer served.
+still_stale() {
+  fetch clients1 "${edge_url[edge1]}/users/15"
+  case "$(verdict)" in
+    "200 HIT stale-if-error") return 1 ;;
+    "503 MISS -") return 0 ;;
+    *) echo "  got '$(verdict)' in the stale-if-error window" >&2; bad_answers=$((bad_answers + 1)); return 1 ;;
+  esac
+}
+check "5: past the stale-if-error window: 503" until_ok 10 still_stale
+window_ms=$((($(date +%s%N) - fetched) / 1000000))
+echo "lab_cdn: /users/15 served until ${window_ms} ms after it was fetched (TTL 3 s + stale-if-error 6 s)"
+check "5: ... the stale answers were the copy, the error JSON" \
+  test "$bad_answers" -eq 0 -a "$(jq -r .error.code "$work/body" 2>/dev/null)" = origin_unavailable
+check "5: ... at 9 s after the fetch, as CDN-Cache-Control said (-1 s; +3 s: polling on a busy machine)" \
+  test "$window_ms" -ge 8000 -a "$window_ms" -le 12000
+check "5: chaos start lb1" "$ztm" lab chaos start lb1 --dir "$dir"
+back=$(date +%s%N)
+check "5: edge1 sees the origin healthy again" until_ok 5 origin_healthy_at edge1 true
+echo "lab_cdn: edge1 saw the origin healthy $((($(date +%s%N) - back) / 1000000)) ms after lb1 was healthy"
+check "5: varnishadm backend.list in edge1's namespace: healthy" backend_is edge1 healthy
+fetch clients1 "${edge_url[edge1]}/users/16"
+check "5: the URL that failed is served again" is "200 MISS -"
+fetch clients1 "${edge_url[edge1]}/users/15"
+check "5: and the expired one, fetched again" is "200 MISS -"
+
+# --- 6. the exporters: edge metrics in Prometheus text -------------------------------------------
+declare -A hits_above=([edge1]=5 [edge2]=1)  # the HITs checked above at each edge
+for e in edge1 edge2; do
+  curl -s -m 5 "${exporter_url[$e]}/metrics" >"$work/$e.metrics"
+  hits=$(awk '$1 == "varnish_main_cache_hit" { print $2 }' "$work/$e.metrics")
+  check "6: $e: varnish_main_cache_hit counts the ${hits_above[$e]} hits above (got ${hits:-none})" \
+    test "${hits:-0}" -ge "${hits_above[$e]}"
+  check "6: $e: varnish_backend_up for the origin" grep -q '^varnish_backend_up{' "$work/$e.metrics"
+  promtool check metrics <"$work/$e.metrics" >"$work/$e.promtool" 2>&1
+  code=$?
+  check "6: $e: promtool check metrics: no parse error (exit $code; 3 = lint only)" \
+    test "$code" -eq 0 -o "$code" -eq 3
+done
+status_shows_edges() {  # the supervisor's view is refreshed once a second
+  local table
+  table=$("$ztm" lab status --dir "$dir")
+  grep -q "^edge1 .*\[edge: origin healthy, hit ratio" <<<"$table" &&
+    grep -q "^edge2 .*\[edge: origin healthy, hit ratio" <<<"$table"
+}
+check "6: lab status shows each edge's origin and hit ratio" until_ok 5 status_shows_edges
+echo "lab_cdn: checks in $((SECONDS - checks_started)) s"
+
+"$ztm" lab down --dir "$dir" >/dev/null 2>&1
+nothing_left "after down"
+echo "lab_cdn: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
