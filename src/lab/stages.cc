@@ -208,12 +208,11 @@ Stage queue() {
 // each has its metrics exporter. Clients come in two groups, each nearer one edge (docs/cdn.md).
 // The web servers name the edges (cdn.edges, cdn.edge_admins) and trust them as proxies.
 //
-// The purge lease: an edge passes mutable reads to the origin unless its purge stream synced
-// within the lease (2 s in docs/cdn.md). Nothing syncs the edges until purge on write (the
-// web tier's EdgePurger) exists, so the lease is rendered 100 years long: off. The VCL compares
-// with a sync time of 0 before the first sync, "now - 0" is 56 years: a shorter "off" would fence
-// everything. Set it to 2s once the web servers sync the edges.
-constexpr const char* kEdgeLeaseOff = "100y";
+// The purge lease (docs/cdn.md): an edge passes mutable reads to the origin unless its purge
+// stream synced within it. Every web server's outbox relay syncs each edge's purge queue every
+// 250 ms and its purgers deliver the syncs, so an edge that stops hearing from them (cut off,
+// frozen, the queue down) stops serving what a purge may have missed within 2 s.
+constexpr const char* kEdgeLease = "2s";
 constexpr int kEdges = 2;
 
 Stage cdn() {
@@ -234,7 +233,7 @@ Stage cdn() {
          .public_number = 20 + n,
          .roles = {"edge"},
          .processes = {
-             {.engine = "varnish", .params = {{"origin_host", "lb1"}, {"lease", kEdgeLeaseOff}}},
+             {.engine = "varnish", .params = {{"origin_host", "lb1"}, {"lease", kEdgeLease}}},
              {.engine = "varnish-exporter", .after = {name + "/varnish"}},
              {.engine = "tls", .after = {name + "/varnish"}}}});
   }

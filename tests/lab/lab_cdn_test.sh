@@ -157,6 +157,41 @@ fetch clients1 "${edge_url[edge1]}/users/12"
 check "4: then a hit on the new version" is "200 HIT -"
 check "4: ... with the new ETag" test "$(header ETag)" = "$etag_put"
 
+# --- 4b. purge on write: a write through the origin reaches every edge's cache -----------------
+# Both edges hold /users/12; a PUT at lb1 (never through an edge) commits a change, the web tier's
+# relay puts its keys on each edge's purge queue and the purgers purge them: every edge then
+# answers the new version, well within the 2 s lease.
+for e in edge1 edge2; do
+  fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
+  fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
+  check "4b: /users/12 cached at $e" is "200 HIT -"
+done
+check "4b: the edges are not fenced (the purge stream syncs them)" \
+  test "$(edge_json edge1 | jq -r .fenced)/$(edge_json edge2 | jq -r .fenced)" = false/false
+jq --arg c "Salem $RANDOM" '.address.city = $c' "$work/body" >"$work/user.json"
+put_at=$(date +%s%N)
+etag_origin=$(ip netns exec ztm-clients1 curl -s -m 5 -D - -o /dev/null -X PUT \
+  -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -H "If-Match: $(header ETag)" \
+  --data-binary @"$work/user.json" "$lb/users/12" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
+check "4b: PUT /users/12 at the origin: a new ETag" test -n "$etag_origin" -a "$etag_origin" != "$etag_put"
+fresh_everywhere() {
+  local e
+  for e in edge1 edge2; do
+    fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
+    [ "$(header ETag)" = "$etag_origin" ] || return 1
+  done
+}
+until_ok_ms() {  # until_ok_ms MS COMMAND...: polls every 10 ms
+  local deadline=$(($(date +%s%N) + $1 * 1000000))
+  shift
+  until "$@"; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+    sleep 0.01
+  done
+}
+check "4b: every edge serves the new version within 2 s" until_ok_ms 2000 fresh_everywhere
+echo "  purge on write: every edge fresh $(( ($(date +%s%N) - put_at) / 1000000 )) ms after the PUT was sent"
+
 # --- 5. the origin dies: sick within 2 s, copies served stale-if-error, then 503 JSON -----------
 for e in edge1 edge2; do fetch "${group_of[$e]}" "${edge_url[$e]}/users/15"; done
 fetched=$(date +%s%N)
