@@ -1,0 +1,169 @@
+// Purge on write, in-process (docs/cdn.md): the keys of each change, the relay's fan-out to the
+// edges' purge queues with its syncs, and the purger's retry-until-confirmed. Real embedded
+// queues (SQLite in a temporary directory), the in-memory store, a fake edge. The same path
+// against real Varnish, NATS and PostgreSQL: tests/lab/lab_cdn_test.sh, check 4b.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <filesystem>
+
+#include "app/edge_purger.h"
+#include "app/outbox_relay.h"
+#include "app/purge_keys.h"
+#include "cdn/varnish/varnish_edge.h"
+#include "core/run_sync.h"
+#include "queue/embedded/embedded_queue.h"
+#include "tests/storage/store_conformance.h"
+#include "tests/support/memory_store.h"
+
+namespace ztm {
+namespace {
+
+using Keys = std::vector<std::string>;
+namespace json = boost::json;
+
+TEST(PurgeKeys, EveryChangePurgesTheKeysItsReadsCarry) {
+  auto keys = [](std::string_view payload) {
+    auto r = app::keys_for_change(payload);
+    EXPECT_TRUE(r.ok()) << payload;
+    return r.ok() ? *r : Keys{};
+  };
+  EXPECT_EQ(keys(R"({"op":"insert","user":12})"), (Keys{"users-list", "user-12"}));
+  EXPECT_EQ(keys(R"({"op":"update","user":12})"), (Keys{"user-12"}));
+  EXPECT_EQ(keys(R"({"op": "delete", "user": 12})"), (Keys{"user-12", "users-list", "owner-12"}));
+  EXPECT_EQ(keys(R"({"op":"insert","photo":9,"owner":12})"), (Keys{"owner-12"}));
+  EXPECT_EQ(keys(R"({"op":"delete","photo":9,"owner":12,"blob":null})"),
+            (Keys{"photo-9", "owner-12"}));
+  EXPECT_EQ(keys(R"({"op":"delete","photo":9,"owner":12,"blob":"ab.jpg"})"),
+            (Keys{"photo-9", "owner-12", "url:/media/ab.jpg"}));
+  for (const char* bad : {"", "[]", "{}", R"({"op":"update"})", R"({"op":"drop","user":1})",
+                          R"({"op":"insert","photo":9})", R"({"op":1,"user":1})"})
+    EXPECT_FALSE(app::keys_for_change(bad).ok()) << bad;
+}
+
+TEST(VarnishEdge, KeyLinesStayUnderVarnishsHeaderLimit) {
+  Keys keys;
+  for (int i = 0; i < 1000; ++i) keys.push_back("user-" + std::to_string(1'000'000 + i));
+  const auto lines = cdn::VarnishEdge::key_lines(keys);
+  ASSERT_GT(lines.size(), 1u);
+  std::string joined;
+  for (const auto& l : lines) {
+    EXPECT_LE(l.size(), cdn::VarnishEdge::kMaxKeyBytes);
+    joined += (joined.empty() ? "" : " ") + l;
+  }
+  std::string want;
+  for (const auto& k : keys) want += (want.empty() ? "" : " ") + k;
+  EXPECT_EQ(joined, want) << "every key, once, in order";
+  EXPECT_EQ(cdn::VarnishEdge::key_lines({}), (Keys{""}));
+  const std::string huge(7000, 'k');
+  EXPECT_EQ(cdn::VarnishEdge::key_lines({"a", huge, "b"}), (Keys{"a", huge, "b"}));
+}
+
+class PurgeTest : public ::testing::Test {
+ protected:
+  PurgeTest() {
+    char tmpl[] = "/tmp/ztm-purge-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  ~PurgeTest() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<queue::Queue> open(const std::string& name) {
+    return std::make_unique<queue::EmbeddedQueue>(
+        queue::EmbeddedQueueOptions{.path = dir_ + "/" + name + ".db"});
+  }
+  // Every message's payload on `q` (acked).
+  std::vector<std::string> drain(queue::Queue& q) {
+    std::vector<std::string> out;
+    auto batch = run_sync(q.fetch(256, std::chrono::milliseconds(50)));
+    EXPECT_TRUE(batch.ok());
+    if (!batch.ok()) return out;
+    for (const auto& m : *batch) {
+      out.push_back(m.payload);
+      EXPECT_TRUE(run_sync(q.ack(m)).ok());
+    }
+    return out;
+  }
+  std::string dir_;
+  test::MemoryStore store_;
+};
+
+TEST_F(PurgeTest, TheRelayPutsEachChangesKeysOnEveryEdgeQueueThenASync) {
+  auto jobs = open("jobs"), edge1 = open("edge1"), edge2 = open("edge2");
+  app::OutboxRelay relay(store_, *jobs,
+                         {.edges = {{"edge1", edge1.get()}, {"edge2", edge2.get()}}});
+  ASSERT_TRUE(run_sync(store_.create_user(test::sample_user(7), std::nullopt)).ok());
+  ASSERT_TRUE(run_sync(store_.update_user(test::sample_user(7, "b"), std::nullopt)).ok());
+  ASSERT_TRUE(run_sync(store_.create_job({.id = 1, .photo_id = 2, .owner_id = 7}, "job-1")).ok());
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto relayed = run_sync(relay.relay_once());
+  ASSERT_TRUE(relayed.ok()) << relayed.error().message;
+  EXPECT_EQ(*relayed, 3);
+  for (auto* q : {edge1.get(), edge2.get()}) {
+    std::vector<json::value> got;
+    for (const auto& payload : drain(*q)) got.push_back(json::parse(payload));
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0], json::parse(R"({"keys":["users-list","user-7"]})"));
+    EXPECT_EQ(got[1], json::parse(R"({"keys":["user-7"]})"));
+    // The pass drained the outbox: a sync with the time the pass began, after the changes.
+    ASSERT_TRUE(got[2].as_object().contains("sync_at"));
+    EXPECT_GE(got[2].at("sync_at").as_int64(), before);
+  }
+  EXPECT_EQ(drain(*jobs), (Keys{"job-1"})) << "changes never go to the job queue";
+  EXPECT_TRUE(run_sync(store_.outbox_batch(10))->empty());
+}
+
+TEST_F(PurgeTest, WithoutEdgesChangesAreOnlyDeleted) {
+  auto jobs = open("jobs");
+  app::OutboxRelay relay(store_, *jobs, {});
+  ASSERT_TRUE(run_sync(store_.create_user(test::sample_user(7), std::nullopt)).ok());
+  EXPECT_EQ(*run_sync(relay.relay_once()), 1);
+  EXPECT_TRUE(drain(*jobs).empty());
+  EXPECT_TRUE(run_sync(store_.outbox_batch(10))->empty());
+}
+
+// An edge that refuses `failures` purges, then confirms; records what it was sent.
+class FakeEdge : public cdn::Edge {
+ public:
+  explicit FakeEdge(int failures) : failures_(failures) {}
+  const std::string& name() const override { return name_; }
+  boost::asio::awaitable<Result<void>> purge(Keys keys,
+                                             std::optional<std::int64_t> synced) override {
+    calls.push_back({std::move(keys), synced});
+    if (failures_-- > 0) co_return Error{Errc::unavailable, "edge down"};
+    co_return Result<void>{};
+  }
+  std::vector<std::pair<Keys, std::optional<std::int64_t>>> calls;
+
+ private:
+  std::string name_ = "edge1";
+  int failures_;
+};
+
+TEST_F(PurgeTest, ThePurgerRetriesTheSameBatchUntilTheEdgeConfirmsThenAcksIt) {
+  auto q = open("edge1");
+  for (const char* m : {R"({"keys":["user-7","users-list"]})", R"({"keys":["user-7"]})",
+                        R"({"sync_at":1700000000123})", R"({"sync_at":1700000000001})"})
+    ASSERT_TRUE(run_sync(q->publish(m, m)).ok());
+  FakeEdge edge(2);
+  MetricsRegistry metrics;
+  app::EdgePurger purger(*q, edge, &metrics, {.first_retry = std::chrono::milliseconds(5)});
+  auto n = run_sync(purger.purge_once());
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 4);
+  ASSERT_EQ(edge.calls.size(), 3u) << "two refusals, then the same purge confirmed";
+  for (const auto& [keys, synced] : edge.calls) {
+    EXPECT_EQ(keys, (Keys{"user-7", "users-list"})) << "the batch's keys, once each";
+    EXPECT_EQ(synced, 1700000000123) << "the newest sync of the batch";
+  }
+  EXPECT_EQ(*run_sync(q->pending()), 0) << "acked after the edge confirmed";
+  EXPECT_NE(metrics.render().find("ztm_cdn_purge_failures_total{edge=\"edge1\"} 2"),
+            std::string::npos);
+  EXPECT_NE(metrics.render().find("ztm_cdn_edge_synced_at_seconds{edge=\"edge1\"} 1700000000.123"),
+            std::string::npos)
+      << metrics.render();
+  EXPECT_EQ(*run_sync(purger.purge_once()), 0) << "nothing left";
+}
+
+}  // namespace
+}  // namespace ztm
