@@ -192,6 +192,45 @@ until_ok_ms() {  # until_ok_ms MS COMMAND...: polls every 10 ms
 check "4b: every edge serves the new version within 2 s" until_ok_ms 2000 fresh_everywhere
 echo "  purge on write: every edge fresh $(( ($(date +%s%N) - put_at) / 1000000 )) ms after the PUT was sent"
 
+# --- 4c. an edge cut off from the web tier: stale for at most the lease, then purged ------------
+# edge2 loses its routes to the web servers (10.77.1.8/29: web1..web6) but keeps lb1: purges
+# cannot reach it, its clients still can. A write at the origin is then served old by edge2 only
+# until its purge lease lapses (2 s after its last sync, which is at most 250 ms before the
+# write); after that it passes mutable reads to the origin (fenced). Healed, the purge that
+# waited is delivered and the lease moves on.
+for e in edge1 edge2; do
+  fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
+  fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
+done
+check "4c: /users/12 cached at edge2" is "200 HIT -"
+check "4c: cut edge2 off from the web tier" ip netns exec ztm-edge2 ip route add blackhole 10.77.1.8/29
+jq --arg c "Lowell $RANDOM" '.address.city = $c' "$work/body" >"$work/user.json"
+etag_cut=$(ip netns exec ztm-clients1 curl -s -m 5 -D - -o /dev/null -X PUT \
+  -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -H "If-Match: $(header ETag)" \
+  --data-binary @"$work/user.json" "$lb/users/12" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
+put_at=$(date +%s%N)
+check "4c: PUT /users/12 at the origin: a new ETag" test -n "$etag_cut" -a "$etag_cut" != "$etag_origin"
+: >"$work/edge2.log"
+while [ $(( ($(date +%s%N) - put_at) / 1000000 )) -lt 3500 ]; do
+  fetch clients2 "${edge_url[edge2]}/users/12"
+  echo "$(( ($(date +%s%N) - put_at) / 1000000 )) $(header ETag) $(verdict)" >>"$work/edge2.log"
+  sleep 0.05
+done
+check "4c: right after the write edge2 still served its copy (the cut held)" \
+  awk -v old="$etag_origin" 'NR == 1 && $2 == old { ok = 1 } END { exit !ok }' "$work/edge2.log"
+check "4c: from 2.5 s after the write on, edge2 served only the new version, fenced" \
+  awk -v new="$etag_cut" '$1 >= 2500 { n++; if ($2 != new || $5 != "fenced") bad = 1 }
+    END { exit bad || n == 0 }' "$work/edge2.log"
+fenced_from=$(awk '$5 == "fenced" { print $1; exit }' "$work/edge2.log")
+echo "  edge cut off: old copy served until it fenced itself ${fenced_from:-?} ms after the write"
+check "4c: heal" ip netns exec ztm-edge2 ip route del blackhole 10.77.1.8/29
+not_fenced() { [ "$(edge_json edge2 | jq -r .fenced)" = false ]; }
+check "4c: healed, edge2's purge stream catches up (not fenced) within 5 s" until_ok 5 not_fenced
+fetch clients2 "${edge_url[edge2]}/users/12"
+fetch clients2 "${edge_url[edge2]}/users/12"
+check "4c: and edge2 serves the new version from its cache again" is "200 HIT -"
+check "4c: ... the new version" test "$(header ETag)" = "$etag_cut"
+
 # --- 5. the origin dies: sick within 2 s, copies served stale-if-error, then 503 JSON -----------
 for e in edge1 edge2; do fetch "${group_of[$e]}" "${edge_url[$e]}/users/15"; done
 fetched=$(date +%s%N)
