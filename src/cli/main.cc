@@ -55,6 +55,21 @@ int main(int argc, char** argv) {
   static constexpr Command kPrint{"config print", "", ztm::cli::print_config};
   commands.emplace_back(print, &kPrint);
 
+  auto* cdn = app.add_subcommand("cdn", "The CDN's edges (cdn.edge_admins): status, purge");
+  cdn->require_subcommand(1);
+  auto* cdn_status = cdn->add_subcommand(
+      "status", "Each edge: reachable, the origin's health as it sees it, its purge lease");
+  flags.push_back(std::make_unique<ztm::cli::ConfigFlags>(*cdn_status));
+  static constexpr Command kCdnStatus{"cdn status", "", ztm::cli::cdn_status};
+  commands.emplace_back(cdn_status, &kCdnStatus);
+  auto* cdn_purge = cdn->add_subcommand("purge", "Purge URL paths or surrogate keys at every edge");
+  cdn_purge->add_option("paths", ztm::cli::cdn_purge_args().paths, "URL paths, e.g. /users/12");
+  cdn_purge->add_option("--key", ztm::cli::cdn_purge_args().keys,
+                        "a surrogate key, e.g. user-12 (repeatable)");
+  flags.push_back(std::make_unique<ztm::cli::ConfigFlags>(*cdn_purge));
+  static constexpr Command kCdnPurge{"cdn purge", "", ztm::cli::cdn_purge};
+  commands.emplace_back(cdn_purge, &kCdnPurge);
+
   auto lab = ztm::cli::add_lab_commands(app);
   auto bench = ztm::cli::add_bench_command(app);
 

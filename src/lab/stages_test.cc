@@ -144,8 +144,8 @@ TEST(Stages, CacheHasThreeNodesBeforeTheReplicatedDatabase) {
 
 // Stage cdn (figure 1-11): the queue stage's hosts plus two edges, each with a private and a
 // public address and three processes (Varnish, then its exporter and its TLS front); the web tier
-// (also when scaled) and lb1 know the edges; the lease is rendered off until purge on write syncs
-// it.
+// (also when scaled) and lb1 know the edges; the purge lease is 2 s (the web tier syncs the
+// edges).
 TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
   const Stage& cdn = *find_stage("cdn");
   const Stage& queue = *find_stage("queue");
@@ -167,7 +167,7 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
     ASSERT_EQ(edge.processes.size(), 3u);
     EXPECT_EQ(edge.processes[0].engine, "varnish");
     EXPECT_EQ(edge.processes[0].params.at("origin_host"), "lb1");
-    EXPECT_EQ(edge.processes[0].params.at("lease"), "100y");
+    EXPECT_EQ(edge.processes[0].params.at("lease"), "2s");
     EXPECT_TRUE(edge.processes[0].after.empty()) << "an edge starts with the origin sick";
     EXPECT_EQ(edge.processes[1].engine, "varnish-exporter");
     EXPECT_EQ(edge.processes[1].after,

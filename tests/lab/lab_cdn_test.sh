@@ -222,6 +222,10 @@ check "4c: from 2.5 s after the write on, edge2 served only the new version, fen
   awk -v new="$etag_cut" '$1 >= 2500 { n++; if ($2 != new || $5 != "fenced") bad = 1 }
     END { exit bad || n == 0 }' "$work/edge2.log"
 fenced_from=$(awk '$5 == "fenced" { print $1; exit }' "$work/edge2.log")
+admins="edge1=${admin_url[edge1]},edge2=${admin_url[edge2]}"
+cdn_status=$("$ztm" cdn status --cdn.edge_admins "$admins" 2>&1); status=$?
+check "4c: ztm cdn status exits 3 while an edge is fenced" test "$status" -eq 3
+check "4c: ... and says which" eval 'grep -q "^edge2 .*FENCED" <<<"$cdn_status" && grep -q "^edge1 .*serving from cache" <<<"$cdn_status"'
 echo "  edge cut off: old copy served until it fenced itself ${fenced_from:-?} ms after the write"
 check "4c: heal" ip netns exec ztm-edge2 ip route del blackhole 10.77.1.8/29
 not_fenced() { [ "$(edge_json edge2 | jq -r .fenced)" = false ]; }
@@ -230,6 +234,19 @@ fetch clients2 "${edge_url[edge2]}/users/12"
 fetch clients2 "${edge_url[edge2]}/users/12"
 check "4c: and edge2 serves the new version from its cache again" is "200 HIT -"
 check "4c: ... the new version" test "$(header ETag)" = "$etag_cut"
+check "4c: ztm cdn status: every edge well again" "$ztm" cdn status --cdn.edge_admins "$admins"
+
+# --- 4d. the operator's purge --------------------------------------------------------------------
+check "4d: ztm cdn purge /users/12: every edge confirms" \
+  "$ztm" cdn purge /users/12 --cdn.edge_admins "$admins"
+for e in edge1 edge2; do
+  fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
+  check "4d: $e: the next GET is a miss" is "200 MISS -"
+done
+"$ztm" cdn purge /users/12 --cdn.edge_admins "edge1=${admin_url[edge1]},gone=http://10.77.1.99:6091" \
+  >"$work/purge.out" 2>&1; status=$?
+check "4d: an unreachable edge: exit 3, and named" \
+  eval '[ "$status" -eq 3 ] && grep -q "^gone .*NOT purged" "$work/purge.out"'
 
 # --- 5. the origin dies: sick within 2 s, copies served stale-if-error, then 503 JSON -----------
 for e in edge1 edge2; do fetch "${group_of[$e]}" "${edge_url[$e]}/users/15"; done

@@ -1,0 +1,114 @@
+// ztm cdn status, ztm cdn purge: the operator's view of the CDN's edges (docs/cdn.md), from the
+// same configuration as `ztm serve` (cdn.edge_admins: each edge's admin listener, which accepts
+// the operator's address in its purgers ACL).
+#include <fmt/format.h>
+
+#include <boost/json/parse.hpp>
+#include <chrono>
+
+#include "cli/commands.h"
+#include "core/run_sync.h"
+#include "lab/health.h"
+#include "node/backends.h"
+
+namespace ztm::cli {
+
+namespace {
+
+constexpr int kSomeEdgesFailed = 3;
+
+// "http://10.77.1.81:6091" -> {"10.77.1.81", 6091}; nullopt for anything else.
+std::optional<std::pair<std::string, int>> host_port(const std::string& url) {
+  if (!url.starts_with("http://")) return std::nullopt;
+  const std::string rest = url.substr(7);
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  try {
+    return std::pair{rest.substr(0, colon), std::stoi(rest.substr(colon + 1))};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<NamedUrl> edge_admins(const Config& config, const char* command) {
+  auto admins = parse_named_urls(config.cdn.edge_admins);
+  if (admins.empty())
+    fmt::print(stderr, "ztm cdn {}: no edges: set cdn.edge_admins (name=http://host:port,...)\n",
+               command);
+  return admins;
+}
+
+}  // namespace
+
+CdnPurgeArgs& cdn_purge_args() {
+  static CdnPurgeArgs args;
+  return args;
+}
+
+int cdn_status(const Config& config) {
+  const auto admins = edge_admins(config, "status");
+  if (admins.empty()) return 2;
+  int troubled = 0;
+  for (const auto& admin : admins) {
+    const auto where = host_port(admin.url);
+    auto answer = where ? lab::http_request("GET", where->first, where->second, "/.ztm/edge",
+                                            std::chrono::milliseconds(2000))
+                        : std::nullopt;
+    boost::system::error_code ec;
+    const auto v = answer && answer->status == 200 ? boost::json::parse(answer->body, ec)
+                                                   : boost::json::value();
+    const auto* o = v.if_object();
+    if (!o || ec) {
+      ++troubled;
+      fmt::print("{:<10} {:<28} unreachable (or not a ztm edge: {})\n", admin.name, admin.url,
+                 answer ? fmt::format("HTTP {}", answer->status) : "no answer");
+      continue;
+    }
+    const bool healthy = o->contains("origin_healthy") && o->at("origin_healthy") == true;
+    const bool fenced = o->contains("fenced") && o->at("fenced") == true;
+    const double age = o->contains("synced_age_s") && o->at("synced_age_s").is_number()
+                           ? o->at("synced_age_s").to_number<double>()
+                           : -1;
+    troubled += fenced || !healthy;
+    fmt::print("{:<10} {:<28} origin {:<7}  purges synced {:.3f} s ago  {}\n", admin.name,
+               admin.url, healthy ? "healthy" : "sick", age,
+               fenced ? "FENCED: mutable reads go to the origin" : "serving from cache");
+  }
+  return troubled ? kSomeEdgesFailed : 0;
+}
+
+int cdn_purge(const Config& config) {
+  const auto& args = cdn_purge_args();
+  std::vector<std::string> keys = args.keys;
+  for (const auto& path : args.paths) {
+    if (!path.starts_with("/")) {
+      fmt::print(stderr, "ztm cdn purge: '{}' is not a URL path (/users/12)\n", path);
+      return 2;
+    }
+    keys.push_back("url:" + path.substr(0, path.find('?')));  // every query string of the path
+  }
+  if (keys.empty()) {
+    fmt::print(stderr, "ztm cdn purge: nothing to purge: give URL paths or --key KEY\n");
+    return 2;
+  }
+  const auto admins = edge_admins(config, "purge");
+  if (admins.empty()) return 2;
+  int failed = 0;
+  for (const auto& admin : admins) {
+    auto edge = node::open_edge(admin);
+    const auto start = std::chrono::steady_clock::now();
+    auto done = run_sync(edge->purge(keys, std::nullopt));
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    if (done) {
+      fmt::print("{:<10} purged in {} ms\n", admin.name, ms);
+    } else {
+      ++failed;
+      fmt::print("{:<10} NOT purged: {}\n", admin.name, done.error().message);
+    }
+  }
+  return failed ? kSomeEdgesFailed : 0;
+}
+
+}  // namespace ztm::cli
