@@ -123,7 +123,17 @@ TEST_F(PhotosTest, AUsersPhotosComeInPagesThatEdgesKeepUnderTheOwnersKey) {
   EXPECT_TRUE(rest.at("next").is_null());
   EXPECT_EQ(json::parse(c.request("GET", "/users/13/photos").body).at("photos").as_array().size(),
             0u);
-  EXPECT_EQ(c.request("GET", "/users/12/photos?limit=101").status, 400u);
+  // Hostile pages: a bad cursor or size is a 400 naming the parameter, a bad id a 404.
+  for (const char* bad :
+       {"/users/12/photos?limit=101", "/users/12/photos?limit=0", "/users/12/photos?after=-1",
+        "/users/12/photos?after=1e3", "/users/12/photos?after=99999999999999999999"}) {
+    auto r = c.request("GET", bad);
+    EXPECT_EQ(r.status, 400u) << bad;
+    EXPECT_EQ(json::parse(r.body).at("error").at("code"), "invalid_parameter") << bad;
+    EXPECT_EQ(r.header("cache-control"), "no-store") << bad;
+  }
+  EXPECT_EQ(c.request("GET", "/users/abc/photos").status, 404u);
+  EXPECT_EQ(c.request("GET", "/users/0/photos").status, 404u);
 
   const std::string path = "/photos/" + std::to_string(ids[0]);
   auto photo = c.request("GET", path);
