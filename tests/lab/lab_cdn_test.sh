@@ -230,10 +230,19 @@ echo "  edge cut off: old copy served until it fenced itself ${fenced_from:-?} m
 check "4c: heal" ip netns exec ztm-edge2 ip route del blackhole 10.77.1.8/29
 not_fenced() { [ "$(edge_json edge2 | jq -r .fenced)" = false ]; }
 check "4c: healed, edge2's purge stream catches up (not fenced) within 5 s" until_ok 5 not_fenced
-fetch clients2 "${edge_url[edge2]}/users/12"
-fetch clients2 "${edge_url[edge2]}/users/12"
-check "4c: and edge2 serves the new version from its cache again" is "200 HIT -"
-check "4c: ... the new version" test "$(header ETag)" = "$etag_cut"
+# Until every purger's retry has landed (one may still be in its backoff, up to 1 s, after
+# another's sync un-fenced the edge: docs/cdn.md, the bound's exception), a hit may be purged
+# once more; every answer is the new version, and soon a hit.
+: >"$work/healed.log"
+hit_on_new_version() {
+  fetch clients2 "${edge_url[edge2]}/users/12"
+  echo "$(header ETag) $(verdict)" >>"$work/healed.log"
+  [ "$(header ETag)" = "$etag_cut" ] && is "200 HIT -" 2>/dev/null
+}
+check "4c: and edge2 serves the new version from its cache again (within 3 s)" \
+  until_ok 3 hit_on_new_version
+check "4c: ... never the old one after healing" \
+  awk -v new="$etag_cut" '$1 != new { bad = 1 } END { exit bad }' "$work/healed.log"
 check "4c: ztm cdn status: every edge well again" "$ztm" cdn status --cdn.edge_admins "$admins"
 
 # --- 4d. the operator's purge --------------------------------------------------------------------
