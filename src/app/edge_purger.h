@@ -6,7 +6,9 @@
 // to the edge, and acks the batch only after the edge confirmed it; until then it retries the
 // same purge (20 ms doubling to 1 s) and keeps the batch in progress, never nak'ing (a nak would
 // let a later sync overtake an earlier purge). Every web server runs one per edge; they share the
-// edge's queue, so each message is purged by one of them (twice at worst, which is harmless).
+// edge's queue, which delivers one message at a time across all of them (node/backends.cc), so
+// the edge applies purges and syncs in the order they were published, whoever takes them; a
+// message is purged by one of them (twice at worst, which is harmless).
 //
 // Seen as: ztm_cdn_purges_total{edge}, ztm_cdn_purge_failures_total{edge},
 // ztm_cdn_edge_synced_at_seconds{edge} (the newest sync the edge confirmed), and one warning per

@@ -5,7 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
+#include <set>
 
 #include "app/purge_keys.h"
 #include "core/log.h"
@@ -13,28 +13,17 @@
 
 namespace ztm::app {
 
-boost::asio::awaitable<Result<void>> OutboxRelay::publish(const storage::OutboxMessage& m) {
-  const std::string dedup = "outbox-" + std::to_string(m.id);
-  if (m.topic == "jobs") co_return co_await queue_.publish(dedup, m.payload);
-  if (m.topic != "change") {
-    log::warn("outbox relay: a message of an unknown topic, dropped", {{"topic", m.topic}});
-    co_return Result<void>{};
-  }
-  if (options_.edges.empty()) co_return Result<void>{};
-  auto keys = keys_for_change(m.payload);
-  if (!keys) {
-    log::warn("outbox relay: a change message without keys, dropped",
-              {{"error", keys.error().message}});
-    co_return Result<void>{};
-  }
-  boost::json::array list;
-  for (auto& k : *keys) list.emplace_back(std::move(k));
-  const std::string payload =
-      boost::json::serialize(boost::json::object{{"keys", std::move(list)}});
-  for (const auto& e : options_.edges) {
-    auto r = co_await e.queue->publish(dedup + "-" + e.edge, payload);
-    if (!r) co_return r;
-  }
+boost::asio::awaitable<Result<void>> OutboxRelay::publish_purges(
+    const std::vector<std::string>& keys, std::string dedup) {
+  // Well under the queue's 64 KiB payload limit; a pass of 100 changes needs ~3 KB.
+  constexpr std::size_t kMaxMessageBytes = 32 * 1024;
+  const auto messages = purge_messages(keys, kMaxMessageBytes);
+  for (const auto& e : options_.edges)
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      auto r =
+          co_await e.queue->publish(dedup + "-" + std::to_string(i) + "-" + e.edge, messages[i]);
+      if (!r) co_return r;
+    }
   co_return Result<void>{};
 }
 
@@ -58,16 +47,44 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
   const auto pass_began = options_.clock->now();
   auto batch = co_await photos_.outbox_batch(options_.batch);
   if (!batch) co_return std::move(batch).error();
-  std::vector<std::int64_t> published;
+  std::vector<std::int64_t> published;  // jobs as published, changes once their purges are
+  std::vector<std::int64_t> changes;
+  std::set<std::string> keys;  // of the changes: one purge for the whole pass
   Result<void> failed;
   for (const auto& m : *batch) {
-    auto r = co_await publish(m);
-    if (!r) {
-      failed = std::move(r).error();
-      break;  // in order: the rest waits for the next pass
+    if (m.topic == "change") {
+      changes.push_back(m.id);
+      if (options_.edges.empty()) continue;  // nobody to purge: only deleted
+      auto k = keys_for_change(m.payload);
+      if (!k) {
+        log::warn("outbox relay: a change message without keys, dropped",
+                  {{"error", k.error().message}});
+        continue;
+      }
+      keys.insert(k->begin(), k->end());
+      continue;
     }
+    if (m.topic != "jobs") {
+      log::warn("outbox relay: a message of an unknown topic, dropped", {{"topic", m.topic}});
+      published.push_back(m.id);
+      continue;
+    }
+    if (failed = co_await queue_.publish("outbox-" + std::to_string(m.id), m.payload); !failed)
+      break;  // in order: the rest of the jobs waits for the next pass
     published.push_back(m.id);
   }
+  if (!keys.empty()) {
+    // Re-published with the same id if this pass fails before its delete and the next one
+    // takes the same rows; a purge delivered twice is harmless.
+    auto r = co_await publish_purges(
+        {keys.begin(), keys.end()},
+        "outbox-" + std::to_string(changes.front()) + "-" + std::to_string(changes.back()));
+    if (!r) {
+      failed = std::move(r);
+      changes.clear();
+    }
+  }
+  published.insert(published.end(), changes.begin(), changes.end());
   const int count = static_cast<int>(published.size());
   if (!published.empty())
     if (auto d = co_await photos_.outbox_delete(std::move(published)); !d)

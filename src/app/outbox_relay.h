@@ -5,12 +5,13 @@
 // re-publishes with the same dedup id ("outbox-<id>[-<edge>]"), which the queue absorbs. Every
 // web server may run one: they may publish a message twice, never lose one.
 //   "jobs"    the job queue, as written
-//   "change"  each CDN edge's purge queue, as {"keys":[...]} (app/purge_keys.h); without edges
-//             it is only deleted. After a pass that drained the outbox, each edge's queue also
-//             gets {"sync_at":<unix ms>} with the time the pass began: every change committed
-//             before it is on that queue before the sync (docs/cdn.md, "Why sync_at means caught
-//             up"), so an edge that applied the sync has applied them. At most one sync per
-//             sync_interval.
+//   "change"  each CDN edge's purge queue: the union of a pass's keys (app/purge_keys.h) as one
+//             {"keys":[...]} per edge (more only past 32 KB), so that a purge queue delivered
+//             one message at a time still keeps up; without edges it is only deleted. After a pass
+//             that drained the outbox, each edge's queue also gets {"sync_at":<unix ms>} with the
+//             time the pass began: every change committed before it is on that queue before the
+//             sync (docs/cdn.md, "Why sync_at means caught up"), so an edge that applied the sync
+//             has applied them. At most one sync per sync_interval.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -55,7 +56,9 @@ class OutboxRelay {
   void wake();
 
  private:
-  boost::asio::awaitable<Result<void>> publish(const storage::OutboxMessage& m);
+  // The purges of a pass's changes on every edge's queue, as few messages as fit.
+  boost::asio::awaitable<Result<void>> publish_purges(const std::vector<std::string>& keys,
+                                                      std::string dedup);
   boost::asio::awaitable<Result<void>> publish_sync(std::int64_t at_ms);
 
   storage::PhotoStore& photos_;

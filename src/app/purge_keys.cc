@@ -1,6 +1,7 @@
 #include "app/purge_keys.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace ztm::app {
 
@@ -46,6 +47,28 @@ Result<std::vector<std::string>> keys_for_change(std::string_view payload) {
     }
   }
   return bad;
+}
+
+std::vector<std::string> purge_messages(const std::vector<std::string>& keys,
+                                        std::size_t max_bytes) {
+  std::vector<std::string> out;
+  boost::json::array list;
+  std::size_t bytes = 0;
+  auto flush = [&] {
+    if (list.empty()) return;
+    out.push_back(boost::json::serialize(boost::json::object{{"keys", std::move(list)}}));
+    list = {};
+    bytes = 0;
+  };
+  constexpr std::size_t kFrame = sizeof(R"({"keys":[]})");
+  for (const auto& k : keys) {
+    const std::size_t size = boost::json::serialize(boost::json::value(k)).size() + 1;
+    if (bytes && kFrame + bytes + size > max_bytes) flush();
+    list.emplace_back(k);
+    bytes += size;
+  }
+  flush();
+  return out;
 }
 
 }  // namespace ztm::app

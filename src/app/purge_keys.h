@@ -26,4 +26,9 @@ std::string url_key(std::string_view path);
 // invalid_argument for a payload that is none of these.
 Result<std::vector<std::string>> keys_for_change(std::string_view payload);
 
+// The purge-queue messages {"keys":[...]} that carry `keys`, each at most `max_bytes` long (a
+// key longer than that alone in its message): one message for a whole relay pass, as a rule.
+std::vector<std::string> purge_messages(const std::vector<std::string>& keys,
+                                        std::size_t max_bytes);
+
 }  // namespace ztm::app

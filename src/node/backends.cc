@@ -243,20 +243,23 @@ std::unique_ptr<queue::Queue> open_purge_queue(const Config& config, const Clock
                                                const std::string& edge) {
   const QueueOptions queue{.ack_wait = std::chrono::milliseconds(2000),
                            .max_deliveries = std::numeric_limits<int>::max() - 1};
-  if (config.queue.backend == "embedded")
+  if (config.queue.backend == "embedded")  // this process's own, with one purger per edge
     return std::make_unique<EmbeddedQueue>(
         EmbeddedQueueOptions{.path = beside_users_db(config, ("ztm-purge-" + edge + ".db").c_str()),
                              .queue = queue,
                              .clock = &clock});
   std::string upper;
   for (char ch : edge) upper += ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
-  return std::make_unique<NatsQueue>(
-      NatsQueueOptions{.url = config.queue.nats_url,
-                       .queue = queue,
-                       .stream = "ZTM_PURGE_" + upper,
-                       .subject = "ztm.purge." + edge,
-                       .consumer = "ztm-purger-" + edge,
-                       .dead_subject = "ztm.purge." + edge + ".dead"});
+  // One message in flight per edge, across every web server's purger: a later sync can then
+  // never be confirmed while an earlier purge is still held (docs/cdn.md, the lease's bound).
+  // The relay puts a whole pass's keys in one message, so one at a time keeps up.
+  return std::make_unique<NatsQueue>(NatsQueueOptions{.url = config.queue.nats_url,
+                                                      .queue = queue,
+                                                      .stream = "ZTM_PURGE_" + upper,
+                                                      .subject = "ztm.purge." + edge,
+                                                      .consumer = "ztm-purger-" + edge,
+                                                      .dead_subject = "ztm.purge." + edge + ".dead",
+                                                      .max_ack_pending = 1});
 }
 
 std::unique_ptr<cdn::Edge> open_edge(const NamedUrl& admin) {

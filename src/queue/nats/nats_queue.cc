@@ -62,10 +62,11 @@ struct NatsQueue::JetStream {
     if (auto c = queue::check_options(o.queue); !c.ok())
       throw std::invalid_argument(c.error().message);
     if (o.timeout_ms < 1 || o.threads < 1 || o.fetch_threads < 1 || o.max_pending < 1 ||
-        o.stream.empty() || o.subject.empty() || o.consumer.empty() || o.dead_subject.empty())
+        o.max_ack_pending < 1 || o.stream.empty() || o.subject.empty() || o.consumer.empty() ||
+        o.dead_subject.empty())
       throw std::invalid_argument(
-          "nats queue: timeout_ms, threads, fetch_threads and max_pending must be positive and "
-          "the stream, subject, consumer and dead subject names set");
+          "nats queue: timeout_ms, threads, fetch_threads, max_pending and max_ack_pending must "
+          "be positive and the stream, subject, consumer and dead subject names set");
     return o;
   }
 
@@ -128,7 +129,7 @@ struct NatsQueue::JetStream {
     cc.AckPolicy = js_AckExplicit;
     cc.AckWait = options.queue.ack_wait.count() * kNsPerMs;
     cc.MaxDeliver = -1;  // see nats_queue.h: fetch() enforces max_deliveries
-    cc.MaxAckPending = 20'000;
+    cc.MaxAckPending = options.max_ack_pending;
     cc.FilterSubject = options.subject.c_str();
     jsConsumerInfo* ci = nullptr;
     jsErrCode code = kNoNatsCode;
@@ -186,8 +187,12 @@ struct NatsQueue::JetStream {
     if (!sub.ok()) return std::move(sub).error();
     natsMsgList list{nullptr, 0};
     jsErrCode code = kNoNatsCode;
-    // libnats needs a positive timeout; 1 ms is "what is there now".
-    const natsStatus s = natsSubscription_Fetch(&list, (*sub)->sub, max,
+    // libnats returns a partial batch when the server says there is no more; a consumer at its
+    // MaxAckPending says nothing, and the fetch would wait out its timeout (collecting
+    // redeliveries): never ask for more than may be in flight. libnats needs a positive
+    // timeout; 1 ms is "what is there now".
+    const natsStatus s = natsSubscription_Fetch(&list, (*sub)->sub,
+                                                std::min(max, options.max_ack_pending),
                                                 std::max<std::int64_t>(1, wait.count()), &code);
     std::vector<std::shared_ptr<HeldMessage>> got;
     for (int i = 0; i < list.Count; ++i) {

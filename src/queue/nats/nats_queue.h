@@ -37,6 +37,11 @@ struct NatsQueueOptions {
                           // that long polls never hold up publishes and acks
   int max_pending =
       10'000;  // calls queued or running (per pool) beyond which calls fail `overloaded`
+  // The consumer's MaxAckPending: messages delivered and not yet acked, across every process
+  // bound to it. 1 makes the queue strictly sequential — the next message is delivered only
+  // after the previous one was acked, and a message whose AckWait passed is delivered again
+  // before any later one — which the CDN's purge queues need (docs/cdn.md).
+  int max_ack_pending = 20'000;
 };
 
 class NatsQueue final : public Queue {

@@ -164,6 +164,36 @@ TEST_F(NatsQueueTest, AMessageOfAWorkerThatDiedGoesToAnotherWorker) {
   EXPECT_EQ(outcome(loops_.run(queue_->ack(again->front()))), "ok");
 }
 
+// max_ack_pending = 1 (the CDN's purge queues): across two processes, one message at a time,
+// in order — the one whose AckWait passed comes again before any later one.
+TEST_F(NatsQueueTest, OneMessageInFlightKeepsTheOrderAcrossConsumers) {
+  auto sequential = options_for(nats_, queue_options(800ms));
+  sequential.max_ack_pending = 1;
+  queue_ = std::make_unique<NatsQueue>(sequential);
+  NatsQueue other(sequential);
+  ASSERT_TRUE(answers(*queue_));
+  ASSERT_TRUE(answers(other));
+  for (const char* p : {"first", "second"})
+    ASSERT_EQ(outcome(loops_.run(queue_->publish(p, p))), "ok");
+  auto held = loops_.run(queue_->fetch(256, 5s));
+  ASSERT_EQ(outcome(held), "ok");
+  ASSERT_EQ(held->size(), 1u) << "one message in flight, though 256 were asked for";
+  EXPECT_EQ(held->front().payload, "first");
+  // Held and never acked (its process stalls): the other consumer gets "first" again, after
+  // the AckWait, and not "second" before it.
+  auto next = loops_.run(other.fetch(256, 5s));
+  ASSERT_EQ(outcome(next), "ok");
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ(next->front().payload, "first");
+  EXPECT_EQ(next->front().deliveries, 2);
+  EXPECT_EQ(outcome(loops_.run(other.ack(next->front()))), "ok");
+  auto last = loops_.run(queue_->fetch(256, 5s));
+  ASSERT_EQ(outcome(last), "ok");
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ(last->front().payload, "second");
+  EXPECT_EQ(outcome(loops_.run(queue_->ack(last->front()))), "ok");
+}
+
 // A worker that fails on every attempt: nak until the last delivery, then dead_letter. The
 // message ends on the dead-letter subject (read here with libnats directly), with its reason.
 TEST_F(NatsQueueTest, APoisonMessageEndsOnTheDeadLetterSubject) {
