@@ -3,6 +3,7 @@
 // the operator's address in its purgers ACL).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <chrono>
 
@@ -17,17 +18,46 @@ namespace {
 
 constexpr int kSomeEdgesFailed = 3;
 
-// "http://10.77.1.81:6091" -> {"10.77.1.81", 6091}; nullopt for anything else.
-std::optional<std::pair<std::string, int>> host_port(const std::string& url) {
+struct Where {
+  std::string host;
+  int port = 0;
+  std::string path;
+};
+
+// "http://10.77.1.81:9131" -> {"10.77.1.81", 9131, path}; nullopt for anything else (the
+// configuration checked that these URLs have no path).
+std::optional<Where> where_of(const std::string& url, std::string path) {
   if (!url.starts_with("http://")) return std::nullopt;
-  const std::string rest = url.substr(7);
+  std::string rest = url.substr(7);
+  if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
   const auto colon = rest.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
   try {
-    return std::pair{rest.substr(0, colon), std::stoi(rest.substr(colon + 1))};
+    return Where{rest.substr(0, colon), std::stoi(rest.substr(colon + 1)), std::move(path)};
   } catch (const std::exception&) {
     return std::nullopt;
   }
+}
+
+std::optional<lab::HttpAnswer> get(const std::optional<Where>& where) {
+  return where ? lab::http_request("GET", where->host, where->port, where->path,
+                                   std::chrono::milliseconds(2000))
+               : std::nullopt;
+}
+
+// "hits 93.1 % of 1000 lookups" from the edge's exporter (since the edge started), or why not.
+std::string hit_ratio(const std::vector<NamedUrl>& metrics, const std::string& edge) {
+  const auto it = std::find_if(metrics.begin(), metrics.end(),
+                               [&](const NamedUrl& m) { return m.name == edge; });
+  if (it == metrics.end()) return "hit ratio: no cdn.edge_metrics";
+  const auto answer = get(where_of(it->url, "/metrics"));
+  if (!answer || answer->status != 200) return "hit ratio: exporter unreachable";
+  const auto hits = lab::prometheus_sample(answer->body, "varnish_main_cache_hit");
+  const auto misses = lab::prometheus_sample(answer->body, "varnish_main_cache_miss");
+  if (!hits || !misses) return "hit ratio: not in the exporter's answer";
+  const double lookups = *hits + *misses;
+  if (lookups == 0) return "hit ratio: no lookups yet";
+  return fmt::format("hits {:.1f} % of {:.0f} lookups", 100 * *hits / lookups, lookups);
 }
 
 std::vector<NamedUrl> edge_admins(const Config& config, const char* command) {
@@ -48,12 +78,10 @@ CdnPurgeArgs& cdn_purge_args() {
 int cdn_status(const Config& config) {
   const auto admins = edge_admins(config, "status");
   if (admins.empty()) return 2;
+  const auto metrics = parse_named_urls(config.cdn.edge_metrics);
   int troubled = 0;
   for (const auto& admin : admins) {
-    const auto where = host_port(admin.url);
-    auto answer = where ? lab::http_request("GET", where->first, where->second, "/.ztm/edge",
-                                            std::chrono::milliseconds(2000))
-                        : std::nullopt;
+    const auto answer = get(where_of(admin.url, "/.ztm/edge"));
     boost::system::error_code ec;
     const auto v = answer && answer->status == 200 ? boost::json::parse(answer->body, ec)
                                                    : boost::json::value();
@@ -70,9 +98,10 @@ int cdn_status(const Config& config) {
                            ? o->at("synced_age_s").to_number<double>()
                            : -1;
     troubled += fenced || !healthy;
-    fmt::print("{:<10} {:<28} origin {:<7}  purges synced {:.3f} s ago  {}\n", admin.name,
+    fmt::print("{:<10} {:<28} origin {:<7}  purges synced {:.3f} s ago  {}  {}\n", admin.name,
                admin.url, healthy ? "healthy" : "sick", age,
-               fenced ? "FENCED: mutable reads go to the origin" : "serving from cache");
+               fenced ? "FENCED: mutable reads go to the origin" : "serving from cache",
+               hit_ratio(metrics, admin.name));
   }
   return troubled ? kSomeEdgesFailed : 0;
 }

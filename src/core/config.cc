@@ -268,6 +268,10 @@ std::vector<ConfigOption> make_options() {
       string_option("cdn.edge_admins",
                     "each edge's purge listener, \"name=http://host:port,...\" (empty = no purges)",
                     ZTM_FIELD(cdn.edge_admins), {}, true),
+      string_option("cdn.edge_metrics",
+                    "each edge's Prometheus exporter, \"name=http://host:port,...\" (its /metrics: "
+                    "ztm cdn status shows hit ratios; empty = none)",
+                    ZTM_FIELD(cdn.edge_metrics), {}, true),
       int_option("cdn.ttl_s", "how long edges keep a user (purged on write)", ZTM_FIELD(cdn.ttl_s),
                  1, 31'536'000),
       int_option("cdn.list_ttl_s", "how long edges keep a page of users or of a user's photos",
@@ -445,7 +449,8 @@ void validate(const Config& c) {
   if (c.cache.enabled && c.cache.max_bytes < 64 * 1024)
     throw ConfigError("option 'cache.max_bytes' must be at least 65536 when the cache is enabled");
   for (const auto& [key, value] :
-       {std::pair{"cdn.edges", &c.cdn.edges}, std::pair{"cdn.edge_admins", &c.cdn.edge_admins}}) {
+       {std::pair{"cdn.edges", &c.cdn.edges}, std::pair{"cdn.edge_admins", &c.cdn.edge_admins},
+        std::pair{"cdn.edge_metrics", &c.cdn.edge_metrics}}) {
     try {
       parse_named_urls(*value);
     } catch (const std::invalid_argument& e) {

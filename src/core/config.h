@@ -137,6 +137,9 @@ struct CdnConfig {
   std::string edges;
   // "edge1=http://10.77.1.81:6091,...": each edge's purge listener; empty = no purges.
   std::string edge_admins;
+  // "edge1=http://10.77.1.81:9131,...": each edge's Prometheus exporter (its /metrics), for
+  // the hit ratio in `ztm cdn status`; empty = not shown.
+  std::string edge_metrics;
   int ttl_s = 3600;                   // GET /users/{id} at the edges (purged on write)
   int list_ttl_s = 300;               // GET /users pages and a user's photo pages
   int photo_ttl_s = 86'400;           // GET /photos/{id} (a photo never changes; it is deleted)

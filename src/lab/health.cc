@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 
 namespace ztm::lab {
@@ -187,6 +188,19 @@ bool postgres_accepting(const std::string& address, int port, std::chrono::milli
   if (answer.empty()) return false;
   if (answer[0] == 'R') return true;
   return answer[0] == 'E' && answer.find("57P03") == std::string::npos;
+}
+
+std::optional<double> prometheus_sample(const std::string& text, const std::string& name) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(name + " ", 0) == 0) {
+      try {
+        return std::stod(line.substr(name.size() + 1));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  return std::nullopt;
 }
 
 }  // namespace ztm::lab

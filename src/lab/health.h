@@ -37,6 +37,10 @@ std::optional<std::string> exchange(const std::string& address, int port,
 std::optional<std::string> exchange_unix(const std::string& path, const std::string& request,
                                          std::chrono::milliseconds timeout);
 
+// The value of an unlabelled sample in Prometheus text ("varnish_main_cache_hit 12"); nullopt
+// when it is not there.
+std::optional<double> prometheus_sample(const std::string& text, const std::string& name);
+
 // PostgreSQL accepts connections: a startup message is answered with an authentication request,
 // or with an error other than "the database system is starting up / shutting down" (SQLSTATE
 // 57P03). The same test as pg_isready / PQping, without libpq.

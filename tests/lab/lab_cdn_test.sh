@@ -336,6 +336,14 @@ status_shows_edges() {  # the supervisor's view is refreshed once a second
     grep -q "^edge2 .*\[edge: origin healthy, hit ratio" <<<"$table"
 }
 check "6: lab status shows each edge's origin and hit ratio" until_ok 5 status_shows_edges
+# The operator's view, from a web server's own configuration (cdn.edge_admins, cdn.edge_metrics).
+web_config=$(ls "$dir"/hosts/web1/*/ztm.toml | head -1)
+"$ztm" cdn status --config "$web_config" >"$work/cdn-status.out" 2>&1; status=$?
+check "6: ztm cdn status --config <web1's>: every edge well (exit $status)" test "$status" -eq 0
+for e in edge1 edge2; do
+  check "6: ... $e's hit ratio from its exporter" \
+    grep -Eq "^$e .*hits [0-9.]+ % of [0-9]+ lookups" "$work/cdn-status.out"
+done
 echo "lab_cdn: checks in $((SECONDS - checks_started)) s"
 
 "$ztm" lab down --dir "$dir" >/dev/null 2>&1

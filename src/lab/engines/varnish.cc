@@ -83,20 +83,6 @@ void write_secret(const std::string& path) {
   ::chmod(path.c_str(), 0600);
 }
 
-// The value of an unlabelled series in Prometheus text ("varnish_main_cache_hit 12").
-std::optional<double> series(const std::string& text, const std::string& name) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);)
-    if (line.rfind(name + " ", 0) == 0) {
-      try {
-        return std::stod(line.substr(name.size() + 1));
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
-    }
-  return std::nullopt;
-}
-
 // What the health check last saw of the edge, for `status`.
 struct EdgeView {
   json::value origin_healthy = nullptr;  // the edge's probe of the origin (/.ztm/edge)
@@ -121,8 +107,8 @@ void refresh(EdgeView& view, const std::string& address, milliseconds timeout) {
   }
   if (auto metrics = http_request("GET", address, kEdgeExporterPort, "/metrics", timeout);
       metrics && metrics->status == 200) {
-    const auto hit = series(metrics->body, "varnish_main_cache_hit");
-    const auto miss = series(metrics->body, "varnish_main_cache_miss");
+    const auto hit = prometheus_sample(metrics->body, "varnish_main_cache_hit");
+    const auto miss = prometheus_sample(metrics->body, "varnish_main_cache_miss");
     if (hit && miss) {
       view.hits = static_cast<std::int64_t>(*hit);
       view.misses = static_cast<std::int64_t>(*miss);

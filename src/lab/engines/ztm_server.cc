@@ -91,16 +91,19 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
         // its HTTPS page, which may not load scripts or reads over HTTP), admin URLs for purges;
         // requests through an edge come with the edge's address after the client's.
         config_template = "ztm-lb-cdn.toml";
-        std::string urls, admins;
+        std::string urls, admins, metrics;
         std::stringstream names(edges);
         for (std::string e; std::getline(names, e, ',');) {
           const std::string sep = urls.empty() ? "" : ",";
           urls += sep + e + "=https://" + c.public_address_of(e);
           admins += sep + e + "=http://" + c.address_of(e) + ":" + std::to_string(kEdgeAdminPort);
+          metrics +=
+              sep + e + "=http://" + c.address_of(e) + ":" + std::to_string(kEdgeExporterPort);
           vars["trusted_proxies"] += "," + c.address_of(e);
         }
         vars["cdn_edges"] = urls;
         vars["cdn_edge_admins"] = admins;
+        vars["cdn_edge_metrics"] = metrics;
       }
     } else if (sessions == "redis") {
       const std::string sentinels = host_ports(c, param(c, "sentinel_hosts", ""), kSentinelPort);
