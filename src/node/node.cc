@@ -240,6 +240,9 @@ void Node::add_in_process_workers() {
 void Node::build_photo_worker() {
   add_in_process_workers();
   queue_depth_ = &metrics_.gauge("ztm_queue_pending", "Jobs in the queue not yet done (sampled).");
+  queue_age_ =
+      &metrics_.gauge("ztm_queue_oldest_age_seconds",
+                      "How long the oldest job not yet done has waited (sampled; 0: none).");
 
   // Health and metrics only: a worker takes no requests.
   threads_ = 1;
@@ -274,6 +277,12 @@ void Node::start() {
   if (queue_depth_)  // what workers are scaled by
     background_.spawn(every(milliseconds(1000), [this]() -> boost::asio::awaitable<void> {
       if (auto n = co_await queue_->pending()) queue_depth_->set(static_cast<double>(*n));
+      if (auto t = co_await queue_->oldest()) {
+        const std::chrono::duration<double> age =
+            *t ? std::max(clock_.now() - **t, std::chrono::system_clock::duration::zero())
+               : std::chrono::system_clock::duration::zero();
+        queue_age_->set(age.count());
+      }
     }));
   started_ = true;
 }

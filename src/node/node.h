@@ -156,6 +156,7 @@ class Node {
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> http_;
   Gauge* queue_depth_ = nullptr;  // a worker's sample of the queue's depth
+  Gauge* queue_age_ = nullptr;    // ... and of how long its oldest job has waited
   TaskGroup background_;          // last: stopped before anything it uses is destroyed
   bool started_ = false;
   bool stopped_ = false;

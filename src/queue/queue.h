@@ -21,6 +21,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -72,6 +73,10 @@ class Queue {
 
   // Messages published and not yet acked or dead-lettered (the depth workers scale by).
   virtual boost::asio::awaitable<Result<std::int64_t>> pending() = 0;
+  // When the oldest of those was published (wall time, to the millisecond); nullopt when there
+  // is none. Its age is how long the queue's oldest work has waited (an alert, not a scaler).
+  virtual boost::asio::awaitable<Result<std::optional<std::chrono::system_clock::time_point>>>
+  oldest() = 0;
 
   // The most recent dead letters (payload and reason), newest last, at most `max`.
   struct DeadLetter {

@@ -73,6 +73,7 @@ class Statement {
   // The first failed bind's code, else sqlite3_step's: SQLITE_ROW, SQLITE_DONE or an error.
   int step() { return rc_ != SQLITE_OK ? rc_ : sqlite3_step(s_); }
   std::int64_t column_int64(int col) { return sqlite3_column_int64(s_, col); }
+  bool column_is_null(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   std::string column_text(int col) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : "";

@@ -100,6 +100,17 @@ class QueueConformance : public ::testing::Test {
     EXPECT_EQ(outcome(r), "ok");
     return r.ok() ? *r : -1;
   }
+  // oldest(), in milliseconds since the epoch; -1 for none, -2 on failure.
+  std::int64_t oldest_ms() {
+    auto r = loops_->run(queue_->oldest());
+    EXPECT_EQ(outcome(r), "ok");
+    return !r.ok() ? -2 : *r ? unix_ms(**r) : -1;
+  }
+  // The wall time the queue stamps messages with, in milliseconds since the epoch.
+  std::int64_t wall_ms() const {
+    if constexpr (kManualTime) return unix_ms(clock_.now());
+    return unix_ms(std::chrono::system_clock::now());
+  }
   std::vector<queue::Queue::DeadLetter> dead_letters(int max) {
     auto r = loops_->run(queue_->dead_letters(max));
     EXPECT_EQ(outcome(r), "ok");
@@ -195,6 +206,31 @@ TYPED_TEST_P(QueueConformance, AckedMessagesAreNeverDeliveredAgain) {
   ASSERT_EQ(outcome(this->ack(m)), "ok");
   EXPECT_TRUE(this->nothing_for(1500ms));  // three times ack_wait
   EXPECT_EQ(this->pending(), 0);
+}
+
+TYPED_TEST_P(QueueConformance, OldestIsWhenTheOldestMessageNotDoneWasPublished) {
+  this->open(queue_options(30s));
+  EXPECT_EQ(this->oldest_ms(), -1) << "empty";
+  const auto before_a = this->wall_ms();
+  ASSERT_EQ(outcome(this->publish("a", "a")), "ok");
+  const auto after_a = this->wall_ms();
+  this->advance_to(this->now() + 20ms);
+  const auto before_b = this->wall_ms();
+  ASSERT_EQ(outcome(this->publish("b", "b")), "ok");
+  const auto after_b = this->wall_ms();
+  const auto a_at = this->oldest_ms();
+  EXPECT_GE(a_at, before_a);
+  EXPECT_LE(a_at, after_a) << "a's time, not b's";
+  auto both = this->fetch_n(2);
+  ASSERT_EQ(both.size(), 2u);
+  if (both[0].payload != "a") std::swap(both[0], both[1]);
+  EXPECT_EQ(this->oldest_ms(), a_at) << "a is delivered, not done";
+  ASSERT_EQ(outcome(this->ack(both[0])), "ok");
+  const auto b_at = this->oldest_ms();
+  EXPECT_GE(b_at, before_b);
+  EXPECT_LE(b_at, after_b);
+  ASSERT_EQ(outcome(this->dead_letter(both[1], "gone")), "ok");
+  EXPECT_EQ(this->oldest_ms(), -1) << "dead letters are not waiting";
 }
 
 TYPED_TEST_P(QueueConformance, AnUnackedMessageIsRedeliveredAfterAckWait) {
@@ -365,6 +401,7 @@ TYPED_TEST_P(QueueConformance, BadArgumentsAreInvalid) {
 
 REGISTER_TYPED_TEST_SUITE_P(QueueConformance, PublishedMessagesAreFetchedOnceEach,
                             AnEmptyQueueAnswersWithinTheWait, AckedMessagesAreNeverDeliveredAgain,
+                            OldestIsWhenTheOldestMessageNotDoneWasPublished,
                             AnUnackedMessageIsRedeliveredAfterAckWait, NakRedeliversAfterTheDelay,
                             InProgressKeepsAMessageBeyondAckWait,
                             DeadLetterRemovesTheMessageAndKeepsTheReason,

@@ -61,6 +61,7 @@ constexpr const char* kRemove = "DELETE FROM messages WHERE id = ?1";
 constexpr const char* kSetVisible =
     "UPDATE messages SET visible_at_ms = ?2 WHERE id = ?1 AND deliveries = ?3";
 constexpr const char* kCount = "SELECT count(*) FROM messages";
+constexpr const char* kOldest = "SELECT min(created_ms) FROM messages";
 constexpr const char* kDeadList =
     "SELECT payload, reason FROM dead_letters ORDER BY id DESC LIMIT ?1";
 constexpr const char* kPurgeDedup =
@@ -314,6 +315,16 @@ awaitable<Result<std::int64_t>> EmbeddedQueue::pending() {
         if (const int rc = st.step(); rc != SQLITE_ROW) return c.error(rc, "pending");
         return st.column_int64(0);
       });
+  co_return co_await std::move(call);
+}
+
+awaitable<Result<std::optional<std::chrono::system_clock::time_point>>> EmbeddedQueue::oldest() {
+  using Oldest = std::optional<std::chrono::system_clock::time_point>;
+  auto call = db_->db.read<Oldest>(kOldest, [](Statement& st, Connection& c) -> Result<Oldest> {
+    if (const int rc = st.step(); rc != SQLITE_ROW) return c.error(rc, "oldest");
+    if (st.column_is_null(0)) return Oldest{};
+    return Oldest{std::chrono::system_clock::time_point(milliseconds(st.column_int64(0)))};
+  });
   co_return co_await std::move(call);
 }
 

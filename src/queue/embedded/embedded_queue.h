@@ -61,6 +61,8 @@ class EmbeddedQueue final : public Queue {
   boost::asio::awaitable<Result<void>> dead_letter(const QueueMessage& message,
                                                    std::string reason) override;
   boost::asio::awaitable<Result<std::int64_t>> pending() override;
+  boost::asio::awaitable<Result<std::optional<std::chrono::system_clock::time_point>>> oldest()
+      override;
   boost::asio::awaitable<Result<std::vector<DeadLetter>>> dead_letters(int max) override;
 
   // Fetches of this process that found the queue empty and are waiting right now.

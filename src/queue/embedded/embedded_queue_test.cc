@@ -66,6 +66,10 @@ class QueueInTempDir final : public Queue {
     return queue_.dead_letter(m, std::move(reason));
   }
   boost::asio::awaitable<Result<std::int64_t>> pending() override { return queue_.pending(); }
+  boost::asio::awaitable<Result<std::optional<std::chrono::system_clock::time_point>>> oldest()
+      override {
+    return queue_.oldest();
+  }
   boost::asio::awaitable<Result<std::vector<DeadLetter>>> dead_letters(int max) override {
     return queue_.dead_letters(max);
   }

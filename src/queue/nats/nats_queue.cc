@@ -191,9 +191,9 @@ struct NatsQueue::JetStream {
     // MaxAckPending says nothing, and the fetch would wait out its timeout (collecting
     // redeliveries): never ask for more than may be in flight. libnats needs a positive
     // timeout; 1 ms is "what is there now".
-    const natsStatus s = natsSubscription_Fetch(&list, (*sub)->sub,
-                                                std::min(max, options.max_ack_pending),
-                                                std::max<std::int64_t>(1, wait.count()), &code);
+    const natsStatus s =
+        natsSubscription_Fetch(&list, (*sub)->sub, std::min(max, options.max_ack_pending),
+                               std::max<std::int64_t>(1, wait.count()), &code);
     std::vector<std::shared_ptr<HeldMessage>> got;
     for (int i = 0; i < list.Count; ++i) {
       auto& held = got.emplace_back(std::make_shared<HeldMessage>());
@@ -371,6 +371,25 @@ awaitable<Result<std::int64_t>> NatsQueue::pending() {
     const auto n = static_cast<std::int64_t>(si->State.Msgs);
     jsStreamInfo_Destroy(si);
     return n;
+  });
+  co_return co_await std::move(call);
+}
+
+awaitable<Result<std::optional<std::chrono::system_clock::time_point>>> NatsQueue::oldest() {
+  using Oldest = std::optional<std::chrono::system_clock::time_point>;
+  JetStream& js = *js_;
+  auto call = js.run<Oldest>(js.pool, [&js]() -> Result<Oldest> {
+    jsOptions o = js.conn->options();
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = kNoNatsCode;
+    const natsStatus s = js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
+    if (s != NATS_OK) return js.failed(s, code, "stream info");
+    Oldest first;  // a work queue deletes what is acked: its first message is the oldest left
+    if (si->State.Msgs > 0)
+      first = std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<milliseconds>(std::chrono::nanoseconds(si->State.FirstTime)));
+    jsStreamInfo_Destroy(si);
+    return first;
   });
   co_return co_await std::move(call);
 }

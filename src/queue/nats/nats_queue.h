@@ -66,6 +66,8 @@ class NatsQueue final : public Queue {
                                                    std::string reason) override;
   // The messages in the work-queue stream: exactly those not acked or dead-lettered.
   boost::asio::awaitable<Result<std::int64_t>> pending() override;
+  boost::asio::awaitable<Result<std::optional<std::chrono::system_clock::time_point>>> oldest()
+      override;
   boost::asio::awaitable<Result<std::vector<DeadLetter>>> dead_letters(int max) override;
 
  private:
