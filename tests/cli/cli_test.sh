@@ -57,6 +57,9 @@ check "serve prints its URL" test -n "$url"
 body=$(curl -sf "$url/users/12")
 check "GET /users/12 through the binary" contains "$body" '"firstName":"John","lastName":"Smith"'
 check "access log is JSON with a request id" grep -q '"msg":"request","request_id":"' "$work/err"
+curl -sf "$url/metrics" > "$work/serve.metrics"
+check "serve: /metrics passes promtool check metrics with no problem" \
+  sh -c "promtool check metrics < '$work/serve.metrics'"
 kill -TERM "$server_pid"
 wait "$server_pid"; status=$?
 server_pid=""
@@ -75,7 +78,12 @@ for _ in $(seq 200); do
 done
 check "worker prints its metrics URL" test -n "$wurl"
 check "worker health" contains "$(curl -sf "$wurl/healthz")" '"status":"ok"'
-check "worker metrics count jobs" contains "$(curl -sf "$wurl/metrics")" 'ztm_queue_pending'
+curl -sf "$wurl/metrics" > "$work/worker.metrics"
+check "worker metrics count jobs" grep -q '^ztm_queue_pending 0$' "$work/worker.metrics"
+check "worker metrics: the oldest job's age (none: 0)" \
+  grep -q '^ztm_queue_oldest_age_seconds 0$' "$work/worker.metrics"
+check "worker: /metrics passes promtool check metrics with no problem" \
+  sh -c "promtool check metrics < '$work/worker.metrics'"
 kill -TERM "$server_pid"
 wait "$server_pid"; status=$?
 server_pid=""
