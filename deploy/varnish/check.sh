@@ -51,9 +51,10 @@ echo "edge.vcl: compiles with the lease 100y and 2s (varnishd -C, $(varnishd -V 
 
 cat > "$work/origin.py" <<'PY'
 # A fake origin: /users/12 with CDN-Cache-Control max-age=2, SWR 1, SIE 30, a strong ETag and
-# 304s (a path with "slow" answers after 0.5 s); /_ctl/{bump,err,ok,down,up} change it; /_count/PATH says how often PATH was asked.
+# 304s (a path with "slow" answers after 0.5 s); /_ctl/{bump,err,ok,down,up} change it; /_count/PATH says how often PATH was asked;
+# /_edge/PATH the Ztm-Edge-Fetch header of its last request.
 import http.server, json, sys, time
-s = {"v": 1, "err": False, "ready": True, "n": {}}
+s = {"v": 1, "err": False, "ready": True, "n": {}, "edge": {}}
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
@@ -72,8 +73,11 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.out(200, b"{}")
         if p.startswith("/_count/"):
             return self.out(200, str(s["n"].get(p[7:], 0)).encode())
+        if p.startswith("/_edge/"):
+            return self.out(200, s["edge"].get(p[6:], "none").encode())
         if p == "/readyz": return self.out(200 if s["ready"] else 503, b"{}")
         s["n"][p] = s["n"].get(p, 0) + 1
+        s["edge"][p] = self.headers.get("Ztm-Edge-Fetch", "")
         if s["err"]: return self.out(503, b'{"error":"down"}', [("Cache-Control", "no-store")])
         if p.startswith("/users/12"):
             if "slow" in p: time.sleep(0.5)
@@ -122,7 +126,9 @@ pids="$pids $syncer"
 expect "$(get $E/users/12)" "200 MISS -" "first GET is a miss"
 expect "$(get $E/users/12)" "200 HIT -" "second GET is a hit"
 expect "$(curl -s -D - -o /dev/null $E/users/12 | tr -d '\r' | awk 'tolower($1)=="age:" {print "age"}')" "age" "Age on a hit"
+expect "$(curl -s "$O/_edge/users/12")" "1" "a fetch for the cache says so (Ztm-Edge-Fetch: the origin reads past its caches)"
 expect "$(get $E/users/12 -H 'Authorization: Bearer t')" "200 MISS auth" "Authorization: passed"
+expect "$(curl -s "$O/_edge/users/12")" "" "a pass does not (a client's own header is dropped)"
 expect "$(get $E/users/12 -H 'Cookie: a=1; ztm_session=t')" "200 MISS auth" "session cookie: passed"
 expect "$(get $E/users/12 -H 'Cookie: a=1')" "200 HIT -" "another cookie: still a hit"
 curls=""

@@ -78,6 +78,10 @@ bool Auth::trusted(const http::Request& req) const {
   return trusted(req.peer);
 }
 
+bool Auth::edge_fetch(const http::Request& req) const {
+  return req.msg.find("Ztm-Edge-Fetch") != req.msg.end() && trusted(req);
+}
+
 // X-Forwarded-For lists the hops a request came through, one appended by each proxy, over any
 // number of header lines (which read as one list, in order). Everything left of the entry our
 // own proxy appended is whatever the client wrote. So: walk from the right past our trusted

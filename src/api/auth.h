@@ -43,6 +43,10 @@ class Auth {
   // address in X-Forwarded-For (every header line) that is not a trusted proxy.
   std::string client_address(const http::Request& req) const;
 
+  // A CDN edge's fetch for its cache: Ztm-Edge-Fetch from a trusted proxy (deploy/varnish/
+  // edge.vcl sets it; the load balancer's public frontend deletes a client's).
+  bool edge_fetch(const http::Request& req) const;
+
   // The Set-Cookie value that carries `session` (or, with nullopt, that clears the cookie).
   std::string cookie(const http::Request& req, const app::NewSession* session) const;
 

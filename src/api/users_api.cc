@@ -47,10 +47,15 @@ boost::asio::awaitable<Result<UserId>> UsersApi::owned_id(http::Request& req) {
   co_return *id;
 }
 
+Result<storage::Consistency> UsersApi::read_consistency(const http::Request& req) const {
+  if (auth_.edge_fetch(req)) return storage::Consistency{.latest = true};
+  return parse_position(req);
+}
+
 boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto id = parse_id(req.params[0]);
   if (!id) co_return error_response(id.error());
-  auto consistency = parse_position(req);
+  auto consistency = read_consistency(req);
   if (!consistency) co_return error_response(consistency.error());
   auto doc = co_await users_.get(*id, std::move(*consistency));
   if (!doc) co_return error_response(doc.error());
@@ -63,7 +68,7 @@ boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
 boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
   auto query = parse_page(req, kDefaultPageSize, kMaxPageSize);
   if (!query) co_return error_response(query.error());
-  auto consistency = parse_position(req);
+  auto consistency = read_consistency(req);
   if (!consistency) co_return error_response(consistency.error());
   auto page = co_await users_.list(query->after, query->limit, std::move(*consistency));
   if (!page) co_return error_response(page.error());

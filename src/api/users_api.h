@@ -28,6 +28,10 @@ class UsersApi {
   boost::asio::awaitable<http::Response> remove(http::Request& req);   // DELETE /users/{id}
 
  private:
+  // How fresh a read must be: a CDN edge's fetch for its cache (Ztm-Edge-Fetch from a trusted
+  // proxy) wants the latest commit, past the caches and replicas (docs/cdn.md, "The origin's own
+  // caches"); a client may ask for its own write's position (X-Ztm-Position); else any.
+  Result<storage::Consistency> read_consistency(const http::Request& req) const;
   // The id in the path, once the caller is known to be allowed to change that user.
   boost::asio::awaitable<Result<UserId>> owned_id(http::Request& req);
 

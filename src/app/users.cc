@@ -45,7 +45,7 @@ UserService::UserService(Store& store, Cache* cache, SharedCache* shared, IdGene
     : store_(store), ids_(ids), cache_(cache, shared) {}
 
 boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
-  if (!consistency.min_position.empty()) {  // read-your-writes: past the cache, see users.h
+  if (!consistency.min_position.empty() || consistency.latest) {  // past the cache: users.h
     auto stored = co_await store_.get_user(id, std::move(consistency));
     if (!stored) co_return std::move(stored).error();
     co_return document(*stored);

@@ -10,7 +10,9 @@
 // Read-your-writes: writes report their commit position (StoredUser::position,
 // Committed::position; see storage/store.h) and a read may ask to be at least that fresh. Such a
 // read bypasses the cache (no lookup, no fill): a cached entry carries no position, and the
-// store routes the read to a host that has the write. Reads without a position use the cache.
+// store routes the read to a host that has the write. So does a read of the latest commit (a CDN
+// edge's fetch: docs/cdn.md), which the store answers from the primary. Other reads use the
+// cache.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>

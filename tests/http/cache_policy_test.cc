@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/run_sync.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_server.h"
 
@@ -141,6 +142,39 @@ TEST(StaticFiles, AssetsAreImmutableAndThePageMayLoadFromTheEdges) {
   EXPECT_EQ(again.status, 304u);
   EXPECT_EQ(again.header("cache-control"), "public, max-age=31536000, immutable");
   std::filesystem::remove_all(dir);
+}
+
+// A CDN edge's fetch for its cache (Ztm-Edge-Fetch, from a trusted proxy) reads past the
+// origin's caches (docs/cdn.md, "The origin's own caches"): after a write this server's L1 was
+// not told of (another web server's), the edge gets the new version at once, clients the L1
+// copy; from an untrusted peer the header changes nothing.
+TEST(CachePolicy, AnEdgeFetchReadsPastTheOriginsCachesOnlyFromATrustedProxy) {
+  for (const bool trusted : {true, false}) {
+    TestServer server([trusted](Config& c) {
+      c.cache.enabled = true;
+      if (trusted) c.http.trusted_proxies = "127.0.0.1";
+    });
+    HttpClient c(server.port());
+    const auto before = c.request("GET", "/users/12");
+    ASSERT_EQ(before.status, 200u);
+    auto stored = run_sync(server.store().get_user(12));
+    ASSERT_TRUE(stored.ok());
+    storage::User changed = stored->user;
+    changed.last_name = "Written-Elsewhere";
+    ASSERT_TRUE(run_sync(server.store().update_user(changed, std::nullopt)).ok());
+    EXPECT_EQ(c.request("GET", "/users/12").header("etag"), before.header("etag"))
+        << "a client's read: this server's L1 copy";
+    const auto edge = c.request("GET", "/users/12", {}, "Ztm-Edge-Fetch: 1\r\n");
+    ASSERT_EQ(edge.status, 200u);
+    if (trusted) {
+      EXPECT_NE(edge.header("etag"), before.header("etag")) << "trusted: " << trusted;
+      EXPECT_NE(edge.body.find("Written-Elsewhere"), std::string::npos);
+      const auto page = c.request("GET", "/users?limit=100", {}, "Ztm-Edge-Fetch: 1\r\n");
+      EXPECT_NE(page.body.find("Written-Elsewhere"), std::string::npos);
+    } else {
+      EXPECT_EQ(edge.header("etag"), before.header("etag")) << "untrusted: the header is ignored";
+    }
+  }
 }
 
 }  // namespace

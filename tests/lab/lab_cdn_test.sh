@@ -168,6 +168,10 @@ for e in edge1 edge2; do
 done
 check "4b: the edges are not fenced (the purge stream syncs them)" \
   test "$(edge_json edge1 | jq -r .fenced)/$(edge_json edge2 | jq -r .fenced)" = false/false
+# Every web server's own cache (L1, 60 s) holds the old version from direct reads; only the one
+# that takes the PUT forgets it. The edges' refetches must read past those copies
+# (Ztm-Edge-Fetch), or an edge would store the old version again for its whole TTL.
+for _ in 1 2 3 4 5 6; do ip netns exec ztm-clients1 curl -s -o /dev/null -m 5 "$lb/users/12"; done
 jq --arg c "Salem $RANDOM" '.address.city = $c' "$work/body" >"$work/user.json"
 put_at=$(date +%s%N)
 etag_origin=$(ip netns exec ztm-clients1 curl -s -m 5 -D - -o /dev/null -X PUT \
