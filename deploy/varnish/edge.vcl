@@ -150,14 +150,11 @@ sub vcl_backend_fetch {
     unset bereq.http.X-Ztm-Grace;
     unset bereq.http.X-Ztm-Reason;
     unset bereq.http.X-Ztm-Invalidate;
-    # A fetch for the cache asks the origin for its latest committed version, past its own
-    # caches and replicas: an edge refetching after a purge must not store an older copy for a
-    # whole TTL (docs/cdn.md, "The origin's own caches"). The origin honours it from its
-    # trusted proxies only; a pass (a client's own request) does not send it.
-    unset bereq.http.Ztm-Edge-Fetch;
-    if (!bereq.uncacheable) {
-        set bereq.http.Ztm-Edge-Fetch = "1";
-    }
+    # Every fetch asks the origin for its latest committed version, past its own caches and
+    # replicas: an edge refetching after a purge must not store an older copy for a whole TTL,
+    # and a fenced edge's passes must not answer older than the lease promises (docs/cdn.md,
+    # "The origin's own caches"). The origin honours it from its trusted proxies only.
+    set bereq.http.Ztm-Edge-Fetch = "1";
     if (bereq.method == "GET") {
         unset bereq.body;
     }

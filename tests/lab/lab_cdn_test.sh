@@ -196,6 +196,42 @@ until_ok_ms() {  # until_ok_ms MS COMMAND...: polls every 10 ms
 check "4b: every edge serves the new version within 2 s" until_ok_ms 2000 fresh_everywhere
 echo "  purge on write: every edge fresh $(( ($(date +%s%N) - put_at) / 1000000 )) ms after the PUT was sent"
 
+# --- 4b'. the origin's own caches: an edge's fetch reads past them -----------------------------
+# Every web server's L1 holds /users/12 (read from edge1's address); a write through lb1 lands on
+# one of them, the other two keep the old version (L1 TTL 60 s). Asked from an edge's address (a
+# trusted proxy) with Ztm-Edge-Fetch, every web server answers the new version (from the
+# primary); without it, some answer their L1 copy. A client's Ztm-Edge-Fetch through lb1's
+# public frontend is dropped.
+web_etag() {  # web_etag N [curl args]: the ETag web N (10.77.1.9+N) answers edge1's GET with
+  local n=$1
+  shift
+  ip netns exec ztm-edge1 curl -s -m 5 -D - -o /dev/null "$@" "http://10.77.1.$((9 + n)):8080/users/12" |
+    tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p'
+}
+for n in 1 2 3; do web_etag "$n" >/dev/null; done
+jq --arg c "Tyre $RANDOM" '.address.city = $c' "$work/body" >"$work/user.json"
+current=$(web_etag 1 -H 'Ztm-Edge-Fetch: 1')  # a client read through lb1 may be an L1 copy
+etag_new=$(ip netns exec ztm-clients1 curl -s -m 5 -D - -o /dev/null -X PUT \
+  -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -H "If-Match: $current" \
+  --data-binary @"$work/user.json" "$lb/users/12" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
+check "4b': PUT /users/12 at the origin" test -n "$etag_new"
+plain="" edge_fetch=""
+for n in 1 2 3; do
+  plain+="$(web_etag "$n") "
+  edge_fetch+="$(web_etag "$n" -H 'Ztm-Edge-Fetch: 1') "
+done
+check "4b': some web server's L1 still holds the old version (plain GETs: $plain)" \
+  eval '[ "$plain" != "$etag_new $etag_new $etag_new " ]'
+check "4b': with Ztm-Edge-Fetch from an edge, every web server answers the new one ($edge_fetch)" \
+  test "$edge_fetch" = "$etag_new $etag_new $etag_new "
+client_fetch=""
+for _ in 1 2 3 4 5 6; do  # round-robin: each web server in turn
+  fetch clients1 "$lb/users/12" -H 'Ztm-Edge-Fetch: 1'
+  client_fetch+="$(header ETag) "
+done
+check "4b': a client's Ztm-Edge-Fetch through lb1 changes nothing ($client_fetch)" \
+  eval '[ "$client_fetch" != "$(printf "%s " "$etag_new" "$etag_new" "$etag_new" "$etag_new" "$etag_new" "$etag_new")" ]'
+
 # --- 4c. an edge cut off from the web tier: stale for at most the lease, then purged ------------
 # edge2 loses its routes to the web servers (10.77.1.8/29: web1..web6) but keeps lb1: purges
 # cannot reach it, its clients still can. A write at the origin is then served old by edge2 only
@@ -213,7 +249,7 @@ etag_cut=$(ip netns exec ztm-clients1 curl -s -m 5 -D - -o /dev/null -X PUT \
   -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -H "If-Match: $(header ETag)" \
   --data-binary @"$work/user.json" "$lb/users/12" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
 put_at=$(date +%s%N)
-check "4c: PUT /users/12 at the origin: a new ETag" test -n "$etag_cut" -a "$etag_cut" != "$etag_origin"
+check "4c: PUT /users/12 at the origin: a new ETag" test -n "$etag_cut" -a "$etag_cut" != "$etag_new"
 : >"$work/edge2.log"
 while [ $(( ($(date +%s%N) - put_at) / 1000000 )) -lt 3500 ]; do
   fetch clients2 "${edge_url[edge2]}/users/12"
@@ -221,7 +257,7 @@ while [ $(( ($(date +%s%N) - put_at) / 1000000 )) -lt 3500 ]; do
   sleep 0.05
 done
 check "4c: right after the write edge2 still served its copy (the cut held)" \
-  awk -v old="$etag_origin" 'NR == 1 && $2 == old { ok = 1 } END { exit !ok }' "$work/edge2.log"
+  awk -v old="$etag_new" 'NR == 1 && $2 == old { ok = 1 } END { exit !ok }' "$work/edge2.log"
 check "4c: from 2.5 s after the write on, edge2 served only the new version, fenced" \
   awk -v new="$etag_cut" '$1 >= 2500 { n++; if ($2 != new || $5 != "fenced") bad = 1 }
     END { exit bad || n == 0 }' "$work/edge2.log"
