@@ -9,6 +9,7 @@
 //     --rounds 20 --spki BASE64,BASE64   (the SPKI hashes of the lab's self-signed certificates)
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
+import { CHROMIUM, CHROMIUM_FLAGS } from "../tests/browser/harness.mjs";
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1];
@@ -19,19 +20,10 @@ const { chromium } = createRequire(join(resolve(args.web), "package.json"))("pla
 // does not cache what came over a connection with a certificate error, which would spoil the
 // repeat load). The flag needs a --user-data-dir, which Playwright gives every launch.
 const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
+  executablePath: CHROMIUM,
   headless: true,
   timeout: 30_000,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    `--ignore-certificate-errors-spki-list=${args.spki}`,
-  ],
+  args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${args.spki}`],
 });
 
 // Records, in the page's own clock, when the directory's first user shows.
