@@ -3,8 +3,8 @@
 # from one `ztm lab up --stage cdn` (real Varnish 7.1 edges, HAProxy, three web servers,
 # PostgreSQL, NATS) whose web tier also serves the browser client (web/dist):
 #   1. edge hits against the origin, same core: wrk on CPU 0 from clients1, GET /users/12 at
-#      edge1 (every answer a hit) and at lb1 (HAProxy -> ztm -> PostgreSQL: the stage's origin
-#      has no cache of its own), the serving side pinned to CPU 1; interleaved rounds, medians;
+#      edge1 (every answer a hit) and at lb1 (HAProxy -> ztm, which answers from its L1 cache),
+#      the serving side pinned to CPU 1; interleaved rounds, medians;
 #      CPU µs per request from /proc/PID/stat of the serving processes.
 #   2. origin offload under Zipf: USERS users, a Zipf(s) read load through both edges (one wrk
 #      per client group) with PATCHes at the origin mixed in; per phase the requests the origin

@@ -29,14 +29,17 @@ class Lab final : public Subcommand {
                     "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
-    chaos_ = lab_->add_subcommand("chaos", "Break or repair a host or process");
+    chaos_ = lab_->add_subcommand("chaos", "Break or repair a host, a process or a link");
     chaos_
         ->add_option("action", action_,
                      "kill (SIGKILL) | stop (graceful, stays down) | start | "
-                     "pause-replay | resume-replay (a PostgreSQL replica's WAL replay)")
+                     "pause-replay | resume-replay (a PostgreSQL replica's WAL replay) | "
+                     "cut | heal (all traffic between two hosts, both ways)")
         ->required()
-        ->check(CLI::IsMember({"kill", "stop", "start", "pause-replay", "resume-replay"}));
+        ->check(CLI::IsMember(
+            {"kill", "stop", "start", "pause-replay", "resume-replay", "cut", "heal"}));
     chaos_->add_option("target", target_, "a host (web1, db2) or a process (web1/ztm)")->required();
+    chaos_->add_option("peer", peer_, "cut, heal: the other host (cut db2 db1)");
     scale_ = lab_->add_subcommand("scale",
                                   "Add or remove web servers behind the load balancer, draining "
                                   "each one that leaves (stages lb, stateless, queue), or worker "
@@ -80,7 +83,7 @@ class Lab final : public Subcommand {
     try {
       if (up_->parsed()) return lab::up(dir, stage_, hosts_);
       if (status_->parsed()) return lab::status(dir, json_);
-      if (chaos_->parsed()) return lab::chaos(dir, action_, target_);
+      if (chaos_->parsed()) return lab::chaos(dir, action_, target_, peer_);
       if (scale_->parsed()) {
         const auto eq = scale_spec_.find('=');
         const std::string tier = scale_spec_.substr(0, eq);
@@ -121,6 +124,7 @@ class Lab final : public Subcommand {
   std::string hosts_;
   std::string action_;
   std::string target_;
+  std::string peer_;
   bool json_ = false;
   std::string scale_spec_;
   std::string tier_;

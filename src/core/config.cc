@@ -137,10 +137,11 @@ std::vector<ConfigOption> make_options() {
                  "PostgreSQL connect and statement timeout (unavailable beyond)",
                  ZTM_FIELD(storage.postgres_timeout_ms), 10, 600'000),
       int_option("storage.postgres_max_replica_lag_ms",
-                 "cluster: replicas lagging more than this take no reads",
+                 "cluster: replicas not proven this fresh take no reads (0: none does)",
                  ZTM_FIELD(storage.postgres_max_replica_lag_ms), 0, 3'600'000),
       int_option("storage.postgres_discovery_interval_ms",
-                 "cluster: how often each host's role and lag are asked",
+                 "cluster: how often each host's role and position are asked (at most half the "
+                 "replica lag bound)",
                  ZTM_FIELD(storage.postgres_discovery_interval_ms), 50, 60'000),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
@@ -442,6 +443,14 @@ std::vector<NamedUrl> parse_named_urls(std::string_view text) {
 }
 
 void validate(const Config& c) {
+  if (const auto& s = c.storage;
+      s.postgres_max_replica_lag_ms > 0 &&
+      s.postgres_max_replica_lag_ms < 2 * s.postgres_discovery_interval_ms)
+    throw ConfigError(fmt::format(
+        "option 'storage.postgres_max_replica_lag_ms' ({}) must be 0 or at least twice "
+        "'storage.postgres_discovery_interval_ms' ({}): a replica's freshness is proven by "
+        "samples that far apart",
+        s.postgres_max_replica_lag_ms, s.postgres_discovery_interval_ms));
   if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
     throw ConfigError(fmt::format(
         "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",

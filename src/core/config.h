@@ -49,7 +49,7 @@ struct StorageConfig {
   // With several hosts in postgres_url (a cluster): replicas lagging more take no reads, and
   // each host's role is asked this often.
   int postgres_max_replica_lag_ms = 1000;
-  int postgres_discovery_interval_ms = 1000;
+  int postgres_discovery_interval_ms = 250;
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 

@@ -351,8 +351,16 @@ int autoscale(const std::string& dir, const AutoscaleSettings& a) {
                    std::chrono::seconds(30));
 }
 
-int chaos(const std::string& dir, const std::string& action, const std::string& target) {
-  auto answer = call_supervisor(dir, {{"op", action}, {"target", target}}, milliseconds(30'000));
+int chaos(const std::string& dir, const std::string& action, const std::string& target,
+          const std::string& peer) {
+  const bool link = action == "cut" || action == "heal";
+  if (link == peer.empty()) {
+    fmt::print(stderr, "ztm lab chaos {}: {}\n", action,
+               link ? "needs two hosts (cut db2 db1)" : "takes one host or process");
+    return 2;
+  }
+  auto answer = call_supervisor(dir, {{"op", action}, {"target", target}, {"peer", peer}},
+                                milliseconds(30'000));
   if (!answer) {
     fmt::print(stderr, "ztm lab chaos: no lab is up in {}\n", dir);
     return 1;
@@ -360,6 +368,10 @@ int chaos(const std::string& dir, const std::string& action, const std::string& 
   if (!answer->at("ok").as_bool()) {
     fmt::print(stderr, "ztm lab chaos {}: {}\n", action, str(answer->at("error")));
     return 1;
+  }
+  if (link) {
+    fmt::print("{} <-> {}: {}\n", target, peer, action == "cut" ? "cut" : "healed");
+    return 0;
   }
   std::vector<std::string> names;
   for (const auto& n : answer->at("processes").as_array()) names.push_back(str(n));

@@ -20,8 +20,10 @@ int status(const std::string& dir, bool json);
 
 // action: kill | stop | start, or an engine's own action (pause-replay | resume-replay for
 // Patroni members). Targets include redis1, sen2, lb1 in stage stateless. start waits (at most 30
-// s) until the targets are healthy.
-int chaos(const std::string& dir, const std::string& action, const std::string& target);
+// s) until the targets are healthy. cut | heal take two hosts (target, peer): every packet
+// between them is dropped, both ways, or let through again (peer is empty for the others).
+int chaos(const std::string& dir, const std::string& action, const std::string& target,
+          const std::string& peer);
 
 // tier "web": the web tier behind the load balancer (stages lb, stateless, queue): adds or
 // removes web servers until there are `n`, each change drained through HAProxy. tier

@@ -157,6 +157,24 @@ std::string delete_netns(const std::string& name) {
   return status == 0 ? "" : "ip netns del " + name + ": " + err;
 }
 
+std::string cut_routes(const std::string& host, const std::vector<std::string>& addresses) {
+  for (const auto& a : addresses) {
+    auto [status, err] = ip({"-n", netns_name(host), "route", "replace", "blackhole", a + "/32"});
+    if (status != 0)
+      return "ip -n " + netns_name(host) + " route replace blackhole " + a + ": " + err;
+  }
+  return "";
+}
+
+std::string heal_routes(const std::string& host, const std::vector<std::string>& addresses) {
+  for (const auto& a : addresses) {
+    auto [status, err] = ip({"-n", netns_name(host), "route", "del", "blackhole", a + "/32"});
+    if (status != 0 && err.find("No such process") == std::string::npos)
+      return "ip -n " + netns_name(host) + " route del blackhole " + a + ": " + err;
+  }
+  return "";
+}
+
 bool enter_netns(const char* path) {
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;

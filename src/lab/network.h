@@ -38,6 +38,13 @@ void create_host(const std::string& host, const std::string& bridge, const std::
 std::string public_link_name(const std::string& host);  // "ztm-lb1p"
 void add_public_link(const std::string& host, const std::string& bridge, const std::string& cidr);
 
+// A partition (ztm lab chaos cut/heal): in namespace ztm-<host>, a blackhole route to each of
+// `addresses` (host routes, /32), so that nothing leaves the host for them; its replies to them
+// are dropped too, so both hosts' routes make the cut two-way. Idempotent; `heal` removes the
+// routes `cut` added (a missing one is not an error). Returns an error message or "".
+std::string cut_routes(const std::string& host, const std::vector<std::string>& addresses);
+std::string heal_routes(const std::string& host, const std::vector<std::string>& addresses);
+
 // True for a lab bridge (deleted after the veths attached to it).
 bool is_bridge(const std::string& link);
 

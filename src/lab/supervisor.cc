@@ -307,6 +307,13 @@ void Supervisor::handle(int client) {
   }
   const auto* t = request->if_contains("target");
   const std::string target = t && t->is_string() ? std::string(t->as_string()) : "";
+  if (op == "cut" || op == "heal") {
+    const auto* peer = request->if_contains("peer");
+    write_answer(
+        client,
+        partition(op, target, peer && peer->is_string() ? std::string(peer->as_string()) : ""));
+    return;
+  }
   auto procs = targets(target);
   if (procs.empty()) {
     write_answer(client, {{"ok", false}, {"error", "no host or process " + target}});
@@ -327,6 +334,31 @@ void Supervisor::handle(int client) {
       start(*p);
   }
   write_answer(client, {{"ok", true}, {"processes", names}});
+}
+
+json::object Supervisor::partition(const std::string& op, const std::string& a,
+                                   const std::string& b) {
+  auto find = [this](const std::string& name) -> const HostDef* {
+    for (const auto& h : hosts_)
+      if (h.name == name) return &h;
+    return nullptr;
+  };
+  const HostDef* ha = find(a);
+  const HostDef* hb = find(b);
+  if (!ha || !hb || ha == hb)
+    return {{"ok", false},
+            {"error", op + " needs two hosts of the stage (got '" + a + "', '" + b + "')"}};
+  auto addresses = [](const HostDef& h) {
+    std::vector<std::string> out{host_address(h)};
+    if (h.public_number > 0) out.push_back(public_address(h));
+    return out;
+  };
+  const auto change = op == "cut" ? cut_routes : heal_routes;
+  std::string error = change(ha->name, addresses(*hb));
+  if (error.empty()) error = change(hb->name, addresses(*ha));
+  if (!error.empty()) return {{"ok", false}, {"error", error}};
+  progress(fmt::format("chaos {}: {} <-> {}", op, a, b));
+  return {{"ok", true}, {"processes", json::array{}}};
 }
 
 // During a long operation: `status` is answered, `down` aborts the operation and is answered

@@ -93,6 +93,8 @@ class Supervisor {
   boost::json::object resize(const Tier& tier);
   boost::json::object scale(int web);
   boost::json::object restart(const std::string& tier);
+  // chaos cut / heal: drop (or let through again) all traffic between hosts a and b, both ways.
+  boost::json::object partition(const std::string& op, const std::string& a, const std::string& b);
   boost::json::object set_autoscale(const boost::json::object& request);
   void autoscale_tick();
   bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds bound);

@@ -233,7 +233,7 @@ check "4b': a client's Ztm-Edge-Fetch through lb1 changes nothing ($client_fetch
   eval '[ "$client_fetch" != "$(printf "%s " "$etag_new" "$etag_new" "$etag_new" "$etag_new" "$etag_new" "$etag_new")" ]'
 
 # --- 4c. an edge cut off from the web tier: stale for at most the lease, then purged ------------
-# edge2 loses its routes to the web servers (10.77.1.8/29: web1..web6) but keeps lb1: purges
+# edge2 is cut off from the web servers (ztm lab chaos cut: both ways) but keeps lb1: purges
 # cannot reach it, its clients still can. A write at the origin is then served old by edge2 only
 # until its purge lease lapses (2 s after its last sync, which is at most 250 ms before the
 # write); after that it passes mutable reads to the origin (fenced). Healed, the purge that
@@ -243,7 +243,17 @@ for e in edge1 edge2; do
   fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
 done
 check "4c: /users/12 cached at edge2" is "200 HIT -"
-check "4c: cut edge2 off from the web tier" ip netns exec ztm-edge2 ip route add blackhole 10.77.1.8/29
+cut_web() {  # cut_web cut|heal: edge2 <-> web1..web3 (ztm lab chaos)
+  local n
+  for n in 1 2 3; do "$ztm" lab chaos "$1" edge2 "web$n" --dir "$dir" >/dev/null || return 1; done
+}
+check "4c: ztm lab chaos cut edge2 web1..3" cut_web cut
+check "4c: ... edge2 cannot reach web1, web1 cannot reach edge2's admin listener" \
+  eval '! ip netns exec ztm-edge2 curl -s -m 1 -o /dev/null http://10.77.1.10:8080/healthz &&
+        ! ip netns exec ztm-web1 curl -s -m 1 -o /dev/null "${admin_url[edge2]}/.ztm/edge"'
+check "4c: ... while lb1 still reaches both" \
+  eval 'ip netns exec ztm-lb1 curl -sf -m 2 -o /dev/null http://10.77.1.10:8080/healthz &&
+        ip netns exec ztm-lb1 curl -s -m 2 -o /dev/null "${admin_url[edge2]}/.ztm/edge"'
 jq --arg c "Lowell $RANDOM" '.address.city = $c' "$work/body" >"$work/user.json"
 etag_cut=$(ip netns exec ztm-clients1 curl -s -m 5 -D - -o /dev/null -X PUT \
   -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -H "If-Match: $(header ETag)" \
@@ -267,7 +277,8 @@ cdn_status=$("$ztm" cdn status --cdn.edge_admins "$admins" 2>&1); status=$?
 check "4c: ztm cdn status exits 3 while an edge is fenced" test "$status" -eq 3
 check "4c: ... and says which" eval 'grep -q "^edge2 .*FENCED" <<<"$cdn_status" && grep -q "^edge1 .*serving from cache" <<<"$cdn_status"'
 echo "  edge cut off: old copy served until it fenced itself ${fenced_from:-?} ms after the write"
-check "4c: heal" ip netns exec ztm-edge2 ip route del blackhole 10.77.1.8/29
+check "4c: ztm lab chaos heal edge2 web1..3" cut_web heal
+check "4c: ... edge2 reaches web1 again" ip netns exec ztm-edge2 curl -sf -m 2 -o /dev/null http://10.77.1.10:8080/healthz
 not_fenced() { [ "$(edge_json edge2 | jq -r .fenced)" = false ]; }
 check "4c: healed, edge2's purge stream catches up (not fenced) within 5 s" until_ok 5 not_fenced
 # Until every purger's retry has landed (one may still be in its backoff, up to 1 s, after

@@ -20,17 +20,20 @@ namespace {
 using boost::asio::awaitable;
 
 // One small query per host and round (see topology.h for what each column means). The CASEs
-// keep each function where it works: pg_current_wal_insert_lsn() and pg_walfile_name() fail on
-// a standby; pg_last_wal_replay_lsn() is NULL on a primary.
+// keep each function where it works: pg_current_wal_lsn() and pg_walfile_name() fail on a
+// standby; pg_last_wal_replay_lsn() is NULL on a primary. The primary's position is its WAL
+// write position: every commit it acknowledged (synchronous_commit on) is flushed, so at or
+// before it. pg_stat_wal_receiver shows its status only to superusers and pg_read_all_stats:
+// for other roles it is NULL, and replicas then take no reads (nothing proves them fresh).
+// Timelines: the primary's in hex (from its WAL file name), a replica's in decimal.
 constexpr pg::Statement kProbe{
     "ztm_probe_role",
     "SELECT pg_is_in_recovery(), "
     "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text "
-    "ELSE pg_current_wal_insert_lsn()::text END, "
-    "CASE WHEN NOT pg_is_in_recovery() THEN 0 "
-    "WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
-    "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END, "
-    "CASE WHEN pg_is_in_recovery() THEN NULL "
+    "ELSE pg_current_wal_lsn()::text END, "
+    "CASE WHEN pg_is_in_recovery() "
+    "THEN (SELECT status = 'streaming' FROM pg_stat_wal_receiver) ELSE false END, "
+    "CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM pg_stat_wal_receiver) "
     "ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END"};
 
 // Where the primary's WAL ends: at or past the commit record of every write it has acknowledged.
@@ -61,9 +64,12 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
     : options_(std::move(options)),
       topology_(split_or_throw(options_.conninfo).hosts.size(),
                 std::chrono::milliseconds(options_.max_replica_lag_ms)) {
-  if (options_.max_replica_lag_ms < 0 || options_.discovery_interval_ms < 1)
+  if (options_.max_replica_lag_ms < 0 || options_.discovery_interval_ms < 1 ||
+      (options_.max_replica_lag_ms > 0 &&
+       options_.max_replica_lag_ms < 2 * options_.discovery_interval_ms))
     throw std::invalid_argument(
-        "postgres: max_replica_lag_ms must be >= 0 and discovery_interval_ms >= 1");
+        "postgres: max_replica_lag_ms must be 0 or at least twice discovery_interval_ms (a "
+        "replica's freshness is proven by samples that far apart), discovery_interval_ms >= 1");
   auto split = split_or_throw(options_.conninfo);
   if (split.hosts.size() > 64)
     throw std::invalid_argument("postgres: at most 64 hosts per cluster");
@@ -138,19 +144,23 @@ awaitable<void> ReplicaRouter::discover(std::size_t host) {
   }
 }
 
+std::optional<std::chrono::duration<double>> ReplicaRouter::staleness(std::size_t host) const {
+  return topology_.staleness(host, std::chrono::steady_clock::now());
+}
+
 awaitable<HostStatus> ReplicaRouter::probe(std::size_t host) {
   HostStatus status;
+  status.asked_at = std::chrono::steady_clock::now();
   auto r = co_await hosts_[host]->execute(kProbe, {});
   if (!r || r->rows() != 1) co_return status;  // down
   const bool recovering = r->text(0, 0) == "t";
   const auto position = parse_lsn(r->text(0, 1));
   status.role = recovering ? HostRole::replica : HostRole::primary;
   status.position = position.value_or(0);
-  if (!r->is_null(0, 2))
-    status.lag_seconds = std::strtod(std::string(r->text(0, 2)).c_str(), nullptr);
-  if (!recovering)
-    status.timeline =
-        static_cast<std::uint32_t>(std::strtoul(std::string(r->text(0, 3)).c_str(), nullptr, 16));
+  status.streaming = recovering && !r->is_null(0, 2) && r->text(0, 2) == "t";
+  if (!r->is_null(0, 3))
+    status.timeline = static_cast<std::uint32_t>(
+        std::strtoul(std::string(r->text(0, 3)).c_str(), nullptr, recovering ? 10 : 16));
   co_return status;
 }
 
@@ -164,7 +174,7 @@ template <class T, class Call>
 awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call) {
   std::uint64_t tried = 0;
   std::optional<Error> last;
-  while (auto host = topology_.pick_read(min_position, tried)) {
+  while (auto host = topology_.pick_read(min_position, tried, std::chrono::steady_clock::now())) {
     tried |= std::uint64_t{1} << *host;
     counts_[*host]->reads.fetch_add(1, std::memory_order_relaxed);
     auto r = co_await call(*hosts_[*host]);
@@ -334,8 +344,12 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
                         return -1.0;
                       });
     registry.callback("ztm_pg_replica_lag_seconds",
-                      "PostgreSQL replica replay lag (0 on a primary, -1 when unknown)", host,
-                      [this, i] { return topology_.status(i).lag_seconds.value_or(-1.0); });
+                      "How stale a host may be, proven against the primary's positions (0 on "
+                      "the primary, -1 when nothing proves it)",
+                      host, [this, i] {
+                        const auto s = staleness(i);
+                        return s ? s->count() : -1.0;
+                      });
     for (const char* kind : {"read", "write"}) {
       Labels labels = host;
       labels.emplace_back("kind", kind);

@@ -17,6 +17,11 @@
 //    known (during a failover) -> unavailable.
 //  - ping succeeds when a host that would serve a read answers.
 //
+// Staleness (topology.h): a replica takes reads only while it streams from the current primary
+// and has replayed what the primary had written at most max_replica_lag_ms ago, as the samples
+// discovery takes of the primary prove; otherwise reads go to the primary, and with no primary
+// either, they fail unavailable (503) rather than be answered staler than that.
+//
 // Read-your-writes (store.h): a successful write reports the primary's WAL insert position read
 // right after the commit (so at or past its commit record); a read given a position goes only to
 // a replica whose replay position (as discovery last saw it) is at least that, else to the
@@ -24,7 +29,8 @@
 // a position no replica reaches, so the client's reads go to the primary.
 //
 // Per-host metrics (register_metrics): ztm_pg_host_role{host} (1 primary, 0 replica, -1 down),
-// ztm_pg_replica_lag_seconds{host}, ztm_pg_queries_total{host,kind=read|write}.
+// ztm_pg_replica_lag_seconds{host} (the proven staleness),
+// ztm_pg_queries_total{host,kind=read|write}.
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -47,8 +53,9 @@ struct ReplicaRouterOptions {
   int connections_per_loop = 2;
   int timeout_ms = 5000;  // connect; each statement's round trip (discovery's too)
   int max_pending = 10000;
-  int max_replica_lag_ms = 1000;  // replicas lagging more take no reads
-  int discovery_interval_ms = 1000;
+  int max_replica_lag_ms = 1000;    // replicas not proven this fresh take no reads (topology.h)
+  int discovery_interval_ms = 250;  // well under max_replica_lag_ms: a replica's freshness is
+                                    // proven by samples this far apart
 };
 
 class ReplicaRouter final : public Database {
@@ -102,6 +109,8 @@ class ReplicaRouter final : public Database {
   std::size_t hosts() const { return hosts_.size(); }
   const std::string& host_name(std::size_t host) const { return names_.at(host); }
   HostStatus host_status(std::size_t host) const { return topology_.status(host); }
+  // How stale `host` may be now, proven (topology.h); nullopt when nothing proves it.
+  std::optional<std::chrono::duration<double>> staleness(std::size_t host) const;
   std::uint64_t reads(std::size_t host) const { return counts_.at(host)->reads.load(); }
   std::uint64_t writes(std::size_t host) const { return counts_.at(host)->writes.load(); }
   // REQUIRES: this router outlives the registry's renders (its gauges read the router).

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <iostream>
 #include <thread>
 
 #include "tests/storage/account_conformance.h"
@@ -53,8 +54,8 @@ class ReplicaRouterTest : public ::testing::Test {
   }
 
   static bool serves_reads(const ReplicaRouter& r, std::size_t host, double max_lag = 1.0) {
-    const auto s = r.host_status(host);
-    return s.role == HostRole::replica && s.lag_seconds && *s.lag_seconds <= max_lag;
+    const auto stale = r.staleness(host);
+    return r.host_status(host).role == HostRole::replica && stale && stale->count() <= max_lag;
   }
   // Discovery has seen the roles and both replicas are within the lag bound.
   static bool settled(const ReplicaRouter& r, double max_lag = 1.0) {
@@ -212,7 +213,7 @@ TEST_F(ReplicaRouterTest, ReplicasLaggingBeyondTheBoundTakeNoReads) {
 TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWrite) {
   // Discovery is only woken by failures here, so the first write after the switch surely goes to
   // the old primary.
-  auto router = make_router(1000, /*interval_ms=*/60'000);
+  auto router = make_router(/*max_lag_ms=*/0, /*interval_ms=*/60'000);  // no replica reads
   ASSERT_EQ(router->host_status(kPrimary).role, HostRole::primary);
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
   ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1); }));
@@ -238,6 +239,52 @@ TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWri
     ASSERT_EQ(outcome(create(*router, ++id)), "ok");
     EXPECT_TRUE(has_user(a_, id));
   }
+}
+
+// The primary dies: the replicas have replayed all they received and, by their own view, lag 0.
+// Nothing proves them fresh any more, so within the bound they stop taking reads, and with no
+// primary a read fails (503) rather than be answered staler than the bound.
+TEST_F(ReplicaRouterTest, WithThePrimaryGoneReplicasStopTakingReadsWithinTheBound) {
+  auto router = make_router(/*max_lag_ms=*/500, /*interval_ms=*/100);
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router, 0.5); }));
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1) && has_user(b_, 1); }));
+  ASSERT_TRUE(eventually_15s([&] { return get(*router, 1).ok(); }));
+  primary_.stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually_15s([&] { return errc(get(*router, 1)) == "unavailable"; }))
+      << "reads kept going to replicas nothing proves fresh";
+  const auto after = std::chrono::steady_clock::now() - stopped;
+  EXPECT_GT(router->staleness(kReplicaA).value_or(std::chrono::seconds(9)),
+            std::chrono::milliseconds(500));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(errc(get(*router, 1)), "unavailable") << i;
+  std::cout << "reads refused " << std::chrono::duration<double>(after).count()
+            << " s after the primary stopped (bound 0.5 s + one discovery interval)\n";
+}
+
+// A replica whose WAL receiver stops (its primary_conninfo emptied: cut off from the primary)
+// takes no reads, though it calls itself caught up; streaming again, it takes them again.
+TEST_F(ReplicaRouterTest, AReplicaThatStopsStreamingTakesNoReads) {
+  auto router = make_router(/*max_lag_ms=*/500, /*interval_ms=*/100);
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router, 0.5); }));
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1) && has_user(b_, 1); }));
+  const std::string conninfo = a_.query("postgres", "SHOW primary_conninfo");
+  a_.query("postgres", "ALTER SYSTEM SET primary_conninfo = ''");
+  a_.query("postgres", "SELECT pg_reload_conf()");
+  ASSERT_TRUE(eventually_15s([&] { return !router->host_status(kReplicaA).streaming; }));
+  const auto a_reads = router->reads(kReplicaA);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(outcome(get(*router, 1)), "ok") << i;
+  EXPECT_EQ(router->reads(kReplicaA), a_reads) << "not streaming: no reads";
+  std::string quoted;  // as an SQL literal
+  for (char ch : conninfo) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+  a_.query("postgres", "ALTER SYSTEM SET primary_conninfo = '" + quoted + "'");
+  a_.query("postgres", "SELECT pg_reload_conf()");
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router, 0.5); }));
+  ASSERT_TRUE(eventually_15s([&] {
+    EXPECT_EQ(outcome(get(*router, 1)), "ok");
+    return router->reads(kReplicaA) > a_reads;
+  }));
 }
 
 // The whole store contract through the router, on a one-host "cluster" (every read sees every
