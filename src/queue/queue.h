@@ -21,9 +21,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
-#include <optional>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
