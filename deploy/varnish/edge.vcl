@@ -150,11 +150,16 @@ sub vcl_backend_fetch {
     unset bereq.http.X-Ztm-Grace;
     unset bereq.http.X-Ztm-Reason;
     unset bereq.http.X-Ztm-Invalidate;
-    # Every fetch asks the origin for its latest committed version, past its own caches and
+    # A fetch asks the origin for its latest committed version, past its own caches and
     # replicas: an edge refetching after a purge must not store an older copy for a whole TTL,
     # and a fenced edge's passes must not answer older than the lease promises (docs/cdn.md,
-    # "The origin's own caches"). The origin honours it from its trusted proxies only.
-    set bereq.http.Ztm-Edge-Fetch = "1";
+    # "The origin's own caches"). The origin honours it from its trusted proxies only. Not for
+    # a signed-in client's own request (passed, never stored): it reads as at the origin, so
+    # that sending those through an edge cannot turn cached reads into primary reads.
+    unset bereq.http.Ztm-Edge-Fetch;
+    if (!bereq.http.Authorization && bereq.http.Cookie !~ "(^|;)\s*ztm_session=") {
+        set bereq.http.Ztm-Edge-Fetch = "1";
+    }
     if (bereq.method == "GET") {
         unset bereq.body;
     }
