@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/run_sync.h"
+#include "core/url.h"
 #include "lab/health.h"
 #include "node/backends.h"
 
@@ -18,29 +19,10 @@ namespace {
 
 constexpr int kSomeEdgesFailed = 3;
 
-struct Where {
-  std::string host;
-  int port = 0;
-  std::string path;
-};
-
-// "http://10.77.1.81:9131" -> {"10.77.1.81", 9131, path}; nullopt for anything else (the
-// configuration checked that these URLs have no path).
-std::optional<Where> where_of(const std::string& url, std::string path) {
-  if (!url.starts_with("http://")) return std::nullopt;
-  std::string rest = url.substr(7);
-  if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  const auto colon = rest.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  try {
-    return Where{rest.substr(0, colon), std::stoi(rest.substr(colon + 1)), std::move(path)};
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-std::optional<lab::HttpAnswer> get(const std::optional<Where>& where) {
-  return where ? lab::http_request("GET", where->host, where->port, where->path,
+// GET `path` at the http://host:port `url` (2 s at most); nullopt when it cannot be had.
+std::optional<lab::HttpAnswer> get(const std::string& url, const std::string& path) {
+  const auto where = http_host_port(url);
+  return where ? lab::http_request("GET", where->host, where->port, path,
                                    std::chrono::milliseconds(2000))
                : std::nullopt;
 }
@@ -50,7 +32,7 @@ std::string hit_ratio(const std::vector<NamedUrl>& metrics, const std::string& e
   const auto it = std::find_if(metrics.begin(), metrics.end(),
                                [&](const NamedUrl& m) { return m.name == edge; });
   if (it == metrics.end()) return "hit ratio: no cdn.edge_metrics";
-  const auto answer = get(where_of(it->url, "/metrics"));
+  const auto answer = get(it->url, "/metrics");
   if (!answer || answer->status != 200) return "hit ratio: exporter unreachable";
   const auto hits = lab::prometheus_sample(answer->body, "varnish_main_cache_hit");
   const auto misses = lab::prometheus_sample(answer->body, "varnish_main_cache_miss");
@@ -81,7 +63,7 @@ int cdn_status(const Config& config) {
   const auto metrics = parse_named_urls(config.cdn.edge_metrics);
   int troubled = 0;
   for (const auto& admin : admins) {
-    const auto answer = get(where_of(admin.url, "/.ztm/edge"));
+    const auto answer = get(admin.url, "/.ztm/edge");
     boost::system::error_code ec;
     const auto v = answer && answer->status == 200 ? boost::json::parse(answer->body, ec)
                                                    : boost::json::value();

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "core/url.h"
+
 namespace ztm {
 namespace {
 
@@ -141,4 +143,13 @@ TEST(Config, PrintedTomlReadsBackToTheSameConfig) {
 }
 
 }  // namespace
+TEST(HttpHostPort, SplitsAnHttpUrlAndRefusesTheRest) {
+  EXPECT_EQ(http_host_port("http://10.77.1.81:6091")->host, "10.77.1.81");
+  EXPECT_EQ(http_host_port("http://10.77.1.81:6091")->port, 6091);
+  EXPECT_EQ(http_host_port("http://[::1]:80/metrics")->host, "::1");
+  for (const char* bad : {"https://h:1", "http://h", "http://h:", "http://:80", "http://h:0",
+                          "http://h:65536", "http://h:8x", "h:80"})
+    EXPECT_FALSE(http_host_port(bad).has_value()) << bad;
+}
+
 }  // namespace ztm

@@ -91,8 +91,7 @@ void Supervisor::stop_gracefully(const std::string& name) {
 // A host made at runtime (a web server, a worker): its namespace and link, its one process
 // started and waited for (healthy). "" or what went wrong; the host stays (remove it).
 std::string Supervisor::add_runtime_host(HostDef def) {
-  for (const auto& h : hosts_)
-    if (h.name == def.name) return def.name + " exists already";
+  if (host(def.name)) return def.name + " exists already";
   hosts_.push_back(std::move(def));
   const HostDef& h = hosts_.back();
   try {

@@ -156,10 +156,9 @@ void Supervisor::start(Proc& p) {
       if (!prepare) throw std::runtime_error("unknown engine " + p.def->engine);
       const std::string workdir = fmt::format("{}/hosts/{}/{}", dir_, p.host->name, p.def->engine);
       std::filesystem::create_directories(workdir);
-      auto host_named = [this](const std::string& host) -> const HostDef& {
-        for (const auto& h : hosts_)
-          if (h.name == host) return h;
-        throw std::runtime_error("no host " + host + " in the stage");
+      auto host_named = [this](const std::string& name) -> const HostDef& {
+        if (const HostDef* h = host(name)) return *h;
+        throw std::runtime_error("no host " + name + " in the stage");
       };
       EngineContext context{
           .host = p.host->name,
@@ -336,15 +335,16 @@ void Supervisor::handle(int client) {
   write_answer(client, {{"ok", true}, {"processes", names}});
 }
 
+const HostDef* Supervisor::host(const std::string& name) const {
+  for (const auto& h : hosts_)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+
 json::object Supervisor::partition(const std::string& op, const std::string& a,
                                    const std::string& b) {
-  auto find = [this](const std::string& name) -> const HostDef* {
-    for (const auto& h : hosts_)
-      if (h.name == name) return &h;
-    return nullptr;
-  };
-  const HostDef* ha = find(a);
-  const HostDef* hb = find(b);
+  const HostDef* ha = host(a);
+  const HostDef* hb = host(b);
   if (!ha || !hb || ha == hb)
     return {{"ok", false},
             {"error", op + " needs two hosts of the stage (got '" + a + "', '" + b + "')"}};

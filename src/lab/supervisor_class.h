@@ -62,6 +62,7 @@ class Supervisor {
   void add_host_network(const HostDef& h);
   void remove_host_network(const std::string& host);
   Proc* find(const std::string& name);
+  const HostDef* host(const std::string& name) const;  // nullptr: no such host
   void start_ready();
   void start(Proc& p);
   void reap();

@@ -14,6 +14,8 @@
 #include <boost/beast/http/write.hpp>
 #include <stdexcept>
 
+#include "core/url.h"
+
 namespace ztm::cdn {
 
 namespace asio = boost::asio;
@@ -21,18 +23,12 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 
 VarnishEdge::VarnishEdge(VarnishEdgeOptions options) : options_(std::move(options)) {
-  std::string_view url = options_.admin_url;
-  if (!url.starts_with("http://"))
+  const auto where = http_host_port(options_.admin_url);
+  if (!where)
     throw std::invalid_argument("edge admin URL '" + options_.admin_url +
                                 "' is not http://host:port");
-  url.remove_prefix(7);
-  const auto colon = url.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == url.size())
-    throw std::invalid_argument("edge admin URL '" + options_.admin_url + "' has no port");
-  host_ = std::string(url.substr(0, colon));
-  if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']')
-    host_ = host_.substr(1, host_.size() - 2);
-  port_ = std::string(url.substr(colon + 1));
+  host_ = where->host;
+  port_ = std::to_string(where->port);
 }
 
 std::vector<std::string> VarnishEdge::key_lines(const std::vector<std::string>& keys) {

@@ -142,6 +142,23 @@ struct NatsQueue::JetStream {
     return {};
   }
 
+  // The work-queue stream's messages and its first one's time (ns since the epoch). Blocks: on
+  // a pool.
+  struct StreamState {
+    std::uint64_t messages = 0;
+    std::int64_t first_ns = 0;
+  };
+  Result<StreamState> stream_state() {
+    jsOptions o = conn->options();
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = kNoNatsCode;
+    const natsStatus s = js_GetStreamInfo(&si, conn->js(), options.stream.c_str(), &o, &code);
+    if (s != NATS_OK) return failed(s, code, "stream info");
+    const StreamState state{si->State.Msgs, si->State.FirstTime};
+    jsStreamInfo_Destroy(si);
+    return state;
+  }
+
   Result<void> add_stream(jsStreamConfig& config, jsOptions& o) {
     jsStreamInfo* si = nullptr;
     jsErrCode code = kNoNatsCode;
@@ -363,14 +380,9 @@ awaitable<Result<void>> NatsQueue::dead_letter(const QueueMessage& message, std:
 awaitable<Result<std::int64_t>> NatsQueue::pending() {
   JetStream& js = *js_;
   auto call = js.run<std::int64_t>(js.pool, [&js]() -> Result<std::int64_t> {
-    jsOptions o = js.conn->options();
-    jsStreamInfo* si = nullptr;
-    jsErrCode code = kNoNatsCode;
-    const natsStatus s = js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
-    if (s != NATS_OK) return js.failed(s, code, "stream info");
-    const auto n = static_cast<std::int64_t>(si->State.Msgs);
-    jsStreamInfo_Destroy(si);
-    return n;
+    auto state = js.stream_state();
+    if (!state) return std::move(state).error();
+    return static_cast<std::int64_t>(state->messages);
   });
   co_return co_await std::move(call);
 }
@@ -379,17 +391,12 @@ awaitable<Result<std::optional<std::chrono::system_clock::time_point>>> NatsQueu
   using Oldest = std::optional<std::chrono::system_clock::time_point>;
   JetStream& js = *js_;
   auto call = js.run<Oldest>(js.pool, [&js]() -> Result<Oldest> {
-    jsOptions o = js.conn->options();
-    jsStreamInfo* si = nullptr;
-    jsErrCode code = kNoNatsCode;
-    const natsStatus s = js_GetStreamInfo(&si, js.conn->js(), js.options.stream.c_str(), &o, &code);
-    if (s != NATS_OK) return js.failed(s, code, "stream info");
-    Oldest first;  // a work queue deletes what is acked: its first message is the oldest left
-    if (si->State.Msgs > 0)
-      first = std::chrono::system_clock::time_point(
-          std::chrono::duration_cast<milliseconds>(std::chrono::nanoseconds(si->State.FirstTime)));
-    jsStreamInfo_Destroy(si);
-    return first;
+    auto state = js.stream_state();
+    if (!state) return std::move(state).error();
+    if (state->messages == 0) return Oldest{};
+    // A work queue deletes what is acked: its first message is the oldest left.
+    return Oldest{std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<milliseconds>(std::chrono::nanoseconds(state->first_ns)))};
   });
   co_return co_await std::move(call);
 }
