@@ -35,6 +35,9 @@ struct Error {
   Errc code;
   std::string message;
   int retry_after_s = 0;  // rate_limited, quota_exceeded: when a retry may succeed
+  // unavailable: the request reached the backend, which may have done it before the failure
+  // (a write sent, then the connection died). Retrying it is safe only if it is idempotent.
+  bool outcome_unknown = false;
 };
 
 template <class T>

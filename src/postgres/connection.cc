@@ -51,12 +51,23 @@ Errc errc_from_sqlstate(std::string_view s) {
   return Errc::internal;
 }
 
+// Whether a statement that failed with `sqlstate` surely committed nothing: it was refused
+// (25006: a standby), rolled back (class 40: serialization, deadlock) or out of resources (53).
+// Others of the `unavailable` classes (08 connection, 57 shutdown or cancel, 58 I/O) can come
+// after the commit, before its acknowledgement.
+bool surely_not_committed(std::string_view s) {
+  return s == "25006" || s.starts_with("40") || s.starts_with("53");
+}
+
+// The error of a statement that was sent.
 Error error_from(const PGresult* r, std::string_view what) {
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   // A failure without a SQLSTATE was made up by libpq itself: the connection is gone.
   const Errc code = state ? errc_from_sqlstate(state) : Errc::unavailable;
-  return Error{code, fmt::format("postgres {}: {} (SQLSTATE {})", what,
-                                 one_line(PQresultErrorMessage(r)), state ? state : "none")};
+  Error e{code, fmt::format("postgres {}: {} (SQLSTATE {})", what,
+                            one_line(PQresultErrorMessage(r)), state ? state : "none")};
+  e.outcome_unknown = code == Errc::unavailable && !(state && surely_not_committed(state));
+  return e;
 }
 
 struct Connection::Request {
@@ -96,7 +107,10 @@ awaitable<Result<QueryResult>> Connection::execute(const Statement& statement, P
   if (!request->done)
     close(Errc::unavailable, fmt::format("postgres: no answer to {} within {} ms", statement.name,
                                          options_.timeout.count()));
-  if (request->failure) co_return std::move(*request->failure);
+  if (request->failure) {  // the connection failed (or timed out) after the statement was sent
+    request->failure->outcome_unknown = true;
+    co_return std::move(*request->failure);
+  }
   for (const QueryResult& r : request->results) {
     const ExecStatusType status = PQresultStatus(r.get());
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)

@@ -20,6 +20,11 @@
 // fails *every* request in flight with Errc::unavailable and closes the connection; the next
 // request reconnects. Failed connects back off exponentially (backoff_min doubling to
 // backoff_max); during the back-off, requests fail at once with Errc::unavailable.
+//
+// Whether a failed statement may have committed: an unavailable error has outcome_unknown set
+// when the statement was sent and then the connection failed, timed out, or the server ended it
+// (shutdown, cancel: these can follow the commit). It is clear when the statement never left
+// (not connected, cannot send) or the server surely rolled it back (surely_not_committed).
 
 #include <libpq-fe.h>
 
@@ -104,6 +109,7 @@ class QueryResult {
 // resources and a read-only server -> unavailable; data exceptions (class 22) -> invalid_argument;
 // everything else -> internal.
 Errc errc_from_sqlstate(std::string_view sqlstate);
+bool surely_not_committed(std::string_view sqlstate);
 Error error_from(const PGresult* r, std::string_view what);
 
 class Connection : public std::enable_shared_from_this<Connection> {

@@ -96,6 +96,7 @@ TEST(PgReconnect, RequestsInFlightFailUnavailableWhenTheirBackendIsTerminated) {
   loop.join();  // the update completes: the loop runs out of work
   ASSERT_TRUE(updated.has_value());
   EXPECT_EQ(errc(*updated), "unavailable") << outcome(*updated);
+  EXPECT_TRUE(!updated->ok() && updated->error().outcome_unknown) << "sent, then the backend died";
   EXPECT_LT(test::elapsed_ms(terminated_at), 2000) << "failed promptly, not at the 30 s timeout";
   locker.exec("ROLLBACK");
   const auto got = run_sync(store->get_user(1));
@@ -113,7 +114,9 @@ TEST(PgReconnect, AStatementWithoutAnAnswerTimesOutAndTheNextCallWorks) {
   locker.exec("SELECT * FROM users WHERE id = 1 FOR UPDATE");
   boost::asio::io_context io;
   const auto started = std::chrono::steady_clock::now();
-  EXPECT_EQ(errc(run_on(io, store->update_user(sample_user(1, "b"), std::nullopt))), "unavailable");
+  const auto timed_out = run_on(io, store->update_user(sample_user(1, "b"), std::nullopt));
+  EXPECT_EQ(errc(timed_out), "unavailable");
+  EXPECT_TRUE(!timed_out.ok() && timed_out.error().outcome_unknown) << "sent, never answered";
   const auto ms = test::elapsed_ms(started);
   EXPECT_GE(ms, 250);
   EXPECT_LT(ms, 3000);
@@ -132,7 +135,11 @@ TEST(PgReconnect, AStoppedServerFailsFastAndIsUsedAgainOnceBack) {
   EXPECT_LT(test::elapsed_ms(started), 1000) << "a refused connection fails at once";
   // While no connection can be made, calls keep failing fast (back-off), never queueing.
   started = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(errc(run_on(io, store->get_user(1))), "unavailable");
+  for (int i = 0; i < 20; ++i) {
+    const auto r = run_on(io, store->get_user(1));
+    EXPECT_EQ(errc(r), "unavailable");
+    EXPECT_TRUE(!r.ok() && !r.error().outcome_unknown) << "never sent";
+  }
   EXPECT_LT(test::elapsed_ms(started), 1000);
   EXPECT_EQ(errc(run_sync(store->ping())), "unavailable") << "from another loop too";
 

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <stdexcept>
@@ -70,6 +71,8 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
     throw std::invalid_argument(
         "postgres: max_replica_lag_ms must be 0 or at least twice discovery_interval_ms (a "
         "replica's freshness is proven by samples that far apart), discovery_interval_ms >= 1");
+  if (options_.write_hold_ms < 0 || options_.max_held_writes < 0)
+    throw std::invalid_argument("postgres: write_hold_ms and max_held_writes must be >= 0");
   auto split = split_or_throw(options_.conninfo);
   if (split.hosts.size() > 64)
     throw std::invalid_argument("postgres: at most 64 hosts per cluster");
@@ -94,6 +97,7 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
         discovery_,
         [this, i, &mu, &cv, &answered]() -> awaitable<void> {
           topology_.update(i, co_await probe(i));
+          rounds_.fetch_add(1, std::memory_order_release);
           {
             std::lock_guard lock(mu);
             ++answered;
@@ -141,7 +145,26 @@ awaitable<void> ReplicaRouter::discover(std::size_t host) {
     timer.expires_after(std::chrono::milliseconds(options_.discovery_interval_ms));
     co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     topology_.update(host, co_await probe(host));
+    rounds_.fetch_add(1, std::memory_order_release);
   }
+}
+
+// A held call looks at the topology this often, on its own loop. (Waking it from discovery's
+// thread would tie its frame to that thread: a call abandoned at shutdown must die with its loop,
+// as every other in-flight call does.) ~40 looks a second per held call, during a failover only.
+constexpr std::chrono::milliseconds kHoldLook{25};
+
+// Until a discovery round after `after_round` has found a primary, or `deadline`.
+awaitable<bool> ReplicaRouter::primary_found(std::uint64_t after_round,
+                                             std::chrono::steady_clock::time_point deadline) {
+  boost::asio::steady_timer look(co_await boost::asio::this_coro::executor);
+  while (rounds_.load(std::memory_order_acquire) <= after_round || !topology_.primary()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) co_return false;
+    look.expires_after(std::min<std::chrono::steady_clock::duration>(kHoldLook, deadline - now));
+    co_await look.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  co_return true;
 }
 
 std::optional<std::chrono::duration<double>> ReplicaRouter::staleness(std::size_t host) const {
@@ -196,20 +219,18 @@ awaitable<std::string> ReplicaRouter::commit_position(pg::Host& primary) {
 }
 
 template <class T, class Call>
-awaitable<Result<T>> ReplicaRouter::write(Call call) {
-  const auto primary = topology_.primary();
-  if (!primary) {
-    rediscover();
-    co_return Error{Errc::unavailable, "postgres: no primary known (failover in progress?)"};
-  }
-  counts_[*primary]->writes.fetch_add(1, std::memory_order_relaxed);
-  auto r = co_await call(*hosts_[*primary]);
-  // Not marked down: unavailable also covers deadlocks and contention on a healthy primary.
-  if (!r.ok()) {
-    if (r.error().code == Errc::unavailable) rediscover();
-    co_return r;
-  }
-  r->position = co_await commit_position(*hosts_[*primary]);
+awaitable<Result<T>> ReplicaRouter::write(Call call, Retry retry) {
+  pg::Host* sent_to = nullptr;
+  auto r = co_await on_primary<T>(
+      [this, &call, &sent_to](pg::Host& h) {
+        sent_to = &h;
+        for (std::size_t i = 0; i < hosts_.size(); ++i)
+          if (hosts_[i].get() == &h) counts_[i]->writes.fetch_add(1, std::memory_order_relaxed);
+        return call(h);
+      },
+      retry);
+  if (!r.ok()) co_return r;
+  r->position = co_await commit_position(*sent_to);
   co_return r;
 }
 
@@ -226,7 +247,8 @@ awaitable<Result<UserPage>> ReplicaRouter::list_users(UserId after, int limit,
 
 // On the primary: `ztm seed` counts right after migrating, before replicas have replayed it.
 awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
-  co_return co_await on_primary<std::int64_t>([](pg::Host& h) { return pg_count_users(h); });
+  co_return co_await on_primary<std::int64_t>([](pg::Host& h) { return pg_count_users(h); },
+                                              Retry::always);
 }
 
 awaitable<Result<void>> ReplicaRouter::ping() {
@@ -235,27 +257,28 @@ awaitable<Result<void>> ReplicaRouter::ping() {
 
 awaitable<Result<StoredUser>> ReplicaRouter::create_user(
     User user, std::optional<std::string> idempotency_key) {
-  co_return co_await write<StoredUser>([&user, &idempotency_key](pg::Host& h) {
-    return pg_create_user(h, std::move(user), std::move(idempotency_key));
-  });
+  // With a key, running it twice is safe: the second run finds the key and returns its user.
+  const Retry retry = idempotency_key ? Retry::always : Retry::if_not_done;
+  co_return co_await write<StoredUser>(
+      [&user, &idempotency_key](pg::Host& h) { return pg_create_user(h, user, idempotency_key); },
+      retry);
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::update_user(User user,
                                                          std::optional<std::int64_t> expected) {
   co_return co_await write<StoredUser>(
-      [&user, expected](pg::Host& h) { return pg_update_user(h, std::move(user), expected); });
+      [&user, expected](pg::Host& h) { return pg_update_user(h, user, expected); });
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::create_account(User user, Account account) {
-  co_return co_await write<StoredUser>([&user, &account](pg::Host& h) {
-    return pg_create_account(h, std::move(user), std::move(account));
-  });
+  co_return co_await write<StoredUser>(
+      [&user, &account](pg::Host& h) { return pg_create_account(h, user, account); });
 }
 
 // Logins read the primary: an account is usable the moment its sign-up is acknowledged.
 awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
   co_return co_await on_primary<Account>(
-      [&email](pg::Host& h) { return pg_find_account(h, email); });
+      [&email](pg::Host& h) { return pg_find_account(h, email); }, Retry::always);
 }
 
 // pg_delete_user reports nothing; Committed carries the position write() fills in.
@@ -270,62 +293,103 @@ awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
 
 // Photos, jobs and the outbox: every call on the primary. Jobs are polled right after they are
 // written and workers need the latest state; the volume is small next to user reads.
+//
+// The hold (see the header): a call finding no primary, or failing unavailable without having
+// possibly taken effect (or one that is safe to run twice), waits for discovery's next round
+// that finds a primary, then goes again; for at most write_hold_ms in all, with at most
+// max_held_writes calls waiting at once.
 template <class T, class Call>
-awaitable<Result<T>> ReplicaRouter::on_primary(Call call) {
-  const auto primary = topology_.primary();
-  if (!primary) {
-    rediscover();
-    co_return Error{Errc::unavailable, "postgres: no primary known (failover in progress?)"};
+awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.write_hold_ms);
+  std::optional<Clock::time_point> held_since;
+  struct Release {  // the hold's slot and time, whichever way this call ends
+    ReplicaRouter& router;
+    std::optional<Clock::time_point>& since;
+    ~Release() {
+      if (!since) return;
+      router.holding_.fetch_sub(1, std::memory_order_relaxed);
+      router.hold_micros_.fetch_add(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - *since).count(),
+          std::memory_order_relaxed);
+    }
+  } release{*this, held_since};
+  std::string why = "no primary known (failover in progress?)";
+  while (true) {
+    const auto round = rounds_.load(std::memory_order_acquire);
+    if (const auto primary = topology_.primary()) {
+      auto r = co_await call(*hosts_[*primary]);
+      // Not marked down: unavailable also covers deadlocks and contention on a healthy primary.
+      if (r.ok() || r.error().code != Errc::unavailable) co_return r;
+      rediscover();
+      if (r.error().outcome_unknown && retry == Retry::if_not_done) co_return r;
+      why = r.error().message;
+    } else {
+      rediscover();
+    }
+    if (!held_since) {
+      if (holding_.fetch_add(1, std::memory_order_relaxed) >= options_.max_held_writes) {
+        holding_.fetch_sub(1, std::memory_order_relaxed);
+        hold_overflows_.fetch_add(1, std::memory_order_relaxed);
+        co_return Error{Errc::unavailable, "postgres: " + why + "; the write hold is full"};
+      }
+      held_since = Clock::now();
+      held_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!co_await primary_found(round, deadline)) {
+      hold_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      co_return Error{Errc::unavailable,
+                      fmt::format("postgres: {}; still so after holding the call {} ms", why,
+                                  options_.write_hold_ms)};
+    }
   }
-  auto r = co_await call(*hosts_[*primary]);
-  if (!r.ok() && r.error().code == Errc::unavailable) rediscover();
-  co_return r;
 }
 
 awaitable<Result<Photo>> ReplicaRouter::create_photo(Photo photo) {
-  co_return co_await on_primary<Photo>(
-      [&photo](pg::Host& h) { return pg_create_photo(h, std::move(photo)); });
+  co_return co_await on_primary<Photo>([&photo](pg::Host& h) { return pg_create_photo(h, photo); });
 }
 awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
-  co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg_get_photo(h, id); });
+  co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg_get_photo(h, id); },
+                                       Retry::always);
 }
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
   co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg_delete_photo(h, id); });
 }
 awaitable<Result<PhotoPage>> ReplicaRouter::list_photos(UserId owner, PhotoId after, int limit) {
   co_return co_await on_primary<PhotoPage>(
-      [owner, after, limit](pg::Host& h) { return pg_list_photos(h, owner, after, limit); });
+      [owner, after, limit](pg::Host& h) { return pg_list_photos(h, owner, after, limit); },
+      Retry::always);
 }
 awaitable<Result<PhotoUsage>> ReplicaRouter::photo_usage(UserId owner) {
   co_return co_await on_primary<PhotoUsage>(
-      [owner](pg::Host& h) { return pg_photo_usage(h, owner); });
+      [owner](pg::Host& h) { return pg_photo_usage(h, owner); }, Retry::always);
 }
 awaitable<Result<Job>> ReplicaRouter::create_job(Job job, std::string outbox_payload) {
-  co_return co_await on_primary<Job>([&job, &outbox_payload](pg::Host& h) {
-    return pg_create_job(h, std::move(job), std::move(outbox_payload));
-  });
+  co_return co_await on_primary<Job>(
+      [&job, &outbox_payload](pg::Host& h) { return pg_create_job(h, job, outbox_payload); });
 }
 awaitable<Result<Job>> ReplicaRouter::get_job(JobId id) {
-  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_get_job(h, id); });
+  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_get_job(h, id); },
+                                     Retry::always);
 }
 awaitable<Result<Job>> ReplicaRouter::start_job(JobId id) {
   co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_start_job(h, id); });
 }
 awaitable<Result<Job>> ReplicaRouter::complete_job(JobId id, Photo result) {
   co_return co_await on_primary<Job>(
-      [id, &result](pg::Host& h) { return pg_complete_job(h, id, std::move(result)); });
+      [id, &result](pg::Host& h) { return pg_complete_job(h, id, result); });
 }
 awaitable<Result<Job>> ReplicaRouter::fail_job(JobId id, std::string error) {
   co_return co_await on_primary<Job>(
-      [id, &error](pg::Host& h) { return pg_fail_job(h, id, std::move(error)); });
+      [id, &error](pg::Host& h) { return pg_fail_job(h, id, error); });
 }
 awaitable<Result<std::vector<OutboxMessage>>> ReplicaRouter::outbox_batch(int limit) {
   co_return co_await on_primary<std::vector<OutboxMessage>>(
-      [limit](pg::Host& h) { return pg_outbox_batch(h, limit); });
+      [limit](pg::Host& h) { return pg_outbox_batch(h, limit); }, Retry::always);
 }
 awaitable<Result<void>> ReplicaRouter::outbox_delete(std::vector<std::int64_t> ids) {
-  co_return co_await on_primary<void>(
-      [&ids](pg::Host& h) { return pg_outbox_delete(h, std::move(ids)); });
+  co_return co_await on_primary<void>([&ids](pg::Host& h) { return pg_outbox_delete(h, ids); },
+                                      Retry::always);
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
@@ -360,6 +424,25 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
           "counter");
     }
   }
+  const auto counter = [](const std::atomic<std::uint64_t>& n) {
+    return [&n] { return static_cast<double>(n.load(std::memory_order_relaxed)); };
+  };
+  registry.callback("ztm_pg_writes_held_total",
+                    "Calls on the primary held while it was missing or unreachable", {},
+                    counter(held_), "counter");
+  registry.callback("ztm_pg_writes_holding", "Calls on the primary being held now", {}, [this] {
+    return static_cast<double>(holding_.load(std::memory_order_relaxed));
+  });
+  registry.callback(
+      "ztm_pg_write_hold_seconds_total", "Time calls spent held, summed", {},
+      [this] { return static_cast<double>(hold_micros_.load(std::memory_order_relaxed)) / 1e6; },
+      "counter");
+  registry.callback("ztm_pg_write_hold_overflows_total",
+                    "Held calls refused: the hold was full, or no primary within write_hold_ms",
+                    {{"reason", "full"}}, counter(hold_overflows_), "counter");
+  registry.callback("ztm_pg_write_hold_overflows_total",
+                    "Held calls refused: the hold was full, or no primary within write_hold_ms",
+                    {{"reason", "timeout"}}, counter(hold_timeouts_), "counter");
 }
 
 }  // namespace ztm::storage

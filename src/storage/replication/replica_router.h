@@ -10,11 +10,16 @@
 // Failure contract (on top of store.h's):
 //  - a read that fails with unavailable on one host (it died, or shut down) is tried on the next
 //    eligible host, then on the primary; reads are side-effect free, so nothing is done twice.
-//  - a write is sent once, to the host discovery last saw as primary. When that fails with
-//    unavailable (the host is down, or is no longer primary: SQLSTATE 25006 read-only
-//    transaction) the caller gets unavailable (HTTP 503 + Retry-After) and discovery runs again;
-//    the write is never retried here, since whether it committed may be unknown. No primary
-//    known (during a failover) -> unavailable.
+//  - a write goes to the host discovery last saw as primary. **The hold**: while there is no
+//    primary (a failover), or when the call failed unavailable *before it could take effect*
+//    (not connected, not sent, refused by a standby: SQLSTATE 25006, rolled back: class 40),
+//    the call waits for discovery's next round that finds a primary and goes again, for at most
+//    write_hold_ms (then unavailable: HTTP 503 + Retry-After), with at most max_held_writes
+//    calls waiting at once (beyond: unavailable at once). A write whose outcome is unknown (sent,
+//    then the connection died: Error::outcome_unknown) is sent again only when running it twice
+//    is safe (create_user with an idempotency key, stored in the same transaction; calls that
+//    only read); otherwise the caller gets unavailable, never a duplicate nor a false success.
+//    Calls on the primary that only read (logins, photos, jobs) are held the same way.
 //  - ping succeeds when a host that would serve a read answers.
 //
 // Staleness (topology.h): a replica takes reads only while it streams from the current primary
@@ -30,7 +35,9 @@
 //
 // Per-host metrics (register_metrics): ztm_pg_host_role{host} (1 primary, 0 replica, -1 down),
 // ztm_pg_replica_lag_seconds{host} (the proven staleness),
-// ztm_pg_queries_total{host,kind=read|write}.
+// ztm_pg_queries_total{host,kind=read|write}; the hold: ztm_pg_writes_held_total,
+// ztm_pg_writes_holding, ztm_pg_write_hold_seconds_total (time spent held, summed),
+// ztm_pg_write_hold_overflows_total{reason=full|timeout}.
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -56,6 +63,8 @@ struct ReplicaRouterOptions {
   int max_replica_lag_ms = 1000;    // replicas not proven this fresh take no reads (topology.h)
   int discovery_interval_ms = 250;  // well under max_replica_lag_ms: a replica's freshness is
                                     // proven by samples this far apart
+  int write_hold_ms = 15000;        // the hold (above); 0: calls are never held
+  int max_held_writes = 1000;       // calls held at once
 };
 
 class ReplicaRouter final : public Database {
@@ -113,21 +122,29 @@ class ReplicaRouter final : public Database {
   std::optional<std::chrono::duration<double>> staleness(std::size_t host) const;
   std::uint64_t reads(std::size_t host) const { return counts_.at(host)->reads.load(); }
   std::uint64_t writes(std::size_t host) const { return counts_.at(host)->writes.load(); }
+  int holding() const { return holding_.load(); }      // calls held now
+  std::uint64_t held() const { return held_.load(); }  // calls ever held
   // REQUIRES: this router outlives the registry's renders (its gauges read the router).
   void register_metrics(MetricsRegistry& registry);
 
  private:
   template <class T, class Call>
   boost::asio::awaitable<Result<T>> read(std::uint64_t min_position, Call call);
+  // When a call whose outcome is unknown may be sent again (the hold, above).
+  enum class Retry { if_not_done, always };
   template <class T, class Call>
-  boost::asio::awaitable<Result<T>> write(Call call);
-  // Runs call(primary) without a commit position (photos, jobs, the outbox, logins).
+  boost::asio::awaitable<Result<T>> write(Call call, Retry retry = Retry::if_not_done);
+  // Runs call(primary) without a commit position (photos, jobs, the outbox, logins); held as
+  // writes are.
   template <class T, class Call>
-  boost::asio::awaitable<Result<T>> on_primary(Call call);
+  boost::asio::awaitable<Result<T>> on_primary(Call call, Retry retry = Retry::if_not_done);
   boost::asio::awaitable<std::string> commit_position(pg::Host& primary);
   boost::asio::awaitable<void> discover(std::size_t host);
   boost::asio::awaitable<HostStatus> probe(std::size_t host);
   void rediscover();  // from any thread
+  // A held call's wait: until a discovery round after `after_round` has found a primary.
+  boost::asio::awaitable<bool> primary_found(std::uint64_t after_round,
+                                             std::chrono::steady_clock::time_point deadline);
 
   ReplicaRouterOptions options_;
   std::string primary_conninfo_;
@@ -138,6 +155,9 @@ class ReplicaRouter final : public Database {
     std::atomic<std::uint64_t> reads{0}, writes{0};  // calls sent to the host
   };
   std::vector<std::unique_ptr<Counts>> counts_;
+  std::atomic<std::uint64_t> rounds_{0};  // probes answered (the held calls watch it)
+  std::atomic<int> holding_{0};
+  std::atomic<std::uint64_t> held_{0}, hold_micros_{0}, hold_overflows_{0}, hold_timeouts_{0};
   // Declared after hosts_: destroyed first, so discovery's pools close while the hosts live.
   boost::asio::io_context discovery_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;

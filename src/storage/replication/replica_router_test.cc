@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
 #include <thread>
@@ -40,8 +42,11 @@ class ReplicaRouterTest : public ::testing::Test {
   }
 
   // A migrated router over the three servers (in the order primary, a, b).
-  std::unique_ptr<ReplicaRouter> make_router(int max_lag_ms = 1000, int interval_ms = 100) {
+  std::unique_ptr<ReplicaRouter> make_router(int max_lag_ms = 1000, int interval_ms = 100,
+                                             int hold_ms = 15'000, int max_held = 1000) {
     ReplicaRouterOptions o;
+    o.write_hold_ms = hold_ms;
+    o.max_held_writes = max_held;
     o.conninfo = "host=" + primary_.dir() + "," + a_.dir() + "," + b_.dir() +
                  " port=5432 user=postgres dbname=" + db_;
     o.timeout_ms = 2000;
@@ -213,7 +218,8 @@ TEST_F(ReplicaRouterTest, ReplicasLaggingBeyondTheBoundTakeNoReads) {
 TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWrite) {
   // Discovery is only woken by failures here, so the first write after the switch surely goes to
   // the old primary.
-  auto router = make_router(/*max_lag_ms=*/0, /*interval_ms=*/60'000);  // no replica reads
+  // No hold: writes without a primary fail at once (the hold's own tests are below).
+  auto router = make_router(/*max_lag_ms=*/0, /*interval_ms=*/60'000, /*hold_ms=*/0);
   ASSERT_EQ(router->host_status(kPrimary).role, HostRole::primary);
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
   ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1); }));
@@ -285,6 +291,134 @@ TEST_F(ReplicaRouterTest, AReplicaThatStopsStreamingTakesNoReads) {
     EXPECT_EQ(outcome(get(*router, 1)), "ok");
     return router->reads(kReplicaA) > a_reads;
   }));
+}
+
+// The primary is gone and no replica is promoted yet: writes wait in the hold (none was sent,
+// so none needs a key); once a replica is promoted, every one of them lands on it, none failed.
+TEST_F(ReplicaRouterTest, WritesWithoutAPrimaryAreHeldAndLandOnThePromotedReplica) {
+  auto router = make_router(/*max_lag_ms=*/1000, /*interval_ms=*/100, /*hold_ms=*/30'000);
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
+  MetricsRegistry registry;
+  router->register_metrics(registry);
+  primary_.stop();
+  ASSERT_TRUE(eventually_15s([&] { return router->host_status(kPrimary).role == HostRole::down; }));
+
+  constexpr int kWrites = 20;
+  std::vector<std::optional<Result<StoredUser>>> results(kWrites);
+  for (int i = 0; i < kWrites; ++i)
+    boost::asio::co_spawn(
+        io_,
+        [&router, &results, i]() -> boost::asio::awaitable<void> {
+          results[static_cast<std::size_t>(i)] = co_await router->create_user(sample_user(100 + i));
+        },
+        boost::asio::detached);
+  std::thread loop([&] { io_.run(); });
+  EXPECT_TRUE(eventually_15s([&] { return router->holding() == kWrites; }));
+  const auto promoted = std::chrono::steady_clock::now();
+  a_.query("postgres", "SELECT pg_promote()");
+  loop.join();  // every write has returned
+  std::cout << "held writes landed " << test::elapsed_ms(promoted) << " ms after pg_promote()\n";
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_TRUE(results[static_cast<std::size_t>(i)].has_value());
+    EXPECT_EQ(outcome(*results[static_cast<std::size_t>(i)]), "ok") << i;
+    EXPECT_TRUE(has_user(a_, 100 + i)) << i;
+  }
+  EXPECT_EQ(router->held(), static_cast<std::uint64_t>(kWrites));
+  EXPECT_EQ(router->holding(), 0);
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("ztm_pg_writes_held_total 20"), std::string::npos) << text;
+  EXPECT_NE(text.find("ztm_pg_write_hold_overflows_total{reason=\"timeout\"} 0"),
+            std::string::npos);
+}
+
+// The hold is bounded in time (then 503) and in size (beyond it, 503 at once).
+TEST_F(ReplicaRouterTest, TheHoldIsBoundedInTimeAndInSize) {
+  auto router = make_router(/*max_lag_ms=*/1000, /*interval_ms=*/100, /*hold_ms=*/600,
+                            /*max_held=*/1);
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
+  MetricsRegistry registry;
+  router->register_metrics(registry);
+  primary_.stop();
+  ASSERT_TRUE(eventually_15s([&] { return router->host_status(kPrimary).role == HostRole::down; }));
+  auto started = std::chrono::steady_clock::now();
+  const auto late = create(*router, 1);
+  EXPECT_EQ(errc(late), "unavailable");
+  EXPECT_GE(test::elapsed_ms(started), 600) << "held for the whole bound";
+  EXPECT_LT(test::elapsed_ms(started), 5000);
+
+  std::optional<Result<StoredUser>> held;
+  io_.restart();  // create() ran it
+  boost::asio::co_spawn(
+      io_,
+      [&]() -> boost::asio::awaitable<void> {
+        held = co_await router->create_user(sample_user(2));
+      },
+      boost::asio::detached);
+  std::thread loop([&] { io_.run(); });
+  EXPECT_TRUE(eventually_15s([&] { return router->holding() == 1; }));
+  boost::asio::io_context other;
+  started = std::chrono::steady_clock::now();
+  const auto refused = run_on(other, router->create_user(sample_user(3)));
+  EXPECT_EQ(errc(refused), "unavailable");
+  EXPECT_LT(test::elapsed_ms(started), 300) << "the hold is full: refused at once";
+  loop.join();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(errc(*held), "unavailable");
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("ztm_pg_write_hold_overflows_total{reason=\"full\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ztm_pg_write_hold_overflows_total{reason=\"timeout\"} 2"), std::string::npos)
+      << text;
+}
+
+// A write sent, then cut off (its backend terminated while it waited on a lock): whether it
+// committed is unknown. Without an idempotency key it fails unavailable at once and is never
+// sent again; with one, it is held and sent again, and the user exists exactly once.
+TEST_F(ReplicaRouterTest, AWriteCutOffAfterItWasSentIsSentAgainOnlyWithAKey) {
+  auto router = make_router();
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
+  ASSERT_EQ(outcome(create(*router, 1)), "ok");
+  test::Session locker("host=" + primary_.dir() + " port=5432 user=postgres dbname=" + db_);
+  locker.exec("BEGIN");
+  locker.exec("LOCK TABLE users IN SHARE MODE");  // inserts wait on it
+  const std::string waiting =
+      "FROM pg_stat_activity WHERE datname = '" + db_ + "' AND wait_event_type = 'Lock'";
+  auto cut_off_the_waiting_write = [&] {
+    EXPECT_TRUE(eventually_15s(
+        [&] { return primary_.query("postgres", "SELECT count(*) " + waiting) == "1"; }));
+    primary_.query("postgres", "SELECT pg_terminate_backend(pid) " + waiting);
+  };
+  auto spawn_create = [&](UserId id, std::optional<std::string> key,
+                          std::optional<Result<StoredUser>>& into) {
+    io_.restart();
+    boost::asio::co_spawn(
+        io_,
+        [&router, &into, id, key]() -> boost::asio::awaitable<void> {
+          into = co_await router->create_user(sample_user(id), key);
+        },
+        boost::asio::detached);
+    return std::thread([this] { io_.run(); });
+  };
+
+  std::optional<Result<StoredUser>> unkeyed;
+  std::thread loop = spawn_create(11, std::nullopt, unkeyed);
+  cut_off_the_waiting_write();
+  loop.join();
+  ASSERT_TRUE(unkeyed.has_value());
+  EXPECT_EQ(errc(*unkeyed), "unavailable");
+  EXPECT_TRUE(!unkeyed->ok() && unkeyed->error().outcome_unknown);
+  EXPECT_EQ(router->held(), 0u) << "not held: sending it again could make a second user";
+
+  std::optional<Result<StoredUser>> keyed;
+  loop = spawn_create(10, "key-10", keyed);
+  cut_off_the_waiting_write();
+  EXPECT_TRUE(eventually_15s([&] { return router->held() == 1; }));
+  locker.exec("COMMIT");
+  loop.join();
+  ASSERT_TRUE(keyed.has_value());
+  EXPECT_EQ(outcome(*keyed), "ok");
+  EXPECT_EQ(primary_.query(db_, "SELECT count(*) FROM users WHERE id IN (10, 11)"), "1");
+  EXPECT_EQ(primary_.query(db_, "SELECT count(*) FROM idempotency_keys WHERE key = 'key-10'"), "1");
 }
 
 // The whole store contract through the router, on a one-host "cluster" (every read sees every
