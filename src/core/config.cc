@@ -143,12 +143,12 @@ std::vector<ConfigOption> make_options() {
                  "cluster: how often each host's role and position are asked (at most half the "
                  "replica lag bound)",
                  ZTM_FIELD(storage.postgres_discovery_interval_ms), 50, 60'000),
-      int_option("storage.postgres_write_hold_ms",
-                 "cluster: with no primary reachable (a failover), writes wait this long for the "
+      int_option("storage.postgres_hold_ms",
+                 "cluster: with no primary reachable (a failover), calls wait this long for the "
                  "new one before 503 (0: never wait)",
-                 ZTM_FIELD(storage.postgres_write_hold_ms), 0, 60'000),
-      int_option("storage.postgres_max_held_writes", "cluster: writes waiting at once (503 beyond)",
-                 ZTM_FIELD(storage.postgres_max_held_writes), 0, 1'000'000),
+                 ZTM_FIELD(storage.postgres_hold_ms), 0, 60'000),
+      int_option("storage.postgres_max_held", "cluster: calls waiting at once (503 beyond)",
+                 ZTM_FIELD(storage.postgres_max_held), 0, 1'000'000),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
       bool_option("storage.migrate_on_start", "apply pending schema migrations on start",

@@ -50,9 +50,9 @@ struct StorageConfig {
   // each host's role is asked this often.
   int postgres_max_replica_lag_ms = 1000;
   int postgres_discovery_interval_ms = 250;
-  // With no primary reachable, writes wait for the new one (at most this long, this many).
-  int postgres_write_hold_ms = 15'000;
-  int postgres_max_held_writes = 1000;
+  // With no primary reachable, calls wait for the new one (at most this long, this many).
+  int postgres_hold_ms = 15'000;
+  int postgres_max_held = 1000;
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 

@@ -89,8 +89,8 @@ ReplicaRouterOptions cluster_options(const StorageConfig& storage) {
       .max_pending = storage.max_pending,
       .max_replica_lag_ms = storage.postgres_max_replica_lag_ms,
       .discovery_interval_ms = storage.postgres_discovery_interval_ms,
-      .write_hold_ms = storage.postgres_write_hold_ms,
-      .max_held_writes = storage.postgres_max_held_writes,
+      .hold_ms = storage.postgres_hold_ms,
+      .max_held = storage.postgres_max_held,
   };
 }
 

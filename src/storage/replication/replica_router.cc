@@ -71,8 +71,8 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
     throw std::invalid_argument(
         "postgres: max_replica_lag_ms must be 0 or at least twice discovery_interval_ms (a "
         "replica's freshness is proven by samples that far apart), discovery_interval_ms >= 1");
-  if (options_.write_hold_ms < 0 || options_.max_held_writes < 0)
-    throw std::invalid_argument("postgres: write_hold_ms and max_held_writes must be >= 0");
+  if (options_.hold_ms < 0 || options_.max_held < 0)
+    throw std::invalid_argument("postgres: hold_ms and max_held must be >= 0");
   auto split = split_or_throw(options_.conninfo);
   if (split.hosts.size() > 64)
     throw std::invalid_argument("postgres: at most 64 hosts per cluster");
@@ -96,8 +96,9 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
     boost::asio::co_spawn(
         discovery_,
         [this, i, &mu, &cv, &answered]() -> awaitable<void> {
-          topology_.update(i, co_await probe(i));
-          rounds_.fetch_add(1, std::memory_order_release);
+          const HostStatus status = co_await probe(i);
+          topology_.update(i, status);
+          end_round(status);
           {
             std::lock_guard lock(mu);
             ++answered;
@@ -144,8 +145,9 @@ awaitable<void> ReplicaRouter::discover(std::size_t host) {
   while (true) {
     timer.expires_after(std::chrono::milliseconds(options_.discovery_interval_ms));
     co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    topology_.update(host, co_await probe(host));
-    rounds_.fetch_add(1, std::memory_order_release);
+    const HostStatus status = co_await probe(host);
+    topology_.update(host, status);
+    end_round(status);
   }
 }
 
@@ -154,17 +156,60 @@ awaitable<void> ReplicaRouter::discover(std::size_t host) {
 // as every other in-flight call does.) ~40 looks a second per held call, during a failover only.
 constexpr std::chrono::milliseconds kHoldLook{25};
 
-// Until a discovery round after `after_round` has found a primary, or `deadline`.
-awaitable<bool> ReplicaRouter::primary_found(std::uint64_t after_round,
-                                             std::chrono::steady_clock::time_point deadline) {
+ReplicaRouter::Hold::Hold(ReplicaRouter& router)
+    : router_(router),
+      deadline_(std::chrono::steady_clock::now() +
+                std::chrono::milliseconds(router.options_.hold_ms)) {}
+
+ReplicaRouter::Hold::~Hold() {
+  if (!since_) return;
+  router_.holding_.fetch_sub(1, std::memory_order_relaxed);
+  router_.hold_micros_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - *since_)
+                                     .count(),
+                                 std::memory_order_relaxed);
+}
+
+awaitable<Result<void>> ReplicaRouter::Hold::wait(std::uint64_t after_round, std::string why) {
+  using Clock = std::chrono::steady_clock;
+  if (!since_) {
+    if (router_.holding_.fetch_add(1, std::memory_order_relaxed) >= router_.options_.max_held) {
+      router_.holding_.fetch_sub(1, std::memory_order_relaxed);
+      router_.hold_overflows_.fetch_add(1, std::memory_order_relaxed);
+      co_return Error{Errc::unavailable, "postgres: " + why + "; the hold is full"};
+    }
+    since_ = Clock::now();
+    router_.held_.fetch_add(1, std::memory_order_relaxed);
+  }
   boost::asio::steady_timer look(co_await boost::asio::this_coro::executor);
-  while (rounds_.load(std::memory_order_acquire) <= after_round || !topology_.primary()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) co_return false;
-    look.expires_after(std::min<std::chrono::steady_clock::duration>(kHoldLook, deadline - now));
+  while (router_.rounds_.load(std::memory_order_acquire) <= after_round ||
+         !router_.topology_.primary()) {
+    const auto now = Clock::now();
+    if (now >= deadline_) {
+      router_.hold_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      co_return Error{Errc::unavailable,
+                      fmt::format("postgres: {}; still so after holding the call {} ms", why,
+                                  router_.options_.hold_ms)};
+    }
+    look.expires_after(std::min<Clock::duration>(kHoldLook, deadline_ - now));
     co_await look.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
-  co_return true;
+  co_return Result<void>{};
+}
+
+// Ready while the hold rides out a failover (see the header).
+bool ReplicaRouter::failing_over() const {
+  const auto since_primary =
+      std::chrono::steady_clock::now().time_since_epoch() -
+      std::chrono::steady_clock::duration(last_primary_seen_.load(std::memory_order_relaxed));
+  return options_.hold_ms > 0 && since_primary < std::chrono::milliseconds(options_.hold_ms);
+}
+
+// After each probe: a new round for the held calls; when the primary was seen.
+void ReplicaRouter::end_round(const HostStatus& status) {
+  if (status.role == HostRole::primary)
+    last_primary_seen_.store(status.asked_at.time_since_epoch().count(), std::memory_order_relaxed);
+  rounds_.fetch_add(1, std::memory_order_release);
 }
 
 std::optional<std::chrono::duration<double>> ReplicaRouter::staleness(std::size_t host) const {
@@ -193,22 +238,29 @@ void ReplicaRouter::rediscover() {
   });
 }
 
+// A read no host can serve now (no primary, no replica proven fresh: a failover) is held like a
+// write, unless `hold` is false (ping: readiness must answer at once).
 template <class T, class Call>
-awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call) {
-  std::uint64_t tried = 0;
-  std::optional<Error> last;
-  while (auto host = topology_.pick_read(min_position, tried, std::chrono::steady_clock::now())) {
-    tried |= std::uint64_t{1} << *host;
-    counts_[*host]->reads.fetch_add(1, std::memory_order_relaxed);
-    auto r = co_await call(*hosts_[*host]);
-    if (r.ok() || r.error().code != Errc::unavailable) co_return r;
-    topology_.mark_down(*host);
+awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, bool hold) {
+  Hold held(*this);
+  while (true) {
+    const auto round = rounds_.load(std::memory_order_acquire);
+    std::uint64_t tried = 0;
+    std::string why = "no host of the cluster can serve reads";
+    while (auto host = topology_.pick_read(min_position, tried, std::chrono::steady_clock::now())) {
+      tried |= std::uint64_t{1} << *host;
+      counts_[*host]->reads.fetch_add(1, std::memory_order_relaxed);
+      auto r = co_await call(*hosts_[*host]);
+      if (r.ok() || r.error().code != Errc::unavailable) co_return r;
+      topology_.mark_down(*host);
+      rediscover();
+      why = std::move(r).error().message;
+    }
     rediscover();
-    last = std::move(r).error();
+    if (!hold) co_return Error{Errc::unavailable, "postgres: " + why};
+    auto waited = co_await held.wait(round, why);
+    if (!waited.ok()) co_return std::move(waited).error();
   }
-  if (last) co_return *last;
-  rediscover();
-  co_return Error{Errc::unavailable, "postgres: no host of the cluster can serve reads"};
 }
 
 awaitable<std::string> ReplicaRouter::commit_position(pg::Host& primary) {
@@ -251,8 +303,13 @@ awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
                                               Retry::always);
 }
 
+// Not held. While the hold rides out a failover the server stays ready: every web server sees
+// the same failover, and a load balancer taking them all out at once would make it an outage.
 awaitable<Result<void>> ReplicaRouter::ping() {
-  co_return co_await read<void>(0, [](pg::Host& h) { return pg_ping(h); });
+  auto r = co_await read<void>(
+      0, [](pg::Host& h) { return pg_ping(h); }, /*hold=*/false);
+  if (!r.ok() && r.error().code == Errc::unavailable && failing_over()) co_return Result<void>{};
+  co_return r;
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::create_user(
@@ -296,24 +353,11 @@ awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
 //
 // The hold (see the header): a call finding no primary, or failing unavailable without having
 // possibly taken effect (or one that is safe to run twice), waits for discovery's next round
-// that finds a primary, then goes again; for at most write_hold_ms in all, with at most
-// max_held_writes calls waiting at once.
+// that finds a primary, then goes again; for at most hold_ms in all, with at most max_held
+// calls waiting at once.
 template <class T, class Call>
 awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.write_hold_ms);
-  std::optional<Clock::time_point> held_since;
-  struct Release {  // the hold's slot and time, whichever way this call ends
-    ReplicaRouter& router;
-    std::optional<Clock::time_point>& since;
-    ~Release() {
-      if (!since) return;
-      router.holding_.fetch_sub(1, std::memory_order_relaxed);
-      router.hold_micros_.fetch_add(
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - *since).count(),
-          std::memory_order_relaxed);
-    }
-  } release{*this, held_since};
+  Hold held(*this);
   std::string why = "no primary known (failover in progress?)";
   while (true) {
     const auto round = rounds_.load(std::memory_order_acquire);
@@ -323,25 +367,12 @@ awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
       if (r.ok() || r.error().code != Errc::unavailable) co_return r;
       rediscover();
       if (r.error().outcome_unknown && retry == Retry::if_not_done) co_return r;
-      why = r.error().message;
+      why = std::move(r).error().message;
     } else {
       rediscover();
     }
-    if (!held_since) {
-      if (holding_.fetch_add(1, std::memory_order_relaxed) >= options_.max_held_writes) {
-        holding_.fetch_sub(1, std::memory_order_relaxed);
-        hold_overflows_.fetch_add(1, std::memory_order_relaxed);
-        co_return Error{Errc::unavailable, "postgres: " + why + "; the write hold is full"};
-      }
-      held_since = Clock::now();
-      held_.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (!co_await primary_found(round, deadline)) {
-      hold_timeouts_.fetch_add(1, std::memory_order_relaxed);
-      co_return Error{Errc::unavailable,
-                      fmt::format("postgres: {}; still so after holding the call {} ms", why,
-                                  options_.write_hold_ms)};
-    }
+    auto waited = co_await held.wait(round, why);
+    if (!waited.ok()) co_return std::move(waited).error();
   }
 }
 
@@ -427,22 +458,22 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
   const auto counter = [](const std::atomic<std::uint64_t>& n) {
     return [&n] { return static_cast<double>(n.load(std::memory_order_relaxed)); };
   };
-  registry.callback("ztm_pg_writes_held_total",
-                    "Calls on the primary held while it was missing or unreachable", {},
+  registry.callback("ztm_pg_held_total",
+                    "Calls held while the cluster had no primary or no host to serve them", {},
                     counter(held_), "counter");
-  registry.callback("ztm_pg_writes_holding", "Calls on the primary being held now", {}, [this] {
+  registry.callback("ztm_pg_holding", "Calls being held now", {}, [this] {
     return static_cast<double>(holding_.load(std::memory_order_relaxed));
   });
   registry.callback(
-      "ztm_pg_write_hold_seconds_total", "Time calls spent held, summed", {},
+      "ztm_pg_hold_seconds_total", "Time calls spent held, summed", {},
       [this] { return static_cast<double>(hold_micros_.load(std::memory_order_relaxed)) / 1e6; },
       "counter");
-  registry.callback("ztm_pg_write_hold_overflows_total",
-                    "Held calls refused: the hold was full, or no primary within write_hold_ms",
-                    {{"reason", "full"}}, counter(hold_overflows_), "counter");
-  registry.callback("ztm_pg_write_hold_overflows_total",
-                    "Held calls refused: the hold was full, or no primary within write_hold_ms",
-                    {{"reason", "timeout"}}, counter(hold_timeouts_), "counter");
+  for (const auto& [reason, n] :
+       {std::pair<const char*, const std::atomic<std::uint64_t>*>{"full", &hold_overflows_},
+        {"timeout", &hold_timeouts_}})
+    registry.callback("ztm_pg_hold_overflows_total",
+                      "Held calls refused: the hold was full, or no primary within hold_ms",
+                      {{"reason", reason}}, counter(*n), "counter");
 }
 
 }  // namespace ztm::storage

@@ -14,13 +14,15 @@
 //    primary (a failover), or when the call failed unavailable *before it could take effect*
 //    (not connected, not sent, refused by a standby: SQLSTATE 25006, rolled back: class 40),
 //    the call waits for discovery's next round that finds a primary and goes again, for at most
-//    write_hold_ms (then unavailable: HTTP 503 + Retry-After), with at most max_held_writes
-//    calls waiting at once (beyond: unavailable at once). A write whose outcome is unknown (sent,
-//    then the connection died: Error::outcome_unknown) is sent again only when running it twice
-//    is safe (create_user with an idempotency key, stored in the same transaction; calls that
-//    only read); otherwise the caller gets unavailable, never a duplicate nor a false success.
-//    Calls on the primary that only read (logins, photos, jobs) are held the same way.
-//  - ping succeeds when a host that would serve a read answers.
+//    hold_ms (then unavailable: HTTP 503 + Retry-After), with at most max_held calls waiting at
+//    once (beyond: unavailable at once). A write whose outcome is unknown (sent, then the
+//    connection died: Error::outcome_unknown) is sent again only when running it twice is safe
+//    (create_user with an idempotency key, stored in the same transaction; calls that only
+//    read); otherwise the caller gets unavailable, never a duplicate nor a false success.
+//  - a read that no host can serve (no primary, no replica proven fresh) is held the same way.
+//  - ping succeeds when a host that would serve a read answers, and, with the hold on, while a
+//    primary was seen less than hold_ms ago (the hold rides out the failover: the server stays
+//    ready; all web servers leaving a load balancer at once would make it an outage). Not held.
 //
 // Staleness (topology.h): a replica takes reads only while it streams from the current primary
 // and has replayed what the primary had written at most max_replica_lag_ms ago, as the samples
@@ -35,9 +37,9 @@
 //
 // Per-host metrics (register_metrics): ztm_pg_host_role{host} (1 primary, 0 replica, -1 down),
 // ztm_pg_replica_lag_seconds{host} (the proven staleness),
-// ztm_pg_queries_total{host,kind=read|write}; the hold: ztm_pg_writes_held_total,
-// ztm_pg_writes_holding, ztm_pg_write_hold_seconds_total (time spent held, summed),
-// ztm_pg_write_hold_overflows_total{reason=full|timeout}.
+// ztm_pg_queries_total{host,kind=read|write}; the hold: ztm_pg_held_total, ztm_pg_holding,
+// ztm_pg_hold_seconds_total (time spent held, summed),
+// ztm_pg_hold_overflows_total{reason=full|timeout}.
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -63,8 +65,8 @@ struct ReplicaRouterOptions {
   int max_replica_lag_ms = 1000;    // replicas not proven this fresh take no reads (topology.h)
   int discovery_interval_ms = 250;  // well under max_replica_lag_ms: a replica's freshness is
                                     // proven by samples this far apart
-  int write_hold_ms = 15000;        // the hold (above); 0: calls are never held
-  int max_held_writes = 1000;       // calls held at once
+  int hold_ms = 15000;              // the hold (above); 0: calls are never held
+  int max_held = 1000;              // calls held at once
 };
 
 class ReplicaRouter final : public Database {
@@ -129,7 +131,7 @@ class ReplicaRouter final : public Database {
 
  private:
   template <class T, class Call>
-  boost::asio::awaitable<Result<T>> read(std::uint64_t min_position, Call call);
+  boost::asio::awaitable<Result<T>> read(std::uint64_t min_position, Call call, bool hold = true);
   // When a call whose outcome is unknown may be sent again (the hold, above).
   enum class Retry { if_not_done, always };
   template <class T, class Call>
@@ -142,9 +144,26 @@ class ReplicaRouter final : public Database {
   boost::asio::awaitable<void> discover(std::size_t host);
   boost::asio::awaitable<HostStatus> probe(std::size_t host);
   void rediscover();  // from any thread
-  // A held call's wait: until a discovery round after `after_round` has found a primary.
-  boost::asio::awaitable<bool> primary_found(std::uint64_t after_round,
-                                             std::chrono::steady_clock::time_point deadline);
+  // One call's stay in the hold: a place taken at its first wait (refused when max_held are
+  // taken), given back with the time held when the call ends; the deadline runs from the call's
+  // start.
+  class Hold {
+   public:
+    explicit Hold(ReplicaRouter& router);
+    ~Hold();
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    // Until a discovery round after `after_round` finds a primary; unavailable (saying `why`)
+    // when the hold is full or the deadline passes.
+    boost::asio::awaitable<Result<void>> wait(std::uint64_t after_round, std::string why);
+
+   private:
+    ReplicaRouter& router_;
+    const std::chrono::steady_clock::time_point deadline_;
+    std::optional<std::chrono::steady_clock::time_point> since_;
+  };
+  void end_round(const HostStatus& status);  // discovery, after each probe
+  bool failing_over() const;                 // no primary seen for less than hold_ms
 
   ReplicaRouterOptions options_;
   std::string primary_conninfo_;
@@ -156,6 +175,7 @@ class ReplicaRouter final : public Database {
   };
   std::vector<std::unique_ptr<Counts>> counts_;
   std::atomic<std::uint64_t> rounds_{0};  // probes answered (the held calls watch it)
+  std::atomic<std::chrono::steady_clock::rep> last_primary_seen_{0};  // a probe's asked_at
   std::atomic<int> holding_{0};
   std::atomic<std::uint64_t> held_{0}, hold_micros_{0}, hold_overflows_{0}, hold_timeouts_{0};
   // Declared after hosts_: destroyed first, so discovery's pools close while the hosts live.

@@ -45,8 +45,8 @@ class ReplicaRouterTest : public ::testing::Test {
   std::unique_ptr<ReplicaRouter> make_router(int max_lag_ms = 1000, int interval_ms = 100,
                                              int hold_ms = 15'000, int max_held = 1000) {
     ReplicaRouterOptions o;
-    o.write_hold_ms = hold_ms;
-    o.max_held_writes = max_held;
+    o.hold_ms = hold_ms;
+    o.max_held = max_held;
     o.conninfo = "host=" + primary_.dir() + "," + a_.dir() + "," + b_.dir() +
                  " port=5432 user=postgres dbname=" + db_;
     o.timeout_ms = 2000;
@@ -251,7 +251,8 @@ TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWri
 // Nothing proves them fresh any more, so within the bound they stop taking reads, and with no
 // primary a read fails (503) rather than be answered staler than the bound.
 TEST_F(ReplicaRouterTest, WithThePrimaryGoneReplicasStopTakingReadsWithinTheBound) {
-  auto router = make_router(/*max_lag_ms=*/500, /*interval_ms=*/100);
+  // No hold: such reads fail at once (with it they would wait for a primary; tested below).
+  auto router = make_router(/*max_lag_ms=*/500, /*interval_ms=*/100, /*hold_ms=*/0);
   ASSERT_TRUE(eventually_15s([&] { return settled(*router, 0.5); }));
   ASSERT_EQ(outcome(create(*router, 1)), "ok");
   ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 1) && has_user(b_, 1); }));
@@ -294,41 +295,54 @@ TEST_F(ReplicaRouterTest, AReplicaThatStopsStreamingTakesNoReads) {
 }
 
 // The primary is gone and no replica is promoted yet: writes wait in the hold (none was sent,
-// so none needs a key); once a replica is promoted, every one of them lands on it, none failed.
-TEST_F(ReplicaRouterTest, WritesWithoutAPrimaryAreHeldAndLandOnThePromotedReplica) {
+// so none needs a key), and so do reads once no replica is proven fresh; the server stays ready.
+// Once a replica is promoted, every write lands on it and every read is answered: none failed.
+TEST_F(ReplicaRouterTest, WritesAndReadsWithoutAPrimaryAreHeldUntilAReplicaIsPromoted) {
   auto router = make_router(/*max_lag_ms=*/1000, /*interval_ms=*/100, /*hold_ms=*/30'000);
   ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
+  ASSERT_EQ(outcome(create(*router, 50)), "ok");
+  ASSERT_TRUE(eventually_15s([&] { return has_user(a_, 50) && has_user(b_, 50); }));
   MetricsRegistry registry;
   router->register_metrics(registry);
   primary_.stop();
-  ASSERT_TRUE(eventually_15s([&] { return router->host_status(kPrimary).role == HostRole::down; }));
+  ASSERT_TRUE(eventually_15s([&] {
+    return router->host_status(kPrimary).role == HostRole::down &&
+           !serves_reads(*router, kReplicaA) && !serves_reads(*router, kReplicaB);
+  }));
+  EXPECT_EQ(outcome(run_on(io_, router->ping())), "ok") << "ready while the hold rides it out";
 
-  constexpr int kWrites = 20;
-  std::vector<std::optional<Result<StoredUser>>> results(kWrites);
-  for (int i = 0; i < kWrites; ++i)
+  constexpr int kWrites = 20, kReads = 5;
+  std::vector<std::optional<Result<StoredUser>>> results(kWrites + kReads);
+  for (int i = 0; i < kWrites + kReads; ++i)
     boost::asio::co_spawn(
         io_,
         [&router, &results, i]() -> boost::asio::awaitable<void> {
-          results[static_cast<std::size_t>(i)] = co_await router->create_user(sample_user(100 + i));
+          auto& into = results[static_cast<std::size_t>(i)];
+          if (i < kWrites)
+            into = co_await router->create_user(sample_user(100 + i));
+          else
+            into = co_await router->get_user(50);
         },
         boost::asio::detached);
+  io_.restart();
   std::thread loop([&] { io_.run(); });
-  EXPECT_TRUE(eventually_15s([&] { return router->holding() == kWrites; }));
+  EXPECT_TRUE(eventually_15s([&] { return router->holding() == kWrites + kReads; }));
   const auto promoted = std::chrono::steady_clock::now();
   a_.query("postgres", "SELECT pg_promote()");
-  loop.join();  // every write has returned
-  std::cout << "held writes landed " << test::elapsed_ms(promoted) << " ms after pg_promote()\n";
-  for (int i = 0; i < kWrites; ++i) {
+  loop.join();  // every call has returned
+  std::cout << "held calls answered " << test::elapsed_ms(promoted) << " ms after pg_promote()\n";
+  for (int i = 0; i < kWrites + kReads; ++i) {
     ASSERT_TRUE(results[static_cast<std::size_t>(i)].has_value());
     EXPECT_EQ(outcome(*results[static_cast<std::size_t>(i)]), "ok") << i;
-    EXPECT_TRUE(has_user(a_, 100 + i)) << i;
+    if (i < kWrites) {
+      EXPECT_TRUE(has_user(a_, 100 + i)) << i;
+    }
   }
-  EXPECT_EQ(router->held(), static_cast<std::uint64_t>(kWrites));
+  EXPECT_EQ(router->held(), static_cast<std::uint64_t>(kWrites + kReads));
   EXPECT_EQ(router->holding(), 0);
   const std::string text = registry.render();
-  EXPECT_NE(text.find("ztm_pg_writes_held_total 20"), std::string::npos) << text;
-  EXPECT_NE(text.find("ztm_pg_write_hold_overflows_total{reason=\"timeout\"} 0"),
-            std::string::npos);
+  EXPECT_NE(text.find("ztm_pg_held_total 25"), std::string::npos) << text;
+  EXPECT_NE(text.find("ztm_pg_hold_overflows_total{reason=\"timeout\"} 0"), std::string::npos);
 }
 
 // The hold is bounded in time (then 503) and in size (beyond it, 503 at once).
@@ -345,6 +359,7 @@ TEST_F(ReplicaRouterTest, TheHoldIsBoundedInTimeAndInSize) {
   EXPECT_EQ(errc(late), "unavailable");
   EXPECT_GE(test::elapsed_ms(started), 600) << "held for the whole bound";
   EXPECT_LT(test::elapsed_ms(started), 5000);
+  EXPECT_EQ(errc(run_on(io_, router->ping())), "unavailable") << "no primary for the whole hold";
 
   std::optional<Result<StoredUser>> held;
   io_.restart();  // create() ran it
@@ -365,9 +380,8 @@ TEST_F(ReplicaRouterTest, TheHoldIsBoundedInTimeAndInSize) {
   ASSERT_TRUE(held.has_value());
   EXPECT_EQ(errc(*held), "unavailable");
   const std::string text = registry.render();
-  EXPECT_NE(text.find("ztm_pg_write_hold_overflows_total{reason=\"full\"} 1"), std::string::npos)
-      << text;
-  EXPECT_NE(text.find("ztm_pg_write_hold_overflows_total{reason=\"timeout\"} 2"), std::string::npos)
+  EXPECT_NE(text.find("ztm_pg_hold_overflows_total{reason=\"full\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("ztm_pg_hold_overflows_total{reason=\"timeout\"} 2"), std::string::npos)
       << text;
 }
 
