@@ -17,8 +17,8 @@
 #   returned a version older than one already acknowledged.
 #
 # And the creates a primary is killed under:
-# create_writer URL TOKEN FILE PREFIX keyed|plain: up to 300 creates (90 s at most), one at a
-#   time, each sent once (with Idempotency-Key PREFIX-i when keyed); a line per request:
+# create_writer URL TOKEN FILE PREFIX keyed|plain [COUNT]: up to COUNT (300) creates (90 s at
+#   most), one at a time, each sent once (with Idempotency-Key PREFIX-i when keyed); a line per request:
 #   "end_ms name id code seconds".
 # quantile_ms FILE Q: the Q-quantile (0..1) of those seconds, in ms.
 
@@ -85,14 +85,17 @@ rw_check() {
 }
 
 create_writer() {
-  local url=$1 token=$2 file=$3 prefix=$4 keyed=$5 deadline=$((SECONDS + 90)) i out key=()
-  for ((i = 0; i < 300 && SECONDS < deadline; i++)); do
+  local url=$1 token=$2 file=$3 prefix=$4 keyed=$5 count=${6:-300} deadline=$((SECONDS + 90)) i out key=() body id
+  body=$(mktemp)
+  for ((i = 0; i < count && SECONDS < deadline; i++)); do
     [ "$keyed" = keyed ] && key=(-H "Idempotency-Key: $prefix-$i")
-    out=$(curl -s -m 30 -o "$file.body" -w '%{http_code} %{time_total}' -X POST \
+    out=$(curl -s -m 30 -o "$body" -w '%{http_code} %{time_total}' -X POST \
       -H 'Content-Type: application/json' -H "Authorization: Bearer $token" "${key[@]}" \
       -d "$(user_body "$prefix" "$prefix-$i")" "$url/users")
-    echo "$(now_ms) $prefix-$i $(jq -r .id "$file.body" 2>/dev/null || echo -) $out" >> "$file"
+    id=$(jq -r '.id // "-"' "$body" 2>/dev/null)
+    echo "$(now_ms) $prefix-$i ${id:--} $out" >> "$file"
   done
+  rm -f "$body"
 }
 
 quantile_ms() {
