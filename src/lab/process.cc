@@ -67,13 +67,30 @@ pid_t spawn(const Launch& launch) {
   const std::string& user = launch.user;
   const char* stdin_path = launch.stdin_path.empty() ? "/dev/null" : launch.stdin_path.c_str();
   const bool new_session = launch.new_session;
+  std::vector<int> cgroup_fds;  // opened here: after the fork only write() and close()
+  for (const auto& procs : launch.cgroups) {
+    const int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      for (int f : cgroup_fds) ::close(f);
+      ::close(log_fd);
+      throw std::runtime_error("cannot open " + procs + ": " + std::strerror(errno));
+    }
+    cgroup_fds.push_back(fd);
+  }
+  const auto close_cgroup_fds = [&cgroup_fds] {
+    for (int f : cgroup_fds) ::close(f);
+  };
 
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
+    close_cgroup_fds();
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // "0" moves the writer: this process joins the host's groups, and so does all it forks.
+    for (int fd : cgroup_fds)
+      if (::write(fd, "0", 1) != 1) child_fail("joining the host's cgroup");
     if (new_session)
       ::setsid();
     else
@@ -98,6 +115,7 @@ pid_t spawn(const Launch& launch) {
     child_fail(argv[0]);
   }
   ::close(log_fd);
+  close_cgroup_fds();
   if (!new_session)
     ::setpgid(pid, pid);  // also in the parent: no race with an early kill of the group
   return pid;

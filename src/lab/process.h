@@ -18,11 +18,12 @@ struct Launch {
   std::string netns;              // "" = stay in the caller's namespace
   std::string user;               // "" = stay root; else setgid/initgroups/setuid to this user
   std::string workdir;
-  std::string log;               // appended to
-  std::vector<std::string> env;  // NAME=value added to a minimal environment
-  std::string stdin_path;        // "" = /dev/null
-  bool new_session = false;      // setsid() instead of a new process group only
-  bool inherit_env = false;      // keep the caller's environment (plus `env`)
+  std::string log;                   // appended to
+  std::vector<std::string> env;      // NAME=value added to a minimal environment
+  std::string stdin_path;            // "" = /dev/null
+  bool new_session = false;          // setsid() instead of a new process group only
+  bool inherit_env = false;          // keep the caller's environment (plus `env`)
+  std::vector<std::string> cgroups;  // cgroup.procs files the child joins first (cgroups.h)
 };
 
 // Forks and execs; the child becomes a process-group leader. Returns the pid.

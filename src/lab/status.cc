@@ -2,6 +2,7 @@
 // engines' live views, the web and worker tiers' scaling state, and the client groups.
 #include <fmt/format.h>
 
+#include "lab/cgroups.h"
 #include "lab/network.h"
 #include "lab/supervisor_class.h"
 
@@ -28,6 +29,13 @@ json::object Supervisor::status() const {
                          {"roles", json::array(h.roles.begin(), h.roles.end())},
                          {"processes", processes}};
     if (h.public_number > 0) host["public_address"] = public_address(h);
+    // The host's own CPU, memory and I/O (its cgroups); null where a controller is missing.
+    const HostUsage u = host_usage(h.name);
+    const auto or_null = [](const auto& v) { return v ? json::value(*v) : json::value(nullptr); };
+    host["usage"] = {{"cpu_seconds", or_null(u.cpu_seconds)},
+                     {"memory_bytes", or_null(u.memory_bytes)},
+                     {"io_read_bytes", or_null(u.io_read_bytes)},
+                     {"io_write_bytes", or_null(u.io_write_bytes)}};
     for (const auto& p : procs_) {  // the engine's live view (Patroni: role, lag; HAProxy: pool)
       if (p.host != &h || !p.spec || !p.spec->describe) continue;
       if (p.state == "starting" || p.state == "running") {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "lab/cgroups.h"
 #include "lab/control.h"
 #include "lab/network.h"
 #include "lab/supervisor_class.h"
@@ -176,6 +177,7 @@ void Supervisor::start(Proc& p) {
               }};
       p.spec = prepare(context);
     }
+    p.spec->launch.cgroups = host_cgroups(p.host->name);
     p.pid = spawn(p.spec->launch);
     p.start_time = start_time(p.pid).value_or(0);
     p.state = "starting";

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "lab/cgroups.h"
 #include "lab/control.h"
 #include "lab/lab.h"
 #include "lab/network.h"
@@ -59,6 +60,26 @@ bool empty_namespaces() {
   }
 }
 
+// Removes every host's cgroups. A process killed above stays in its group until its parent
+// reaps it: after a crash of the supervisor that is init, a moment later. So: up to 5 s.
+bool remove_cgroups() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    std::vector<std::string> errors;
+    for (const auto& host : lab_cgroup_hosts()) {
+      auto e = remove_host_cgroups(host);
+      if (e.empty()) fmt::print("down: removed the cgroups of {}\n", host);
+      errors.insert(errors.end(), e.begin(), e.end());
+    }
+    if (errors.empty()) return true;
+    if (std::chrono::steady_clock::now() > deadline) {
+      for (const auto& err : errors) fmt::print(stderr, "down: {}\n", err);
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
 }  // namespace
 
 int down(const std::string& dir) {
@@ -79,6 +100,7 @@ int down(const std::string& dir) {
     fmt::print(stderr, "down: processes are still running inside ztm-* namespaces\n");
     ++failures;
   }
+  if (!remove_cgroups()) ++failures;
   // Root sides of veths first (deleting one removes its peer), then bridges.
   auto links = list_lab_links();
   std::stable_partition(links.begin(), links.end(),

@@ -1,6 +1,6 @@
 # Helpers shared by the lab's shell tests (sourced after tests/support/check.sh; uses $dir).
 # shellcheck shell=bash
-# Nothing of the lab is left: namespaces, links, processes in the lab dir, the dir itself.
+# Nothing of the lab is left: namespaces, links, cgroups, processes in the lab dir, the dir itself.
 no_netns() { ! ip netns list | grep -q '^ztm-'; }
 no_links() { ! ip -o link | grep -q ': ztm-'; }
 no_processes() {  # nothing runs from the lab dir (PostgreSQL backends: their cwd is the data dir)
@@ -11,8 +11,10 @@ no_processes() {  # nothing runs from the lab dir (PostgreSQL backends: their cw
   done
   return 0
 }
+no_cgroups() { ! compgen -G '/sys/fs/cgroup/*/ztm-lab' >/dev/null; }
 nothing_left() {  # nothing_left WHEN: one check per kind of leftover
   check "$1: no ztm-* namespace" no_netns
+  check "$1: no ztm-lab cgroup" no_cgroups
   check "$1: no ztm-* link" no_links
   check "$1: no process of the lab" no_processes
   check "$1: lab dir removed" test ! -e "$dir"

@@ -72,6 +72,18 @@ if "$ztm" config print --storage.backend postgres >/dev/null 2>&1; then
   url=$("$ztm" lab status --json --dir "$dir" | jq -r .url)
   check "db: GET /users/12 through PostgreSQL" is_john
   check "db: listing users reads PostgreSQL" list_users
+  # Each host's own usage, from its cgroups (the hosts share one kernel): cached reads load web1
+  # and hardly db1 (the L1 copy answers them), and the figures say so.
+  usage() { "$ztm" lab status --json --dir "$dir" | jq -r --arg h "$1" --arg f "$2" '.hosts[] | select(.name == $h) | .usage[$f]'; }
+  web_before=$(usage web1 cpu_seconds); db_before=$(usage db1 cpu_seconds)
+  check "db: 20000 cached reads on web1" "$ztm" bench -n 20000 -d 20 -c 8 "$url/users/12"
+  web_used=$(awk -v a="$web_before" -v b="$(usage web1 cpu_seconds)" 'BEGIN { print b - a }')
+  db_used=$(awk -v a="$db_before" -v b="$(usage db1 cpu_seconds)" 'BEGIN { print b - a }')
+  echo "lab: CPU during 20000 cached reads on web1: web1 ${web_used} s, db1 ${db_used} s" >&2
+  check "db: web1's CPU rose under its load" awk -v u="$web_used" 'BEGIN { exit !(u > 0.2) }'
+  check "db: db1's rose less than a fifth of that" awk -v u="$web_used" -v d="$db_used" 'BEGIN { exit !(d < u / 5) }'
+  check "db: each host's memory is its own" awk -v w="$(usage web1 memory_bytes)" -v d="$(usage db1 memory_bytes)" \
+    'BEGIN { exit !(w > 1e6 && d > 1e6 && w != d) }'
   check "db: chaos kill db1" "$ztm" lab chaos kill db1 --dir "$dir"
   # A listing always reads the database (GET /users/12 may be answered by the L1 cache).
   check "db: listing fails without the database" until_ok 10 list_fails

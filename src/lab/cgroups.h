@@ -1,0 +1,40 @@
+#pragma once
+// Each lab host's own control groups, so that a host's CPU, memory and I/O are its own: the hosts
+// share one kernel, and /proc shows the whole machine to all of them (docs/lab.md, "Hosts' own
+// metrics"; issue 16). Cgroup v1, one hierarchy per controller, as this machine mounts them:
+// /sys/fs/cgroup/<controller>/ztm-lab/<host> for cpuacct (CPU time), memory (resident and page
+// cache) and blkio (bytes read and written). Every process the supervisor starts on a host joins
+// that host's groups in the forked child, before it execs, so everything it forks (PostgreSQL's
+// backends under Patroni) is counted there too.
+//
+// Failure: a controller that is not mounted is skipped (its figures are absent from usage());
+// creating a group where the controller is mounted and failing is an error (thrown).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ztm::lab {
+
+// The cgroup.procs files of `host`'s groups, creating the groups first (idempotent).
+std::vector<std::string> host_cgroups(const std::string& host);
+
+// Removes `host`'s groups (and the lab's, after the last host). REQUIRES: no process runs in
+// them. Returns the errors, if any.
+std::vector<std::string> remove_host_cgroups(const std::string& host);
+
+// The hosts that have a group (any controller): what `ztm lab down` removes.
+std::vector<std::string> lab_cgroup_hosts();
+
+struct HostUsage {
+  std::optional<double> cpu_seconds;            // cpuacct.usage
+  std::optional<std::uint64_t> memory_bytes;    // memory.usage_in_bytes (rss + page cache)
+  std::optional<std::uint64_t> io_read_bytes;   // blkio.throttle.io_service_bytes, Read
+  std::optional<std::uint64_t> io_write_bytes;  // ..., Write
+};
+
+// What `host`'s processes have used (CPU, I/O: since the group was made; memory: now).
+HostUsage host_usage(const std::string& host);
+
+}  // namespace ztm::lab
