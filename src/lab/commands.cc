@@ -75,9 +75,22 @@ std::string edge_summary(const json::object& h) {
   return out + "]";
 }
 
+// The host's own CPU time and memory (its cgroups): "12.3s", "45.6M"; "-" when unknown.
+std::pair<std::string, std::string> usage_summary(const json::object& h) {
+  std::pair<std::string, std::string> out{"-", "-"};
+  const auto* u = h.if_contains("usage");
+  if (!u || !u->is_object()) return out;
+  if (const auto& cpu = u->as_object().at("cpu_seconds"); cpu.is_number())
+    out.first = fmt::format("{:.1f}s", cpu.to_number<double>());
+  if (const auto& mem = u->as_object().at("memory_bytes"); mem.is_number())
+    out.second = fmt::format("{:.1f}M", mem.to_number<double>() / (1 << 20));
+  return out;
+}
+
 void print_table(const json::object& s) {
   fmt::print("stage {} (figure {})\n", str(s.at("stage")), str(s.at("figure")));
-  fmt::print("{:<8} {:<4} {:<12} {:<16} {}\n", "HOST", "DC", "ADDRESS", "ROLES", "PROCESSES");
+  fmt::print("{:<8} {:<4} {:<12} {:<16} {:>7} {:>8}  {}\n", "HOST", "DC", "ADDRESS", "ROLES", "CPU",
+             "MEMORY", "PROCESSES");
   for (const auto& hv : s.at("hosts").as_array()) {
     const auto& h = hv.as_object();
     std::string roles;
@@ -89,8 +102,10 @@ void print_table(const json::object& s) {
                            str(p.at("state")), p.at("pid").to_number<int>(),
                            p.at("healthy").as_bool() ? ", healthy" : "");
     }
-    fmt::print("{:<8} {:<4} {:<12} {:<16} {}{}{}\n", str(h.at("name")), str(h.at("dc")),
-               str(h.at("address")), roles, procs, replication_summary(h), edge_summary(h));
+    const auto [cpu, memory] = usage_summary(h);
+    fmt::print("{:<8} {:<4} {:<12} {:<16} {:>7} {:>8}  {}{}{}\n", str(h.at("name")),
+               str(h.at("dc")), str(h.at("address")), roles, cpu, memory, procs,
+               replication_summary(h), edge_summary(h));
   }
   fmt::print("clients: {}{}\n", str(s.at("url")),
              s.contains("https_url") ? " and " + str(s.at("https_url")) : "");
