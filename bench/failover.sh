@@ -36,9 +36,11 @@ run() {  # run MODE HOLD_MS
   for ((w = 0; w < writers; w++)); do
     create_writer "$url" "$token" "$out/creates-$w" "W$w" keyed "$creates" &
     pids_+=($!)
+    pids+=($!)  # bench/lib.sh ends them on an early exit
   done
   for ((w = 0; w < writers; w++)); do
     for _ in $(seq 600); do [ "$(cat "$out/creates-$w" 2>/dev/null | wc -l)" -ge 30 ] && break; sleep 0.05; done
+    [ "$(cat "$out/creates-$w" 2>/dev/null | wc -l)" -ge 30 ] || { echo "writer $w: no 30 creates in 30 s" >&2; exit 1; }
   done
   primary=$("$ztm" lab status --json --dir "$dir" | jq -r '.hosts[] | select(.role == "primary") | .name')
   local killed_at; killed_at=$(now_ms)
@@ -50,7 +52,9 @@ run() {  # run MODE HOLD_MS
   codes=$(awk '{ print $4 }' "$out/all" | sort | uniq -c | awk '{ print $1 "×" $2 }' | paste -sd' ' -)
   # The longest time without a successful create, from the kill on.
   gap=$(awk -v k="$killed_at" 'BEGIN { prev = k }
-    $4 == 201 && $1 >= k { if ($1 - prev > m) m = $1 - prev; prev = $1 } END { print m + 0 }' "$out/all")
+    $1 >= k { last = $1 }
+    $4 == 201 && $1 >= k { if ($1 - prev > m) m = $1 - prev; prev = $1 }
+    END { if (last - prev > m) m = last - prev; print m + 0 }' "$out/all")
   reads=$(rw_check "$out/rw" 1700 0 "$(now_ms)")
   printf '| %s | %s | %s | %s / %s / %s | %s | %s | %s | %s |\n' "$mode" "$(wc -l < "$out/all")" "$codes" \
     "$(quantile_ms "$out/all" 0.5)" "$(quantile_ms "$out/all" 0.99)" "$(quantile_ms "$out/all" 1)" "$gap" \

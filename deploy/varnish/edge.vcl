@@ -43,7 +43,7 @@ backend origin {
     .host = "{{origin_host}}";
     .port = "{{origin_port}}";
     .connect_timeout = 500ms;
-    .first_byte_timeout = 20s;  # HAProxy's "timeout server" (above the write hold)
+    .first_byte_timeout = 30s;  # HAProxy's "timeout server" (above the web tier's hold)
     .between_bytes_timeout = 10s;
     .probe = origin_ready;
 }

@@ -67,11 +67,16 @@ std::vector<std::string> host_cgroups(const std::string& host) {
   for (const auto& mount : hierarchies()) {
     const std::string lab = fmt::format("{}/{}", mount, kLab);
     const std::string group = fmt::format("{}/{}", lab, host);
-    for (const auto& dir : {lab, group})
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    bool made = true;
+    for (const auto& dir : {lab, group}) {
+      if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) continue;
+      if (errno != EROFS && errno != EACCES && errno != EPERM)
         throw std::runtime_error(
             fmt::format("cannot create cgroup {}: {}", dir, std::strerror(errno)));
-    procs.push_back(group + "/cgroup.procs");
+      made = false;  // not ours to write (a container): no figures from this controller
+      break;
+    }
+    if (made) procs.push_back(group + "/cgroup.procs");
   }
   return procs;
 }
@@ -87,14 +92,24 @@ std::vector<std::string> remove_host_cgroups(const std::string& host) {
   return errors;
 }
 
-std::vector<std::string> lab_cgroup_hosts() {
+std::vector<std::string> remove_lab_cgroups() {
   std::set<std::string> hosts;
   for (const auto& mount : hierarchies()) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(mount + "/" + kLab, ec))
       if (entry.is_directory()) hosts.insert(entry.path().filename().string());
   }
-  return {hosts.begin(), hosts.end()};
+  std::vector<std::string> errors;
+  for (const auto& host : hosts) {
+    auto e = remove_host_cgroups(host);
+    errors.insert(errors.end(), e.begin(), e.end());
+  }
+  for (const auto& mount : hierarchies()) {  // also when no host group was left
+    const std::string lab = fmt::format("{}/{}", mount, kLab);
+    if (is_dir(lab) && ::rmdir(lab.c_str()) != 0 && errors.empty())
+      errors.push_back(fmt::format("cannot remove cgroup {}: {}", lab, std::strerror(errno)));
+  }
+  return errors;
 }
 
 HostUsage host_usage(const std::string& host) {

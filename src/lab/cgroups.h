@@ -7,8 +7,9 @@
 // that host's groups in the forked child, before it execs, so everything it forks (PostgreSQL's
 // backends under Patroni) is counted there too.
 //
-// Failure: a controller that is not mounted is skipped (its figures are absent from usage());
-// creating a group where the controller is mounted and failing is an error (thrown).
+// Failure: a controller that is not mounted, or mounted read-only or not writable by us (a
+// container), is skipped: its figures are null in host_usage(). Any other failure to create a
+// group is an error (thrown).
 
 #include <cstdint>
 #include <optional>
@@ -24,8 +25,9 @@ std::vector<std::string> host_cgroups(const std::string& host);
 // them. Returns the errors, if any.
 std::vector<std::string> remove_host_cgroups(const std::string& host);
 
-// The hosts that have a group (any controller): what `ztm lab down` removes.
-std::vector<std::string> lab_cgroup_hosts();
+// `ztm lab down`: removes every host's groups and the lab's own. Returns the errors, if any
+// (a group whose killed processes are not reaped yet is busy: retry).
+std::vector<std::string> remove_lab_cgroups();
 
 struct HostUsage {
   std::optional<double> cpu_seconds;            // cpuacct.usage

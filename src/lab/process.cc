@@ -88,9 +88,6 @@ pid_t spawn(const Launch& launch) {
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    // "0" moves the writer: this process joins the host's groups, and so does all it forks.
-    for (int fd : cgroup_fds)
-      if (::write(fd, "0", 1) != 1) child_fail("joining the host's cgroup");
     if (new_session)
       ::setsid();
     else
@@ -99,6 +96,9 @@ pid_t spawn(const Launch& launch) {
     if (null_fd >= 0) ::dup2(null_fd, 0);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
+    // "0" moves the writer: this process joins the host's groups, and so does all it forks.
+    for (int fd : cgroup_fds)
+      if (::write(fd, "0", 1) != 1) child_fail("joining the host's cgroup");
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -63,7 +63,7 @@ void Supervisor::remove_host_network(const std::string& host) {
     if (!err.empty()) progress(fmt::format("network: {}", err));
   std::erase(state_.netns, ns);
   std::erase(state_.links, ns);
-  for (const auto& err : remove_host_cgroups(host)) progress(fmt::format("network: {}", err));
+  for (const auto& err : remove_host_cgroups(host)) progress(fmt::format("cgroups: {}", err));
   progress(fmt::format("network: host {} removed", host));
   save();
 }

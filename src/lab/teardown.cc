@@ -65,12 +65,7 @@ bool empty_namespaces() {
 bool remove_cgroups() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (;;) {
-    std::vector<std::string> errors;
-    for (const auto& host : lab_cgroup_hosts()) {
-      auto e = remove_host_cgroups(host);
-      if (e.empty()) fmt::print("down: removed the cgroups of {}\n", host);
-      errors.insert(errors.end(), e.begin(), e.end());
-    }
+    const auto errors = remove_lab_cgroups();
     if (errors.empty()) return true;
     if (std::chrono::steady_clock::now() > deadline) {
       for (const auto& err : errors) fmt::print(stderr, "down: {}\n", err);

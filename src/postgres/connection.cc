@@ -52,11 +52,12 @@ Errc errc_from_sqlstate(std::string_view s) {
 }
 
 // Whether a statement that failed with `sqlstate` surely committed nothing: it was refused
-// (25006: a standby), rolled back (class 40: serialization, deadlock) or out of resources (53).
-// Others of the `unavailable` classes (08 connection, 57 shutdown or cancel, 58 I/O) can come
-// after the commit, before its acknowledgement.
+// (25006: a standby), rolled back (40001 serialization failure, 40P01 deadlock) or out of
+// resources (class 53). Others of the `unavailable` classes (08 connection, 57 shutdown or
+// cancel, 58 I/O; 40003 statement completion unknown) can come after the commit, before its
+// acknowledgement.
 bool surely_not_committed(std::string_view s) {
-  return s == "25006" || s.starts_with("40") || s.starts_with("53");
+  return s == "25006" || s == "40001" || s == "40P01" || s.starts_with("53");
 }
 
 // The error of a statement that was sent.

@@ -10,7 +10,7 @@
 # and the web server's L1 copy) was staler than it promises.
 #
 # rw_start URL USER_ID TOKEN DIR: starts both loops (background; each stops by itself after
-#   300 s or 30000 requests, or when DIR/stop exists).
+#   300 s or 30000 requests, or when DIR/stop exists or DIR is gone).
 # rw_stop DIR: stops them and waits.
 # rw_check DIR BOUND_MS FROM_MS TO_MS: prints "violations reads failed_reads max_stale_ms" for
 #   the reads issued in [FROM_MS, TO_MS) (epoch ms), where max_stale_ms is the longest any read
@@ -18,7 +18,7 @@
 #
 # And the creates a primary is killed under:
 # create_writer URL TOKEN FILE PREFIX keyed|plain [COUNT]: up to COUNT (300) creates (90 s at
-#   most), one at a time, each sent once (with Idempotency-Key PREFIX-i when keyed); a line per request:
+#   most, or until FILE's directory is gone), one at a time, each sent once (with Idempotency-Key PREFIX-i when keyed); a line per request:
 #   "end_ms name id code seconds".
 # quantile_ms FILE Q: the Q-quantile (0..1) of those seconds, in ms.
 
@@ -27,7 +27,7 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 
 rw_writer() {
   local url=$1 id=$2 token=$3 dir=$4 n=0 code deadline=$((SECONDS + 300)) body
-  while [ ! -e "$dir/stop" ] && [ "$SECONDS" -lt "$deadline" ] && [ "$n" -lt 30000 ]; do
+  while [ -d "$dir" ] && [ ! -e "$dir/stop" ] && [ "$SECONDS" -lt "$deadline" ] && [ "$n" -lt 30000 ]; do
     n=$((n + 1))
     body=$(user_body Pair "V$n")
     code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
@@ -38,7 +38,7 @@ rw_writer() {
 
 rw_reader() {
   local url=$1 id=$2 dir=$3 i=0 issued out deadline=$((SECONDS + 300))
-  while [ ! -e "$dir/stop" ] && [ "$SECONDS" -lt "$deadline" ] && [ "$i" -lt 30000 ]; do
+  while [ -d "$dir" ] && [ ! -e "$dir/stop" ] && [ "$SECONDS" -lt "$deadline" ] && [ "$i" -lt 30000 ]; do
     i=$((i + 1))
     issued=$(now_ms)
     out=$(curl -s -m 30 -w ' %{http_code}' "$url/users/$id")
@@ -66,8 +66,8 @@ rw_check() {
   # writes first (marked W), then reads (R), merged by time. For each read: the newest n
   # acknowledged at least `bound` ms before it must be <= what it saw; its staleness is the age
   # of the oldest acknowledgement newer than what it saw.
-  awk -v bound="$bound" -v from="$from" -v to="$to" '
-    FNR == NR { at[$2] = $1; if ($2 > last) last = $2; next }
+  awk -v bound="$bound" -v from="$from" -v to="$to" -v writes="$dir/writes" '
+    FILENAME == writes { at[$2] = $1; if ($2 > last) last = $2; next }
     {
       if ($1 < from || $1 >= to) next
       reads++
@@ -88,6 +88,7 @@ create_writer() {
   local url=$1 token=$2 file=$3 prefix=$4 keyed=$5 count=${6:-300} deadline=$((SECONDS + 90)) i out key=() body id
   body=$(mktemp)
   for ((i = 0; i < count && SECONDS < deadline; i++)); do
+    [ -d "$(dirname "$file")" ] || break
     [ "$keyed" = keyed ] && key=(-H "Idempotency-Key: $prefix-$i")
     out=$(curl -s -m 30 -o "$body" -w '%{http_code} %{time_total}' -X POST \
       -H 'Content-Type: application/json' -H "Authorization: Bearer $token" "${key[@]}" \

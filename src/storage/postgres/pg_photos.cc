@@ -241,7 +241,13 @@ awaitable<Result<Job>> pg_complete_job(Host& host, JobId id, Photo result) {
     if (e.code == Errc::conflict) e.message = fmt::format("photo {} already exists", result.id);
     co_return e;
   }
-  co_return co_await pg_get_job(host, id);
+  auto job = co_await pg_get_job(host, id);
+  if (!job.ok()) {  // the result committed: whatever failed, running this again is not "not done"
+    Error e = std::move(job).error();
+    e.outcome_unknown = e.code == Errc::unavailable;
+    co_return e;
+  }
+  co_return job;
 }
 
 awaitable<Result<Job>> pg_fail_job(Host& host, JobId id, std::string error) {

@@ -98,7 +98,7 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
         [this, i, &mu, &cv, &answered]() -> awaitable<void> {
           const HostStatus status = co_await probe(i);
           topology_.update(i, status);
-          end_round(status);
+          note_probe(status);
           {
             std::lock_guard lock(mu);
             ++answered;
@@ -147,7 +147,7 @@ awaitable<void> ReplicaRouter::discover(std::size_t host) {
     co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     const HostStatus status = co_await probe(host);
     topology_.update(host, status);
-    end_round(status);
+    note_probe(status);
   }
 }
 
@@ -170,8 +170,11 @@ ReplicaRouter::Hold::~Hold() {
                                  std::memory_order_relaxed);
 }
 
-awaitable<Result<void>> ReplicaRouter::Hold::wait(std::uint64_t after_round, std::string why) {
+awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> failed,
+                                                  std::string why) {
   using Clock = std::chrono::steady_clock;
+  const auto failed_at = Clock::now();
+  if (router_.options_.hold_ms == 0) co_return Error{Errc::unavailable, "postgres: " + why};
   if (!since_) {
     if (router_.holding_.fetch_add(1, std::memory_order_relaxed) >= router_.options_.max_held) {
       router_.holding_.fetch_sub(1, std::memory_order_relaxed);
@@ -182,19 +185,21 @@ awaitable<Result<void>> ReplicaRouter::Hold::wait(std::uint64_t after_round, std
     router_.held_.fetch_add(1, std::memory_order_relaxed);
   }
   boost::asio::steady_timer look(co_await boost::asio::this_coro::executor);
-  while (router_.rounds_.load(std::memory_order_acquire) <= after_round ||
-         !router_.topology_.primary()) {
+  while (true) {
     const auto now = Clock::now();
-    if (now >= deadline_) {
+    if (now >= deadline_) {  // first: a call whose attempts are slow ends here too
       router_.hold_timeouts_.fetch_add(1, std::memory_order_relaxed);
       co_return Error{Errc::unavailable,
                       fmt::format("postgres: {}; still so after holding the call {} ms", why,
                                   router_.options_.hold_ms)};
     }
+    // A primary found after the failure: another host, or the same one asked again since.
+    if (const auto primary = router_.topology_.primary();
+        primary && (primary != failed || router_.topology_.status(*primary).asked_at > failed_at))
+      co_return Result<void>{};
     look.expires_after(std::min<Clock::duration>(kHoldLook, deadline_ - now));
     co_await look.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
-  co_return Result<void>{};
 }
 
 // Ready while the hold rides out a failover (see the header).
@@ -205,11 +210,10 @@ bool ReplicaRouter::failing_over() const {
   return options_.hold_ms > 0 && since_primary < std::chrono::milliseconds(options_.hold_ms);
 }
 
-// After each probe: a new round for the held calls; when the primary was seen.
-void ReplicaRouter::end_round(const HostStatus& status) {
+// After each probe: when a primary was last seen (readiness during a failover).
+void ReplicaRouter::note_probe(const HostStatus& status) {
   if (status.role == HostRole::primary)
     last_primary_seen_.store(status.asked_at.time_since_epoch().count(), std::memory_order_relaxed);
-  rounds_.fetch_add(1, std::memory_order_release);
 }
 
 std::optional<std::chrono::duration<double>> ReplicaRouter::staleness(std::size_t host) const {
@@ -244,7 +248,6 @@ template <class T, class Call>
 awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, bool hold) {
   Hold held(*this);
   while (true) {
-    const auto round = rounds_.load(std::memory_order_acquire);
     std::uint64_t tried = 0;
     std::string why = "no host of the cluster can serve reads";
     while (auto host = topology_.pick_read(min_position, tried, std::chrono::steady_clock::now())) {
@@ -258,7 +261,8 @@ awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, 
     }
     rediscover();
     if (!hold) co_return Error{Errc::unavailable, "postgres: " + why};
-    auto waited = co_await held.wait(round, why);
+    // Every host tried was marked down: wait for any primary discovery finds.
+    auto waited = co_await held.wait(std::nullopt, why);
     if (!waited.ok()) co_return std::move(waited).error();
   }
 }
@@ -352,15 +356,15 @@ awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
 // written and workers need the latest state; the volume is small next to user reads.
 //
 // The hold (see the header): a call finding no primary, or failing unavailable without having
-// possibly taken effect (or one that is safe to run twice), waits for discovery's next round
-// that finds a primary, then goes again; for at most hold_ms in all, with at most max_held
-// calls waiting at once.
+// possibly taken effect (or one that is safe to run twice), waits until discovery finds a
+// primary after the failure (Hold::wait), then goes again; for at most hold_ms in all, with at
+// most max_held calls waiting at once.
 template <class T, class Call>
 awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
   Hold held(*this);
   std::string why = "no primary known (failover in progress?)";
   while (true) {
-    const auto round = rounds_.load(std::memory_order_acquire);
+    std::optional<std::size_t> failed;  // the primary this attempt failed on
     if (const auto primary = topology_.primary()) {
       auto r = co_await call(*hosts_[*primary]);
       // Not marked down: unavailable also covers deadlocks and contention on a healthy primary.
@@ -368,10 +372,11 @@ awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
       rediscover();
       if (r.error().outcome_unknown && retry == Retry::if_not_done) co_return r;
       why = std::move(r).error().message;
+      failed = primary;
     } else {
       rediscover();
     }
-    auto waited = co_await held.wait(round, why);
+    auto waited = co_await held.wait(failed, why);
     if (!waited.ok()) co_return std::move(waited).error();
   }
 }

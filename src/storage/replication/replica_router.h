@@ -13,7 +13,7 @@
 //  - a write goes to the host discovery last saw as primary. **The hold**: while there is no
 //    primary (a failover), or when the call failed unavailable *before it could take effect*
 //    (not connected, not sent, refused by a standby: SQLSTATE 25006, rolled back: class 40),
-//    the call waits for discovery's next round that finds a primary and goes again, for at most
+//    the call waits until discovery finds a primary after the failure and goes again, at most
 //    hold_ms (then unavailable: HTTP 503 + Retry-After), with at most max_held calls waiting at
 //    once (beyond: unavailable at once). A write whose outcome is unknown (sent, then the
 //    connection died: Error::outcome_unknown) is sent again only when running it twice is safe
@@ -153,17 +153,19 @@ class ReplicaRouter final : public Database {
     ~Hold();
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
-    // Until a discovery round after `after_round` finds a primary; unavailable (saying `why`)
-    // when the hold is full or the deadline passes.
-    boost::asio::awaitable<Result<void>> wait(std::uint64_t after_round, std::string why);
+    // Until discovery finds a primary after now: another host than `failed` (the primary the
+    // call just failed on, if any), or the same one asked again since. Unavailable (saying
+    // `why`) when the hold is off (hold_ms 0), full, or past its deadline (checked first, so
+    // slow attempts end too).
+    boost::asio::awaitable<Result<void>> wait(std::optional<std::size_t> failed, std::string why);
 
    private:
     ReplicaRouter& router_;
     const std::chrono::steady_clock::time_point deadline_;
     std::optional<std::chrono::steady_clock::time_point> since_;
   };
-  void end_round(const HostStatus& status);  // discovery, after each probe
-  bool failing_over() const;                 // no primary seen for less than hold_ms
+  void note_probe(const HostStatus& status);  // discovery, after each probe
+  bool failing_over() const;                  // no primary seen for less than hold_ms
 
   ReplicaRouterOptions options_;
   std::string primary_conninfo_;
@@ -174,7 +176,6 @@ class ReplicaRouter final : public Database {
     std::atomic<std::uint64_t> reads{0}, writes{0};  // calls sent to the host
   };
   std::vector<std::unique_ptr<Counts>> counts_;
-  std::atomic<std::uint64_t> rounds_{0};  // probes answered (the held calls watch it)
   std::atomic<std::chrono::steady_clock::rep> last_primary_seen_{0};  // a probe's asked_at
   std::atomic<int> holding_{0};
   std::atomic<std::uint64_t> held_{0}, hold_micros_{0}, hold_overflows_{0}, hold_timeouts_{0};

@@ -238,6 +238,7 @@ TEST_F(ReplicaRouterTest, FollowsAPromotedReplicaAndNeverReportsAnUncommittedWri
   });
   ASSERT_TRUE(written);
   EXPECT_GE(unavailable, 1) << "the write during the switch";
+  EXPECT_EQ(router->held(), 0u) << "hold_ms 0: nothing is held";
   EXPECT_TRUE(has_user(a_, id));
   EXPECT_EQ(router->host_status(kReplicaA).role, HostRole::primary);
   EXPECT_GT(router->writes(kReplicaA), 0u);
@@ -383,6 +384,24 @@ TEST_F(ReplicaRouterTest, TheHoldIsBoundedInTimeAndInSize) {
   EXPECT_NE(text.find("ztm_pg_hold_overflows_total{reason=\"full\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("ztm_pg_hold_overflows_total{reason=\"timeout\"} 2"), std::string::npos)
       << text;
+}
+
+// A call that keeps failing on a primary discovery still sees (each attempt times out on a
+// lock) is sent again after each probe, but ends at the hold's deadline, never later than one
+// attempt past it.
+TEST_F(ReplicaRouterTest, ACallThatKeepsFailingOnALivePrimaryEndsAtTheHoldsDeadline) {
+  auto router = make_router(/*max_lag_ms=*/1000, /*interval_ms=*/100, /*hold_ms=*/3000);
+  ASSERT_TRUE(eventually_15s([&] { return settled(*router); }));
+  test::Session locker("host=" + primary_.dir() + " port=5432 user=postgres dbname=" + db_);
+  locker.exec("BEGIN");
+  locker.exec("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE");  // logins wait on it
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(errc(run_on(io_, router->find_account("a@example.com"))), "unavailable");
+  const auto ms = test::elapsed_ms(started);
+  EXPECT_GE(ms, 3000) << "held, and sent again, until the deadline";
+  EXPECT_LT(ms, 3000 + 2000 + 1500) << "at most one attempt (timeout_ms 2000) past it";
+  EXPECT_EQ(router->held(), 1u);
+  locker.exec("ROLLBACK");
 }
 
 // A write sent, then cut off (its backend terminated while it waited on a lock): whether it
