@@ -174,12 +174,12 @@ awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> fai
                                                   std::string why) {
   using Clock = std::chrono::steady_clock;
   const auto failed_at = Clock::now();
-  if (router_.options_.hold_ms == 0) co_return Error{Errc::unavailable, "postgres: " + why};
+  if (router_.options_.hold_ms == 0) co_return Error{Errc::unavailable, why};
   if (!since_) {
     if (router_.holding_.fetch_add(1, std::memory_order_relaxed) >= router_.options_.max_held) {
       router_.holding_.fetch_sub(1, std::memory_order_relaxed);
       router_.hold_overflows_.fetch_add(1, std::memory_order_relaxed);
-      co_return Error{Errc::unavailable, "postgres: " + why + "; the hold is full"};
+      co_return Error{Errc::unavailable, why + "; the hold is full"};
     }
     since_ = Clock::now();
     router_.held_.fetch_add(1, std::memory_order_relaxed);
@@ -189,9 +189,8 @@ awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> fai
     const auto now = Clock::now();
     if (now >= deadline_) {  // first: a call whose attempts are slow ends here too
       router_.hold_timeouts_.fetch_add(1, std::memory_order_relaxed);
-      co_return Error{Errc::unavailable,
-                      fmt::format("postgres: {}; still so after holding the call {} ms", why,
-                                  router_.options_.hold_ms)};
+      co_return Error{Errc::unavailable, fmt::format("{}; still so after holding the call {} ms",
+                                                     why, router_.options_.hold_ms)};
     }
     // A primary found after the failure: another host, or the same one asked again since.
     if (const auto primary = router_.topology_.primary();
@@ -249,7 +248,7 @@ awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, 
   Hold held(*this);
   while (true) {
     std::uint64_t tried = 0;
-    std::string why = "no host of the cluster can serve reads";
+    std::string why = "postgres: no host of the cluster can serve reads";
     while (auto host = topology_.pick_read(min_position, tried, std::chrono::steady_clock::now())) {
       tried |= std::uint64_t{1} << *host;
       counts_[*host]->reads.fetch_add(1, std::memory_order_relaxed);
@@ -260,7 +259,7 @@ awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, 
       why = std::move(r).error().message;
     }
     rediscover();
-    if (!hold) co_return Error{Errc::unavailable, "postgres: " + why};
+    if (!hold) co_return Error{Errc::unavailable, why};
     // Every host tried was marked down: wait for any primary discovery finds.
     auto waited = co_await held.wait(std::nullopt, why);
     if (!waited.ok()) co_return std::move(waited).error();
@@ -362,7 +361,7 @@ awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
 template <class T, class Call>
 awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
   Hold held(*this);
-  std::string why = "no primary known (failover in progress?)";
+  std::string why = "postgres: no primary known (failover in progress?)";
   while (true) {
     std::optional<std::size_t> failed;  // the primary this attempt failed on
     if (const auto primary = topology_.primary()) {

@@ -154,9 +154,9 @@ class ReplicaRouter final : public Database {
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
     // Until discovery finds a primary after now: another host than `failed` (the primary the
-    // call just failed on, if any), or the same one asked again since. Unavailable (saying
-    // `why`) when the hold is off (hold_ms 0), full, or past its deadline (checked first, so
-    // slow attempts end too).
+    // call just failed on, if any), or the same one asked again since. Unavailable (`why`, a
+    // whole message) when the hold is off (hold_ms 0), full, or past its deadline (checked first,
+    // so slow attempts end too).
     boost::asio::awaitable<Result<void>> wait(std::optional<std::size_t> failed, std::string why);
 
    private:
