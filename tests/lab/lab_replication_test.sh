@@ -150,7 +150,8 @@ pair_id=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' -H "Authoriz
 check "full stage: the pair's user is created" test -n "$pair_id"
 rw="$work/rw"
 rw_start "$url" "$pair_id" "$admin_token" "$rw"
-acked_pair() { [ "$(wc -l < "$rw/writes")" -ge "$1" ]; }
+lines() { [ "$(wc -l < "$1")" -ge "$2" ]; }  # lines FILE N: FILE has at least N lines
+acked_pair() { lines "$rw/writes" "$1"; }
 # phase NAME FROM TO: the pair's reads in the window; zero violations, and the numbers printed.
 phase() {
   local r; r=$(rw_check "$rw" "$bound" "$2" "$3")
@@ -195,7 +196,6 @@ phase "replica cut off" "$from" "$(now_ms)"
 # Idempotency-Key and never retried by the client: the web tier holds the writes across the
 # failover (storage.postgres_hold_ms) and sends again only those it may. Every request
 # must end 201; every acknowledged user must be on the new primary exactly once.
-lines() { [ "$(wc -l < "$1")" -ge "$2" ]; }
 # kill_under_creates FILE PREFIX keyed|plain: creates (create_writer) until 30 are acknowledged,
 # then kill -9 of the primary's host; returns when the writer is done. Sets `killed`, `codes`.
 kill_under_creates() {

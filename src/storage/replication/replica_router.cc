@@ -275,17 +275,10 @@ awaitable<std::string> ReplicaRouter::commit_position(pg::Host& primary) {
 
 template <class T, class Call>
 awaitable<Result<T>> ReplicaRouter::write(Call call, Retry retry) {
-  pg::Host* sent_to = nullptr;
-  auto r = co_await on_primary<T>(
-      [this, &call, &sent_to](pg::Host& h) {
-        sent_to = &h;
-        for (std::size_t i = 0; i < hosts_.size(); ++i)
-          if (hosts_[i].get() == &h) counts_[i]->writes.fetch_add(1, std::memory_order_relaxed);
-        return call(h);
-      },
-      retry);
+  std::size_t sent_to = 0;
+  auto r = co_await on_primary<T>(std::move(call), retry, &sent_to);
   if (!r.ok()) co_return r;
-  r->position = co_await commit_position(*sent_to);
+  r->position = co_await commit_position(*hosts_[sent_to]);
   co_return r;
 }
 
@@ -359,12 +352,16 @@ awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
 // primary after the failure (Hold::wait), then goes again; for at most hold_ms in all, with at
 // most max_held calls waiting at once.
 template <class T, class Call>
-awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry) {
+awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry, std::size_t* sent_to) {
   Hold held(*this);
   std::string why = "postgres: no primary known (failover in progress?)";
   while (true) {
     std::optional<std::size_t> failed;  // the primary this attempt failed on
     if (const auto primary = topology_.primary()) {
+      if (sent_to) {  // a write: counted per attempt, and where it went
+        *sent_to = *primary;
+        counts_[*primary]->writes.fetch_add(1, std::memory_order_relaxed);
+      }
       auto r = co_await call(*hosts_[*primary]);
       // Not marked down: unavailable also covers deadlocks and contention on a healthy primary.
       if (r.ok() || r.error().code != Errc::unavailable) co_return r;

@@ -139,7 +139,10 @@ class ReplicaRouter final : public Database {
   // Runs call(primary) without a commit position (photos, jobs, the outbox, logins); held as
   // writes are.
   template <class T, class Call>
-  boost::asio::awaitable<Result<T>> on_primary(Call call, Retry retry = Retry::if_not_done);
+  // `sent_to` (writes only): each attempt is counted as a write, and the host it went to is
+  // left there.
+  boost::asio::awaitable<Result<T>> on_primary(Call call, Retry retry = Retry::if_not_done,
+                                               std::size_t* sent_to = nullptr);
   boost::asio::awaitable<std::string> commit_position(pg::Host& primary);
   boost::asio::awaitable<void> discover(std::size_t host);
   boost::asio::awaitable<HostStatus> probe(std::size_t host);
