@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "lab/host_exporter.h"
 #include "lab/lab.h"
 #include "lab/supervisor.h"
 
@@ -23,10 +24,14 @@ class Lab final : public Subcommand {
     up_->add_option("--stage", stage_,
                     "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
                     "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
-                    "queue (figures 1-18/1-19)")
+                    "queue (figures 1-18/1-19) | cdn (figure 1-11)")
         ->required();
     up_->add_option("--hosts", hosts_,
                     "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
+    up_->add_flag("--observe", observe_,
+                  "add a host `obs` watching the stage: Prometheus with the alert rules, "
+                  "Alertmanager, an exporter beside each engine, every host's own CPU, memory "
+                  "and I/O (docs/observability.md)");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
     chaos_ = lab_->add_subcommand("chaos", "Break or repair a host, a process or a link");
@@ -73,6 +78,11 @@ class Lab final : public Subcommand {
     supervise_->group("");
     supervise_->add_option("--stage", stage_)->required();
     supervise_->add_option("--hosts", hosts_);
+    supervise_->add_flag("--observe", observe_);
+    host_exporter_ = lab_->add_subcommand("host-exporter", "");  // hidden: engine host-exporter
+    host_exporter_->group("");
+    host_exporter_->add_option("--listen", listen_)->required();
+    host_exporter_->add_option("--port", port_)->required();
     for (auto* c : {up_, status_, chaos_, scale_, restart_, autoscale_, down_, supervise_})
       c->add_option("--dir", dir_, dir_help);
   }
@@ -81,7 +91,7 @@ class Lab final : public Subcommand {
     if (!lab_->parsed()) return std::nullopt;
     const std::string dir = dir_.empty() ? lab::default_dir() : dir_;
     try {
-      if (up_->parsed()) return lab::up(dir, stage_, hosts_);
+      if (up_->parsed()) return lab::up(dir, stage_, hosts_, observe_);
       if (status_->parsed()) return lab::status(dir, json_);
       if (chaos_->parsed()) return lab::chaos(dir, action_, target_, peer_);
       if (scale_->parsed()) {
@@ -101,7 +111,8 @@ class Lab final : public Subcommand {
         return lab::autoscale(dir, auto_);
       }
       if (down_->parsed()) return lab::down(dir);
-      if (supervise_->parsed()) return lab::supervise(dir, stage_, hosts_);
+      if (supervise_->parsed()) return lab::supervise(dir, stage_, hosts_, observe_);
+      if (host_exporter_->parsed()) return lab::serve_host_metrics(listen_, port_);
     } catch (const std::exception& e) {
       fmt::print(stderr, "ztm lab: {}\n", e.what());
       return 1;
@@ -119,9 +130,13 @@ class Lab final : public Subcommand {
   CLI::App* autoscale_;
   CLI::App* down_;
   CLI::App* supervise_;
+  CLI::App* host_exporter_;
   std::string dir_;
   std::string stage_;
   std::string hosts_;
+  bool observe_ = false;
+  std::string listen_;
+  int port_ = 0;
   std::string action_;
   std::string target_;
   std::string peer_;

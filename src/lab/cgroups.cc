@@ -92,15 +92,19 @@ std::vector<std::string> remove_host_cgroups(const std::string& host) {
   return errors;
 }
 
-std::vector<std::string> remove_lab_cgroups() {
+std::vector<std::string> lab_cgroup_hosts() {
   std::set<std::string> hosts;
   for (const auto& mount : hierarchies()) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(mount + "/" + kLab, ec))
       if (entry.is_directory()) hosts.insert(entry.path().filename().string());
   }
+  return {hosts.begin(), hosts.end()};
+}
+
+std::vector<std::string> remove_lab_cgroups() {
   std::vector<std::string> errors;
-  for (const auto& host : hosts) {
+  for (const auto& host : lab_cgroup_hosts()) {
     auto e = remove_host_cgroups(host);
     errors.insert(errors.end(), e.begin(), e.end());
   }

@@ -25,6 +25,9 @@ std::vector<std::string> host_cgroups(const std::string& host);
 // them. Returns the errors, if any.
 std::vector<std::string> remove_host_cgroups(const std::string& host);
 
+// The hosts that have groups, by name.
+std::vector<std::string> lab_cgroup_hosts();
+
 // `ztm lab down`: removes every host's groups and the lab's own. Returns the errors, if any
 // (a group whose killed processes are not reaped yet is busy: retry).
 std::vector<std::string> remove_lab_cgroups();

@@ -230,7 +230,8 @@ std::string default_dir() {
   return "/run/ztm-lab";
 }
 
-int up(const std::string& dir, const std::string& stage_name, const std::string& hosts) {
+int up(const std::string& dir, const std::string& stage_name, const std::string& hosts,
+       bool observe) {
   if (!find_stage(stage_name)) {
     std::string names;
     for (const auto& n : stage_names()) names += (names.empty() ? "" : ", ") + n;
@@ -270,6 +271,7 @@ int up(const std::string& dir, const std::string& stage_name, const std::string&
   std::vector<std::string> argv = {self_exe(), "lab",     "supervise", "--dir",
                                    dir,        "--stage", stage_name};
   if (!hosts.empty()) argv.insert(argv.end(), {"--hosts", hosts});
+  if (observe) argv.push_back("--observe");
   const pid_t supervisor = spawn({.argv = argv,
                                   .workdir = dir,
                                   .log = dir + "/supervisor.log",

@@ -13,7 +13,9 @@ std::string default_dir();
 // Starts the supervisor for `stage` and waits (at most 60 s) until every process is healthy;
 // prints progress, then the table. On failure prints the failing log tail, tears down, returns 1.
 // `hosts` ("etcd1,db1,db2,db3", "" = all) brings up part of the stage, e.g. its data tier alone.
-int up(const std::string& dir, const std::string& stage, const std::string& hosts = "");
+// `observe` adds the stage's observability (observe.h: Prometheus, Alertmanager, exporters).
+int up(const std::string& dir, const std::string& stage, const std::string& hosts = "",
+       bool observe = false);
 
 // The supervisor's live status as a table, or as JSON (docs/lab.md). 1 when no lab is up.
 int status(const std::string& dir, bool json);

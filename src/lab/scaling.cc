@@ -114,6 +114,7 @@ void Supervisor::remove_runtime_host(const std::string& host) {
   std::erase_if(procs_, [&](const Proc& p) { return p.host->name == host; });
   hosts_.remove_if([&](const HostDef& h) { return h.name == host; });
   remove_host_network(host);
+  save();
 }
 
 std::string Supervisor::add_web(int n) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "lab/engines/engine.h"
+#include "lab/observe.h"
 
 namespace ztm::lab {
 namespace {
@@ -29,9 +30,16 @@ TEST(Stages, DbStartsTheDatabaseBeforeTheWebServer) {
   EXPECT_EQ(web->processes.at(0).after, std::vector<std::string>{"db1/postgres"});
 }
 
+// Every stage, and every stage with its observability (--observe, observe.h).
 TEST(Stages, EveryStageIsWellFormed) {
+  std::vector<Stage> all;
   for (const auto& name : stage_names()) {
-    const Stage* s = find_stage(name);
+    all.push_back(*find_stage(name));
+    all.push_back(observed(*find_stage(name)));
+  }
+  for (const Stage& stage : all) {
+    const Stage* s = &stage;
+    const std::string& name = s->name;
     std::set<std::string> addresses, processes;
     for (const auto& h : s->hosts) {
       EXPECT_LE(h.name.size(), 11u) << h.name << ": ztm-<host> must fit an interface name";

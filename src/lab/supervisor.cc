@@ -16,6 +16,7 @@
 #include "lab/cgroups.h"
 #include "lab/control.h"
 #include "lab/network.h"
+#include "lab/observe.h"
 #include "lab/supervisor_class.h"
 
 namespace ztm::lab {
@@ -406,6 +407,15 @@ void Supervisor::engine_action(int client, const std::string& op, const std::str
 }
 
 void Supervisor::save() {
+  if (host(kObsHost)) {  // --observe: what Prometheus scrapes follows the hosts
+    std::vector<const HostDef*> hosts;
+    for (const auto& h : hosts_) hosts.push_back(&h);
+    try {
+      write_scrape_targets(fmt::format("{}/hosts/{}", dir_, kObsHost), scrape_targets(hosts));
+    } catch (const std::exception& e) {
+      progress(fmt::format("supervisor: scrape targets: {}", e.what()));
+    }
+  }
   state_.processes.clear();
   for (const auto& p : procs_)
     state_.processes.push_back({.name = p.name,
@@ -417,14 +427,16 @@ void Supervisor::save() {
   save_state(dir_, state_);
 }
 
-int supervise(const std::string& dir, const std::string& stage_name, const std::string& hosts) {
+int supervise(const std::string& dir, const std::string& stage_name, const std::string& hosts,
+              bool observe) {
   const Stage* stage = find_stage(stage_name);
   if (!stage) {
     progress("supervisor: unknown stage " + stage_name);
     return 2;
   }
   try {
-    return Supervisor(dir, select_hosts(*stage, hosts)).run();
+    Stage selected = select_hosts(*stage, hosts);
+    return Supervisor(dir, observe ? observed(std::move(selected)) : std::move(selected)).run();
   } catch (const std::invalid_argument& e) {
     progress(fmt::format("supervisor: {}", e.what()));
     return 2;

@@ -12,6 +12,7 @@ namespace ztm::lab {
 
 // `hosts`: only these hosts of the stage ("" = all; see up() in lab.h). Returns the exit status:
 // 0 after `down`, 1 when the network could not be built, 2 for an unknown stage or host.
-int supervise(const std::string& dir, const std::string& stage, const std::string& hosts = "");
+int supervise(const std::string& dir, const std::string& stage, const std::string& hosts = "",
+              bool observe = false);
 
 }  // namespace ztm::lab

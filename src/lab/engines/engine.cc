@@ -15,6 +15,12 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "varnish") return prepare_varnish;
   if (name == "varnish-exporter") return prepare_varnish_exporter;
   if (name == "tls") return prepare_edge_tls;
+  if (name == "prometheus") return prepare_prometheus;
+  if (name == "alertmanager") return prepare_alertmanager;
+  if (name == "host-exporter") return prepare_host_exporter;
+  if (name == "node-exporter") return prepare_node_exporter;
+  if (name == "postgres-exporter") return prepare_postgres_exporter;
+  if (name == "redis-exporter") return prepare_redis_exporter;
   return nullptr;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // An engine is what runs in a lab process: ztm serve, ztm worker, PostgreSQL, etcd, Patroni,
-// HAProxy, Redis, Sentinel, NATS, Varnish and its exporter.
+// HAProxy, Redis, Sentinel, NATS, Varnish and its exporter; with --observe, Prometheus,
+// Alertmanager and the exporters.
 // Each has one file in this folder with a prepare function: it writes the engine's files into
 // its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
 // (initdb, seeding), and returns how to run, stop and health-check the process.
@@ -27,6 +28,7 @@ inline constexpr int kNatsPort = 4222;
 inline constexpr int kNatsMonitorPort = 8222;  // /healthz, /jsz (the queue's depth)
 inline constexpr int kWorkerPort = 8080;       // ztm worker's /healthz and /metrics
 inline constexpr const char* kSessionsMaster = "ztm-sessions";  // the primary's name in Sentinel
+inline constexpr int kPatroniApiPort = 8008;  // Patroni's REST API: /patroni, /metrics
 
 // A CDN edge (stage cdn): Varnish on its public address (HTTPS through HAProxy, which passes
 // connections to Varnish's PROXY listener on the edge host's loopback), its admin listener
@@ -37,6 +39,16 @@ inline constexpr int kEdgeTlsProxyPort = 6086;
 inline constexpr int kEdgeAdminPort = 6091;
 inline constexpr int kEdgeExporterPort = 9131;
 inline constexpr int kEdgeCliPort = 6082;
+
+// Metrics (observability.md): HAProxy's built-in exporter on the load balancer's private address,
+// the engines' exporters beside them, and the obs host's services (`--observe`, observe.h).
+inline constexpr int kHaproxyMetricsPort = 8405;
+inline constexpr int kPostgresExporterPort = 9187;
+inline constexpr int kRedisExporterPort = 9121;
+inline constexpr int kPrometheusPort = 9090;
+inline constexpr int kAlertmanagerPort = 9093;
+inline constexpr int kNodeExporterPort = 9100;
+inline constexpr int kHostExporterPort = 9101;
 
 struct EngineContext {
   std::string host;            // "web1"
@@ -83,6 +95,14 @@ ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_se
 ProcessSpec prepare_varnish(const EngineContext& context);
 ProcessSpec prepare_varnish_exporter(const EngineContext& context);
 ProcessSpec prepare_edge_tls(const EngineContext& context);
+
+// engines/observe.cc: what `--observe` adds (observe.h).
+ProcessSpec prepare_prometheus(const EngineContext& context);
+ProcessSpec prepare_alertmanager(const EngineContext& context);
+ProcessSpec prepare_host_exporter(const EngineContext& context);
+ProcessSpec prepare_node_exporter(const EngineContext& context);
+ProcessSpec prepare_postgres_exporter(const EngineContext& context);
+ProcessSpec prepare_redis_exporter(const EngineContext& context);
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

@@ -54,6 +54,8 @@ ProcessSpec prepare_haproxy(const EngineContext& c) {
   const std::string socket = haproxy_socket(c.workdir);
   render_file("haproxy", "haproxy.cfg",
               {{"admin_socket", socket},
+               {"address", c.address},
+               {"metrics_port", std::to_string(kHaproxyMetricsPort)},
                {"public_address", c.public_address},
                {"http_port", std::to_string(kLbHttpPort)},
                {"https_port", std::to_string(kLbHttpsPort)},

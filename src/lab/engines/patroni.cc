@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUser = "postgres";
 constexpr const char* kBinary = "/usr/bin/patroni";
-constexpr int kApiPort = 8008;
+constexpr int kApiPort = kPatroniApiPort;
 // Lab-only credentials (the lab's private network, docs/lab.md): pg_rewind and Patroni's own
 // connections use the superuser, streaming replication the replication user.
 constexpr const char* kSuperuserPassword = "ztm-lab-postgres";
