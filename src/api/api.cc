@@ -188,6 +188,14 @@ Response Api::unmatched(const http::Request& req, const http::Router::Match& mat
 boost::asio::awaitable<Response> Api::handle(http::Request& req) {
   const auto start = options_.clock->steady_now();
   std::string id = request_id(req);
+  // The caller's trace when it sent a valid traceparent, else a new one (sampled at the rate
+  // configured): the request's span is this server's work (core/trace.h).
+  std::optional<Trace> traced;
+  if (auto it = req.msg.find("traceparent"); it != req.msg.end())
+    traced = Trace::child_of(std::string_view(it->value().data(), it->value().size()));
+  const Trace trace = traced ? *traced : Trace::start(sample_percent(options_.trace_sample_pct));
+  req.request_id = id;
+  req.trace = &trace;
   int endpoint = -1;
   Response res;
   try {
@@ -204,6 +212,7 @@ Response Api::finish(int endpoint, const http::Request& req, Response res, std::
   const double seconds =
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, id, seconds);
+  if (req.trace && req.trace->sampled()) log_span(endpoint, req, res, id, seconds);
   res.header("X-Request-Id", std::move(id));
   // CORS without credentials (`*`): a credentialed request can never read an answer this way.
   if (endpoint >= 0 && static_cast<std::size_t>(endpoint) < public_endpoints_.size() &&
@@ -244,9 +253,26 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
         {"request_id", request_id}, {"method", std::string_view(req.msg.method_string())},
         {"path", req.path},         {"route", req.route},
         {"status", res.status},     {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
+    if (req.trace) {
+      fields.emplace("trace_id", req.trace->trace_id());
+      fields.emplace("span_id", req.trace->span_id());
+    }
     if (!res.detail.empty()) fields.emplace("detail", res.detail);
     log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request", fields);
   }
+}
+
+// A sampled request's span as a log record (docs/observability.md): `ztm trace` draws the
+// waterfall of a trace from these, across processes.
+void Api::log_span(int endpoint, const http::Request& req, const Response& res,
+                   std::string_view request_id, double seconds) {
+  const auto& labels = endpoint >= 0 ? endpoint_metrics_[static_cast<std::size_t>(endpoint)]->labels
+                                     : endpoint_metrics_.back()->labels;
+  const auto started =
+      options_.clock->now() -
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(seconds));
+  log::span(*req.trace, fmt::format("{} {}", labels[0].second, labels[1].second), request_id,
+            started, seconds, {{"status", res.status}});
 }
 
 // X-Request-Id from the client when it is safe to echo (1..128 of [A-Za-z0-9._:-]), else ours.

@@ -39,6 +39,8 @@ struct ApiOptions {
   // Called after every successful unsafe request (a write may have committed outbox messages):
   // the outbox relay's wake(). May be empty.
   std::function<void()> on_write;
+  // Of the requests without a sampled traceparent, the percent whose span is logged (log.*).
+  int trace_sample_pct = 1;
 };
 
 class Api {
@@ -59,6 +61,8 @@ class Api {
  private:
   struct EndpointMetrics;
   void add_routes();
+  void log_span(int endpoint, const http::Request& req, const http::Response& res,
+                std::string_view request_id, double seconds);
   // Adds a GET route whose answers are public: readable cross-origin (a page on the origin
   // reads them from an edge), see finish().
   template <class Handler>

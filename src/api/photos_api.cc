@@ -176,7 +176,9 @@ boost::asio::awaitable<Response> PhotosApi::edit(http::Request& req) {
     co_return error_response(Error{Errc::invalid_argument, "body: must be {\"operations\":[...]}"});
   auto steps = operations_from_json(*list);
   if (!steps) co_return error_response(steps.error());
-  auto job = co_await photos_.edit(*who, *id, std::move(*steps));
+  app::JobOrigin origin{.request_id = std::string(req.request_id),
+                        .traceparent = req.trace ? req.trace->traceparent() : std::string()};
+  auto job = co_await photos_.edit(*who, *id, std::move(*steps), std::move(origin));
   if (!job) co_return error_response(job.error());
   Response res = json_response(
       202, {{"id", job->id}, {"status", "queued"}, {"url", "/jobs/" + std::to_string(job->id)}});

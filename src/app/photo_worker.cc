@@ -49,12 +49,15 @@ PhotoWorker::PhotoWorker(Queue& queue, PhotoStore& photos, media::BlobStore& blo
                                      "Time from a job's delivery to its ack, done or failed.");
 }
 
+namespace {
+constexpr const char* kOutcomes[] = {"done", "failed", "retried", "skipped"};
+}  // namespace
+
 void PhotoWorker::count(Outcome outcome, double seconds) {
   if (!metrics_) return;
-  static constexpr const char* kNames[] = {"done", "failed", "retried", "skipped"};
   metrics_
       ->counter("ztm_worker_jobs_total", "Job deliveries by outcome.",
-                {{"outcome", kNames[static_cast<int>(outcome)]}})
+                {{"outcome", kOutcomes[static_cast<int>(outcome)]}})
       .inc();
   if (outcome == Outcome::done || outcome == Outcome::failed) duration_->observe(seconds);
 }
@@ -105,10 +108,32 @@ awaitable<bool> PhotoWorker::fetch_and_handle() {
   co_return true;
 }
 
+// Every delivery is logged with the request that asked for the job (its id and trace: a
+// request is found end to end, HAProxy -> web -> queue -> worker, by `ztm logs --request`), and
+// written as a span of that trace when it is sampled.
 awaitable<void> PhotoWorker::handle(QueueMessage message) {
+  const auto started = options_.clock->now();
   const auto start = options_.clock->steady_now();
-  const Outcome outcome = co_await work(message);
-  count(outcome, std::chrono::duration<double>(options_.clock->steady_now() - start).count());
+  const auto parsed = parse_job_message(message.payload);
+  const Outcome outcome = co_await work(message, parsed);
+  const double seconds =
+      std::chrono::duration<double>(options_.clock->steady_now() - start).count();
+  count(outcome, seconds);
+  const JobOrigin origin = parsed ? parsed->origin : JobOrigin{};
+  const auto trace = Trace::child_of(origin.traceparent);
+  boost::json::object fields{{"job", parsed ? parsed->job : 0},
+                             {"outcome", kOutcomes[static_cast<int>(outcome)]},
+                             {"deliveries", message.deliveries},
+                             {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
+  if (!origin.request_id.empty()) fields.emplace("request_id", origin.request_id);
+  if (trace) {
+    fields.emplace("trace_id", trace->trace_id());
+    fields.emplace("span_id", trace->span_id());
+  }
+  log::info("job", fields);
+  if (trace && trace->sampled())
+    log::span(*trace, "job edit", origin.request_id, started, seconds,
+              {{"job", parsed->job}, {"outcome", kOutcomes[static_cast<int>(outcome)]}});
 }
 
 // Never returns: it ends when cancelled (by throwing operation_aborted).
@@ -142,19 +167,20 @@ awaitable<Result<media::EditedImage>> PhotoWorker::edit_with_heartbeat(const Que
   co_return std::get<0>(std::move(edited));
 }
 
-awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {
+awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message,
+                                                  const Result<JobMessage>& parsed) {
   auto retry = [&](const Error& e) -> awaitable<Outcome> {
     log::warn("job retried",
               {{"message", message.id}, {"deliveries", message.deliveries}, {"error", e.message}});
     (void)co_await queue_.nak(message, backoff(message.deliveries));
     co_return Outcome::retried;
   };
-  auto id = parse_job_message(message.payload);
-  if (!id) {
-    (void)co_await queue_.dead_letter(message, id.error().message);
+  if (!parsed) {
+    (void)co_await queue_.dead_letter(message, parsed.error().message);
     co_return Outcome::failed;
   }
-  auto job = co_await photos_.start_job(*id);
+  const storage::JobId id = parsed->job;
+  auto job = co_await photos_.start_job(id);
   if (!job && job.error().code == Errc::not_found) {
     (void)co_await queue_.dead_letter(message, job.error().message);
     co_return Outcome::failed;
@@ -165,8 +191,8 @@ awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {
     co_return Outcome::skipped;
   }
   auto fail = [&](std::string reason) -> awaitable<Outcome> {
-    if (auto f = co_await photos_.fail_job(*id, reason); !f) co_return co_await retry(f.error());
-    log::warn("job failed", {{"job", *id}, {"error", reason}});
+    if (auto f = co_await photos_.fail_job(id, reason); !f) co_return co_await retry(f.error());
+    log::warn("job failed", {{"job", id}, {"error", reason}});
     (void)co_await queue_.dead_letter(message, reason);
     co_return Outcome::failed;
   };
@@ -206,7 +232,7 @@ awaitable<PhotoWorker::Outcome> PhotoWorker::work(const QueueMessage& message) {
   std::string result_key = result.blob_key;
   if (auto put = co_await blobs_.put(std::move(result_key), std::move(edited->bytes)); !put)
     co_return co_await retry(put.error());
-  auto done = co_await photos_.complete_job(*id, std::move(result));
+  auto done = co_await photos_.complete_job(id, std::move(result));
   if (!done) co_return co_await retry(done.error());
   (void)co_await queue_.ack(message);
   co_return Outcome::done;

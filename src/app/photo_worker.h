@@ -19,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 
+#include "app/photos.h"
 #include "core/blocking_pool.h"
 #include "core/clock.h"
 #include "core/ids.h"
@@ -56,7 +57,8 @@ class PhotoWorker {
 
  private:
   enum class Outcome { done, failed, retried, skipped };
-  boost::asio::awaitable<Outcome> work(const queue::QueueMessage& message);
+  boost::asio::awaitable<Outcome> work(const queue::QueueMessage& message,
+                                       const Result<JobMessage>& parsed);
   boost::asio::awaitable<void> consume();
   boost::asio::awaitable<bool> fetch_and_handle();
   boost::asio::awaitable<void> heartbeats(const queue::QueueMessage& message);

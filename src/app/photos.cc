@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "app/photo_edits.h"
 
@@ -56,11 +57,14 @@ Result<void> storage_quota(const PhotoUsage& usage, const PhotoQuotas& quotas,
 
 }  // namespace
 
-std::string job_message(JobId id) {
-  return fmt::format(R"({{"job":{}}})", id);
+std::string job_message(JobId id, const JobOrigin& origin) {
+  boost::json::object message{{"job", id}};
+  if (!origin.request_id.empty()) message["request_id"] = origin.request_id;
+  if (!origin.traceparent.empty()) message["traceparent"] = origin.traceparent;
+  return boost::json::serialize(message);
 }
 
-Result<JobId> parse_job_message(std::string_view payload) {
+Result<JobMessage> parse_job_message(std::string_view payload) {
   boost::system::error_code ec;
   auto doc = boost::json::parse(payload, ec);
   const auto* obj = ec ? nullptr : doc.if_object();
@@ -68,7 +72,14 @@ Result<JobId> parse_job_message(std::string_view payload) {
   if (!id || !id->is_int64() || id->as_int64() <= 0)
     return Error{Errc::invalid_argument,
                  "not a job message: " + std::string(payload.substr(0, 100))};
-  return id->as_int64();
+  auto text = [obj](const char* key) {
+    const auto* v = obj->if_contains(key);
+    return v && v->is_string() && v->as_string().size() <= 128 ? std::string(v->as_string())
+                                                               : std::string();
+  };
+  return JobMessage{
+      .job = id->as_int64(),
+      .origin = {.request_id = text("request_id"), .traceparent = text("traceparent")}};
 }
 
 PhotoService::PhotoService(PhotoStore& photos, media::BlobStore& blobs, IdGenerator& ids,
@@ -132,7 +143,7 @@ awaitable<Result<void>> PhotoService::remove(Principal who, PhotoId id) {
 }
 
 awaitable<Result<Job>> PhotoService::edit(Principal who, PhotoId id,
-                                          std::vector<media::Operation> steps) {
+                                          std::vector<media::Operation> steps, JobOrigin origin) {
   auto photo = co_await photos_.get_photo(id);
   if (!photo) co_return std::move(photo).error();
   if (auto ok = allowed(who, photo->owner_id, "edit this photo"); !ok)
@@ -152,7 +163,7 @@ awaitable<Result<Job>> PhotoService::edit(Principal who, PhotoId id,
   if (auto room = storage_quota(*usage, options_.quotas, 0); !room)
     co_return std::move(room).error();
   Job job{ids_.next(), id, photo->owner_id, operations_to_json(steps), JobStatus::queued, 0, "", 0};
-  std::string message = job_message(job.id);
+  std::string message = job_message(job.id, origin);
   co_return co_await photos_.create_job(std::move(job), std::move(message));
 }
 

@@ -35,6 +35,17 @@ struct PhotoOptions {
   PhotoQuotas quotas;
 };
 
+// The request that asked for a job, carried in its queue message so that the worker's log lines
+// and span join the request's (docs/observability.md). Either may be empty.
+struct JobOrigin {
+  std::string request_id;
+  std::string traceparent;  // the web request's span, the job's parent (core/trace.h)
+};
+struct JobMessage {
+  storage::JobId job = 0;
+  JobOrigin origin;
+};
+
 class PhotoService {
  public:
   // REQUIRES: every reference outlives this.
@@ -51,9 +62,11 @@ class PhotoService {
                                                           int limit);
   // Deletes the photo, and its bytes when no other photo uses them.
   boost::asio::awaitable<Result<void>> remove(Principal who, storage::PhotoId id);
-  // Validates the steps against the photo and queues a job (202 Accepted in the API).
+  // Validates the steps against the photo and queues a job (202 Accepted in the API); the
+  // job's message carries `origin`.
   boost::asio::awaitable<Result<storage::Job>> edit(Principal who, storage::PhotoId id,
-                                                    std::vector<media::Operation> steps);
+                                                    std::vector<media::Operation> steps,
+                                                    JobOrigin origin = {});
   boost::asio::awaitable<Result<storage::Job>> job(storage::JobId id);
   // The bytes of a blob (GET /media/{key}); not_found for a malformed key.
   boost::asio::awaitable<Result<std::string>> media(std::string key);
@@ -66,9 +79,10 @@ class PhotoService {
   BlockingPool pool_;
 };
 
-// The queue message of a job: {"job":<id>}.
-std::string job_message(storage::JobId id);
-// The job id in a message; invalid_argument when it is not one.
-Result<storage::JobId> parse_job_message(std::string_view payload);
+// The queue message of a job: {"job":<id>,"request_id":"...","traceparent":"..."}.
+std::string job_message(storage::JobId id, const JobOrigin& origin = {});
+// invalid_argument when the payload is not a job message (an origin field that is not a string
+// of at most 128 bytes is dropped: it only labels logs).
+Result<JobMessage> parse_job_message(std::string_view payload);
 
 }  // namespace ztm::app

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <memory>
@@ -87,7 +88,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     try {
-      ztm::log::init(config.log.level);
+      // "ztm-web" for serve (the web tier), "ztm-worker", else "ztm-<command>".
+      std::string service = commands[i].second->name;
+      std::replace(service.begin(), service.end(), ' ', '-');
+      service = "ztm-" + (service == "serve" ? std::string("web") : service);
+      ztm::log::init(config.log.level, config.log.host, service);
       return commands[i].second->run(config);
     } catch (const std::exception& e) {
       fmt::print(stderr, "ztm {}: {}\n", commands[i].second->name, e.what());

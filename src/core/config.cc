@@ -296,6 +296,11 @@ std::vector<ConfigOption> make_options() {
                     {"all", "errors", "off"}),
       int_option("log.slow_ms", "with log.access=errors, also log requests slower than this",
                  ZTM_FIELD(log.slow_ms), 0, kDay),
+      string_option("log.host", "the host name on every log line (empty = the machine's)",
+                    ZTM_FIELD(log.host), {}, true),
+      int_option("log.trace_sample_pct",
+                 "percent of new traces whose spans are logged (a sampled traceparent always is)",
+                 ZTM_FIELD(log.trace_sample_pct), 0, 100),
   };
 }
 
@@ -461,6 +466,10 @@ void validate(const Config& c) {
     throw ConfigError(fmt::format(
         "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",
         c.http.header_timeout_ms, c.http.idle_timeout_ms));
+  if (c.log.host.size() > 64 || !std::all_of(c.log.host.begin(), c.log.host.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
+      }))
+    throw ConfigError("option 'log.host' must be at most 64 of [A-Za-z0-9.-]");
   if (c.cache.enabled && c.cache.max_bytes < 64 * 1024)
     throw ConfigError("option 'cache.max_bytes' must be at least 65536 when the cache is enabled");
   for (const auto& [key, value] :

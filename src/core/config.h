@@ -154,6 +154,11 @@ struct LogConfig {
   std::string level = "info";     // trace | debug | info | warn | error | off
   std::string access = "errors";  // all | errors (4xx/5xx and slow requests) | off
   int slow_ms = 1000;
+  // Every line names its host and service (docs/observability.md): "" = the machine's hostname.
+  std::string host;
+  // Of the requests that arrive without a sampled `traceparent`, the share whose spans are
+  // written (core/trace.h): 1 in 100 by default.
+  int trace_sample_pct = 1;
 };
 
 struct Config {

@@ -1,19 +1,31 @@
 #include "core/log.h"
 
+#include <fmt/chrono.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
+#include <cctype>
 
 #include "core/utf8.h"
 
 namespace ztm::log {
 
-void init(std::string_view level) {
+void init(std::string_view level, std::string_view host, std::string_view service) {
   auto logger = spdlog::stderr_logger_mt("ztm");
-  // The message part (%v) is the JSON fields after "ts" and "level", without braces.
-  logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})",
-                      spdlog::pattern_time_type::utc);
+  char hostname[256] = "";
+  if (host.empty() && ::gethostname(hostname, sizeof hostname - 1) == 0) {
+    for (char* c = hostname; *c; ++c)  // keep the line valid JSON whatever the name
+      if (!std::isalnum(static_cast<unsigned char>(*c)) && *c != '-' && *c != '.') *c = '-';
+    host = hostname;
+  }
+  // The message part (%v) is the JSON fields after "ts", "level", "host" and "service", without
+  // braces. Host and service are fixed for the process: part of the pattern, not of each write.
+  logger->set_pattern(
+      fmt::format(R"({{"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","host":"{}","service":"{}",%v}})",
+                  host, service),
+      spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
@@ -40,6 +52,21 @@ void write(spdlog::level::level_enum level, std::string_view msg,
   std::string text = boost::json::serialize(line);
   // Strip the braces: the pattern supplies them around ts and level.
   logger->log(level, "{}", std::string_view(text).substr(1, text.size() - 2));
+}
+
+void span(const Trace& trace, std::string_view name, std::string_view request_id,
+          std::chrono::system_clock::time_point start, double seconds, boost::json::object fields) {
+  if (!enabled(spdlog::level::info)) return;
+  fields.emplace("name", name);
+  fields.emplace("trace_id", trace.trace_id());
+  fields.emplace("span_id", trace.span_id());
+  if (!trace.parent_id().empty()) fields.emplace("parent_id", trace.parent_id());
+  if (!request_id.empty()) fields.emplace("request_id", request_id);
+  fields.emplace("start",
+                 fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
+                             std::chrono::time_point_cast<std::chrono::microseconds>(start)));
+  fields.emplace("duration_us", static_cast<std::int64_t>(seconds * 1e6));
+  write(spdlog::level::info, "span", fields);
 }
 
 }  // namespace ztm::log

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/trace.h"
+
 namespace ztm::http {
 
 namespace bhttp = boost::beast::http;
@@ -25,6 +27,10 @@ struct Request {
   std::array<std::string_view, 2> params{};  // values of {placeholders} in the matched route
   std::string_view route;         // the matched route pattern ("/users/{id}"), for metrics and logs
   boost::asio::ip::address peer;  // the connection's remote address (a proxy's, behind one)
+  // Set by the API before a handler runs: who this request is in the logs, and its place in a
+  // trace (core/trace.h), for what a handler hands on (a photo job's message).
+  std::string_view request_id;
+  const Trace* trace = nullptr;
 
   std::string_view header(Field f) const {
     auto it = msg.find(f);

@@ -35,29 +35,50 @@ std::pair<std::string, int> metrics_of(const ProcessDef& p) {
 
 }  // namespace
 
+namespace {
+
+const ProcessDef kShipper{.engine = "log-shipper", .after = {std::string(kObsHost) + "/logs"}};
+
+// A runtime host (web4, work3) ships its logs too.
+std::function<HostDef(int)> with_shipper(std::function<HostDef(int)> make) {
+  if (!make) return make;
+  return [make = std::move(make)](int n) {
+    HostDef h = make(n);
+    h.processes.push_back(kShipper);
+    return h;
+  };
+}
+
+}  // namespace
+
 Stage observed(Stage stage) {
   if (std::any_of(stage.hosts.begin(), stage.hosts.end(),
                   [](const HostDef& h) { return h.name == kObsHost; }))
     return stage;
   for (auto& h : stage.hosts) {
-    std::vector<ProcessDef> exporters;
+    std::vector<ProcessDef> added;
     for (const auto& p : h.processes) {
       const std::string after = process_name(h, p);
       if (p.engine == "postgres" || p.engine == "patroni")
-        exporters.push_back({.engine = "postgres-exporter", .after = {after}});
+        added.push_back({.engine = "postgres-exporter", .after = {after}});
       else if (p.engine == "redis")
-        exporters.push_back({.engine = "redis-exporter", .after = {after}});
+        added.push_back({.engine = "redis-exporter", .after = {after}});
     }
-    for (auto& e : exporters) h.processes.push_back(std::move(e));
+    added.push_back(kShipper);
+    for (auto& e : added) h.processes.push_back(std::move(e));
   }
   stage.hosts.push_back({.name = kObsHost,
                          .dc = "dc1",
                          .number = 3,
                          .roles = {"obs"},
-                         .processes = {{.engine = "host-exporter"},
+                         .processes = {{.engine = "logs"},
+                                       {.engine = "host-exporter"},
                                        {.engine = "node-exporter"},
                                        {.engine = "alertmanager"},
-                                       {.engine = "prometheus"}}});
+                                       {.engine = "prometheus"},
+                                       kShipper}});
+  stage.web_host = with_shipper(std::move(stage.web_host));
+  stage.worker_host = with_shipper(std::move(stage.worker_host));
   return stage;
 }
 

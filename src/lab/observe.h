@@ -6,18 +6,21 @@
 //     so one exporter);
 //   - beside each engine without metrics of its own, its exporter on the same host: PostgreSQL
 //     (also under Patroni) and Redis. ztm, Patroni, etcd and HAProxy serve /metrics themselves;
-//     the edges already have theirs.
+//     the edges already have theirs;
+//   - the logs in one place: the log host (engine `logs` on obs) and a shipper on every host,
+//     runtime hosts (`ztm lab scale`) included (engines/logs.cc).
 // What Prometheus scrapes is written by the supervisor, one file per job, into the obs host's
 // directory (file_sd), every time a host comes or goes (`ztm lab scale`).
 
 #include <string>
 #include <vector>
 
+#include "lab/engines/engine.h"
 #include "lab/stages.h"
 
 namespace ztm::lab {
 
-inline constexpr const char* kObsHost = "obs";
+inline constexpr const char* kObsHost = kObsHostName;
 
 // `stage` with the obs host and the exporters. Idempotent.
 Stage observed(Stage stage);

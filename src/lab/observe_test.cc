@@ -23,11 +23,15 @@ std::map<std::string, std::vector<std::string>> processes_by_host(const Stage& s
 TEST(Observe, AddsTheObsHostAndAnExporterBesideEachEngineWithout) {
   const Stage s = observed(*find_stage("cache"));
   auto by_host = processes_by_host(s);
-  EXPECT_EQ(by_host.at("obs"), (std::vector<std::string>{"host-exporter", "node-exporter",
-                                                         "alertmanager", "prometheus"}));
-  EXPECT_EQ(by_host.at("db2"), (std::vector<std::string>{"patroni", "postgres-exporter"}));
-  EXPECT_EQ(by_host.at("cache1"), (std::vector<std::string>{"redis", "redis-exporter"}));
-  EXPECT_EQ(by_host.at("web1"), std::vector<std::string>{"ztm"});  // serves its own /metrics
+  EXPECT_EQ(by_host.at("obs"),
+            (std::vector<std::string>{"logs", "host-exporter", "node-exporter", "alertmanager",
+                                      "prometheus", "log-shipper"}));
+  EXPECT_EQ(by_host.at("db2"),
+            (std::vector<std::string>{"patroni", "postgres-exporter", "log-shipper"}));
+  EXPECT_EQ(by_host.at("cache1"),
+            (std::vector<std::string>{"redis", "redis-exporter", "log-shipper"}));
+  // ztm serves its own /metrics
+  EXPECT_EQ(by_host.at("web1"), (std::vector<std::string>{"ztm", "log-shipper"}));
   for (const auto& h : s.hosts)
     for (const auto& p : h.processes) {
       if (p.engine == "postgres-exporter") {
@@ -35,6 +39,14 @@ TEST(Observe, AddsTheObsHostAndAnExporterBesideEachEngineWithout) {
       }
     }
   EXPECT_EQ(observed(s).hosts.size(), s.hosts.size());  // idempotent
+}
+
+TEST(Observe, RuntimeHostsShipTheirLogsToo) {
+  const Stage s = observed(*find_stage("queue"));
+  const HostDef web5 = s.web_host(5), work3 = s.worker_host(3);
+  EXPECT_EQ(web5.processes.back().engine, "log-shipper");
+  EXPECT_EQ(web5.processes.front().engine, "ztm");
+  EXPECT_EQ(work3.processes.back().engine, "log-shipper");
 }
 
 TEST(Observe, EveryProcessWithMetricsIsATargetOfAKnownJob) {

@@ -99,11 +99,20 @@ std::string Supervisor::add_runtime_host(HostDef def) {
   } catch (const std::exception& e) {
     return fmt::format("network for {}: {}", h.name, e.what());
   }
-  procs_.push_back({&h, &h.processes.front(), process_name(h, h.processes.front())});
-  const std::string name = procs_.back().name;
-  start(procs_.back());  // prepares it (config, seed) and spawns it
-  pump_until([&] { return find(name)->healthy || find(name)->state == "exited"; }, kHealthyBound);
-  if (!find(name)->healthy) return name + " did not become healthy: " + find(name)->error;
+  // The server first (prepared: config, seed; and spawned), then what runs beside it (a log
+  // shipper, with --observe) as the loop finds its dependencies healthy.
+  std::vector<std::string> names;
+  for (const auto& p : h.processes) {
+    procs_.push_back({&h, &p, process_name(h, p)});
+    names.push_back(procs_.back().name);
+  }
+  start(*find(names.front()));
+  auto settled = [&](const std::string& name) {
+    return find(name)->healthy || find(name)->state == "exited";
+  };
+  pump_until([&] { return std::all_of(names.begin(), names.end(), settled); }, kHealthyBound);
+  for (const auto& name : names)
+    if (!find(name)->healthy) return name + " did not become healthy: " + find(name)->error;
   return "";
 }
 

@@ -29,17 +29,25 @@ TEST(Render, UnclosedPlaceholderIsAnError) {
 
 TEST(Templates, EveryDeployTemplateRendersWithItsEngineVariables) {
   // The engines' variables: a template and its engine must agree.
-  const Vars ztm = {{"address", "a"},
-                    {"port", "1"},
-                    {"node_id", "1"},
-                    {"workdir", "/w"},
-                    {"postgres_url", "postgresql://"}};
+  const Vars ztm = {{"host", "web1"}, {"address", "a"},  {"port", "1"},
+                    {"node_id", "1"}, {"workdir", "/w"}, {"postgres_url", "postgresql://"}};
   const Vars pg = {{"address", "a"}, {"port", "1"}, {"socket_dir", "/s"}};
   const std::string out = ::testing::TempDir() + "/rendered";
   EXPECT_NO_THROW(render_file("ztm", "ztm-sqlite.toml", ztm, out));
   EXPECT_NO_THROW(render_file("ztm", "ztm-postgres.toml", ztm, out));
   EXPECT_NO_THROW(render_file("postgres", "postgresql.conf", pg, out));
   EXPECT_NO_THROW(render_file("postgres", "pg_hba.conf", pg, out));
+  // --observe (engines/observe.cc, engines/logs.cc)
+  EXPECT_NO_THROW(render_file("prometheus", "prometheus.yml",
+                              {{"alertmanager", "a:1"}, {"targets", "/t"}}, out));
+  EXPECT_NO_THROW(render_file("alertmanager", "alertmanager.yml", {}, out));
+  EXPECT_NO_THROW(
+      render_file("rsyslog", "log-host.conf",
+                  {{"workdir", "/w"}, {"address", "a"}, {"port", "1"}, {"logdir", "/l"}}, out));
+  EXPECT_NO_THROW(render_file(
+      "rsyslog", "shipper.conf",
+      {{"workdir", "/w"}, {"host", "web1"}, {"host_dir", "/h"}, {"log_host", "a"}, {"port", "1"}},
+      out));
 }
 
 }  // namespace

@@ -112,7 +112,8 @@ api::ApiOptions api_options(const Config& config, const Clock& clock) {
                     .photo_ttl_s = config.cdn.photo_ttl_s,
                     .stale_while_revalidate_s = config.cdn.stale_while_revalidate_s,
                     .stale_if_error_s = config.cdn.stale_if_error_s},
-          .edges = parse_named_urls(config.cdn.edges)};
+          .edges = parse_named_urls(config.cdn.edges),
+          .trace_sample_pct = config.log.trace_sample_pct};
 }
 
 http::ServerOptions server_options(const Config& config, int threads) {

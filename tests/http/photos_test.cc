@@ -24,6 +24,7 @@ namespace ztm {
 
 using app::job_message;
 using app::OutboxRelay;
+using app::parse_job_message;
 using app::PhotoWorker;
 using queue::EmbeddedQueue;
 
@@ -69,9 +70,10 @@ class PhotosTest : public ::testing::Test {
     return r.status == 201 ? json::parse(r.body).as_object() : json::object{};
   }
   // Submits steps for a photo; the job id.
-  std::int64_t edit(std::int64_t photo, const std::string& steps) {
+  std::int64_t edit(std::int64_t photo, const std::string& steps,
+                    std::string_view extra_headers = {}) {
     auto r = c.request("POST", "/photos/" + std::to_string(photo) + "/edits",
-                       R"({"operations":)" + steps + "}");
+                       R"({"operations":)" + steps + "}", extra_headers);
     EXPECT_EQ(r.status, 202u) << r.body;
     return r.status == 202 ? json::parse(r.body).at("id").as_int64() : 0;
   }
@@ -505,7 +507,11 @@ TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
     std::ofstream f(server.blob_path(url.substr(7)), std::ios::binary | std::ios::trunc);
     f << bad.substr(0, 200);
   }
-  const auto poison = edit(bad_id, R"([{"op":"blur","sigma":1}])");
+  // The request's id and trace travel with its job (docs/observability.md): in the message.
+  const std::string trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const auto poison =
+      edit(bad_id, R"([{"op":"blur","sigma":1}])",
+           "X-Request-Id: poison-edit\r\ntraceparent: 00-" + trace_id + "-00f067aa0ba902b7-01\r\n");
   const auto fine = edit(good_id, R"([{"op":"blur","sigma":1}])");
   auto failed = finished(poison, std::chrono::seconds(20));
   ASSERT_EQ(failed.at("status"), "failed") << json::serialize(failed);
@@ -521,7 +527,16 @@ TEST_F(PoisonTest, AJobWhoseImageFailsEndsFailedAndDeadLetteredOthersFinish) {
   auto dead = run_sync(server.queue().dead_letters(10));
   ASSERT_TRUE(dead.ok());
   ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ(dead->front().payload, job_message(poison));
+  auto message = parse_job_message(dead->front().payload);
+  ASSERT_TRUE(message.ok()) << dead->front().payload;
+  EXPECT_EQ(message->job, poison);
+  EXPECT_EQ(message->origin.request_id, "poison-edit");
+  // The web request's own span is the job's parent: same trace, its span, sampled.
+  auto parent = Trace::child_of(message->origin.traceparent);
+  ASSERT_TRUE(parent) << message->origin.traceparent;
+  EXPECT_EQ(parent->trace_id(), trace_id);
+  EXPECT_NE(parent->parent_id(), "00f067aa0ba902b7");
+  EXPECT_TRUE(parent->sampled());
 }
 
 // Stopping a relay and workers of the test's own (cancelling their TaskGroup); the server runs no

@@ -49,6 +49,8 @@ inline constexpr int kPrometheusPort = 9090;
 inline constexpr int kAlertmanagerPort = 9093;
 inline constexpr int kNodeExporterPort = 9100;
 inline constexpr int kHostExporterPort = 9101;
+inline constexpr int kRelpPort = 2514;              // the log host's RELP listener
+inline constexpr const char* kObsHostName = "obs";  // the host of all of the above
 
 struct EngineContext {
   std::string host;            // "web1"
@@ -103,6 +105,12 @@ ProcessSpec prepare_host_exporter(const EngineContext& context);
 ProcessSpec prepare_node_exporter(const EngineContext& context);
 ProcessSpec prepare_postgres_exporter(const EngineContext& context);
 ProcessSpec prepare_redis_exporter(const EngineContext& context);
+// engines/logs.cc: the log host and every host's shipper.
+ProcessSpec prepare_log_host(const EngineContext& context);
+ProcessSpec prepare_log_shipper(const EngineContext& context);
+// Where the log host keeps its files (<host>/<yyyy-mm-dd>.jsonl), given its working directory
+// (<lab dir>/hosts/obs/logs).
+std::string log_files_dir(const std::string& logs_workdir);
 
 // nullptr for an unknown engine name.
 PrepareFn find_engine(const std::string& name);

@@ -44,7 +44,8 @@ std::string nats_url(const EngineContext& c) {
 }
 
 Vars common_vars(const EngineContext& c, int port) {
-  return {{"address", c.address},
+  return {{"host", c.host},
+          {"address", c.address},
           {"port", std::to_string(port)},
           {"node_id", std::to_string(std::stoi(c.address.substr(c.address.rfind('.') + 1)) % 128)},
           {"workdir", c.workdir}};
