@@ -1,5 +1,6 @@
 #include "lab/logs.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -41,7 +42,7 @@ class LogsTest : public ::testing::Test {
         std::string(
             R"({"ts":"2026-12-05T10:00:00.115Z","level":"info","host":"web1","service":"ztm-web","msg":"span","name":"queue publish","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"a1b2c3d4e5f60718","parent_id":"00f067aa0ba902b7","request_id":"req-7f3a","start":"2026-12-05T10:00:00.110Z","duration_us":5000}
 not json at all
-{"ts":"2026-12-05T10:00:00.120Z","level":"error","host":"web1","service":"ztm-web","msg":"thumbnail missing","request_id":"req-7f3a","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","photo_id":7}
+{"ts":"2026-12-05T10:00:00.112Z","level":"error","host":"web1","service":"ztm-web","msg":"thumbnail missing","request_id":"req-7f3a","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","photo_id":7}
 [1,2,3]
 
 {"ts":"2026-12-05T10:00:00.140Z","level":"info","host":"web1","service":"ztm-web","msg":"span","name":"POST /photos/{id}/edits","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","request_id":"req-7f3a","start":"2026-12-05T10:00:00.100Z","duration_us":40000}
@@ -174,8 +175,8 @@ TEST_F(LogsTest, MergesEveryHostAndDayInTimeOrderAndCountsWhatItSkips) {
                             "2026-12-05T09:59:59.000Z web2 replica lagging",
                             "2026-12-05T10:00:00.000Z db1 2026-12-05 10:00:00.",
                             "2026-12-05T10:00:00.050Z db1 2026-12-05 10:00:00,",
+                            "2026-12-05T10:00:00.112Z web1 thumbnail missing",
                             "2026-12-05T10:00:00.115Z web1 span",
-                            "2026-12-05T10:00:00.120Z web1 thumbnail missing",
                             "2026-12-05T10:00:00.123Z web2 request",
                             "2026-12-05T10:00:00.140Z web1 span",  // same ts: the file's order
                             "2026-12-05T10:00:00.140Z web1 request",
@@ -200,7 +201,7 @@ TEST_F(LogsTest, ALevelAdmitsItselfAndWorse) {
   EXPECT_EQ(summary(find(q)), (std::vector<std::string>{
                                   "2026-12-05T09:00:00.000Z lb1 [ALERT]    (1) : bac",
                                   "2026-12-05T10:00:00.050Z db1 2026-12-05 10:00:00,",
-                                  "2026-12-05T10:00:00.120Z web1 thumbnail missing",
+                                  "2026-12-05T10:00:00.112Z web1 thumbnail missing",
                                   "2026-12-05T10:00:00.123Z web2 request",
                               }));
   q.min_level = Level::warning;
@@ -309,7 +310,7 @@ TEST_F(LogsTest, TheWaterfallNestsSpansAndPutsLinesUnderTheirSpan) {
       "2026-12-05T10:00:00.100Z\n"
       "  start ms         ms                          service@host  span\n"
       "     0.000     40.000  [========            ]  ztm-web@web1  POST /photos/{id}/edits\n" +
-          pad + "  " + line_of("thumbnail") + "\n" +  // its span_id
+          pad + "  " + line_of("thumbnail") + "\n" +  // its span_id, in the child's time
           pad + "  " + line_of("request") + "\n" +    // web1, during the span
           "    10.000      5.000  [  =                 ]    ztm-web@web1  queue publish\n"
           "    60.000     40.000  [            ========]    ztm-worker@work1  job edit\n" +
@@ -318,6 +319,38 @@ TEST_F(LogsTest, TheWaterfallNestsSpansAndPutsLinesUnderTheirSpan) {
           "  " +
           line_of("10.77.0.33") + "\n");
   EXPECT_EQ(waterfall({}), "");
+}
+
+// A span record as a ztm process writes it, starting `start_ms` after 10:00:00.000.
+LogLine span_line(const char* name, const char* host, const char* id, const char* parent,
+                  int start_ms, int duration_ms) {
+  const std::string start = fmt::format("2026-12-05T10:00:00.{:03}Z", start_ms);
+  auto line = parse_log_line(
+      fmt::format(R"({{"ts":"{}","host":"{}","service":"ztm","msg":"span","name":"{}",)"
+                  R"("trace_id":"{}","span_id":"{}","parent_id":"{}","start":"{}",)"
+                  R"("duration_us":{}}})",
+                  start, host, name, kTrace, id, parent, start, duration_ms * 1000),
+      "");
+  if (!line) throw std::logic_error("bad span fixture");
+  return *line;
+}
+
+TEST(Waterfall, RowsAreOrderedByStartAndIndentedByDepth) {
+  // Given out of order; C (under B) starts before D (under A): start order, not depth order.
+  const std::vector<LogLine> lines = {
+      span_line("D", "work1", "000000000000000d", "000000000000000a", 40, 20),
+      span_line("C", "web1", "000000000000000c", "000000000000000b", 20, 10),
+      span_line("A", "web1", "000000000000000a", "", 0, 100),
+      span_line("B", "web1", "000000000000000b", "000000000000000a", 10, 40),
+  };
+  EXPECT_EQ(waterfall(lines, 10),
+            "trace 4bf92f3577b34da6a3ce929d0e0e4736: 4 spans, 100.000 ms, from "
+            "2026-12-05T10:00:00.000Z\n"
+            "  start ms         ms                service@host  span\n"
+            "     0.000    100.000  [==========]  ztm@web1  A\n"
+            "    10.000     40.000  [ ====     ]    ztm@web1  B\n"
+            "    20.000     10.000  [  =       ]      ztm@web1  C\n"
+            "    40.000     20.000  [    ==    ]    ztm@work1  D\n");
 }
 
 TEST(Waterfall, ASpanWithoutItsParentIsARootAndARepeatedSpanOneRow) {
@@ -333,6 +366,16 @@ TEST(Waterfall, ASpanWithoutItsParentIsARootAndARepeatedSpanOneRow) {
   const auto span = span_of(lines[0]);
   ASSERT_TRUE(span);
   EXPECT_EQ(span->start, at("2026-12-05T10:00:00.999Z"));  // no start: it ended at ts
+  const auto in_ms = parse_log_line(
+      R"({"ts":"2026-12-05T10:00:01Z","msg":"span","span_id":"b9c7c989f97918e1","parent":"ffffffffffffffff","duration_ms":2.5})",
+      "web1");
+  ASSERT_TRUE(in_ms && span_of(*in_ms));
+  EXPECT_EQ(span_of(*in_ms)->duration, std::chrono::microseconds(2500));
+  EXPECT_EQ(span_of(*in_ms)->parent_id, "ffffffffffffffff");
+  const auto not_a_span = parse_log_line(
+      R"({"ts":"2026-12-05T10:00:01Z","msg":"request","span_id":"b9c7c989f97918e1"})", "web1");
+  ASSERT_TRUE(not_a_span);
+  EXPECT_FALSE(span_of(*not_a_span));  // a line written inside a span is not one
   EXPECT_EQ(waterfall(lines, 4),
             "trace 0af7651916cd43dd8448eb211c80319c: 1 span, 1.000 ms, from "
             "2026-12-05T10:00:00.999Z\n"

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "lab/logs.h"
@@ -40,14 +41,11 @@ SearchResult trace_lines(const std::string& dir, const std::string& id) {
 
 namespace {
 
-std::optional<std::int64_t> int_field(const boost::json::object& fields, std::string_view key) {
+// A number field (duration_us: an integer; duration_ms may have a fraction), else nullopt.
+std::optional<double> number_field(const boost::json::object& fields, std::string_view key) {
   const auto it = fields.find(key);
-  if (it == fields.end()) return std::nullopt;
-  const auto& v = it->value();
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
-  if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
-  return std::nullopt;
+  if (it == fields.end() || !it->value().is_number()) return std::nullopt;
+  return it->value().to_number<double>();
 }
 
 }  // namespace
@@ -61,10 +59,10 @@ std::optional<Span> span_of(const LogLine& line) {
   s.name = line.field("name");
   s.service = line.service;
   s.host = line.host;
-  if (auto us = int_field(line.fields, "duration_us"))
-    s.duration = microseconds(*us);
-  else if (auto ms = int_field(line.fields, "duration_ms"))
-    s.duration = std::chrono::milliseconds(*ms);
+  if (auto us = number_field(line.fields, "duration_us"))
+    s.duration = microseconds(std::llround(*us));
+  else if (auto ms = number_field(line.fields, "duration_ms"))
+    s.duration = microseconds(std::llround(*ms * 1000));
   const auto start = parse_log_time(line.field("start"));
   s.start = start ? *start : line.ts - s.duration;
   return s;
