@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 
 #include "core/clock.h"
 #include "lab/lab.h"
@@ -163,8 +164,8 @@ class Logs final : public Subcommand {
     if (result.stats.matched > result.lines.size())
       fmt::print(stderr, "ztm logs: the latest {} of {} matching lines (--limit 0: all)\n",
                  result.lines.size(), result.stats.matched);
-    if (result.stats.files == 0)
-      fmt::print(stderr, "ztm logs: no log files in {} (is the lab up with --observe?)\n", dir);
+    if (!std::filesystem::is_directory(dir))
+      fmt::print(stderr, "ztm logs: no logs in {} (is the lab up with --observe?)\n", dir);
     return result.lines.empty() ? 1 : 0;
   }
 
