@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "cli/lab.h"
+#include "cli/logs.h"
 #include "core/log.h"
 
 extern char** environ;
@@ -72,10 +73,12 @@ int main(int argc, char** argv) {
   commands.emplace_back(cdn_purge, &kCdnPurge);
 
   auto lab = ztm::cli::add_lab_commands(app);
+  auto logs = ztm::cli::add_logs_commands(app);
   auto bench = ztm::cli::add_bench_command(app);
 
   CLI11_PARSE(app, argc, argv);
   if (auto status = lab->run()) return *status;
+  if (auto status = logs->run()) return *status;
   if (auto status = bench->run()) return *status;
 
   for (std::size_t i = 0; i < commands.size(); ++i) {
