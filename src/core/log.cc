@@ -62,9 +62,9 @@ void span(const Trace& trace, std::string_view name, std::string_view request_id
   fields.emplace("span_id", trace.span_id());
   if (!trace.parent_id().empty()) fields.emplace("parent_id", trace.parent_id());
   if (!request_id.empty()) fields.emplace("request_id", request_id);
-  fields.emplace("start",
-                 fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
-                             std::chrono::time_point_cast<std::chrono::microseconds>(start)));
+  const auto whole = std::chrono::floor<std::chrono::seconds>(start);
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(start - whole).count();
+  fields.emplace("start", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06}Z", whole, micros));
   fields.emplace("duration_us", static_cast<std::int64_t>(seconds * 1e6));
   write(spdlog::level::info, "span", fields);
 }

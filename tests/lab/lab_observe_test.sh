@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# `ztm lab up --observe` (docs/observability.md): the obs host's Prometheus, Alertmanager and log
+# host watching a stage, checked against what really happens to it. Two modes, one bring-up each:
+#   metrics (stage cache: replicated PostgreSQL, three Redis cache nodes, two web servers):
+#     every scrape target up; `promtool check metrics` clean on every ztm process's live /metrics
+#     and the hosts' exporter; load on web1 raises web1's CPU series and not the others'; a
+#     killed cache node fires CacheNodeDown (in Prometheus and Alertmanager), cleared once it is
+#     back; a replica that stops replaying under writes fires PostgresReplicaLagHigh, cleared
+#     once it replays again.
+#   logs (stage queue: HAProxy, three web servers, NATS, two workers): an error on web2 is found
+#     with `ztm logs --level error --host web2` within 10 s; a photo edit through HAProxy is
+#     found end to end (web server and worker) by the request id HAProxy made, and `ztm trace`
+#     draws the worker's span under the web server's; lines written while the log host is down
+#     all arrive once it is back (RELP); a host added at runtime is scraped and ships its logs.
+# Usage: lab_observe_test.sh PATH_TO_ZTM metrics|logs. Needs root; exits 77 (skipped) when it
+# cannot run here.
+set -uo pipefail
+ztm=$1
+mode=$2
+. "$(dirname "$0")/../support/check.sh"
+. "$(dirname "$0")/lab_common.sh"
+. "$(dirname "$0")/lab_load.sh"
+lab_setup "lab_observe_$mode" ip jq curl promtool convert
+loads=()
+observe_cleanup() {  # the loads we started (by pid), then the lab
+  local pid
+  for pid in "${loads[@]}"; do kill "$pid" 2>/dev/null; done
+  lab_cleanup
+}
+trap observe_cleanup EXIT
+
+prom=http://10.77.1.3:9090 alerts=http://10.77.1.3:9093
+query() {  # query PROMQL: the first result's value ("" when none)
+  curl -s -m 3 "$prom/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // ""'
+}
+targets_expected() { cat "$dir"/hosts/obs/targets/*.json | jq -s 'map(length) | add'; }
+all_targets_up() {  # every target the supervisor wrote is scraped and up
+  [ "$(query 'count(up == 1)')" = "$(targets_expected)" ]
+}
+firing() {  # firing ALERTNAME LABEL VALUE: Prometheus has it firing with that label
+  [ -n "$(query "ALERTS{alertname=\"$1\",alertstate=\"firing\",$2=\"$3\"}")" ]
+}
+in_alertmanager() {  # in_alertmanager ALERTNAME LABEL VALUE: Alertmanager received it, active
+  curl -s -m 3 "$alerts/api/v2/alerts?active=true" |
+    jq -e --arg a "$1" --arg l "$2" --arg v "$3" 'any(.[]; .labels.alertname == $a and .labels[$l] == $v)' >/dev/null
+}
+promtool_clean() {  # promtool_clean URL: zero problems in the live exposition
+  local out
+  out=$(curl -s -m 3 "$1" | promtool check metrics 2>&1) && [ -z "$out" ] || { echo "$1: $out" >&2; return 1; }
+}
+
+check "up $mode stage with --observe" "$ztm" lab up --stage "$([ "$mode" = metrics ] && echo cache || echo queue)" \
+  --observe --dir "$dir" >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; exit 1; }
+check "every scrape target up within 30 s" until_ok 30 all_targets_up
+echo "lab_observe: $(targets_expected) targets, $(query 'count(up == 1)') up"
+
+if [ "$mode" = metrics ]; then
+  web1=http://10.77.1.10:8080
+  for url in "$web1/metrics" http://10.77.1.11:8080/metrics http://10.77.1.3:9101/metrics; do
+    check "promtool check metrics: $url" promtool_clean "$url"
+  done
+
+  # --- load on one host: its CPU series rises, the others' do not ------------------------------
+  cpu() { query "ztm_host_cpu_seconds_total{host=\"$1\"}"; }
+  declare -A before
+  for h in web1 web2 db3; do before[$h]=$(cpu "$h"); done
+  check "60000 cached reads on web1" "$ztm" bench -n 60000 -d 20 -c 8 "$web1/users/12" >/dev/null
+  ended=$(date +%s)
+  used() { awk -v a="${before[$1]}" -v b="$(cpu "$1")" 'BEGIN { print b - a }'; }
+  scraped_after() { [ -n "$(query "timestamp(ztm_host_cpu_seconds_total{host=\"web1\"}) > $ended")" ]; }
+  check "a scrape after the load (within 15 s)" until_ok 15 scraped_after
+  echo "lab_observe: CPU used during the load: web1 $(used web1) s, web2 $(used web2) s, db3 $(used db3) s"
+  check "web1 used > 4x web2's CPU" awk -v a="$(used web1)" -v b="$(used web2)" 'BEGIN { exit !(a > 4 * b) }'
+  check "web1 used > 4x db3's CPU" awk -v a="$(used web1)" -v b="$(used db3)" 'BEGIN { exit !(a > 4 * b) }'
+  check "memory per host differs (web1 vs db1)" test "$(query 'ztm_host_memory_bytes{host="web1"}')" != \
+    "$(query 'ztm_host_memory_bytes{host="db1"}')"
+
+  # --- a cache node killed: the cache tier shows it, the alert fires and clears --------------------
+  # Paced reads of 12 users through both web servers: a node's death is seen by the web tier as
+  # its requests fail (its breaker opens), so there must be requests (240/s in all, 90 s at most).
+  mapfile -t users < <(curl -s -m 3 "$web1/users?limit=12" | jq -r '.users[].id')
+  check "users to read" test "${#users[@]}" -eq 12
+  loads=()
+  for i in "${!users[@]}"; do
+    "$ztm" bench "http://10.77.1.1$((i % 2)):8080/users/${users[$i]}" -n 1800 -d 90 -c 1 --rate 20 \
+      >"$work/read.$i.json" 2>/dev/null &
+    loads+=($!)
+  done
+  stop_reads() {
+    for pid in "${loads[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${loads[@]}"; do wait "$pid"; done
+    loads=()
+  }
+  node2=10.77.1.51:6379
+  check "chaos kill cache2" "$ztm" lab chaos kill cache2 --dir "$dir"
+  started=$SECONDS
+  node_down() { [ "$(query "max(ztm_cache_l2_node_up{node=\"$node2\"})")" = 0 ]; }
+  check "the web tier's view: cache2 out of the ring" until_ok 20 node_down
+  check "CacheNodeDown fires for cache2 (30 s for) within 75 s" until_ok 75 firing CacheNodeDown node "$node2"
+  echo "lab_observe: CacheNodeDown firing $((SECONDS - started)) s after the kill"
+  check "Alertmanager has it within 20 s more" until_ok 20 in_alertmanager CacheNodeDown node "$node2"
+  check "chaos start cache2" "$ztm" lab chaos start cache2 --dir "$dir"
+  check "CacheNodeDown clears within 30 s of the restart" until_ok 30 not firing CacheNodeDown node "$node2"
+  stop_reads
+  check "no read failed meanwhile" jq -e -s 'all(.[]; .failed == 0 and .ok > 0)' "$work"/read.*.json
+
+  # --- a replica stops replaying under writes: the lag alert fires and clears ----------------------
+  token=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$web1/sessions" | jq -r .token)
+  check "log in on web1" test -n "$token" -a "$token" != null
+  replica=10.77.1.22:5432
+  check "chaos pause-replay db3" "$ztm" lab chaos pause-replay db3 --dir "$dir"
+  # Writes move the primary on (a paused replica is stale only when there is something to miss):
+  # 5 a second, at most 150 s, stopped once the alert fired.
+  body='{"firstName":"John","lastName":"Smith","address":{"streetAddress":"21 2nd Street","city":"New York","state":"NY","postalCode":10021}}'
+  "$ztm" bench -m PUT --body "$body" -H "Authorization: Bearer $token" --rate 5 -n 750 -d 150 \
+    "$web1/users/12" >"$work/writes.json" 2>/dev/null &
+  load_pid=$!
+  started=$SECONDS
+  check "PostgresReplicaLagHigh fires for db3 (5 s behind for 1 min) within 120 s" \
+    until_ok 120 firing PostgresReplicaLagHigh host "$replica"
+  echo "lab_observe: PostgresReplicaLagHigh firing $((SECONDS - started)) s after the pause"
+  check "Alertmanager has it within 20 s more" until_ok 20 in_alertmanager PostgresReplicaLagHigh host "$replica"
+  check "chaos resume-replay db3" "$ztm" lab chaos resume-replay db3 --dir "$dir"
+  check "PostgresReplicaLagHigh clears within 30 s" until_ok 30 not firing PostgresReplicaLagHigh host "$replica"
+  kill "$load_pid" 2>/dev/null
+  wait "$load_pid" 2>/dev/null
+  load_pid=""
+  check "the writes succeeded meanwhile" jq -e '.failed == 0 and .ok > 0' "$work/writes.json"
+else
+  url=http://10.77.0.10 web2=http://10.77.1.11:8080
+  logs() { "$ztm" logs --dir "$dir" "$@"; }
+  # --- an error on web2, found from the log host --------------------------------------------------
+  check "chaos stop redis1 (the sessions)" "$ztm" lab chaos stop redis1/redis --dir "$dir"
+  rid="observe-web2-$RANDOM$RANDOM"
+  code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST -H "X-Request-Id: $rid" -H 'Content-Type: application/json' \
+    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$web2/sessions")
+  check "a login on web2 without its session store: 503" test "$code" = 503
+  started=$SECONDS
+  web2_error() { logs --level error --host web2 --request "$rid" | grep -q 'status=503'; }
+  check "ztm logs --level error --host web2 finds it within 10 s" until_ok 10 web2_error
+  echo "lab_observe: web2's error found after $((SECONDS - started)) s"
+  check "chaos start redis1" "$ztm" lab chaos start redis1/redis --dir "$dir"
+
+  # --- HAProxy -> web -> queue -> worker, found by the request id HAProxy made -------------------
+  token=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$url/sessions" | jq -r .token)
+  check "log in through the LB" test -n "$token" -a "$token" != null
+  convert -seed 1 -size 400x300 plasma:fractal "$work/photo.jpg"
+  photo=$(curl -s -m 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$work/photo.jpg" "$url/users/12/photos" | jq -r .id)
+  check "upload a photo through the LB" test -n "$photo" -a "$photo" != null
+  trace_id=$(printf '%08x%08x%08x%08x' $RANDOM$RANDOM $RANDOM$RANDOM $RANDOM $RANDOM)
+  curl -s -m 5 -D "$work/edit.h" -o /dev/null -X POST -H "Authorization: Bearer $token" \
+    -H "traceparent: 00-$trace_id-00f067aa0ba902b7-01" -H 'X-Request-Id: chosen-by-the-client' \
+    -H 'Content-Type: application/json' -d '{"operations":[{"op":"blur","sigma":2}]}' "$url/photos/$photo/edits"
+  rid=$(awk 'tolower($1) == "x-request-id:" { print $2 }' "$work/edit.h" | tr -d '\r')
+  check "HAProxy made the request id (the client's is not trusted)" \
+    test -n "$rid" -a "$rid" != chosen-by-the-client
+  both_ends() {  # a span of the web server and the worker's done job, by that request id
+    logs --request "$rid" --json >"$work/request.jsonl" || return 1
+    jq -e -s 'any(.[]; .service == "ztm-web" and .msg == "span") and
+              any(.[]; .service == "ztm-worker" and .msg == "job" and .outcome == "done")' \
+      "$work/request.jsonl" >/dev/null
+  }
+  check "ztm logs --request finds the web server's and the worker's lines within 30 s" until_ok 30 both_ends
+  web_span=$(jq -r -s 'map(select(.service == "ztm-web" and .msg == "span"))[0].span_id' "$work/request.jsonl")
+  job_parent=$(jq -r -s 'map(select(.service == "ztm-worker" and .msg == "span"))[0].parent_id' "$work/request.jsonl")
+  check "the worker's span is a child of the web server's" test "$job_parent" = "$web_span"
+  check "both in the client's trace" test "$(jq -r -s 'map(.trace_id) | unique | join(",")' "$work/request.jsonl")" = "$trace_id"
+  "$ztm" trace --dir "$dir" "$rid" >"$work/trace.txt"
+  check "ztm trace draws the two spans" grep -q '2 spans' "$work/trace.txt"
+  check "ztm trace: the job under the request" \
+    awk '/POST \/photos\/\{id\}\/edits/ { web = NR } /job edit/ { job = NR } END { exit !(web && job > web) }' "$work/trace.txt"
+
+  # --- the log host down for a while: nothing is lost --------------------------------------------
+  check "chaos stop obs/logs" "$ztm" lab chaos stop obs/logs --dir "$dir"
+  for i in $(seq 1 20); do
+    curl -s -m 2 -o /dev/null -H "X-Request-Id: relp-$i" http://10.77.1.10:8080/no-such-page
+  done
+  check "chaos start obs/logs" "$ztm" lab chaos start obs/logs --dir "$dir"
+  all_arrived() { [ "$(logs --host web1 --grep relp- --json | jq -s '[.[] | .request_id] | unique | length')" = 20 ]; }
+  check "the 20 lines written meanwhile all arrive within 30 s" until_ok 30 all_arrived
+
+  # --- a host added at runtime is scraped and ships its logs -------------------------------------
+  check "scale web=4" "$ztm" lab scale web=4 --dir "$dir"
+  web4_scraped() { [ "$(query 'up{job="ztm-web",instance="web4:8080"}')" = 1 ]; }
+  check "web4 scraped within 15 s" until_ok 15 web4_scraped
+  web4_logs() { logs --host web4 --service ztm-web >/dev/null; }
+  check "web4's lines at the log host within 15 s" until_ok 15 web4_logs
+  check "scale web=3" "$ztm" lab scale web=3 --dir "$dir"
+  web4_gone() { [ -z "$(query 'up{instance="web4:8080"}')" ]; }
+  check "web4 no longer scraped within 15 s" until_ok 15 web4_gone
+fi
+
+"$ztm" lab down --dir "$dir" >/dev/null 2>&1
+nothing_left "after down"
+echo "lab_observe_$mode: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
