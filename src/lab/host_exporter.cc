@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <functional>
+#include <optional>
 
 namespace ztm::lab {
 
@@ -56,29 +58,37 @@ std::string answer(const std::string& line) {
 }  // namespace
 
 std::string host_metrics(const std::vector<std::pair<std::string, HostUsage>>& usage) {
-  std::string out =
-      "# HELP ztm_host_cpu_seconds_total CPU time used by the lab host's processes (its "
-      "cgroup).\n# TYPE ztm_host_cpu_seconds_total counter\n";
-  for (const auto& [host, u] : usage)
-    if (u.cpu_seconds)
-      out += fmt::format("ztm_host_cpu_seconds_total{{host=\"{}\"}} {}\n", host, *u.cpu_seconds);
-  out +=
-      "# HELP ztm_host_memory_bytes Memory the lab host's processes hold (resident and page "
-      "cache).\n# TYPE ztm_host_memory_bytes gauge\n";
-  for (const auto& [host, u] : usage)
-    if (u.memory_bytes)
-      out += fmt::format("ztm_host_memory_bytes{{host=\"{}\"}} {}\n", host, *u.memory_bytes);
-  out +=
-      "# HELP ztm_host_io_bytes_total Bytes the lab host's processes read and wrote on block "
-      "devices.\n# TYPE ztm_host_io_bytes_total counter\n";
-  for (const auto& [host, u] : usage) {
-    if (u.io_read_bytes)
-      out += fmt::format("ztm_host_io_bytes_total{{host=\"{}\",direction=\"read\"}} {}\n", host,
-                         *u.io_read_bytes);
-    if (u.io_write_bytes)
-      out += fmt::format("ztm_host_io_bytes_total{{host=\"{}\",direction=\"write\"}} {}\n", host,
-                         *u.io_write_bytes);
-  }
+  using Figure = std::function<std::optional<double>(const HostUsage&)>;
+  struct Series {
+    const char* labels;  // after host's: ",direction=\"read\""
+    Figure figure;
+  };
+  std::string out;
+  // One metric: its header, then a sample per series and host that has the figure.
+  auto metric = [&](const char* name, const char* type, const char* help,
+                    std::initializer_list<Series> series) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    for (const auto& one : series)
+      for (const auto& [host, u] : usage)
+        if (const auto value = one.figure(u))
+          out += fmt::format("{}{{host=\"{}\"{}}} {}\n", name, host, one.labels, *value);
+  };
+  auto figure = [](auto HostUsage::*field) -> Figure {
+    return [field](const HostUsage& u) -> std::optional<double> {
+      if (!(u.*field)) return std::nullopt;
+      return static_cast<double>(*(u.*field));
+    };
+  };
+  metric("ztm_host_cpu_seconds_total", "counter",
+         "CPU time used by the lab host's processes (its cgroup).",
+         {{"", figure(&HostUsage::cpu_seconds)}});
+  metric("ztm_host_memory_bytes", "gauge",
+         "Memory the lab host's processes hold (resident and page cache).",
+         {{"", figure(&HostUsage::memory_bytes)}});
+  metric("ztm_host_io_bytes_total", "counter",
+         "Bytes the lab host's processes read and wrote on block devices.",
+         {{",direction=\"read\"", figure(&HostUsage::io_read_bytes)},
+          {",direction=\"write\"", figure(&HostUsage::io_write_bytes)}});
   return out;
 }
 

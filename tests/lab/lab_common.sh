@@ -12,6 +12,10 @@ no_processes() {  # nothing runs from the lab dir (PostgreSQL backends: their cw
   return 0
 }
 no_cgroups() { ! compgen -G '/sys/fs/cgroup/*/ztm-lab' >/dev/null; }
+john_token() {  # john_token BASE_URL: the session token of the demo user John Smith (user 12)
+  curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$1/sessions" | jq -r .token
+}
 nothing_left() {  # nothing_left WHEN: one check per kind of leftover
   check "$1: no ztm-* namespace" no_netns
   check "$1: no ztm-lab cgroup" no_cgroups

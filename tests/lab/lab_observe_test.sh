@@ -105,8 +105,7 @@ if [ "$mode" = metrics ]; then
   check "no read failed meanwhile" jq -e -s 'all(.[]; .failed == 0 and .ok > 0)' "$work"/read.*.json
 
   # --- a replica stops replaying under writes: the lag alert fires and clears ----------------------
-  token=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
-    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$web1/sessions" | jq -r .token)
+  token=$(john_token "$web1")
   check "log in on web1" test -n "$token" -a "$token" != null
   replica=10.77.1.22:5432
   check "chaos pause-replay db3" "$ztm" lab chaos pause-replay db3 --dir "$dir"
@@ -143,8 +142,7 @@ else
   check "chaos start redis1" "$ztm" lab chaos start redis1/redis --dir "$dir"
 
   # --- HAProxy -> web -> queue -> worker, found by the request id HAProxy made -------------------
-  token=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
-    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$url/sessions" | jq -r .token)
+  token=$(john_token "$url")
   check "log in through the LB" test -n "$token" -a "$token" != null
   convert -seed 1 -size 400x300 plasma:fractal "$work/photo.jpg"
   photo=$(curl -s -m 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \

@@ -78,8 +78,7 @@ check "web servers publish to NATS, run no workers, keep bytes in PostgreSQL" \
   contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" $'nats_url="nats://10.77.1.60:4222"'
 check "worker health through its own /healthz" curl -sf -m 2 -o /dev/null http://10.77.1.71:8080/healthz
 
-token=$(curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
-  -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$url/sessions" | jq -r .token)
+token=$(john_token "$url")
 check "log in through the LB" test -n "$token" -a "$token" != null
 convert -seed 1 -size 1200x900 plasma:fractal "$work/photo.jpg"
 photo=$(curl -s -m 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \

@@ -13,10 +13,7 @@ ztm=$1
 lab_setup lab_stateless ip jq curl haproxy redis-server redis-cli
 
 web1=http://10.77.1.10:8080 web2=http://10.77.1.11:8080 web3=http://10.77.1.12:8080
-login() {  # login BASE_URL: prints the session token of John Smith (user 12)
-  curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
-    -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$1/sessions" | jq -r .token
-}
+login() { john_token "$1"; }
 me_is_john() {  # me_is_john BASE_URL TOKEN
   [ "$(curl -sf -m 2 -H "Authorization: Bearer $2" "$1/me" | jq -r .id)" = 12 ]
 }
