@@ -16,6 +16,11 @@ john_token() {  # john_token BASE_URL: the session token of the demo user John S
   curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
     -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$1/sessions" | jq -r .token
 }
+upload_photo() {  # upload_photo BASE_URL TOKEN WIDTHxHEIGHT: a new JPEG of user 12; prints its id
+  convert -seed 1 -size "$3" plasma:fractal "$work/photo.jpg" &&
+    curl -s -m 10 -X POST -H "Authorization: Bearer $2" -H 'Content-Type: image/jpeg' \
+      --data-binary @"$work/photo.jpg" "$1/users/12/photos" | jq -r .id
+}
 nothing_left() {  # nothing_left WHEN: one check per kind of leftover
   check "$1: no ztm-* namespace" no_netns
   check "$1: no ztm-lab cgroup" no_cgroups

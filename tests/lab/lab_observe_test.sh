@@ -144,9 +144,7 @@ else
   # --- HAProxy -> web -> queue -> worker, found by the request id HAProxy made -------------------
   token=$(john_token "$url")
   check "log in through the LB" test -n "$token" -a "$token" != null
-  convert -seed 1 -size 400x300 plasma:fractal "$work/photo.jpg"
-  photo=$(curl -s -m 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
-    --data-binary @"$work/photo.jpg" "$url/users/12/photos" | jq -r .id)
+  photo=$(upload_photo "$url" "$token" 400x300)
   check "upload a photo through the LB" test -n "$photo" -a "$photo" != null
   trace_id=$(printf '%08x%08x%08x%08x' $RANDOM$RANDOM $RANDOM$RANDOM $RANDOM $RANDOM)
   curl -s -m 5 -D "$work/edit.h" -o /dev/null -X POST -H "Authorization: Bearer $token" \

@@ -80,9 +80,7 @@ check "worker health through its own /healthz" curl -sf -m 2 -o /dev/null http:/
 
 token=$(john_token "$url")
 check "log in through the LB" test -n "$token" -a "$token" != null
-convert -seed 1 -size 1200x900 plasma:fractal "$work/photo.jpg"
-photo=$(curl -s -m 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
-  --data-binary @"$work/photo.jpg" "$url/users/12/photos" | jq -r .id)
+photo=$(upload_photo "$url" "$token" 1200x900)
 check "upload a 1200x900 JPEG through the LB" test -n "$photo" -a "$photo" != null
 
 # --- a) N jobs, all done with the expected size ----------------------------------------------------
