@@ -50,6 +50,27 @@ class Lab final : public Subcommand {
                                   "each one that leaves (stages lb, stateless, queue), or worker "
                                   "hosts (stage queue)");
     scale_->add_option("tier", scale_spec_, "web=N (1..6) | workers=N (1..4)")->required();
+    deploy_ = lab_->add_subcommand(
+        "deploy",
+        "Deploy a new ztm binary to the web tier: a canary server first, watched (its 5xx share "
+        "through HAProxy, the fast burn-rate alert), then the others one by one, each drained; "
+        "any failure rolls every replaced server back");
+    deploy_->add_option("binary", deploy_settings_.binary, "the new ztm binary")
+        ->required()
+        ->check(CLI::ExistingFile);
+    deploy_
+        ->add_option("--canary-ms", deploy_settings_.canary_ms,
+                     "how long the canary is watched before the others (20000)")
+        ->check(CLI::Range(0, 600'000));
+    deploy_
+        ->add_option("--max-error-ratio", deploy_settings_.max_error_ratio,
+                     "the canary's largest acceptable share of 5xx responses (0.05)")
+        ->check(CLI::Range(0.0, 1.0));
+    deploy_
+        ->add_option("--min-requests", deploy_settings_.min_requests,
+                     "requests the canary must serve to be judged (0: judged by health alone "
+                     "when the lab is idle)")
+        ->check(CLI::NonNegativeNumber);
     restart_ = lab_->add_subcommand("restart",
                                     "Restart every server of a tier one by one with no failed "
                                     "request (drain, SIGTERM, start, healthy, ready)");
@@ -83,7 +104,7 @@ class Lab final : public Subcommand {
     host_exporter_->group("");
     host_exporter_->add_option("--listen", listen_)->required();
     host_exporter_->add_option("--port", port_)->required();
-    for (auto* c : {up_, status_, chaos_, scale_, restart_, autoscale_, down_, supervise_})
+    for (auto* c : {up_, status_, chaos_, scale_, deploy_, restart_, autoscale_, down_, supervise_})
       c->add_option("--dir", dir_, dir_help);
   }
 
@@ -104,6 +125,7 @@ class Lab final : public Subcommand {
         return lab::scale(dir, tier, std::stoi(scale_spec_.substr(eq + 1)));
       }
       if (restart_->parsed()) return lab::restart(dir, tier_);
+      if (deploy_->parsed()) return lab::deploy(dir, deploy_settings_);
       if (autoscale_->parsed()) {
         auto_.enabled = !autoscale_off_;
         auto_.min_given = autoscale_->count("--min") > 0;
@@ -127,6 +149,7 @@ class Lab final : public Subcommand {
   CLI::App* chaos_;
   CLI::App* scale_;
   CLI::App* restart_;
+  CLI::App* deploy_;
   CLI::App* autoscale_;
   CLI::App* down_;
   CLI::App* supervise_;
@@ -144,6 +167,7 @@ class Lab final : public Subcommand {
   std::string scale_spec_;
   std::string tier_;
   lab::AutoscaleSettings auto_;
+  lab::DeploySettings deploy_settings_;
   bool autoscale_off_ = false;
 };
 

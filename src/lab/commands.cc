@@ -344,6 +344,18 @@ int scale(const std::string& dir, const std::string& tier, int n) {
                    std::chrono::seconds(300));
 }
 
+int deploy(const std::string& dir, const DeploySettings& s) {
+  std::error_code ec;
+  const auto binary = std::filesystem::absolute(s.binary, ec).string();
+  return operation(dir, "deploy",
+                   {{"op", "deploy"},
+                    {"binary", binary},
+                    {"canary_ms", s.canary_ms},
+                    {"max_error_ratio", s.max_error_ratio},
+                    {"min_requests", s.min_requests}},
+                   std::chrono::seconds(600));
+}
+
 int restart(const std::string& dir, const std::string& tier) {
   return operation(dir, "restart", {{"op", "restart"}, {"tier", tier}}, std::chrono::seconds(300));
 }

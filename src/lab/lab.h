@@ -31,6 +31,18 @@ int chaos(const std::string& dir, const std::string& action, const std::string& 
 // removes web servers until there are `n`, each change drained through HAProxy. tier
 // "workers" (stage queue): adds or removes worker hosts (SIGTERM: jobs in hand finish).
 int scale(const std::string& dir, const std::string& tier, int n);
+// A new binary for the web tier (stages with a load balancer): a canary first, watched for
+// `canary_ms` (its 5xx share through HAProxy at most `max_error_ratio`, after at least
+// `min_requests`; the fast burn-rate alert silent when the stage is observed), then the others
+// one by one, each drained through HAProxy; any failure rolls back every replaced server.
+// Exit 0 when deployed, 1 when rolled back (or refused).
+struct DeploySettings {
+  std::string binary;  // absolute path
+  int canary_ms = 20'000;
+  double max_error_ratio = 0.05;
+  int min_requests = 0;
+};
+int deploy(const std::string& dir, const DeploySettings& settings);
 // Restarts every server of `tier` ("web") one by one with no failed request.
 int restart(const std::string& dir, const std::string& tier);
 struct AutoscaleSettings {

@@ -73,14 +73,23 @@ std::optional<std::vector<PoolServer>> parse_pool(const std::string& show_stat) 
   };
   const auto px = index("pxname"), sv = index("svname"), scur = index("scur"),
              status = index("status");
+  const std::size_t classes[] = {index("hrsp_1xx"), index("hrsp_2xx"), index("hrsp_3xx"),
+                                 index("hrsp_4xx"), index("hrsp_5xx"), index("hrsp_other")};
+  auto number = [](const std::vector<std::string>& f, std::size_t i) -> std::int64_t {
+    return i < f.size() && !f[i].empty() ? std::stoll(f[i]) : 0;
+  };
   std::vector<PoolServer> out;
   for (std::string line; std::getline(lines, line);) {
     const auto f = split(line, ',');
     if (f.size() <= std::max({px, sv, scur, status}) || f[px] != kPoolBackend ||
         f[sv] == "BACKEND" || f[sv] == "FRONTEND")
       continue;
-    out.push_back(
-        {.name = f[sv], .status = f[status], .sessions = f[scur].empty() ? 0 : std::stoi(f[scur])});
+    PoolServer s{.name = f[sv],
+                 .status = f[status],
+                 .sessions = static_cast<int>(number(f, scur)),
+                 .responses_5xx = number(f, classes[4])};
+    for (auto i : classes) s.responses += number(f, i);
+    out.push_back(std::move(s));
   }
   return out;
 }

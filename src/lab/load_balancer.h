@@ -9,6 +9,7 @@
 // without connections; a reload would lose runtime-added servers (the lab never reloads).
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ struct PoolServer {
   std::string name;    // "web1"
   std::string status;  // HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "UP 1/2", "no check"
   int sessions = 0;    // current sessions (requests in flight through this server)
+  // Responses the server sent through HAProxy since HAProxy started (or added the server), all
+  // of them and those with a 5xx status (`ztm lab deploy` judges a canary by
+  // them: the load balancer's view, whatever the server says of itself).
+  std::int64_t responses = 0;
+  std::int64_t responses_5xx = 0;
 };
 
 class LoadBalancerApi {

@@ -25,5 +25,18 @@ TEST(LoadBalancerApi, ParsesThePoolFromShowStat) {
   EXPECT_FALSE(parse_pool("Unknown command.\n"));
 }
 
+TEST(LoadBalancerApi, CountsEachServersResponsesAndItsErrors) {
+  const std::string csv =
+      "# pxname,svname,scur,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,\n"
+      "web,web1,0,UP,0,90,1,4,5,0,\n"
+      "web,web2,0,UP,,,,,,,\n";
+  auto pool = parse_pool(csv);
+  ASSERT_TRUE(pool);
+  ASSERT_EQ(pool->size(), 2u);
+  EXPECT_EQ((*pool)[0].responses, 100);
+  EXPECT_EQ((*pool)[0].responses_5xx, 5);
+  EXPECT_EQ((*pool)[1].responses, 0);
+}
+
 }  // namespace
 }  // namespace ztm::lab

@@ -111,6 +111,9 @@ pid_t spawn(const Launch& launch) {
       if (::setuid(uid) != 0) child_fail("setuid");
     }
     if (!launch.workdir.empty() && ::chdir(launch.workdir.c_str()) != 0) child_fail("chdir");
+    // Nothing else the caller holds goes with it: not a lock the caller's caller took (a test's
+    // `flock ... ztm lab up` would stay locked as long as the lab runs), not a socket.
+    ::close_range(3, ~0U, 0);
     ::execve(argv[0], argv.data(), envp.data());
     child_fail(argv[0]);
   }

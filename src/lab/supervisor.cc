@@ -177,6 +177,8 @@ void Supervisor::start(Proc& p) {
                 return h.public_number > 0 ? public_address(h) : std::string();
               }};
       p.spec = prepare(context);
+      // A web server added after a deploy runs the deployed binary (deploy.cc).
+      if (p.def->engine == "ztm" && !web_binary_.empty()) p.spec->launch.argv.at(0) = web_binary_;
     }
     p.spec->launch.cgroups = host_cgroups(p.host->name);
     p.pid = spawn(p.spec->launch);
@@ -294,6 +296,10 @@ void Supervisor::handle(int client) {
     write_answer(client, web && web->is_int64()
                              ? scale(static_cast<int>(web->as_int64()))
                              : json::object{{"ok", false}, {"error", "scale needs web=N"}});
+    return;
+  }
+  if (op == "deploy") {
+    write_answer(client, deploy(*request));
     return;
   }
   if (op == "restart") {

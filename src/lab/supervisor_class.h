@@ -112,6 +112,17 @@ class Supervisor {
   void decide(const std::string& action, const std::string& reason);
   void sync_pool();
 
+  // deploy.cc: `ztm lab deploy` (a canary, then a rolling replacement; rollback on failure).
+  struct DeployPolicy {
+    std::chrono::milliseconds canary{20'000};  // how long the canary is watched
+    double max_error_ratio = 0.05;             // of its responses through HAProxy, 5xx
+    std::int64_t min_requests = 0;             // it must have served this many to be judged
+  };
+  boost::json::object deploy(const boost::json::object& request);
+  std::string restart_web_as(const std::string& name, const std::string& binary);
+  std::string watch_canary(const std::string& name, const DeployPolicy& policy,
+                           boost::json::object& seen);
+
   // worker_scaling.cc: the worker hosts at runtime (stage queue): scale workers=N, autoscale
   // by the queue's depth.
   boost::json::object scale_workers(int workers);
@@ -139,7 +150,9 @@ class Supervisor {
   WorkerAutoscaler worker_autoscaler_;
   Clock::time_point last_worker_autoscale_{};
   std::deque<boost::json::object>
-      decisions_;  // the last autoscale and scale decisions (both tiers)
+      decisions_;           // the last autoscale and scale decisions (both tiers)
+  std::string web_binary_;  // the web servers' binary after a deploy ("" = this one)
+  int deploys_ = 0;
 };
 
 }  // namespace ztm::lab
