@@ -12,6 +12,7 @@
 #include "api/auth.h"
 #include "api/cache_policy.h"
 #include "api/photos_api.h"
+#include "api/purchases_api.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
 #include "app/readiness.h"
@@ -45,7 +46,8 @@ class Api {
  public:
   // `static_files` may be null. /readyz answers from `readiness`.
   Api(ApiOptions options, app::UserService& users, Auth& auth, app::PhotoService& photos,
-      app::Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
+      app::PurchaseService& purchases, app::KpiService& kpis, app::Readiness& readiness,
+      MetricsRegistry& metrics, const StaticFiles* static_files);
   ~Api();
 
   // The server's handler.
@@ -79,6 +81,7 @@ class Api {
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;
+  PurchasesApi purchases_;
   app::Readiness& readiness_;
   MetricsRegistry& metrics_;
   const StaticFiles* static_files_;
