@@ -20,6 +20,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <ostream>
 
 #include "app/activity.h"
 #include "app/kpis.h"
@@ -28,6 +29,15 @@
 #include "kpi/hyperloglog.h"
 #include "kpi/local/local_sketch.h"
 #include "storage/database.h"
+
+namespace ztm::storage {
+// Readable failures (found by argument-dependent lookup).
+inline void PrintTo(const DailyKpis& k, std::ostream* os) {
+  *os << "{day " << iso_date(k.day) << ": dau " << k.dau << ", wau " << k.wau << ", mau " << k.mau
+      << ", signups " << k.signups << ", uploads " << k.photos_uploaded << ", edits "
+      << k.edits_done << ", purchases " << k.purchases << ", revenue " << k.revenue_cents << "}";
+}
+}  // namespace ztm::storage
 
 namespace ztm::test {
 

@@ -1,7 +1,7 @@
-// The KPI conformance suite (kpi_population.h) on every backend — the in-memory fake, SQLite and
-// a real PostgreSQL 15 (started by the test, labelled engine) — and the live sketches against
-// the exact SQL count for 20,000 users active on one day: the in-process HyperLogLog, and Redis's
-// (a redis-server started by the test, engine).
+// The KPI conformance suite (kpi_population.h) on every backend — the in-memory fake, SQLite, a
+// real PostgreSQL 15 and the cluster's router over it (started by the test, labelled engine) — and
+// the live sketches against the exact SQL count for 20,000 users active on one day: the in-process
+// HyperLogLog, and Redis's (a redis-server started by the test, engine).
 
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "kpi/redis/redis_sketch.h"
+#include "storage/replication/replica_router.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "tests/kpi/kpi_population.h"
 #include "tests/storage/pg_test_util.h"
@@ -69,6 +70,22 @@ class PgBackend final : public Backend {
   std::unique_ptr<storage::PgStore> store_;
 };
 
+// The cluster's router over one host: every KPI call goes to the primary.
+class RouterBackend final : public Backend {
+ public:
+  RouterBackend() {
+    auto& pg = PostgresInstance::shared();
+    storage::ReplicaRouterOptions o;
+    o.conninfo = pg.conninfo(pg.create_database());
+    store_ = std::make_unique<storage::ReplicaRouter>(o);
+    if (auto m = store_->migrate(); !m.ok()) throw std::runtime_error(m.error().message);
+  }
+  storage::Database& db() override { return *store_; }
+
+ private:
+  std::unique_ptr<storage::ReplicaRouter> store_;
+};
+
 struct MemoryFactory {
   static std::unique_ptr<Backend> make() { return std::make_unique<MemoryBackend>(); }
 };
@@ -78,10 +95,14 @@ struct SqliteFactory {
 struct PgFactory {
   static std::unique_ptr<Backend> make() { return std::make_unique<PgBackend>(); }
 };
+struct RouterFactory {
+  static std::unique_ptr<Backend> make() { return std::make_unique<RouterBackend>(); }
+};
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, KpiPopulation, ::testing::Types<MemoryFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, KpiPopulation, ::testing::Types<SqliteFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, KpiPopulation, ::testing::Types<PgFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Router, KpiPopulation, ::testing::Types<RouterFactory>);
 
 namespace {
 
