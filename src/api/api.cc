@@ -55,7 +55,8 @@ Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photo
       users_(users, auth, cache_policy_, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
       photos_(auth, photos, cache_policy_, options_.max_json_depth),
-      purchases_(auth, purchases, kpis, options_.max_json_depth),
+      purchases_(auth, purchases, options_.max_json_depth),
+      admin_(auth, kpis),
       readiness_(readiness),
       metrics_(metrics),
       static_files_(static_files),
@@ -113,7 +114,7 @@ void Api::add_routes() {
   router_.add(Verb::get, "/plans", to(purchases_, &PurchasesApi::plans));
   router_.add(Verb::post, "/purchases", to(purchases_, &PurchasesApi::buy));
   router_.add(Verb::get, "/me/purchases", to(purchases_, &PurchasesApi::mine));
-  router_.add(Verb::get, "/admin/kpis", to(purchases_, &PurchasesApi::admin_kpis));
+  router_.add(Verb::get, "/admin/kpis", to(admin_, &AdminApi::kpis));
   router_.add(Verb::get, "/cdn.json", [this](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;
     res.body = cdn_json_;

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "api/accounts_api.h"
+#include "api/admin_api.h"
 #include "api/auth.h"
 #include "api/cache_policy.h"
 #include "api/photos_api.h"
@@ -82,6 +83,7 @@ class Api {
   AccountsApi accounts_;
   PhotosApi photos_;
   PurchasesApi purchases_;
+  AdminApi admin_;
   app::Readiness& readiness_;
   MetricsRegistry& metrics_;
   const StaticFiles* static_files_;

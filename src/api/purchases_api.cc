@@ -10,7 +10,6 @@ namespace ztm::api {
 
 namespace json = boost::json;
 using http::Response;
-using storage::kRetentionDays;
 using storage::Purchase;
 
 namespace {
@@ -39,11 +38,6 @@ Result<std::string> read_plan(const json::value& body) {
   return std::string(*plan);
 }
 
-json::value optional_json(const auto& v) {
-  if (v) return json::value(*v);
-  return nullptr;
-}
-
 Response json_response(unsigned status, const json::value& body) {
   Response res;
   res.status = status;
@@ -53,36 +47,6 @@ Response json_response(unsigned status, const json::value& body) {
 }
 
 }  // namespace
-
-json::object kpi_report_json(const app::KpiReport& report) {
-  const auto& e = report.exact;
-  json::array retention;
-  for (const auto& r : report.retention) {
-    json::object row{{"cohort", iso_date(r.cohort)}, {"signups", r.size}};
-    for (std::size_t i = 0; i < kRetentionDays.size(); ++i) {
-      const std::string n = std::to_string(kRetentionDays[i]);
-      row.emplace("day" + n + "_active", optional_json(r.active[i]));
-      row.emplace("day" + n + "_share", optional_json(r.share[i]));
-    }
-    retention.push_back(std::move(row));
-  }
-  json::object sketch{{"dau", optional_json(report.sketch.dau)},
-                      {"wau", optional_json(report.sketch.wau)},
-                      {"mau", optional_json(report.sketch.mau)},
-                      {"standard_error", 0.0081}};
-  if (!report.sketch.error.empty()) sketch.emplace("error", report.sketch.error);
-  return json::object{
-      {"day", iso_date(report.day)},
-      {"active_users",
-       json::object{{"exact", json::object{{"dau", e.dau}, {"wau", e.wau}, {"mau", e.mau}}},
-                    {"sketch", std::move(sketch)}}},
-      {"signups", e.signups},
-      {"photos_uploaded", e.photos_uploaded},
-      {"edits_done", e.edits_done},
-      {"revenue",
-       json::object{{"purchases", e.purchases}, {"cents", e.revenue_cents}, {"currency", "USD"}}},
-      {"retention", std::move(retention)}};
-}
 
 boost::asio::awaitable<Response> PurchasesApi::buy(http::Request& req) {
   auto who = co_await auth_.principal(req);
@@ -121,24 +85,6 @@ boost::asio::awaitable<Response> PurchasesApi::plans(http::Request&) {
   Response res;
   res.body = json::serialize(json::object{{"plans", std::move(out)}});
   co_return res;
-}
-
-boost::asio::awaitable<Response> PurchasesApi::admin_kpis(http::Request& req) {
-  auto who = co_await auth_.principal(req);
-  if (!who) co_return error_response(who.error());
-  if (!who->admin())
-    co_return error_response(Error{Errc::forbidden, "only an admin reads the KPIs"});
-  UtcDay day = kpis_.today();
-  if (const auto text = req.query_param("day"); !text.empty()) {
-    const auto parsed = parse_iso_date(text);
-    if (!parsed)
-      co_return error_response(
-          Error{Errc::invalid_parameter, "day: a date yyyy-mm-dd (UTC), 1970 or later"});
-    day = *parsed;
-  }
-  auto report = co_await kpis_.report(day);
-  if (!report) co_return error_response(report.error());
-  co_return json_response(200, kpi_report_json(*report));
 }
 
 }  // namespace ztm::api

@@ -28,6 +28,7 @@
 #include "core/result.h"
 #include "core/utc_day.h"
 #include "kpi/active_users_sketch.h"
+#include "kpi/hyperloglog.h"
 #include "storage/kpi_store.h"
 
 namespace ztm::app {
@@ -41,6 +42,9 @@ struct Retention {
   std::array<std::optional<std::int64_t>, storage::kRetentionDays.size()> active;
   std::array<std::optional<double>, storage::kRetentionDays.size()> share;
 };
+
+// The sketch's relative standard error (HyperLogLog with 2^14 registers, in-process or Redis).
+inline constexpr double kSketchStandardError = kpi::HyperLogLog::kStandardError;
 
 struct SketchCounts {
   std::optional<std::int64_t> dau, wau, mau;  // absent: the sketch failed or no longer has a day
