@@ -8,6 +8,7 @@
 #include "core/utc_day.h"
 #include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
+#include "tests/support/redis_instance.h"
 #include "tests/support/test_server.h"
 
 namespace ztm {
@@ -146,6 +147,30 @@ TEST_F(KpisTest, AnAuthenticatedRequestMakesTheUserActiveToday) {
         R"(ztm_kpi_retention_ratio{after_days="7"})", "ztm_kpi_last_refresh_timestamp_seconds "})
     EXPECT_NE(metrics.find(name), std::string::npos) << name;
   EXPECT_EQ(metrics.find("user_id"), std::string::npos);  // no user in any label
+}
+
+// Scaled out (sessions in Redis), kpi.sketch = auto puts the day's HyperLogLog on the sessions'
+// Redis, under the documented key, shared by every web server (engine: a redis-server of its own).
+TEST(KpisRedisTest, WithSessionsInRedisTheSketchIsThere) {
+  test::RedisInstance redis;
+  TestServer server([&](Config& config) {
+    config.sessions.backend = "redis";
+    config.sessions.redis_address = redis.address();
+    config.kpi.activity_flush_ms = 20;
+  });
+  HttpClient user(server.port());
+  user.authorize(server.user_token());
+  ASSERT_EQ(user.request("GET", "/me").status, 200u);
+  const std::string key = "ztm:kpi:dau:" + iso_date(utc_day(std::chrono::system_clock::now()));
+  EXPECT_TRUE(test::eventually([&] { return redis.command({"PFCOUNT", key}) == "1"; }));
+  const auto ttl = std::stoll(redis.command({"TTL", key}));
+  EXPECT_GT(ttl, 34 * 86'400);
+  HttpClient admin(server.port());
+  admin.authorize(server.admin_token());
+  EXPECT_TRUE(test::eventually([&] {
+    const auto body = json::parse(admin.request("GET", "/admin/kpis").body);
+    return body.at("active_users").at("sketch").at("dau").as_int64() == 2;  // user and admin
+  }));
 }
 
 }  // namespace
