@@ -47,13 +47,16 @@ struct Api::EndpointMetrics {
 };
 
 Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos,
-         Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files)
+         app::PurchaseService& purchases, app::KpiService& kpis, Readiness& readiness,
+         MetricsRegistry& metrics, const StaticFiles* static_files)
     : options_(std::move(options)),
       cache_policy_(options_.cache),
       cdn_json_(cdn_json(options_.edges)),
       users_(users, auth, cache_policy_, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
       photos_(auth, photos, cache_policy_, options_.max_json_depth),
+      purchases_(auth, purchases, options_.max_json_depth),
+      admin_(auth, kpis),
       readiness_(readiness),
       metrics_(metrics),
       static_files_(static_files),
@@ -108,6 +111,10 @@ void Api::add_routes() {
   router_.add(Verb::post, "/photos/{id}/edits", to(photos_, &PhotosApi::edit));
   router_.add(Verb::get, "/jobs/{id}", to(photos_, &PhotosApi::job));
   add_public_read("/media/{key}", to(photos_, &PhotosApi::media));
+  router_.add(Verb::get, "/plans", to(purchases_, &PurchasesApi::plans));
+  router_.add(Verb::post, "/purchases", to(purchases_, &PurchasesApi::buy));
+  router_.add(Verb::get, "/me/purchases", to(purchases_, &PurchasesApi::mine));
+  router_.add(Verb::get, "/admin/kpis", to(admin_, &AdminApi::kpis));
   router_.add(Verb::get, "/cdn.json", [this](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;
     res.body = cdn_json_;

@@ -9,9 +9,11 @@
 #include <random>
 
 #include "api/accounts_api.h"
+#include "api/admin_api.h"
 #include "api/auth.h"
 #include "api/cache_policy.h"
 #include "api/photos_api.h"
+#include "api/purchases_api.h"
 #include "api/static_files.h"
 #include "api/users_api.h"
 #include "app/readiness.h"
@@ -47,7 +49,8 @@ class Api {
  public:
   // `static_files` may be null. /readyz answers from `readiness`.
   Api(ApiOptions options, app::UserService& users, Auth& auth, app::PhotoService& photos,
-      app::Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
+      app::PurchaseService& purchases, app::KpiService& kpis, app::Readiness& readiness,
+      MetricsRegistry& metrics, const StaticFiles* static_files);
   ~Api();
 
   // The server's handler.
@@ -83,6 +86,8 @@ class Api {
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;
+  PurchasesApi purchases_;
+  AdminApi admin_;
   app::Readiness& readiness_;
   MetricsRegistry& metrics_;
   const StaticFiles* static_files_;

@@ -27,8 +27,8 @@ app::Precondition parse_if_match(std::string_view header);
 // characters of [0-9A-Za-z/] (an opaque token the service handed out), else invalid_header.
 Result<storage::Consistency> parse_position(const http::Request& req);
 
-// Idempotency-Key on POST /users: absent -> nullopt; else 1..200 visible ASCII characters, else
-// invalid_header.
+// Idempotency-Key on POST /users and POST /purchases: absent -> nullopt; else 1..200 visible ASCII
+// characters, else invalid_header.
 Result<std::optional<std::string>> parse_idempotency_key(const http::Request& req);
 
 // A page of a list (GET /users, GET /users/{id}/photos): ?after=<id>&limit=<n>. `after`

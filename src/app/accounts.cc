@@ -7,6 +7,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
 
+#include "app/activity.h"
 #include "app/common_passwords.h"
 
 namespace ztm::app {
@@ -107,8 +108,13 @@ Result<std::string> normalize_email(std::string_view email) {
 }
 
 AccountService::AccountService(Store& store, SessionStore& sessions, PasswordHasher& hasher,
-                               IdGenerator& ids, AccountOptions options)
-    : store_(store), sessions_(sessions), hasher_(hasher), ids_(ids), options_(options) {}
+                               IdGenerator& ids, AccountOptions options, ActivityTracker* activity)
+    : store_(store),
+      sessions_(sessions),
+      hasher_(hasher),
+      ids_(ids),
+      options_(options),
+      activity_(activity) {}
 
 awaitable<Result<void>> AccountService::count_attempt(std::string key, int limit) {
   auto count = co_await sessions_.hit(std::move(key), options_.window);
@@ -200,6 +206,7 @@ awaitable<Result<Principal>> AccountService::authenticate(std::string token) {
   if (!session && session.error().code == Errc::not_found)
     co_return Error{Errc::unauthenticated, "session expired or revoked; log in again"};
   if (!session) co_return std::move(session).error();
+  if (activity_) activity_->seen(session->user_id);
   co_return Principal{session->user_id, std::move(session->role)};
 }
 

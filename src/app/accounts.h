@@ -23,6 +23,8 @@
 
 namespace ztm::app {
 
+class ActivityTracker;
+
 struct AccountLimits {
   static constexpr std::size_t kMaxEmail = 254;  // RFC 5321 path limit
   static constexpr std::size_t kMinPassword = 8;
@@ -68,9 +70,10 @@ Result<std::string> normalize_email(std::string_view email);
 
 class AccountService {
  public:
-  // REQUIRES: every reference outlives this.
+  // REQUIRES: every reference outlives this; so does `activity` (may be null: not tracked),
+  // told of every authenticated request (app/activity.h).
   AccountService(storage::Store& store, sessions::SessionStore& sessions, PasswordHasher& hasher,
-                 IdGenerator& ids, AccountOptions options);
+                 IdGenerator& ids, AccountOptions options, ActivityTracker* activity = nullptr);
 
   // Creates the user and its account (role "user") and logs it in. `client` is the client's
   // address, for the per-address limit.
@@ -83,7 +86,7 @@ class AccountService {
   // Revokes the session everywhere. unauthenticated when the token names no live session.
   boost::asio::awaitable<Result<void>> log_out(std::string token);
 
-  // The session's owner; slides its expiry.
+  // The session's owner; slides its expiry and counts the owner active today.
   boost::asio::awaitable<Result<Principal>> authenticate(std::string token);
 
   // After a user is deleted: ends all of its sessions.
@@ -98,6 +101,7 @@ class AccountService {
   PasswordHasher& hasher_;
   IdGenerator& ids_;
   AccountOptions options_;
+  ActivityTracker* activity_;
 };
 
 }  // namespace ztm::app

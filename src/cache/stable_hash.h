@@ -7,18 +7,13 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/mix64.h"
+
 namespace ztm::cache {
 
-// MurmurHash3's 64-bit finalizer. Also what the L1 policies index their tables with: a shard's
-// key hashes all share the bits that chose the shard, and this spreads the rest.
-constexpr std::uint64_t mix64(std::uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
+// MurmurHash3's 64-bit finalizer (core/mix64.h). Also what the L1 policies index their tables
+// with: a shard's key hashes all share the bits that chose the shard, and this spreads the rest.
+using ztm::mix64;
 
 constexpr std::uint64_t stable_hash64(std::string_view bytes, std::uint64_t seed = 0) {
   std::uint64_t h = 0xcbf29ce484222325ULL ^ mix64(seed);

@@ -301,6 +301,21 @@ std::vector<ConfigOption> make_options() {
       int_option("log.trace_sample_pct",
                  "percent of new traces whose spans are logged (a sampled traceparent always is)",
                  ZTM_FIELD(log.trace_sample_pct), 0, 100),
+      string_option("kpi.sketch",
+                    "live DAU/WAU/MAU sketch: auto (the sessions' Redis when sessions.backend = "
+                    "redis, else in-process), local (in-process) or redis (the sessions' Redis)",
+                    ZTM_FIELD(kpi.sketch), {"auto", "local", "redis"}),
+      int_option("kpi.refresh_interval_ms",
+                 "how often the KPI gauges of /metrics are recomputed (0 = no KPI gauges)",
+                 ZTM_FIELD(kpi.refresh_interval_ms), 0, kDay),
+      int_option("kpi.activity_flush_ms", "how often active users' rows are written",
+                 ZTM_FIELD(kpi.activity_flush_ms), 10, 600'000),
+      int_option("kpi.seen_limit",
+                 "users remembered as active today per process (beyond: written every flush)",
+                 ZTM_FIELD(kpi.seen_limit), 1, 100'000'000),
+      int_option("kpi.pending_limit",
+                 "activity rows waiting for a flush at most (dropped and counted beyond)",
+                 ZTM_FIELD(kpi.pending_limit), 1, 100'000'000),
   };
 }
 

@@ -161,6 +161,17 @@ struct LogConfig {
   int trace_sample_pct = 1;
 };
 
+// Business KPIs (docs/kpis.md): the live sketch, the gauges' refresh, the activity tracker.
+struct KpiConfig {
+  // auto: the sessions' Redis when sessions.backend = redis (shared by every web server), else
+  // in-process | local | redis (sessions.redis_address or sessions.redis_sentinels)
+  std::string sketch = "auto";
+  int refresh_interval_ms = 60'000;  // the /metrics gauges' recomputation; 0 = no gauges
+  int activity_flush_ms = 1'000;     // activity rows are written this often
+  int seen_limit = 1'000'000;        // users in the per-process seen-today set
+  int pending_limit = 100'000;       // activity rows waiting for a flush (dropped beyond)
+};
+
 struct Config {
   int node_id = 0;  // unique per live `ztm serve` process: the node part of generated ids
   HttpConfig http;
@@ -173,6 +184,7 @@ struct Config {
   WorkerConfig worker;
   CdnConfig cdn;
   LogConfig log;
+  KpiConfig kpi;
 };
 
 // One entry of a "name=url,name=url" list (cdn.edges, cdn.edge_admins).

@@ -11,6 +11,8 @@
 #include "cdn/varnish/varnish_edge.h"
 #include "core/log.h"
 #include "core/run_sync.h"
+#include "kpi/local/local_sketch.h"
+#include "kpi/redis/redis_sketch.h"
 #include "media/local/local_blob_store.h"
 #include "media/postgres/pg_blob_store.h"
 #include "queue/embedded/embedded_queue.h"
@@ -104,6 +106,27 @@ bool names_a_cluster(const std::string& conninfo) {
 // A file beside the users database (the single server keeps everything in one directory).
 std::string beside_users_db(const Config& config, const char* name) {
   return (std::filesystem::path(config.storage.sqlite_path).parent_path() / name).string();
+}
+
+// A client of the sessions' Redis (one server, or the master of a Sentinel group), its counters
+// labelled {client=name}.
+std::shared_ptr<redis::CommandRunner> sessions_redis(const Config& config, MetricsRegistry& metrics,
+                                                     const std::string& name) {
+  const SessionsConfig& s = config.sessions;
+  redis::ConnectionOptions connection;
+  connection.timeout = std::chrono::milliseconds(s.redis_timeout_ms);
+  std::shared_ptr<redis::CommandRunner> client;
+  if (!s.redis_sentinels.empty()) {
+    client = std::make_shared<redis::SentinelClient>(
+        redis::SentinelOptions{.sentinels = redis::split_addresses(s.redis_sentinels),
+                               .master_name = s.redis_master_name,
+                               .connection = connection});
+  } else {
+    connection.address = s.redis_address;
+    client = std::make_shared<redis::Client>(connection);
+  }
+  client->register_metrics(metrics, name);
+  return client;
 }
 
 media::ImageLimits image_limits(const Config& config) {
@@ -209,20 +232,18 @@ std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRe
   }
   if (s.backend != "redis")
     throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");
-  redis::ConnectionOptions connection;
-  connection.timeout = std::chrono::milliseconds(s.redis_timeout_ms);
-  std::shared_ptr<redis::CommandRunner> client;
-  if (!s.redis_sentinels.empty()) {
-    client = std::make_shared<redis::SentinelClient>(
-        redis::SentinelOptions{.sentinels = redis::split_addresses(s.redis_sentinels),
-                               .master_name = s.redis_master_name,
-                               .connection = connection});
-  } else {
-    connection.address = s.redis_address;
-    client = std::make_shared<redis::Client>(connection);
-  }
-  client->register_metrics(metrics, "sessions");
-  return std::make_unique<RedisSessionStore>(client, RedisSessionOptions{});
+  return std::make_unique<RedisSessionStore>(sessions_redis(config, metrics, "sessions"),
+                                             RedisSessionOptions{});
+}
+
+std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
+                                                               MetricsRegistry& metrics) {
+  const std::string& choice = config.kpi.sketch;
+  const bool redis = choice == "redis" || (choice == "auto" && config.sessions.backend == "redis");
+  if (!redis) return std::make_unique<kpi::LocalActiveUserSketch>();
+  log::info("kpi sketch", {{"on", "the sessions' redis"}});
+  return std::make_unique<kpi::RedisActiveUserSketch>(sessions_redis(config, metrics, "kpi"),
+                                                      kpi::RedisSketchOptions{});
 }
 
 std::unique_ptr<Queue> open_queue(const Config& config, const Clock& clock) {
@@ -306,6 +327,11 @@ PhotoOptions photo_options(const Config& config) {
           .quotas = {.max_photos = config.media.user_max_photos,
                      .max_bytes = config.media.user_max_bytes,
                      .max_jobs_in_flight = config.media.user_max_jobs_in_flight}};
+}
+
+app::ActivityOptions activity_options(const Config& config) {
+  return {.max_seen = static_cast<std::size_t>(config.kpi.seen_limit),
+          .max_pending = static_cast<std::size_t>(config.kpi.pending_limit)};
 }
 
 PhotoWorkerOptions worker_options(const Config& config) {

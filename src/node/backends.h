@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "app/accounts.h"
+#include "app/activity.h"
 #include "app/passwords.h"
 #include "app/photo_worker.h"
 #include "app/photos.h"
@@ -16,6 +17,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "kpi/active_users_sketch.h"
 #include "media/blob_store.h"
 #include "queue/queue.h"
 #include "sessions/session_store.h"
@@ -48,6 +50,11 @@ std::unique_ptr<sessions::SessionStore> open_session_store(const Config& config,
                                                            MetricsRegistry& metrics,
                                                            const Clock& clock);
 
+// kpi.sketch: the live DAU/WAU/MAU sketch, in this process or on the sessions' Redis (auto: Redis
+// when sessions.backend is redis); `metrics` gets ztm_redis_*{client="kpi"}.
+std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
+                                                               MetricsRegistry& metrics);
+
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).
 std::unique_ptr<queue::Queue> open_queue(const Config& config, const Clock& clock);
@@ -69,5 +76,7 @@ app::PasswordHasherOptions password_hasher_options(const AccountsConfig& account
 app::AccountOptions account_options(const Config& config);
 app::PhotoOptions photo_options(const Config& config);
 app::PhotoWorkerOptions worker_options(const Config& config);
+// The tracker's bounds (its clock is the node's).
+app::ActivityOptions activity_options(const Config& config);
 
 }  // namespace ztm::node

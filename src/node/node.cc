@@ -9,16 +9,20 @@
 
 #include "api/api.h"
 #include "app/accounts.h"
+#include "app/activity.h"
 #include "app/edge_purger.h"
+#include "app/kpis.h"
 #include "app/outbox_relay.h"
 #include "app/passwords.h"
 #include "app/photo_worker.h"
 #include "app/photos.h"
+#include "app/purchases.h"
 #include "app/readiness.h"
 #include "app/users.h"
 #include "cache/local/local_cache.h"
 #include "cache/redis/redis_cache_tier.h"
 #include "http/server.h"
+#include "kpi/active_users_sketch.h"
 #include "media/blob_store.h"
 #include "node/backends.h"
 #include "queue/queue.h"
@@ -195,8 +199,16 @@ void Node::build_web_server() {
       "counter");
   sessions_ = open_session_store(config_, metrics_, clock_);
   hasher_ = std::make_unique<PasswordHasher>(password_hasher_options(config_.accounts));
+  sketch_ = open_active_user_sketch(config_, metrics_);
+  auto activity = activity_options(config_);
+  activity.clock = &clock_;
+  activity_ = std::make_unique<app::ActivityTracker>(*database_, *sketch_, activity, &metrics_);
+  // Gauges only when they are refreshed: a gauge never computed would read 0, not "unknown".
+  kpis_ = std::make_unique<app::KpiService>(
+      *database_, *sketch_, clock_, config_.kpi.refresh_interval_ms > 0 ? &metrics_ : nullptr);
+  purchases_ = std::make_unique<app::PurchaseService>(*database_, ids_);
   accounts_ = std::make_unique<AccountService>(*database_, *sessions_, *hasher_, ids_,
-                                               account_options(config_));
+                                               account_options(config_), activity_.get());
   auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
   photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
 
@@ -219,8 +231,9 @@ void Node::build_web_server() {
   }
   auto options_for_api = api_options(config_, clock_);
   options_for_api.on_write = [relay = relay_.get()] { relay->wake(); };
-  api_ = std::make_unique<api::Api>(std::move(options_for_api), *users_, *auth_, *photos_,
-                                    *readiness_, metrics_, static_files_.get());
+  api_ =
+      std::make_unique<api::Api>(std::move(options_for_api), *users_, *auth_, *photos_, *purchases_,
+                                 *kpis_, *readiness_, metrics_, static_files_.get());
   const int threads = config_.http.threads > 0
                           ? config_.http.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -272,6 +285,9 @@ void Node::start() {
   if (relay_) background_.spawn(relay_->run());
   for (auto& purger : purgers_) background_.spawn(purger->run());
   if (worker_) background_.spawn(worker_->run());
+  if (activity_) background_.spawn(activity_->run(milliseconds(config_.kpi.activity_flush_ms)));
+  if (kpis_ && config_.kpi.refresh_interval_ms > 0)
+    background_.spawn(kpis_->run(milliseconds(config_.kpi.refresh_interval_ms)));
   if (l2_)  // the L2 nodes' own evictions, for ztm_cache_evictions_total{layer="l2"}
     background_.spawn(
         every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_stats(); }));

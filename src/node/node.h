@@ -10,7 +10,11 @@
 //     UserService    -> L1 LocalCache, L2 RedisCacheTier (optional) -> Database
 //     AccountService -> Database, SessionStore, PasswordHasher
 //     PhotoService   -> Database (photos, jobs, outbox), BlobStore
-//   background: OutboxRelay (outbox -> Queue), PhotoWorker (in-process workers), L2 node stats
+//     PurchaseService -> Database (purchases)
+//     KpiService     -> Database (rollups), ActiveUserSketch (in-process, or the sessions' Redis)
+//     AccountService -> ActivityTracker (who is active today) -> Database, ActiveUserSketch
+//   background: OutboxRelay (outbox -> Queue), PhotoWorker (in-process workers), L2 node stats,
+//     the activity tracker's flushes, the KPI gauges' refresh
 // The worker's graph: PhotoWorker (Queue -> libvips -> BlobStore, Database) and a health and
 // metrics server. The Database is the chosen backend wrapped in MeteredStore.
 //
@@ -38,11 +42,14 @@ class StaticFiles;
 }  // namespace api
 namespace app {
 class AccountService;
+class ActivityTracker;
 class EdgePurger;
+class KpiService;
 class OutboxRelay;
 class PasswordHasher;
 class PhotoService;
 class PhotoWorker;
+class PurchaseService;
 class Readiness;
 class UserService;
 }  // namespace app
@@ -56,6 +63,9 @@ class SharedCache;
 namespace http {
 class Server;
 }  // namespace http
+namespace kpi {
+class ActiveUserSketch;
+}  // namespace kpi
 namespace media {
 class BlobStore;
 }  // namespace media
@@ -117,6 +127,9 @@ class Node {
   cache::SharedCache* l2_cache() { return l2_.get(); }
   sessions::SessionStore* sessions() { return sessions_.get(); }
   app::AccountService* accounts() { return accounts_.get(); }
+  app::ActivityTracker* activity() { return activity_.get(); }
+  app::KpiService* kpis() { return kpis_.get(); }
+  kpi::ActiveUserSketch* sketch() { return sketch_.get(); }
 
  private:
   Node(const Config& config, const Clock& clock);
@@ -143,6 +156,10 @@ class Node {
   std::unique_ptr<app::UserService> users_;
   std::unique_ptr<sessions::SessionStore> sessions_;
   std::unique_ptr<app::PasswordHasher> hasher_;
+  std::unique_ptr<kpi::ActiveUserSketch> sketch_;
+  std::unique_ptr<app::ActivityTracker> activity_;
+  std::unique_ptr<app::KpiService> kpis_;
+  std::unique_ptr<app::PurchaseService> purchases_;
   std::unique_ptr<app::AccountService> accounts_;
   std::unique_ptr<api::Auth> auth_;
   std::unique_ptr<app::PhotoService> photos_;

@@ -18,6 +18,16 @@ class NodeLoop final : public LoopState {
 
 }  // namespace
 
+boost::asio::awaitable<Result<Reply>> command_checked(CommandRunner& runner,
+                                                      std::vector<std::string>& args,
+                                                      const char* what) {
+  auto call = runner.command(std::move(args));
+  auto reply = co_await std::move(call);
+  if (!reply.ok()) co_return std::move(reply).error();
+  if (reply->is_error()) co_return error_from_reply(*reply, what);
+  co_return reply;
+}
+
 void register_counters(MetricsRegistry& registry, const std::string& name,
                        std::shared_ptr<const Counters> counters) {
   const Labels labels{{"client", name}};

@@ -36,6 +36,13 @@ class CommandRunner {
   virtual void register_metrics(MetricsRegistry& registry, const std::string& name) const = 0;
 };
 
+// Sends `args` (moved from) through `runner`; a transport failure or an error reply (mapped by
+// error_from_reply, naming `what`) becomes an Error. The argv is a named lvalue so that no
+// class-type temporary sits inside the caller's co_await (GCC 12, see storage/store.h).
+boost::asio::awaitable<Result<Reply>> command_checked(CommandRunner& runner,
+                                                      std::vector<std::string>& args,
+                                                      const char* what);
+
 // Registers the counters of `counters` as ztm_redis_{commands,failures,timeouts,connects}_total.
 void register_counters(MetricsRegistry& registry, const std::string& name,
                        std::shared_ptr<const Counters> counters);

@@ -1,18 +1,20 @@
 #pragma once
-// The data tier as one database: users and accounts (Store) and photos, jobs and the outbox
-// (PhotoStore) in the same place, so that a job and its outbox message commit in one transaction.
+// The data tier as one database: users and accounts (Store), photos, jobs and the outbox
+// (PhotoStore) and purchases and activity (KpiStore) in the same place, so that a job and its
+// outbox message commit in one transaction and the rollups join a user's tables.
 // Every backend (SqliteStore, PgStore, ReplicaRouter, the tests' MemoryStore) is a Database; the
 // composition root (node/) holds one and hands its two faces to the services that need them.
 //
 // DatabaseWrapper forwards every call to another Database (leveldb's EnvWrapper): a decorator
 // (metering, a test's gate) derives from it and overrides only what it changes.
 
+#include "storage/kpi_store.h"
 #include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm::storage {
 
-class Database : public Store, public PhotoStore {
+class Database : public Store, public PhotoStore, public KpiStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -90,6 +92,25 @@ class DatabaseWrapper : public Database {
   }
   boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override {
     return target_.outbox_delete(std::move(ids));
+  }
+
+  boost::asio::awaitable<Result<Purchase>> create_purchase(
+      Purchase purchase, std::optional<std::string> idempotency_key) override {
+    return target_.create_purchase(std::move(purchase), std::move(idempotency_key));
+  }
+  boost::asio::awaitable<Result<std::vector<Purchase>>> list_purchases(UserId user,
+                                                                       int limit) override {
+    return target_.list_purchases(user, limit);
+  }
+  boost::asio::awaitable<Result<void>> record_activity(UtcDay day,
+                                                       std::vector<UserId> users) override {
+    return target_.record_activity(day, std::move(users));
+  }
+  boost::asio::awaitable<Result<DailyKpis>> daily_kpis(UtcDay day) override {
+    return target_.daily_kpis(day);
+  }
+  boost::asio::awaitable<Result<std::vector<Cohort>>> cohorts(UtcDay first, UtcDay last) override {
+    return target_.cohorts(first, last);
   }
 
  private:

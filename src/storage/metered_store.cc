@@ -5,11 +5,14 @@
 namespace ztm::storage {
 namespace {
 
-constexpr std::array<const char*, 21> kOpNames = {
-    "get_user",       "list_users",   "create_user", "update_user",  "delete_user", "count_users",
-    "create_account", "find_account", "ping",        "create_photo", "get_photo",   "delete_photo",
-    "create_job",     "get_job",      "start_job",   "complete_job", "fail_job",    "outbox_batch",
-    "outbox_delete",  "photo_usage",  "list_photos"};
+constexpr std::array<const char*, 26> kOpNames = {
+    "get_user",    "list_users",      "create_user",    "update_user",
+    "delete_user", "count_users",     "create_account", "find_account",
+    "ping",        "create_photo",    "get_photo",      "delete_photo",
+    "create_job",  "get_job",         "start_job",      "complete_job",
+    "fail_job",    "outbox_batch",    "outbox_delete",  "photo_usage",
+    "list_photos", "create_purchase", "list_purchases", "record_activity",
+    "daily_kpis",  "cohorts"};
 
 }  // namespace
 
@@ -129,6 +132,31 @@ boost::asio::awaitable<Result<std::vector<OutboxMessage>>> MeteredStore::outbox_
 
 boost::asio::awaitable<Result<void>> MeteredStore::outbox_delete(std::vector<std::int64_t> ids) {
   return measure(kOutboxDelete, target().outbox_delete(std::move(ids)));
+}
+
+boost::asio::awaitable<Result<Purchase>> MeteredStore::create_purchase(
+    Purchase purchase, std::optional<std::string> idempotency_key) {
+  return measure(kCreatePurchase,
+                 target().create_purchase(std::move(purchase), std::move(idempotency_key)));
+}
+
+boost::asio::awaitable<Result<std::vector<Purchase>>> MeteredStore::list_purchases(UserId user,
+                                                                                   int limit) {
+  return measure(kListPurchases, target().list_purchases(user, limit));
+}
+
+boost::asio::awaitable<Result<void>> MeteredStore::record_activity(UtcDay day,
+                                                                   std::vector<UserId> users) {
+  return measure(kRecordActivity, target().record_activity(day, std::move(users)));
+}
+
+boost::asio::awaitable<Result<DailyKpis>> MeteredStore::daily_kpis(UtcDay day) {
+  return measure(kDailyKpis, target().daily_kpis(day));
+}
+
+boost::asio::awaitable<Result<std::vector<Cohort>>> MeteredStore::cohorts(UtcDay first,
+                                                                          UtcDay last) {
+  return measure(kCohorts, target().cohorts(first, last));
 }
 
 }  // namespace ztm::storage

@@ -50,6 +50,15 @@ class MeteredStore : public DatabaseWrapper {
   boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override;
   boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override;
 
+  boost::asio::awaitable<Result<Purchase>> create_purchase(
+      Purchase purchase, std::optional<std::string> idempotency_key) override;
+  boost::asio::awaitable<Result<std::vector<Purchase>>> list_purchases(UserId user,
+                                                                       int limit) override;
+  boost::asio::awaitable<Result<void>> record_activity(UtcDay day,
+                                                       std::vector<UserId> users) override;
+  boost::asio::awaitable<Result<DailyKpis>> daily_kpis(UtcDay day) override;
+  boost::asio::awaitable<Result<std::vector<Cohort>>> cohorts(UtcDay first, UtcDay last) override;
+
  private:
   enum Op {
     kGetUser,
@@ -73,6 +82,11 @@ class MeteredStore : public DatabaseWrapper {
     kOutboxDelete,
     kPhotoUsage,
     kListPhotos,
+    kCreatePurchase,
+    kListPurchases,
+    kRecordActivity,
+    kDailyKpis,
+    kCohorts,
     kOps
   };
 

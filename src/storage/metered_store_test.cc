@@ -163,5 +163,22 @@ TEST(MeteredStore, MeasuresPhotoStoreCalls) {
       1);
 }
 
+TEST(MeteredStore, MeasuresKpiStoreCalls) {
+  test::MemoryStore inner;
+  MetricsRegistry registry;
+  MeteredStore store(inner, registry);
+  ASSERT_TRUE(run_sync(store.create_purchase(Purchase{1, 2, "p", 199, "USD"}, "k")).ok());
+  ASSERT_TRUE(run_sync(store.list_purchases(2, 10)).ok());
+  ASSERT_TRUE(run_sync(store.record_activity(100, std::vector<UserId>{2})).ok());
+  EXPECT_EQ(run_sync(store.daily_kpis(100)).value().dau, 1);
+  ASSERT_TRUE(run_sync(store.cohorts(90, 100)).ok());
+  for (const char* op :
+       {"create_purchase", "list_purchases", "record_activity", "daily_kpis", "cohorts"})
+    EXPECT_EQ(
+        test::metric_value(registry, std::string("ztm_storage_seconds_count{op=\"") + op + "\"}"),
+        1)
+        << op;
+}
+
 }  // namespace
 }  // namespace ztm::storage

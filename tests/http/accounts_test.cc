@@ -8,6 +8,7 @@
 
 namespace ztm {
 namespace {
+using test::error_code;
 using test::HttpClient;
 using test::Reply;
 using test::TestServer;
@@ -17,14 +18,6 @@ constexpr const char* kProfile =
     R"({"firstName":"Ada","lastName":"Lovelace","address":{"streetAddress":"1 St James's Square","city":"London","state":"LDN","postalCode":12345}})";
 constexpr const char* kReplacement =
     R"({"firstName":"John","lastName":"Smyth","address":{"streetAddress":"21 2nd Street","city":"New York","state":"NY","postalCode":10021}})";
-
-std::string error_code(const Reply& r) {
-  try {
-    return std::string(json::parse(r.body).at("error").at("code").as_string());
-  } catch (const std::exception&) {
-    return "<no error body: " + r.body + ">";
-  }
-}
 
 std::string sign_up_body(const std::string& email, const std::string& password) {
   return R"({"email":")" + email + R"(","password":")" + password + R"(","profile":)" + kProfile +

@@ -29,20 +29,13 @@ using app::PhotoWorker;
 using queue::EmbeddedQueue;
 
 namespace {
+using test::error_code;
 using test::eventually;
 using test::HttpClient;
 using test::Reply;
 using test::TestServer;
 using vips::VImage;
 namespace json = boost::json;
-
-std::string error_code(const Reply& r) {
-  try {
-    return std::string(json::parse(r.body).at("error").at("code").as_string());
-  } catch (const std::exception&) {
-    return "<no error body: " + r.body.substr(0, 100) + ">";
-  }
-}
 
 std::string jpeg(int w, int h) {
   return test::encode(test::noise(w, h), media::Format::jpeg);

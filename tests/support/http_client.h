@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/json/parse.hpp>
 #include <chrono>
 #include <map>
 #include <string>
@@ -52,6 +53,15 @@ struct Reply {
     return it == headers.end() ? "" : it->second;
   }
 };
+
+// The "code" of a JSON error body ({"error":{"code","message"}}), or what the body was instead.
+inline std::string error_code(const Reply& r) {
+  try {
+    return std::string(boost::json::parse(r.body).at("error").at("code").as_string());
+  } catch (const std::exception&) {
+    return "<no error body: " + r.body.substr(0, 100) + ">";
+  }
+}
 
 class HttpClient {
  public:

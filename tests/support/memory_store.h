@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "storage/database.h"
@@ -243,6 +244,81 @@ class MemoryStore : public storage::Database {
     co_return Result<void>{};
   }
 
+  // KpiStore: the rollups as loops over the maps (the SQL backends' definitions, docs/kpis.md).
+  boost::asio::awaitable<Result<storage::Purchase>> create_purchase(
+      storage::Purchase p, std::optional<std::string> key) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (p.id <= 0 || p.user_id <= 0 || p.price_cents < 0 || p.plan.empty())
+      co_return Error{Errc::invalid_argument, "bad purchase"};
+    if (key) {
+      if (auto it = purchase_keys_.find({p.user_id, *key}); it != purchase_keys_.end())
+        co_return purchases_.at(it->second);
+      purchase_keys_[{p.user_id, *key}] = p.id;
+    }
+    if (!purchases_.emplace(p.id, p).second) co_return Error{Errc::conflict, "purchase exists"};
+    co_return p;
+  }
+  boost::asio::awaitable<Result<std::vector<storage::Purchase>>> list_purchases(
+      UserId user, int limit) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    std::vector<storage::Purchase> out;
+    for (auto it = purchases_.rbegin(); it != purchases_.rend(); ++it)
+      if (it->second.user_id == user && static_cast<int>(out.size()) < limit)
+        out.push_back(it->second);
+    co_return out;
+  }
+  boost::asio::awaitable<Result<void>> record_activity(UtcDay day,
+                                                       std::vector<UserId> users) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    for (UserId u : users) activity_.insert({day, u});
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<storage::DailyKpis>> daily_kpis(UtcDay day) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    storage::DailyKpis k{.day = day};
+    auto on_day = [day](std::int64_t id) {
+      return id >= first_id_of(day) && id < first_id_of(day + 1);
+    };
+    std::set<UserId> week, month;
+    for (const auto& [d, u] : activity_) {
+      k.dau += d == day;
+      if (d > day - 7 && d <= day) week.insert(u);
+      if (d > day - 30 && d <= day) month.insert(u);
+    }
+    k.wau = static_cast<std::int64_t>(week.size());
+    k.mau = static_cast<std::int64_t>(month.size());
+    for (const auto& [email, a] : accounts_) k.signups += on_day(a.user_id);
+    for (const auto& [id, p] : photos_) k.photos_uploaded += on_day(id) && p.source_id == 0;
+    for (const auto& [id, j] : jobs_)
+      k.edits_done += j.status == storage::JobStatus::done && on_day(j.result_photo_id);
+    for (const auto& [id, p] : purchases_)
+      if (on_day(id)) ++k.purchases, k.revenue_cents += p.price_cents;
+    co_return k;
+  }
+  boost::asio::awaitable<Result<std::vector<storage::Cohort>>> cohorts(UtcDay first,
+                                                                       UtcDay last) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    std::map<UtcDay, storage::Cohort> by_day;
+    for (const auto& [email, a] : accounts_) {
+      const UtcDay d = utc_day(std::chrono::system_clock::time_point(
+          std::chrono::milliseconds(IdGenerator::decode(a.user_id).unix_ms)));
+      if (d < first || d > last) continue;
+      auto& c = by_day[d];
+      c.day = d;
+      ++c.size;
+      for (std::size_t i = 0; i < storage::kRetentionDays.size(); ++i)
+        c.active[i] += activity_.count({d + storage::kRetentionDays[i], a.user_id});
+    }
+    std::vector<storage::Cohort> out;
+    for (auto& [d, c] : by_day) out.push_back(c);
+    co_return out;
+  }
+
  private:
   // Applies `change` to a non-final job under the lock; a final job comes back unchanged.
   template <class F>
@@ -288,6 +364,9 @@ class MemoryStore : public storage::Database {
 
   std::vector<storage::OutboxMessage> outbox_;
   std::int64_t outbox_seq_ = 0;
+  std::map<std::int64_t, storage::Purchase> purchases_;
+  std::map<std::pair<UserId, std::string>, std::int64_t> purchase_keys_;
+  std::set<std::pair<UtcDay, UserId>> activity_;
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};
 };

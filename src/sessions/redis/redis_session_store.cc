@@ -81,11 +81,7 @@ RedisSessionStore::RedisSessionStore(std::shared_ptr<redis::CommandRunner> redis
 
 awaitable<Result<redis::Reply>> RedisSessionStore::send(std::vector<std::string>& args,
                                                         const char* what) {
-  auto call = redis_->command(std::move(args));
-  auto reply = co_await std::move(call);
-  if (!reply.ok()) co_return std::move(reply).error();
-  if (reply->is_error()) co_return redis::error_from_reply(*reply, what);
-  co_return reply;
+  return redis::command_checked(*redis_, args, what);
 }
 
 // Every call builds its argv as a named local and passes it by reference: no class-type

@@ -119,6 +119,27 @@ constexpr Migration kMigrations[] = {
       CREATE TRIGGER photos_changed AFTER INSERT OR DELETE ON photos
         FOR EACH ROW EXECUTE FUNCTION ztm_photo_changed();
     )sql"},
+    // Business KPIs (docs/kpis.md). Purchases and activity are kept when their user is deleted
+    // (no foreign key): a day's revenue and actives do not change afterwards.
+    {8, "create purchases and activity; index jobs done by result (KPIs)", R"sql(
+      CREATE TABLE purchases (
+        id bigint PRIMARY KEY,            -- Snowflake id: its time is when it was bought
+        user_id bigint NOT NULL,
+        plan text NOT NULL,               -- a plan of the catalogue (app/purchases.h)
+        price_cents bigint NOT NULL CHECK (price_cents >= 0),  -- from the catalogue
+        currency text NOT NULL,           -- ISO 4217
+        idempotency_key text,             -- the client's Idempotency-Key; NULL when none
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE UNIQUE INDEX purchases_user_key ON purchases(user_id, idempotency_key);
+      CREATE INDEX purchases_user ON purchases(user_id, id);
+      CREATE TABLE activity (             -- users active (an authenticated request) on a UTC day
+        day integer NOT NULL,             -- days since 1970-01-01
+        user_id bigint NOT NULL,
+        PRIMARY KEY (day, user_id)
+      );
+      CREATE INDEX jobs_done_result ON jobs(result_photo_id) WHERE status = 'done';
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "storage/postgres/pg_kpis.h"
 #include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 
@@ -116,6 +117,23 @@ awaitable<Result<std::vector<OutboxMessage>>> PgStore::outbox_batch(int limit) {
 }
 awaitable<Result<void>> PgStore::outbox_delete(std::vector<std::int64_t> ids) {
   co_return co_await pg_outbox_delete(host_, std::move(ids));
+}
+
+awaitable<Result<Purchase>> PgStore::create_purchase(Purchase purchase,
+                                                     std::optional<std::string> key) {
+  co_return co_await pg_create_purchase(host_, std::move(purchase), std::move(key));
+}
+awaitable<Result<std::vector<Purchase>>> PgStore::list_purchases(UserId user, int limit) {
+  co_return co_await pg_list_purchases(host_, user, limit);
+}
+awaitable<Result<void>> PgStore::record_activity(UtcDay day, std::vector<UserId> users) {
+  co_return co_await pg_record_activity(host_, day, std::move(users));
+}
+awaitable<Result<DailyKpis>> PgStore::daily_kpis(UtcDay day) {
+  co_return co_await pg_daily_kpis(host_, day);
+}
+awaitable<Result<std::vector<Cohort>>> PgStore::cohorts(UtcDay first, UtcDay last) {
+  co_return co_await pg_cohorts(host_, first, last);
 }
 
 }  // namespace ztm::storage

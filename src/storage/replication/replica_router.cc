@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <stdexcept>
 
+#include "storage/postgres/pg_kpis.h"
 #include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 #include "storage/replication/cluster_conninfo.h"
@@ -422,6 +423,30 @@ awaitable<Result<std::vector<OutboxMessage>>> ReplicaRouter::outbox_batch(int li
 awaitable<Result<void>> ReplicaRouter::outbox_delete(std::vector<std::int64_t> ids) {
   co_return co_await on_primary<void>([&ids](pg::Host& h) { return pg_outbox_delete(h, ids); },
                                       Retry::always);
+}
+
+// A keyed purchase is safe to send again (the key makes it once); an unkeyed one is not.
+awaitable<Result<Purchase>> ReplicaRouter::create_purchase(Purchase purchase,
+                                                           std::optional<std::string> key) {
+  const Retry retry = key ? Retry::always : Retry::if_not_done;
+  co_return co_await on_primary<Purchase>(
+      [&purchase, &key](pg::Host& h) { return pg_create_purchase(h, purchase, key); }, retry);
+}
+awaitable<Result<std::vector<Purchase>>> ReplicaRouter::list_purchases(UserId user, int limit) {
+  co_return co_await on_primary<std::vector<Purchase>>(
+      [user, limit](pg::Host& h) { return pg_list_purchases(h, user, limit); }, Retry::always);
+}
+awaitable<Result<void>> ReplicaRouter::record_activity(UtcDay day, std::vector<UserId> users) {
+  co_return co_await on_primary<void>(
+      [day, &users](pg::Host& h) { return pg_record_activity(h, day, users); }, Retry::always);
+}
+awaitable<Result<DailyKpis>> ReplicaRouter::daily_kpis(UtcDay day) {
+  co_return co_await on_primary<DailyKpis>([day](pg::Host& h) { return pg_daily_kpis(h, day); },
+                                           Retry::always);
+}
+awaitable<Result<std::vector<Cohort>>> ReplicaRouter::cohorts(UtcDay first, UtcDay last) {
+  co_return co_await on_primary<std::vector<Cohort>>(
+      [first, last](pg::Host& h) { return pg_cohorts(h, first, last); }, Retry::always);
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry) {

@@ -116,6 +116,17 @@ class ReplicaRouter final : public Database {
   boost::asio::awaitable<Result<std::vector<OutboxMessage>>> outbox_batch(int limit) override;
   boost::asio::awaitable<Result<void>> outbox_delete(std::vector<std::int64_t> ids) override;
 
+  // KpiStore: on the primary (purchases are read back right after they are made; the rollups
+  // want every activity row flushed so far).
+  boost::asio::awaitable<Result<Purchase>> create_purchase(
+      Purchase purchase, std::optional<std::string> idempotency_key) override;
+  boost::asio::awaitable<Result<std::vector<Purchase>>> list_purchases(UserId user,
+                                                                       int limit) override;
+  boost::asio::awaitable<Result<void>> record_activity(UtcDay day,
+                                                       std::vector<UserId> users) override;
+  boost::asio::awaitable<Result<DailyKpis>> daily_kpis(UtcDay day) override;
+  boost::asio::awaitable<Result<std::vector<Cohort>>> cohorts(UtcDay first, UtcDay last) override;
+
   // Observability, and what the tests assert routing with.
   std::size_t hosts() const { return hosts_.size(); }
   const std::string& host_name(std::size_t host) const { return names_.at(host); }

@@ -109,6 +109,27 @@ constexpr Migration kMigrations[] = {
           strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
       END;
     )sql"},
+    // Business KPIs (docs/kpis.md). Purchases and activity are kept when their user is deleted:
+    // a day's revenue and actives do not change afterwards.
+    {7, "create purchases and activity; index jobs done by result (KPIs)", R"sql(
+      CREATE TABLE purchases (
+        id INTEGER PRIMARY KEY,          -- Snowflake id: its time is when it was bought
+        user_id INTEGER NOT NULL,
+        plan TEXT NOT NULL,              -- a plan of the catalogue (app/purchases.h)
+        price_cents INTEGER NOT NULL CHECK (price_cents >= 0),  -- from the catalogue
+        currency TEXT NOT NULL,          -- ISO 4217
+        idempotency_key TEXT,            -- the client's Idempotency-Key; NULL when none
+        created_at TEXT NOT NULL         -- ISO 8601 UTC
+      );
+      CREATE UNIQUE INDEX purchases_user_key ON purchases(user_id, idempotency_key);
+      CREATE INDEX purchases_user ON purchases(user_id, id);
+      CREATE TABLE activity (            -- users active (an authenticated request) on a UTC day
+        day INTEGER NOT NULL,            -- days since 1970-01-01
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (day, user_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX jobs_done_result ON jobs(result_photo_id) WHERE status = 'done';
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {
