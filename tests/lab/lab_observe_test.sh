@@ -7,12 +7,14 @@
 #     killed cache node fires CacheNodeDown (in Prometheus and Alertmanager), cleared once it is
 #     back; a replica that stops replaying under writes fires PostgresReplicaLagHigh, cleared
 #     once it replays again.
-#   logs (stage queue: HAProxy, three web servers, NATS, two workers): an error on web2 is found
+#   ops (stage queue: HAProxy, three web servers, NATS, two workers): an error on web2 is found
 #     with `ztm logs --level error --host web2` within 10 s; a photo edit through HAProxy is
 #     found end to end (web server and worker) by the request id HAProxy made, and `ztm trace`
 #     draws the worker's span under the web server's; lines written while the log host is down
-#     all arrive once it is back (RELP); a host added at runtime is scraped and ships its logs.
-# Usage: lab_observe_test.sh PATH_TO_ZTM metrics|logs. Needs root; exits 77 (skipped) when it
+#     all arrive once it is back (RELP); a host added at runtime is scraped and ships its logs;
+#     `ztm lab deploy` of a good build under load fails no request, and a broken build (ready,
+#     answering 500) is rolled back from its canary, still failing no request.
+# Usage: lab_observe_test.sh PATH_TO_ZTM metrics|ops. Needs root; exits 77 (skipped) when it
 # cannot run here.
 set -uo pipefail
 ztm=$1
@@ -187,6 +189,32 @@ else
   check "scale web=3" "$ztm" lab scale web=3 --dir "$dir"
   web4_gone() { [ -z "$(query 'up{instance="web4:8080"}')" ]; }
   check "web4 no longer scraped within 15 s" until_ok 15 web4_gone
+
+  # --- ztm lab deploy: a good build rolls out, a broken one is rolled back; no request fails ------
+  # 100 reads/s through HAProxy during both (at most 120 s).
+  "$ztm" bench "$url/users/12" -n 12000 -d 120 -c 2 --rate 100 >"$work/deploy-load.json" 2>/dev/null &
+  load_pid=$!
+  web_exes() {  # the binaries the web servers run, each once
+    local p
+    for p in $(status_json | jq -r '.hosts[] | select(.roles | index("web")) | .processes[] | select(.name | endswith("/ztm")) | .pid'); do
+      readlink "/proc/$p/exe"
+    done | sort -u
+  }
+  check "deploy a good build (this ztm): canary 5 s, then the others" \
+    "$ztm" lab deploy "$ztm" --dir "$dir" --canary-ms 5000 --min-requests 20
+  check "every web server runs the deployed copy" test "$(web_exes)" = "$dir/bin/ztm-1"
+  cp "$(dirname "$0")/broken_web.py" "$work/ztm-broken"
+  out=$("$ztm" lab deploy "$work/ztm-broken" --dir "$dir" --canary-ms 15000 --min-requests 20 2>&1)
+  status=$?
+  echo "lab_observe: $out"
+  check "a broken build (ready, every other answer 500): deploy exits 1" test "$status" -eq 1
+  check "rolled back on the canary's 5xx share" contains "$out" "responses 5xx"
+  check "every web server back on the good build" test "$(web_exes)" = "$dir/bin/ztm-1"
+  kill -TERM "$load_pid" 2>/dev/null
+  wait "$load_pid"
+  load_pid=""
+  echo "lab_observe: reads during both deploys: $(jq -c '{ok, failed, p99_ms}' "$work/deploy-load.json")"
+  check "no read failed through both deploys" jq -e '.failed == 0 and .ok > 0' "$work/deploy-load.json"
 fi
 
 "$ztm" lab down --dir "$dir" >/dev/null 2>&1
