@@ -21,6 +21,15 @@ export interface ChartDef {
 const web = 'job="ztm-web"';
 const rate = (metric: string, by: string) => `sum by (${by}) (rate(${metric}{${web}}[1m]))`;
 
+// A line per host: the lab's hosts (job "host") or the replicas (label host).
+const perHost = (id: string, title: string, expr: string, unit: Unit): ChartDef => ({
+  id,
+  title,
+  expr,
+  unit,
+  legend: (l) => l.host ?? "?",
+});
+
 export const CHARTS: ChartDef[] = [
   {
     id: "web-rps",
@@ -46,27 +55,19 @@ export const CHARTS: ChartDef[] = [
     unit: "seconds",
     legend: () => "p99",
   },
-  {
-    id: "host-cpu",
-    title: "CPU per host (cores)",
-    expr: 'rate(ztm_host_cpu_seconds_total{job="host"}[1m])',
-    unit: "cores",
-    legend: (l) => l.host ?? "?",
-  },
-  {
-    id: "host-memory",
-    title: "Memory per host",
-    expr: 'ztm_host_memory_bytes{job="host"}',
-    unit: "bytes",
-    legend: (l) => l.host ?? "?",
-  },
-  {
-    id: "db-lag",
-    title: "Database: replica lag (as the web tier proves it)",
-    expr: `max by (host) (ztm_pg_replica_lag_seconds{${web}})`,
-    unit: "seconds",
-    legend: (l) => l.host ?? "?",
-  },
+  perHost(
+    "host-cpu",
+    "CPU per host (cores)",
+    'rate(ztm_host_cpu_seconds_total{job="host"}[1m])',
+    "cores",
+  ),
+  perHost("host-memory", "Memory per host", 'ztm_host_memory_bytes{job="host"}', "bytes"),
+  perHost(
+    "db-lag",
+    "Database: replica lag (as the web tier proves it)",
+    `max by (host) (ztm_pg_replica_lag_seconds{${web}})`,
+    "seconds",
+  ),
   {
     id: "db-commits",
     title: "Database: commits/s",
