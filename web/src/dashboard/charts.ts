@@ -241,7 +241,7 @@ export class Chart {
             value: (_u: uPlot, v: number | null) => formatValue(unit, v),
           })),
         ],
-        axes: [{}, { size: 70, values: (_u, vals) => vals.map((v) => formatValue(unit, v)) }],
+        axes: [{}, { size: 84, values: (_u, vals) => vals.map((v) => formatValue(unit, v)) }],
         scales: unit === "ratio" ? { y: { range: [0, 1] } } : {},
         legend: { show: true },
       },

@@ -48,7 +48,12 @@ function hostBox(host: LabHost, rps: Map<string, number>): HTMLElement {
       host.address,
       host.public_address ? ` · public ${host.public_address}` : "",
     ),
-    h("p", { class: "roles" }, host.roles.join(", "), host.role ? ` · ${host.role}` : ""),
+    h(
+      "p",
+      { class: "roles" },
+      host.roles.join(", "),
+      host.role && !host.roles.includes(host.role) ? ` · ${host.role}` : "",
+    ),
     load === undefined
       ? null
       : h("p", { class: "rps", "data-rps": load.toFixed(1) }, `${load.toFixed(1)} req/s`),
@@ -69,15 +74,7 @@ export function drawTopology(root: HTMLElement, status: LabStatus, rps: Map<stri
     ...[...byTier.keys()].filter((t) => !known.has(t)).map((t): [string, string] => [t, t]),
   ];
   clear(root);
-  append(
-    root,
-    h(
-      "p",
-      { class: "clients" },
-      `Clients → ${status.url}`,
-      status.figure ? ` (figure ${status.figure})` : "",
-    ),
-  );
+  append(root, h("p", { class: "clients" }, `Clients → ${status.url}`));
   for (const [role, title] of tiers) {
     const hosts = byTier.get(role);
     if (!hosts) continue;
