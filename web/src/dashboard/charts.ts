@@ -15,19 +15,20 @@ export interface ChartDef {
   title: string;
   expr: string;
   unit: Unit;
-  legend: (labels: Labels) => string;
+  // A series' name; `hostOf` names a lab host by its address ("10.77.1.21:5432" -> "db2").
+  legend: (labels: Labels, hostOf: (address: string) => string | undefined) => string;
 }
 
 const web = 'job="ztm-web"';
 const rate = (metric: string, by: string) => `sum by (${by}) (rate(${metric}{${web}}[1m]))`;
 
-// A line per host: the lab's hosts (job "host") or the replicas (label host).
+// A line per host: the lab's hosts (job "host": a name) or the replicas (label host: an address).
 const perHost = (id: string, title: string, expr: string, unit: Unit): ChartDef => ({
   id,
   title,
   expr,
   unit,
-  legend: (l) => l.host ?? "?",
+  legend: (l, hostOf) => (l.host ? (hostOf(l.host) ?? l.host) : "?"),
 });
 
 export const CHARTS: ChartDef[] = [
@@ -177,7 +178,7 @@ export class Chart {
     );
   }
 
-  async refresh(end: number): Promise<void> {
+  async refresh(end: number, hostOf: (address: string) => string | undefined): Promise<void> {
     const start = end - WINDOW_S;
     let series: RangeSeries[];
     try {
@@ -192,7 +193,7 @@ export class Chart {
       return;
     }
     const { xs, ys, points } = align(series, start, end, STEP_S);
-    const names = series.map((s) => this.def.legend(s.labels));
+    const names = series.map((s) => this.def.legend(s.labels, hostOf));
     this.draw(names, [xs, ...ys]);
     const last = ys.map((y) => [...y].reverse().find((v) => v !== null) ?? null);
     const now = names.map((n, i) => `${n} ${formatValue(this.def.unit, last[i])}`).join(" · ");

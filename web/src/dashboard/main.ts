@@ -58,7 +58,9 @@ function start(): void {
     } catch {
       // the charts say what is wrong with Prometheus
     }
-    for (const chart of charts) await chart.refresh(end);
+    const hosts = new Map((last?.hosts ?? []).map((h) => [h.address, h.name]));
+    const hostOf = (address: string) => hosts.get(address.split(":")[0]);
+    for (const chart of charts) await chart.refresh(end, hostOf);
   });
 }
 
