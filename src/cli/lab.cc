@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "lab/dashboard.h"
 #include "lab/host_exporter.h"
 #include "lab/lab.h"
 #include "lab/supervisor.h"
@@ -104,7 +105,13 @@ class Lab final : public Subcommand {
     host_exporter_->group("");
     host_exporter_->add_option("--listen", listen_)->required();
     host_exporter_->add_option("--port", port_)->required();
-    for (auto* c : {up_, status_, chaos_, scale_, deploy_, restart_, autoscale_, down_, supervise_})
+    dashboard_ = lab_->add_subcommand("dashboard", "");  // hidden: engine dashboard
+    dashboard_->group("");
+    dashboard_->add_option("--listen", listen_)->required();
+    dashboard_->add_option("--port", port_)->required();
+    dashboard_->add_option("--prometheus", prometheus_)->required();
+    for (auto* c : {up_, status_, chaos_, scale_, deploy_, restart_, autoscale_, down_, supervise_,
+                    dashboard_})
       c->add_option("--dir", dir_, dir_help);
   }
 
@@ -135,6 +142,9 @@ class Lab final : public Subcommand {
       if (down_->parsed()) return lab::down(dir);
       if (supervise_->parsed()) return lab::supervise(dir, stage_, hosts_, observe_);
       if (host_exporter_->parsed()) return lab::serve_host_metrics(listen_, port_);
+      if (dashboard_->parsed())
+        return lab::serve_dashboard(
+            {.address = listen_, .port = port_, .lab_dir = dir, .prometheus = prometheus_});
     } catch (const std::exception& e) {
       fmt::print(stderr, "ztm lab: {}\n", e.what());
       return 1;
@@ -154,6 +164,8 @@ class Lab final : public Subcommand {
   CLI::App* down_;
   CLI::App* supervise_;
   CLI::App* host_exporter_;
+  CLI::App* dashboard_;
+  std::string prometheus_;
   std::string dir_;
   std::string stage_;
   std::string hosts_;

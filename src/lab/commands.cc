@@ -29,12 +29,6 @@ using std::chrono::milliseconds;
 constexpr auto kUpTimeout = std::chrono::seconds(60);
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 
-std::optional<json::object> live_status(const std::string& dir) {
-  auto answer = call_supervisor(dir, {{"op", "status"}}, milliseconds(5000));
-  if (!answer || !answer->contains("status")) return std::nullopt;
-  return answer->at("status").as_object();
-}
-
 std::string str(const json::value& v) {
   return std::string(v.as_string());
 }

@@ -97,4 +97,10 @@ void write_answer(int fd, const boost::json::object& answer) {
   write_line(fd, boost::json::serialize(answer));
 }
 
+std::optional<boost::json::object> live_status(const std::string& dir) {
+  auto answer = call_supervisor(dir, {{"op", "status"}}, std::chrono::milliseconds(5000));
+  if (!answer || !answer->contains("status")) return std::nullopt;
+  return answer->at("status").as_object();
+}
+
 }  // namespace ztm::lab

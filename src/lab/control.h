@@ -16,6 +16,10 @@ std::optional<boost::json::object> call_supervisor(const std::string& dir,
                                                    const boost::json::object& request,
                                                    std::chrono::milliseconds timeout);
 
+// The supervisor's live status, the document of `ztm lab status --json` (docs/lab.md); nullopt
+// when no supervisor answers in `dir` within 5 s.
+std::optional<boost::json::object> live_status(const std::string& dir);
+
 // A listening Unix socket at `path` (an old socket file is replaced). Throws std::runtime_error.
 int listen_control(const std::string& path);
 

@@ -128,11 +128,13 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
 namespace {
 
 std::optional<std::string> exchange_fd(int fd, const std::string& request,
-                                       Clock::time_point deadline) {
+                                       Clock::time_point deadline,
+                                       std::size_t max_bytes = SIZE_MAX) {
   if (fd < 0) return std::nullopt;
   std::optional<std::string> answer;
   if (send_all(fd, request, deadline))
-    answer = receive(fd, deadline, [](const std::string&) { return false; });
+    answer =
+        receive(fd, deadline, [max_bytes](const std::string& d) { return d.size() >= max_bytes; });
   ::close(fd);
   return answer;
 }
@@ -140,9 +142,10 @@ std::optional<std::string> exchange_fd(int fd, const std::string& request,
 }  // namespace
 
 std::optional<std::string> exchange(const std::string& address, int port,
-                                    const std::string& request, std::chrono::milliseconds timeout) {
+                                    const std::string& request, std::chrono::milliseconds timeout,
+                                    std::size_t max_bytes) {
   const auto deadline = Clock::now() + timeout;
-  return exchange_fd(connect_to(address, port, deadline), request, deadline);
+  return exchange_fd(connect_to(address, port, deadline), request, deadline, max_bytes);
 }
 
 std::optional<std::string> exchange_unix(const std::string& path, const std::string& request,

@@ -4,6 +4,7 @@
 // `timeout` and never throws.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -29,11 +30,13 @@ bool http_ok(const std::string& address, int port, const std::string& path,
              std::chrono::milliseconds timeout);
 
 // Sends `request` over TCP (or a Unix socket for `exchange_unix`) and returns everything read
-// until the peer closes or the timeout; nullopt when it cannot connect or send. For
+// until the peer closes, the timeout, or `max_bytes` were read (then a little more may be
+// returned: a caller tells "too large" by the size); nullopt when it cannot connect or send. For
 // line protocols that close after the request: Redis ("...\r\nQUIT\r\n"), HAProxy's
-// runtime API (one command per connection).
+// runtime API (one command per connection); HTTP/1.0 requests.
 std::optional<std::string> exchange(const std::string& address, int port,
-                                    const std::string& request, std::chrono::milliseconds timeout);
+                                    const std::string& request, std::chrono::milliseconds timeout,
+                                    std::size_t max_bytes = SIZE_MAX);
 std::optional<std::string> exchange_unix(const std::string& path, const std::string& request,
                                          std::chrono::milliseconds timeout);
 

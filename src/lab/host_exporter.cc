@@ -1,58 +1,21 @@
 #include "lab/host_exporter.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <functional>
 #include <optional>
+
+#include "lab/http_listener.h"
 
 namespace ztm::lab {
 
 namespace {
 
-constexpr std::size_t kMaxRequest = 8192;
-constexpr int kTimeoutSeconds = 2;
-
-// Reads the request head (bounded in size and time): its first line, "" when none came.
-std::string request_line(int fd) {
-  std::string head;
-  char buf[1024];
-  while (head.find("\r\n\r\n") == std::string::npos && head.size() < kMaxRequest) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    head.append(buf, static_cast<std::size_t>(n));
-  }
-  return head.substr(0, head.find("\r\n"));
-}
-
-void write_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n <= 0) return;  // the scraper went away
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-std::string answer(const std::string& line) {
-  const bool metrics = line.rfind("GET /metrics ", 0) == 0;
-  std::string body = "not found\n";
-  if (metrics) {
-    std::vector<std::pair<std::string, HostUsage>> usage;
-    for (const auto& host : lab_cgroup_hosts()) usage.emplace_back(host, host_usage(host));
-    body = host_metrics(usage);
-  }
-  return fmt::format(
-      "HTTP/1.1 {}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n"
-      "Connection: close\r\n\r\n{}",
-      metrics ? "200 OK" : "404 Not Found", body.size(), body);
+HttpReply answer(const std::string& line) {
+  if (line.rfind("GET /metrics ", 0) != 0) return {.status = 404, .body = "not found\n"};
+  std::vector<std::pair<std::string, HostUsage>> usage;
+  for (const auto& host : lab_cgroup_hosts()) usage.emplace_back(host, host_usage(host));
+  return {.content_type = "text/plain; version=0.0.4", .body = host_metrics(usage)};
 }
 
 }  // namespace
@@ -93,29 +56,7 @@ std::string host_metrics(const std::vector<std::pair<std::string, HostUsage>>& u
 }
 
 int serve_host_metrics(const std::string& address, int port) {
-  std::signal(SIGPIPE, SIG_IGN);
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (fd < 0 || ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1 ||
-      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
-    fmt::print(stderr, "host-exporter: cannot listen on {}:{}: {}\n", address, port,
-               std::strerror(errno));
-    return 1;
-  }
-  fmt::print(stderr, "host-exporter: serving /metrics on {}:{}\n", address, port);
-  for (;;) {
-    const int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    const timeval timeout{.tv_sec = kTimeoutSeconds, .tv_usec = 0};
-    ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    write_all(client, answer(request_line(client)));
-    ::close(client);
-  }
+  return serve_http("host-exporter", address, port, {}, answer);
 }
 
 }  // namespace ztm::lab

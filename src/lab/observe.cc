@@ -76,6 +76,7 @@ Stage observed(Stage stage) {
                                        {.engine = "node-exporter"},
                                        {.engine = "alertmanager"},
                                        {.engine = "prometheus"},
+                                       {.engine = "dashboard"},
                                        kShipper}});
   stage.web_host = with_shipper(std::move(stage.web_host));
   stage.worker_host = with_shipper(std::move(stage.worker_host));

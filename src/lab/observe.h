@@ -2,8 +2,8 @@
 // `ztm lab up --stage X --observe` (docs/observability.md): the stage plus what watches it.
 //   - a host `obs` (dc1, .3) running Prometheus (deploy/prometheus/prometheus.yml and
 //     rules.yml), Alertmanager, the hosts' exporter (`ztm lab host-exporter`: every lab host's
-//     CPU, memory and I/O from its own cgroups) and node-exporter (the filesystems: one machine's,
-//     so one exporter);
+//     CPU, memory and I/O from its own cgroups), node-exporter (the filesystems: one machine's,
+//     so one exporter) and the dashboard (`ztm lab dashboard`, dashboard.h; port 3000);
 //   - beside each engine without metrics of its own, its exporter on the same host: PostgreSQL
 //     (also under Patroni) and Redis. ztm, Patroni, etcd and HAProxy serve /metrics themselves;
 //     the edges already have theirs;

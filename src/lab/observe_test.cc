@@ -25,7 +25,7 @@ TEST(Observe, AddsTheObsHostAndAnExporterBesideEachEngineWithout) {
   auto by_host = processes_by_host(s);
   EXPECT_EQ(by_host.at("obs"),
             (std::vector<std::string>{"logs", "host-exporter", "node-exporter", "alertmanager",
-                                      "prometheus", "log-shipper"}));
+                                      "prometheus", "dashboard", "log-shipper"}));
   EXPECT_EQ(by_host.at("db2"),
             (std::vector<std::string>{"patroni", "postgres-exporter", "log-shipper"}));
   EXPECT_EQ(by_host.at("cache1"),

@@ -9,7 +9,7 @@ set -euo pipefail
 web=$(cd "$(dirname "$0")/../../web" && pwd)
 work=$(mktemp -d /tmp/ztm-content-hash.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cp -r "$web/src" "$web/index.html" "$web/build.mjs" "$web/package.json" "$web/tsconfig.json" "$work/"
+cp -r "$web/src" "$web/index.html" "$web/dashboard.html" "$web/build.mjs" "$web/package.json" "$web/tsconfig.json" "$work/"
 ln -s "$web/node_modules" "$work/node_modules"
 build() { (cd "$work" && node build.mjs "$work/$1" >/dev/null) && ls "$work/$1/assets" | sort; }
 name_of() { grep "^$1\." <<<"$2"; }

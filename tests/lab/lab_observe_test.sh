@@ -6,7 +6,8 @@
 #     and the hosts' exporter; load on web1 raises web1's CPU series and not the others'; a
 #     killed cache node fires CacheNodeDown (in Prometheus and Alertmanager), cleared once it is
 #     back; a replica that stops replaying under writes fires PostgresReplicaLagHigh, cleared
-#     once it replays again.
+#     once it replays again; the dashboard in headless Chromium shows every host, draws every
+#     chart the stage has data for, and a killed cache3 red within 5 s.
 #   ops (stage queue: HAProxy, three web servers, NATS, two workers): an error on web2 is found
 #     with `ztm logs --level error --host web2` within 10 s; a photo edit through HAProxy is
 #     found end to end (web server and worker) by the request id HAProxy made, and `ztm trace`
@@ -128,6 +129,16 @@ if [ "$mode" = metrics ]; then
   wait "$load_pid" 2>/dev/null
   load_pid=""
   check "the writes succeeded meanwhile" jq -e '.failed == 0 and .ok > 0' "$work/writes.json"
+
+  # --- the dashboard (obs:3000) in Chromium: every host drawn, the charts with points, a killed
+  # cache3 red within 5 s and green after its start (tests/browser/dashboard.test.mjs) ---------
+  if command -v node >/dev/null; then
+    check "the dashboard in headless Chromium" node "$(dirname "$0")/../browser/dashboard.test.mjs" \
+      --ztm "$ztm" --web "$(dirname "$0")/../../web" --out "$work/dashboard" --lab "$dir" \
+      --url http://10.77.1.3:3000 --kill cache3
+  else
+    echo "lab_observe: SKIPPED the dashboard's browser test: no node (scripts/lib/web.sh installs it)"
+  fi
 else
   url=http://10.77.0.10 web2=http://10.77.1.11:8080
   logs() { "$ztm" logs --dir "$dir" "$@"; }

@@ -21,6 +21,7 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "node-exporter") return prepare_node_exporter;
   if (name == "postgres-exporter") return prepare_postgres_exporter;
   if (name == "redis-exporter") return prepare_redis_exporter;
+  if (name == "dashboard") return prepare_dashboard;
   if (name == "logs") return prepare_log_host;
   if (name == "log-shipper") return prepare_log_shipper;
   return nullptr;

@@ -50,6 +50,7 @@ inline constexpr int kAlertmanagerPort = 9093;
 inline constexpr int kNodeExporterPort = 9100;
 inline constexpr int kHostExporterPort = 9101;
 inline constexpr int kRelpPort = 2514;              // the log host's RELP listener
+inline constexpr int kDashboardPort = 3000;         // `ztm lab dashboard` (dashboard.h)
 inline constexpr const char* kObsHostName = "obs";  // the host of all of the above
 
 struct EngineContext {
@@ -105,6 +106,7 @@ ProcessSpec prepare_host_exporter(const EngineContext& context);
 ProcessSpec prepare_node_exporter(const EngineContext& context);
 ProcessSpec prepare_postgres_exporter(const EngineContext& context);
 ProcessSpec prepare_redis_exporter(const EngineContext& context);
+ProcessSpec prepare_dashboard(const EngineContext& context);
 // engines/logs.cc: the log host and every host's shipper.
 ProcessSpec prepare_log_host(const EngineContext& context);
 ProcessSpec prepare_log_shipper(const EngineContext& context);

@@ -11,6 +11,9 @@
 //                      hosts share one machine's disks, so one exporter tells their free space.
 //   postgres-exporter: beside PostgreSQL (or Patroni), as the lab's role. Health: / answers.
 //   redis-exporter:    beside a Redis. Health: / answers.
+//   dashboard:         `ztm lab dashboard` (dashboard.h): the page, the lab's status and
+//                      Prometheus's query API on one origin. Health: /healthz (the page need not
+//                      be built for the lab to come up).
 // Every listener is on the host's private address.
 #include <unistd.h>
 
@@ -129,6 +132,16 @@ ProcessSpec prepare_redis_exporter(const EngineContext& c) {
       {kBinary, "-redis.addr", "redis://" + c.address + ":" + std::to_string(kRedisPort),
        "-web.listen-address", listen(c, kRedisExporterPort)},
       kRedisExporterPort, "/", kPrometheusUser);
+}
+
+ProcessSpec prepare_dashboard(const EngineContext& c) {
+  // The working directory is <lab dir>/hosts/obs/dashboard: the status is the supervisor's there.
+  const auto lab_dir = std::filesystem::path(c.workdir).parent_path().parent_path().parent_path();
+  return http_process(c,
+                      {self_exe(), "lab", "dashboard", "--listen", c.address, "--port",
+                       std::to_string(kDashboardPort), "--prometheus", listen(c, kPrometheusPort),
+                       "--dir", lab_dir.string()},
+                      kDashboardPort, "/healthz");
 }
 
 }  // namespace ztm::lab
