@@ -34,9 +34,12 @@ void ActivityTracker::add_pending(UtcDay day, UserId user) {
 void ActivityTracker::seen(UserId user) {
   const UtcDay today = utc_day(options_.clock->now());
   std::lock_guard lock(mu_);
-  if (today != day_) {  // a new day: everyone is new again
+  if (today > day_) {  // a new day: everyone is new again
     seen_.clear();
     day_ = today;
+  } else if (today < day_) {  // read before another thread moved to the next day: its own row
+    add_pending(today, user);
+    return;
   }
   if (seen_.contains(user)) return;
   if (seen_.size() < options_.max_seen) seen_.insert(user);  // else: written every flush

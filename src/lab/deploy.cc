@@ -46,15 +46,16 @@ bool fast_burn_firing(const std::string& obs_address) {
 
 }  // namespace
 
-std::string Supervisor::restart_web_as(const std::string& name, const std::string& binary) {
+std::string Supervisor::restart_web_as(const std::string& name, const Binary& binary) {
   Proc* p = find(name);
   if (!p || !p->spec) return name + " was never started";
-  p->spec->launch.argv.at(0) = binary;
+  p->spec->launch.argv.at(0) = binary.path;
+  p->spec->launch.exe = binary.exe;
   return restart_web(name);
 }
 
 // Watches the canary for `policy.canary` (serving status meanwhile): "" when it held, else why
-// it failed. `seen` gets what HAProxy counted from it.
+// it failed. `seen` gets what HAProxy counted from it (retried answers count as failed).
 std::string Supervisor::watch_canary(const std::string& name, const DeployPolicy& policy,
                                      json::object& seen) {
   auto lb = load_balancer();
@@ -62,6 +63,9 @@ std::string Supervisor::watch_canary(const std::string& name, const DeployPolicy
   const auto base = lb ? lb->server(host) : std::nullopt;
   if (!base) return "the load balancer does not answer for " + host;
   const HostDef* obs = this->host(kObsHost);
+  // The alert is the whole API's: one that already fires (an earlier bad canary's 5 minutes,
+  // another incident) says nothing of this canary. Only its starting during the watch counts.
+  const bool firing_before = obs && fast_burn_firing(host_address(*obs));
   std::string failure;
   auto next_look = Clock::now(), next_alert = Clock::now();
   std::int64_t responses = 0, errors = 0;
@@ -86,7 +90,7 @@ std::string Supervisor::watch_canary(const std::string& name, const DeployPolicy
                 fmt::format("{}: {} of {} responses 5xx ({:.0f} %), above {:.1f} %", host, errors,
                             responses, 100.0 * errors / responses, 100 * policy.max_error_ratio);
         }
-        if (failure.empty() && obs && now >= next_alert) {
+        if (failure.empty() && obs && !firing_before && now >= next_alert) {
           next_alert = now + kAlertEvery;
           if (fast_burn_firing(host_address(*obs)))
             failure = "the API's fast burn-rate alert fires (ApiErrorBudgetBurnFast)";
@@ -140,22 +144,23 @@ json::object Supervisor::deploy(const json::object& request) {
   }
   busy_ = "deploy " + binary;
   std::vector<std::string> order;
-  std::map<std::string, std::string> before;  // what each server ran
+  std::map<std::string, Binary> before;  // what each server ran (this binary: kThisBinary)
   for (const Proc* p : web_procs()) {
     order.push_back(p->name);
-    before[p->name] = p->spec ? p->spec->launch.argv.at(0) : self_exe();
+    before[p->name] = p->spec ? Binary{p->spec->launch.argv.at(0), p->spec->launch.exe}
+                              : Binary{self_exe(), kThisBinary};
   }
   json::array replaced;
   json::object canary;
   std::string failure;
   for (std::size_t i = 0; i < order.size() && failure.empty(); ++i) {
     decide(fmt::format("deploy: {} on {}", i == 0 ? "canary" : "roll", order[i]), busy_);
-    failure = restart_web_as(order[i], binary);
+    failure = restart_web_as(order[i], {binary, ""});
     replaced.emplace_back(order[i]);  // even half-way: it is rolled back too
     if (failure.empty() && i == 0) failure = watch_canary(order[i], policy, canary);
   }
   if (failure.empty()) {
-    web_binary_ = binary;  // web servers added from now on run it too
+    web_binary_ = {binary, ""};  // web servers added from now on run it too
     busy_.clear();
     return {{"ok", true}, {"binary", binary}, {"deployed", replaced}, {"canary", canary}};
   }

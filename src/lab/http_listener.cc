@@ -18,10 +18,14 @@ namespace ztm::lab {
 namespace {
 
 // Reads the request head, bounded in size (and in time by the socket's timeout).
-std::string read_head(int fd, std::size_t max_head) {
+// Bounded in size and in time as a whole (SO_RCVTIMEO bounds each read only: a client sending
+// a byte a second would otherwise hold the connection for max_head seconds).
+std::string read_head(int fd, std::size_t max_head, std::chrono::seconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
   std::string head;
   char buf[1024];
-  while (head.find("\r\n\r\n") == std::string::npos && head.size() < max_head) {
+  while (head.find("\r\n\r\n") == std::string::npos && head.size() < max_head &&
+         std::chrono::steady_clock::now() < deadline) {
     const ssize_t n = ::read(fd, buf, std::min(sizeof buf, max_head - head.size()));
     if (n <= 0) break;
     head.append(buf, static_cast<std::size_t>(n));
@@ -98,7 +102,7 @@ int serve_http(const std::string& name, const std::string& address, int port,
     const timeval timeout{.tv_sec = limits.io_timeout.count(), .tv_usec = 0};
     ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    const std::string head = read_head(client, limits.max_head);
+    const std::string head = read_head(client, limits.max_head, limits.io_timeout);
     const std::string line = request_line_of(head);
     HttpReply reply;
     if (line.empty())

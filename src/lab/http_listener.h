@@ -27,7 +27,7 @@ std::string request_line_of(const std::string& head);
 
 struct ListenerLimits {
   std::size_t max_head = 8192;         // bytes of request head read at most
-  std::chrono::seconds io_timeout{2};  // each read and write on a connection
+  std::chrono::seconds io_timeout{2};  // the request head in all, and each write
   int max_connections = 1;             // answered at once (each on its own thread past 1)
 };
 

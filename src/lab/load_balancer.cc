@@ -75,6 +75,7 @@ std::optional<std::vector<PoolServer>> parse_pool(const std::string& show_stat) 
              status = index("status");
   const std::size_t classes[] = {index("hrsp_1xx"), index("hrsp_2xx"), index("hrsp_3xx"),
                                  index("hrsp_4xx"), index("hrsp_5xx"), index("hrsp_other")};
+  const std::size_t failures[] = {index("hrsp_5xx"), index("wretr"), index("eresp")};
   auto number = [](const std::vector<std::string>& f, std::size_t i) -> std::int64_t {
     return i < f.size() && !f[i].empty() ? std::stoll(f[i]) : 0;
   };
@@ -87,8 +88,10 @@ std::optional<std::vector<PoolServer>> parse_pool(const std::string& show_stat) 
     PoolServer s{.name = f[sv],
                  .status = f[status],
                  .sessions = static_cast<int>(number(f, scur)),
-                 .responses_5xx = number(f, classes[4])};
+                 .responses_5xx = 0};
+    for (auto i : failures) s.responses_5xx += number(f, i);
     for (auto i : classes) s.responses += number(f, i);
+    s.responses += s.responses_5xx - number(f, classes[4]);  // the retried and aborted ones
     out.push_back(std::move(s));
   }
   return out;

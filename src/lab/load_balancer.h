@@ -27,9 +27,11 @@ struct PoolServer {
   std::string name;    // "web1"
   std::string status;  // HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "UP 1/2", "no check"
   int sessions = 0;    // current sessions (requests in flight through this server)
-  // Responses the server sent through HAProxy since HAProxy started (or added the server), all
-  // of them and those with a 5xx status (`ztm lab deploy` judges a canary by
-  // them: the load balancer's view, whatever the server says of itself).
+  // What the server answered since HAProxy started (or added the server), all of it and what
+  // failed (`ztm lab deploy` judges a canary by them: the load balancer's view, whatever the
+  // server says of itself). Failed: a 5xx passed on to the client (hrsp_5xx), an answer
+  // HAProxy did not pass on but retried elsewhere (wretr: a GET that got a 5xx, a refused
+  // connection) or an aborted response (eresp). Retried answers are in no hrsp_* counter.
   std::int64_t responses = 0;
   std::int64_t responses_5xx = 0;
 };

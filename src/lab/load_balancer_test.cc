@@ -27,14 +27,16 @@ TEST(LoadBalancerApi, ParsesThePoolFromShowStat) {
 
 TEST(LoadBalancerApi, CountsEachServersResponsesAndItsErrors) {
   const std::string csv =
-      "# pxname,svname,scur,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,\n"
-      "web,web1,0,UP,0,90,1,4,5,0,\n"
-      "web,web2,0,UP,,,,,,,\n";
+      "# pxname,svname,scur,status,eresp,wretr,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,"
+      "hrsp_other,\n"
+      "web,web1,0,UP,1,2,0,90,1,4,5,0,\n"
+      "web,web2,0,UP,,,,,,,,,\n";
   auto pool = parse_pool(csv);
   ASSERT_TRUE(pool);
   ASSERT_EQ(pool->size(), 2u);
-  EXPECT_EQ((*pool)[0].responses, 100);
-  EXPECT_EQ((*pool)[0].responses_5xx, 5);
+  // 100 passed on, 2 retried elsewhere, 1 aborted: 8 of 103 failed.
+  EXPECT_EQ((*pool)[0].responses, 103);
+  EXPECT_EQ((*pool)[0].responses_5xx, 8);
   EXPECT_EQ((*pool)[1].responses, 0);
 }
 

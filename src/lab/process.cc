@@ -81,6 +81,7 @@ pid_t spawn(const Launch& launch) {
     for (int f : cgroup_fds) ::close(f);
   };
 
+  const char* exe = launch.exe.empty() ? launch.argv.at(0).c_str() : launch.exe.c_str();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
@@ -114,7 +115,7 @@ pid_t spawn(const Launch& launch) {
     // Nothing else the caller holds goes with it: not a lock the caller's caller took (a test's
     // `flock ... ztm lab up` would stay locked as long as the lab runs), not a socket.
     ::close_range(3, ~0U, 0);
-    ::execve(argv[0], argv.data(), envp.data());
+    ::execve(exe, argv.data(), envp.data());
     child_fail(argv[0]);
   }
   ::close(log_fd);

@@ -24,7 +24,13 @@ struct Launch {
   bool new_session = false;          // setsid() instead of a new process group only
   bool inherit_env = false;          // keep the caller's environment (plus `env`)
   std::vector<std::string> cgroups;  // cgroup.procs files the child joins first (cgroups.h)
+  std::string exe;                   // the file executed: "" = argv[0]; kThisBinary (below)
 };
+
+// Launch::exe for a process of this very binary (ztm serve, ztm worker, the lab's own helpers):
+// the child is a fork of the supervisor, so it executes the supervisor's binary even after the
+// file on disk was rebuilt or removed (argv[0], its path, then only names it).
+inline constexpr const char* kThisBinary = "/proc/self/exe";
 
 // Forks and execs; the child becomes a process-group leader. Returns the pid.
 // Throws std::runtime_error when the fork fails, the user is unknown or the log cannot be opened;

@@ -100,19 +100,14 @@ std::string Supervisor::add_runtime_host(HostDef def) {
     return fmt::format("network for {}: {}", h.name, e.what());
   }
   // The server first (prepared: config, seed; and spawned), then what runs beside it (a log
-  // shipper, with --observe) as the loop finds its dependencies healthy.
-  std::vector<std::string> names;
-  for (const auto& p : h.processes) {
-    procs_.push_back({&h, &p, process_name(h, p)});
-    names.push_back(procs_.back().name);
-  }
-  start(*find(names.front()));
-  auto settled = [&](const std::string& name) {
-    return find(name)->healthy || find(name)->state == "exited";
-  };
-  pump_until([&] { return std::all_of(names.begin(), names.end(), settled); }, kHealthyBound);
-  for (const auto& name : names)
-    if (!find(name)->healthy) return name + " did not become healthy: " + find(name)->error;
+  // shipper, with --observe) as the loop finds its dependencies healthy. Only the server is
+  // waited for: a side-car that cannot start (the log host is down) does not keep a server out
+  // of the pool.
+  for (const auto& p : h.processes) procs_.push_back({&h, &p, process_name(h, p)});
+  const std::string name = process_name(h, h.processes.front());
+  start(*find(name));
+  pump_until([&] { return find(name)->healthy || find(name)->state == "exited"; }, kHealthyBound);
+  if (!find(name)->healthy) return name + " did not become healthy: " + find(name)->error;
   return "";
 }
 

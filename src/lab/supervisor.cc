@@ -178,7 +178,10 @@ void Supervisor::start(Proc& p) {
               }};
       p.spec = prepare(context);
       // A web server added after a deploy runs the deployed binary (deploy.cc).
-      if (p.def->engine == "ztm" && !web_binary_.empty()) p.spec->launch.argv.at(0) = web_binary_;
+      if (p.def->engine == "ztm" && !web_binary_.path.empty()) {
+        p.spec->launch.argv.at(0) = web_binary_.path;
+        p.spec->launch.exe = web_binary_.exe;
+      }
     }
     p.spec->launch.cgroups = host_cgroups(p.host->name);
     p.pid = spawn(p.spec->launch);

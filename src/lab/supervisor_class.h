@@ -118,8 +118,12 @@ class Supervisor {
     double max_error_ratio = 0.05;             // of its responses through HAProxy, 5xx
     std::int64_t min_requests = 0;             // it must have served this many to be judged
   };
+  struct Binary {
+    std::string path;  // argv[0]
+    std::string exe;   // Launch::exe
+  };
   boost::json::object deploy(const boost::json::object& request);
-  std::string restart_web_as(const std::string& name, const std::string& binary);
+  std::string restart_web_as(const std::string& name, const Binary& binary);
   std::string watch_canary(const std::string& name, const DeployPolicy& policy,
                            boost::json::object& seen);
 
@@ -150,8 +154,8 @@ class Supervisor {
   WorkerAutoscaler worker_autoscaler_;
   Clock::time_point last_worker_autoscale_{};
   std::deque<boost::json::object>
-      decisions_;           // the last autoscale and scale decisions (both tiers)
-  std::string web_binary_;  // the web servers' binary after a deploy ("" = this one)
+      decisions_;      // the last autoscale and scale decisions (both tiers)
+  Binary web_binary_;  // the web servers' binary after a deploy (path "": this one)
   int deploys_ = 0;
 };
 

@@ -44,6 +44,7 @@ std::string listen(const EngineContext& c, int port) {
 // A process of an exporter or a service that answers `path` on the host's `port` when healthy.
 ProcessSpec http_process(const EngineContext& c, std::vector<std::string> argv, int port,
                          std::string path, const std::string& user = "") {
+  const bool ours = !argv.empty() && argv.front() == self_exe();
   ProcessSpec spec;
   spec.launch = {
       .argv = std::move(argv),
@@ -51,6 +52,7 @@ ProcessSpec http_process(const EngineContext& c, std::vector<std::string> argv, 
       .user = user,
       .workdir = c.workdir,
       .log = c.workdir + "/" + std::filesystem::path(c.workdir).filename().string() + ".log"};
+  if (ours) spec.launch.exe = kThisBinary;
   spec.stop_signal = SIGTERM;
   spec.healthy = [address = c.address, port, path](std::chrono::milliseconds timeout) {
     return http_ok(address, port, path, timeout);

@@ -124,7 +124,8 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   Launch seed{.argv = {exe, "seed", "--config", config},
               .netns = c.netns,
               .workdir = c.workdir,
-              .log = log};
+              .log = log,
+              .exe = kThisBinary};
   auto status = run(seed, std::chrono::seconds(30));
   if (status != 0) throw std::runtime_error("ztm seed failed (" + log + "):\n" + tail(log, 10));
 
@@ -132,7 +133,8 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   spec.launch = {.argv = {exe, "serve", "--config", config},
                  .netns = c.netns,
                  .workdir = c.workdir,
-                 .log = log};
+                 .log = log,
+                 .exe = kThisBinary};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {
@@ -153,7 +155,8 @@ ProcessSpec prepare_ztm_worker(const EngineContext& c) {
   spec.launch = {.argv = {self_exe(), "worker", "--config", config},
                  .netns = c.netns,
                  .workdir = c.workdir,
-                 .log = c.workdir + "/worker.log"};
+                 .log = c.workdir + "/worker.log",
+                 .exe = kThisBinary};
   spec.stop_signal = SIGTERM;
   const std::string address = c.address;
   spec.healthy = [address](std::chrono::milliseconds timeout) {
