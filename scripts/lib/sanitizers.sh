@@ -53,9 +53,9 @@ tsan_build() {
   cmake --build build-tsan --target "${TSAN_TARGETS[@]}"
 }
 # Only TSAN_TARGETS are built here: the unit tests of the binaries not built are ctest's
-# unlabelled NAME_NOT_BUILT placeholders, which -L skips; cli needs ztm and the fuzz_* replays
-# their harnesses, neither built here (the fuzz harnesses are single-threaded; the asan stage
-# and the fuzz stages run them).
+# unlabelled NAME_NOT_BUILT placeholders, which -L skips; cli and cli_logs need ztm and the
+# fuzz_* replays their harnesses, neither built here (the fuzz harnesses are single-threaded;
+# the asan stage and the fuzz stages run them).
 tsan_tests() {
-  ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600 -L unit -E '^(cli|fuzz_.*)$'
+  ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600 -L unit -E '^(cli|cli_logs|fuzz_.*)$'
 }
