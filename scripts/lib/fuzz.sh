@@ -4,7 +4,7 @@
 # run from the repository root. docs/security.md "Fuzzing" has the numbers and how to go longer.
 # shellcheck shell=bash
 
-FUZZERS=(http_request json_body multipart headers config)
+FUZZERS=(http_request json_body multipart headers config shard_map)
 FUZZ_SECONDS=${ZTM_FUZZ_SECONDS:-30}
 # Inputs longer than libFuzzer's default (the largest seed, at least 4 KiB): the request path's
 # limits (a head of 8 KiB, a body of 64 KiB, a read buffer of 72 KiB) are reached only beyond it.
