@@ -1,6 +1,7 @@
 // ztm bench URL: a bounded load generator. C keep-alive connections (one coroutine each, one
 // event loop) send the same request until --requests have been sent or --duration has passed,
-// whichever comes first; optionally paced to --rate requests per second in total. Prints one
+// whichever comes first; optionally paced to --rate requests per second in total. With
+// --paths FILE the request's path is each line of the file in turn (many keys, not one). Prints one
 // JSON summary line: ok, failed (by kind: connect, timeout, io, status_<code>), rps, latency
 // percentiles, and the count per value of --server-header (which server answered).
 //
@@ -26,6 +27,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
@@ -53,7 +55,12 @@ struct Options {
   std::vector<std::string> headers;  // "Name: value"
   std::string server_header;         // count answers per value of this response header
   bool progress = false;             // a {"ok":N,"failed":M} line on stderr every 250 ms
+  std::string paths_file;            // request paths, one a line, taken in turn
 };
+
+// At most this many --paths lines, each at most this long (the file is held in memory).
+constexpr std::size_t kMaxPaths = 1'000'000;
+constexpr std::size_t kMaxPathBytes = 8192;
 
 struct Results {
   int sent = 0;
@@ -68,8 +75,10 @@ struct Results {
 // The client side of one run; single-threaded (all coroutines on one io_context).
 class Load {
  public:
-  Load(const Options& o, tcp::endpoint endpoint, bhttp::request<bhttp::string_body> request)
-      : o_(o), endpoint_(endpoint), request_(std::move(request)) {}
+  // An empty `paths` keeps the request's own target.
+  Load(const Options& o, tcp::endpoint endpoint, bhttp::request<bhttp::string_body> request,
+       std::vector<std::string> paths)
+      : o_(o), endpoint_(endpoint), request_(std::move(request)), paths_(std::move(paths)) {}
 
   Results run() {
     start_ = Clock::now();
@@ -88,9 +97,11 @@ class Load {
   double elapsed_s() const { return elapsed_; }
 
  private:
-  // Takes the right to send one more request; false when the count or the time is used up.
-  bool take() {
+  // Takes the right to send one more request, setting its path (--paths); false when the count
+  // or the time is used up.
+  bool take(bhttp::request<bhttp::string_body>& request) {
     if (r_.sent >= o_.requests || Clock::now() >= deadline_) return false;
+    if (!paths_.empty()) request.target(paths_[static_cast<std::size_t>(r_.sent) % paths_.size()]);
     ++r_.sent;
     return true;
   }
@@ -127,7 +138,7 @@ class Load {
     beast::flat_buffer buffer;
     const auto timeout = std::chrono::milliseconds(o_.timeout_ms);
     bhttp::request<bhttp::string_body> request = request_;
-    while (take()) {
+    while (take(request)) {
       co_await pace();
       const auto started = Clock::now();
       if (!stream) {
@@ -176,6 +187,7 @@ class Load {
   int running_ = 0;
   tcp::endpoint endpoint_;
   bhttp::request<bhttp::string_body> request_;
+  std::vector<std::string> paths_;
   Clock::time_point start_, deadline_, next_send_;
   Results r_;
   double elapsed_ = 0;
@@ -192,6 +204,32 @@ boost::json::object counts(const std::map<std::string, int>& m) {
   boost::json::object o;
   for (const auto& [k, v] : m) o[k] = v;
   return o;
+}
+
+// The --paths file's lines (blank lines skipped), or nullopt after saying what is wrong.
+std::optional<std::vector<std::string>> read_paths(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) {
+    fmt::print(stderr, "ztm bench: cannot read --paths {}\n", file);
+    return std::nullopt;
+  }
+  std::vector<std::string> paths;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (line.front() != '/' || line.size() > kMaxPathBytes || paths.size() == kMaxPaths) {
+      fmt::print(stderr,
+                 "ztm bench: --paths {}: line {} must be a path starting with '/' of at most {} "
+                 "bytes, and the file at most {} paths\n",
+                 file, paths.size() + 1, kMaxPathBytes, kMaxPaths);
+      return std::nullopt;
+    }
+    paths.push_back(std::move(line));
+  }
+  if (paths.empty()) {
+    fmt::print(stderr, "ztm bench: --paths {} has no path\n", file);
+    return std::nullopt;
+  }
+  return paths;
 }
 
 int bench(const Options& o) {
@@ -229,8 +267,15 @@ int bench(const Options& o) {
     request.body() = o.body;
   }
   request.prepare_payload();
+  std::vector<std::string> paths;
+  if (!o.paths_file.empty()) {
+    auto read = read_paths(o.paths_file);
+    if (!read) return 2;
+    paths = std::move(*read);
+  }
 
-  Load load(o, tcp::endpoint(address, static_cast<std::uint16_t>(port)), std::move(request));
+  Load load(o, tcp::endpoint(address, static_cast<std::uint16_t>(port)), std::move(request),
+            std::move(paths));
   Results r = load.run();
   const double elapsed = load.elapsed_s();
   boost::json::object out = {
@@ -271,6 +316,9 @@ class Bench final : public Subcommand {
     cmd_->add_option("-H,--header", o_.headers, "\"Name: value\" (repeatable)");
     cmd_->add_option("--server-header", o_.server_header,
                      "count answers per value of this response header (e.g. X-Ztm-Server)");
+    cmd_->add_option("--paths", o_.paths_file,
+                     "a file of request paths (/users/1), one a line, sent in turn in place of "
+                     "the URL's path");
     cmd_->add_flag("--progress", o_.progress,
                    "print {\"ok\":N,\"failed\":M} on stderr every 250 ms");
   }

@@ -22,17 +22,20 @@ class Lab final : public Subcommand {
     const std::string dir_help =
         "the lab's state directory (env ZTM_LAB_DIR, default /run/ztm-lab)";
     up_ = lab_->add_subcommand("up", "Bring up a stage and wait until every process is healthy");
-    up_->add_option("--stage", stage_,
+    up_->add_option("--stage", up_options_.stage,
                     "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
                     "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
                     "queue (figures 1-18/1-19) | cdn (figure 1-11)")
         ->required();
-    up_->add_option("--hosts", hosts_,
+    up_->add_option("--hosts", up_options_.hosts,
                     "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
-    up_->add_flag("--observe", observe_,
+    up_->add_flag("--observe", up_options_.observe,
                   "add a host `obs` watching the stage: Prometheus with the alert rules, "
                   "Alertmanager, an exporter beside each engine, every host's own CPU, memory "
                   "and I/O (docs/observability.md)");
+    up_->add_option("--cpus", up_options_.cpus,
+                    "CPU quotas, so that a server is as big as configured: NAME=CORES,... where "
+                    "NAME is a host (web1) or a role (web, db, cache); e.g. web=0.5,db1=1");
     status_ = lab_->add_subcommand("status", "Hosts, roles, addresses, processes and health");
     status_->add_flag("--json", json_, "machine-readable (docs/lab.md)");
     chaos_ = lab_->add_subcommand("chaos", "Break or repair a host, a process or a link");
@@ -98,9 +101,10 @@ class Lab final : public Subcommand {
         lab_->add_subcommand("down", "Remove every process, namespace, link and file of the lab");
     supervise_ = lab_->add_subcommand("supervise", "");  // hidden: started by `up`
     supervise_->group("");
-    supervise_->add_option("--stage", stage_)->required();
-    supervise_->add_option("--hosts", hosts_);
-    supervise_->add_flag("--observe", observe_);
+    supervise_->add_option("--stage", up_options_.stage)->required();
+    supervise_->add_option("--hosts", up_options_.hosts);
+    supervise_->add_flag("--observe", up_options_.observe);
+    supervise_->add_option("--cpus", up_options_.cpus);
     host_exporter_ = lab_->add_subcommand("host-exporter", "");  // hidden: engine host-exporter
     host_exporter_->group("");
     host_exporter_->add_option("--listen", listen_)->required();
@@ -119,7 +123,7 @@ class Lab final : public Subcommand {
     if (!lab_->parsed()) return std::nullopt;
     const std::string dir = dir_.empty() ? lab::default_dir() : dir_;
     try {
-      if (up_->parsed()) return lab::up(dir, stage_, hosts_, observe_);
+      if (up_->parsed()) return lab::up(dir, up_options_);
       if (status_->parsed()) return lab::status(dir, json_);
       if (chaos_->parsed()) return lab::chaos(dir, action_, target_, peer_);
       if (scale_->parsed()) {
@@ -140,7 +144,7 @@ class Lab final : public Subcommand {
         return lab::autoscale(dir, auto_);
       }
       if (down_->parsed()) return lab::down(dir);
-      if (supervise_->parsed()) return lab::supervise(dir, stage_, hosts_, observe_);
+      if (supervise_->parsed()) return lab::supervise(dir, up_options_);
       if (host_exporter_->parsed()) return lab::serve_host_metrics(listen_, port_);
       if (dashboard_->parsed())
         return lab::serve_dashboard(
@@ -167,9 +171,7 @@ class Lab final : public Subcommand {
   CLI::App* dashboard_;
   std::string prometheus_;
   std::string dir_;
-  std::string stage_;
-  std::string hosts_;
-  bool observe_ = false;
+  lab::UpOptions up_options_;
   std::string listen_;
   int port_ = 0;
   std::string action_;

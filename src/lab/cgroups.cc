@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,8 +19,9 @@ namespace {
 
 constexpr const char* kRoot = "/sys/fs/cgroup";
 constexpr const char* kLab = "ztm-lab";
-// cpu is there for a per-host CPU quota later (cpu.cfs_quota_us); cpuacct counts the time.
+// cpu holds a host's quota (cpu.cfs_quota_us); cpuacct counts the time.
 constexpr const char* kControllers[] = {"cpu", "cpuacct", "memory", "blkio"};
+constexpr long kCpuPeriodUs = 100'000;
 
 bool is_dir(const std::string& path) {
   struct stat st {};
@@ -50,6 +52,13 @@ std::optional<std::string> read_file(const std::string& path) {
   return s.str();
 }
 
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.flush();
+  if (!out) throw std::runtime_error(fmt::format("cannot write {} to {}", text, path));
+}
+
 std::optional<std::uint64_t> read_number(const std::string& path) {
   auto text = read_file(path);
   if (!text) return std::nullopt;
@@ -62,7 +71,7 @@ std::optional<std::uint64_t> read_number(const std::string& path) {
 
 }  // namespace
 
-std::vector<std::string> host_cgroups(const std::string& host) {
+std::vector<std::string> host_cgroups(const std::string& host, double cpus) {
   std::vector<std::string> procs;
   for (const auto& mount : hierarchies()) {
     const std::string lab = fmt::format("{}/{}", mount, kLab);
@@ -76,7 +85,13 @@ std::vector<std::string> host_cgroups(const std::string& host) {
       made = false;  // not ours to write (a container): no figures from this controller
       break;
     }
-    if (made) procs.push_back(group + "/cgroup.procs");
+    if (!made) continue;
+    procs.push_back(group + "/cgroup.procs");
+    if (std::filesystem::exists(group + "/cpu.cfs_quota_us")) {  // the cpu hierarchy
+      write_file(group + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
+      const auto quota = cpus > 0 ? static_cast<long>(cpus * kCpuPeriodUs) : -1;  // -1: none
+      write_file(group + "/cpu.cfs_quota_us", std::to_string(quota));
+    }
   }
   return procs;
 }
@@ -122,6 +137,18 @@ HostUsage host_usage(const std::string& host) {
     return fmt::format("{}/{}/{}/{}", kRoot, controller, kLab, host);
   };
   if (auto ns = read_number(group("cpuacct") + "/cpuacct.usage")) u.cpu_seconds = *ns / 1e9;
+  const auto quota = read_file(group("cpu") + "/cpu.cfs_quota_us");
+  const auto period = read_number(group("cpu") + "/cpu.cfs_period_us");
+  if (quota && period && *period > 0 && !quota->empty() && quota->front() != '-')  // -1: none
+    u.cpu_quota_cores = std::strtod(quota->c_str(), nullptr) / static_cast<double>(*period);
+  // cpu.stat: "nr_periods N", "nr_throttled N", "throttled_time NS".
+  if (auto text = read_file(group("cpu") + "/cpu.stat")) {
+    std::istringstream lines(*text);
+    std::string name;
+    std::uint64_t n = 0;
+    while (lines >> name >> n)
+      if (name == "throttled_time") u.cpu_throttled_seconds = static_cast<double>(n) / 1e9;
+  }
   u.memory_bytes = read_number(group("memory") + "/memory.usage_in_bytes");
   // Lines "MAJ:MIN Read N", "MAJ:MIN Write N", ..., "Total N": summed over devices.
   if (auto text = read_file(group("blkio") + "/blkio.throttle.io_service_bytes")) {

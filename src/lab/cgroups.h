@@ -7,6 +7,9 @@
 // that host's groups in the forked child, before it execs, so everything it forks (PostgreSQL's
 // backends under Patroni) is counted there too.
 //
+// A host may have a CPU quota (`ztm lab up --cpus`): cpu.cfs_quota_us over a 100 ms period, so it
+// runs at most that many cores' worth of time per period and is throttled beyond.
+//
 // Failure: a controller that is not mounted, or mounted read-only or not writable by us (a
 // container), is skipped: its figures are null in host_usage(). Any other failure to create a
 // group is an error (thrown).
@@ -18,8 +21,9 @@
 
 namespace ztm::lab {
 
-// The cgroup.procs files of `host`'s groups, creating the groups first (idempotent).
-std::vector<std::string> host_cgroups(const std::string& host);
+// The cgroup.procs files of `host`'s groups, creating the groups first and setting its CPU
+// quota, `cpus` cores (0: none). Idempotent.
+std::vector<std::string> host_cgroups(const std::string& host, double cpus = 0);
 
 // Removes `host`'s groups (and the lab's, after the last host). REQUIRES: no process runs in
 // them. Returns the errors, if any.
@@ -34,6 +38,8 @@ std::vector<std::string> remove_lab_cgroups();
 
 struct HostUsage {
   std::optional<double> cpu_seconds;            // cpuacct.usage
+  std::optional<double> cpu_quota_cores;        // cpu.cfs_quota_us / cpu.cfs_period_us, if set
+  std::optional<double> cpu_throttled_seconds;  // cpu.stat throttled_time: runnable, held back
   std::optional<std::uint64_t> memory_bytes;    // memory.usage_in_bytes (rss + page cache)
   std::optional<std::uint64_t> io_read_bytes;   // blkio.throttle.io_service_bytes, Read
   std::optional<std::uint64_t> io_write_bytes;  // ..., Write

@@ -16,6 +16,7 @@
 #include "lab/process.h"
 #include "lab/stages.h"
 #include "lab/state.h"
+#include "lab/supervisor.h"
 #include "lab/template.h"
 
 namespace ztm::lab {
@@ -224,16 +225,9 @@ std::string default_dir() {
   return "/run/ztm-lab";
 }
 
-int up(const std::string& dir, const std::string& stage_name, const std::string& hosts,
-       bool observe) {
-  if (!find_stage(stage_name)) {
-    std::string names;
-    for (const auto& n : stage_names()) names += (names.empty() ? "" : ", ") + n;
-    fmt::print(stderr, "ztm lab up: no stage '{}' (stages: {})\n", stage_name, names);
-    return 2;
-  }
+int up(const std::string& dir, const UpOptions& options) {
   try {
-    select_hosts(*find_stage(stage_name), hosts);
+    planned_stage(options);
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "ztm lab up: {}\n", e.what());
     return 2;
@@ -261,11 +255,12 @@ int up(const std::string& dir, const std::string& stage_name, const std::string&
   ::chmod(dir.c_str(), 0755);  // engines that run as their own user (postgres) reach their dirs
   write_file(marker_path(dir), "ztm lab\n");
   const auto started = Clock::now();
-  fmt::print("bringing up stage {} in {}\n", stage_name, dir);
-  std::vector<std::string> argv = {self_exe(), "lab",     "supervise", "--dir",
-                                   dir,        "--stage", stage_name};
-  if (!hosts.empty()) argv.insert(argv.end(), {"--hosts", hosts});
-  if (observe) argv.push_back("--observe");
+  fmt::print("bringing up stage {} in {}\n", options.stage, dir);
+  std::vector<std::string> argv = {self_exe(), "lab",     "supervise",  "--dir",
+                                   dir,        "--stage", options.stage};
+  if (!options.hosts.empty()) argv.insert(argv.end(), {"--hosts", options.hosts});
+  if (options.observe) argv.push_back("--observe");
+  if (!options.cpus.empty()) argv.insert(argv.end(), {"--cpus", options.cpus});
   const pid_t supervisor = spawn({.argv = argv,
                                   .workdir = dir,
                                   .log = dir + "/supervisor.log",
@@ -279,7 +274,7 @@ int up(const std::string& dir, const std::string& stage_name, const std::string&
                std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
     return 0;
   }
-  fmt::print(stderr, "ztm lab up: stage {} did not come up ({})\n", stage_name,
+  fmt::print(stderr, "ztm lab up: stage {} did not come up ({})\n", options.stage,
              result == Wait::timeout ? "timed out" : "a process failed");
   if (last) {
     for (const auto& p : processes(*last, {}))

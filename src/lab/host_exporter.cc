@@ -45,6 +45,12 @@ std::string host_metrics(const std::vector<std::pair<std::string, HostUsage>>& u
   metric("ztm_host_cpu_seconds_total", "counter",
          "CPU time used by the lab host's processes (its cgroup).",
          {{"", figure(&HostUsage::cpu_seconds)}});
+  metric("ztm_host_cpu_quota_cores", "gauge",
+         "The lab host's CPU quota in cores (`ztm lab up --cpus`); absent: none.",
+         {{"", figure(&HostUsage::cpu_quota_cores)}});
+  metric("ztm_host_cpu_throttled_seconds_total", "counter",
+         "Time the lab host's processes were runnable but held back by its CPU quota.",
+         {{"", figure(&HostUsage::cpu_throttled_seconds)}});
   metric("ztm_host_memory_bytes", "gauge",
          "Memory the lab host's processes hold (resident and page cache).",
          {{"", figure(&HostUsage::memory_bytes)}});

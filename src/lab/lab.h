@@ -10,12 +10,20 @@ namespace ztm::lab {
 // $ZTM_LAB_DIR, else /run/ztm-lab.
 std::string default_dir();
 
-// Starts the supervisor for `stage` and waits (at most 60 s) until every process is healthy;
+// What `ztm lab up` brings up (planned_stage() in supervisor.h makes it a Stage).
+struct UpOptions {
+  std::string stage;
+  // Only these hosts of the stage ("etcd1,db1,db2,db3", "" = all), e.g. its data tier alone.
+  std::string hosts;
+  // Add the stage's observability (observe.h: Prometheus, Alertmanager, exporters).
+  bool observe = false;
+  // CPU quotas per host or role ("web=0.5,db1=1"; with_cpu_quotas() in stages.h; "" = none).
+  std::string cpus;
+};
+
+// Starts the supervisor for the stage and waits (at most 60 s) until every process is healthy;
 // prints progress, then the table. On failure prints the failing log tail, tears down, returns 1.
-// `hosts` ("etcd1,db1,db2,db3", "" = all) brings up part of the stage, e.g. its data tier alone.
-// `observe` adds the stage's observability (observe.h: Prometheus, Alertmanager, exporters).
-int up(const std::string& dir, const std::string& stage, const std::string& hosts = "",
-       bool observe = false);
+int up(const std::string& dir, const UpOptions& options);
 
 // The supervisor's live status as a table, or as JSON (docs/lab.md). 1 when no lab is up.
 int status(const std::string& dir, bool json);

@@ -82,12 +82,21 @@ TEST(Observe, PrometheusConfigScrapesEveryJob) {
 }
 
 TEST(Observe, HostMetricsNameEachHostAndSkipWhatIsUnknown) {
-  HostUsage web{.cpu_seconds = 1.5, .memory_bytes = 1024, .io_read_bytes = 7, .io_write_bytes = 9};
+  HostUsage web{.cpu_seconds = 1.5,
+                .cpu_quota_cores = 0.5,
+                .cpu_throttled_seconds = 0.75,
+                .memory_bytes = 1024,
+                .io_read_bytes = 7,
+                .io_write_bytes = 9};
   HostUsage db{.cpu_seconds = 0.25};
   const std::string text = host_metrics({{"web1", web}, {"db1", db}});
   EXPECT_NE(text.find("ztm_host_cpu_seconds_total{host=\"web1\"} 1.5\n"), std::string::npos);
   EXPECT_NE(text.find("ztm_host_cpu_seconds_total{host=\"db1\"} 0.25\n"), std::string::npos);
   EXPECT_NE(text.find("ztm_host_memory_bytes{host=\"web1\"} 1024\n"), std::string::npos);
+  EXPECT_NE(text.find("ztm_host_cpu_quota_cores{host=\"web1\"} 0.5\n"), std::string::npos);
+  EXPECT_EQ(text.find("ztm_host_cpu_quota_cores{host=\"db1\"}"), std::string::npos);  // none
+  EXPECT_NE(text.find("ztm_host_cpu_throttled_seconds_total{host=\"web1\"} 0.75\n"),
+            std::string::npos);
   EXPECT_EQ(text.find("ztm_host_memory_bytes{host=\"db1\"}"), std::string::npos);
   EXPECT_NE(text.find("ztm_host_io_bytes_total{host=\"web1\",direction=\"write\"} 9\n"),
             std::string::npos);

@@ -1,5 +1,7 @@
 #include "lab/stages.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
@@ -344,6 +346,66 @@ Stage select_hosts(const Stage& stage, const std::string& hosts) {
           throw std::invalid_argument(process_name(h, p) + " starts after " + dep +
                                       ": add its host");
   return out;
+}
+
+namespace {
+
+// The quota `quotas` gives `host`: its own entry, else its first role's that has one, else 0.
+double quota_for(const HostDef& host, const std::map<std::string, double>& quotas) {
+  if (auto it = quotas.find(host.name); it != quotas.end()) return it->second;
+  for (const auto& role : host.roles)
+    if (auto it = quotas.find(role); it != quotas.end()) return it->second;
+  return 0;
+}
+
+// Wraps a runtime host's definition (web_host, worker_host) so that it carries its quota.
+void add_quota(std::function<HostDef(int)>& make, const std::map<std::string, double>& quotas) {
+  if (!make) return;
+  make = [inner = std::move(make), quotas](int n) {
+    HostDef h = inner(n);
+    h.cpus = quota_for(h, quotas);
+    return h;
+  };
+}
+
+}  // namespace
+
+Stage with_cpu_quotas(Stage stage, const std::string& spec) {
+  if (spec.empty()) return stage;
+  // What a NAME may be: a host of the stage, one it adds at runtime, or a role of either.
+  std::vector<HostDef> all = stage.hosts;
+  for (int n = 1; n <= stage.max_web; ++n) all.push_back(stage.web_host(n));
+  for (int n = 1; n <= stage.max_workers; ++n) all.push_back(stage.worker_host(n));
+  const auto known = [&](const std::string& name) {
+    return std::any_of(all.begin(), all.end(), [&](const HostDef& h) {
+      return h.name == name || std::find(h.roles.begin(), h.roles.end(), name) != h.roles.end();
+    });
+  };
+  std::map<std::string, double> quotas;
+  std::stringstream entries(spec);
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    const auto eq = entry.find('=');
+    const std::string name = entry.substr(0, eq);
+    double cores = 0;
+    std::size_t used = 0;
+    try {
+      if (eq != std::string::npos) cores = std::stod(entry.substr(eq + 1), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (eq == std::string::npos || used == 0 || used != entry.size() - eq - 1)
+      throw std::invalid_argument("--cpus: '" + entry + "' is not NAME=CORES (web1=0.5)");
+    if (!known(name))
+      throw std::invalid_argument("--cpus: no host or role " + name + " in stage " + stage.name);
+    if (!(cores >= kMinCpus && cores <= kMaxCpus))
+      throw std::invalid_argument(
+          fmt::format("--cpus: {} must be within {}..{} cores", entry, kMinCpus, kMaxCpus));
+    quotas[name] = cores;
+  }
+  for (auto& h : stage.hosts) h.cpus = quota_for(h, quotas);
+  add_quota(stage.web_host, quotas);
+  add_quota(stage.worker_host, quotas);
+  return stage;
 }
 
 const Stage* find_stage(const std::string& name) {

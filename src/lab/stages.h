@@ -25,6 +25,9 @@ struct HostDef {
   int public_number = 0;
   std::vector<std::string> roles;
   std::vector<ProcessDef> processes;
+  // > 0: the host may use at most this many cores (its cgroup's cpu.cfs_quota_us), so that a
+  // "server" is as big as configured (`ztm lab up --cpus`); 0: no quota.
+  double cpus = 0;
 };
 
 // A group of clients on the public network (figure 1-11: each group nearer one edge). The lab
@@ -76,6 +79,14 @@ std::string process_name(const HostDef& host, const ProcessDef& process);  // "w
 // `stage` with only the hosts named in `hosts` ("etcd1,db1"; "" = all of them). Throws
 // std::invalid_argument for a host not in the stage or a process whose `after` was left out.
 Stage select_hosts(const Stage& stage, const std::string& hosts);
+
+// `stage` with CPU quotas. `spec` is "NAME=CORES[,NAME=CORES...]" ("" = none); NAME is a host
+// (web1, also one added at runtime) or a role (web, db, cache), and a host's own entry beats its
+// roles'. Hosts added at runtime get theirs too. Throws std::invalid_argument for a name that is
+// neither, a malformed entry, or CORES outside [kMinCpus, kMaxCpus].
+inline constexpr double kMinCpus = 0.05;
+inline constexpr double kMaxCpus = 64;
+Stage with_cpu_quotas(Stage stage, const std::string& spec);
 
 // nullptr when there is no such stage.
 const Stage* find_stage(const std::string& name);

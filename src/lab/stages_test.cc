@@ -78,6 +78,26 @@ TEST(Stages, SelectHostsKeepsOnlyThoseAndTheirDependencies) {
   EXPECT_THROW(select_hosts(s, "etcd1,nope"), std::invalid_argument);
 }
 
+// --cpus: a host's own quota beats its role's; hosts added at runtime get theirs; a name that is
+// neither a host nor a role, or a quota out of range, is refused.
+TEST(Stages, CpuQuotasByHostAndRole) {
+  const Stage& s = *find_stage("queue");
+  const Stage q = with_cpu_quotas(s, "web=0.5,web1=1.5,db1=2");
+  std::map<std::string, double> cpus;
+  for (const auto& h : q.hosts) cpus[h.name] = h.cpus;
+  EXPECT_EQ(cpus.at("web1"), 1.5);
+  EXPECT_EQ(cpus.at("web2"), 0.5);
+  EXPECT_EQ(cpus.at("db1"), 2);
+  EXPECT_EQ(cpus.at("lb1"), 0);
+  EXPECT_EQ(q.web_host(5).cpus, 0.5);                           // added at runtime: its role's
+  EXPECT_EQ(q.worker_host(1).cpus, 0);                          // no quota given
+  EXPECT_EQ(with_cpu_quotas(s, "web6=1").web_host(6).cpus, 1);  // a runtime host by name
+  EXPECT_EQ(with_cpu_quotas(s, "").hosts.front().cpus, 0);
+  for (const char* bad :
+       {"nope=1", "web", "web=", "web=x", "web=1x", "web=0.01", "web=65", "=1", "web=nan"})
+    EXPECT_THROW(with_cpu_quotas(s, bad), std::invalid_argument) << bad;
+}
+
 TEST(Stages, UnknownStageIsNull) {
   EXPECT_EQ(find_stage("nope"), nullptr);
 }

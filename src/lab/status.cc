@@ -33,6 +33,8 @@ json::object Supervisor::status() const {
     const HostUsage u = host_usage(h.name);
     const auto or_null = [](const auto& v) { return v ? json::value(*v) : json::value(nullptr); };
     host["usage"] = {{"cpu_seconds", or_null(u.cpu_seconds)},
+                     {"cpu_quota_cores", or_null(u.cpu_quota_cores)},  // null: no quota
+                     {"cpu_throttled_seconds", or_null(u.cpu_throttled_seconds)},
                      {"memory_bytes", or_null(u.memory_bytes)},
                      {"io_read_bytes", or_null(u.io_read_bytes)},
                      {"io_write_bytes", or_null(u.io_write_bytes)}};

@@ -183,7 +183,7 @@ void Supervisor::start(Proc& p) {
         p.spec->launch.exe = web_binary_.exe;
       }
     }
-    p.spec->launch.cgroups = host_cgroups(p.host->name);
+    p.spec->launch.cgroups = host_cgroups(p.host->name, p.host->cpus);
     p.pid = spawn(p.spec->launch);
     p.start_time = start_time(p.pid).value_or(0);
     p.state = "starting";
@@ -436,20 +436,27 @@ void Supervisor::save() {
   save_state(dir_, state_);
 }
 
-int supervise(const std::string& dir, const std::string& stage_name, const std::string& hosts,
-              bool observe) {
-  const Stage* stage = find_stage(stage_name);
+Stage planned_stage(const UpOptions& options) {
+  const Stage* stage = find_stage(options.stage);
   if (!stage) {
-    progress("supervisor: unknown stage " + stage_name);
-    return 2;
+    std::string names;
+    for (const auto& n : stage_names()) names += (names.empty() ? "" : ", ") + n;
+    throw std::invalid_argument(fmt::format("no stage '{}' (stages: {})", options.stage, names));
   }
+  Stage planned = select_hosts(*stage, options.hosts);
+  if (options.observe) planned = observed(std::move(planned));
+  return with_cpu_quotas(std::move(planned), options.cpus);
+}
+
+int supervise(const std::string& dir, const UpOptions& options) {
+  std::optional<Stage> stage;
   try {
-    Stage selected = select_hosts(*stage, hosts);
-    return Supervisor(dir, observe ? observed(std::move(selected)) : std::move(selected)).run();
+    stage = planned_stage(options);
   } catch (const std::invalid_argument& e) {
     progress(fmt::format("supervisor: {}", e.what()));
     return 2;
   }
+  return Supervisor(dir, std::move(*stage)).run();
 }
 
 }  // namespace ztm::lab

@@ -8,11 +8,17 @@
 
 #include <string>
 
+#include "lab/lab.h"
+#include "lab/stages.h"
+
 namespace ztm::lab {
 
-// `hosts`: only these hosts of the stage ("" = all; see up() in lab.h). Returns the exit status:
-// 0 after `down`, 1 when the network could not be built, 2 for an unknown stage or host.
-int supervise(const std::string& dir, const std::string& stage, const std::string& hosts = "",
-              bool observe = false);
+// The stage `options` describe: its selected hosts, observed, with their CPU quotas. Throws
+// std::invalid_argument naming what is wrong (an unknown stage, host or role, a bad quota).
+Stage planned_stage(const UpOptions& options);
+
+// Supervises planned_stage(options). Returns the exit status: 0 after `down`, 1 when the network
+// could not be built, 2 for options planned_stage() refuses.
+int supervise(const std::string& dir, const UpOptions& options);
 
 }  // namespace ztm::lab

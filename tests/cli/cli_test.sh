@@ -60,6 +60,16 @@ check "access log is JSON with a request id" grep -q '"msg":"request","request_i
 curl -sf "$url/metrics" > "$work/serve.metrics"
 check "serve: /metrics passes promtool check metrics with no problem" \
   sh -c "promtool check metrics < '$work/serve.metrics'"
+
+# ztm bench --paths: each line in turn (two users and an unknown one, twice); a bad file refused.
+printf '/users/12\n/users/22\n\n/users/999999\n' > "$work/paths"
+out=$("$ztm" bench "$url/" --paths "$work/paths" -n 6 -c 1)
+check "bench --paths: lines sent in turn" test "$(jq -c '[.ok, .status]' <<<"$out")" = '[4,{"200":4,"404":2}]'
+check "bench --paths: the paths reached the server" test "$(grep -c '"path":"/users/999999"' "$work/err")" -eq 2
+printf '/users/12\nusers/13\n' > "$work/paths"
+err=$("$ztm" bench "$url/" --paths "$work/paths" -n 1 2>&1); status=$?
+check "bench --paths: a line without / exits 2" test "$status" -eq 2
+check "bench --paths: names the line" contains "$err" "line 2 must be a path starting with '/'"
 kill -TERM "$server_pid"
 wait "$server_pid"; status=$?
 server_pid=""

@@ -20,7 +20,6 @@ export interface ChartDef {
 }
 
 const web = 'job="ztm-web"';
-const rate = (metric: string, by: string) => `sum by (${by}) (rate(${metric}{${web}}[1m]))`;
 
 // A line per host: the lab's hosts (job "host": a name) or the replicas (label host: an address).
 const perHost = (id: string, title: string, expr: string, unit: Unit): ChartDef => ({
@@ -79,9 +78,7 @@ export const CHARTS: ChartDef[] = [
   {
     id: "cache-hit",
     title: "Cache: hit ratio per layer",
-    expr:
-      `${rate("ztm_cache_hits_total", "layer")} / ` +
-      `(${rate("ztm_cache_hits_total", "layer")} + ${rate("ztm_cache_misses_total", "layer")})`,
+    expr: "layer:cache_hit:ratio_rate1m", // deploy/prometheus/rules.yml: unserved L2 lookups count
     unit: "ratio",
     legend: (l) => l.layer ?? "?",
   },
