@@ -1,20 +1,22 @@
 #pragma once
 // The data tier as one database: users and accounts (Store), photos, jobs and the outbox
-// (PhotoStore) and purchases and activity (KpiStore) in the same place, so that a job and its
-// outbox message commit in one transaction and the rollups join a user's tables.
-// Every backend (SqliteStore, PgStore, ReplicaRouter, the tests' MemoryStore) is a Database; the
-// composition root (node/) holds one and hands its two faces to the services that need them.
+// (PhotoStore), purchases and activity (KpiStore) and lookup rows (LookupStore) in the same place,
+// so that a job and its outbox message commit in one transaction and the rollups join a user's
+// tables. Every backend (SqliteStore, PgStore, ReplicaRouter, the tests' MemoryStore) is a
+// Database; the composition root (node/) holds one and hands its two faces to the services that
+// need them.
 //
 // DatabaseWrapper forwards every call to another Database (leveldb's EnvWrapper): a decorator
 // (metering, a test's gate) derives from it and overrides only what it changes.
 
 #include "storage/kpi_store.h"
+#include "storage/lookup_store.h"
 #include "storage/photo_store.h"
 #include "storage/store.h"
 
 namespace ztm::storage {
 
-class Database : public Store, public PhotoStore, public KpiStore {
+class Database : public Store, public PhotoStore, public KpiStore, public LookupStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -111,6 +113,22 @@ class DatabaseWrapper : public Database {
   }
   boost::asio::awaitable<Result<std::vector<Cohort>>> cohorts(UtcDay first, UtcDay last) override {
     return target_.cohorts(first, last);
+  }
+
+  boost::asio::awaitable<Result<UserId>> put_lookup(LookupKind kind, std::string key,
+                                                    UserId owner) override {
+    return target_.put_lookup(kind, std::move(key), owner);
+  }
+  boost::asio::awaitable<Result<void>> replace_lookup(LookupKind kind, std::string key,
+                                                      UserId previous, UserId owner) override {
+    return target_.replace_lookup(kind, std::move(key), previous, owner);
+  }
+  boost::asio::awaitable<Result<UserId>> find_lookup(LookupKind kind, std::string key) override {
+    return target_.find_lookup(kind, std::move(key));
+  }
+  boost::asio::awaitable<Result<void>> erase_lookup(LookupKind kind, std::string key,
+                                                    UserId owner) override {
+    return target_.erase_lookup(kind, std::move(key), owner);
   }
 
  private:

@@ -5,6 +5,7 @@
 
 #include "storage/metered_store.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/lookup_conformance.h"
 #include "tests/storage/photo_conformance.h"
 
 namespace ztm::test {
@@ -19,6 +20,7 @@ struct MemoryFactory {
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformance, ::testing::Types<MemoryFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, AccountConformance, ::testing::Types<MemoryFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, PhotoConformance, ::testing::Types<MemoryFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, LookupConformance, ::testing::Types<MemoryFactory>);
 
 // A MeteredStore that owns what it wraps (base-from-member: the parts are built first).
 struct MeteredParts {

@@ -319,6 +319,43 @@ class MemoryStore : public storage::Database {
     co_return out;
   }
 
+  boost::asio::awaitable<Result<UserId>> put_lookup(storage::LookupKind kind, std::string key,
+                                                    UserId owner) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_lookup(kind, key); !ok.ok()) co_return std::move(ok).error();
+    co_return lookups_.try_emplace({kind, std::move(key)}, owner).first->second;
+  }
+  boost::asio::awaitable<Result<void>> replace_lookup(storage::LookupKind kind, std::string key,
+                                                      UserId previous, UserId owner) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_lookup(kind, key); !ok.ok()) co_return std::move(ok).error();
+    auto it = lookups_.find({kind, std::move(key)});
+    if (it == lookups_.end() || it->second != previous)
+      co_return Error{Errc::precondition_failed, "lookup: not mapped to the previous owner"};
+    it->second = owner;
+    co_return Result<void>{};
+  }
+  boost::asio::awaitable<Result<UserId>> find_lookup(storage::LookupKind kind,
+                                                     std::string key) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_lookup(kind, key); !ok.ok()) co_return std::move(ok).error();
+    auto it = lookups_.find({kind, std::move(key)});
+    if (it == lookups_.end()) co_return Error{Errc::not_found, "no such lookup"};
+    co_return it->second;
+  }
+  boost::asio::awaitable<Result<void>> erase_lookup(storage::LookupKind kind, std::string key,
+                                                    UserId owner) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_lookup(kind, key); !ok.ok()) co_return std::move(ok).error();
+    auto it = lookups_.find({kind, std::move(key)});
+    if (it != lookups_.end() && it->second == owner) lookups_.erase(it);
+    co_return Result<void>{};
+  }
+
  private:
   // Applies `change` to a non-final job under the lock; a final job comes back unchanged.
   template <class F>
@@ -367,6 +404,7 @@ class MemoryStore : public storage::Database {
   std::map<std::int64_t, storage::Purchase> purchases_;
   std::map<std::pair<UserId, std::string>, std::int64_t> purchase_keys_;
   std::set<std::pair<UtcDay, UserId>> activity_;
+  std::map<std::pair<storage::LookupKind, std::string>, UserId> lookups_;
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};
 };

@@ -140,6 +140,15 @@ constexpr Migration kMigrations[] = {
       );
       CREATE INDEX jobs_done_result ON jobs(result_photo_id) WHERE status = 'done';
     )sql"},
+    // Lookup rows (storage/lookup_store.h): used by the sharded store; here for every backend.
+    {9, "create lookups", R"sql(
+      CREATE TABLE lookups (
+        kind smallint NOT NULL,           -- LookupKind: 1 email, 2 idempotency key, 3 photo, 4 job
+        key text NOT NULL,
+        user_id bigint NOT NULL,          -- the owner; may point at nothing after a crash
+        PRIMARY KEY (kind, key)
+      );
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

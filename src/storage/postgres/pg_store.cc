@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "storage/postgres/pg_kpis.h"
+#include "storage/postgres/pg_lookups.h"
 #include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 
@@ -134,6 +135,20 @@ awaitable<Result<DailyKpis>> PgStore::daily_kpis(UtcDay day) {
 }
 awaitable<Result<std::vector<Cohort>>> PgStore::cohorts(UtcDay first, UtcDay last) {
   co_return co_await pg_cohorts(host_, first, last);
+}
+
+awaitable<Result<UserId>> PgStore::put_lookup(LookupKind kind, std::string key, UserId owner) {
+  co_return co_await pg_put_lookup(host_, kind, key, owner);
+}
+awaitable<Result<void>> PgStore::replace_lookup(LookupKind kind, std::string key, UserId previous,
+                                                UserId owner) {
+  co_return co_await pg_replace_lookup(host_, kind, key, previous, owner);
+}
+awaitable<Result<UserId>> PgStore::find_lookup(LookupKind kind, std::string key) {
+  co_return co_await pg_find_lookup(host_, kind, key);
+}
+awaitable<Result<void>> PgStore::erase_lookup(LookupKind kind, std::string key, UserId owner) {
+  co_return co_await pg_erase_lookup(host_, kind, key, owner);
 }
 
 }  // namespace ztm::storage

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/lookup_conformance.h"
 #include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
 #include "tests/support/postgres_instance.h"
@@ -39,6 +40,8 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance,
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, AccountConformance,
                                ::testing::Types<storage::PostgresFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PhotoConformance,
+                               ::testing::Types<storage::PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, LookupConformance,
                                ::testing::Types<storage::PostgresFactory>);
 }  // namespace ztm::test
 

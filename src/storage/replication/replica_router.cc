@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "storage/postgres/pg_kpis.h"
+#include "storage/postgres/pg_lookups.h"
 #include "storage/postgres/pg_photos.h"
 #include "storage/postgres/pg_users.h"
 #include "storage/replication/cluster_conninfo.h"
@@ -447,6 +448,31 @@ awaitable<Result<DailyKpis>> ReplicaRouter::daily_kpis(UtcDay day) {
 awaitable<Result<std::vector<Cohort>>> ReplicaRouter::cohorts(UtcDay first, UtcDay last) {
   co_return co_await on_primary<std::vector<Cohort>>(
       [first, last](pg::Host& h) { return pg_cohorts(h, first, last); }, Retry::always);
+}
+
+// Lookups are read on the primary (a row written a moment ago must be found) and, but for
+// replace (done once, a second time it fails), safe to send again.
+awaitable<Result<UserId>> ReplicaRouter::put_lookup(LookupKind kind, std::string key,
+                                                    UserId owner) {
+  co_return co_await on_primary<UserId>(
+      [kind, &key, owner](pg::Host& h) { return pg_put_lookup(h, kind, key, owner); },
+      Retry::always);
+}
+awaitable<Result<void>> ReplicaRouter::replace_lookup(LookupKind kind, std::string key,
+                                                      UserId previous, UserId owner) {
+  co_return co_await on_primary<void>([kind, &key, previous, owner](pg::Host& h) {
+    return pg_replace_lookup(h, kind, key, previous, owner);
+  });
+}
+awaitable<Result<UserId>> ReplicaRouter::find_lookup(LookupKind kind, std::string key) {
+  co_return co_await on_primary<UserId>(
+      [kind, &key](pg::Host& h) { return pg_find_lookup(h, kind, key); }, Retry::always);
+}
+awaitable<Result<void>> ReplicaRouter::erase_lookup(LookupKind kind, std::string key,
+                                                    UserId owner) {
+  co_return co_await on_primary<void>(
+      [kind, &key, owner](pg::Host& h) { return pg_erase_lookup(h, kind, key, owner); },
+      Retry::always);
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry) {

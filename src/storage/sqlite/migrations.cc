@@ -130,6 +130,15 @@ constexpr Migration kMigrations[] = {
       ) WITHOUT ROWID;
       CREATE INDEX jobs_done_result ON jobs(result_photo_id) WHERE status = 'done';
     )sql"},
+    // Lookup rows (storage/lookup_store.h): used by the sharded store; here for every backend.
+    {8, "create lookups", R"sql(
+      CREATE TABLE lookups (
+        kind INTEGER NOT NULL,           -- LookupKind: 1 email, 2 idempotency key, 3 photo, 4 job
+        key TEXT NOT NULL,
+        user_id INTEGER NOT NULL,        -- the owner; may point at nothing after a crash
+        PRIMARY KEY (kind, key)
+      ) WITHOUT ROWID;
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

@@ -82,6 +82,15 @@ class SqliteStore final : public Database {
   boost::asio::awaitable<Result<DailyKpis>> daily_kpis(UtcDay day) override;
   boost::asio::awaitable<Result<std::vector<Cohort>>> cohorts(UtcDay first, UtcDay last) override;
 
+  // LookupStore (sqlite_lookups.cc)
+  boost::asio::awaitable<Result<UserId>> put_lookup(LookupKind kind, std::string key,
+                                                    UserId owner) override;
+  boost::asio::awaitable<Result<void>> replace_lookup(LookupKind kind, std::string key,
+                                                      UserId previous, UserId owner) override;
+  boost::asio::awaitable<Result<UserId>> find_lookup(LookupKind kind, std::string key) override;
+  boost::asio::awaitable<Result<void>> erase_lookup(LookupKind kind, std::string key,
+                                                    UserId owner) override;
+
  private:
   std::unique_ptr<sqlite::Database> db_;  // keeps sqlite3.h out of this header
 };
