@@ -149,6 +149,10 @@ std::vector<ConfigOption> make_options() {
                  ZTM_FIELD(storage.postgres_hold_ms), 0, 60'000),
       int_option("storage.postgres_max_held", "cluster: calls waiting at once (503 beyond)",
                  ZTM_FIELD(storage.postgres_max_held), 0, 1'000'000),
+      string_option("storage.shard_map",
+                    "a bucket map file (JSON, docs/sharding.md): users split over the PostgreSQL "
+                    "clusters it names (backend postgres; empty: one database)",
+                    ZTM_FIELD(storage.shard_map)),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
       bool_option("storage.migrate_on_start", "apply pending schema migrations on start",
@@ -477,6 +481,10 @@ void validate(const Config& c) {
         "'storage.postgres_discovery_interval_ms' ({}): a replica's freshness is proven by "
         "samples that far apart",
         s.postgres_max_replica_lag_ms, s.postgres_discovery_interval_ms));
+  if (!c.storage.shard_map.empty() && c.storage.backend != "postgres")
+    throw ConfigError(
+        "option 'storage.shard_map' needs 'storage.backend' postgres: shards are PostgreSQL "
+        "clusters");
   if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
     throw ConfigError(fmt::format(
         "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",

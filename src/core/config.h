@@ -53,6 +53,9 @@ struct StorageConfig {
   // With no primary reachable, calls wait for the new one (at most this long, this many).
   int postgres_hold_ms = 15'000;
   int postgres_max_held = 1000;
+  // A bucket map file (docs/sharding.md): users split over the PostgreSQL clusters it names, each
+  // one as postgres_url would be (backend postgres). Empty: one database.
+  std::string shard_map;
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 

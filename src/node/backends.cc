@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <stdexcept>
 
@@ -23,6 +24,7 @@
 #include "storage/postgres/pg_store.h"
 #include "storage/replication/cluster_conninfo.h"
 #include "storage/replication/replica_router.h"
+#include "storage/sharding/sharded_store.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace ztm::node {
@@ -137,23 +139,52 @@ media::ImageLimits image_limits(const Config& config) {
   return limits;
 }
 
-}  // namespace
+// The bucket map of storage.shard_map, read once at start (the etcd watch is to come).
+storage::ShardMap read_shard_map(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("storage.shard_map: cannot read {}", path));
+  std::string text(storage::kMaxShardMapBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  auto map = storage::parse_shard_map(text);  // refuses more than kMaxShardMapBytes
+  if (!map)
+    throw std::runtime_error(fmt::format("storage.shard_map {}: {}", path, map.error().message));
+  return std::move(*map);
+}
 
-std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& metrics,
-                                        bool migrate) {
-  const StorageConfig& storage = config.storage;
-  if (storage.backend == "postgres" && names_a_cluster(storage.postgres_url)) {
+// PostgreSQL at `conninfo`, with the other storage options: one host, or a cluster (several
+// hosts) behind its router.
+std::unique_ptr<Database> open_postgres(StorageConfig storage, const std::string& conninfo,
+                                        MetricsRegistry& metrics, bool migrate) {
+  storage.postgres_url = conninfo;
+  if (names_a_cluster(storage.postgres_url)) {
     auto router = std::make_unique<ReplicaRouter>(cluster_options(storage));
     prepare_schema(*router, migrate);
     router->register_metrics(metrics);
     log::info("postgres cluster", {{"hosts", static_cast<int>(router->hosts())}});
     return router;
   }
-  if (storage.backend == "postgres") {
-    auto pg = std::make_unique<PgStore>(postgres_options(storage));
-    prepare_schema(*pg, migrate);
-    return pg;
+  auto pg = std::make_unique<PgStore>(postgres_options(storage));
+  prepare_schema(*pg, migrate);
+  return pg;
+}
+
+}  // namespace
+
+std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& metrics,
+                                        bool migrate) {
+  const StorageConfig& storage = config.storage;
+  if (!storage.shard_map.empty()) {
+    storage::ShardMap map = read_shard_map(storage.shard_map);
+    std::vector<std::unique_ptr<Database>> shards;
+    for (const auto& shard : map.shards)
+      shards.push_back(open_postgres(storage, shard.conninfo, metrics, migrate));
+    log::info("sharded",
+              {{"shards", static_cast<int>(map.shards.size())}, {"map_version", map.version}});
+    return std::make_unique<storage::ShardedStore>(std::move(map), std::move(shards));
   }
+  if (storage.backend == "postgres")
+    return open_postgres(storage, storage.postgres_url, metrics, migrate);
   auto sqlite = std::make_unique<SqliteStore>(sqlite::Options{
       .path = storage.sqlite_path,
       .threads = storage.sqlite_threads,
@@ -171,6 +202,14 @@ std::string migrate_database(const Config& config) {
     return fmt::format("{}: schema version {} -> {}", where, report->from_version,
                        report->to_version);
   };
+  if (!config.storage.shard_map.empty()) {
+    std::string done;
+    for (const auto& shard : read_shard_map(config.storage.shard_map).shards) {
+      PgStore store({.conninfo = shard.conninfo, .timeout_ms = config.storage.postgres_timeout_ms});
+      done += (done.empty() ? "" : "\n") + describe(store.migrate(), "shard " + shard.name);
+    }
+    return done;
+  }
   if (config.storage.backend == "postgres") {
     PgStore store({.conninfo = config.storage.postgres_url,
                    .timeout_ms = config.storage.postgres_timeout_ms});

@@ -71,6 +71,9 @@ class DatabaseWrapper : public Database {
   boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override {
     return target_.delete_photo(id);
   }
+  boost::asio::awaitable<Result<bool>> blob_in_use(std::string blob_key) override {
+    return target_.blob_in_use(std::move(blob_key));
+  }
   boost::asio::awaitable<Result<PhotoPage>> list_photos(UserId owner, PhotoId after,
                                                         int limit) override {
     return target_.list_photos(owner, after, limit);

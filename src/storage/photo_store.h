@@ -10,7 +10,8 @@
 // The outbox: create_job writes the job and an outbox message in ONE transaction, so a job
 // exists exactly when its message will be published. The relay reads outbox_batch(), publishes
 // each message (with its id as the queue's dedup id), then outbox_delete()s them; a crash in
-// between re-publishes, which the queue's dedup (and idempotent workers) absorb.
+// between re-publishes, which the queue's dedup (and idempotent workers) absorb. Messages come
+// in commit order for each user; a sharded store keeps no order between users on two shards.
 //
 // Job life: queued -> running (start_job, once per delivery that begins work) -> done
 // (complete_job, with the result photo, atomically) | failed (fail_job). done and failed are
@@ -34,6 +35,9 @@ class PhotoStore {
   virtual boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) = 0;
   // Deletes the photo (jobs that refer to it keep their history).
   virtual boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) = 0;
+  // Whether any photo here holds the blob (a sharded store asks every shard before a blob whose
+  // last photo on one shard was deleted is removed).
+  virtual boost::asio::awaitable<Result<bool>> blob_in_use(std::string blob_key) = 0;
   // `owner`'s photos with an id after `after`, by id, at most `limit` (1..1000).
   virtual boost::asio::awaitable<Result<PhotoPage>> list_photos(UserId owner, PhotoId after,
                                                                 int limit) = 0;

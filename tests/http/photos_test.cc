@@ -2,12 +2,14 @@
 // in-process workers, real libvips), over real sockets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 
 #include "app/outbox_relay.h"
 #include "app/photo_worker.h"
@@ -17,6 +19,7 @@
 #include "queue/embedded/embedded_queue.h"
 #include "tests/support/http_client.h"
 #include "tests/support/nats_instance.h"
+#include "tests/support/postgres_instance.h"
 #include "tests/support/test_images.h"
 #include "tests/support/test_server.h"
 
@@ -197,6 +200,75 @@ class PhotosOverNatsTest : public WithNats, public PhotosTest {
 
 TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
   two_hundred_jobs();
+}
+
+// The data tier split over two PostgreSQL databases (storage.shard_map, docs/sharding.md): a
+// bucket map file naming both, buckets alternating. The demo data, sign-ups, logins, uploads and
+// edits go through the sharded store as they would through one database.
+struct TwoShards {
+  TwoShards() {
+    auto& pg = test::PostgresInstance::shared();
+    std::string buckets;
+    for (int b = 0; b < 1024; ++b) buckets += (b ? ",\"s" : "\"s") + std::to_string(b % 2) + "\"";
+    std::ofstream(map) << R"({"version":1,"mode":"buckets","shards":[{"name":"s0","conninfo":")"
+                       << pg.conninfo(pg.create_database()) << R"("},{"name":"s1","conninfo":")"
+                       << pg.conninfo(pg.create_database()) << R"("}],"buckets":[)" << buckets
+                       << "]}";
+  }
+  ~TwoShards() { std::filesystem::remove(map); }
+  std::string map = std::filesystem::temp_directory_path() /
+                    ("ztm-shard-map-" + std::to_string(::getpid()) + ".json");
+};
+class PhotosOverShardsTest : public TwoShards, public PhotosTest {
+ protected:
+  PhotosOverShardsTest() : PhotosTest(sharded(map)) {}
+  static Configure sharded(std::string path) {
+    return [path](Config& config) {
+      config.storage.backend = "postgres";
+      config.storage.shard_map = path;
+    };
+  }
+};
+
+TEST_F(PhotosOverShardsTest, SignUpsLogInsUploadsAndEditsAcrossShards) {
+  // Accounts on both shards, each found by its email (a lookup row on a third place, maybe).
+  std::set<std::int64_t> ids;
+  for (int i = 0; i < 12; ++i) {
+    const std::string email = "shard" + std::to_string(i) + "@example.com";
+    auto up = c.request("POST", "/accounts",
+                        R"({"email":")" + email + R"(","password":"correct horse battery",)" +
+                            R"("profile":{"firstName":"Ann","lastName":"Shard","address":)" +
+                            R"({"streetAddress":"1 Main St","city":"Albany","state":"NY",)" +
+                            R"("postalCode":12207}}})");
+    ASSERT_EQ(up.status, 201u) << up.body;
+    ids.insert(json::parse(up.body).at("user_id").as_int64());
+    auto login = c.request("POST", "/sessions",
+                           R"({"email":")" + email + R"(","password":"correct horse battery"})");
+    EXPECT_EQ(login.status, 201u) << login.body;
+  }
+  EXPECT_EQ(c.request("POST", "/accounts",
+                      R"({"email":"shard0@example.com","password":"correct horse battery",)"
+                      R"("profile":{"firstName":"Ann","lastName":"Twice","address":)"
+                      R"({"streetAddress":"1 Main St","city":"Albany","state":"NY",)"
+                      R"("postalCode":12207}}})")
+                .status,
+            409u);
+  // A page of users crosses both shards in id order; the demo data is there too.
+  auto page = json::parse(c.request("GET", "/users?limit=100").body).at("users").as_array();
+  std::vector<std::int64_t> listed;
+  for (const auto& u : page) listed.push_back(u.at("id").as_int64());
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  for (auto id : ids) EXPECT_NE(std::find(listed.begin(), listed.end(), id), listed.end()) << id;
+  EXPECT_EQ(c.request("GET", "/users/12").status, 200u);
+  // John's photo and an edit: the photo and job found by id through their lookup rows, the job's
+  // message through the outbox of John's shard, the result stored there.
+  const auto photo = upload(jpeg(320, 240)).at("id").as_int64();
+  EXPECT_EQ(c.request("GET", "/photos/" + std::to_string(photo)).status, 200u);
+  auto done = finished(edit(photo, R"([{"op":"crop","x":0,"y":0,"width":100,"height":50}])"));
+  ASSERT_EQ(done.at("status"), "done") << json::serialize(done);
+  EXPECT_EQ(done.at("result").at("width").as_int64(), 100);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(photo)).status, 204u);
+  EXPECT_EQ(c.request("GET", "/photos/" + std::to_string(photo)).status, 404u);
 }
 
 void PhotosTest::two_hundred_jobs() {

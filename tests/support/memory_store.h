@@ -146,6 +146,12 @@ class MemoryStore : public storage::Database {
     if (it == photos_.end()) co_return Error{Errc::not_found, "no such photo"};
     co_return erase_photo(it);
   }
+  boost::asio::awaitable<Result<bool>> blob_in_use(std::string blob_key) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    co_return std::any_of(photos_.begin(), photos_.end(),
+                          [&](const auto& p) { return p.second.blob_key == blob_key; });
+  }
   boost::asio::awaitable<Result<storage::PhotoPage>> list_photos(UserId owner,
                                                                  storage::PhotoId after,
                                                                  int limit) override {

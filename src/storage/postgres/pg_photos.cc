@@ -23,6 +23,8 @@ constexpr Statement kPhotoGet{"ztm_get_photo",
                               "SELECT " ZTM_PHOTO_COLUMNS " FROM photos WHERE id = $1"};
 // The statement sees the table as it was before its own DELETE: other users of the blob are
 // the other rows with that key.
+constexpr Statement kBlobInUse{"ztm_blob_in_use",
+                               "SELECT 1 FROM photos WHERE blob_key = $1 LIMIT 1"};
 constexpr Statement kPhotoDelete{
     "ztm_delete_photo",
     "WITH d AS (DELETE FROM photos WHERE id = $1 RETURNING blob_key) SELECT d.blob_key, "
@@ -160,6 +162,14 @@ awaitable<Result<DeletedPhoto>> pg_delete_photo(Host& host, PhotoId id) {
   const auto others = r->int64(0, 1);
   if (!others) co_return Error{Errc::internal, "postgres: malformed delete_photo row"};
   co_return DeletedPhoto{std::string(r->text(0, 0)), *others > 0};
+}
+
+awaitable<Result<bool>> pg_blob_in_use(Host& host, const std::string& blob_key) {
+  if (blob_key.find('\0') != std::string::npos) co_return false;  // no key holds one
+  const std::array<const char*, 1> params{blob_key.c_str()};
+  auto r = co_await host.execute(kBlobInUse, params);
+  if (!r.ok()) co_return std::move(r).error();
+  co_return r->rows() > 0;
 }
 
 awaitable<Result<PhotoPage>> pg_list_photos(Host& host, UserId owner, PhotoId after, int limit) {

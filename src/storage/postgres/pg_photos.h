@@ -19,6 +19,7 @@ namespace ztm::storage {
 boost::asio::awaitable<Result<Photo>> pg_create_photo(pg::Host& host, Photo photo);
 boost::asio::awaitable<Result<Photo>> pg_get_photo(pg::Host& host, PhotoId id);
 boost::asio::awaitable<Result<DeletedPhoto>> pg_delete_photo(pg::Host& host, PhotoId id);
+boost::asio::awaitable<Result<bool>> pg_blob_in_use(pg::Host& host, const std::string& blob_key);
 boost::asio::awaitable<Result<PhotoUsage>> pg_photo_usage(pg::Host& host, UserId owner);
 boost::asio::awaitable<Result<PhotoPage>> pg_list_photos(pg::Host& host, UserId owner,
                                                          PhotoId after, int limit);

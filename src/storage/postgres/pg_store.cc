@@ -91,6 +91,9 @@ awaitable<Result<Photo>> PgStore::get_photo(PhotoId id) {
 awaitable<Result<DeletedPhoto>> PgStore::delete_photo(PhotoId id) {
   co_return co_await pg_delete_photo(host_, id);
 }
+awaitable<Result<bool>> PgStore::blob_in_use(std::string blob_key) {
+  co_return co_await pg_blob_in_use(host_, blob_key);
+}
 awaitable<Result<PhotoPage>> PgStore::list_photos(UserId owner, PhotoId after, int limit) {
   co_return co_await pg_list_photos(host_, owner, after, limit);
 }

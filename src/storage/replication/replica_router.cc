@@ -389,6 +389,11 @@ awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
   co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg_delete_photo(h, id); });
 }
+// On the primary: whether a blob may be removed must not be answered by a stale replica.
+awaitable<Result<bool>> ReplicaRouter::blob_in_use(std::string blob_key) {
+  co_return co_await on_primary<bool>(
+      [&blob_key](pg::Host& h) { return pg_blob_in_use(h, blob_key); }, Retry::always);
+}
 awaitable<Result<PhotoPage>> ReplicaRouter::list_photos(UserId owner, PhotoId after, int limit) {
   co_return co_await on_primary<PhotoPage>(
       [owner, after, limit](pg::Host& h) { return pg_list_photos(h, owner, after, limit); },

@@ -187,6 +187,16 @@ awaitable<Result<DeletedPhoto>> SqliteStore::delete_photo(PhotoId id) {
   });
 }
 
+awaitable<Result<bool>> SqliteStore::blob_in_use(std::string blob_key) {
+  co_return co_await db_->read<bool>(sql::blob_users,
+                                     [&blob_key](Statement& st, Connection& c) -> Result<bool> {
+                                       st.bind(1, blob_key);
+                                       if (int rc = st.step(); rc != SQLITE_ROW)
+                                         return c.error(rc, "blob_in_use");
+                                       return st.column_int64(0) > 0;
+                                     });
+}
+
 awaitable<Result<PhotoPage>> SqliteStore::list_photos(UserId owner, PhotoId after, int limit) {
   if (limit < 1 || limit > 1000)
     co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};

@@ -61,6 +61,7 @@ class SqliteStore final : public Database {
   boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override;
   boost::asio::awaitable<Result<Photo>> get_photo(PhotoId id) override;
   boost::asio::awaitable<Result<DeletedPhoto>> delete_photo(PhotoId id) override;
+  boost::asio::awaitable<Result<bool>> blob_in_use(std::string blob_key) override;
   boost::asio::awaitable<Result<PhotoUsage>> photo_usage(UserId owner) override;
   boost::asio::awaitable<Result<PhotoPage>> list_photos(UserId owner, PhotoId after,
                                                         int limit) override;

@@ -15,6 +15,7 @@
 #include "tests/storage/account_conformance.h"
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/photo_conformance.h"
+#include "tests/support/temp_dir.h"
 
 namespace ztm::storage {
 namespace {
@@ -23,26 +24,7 @@ using test::errc;
 using test::outcome;
 using test::sample_user;
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/ztm-sqlite-XXXXXX";
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 std::unique_ptr<SqliteStore> open_migrated(sqlite::Options options) {
   auto store = std::make_unique<SqliteStore>(std::move(options));
