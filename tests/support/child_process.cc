@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -71,6 +72,91 @@ std::string log_tail(const std::string& path) {
   std::string text = s.str();
   if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
   return text;
+}
+
+std::string http_request(int port, const std::string& method, const std::string& path,
+                         const std::string& body) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string request = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+    if (!body.empty())
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    request += "\r\n" + body;
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (int i = 0; i < 64; ++i) {  // bounded: 256 KiB at most
+        const ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        answer.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return answer;
+}
+
+std::string engine_dir(const std::string& name, const std::string& binary,
+                       const std::string& package) {
+  if (access(binary.c_str(), X_OK) != 0)
+    throw std::runtime_error(binary + " not found; install the Debian package " + package +
+                             " (scripts/lib/packages.sh lists it)");
+  std::string pattern = "/tmp/ztm-" + name + "-XXXXXX";
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
+  return pattern;
+}
+
+void EngineProcess::start(const std::vector<std::string>& args, const std::string& log,
+                          const std::function<bool()>& ready,
+                          std::chrono::steady_clock::duration bound, const std::string& what) {
+  if (pid_ > 0) return;
+  pid_ = spawn(args, log);
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (!ready()) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error(what + " exited at start; log " + log + ":\n" + log_tail(log));
+    }
+    if (std::chrono::steady_clock::now() > until) {
+      kill();
+      throw std::runtime_error(what + " not ready in time; log " + log + ":\n" + log_tail(log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the poll interval
+  }
+}
+
+void EngineProcess::stop(std::chrono::steady_clock::duration bound) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGCONT);
+  if (!wait_for_exit(pid_, bound)) kill();
+  pid_ = -1;
+}
+
+void EngineProcess::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void EngineProcess::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void EngineProcess::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
 }
 
 }  // namespace ztm::test

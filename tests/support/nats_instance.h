@@ -7,9 +7,9 @@
 // A missing binary or a server that does not come up throws std::runtime_error saying what to
 // install or where the log is: tests fail, never skip.
 
-#include <sys/types.h>
-
 #include <string>
+
+#include "tests/support/child_process.h"
 
 namespace ztm::test {
 
@@ -20,12 +20,12 @@ class NatsInstance {
   NatsInstance(const NatsInstance&) = delete;
   NatsInstance& operator=(const NatsInstance&) = delete;
 
-  void start();   // again after stop()/kill(): same ports and store directory
-  void stop();    // SIGTERM (a clean shutdown) and wait, bounded; then SIGKILL
-  void kill();    // SIGKILL and wait: a crash
-  void pause();   // SIGSTOP: a hung broker (the port still accepts connections, nothing answers)
-  void resume();  // SIGCONT
-  bool running() const { return pid_ > 0; }
+  void start();                       // again after stop()/kill(): same ports and store directory
+  void stop();                        // SIGTERM (a clean shutdown) and wait, bounded; then SIGKILL
+  void kill() { process_.kill(); }    // SIGKILL and wait: a crash
+  void pause() { process_.pause(); }  // SIGSTOP: a hung broker (its port accepts, nothing answers)
+  void resume() { process_.resume(); }  // SIGCONT
+  bool running() const { return process_.running(); }
 
   std::string url() const;  // "nats://127.0.0.1:port"
   int port() const { return port_; }
@@ -40,7 +40,7 @@ class NatsInstance {
   std::string dir_;  // store in dir_/store, log in dir_/log
   int port_ = 0;
   int monitor_port_ = 0;
-  pid_t pid_ = -1;
+  EngineProcess process_;
 };
 
 }  // namespace ztm::test
