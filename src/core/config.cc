@@ -152,7 +152,7 @@ std::vector<ConfigOption> make_options() {
       string_option("storage.shard_map",
                     "a bucket map file (JSON, docs/sharding.md): users split over the PostgreSQL "
                     "clusters it names (backend postgres; empty: one database)",
-                    ZTM_FIELD(storage.shard_map)),
+                    ZTM_FIELD(storage.shard_map), {}, true),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
       bool_option("storage.migrate_on_start", "apply pending schema migrations on start",

@@ -62,6 +62,12 @@ TEST(Config, CrossOptionValidation) {
   Config c;
   c.http.header_timeout_ms = c.http.idle_timeout_ms + 1;
   EXPECT_THROW(validate(c), ConfigError);
+  // Shards are PostgreSQL clusters: a shard map needs the postgres backend.
+  Config sharded;
+  sharded.storage.shard_map = "/etc/ztm/shards.json";
+  EXPECT_THROW(validate(sharded), ConfigError);
+  sharded.storage.backend = "postgres";
+  EXPECT_NO_THROW(validate(sharded));
 }
 
 TEST(Config, EdgeListsAreNamedUrlsWithoutPaths) {

@@ -34,6 +34,18 @@ err=$("$ztm" serve --config "$work/bad.toml" 2>&1); status=$?
 check "unknown toml key exits 2" test "$status" -eq 2
 check "unknown toml key message" contains "$err" "unknown option 'http.prot'"
 
+# A shard map (docs/sharding.md) that is missing or wrong stops the server before it serves.
+err=$("$ztm" serve --storage.shard_map "$work/shards.json" 2>&1); status=$?
+check "shard map without the postgres backend exits 2" test "$status" -eq 2
+check "shard map without postgres: says why" contains "$err" "'storage.shard_map' needs 'storage.backend' postgres"
+err=$("$ztm" serve --storage.backend postgres --storage.shard_map "$work/shards.json" 2>&1); status=$?
+check "a missing shard map exits non-zero" test "$status" -ne 0
+check "a missing shard map: names the file" contains "$err" "storage.shard_map: cannot read $work/shards.json"
+printf '{"version":1,"mode":"buckets","shards":[{"name":"s0","conninfo":"postgresql:///x"}],"buckets":[]}' >"$work/shards.json"
+err=$("$ztm" serve --storage.backend postgres --storage.shard_map "$work/shards.json" 2>&1); status=$?
+check "a wrong shard map exits non-zero" test "$status" -ne 0
+check "a wrong shard map: names the problem" contains "$err" "buckets"
+
 # migrate, then seed (idempotent).
 db="$work/ztm.db"
 out=$("$ztm" migrate --storage.sqlite_path "$db")
