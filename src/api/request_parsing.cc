@@ -120,7 +120,8 @@ Result<Consistency> parse_position(const http::Request& req) {
   if (!value) return Consistency{};
   const bool valid = !value->empty() && value->size() <= 64 &&
                      std::all_of(value->begin(), value->end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '/';
+                       // PostgreSQL's "0/16B3748"; a sharded store's "<shard>:0/16B3748".
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == ':';
                      });
   if (!valid)
     return Error{Errc::invalid_header,

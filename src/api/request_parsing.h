@@ -24,7 +24,7 @@ Result<UserId> parse_id(std::string_view text);
 app::Precondition parse_if_match(std::string_view header);
 
 // X-Ztm-Position (read-your-writes, see app/users.h): absent -> any position; else 1..64
-// characters of [0-9A-Za-z/] (an opaque token the service handed out), else invalid_header.
+// characters of [0-9A-Za-z/:] (an opaque token the service handed out), else invalid_header.
 Result<storage::Consistency> parse_position(const http::Request& req);
 
 // Idempotency-Key on POST /users and POST /purchases: absent -> nullopt; else 1..200 visible ASCII

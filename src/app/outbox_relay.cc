@@ -1,5 +1,7 @@
 #include "app/outbox_relay.h"
 
+#include <fmt/format.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -9,6 +11,7 @@
 
 #include "app/purge_keys.h"
 #include "core/log.h"
+#include "core/mix64.h"
 #include "core/run_on.h"
 
 namespace ztm::app {
@@ -75,10 +78,13 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
   }
   if (!keys.empty()) {
     // Re-published with the same id if this pass fails before its delete and the next one
-    // takes the same rows; a purge delivered twice is harmless.
+    // takes the same rows; a purge delivered twice is harmless. The id names every row (a
+    // sharded outbox's ids are not one sequence: first and last do not say what lies between).
+    std::uint64_t rows = 0;
+    for (const std::int64_t id : changes) rows = mix64(rows ^ static_cast<std::uint64_t>(id));
     auto r = co_await publish_purges(
         {keys.begin(), keys.end()},
-        "outbox-" + std::to_string(changes.front()) + "-" + std::to_string(changes.back()));
+        fmt::format("outbox-{}-{}-{:016x}", changes.front(), changes.back(), rows));
     if (!r) {
       failed = std::move(r);
       changes.clear();

@@ -58,9 +58,11 @@ struct Options {
   std::string paths_file;            // request paths, one a line, taken in turn
 };
 
-// At most this many --paths lines, each at most this long (the file is held in memory).
+// At most this many --paths lines, each at most this long, at most this much in all (the file
+// is held in memory).
 constexpr std::size_t kMaxPaths = 1'000'000;
 constexpr std::size_t kMaxPathBytes = 8192;
+constexpr std::size_t kMaxPathsFileBytes = 64 << 20;
 
 struct Results {
   int sent = 0;
@@ -206,21 +208,39 @@ boost::json::object counts(const std::map<std::string, int>& m) {
   return o;
 }
 
-// The --paths file's lines (blank lines skipped), or nullopt after saying what is wrong.
+// The --paths file's lines (blank lines skipped, a CR before the LF dropped), or nullopt after
+// saying what is wrong.
 std::optional<std::vector<std::string>> read_paths(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) {
-    fmt::print(stderr, "ztm bench: cannot read --paths {}\n", file);
+  std::ifstream in(file, std::ios::binary);
+  std::string text;
+  for (char chunk[1 << 16]; in && text.size() <= kMaxPathsFileBytes;) {
+    in.read(chunk, sizeof chunk);
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
+  }
+  if (!in.eof() || text.size() > kMaxPathsFileBytes) {  // not opened, a read error, or too long
+    fmt::print(stderr, "ztm bench: cannot read --paths {} (or it is over {} bytes)\n", file,
+               kMaxPathsFileBytes);
     return std::nullopt;
   }
   std::vector<std::string> paths;
-  for (std::string line; std::getline(in, line);) {
+  std::size_t line_no = 0;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    if (line.front() != '/' || line.size() > kMaxPathBytes || paths.size() == kMaxPaths) {
+    const bool printable = std::all_of(line.begin(), line.end(), [](unsigned char c) {
+      return c > 0x20 && c < 0x7f;  // no space, control or non-ASCII byte in a request target
+    });
+    if (line.front() != '/' || !printable || line.size() > kMaxPathBytes ||
+        paths.size() == kMaxPaths) {
       fmt::print(stderr,
                  "ztm bench: --paths {}: line {} must be a path starting with '/' of at most {} "
-                 "bytes, and the file at most {} paths\n",
-                 file, paths.size() + 1, kMaxPathBytes, kMaxPaths);
+                 "printable ASCII bytes, and the file at most {} paths\n",
+                 file, line_no, kMaxPathBytes, kMaxPaths);
       return std::nullopt;
     }
     paths.push_back(std::move(line));

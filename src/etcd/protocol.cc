@@ -42,15 +42,23 @@ Result<json::object> parse_object(std::string_view text, std::string_view what) 
 
 // The gateway writes int64 fields as decimal strings; a JSON integer is read too. Absent is 0
 // (proto3 leaves defaults out); nullopt when the field is there but not an int64.
+// etcd's revisions and versions are int64 (as strings in its JSON); beyond 2^62 an answer is
+// not from a real etcd, and refusing it keeps `revision + 1` well defined for the callers.
+constexpr std::int64_t kMaxInt64Field = std::int64_t{1} << 62;
+
 std::optional<std::int64_t> int64_of(const json::object& o, std::string_view name) {
   const auto* v = o.if_contains(name);
   if (!v) return 0;
-  if (v->is_int64()) return v->as_int64();
-  if (!v->is_string()) return std::nullopt;
-  const auto& s = v->as_string();
   std::int64_t n = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  if (v->is_int64()) {
+    n = v->as_int64();
+  } else {
+    if (!v->is_string()) return std::nullopt;
+    const auto& s = v->as_string();
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  }
+  if (n < 0 || n > kMaxInt64Field) return std::nullopt;
   return n;
 }
 

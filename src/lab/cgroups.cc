@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -73,6 +74,7 @@ std::optional<std::uint64_t> read_number(const std::string& path) {
 
 std::vector<std::string> host_cgroups(const std::string& host, double cpus) {
   std::vector<std::string> procs;
+  bool quota_set = false;
   for (const auto& mount : hierarchies()) {
     const std::string lab = fmt::format("{}/{}", mount, kLab);
     const std::string group = fmt::format("{}/{}", lab, host);
@@ -88,11 +90,15 @@ std::vector<std::string> host_cgroups(const std::string& host, double cpus) {
     if (!made) continue;
     procs.push_back(group + "/cgroup.procs");
     if (std::filesystem::exists(group + "/cpu.cfs_quota_us")) {  // the cpu hierarchy
+      quota_set = true;
       write_file(group + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
-      const auto quota = cpus > 0 ? static_cast<long>(cpus * kCpuPeriodUs) : -1;  // -1: none
+      const long quota = cpus > 0 ? std::lround(cpus * kCpuPeriodUs) : -1;  // -1: none
       write_file(group + "/cpu.cfs_quota_us", std::to_string(quota));
     }
   }
+  if (cpus > 0 && !quota_set)
+    throw std::runtime_error(fmt::format(
+        "host {}: no writable cgroup v1 cpu controller here for its CPU quota (--cpus)", host));
   return procs;
 }
 

@@ -22,7 +22,8 @@
 namespace ztm::lab {
 
 // The cgroup.procs files of `host`'s groups, creating the groups first and setting its CPU
-// quota, `cpus` cores (0: none). Idempotent.
+// quota, `cpus` cores (0: none). Idempotent. Throws when a quota is asked for and no writable
+// cgroup v1 cpu controller is there to hold it (the process is then not started: say so).
 std::vector<std::string> host_cgroups(const std::string& host, double cpus = 0);
 
 // Removes `host`'s groups (and the lab's, after the last host). REQUIRES: no process runs in

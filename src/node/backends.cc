@@ -153,14 +153,15 @@ storage::ShardMap read_shard_map(const std::string& path) {
 }
 
 // PostgreSQL at `conninfo`, with the other storage options: one host, or a cluster (several
-// hosts) behind its router.
+// hosts) behind its router, its metrics labelled {shard} when it is one.
 std::unique_ptr<Database> open_postgres(StorageConfig storage, const std::string& conninfo,
-                                        MetricsRegistry& metrics, bool migrate) {
+                                        MetricsRegistry& metrics, bool migrate,
+                                        const std::string& shard = "") {
   storage.postgres_url = conninfo;
   if (names_a_cluster(storage.postgres_url)) {
     auto router = std::make_unique<ReplicaRouter>(cluster_options(storage));
     prepare_schema(*router, migrate);
-    router->register_metrics(metrics);
+    router->register_metrics(metrics, shard.empty() ? Labels{} : Labels{{"shard", shard}});
     log::info("postgres cluster", {{"hosts", static_cast<int>(router->hosts())}});
     return router;
   }
@@ -178,7 +179,7 @@ std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& m
     storage::ShardMap map = read_shard_map(storage.shard_map);
     std::vector<std::unique_ptr<Database>> shards;
     for (const auto& shard : map.shards)
-      shards.push_back(open_postgres(storage, shard.conninfo, metrics, migrate));
+      shards.push_back(open_postgres(storage, shard.conninfo, metrics, migrate, shard.name));
     log::info("sharded",
               {{"shards", static_cast<int>(map.shards.size())}, {"map_version", map.version}});
     return std::make_unique<storage::ShardedStore>(std::move(map), std::move(shards));
@@ -208,6 +209,7 @@ std::string migrate_database(const Config& config) {
       PgStore store({.conninfo = shard.conninfo, .timeout_ms = config.storage.postgres_timeout_ms});
       done += (done.empty() ? "" : "\n") + describe(store.migrate(), "shard " + shard.name);
     }
+    if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
     return done;
   }
   if (config.storage.backend == "postgres") {

@@ -78,10 +78,17 @@ printf '/users/12\n/users/22\n\n/users/999999\n' > "$work/paths"
 out=$("$ztm" bench "$url/" --paths "$work/paths" -n 6 -c 1)
 check "bench --paths: lines sent in turn" test "$(jq -c '[.ok, .status]' <<<"$out")" = '[4,{"200":4,"404":2}]'
 check "bench --paths: the paths reached the server" test "$(grep -c '"path":"/users/999999"' "$work/err")" -eq 2
-printf '/users/12\nusers/13\n' > "$work/paths"
-err=$("$ztm" bench "$url/" --paths "$work/paths" -n 1 2>&1); status=$?
-check "bench --paths: a line without / exits 2" test "$status" -eq 2
-check "bench --paths: names the line" contains "$err" "line 2 must be a path starting with '/'"
+printf '/users/12\r\n\n/users/22\r\n' > "$work/paths"
+out=$("$ztm" bench "$url/" --paths "$work/paths" -n 2 -c 1)
+check "bench --paths: CRLF lines" test "$(jq -c '[.ok, .status]' <<<"$out")" = '[2,{"200":2}]'
+for bad in 'users/13' '/users/1 3' "/users/$(printf '\001')"; do
+  printf '/users/12\n%s\n' "$bad" > "$work/paths"
+  err=$("$ztm" bench "$url/" --paths "$work/paths" -n 1 2>&1); status=$?
+  check "bench --paths: '$bad' exits 2" test "$status" -eq 2
+  check "bench --paths: names line 2" contains "$err" "line 2 must be a path starting with '/'"
+done
+err=$("$ztm" bench "$url/" --paths "$work/no-such-file" -n 1 2>&1); status=$?
+check "bench --paths: a missing file exits 2" test "$status" -eq 2
 kill -TERM "$server_pid"
 wait "$server_pid"; status=$?
 server_pid=""

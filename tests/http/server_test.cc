@@ -108,6 +108,8 @@ TEST_F(ServerTest, ReadsAcceptAPositionAndRejectAMalformedOne) {
   EXPECT_EQ(got.status, 200u) << got.body;
   EXPECT_EQ(got.header("etag"), "\"1\"");
   EXPECT_EQ(c.request("GET", "/users?limit=5", {}, "X-Ztm-Position: 0/1\r\n").status, 200u);
+  // A sharded data tier's position names its shard (storage/sharding/sharded_store.h).
+  EXPECT_EQ(c.request("GET", location, {}, "X-Ztm-Position: 1:0/16B3748\r\n").status, 200u);
   expect_error(c.request("GET", location, {}, "X-Ztm-Position: not a position\r\n"), 400,
                "invalid_header");
 }

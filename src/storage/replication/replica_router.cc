@@ -480,9 +480,14 @@ awaitable<Result<void>> ReplicaRouter::erase_lookup(LookupKind kind, std::string
       Retry::always);
 }
 
-void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
+void ReplicaRouter::register_metrics(MetricsRegistry& registry, const Labels& base) {
+  const auto with = [&base](Labels more) {
+    Labels out = base;
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  };
   for (std::size_t i = 0; i < hosts_.size(); ++i) {
-    const Labels host{{"host", names_[i]}};
+    const Labels host = with({{"host", names_[i]}});
     registry.callback("ztm_pg_host_role", "PostgreSQL host role: 1 primary, 0 replica, -1 down",
                       host, [this, i] {
                         switch (topology_.status(i).role) {
@@ -516,13 +521,13 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
     return [&n] { return static_cast<double>(n.load(std::memory_order_relaxed)); };
   };
   registry.callback("ztm_pg_held_total",
-                    "Calls held while the cluster had no primary or no host to serve them", {},
+                    "Calls held while the cluster had no primary or no host to serve them", base,
                     counter(held_), "counter");
-  registry.callback("ztm_pg_holding", "Calls being held now", {}, [this] {
+  registry.callback("ztm_pg_holding", "Calls being held now", base, [this] {
     return static_cast<double>(holding_.load(std::memory_order_relaxed));
   });
   registry.callback(
-      "ztm_pg_hold_seconds_total", "Time calls spent held, summed", {},
+      "ztm_pg_hold_seconds_total", "Time calls spent held, summed", base,
       [this] { return static_cast<double>(hold_micros_.load(std::memory_order_relaxed)) / 1e6; },
       "counter");
   for (const auto& [reason, n] :
@@ -530,7 +535,7 @@ void ReplicaRouter::register_metrics(MetricsRegistry& registry) {
         {"timeout", &hold_timeouts_}})
     registry.callback("ztm_pg_hold_overflows_total",
                       "Held calls refused: the hold was full, or no primary within hold_ms",
-                      {{"reason", reason}}, counter(*n), "counter");
+                      with({{"reason", reason}}), counter(*n), "counter");
 }
 
 }  // namespace ztm::storage

@@ -147,7 +147,8 @@ class ReplicaRouter final : public Database {
   int holding() const { return holding_.load(); }      // calls held now
   std::uint64_t held() const { return held_.load(); }  // calls ever held
   // REQUIRES: this router outlives the registry's renders (its gauges read the router).
-  void register_metrics(MetricsRegistry& registry);
+  // `base`: labels on every series (a sharded store's {shard}), so that routers share names.
+  void register_metrics(MetricsRegistry& registry, const Labels& base = {});
 
  private:
   template <class T, class Call>

@@ -6,6 +6,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/log.h"
 #include "core/mix64.h"
 
 namespace ztm::storage {
@@ -75,12 +76,6 @@ awaitable<Result<std::size_t>> ShardedStore::shard_by_lookup(LookupKind kind, st
   co_return owner_shard(*owner);
 }
 
-awaitable<Result<StoredUser>> ShardedStore::latest_user(UserId id) {
-  const std::size_t s = owner_shard(id);
-  Consistency latest{.latest = true};  // named: GCC 12 and class temporaries in co_await
-  co_return tagged(s, co_await shards_[s]->get_user(id, std::move(latest)));
-}
-
 // --- users and accounts -----------------------------------------------------------------------
 
 awaitable<Result<StoredUser>> ShardedStore::get_user(UserId id, Consistency c) {
@@ -109,29 +104,31 @@ awaitable<Result<UserPage>> ShardedStore::list_users(UserId after, int limit, Co
   co_return page;
 }
 
-// With a key: the user first, on its shard (which also remembers the key), then the key's lookup
-// row. Another create with the same key may have made its user first, on another shard: its
-// holder is the answer, and the user made here is deleted.
+// With a key: the key's lookup row first, naming the id the first create with it chose; then the
+// user under that id, on its shard, which remembers the key too. So a retry (a new id) adopts the
+// first id and finds, or makes, the same user; a crash between the two leaves a row the retry
+// completes. A key whose user was deleted answers not_found there, as store.h says.
 awaitable<Result<StoredUser>> ShardedStore::create_user(User user, std::optional<std::string> key) {
-  const std::size_t s = owner_shard(user.id);
-  if (!key) co_return tagged(s, co_await shards_[s]->create_user(std::move(user)));
-  const UserId id = user.id;
-  auto created = co_await shards_[s]->create_user(std::move(user), key);
-  if (!created.ok()) {
-    // This shard knows the key for a user deleted since: a loser's, maybe; ask the lookup row.
-    if (created.error().code != Errc::not_found) co_return created;
-    auto holder = co_await key_db(LookupKind::idempotency_key, *key)
-                      .find_lookup(LookupKind::idempotency_key, *key);
-    if (!holder.ok()) co_return created;
-    co_return co_await latest_user(*holder);
+  if (!key) {
+    const std::size_t s = owner_shard(user.id);
+    co_return tagged(s, co_await shards_[s]->create_user(std::move(user)));
   }
-  const UserId made = created->user.id;
-  auto holder = co_await key_db(LookupKind::idempotency_key, *key)
-                    .put_lookup(LookupKind::idempotency_key, *key, made);
+  const std::string k = *key;
+  if (k.size() > kMaxIdempotencyKeyBytes || !check_lookup(LookupKind::idempotency_key, k).ok())
+    co_return Error{Errc::invalid_argument, "idempotency key: 1..200 bytes"};
+  Database& lookups = key_db(LookupKind::idempotency_key, k);
+  const UserId asked = user.id;
+  auto holder = co_await lookups.put_lookup(LookupKind::idempotency_key, k, asked);
   if (!holder.ok()) co_return std::move(holder).error();
-  if (*holder == made) co_return tagged(s, std::move(created));
-  if (made == id) (void)co_await shards_[s]->delete_user(made, std::nullopt);  // ours: undone
-  co_return co_await latest_user(*holder);
+  user.id = *holder;
+  const std::size_t s = owner_shard(user.id);
+  auto created = co_await shards_[s]->create_user(std::move(user), std::move(key));
+  // Refused (nothing committed): the key stays unused, as store.h says. After any other error
+  // the user may exist: the row stays for the retry.
+  if (!created.ok() && *holder == asked &&
+      (created.error().code == Errc::conflict || created.error().code == Errc::invalid_argument))
+    (void)co_await lookups.erase_lookup(LookupKind::idempotency_key, k, asked);
+  co_return tagged(s, std::move(created));
 }
 
 awaitable<Result<StoredUser>> ShardedStore::update_user(User user,
@@ -204,10 +201,15 @@ awaitable<Result<Account>> ShardedStore::find_account(std::string email) {
   co_return account;
 }
 
+// Ready while any shard answers: every web server shares the shards, so one dead shard taking
+// every server out of the load balancer would fail the other shards' users too.
 awaitable<Result<void>> ShardedStore::ping() {
-  for (auto& shard : shards_)
-    if (auto r = co_await shard->ping(); !r.ok()) co_return r;
-  co_return Result<void>{};
+  Result<void> last;
+  for (auto& shard : shards_) {
+    last = co_await shard->ping();
+    if (last.ok()) co_return last;
+  }
+  co_return last;
 }
 
 // --- photos and jobs ----------------------------------------------------------------------------
@@ -300,21 +302,31 @@ awaitable<Result<Job>> ShardedStore::fail_job(JobId id, std::string error) {
 }
 
 // Up to `limit` messages, from the shards in turn (a different first shard each call, so one
-// busy shard does not starve the others).
+// busy shard does not starve the others). A shard that fails is skipped (its messages wait for
+// it): an error only when no shard answered.
 awaitable<Result<std::vector<OutboxMessage>>> ShardedStore::outbox_batch(int limit) {
   if (limit < 1 || limit > 1000)
     co_return Error{Errc::invalid_argument, fmt::format("limit {} is not in 1..1000", limit)};
   std::vector<OutboxMessage> out;
+  std::optional<Error> failure;
+  bool answered = false;
   const std::size_t first = next_outbox_shard_.fetch_add(1) % shards_.size();
   for (std::size_t i = 0; i < shards_.size() && out.size() < static_cast<std::size_t>(limit); ++i) {
     const std::size_t s = (first + i) % shards_.size();
     auto part = co_await shards_[s]->outbox_batch(limit - static_cast<int>(out.size()));
-    if (!part.ok()) co_return part;
+    if (!part.ok()) {
+      log::warn("outbox: a shard did not answer",
+                {{"shard", map_.shards[s].name}, {"error", part.error().message}});
+      failure = std::move(part).error();
+      continue;
+    }
+    answered = true;
     for (auto& m : *part) {
       m.id = m.id * kOutboxStride + static_cast<std::int64_t>(s);
       out.push_back(std::move(m));
     }
   }
+  if (!answered && failure) co_return std::move(*failure);
   co_return out;
 }
 

@@ -12,10 +12,14 @@
 // between leaves only a harmless orphan:
 //   - photos and jobs: the lookup row first (fresh ids: nobody contends), then the row; an
 //     orphan lookup row points at nothing, which reads as not_found;
-//   - accounts and idempotent creates (keys others may race for): the user first, then the
-//     lookup row; who gets the lookup row wins, and a loser deletes the user it made. An email
-//     whose account is gone (its user deleted) is taken over by the next sign-up; a key whose
-//     user is gone answers not_found, as store.h says.
+//   - idempotent creates: the key's lookup row first, naming the first create's id; every
+//     create with the key then makes or finds the user under that id (a crash in between is
+//     completed by the retry);
+//   - accounts (an email others may race for): the user and account first, then the email's
+//     lookup row; who gets the row wins, and a loser deletes the user it made. An email whose
+//     account is gone (its user deleted) is taken over by the next sign-up. A crash between
+//     the account and the row leaves an account nobody can log in to, which still holds the
+//     email on its own shard (a sign-up landing there gets conflict) until it is removed.
 //
 // Commit positions (read-your-writes, store.h) are each shard's own: a write's position is
 // "<shard index>:<the shard's position>", and a read applies a position only on the shard that
@@ -108,8 +112,6 @@ class ShardedStore final : public Database {
   // Makes `user` the email's holder, taking over from a holder whose account is gone. false: a
   // live account holds it.
   boost::asio::awaitable<Result<bool>> claim_email(const std::string& email, UserId user);
-  // The user `id` as stored now, its position tagged.
-  boost::asio::awaitable<Result<StoredUser>> latest_user(UserId id);
 
   ShardMap map_;
   std::vector<std::unique_ptr<Database>> shards_;

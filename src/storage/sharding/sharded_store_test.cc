@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
+#include "tests/support/memory_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace ztm::storage {
@@ -103,7 +105,7 @@ TEST(ShardedStore, EveryUsersRowsAreOnItsShardAlone) {
 }
 
 // A retried POST /users (same key, a new id that lands on another shard) gets the first user,
-// and the user the retry made on its shard is gone.
+// and nothing is made under the retry's id.
 TEST(ShardedStore, AnIdempotencyKeyRetriedOnAnotherShardAnswersTheFirstUser) {
   auto store = sqlite_shards(4);
   UserId second = 2;
@@ -229,6 +231,38 @@ TEST(ShardedStore, APositionIsAppliedOnTheShardThatMadeIt) {
     ASSERT_EQ(outcome(run_sync(store.get_user(b, c))), "ok") << bad;
     EXPECT_EQ(wrappers[sb]->asked.back(), "") << bad;
   }
+}
+
+// One shard down: the server stays ready, and the other shards' messages still go out.
+TEST(ShardedStore, OneShardDownKeepsReadinessAndTheOthersOutbox) {
+  std::vector<std::unique_ptr<Database>> shards;
+  std::vector<test::MemoryStore*> memory;
+  for (int i = 0; i < 2; ++i) {
+    auto m = std::make_unique<test::MemoryStore>();
+    memory.push_back(m.get());
+    shards.push_back(std::move(m));
+  }
+  ShardedStore store(ShardMap::even(shard_names(2), ShardMap::Mode::buckets), std::move(shards));
+  UserId a = 1, b = 2;
+  while (store.map().shard_of(b) == store.map().shard_of(a)) ++b;
+  for (UserId id : {a, b}) {
+    ASSERT_EQ(outcome(run_sync(store.create_user(sample_user(id)))), "ok");
+    Photo photo{id * 10, id, std::string(64, 'a') + ".jpg", "image/jpeg", 1, 1, 10, 0};
+    ASSERT_EQ(outcome(run_sync(store.create_photo(photo))), "ok");
+    ASSERT_EQ(outcome(run_sync(store.create_job(
+                  Job{id * 10 + 1, id * 10, id, "[]", JobStatus::queued, 0, "", 0}, "job"))),
+              "ok");
+  }
+  memory[static_cast<std::size_t>(store.map().shard_of(a))]->fail_with(Errc::unavailable);
+  EXPECT_EQ(outcome(run_sync(store.ping())), "ok");
+  auto batch = run_sync(store.outbox_batch(100));
+  ASSERT_EQ(outcome(batch), "ok");
+  EXPECT_EQ(
+      std::count_if(batch->begin(), batch->end(), [](const auto& m) { return m.payload == "job"; }),
+      1);  // b's job; a's waits for its shard
+  memory[static_cast<std::size_t>(store.map().shard_of(b))]->fail_with(Errc::unavailable);
+  EXPECT_EQ(errc(run_sync(store.ping())), "unavailable");
+  EXPECT_EQ(errc(run_sync(store.outbox_batch(100))), "unavailable");
 }
 
 TEST(ShardedStore, AMapAndItsShardsMustAgree) {
