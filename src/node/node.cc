@@ -221,7 +221,7 @@ void Node::build_web_server() {
         std::make_unique<EdgePurger>(*purge_queues_.back(), *edges_.back(), &metrics_));
     relay.edges.push_back({admin.name, purge_queues_.back().get()});
   }
-  relay_ = std::make_unique<OutboxRelay>(*database_, *queue_, std::move(relay));
+  relay_ = std::make_unique<OutboxRelay>(*database_, *database_, *queue_, std::move(relay));
   if (config_.worker.in_process) add_in_process_workers();
 
   if (!config_.http.static_dir.empty()) {
