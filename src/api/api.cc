@@ -47,14 +47,15 @@ struct Api::EndpointMetrics {
 };
 
 Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photos,
-         app::PurchaseService& purchases, app::KpiService& kpis, Readiness& readiness,
-         MetricsRegistry& metrics, const StaticFiles* static_files)
+         app::FollowService& follows, app::PurchaseService& purchases, app::KpiService& kpis,
+         Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files)
     : options_(std::move(options)),
       cache_policy_(options_.cache),
       cdn_json_(cdn_json(options_.edges)),
       users_(users, auth, cache_policy_, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
       photos_(auth, photos, cache_policy_, options_.max_json_depth),
+      follows_(auth, follows, cache_policy_),
       purchases_(auth, purchases, options_.max_json_depth),
       admin_(auth, kpis),
       readiness_(readiness),
@@ -106,6 +107,10 @@ void Api::add_routes() {
   router_.add(Verb::get, "/me", to(accounts_, &AccountsApi::me));
   router_.add(Verb::post, "/users/{id}/photos", to(photos_, &PhotosApi::upload));
   add_public_read("/users/{id}/photos", to(photos_, &PhotosApi::list));
+  router_.add(Verb::post, "/users/{id}/follow", to(follows_, &FollowsApi::follow));
+  router_.add(Verb::delete_, "/users/{id}/follow", to(follows_, &FollowsApi::unfollow));
+  add_public_read("/users/{id}/followers", to(follows_, &FollowsApi::followers));
+  add_public_read("/users/{id}/following", to(follows_, &FollowsApi::following));
   add_public_read("/photos/{id}", to(photos_, &PhotosApi::get));
   router_.add(Verb::delete_, "/photos/{id}", to(photos_, &PhotosApi::remove));
   router_.add(Verb::post, "/photos/{id}/edits", to(photos_, &PhotosApi::edit));

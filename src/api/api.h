@@ -12,6 +12,7 @@
 #include "api/admin_api.h"
 #include "api/auth.h"
 #include "api/cache_policy.h"
+#include "api/follows_api.h"
 #include "api/photos_api.h"
 #include "api/purchases_api.h"
 #include "api/static_files.h"
@@ -49,8 +50,8 @@ class Api {
  public:
   // `static_files` may be null. /readyz answers from `readiness`.
   Api(ApiOptions options, app::UserService& users, Auth& auth, app::PhotoService& photos,
-      app::PurchaseService& purchases, app::KpiService& kpis, app::Readiness& readiness,
-      MetricsRegistry& metrics, const StaticFiles* static_files);
+      app::FollowService& follows, app::PurchaseService& purchases, app::KpiService& kpis,
+      app::Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
   ~Api();
 
   // The server's handler.
@@ -86,6 +87,7 @@ class Api {
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;
+  FollowsApi follows_;
   PurchasesApi purchases_;
   AdminApi admin_;
   app::Readiness& readiness_;

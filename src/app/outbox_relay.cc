@@ -67,6 +67,21 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
       keys.insert(k->begin(), k->end());
       continue;
     }
+    if (m.topic == "follow") {
+      auto change = storage::parse_follow_payload(m.payload, m.id);
+      if (!change.ok()) {
+        log::warn("outbox relay: a malformed follow message, dropped",
+                  {{"error", change.error().message}});
+        published.push_back(m.id);
+        continue;
+      }
+      if (auto applied = co_await follows_.apply_follow(std::move(*change)); !applied.ok()) {
+        failed = std::move(applied).error();
+        break;  // in order: the rest waits for the next pass
+      }
+      published.push_back(m.id);
+      continue;
+    }
     if (m.topic != "jobs") {
       log::warn("outbox relay: a message of an unknown topic, dropped", {{"topic", m.topic}});
       published.push_back(m.id);

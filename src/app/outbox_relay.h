@@ -12,6 +12,10 @@
 //             time the pass began: every change committed before it is on that queue before the
 //             sync (docs/cdn.md, "Why sync_at means caught up"), so an edge that applied the sync
 //             has applied them. At most one sync per sync_interval.
+//   "follow"  no queue: the second copy of a follow edge (storage/follow_store.h), applied to the
+//             database with apply_follow (the message's id as its version), deleted only once the
+//             apply succeeded. A failed apply stops the pass there (the later messages of the same
+//             follower must not overtake it); applied again after a crash, it changes nothing.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -22,6 +26,7 @@
 
 #include "core/clock.h"
 #include "queue/queue.h"
+#include "storage/follow_store.h"
 #include "storage/photo_store.h"
 
 namespace ztm::app {
@@ -43,8 +48,11 @@ struct OutboxRelayOptions {
 
 class OutboxRelay {
  public:
-  OutboxRelay(storage::PhotoStore& photos, queue::Queue& queue, OutboxRelayOptions options)
-      : photos_(photos), queue_(queue), options_(std::move(options)) {}
+  // `photos` holds the outbox; `follows` takes the follow messages (both are the same Database in
+  // the composition root). REQUIRES: both and `queue` outlive this.
+  OutboxRelay(storage::PhotoStore& photos, storage::FollowStore& follows, queue::Queue& queue,
+              OutboxRelayOptions options)
+      : photos_(photos), follows_(follows), queue_(queue), options_(std::move(options)) {}
   // Passes until cancelled (TaskGroup::stop): cancellation aborts the wait between passes at
   // once; a pass in progress is not cut short (its published messages are deleted), so a stop
   // waits for at most one pass and causes no re-publishing. Returns normally.
@@ -62,6 +70,7 @@ class OutboxRelay {
   boost::asio::awaitable<Result<void>> publish_sync(std::int64_t at_ms);
 
   storage::PhotoStore& photos_;
+  storage::FollowStore& follows_;
   queue::Queue& queue_;
   OutboxRelayOptions options_;
   std::chrono::steady_clock::time_point last_sync_{};

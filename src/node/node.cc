@@ -11,6 +11,7 @@
 #include "app/accounts.h"
 #include "app/activity.h"
 #include "app/edge_purger.h"
+#include "app/follows.h"
 #include "app/kpis.h"
 #include "app/outbox_relay.h"
 #include "app/passwords.h"
@@ -211,6 +212,7 @@ void Node::build_web_server() {
                                                account_options(config_), activity_.get());
   auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
   photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
+  follows_ = std::make_unique<app::FollowService>(*database_, *database_);
 
   OutboxRelayOptions relay{.idle_wait = milliseconds(config_.queue.outbox_poll_ms),
                            .clock = &clock_};
@@ -221,7 +223,7 @@ void Node::build_web_server() {
         std::make_unique<EdgePurger>(*purge_queues_.back(), *edges_.back(), &metrics_));
     relay.edges.push_back({admin.name, purge_queues_.back().get()});
   }
-  relay_ = std::make_unique<OutboxRelay>(*database_, *queue_, std::move(relay));
+  relay_ = std::make_unique<OutboxRelay>(*database_, *database_, *queue_, std::move(relay));
   if (config_.worker.in_process) add_in_process_workers();
 
   if (!config_.http.static_dir.empty()) {
@@ -232,8 +234,8 @@ void Node::build_web_server() {
   auto options_for_api = api_options(config_, clock_);
   options_for_api.on_write = [relay = relay_.get()] { relay->wake(); };
   api_ =
-      std::make_unique<api::Api>(std::move(options_for_api), *users_, *auth_, *photos_, *purchases_,
-                                 *kpis_, *readiness_, metrics_, static_files_.get());
+      std::make_unique<api::Api>(std::move(options_for_api), *users_, *auth_, *photos_, *follows_,
+                                 *purchases_, *kpis_, *readiness_, metrics_, static_files_.get());
   const int threads = config_.http.threads > 0
                           ? config_.http.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -44,6 +44,7 @@ namespace app {
 class AccountService;
 class ActivityTracker;
 class EdgePurger;
+class FollowService;
 class KpiService;
 class OutboxRelay;
 class PasswordHasher;
@@ -163,6 +164,7 @@ class Node {
   std::unique_ptr<app::AccountService> accounts_;
   std::unique_ptr<api::Auth> auth_;
   std::unique_ptr<app::PhotoService> photos_;
+  std::unique_ptr<app::FollowService> follows_;
   // The CDN's purge path, one of each per edge in cdn.edge_admins (docs/cdn.md).
   std::vector<std::unique_ptr<queue::Queue>> purge_queues_;
   std::vector<std::unique_ptr<cdn::Edge>> edges_;

@@ -1,14 +1,15 @@
 #pragma once
 // The data tier as one database: users and accounts (Store), photos, jobs and the outbox
-// (PhotoStore), purchases and activity (KpiStore) and lookup rows (LookupStore) in the same place,
-// so that a job and its outbox message commit in one transaction and the rollups join a user's
-// tables. Every backend (SqliteStore, PgStore, ReplicaRouter, the tests' MemoryStore) is a
-// Database; the composition root (node/) holds one and hands its two faces to the services that
-// need them.
+// (PhotoStore), purchases and activity (KpiStore), lookup rows (LookupStore) and follows
+// (FollowStore) in the same place, so that a job (a follow) and its outbox message commit in one
+// transaction and the rollups join a user's tables. Every backend (SqliteStore, PgStore,
+// ReplicaRouter, the tests' MemoryStore) is a Database; the composition root (node/) holds one and
+// hands its two faces to the services that need them.
 //
 // DatabaseWrapper forwards every call to another Database (leveldb's EnvWrapper): a decorator
 // (metering, a test's gate) derives from it and overrides only what it changes.
 
+#include "storage/follow_store.h"
 #include "storage/kpi_store.h"
 #include "storage/lookup_store.h"
 #include "storage/photo_store.h"
@@ -16,7 +17,11 @@
 
 namespace ztm::storage {
 
-class Database : public Store, public PhotoStore, public KpiStore, public LookupStore {
+class Database : public Store,
+                 public PhotoStore,
+                 public KpiStore,
+                 public LookupStore,
+                 public FollowStore {
  public:
   using Store::create_user;
   using Store::get_user;
@@ -132,6 +137,29 @@ class DatabaseWrapper : public Database {
   boost::asio::awaitable<Result<void>> erase_lookup(LookupKind kind, std::string key,
                                                     UserId owner) override {
     return target_.erase_lookup(kind, std::move(key), owner);
+  }
+
+  boost::asio::awaitable<Result<bool>> follow(UserId follower, UserId followee,
+                                              std::string follower_name,
+                                              std::string followee_name) override {
+    return target_.follow(follower, followee, std::move(follower_name), std::move(followee_name));
+  }
+  boost::asio::awaitable<Result<bool>> unfollow(UserId follower, UserId followee) override {
+    return target_.unfollow(follower, followee);
+  }
+  boost::asio::awaitable<Result<bool>> apply_follow(FollowChange change) override {
+    return target_.apply_follow(std::move(change));
+  }
+  boost::asio::awaitable<Result<FollowPage>> list_following(UserId user, UserId after,
+                                                            int limit) override {
+    return target_.list_following(user, after, limit);
+  }
+  boost::asio::awaitable<Result<FollowPage>> list_followers(UserId user, UserId after,
+                                                            int limit) override {
+    return target_.list_followers(user, after, limit);
+  }
+  boost::asio::awaitable<Result<FollowCounts>> follow_counts(UserId user) override {
+    return target_.follow_counts(user);
   }
 
  private:

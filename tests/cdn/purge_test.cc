@@ -108,7 +108,7 @@ class PurgeTest : public ::testing::Test {
 
 TEST_F(PurgeTest, TheRelayPutsAPasssKeysOnEveryEdgeQueueInOneMessageThenASync) {
   auto jobs = open("jobs"), edge1 = open("edge1"), edge2 = open("edge2");
-  app::OutboxRelay relay(store_, *jobs,
+  app::OutboxRelay relay(store_, store_, *jobs,
                          {.edges = {{"edge1", edge1.get()}, {"edge2", edge2.get()}}});
   ASSERT_TRUE(run_sync(store_.create_user(user(7, "London"), std::nullopt)).ok());
   ASSERT_TRUE(run_sync(store_.update_user(user(7, "Paris"), std::nullopt)).ok());
@@ -134,7 +134,7 @@ TEST_F(PurgeTest, TheRelayPutsAPasssKeysOnEveryEdgeQueueInOneMessageThenASync) {
 
 TEST_F(PurgeTest, WithoutEdgesChangesAreOnlyDeleted) {
   auto jobs = open("jobs");
-  app::OutboxRelay relay(store_, *jobs, {});
+  app::OutboxRelay relay(store_, store_, *jobs, {});
   ASSERT_TRUE(run_sync(store_.create_user(user(7, "London"), std::nullopt)).ok());
   EXPECT_EQ(*run_sync(relay.relay_once()), 1);
   EXPECT_TRUE(drain(*jobs).empty());

@@ -615,7 +615,8 @@ class StopTest : public PhotosTest {
     return std::filesystem::path(server.blob_path("00")).parent_path().parent_path().string();
   }
   OutboxRelay relay_waiting_an_hour() {
-    return OutboxRelay(server.store(), server.queue(), {.idle_wait = std::chrono::hours(1)});
+    return OutboxRelay(server.store(), server.store(), server.queue(),
+                       {.idle_wait = std::chrono::hours(1)});
   }
 
   IdGenerator ids{2};  // a node of its own

@@ -5,6 +5,7 @@
 
 #include "storage/metered_store.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/follow_conformance.h"
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/photo_conformance.h"
 
@@ -21,6 +22,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformance, ::testing::Types<Memory
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, AccountConformance, ::testing::Types<MemoryFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, PhotoConformance, ::testing::Types<MemoryFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Memory, LookupConformance, ::testing::Types<MemoryFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, FollowConformance, ::testing::Types<MemoryFactory>);
 
 // A MeteredStore that owns what it wraps (base-from-member: the parts are built first).
 struct MeteredParts {
@@ -38,5 +40,6 @@ struct MeteredFactory {
 INSTANTIATE_TYPED_TEST_SUITE_P(Metered, StoreConformance, ::testing::Types<MeteredFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Metered, AccountConformance, ::testing::Types<MeteredFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Metered, PhotoConformance, ::testing::Types<MeteredFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Metered, FollowConformance, ::testing::Types<MeteredFactory>);
 
 }  // namespace ztm::test

@@ -362,6 +362,76 @@ class MemoryStore : public storage::Database {
     co_return Result<void>{};
   }
 
+  // FollowStore: both halves in this one store, with the SQL backends' versions and slots.
+  boost::asio::awaitable<Result<bool>> follow(UserId follower, UserId followee,
+                                              std::string follower_name,
+                                              std::string followee_name) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_follow(follower, followee, follower_name, followee_name); !ok.ok())
+      co_return std::move(ok).error();
+    if (!following_.try_emplace({follower, followee}, std::move(followee_name)).second)
+      co_return false;
+    outbox_.push_back({++outbox_seq_,
+                       storage::follow_payload({storage::FollowChange::Op::add, follower, followee,
+                                                std::move(follower_name), 0}),
+                       "follow"});
+    co_return true;
+  }
+  boost::asio::awaitable<Result<bool>> unfollow(UserId follower, UserId followee) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_follow(follower, followee); !ok.ok())
+      co_return std::move(ok).error();
+    if (following_.erase({follower, followee}) == 0) co_return false;
+    outbox_.push_back(
+        {++outbox_seq_,
+         storage::follow_payload({storage::FollowChange::Op::remove, follower, followee, "", 0}),
+         "follow"});
+    co_return true;
+  }
+  boost::asio::awaitable<Result<bool>> apply_follow(storage::FollowChange c) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_follow(c.follower, c.followee, c.follower_name); !ok.ok())
+      co_return std::move(ok).error();
+    const bool active = c.op == storage::FollowChange::Op::add;
+    auto [it, inserted] = followers_.try_emplace({c.followee, c.follower});
+    if (!inserted && it->second.version >= c.version) co_return false;
+    follower_counts_[{c.followee, storage::follower_count_slot(c.follower)}] +=
+        static_cast<int>(active) - static_cast<int>(it->second.active);
+    it->second = FollowerRow{std::move(c.follower_name), c.version, active};
+    co_return true;
+  }
+  boost::asio::awaitable<Result<storage::FollowPage>> list_following(UserId user, UserId after,
+                                                                     int limit) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_follow_limit(limit); !ok.ok()) co_return std::move(ok).error();
+    co_return page_of(following_, user, after, limit,
+                      [](const std::string& name) { return &name; });
+  }
+  boost::asio::awaitable<Result<storage::FollowPage>> list_followers(UserId user, UserId after,
+                                                                     int limit) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    if (auto ok = storage::check_follow_limit(limit); !ok.ok()) co_return std::move(ok).error();
+    co_return page_of(followers_, user, after, limit,
+                      [](const FollowerRow& row) { return row.active ? &row.name : nullptr; });
+  }
+  boost::asio::awaitable<Result<storage::FollowCounts>> follow_counts(UserId user) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    storage::FollowCounts counts;
+    for (int slot = 0; slot < storage::kFollowerCountSlots; ++slot)
+      if (auto it = follower_counts_.find({user, slot}); it != follower_counts_.end())
+        counts.followers += it->second;
+    for (auto it = following_.upper_bound({user, 0});
+         it != following_.end() && it->first.first == user; ++it)
+      ++counts.following;
+    co_return counts;
+  }
+
  private:
   // Applies `change` to a non-final job under the lock; a final job comes back unchanged.
   template <class F>
@@ -411,6 +481,32 @@ class MemoryStore : public storage::Database {
   std::map<std::pair<UserId, std::string>, std::int64_t> purchase_keys_;
   std::set<std::pair<UtcDay, UserId>> activity_;
   std::map<std::pair<storage::LookupKind, std::string>, UserId> lookups_;
+  struct FollowerRow {
+    std::string name;
+    std::int64_t version = 0;
+    bool active = false;  // false: a removed edge, kept for its version
+  };
+  // The page of `user`'s edges in `edges` (keyed (user, other)) after `after`; name_of(value) is
+  // the other's name, or null for a row that is no edge (a removed one).
+  template <class Edges, class NameOf>
+  static storage::FollowPage page_of(const Edges& edges, UserId user, UserId after, int limit,
+                                     NameOf name_of) {
+    storage::FollowPage page;
+    for (auto it = edges.upper_bound({user, after}); it != edges.end() && it->first.first == user;
+         ++it) {
+      const std::string* name = name_of(it->second);
+      if (!name) continue;
+      if (page.users.size() == static_cast<std::size_t>(limit)) {
+        page.more = true;
+        break;
+      }
+      page.users.push_back({it->first.second, *name});
+    }
+    return page;
+  }
+  std::map<std::pair<UserId, UserId>, std::string> following_;      // (follower, followee) -> name
+  std::map<std::pair<UserId, UserId>, FollowerRow> followers_;      // (followee, follower)
+  std::map<std::pair<UserId, int>, std::int64_t> follower_counts_;  // (user, slot) -> count
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};
 };

@@ -148,6 +148,32 @@ constexpr Migration kMigrations[] = {
         user_id bigint NOT NULL,          -- the owner; may point at nothing after a crash
         PRIMARY KEY (kind, key)
       );
+    )sql"},  // Follows (storage/follow_store.h): each edge on both users' shards, the followers
+             // count in
+    // split counters.
+    {10, "create following, followers, follower_counts", R"sql(
+      CREATE TABLE following (            -- on the follower's shard, written by follow()
+        follower bigint NOT NULL,
+        followee bigint NOT NULL,
+        followee_name text NOT NULL,      -- denormalised: the followee's display name
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (follower, followee)
+      );
+      CREATE TABLE followers (            -- on the followee's shard, applied from the outbox
+        followee bigint NOT NULL,
+        follower bigint NOT NULL,
+        follower_name text NOT NULL,      -- denormalised: the follower's display name
+        version bigint NOT NULL,          -- the outbox id of the change that set the row
+        active boolean NOT NULL,          -- false: removed, kept so that an older change loses
+        was_active boolean NOT NULL,      -- active before that change (the count's delta)
+        PRIMARY KEY (followee, follower)
+      );
+      CREATE TABLE follower_counts (      -- kFollowerCountSlots rows a user, summed on read
+        user_id bigint NOT NULL,
+        slot smallint NOT NULL,           -- mix64(follower) % 16
+        n bigint NOT NULL,
+        PRIMARY KEY (user_id, slot)
+      );
     )sql"},
 };
 

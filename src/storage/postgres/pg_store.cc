@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "storage/postgres/pg_follows.h"
 #include "storage/postgres/pg_kpis.h"
 #include "storage/postgres/pg_lookups.h"
 #include "storage/postgres/pg_photos.h"
@@ -152,6 +153,26 @@ awaitable<Result<UserId>> PgStore::find_lookup(LookupKind kind, std::string key)
 }
 awaitable<Result<void>> PgStore::erase_lookup(LookupKind kind, std::string key, UserId owner) {
   co_return co_await pg_erase_lookup(host_, kind, key, owner);
+}
+
+awaitable<Result<bool>> PgStore::follow(UserId follower, UserId followee, std::string follower_name,
+                                        std::string followee_name) {
+  co_return co_await pg_follow(host_, follower, followee, follower_name, followee_name);
+}
+awaitable<Result<bool>> PgStore::unfollow(UserId follower, UserId followee) {
+  co_return co_await pg_unfollow(host_, follower, followee);
+}
+awaitable<Result<bool>> PgStore::apply_follow(FollowChange change) {
+  co_return co_await pg_apply_follow(host_, change);
+}
+awaitable<Result<FollowPage>> PgStore::list_following(UserId user, UserId after, int limit) {
+  co_return co_await pg_list_following(host_, user, after, limit);
+}
+awaitable<Result<FollowPage>> PgStore::list_followers(UserId user, UserId after, int limit) {
+  co_return co_await pg_list_followers(host_, user, after, limit);
+}
+awaitable<Result<FollowCounts>> PgStore::follow_counts(UserId user) {
+  co_return co_await pg_follow_counts(host_, user);
 }
 
 }  // namespace ztm::storage

@@ -99,6 +99,17 @@ class PgStore final : public Database {
   boost::asio::awaitable<Result<void>> erase_lookup(LookupKind kind, std::string key,
                                                     UserId owner) override;
 
+  boost::asio::awaitable<Result<bool>> follow(UserId follower, UserId followee,
+                                              std::string follower_name,
+                                              std::string followee_name) override;
+  boost::asio::awaitable<Result<bool>> unfollow(UserId follower, UserId followee) override;
+  boost::asio::awaitable<Result<bool>> apply_follow(FollowChange change) override;
+  boost::asio::awaitable<Result<FollowPage>> list_following(UserId user, UserId after,
+                                                            int limit) override;
+  boost::asio::awaitable<Result<FollowPage>> list_followers(UserId user, UserId after,
+                                                            int limit) override;
+  boost::asio::awaitable<Result<FollowCounts>> follow_counts(UserId user) override;
+
  private:
   PgStoreOptions options_;
   pg::Host host_;

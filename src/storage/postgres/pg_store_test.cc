@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/follow_conformance.h"
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
@@ -42,6 +43,8 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, AccountConformance,
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PhotoConformance,
                                ::testing::Types<storage::PostgresFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, LookupConformance,
+                               ::testing::Types<storage::PostgresFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, FollowConformance,
                                ::testing::Types<storage::PostgresFactory>);
 }  // namespace ztm::test
 

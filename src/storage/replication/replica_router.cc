@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <stdexcept>
 
+#include "storage/postgres/pg_follows.h"
 #include "storage/postgres/pg_kpis.h"
 #include "storage/postgres/pg_lookups.h"
 #include "storage/postgres/pg_photos.h"
@@ -478,6 +479,42 @@ awaitable<Result<void>> ReplicaRouter::erase_lookup(LookupKind kind, std::string
   co_return co_await on_primary<void>(
       [kind, &key, owner](pg::Host& h) { return pg_erase_lookup(h, kind, key, owner); },
       Retry::always);
+}
+
+// Follows on the primary. Each is safe to send again: a follow or unfollow that committed before
+// the failure answers "nothing changed" the second time; an apply of the same version changes
+// nothing.
+awaitable<Result<bool>> ReplicaRouter::follow(UserId follower, UserId followee,
+                                              std::string follower_name,
+                                              std::string followee_name) {
+  co_return co_await on_primary<bool>(
+      [follower, followee, &follower_name, &followee_name](pg::Host& h) {
+        return pg_follow(h, follower, followee, follower_name, followee_name);
+      },
+      Retry::always);
+}
+awaitable<Result<bool>> ReplicaRouter::unfollow(UserId follower, UserId followee) {
+  co_return co_await on_primary<bool>(
+      [follower, followee](pg::Host& h) { return pg_unfollow(h, follower, followee); },
+      Retry::always);
+}
+awaitable<Result<bool>> ReplicaRouter::apply_follow(FollowChange change) {
+  co_return co_await on_primary<bool>([&change](pg::Host& h) { return pg_apply_follow(h, change); },
+                                      Retry::always);
+}
+awaitable<Result<FollowPage>> ReplicaRouter::list_following(UserId user, UserId after, int limit) {
+  co_return co_await on_primary<FollowPage>(
+      [user, after, limit](pg::Host& h) { return pg_list_following(h, user, after, limit); },
+      Retry::always);
+}
+awaitable<Result<FollowPage>> ReplicaRouter::list_followers(UserId user, UserId after, int limit) {
+  co_return co_await on_primary<FollowPage>(
+      [user, after, limit](pg::Host& h) { return pg_list_followers(h, user, after, limit); },
+      Retry::always);
+}
+awaitable<Result<FollowCounts>> ReplicaRouter::follow_counts(UserId user) {
+  co_return co_await on_primary<FollowCounts>(
+      [user](pg::Host& h) { return pg_follow_counts(h, user); }, Retry::always);
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry, const Labels& base) {

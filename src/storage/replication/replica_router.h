@@ -136,6 +136,18 @@ class ReplicaRouter final : public Database {
   boost::asio::awaitable<Result<void>> erase_lookup(LookupKind kind, std::string key,
                                                     UserId owner) override;
 
+  // Follows: on the primary (a follow is read back at once; counts are small).
+  boost::asio::awaitable<Result<bool>> follow(UserId follower, UserId followee,
+                                              std::string follower_name,
+                                              std::string followee_name) override;
+  boost::asio::awaitable<Result<bool>> unfollow(UserId follower, UserId followee) override;
+  boost::asio::awaitable<Result<bool>> apply_follow(FollowChange change) override;
+  boost::asio::awaitable<Result<FollowPage>> list_following(UserId user, UserId after,
+                                                            int limit) override;
+  boost::asio::awaitable<Result<FollowPage>> list_followers(UserId user, UserId after,
+                                                            int limit) override;
+  boost::asio::awaitable<Result<FollowCounts>> follow_counts(UserId user) override;
+
   // Observability, and what the tests assert routing with.
   std::size_t hosts() const { return hosts_.size(); }
   const std::string& host_name(std::size_t host) const { return names_.at(host); }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/follow_conformance.h"
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
@@ -479,5 +480,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, AccountConformance,
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, PhotoConformance,
                                ::testing::Types<storage::OneHostRouterFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, LookupConformance,
+                               ::testing::Types<storage::OneHostRouterFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(OneHostRouter, FollowConformance,
                                ::testing::Types<storage::OneHostRouterFactory>);
 }  // namespace ztm::test

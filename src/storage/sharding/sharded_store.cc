@@ -422,4 +422,40 @@ awaitable<Result<void>> ShardedStore::erase_lookup(LookupKind kind, std::string 
   co_return co_await db.erase_lookup(kind, std::move(key), owner);
 }
 
+awaitable<Result<bool>> ShardedStore::follow(UserId follower, UserId followee,
+                                             std::string follower_name, std::string followee_name) {
+  Database& db = owner_db(follower);
+  co_return co_await db.follow(follower, followee, std::move(follower_name),
+                               std::move(followee_name));
+}
+
+awaitable<Result<bool>> ShardedStore::unfollow(UserId follower, UserId followee) {
+  Database& db = owner_db(follower);
+  co_return co_await db.unfollow(follower, followee);
+}
+
+// The change's version is the message's id as outbox_batch gave it (shard id * kMaxShards +
+// shard index): one follower's messages all come from its shard, so their order is kept.
+awaitable<Result<bool>> ShardedStore::apply_follow(FollowChange change) {
+  Database& db = owner_db(change.followee);
+  co_return co_await db.apply_follow(std::move(change));
+}
+
+awaitable<Result<FollowPage>> ShardedStore::list_following(UserId user, UserId after, int limit) {
+  Database& db = owner_db(user);
+  co_return co_await db.list_following(user, after, limit);
+}
+
+awaitable<Result<FollowPage>> ShardedStore::list_followers(UserId user, UserId after, int limit) {
+  Database& db = owner_db(user);
+  co_return co_await db.list_followers(user, after, limit);
+}
+
+// Both halves live on the user's own shard: its following rows, and the followers rows (and
+// their counters) applied there where the user is the followee.
+awaitable<Result<FollowCounts>> ShardedStore::follow_counts(UserId user) {
+  Database& db = owner_db(user);
+  co_return co_await db.follow_counts(user);
+}
+
 }  // namespace ztm::storage

@@ -100,6 +100,19 @@ class ShardedStore final : public Database {
   boost::asio::awaitable<Result<void>> erase_lookup(LookupKind kind, std::string key,
                                                     UserId owner) override;
 
+  // follow, unfollow: the follower's shard; apply_follow: the followee's; pages and counts:
+  // the user's own shard (both halves of a user's counts live there).
+  boost::asio::awaitable<Result<bool>> follow(UserId follower, UserId followee,
+                                              std::string follower_name,
+                                              std::string followee_name) override;
+  boost::asio::awaitable<Result<bool>> unfollow(UserId follower, UserId followee) override;
+  boost::asio::awaitable<Result<bool>> apply_follow(FollowChange change) override;
+  boost::asio::awaitable<Result<FollowPage>> list_following(UserId user, UserId after,
+                                                            int limit) override;
+  boost::asio::awaitable<Result<FollowPage>> list_followers(UserId user, UserId after,
+                                                            int limit) override;
+  boost::asio::awaitable<Result<FollowCounts>> follow_counts(UserId user) override;
+
  private:
   std::size_t owner_shard(UserId owner) const;
   std::size_t key_shard(LookupKind kind, const std::string& key) const;

@@ -12,6 +12,7 @@
 #include "core/run_sync.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/follow_conformance.h"
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/pg_test_util.h"
 #include "tests/storage/photo_conformance.h"
@@ -282,4 +283,5 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Sharded, StoreConformance, storage::Factories);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sharded, AccountConformance, storage::Factories);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sharded, PhotoConformance, storage::Factories);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sharded, LookupConformance, storage::Factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sharded, FollowConformance, storage::Factories);
 }  // namespace ztm::test

@@ -139,6 +139,32 @@ constexpr Migration kMigrations[] = {
         PRIMARY KEY (kind, key)
       ) WITHOUT ROWID;
     )sql"},
+    // Follows (storage/follow_store.h): each edge on both users' shards, the followers count in
+    // split counters.
+    {9, "create following, followers, follower_counts", R"sql(
+      CREATE TABLE following (           -- on the follower's shard, written by follow()
+        follower INTEGER NOT NULL,
+        followee INTEGER NOT NULL,
+        followee_name TEXT NOT NULL,     -- denormalised: the followee's display name
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (follower, followee)
+      ) WITHOUT ROWID;
+      CREATE TABLE followers (           -- on the followee's shard, applied from the outbox
+        followee INTEGER NOT NULL,
+        follower INTEGER NOT NULL,
+        follower_name TEXT NOT NULL,     -- denormalised: the follower's display name
+        version INTEGER NOT NULL,        -- the outbox id of the change that set the row
+        active INTEGER NOT NULL,         -- 0: removed, kept so that an older change loses
+        was_active INTEGER NOT NULL,     -- active before that change (the count's delta)
+        PRIMARY KEY (followee, follower)
+      ) WITHOUT ROWID;
+      CREATE TABLE follower_counts (     -- kFollowerCountSlots rows a user, summed on read
+        user_id INTEGER NOT NULL,
+        slot INTEGER NOT NULL,           -- mix64(follower) % 16
+        n INTEGER NOT NULL,
+        PRIMARY KEY (user_id, slot)
+      ) WITHOUT ROWID;
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

@@ -13,6 +13,7 @@
 
 #include "core/run_sync.h"
 #include "tests/storage/account_conformance.h"
+#include "tests/storage/follow_conformance.h"
 #include "tests/storage/lookup_conformance.h"
 #include "tests/storage/photo_conformance.h"
 #include "tests/support/temp_dir.h"
@@ -50,6 +51,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, AccountConformance,
                                ::testing::Types<storage::SqliteFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PhotoConformance, ::testing::Types<storage::SqliteFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, LookupConformance, ::testing::Types<storage::SqliteFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, FollowConformance, ::testing::Types<storage::SqliteFactory>);
 }  // namespace ztm::test
 
 namespace ztm::storage {

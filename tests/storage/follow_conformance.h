@@ -1,0 +1,206 @@
+#pragma once
+// The FollowStore part of the Database contract (storage/follow_store.h), as a typed suite beside
+// StoreConformance; a backend's test instantiates it with the same factory (its store must be a
+// Database: the second copy of an edge comes from its outbox):
+//
+//   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, FollowConformance, ::testing::Types<SqliteFactory>);
+
+#include "storage/database.h"
+#include "tests/storage/store_conformance.h"
+
+namespace ztm::test {
+
+template <class Factory>
+class FollowConformance : public StoreConformance<Factory> {
+ protected:
+  void SetUp() override {
+    StoreConformance<Factory>::SetUp();
+    db_ = dynamic_cast<storage::Database*>(this->store_.get());
+    ASSERT_NE(db_, nullptr);
+  }
+  Result<bool> follow(UserId a, UserId b) {
+    return run_sync(db_->follow(a, b, "name " + std::to_string(a), "name " + std::to_string(b)));
+  }
+  Result<bool> unfollow(UserId a, UserId b) { return run_sync(db_->unfollow(a, b)); }
+  // The follow messages in the outbox, as the relay hands them over; others are deleted.
+  std::vector<storage::FollowChange> take_changes() {
+    std::vector<storage::FollowChange> out;
+    for (;;) {
+      auto batch = run_sync(db_->outbox_batch(1000));
+      EXPECT_EQ(outcome(batch), "ok");
+      if (!batch.ok() || batch->empty()) return out;
+      std::vector<std::int64_t> ids;
+      for (const auto& m : *batch) {
+        ids.push_back(m.id);
+        if (m.topic != "follow") continue;
+        auto c = storage::parse_follow_payload(m.payload, m.id);
+        EXPECT_EQ(outcome(c), "ok") << m.payload;
+        if (c.ok()) out.push_back(*c);
+      }
+      EXPECT_EQ(outcome(run_sync(db_->outbox_delete(ids))), "ok");
+    }
+  }
+  Result<bool> apply(storage::FollowChange c) { return run_sync(db_->apply_follow(std::move(c))); }
+  // Applies every pending follow message, in order; how many changed something.
+  int apply_all() {
+    int changed = 0;
+    for (auto& c : take_changes()) changed += *apply(c) ? 1 : 0;
+    return changed;
+  }
+  std::vector<UserId> following(UserId u, UserId after = 0, int limit = 1000) {
+    auto p = run_sync(db_->list_following(u, after, limit));
+    return ids_of(p);
+  }
+  std::vector<UserId> followers(UserId u, UserId after = 0, int limit = 1000) {
+    auto p = run_sync(db_->list_followers(u, after, limit));
+    return ids_of(p);
+  }
+  storage::FollowCounts counts(UserId u) {
+    auto c = run_sync(db_->follow_counts(u));
+    EXPECT_EQ(outcome(c), "ok");
+    return c.ok() ? *c : storage::FollowCounts{-1, -1};
+  }
+  static std::vector<UserId> ids_of(const Result<storage::FollowPage>& p) {
+    EXPECT_EQ(outcome(p), "ok");
+    std::vector<UserId> out;
+    if (p.ok())
+      for (const auto& e : p->users) out.push_back(e.user);
+    return out;
+  }
+  storage::Database* db_ = nullptr;
+};
+
+TYPED_TEST_SUITE_P(FollowConformance);
+
+using FollowIds = std::vector<UserId>;
+using storage::FollowCounts;
+
+TYPED_TEST_P(FollowConformance, FollowWritesTheFirstCopyAndOneMessage) {
+  EXPECT_EQ(*this->follow(11, 22), true);
+  EXPECT_EQ(*this->follow(11, 22), false);  // there already: no second message
+  auto page = run_sync(this->db_->list_following(11, 0, 10));
+  ASSERT_EQ(outcome(page), "ok");
+  ASSERT_EQ(page->users.size(), 1u);
+  EXPECT_EQ(page->users[0], (storage::FollowEdge{22, "name 22"}));
+  EXPECT_FALSE(page->more);
+  EXPECT_EQ(this->followers(22), FollowIds{});  // the second copy waits for the outbox
+  const auto changes = this->take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].op, storage::FollowChange::Op::add);
+  EXPECT_EQ(changes[0].follower, 11);
+  EXPECT_EQ(changes[0].followee, 22);
+  EXPECT_EQ(changes[0].follower_name, "name 11");
+}
+
+TYPED_TEST_P(FollowConformance, ApplyingWritesTheSecondCopyOnce) {
+  ASSERT_EQ(*this->follow(11, 22), true);
+  auto changes = this->take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(*this->apply(changes[0]), true);
+  EXPECT_EQ(*this->apply(changes[0]), false);  // again (a crash before its delete): no change
+  auto page = run_sync(this->db_->list_followers(22, 0, 10));
+  ASSERT_EQ(outcome(page), "ok");
+  ASSERT_EQ(page->users.size(), 1u);
+  EXPECT_EQ(page->users[0], (storage::FollowEdge{11, "name 11"}));
+  EXPECT_EQ(this->counts(22), (FollowCounts{1, 0}));
+  EXPECT_EQ(this->counts(11), (FollowCounts{0, 1}));
+
+  EXPECT_EQ(*this->unfollow(11, 22), true);
+  EXPECT_EQ(*this->unfollow(11, 22), false);
+  EXPECT_EQ(this->following(11), FollowIds{});
+  EXPECT_EQ(this->apply_all(), 1);
+  EXPECT_EQ(this->followers(22), FollowIds{});
+  EXPECT_EQ(this->counts(22), (FollowCounts{0, 0}));
+  EXPECT_EQ(this->counts(11), (FollowCounts{0, 0}));
+}
+
+// Messages applied again or late (a replay after a crash, a slow second relay) never bring back
+// an older state.
+TYPED_TEST_P(FollowConformance, AnOlderChangeNeverOverridesANewerOne) {
+  ASSERT_EQ(*this->follow(11, 22), true);
+  ASSERT_EQ(*this->unfollow(11, 22), true);
+  auto changes = this->take_changes();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_LT(changes[0].version, changes[1].version);
+  EXPECT_EQ(*this->apply(changes[0]), true);
+  EXPECT_EQ(*this->apply(changes[1]), true);
+  EXPECT_EQ(*this->apply(changes[0]), false);  // the add, replayed: no resurrection
+  EXPECT_EQ(this->followers(22), FollowIds{});
+  EXPECT_EQ(this->counts(22).followers, 0);
+
+  // The remove before the add (two relays out of step): the same end.
+  ASSERT_EQ(*this->follow(33, 44), true);
+  ASSERT_EQ(*this->unfollow(33, 44), true);
+  changes = this->take_changes();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(*this->apply(changes[1]), true);
+  EXPECT_EQ(*this->apply(changes[0]), false);
+  EXPECT_EQ(this->followers(44), FollowIds{});
+  EXPECT_EQ(this->counts(44).followers, 0);
+
+  // Following again afterwards is a newer change.
+  ASSERT_EQ(*this->follow(33, 44), true);
+  EXPECT_EQ(this->apply_all(), 1);
+  EXPECT_EQ(this->followers(44), FollowIds{33});
+  EXPECT_EQ(this->counts(44).followers, 1);
+}
+
+TYPED_TEST_P(FollowConformance, PagesGoByTheOtherUsersId) {
+  for (UserId u : {15, 12, 14, 11, 13}) ASSERT_EQ(*this->follow(100, u), true);
+  for (UserId u : {25, 22, 24, 21, 23}) ASSERT_EQ(*this->follow(u, 200), true);
+  EXPECT_EQ(this->apply_all(), 10);
+  EXPECT_EQ(this->following(100), (FollowIds{11, 12, 13, 14, 15}));
+  EXPECT_EQ(this->followers(200), (FollowIds{21, 22, 23, 24, 25}));
+  auto first = run_sync(this->db_->list_following(100, 0, 2));
+  EXPECT_EQ(this->ids_of(first), (FollowIds{11, 12}));
+  EXPECT_TRUE(first->more);
+  auto last = run_sync(this->db_->list_followers(200, 23, 2));
+  EXPECT_EQ(this->ids_of(last), (FollowIds{24, 25}));
+  EXPECT_FALSE(last->more);
+  EXPECT_EQ(this->followers(200, 25), FollowIds{});
+  EXPECT_EQ(this->following(100, 12, 2), (FollowIds{13, 14}));
+  EXPECT_EQ(this->following(21), FollowIds{200});
+  EXPECT_EQ(this->followers(100), FollowIds{});  // nobody follows 100
+}
+
+// Many followers of one user land in every counter slot; the sum is the count.
+TYPED_TEST_P(FollowConformance, CountsSumTheSlots) {
+  constexpr UserId kStar = 1'000'000;
+  for (UserId u = 1; u <= 40; ++u) ASSERT_EQ(*this->follow(u, kStar), true);
+  ASSERT_EQ(*this->follow(kStar, 7), true);
+  EXPECT_EQ(this->apply_all(), 41);
+  EXPECT_EQ(this->counts(kStar), (FollowCounts{40, 1}));
+  for (UserId u = 1; u <= 15; ++u) ASSERT_EQ(*this->unfollow(u, kStar), true);
+  EXPECT_EQ(this->apply_all(), 15);
+  EXPECT_EQ(this->counts(kStar), (FollowCounts{25, 1}));
+  EXPECT_EQ(this->counts(7), (FollowCounts{1, 0}));
+  EXPECT_EQ(this->counts(3), (FollowCounts{0, 0}));
+  EXPECT_EQ(this->counts(30), (FollowCounts{0, 1}));
+}
+
+TYPED_TEST_P(FollowConformance, BadArgumentsAreInvalid) {
+  auto& d = *this->db_;
+  EXPECT_EQ(errc(this->follow(5, 5)), "invalid_argument");
+  EXPECT_EQ(errc(this->follow(0, 5)), "invalid_argument");
+  EXPECT_EQ(errc(this->follow(5, -1)), "invalid_argument");
+  EXPECT_EQ(errc(this->unfollow(5, 5)), "invalid_argument");
+  const std::string nul("a\0b", 3), longest(storage::kMaxFollowNameBytes, 'n');
+  EXPECT_EQ(errc(run_sync(d.follow(5, 6, nul, "b"))), "invalid_argument");
+  EXPECT_EQ(errc(run_sync(d.follow(5, 6, "a", longest + "n"))), "invalid_argument");
+  EXPECT_EQ(*run_sync(d.follow(5, 6, longest, longest)), true);
+  for (int limit : {0, -1, 1001}) {
+    EXPECT_EQ(errc(run_sync(d.list_following(5, 0, limit))), "invalid_argument") << limit;
+    EXPECT_EQ(errc(run_sync(d.list_followers(5, 0, limit))), "invalid_argument") << limit;
+  }
+  storage::FollowChange self{storage::FollowChange::Op::add, 5, 5, "x", 1};
+  EXPECT_EQ(errc(this->apply(self)), "invalid_argument");
+  EXPECT_EQ(errc(storage::parse_follow_payload(R"({"op":"add","follower":1})", 1)),
+            "invalid_argument");
+  EXPECT_EQ(errc(storage::parse_follow_payload("[", 1)), "invalid_argument");
+}
+
+REGISTER_TYPED_TEST_SUITE_P(FollowConformance, FollowWritesTheFirstCopyAndOneMessage,
+                            ApplyingWritesTheSecondCopyOnce, AnOlderChangeNeverOverridesANewerOne,
+                            PagesGoByTheOtherUsersId, CountsSumTheSlots, BadArgumentsAreInvalid);
+
+}  // namespace ztm::test
