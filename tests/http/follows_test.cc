@@ -94,6 +94,13 @@ TEST_F(FollowsTest, HostileRequestsGetJsonErrors) {
                           "/users/12/following?after=-1", "/users/12/following?after=x",
                           "/users/12/following?limit=1e3"})
     expect_error(c.request("GET", bad), 400, "invalid_parameter", bad);
+  HttpClient stranger(server.port());  // a token no session has
+  stranger.authorize(std::string(43, 'A'));
+  expect_error(stranger.request("POST", "/users/5/follow"), 401, "unauthenticated", "bad token");
+  HttpClient big(server.port());  // a 413 closes its connection
+  big.authorize(server.user_token());
+  expect_error(big.request("POST", "/users/5/follow", std::string(100'000, 'x')), 413,
+               "body_too_large", "oversized body");
   EXPECT_EQ(ids("/users/12/following"), Ids{});  // nothing was written
 }
 

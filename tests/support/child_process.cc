@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/eventually.h"
+
 namespace ztm::test {
 
 int free_port() {
@@ -122,17 +124,18 @@ void EngineProcess::start(const std::vector<std::string>& args, const std::strin
                           std::chrono::steady_clock::duration bound, const std::string& what) {
   if (pid_ > 0) return;
   pid_ = spawn(args, log);
-  const auto until = std::chrono::steady_clock::now() + bound;
-  while (!ready()) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw std::runtime_error(what + " exited at start; log " + log + ":\n" + log_tail(log));
-    }
-    if (std::chrono::steady_clock::now() > until) {
-      kill();
-      throw std::runtime_error(what + " not ready in time; log " + log + ":\n" + log_tail(log));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the poll interval
+  const bool up = eventually(
+      [&] {
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+          pid_ = -1;
+          throw std::runtime_error(what + " exited at start; log " + log + ":\n" + log_tail(log));
+        }
+        return ready();
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(bound), std::chrono::milliseconds(10));
+  if (!up) {
+    kill();
+    throw std::runtime_error(what + " not ready in time; log " + log + ":\n" + log_tail(log));
   }
 }
 
