@@ -111,6 +111,18 @@ TEST_F(ReplicaRouterTest, DiscoversRolesSpreadsReadsOverReplicasAndWritesToThePr
                       "\",kind=\"read\"} 50"),
             std::string::npos)
       << text;
+  // A sharded store's routers share the names: each series carries its shard first.
+  MetricsRegistry sharded;
+  router->register_metrics(sharded, {{"shard", "s1"}});
+  const std::string labelled = sharded.render();
+  EXPECT_NE(labelled.find("ztm_pg_queries_total{shard=\"s1\",host=\"" +
+                          router->host_name(kReplicaA) + "\",kind=\"read\"} 50"),
+            std::string::npos)
+      << labelled;
+  EXPECT_NE(labelled.find("ztm_pg_held_total{shard=\"s1\"} 0"), std::string::npos) << labelled;
+  EXPECT_NE(labelled.find("ztm_pg_hold_overflows_total{shard=\"s1\",reason=\"full\"} 0"),
+            std::string::npos)
+      << labelled;
 }
 
 TEST_F(ReplicaRouterTest, ReplicasStoppingUnderReadLoadFailNoReadAndReadsComeBackToThem) {
