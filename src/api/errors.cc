@@ -35,12 +35,13 @@ http::Response error_response(const Error& error) {
       return res;
     }
     case Errc::unavailable:
+    case Errc::moved:  // the sharded store retries it on the new map; if that fails, retry later
     case Errc::overloaded: {
       // The message names hosts, ports and files: it goes to the log, not to the client.
-      auto res = http::json_error(503, std::string(to_string(error.code)),
-                                  error.code == Errc::overloaded
-                                      ? "the service is overloaded; retry after a moment"
-                                      : "a backend is unavailable; retry after a moment");
+      auto res = http::json_error(
+          503, error.code == Errc::overloaded ? "overloaded" : "unavailable",
+          error.code == Errc::overloaded ? "the service is overloaded; retry after a moment"
+                                         : "a backend is unavailable; retry after a moment");
       res.header("Retry-After", "1");
       res.detail = error.message;
       return res;

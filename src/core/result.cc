@@ -34,6 +34,8 @@ std::string_view to_string(Errc code) {
       return "rate_limited";
     case Errc::quota_exceeded:
       return "quota_exceeded";
+    case Errc::moved:
+      return "moved";
     case Errc::internal:
       return "internal";
   }

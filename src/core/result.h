@@ -26,6 +26,7 @@ enum class Errc {
   forbidden,               // authenticated, but not allowed to do this
   rate_limited,            // too many attempts; retry after Error::retry_after_s
   quota_exceeded,          // a per-user quota is used up; retry after Error::retry_after_s
+  moved,                   // a shard refused rows of a bucket it gave away: the map is stale
   internal,                // a bug or an unexpected backend error
 };
 

@@ -42,6 +42,7 @@ std::optional<std::int64_t> QueryResult::int64(int row, int col) const {
 Errc errc_from_sqlstate(std::string_view s) {
   if (s == "23505") return Errc::conflict;
   if (s == "25006") return Errc::unavailable;  // read-only transaction: we reached a standby
+  if (s == "ZT001") return Errc::moved;        // the shard-side fence (pg_migrations.cc, 11)
   const std::string_view cls = s.substr(0, 2);
   // 08 connection exception, 40 rollback (serialization, deadlock), 53 insufficient resources,
   // 57 operator intervention (shutdown, cancel, statement_timeout), 58 system (I/O) error.

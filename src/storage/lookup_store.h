@@ -54,4 +54,9 @@ class LookupStore {
 // one of the enum's.
 Result<void> check_lookup(LookupKind kind, const std::string& key);
 
+// Where a lookup row lives: the key is placed as if it were this user id (FNV-1a over its
+// bytes, mixed with its kind; the top 53 bits), so both map modes place keys as they place
+// users. PostgreSQL stores it in each row (`lookups.placement`), which gives the row's bucket.
+UserId lookup_placement(LookupKind kind, const std::string& key);
+
 }  // namespace ztm::storage

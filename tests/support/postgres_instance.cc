@@ -103,7 +103,8 @@ void PostgresInstance::start() {
   if (pid_ > 0) return;
   const std::string log = dir_ + "/log";
   pid_ = spawn({std::string(kBin) + "/postgres", "-D", dir_ + "/data", "-k", dir_, "-p", kPort,
-                "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200"},
+                "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200", "-c",
+                "wal_level=logical"},  // bucket moves (storage/sharding/mover.h)
                log, run_as());
   const std::string probe = conninfo("postgres");
   const auto until = std::chrono::steady_clock::now() + kStartBound;

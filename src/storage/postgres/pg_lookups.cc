@@ -10,10 +10,11 @@ using pg::Host;
 using pg::Statement;
 
 // A conflict updates nothing but lets RETURNING give the owner already there.
-constexpr Statement kPut{"ztm_put_lookup",
-                         "INSERT INTO lookups(kind, key, user_id) VALUES($1, $2, $3) "
-                         "ON CONFLICT (kind, key) DO UPDATE SET user_id = lookups.user_id "
-                         "RETURNING user_id"};
+constexpr Statement kPut{
+    "ztm_put_lookup",
+    "INSERT INTO lookups(kind, key, user_id, placement) VALUES($1, $2, $3, $4) "
+    "ON CONFLICT (kind, key) DO UPDATE SET user_id = lookups.user_id "
+    "RETURNING user_id"};
 constexpr Statement kReplace{"ztm_replace_lookup",
                              "UPDATE lookups SET user_id = $4 "
                              "WHERE kind = $1 AND key = $2 AND user_id = $3 RETURNING user_id"};
@@ -46,8 +47,8 @@ Result<UserId> owner_of(const pg::QueryResult& r) {
 awaitable<Result<UserId>> pg_put_lookup(Host& host, LookupKind kind, const std::string& key,
                                         UserId owner) {
   if (auto c = check_lookup(kind, key); !c.ok()) co_return std::move(c).error();
-  const LookupParams p(kind, key, owner);
-  auto r = co_await host.execute(kPut, std::span(p.values).first<3>());
+  const LookupParams p(kind, key, owner, lookup_placement(kind, key));
+  auto r = co_await host.execute(kPut, p.values);
   if (!r.ok()) co_return std::move(r).error();
   co_return owner_of(*r);
 }

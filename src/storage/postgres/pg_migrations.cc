@@ -7,12 +7,10 @@
 #include <memory>
 
 #include "postgres/connection.h"
+#include "postgres/session.h"
 
 namespace ztm::storage {
 namespace {
-
-using pg::error_from;
-using pg::one_line;
 
 constexpr Migration kMigrations[] = {
     {1, "create users", R"sql(
@@ -175,61 +173,111 @@ constexpr Migration kMigrations[] = {
         PRIMARY KEY (user_id, slot)
       );
     )sql"},
+    // Buckets (docs/sharding.md): every row a user owns says its bucket, so that a bucket can
+    // move to another shard with PostgreSQL's logical replication (a publication filtered on
+    // `bucket`, which PostgreSQL 15 allows only over replica-identity columns: hence the unique
+    // (bucket, primary key) index as each table's replica identity). A trigger sets the column
+    // (no write path can forget it; ztm_bucket is bucket_of in SQL, shard_map_test pins both to
+    // the same values) and is the shard-side fence: a write to a bucket in `disowned_buckets`
+    // (moved away, or not yet moved here) fails with SQLSTATE ZT001 and changes nothing.
+    // Logical replication's apply does not fire triggers, so a move's copy is never fenced.
+    // Lookup rows are placed by their key's hash (lookup_placement), which the writer passes.
+    {11, "bucket every owned row; the shard-side fence", R"sql(
+      CREATE FUNCTION ztm_bucket(id bigint) RETURNS smallint
+      LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+      DECLARE  -- MurmurHash3's fmix64 (core/mix64.h) mod 1024, over numeric: bigint overflows
+        two64 constant numeric := 18446744073709551616;
+        two63 constant numeric := 9223372036854775808;
+        x bigint := id;
+        u numeric;
+      BEGIN
+        x := x # ((x >> 33) & 2147483647);  -- >> is arithmetic: keep the 31 bits shifted in
+        u := mod((CASE WHEN x < 0 THEN x + two64 ELSE x END) * 18397679294719823053, two64);
+        x := (CASE WHEN u >= two63 THEN u - two64 ELSE u END)::bigint;
+        x := x # ((x >> 33) & 2147483647);
+        u := mod((CASE WHEN x < 0 THEN x + two64 ELSE x END) * 14181476777654086739, two64);
+        x := (CASE WHEN u >= two63 THEN u - two64 ELSE u END)::bigint;
+        x := x # ((x >> 33) & 2147483647);
+        RETURN (x & 1023)::smallint;
+      END $f$;
+      CREATE TABLE disowned_buckets (     -- buckets this shard must not write (the fence)
+        bucket smallint PRIMARY KEY,
+        move text NOT NULL,               -- the move that fenced it
+        since timestamptz NOT NULL DEFAULT now()
+      );
+      ALTER TABLE lookups ADD COLUMN placement bigint NOT NULL DEFAULT 0;
+      DO $do$
+      DECLARE t record;
+      BEGIN
+        FOR t IN SELECT * FROM (VALUES
+            ('users', 'id', 'id'), ('idempotency_keys', 'user_id', 'key'),
+            ('accounts', 'user_id', 'user_id'), ('photos', 'owner_id', 'id'),
+            ('jobs', 'owner_id', 'id'), ('purchases', 'user_id', 'id'),
+            ('activity', 'user_id', 'day, user_id'), ('lookups', 'placement', 'kind, key'),
+            ('following', 'follower', 'follower, followee'),
+            ('followers', 'followee', 'followee, follower'),
+            ('follower_counts', 'user_id', 'user_id, slot')) AS v(tab, owner, pk) LOOP
+          EXECUTE format('ALTER TABLE %I ADD COLUMN bucket smallint', t.tab);
+          EXECUTE format('UPDATE %I SET bucket = ztm_bucket(%I)', t.tab, t.owner);
+          EXECUTE format('ALTER TABLE %I ALTER bucket SET NOT NULL', t.tab);
+          EXECUTE format('CREATE UNIQUE INDEX %I ON %I (bucket, %s)',
+                         t.tab || '_bucket', t.tab, t.pk);
+          EXECUTE format('ALTER TABLE %I REPLICA IDENTITY USING INDEX %I',
+                         t.tab, t.tab || '_bucket');
+          EXECUTE format($t$
+            CREATE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql AS $b$
+            DECLARE b smallint;
+            BEGIN
+              IF TG_OP = 'DELETE' THEN b := OLD.bucket;
+              ELSE NEW.bucket := ztm_bucket(NEW.%I); b := NEW.bucket;
+              END IF;
+              IF EXISTS (SELECT 1 FROM disowned_buckets WHERE bucket = b) THEN
+                RAISE EXCEPTION 'bucket %% is not on this shard', b USING ERRCODE = 'ZT001';
+              END IF;
+              IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+              RETURN NEW;
+            END $b$ $t$, 'ztm_bucket_' || t.tab, t.owner);
+          EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OR DELETE ON %I '
+                         'FOR EACH ROW EXECUTE FUNCTION %I()',
+                         t.tab || '_bucket', t.tab, 'ztm_bucket_' || t.tab);
+        END LOOP;
+      END $do$;
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.
 constexpr const char* kLockKey = "7500909211398498418";
 
-using Conn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
-using Res = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-Result<Conn> open(const std::string& conninfo, std::chrono::milliseconds timeout) {
-  // connect_timeout is in whole seconds, at least 2 (libpq rounds smaller values up).
-  const std::string seconds =
-      std::to_string(std::max<long long>(2, (timeout.count() + 999) / 1000));
-  const char* keys[] = {"dbname", "connect_timeout", nullptr};
-  const char* values[] = {conninfo.c_str(), seconds.c_str(), nullptr};
-  Conn c(PQconnectdbParams(keys, values, /*expand_dbname=*/1), &PQfinish);
-  if (!c || PQstatus(c.get()) != CONNECTION_OK)
-    return Error{Errc::unavailable,
-                 fmt::format("postgres migrations: cannot connect: {}",
-                             c ? one_line(PQerrorMessage(c.get())) : "no memory")};
-  PQsetNoticeProcessor(
-      c.get(), [](void*, const char*) {}, nullptr);  // IF NOT EXISTS notices
-  return c;
+// Runs `sql` and names the migrations in its error.
+Result<pg::Session::Rows> exec(pg::Session& s, const std::string& sql, std::string_view what,
+                               std::initializer_list<const char*> params = {}) {
+  auto r = s.exec(sql, what, params);
+  if (!r.ok()) {
+    Error e = std::move(r).error();
+    e.message = "migrations: " + e.message;
+    return e;
+  }
+  return r;
 }
 
-// Runs `sql` (with text parameters) and returns its result, or the error naming `what`.
-Result<Res> exec(PGconn* c, const std::string& sql, std::string_view what,
-                 std::initializer_list<const char*> params = {}) {
-  Res r(params.size() == 0 ? PQexec(c, sql.c_str())
-                           : PQexecParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                          params.begin(), nullptr, nullptr, 0),
-        &PQclear);
-  const ExecStatusType status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
-  if (!r)
-    return Error{Errc::unavailable,
-                 fmt::format("postgres migrations: {}: {}", what, one_line(PQerrorMessage(c)))};
-  Error e = error_from(r.get(), what);
-  e.message = "migrations: " + e.message;
-  return e;
-}
-
-Result<int> read_version(PGconn* c) {
-  auto exists = exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", "schema version");
+Result<int> read_version(pg::Session& s) {
+  auto exists = s.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL", "schema version");
   if (!exists.ok()) return std::move(exists).error();
-  if (std::string_view(PQgetvalue(exists->get(), 0, 0)) != "t") return 0;
-  auto max = exec(c, "SELECT coalesce(max(version), 0) FROM schema_migrations", "schema version");
+  if (*exists != "t") return 0;
+  auto max = s.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations", "schema version");
   if (!max.ok()) return std::move(max).error();
-  return std::atoi(PQgetvalue(max->get(), 0, 0));
+  return std::atoi(max->c_str());
 }
 
-Result<void> set_timeouts(PGconn* c, std::chrono::milliseconds timeout, int factor) {
-  const std::string ms = std::to_string(timeout.count() * factor);
-  auto r = exec(c, "SET statement_timeout = " + ms + "; SET lock_timeout = " + ms, "set timeouts");
-  if (!r.ok()) return std::move(r).error();
-  return {};
+Result<pg::Session> open(const std::string& conninfo, std::chrono::milliseconds timeout,
+                         int factor) {
+  auto s = pg::Session::open(conninfo, timeout, timeout * factor);
+  if (!s.ok()) {
+    Error e = std::move(s).error();
+    e.message = "postgres migrations: " + e.message;
+    return e;
+  }
+  return s;
 }
 
 }  // namespace
@@ -239,18 +287,16 @@ std::span<const Migration> pg_migrations() {
 }
 
 Result<int> pg_schema_version(const std::string& conninfo, std::chrono::milliseconds timeout) {
-  auto c = open(conninfo, timeout);
-  if (!c.ok()) return std::move(c).error();
-  if (auto t = set_timeouts(c->get(), timeout, 1); !t.ok()) return std::move(t).error();
-  return read_version(c->get());
+  auto s = open(conninfo, timeout, 1);
+  if (!s.ok()) return std::move(s).error();
+  return read_version(*s);
 }
 
 Result<MigrationReport> pg_migrate(const std::string& conninfo, std::chrono::milliseconds timeout) {
-  auto opened = open(conninfo, timeout);
-  if (!opened.ok()) return std::move(opened).error();
-  PGconn* c = opened->get();
   // A migration may take a while, and another migrator may hold the lock meanwhile.
-  if (auto t = set_timeouts(c, timeout, 12); !t.ok()) return std::move(t).error();
+  auto opened = open(conninfo, timeout, 12);
+  if (!opened.ok()) return std::move(opened).error();
+  pg::Session& c = *opened;
   // Held until this connection closes, so every exit path releases it.
   if (auto r = exec(c, std::string("SELECT pg_advisory_lock(") + kLockKey + ")", "advisory lock");
       !r.ok())

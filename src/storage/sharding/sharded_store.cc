@@ -7,24 +7,12 @@
 #include <stdexcept>
 
 #include "core/log.h"
-#include "core/mix64.h"
 
 namespace ztm::storage {
 
 namespace {
 
 using boost::asio::awaitable;
-
-// A lookup key's hash: FNV-1a over its bytes, mixed with its kind. A key is placed as if it were
-// a user id (the hash's top 53 bits), so both map modes place keys as they place users.
-UserId key_as_user(LookupKind kind, const std::string& key) {
-  std::uint64_t h = 14695981039346656037ULL;
-  for (const unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return static_cast<UserId>(mix64(h ^ static_cast<std::uint64_t>(kind)) >> 11);
-}
 
 std::string tag_position(std::size_t shard, const std::string& position) {
   return position.empty() ? position : fmt::format("{}:{}", shard, position);
@@ -62,7 +50,7 @@ std::size_t ShardedStore::owner_shard(UserId owner) const {
 }
 
 std::size_t ShardedStore::key_shard(LookupKind kind, const std::string& key) const {
-  return owner_shard(key_as_user(kind, key));
+  return owner_shard(lookup_placement(kind, key));
 }
 
 awaitable<Result<std::size_t>> ShardedStore::shard_by_lookup(LookupKind kind, std::int64_t id) {
