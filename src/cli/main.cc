@@ -12,6 +12,7 @@
 #include "cli/config_flags.h"
 #include "cli/lab.h"
 #include "cli/logs.h"
+#include "cli/shard.h"
 #include "core/log.h"
 
 extern char** environ;
@@ -75,11 +76,13 @@ int main(int argc, char** argv) {
   auto lab = ztm::cli::add_lab_commands(app);
   auto logs = ztm::cli::add_logs_commands(app);
   auto bench = ztm::cli::add_bench_command(app);
+  auto shard = ztm::cli::add_shard_commands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (auto status = lab->run()) return *status;
   if (auto status = logs->run()) return *status;
   if (auto status = bench->run()) return *status;
+  if (auto status = shard->run()) return *status;
 
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (!commands[i].first->parsed()) continue;

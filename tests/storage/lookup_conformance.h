@@ -84,6 +84,7 @@ TYPED_TEST_P(LookupConformance, ConcurrentPutsOfOneKeyHaveOneOwner) {
     threads.emplace_back([&, i] {
       auto r = this->put(LookupKind::email, "race@example.com", 100 + i);
       seen[static_cast<std::size_t>(i)] = r.ok() ? *r : -1;
+      if (!r.ok()) ADD_FAILURE() << r.error().message;
     });
   for (auto& t : threads) t.join();
   const UserId owner = *this->find(LookupKind::email, "race@example.com");

@@ -102,9 +102,29 @@ PostgresInstance::~PostgresInstance() {
 void PostgresInstance::start() {
   if (pid_ > 0) return;
   const std::string log = dir_ + "/log";
-  pid_ = spawn({std::string(kBin) + "/postgres", "-D", dir_ + "/data", "-k", dir_, "-p", kPort,
-                "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200", "-c",
-                "wal_level=logical"},  // bucket moves (storage/sharding/mover.h)
+  // wal_level and the workers: bucket moves (storage/sharding/mover.h) use logical replication,
+  // and a new subscription's workers should start within 100 ms, not 5 s.
+  pid_ = spawn({std::string(kBin) + "/postgres",
+                "-D",
+                dir_ + "/data",
+                "-k",
+                dir_,
+                "-p",
+                kPort,
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "wal_level=logical",
+                "-c",
+                "wal_retrieve_retry_interval=100ms",
+                "-c",
+                "max_logical_replication_workers=8",
+                "-c",
+                "max_worker_processes=16"},
                log, run_as());
   const std::string probe = conninfo("postgres");
   const auto until = std::chrono::steady_clock::now() + kStartBound;

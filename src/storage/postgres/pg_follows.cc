@@ -3,6 +3,8 @@
 #include <array>
 #include <span>
 
+#include "storage/bucket.h"
+
 namespace ztm::storage {
 namespace {
 
@@ -26,35 +28,40 @@ constexpr Statement kUnfollow{
 constexpr Statement kApply{
     "ztm_apply_follow",
     "WITH up AS (INSERT INTO followers(followee, follower, follower_name, version, active, "
-    "was_active) VALUES($1::bigint, $2, $3, $4, $5, false) ON CONFLICT (followee, follower) DO "
+    "was_active) VALUES($1::bigint, $2, $3, $4, $5, false) ON CONFLICT (bucket, followee, "
+    "follower) DO "
     "UPDATE SET follower_name = EXCLUDED.follower_name, version = EXCLUDED.version, "
     "was_active = followers.active, active = EXCLUDED.active "
     "WHERE followers.version < EXCLUDED.version RETURNING active, was_active), "
     "c AS (INSERT INTO follower_counts(user_id, slot, n) "
     "SELECT $1::bigint, $6::smallint, CASE WHEN active THEN 1 ELSE -1 END FROM up "
-    "WHERE active <> was_active ON CONFLICT (user_id, slot) DO UPDATE "
+    "WHERE active <> was_active ON CONFLICT (bucket, user_id, slot) DO UPDATE "
     "SET n = follower_counts.n + EXCLUDED.n) "
     "SELECT count(*) FROM up"};
-// One more row than asked tells whether there are more; both are primary-key ranges.
+// One more row than asked tells whether there are more; both are ranges of a (bucket, user,
+// other user) index (migration 11).
 constexpr Statement kFollowingPage{
     "ztm_list_following",
-    "SELECT followee, followee_name FROM following WHERE follower = $1 AND followee > $2 "
+    "SELECT followee, followee_name FROM following WHERE bucket = $4 AND follower = $1 "
+    "AND followee > $2 "
     "ORDER BY followee LIMIT $3"};
 constexpr Statement kFollowersPage{
     "ztm_list_followers",
-    "SELECT follower, follower_name FROM followers WHERE followee = $1 AND follower > $2 "
+    "SELECT follower, follower_name FROM followers WHERE bucket = $4 AND followee = $1 "
+    "AND follower > $2 "
     "AND active ORDER BY follower LIMIT $3"};
 constexpr Statement kCounts{
     "ztm_follow_counts",
-    "SELECT (SELECT coalesce(sum(n), 0)::bigint FROM follower_counts WHERE user_id = $1), "
+    "SELECT (SELECT coalesce(sum(n), 0)::bigint FROM follower_counts WHERE bucket = $2 "
+    "AND user_id = $1), "
     "(SELECT count(*) FROM following WHERE follower = $1)"};
 
 awaitable<Result<FollowPage>> page(Host& host, const Statement& statement, UserId user,
                                    UserId after, int limit) {
   if (auto l = check_follow_limit(limit); !l.ok()) co_return std::move(l).error();
   const std::string u = std::to_string(user), a = std::to_string(after),
-                    n = std::to_string(limit + 1);
-  const std::array<const char*, 3> params{u.c_str(), a.c_str(), n.c_str()};
+                    n = std::to_string(limit + 1), b = std::to_string(bucket_of(user));
+  const std::array<const char*, 4> params{u.c_str(), a.c_str(), n.c_str(), b.c_str()};
   auto r = co_await host.execute(statement, params);
   if (!r.ok()) co_return std::move(r).error();
   FollowPage out;
@@ -124,8 +131,8 @@ awaitable<Result<FollowPage>> pg_list_followers(Host& host, UserId user, UserId 
 }
 
 awaitable<Result<FollowCounts>> pg_follow_counts(Host& host, UserId user) {
-  const std::string u = std::to_string(user);
-  const std::array<const char*, 1> params{u.c_str()};
+  const std::string u = std::to_string(user), b = std::to_string(bucket_of(user));
+  const std::array<const char*, 2> params{u.c_str(), b.c_str()};
   auto r = co_await host.execute(kCounts, params);
   if (!r.ok()) co_return std::move(r).error();
   if (r->rows() != 1) co_return Error{Errc::internal, "postgres: no follow_counts row"};

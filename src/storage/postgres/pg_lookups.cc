@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "storage/bucket.h"
+
 namespace ztm::storage {
 namespace {
 
@@ -9,29 +11,37 @@ using boost::asio::awaitable;
 using pg::Host;
 using pg::Statement;
 
-// A conflict updates nothing but lets RETURNING give the owner already there.
-constexpr Statement kPut{
-    "ztm_put_lookup",
-    "INSERT INTO lookups(kind, key, user_id, placement) VALUES($1, $2, $3, $4) "
-    "ON CONFLICT (kind, key) DO UPDATE SET user_id = lookups.user_id "
-    "RETURNING user_id"};
+// A conflict updates nothing but lets RETURNING give the owner already there. $3 is the key's
+// placement (the trigger sets the bucket from it: $4 is the same), $4 its bucket: the table's
+// primary key is (bucket, kind, key) (migration 11).
+constexpr Statement kPut{"ztm_put_lookup",
+                         "INSERT INTO lookups(kind, key, placement, bucket, user_id) "
+                         "VALUES($1, $2, $3, $4, $5) "
+                         "ON CONFLICT (bucket, kind, key) DO UPDATE SET user_id = lookups.user_id "
+                         "RETURNING user_id"};
 constexpr Statement kReplace{"ztm_replace_lookup",
-                             "UPDATE lookups SET user_id = $4 "
-                             "WHERE kind = $1 AND key = $2 AND user_id = $3 RETURNING user_id"};
-constexpr Statement kFind{"ztm_find_lookup",
-                          "SELECT user_id FROM lookups WHERE kind = $1 AND key = $2"};
+                             "UPDATE lookups SET user_id = $6 WHERE bucket = $4 AND kind = $1 "
+                             "AND key = $2 AND user_id = $5 AND placement = $3 RETURNING user_id"};
+constexpr Statement kFind{
+    "ztm_find_lookup",
+    "SELECT user_id FROM lookups WHERE bucket = $4 AND kind = $1 AND key = $2 "
+    "AND placement = $3"};
 constexpr Statement kErase{"ztm_erase_lookup",
-                           "DELETE FROM lookups WHERE kind = $1 AND key = $2 AND user_id = $3"};
+                           "DELETE FROM lookups WHERE bucket = $4 AND kind = $1 AND key = $2 "
+                           "AND placement = $3 AND user_id = $5"};
 
-// $1 kind, $2 key, then the owners as text.
+// $1 kind, $2 key, $3 its placement, $4 the placement's bucket, then the owners as text.
 struct LookupParams {
   LookupParams(LookupKind kind_, const std::string& key_, UserId a = 0, UserId b = 0)
       : kind(std::to_string(static_cast<int>(kind_))),
+        placement(std::to_string(lookup_placement(kind_, key_))),
+        bucket(std::to_string(bucket_of(lookup_placement(kind_, key_)))),
         first(std::to_string(a)),
         second(std::to_string(b)),
-        values{kind.c_str(), key_.c_str(), first.c_str(), second.c_str()} {}
-  std::string kind, first, second;
-  std::array<const char*, 4> values;
+        values{kind.c_str(),   key_.c_str(),  placement.c_str(),
+               bucket.c_str(), first.c_str(), second.c_str()} {}
+  std::string kind, placement, bucket, first, second;
+  std::array<const char*, 6> values;
 };
 
 // The owner in the first row of `r`; not_found when there is none.
@@ -47,8 +57,8 @@ Result<UserId> owner_of(const pg::QueryResult& r) {
 awaitable<Result<UserId>> pg_put_lookup(Host& host, LookupKind kind, const std::string& key,
                                         UserId owner) {
   if (auto c = check_lookup(kind, key); !c.ok()) co_return std::move(c).error();
-  const LookupParams p(kind, key, owner, lookup_placement(kind, key));
-  auto r = co_await host.execute(kPut, p.values);
+  const LookupParams p(kind, key, owner);
+  auto r = co_await host.execute(kPut, std::span(p.values).first<5>());
   if (!r.ok()) co_return std::move(r).error();
   co_return owner_of(*r);
 }
@@ -67,7 +77,7 @@ awaitable<Result<void>> pg_replace_lookup(Host& host, LookupKind kind, const std
 awaitable<Result<UserId>> pg_find_lookup(Host& host, LookupKind kind, const std::string& key) {
   if (auto c = check_lookup(kind, key); !c.ok()) co_return std::move(c).error();
   const LookupParams p(kind, key);
-  auto r = co_await host.execute(kFind, std::span(p.values).first<2>());
+  auto r = co_await host.execute(kFind, std::span(p.values).first<4>());
   if (!r.ok()) co_return std::move(r).error();
   co_return owner_of(*r);
 }
@@ -76,7 +86,7 @@ awaitable<Result<void>> pg_erase_lookup(Host& host, LookupKind kind, const std::
                                         UserId owner) {
   if (auto c = check_lookup(kind, key); !c.ok()) co_return std::move(c).error();
   const LookupParams p(kind, key, owner);
-  auto r = co_await host.execute(kErase, std::span(p.values).first<3>());
+  auto r = co_await host.execute(kErase, std::span(p.values).first<5>());
   if (!r.ok()) co_return std::move(r).error();
   co_return Result<void>{};
 }

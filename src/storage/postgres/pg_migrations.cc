@@ -177,8 +177,8 @@ constexpr Migration kMigrations[] = {
     // move to another shard with PostgreSQL's logical replication (a publication filtered on
     // `bucket`, which PostgreSQL 15 allows only over replica-identity columns: hence the unique
     // (bucket, primary key) index as each table's replica identity). A trigger sets the column
-    // (no write path can forget it; ztm_bucket is bucket_of in SQL, shard_map_test pins both to
-    // the same values) and is the shard-side fence: a write to a bucket in `disowned_buckets`
+    // (no write path can forget it; ztm_bucket is bucket_of in SQL, mover_test pins both to the
+    // same values) and is the shard-side fence: a write to a bucket in `disowned_buckets`
     // (moved away, or not yet moved here) fails with SQLSTATE ZT001 and changes nothing.
     // Logical replication's apply does not fire triggers, so a move's copy is never fenced.
     // Lookup rows are placed by their key's hash (lookup_placement), which the writer passes.
@@ -210,27 +210,42 @@ constexpr Migration kMigrations[] = {
       DECLARE t record;
       BEGIN
         FOR t IN SELECT * FROM (VALUES
-            ('users', 'id', 'id'), ('idempotency_keys', 'user_id', 'key'),
-            ('accounts', 'user_id', 'user_id'), ('photos', 'owner_id', 'id'),
-            ('jobs', 'owner_id', 'id'), ('purchases', 'user_id', 'id'),
-            ('activity', 'user_id', 'day, user_id'), ('lookups', 'placement', 'kind, key'),
-            ('following', 'follower', 'follower, followee'),
-            ('followers', 'followee', 'followee, follower'),
-            ('follower_counts', 'user_id', 'user_id, slot')) AS v(tab, owner, pk) LOOP
+            ('users', 'id', 'id', false), ('idempotency_keys', 'user_id', 'key', false),
+            ('accounts', 'user_id', 'user_id', false), ('photos', 'owner_id', 'id', false),
+            ('jobs', 'owner_id', 'id', false), ('purchases', 'user_id', 'id', false),
+            ('activity', 'user_id', 'day, user_id', false),
+            ('lookups', 'placement', 'kind, key', true),
+            ('following', 'follower', 'follower, followee', false),
+            ('followers', 'followee', 'followee, follower', true),
+            ('follower_counts', 'user_id', 'user_id, slot', true))
+            AS v(tab, owner, pk, bucket_first) LOOP
           EXECUTE format('ALTER TABLE %I ADD COLUMN bucket smallint', t.tab);
           EXECUTE format('UPDATE %I SET bucket = ztm_bucket(%I)', t.tab, t.owner);
           EXECUTE format('ALTER TABLE %I ALTER bucket SET NOT NULL', t.tab);
-          EXECUTE format('CREATE UNIQUE INDEX %I ON %I (bucket, %s)',
-                         t.tab || '_bucket', t.tab, t.pk);
-          EXECUTE format('ALTER TABLE %I REPLICA IDENTITY USING INDEX %I',
-                         t.tab, t.tab || '_bucket');
+          IF t.bucket_first THEN
+            -- Upserted (ON CONFLICT ... DO UPDATE): one unique index only, or two racing
+            -- inserts of one key fail on the index that is not the arbiter. The bucket is a
+            -- function of the key, so (bucket, key) is as unique; readers name the bucket.
+            EXECUTE format('ALTER TABLE %1$I DROP CONSTRAINT %2$I, ADD PRIMARY KEY (bucket, %3$s)',
+                           t.tab, t.tab || '_pkey', t.pk);
+          ELSE  -- the primary key stays (foreign keys, lookups by id); a second unique index
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %I (bucket, %s)',
+                           t.tab || '_bucket', t.tab, t.pk);
+            EXECUTE format('ALTER TABLE %I REPLICA IDENTITY USING INDEX %I',
+                           t.tab, t.tab || '_bucket');
+          END IF;
           EXECUTE format($t$
-            CREATE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql AS $b$
+            CREATE FUNCTION %1$I() RETURNS trigger LANGUAGE plpgsql AS $b$
             DECLARE b smallint;
             BEGIN
               IF TG_OP = 'DELETE' THEN b := OLD.bucket;
-              ELSE NEW.bucket := ztm_bucket(NEW.%I); b := NEW.bucket;
+              ELSIF TG_OP = 'UPDATE' AND NEW.%2$I = OLD.%2$I THEN  -- most updates: skip the hash
+                NEW.bucket := OLD.bucket; b := NEW.bucket;
+              ELSE NEW.bucket := ztm_bucket(NEW.%2$I); b := NEW.bucket;
               END IF;
+              -- Held to the transaction's end: a fence (mover.cc) takes it exclusively, so
+              -- it waits for every write that checked before it, and every later one sees it.
+              PERFORM pg_advisory_xact_lock_shared(7501, b);
               IF EXISTS (SELECT 1 FROM disowned_buckets WHERE bucket = b) THEN
                 RAISE EXCEPTION 'bucket %% is not on this shard', b USING ERRCODE = 'ZT001';
               END IF;

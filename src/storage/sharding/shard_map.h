@@ -16,20 +16,14 @@
 #include "core/ids.h"
 #include "core/mix64.h"
 #include "core/result.h"
+#include "storage/bucket.h"
 
 namespace ztm::storage {
 
-inline constexpr int kBuckets = 1024;
 inline constexpr int kMaxShards = 256;
 inline constexpr std::size_t kMaxShardNameBytes = 32;
 inline constexpr std::size_t kMaxConninfoBytes = 1024;
 inline constexpr std::size_t kMaxShardMapBytes = 256 * 1024;
-
-// The bucket of a user: mix64(id) mod kBuckets, in [0, kBuckets). It is stored with the user's
-// rows, so it never changes: neither kBuckets nor mix64 may (shard_map_test pins some values).
-constexpr int bucket_of(UserId id) {
-  return static_cast<int>(mix64(static_cast<std::uint64_t>(id)) % kBuckets);
-}
 
 struct Shard {
   std::string name;      // [a-z0-9_-]{1,32}, unique within a map

@@ -1,0 +1,163 @@
+// ztm shard status|init|add|move|finalise|rollback|rebalance: the command-line surface of
+// storage/sharding/mover.h (docs/sharding.md, "Moving a bucket"). Exit status: 0 done, 1 failed
+// (the message says why and what to run next), 2 a bad argument.
+#include "cli/shard.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/log.h"
+#include "etcd/client.h"
+#include "storage/sharding/mover.h"
+
+namespace ztm::cli {
+namespace {
+
+constexpr const char* kFooter = R"(
+The map lives in etcd (--etcd, --key): every web server started with
+storage.shard_map = "etcd://HOST:PORT/KEY" follows it. A move copies the bucket with PostgreSQL's
+logical replication, holds its writes while the target catches up (the cutover), switches the
+map, and keeps the old copy current until `finalise` (or `rollback`, which loses nothing).
+Each step is recorded in etcd first: a move that was interrupted is finished by running the same
+command again, or undone by `rollback`.
+
+Examples:
+  ztm shard init map.json                    the first map (shards and their buckets)
+  ztm shard add s5 'host=10.0.5.2 dbname=ztm user=ztm'
+  ztm shard move --bucket 17 --to s5         copy, cut over; then:
+  ztm shard finalise --bucket 17             drop the old copy   (or: ztm shard rollback ...)
+  ztm shard rebalance --shards 5             move buckets until 5 shards hold as many each
+  ztm shard status
+)";
+
+class Shard final : public Subcommand {
+ public:
+  explicit Shard(CLI::App& app) {
+    shard_ = app.add_subcommand("shard", "The bucket map in etcd and bucket moves (sharding)");
+    shard_->require_subcommand(1);
+    shard_->footer(kFooter);
+    auto common = [this](CLI::App* sub) {
+      sub->add_option("--etcd", etcd_, "etcd endpoints, host:port[,host:port] (127.0.0.1:2379)")
+          ->type_name("ENDPOINTS");
+      sub->add_option("--key", key_, "the map's key (/ztm/shards/map)");
+      return sub;
+    };
+    status_ = common(shard_->add_subcommand("status", "The map, rows per shard, moves in flight"));
+    init_ = common(shard_->add_subcommand("init", "Write the first map from a JSON file"));
+    init_->add_option("file", file_, "the map (docs/sharding.md, \"The map\")")->required();
+    add_ = common(shard_->add_subcommand("add", "Append a migrated shard to the map"));
+    add_->add_option("name", name_, "the shard's name, [a-z0-9_-]{1,32}")->required();
+    add_->add_option("conninfo", conninfo_, "its libpq conninfo")->required();
+    move_ = common(shard_->add_subcommand("move", "Move a bucket to a shard (up to the switch)"));
+    move_->add_option("--bucket", bucket_, "0..1023")->required();
+    move_->add_option("--to", to_, "the target shard's name")->required();
+    move_->add_option("--cutover-wait", cutover_ms_,
+                      "ms the target may take to catch up while writes are held (5000)");
+    finalise_ = common(shard_->add_subcommand("finalise", "Drop a switched move's old copy"));
+    finalise_->add_option("--bucket", bucket_, "0..1023")->required();
+    rollback_ = common(shard_->add_subcommand("rollback", "Undo a move, at any step"));
+    rollback_->add_option("--bucket", bucket_, "0..1023")->required();
+    rebalance_ = common(shard_->add_subcommand(
+        "rebalance", "Move buckets until N shards hold as many each (one move at a time)"));
+    rebalance_->add_option("--shards", shards_, "how many shards should hold buckets")->required();
+  }
+
+  std::optional<int> run() override {
+    if (!shard_->parsed()) return std::nullopt;
+    etcd::ClientOptions o;
+    std::stringstream list(etcd_);
+    for (std::string e; std::getline(list, e, ',');) o.endpoints.push_back(e);
+    std::unique_ptr<etcd::Client> client;
+    try {
+      client = std::make_unique<etcd::Client>(o);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "ztm shard: --etcd: {}\n", e.what());
+      return 2;
+    }
+    storage::MoverOptions options;
+    options.map_key = key_;
+    options.cutover_wait = std::chrono::milliseconds(cutover_ms_);
+    options.progress = [](const std::string& line) { fmt::print("{}\n", line); };
+    storage::Mover mover(*client, options);
+    return report(dispatch(mover));
+  }
+
+ private:
+  Result<void> dispatch(storage::Mover& mover) {
+    if (status_->parsed()) return print_status(mover);
+    if (init_->parsed()) {
+      std::ifstream in(file_);
+      if (!in) return Error{Errc::invalid_argument, "cannot read " + file_};
+      std::stringstream text;
+      text << in.rdbuf();
+      auto map = storage::parse_shard_map(text.str());
+      if (!map.ok()) return std::move(map).error();
+      return mover.init(*map);
+    }
+    if (add_->parsed()) return mover.add_shard({name_, conninfo_});
+    if (move_->parsed()) {
+      auto r = mover.move(bucket_, to_);
+      if (!r.ok()) return std::move(r).error();
+      fmt::print("bucket {} is on {}; run `ztm shard finalise --bucket {}` (or rollback)\n",
+                 bucket_, to_, bucket_);
+      return {};
+    }
+    if (finalise_->parsed()) return mover.finalise(bucket_);
+    if (rollback_->parsed()) {
+      auto r = mover.rollback(bucket_);
+      if (!r.ok()) return std::move(r).error();
+      return {};
+    }
+    auto r = mover.rebalance(shards_);
+    if (!r.ok()) return std::move(r).error();
+    fmt::print("rebalanced: {} buckets moved\n", *r);
+    return {};
+  }
+
+  static Result<void> print_status(storage::Mover& mover) {
+    auto st = mover.status();
+    if (!st.ok()) return std::move(st).error();
+    fmt::print("map version {}, {} buckets, {} fenced\n", st->map.version, storage::kBuckets,
+               st->map.fenced_buckets.size());
+    fmt::print("{:<12} {:>8} {:>12}\n", "shard", "buckets", "users");
+    for (const auto& s : st->shards) {
+      if (s.error.empty()) {
+        fmt::print("{:<12} {:>8} {:>12}\n", s.name, s.buckets, s.users);
+      } else {
+        fmt::print("{:<12} {:>8} {:>12}  {}\n", s.name, s.buckets, "?", s.error);
+      }
+    }
+    if (st->moves.empty()) fmt::print("no moves in flight\n");
+    for (const auto& m : st->moves)
+      fmt::print("move bucket {}: {} -> {}, {}, lag {}\n", m.record.bucket, m.record.from,
+                 m.record.to, storage::to_string(m.record.step),
+                 m.lag_bytes < 0 ? std::string("?") : fmt::format("{} bytes", m.lag_bytes));
+    return {};
+  }
+
+  static int report(const Result<void>& r) {
+    if (r.ok()) return 0;
+    fmt::print(stderr, "ztm shard: {}\n", r.error().message);
+    return r.error().code == Errc::invalid_argument ? 2 : 1;
+  }
+
+  CLI::App* shard_ = nullptr;
+  CLI::App *status_ = nullptr, *init_ = nullptr, *add_ = nullptr, *move_ = nullptr,
+           *finalise_ = nullptr, *rollback_ = nullptr, *rebalance_ = nullptr;
+  std::string etcd_ = "127.0.0.1:2379";
+  std::string key_ = "/ztm/shards/map";
+  std::string file_, name_, conninfo_, to_;
+  int bucket_ = -1;
+  int shards_ = 0;
+  int cutover_ms_ = 5000;
+};
+
+}  // namespace
+
+std::unique_ptr<Subcommand> add_shard_commands(CLI::App& app) {
+  return std::make_unique<Shard>(app);
+}
+
+}  // namespace ztm::cli

@@ -1,0 +1,730 @@
+#include "storage/sharding/mover.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <thread>
+
+#include "core/run_sync.h"
+#include "postgres/session.h"
+
+namespace ztm::storage {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace json = boost::json;
+
+// Each table whose rows a user owns, with its primary key: the digest's row order.
+struct BucketTable {
+  const char* name;
+  const char* key;
+};
+constexpr BucketTable kTables[] = {
+    {"users", "id"},
+    {"idempotency_keys", "key"},
+    {"accounts", "user_id"},
+    {"photos", "id"},
+    {"jobs", "id"},
+    {"purchases", "id"},
+    {"activity", "day, user_id"},
+    {"lookups", "kind, key"},
+    {"following", "follower, followee"},
+    {"followers", "followee, follower"},
+    {"follower_counts", "user_id, slot"},
+};
+
+// How often the waits poll: the initial copy (seconds) and the catch-up (milliseconds).
+constexpr auto kCopyPoll = std::chrono::milliseconds(50);
+constexpr auto kCatchUpPoll = std::chrono::milliseconds(5);
+
+std::string forward_name(int bucket) {
+  return fmt::format("ztm_fwd_{}", bucket);
+}
+std::string reverse_name(int bucket) {
+  return fmt::format("ztm_back_{}", bucket);
+}
+
+Result<pg::Session> open(const std::string& conninfo, std::chrono::milliseconds timeout) {
+  return pg::Session::open(conninfo, timeout, timeout);
+}
+
+// Runs `sql` in one session on `conninfo`.
+Result<void> run(const std::string& conninfo, std::chrono::milliseconds timeout,
+                 const std::string& sql, std::string_view what) {
+  auto s = open(conninfo, timeout);
+  if (!s.ok()) return std::move(s).error();
+  auto r = s->exec(sql, what);
+  if (!r.ok()) return std::move(r).error();
+  return {};
+}
+
+Result<bool> exists(pg::Session& s, const std::string& sql, const std::string& name) {
+  auto r = s.scalar(sql, "catalog", {name.c_str()});
+  if (!r.ok()) return std::move(r).error();
+  return *r == "t";
+}
+
+Result<bool> has_subscription(pg::Session& s, const std::string& name) {
+  return exists(s, "SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)", name);
+}
+Result<bool> has_publication(pg::Session& s, const std::string& name) {
+  return exists(s, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", name);
+}
+
+// A publication of `bucket`'s rows on the session's database (unless there is one).
+Result<void> publish(pg::Session& s, const std::string& name, int bucket) {
+  auto there = has_publication(s, name);
+  if (!there.ok() || *there) return there.ok() ? Result<void>{} : std::move(there).error();
+  std::string sql = "CREATE PUBLICATION " + name + " FOR TABLE ";
+  for (const BucketTable& t : kTables)
+    sql += fmt::format("{}{} WHERE (bucket = {})", &t == kTables ? "" : ", ", t.name, bucket);
+  auto r = s.exec(sql, "create publication");
+  if (!r.ok()) return std::move(r).error();
+  return {};
+}
+
+// A subscription on the session's database to the publication of the same name on
+// `publisher` (unless there is one). A slot of that name left by a create that failed half-way
+// (the slot made on the publisher, the subscription not) is dropped first.
+Result<void> subscribe(pg::Session& s, const std::string& name, const std::string& publisher,
+                       std::chrono::milliseconds timeout, bool copy) {
+  auto there = has_subscription(s, name);
+  if (!there.ok() || *there) return there.ok() ? Result<void>{} : std::move(there).error();
+  if (auto p = open(publisher, timeout); p.ok()) {
+    auto dropped = p->exec(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name = $1 AND NOT active",
+        "drop a stale slot", {name.c_str()});
+    if (!dropped.ok()) return std::move(dropped).error();
+  } else {
+    return std::move(p).error();
+  }
+  char* quoted = PQescapeLiteral(s.get(), publisher.c_str(), publisher.size());
+  if (!quoted) return Error{Errc::invalid_argument, "conninfo: cannot quote it"};
+  const std::string literal(quoted);
+  PQfreemem(quoted);
+  auto r = s.exec(fmt::format("CREATE SUBSCRIPTION {0} CONNECTION {1} PUBLICATION {0} "
+                              "WITH (copy_data = {2})",
+                              name, literal, copy ? "true" : "false"),
+                  "create subscription");
+  if (!r.ok()) return std::move(r).error();
+  return {};
+}
+
+// Drops the subscription `name` on `subscriber` and the publication `name` on `publisher`.
+Result<void> unsubscribe(const std::string& subscriber, const std::string& publisher,
+                         const std::string& name, std::chrono::milliseconds timeout) {
+  if (auto r = run(subscriber, timeout, "DROP SUBSCRIPTION IF EXISTS " + name, "drop subscription");
+      !r.ok())
+    return r;
+  return run(publisher, timeout, "DROP PUBLICATION IF EXISTS " + name, "drop publication");
+}
+
+// Adds (fence) or removes `bucket` in `disowned_buckets`. The fence takes the bucket's advisory
+// lock exclusively (the write trigger takes it shared), so when it commits every write that
+// checked the fence before it has ended, and every later one is refused.
+Result<void> set_fence(const std::string& conninfo, std::chrono::milliseconds timeout, int bucket,
+                       bool fenced) {
+  const std::string sql =
+      fenced ? fmt::format(
+                   "BEGIN; SELECT pg_advisory_xact_lock(7501, {0}); "
+                   "INSERT INTO disowned_buckets(bucket, move) VALUES ({0}, 'move') "
+                   "ON CONFLICT DO NOTHING; COMMIT",
+                   bucket)
+             : fmt::format("DELETE FROM disowned_buckets WHERE bucket = {}", bucket);
+  return run(conninfo, timeout, sql, fenced ? "fence" : "unfence");
+}
+
+Result<BucketDigest> digest(const std::string& conninfo, std::chrono::milliseconds timeout,
+                            int bucket) {
+  auto s = open(conninfo, timeout);
+  if (!s.ok()) return std::move(s).error();
+  std::string sql;
+  for (const BucketTable& t : kTables)
+    sql += fmt::format(
+        "{}SELECT '{}', count(*), coalesce(md5(string_agg(t::text, ',' ORDER BY {})), '') "
+        "FROM {} t WHERE bucket = {}",
+        sql.empty() ? "" : " UNION ALL ", t.name, t.key, t.name, bucket);
+  auto r = s->exec(sql, "digest");
+  if (!r.ok()) return std::move(r).error();
+  BucketDigest d;
+  for (int i = 0; i < PQntuples(r->get()); ++i)
+    d.tables.push_back({PQgetvalue(r->get(), i, 0), std::atoll(PQgetvalue(r->get(), i, 1)),
+                        PQgetvalue(r->get(), i, 2)});
+  return d;
+}
+
+Result<std::int64_t> purge(const std::string& conninfo, std::chrono::milliseconds timeout,
+                           int bucket) {
+  auto s = open(conninfo, timeout);
+  if (!s.ok()) return std::move(s).error();
+  // Triggers off: the rows move, no user is deleted (no outbox rows, no blob removed), and the
+  // fence does not refuse it.
+  std::string sql = "BEGIN; SET LOCAL session_replication_role = replica; ";
+  for (const BucketTable& t : kTables)
+    sql += fmt::format("DELETE FROM {} WHERE bucket = {}; ", t.name, bucket);
+  auto rows = digest(conninfo, timeout, bucket);
+  if (!rows.ok()) return std::move(rows).error();
+  auto r = s->exec(sql + "COMMIT", "purge the bucket");
+  if (!r.ok()) return std::move(r).error();
+  return rows->rows();
+}
+
+}  // namespace
+
+std::int64_t BucketDigest::rows() const {
+  std::int64_t n = 0;
+  for (const Table& t : tables) n += t.rows;
+  return n;
+}
+
+const std::vector<std::string>& bucket_tables() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const BucketTable& t : kTables) v.emplace_back(t.name);
+    return v;
+  }();
+  return names;
+}
+
+BucketCopy::BucketCopy(int bucket, std::string source_conninfo, std::string target_conninfo,
+                       std::chrono::milliseconds timeout)
+    : bucket_(bucket),
+      source_(std::move(source_conninfo)),
+      target_(std::move(target_conninfo)),
+      timeout_(timeout) {
+  if (bucket < 0 || bucket >= kBuckets)
+    throw std::invalid_argument(fmt::format("bucket {} is not in 0..{}", bucket, kBuckets - 1));
+}
+
+Result<void> BucketCopy::start_copy() {
+  if (auto f = fence_target(); !f.ok()) return f;
+  auto target = open(target_, timeout_);
+  if (!target.ok()) return std::move(target).error();
+  const std::string name = forward_name(bucket_);
+  auto subscribed = has_subscription(*target, name);
+  if (!subscribed.ok()) return std::move(subscribed).error();
+  if (*subscribed) return {};
+  // Rows of the bucket on the target are a failed move's leftovers: the copy brings them again.
+  if (auto p = purge(target_, timeout_, bucket_); !p.ok()) return std::move(p).error();
+  auto source = open(source_, timeout_);
+  if (!source.ok()) return std::move(source).error();
+  if (auto p = publish(*source, name, bucket_); !p.ok()) return p;
+  return subscribe(*target, name, source_, timeout_, /*copy=*/true);
+}
+
+Result<bool> BucketCopy::copied() {
+  auto target = open(target_, timeout_);
+  if (!target.ok()) return std::move(target).error();
+  const std::string name = forward_name(bucket_);
+  auto r = target->scalar(
+      "SELECT count(*) FILTER (WHERE r.srsubstate = 'r') FROM pg_subscription_rel r "
+      "JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1",
+      "copy state", {name.c_str()});
+  if (!r.ok()) return std::move(r).error();
+  return std::atoll(r->c_str()) == static_cast<long long>(std::size(kTables));
+}
+
+Result<BucketDigest> BucketCopy::digest_source() {
+  return digest(source_, timeout_, bucket_);
+}
+Result<BucketDigest> BucketCopy::digest_target() {
+  return digest(target_, timeout_, bucket_);
+}
+Result<void> BucketCopy::fence_source() {
+  return set_fence(source_, timeout_, bucket_, true);
+}
+Result<void> BucketCopy::unfence_source() {
+  return set_fence(source_, timeout_, bucket_, false);
+}
+Result<void> BucketCopy::fence_target() {
+  return set_fence(target_, timeout_, bucket_, true);
+}
+Result<void> BucketCopy::unfence_target() {
+  return set_fence(target_, timeout_, bucket_, false);
+}
+
+Result<bool> BucketCopy::wait_equal(std::chrono::milliseconds bound) {
+  const auto until = Clock::now() + bound;
+  while (true) {
+    auto a = digest_source();
+    if (!a.ok()) return std::move(a).error();
+    auto b = digest_target();
+    if (!b.ok()) return std::move(b).error();
+    if (*a == *b) return true;
+    if (Clock::now() >= until) return false;
+    std::this_thread::sleep_for(kCatchUpPoll);  // a bounded poll of the replica's progress
+  }
+}
+
+Result<void> BucketCopy::reverse() {
+  if (auto d = drop_forward(); !d.ok()) return d;
+  const std::string name = reverse_name(bucket_);
+  auto target = open(target_, timeout_);
+  if (!target.ok()) return std::move(target).error();
+  if (auto p = publish(*target, name, bucket_); !p.ok()) return p;
+  auto source = open(source_, timeout_);
+  if (!source.ok()) return std::move(source).error();
+  return subscribe(*source, name, target_, timeout_, /*copy=*/false);
+}
+
+Result<bool> BucketCopy::reversed() {
+  auto source = open(source_, timeout_);
+  if (!source.ok()) return std::move(source).error();
+  return has_subscription(*source, reverse_name(bucket_));
+}
+
+Result<void> BucketCopy::drop_reverse() {
+  return unsubscribe(source_, target_, reverse_name(bucket_), timeout_);
+}
+Result<void> BucketCopy::drop_forward() {
+  return unsubscribe(target_, source_, forward_name(bucket_), timeout_);
+}
+Result<std::int64_t> BucketCopy::purge_source() {
+  return purge(source_, timeout_, bucket_);
+}
+Result<std::int64_t> BucketCopy::purge_target() {
+  return purge(target_, timeout_, bucket_);
+}
+
+// --- The records in etcd -------------------------------------------------------------------
+
+std::string_view to_string(MoveStep step) {
+  switch (step) {
+    case MoveStep::copy:
+      return "copy";
+    case MoveStep::cutover:
+      return "cutover";
+    case MoveStep::switched:
+      return "switched";
+  }
+  return "copy";
+}
+
+namespace {
+
+json::object record_json(const MoveRecord& r) {
+  return {{"bucket", r.bucket}, {"from", r.from}, {"to", r.to}, {"step", to_string(r.step)}};
+}
+
+Result<MoveRecord> record_from(const json::value& v) {
+  const Error bad{Errc::invalid_argument, "a move record is {bucket, from, to, step}"};
+  const json::object* o = v.if_object();
+  if (!o || o->size() != 4) return bad;
+  const json::value* bucket = o->if_contains("bucket");
+  const json::value* from = o->if_contains("from");
+  const json::value* to = o->if_contains("to");
+  const json::value* step = o->if_contains("step");
+  if (!bucket || !bucket->is_int64() || !from || !from->is_string() || !to || !to->is_string() ||
+      !step || !step->is_string())
+    return bad;
+  MoveRecord r{static_cast<int>(bucket->as_int64()), std::string(from->as_string()),
+               std::string(to->as_string())};
+  if (bucket->as_int64() < 0 || bucket->as_int64() >= kBuckets) return bad;
+  const std::string_view s = step->as_string();
+  if (s == "copy") {
+    r.step = MoveStep::copy;
+  } else if (s == "cutover") {
+    r.step = MoveStep::cutover;
+  } else if (s == "switched") {
+    r.step = MoveStep::switched;
+  } else {
+    return bad;
+  }
+  return r;
+}
+
+std::string moves_json(const std::vector<MoveRecord>& records) {
+  json::array a;
+  for (const MoveRecord& r : records) a.push_back(record_json(r));
+  return json::serialize(json::object{{"moves", std::move(a)}});
+}
+
+Result<std::vector<MoveRecord>> parse_moves(std::string_view text) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(text, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const json::value* moves = o ? o->if_contains("moves") : nullptr;
+  if (!moves || !moves->is_array())
+    return Error{Errc::invalid_argument, "the moves key holds no {\"moves\": [...]}"};
+  std::vector<MoveRecord> out;
+  for (const json::value& m : moves->as_array()) {
+    auto r = record_from(m);
+    if (!r.ok()) return std::move(r).error();
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string to_json(const MoveRecord& record) {
+  return json::serialize(record_json(record));
+}
+
+Result<MoveRecord> parse_move_record(std::string_view text) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec) return Error{Errc::invalid_json, "a move record is not JSON"};
+  return record_from(v);
+}
+
+// --- The orchestration ---------------------------------------------------------------------
+
+struct Mover::State {
+  ShardMap map;
+  std::int64_t map_revision = 0;
+  std::vector<MoveRecord> moves;
+  std::int64_t moves_revision = 0;  // 0: no moves key yet
+  MoveRecord* move = nullptr;       // the bucket's record in `moves`, if any
+  int bucket = 0;
+
+  int shard_index(const std::string& name) const {
+    for (std::size_t i = 0; i < map.shards.size(); ++i)
+      if (map.shards[i].name == name) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+Mover::Mover(etcd::Client& etcd, MoverOptions options)
+    : etcd_(etcd), options_(std::move(options)) {}
+
+void Mover::say(const std::string& line) const {
+  if (options_.progress) options_.progress(line);
+}
+
+Result<Mover::State> Mover::load(int bucket) {
+  if (bucket < 0 || bucket >= kBuckets)
+    return Error{Errc::invalid_argument,
+                 fmt::format("bucket {} is not in 0..{}", bucket, kBuckets - 1)};
+  State s;
+  s.bucket = bucket;
+  auto map = run_sync(etcd_.get(options_.map_key));
+  if (!map.ok()) return std::move(map).error();
+  auto parsed = parse_shard_map(map->value);
+  if (!parsed.ok()) return std::move(parsed).error();
+  if (parsed->mode != ShardMap::Mode::buckets)
+    return Error{Errc::invalid_argument, "a modulo map has no buckets to move"};
+  s.map = std::move(*parsed);
+  s.map_revision = map->mod_revision;
+  auto moves = run_sync(etcd_.get(options_.moves_key));
+  if (moves.ok()) {
+    auto records = parse_moves(moves->value);
+    if (!records.ok()) return std::move(records).error();
+    s.moves = std::move(*records);
+    s.moves_revision = moves->mod_revision;
+  } else if (moves.error().code != Errc::not_found) {
+    return std::move(moves).error();
+  }
+  for (MoveRecord& r : s.moves)
+    if (r.bucket == bucket) s.move = &r;
+  return s;
+}
+
+Result<void> Mover::save_moves(State& s) {
+  auto put = run_sync(etcd_.put_if(options_.moves_key, moves_json(s.moves), s.moves_revision));
+  if (!put.ok()) return std::move(put).error();
+  s.moves_revision = *put;
+  return {};
+}
+
+Result<void> Mover::record(State& s, MoveStep step) {
+  if (s.move->step == step) return {};
+  s.move->step = step;
+  if (auto saved = save_moves(s); !saved.ok()) return saved;
+  say(fmt::format("bucket {}: {}", s.bucket, to_string(step)));
+  if (options_.crash_after_recording == step)
+    return Error{Errc::internal, fmt::format("stopped after recording {} (test)", to_string(step))};
+  return {};
+}
+
+Result<void> Mover::forget(State& s) {
+  std::erase_if(s.moves, [&](const MoveRecord& r) { return r.bucket == s.bucket; });
+  s.move = nullptr;
+  return save_moves(s);
+}
+
+Result<void> Mover::publish(State& s, ShardMap next) {
+  next.version = s.map.version + 1;
+  auto put = run_sync(etcd_.put_if(options_.map_key, to_json(next), s.map_revision));
+  if (!put.ok()) return std::move(put).error();
+  s.map = std::move(next);
+  s.map_revision = *put;
+  return {};
+}
+
+Result<void> Mover::set_map_fence(State& s, bool fenced) {
+  if (s.map.fenced(s.bucket) == fenced) return {};
+  ShardMap next = s.map;
+  if (fenced) {
+    next.fenced_buckets.insert(s.bucket);
+  } else {
+    next.fenced_buckets.erase(s.bucket);
+  }
+  return publish(s, std::move(next));
+}
+
+Result<void> Mover::assign(State& s, const std::string& shard) {
+  ShardMap next = s.map;
+  next.buckets[s.bucket] = s.shard_index(shard);
+  next.fenced_buckets.erase(s.bucket);
+  return publish(s, std::move(next));
+}
+
+BucketCopy Mover::copy_of(const State& s) const {
+  return BucketCopy(s.bucket, s.map.shards[s.shard_index(s.move->from)].conninfo,
+                    s.map.shards[s.shard_index(s.move->to)].conninfo, options_.timeout);
+}
+
+Result<MoveReport> Mover::move(int bucket, const std::string& to) {
+  auto loaded = load(bucket);
+  if (!loaded.ok()) return std::move(loaded).error();
+  State& s = *loaded;
+  if (s.shard_index(to) < 0)
+    return Error{Errc::invalid_argument, fmt::format("no shard {} in the map", to)};
+  if (s.move && s.move->to != to)
+    return Error{Errc::conflict, fmt::format("bucket {} is being moved to {}: finalise or roll "
+                                             "that back first",
+                                             bucket, s.move->to)};
+  if (!s.move) {
+    const std::string& from = s.map.shards[s.map.buckets[bucket]].name;
+    if (from == to)
+      return Error{Errc::invalid_argument, fmt::format("bucket {} is on {} already", bucket, to)};
+    s.moves.push_back({bucket, from, to, MoveStep::copy});
+    s.move = &s.moves.back();
+    if (auto saved = save_moves(s); !saved.ok()) return std::move(saved).error();
+    say(fmt::format("bucket {}: copy from {} to {}", bucket, from, to));
+    if (options_.crash_after_recording == MoveStep::copy)
+      return Error{Errc::internal, "stopped after recording copy (test)"};
+  }
+  MoveReport report;
+  if (s.move->step == MoveStep::copy) {
+    BucketCopy copy = copy_of(s);
+    if (auto started = copy.start_copy(); !started.ok()) return std::move(started).error();
+    const auto until = Clock::now() + options_.copy_wait;
+    while (true) {
+      auto done = copy.copied();
+      if (!done.ok()) return std::move(done).error();
+      if (*done) break;
+      if (Clock::now() >= until)
+        return Error{Errc::unavailable,
+                     fmt::format("bucket {}: the initial copy did not finish within {} ms; run "
+                                 "the move again to go on waiting",
+                                 bucket, options_.copy_wait.count())};
+      std::this_thread::sleep_for(kCopyPoll);  // a bounded poll of the copy's progress
+    }
+    say(fmt::format("bucket {}: copied", bucket));
+  }
+  if (s.move->step != MoveStep::switched) {
+    auto cut = cutover(s);
+    if (!cut.ok()) return std::move(cut).error();
+    report = *cut;
+  }
+  report.record = *s.move;
+  return report;
+}
+
+// The cutover (see the header). Each step is idempotent, so a run that finds the step recorded
+// does them all again.
+Result<MoveReport> Mover::cutover(State& s) {
+  MoveReport report;
+  if (auto r = record(s, MoveStep::cutover); !r.ok()) return std::move(r).error();
+  BucketCopy copy = copy_of(s);
+  const auto t0 = Clock::now();
+  if (auto r = set_map_fence(s, true); !r.ok()) return std::move(r).error();
+  if (auto r = copy.fence_source(); !r.ok()) return std::move(r).error();
+  const auto fenced_at = Clock::now();
+  auto reversed = copy.reversed();
+  if (!reversed.ok()) return std::move(reversed).error();
+  if (!*reversed) {
+    auto equal = copy.wait_equal(options_.cutover_wait);
+    if (!equal.ok()) return std::move(equal).error();
+    if (!*equal) {  // undo: the source takes the writes again; the copy goes on
+      if (auto r = copy.unfence_source(); !r.ok()) return std::move(r).error();
+      if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
+      if (auto r = record(s, MoveStep::copy); !r.ok()) return std::move(r).error();
+      return Error{Errc::unavailable,
+                   fmt::format("bucket {}: the target did not catch up within {} ms; the "
+                               "cutover was undone (run the move again)",
+                               s.bucket, options_.cutover_wait.count())};
+    }
+    report.catch_up =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - fenced_at);
+    if (auto r = copy.reverse(); !r.ok()) return std::move(r).error();
+  }
+  auto rows = copy.digest_target();
+  if (!rows.ok()) return std::move(rows).error();
+  report.rows = rows->rows();
+  if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
+  if (auto r = assign(s, s.move->to); !r.ok()) return std::move(r).error();
+  report.fenced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  if (auto r = record(s, MoveStep::switched); !r.ok()) return std::move(r).error();
+  say(fmt::format("bucket {}: switched to {}: {} rows, writes held {} ms (catch-up {} ms)",
+                  s.bucket, s.move->to, report.rows, report.fenced.count(),
+                  report.catch_up.count()));
+  return report;
+}
+
+Result<void> Mover::finalise(int bucket) {
+  auto loaded = load(bucket);
+  if (!loaded.ok()) return std::move(loaded).error();
+  State& s = *loaded;
+  if (!s.move || s.move->step != MoveStep::switched)
+    return Error{Errc::invalid_argument, fmt::format("bucket {} has no switched move", bucket)};
+  BucketCopy copy = copy_of(s);
+  if (auto r = copy.drop_reverse(); !r.ok()) return r;
+  if (auto r = copy.fence_source(); !r.ok()) return r;
+  auto purged = copy.purge_source();
+  if (!purged.ok()) return std::move(purged).error();
+  say(fmt::format("bucket {}: finalised; {} rows removed from {}", bucket, *purged, s.move->from));
+  return forget(s);
+}
+
+Result<MoveReport> Mover::rollback(int bucket) {
+  auto loaded = load(bucket);
+  if (!loaded.ok()) return std::move(loaded).error();
+  State& s = *loaded;
+  if (!s.move) return Error{Errc::invalid_argument, fmt::format("bucket {} has no move", bucket)};
+  BucketCopy copy = copy_of(s);
+  MoveReport report;
+  report.record = *s.move;
+  const int from = s.shard_index(s.move->from);
+  if (s.map.buckets[bucket] != from) {
+    // Switched: the cutover backwards. The reverse subscription keeps the source current.
+    const auto t0 = Clock::now();
+    if (auto r = set_map_fence(s, true); !r.ok()) return std::move(r).error();
+    if (auto r = copy.fence_target(); !r.ok()) return std::move(r).error();
+    auto equal = copy.wait_equal(options_.cutover_wait);
+    if (!equal.ok()) return std::move(equal).error();
+    if (!*equal) {
+      if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
+      if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
+      return Error{Errc::unavailable,
+                   fmt::format("bucket {}: the source did not catch up within {} ms; the "
+                               "rollback was undone (run it again)",
+                               bucket, options_.cutover_wait.count())};
+    }
+    if (auto r = copy.drop_reverse(); !r.ok()) return std::move(r).error();
+    if (auto r = copy.unfence_source(); !r.ok()) return std::move(r).error();
+    if (auto r = assign(s, s.move->from); !r.ok()) return std::move(r).error();
+    report.fenced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  } else {
+    // Not switched: writes never went to the target. Keep the target fenced, drop both
+    // directions (a crash may have left either), and give the writes back to the source.
+    if (auto r = copy.fence_target(); !r.ok()) return std::move(r).error();
+    if (auto r = copy.drop_forward(); !r.ok()) return std::move(r).error();
+    if (auto r = copy.drop_reverse(); !r.ok()) return std::move(r).error();
+    if (auto r = copy.unfence_source(); !r.ok()) return std::move(r).error();
+    if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
+  }
+  auto purged = copy.purge_target();
+  if (!purged.ok()) return std::move(purged).error();
+  report.rows = *purged;
+  say(fmt::format("bucket {}: rolled back to {}; {} rows removed from {}", bucket, s.move->from,
+                  *purged, s.move->to));
+  if (auto r = forget(s); !r.ok()) return std::move(r).error();
+  return report;
+}
+
+Result<std::vector<MoveRecord>> Mover::moves() {
+  auto moves = run_sync(etcd_.get(options_.moves_key));
+  if (!moves.ok()) {
+    if (moves.error().code == Errc::not_found) return std::vector<MoveRecord>{};
+    return std::move(moves).error();
+  }
+  return parse_moves(moves->value);
+}
+
+Result<MapStatus> Mover::status() {
+  auto loaded = load(0);
+  if (!loaded.ok()) return std::move(loaded).error();
+  MapStatus st;
+  st.map = loaded->map;
+  for (std::size_t i = 0; i < st.map.shards.size(); ++i) {
+    ShardStatus shard{st.map.shards[i].name};
+    shard.buckets = static_cast<int>(
+        std::count(st.map.buckets.begin(), st.map.buckets.end(), static_cast<int>(i)));
+    auto s = open(st.map.shards[i].conninfo, options_.timeout);
+    auto rows = s.ok() ? s->scalar("SELECT count(*) FROM users", "count users")
+                       : Result<std::string>(std::move(s).error());
+    if (rows.ok()) {
+      shard.users = std::atoll(rows->c_str());
+    } else {
+      shard.error = rows.error().message;
+    }
+    st.shards.push_back(std::move(shard));
+  }
+  for (const MoveRecord& r : loaded->moves) {
+    MoveStatus m{r};
+    const bool back = r.step == MoveStep::switched;
+    const int publisher = loaded->shard_index(back ? r.to : r.from);
+    if (publisher >= 0) {
+      auto s = open(st.map.shards[publisher].conninfo, options_.timeout);
+      const std::string slot = back ? reverse_name(r.bucket) : forward_name(r.bucket);
+      auto lag = s.ok() ? s->scalar(
+                              "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), "
+                              "confirmed_flush_lsn) FROM pg_replication_slots "
+                              "WHERE slot_name = $1",
+                              "slot lag", {slot.c_str()})
+                        : Result<std::string>(std::move(s).error());
+      if (lag.ok() && !lag->empty()) m.lag_bytes = std::atoll(lag->c_str());
+    }
+    st.moves.push_back(std::move(m));
+  }
+  return st;
+}
+
+Result<void> Mover::init(const ShardMap& map) {
+  if (auto v = validate(map); !v.ok()) return v;
+  auto put = run_sync(etcd_.put_if(options_.map_key, to_json(map), 0));
+  if (!put.ok()) return std::move(put).error();
+  return {};
+}
+
+Result<void> Mover::add_shard(const Shard& shard) {
+  auto loaded = load(0);
+  if (!loaded.ok()) return std::move(loaded).error();
+  State& s = *loaded;
+  if (s.shard_index(shard.name) >= 0)
+    return Error{Errc::conflict, fmt::format("the map has a shard {} already", shard.name)};
+  auto session = open(shard.conninfo, options_.timeout);
+  if (!session.ok()) return std::move(session).error();
+  auto migrated = session->scalar("SELECT to_regclass('disowned_buckets') IS NOT NULL", "schema");
+  if (!migrated.ok()) return std::move(migrated).error();
+  if (*migrated != "t")
+    return Error{Errc::invalid_argument,
+                 fmt::format("shard {} is not migrated: run ztm migrate on it first", shard.name)};
+  ShardMap next = s.map;
+  next.shards.push_back(shard);
+  if (auto v = validate(next); !v.ok()) return v;
+  if (auto r = publish(s, std::move(next)); !r.ok()) return r;
+  say(fmt::format("shard {} added (map version {})", shard.name, s.map.version));
+  return {};
+}
+
+Result<int> Mover::rebalance(int shards) {
+  auto loaded = load(0);
+  if (!loaded.ok()) return std::move(loaded).error();
+  const ShardMap& map = loaded->map;
+  if (shards < 1 || shards > static_cast<int>(map.shards.size()))
+    return Error{Errc::invalid_argument,
+                 fmt::format("the map has {} shards, not {}", map.shards.size(), shards)};
+  if (!loaded->moves.empty())
+    return Error{Errc::conflict, "moves are in flight: finalise or roll them back first"};
+  const std::vector<Move> plan = plan_rebalance(map, shards);
+  say(fmt::format("rebalance onto {} shards: {} buckets to move", shards, plan.size()));
+  int done = 0;
+  for (const Move& m : plan) {
+    const std::string to = map.shards[m.to].name;
+    auto moved = move(m.bucket, to);
+    if (!moved.ok()) return std::move(moved).error();
+    if (auto f = finalise(m.bucket); !f.ok()) return std::move(f).error();
+    ++done;
+    say(fmt::format("{} of {}: bucket {} on {} ({} rows, writes held {} ms)", done, plan.size(),
+                    m.bucket, to, moved->rows, moved->fenced.count()));
+  }
+  return done;
+}
+
+}  // namespace ztm::storage

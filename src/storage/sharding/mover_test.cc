@@ -1,0 +1,435 @@
+// Bucket moves against real engines: two PostgreSQL 15 servers (tests/support/postgres_instance.h,
+// wal_level=logical) as two shards, the map in a real etcd (tests/support/etcd_instance.h).
+// Writers run while a bucket moves; a ledger of acknowledged writes is audited on the shards
+// afterwards: every one present, once, where the map says, none left behind.
+
+#include "storage/sharding/mover.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "core/run_sync.h"
+#include "postgres/session.h"
+#include "storage/lookup_store.h"
+#include "storage/postgres/pg_migrations.h"
+#include "tests/support/etcd_instance.h"
+#include "tests/support/eventually.h"
+#include "tests/support/postgres_instance.h"
+
+namespace ztm::storage {
+namespace {
+
+using namespace std::chrono_literals;
+using test::EtcdInstance;
+using test::PostgresInstance;
+
+constexpr int kBucket = 77;
+
+pg::Session session(const std::string& conninfo) {
+  auto s = pg::Session::open(conninfo, 5s, 10s);
+  if (!s.ok()) throw std::runtime_error(s.error().message);
+  return std::move(*s);
+}
+
+std::string scalar(const std::string& conninfo, const std::string& sql) {
+  auto s = session(conninfo);
+  auto r = s.scalar(sql, "test");
+  if (!r.ok()) throw std::runtime_error(r.error().message);
+  return *r;
+}
+
+std::string migrated(PostgresInstance& pg) {
+  const std::string conninfo = pg.conninfo(pg.create_database());
+  if (auto m = pg_migrate(conninfo, 10s); !m.ok()) throw std::runtime_error(m.error().message);
+  return conninfo;
+}
+
+// `n` user ids whose bucket is `bucket`, from `from` up.
+std::vector<UserId> ids_in(int bucket, std::size_t n, UserId from = 1000) {
+  std::vector<UserId> ids;
+  for (UserId id = from; ids.size() < n; ++id)
+    if (bucket_of(id) == bucket) ids.push_back(id);
+  return ids;
+}
+
+std::string insert_user(UserId id, const std::string& name) {
+  return fmt::format(
+      "INSERT INTO users(id, first_name, last_name, street_address, city, state, postal_code, "
+      "phone_numbers, version) VALUES ({}, '{}', 'L', 's', 'c', 'st', 1, '[]', 1)",
+      id, name);
+}
+
+// ztm_bucket (SQL) is bucket_of (C++), on edge values and many others.
+TEST(BucketSql, IsBucketOf) {
+  const std::string db = migrated(PostgresInstance::shared());
+  std::vector<UserId> ids = {0,
+                             1,
+                             -1,
+                             12,
+                             std::numeric_limits<UserId>::min(),
+                             std::numeric_limits<UserId>::max(),
+                             (UserId{1} << 53) - 1};
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 3000; ++i) ids.push_back(static_cast<UserId>(rng()));
+  std::string list, expected;
+  for (UserId id : ids) {
+    list += (list.empty() ? "" : ",") + std::to_string(id);
+    expected += (expected.empty() ? "" : ",") + std::to_string(bucket_of(id));
+  }
+  EXPECT_EQ(scalar(db,
+                   "SELECT string_agg(ztm_bucket(x)::text, ',' ORDER BY n) FROM "
+                   "unnest('{" +
+                       list + "}'::bigint[]) WITH ORDINALITY AS u(x, n)"),
+            expected);
+}
+
+// Every table with a `bucket` column is one the mover moves, and every row there carries its
+// owner's bucket (lookups: their key's placement), set by the trigger whatever the writer says.
+TEST(BucketSql, EveryOwnedRowCarriesItsBucket) {
+  const std::string db = migrated(PostgresInstance::shared());
+  EXPECT_EQ(scalar(db,
+                   "SELECT string_agg(table_name::text, ',' ORDER BY table_name) FROM "
+                   "information_schema.columns WHERE column_name = 'bucket' AND "
+                   "table_schema = 'public' AND table_name <> 'disowned_buckets'"),
+            [] {
+              auto names = bucket_tables();
+              std::sort(names.begin(), names.end());
+              std::string out;
+              for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+              return out;
+            }());
+  const UserId a = 4242, b = 977;
+  const std::string key = "someone@example.com";
+  const UserId placed = lookup_placement(LookupKind::email, key);
+  auto s = session(db);
+  for (const std::string& sql : {
+           insert_user(a, "a"),
+           insert_user(b, "b"),
+           fmt::format("INSERT INTO idempotency_keys(key, user_id) VALUES ('k', {})", a),
+           fmt::format("INSERT INTO accounts(user_id, email, password_hash, role) "
+                       "VALUES ({}, 'x@y', 'h', 'user')",
+                       a),
+           fmt::format("INSERT INTO photos(id, owner_id, blob_key, content_type, width, height, "
+                       "bytes, source_id) VALUES (5, {}, 'k.png', 'image/png', 1, 1, 1, 0)",
+                       a),
+           fmt::format("INSERT INTO jobs(id, photo_id, owner_id, operations, status) "
+                       "VALUES (6, 5, {}, '[]', 'queued')",
+                       a),
+           fmt::format("INSERT INTO purchases(id, user_id, plan, price_cents, currency) "
+                       "VALUES (7, {}, 'pro', 100, 'EUR')",
+                       a),
+           fmt::format("INSERT INTO activity(day, user_id) VALUES (1, {})", a),
+           fmt::format("INSERT INTO lookups(kind, key, user_id, placement, bucket) "
+                       "VALUES (1, '{}', {}, {}, 3)",
+                       key, a, placed),
+           fmt::format("INSERT INTO following(follower, followee, followee_name) "
+                       "VALUES ({}, {}, 'b')",
+                       a, b),
+           fmt::format("INSERT INTO followers(followee, follower, follower_name, version, active, "
+                       "was_active) VALUES ({}, {}, 'a', 1, true, false)",
+                       b, a),
+           fmt::format("INSERT INTO follower_counts(user_id, slot, n) VALUES ({}, 0, 1)", b),
+       }) {
+    auto r = s.exec(sql, "insert");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  const std::map<std::string, int> expect = {
+      {"users", -1},
+      {"idempotency_keys", bucket_of(a)},
+      {"accounts", bucket_of(a)},
+      {"photos", bucket_of(a)},
+      {"jobs", bucket_of(a)},
+      {"purchases", bucket_of(a)},
+      {"activity", bucket_of(a)},
+      {"lookups", bucket_of(placed)},
+      {"following", bucket_of(a)},
+      {"followers", bucket_of(b)},
+      {"follower_counts", bucket_of(b)},
+  };
+  for (const auto& [table, bucket] : expect) {
+    if (bucket < 0) continue;
+    EXPECT_EQ(scalar(db, "SELECT string_agg(bucket::text, ',') FROM " + table),
+              std::to_string(bucket))
+        << table;
+  }
+  EXPECT_EQ(scalar(db, "SELECT string_agg(bucket::text, ',' ORDER BY id) FROM users"),
+            fmt::format("{},{}", bucket_of(b), bucket_of(a)));
+}
+
+// The shard-side fence: a disowned bucket's rows refuse every write (Errc::moved, nothing
+// written); other buckets are untouched.
+TEST(BucketFence, RefusesWritesToADisownedBucketOnly) {
+  const std::string db = migrated(PostgresInstance::shared());
+  const auto in = ids_in(kBucket, 2);
+  const auto out = ids_in(kBucket + 1, 1);
+  auto s = session(db);
+  ASSERT_TRUE(s.exec(insert_user(in[0], "before"), "insert").ok());
+  BucketCopy fence(kBucket, db, db);
+  ASSERT_TRUE(fence.fence_source().ok());
+  ASSERT_TRUE(fence.fence_source().ok());  // idempotent
+  for (const std::string& sql :
+       {insert_user(in[1], "x"), fmt::format("UPDATE users SET city = 'z' WHERE id = {}", in[0]),
+        fmt::format("DELETE FROM users WHERE id = {}", in[0])}) {
+    auto r = s.exec(sql, "write");
+    ASSERT_FALSE(r.ok()) << sql;
+    EXPECT_EQ(r.error().code, Errc::moved) << r.error().message;
+  }
+  EXPECT_TRUE(s.exec(insert_user(out[0], "other"), "insert").ok());
+  EXPECT_EQ(scalar(db, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket)), "1");
+  EXPECT_EQ(scalar(db, fmt::format("SELECT city FROM users WHERE id = {}", in[0])), "c");
+  ASSERT_TRUE(fence.unfence_source().ok());
+  EXPECT_TRUE(s.exec(insert_user(in[1], "x"), "insert").ok());
+}
+
+TEST(MoveRecord, ParsesWhatItWritesAndRefusesTheRest) {
+  const MoveRecord r{12, "s1", "s5", MoveStep::cutover};
+  auto back = parse_move_record(to_json(r));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, r);
+  for (const char* bad : {"", "[]", "{}", R"({"bucket":1,"from":"a","to":"b"})",
+                          R"({"bucket":1024,"from":"a","to":"b","step":"copy"})",
+                          R"({"bucket":-1,"from":"a","to":"b","step":"copy"})",
+                          R"({"bucket":1,"from":"a","to":"b","step":"done"})",
+                          R"({"bucket":"1","from":"a","to":"b","step":"copy"})",
+                          R"({"bucket":1,"from":"a","to":"b","step":"copy","x":1})"})
+    EXPECT_FALSE(parse_move_record(bad).ok()) << bad;
+}
+
+// Two shards on two servers, the map in etcd with every bucket on s1.
+class MoverTest : public ::testing::Test {
+ public:  // the Writer reads the map too
+  MoverTest()
+      : s1(migrated(PostgresInstance::shared())), s2(migrated(second())), client(options()) {
+    ShardMap map = ShardMap::even({{"s1", s1}, {"s2", s2}}, ShardMap::Mode::buckets);
+    for (int& b : map.buckets) b = 0;
+    etcd.put("/ztm/shards/map", to_json(map));
+  }
+
+  static PostgresInstance& second() {
+    static PostgresInstance pg;
+    return pg;
+  }
+  etcd::ClientOptions options() const {
+    etcd::ClientOptions o;
+    o.endpoints = {etcd.endpoint()};
+    return o;
+  }
+  MoverOptions mover_options() const {
+    MoverOptions o;
+    o.progress = [start = std::chrono::steady_clock::now()](const std::string& line) {
+      std::printf("%6lld ms  %s\n",
+                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - start)
+                                             .count()),
+                  line.c_str());
+    };
+    o.copy_wait = 60s;
+    o.cutover_wait = 10s;
+    return o;
+  }
+  ShardMap map() {
+    auto kv = run_sync(client.get("/ztm/shards/map"));
+    if (!kv.ok()) throw std::runtime_error(kv.error().message);
+    auto m = parse_shard_map(kv->value);
+    if (!m.ok()) throw std::runtime_error(m.error().message);
+    return *m;
+  }
+
+  EtcdInstance etcd;
+  std::string s1, s2;
+  etcd::Client client;
+};
+
+// Writes users of one bucket where the map says, as a web server would: on a fenced bucket or
+// a refusal (Errc::moved) it re-reads the map and goes again (bounded). Records each write a
+// shard acknowledged: the id and the name written last.
+class Writer {
+ public:
+  Writer(MoverTest& t, std::vector<UserId> ids) : t_(t), ids_(std::move(ids)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Writer() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::size_t acknowledged() const { return acks_.load(); }
+  const std::map<UserId, std::string>& ledger() const { return ledger_; }
+  std::map<std::string, int> per_shard() const { return per_shard_; }
+  int failures() const { return failures_; }
+  std::string last_error() const { return last_error_; }
+
+ private:
+  void run() {
+    ShardMap map = t_.map();
+    std::map<std::string, pg::Session> sessions;
+    const auto until = std::chrono::steady_clock::now() + 120s;
+    for (std::size_t n = 0; !stop_ && n < 200'000 && std::chrono::steady_clock::now() < until;
+         ++n) {
+      const UserId id = ids_[n % ids_.size()];
+      const std::string name = fmt::format("w{}", n);
+      const bool create = n < ids_.size();
+      const std::string sql =
+          create ? insert_user(id, name)
+                 : fmt::format("UPDATE users SET first_name = '{}' WHERE id = {}", name, id);
+      bool done = false;
+      for (int attempt = 0; attempt < 2000 && !done && !stop_; ++attempt) {
+        if (map.fenced(bucket_of(id))) {     // held, as the web tier holds it
+          std::this_thread::sleep_for(1ms);  // a bounded retry's back-off
+          map = t_.map();
+          continue;
+        }
+        const Shard& shard = map.shards[map.shard_of(id)];
+        auto it = sessions.find(shard.name);
+        if (it == sessions.end()) it = sessions.emplace(shard.name, session(shard.conninfo)).first;
+        auto r = it->second.exec(sql, "write");
+        if (r.ok()) {
+          std::lock_guard lock(mu_);
+          ledger_[id] = name;
+          ++per_shard_[shard.name];
+          done = true;
+        } else if (r.error().code == Errc::moved) {
+          std::this_thread::sleep_for(1ms);
+          map = t_.map();
+        } else {
+          last_error_ = r.error().message;
+          break;
+        }
+      }
+      if (!done && !stop_) ++failures_;
+      if (done) ++acks_;
+    }
+  }
+
+  MoverTest& t_;
+  std::vector<UserId> ids_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> acks_{0};
+  mutable std::mutex mu_;
+  std::map<UserId, std::string> ledger_;
+  std::map<std::string, int> per_shard_;
+  int failures_ = 0;
+  std::string last_error_;
+};
+
+// Every acknowledged write is on `where` exactly once with the value written last, and the
+// bucket has no row elsewhere.
+void audit(const Writer& w, const std::string& where, const std::string& elsewhere) {
+  std::size_t checked = 0;
+  auto s = session(where);
+  for (const auto& [id, name] : w.ledger()) {
+    auto r = s.scalar(fmt::format("SELECT count(*) || ':' || max(first_name) FROM users "
+                                  "WHERE id = {}",
+                                  id),
+                      "audit");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, "1:" + name) << "user " << id;
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
+  EXPECT_EQ(scalar(elsewhere, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket)),
+            "0");
+}
+
+TEST_F(MoverTest, MovesABucketUnderWritesAndLosesNothing) {
+  // Other buckets' rows stay where they are.
+  auto seed = session(s1);
+  for (UserId id : ids_in(kBucket + 1, 20)) ASSERT_TRUE(seed.exec(insert_user(id, "o"), "s").ok());
+  Writer w(*this, ids_in(kBucket, 300));
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= 400; }, 30s));
+  Mover mover(client, mover_options());
+  auto moved = mover.move(kBucket, "s2");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->record.step, MoveStep::switched);
+  EXPECT_EQ(map().shards[map().buckets[kBucket]].name, "s2");
+  EXPECT_FALSE(map().fenced(kBucket));
+  const std::size_t at_switch = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_switch + 300; }, 30s));
+  // Reverse replication keeps the old copy current until the move is finalised.
+  const UserId extra = ids_in(kBucket, 1, 1'000'000).front();
+  ASSERT_TRUE(session(s2).exec(insert_user(extra, "reverse"), "insert").ok());
+  const std::string find = fmt::format("SELECT count(*) FROM users WHERE id = {}", extra);
+  EXPECT_TRUE(test::eventually([&] { return scalar(s1, find) == "1"; }, 10s));
+  ASSERT_TRUE(mover.finalise(kBucket).ok());
+  EXPECT_EQ(scalar(s2, find), "1");
+  const std::size_t at_finalise = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_finalise + 100; }, 30s));
+  w.stop();
+  EXPECT_EQ(w.failures(), 0) << w.last_error();
+  EXPECT_GT(w.per_shard()["s1"], 0);
+  EXPECT_GT(w.per_shard()["s2"], 0);
+  audit(w, s2, s1);
+  EXPECT_EQ(scalar(s1, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket + 1)),
+            "20");
+  EXPECT_TRUE(mover.moves().value().empty());
+  EXPECT_EQ(scalar(s1, "SELECT count(*) FROM pg_replication_slots"), "0");
+  EXPECT_EQ(scalar(s2, "SELECT count(*) FROM pg_replication_slots"), "0");
+  std::printf("moved %lld rows; writes held %lld ms (catch-up %lld ms)\n",
+              static_cast<long long>(moved->rows), static_cast<long long>(moved->fenced.count()),
+              static_cast<long long>(moved->catch_up.count()));
+}
+
+TEST_F(MoverTest, RollbackAfterTheSwitchLosesNothingWrittenInBetween) {
+  Writer w(*this, ids_in(kBucket, 200));
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= 300; }, 30s));
+  Mover mover(client, mover_options());
+  ASSERT_TRUE(mover.move(kBucket, "s2").ok());
+  const std::size_t at_switch = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_switch + 300; }, 30s));
+  auto back = mover.rollback(kBucket);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(map().shards[map().buckets[kBucket]].name, "s1");
+  const std::size_t at_rollback = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_rollback + 100; }, 30s));
+  w.stop();
+  EXPECT_EQ(w.failures(), 0) << w.last_error();
+  EXPECT_GT(w.per_shard()["s2"], 0);  // writes made on the target, then rolled back
+  audit(w, s1, s2);
+  EXPECT_TRUE(mover.moves().value().empty());
+}
+
+// A mover that stops right after recording a step (as if killed) is finished by the next run.
+TEST_F(MoverTest, AMoverStoppedAtAnyStepIsFinishedByTheNextRun) {
+  Writer w(*this, ids_in(kBucket, 100));
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= 150; }, 30s));
+  for (MoveStep step : {MoveStep::copy, MoveStep::cutover}) {
+    MoverOptions o = mover_options();
+    o.crash_after_recording = step;
+    Mover crashing(client, o);
+    auto r = crashing.move(kBucket, "s2");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(crashing.moves().value().at(0).step, step);
+  }
+  Mover mover(client, mover_options());
+  auto moved = mover.move(kBucket, "s2");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  ASSERT_TRUE(mover.finalise(kBucket).ok());
+  const std::size_t at_finalise = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_finalise + 100; }, 30s));
+  w.stop();
+  EXPECT_EQ(w.failures(), 0) << w.last_error();
+  audit(w, s2, s1);
+}
+
+TEST_F(MoverTest, RefusesNonsense) {
+  Mover mover(client, mover_options());
+  EXPECT_EQ(mover.move(kBucket, "s9").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move(kBucket, "s1").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move(kBuckets, "s2").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.finalise(kBucket).error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.rollback(kBucket).error().code, Errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ztm::storage
