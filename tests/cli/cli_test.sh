@@ -118,5 +118,21 @@ wait "$server_pid"; status=$?
 server_pid=""
 check "worker: SIGTERM exits 0" test "$status" -eq 0
 
+# ztm shard: a bad argument exits 2 before reaching etcd; an etcd that does not answer exits 1
+# naming the endpoint (the moves themselves: src/storage/sharding/mover_test.cc).
+err=$("$ztm" shard move --bucket 1024 --to s2 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard move: a bucket past 1023 exits 2" test "$status" -eq 2
+check "shard move: says the range" contains "$err" "bucket 1024 is not in 0..1023"
+err=$("$ztm" shard status --etcd 'not an endpoint' 2>&1); status=$?
+check "shard status: a bad --etcd exits 2" test "$status" -eq 2
+err=$("$ztm" shard status --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard status: no etcd exits 1" test "$status" -eq 1
+check "shard status: names the endpoint" contains "$err" "127.0.0.1:1"
+err=$("$ztm" shard init "$work/no-such-map" --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard init: a missing file exits 2" test "$status" -eq 2
+echo '{"version": 1, "mode": "buckets", "shards": []}' > "$work/bad-map.json"
+err=$("$ztm" shard init "$work/bad-map.json" --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard init: an invalid map exits 2" test "$status" -eq 2
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
