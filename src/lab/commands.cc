@@ -329,8 +329,7 @@ int operation(const std::string& dir, const char* what, const json::object& requ
 }  // namespace
 
 int scale(const std::string& dir, const std::string& tier, int n) {
-  return operation(dir, "scale", {{"op", "scale"}, {tier == "workers" ? "workers" : "web", n}},
-                   std::chrono::seconds(300));
+  return operation(dir, "scale", {{"op", "scale"}, {tier, n}}, std::chrono::seconds(300));
 }
 
 int deploy(const std::string& dir, const DeploySettings& s) {

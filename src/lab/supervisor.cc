@@ -294,6 +294,13 @@ void Supervisor::handle(int client) {
                              : json::object{{"ok", false}, {"error", "scale needs workers=N"}});
     return;
   }
+  if (op == "scale" && request->contains("shards")) {
+    const auto* n = request->if_contains("shards");
+    write_answer(client, n->is_int64()
+                             ? scale_shards(static_cast<int>(n->as_int64()))
+                             : json::object{{"ok", false}, {"error", "scale needs shards=N"}});
+    return;
+  }
   if (op == "scale") {
     const auto* web = request->if_contains("web");
     write_answer(client, web && web->is_int64()

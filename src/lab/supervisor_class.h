@@ -135,6 +135,11 @@ class Supervisor {
   std::vector<Proc*> worker_procs();
   boost::json::object worker_autoscale_status() const;
 
+  // shard_scaling.cc: the shard clusters at runtime (stage sharding): scale shards=N.
+  boost::json::object scale_shards(int shards);
+  std::vector<Proc*> shard_procs();
+  std::string add_shard(int k);
+
   std::string dir_;
   const Stage stage_;
   std::list<HostDef> hosts_;  // the stage's, then web hosts added at runtime

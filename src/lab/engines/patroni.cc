@@ -176,6 +176,24 @@ std::string set_apply_delay(const EngineContext& c, Vars vars, const std::string
          ")";
 }
 
+// The cluster-wide settings of deploy/patroni/patroni.yml that logical replication needs
+// (docs/sharding.md, "Moving a bucket"); without it, PostgreSQL 15's defaults.
+Vars wal_vars(bool logical) {
+  if (!logical)
+    return {{"wal_level", "replica"},
+            {"max_wal_senders", "10"},
+            {"max_replication_slots", "10"},
+            {"max_worker_processes", "8"},
+            {"max_logical_replication_workers", "4"},
+            {"wal_retrieve_retry_interval", "5s"}};
+  return {{"wal_level", "logical"},
+          {"max_wal_senders", "16"},
+          {"max_replication_slots", "16"},
+          {"max_worker_processes", "16"},
+          {"max_logical_replication_workers", "8"},
+          {"wal_retrieve_retry_interval", "100ms"}};
+}
+
 }  // namespace
 
 ProcessSpec prepare_patroni(const EngineContext& c) {
@@ -192,7 +210,8 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
   chown_to(c.workdir, pw);
   const std::string run_dir = c.workdir + "/run";
   make_dir(run_dir, pw);
-  const Vars vars = {
+  Vars vars = {
+      {"scope", c.params.contains("scope") ? c.params.at("scope") : "ztm"},
       {"name", c.host},
       {"address", c.address},
       {"api_port", std::to_string(kApiPort)},
@@ -206,6 +225,7 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
       {"db_password", kPostgresPassword},
       {"db_name", kPostgresDatabase},
       {"apply_delay", "0"}};
+  vars.merge(wal_vars(c.params.contains("logical") && c.params.at("logical") == "on"));
   for (const char* file : {"patroni.yml", "post_bootstrap.sh"}) {
     render_file("patroni", file, vars, c.workdir + "/" + file);
     chown_to(c.workdir + "/" + file, pw);

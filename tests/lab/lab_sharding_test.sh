@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Stage sharding (docs/lab.md, docs/sharding.md): etcd1, four shard clusters s1..s4 (Patroni:
+# a primary and a replica each, wal_level logical), web1 and web2 on the bucket map behind lb1,
+# sessions in redis1, the cache tier. Up; the map in etcd (four shards, 256 buckets each, every
+# conninfo naming both members); users created through lb1 (admin creates and sign-ups) read
+# back through both web servers; each user's row on exactly one shard, the one its bucket maps
+# to, and every shard holding some; a shard's superuser reachable from another shard's host
+# with its password; `scale shards=5` adds s5 (migrated, registered with no bucket); down leaves
+# nothing. Usage: lab_sharding_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) otherwise.
+# Run under `flock /tmp/ztm-lab.lock` when other labs may start on the machine.
+set -uo pipefail
+ztm=$1
+. "$(dirname "$0")/../support/check.sh"
+. "$(dirname "$0")/lab_common.sh"
+. "$(dirname "$0")/lab_load.sh"
+lab_setup lab_sharding ip jq curl psql patroni etcd redis-server base64
+
+lb=http://10.77.0.10 web1=http://10.77.1.10:8080 web2=http://10.77.1.11:8080 etcd=http://10.77.1.5:2379
+on_first_failure() {
+  tail -n 20 "$dir/supervisor.log" "$dir"/hosts/s*/patroni/patroni.log "$dir"/hosts/web*/*/ztm.log \
+    >&2 2>/dev/null
+}
+# The bucket map as etcd holds it (/ztm/shards/map, through etcd's JSON gateway).
+shard_map() {
+  curl -s -m 2 -X POST "$etcd/v3/kv/range" -d "{\"key\":\"$(printf /ztm/shards/map | base64)\"}" |
+    jq -r '.kvs[0].value // empty' | base64 -d
+}
+# The shard cluster's current primary (Patroni's role in `status`), e.g. s1a.
+primary_of() {
+  status_json | jq -r --arg s "$1" \
+    '[.hosts[] | select((.name | startswith($s)) and (.name | length) == ($s | length) + 1 and .role == "primary") | .name] | .[0] // empty'
+}
+# sql HOST SQL: psql as postgres over the member's Unix socket (the lab's own access path).
+sql() { psql -X -qAt -h "$dir/hosts/$1/patroni/run" -U postgres -d ztm -v ON_ERROR_STOP=1 -c "$2" 2>/dev/null; }
+shards_have_primaries() {
+  local k
+  for k in "$@"; do [ -n "$(primary_of "s$k")" ] || return 1; done
+}
+
+started=$SECONDS
+out=$("$ztm" lab up --stage sharding --dir "$dir" 2>&1); rc=$?
+check "up sharding exits 0" test "$rc" -eq 0 ||
+  { echo "$out" >&2; echo "lab_sharding: $passed passed, $failed failed"; exit 1; }
+echo "lab_sharding: up in $((SECONDS - started)) s"
+check "every process healthy" test "$(status_json | jq '[.hosts[].processes[].healthy] | all')" = true
+check "each shard cluster has a primary" until_ok 30 shards_have_primaries 1 2 3 4
+check "s1a bootstrapped s1: it is the primary" test "$(primary_of s1)" = s1a
+
+# --- the map in etcd -----------------------------------------------------------------------------
+map=$(shard_map)
+check "the map is in etcd" test -n "$map"
+check "four shards s1..s4" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4"]'
+check "256 buckets each" test "$(jq -c '[.buckets | group_by(.)[] | length]' <<<"$map")" = '[256,256,256,256]'
+check "version 1, mode buckets" test "$(jq -c '[.version, .mode]' <<<"$map")" = '[1,"buckets"]'
+check "s2's conninfo names both members, read-write" test \
+  "$(jq -r '.shards[1].conninfo' <<<"$map")" = \
+  "postgresql://ztm:ztm-lab@10.77.1.120:5432,10.77.1.121:5432/ztm?target_session_attrs=read-write"
+check "web1 runs on the map" grep -q '^shard_map = ' "$dir/hosts/web1/ztm/ztm.toml"
+
+# --- the shards are ready for bucket moves ----------------------------------------------------------
+check "wal_level logical on a shard" test "$(sql s3a 'SHOW wal_level')" = logical
+check "max_worker_processes 16" test "$(sql s3a 'SHOW max_worker_processes')" = 16
+check "max_replication_slots 16, max_wal_senders 16" test \
+  "$(sql s4a "SELECT current_setting('max_replication_slots') || ',' || current_setting('max_wal_senders')")" = 16,16
+check "max_logical_replication_workers 8" test "$(sql s4b 'SHOW max_logical_replication_workers')" = 8
+check "wal_retrieve_retry_interval 100ms" test "$(sql s1a 'SHOW wal_retrieve_retry_interval')" = 100ms
+check "s1's superuser reaches s2 from s1a with its password" test "$(ip netns exec ztm-s1a \
+  psql -X -qAt "postgresql://postgres:ztm-lab-postgres@10.77.1.120:5432/ztm" -c 'SELECT 1' 2>&1)" = 1
+check "each shard is migrated (the bucket column)" test "$(sql s2a \
+  "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
+
+# --- users through lb1, read back through both web servers ----------------------------------------
+admin_token=$(curl -sf -m 5 -H 'Content-Type: application/json' \
+  -d '{"email":"admin@example.com","password":"admin-demo-password"}' "$lb/sessions" | jq -r .token)
+check "the demo admin logs in through lb1" test -n "$admin_token"
+profile() { echo "{\"firstName\":\"$1\",\"lastName\":\"Shard\",\"address\":{\"streetAddress\":\"1 Main\",\"city\":\"C$1\",\"state\":\"Y\",\"postalCode\":1}}"; }
+ids=()
+for i in $(seq 1 40); do
+  id=$(curl -s -m 10 -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $admin_token" \
+    -d "$(profile "U$i")" "$lb/users" | jq -r '.id // empty')
+  [ -n "$id" ] && ids+=("$id")
+done
+check "40 users created through lb1" test "${#ids[@]}" -eq 40
+signed=0
+for i in $(seq 1 12); do
+  id=$(curl -s -m 10 -X POST -H 'Content-Type: application/json' \
+    -d "{\"email\":\"shard$i@example.com\",\"password\":\"shard-password-$i\",\"profile\":$(profile "S$i")}" \
+    "$lb/accounts" | jq -r '.user_id // empty')
+  [ -n "$id" ] && { ids+=("$id"); signed=$((signed + 1)); }
+done
+check "12 sign-ups through lb1" test "$signed" -eq 12
+relogin() {
+  [ -n "$(curl -sf -m 5 -H 'Content-Type: application/json' \
+    -d '{"email":"shard7@example.com","password":"shard-password-7"}' "$lb/sessions" | jq -r '.token // empty')" ]
+}
+check "a signed-up user logs in through lb1" relogin
+read_back() {  # every user through both web servers, with its own name
+  local id want w
+  for id in "${ids[@]}"; do
+    want=$(curl -s -m 5 "$web1/users/$id" | jq -r .firstName)
+    [ -n "$want" ] && [ "$want" != null ] || { echo "user $id not at web1" >&2; return 1; }
+    for w in "$web2" "$lb"; do
+      [ "$(curl -s -m 5 "$w/users/$id" | jq -r .firstName)" = "$want" ] || { echo "user $id differs at $w" >&2; return 1; }
+    done
+  done
+}
+check "every user read back through web1, web2 and lb1" read_back
+
+# --- each user's row on the shard its bucket maps to ------------------------------------------------
+id_list=$(IFS=,; echo "${ids[*]}")
+: >"$work/rows"
+for k in 1 2 3 4; do
+  p=$(primary_of "s$k")
+  sql "$p" "SELECT id, bucket FROM users WHERE id IN ($id_list)" | sed "s/^/s$k|/" >>"$work/rows"
+done
+check "each user on exactly one shard" test "$(cut -d'|' -f2 "$work/rows" | sort | uniq | wc -l)" -eq "${#ids[@]}" -a \
+  "$(wc -l <"$work/rows")" -eq "${#ids[@]}"
+check "users on all four shards" test "$(cut -d'|' -f1 "$work/rows" | sort -u | wc -l)" -eq 4
+on_its_shard() {  # each row's shard is the map's for its bucket
+  local shard id bucket
+  while IFS='|' read -r shard id bucket; do
+    [ "$(jq -r --argjson b "$bucket" '.buckets[$b]' <<<"$map")" = "$shard" ] ||
+      { echo "user $id (bucket $bucket) on $shard" >&2; return 1; }
+  done <"$work/rows"
+}
+check "every row on the shard its bucket maps to" on_its_shard
+echo "lab_sharding: users per shard: $(cut -d'|' -f1 "$work/rows" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
+
+# --- scale shards=5 ------------------------------------------------------------------------------
+started=$SECONDS
+out=$("$ztm" lab scale shards=5 --dir "$dir" 2>&1); rc=$?
+check "scale shards=5 exits 0" test "$rc" -eq 0 || echo "$out" >&2
+echo "lab_sharding: scale shards=5 in $((SECONDS - started)) s"
+check "s5 has a primary" until_ok 30 shards_have_primaries 5
+map=$(shard_map)
+check "the map lists five shards" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4","s5"]'
+check "version 2, s5 without buckets yet" test "$(jq -c '[.version, (.buckets | index("s5"))]' <<<"$map")" = '[2,null]'
+check "s5 is migrated" test "$(sql "$(primary_of s5)" \
+  "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
+check "s5 runs wal_level logical" test "$(sql s5b 'SHOW wal_level')" = logical
+check "shrinking is refused" not "$ztm" lab scale shards=4 --dir "$dir"
+check "users still read through lb1" read_back
+
+# --- down ----------------------------------------------------------------------------------------
+check "down exits 0" "$ztm" lab down --dir "$dir"
+nothing_left "after down"
+
+echo "lab_sharding: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
