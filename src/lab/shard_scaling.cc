@@ -88,15 +88,14 @@ std::string Supervisor::add_shard(int k) {
   const std::string workdir = fmt::format("{}/hosts/{}/migrate", dir_, first);
   std::filesystem::create_directories(workdir);
   const std::string config = workdir + "/ztm-migrate.toml";
-  write_file(config,
-             fmt::format("[storage]\nbackend = \"postgres\"\npostgres_url = \"{}\"\n",
-                         shard.conninfo));
+  write_file(config, fmt::format("[storage]\nbackend = \"postgres\"\npostgres_url = \"{}\"\n",
+                                 shard.conninfo));
   const Launch migrate{.argv = {self_exe(), "migrate", "--config", config},
                        .netns = netns_name(first),
                        .workdir = workdir,
                        .log = workdir + "/migrate.log",
                        .exe = kThisBinary};
-  if (run(migrate, kMigrateBound) != 0)
+  if (lab::run(migrate, kMigrateBound) != 0)
     return fmt::format("ztm migrate on {} failed ({}):\n{}", shard.name, migrate.log,
                        tail(migrate.log, 10));
 

@@ -1,7 +1,7 @@
 #include "lab/shards.h"
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 
@@ -11,19 +11,40 @@
 namespace ztm::lab {
 
 namespace json = boost::json;
-namespace base64 = boost::beast::detail::base64;
 
 namespace {
 
-std::string encode(const std::string& text) {
-  std::string out(base64::encoded_size(text.size()), '\0');
-  out.resize(base64::encode(out.data(), text.data(), text.size()));
+// etcd's gateway carries keys and values in base64 (RFC 4648, padded). Beast has one, but the
+// lab does not link Beast's compiled part.
+constexpr std::string_view kBase64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string encode(std::string_view text) {
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (unsigned char ch : text) {
+    bits = (bits << 8) | ch;
+    for (held += 8; held >= 6; held -= 6) out += kBase64[(bits >> (held - 6)) & 63];
+  }
+  if (held > 0) out += kBase64[(bits << (6 - held)) & 63];
+  while (out.size() % 4 != 0) out += '=';
   return out;
 }
 
 std::string decode(std::string_view text) {
-  std::string out(base64::decoded_size(text.size()), '\0');
-  out.resize(base64::decode(out.data(), text.data(), text.size()).first);
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (char ch : text) {
+    const auto at = kBase64.find(ch);
+    if (at == std::string_view::npos) break;  // '=' or anything else ends the value
+    bits = (bits << 6) | static_cast<std::uint32_t>(at);
+    if ((held += 6) >= 8) {
+      held -= 8;
+      out += static_cast<char>((bits >> held) & 0xff);
+    }
+  }
   return out;
 }
 
@@ -32,9 +53,10 @@ std::string decode(std::string_view text) {
 json::object etcd_call(const std::string& address, int port, const std::string& path,
                        const json::object& body, std::chrono::milliseconds timeout) {
   const std::string text = json::serialize(body);
-  const std::string request = "POST " + path + " HTTP/1.0\r\nHost: " + address +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(text.size()) + "\r\n\r\n" + text;
+  const std::string request =
+      "POST " + path + " HTTP/1.0\r\nHost: " + address +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) +
+      "\r\n\r\n" + text;
   const std::string where = "etcd " + address + ":" + std::to_string(port) + path;
   auto answer = exchange(address, port, request, timeout, 4 << 20);
   if (!answer) throw std::runtime_error(where + ": no answer");
@@ -78,7 +100,8 @@ std::string shard_conninfo(const std::vector<std::string>& addresses) {
 
 std::string even_shard_map(const std::vector<ShardEntry>& shards) {
   json::array list, buckets;
-  for (const auto& s : shards) list.push_back(json::object{{"name", s.name}, {"conninfo", s.conninfo}});
+  for (const auto& s : shards)
+    list.push_back(json::object{{"name", s.name}, {"conninfo", s.conninfo}});
   for (std::size_t b = 0; b < kShardBuckets; ++b)
     buckets.emplace_back(shards[b % shards.size()].name);
   return json::serialize(
@@ -120,8 +143,9 @@ bool etcd_put_if(const std::string& address, int port, const std::string& key,
                                            {"target", "MOD"},
                                            {"mod_revision", std::to_string(expected)},
                                            {"result", "EQUAL"}}}},
-      {"success", json::array{json::object{
-                      {"request_put", json::object{{"key", encode(key)}, {"value", encode(value)}}}}}}};
+      {"success",
+       json::array{json::object{
+           {"request_put", json::object{{"key", encode(key)}, {"value", encode(value)}}}}}}};
   const auto answer = etcd_call(address, port, "/v3/kv/txn", txn, timeout);
   const auto* ok = answer.if_contains("succeeded");
   return ok && ok->is_bool() && ok->as_bool();

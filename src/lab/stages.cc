@@ -287,15 +287,14 @@ constexpr int kMaxShards = 5;
 std::vector<HostDef> shard_cluster(int k) {
   const std::string shard = "s" + std::to_string(k);
   auto member = [&](const char* letter, std::vector<std::string> after) {
-    return HostDef{.name = shard + letter,
-                   .dc = "dc1",
-                   .number = 100 + 10 * k + (letter[0] - 'a'),
-                   .roles = {"db", "shard"},
-                   .processes = {{.engine = "patroni",
-                                  .params = {{"etcd_host", "etcd1"},
-                                             {"scope", shard},
-                                             {"logical", "on"}},
-                                  .after = std::move(after)}}};
+    return HostDef{
+        .name = shard + letter,
+        .dc = "dc1",
+        .number = 100 + 10 * k + (letter[0] - 'a'),
+        .roles = {"db", "shard"},
+        .processes = {{.engine = "patroni",
+                       .params = {{"etcd_host", "etcd1"}, {"scope", shard}, {"logical", "on"}},
+                       .after = std::move(after)}}};
   };
   return {member("a", {"etcd1/etcd"}), member("b", {shard + "a/patroni"})};
 }
@@ -347,15 +346,14 @@ Stage sharding() {
   };
   hosts.push_back(web(1));
   hosts.push_back(web(2));
-  hosts.push_back(
-      {.name = "lb1",
-       .dc = "dc1",
-       .number = 2,
-       .public_number = 10,
-       .roles = {"lb"},
-       .processes = {{.engine = "haproxy",
-                      .params = {{"backends", "web1,web2"}},
-                      .after = {"web1/ztm", "web2/ztm"}}}});
+  hosts.push_back({.name = "lb1",
+                   .dc = "dc1",
+                   .number = 2,
+                   .public_number = 10,
+                   .roles = {"lb"},
+                   .processes = {{.engine = "haproxy",
+                                  .params = {{"backends", "web1,web2"}},
+                                  .after = {"web1/ztm", "web2/ztm"}}}});
   return {.name = "sharding",
           .figure = "sharding: a bucket map over shard clusters",
           .hosts = std::move(hosts),

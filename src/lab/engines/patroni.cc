@@ -210,21 +210,20 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
   chown_to(c.workdir, pw);
   const std::string run_dir = c.workdir + "/run";
   make_dir(run_dir, pw);
-  Vars vars = {
-      {"scope", c.params.contains("scope") ? c.params.at("scope") : "ztm"},
-      {"name", c.host},
-      {"address", c.address},
-      {"api_port", std::to_string(kApiPort)},
-      {"port", std::to_string(kPostgresPort)},
-      {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
-      {"workdir", c.workdir},
-      {"bin_dir", bin},
-      {"superuser_password", kSuperuserPassword},
-      {"replication_password", kReplicationPassword},
-      {"db_user", kPostgresUser},
-      {"db_password", kPostgresPassword},
-      {"db_name", kPostgresDatabase},
-      {"apply_delay", "0"}};
+  Vars vars = {{"scope", c.params.contains("scope") ? c.params.at("scope") : "ztm"},
+               {"name", c.host},
+               {"address", c.address},
+               {"api_port", std::to_string(kApiPort)},
+               {"port", std::to_string(kPostgresPort)},
+               {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
+               {"workdir", c.workdir},
+               {"bin_dir", bin},
+               {"superuser_password", kSuperuserPassword},
+               {"replication_password", kReplicationPassword},
+               {"db_user", kPostgresUser},
+               {"db_password", kPostgresPassword},
+               {"db_name", kPostgresDatabase},
+               {"apply_delay", "0"}};
   vars.merge(wal_vars(c.params.contains("logical") && c.params.at("logical") == "on"));
   for (const char* file : {"patroni.yml", "post_bootstrap.sh"}) {
     render_file("patroni", file, vars, c.workdir + "/" + file);
