@@ -79,5 +79,30 @@ TEST(ShardMapInEtcd, TheServerStartsOnItAndFollowsAChange) {
   EXPECT_EQ(*run_sync(server.store().count_users()), static_cast<long long>(used.size()) + 1);
 }
 
+// No map, no server: etcd unreachable, or the key missing, fails the start naming why.
+TEST(ShardMapInEtcd, TheServerDoesNotStartWithoutTheMap) {
+  EtcdInstance etcd;
+  const auto refused = [](const std::string& address) -> std::string {
+    try {
+      TestServer server([&](Config& config) {
+        config.storage.backend = "postgres";
+        config.storage.shard_map = address;
+      });
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "started";
+  };
+  const std::string missing = refused("etcd://" + etcd.endpoint() + "/ztm/no/such/map");
+  EXPECT_NE(missing.find("cannot load the map from etcd"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("no shard map in etcd at /ztm/no/such/map"), std::string::npos) << missing;
+  etcd.kill();
+  const std::string unreachable = refused("etcd://" + etcd.endpoint() + kKey);
+  EXPECT_NE(unreachable.find("cannot load the map from etcd"), std::string::npos) << unreachable;
+  EXPECT_NE(unreachable.find("cannot read the shard map at " + std::string(kKey)),
+            std::string::npos)
+      << unreachable;
+}
+
 }  // namespace
 }  // namespace ztm::test

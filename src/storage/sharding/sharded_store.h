@@ -196,6 +196,16 @@ class ShardedStore final : public Database {
   boost::asio::awaitable<Result<T>> on_shard(std::size_t index, const ShardMap& map, Call<T> call);
   // The owner of the photo (job): its lookup row's. not_found when there is none.
   boost::asio::awaitable<Result<UserId>> owner_by_lookup(LookupKind kind, std::int64_t id);
+  // `call` on the shard of the photo's (job's) owner, found by its lookup row; held as a write
+  // when `writes`.
+  template <class T>
+  boost::asio::awaitable<Result<T>> on_owner_of(LookupKind kind, std::int64_t id, bool writes,
+                                                Call<T> call);
+  // A new photo (job) `id` of `owner`: its lookup row first, then write(owner, call); conflict
+  // when the id's row names another owner.
+  template <class T>
+  boost::asio::awaitable<Result<T>> create_with_lookup(LookupKind kind, std::int64_t id,
+                                                       UserId owner, Call<T> call);
   // Makes `user` the email's holder, taking over from a holder whose account is gone. false: a
   // live account holds it.
   boost::asio::awaitable<Result<bool>> claim_email(const std::string& email, UserId user);

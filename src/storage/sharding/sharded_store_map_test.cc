@@ -112,6 +112,17 @@ class LiveMap {
     return out;
   }
   double metric(const std::string& series) const { return test::metric_value(metrics, series); }
+  // Creates user `id` in the background; returns once the write is held, the store having
+  // retried `moved_retries` writes refused as moved by then.
+  std::future<Result<StoredUser>> create_held(UserId id, int moved_retries = 0) {
+    auto write = in_background(store.create_user(sample_user(id)));
+    EXPECT_TRUE(eventually([&] {
+      return metric("ztm_shard_moved_retries_total") == moved_retries &&
+             metric("ztm_shard_holding") == 1;
+    })) << "user "
+        << id << " was not held";
+    return write;
+  }
 
  private:
   std::mutex mu_;
@@ -144,8 +155,7 @@ TEST(ShardedStoreMap, AWriteToAFencedBucketWaitsAndLandsWhereTheNextMapSays) {
   live.publish([&](ShardMap& m) { m.fenced_buckets.insert(bucket); });  // the cutover begins
 
   const UserId b = next_in_bucket(bucket, a);
-  auto held = in_background(live.store.create_user(sample_user(b, "held")));
-  ASSERT_TRUE(eventually([&] { return live.metric("ztm_shard_holding") == 1; }));
+  auto held = live.create_held(b);
   // Reads go on, to the bucket's owner until the move; the write waits, written nowhere.
   EXPECT_EQ(outcome(run_sync(live.store.get_user(a))), "ok");
   EXPECT_EQ(held.wait_for(0s), std::future_status::timeout);
@@ -171,8 +181,7 @@ TEST(ShardedStoreMap, TheHoldIsBoundedInTimeAndInWaiters) {
   LiveMap live(2, {.hold = 1000ms, .max_held = 1});
   const int bucket = bucket_of(1);
   live.publish([&](ShardMap& m) { m.fenced_buckets.insert(bucket); });
-  auto first = in_background(live.store.create_user(sample_user(1)));
-  ASSERT_TRUE(eventually([&] { return live.metric("ztm_shard_holding") == 1; }));
+  auto first = live.create_held(1);
 
   const UserId other = next_in_bucket(bucket, 1);
   auto second = run_sync(live.store.create_user(sample_user(other)));
@@ -204,11 +213,7 @@ TEST(ShardedStoreMap, AMovedWriteWaitsForANewerMapAndIsRetriedOnceOnTheNewOwner)
   const std::size_t to = 1 - from;
   // The mover fenced the bucket and disowned it on its shard; this server missed the fence.
   live.shard(from).disown(bucket);
-  auto moved = in_background(live.store.create_user(sample_user(a)));
-  ASSERT_TRUE(eventually([&] {
-    return live.metric("ztm_shard_moved_retries_total") == 1 &&
-           live.metric("ztm_shard_holding") == 1;
-  }));
+  auto moved = live.create_held(a, 1);
   live.publish([&](ShardMap& m) { m.buckets[bucket] = static_cast<int>(to); });
   ASSERT_EQ(moved.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(outcome(moved.get()), "ok");
@@ -218,11 +223,7 @@ TEST(ShardedStoreMap, AMovedWriteWaitsForANewerMapAndIsRetriedOnceOnTheNewOwner)
   // A moved that survives the retry (the newer map is wrong too): 503, written nowhere.
   live.shard(to).disown(bucket);
   const UserId b = next_in_bucket(bucket, a);
-  auto again = in_background(live.store.create_user(sample_user(b)));
-  ASSERT_TRUE(eventually([&] {
-    return live.metric("ztm_shard_moved_retries_total") == 2 &&
-           live.metric("ztm_shard_holding") == 1;
-  }));
+  auto again = live.create_held(b, 2);
   live.publish([&](ShardMap& m) { m.buckets[bucket] = static_cast<int>(from); });
   ASSERT_EQ(again.wait_for(5s), std::future_status::ready);
   auto refused = again.get();
