@@ -1,8 +1,8 @@
 #pragma once
 // The sharding stage's bucket map (docs/sharding.md, "The map"), as the lab writes it: the first
-// map (every shard cluster of the stage, buckets spread evenly) rendered for the web servers and
-// created in etcd under kShardMapKey, and a shard added to it by `ztm lab scale shards=N`. The
-// lab does not link the service's tiers (src/lab/CMakeLists.txt), so the JSON is made here, in
+// map (every shard cluster of the stage, buckets spread evenly) created in etcd under
+// kShardMapKey, which the web servers follow, and a shard added to it by `ztm lab scale shards=N`.
+// The lab does not link the service's tiers (src/lab/CMakeLists.txt), so the JSON is made here, in
 // the format storage/sharding/shard_map.h reads (and ShardMap::even makes: bucket b on shard
 // b % N), and etcd is spoken to through its v3 JSON gateway (POST /v3/kv/range, /v3/kv/txn).
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Stage sharding (docs/lab.md, docs/sharding.md): etcd1, four shard clusters s1..s4 (Patroni:
-# a primary and a replica each, wal_level logical), web1 and web2 on the bucket map behind lb1,
-# sessions in redis1, the cache tier. Up; the map in etcd (four shards, 256 buckets each, every
-# conninfo naming both members); users created through lb1 (admin creates and sign-ups) read
-# back through both web servers; each user's row on exactly one shard, the one its bucket maps
-# to, and every shard holding some; a shard's superuser reachable from another shard's host
-# with its password; `scale shards=5` adds s5 (migrated, registered with no bucket); down leaves
-# nothing. Usage: lab_sharding_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) otherwise.
+# a primary and a replica each, wal_level logical), web1 and web2 following the bucket map in
+# etcd behind lb1, sessions in redis1, the cache tier. Up; the map in etcd (four shards, 256
+# buckets each, every conninfo naming both members); users created through lb1 (admin creates
+# and sign-ups) read back through both web servers; each user's row on exactly one shard, the
+# one its bucket maps to, and every shard holding some; a shard's superuser reachable from
+# another shard's host with its password; `scale shards=5` adds s5 (migrated, registered with no
+# bucket, the web servers take the new map); down leaves nothing.
+# Usage: lab_sharding_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) otherwise.
 # Run under `flock /tmp/ztm-lab.lock` when other labs may start on the machine.
 set -uo pipefail
 ztm=$1
@@ -24,6 +25,12 @@ on_first_failure() {
 shard_map() {
   curl -s -m 2 -X POST "$etcd/v3/kv/range" -d "{\"key\":\"$(printf /ztm/shards/map | base64)\"}" |
     jq -r '.kvs[0].value // empty' | base64 -d
+}
+map_version_is() {  # map_version_is V: both web servers run on map version V (their /metrics)
+  local w
+  for w in "$web1" "$web2"; do
+    [ "$(curl -s -m 2 "$w/metrics" | awk '$1 == "ztm_shard_map_version" { print $2 }')" = "$1" ] || return 1
+  done
 }
 # The shard cluster's current primary (Patroni's role in `status`), e.g. s1a.
 primary_of() {
@@ -50,12 +57,14 @@ check "s1a bootstrapped s1: it is the primary" test "$(primary_of s1)" = s1a
 map=$(shard_map)
 check "the map is in etcd" test -n "$map"
 check "four shards s1..s4" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4"]'
+check "both web servers run on map version 1" map_version_is 1
 check "256 buckets each" test "$(jq -c '[.buckets | group_by(.)[] | length]' <<<"$map")" = '[256,256,256,256]'
 check "version 1, mode buckets" test "$(jq -c '[.version, .mode]' <<<"$map")" = '[1,"buckets"]'
 check "s2's conninfo names both members, read-write" test \
   "$(jq -r '.shards[1].conninfo' <<<"$map")" = \
   "postgresql://ztm:ztm-lab@10.77.1.120:5432,10.77.1.121:5432/ztm?target_session_attrs=read-write"
-check "web1 runs on the map" grep -q '^shard_map = ' "$dir/hosts/web1/ztm/ztm.toml"
+check "web1 follows the map in etcd" grep -qF 'shard_map = "etcd://10.77.1.5:2379/ztm/shards/map"' \
+  "$dir/hosts/web1/ztm/ztm.toml"
 
 # --- the shards are ready for bucket moves ----------------------------------------------------------
 check "wal_level logical on a shard" test "$(sql s3a 'SHOW wal_level')" = logical
@@ -135,6 +144,7 @@ check "s5 has a primary" until_ok 30 shards_have_primaries 5
 map=$(shard_map)
 check "the map lists five shards" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4","s5"]'
 check "version 2, s5 without buckets yet" test "$(jq -c '[.version, (.buckets | index("s5"))]' <<<"$map")" = '[2,null]'
+check "both web servers take the new map (version 2)" until_ok 10 map_version_is 2
 check "s5 is migrated" test "$(sql "$(primary_of s5)" \
   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
 check "s5 runs wal_level logical" test "$(sql s5b 'SHOW wal_level')" = logical

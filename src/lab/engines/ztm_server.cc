@@ -9,8 +9,8 @@
 // nats_host, jobs go to NATS (no in-process workers, photo bytes in PostgreSQL); with
 // edge_hosts = "edge1,edge2" too (stage cdn), the CDN's edges are configured and trusted.
 // Stage sharding: shard_hosts = "s1=s1a+s1b,..." (the shard clusters; no db_host) and etcd_host:
-// the server runs on the bucket map (storage.shard_map), behind lb_host, sessions in redis_host,
-// the L2 ring on l2_hosts.
+// the server follows the bucket map in etcd (storage.shard_map), behind lb_host, sessions in
+// redis_host, the L2 ring on l2_hosts.
 // `worker` params: db_host, nats_host. Health: GET /healthz on kWorkerPort.
 #include <sstream>
 #include <stdexcept>
@@ -57,7 +57,7 @@ Vars common_vars(const EngineContext& c, int port) {
 
 // Stage sharding: the first bucket map over the shard clusters of `spec` ("s1=s1a+s1b,...",
 // lab/shards.h), created in etcd at kShardMapKey unless a map is there already (it may have moved
-// on: `scale shards=N` adds shards), and rendered for the server. Returns storage.shard_map.
+// on: `scale shards=N` adds shards). Returns storage.shard_map: the key, which the server follows.
 std::string prepare_shard_map(const EngineContext& c, const std::string& spec) {
   std::vector<ShardEntry> shards;
   for (const auto& shard : parse_shard_hosts(spec)) {
@@ -68,12 +68,10 @@ std::string prepare_shard_map(const EngineContext& c, const std::string& spec) {
   const std::string etcd_host = param(c, "etcd_host", "");
   if (shards.empty() || etcd_host.empty())
     throw std::runtime_error("ztm: shard_hosts needs shards and etcd_host");
-  const std::string map = even_shard_map(shards);
-  etcd_put_if(c.address_of(etcd_host), kEtcdClientPort, kShardMapKey, map, 0,
+  const std::string etcd = c.address_of(etcd_host);
+  etcd_put_if(etcd, kEtcdClientPort, kShardMapKey, even_shard_map(shards), 0,
               std::chrono::seconds(2));
-  const std::string path = c.workdir + "/shards.json";
-  write_file(path, map);
-  return path;
+  return "etcd://" + etcd + ":" + std::to_string(kEtcdClientPort) + kShardMapKey;
 }
 
 }  // namespace
