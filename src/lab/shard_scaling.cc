@@ -48,15 +48,10 @@ std::string register_shard(const std::string& etcd, const ShardEntry& shard) {
 
 // One process per shard cluster: its first member's Patroni (s1a, s2a, ...), by number.
 std::vector<Proc*> Supervisor::shard_procs() {
-  std::vector<Proc*> out;
-  for (auto& p : procs_)
-    if (p.def->engine == "patroni" && p.host->name.back() == 'a' &&
-        std::count(p.host->roles.begin(), p.host->roles.end(), "shard"))
-      out.push_back(&p);
-  std::sort(out.begin(), out.end(), [](const Proc* a, const Proc* b) {
-    return host_number(a->host->name) < host_number(b->host->name);
+  return numbered_procs([](const Proc& p) {
+    return p.def->engine == "patroni" && p.host->name.back() == 'a' &&
+           std::count(p.host->roles.begin(), p.host->roles.end(), "shard");
   });
-  return out;
 }
 
 json::object Supervisor::scale_shards(int shards) {

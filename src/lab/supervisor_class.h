@@ -100,6 +100,8 @@ class Supervisor {
   void autoscale_tick();
   bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds bound);
   std::optional<LoadBalancerApi> load_balancer();
+  // The processes `pick` chooses, by their host's number (web4 -> 4, s2a -> 2).
+  std::vector<Proc*> numbered_procs(const std::function<bool(const Proc&)>& pick);
   std::vector<Proc*> web_procs();
   void stop_gracefully(const std::string& name);
   std::string add_runtime_host(HostDef def);
