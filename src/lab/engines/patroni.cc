@@ -80,10 +80,18 @@ bool is_primary(const json::object& o) {
   return role == "master" || role == "primary";
 }
 
-// The WAL position of the primary as seen by any fresh observation (nullopt: none is primary).
-std::optional<std::int64_t> primary_position() {
+// The cluster (Patroni's scope) a member's answer comes from: stage sharding runs several.
+std::string scope_of(const json::object& o) {
+  const auto* p = o.if_contains("patroni");
+  return p && p->is_object() ? text(p->as_object(), "scope") : "";
+}
+
+// The WAL position of the primary of `scope` as seen by any fresh observation (nullopt: none is
+// primary).
+std::optional<std::int64_t> primary_position(const std::string& scope) {
   for (const auto& [host, obs] : observations())
-    if (const auto* o = fresh(host); o && is_primary(*o)) return number(*o, "xlog", "location");
+    if (const auto* o = fresh(host); o && is_primary(*o) && scope_of(*o) == scope)
+      return number(*o, "xlog", "location");
   return std::nullopt;
 }
 
@@ -117,7 +125,7 @@ void describe(const std::string& host, json::object& out) {
   const auto* sync = o->if_contains("sync_standby");
   out["role"] = sync && sync->is_bool() && sync->as_bool() ? "sync_standby" : "replica";
   const auto replayed = number(*o, "xlog", "replayed_location");
-  const auto primary = primary_position();
+  const auto primary = primary_position(scope_of(*o));
   out["wal_position"] = replayed.value_or(0);
   if (replayed && primary)
     out["lag_bytes"] = std::max<std::int64_t>(0, *primary - *replayed);
