@@ -26,9 +26,9 @@ shard_map() {
   curl -s -m 2 -X POST "$etcd/v3/kv/range" -d "{\"key\":\"$(printf /ztm/shards/map | base64)\"}" |
     jq -r '.kvs[0].value // empty' | base64 -d
 }
-map_version_is() {  # map_version_is V: both web servers run on map version V (their /metrics)
+map_version_is() {  # map_version_is V: every web server runs on map version V (its /metrics)
   local w
-  for w in "$web1" "$web2"; do
+  for w in "$web1" "$web2" ${web3:-}; do
     [ "$(curl -s -m 2 "$w/metrics" | awk '$1 == "ztm_shard_map_version" { print $2 }')" = "$1" ] || return 1
   done
 }
@@ -135,6 +135,15 @@ on_its_shard() {  # each row's shard is the map's for its bucket
 check "every row on the shard its bucket maps to" on_its_shard
 echo "lab_sharding: users per shard: $(cut -d'|' -f1 "$work/rows" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
 
+# --- a third web server on the same map (scale web=3) ---------------------------------------------
+check "scale web=3 exits 0" "$ztm" lab scale web=3 --dir "$dir"
+check "three web servers UP in lb1's pool" until_ok 10 pool_up 3
+check "web3 follows the map in etcd" grep -qF 'shard_map = "etcd://10.77.1.5:2379/ztm/shards/map"' \
+  "$dir/hosts/web3/ztm/ztm.toml"
+web3=http://10.77.1.12:8080
+check "web3 reads a user made through lb1" test \
+  "$(curl -s -m 5 "$web3/users/${ids[0]}" | jq -r .firstName)" = U1
+
 # --- scale shards=5 ------------------------------------------------------------------------------
 started=$SECONDS
 out=$("$ztm" lab scale shards=5 --dir "$dir" 2>&1); rc=$?
@@ -144,7 +153,7 @@ check "s5 has a primary" until_ok 30 shards_have_primaries 5
 map=$(shard_map)
 check "the map lists five shards" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4","s5"]'
 check "version 2, s5 without buckets yet" test "$(jq -c '[.version, (.buckets | index("s5"))]' <<<"$map")" = '[2,null]'
-check "both web servers take the new map (version 2)" until_ok 10 map_version_is 2
+check "the web servers take the new map (version 2)" until_ok 10 map_version_is 2
 check "s5 is migrated" test "$(sql "$(primary_of s5)" \
   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
 check "s5 runs wal_level logical" test "$(sql s5b 'SHOW wal_level')" = logical
