@@ -66,6 +66,23 @@ check "s2's conninfo names both members, read-write" test \
 check "web1 follows the map in etcd" grep -qF 'shard_map = "etcd://10.77.1.5:2379/ztm/shards/map"' \
   "$dir/hosts/web1/ztm/ztm.toml"
 
+# web1's replica router per shard: a primary (1) and a replica (0) on each (ztm_pg_host_role{shard}).
+routers_see_both() {
+  local metrics k
+  metrics=$(curl -s -m 2 "$web1/metrics")
+  for k in 1 2 3 4; do
+    [ "$(grep "^ztm_pg_host_role{.*shard=\"s$k\"" <<<"$metrics" | awk '{ print $2 }' | sort | paste -sd,)" = 0,1 ] || return 1
+  done
+}
+# `ztm migrate` from inside web1's host reads the map from etcd and visits every shard.
+migrate_lists() {  # migrate_lists SHARD...: ztm migrate on web1's config names each
+  local out s
+  out=$(ip netns exec ztm-web1 "$ztm" migrate --config "$dir/hosts/web1/ztm/ztm.toml" 2>&1) || return 1
+  for s in "$@"; do grep -q "shard $s: schema version" <<<"$out" || return 1; done
+}
+check "ztm migrate in web1's host visits s1..s4 from the map in etcd" migrate_lists s1 s2 s3 s4
+check "web1 routes each shard: a primary and a replica" until_ok 10 routers_see_both
+
 # --- the shards are ready for bucket moves ----------------------------------------------------------
 check "wal_level logical on a shard" test "$(sql s3a 'SHOW wal_level')" = logical
 check "max_worker_processes 16" test "$(sql s3a 'SHOW max_worker_processes')" = 16
@@ -156,6 +173,7 @@ check "version 2, s5 without buckets yet" test "$(jq -c '[.version, (.buckets | 
 check "the web servers take the new map (version 2)" until_ok 10 map_version_is 2
 check "s5 is migrated" test "$(sql "$(primary_of s5)" \
   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
+check "ztm migrate in web1's host visits s5 too" migrate_lists s1 s2 s3 s4 s5
 check "s5 runs wal_level logical" test "$(sql s5b 'SHOW wal_level')" = logical
 check "shrinking is refused" not "$ztm" lab scale shards=4 --dir "$dir"
 check "users still read through lb1" read_back
