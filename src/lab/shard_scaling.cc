@@ -4,7 +4,7 @@
 // bucket map in etcd (lab/shards.h: appended with no bucket, the version bumped, written with a
 // compare-and-swap so a concurrent writer is never overwritten). Moving buckets onto it is the
 // mover's job (docs/sharding.md), not the lab's. Removing a shard would need its buckets moved
-// off first: refused.
+// off first: refused. `status` shows the map (shard_map_status).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -24,6 +24,7 @@ namespace {
 
 constexpr std::chrono::seconds kMigrateBound{60};
 constexpr std::chrono::seconds kEtcdTimeout{2};
+constexpr std::chrono::milliseconds kStatusTimeout{300};  // status answers quickly, etcd or not
 constexpr int kMapWriteAttempts = 5;  // compare-and-swap retries when another writer won
 
 // Appends `shard` to the map at kShardMapKey in etcd at address; "" or what went wrong. A map
@@ -100,6 +101,19 @@ std::string Supervisor::add_shard(int k) {
     return "registering " + shard.name + ": " + e;
   progress(fmt::format("{} registered in {} (no bucket yet)", shard.name, kShardMapKey));
   return "";
+}
+
+json::object Supervisor::shard_map_status() const {
+  const HostDef* etcd = host("etcd1");
+  if (!etcd) return {{"error", "no host etcd1"}};
+  try {
+    const EtcdValue map =
+        etcd_get(host_address(*etcd), kEtcdClientPort, kShardMapKey, kStatusTimeout);
+    if (map.mod_revision == 0) return {{"error", fmt::format("no map at {}", kShardMapKey)}};
+    return summarize_shard_map(map.value);
+  } catch (const std::exception& e) {
+    return {{"error", e.what()}};
+  }
 }
 
 }  // namespace ztm::lab

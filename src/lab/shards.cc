@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -123,6 +124,33 @@ std::string map_with_shard(const std::string& map_json, const ShardEntry& shard)
   shards->as_array().push_back(json::object{{"name", shard.name}, {"conninfo", shard.conninfo}});
   *version = version->as_int64() + 1;
   return json::serialize(v);
+}
+
+json::object summarize_shard_map(const std::string& map_json) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(map_json, ec);
+  const auto* map = ec ? nullptr : v.if_object();
+  const auto* shards = map ? map->if_contains("shards") : nullptr;
+  if (!shards || !shards->is_array()) return {{"error", "not a shard map"}};
+  std::map<std::string, std::int64_t> held;
+  if (const auto* buckets = map->if_contains("buckets"); buckets && buckets->is_array())
+    for (const auto& b : buckets->as_array())
+      if (b.is_string()) ++held[std::string(b.as_string())];
+  json::array list;
+  for (const auto& sv : shards->as_array()) {
+    const auto* shard = sv.if_object();
+    if (!shard || !shard->contains("name") || !shard->at("name").is_string())
+      return {{"error", "a shard without a name"}};
+    const std::string name(shard->at("name").as_string());
+    list.push_back(json::object{
+        {"name", name},
+        {"buckets", held[name]},
+        {"conninfo", shard->contains("conninfo") ? shard->at("conninfo") : json::value()}});
+  }
+  const auto* fenced = map->if_contains("fenced");
+  return {{"version", map->contains("version") ? map->at("version") : json::value()},
+          {"shards", std::move(list)},
+          {"fenced", fenced && fenced->is_array() ? fenced->as_array().size() : 0}};
 }
 
 EtcdValue etcd_get(const std::string& address, int port, const std::string& key,

@@ -6,6 +6,7 @@
 // the format storage/sharding/shard_map.h reads (and ShardMap::even makes: bucket b on shard
 // b % N), and etcd is spoken to through its v3 JSON gateway (POST /v3/kv/range, /v3/kv/txn).
 
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ std::string even_shard_map(const std::vector<ShardEntry>& shards);
 // its version bumped. Throws std::invalid_argument when the text is not a map or already names
 // the shard.
 std::string map_with_shard(const std::string& map_json, const ShardEntry& shard);
+
+// What `status` shows of a map: {"version", "shards": [{"name", "buckets": count, "conninfo"}],
+// "fenced": count}; {"error"} naming what is wrong when the text is not a map.
+boost::json::object summarize_shard_map(const std::string& map_json);
 
 // The value at `key` in the etcd whose client URL is address:port, and its mod_revision.
 struct EtcdValue {

@@ -51,5 +51,20 @@ TEST(LabShards, AddingAShardBumpsTheVersionAndKeepsTheBuckets) {
   EXPECT_THROW(map_with_shard("not json", {"s3", "c3"}), std::invalid_argument);
 }
 
+TEST(LabShards, SummaryCountsBucketsPerShard) {
+  const std::string map =
+      map_with_shard(even_shard_map({{"s1", "c1"}, {"s2", "c2"}}), {"s3", "c3"});
+  const json::object summary = summarize_shard_map(map);
+  EXPECT_EQ(summary.at("version"), 2);
+  EXPECT_EQ(summary.at("fenced"), 0);
+  const auto& shards = summary.at("shards").as_array();
+  ASSERT_EQ(shards.size(), 3u);
+  EXPECT_EQ(shards[0].at("buckets"), 512);
+  EXPECT_EQ(shards[1].at("conninfo"), "c2");
+  EXPECT_EQ(shards[2].at("buckets"), 0);
+  EXPECT_TRUE(summarize_shard_map("[1]").contains("error"));
+  EXPECT_TRUE(summarize_shard_map(R"({"shards":[{"conninfo":"c"}]})").contains("error"));
+}
+
 }  // namespace
 }  // namespace ztm::lab

@@ -141,6 +141,8 @@ class Supervisor {
   boost::json::object scale_shards(int shards);
   std::vector<Proc*> shard_procs();
   std::string add_shard(int k);
+  // The bucket map in etcd as `status` shows it (lab/shards.h), or {"error"}. Bounded (300 ms).
+  boost::json::object shard_map_status() const;
 
   std::string dir_;
   const Stage stage_;

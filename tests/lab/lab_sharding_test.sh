@@ -58,6 +58,11 @@ map=$(shard_map)
 check "the map is in etcd" test -n "$map"
 check "four shards s1..s4" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4"]'
 check "both web servers run on map version 1" map_version_is 1
+check "status shows the map: s1..s4, 256 buckets each" test \
+  "$(status_json | jq -c '[.shard_map.version, [.shard_map.shards[] | [.name, .buckets]]]')" = \
+  '[1,[["s1",256],["s2",256],["s3",256],["s4",256]]]'
+check "the status table shows the map" contains "$("$ztm" lab status --dir "$dir")" \
+  "shard map v1: s1 256 buckets s2 256 buckets s3 256 buckets s4 256 buckets"
 check "256 buckets each" test "$(jq -c '[.buckets | group_by(.)[] | length]' <<<"$map")" = '[256,256,256,256]'
 check "version 1, mode buckets" test "$(jq -c '[.version, .mode]' <<<"$map")" = '[1,"buckets"]'
 check "s2's conninfo names both members, read-write" test \
@@ -169,6 +174,8 @@ echo "lab_sharding: scale shards=5 in $((SECONDS - started)) s"
 check "s5 has a primary" until_ok 30 shards_have_primaries 5
 map=$(shard_map)
 check "the map lists five shards" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4","s5"]'
+check "status shows s5 with 0 buckets" test \
+  "$(status_json | jq -c '[.shard_map.version, (.shard_map.shards[] | select(.name == "s5") | .buckets)]')" = '[2,0]'
 check "version 2, s5 without buckets yet" test "$(jq -c '[.version, (.buckets | index("s5"))]' <<<"$map")" = '[2,null]'
 check "the web servers take the new map (version 2)" until_ok 10 map_version_is 2
 check "s5 is migrated" test "$(sql "$(primary_of s5)" \
