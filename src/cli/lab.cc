@@ -25,7 +25,8 @@ class Lab final : public Subcommand {
     up_->add_option("--stage", up_options_.stage,
                     "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
                     "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
-                    "queue (figures 1-18/1-19) | cdn (figure 1-11)")
+                    "queue (figures 1-18/1-19) | cdn (figure 1-11) | sharding (shard clusters "
+                    "under a bucket map)")
         ->required();
     up_->add_option("--hosts", up_options_.hosts,
                     "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
