@@ -25,7 +25,8 @@ class Lab final : public Subcommand {
     up_->add_option("--stage", up_options_.stage,
                     "single (figure 1-1) | db (figure 1-3) | replication (figures 1-5/1-6) | "
                     "lb (figure 1-4) | stateless (figure 1-14) | cache (figure 1-7) | "
-                    "queue (figures 1-18/1-19) | cdn (figure 1-11)")
+                    "queue (figures 1-18/1-19) | cdn (figure 1-11) | sharding (shard clusters "
+                    "under a bucket map)")
         ->required();
     up_->add_option("--hosts", up_options_.hosts,
                     "only these hosts of the stage, e.g. etcd1,db1,db2,db3 (its data tier)");
@@ -52,8 +53,9 @@ class Lab final : public Subcommand {
     scale_ = lab_->add_subcommand("scale",
                                   "Add or remove web servers behind the load balancer, draining "
                                   "each one that leaves (stages lb, stateless, queue), or worker "
-                                  "hosts (stage queue)");
-    scale_->add_option("tier", scale_spec_, "web=N (1..6) | workers=N (1..4)")->required();
+                                  "hosts (stage queue), or shard clusters (stage sharding)");
+    scale_->add_option("tier", scale_spec_, "web=N (1..6) | workers=N (1..4) | shards=N (4..5)")
+        ->required();
     deploy_ = lab_->add_subcommand(
         "deploy",
         "Deploy a new ztm binary to the web tier: a canary server first, watched (its 5xx share "
@@ -129,8 +131,8 @@ class Lab final : public Subcommand {
       if (scale_->parsed()) {
         const auto eq = scale_spec_.find('=');
         const std::string tier = scale_spec_.substr(0, eq);
-        if (eq == std::string::npos || (tier != "web" && tier != "workers")) {
-          fmt::print(stderr, "ztm lab scale: say web=N or workers=N\n");
+        if (eq == std::string::npos || (tier != "web" && tier != "workers" && tier != "shards")) {
+          fmt::print(stderr, "ztm lab scale: say web=N, workers=N or shards=N\n");
           return 2;
         }
         return lab::scale(dir, tier, std::stoi(scale_spec_.substr(eq + 1)));

@@ -150,9 +150,16 @@ std::vector<ConfigOption> make_options() {
       int_option("storage.postgres_max_held", "cluster: calls waiting at once (503 beyond)",
                  ZTM_FIELD(storage.postgres_max_held), 0, 1'000'000),
       string_option("storage.shard_map",
-                    "a bucket map file (JSON, docs/sharding.md): users split over the PostgreSQL "
-                    "clusters it names (backend postgres; empty: one database)",
+                    "the bucket map (docs/sharding.md): a JSON file, or etcd://HOST:PORT[,...]/KEY "
+                    "to follow it live; users split over the PostgreSQL clusters it names (backend "
+                    "postgres; empty: one database)",
                     ZTM_FIELD(storage.shard_map), {}, true),
+      int_option("storage.shard_hold_ms",
+                 "sharded: writes to a bucket being moved wait this long for the map that moves "
+                 "it before 503 (0: never wait)",
+                 ZTM_FIELD(storage.shard_hold_ms), 0, 60'000),
+      int_option("storage.shard_max_held", "sharded: writes waiting at once (503 beyond)",
+                 ZTM_FIELD(storage.shard_max_held), 0, 1'000'000),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
       bool_option("storage.migrate_on_start", "apply pending schema migrations on start",
@@ -435,6 +442,47 @@ std::vector<std::pair<std::string, std::string>> read_env_settings(char** enviro
   return out;
 }
 
+bool is_etcd_address(std::string_view text) {
+  return text.starts_with("etcd://");
+}
+
+EtcdKeyAddress parse_etcd_address(std::string_view text) {
+  constexpr std::string_view form = "etcd://HOST:PORT[,HOST:PORT...]/KEY";
+  if (!is_etcd_address(text)) throw std::invalid_argument(fmt::format("not {}", form));
+  std::string_view rest = text.substr(7);
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 == rest.size())
+    throw std::invalid_argument(fmt::format("no key: the form is {}", form));
+  EtcdKeyAddress out;
+  out.key = std::string(rest.substr(slash));
+  if (out.key.size() > 1024 ||
+      !std::all_of(out.key.begin(), out.key.end(), [](char ch) { return ch > ' ' && ch < 127; }))
+    throw std::invalid_argument("the key must be at most 1024 printable characters, no spaces");
+  std::string_view hosts = rest.substr(0, slash);
+  while (true) {
+    const auto comma = hosts.find(',');
+    const std::string_view item = hosts.substr(0, comma);
+    const auto colon = item.rfind(':');
+    const std::string_view host = colon == std::string_view::npos ? "" : item.substr(0, colon);
+    const std::string_view port = colon == std::string_view::npos ? "" : item.substr(colon + 1);
+    int number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    const bool host_ok =
+        !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' ||
+                 ch == ':' || ch == '[' || ch == ']';
+        });
+    if (!host_ok || port.empty() || ec != std::errc{} || end != port.data() + port.size() ||
+        number < 1 || number > 65535)
+      throw std::invalid_argument(
+          fmt::format("'{}' is not host:port (the form is {})", item.substr(0, 80), form));
+    out.endpoints.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    hosts = hosts.substr(comma + 1);
+  }
+  return out;
+}
+
 std::vector<NamedUrl> parse_named_urls(std::string_view text) {
   std::vector<NamedUrl> out;
   auto host_char = [](char ch) {
@@ -485,6 +533,13 @@ void validate(const Config& c) {
     throw ConfigError(
         "option 'storage.shard_map' needs 'storage.backend' postgres: shards are PostgreSQL "
         "clusters");
+  if (is_etcd_address(c.storage.shard_map)) {
+    try {
+      parse_etcd_address(c.storage.shard_map);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(fmt::format("option 'storage.shard_map': {}", e.what()));
+    }
+  }
   if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
     throw ConfigError(fmt::format(
         "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",

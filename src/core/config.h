@@ -53,9 +53,15 @@ struct StorageConfig {
   // With no primary reachable, calls wait for the new one (at most this long, this many).
   int postgres_hold_ms = 15'000;
   int postgres_max_held = 1000;
-  // A bucket map file (docs/sharding.md): users split over the PostgreSQL clusters it names, each
-  // one as postgres_url would be (backend postgres). Empty: one database.
+  // The bucket map (docs/sharding.md): a JSON file read once at start, or
+  // etcd://HOST:PORT[,...]/KEY, kept current by a watch. Users are split over the PostgreSQL
+  // clusters it names, each one opened as postgres_url would be (backend postgres). Empty: one
+  // database.
   std::string shard_map;
+  // Writes to a bucket being moved (fenced in the map) wait at most this long, this many at
+  // once, for the map that moves it (503 beyond).
+  int shard_hold_ms = 2000;
+  int shard_max_held = 1000;
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 
@@ -198,6 +204,17 @@ struct NamedUrl {
 
 // Parses a "name=url,..." list ("" = none); throws std::invalid_argument saying what is wrong.
 std::vector<NamedUrl> parse_named_urls(std::string_view text);
+
+// storage.shard_map's etcd form: etcd://host:port[,host:port...]/key.
+struct EtcdKeyAddress {
+  std::vector<std::string> endpoints;  // "host:port", "[v6]:port"; at least one
+  std::string key;                     // starts with '/', printable ASCII without spaces
+};
+
+// Whether `text` means etcd (it starts with "etcd://"), not a file path.
+bool is_etcd_address(std::string_view text);
+// Parses the etcd form; throws std::invalid_argument saying what is wrong.
+EtcdKeyAddress parse_etcd_address(std::string_view text);
 
 // One configurable option. `set` parses and validates a textual value and returns an error
 // message (naming nothing: the caller adds the option's name and source) or nullopt.

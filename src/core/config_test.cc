@@ -68,6 +68,25 @@ TEST(Config, CrossOptionValidation) {
   EXPECT_THROW(validate(sharded), ConfigError);
   sharded.storage.backend = "postgres";
   EXPECT_NO_THROW(validate(sharded));
+  // Or the map in etcd, followed live: endpoints and a key, or a clear error.
+  sharded.storage.shard_map = "etcd://127.0.0.1:2379,[::1]:2380/ztm/shards/map";
+  EXPECT_NO_THROW(validate(sharded));
+  const auto etcd = parse_etcd_address(sharded.storage.shard_map);
+  EXPECT_EQ(etcd.endpoints, (std::vector<std::string>{"127.0.0.1:2379", "[::1]:2380"}));
+  EXPECT_EQ(etcd.key, "/ztm/shards/map");
+  for (const char* bad :
+       {"etcd://", "etcd://127.0.0.1:2379", "etcd://127.0.0.1:2379/", "etcd:///ztm/map",
+        "etcd://host/ztm/map", "etcd://host:0/k", "etcd://host:99999/k", "etcd://a:1,,b:2/k",
+        "etcd://h:1/a key", "etcd://h o:1/k"}) {
+    sharded.storage.shard_map = bad;
+    try {
+      validate(sharded);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_TRUE(std::string_view(e.what()).starts_with("option 'storage.shard_map': "))
+          << e.what();
+    }
+  }
 }
 
 TEST(Config, EdgeListsAreNamedUrlsWithoutPaths) {

@@ -125,6 +125,21 @@ void print_table(const json::object& s) {
       fmt::print("pool ({}):{}\n", str(hv.at("name")), servers);
     }
   }
+  if (const auto* m = s.if_contains("shard_map")) {  // stage sharding
+    const auto& o = m->as_object();
+    std::string shards;
+    if (const auto* list = o.if_contains("shards"))
+      for (const auto& sv : list->as_array())
+        shards += fmt::format(" {} {} buckets", str(sv.at("name")),
+                              sv.at("buckets").to_number<std::int64_t>());
+    if (o.contains("error"))
+      fmt::print("shard map: {}\n", str(o.at("error")));
+    else
+      fmt::print("shard map v{}:{}{}\n", o.at("version").to_number<std::int64_t>(), shards,
+                 o.at("fenced").to_number<std::int64_t>() > 0
+                     ? fmt::format(", {} fenced", o.at("fenced").to_number<std::int64_t>())
+                     : "");
+  }
   if (const auto* a = s.if_contains("autoscale")) {
     const auto& o = a->as_object();
     const auto& load = o.at("load_rps_per_server");
@@ -329,8 +344,7 @@ int operation(const std::string& dir, const char* what, const json::object& requ
 }  // namespace
 
 int scale(const std::string& dir, const std::string& tier, int n) {
-  return operation(dir, "scale", {{"op", "scale"}, {tier == "workers" ? "workers" : "web", n}},
-                   std::chrono::seconds(300));
+  return operation(dir, "scale", {{"op", "scale"}, {tier, n}}, std::chrono::seconds(300));
 }
 
 int deploy(const std::string& dir, const DeploySettings& s) {

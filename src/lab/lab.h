@@ -37,7 +37,8 @@ int chaos(const std::string& dir, const std::string& action, const std::string& 
 
 // tier "web": the web tier behind the load balancer (stages lb, stateless, queue): adds or
 // removes web servers until there are `n`, each change drained through HAProxy. tier
-// "workers" (stage queue): adds or removes worker hosts (SIGTERM: jobs in hand finish).
+// "workers" (stage queue): adds or removes worker hosts (SIGTERM: jobs in hand finish). tier
+// "shards" (stage sharding): adds shard clusters, migrated and registered in the bucket map.
 int scale(const std::string& dir, const std::string& tier, int n);
 // A new binary for the web tier (stages with a load balancer): a canary first, watched for
 // `canary_ms` (its 5xx share through HAProxy at most `max_error_ratio`, after at least

@@ -49,24 +49,27 @@ std::function<HostDef(int)> with_shipper(std::function<HostDef(int)> make) {
   };
 }
 
+// Beside each PostgreSQL and Redis its exporter, and the host's log shipper.
+void add_exporters(HostDef& h) {
+  std::vector<ProcessDef> added;
+  for (const auto& p : h.processes) {
+    const std::string after = process_name(h, p);
+    if (p.engine == "postgres" || p.engine == "patroni")
+      added.push_back({.engine = "postgres-exporter", .after = {after}});
+    else if (p.engine == "redis")
+      added.push_back({.engine = "redis-exporter", .after = {after}});
+  }
+  added.push_back(kShipper);
+  for (auto& e : added) h.processes.push_back(std::move(e));
+}
+
 }  // namespace
 
 Stage observed(Stage stage) {
   if (std::any_of(stage.hosts.begin(), stage.hosts.end(),
                   [](const HostDef& h) { return h.name == kObsHost; }))
     return stage;
-  for (auto& h : stage.hosts) {
-    std::vector<ProcessDef> added;
-    for (const auto& p : h.processes) {
-      const std::string after = process_name(h, p);
-      if (p.engine == "postgres" || p.engine == "patroni")
-        added.push_back({.engine = "postgres-exporter", .after = {after}});
-      else if (p.engine == "redis")
-        added.push_back({.engine = "redis-exporter", .after = {after}});
-    }
-    added.push_back(kShipper);
-    for (auto& e : added) h.processes.push_back(std::move(e));
-  }
+  for (auto& h : stage.hosts) add_exporters(h);
   stage.hosts.push_back({.name = kObsHost,
                          .dc = "dc1",
                          .number = 3,
@@ -80,6 +83,12 @@ Stage observed(Stage stage) {
                                        kShipper}});
   stage.web_host = with_shipper(std::move(stage.web_host));
   stage.worker_host = with_shipper(std::move(stage.worker_host));
+  if (stage.shard_cluster)  // a shard cluster added at runtime (s5a, s5b), as the first four
+    stage.shard_cluster = [make = std::move(stage.shard_cluster)](int k) {
+      auto hosts = make(k);
+      for (auto& h : hosts) add_exporters(h);
+      return hosts;
+    };
   return stage;
 }
 

@@ -50,16 +50,21 @@ std::optional<LoadBalancerApi> Supervisor::load_balancer() {
   return std::nullopt;
 }
 
-// The web servers (hosts with role web), by number.
-std::vector<Proc*> Supervisor::web_procs() {
+std::vector<Proc*> Supervisor::numbered_procs(const std::function<bool(const Proc&)>& pick) {
   std::vector<Proc*> out;
   for (auto& p : procs_)
-    if (p.def->engine == "ztm" && std::count(p.host->roles.begin(), p.host->roles.end(), "web"))
-      out.push_back(&p);
+    if (pick(p)) out.push_back(&p);
   std::sort(out.begin(), out.end(), [](const Proc* a, const Proc* b) {
     return host_number(a->host->name) < host_number(b->host->name);
   });
   return out;
+}
+
+// The web servers (hosts with role web), by number.
+std::vector<Proc*> Supervisor::web_procs() {
+  return numbered_procs([](const Proc& p) {
+    return p.def->engine == "ztm" && std::count(p.host->roles.begin(), p.host->roles.end(), "web");
+  });
 }
 
 std::string Supervisor::wait_in_pool(const std::string& host, const std::string& want,

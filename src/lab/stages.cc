@@ -275,9 +275,100 @@ Stage cache() {
   return stage;
 }
 
+// docs/sharding.md: users' rows spread over shard clusters by a bucket map. Each shard s<k> is
+// a Patroni cluster of its own (scope s<k>: a primary s<k>a 10.77.1.<100+10k> that bootstraps
+// it and a replica s<k>b, +1) ready for logical replication between shards (bucket moves); the
+// map is in etcd1 (/ztm/shards/map, written by the first web server to start) beside Patroni's
+// keys. web1, web2 behind lb1 (as `lb`) with sessions in redis1 and the cache tier of `cache`.
+// `ztm lab scale shards=N` adds s5 (and registers it in the map, with no bucket yet).
+constexpr int kInitialShards = 4;
+constexpr int kMaxShards = 5;
+
+std::vector<HostDef> shard_cluster(int k) {
+  const std::string shard = "s" + std::to_string(k);
+  auto member = [&](const char* letter, std::vector<std::string> after) {
+    return HostDef{
+        .name = shard + letter,
+        .dc = "dc1",
+        .number = 100 + 10 * k + (letter[0] - 'a'),
+        .roles = {"db", "shard"},
+        .processes = {{.engine = "patroni",
+                       .params = {{"etcd_host", "etcd1"}, {"scope", shard}, {"logical", "on"}},
+                       .after = std::move(after)}}};
+  };
+  return {member("a", {"etcd1/etcd"}), member("b", {shard + "a/patroni"})};
+}
+
+Stage sharding() {
+  std::string shard_hosts;
+  std::vector<std::string> web_after = {"redis1/redis"};
+  std::vector<HostDef> hosts = {{.name = "etcd1",
+                                 .dc = "dc1",
+                                 .number = 5,
+                                 .roles = {"dcs"},
+                                 .processes = {{.engine = "etcd"}}}};
+  for (int k = 1; k <= kInitialShards; ++k) {
+    const std::string shard = "s" + std::to_string(k);
+    shard_hosts += fmt::format("{}{}={}a+{}b", k > 1 ? "," : "", shard, shard, shard);
+    for (auto& h : shard_cluster(k)) {
+      web_after.push_back(h.name + "/patroni");
+      hosts.push_back(std::move(h));
+    }
+  }
+  hosts.push_back({.name = "redis1",
+                   .dc = "dc1",
+                   .number = 40,
+                   .roles = {"sessions"},
+                   .processes = {{.engine = "redis", .params = {{"role", "primary"}}}}});
+  for (int n = 1; n <= 3; ++n) {
+    const std::string name = "cache" + std::to_string(n);
+    hosts.push_back({.name = name,
+                     .dc = "dc1",
+                     .number = 49 + n,
+                     .roles = {"cache"},
+                     .processes = {{.engine = "redis", .params = {{"role", "cache"}}}}});
+    web_after.push_back(name + "/redis");
+  }
+  auto web = [shard_hosts, web_after](int n) {
+    return HostDef{.name = "web" + std::to_string(n),
+                   .dc = "dc1",
+                   .number = 9 + n,
+                   .roles = {"web"},
+                   .processes = {{.engine = "ztm",
+                                  .params = {{"storage", "postgres"},
+                                             {"shard_hosts", shard_hosts},
+                                             {"etcd_host", "etcd1"},
+                                             {"lb_host", "lb1"},
+                                             {"sessions", "redis"},
+                                             {"redis_host", "redis1"},
+                                             {"l2_hosts", "cache1,cache2,cache3"}},
+                                  .after = web_after}}};
+  };
+  hosts.push_back(web(1));
+  hosts.push_back(web(2));
+  hosts.push_back({.name = "lb1",
+                   .dc = "dc1",
+                   .number = 2,
+                   .public_number = 10,
+                   .roles = {"lb"},
+                   .processes = {{.engine = "haproxy",
+                                  .params = {{"backends", "web1,web2"}},
+                                  .after = {"web1/ztm", "web2/ztm"}}}});
+  return {.name = "sharding",
+          .figure = "sharding: a bucket map over shard clusters",
+          .hosts = std::move(hosts),
+          .entry_host = "lb1",
+          .entry_port = 80,
+          .entry_tls_port = 443,
+          .max_web = kMaxWeb,
+          .web_host = web,
+          .max_shards = kMaxShards,
+          .shard_cluster = shard_cluster};
+}
+
 const std::vector<Stage>& stages() {
-  static const std::vector<Stage> all = {single(),    db(),    replication(), lb(),
-                                         stateless(), cache(), queue(),       cdn()};
+  static const std::vector<Stage> all = {single(), db(),    replication(), lb(),      stateless(),
+                                         cache(),  queue(), cdn(),         sharding()};
   return all;
 }
 
@@ -376,6 +467,8 @@ Stage with_cpu_quotas(Stage stage, const std::string& spec) {
   std::vector<HostDef> all = stage.hosts;
   for (int n = 1; n <= stage.max_web; ++n) all.push_back(stage.web_host(n));
   for (int n = 1; n <= stage.max_workers; ++n) all.push_back(stage.worker_host(n));
+  for (int k = 1; k <= stage.max_shards; ++k)
+    for (auto& h : stage.shard_cluster(k)) all.push_back(std::move(h));
   const auto known = [&](const std::string& name) {
     return std::any_of(all.begin(), all.end(), [&](const HostDef& h) {
       return h.name == name || std::find(h.roles.begin(), h.roles.end(), name) != h.roles.end();
@@ -405,6 +498,12 @@ Stage with_cpu_quotas(Stage stage, const std::string& spec) {
   for (auto& h : stage.hosts) h.cpus = quota_for(h, quotas);
   add_quota(stage.web_host, quotas);
   add_quota(stage.worker_host, quotas);
+  if (stage.shard_cluster)
+    stage.shard_cluster = [inner = std::move(stage.shard_cluster), quotas](int k) {
+      auto hosts = inner(k);
+      for (auto& h : hosts) h.cpus = quota_for(h, quotas);
+      return hosts;
+    };
   return stage;
 }
 

@@ -57,6 +57,11 @@ struct Stage {
   // work1..work<max_workers>; worker_host(n) is the definition of work<n> (n >= 1).
   int max_workers = 0;
   std::function<HostDef(int n)> worker_host;
+  // Stages with shards (sharding): `ztm lab scale shards=N` adds shard clusters up to
+  // s<max_shards>; shard_cluster(k) is the definition of shard s<k>'s hosts (k >= 1), its first
+  // host the one that bootstraps the cluster.
+  int max_shards = 0;
+  std::function<std::vector<HostDef>(int k)> shard_cluster;
   // Stages with edges (cdn): where clients are, on the public network.
   std::vector<ClientGroup> client_groups;
 };

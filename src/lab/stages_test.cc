@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -238,6 +239,43 @@ TEST(Stages, CdnClientGroupsAreNearerOneEdgeEach) {
   }
   for (const char* other : {"single", "lb", "queue"})
     EXPECT_TRUE(find_stage(other)->client_groups.empty()) << other;
+}
+
+// Stage sharding: four Patroni clusters of two (each its own scope, logical replication on),
+// each bootstrapped by its `a` member after etcd; the web servers name every shard's members and
+// start after all of them, behind lb1; a fifth cluster is defined for `scale shards=5` at
+// addresses of its own.
+TEST(Stages, ShardingHasFourClustersOfTwoBehindTheMap) {
+  const Stage& s = *find_stage("sharding");
+  std::map<std::string, const HostDef*> by_name;
+  for (const auto& h : s.hosts) by_name[h.name] = &h;
+  for (int k = 1; k <= 4; ++k) {
+    const std::string shard = "s" + std::to_string(k);
+    const HostDef& a = *by_name.at(shard + "a");
+    const HostDef& b = *by_name.at(shard + "b");
+    EXPECT_EQ(host_address(a), "10.77.1." + std::to_string(100 + 10 * k));
+    EXPECT_EQ(host_address(b), "10.77.1." + std::to_string(101 + 10 * k));
+    for (const HostDef* h : {&a, &b}) {
+      EXPECT_EQ(h->processes.at(0).engine, "patroni");
+      EXPECT_EQ(h->processes.at(0).params.at("scope"), shard);
+      EXPECT_EQ(h->processes.at(0).params.at("logical"), "on");
+    }
+    EXPECT_EQ(a.processes.at(0).after, std::vector<std::string>{"etcd1/etcd"});
+    EXPECT_EQ(b.processes.at(0).after, std::vector<std::string>{shard + "a/patroni"});
+  }
+  EXPECT_FALSE(by_name.contains("s5a"));
+  const auto& web = by_name.at("web2")->processes.at(0);
+  EXPECT_EQ(web.params.at("shard_hosts"), "s1=s1a+s1b,s2=s2a+s2b,s3=s3a+s3b,s4=s4a+s4b");
+  EXPECT_EQ(web.params.at("etcd_host"), "etcd1");
+  EXPECT_EQ(std::count(web.after.begin(), web.after.end(), "s4b/patroni"), 1);
+  EXPECT_EQ(entry_url(s), "http://10.77.0.10:80");
+  ASSERT_EQ(s.max_shards, 5);
+  const auto fifth = s.shard_cluster(5);
+  ASSERT_EQ(fifth.size(), 2u);
+  EXPECT_EQ(fifth[0].name, "s5a");
+  EXPECT_EQ(host_address(fifth[1]), "10.77.1.151");
+  EXPECT_EQ(fifth[1].processes.at(0).after, std::vector<std::string>{"s5a/patroni"});
+  EXPECT_EQ(find_stage("replication")->max_shards, 0);
 }
 
 }  // namespace

@@ -72,6 +72,7 @@ json::object Supervisor::status() const {
         {"decisions", decisions}};
   }
   if (stage_.max_workers > 0) out["worker_autoscale"] = worker_autoscale_status();
+  if (stage_.max_shards > 0) out["shard_map"] = shard_map_status();
   if (!stage_.client_groups.empty()) {
     json::array groups;
     for (const auto& g : stage_.client_groups)

@@ -287,18 +287,19 @@ void Supervisor::handle(int client) {
     write_answer(client, {{"ok", true}});
     return;
   }
-  if (op == "scale" && request->contains("workers")) {
-    const auto* n = request->if_contains("workers");
-    write_answer(client, n->is_int64()
-                             ? scale_workers(static_cast<int>(n->as_int64()))
-                             : json::object{{"ok", false}, {"error", "scale needs workers=N"}});
-    return;
-  }
-  if (op == "scale") {
-    const auto* web = request->if_contains("web");
-    write_answer(client, web && web->is_int64()
-                             ? scale(static_cast<int>(web->as_int64()))
-                             : json::object{{"ok", false}, {"error", "scale needs web=N"}});
+  if (op == "scale") {  // {"web": N} | {"workers": N} | {"shards": N}
+    const std::string tier = request->contains("workers")  ? "workers"
+                             : request->contains("shards") ? "shards"
+                                                           : "web";
+    const auto* n = request->if_contains(tier);
+    if (!n || !n->is_int64()) {
+      write_answer(client, {{"ok", false}, {"error", "scale needs " + tier + "=N"}});
+      return;
+    }
+    const int want = static_cast<int>(n->as_int64());
+    write_answer(client, tier == "workers"  ? scale_workers(want)
+                         : tier == "shards" ? scale_shards(want)
+                                            : scale(want));
     return;
   }
   if (op == "deploy") {

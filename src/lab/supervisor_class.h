@@ -100,6 +100,8 @@ class Supervisor {
   void autoscale_tick();
   bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds bound);
   std::optional<LoadBalancerApi> load_balancer();
+  // The processes `pick` chooses, by their host's number (web4 -> 4, s2a -> 2).
+  std::vector<Proc*> numbered_procs(const std::function<bool(const Proc&)>& pick);
   std::vector<Proc*> web_procs();
   void stop_gracefully(const std::string& name);
   std::string add_runtime_host(HostDef def);
@@ -134,6 +136,13 @@ class Supervisor {
   void worker_autoscale_tick();
   std::vector<Proc*> worker_procs();
   boost::json::object worker_autoscale_status() const;
+
+  // shard_scaling.cc: the shard clusters at runtime (stage sharding): scale shards=N.
+  boost::json::object scale_shards(int shards);
+  std::vector<Proc*> shard_procs();
+  std::string add_shard(int k);
+  // The bucket map in etcd as `status` shows it (lab/shards.h), or {"error"}. Bounded (300 ms).
+  boost::json::object shard_map_status() const;
 
   std::string dir_;
   const Stage stage_;

@@ -30,13 +30,7 @@ constexpr const char* kJobStream = "ZTM_JOBS";  // queue/nats: NatsQueueOptions'
 }  // namespace
 
 std::vector<Proc*> Supervisor::worker_procs() {
-  std::vector<Proc*> out;
-  for (auto& p : procs_)
-    if (p.def->engine == "worker") out.push_back(&p);
-  std::sort(out.begin(), out.end(), [](const Proc* a, const Proc* b) {
-    return host_number(a->host->name) < host_number(b->host->name);
-  });
-  return out;
+  return numbered_procs([](const Proc& p) { return p.def->engine == "worker"; });
 }
 
 json::object Supervisor::scale_workers(int workers) {

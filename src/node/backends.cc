@@ -12,6 +12,7 @@
 #include "cdn/varnish/varnish_edge.h"
 #include "core/log.h"
 #include "core/run_sync.h"
+#include "etcd/client.h"
 #include "kpi/local/local_sketch.h"
 #include "kpi/redis/redis_sketch.h"
 #include "media/local/local_blob_store.h"
@@ -24,6 +25,7 @@
 #include "storage/postgres/pg_store.h"
 #include "storage/replication/cluster_conninfo.h"
 #include "storage/replication/replica_router.h"
+#include "storage/sharding/map_source.h"
 #include "storage/sharding/sharded_store.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -139,17 +141,63 @@ media::ImageLimits image_limits(const Config& config) {
   return limits;
 }
 
-// The bucket map of storage.shard_map, read once at start (the etcd watch is to come).
-storage::ShardMap read_shard_map(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("storage.shard_map: cannot read {}", path));
-  std::string text(storage::kMaxShardMapBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
+// storage.shard_map's etcd form, or a ConfigError naming the option.
+EtcdKeyAddress etcd_address(const std::string& text) {
+  try {
+    return parse_etcd_address(text);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("option 'storage.shard_map': {}", e.what()));
+  }
+}
+
+etcd::ClientOptions etcd_client_options(const EtcdKeyAddress& address) {
+  etcd::ClientOptions options;
+  options.endpoints = address.endpoints;
+  return options;
+}
+
+// The bucket map of storage.shard_map as it is now: the file's, or the value of the etcd key
+// (ztm migrate reads it once; a server follows it with open_map_source).
+storage::ShardMap read_shard_map(const std::string& where) {
+  std::string text;
+  if (is_etcd_address(where)) {
+    const EtcdKeyAddress address = etcd_address(where);
+    etcd::Client client(etcd_client_options(address));
+    auto value = run_sync(client.get(address.key));
+    if (!value)
+      throw std::runtime_error(fmt::format("storage.shard_map {}: cannot read the map: {}", where,
+                                           value.error().message));
+    text = std::move(value->value);
+  } else {
+    std::ifstream in(where, std::ios::binary);
+    if (!in) throw std::runtime_error(fmt::format("storage.shard_map: cannot read {}", where));
+    text.assign(storage::kMaxShardMapBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+  }
   auto map = storage::parse_shard_map(text);  // refuses more than kMaxShardMapBytes
   if (!map)
-    throw std::runtime_error(fmt::format("storage.shard_map {}: {}", path, map.error().message));
+    throw std::runtime_error(fmt::format("storage.shard_map {}: {}", where, map.error().message));
   return std::move(*map);
+}
+
+// Where the sharded store takes its map: a file's, fixed; or etcd's, kept current by a watcher
+// (started here: a server does not start without a map; its metrics registered), which the
+// store owns, so it stops when the store goes, after every service using the store.
+std::shared_ptr<storage::MapSource> open_map_source(const std::string& where,
+                                                    MetricsRegistry& metrics) {
+  if (!is_etcd_address(where))
+    return std::make_shared<storage::LocalMapSource>(read_shard_map(where));
+  const EtcdKeyAddress address = etcd_address(where);
+  storage::ShardMapWatcherOptions watcher;
+  watcher.key = address.key;
+  auto source =
+      std::make_shared<storage::WatchedMapSource>(etcd_client_options(address), std::move(watcher));
+  if (auto started = source->start(); !started)
+    throw std::runtime_error(fmt::format("storage.shard_map {}: cannot load the map from etcd: {}",
+                                         where, started.error().message));
+  source->register_metrics(metrics);
+  return source;
 }
 
 // PostgreSQL at `conninfo`, with the other storage options: one host, or a cluster (several
@@ -176,13 +224,26 @@ std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& m
                                         bool migrate) {
   const StorageConfig& storage = config.storage;
   if (!storage.shard_map.empty()) {
-    storage::ShardMap map = read_shard_map(storage.shard_map);
-    std::vector<std::unique_ptr<Database>> shards;
-    for (const auto& shard : map.shards)
-      shards.push_back(open_postgres(storage, shard.conninfo, metrics, migrate, shard.name));
+    // Each shard opened as the unsharded branch would (the first map's now, later ones when a
+    // call first needs them); a failure is the call's error, not an exception.
+    storage::ShardOpener open = [storage, &metrics, migrate](const storage::Shard& shard,
+                                                             std::size_t) {
+      try {
+        return Result<std::unique_ptr<Database>>(
+            open_postgres(storage, shard.conninfo, metrics, migrate, shard.name));
+      } catch (const std::exception& e) {
+        return Result<std::unique_ptr<Database>>(Error{Errc::unavailable, e.what()});
+      }
+    };
+    auto store = std::make_unique<storage::ShardedStore>(
+        open_map_source(storage.shard_map, metrics), std::move(open),
+        storage::ShardedStoreOptions{.hold = std::chrono::milliseconds(storage.shard_hold_ms),
+                                     .max_held = storage.shard_max_held});
+    store->register_metrics(metrics);
+    const storage::ShardMap map = store->map();
     log::info("sharded",
               {{"shards", static_cast<int>(map.shards.size())}, {"map_version", map.version}});
-    return std::make_unique<storage::ShardedStore>(std::move(map), std::move(shards));
+    return store;
   }
   if (storage.backend == "postgres")
     return open_postgres(storage, storage.postgres_url, metrics, migrate);

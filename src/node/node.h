@@ -21,7 +21,8 @@
 // Shutdown (shutdown(), also run by the destructor): /readyz turns 503 for http.drain_delay_ms
 // (load balancers stop sending new work); listeners and idle connections close; in-flight
 // requests finish, for at most http.shutdown_timeout_ms; then background work stops (the relay;
-// workers finish the jobs they hold).
+// workers finish the jobs they hold). The sharded database's map watcher (storage.shard_map =
+// etcd://...) is owned by the database and stops when it is destroyed, after everything above.
 
 #include <functional>
 #include <memory>

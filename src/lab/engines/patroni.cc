@@ -80,10 +80,18 @@ bool is_primary(const json::object& o) {
   return role == "master" || role == "primary";
 }
 
-// The WAL position of the primary as seen by any fresh observation (nullopt: none is primary).
-std::optional<std::int64_t> primary_position() {
+// The cluster (Patroni's scope) a member's answer comes from: stage sharding runs several.
+std::string scope_of(const json::object& o) {
+  const auto* p = o.if_contains("patroni");
+  return p && p->is_object() ? text(p->as_object(), "scope") : "";
+}
+
+// The WAL position of the primary of `scope` as seen by any fresh observation (nullopt: none is
+// primary).
+std::optional<std::int64_t> primary_position(const std::string& scope) {
   for (const auto& [host, obs] : observations())
-    if (const auto* o = fresh(host); o && is_primary(*o)) return number(*o, "xlog", "location");
+    if (const auto* o = fresh(host); o && is_primary(*o) && scope_of(*o) == scope)
+      return number(*o, "xlog", "location");
   return std::nullopt;
 }
 
@@ -117,7 +125,7 @@ void describe(const std::string& host, json::object& out) {
   const auto* sync = o->if_contains("sync_standby");
   out["role"] = sync && sync->is_bool() && sync->as_bool() ? "sync_standby" : "replica";
   const auto replayed = number(*o, "xlog", "replayed_location");
-  const auto primary = primary_position();
+  const auto primary = primary_position(scope_of(*o));
   out["wal_position"] = replayed.value_or(0);
   if (replayed && primary)
     out["lag_bytes"] = std::max<std::int64_t>(0, *primary - *replayed);
@@ -176,6 +184,24 @@ std::string set_apply_delay(const EngineContext& c, Vars vars, const std::string
          ")";
 }
 
+// The cluster-wide settings of deploy/patroni/patroni.yml that logical replication needs
+// (docs/sharding.md, "Moving a bucket"); without it, PostgreSQL 15's defaults.
+Vars wal_vars(bool logical) {
+  if (!logical)
+    return {{"wal_level", "replica"},
+            {"max_wal_senders", "10"},
+            {"max_replication_slots", "10"},
+            {"max_worker_processes", "8"},
+            {"max_logical_replication_workers", "4"},
+            {"wal_retrieve_retry_interval", "5s"}};
+  return {{"wal_level", "logical"},
+          {"max_wal_senders", "16"},
+          {"max_replication_slots", "16"},
+          {"max_worker_processes", "16"},
+          {"max_logical_replication_workers", "8"},
+          {"wal_retrieve_retry_interval", "100ms"}};
+}
+
 }  // namespace
 
 ProcessSpec prepare_patroni(const EngineContext& c) {
@@ -192,20 +218,21 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
   chown_to(c.workdir, pw);
   const std::string run_dir = c.workdir + "/run";
   make_dir(run_dir, pw);
-  const Vars vars = {
-      {"name", c.host},
-      {"address", c.address},
-      {"api_port", std::to_string(kApiPort)},
-      {"port", std::to_string(kPostgresPort)},
-      {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
-      {"workdir", c.workdir},
-      {"bin_dir", bin},
-      {"superuser_password", kSuperuserPassword},
-      {"replication_password", kReplicationPassword},
-      {"db_user", kPostgresUser},
-      {"db_password", kPostgresPassword},
-      {"db_name", kPostgresDatabase},
-      {"apply_delay", "0"}};
+  Vars vars = {{"scope", c.params.contains("scope") ? c.params.at("scope") : "ztm"},
+               {"name", c.host},
+               {"address", c.address},
+               {"api_port", std::to_string(kApiPort)},
+               {"port", std::to_string(kPostgresPort)},
+               {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
+               {"workdir", c.workdir},
+               {"bin_dir", bin},
+               {"superuser_password", kSuperuserPassword},
+               {"replication_password", kReplicationPassword},
+               {"db_user", kPostgresUser},
+               {"db_password", kPostgresPassword},
+               {"db_name", kPostgresDatabase},
+               {"apply_delay", "0"}};
+  vars.merge(wal_vars(c.params.contains("logical") && c.params.at("logical") == "on"));
   for (const char* file : {"patroni.yml", "post_bootstrap.sh"}) {
     render_file("patroni", file, vars, c.workdir + "/" + file);
     chown_to(c.workdir + "/" + file, pw);

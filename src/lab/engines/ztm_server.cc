@@ -8,6 +8,9 @@
 // server) or redis (sentinel_hosts = "sen1,sen2,sen3", or redis_host = one Redis); with
 // nats_host, jobs go to NATS (no in-process workers, photo bytes in PostgreSQL); with
 // edge_hosts = "edge1,edge2" too (stage cdn), the CDN's edges are configured and trusted.
+// Stage sharding: shard_hosts = "s1=s1a+s1b,..." (the shard clusters; no db_host) and etcd_host:
+// the server follows the bucket map in etcd (storage.shard_map), behind lb_host, sessions in
+// redis_host, the L2 ring on l2_hosts.
 // `worker` params: db_host, nats_host. Health: GET /healthz on kWorkerPort.
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +20,7 @@
 #include "lab/engines/postgres_credentials.h"
 #include "lab/health.h"
 #include "lab/load_balancer.h"
+#include "lab/shards.h"
 #include "lab/template.h"
 
 namespace ztm::lab {
@@ -51,13 +55,36 @@ Vars common_vars(const EngineContext& c, int port) {
           {"workdir", c.workdir}};
 }
 
+// Stage sharding: the first bucket map over the shard clusters of `spec` ("s1=s1a+s1b,...",
+// lab/shards.h), created in etcd at kShardMapKey unless a map is there already (it may have moved
+// on: `scale shards=N` adds shards). Returns storage.shard_map: the key, which the server follows.
+std::string prepare_shard_map(const EngineContext& c, const std::string& spec) {
+  std::vector<ShardEntry> shards;
+  for (const auto& shard : parse_shard_hosts(spec)) {
+    std::vector<std::string> addresses;
+    for (const auto& h : shard.hosts) addresses.push_back(c.address_of(h));
+    shards.push_back({.name = shard.name, .conninfo = shard_conninfo(addresses)});
+  }
+  const std::string etcd_host = param(c, "etcd_host", "");
+  if (shards.empty() || etcd_host.empty())
+    throw std::runtime_error("ztm: shard_hosts needs shards and etcd_host");
+  const std::string etcd = c.address_of(etcd_host);
+  etcd_put_if(etcd, kEtcdClientPort, kShardMapKey, even_shard_map(shards), 0,
+              std::chrono::seconds(2));
+  return "etcd://" + etcd + ":" + std::to_string(kEtcdClientPort) + kShardMapKey;
+}
+
 }  // namespace
 
 ProcessSpec prepare_ztm_server(const EngineContext& c) {
   const std::string storage = param(c, "storage", "sqlite");
   const std::string config = c.workdir + "/ztm.toml";
   Vars vars = common_vars(c, kPort);
-  if (storage == "postgres") {
+  const std::string shard_hosts = param(c, "shard_hosts", "");
+  if (!shard_hosts.empty()) {
+    if (storage != "postgres") throw std::runtime_error("ztm: shard_hosts needs storage postgres");
+    vars["shard_map"] = prepare_shard_map(c, shard_hosts);
+  } else if (storage == "postgres") {
     // db_host: one database server; db_hosts: "db1,db2,db3", every member of a replicated
     // cluster, in libpq's multi-host form (the server finds the primary and the replicas).
     std::vector<std::string> addresses;
@@ -82,7 +109,12 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
     config_template = "ztm-lb-" + sessions + ".toml";
     vars["trusted_proxies"] = c.address_of(lb);
     vars["drain_delay_ms"] = std::to_string(kDrainDelayMs);
-    if (sessions == "redis" && !param(c, "nats_host", "").empty()) {
+    if (!shard_hosts.empty()) {
+      // The sharding stage: sessions in one Redis, the cache tier, the bucket map.
+      config_template = "ztm-lb-sharding.toml";
+      vars["redis_address"] = host_ports(c, param(c, "redis_host", ""), kRedisPort);
+      vars["l2_nodes"] = host_ports(c, param(c, "l2_hosts", ""), kRedisPort);
+    } else if (sessions == "redis" && !param(c, "nats_host", "").empty()) {
       // The queue stage: one Redis for sessions, jobs through NATS.
       config_template = "ztm-lb-queue.toml";
       vars["redis_address"] = host_ports(c, param(c, "redis_host", ""), kRedisPort);

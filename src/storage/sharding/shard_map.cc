@@ -197,6 +197,24 @@ Result<void> validate(const ShardMap& map) {
   return {};
 }
 
+Result<void> check_successor(const ShardMap& current, const ShardMap& next) {
+  if (next.version <= current.version)
+    return bad(fmt::format("version {} is not newer than {}", next.version, current.version));
+  if (next.mode != current.mode) return bad("the mode changed");
+  if (next.shards.size() < current.shards.size())
+    return bad(fmt::format("it has {} shards, fewer than the {} it would replace",
+                           next.shards.size(), current.shards.size()));
+  for (std::size_t i = 0; i < current.shards.size(); ++i)
+    if (next.shards[i] != current.shards[i])
+      return bad(
+          fmt::format("shards[{}] ({} before) changed its name or conninfo: shards are only "
+                      "appended",
+                      i, quoted(current.shards[i].name)));
+  if (next.mode == ShardMap::Mode::modulo && next.shards.size() != current.shards.size())
+    return bad("a modulo map cannot gain shards (id % N would move most users)");
+  return {};
+}
+
 Result<ShardMap> parse_shard_map(std::string_view text) {
   if (text.size() > kMaxShardMapBytes)
     return bad(fmt::format("{} bytes; at most {}", text.size(), kMaxShardMapBytes));

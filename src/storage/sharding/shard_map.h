@@ -64,6 +64,13 @@ struct ShardMap {
 // Every rule of the comment on ShardMap; invalid_argument naming the first one broken.
 Result<void> validate(const ShardMap& map);
 
+// Whether `next` may replace `current` on a running server: a newer version, the same mode, and
+// the same shards (name and conninfo) at the same indexes, possibly more appended at the end (a
+// shard's index is its identity in positions and outbox ids; a drained shard stays listed with no
+// buckets), and in modulo mode no more either (id % N over a new N would strand rows: modulo maps
+// have no moves). invalid_argument naming the first difference. REQUIRES: both valid.
+Result<void> check_successor(const ShardMap& current, const ShardMap& next);
+
 // The map from its JSON text (docs/sharding.md, "The map"). invalid_json when the text is not
 // JSON; invalid_argument, naming the problem, for anything else wrong: more than
 // kMaxShardMapBytes, a missing, unknown or mistyped key, an unknown mode, a bucket naming no

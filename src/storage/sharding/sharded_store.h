@@ -28,17 +28,61 @@
 // Outbox message ids are the shard's id times kMaxShards plus the shard index: unique over
 // shards (they are the queue's dedup ids), and outbox_delete sends each back to its shard.
 //
-// Not yet (docs/sharding.md): the map is fixed at construction (no watcher, no moves, no fence);
-// calls that visit every shard visit them one after the other.
+// The map may change while the store runs (map_source.h: a file's map, or etcd's through the
+// watcher). Every call routes by one snapshot of it. A map is followed only when
+// check_successor() accepts it (newer, shards only appended); any other is logged, counted
+// (ztm_shard_map_refused_total) and ignored: the store keeps the map it has. A shard is opened,
+// by the `open` function the composition root gives, the first time a call needs it (all of the
+// first map's at construction), so a map gaining a shard needs no restart; a shard opened later
+// is opened on a thread of the store's own (a connection and a schema check block), never on the
+// caller's event loop.
+//
+// Writes during a bucket move's cutover (docs/sharding.md, "Moving a bucket"): every call that
+// writes rows of a user's bucket (users, accounts, photos, jobs, purchases, activity, lookup
+// rows, follows) is *held* while its bucket is fenced in the map: it waits until a map where
+// the bucket is no longer fenced arrives, then goes where that map says. A write a shard refuses
+// with Errc::moved (the shard-side fence: this server routed by a map older than the shards')
+// waits the same way for a map newer than the one it routed by, then is retried once there. A
+// hold is bounded: at most options.hold in all per write, at most options.max_held writes waiting
+// at once; beyond either, and for a moved refused again, the write fails unavailable, with
+// nothing written by it. Reads are never held: during a fence they go to the bucket's current
+// owner, which still has every row. A held write looks at the map every 5 ms on its own executor:
+// cheap, bounded by the hold, and only while a write is held (a wake-up from the watcher's thread
+// would tie the write's frame to that thread).
+//
+// Metrics (register_metrics): ztm_shard_holding, ztm_shard_held_total,
+// ztm_shard_hold_seconds_total, ztm_shard_hold_overflows_total{reason=full|timeout},
+// ztm_shard_moved_retries_total, ztm_shard_map_refused_total, ztm_shard_map_routed_version.
+//
+// Not yet (docs/sharding.md): calls that visit every shard visit them one after the other.
 
+#include <array>
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "core/blocking_pool.h"
+#include "core/metrics.h"
 #include "storage/database.h"
+#include "storage/sharding/map_source.h"
 #include "storage/sharding/shard_map.h"
 
 namespace ztm::storage {
+
+struct ShardedStoreOptions {
+  // How long a write to a fenced bucket (or one refused as moved) waits for the map that lets it
+  // go, at most; 0: it fails unavailable at once.
+  std::chrono::milliseconds hold{2000};
+  int max_held = 1000;  // writes held at once; beyond, unavailable
+};
+
+// Opens shard `shard` (at `index` in the map's shards, for ever): a migrated database, or the
+// error (logged; the call that needed it fails with it, the next one tries again).
+using ShardOpener =
+    std::function<Result<std::unique_ptr<Database>>(const Shard& shard, std::size_t index)>;
 
 class ShardedStore final : public Database {
  public:
@@ -46,12 +90,26 @@ class ShardedStore final : public Database {
   using Store::get_user;
   using Store::list_users;
 
+  // Opens every shard of source->current(): throws std::runtime_error naming the shard when one
+  // cannot be opened (a start-up error), std::invalid_argument on nonsense options.
+  // REQUIRES: source not null.
+  ShardedStore(std::shared_ptr<MapSource> source, ShardOpener open,
+               ShardedStoreOptions options = {});
+  // A fixed map over databases already open, shards[i] for map.shards[i] (tests).
   // REQUIRES: validate(map).ok(); shards.size() == map.shards.size(), none null, each migrated.
-  ShardedStore(ShardMap map, std::vector<std::unique_ptr<Database>> shards);
+  ShardedStore(ShardMap map, std::vector<std::unique_ptr<Database>> shards,
+               ShardedStoreOptions options = {});
+  ~ShardedStore() override;
 
-  const ShardMap& map() const { return map_; }
-  std::size_t shard_count() const { return shards_.size(); }
-  Database& shard(std::size_t index) { return *shards_.at(index); }
+  // The map calls are routed by now (a copy).
+  ShardMap map() { return *snapshot(); }
+  // How many shards are open (the map's may be more, until a call needs them).
+  std::size_t opened_shards() const;
+  // Shard `index`, opened. Throws std::out_of_range when it is not open yet.
+  Database& shard(std::size_t index);
+
+  // REQUIRES: called once per registry; the registry is not read after this is destroyed.
+  void register_metrics(MetricsRegistry& registry) const;
 
   boost::asio::awaitable<Result<StoredUser>> get_user(UserId id, Consistency c) override;
   boost::asio::awaitable<Result<UserPage>> list_users(UserId after, int limit,
@@ -114,21 +172,61 @@ class ShardedStore final : public Database {
   boost::asio::awaitable<Result<FollowCounts>> follow_counts(UserId user) override;
 
  private:
-  std::size_t owner_shard(UserId owner) const;
-  std::size_t key_shard(LookupKind kind, const std::string& key) const;
-  Database& owner_db(UserId owner) { return *shards_[owner_shard(owner)]; }
-  Database& key_db(LookupKind kind, const std::string& key) {
-    return *shards_[key_shard(kind, key)];
-  }
-  // The shard holding the photo (job): its lookup row's owner's. not_found when there is none.
-  boost::asio::awaitable<Result<std::size_t>> shard_by_lookup(LookupKind kind, std::int64_t id);
+  struct Stats;
+  class Hold;
+  // A call on one shard: `db` is shard `shard`. Not a coroutine (a lambda returning the shard's
+  // awaitable), so it may be called twice (a retry) and captures nothing that dies early.
+  template <class T>
+  using Call = std::function<boost::asio::awaitable<Result<T>>(Database& db, std::size_t shard)>;
+
+  // The map to route by: the source's newest if it may follow the one routed by so far (see the
+  // header comment), else that one.
+  std::shared_ptr<const ShardMap> snapshot();
+  // Shard `index` of `map`, opened now (on opener_) if it is not yet.
+  boost::asio::awaitable<Result<Database*>> open_shard(std::size_t index, const ShardMap& map);
+  Result<Database*> open_shard_blocking(std::size_t index, const ShardMap& map);
+  // `call` on the shard holding `placement`'s bucket (a user id, or lookup_placement's), by the
+  // current map; a read is never held, a write is (the header comment). Positions are tagged.
+  template <class T>
+  boost::asio::awaitable<Result<T>> read(UserId placement, Call<T> call);
+  template <class T>
+  boost::asio::awaitable<Result<T>> write(UserId placement, Call<T> call);
+  // `call` on shard `index` of the current map (calls that visit every shard, or one by index).
+  template <class T>
+  boost::asio::awaitable<Result<T>> on_shard(std::size_t index, const ShardMap& map, Call<T> call);
+  // The owner of the photo (job): its lookup row's. not_found when there is none.
+  boost::asio::awaitable<Result<UserId>> owner_by_lookup(LookupKind kind, std::int64_t id);
+  // `call` on the shard of the photo's (job's) owner, found by its lookup row; held as a write
+  // when `writes`.
+  template <class T>
+  boost::asio::awaitable<Result<T>> on_owner_of(LookupKind kind, std::int64_t id, bool writes,
+                                                Call<T> call);
+  // A new photo (job) `id` of `owner`: its lookup row first, then write(owner, call); conflict
+  // when the id's row names another owner.
+  template <class T>
+  boost::asio::awaitable<Result<T>> create_with_lookup(LookupKind kind, std::int64_t id,
+                                                       UserId owner, Call<T> call);
   // Makes `user` the email's holder, taking over from a holder whose account is gone. false: a
   // live account holds it.
   boost::asio::awaitable<Result<bool>> claim_email(const std::string& email, UserId user);
 
-  ShardMap map_;
-  std::vector<std::unique_ptr<Database>> shards_;
+  const std::shared_ptr<MapSource> source_;
+  const ShardOpener open_;
+  const ShardedStoreOptions options_;
+  std::shared_ptr<Stats> stats_;  // shared with the metric callbacks
+
+  std::mutex map_mu_;                        // held to look at or swap these two pointers
+  std::shared_ptr<const ShardMap> map_;      // the map routed by
+  std::shared_ptr<const ShardMap> refused_;  // the last map refused (logged once)
+
+  // Shards by index: a pointer, null until opened, read without a lock; opened (and owned)
+  // under open_mu_. A shard's index never changes (check_successor), so neither does its entry.
+  std::array<std::atomic<Database*>, kMaxShards> opened_{};
+  mutable std::mutex open_mu_;
+  std::vector<std::unique_ptr<Database>> owned_;
+
   std::atomic<std::size_t> next_outbox_shard_{0};  // outbox_batch starts at each shard in turn
+  BlockingPool opener_{1, 64};  // last: joined before the shards it opens are destroyed
 };
 
 }  // namespace ztm::storage

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Stage sharding (docs/lab.md, docs/sharding.md): etcd1, four shard clusters s1..s4 (Patroni:
+# a primary and a replica each, wal_level logical), web1 and web2 following the bucket map in
+# etcd behind lb1, sessions in redis1, the cache tier. Up; the map in etcd (four shards, 256
+# buckets each, every conninfo naming both members); users created through lb1 (admin creates
+# and sign-ups) read back through both web servers; each user's row on exactly one shard, the
+# one its bucket maps to, and every shard holding some; a shard's superuser reachable from
+# another shard's host with its password; `scale shards=5` adds s5 (migrated, registered with no
+# bucket, the web servers take the new map); down leaves nothing.
+# Usage: lab_sharding_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) otherwise.
+# Run under `flock /tmp/ztm-lab.lock` when other labs may start on the machine.
+set -uo pipefail
+ztm=$1
+. "$(dirname "$0")/../support/check.sh"
+. "$(dirname "$0")/lab_common.sh"
+. "$(dirname "$0")/lab_load.sh"
+lab_setup lab_sharding ip jq curl psql patroni etcd redis-server base64
+
+lb=http://10.77.0.10 web1=http://10.77.1.10:8080 web2=http://10.77.1.11:8080 etcd=http://10.77.1.5:2379
+on_first_failure() {
+  tail -n 20 "$dir/supervisor.log" "$dir"/hosts/s*/patroni/patroni.log "$dir"/hosts/web*/*/ztm.log \
+    >&2 2>/dev/null
+}
+# The bucket map as etcd holds it (/ztm/shards/map, through etcd's JSON gateway).
+shard_map() {
+  curl -s -m 2 -X POST "$etcd/v3/kv/range" -d "{\"key\":\"$(printf /ztm/shards/map | base64)\"}" |
+    jq -r '.kvs[0].value // empty' | base64 -d
+}
+map_version_is() {  # map_version_is V: every web server runs on map version V (its /metrics)
+  local w
+  for w in "$web1" "$web2" ${web3:-}; do
+    [ "$(curl -s -m 2 "$w/metrics" | awk '$1 == "ztm_shard_map_version" { print $2 }')" = "$1" ] || return 1
+  done
+}
+# The shard cluster's current primary (Patroni's role in `status`), e.g. s1a.
+primary_of() {
+  status_json | jq -r --arg s "$1" \
+    '[.hosts[] | select((.name | startswith($s)) and (.name | length) == ($s | length) + 1 and .role == "primary") | .name] | .[0] // empty'
+}
+# sql HOST SQL: psql as postgres over the member's Unix socket (the lab's own access path).
+sql() { psql -X -qAt -h "$dir/hosts/$1/patroni/run" -U postgres -d ztm -v ON_ERROR_STOP=1 -c "$2" 2>/dev/null; }
+shards_have_primaries() {
+  local k
+  for k in "$@"; do [ -n "$(primary_of "s$k")" ] || return 1; done
+}
+
+started=$SECONDS
+out=$("$ztm" lab up --stage sharding --dir "$dir" 2>&1); rc=$?
+check "up sharding exits 0" test "$rc" -eq 0 ||
+  { echo "$out" >&2; echo "lab_sharding: $passed passed, $failed failed"; exit 1; }
+echo "lab_sharding: up in $((SECONDS - started)) s"
+check "every process healthy" test "$(status_json | jq '[.hosts[].processes[].healthy] | all')" = true
+check "each shard cluster has a primary" until_ok 30 shards_have_primaries 1 2 3 4
+check "s1a bootstrapped s1: it is the primary" test "$(primary_of s1)" = s1a
+
+# --- the map in etcd -----------------------------------------------------------------------------
+map=$(shard_map)
+check "the map is in etcd" test -n "$map"
+check "four shards s1..s4" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4"]'
+check "both web servers run on map version 1" map_version_is 1
+check "status shows the map: s1..s4, 256 buckets each" test \
+  "$(status_json | jq -c '[.shard_map.version, [.shard_map.shards[] | [.name, .buckets]]]')" = \
+  '[1,[["s1",256],["s2",256],["s3",256],["s4",256]]]'
+check "the status table shows the map" contains "$("$ztm" lab status --dir "$dir")" \
+  "shard map v1: s1 256 buckets s2 256 buckets s3 256 buckets s4 256 buckets"
+check "256 buckets each" test "$(jq -c '[.buckets | group_by(.)[] | length]' <<<"$map")" = '[256,256,256,256]'
+check "version 1, mode buckets" test "$(jq -c '[.version, .mode]' <<<"$map")" = '[1,"buckets"]'
+check "s2's conninfo names both members, read-write" test \
+  "$(jq -r '.shards[1].conninfo' <<<"$map")" = \
+  "postgresql://ztm:ztm-lab@10.77.1.120:5432,10.77.1.121:5432/ztm?target_session_attrs=read-write"
+check "web1 follows the map in etcd" grep -qF 'shard_map = "etcd://10.77.1.5:2379/ztm/shards/map"' \
+  "$dir/hosts/web1/ztm/ztm.toml"
+
+# web1's replica router per shard: a primary (1) and a replica (0) on each (ztm_pg_host_role{shard}).
+routers_see_both() {
+  local metrics k
+  metrics=$(curl -s -m 2 "$web1/metrics")
+  for k in 1 2 3 4; do
+    [ "$(grep "^ztm_pg_host_role{.*shard=\"s$k\"" <<<"$metrics" | awk '{ print $2 }' | sort | paste -sd,)" = 0,1 ] || return 1
+  done
+}
+# `ztm migrate` from inside web1's host reads the map from etcd and visits every shard.
+migrate_lists() {  # migrate_lists SHARD...: ztm migrate on web1's config names each
+  local out s
+  out=$(ip netns exec ztm-web1 "$ztm" migrate --config "$dir/hosts/web1/ztm/ztm.toml" 2>&1) || return 1
+  for s in "$@"; do grep -q "shard $s: schema version" <<<"$out" || return 1; done
+}
+check "ztm migrate in web1's host visits s1..s4 from the map in etcd" migrate_lists s1 s2 s3 s4
+check "web1 routes each shard: a primary and a replica" until_ok 10 routers_see_both
+
+# --- the shards are ready for bucket moves ----------------------------------------------------------
+check "wal_level logical on a shard" test "$(sql s3a 'SHOW wal_level')" = logical
+check "max_worker_processes 16" test "$(sql s3a 'SHOW max_worker_processes')" = 16
+check "max_replication_slots 16, max_wal_senders 16" test \
+  "$(sql s4a "SELECT current_setting('max_replication_slots') || ',' || current_setting('max_wal_senders')")" = 16,16
+check "max_logical_replication_workers 8" test "$(sql s4b 'SHOW max_logical_replication_workers')" = 8
+check "wal_retrieve_retry_interval 100ms" test "$(sql s1a 'SHOW wal_retrieve_retry_interval')" = 100ms
+check "s1's superuser reaches s2 from s1a with its password" test "$(ip netns exec ztm-s1a \
+  psql -X -qAt "postgresql://postgres:ztm-lab-postgres@10.77.1.120:5432/ztm" -c 'SELECT 1' 2>&1)" = 1
+check "each shard is migrated (the bucket column)" test "$(sql s2a \
+  "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
+
+# --- users through lb1, read back through both web servers ----------------------------------------
+admin_token=$(curl -sf -m 5 -H 'Content-Type: application/json' \
+  -d '{"email":"admin@example.com","password":"admin-demo-password"}' "$lb/sessions" | jq -r .token)
+check "the demo admin logs in through lb1" test -n "$admin_token"
+profile() { echo "{\"firstName\":\"$1\",\"lastName\":\"Shard\",\"address\":{\"streetAddress\":\"1 Main\",\"city\":\"C$1\",\"state\":\"Y\",\"postalCode\":1}}"; }
+ids=()
+for i in $(seq 1 40); do
+  id=$(curl -s -m 10 -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $admin_token" \
+    -d "$(profile "U$i")" "$lb/users" | jq -r '.id // empty')
+  [ -n "$id" ] && ids+=("$id")
+done
+check "40 users created through lb1" test "${#ids[@]}" -eq 40
+signed=0
+for i in $(seq 1 12); do
+  id=$(curl -s -m 10 -X POST -H 'Content-Type: application/json' \
+    -d "{\"email\":\"shard$i@example.com\",\"password\":\"shard-password-$i\",\"profile\":$(profile "S$i")}" \
+    "$lb/accounts" | jq -r '.user_id // empty')
+  [ -n "$id" ] && { ids+=("$id"); signed=$((signed + 1)); }
+done
+check "12 sign-ups through lb1" test "$signed" -eq 12
+relogin() {
+  [ -n "$(curl -sf -m 5 -H 'Content-Type: application/json' \
+    -d '{"email":"shard7@example.com","password":"shard-password-7"}' "$lb/sessions" | jq -r '.token // empty')" ]
+}
+check "a signed-up user logs in through lb1" relogin
+read_back() {  # every user through both web servers, with its own name
+  local id want w
+  for id in "${ids[@]}"; do
+    want=$(curl -s -m 5 "$web1/users/$id" | jq -r .firstName)
+    [ -n "$want" ] && [ "$want" != null ] || { echo "user $id not at web1" >&2; return 1; }
+    for w in "$web2" "$lb"; do
+      [ "$(curl -s -m 5 "$w/users/$id" | jq -r .firstName)" = "$want" ] || { echo "user $id differs at $w" >&2; return 1; }
+    done
+  done
+}
+check "every user read back through web1, web2 and lb1" read_back
+
+# --- each user's row on the shard its bucket maps to ------------------------------------------------
+id_list=$(IFS=,; echo "${ids[*]}")
+: >"$work/rows"
+for k in 1 2 3 4; do
+  p=$(primary_of "s$k")
+  sql "$p" "SELECT id, bucket FROM users WHERE id IN ($id_list)" | sed "s/^/s$k|/" >>"$work/rows"
+done
+check "each user on exactly one shard" test "$(cut -d'|' -f2 "$work/rows" | sort | uniq | wc -l)" -eq "${#ids[@]}" -a \
+  "$(wc -l <"$work/rows")" -eq "${#ids[@]}"
+check "users on all four shards" test "$(cut -d'|' -f1 "$work/rows" | sort -u | wc -l)" -eq 4
+on_its_shard() {  # each row's shard is the map's for its bucket
+  local shard id bucket
+  while IFS='|' read -r shard id bucket; do
+    [ "$(jq -r --argjson b "$bucket" '.buckets[$b]' <<<"$map")" = "$shard" ] ||
+      { echo "user $id (bucket $bucket) on $shard" >&2; return 1; }
+  done <"$work/rows"
+}
+check "every row on the shard its bucket maps to" on_its_shard
+echo "lab_sharding: users per shard: $(cut -d'|' -f1 "$work/rows" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
+
+# --- a third web server on the same map (scale web=3) ---------------------------------------------
+check "scale web=3 exits 0" "$ztm" lab scale web=3 --dir "$dir"
+check "three web servers UP in lb1's pool" until_ok 10 pool_up 3
+check "web3 follows the map in etcd" grep -qF 'shard_map = "etcd://10.77.1.5:2379/ztm/shards/map"' \
+  "$dir/hosts/web3/ztm/ztm.toml"
+web3=http://10.77.1.12:8080
+check "web3 reads a user made through lb1" test \
+  "$(curl -s -m 5 "$web3/users/${ids[0]}" | jq -r .firstName)" = U1
+
+# --- scale shards=5 ------------------------------------------------------------------------------
+started=$SECONDS
+out=$("$ztm" lab scale shards=5 --dir "$dir" 2>&1); rc=$?
+check "scale shards=5 exits 0" test "$rc" -eq 0 || echo "$out" >&2
+echo "lab_sharding: scale shards=5 in $((SECONDS - started)) s"
+check "s5 has a primary" until_ok 30 shards_have_primaries 5
+map=$(shard_map)
+check "the map lists five shards" test "$(jq -c '[.shards[].name]' <<<"$map")" = '["s1","s2","s3","s4","s5"]'
+check "status shows s5 with 0 buckets" test \
+  "$(status_json | jq -c '[.shard_map.version, (.shard_map.shards[] | select(.name == "s5") | .buckets)]')" = '[2,0]'
+check "version 2, s5 without buckets yet" test "$(jq -c '[.version, (.buckets | index("s5"))]' <<<"$map")" = '[2,null]'
+check "the web servers take the new map (version 2)" until_ok 10 map_version_is 2
+check "s5 is migrated" test "$(sql "$(primary_of s5)" \
+  "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
+check "ztm migrate in web1's host visits s5 too" migrate_lists s1 s2 s3 s4 s5
+check "s5 runs wal_level logical" test "$(sql s5b 'SHOW wal_level')" = logical
+check "shrinking is refused" not "$ztm" lab scale shards=4 --dir "$dir"
+check "users still read through lb1" read_back
+
+# --- down ----------------------------------------------------------------------------------------
+"$ztm" lab down --dir "$dir" >"$work/down.log" 2>&1
+check "down exits 0" test $? -eq 0 || cat "$work/down.log" >&2
+nothing_left "after down"
+
+echo "lab_sharding: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
