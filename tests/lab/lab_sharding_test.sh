@@ -185,6 +185,45 @@ check "s5 runs wal_level logical" test "$(sql s5b 'SHOW wal_level')" = logical
 check "shrinking is refused" not "$ztm" lab scale shards=4 --dir "$dir"
 check "users still read through lb1" read_back
 
+# --- a bucket moved onto s5 while its user is written through lb1 (ztm shard, from etcd1's host) ---
+shard_cmd() { ip netns exec ztm-etcd1 "$ztm" shard "$@" --etcd 10.77.1.5:2379; }
+read -r from_shard mover_id bucket < <(head -1 "$work/rows" | tr '|' ' ')
+: >"$work/puts"
+(  # replaces of that user, one after another, until the move is finalised (at most 3000 or 120 s);
+  # each line: the name sent and the status
+  for i in $(seq 1 3000); do
+    [ -e "$work/stop" ] || [ $SECONDS -gt $((started + 120)) ] && break
+    code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $admin_token" -d "$(profile "M$i")" "$lb/users/$mover_id")
+    echo "M$i $code" >>"$work/puts"
+  done
+) &
+writer=$!
+started=$SECONDS
+until_ok 10 test -s "$work/puts"
+out=$(shard_cmd move --bucket "$bucket" --to s5 2>&1); rc=$?
+check "shard move of bucket $bucket ($from_shard -> s5) exits 0" test "$rc" -eq 0 || echo "$out" >&2
+echo "lab_sharding: $(grep 'switched to' <<<"$out")"
+check "the map assigns the bucket to s5, unfenced" test \
+  "$(shard_map | jq -c --argjson b "$bucket" '[.buckets[$b], (.fenced // [] | index($b))]')" = '["s5",null]'
+out=$(shard_cmd finalise --bucket "$bucket" 2>&1)
+check "shard finalise exits 0" test $? -eq 0 || echo "$out" >&2
+cp "$work/puts" "$work/puts.at-finalise"  # the writer goes on a little past the finalise
+until_ok 10 test "$(wc -l <"$work/puts")" -gt "$(wc -l <"$work/puts.at-finalise" 2>/dev/null || echo 0)"
+touch "$work/stop"
+wait "$writer"
+last=$(tail -1 "$work/puts" | cut -d' ' -f1)
+echo "lab_sharding: $(wc -l <"$work/puts") replaces during the move"
+check "every replace during the move answered 200" test "$(awk '$2 != 200' "$work/puts" | wc -l)" -eq 0
+check "the user's row is on s5 with the last name written" test \
+  "$(sql "$(primary_of s5)" "SELECT first_name FROM users WHERE id = $mover_id")" = "$last"
+check "nothing of the bucket is left on $from_shard" test \
+  "$(sql "$(primary_of "$from_shard")" "SELECT count(*) FROM users WHERE bucket = $bucket")" = 0
+check "lb1 reads the last name" until_ok 5 test "$(curl -s -m 5 "$lb/users/$mover_id" | jq -r .firstName)" = "$last"
+out=$(shard_cmd status 2>&1)
+check "shard status: five shards, no move in flight" test \
+  "$(grep -cE '^s[1-5] ' <<<"$out")-$(grep -c 'no moves in flight' <<<"$out")" = 5-1 || echo "$out" >&2
+
 # --- down ----------------------------------------------------------------------------------------
 "$ztm" lab down --dir "$dir" >"$work/down.log" 2>&1
 check "down exits 0" test $? -eq 0 || cat "$work/down.log" >&2
