@@ -43,10 +43,22 @@ void CachePolicy::conditional(const http::Request& req, http::Response& res, std
   res.header("ETag", std::move(etag));
 }
 
-std::string content_etag(std::string_view bytes) {
+namespace {
+
+std::uint64_t fnv1a(std::string_view bytes) {
   std::uint64_t h = 1469598103934665603ULL;
   for (unsigned char ch : bytes) h = (h ^ ch) * 1099511628211ULL;
-  return fmt::format("\"{:016x}\"", h);
+  return h;
+}
+
+}  // namespace
+
+std::string content_etag(std::string_view bytes) {
+  return fmt::format("\"{:016x}\"", fnv1a(bytes));
+}
+
+std::string document_etag(std::int64_t version, std::string_view bytes) {
+  return fmt::format("\"{}-{:016x}\"", version, fnv1a(bytes));
 }
 
 }  // namespace ztm::api

@@ -7,6 +7,7 @@
 // handler chose nothing, so no answer leaves without a policy.
 
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "http/message.h"
@@ -50,5 +51,9 @@ class CachePolicy {
 // A strong entity tag from the bytes themselves (FNV-1a, 64 bits: a validator, not a security
 // boundary): for answers without a version of their own (pages, static files).
 std::string content_etag(std::string_view bytes);
+// A user document's entity tag, "<version>-<content hash>": the document carries counts that
+// change under one version (app/users.h), so the bytes decide whether a copy is current, and the
+// version leads so that If-Match on a write compares it (api/request_parsing.h).
+std::string document_etag(std::int64_t version, std::string_view bytes);
 
 }  // namespace ztm::api

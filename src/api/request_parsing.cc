@@ -64,8 +64,10 @@ Precondition parse_if_match(std::string_view header) {
       std::int64_t v = 0;
       const auto inner = tag.substr(1, tag.size() - 2);
       auto [end, ec] = std::from_chars(inner.data(), inner.data() + inner.size(), v);
-      // An unparseable tag cannot be one of ours: it stays in the list as an impossible version.
-      pre.versions.push_back(ec == std::errc{} && end == inner.data() + inner.size() ? v : -1);
+      // "3" or a document's "3-<hash>". An unparseable tag cannot be one of ours: it stays in
+      // the list as an impossible version.
+      const bool ours = ec == std::errc{} && (end == inner.data() + inner.size() || *end == '-');
+      pre.versions.push_back(ours ? v : -1);
     } else if (!tag.empty()) {
       pre.versions.push_back(-1);  // weak or malformed: never matches
     }
@@ -98,10 +100,6 @@ Result<PageQuery> parse_page(const http::Request& req, int default_limit, int ma
     return Error{Errc::invalid_parameter,
                  "limit: must be an integer from 1 to " + std::to_string(max_limit)};
   return PageQuery{*after, static_cast<int>(*limit)};
-}
-
-std::string etag(std::int64_t version) {
-  return "\"" + std::to_string(version) + "\"";
 }
 
 namespace {

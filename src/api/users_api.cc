@@ -11,7 +11,6 @@
 
 namespace ztm::api {
 
-using app::serialize_user;
 using app::user_from_json;
 using app::user_to_json;
 using storage::StoredUser;
@@ -27,16 +26,18 @@ void add_position(Response& res, const std::string& position) {
   if (!position.empty()) res.header("X-Ztm-Position", position);
 }
 
-Response user_response(unsigned status, const StoredUser& s) {
+}  // namespace
+
+boost::asio::awaitable<Response> UsersApi::written(unsigned status, const StoredUser& s) {
+  auto doc = co_await users_.document(s);
+  if (!doc) co_return error_response(doc.error());
   Response res;
   res.status = status;
-  res.body = serialize_user(s.user);
-  res.header("ETag", etag(s.version));
+  res.body = (*doc)->data;
+  res.header("ETag", document_etag((*doc)->version, (*doc)->data));
   add_position(res, s.position);
-  return res;
+  co_return res;
 }
-
-}  // namespace
 
 boost::asio::awaitable<Result<UserId>> UsersApi::owned_id(http::Request& req) {
   auto id = parse_id(req.params[0]);
@@ -60,7 +61,7 @@ boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto doc = co_await users_.get(*id, std::move(*consistency));
   if (!doc) co_return error_response(doc.error());
   Response res;
-  CachePolicy::conditional(req, res, etag((*doc)->version), (*doc)->data);
+  CachePolicy::conditional(req, res, document_etag((*doc)->version, (*doc)->data), (*doc)->data);
   cache_.public_read(req, res, CachePolicy::Read::user, app::user_key(*id));
   co_return res;
 }
@@ -106,8 +107,8 @@ boost::asio::awaitable<Response> UsersApi::create(http::Request& req) {
   // A repeat of a keyed create answers like the first (201, the same user and Location).
   auto created = co_await users_.create(std::move(*user), std::move(*key));
   if (!created) co_return error_response(created.error());
-  Response res = user_response(201, *created);
-  res.header("Location", "/users/" + std::to_string(created->user.id));
+  Response res = co_await written(201, *created);
+  if (res.status == 201) res.header("Location", "/users/" + std::to_string(created->user.id));
   co_return res;
 }
 
@@ -121,7 +122,7 @@ boost::asio::awaitable<Response> UsersApi::replace(http::Request& req) {
   auto updated =
       co_await users_.replace(std::move(*user), parse_if_match(req.header(http::Field::if_match)));
   if (!updated) co_return error_response(updated.error());
-  co_return user_response(200, *updated);
+  co_return co_await written(200, *updated);
 }
 
 boost::asio::awaitable<Response> UsersApi::patch(http::Request& req) {
@@ -136,7 +137,7 @@ boost::asio::awaitable<Response> UsersApi::patch(http::Request& req) {
   auto updated =
       co_await users_.patch(*id, patch, parse_if_match(req.header(http::Field::if_match)));
   if (!updated) co_return error_response(updated.error());
-  co_return user_response(200, *updated);
+  co_return co_await written(200, *updated);
 }
 
 boost::asio::awaitable<Response> UsersApi::remove(http::Request& req) {

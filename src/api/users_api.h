@@ -32,6 +32,8 @@ class UsersApi {
   // proxy) wants the latest commit, past the caches and replicas (docs/cdn.md, "The origin's own
   // caches"); a client may ask for its own write's position (X-Ztm-Position); else any.
   Result<storage::Consistency> read_consistency(const http::Request& req) const;
+  // A write's answer: the written user's document (with its counts) and ETag, as a GET's.
+  boost::asio::awaitable<http::Response> written(unsigned status, const storage::StoredUser& s);
   // The id in the path, once the caller is known to be allowed to change that user.
   boost::asio::awaitable<Result<UserId>> owned_id(http::Request& req);
 

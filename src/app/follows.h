@@ -2,10 +2,13 @@
 // The follows' business rules, free of HTTP: a user follows another that exists, never themself;
 // each edge carries the other user's display name (storage/follow_store.h: the second copy is
 // written by the outbox relay, so a followee's followers page shows a new follower once the relay
-// has passed, usually within one pass).
+// has passed, usually within one pass). A follow changes the follower's `following` count at
+// once: the follower's cached user document is invalidated here; the followee's `followers`
+// count changes when the relay applies the copy, which invalidates both (app/outbox_relay.h).
 
 #include <boost/asio/awaitable.hpp>
 
+#include "app/users.h"
 #include "core/ids.h"
 #include "core/result.h"
 #include "storage/follow_store.h"
@@ -18,9 +21,10 @@ std::string display_name(const storage::User& user);
 
 class FollowService {
  public:
-  // REQUIRES: both outlive the service (the composition root passes one Database twice).
-  FollowService(storage::Store& users, storage::FollowStore& follows)
-      : users_(users), follows_(follows) {}
+  // REQUIRES: all outlive the service (the composition root passes one Database twice).
+  // `documents` serves the user documents that carry the counts.
+  FollowService(storage::Store& users, storage::FollowStore& follows, UserService& documents)
+      : users_(users), follows_(follows), documents_(documents) {}
 
   // `follower` follows `followee`: invalid_argument for oneself, not_found when either user does
   // not exist. Whether it changed anything (false: followed already).
@@ -36,6 +40,7 @@ class FollowService {
  private:
   storage::Store& users_;
   storage::FollowStore& follows_;
+  UserService& documents_;
 };
 
 }  // namespace ztm::app

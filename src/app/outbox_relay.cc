@@ -10,6 +10,7 @@
 #include <set>
 
 #include "app/purge_keys.h"
+#include "app/users.h"
 #include "core/log.h"
 #include "core/mix64.h"
 #include "core/run_on.h"
@@ -51,8 +52,9 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
   auto batch = co_await photos_.outbox_batch(options_.batch);
   if (!batch) co_return std::move(batch).error();
   std::vector<std::int64_t> published;  // jobs as published, changes once their purges are
-  std::vector<std::int64_t> changes;
-  std::set<std::string> keys;  // of the changes: one purge for the whole pass
+  std::vector<std::int64_t> changes;    // and follows: deleted once the pass's purge is published
+  std::set<std::string> keys;           // of the changes: one purge for the whole pass
+  std::set<UserId> counted;  // both users of each applied follow: one invalidate each a pass
   Result<void> failed;
   for (const auto& m : *batch) {
     if (m.topic == "change") {
@@ -75,11 +77,20 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
         published.push_back(m.id);
         continue;
       }
+      const UserId follower = change->follower, followee = change->followee;
       if (auto applied = co_await follows_.apply_follow(std::move(*change)); !applied.ok()) {
         failed = std::move(applied).error();
         break;  // in order: the rest waits for the next pass
       }
-      published.push_back(m.id);
+      // The counts in both users' documents (also for a repeat: its purge may have failed).
+      counted.insert({follower, followee});
+      if (options_.edges.empty()) {
+        published.push_back(m.id);
+        continue;
+      }
+      changes.push_back(m.id);
+      keys.insert(user_key(follower));
+      keys.insert(user_key(followee));
       continue;
     }
     if (m.topic != "jobs") {
@@ -105,6 +116,9 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
       changes.clear();
     }
   }
+  // Before the deletes: a crash in between leaves the messages, applied again with this again.
+  if (options_.users)
+    for (const UserId user : counted) co_await options_.users->invalidate(user);
   published.insert(published.end(), changes.begin(), changes.end());
   const int count = static_cast<int>(published.size());
   if (!published.empty())

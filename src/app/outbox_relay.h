@@ -16,6 +16,11 @@
 //             database with apply_follow (the message's id as its version), deleted only once the
 //             apply succeeded. A failed apply stops the pass there (the later messages of the same
 //             follower must not overtake it); applied again after a crash, it changes nothing.
+//             Both users' documents show the counts: after the pass's applies the relay
+//             invalidates them in the caches (`users`), and purges user-{follower} and
+//             user-{followee} at the edges with the pass's changes (the message is deleted once
+//             its purge is, so a failed purge re-applies it, which changes nothing, and purges
+//             again). Repeats count too: a repeat may be the retry of a failed purge.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -31,6 +36,8 @@
 
 namespace ztm::app {
 
+class UserService;
+
 // One CDN edge's purge queue.
 struct EdgeQueue {
   std::string edge;  // "edge1": in dedup ids
@@ -44,6 +51,7 @@ struct OutboxRelayOptions {
   std::vector<EdgeQueue> edges;                // none: changes are dropped
   std::chrono::milliseconds sync_interval{250};
   const Clock* clock = &Clock::system();  // the sync's time
+  UserService* users = nullptr;  // whose cached documents a follow's counts invalidate; may be null
 };
 
 class OutboxRelay {

@@ -120,7 +120,9 @@ Result<std::vector<std::string>> phones_from(const json::value* v) {
 Result<User> user_from_json(const json::value& doc, std::optional<UserId> path_id) {
   if (!doc.is_object()) return invalid("body", "must be a JSON object");
   const auto& obj = doc.get_object();
-  if (auto e = only_known(obj, "", {"id", "firstName", "lastName", "address", "phoneNumbers"}))
+  if (auto e = only_known(
+          obj, "",
+          {"id", "firstName", "lastName", "address", "phoneNumbers", "followers", "following"}))
     return *std::move(e);
   User u;
   if (const auto* id = obj.if_contains("id")) {
@@ -128,6 +130,14 @@ Result<User> user_from_json(const json::value& doc, std::optional<UserId> path_i
     auto v = integer(*id, "id");
     if (!v) return std::move(v).error();
     if (*v != *path_id) return invalid("id", "does not match the id in the URL");
+  }
+  for (std::string_view count : {"followers", "following"}) {
+    const auto* v = obj.if_contains(count);
+    if (!v) continue;
+    if (!path_id) return invalid(count, "is counted by the server and must not be sent");
+    auto n = integer(*v, count);
+    if (!n) return std::move(n).error();
+    if (*n < 0) return invalid(count, "must not be negative");
   }
   if (path_id) u.id = *path_id;
   auto first = text(obj, "", "firstName", UserLimits::kMaxName);
@@ -164,6 +174,13 @@ json::object user_to_json(const User& u) {
 
 std::string serialize_user(const User& user) {
   return json::serialize(user_to_json(user));
+}
+
+std::string serialize_user_document(const User& user, const storage::FollowCounts& counts) {
+  auto doc = user_to_json(user);
+  doc.emplace("followers", counts.followers);
+  doc.emplace("following", counts.following);
+  return json::serialize(doc);
 }
 
 void merge_patch(json::value& target, const json::value& patch) {

@@ -4,12 +4,17 @@
 //    "address":{"streetAddress":"21 2nd Street","city":"New York","state":"NY","postalCode":10021},
 //    "phoneNumbers":["212 555-1234","646 555-4567"]}
 // Field order on output is exactly this. Unknown fields are rejected at every level.
+// GET /users/{id} adds the user's follow counts after phoneNumbers (serialize_user_document):
+//   {...,"phoneNumbers":[...],"followers":3,"following":1}
+// They are read-only: a replace may send them back (a GET-modify-PUT round trip), as integers of
+// at least 0, and they are ignored; a create must not send them (as `id`).
 
 #include <boost/json/value.hpp>
 #include <optional>
 #include <string>
 
 #include "core/result.h"
+#include "storage/follow_store.h"
 #include "storage/user_record.h"
 
 namespace ztm::app {
@@ -31,6 +36,8 @@ Result<storage::User> user_from_json(const boost::json::value& doc, std::optiona
 
 boost::json::object user_to_json(const storage::User& user);
 std::string serialize_user(const storage::User& user);
+// The body of GET /users/{id}: the user and its follow counts.
+std::string serialize_user_document(const storage::User& user, const storage::FollowCounts& counts);
 
 // RFC 7396 JSON merge patch: applies `patch` to `target` in place.
 void merge_patch(boost::json::value& target, const boost::json::value& patch);

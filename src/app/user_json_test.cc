@@ -29,6 +29,30 @@ TEST(UserJson, IdIsReadOnly) {
   EXPECT_EQ(error_of(kJohn, 13), "id: does not match the id in the URL");
 }
 
+TEST(UserJson, TheDocumentEndsWithTheFollowCounts) {
+  auto user = user_from_json(json::parse(kJohn), 12);
+  ASSERT_TRUE(user);
+  const std::string john(kJohn);
+  EXPECT_EQ(serialize_user_document(*user, {.followers = 3, .following = 1}),
+            john.substr(0, john.size() - 1) + R"(,"followers":3,"following":1})");
+}
+
+TEST(UserJson, CountsAreReadOnly) {
+  const std::string john(kJohn);
+  auto with = [&](const std::string& counts) {
+    return john.substr(0, john.size() - 1) + "," + counts + "}";
+  };
+  // Sent back by a GET-modify-PUT: accepted and ignored.
+  auto user = user_from_json(json::parse(with(R"("followers":3,"following":0)")), 12);
+  ASSERT_TRUE(user) << user.error().message;
+  EXPECT_EQ(serialize_user(*user), kJohn);
+  EXPECT_EQ(error_of(with(R"("followers":-1)").c_str(), 12), "followers: must not be negative");
+  EXPECT_EQ(error_of(with(R"("following":"many")").c_str(), 12), "following: must be an integer");
+  const std::string create =
+      R"({"firstName":"A","lastName":"B","address":{"streetAddress":"s","city":"c","state":"st","postalCode":1},"followers":0})";
+  EXPECT_EQ(error_of(create.c_str()), "followers: is counted by the server and must not be sent");
+}
+
 TEST(UserJson, PhoneNumbersMayBeOmitted) {
   auto u = user_from_json(
       json::parse(

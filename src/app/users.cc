@@ -28,37 +28,42 @@ struct CacheKey {
   std::string_view view() const { return {buf, len}; }
 };
 
-UserDocument document(const StoredUser& s) {
-  return std::make_shared<const CachedValue>(CachedValue{serialize_user(s.user), s.version});
-}
-
 }  // namespace
 
 bool Precondition::matches(std::int64_t version) const {
   return any || std::find(versions.begin(), versions.end(), version) != versions.end();
 }
 
-UserService::UserService(Store& store, Cache* cache, IdGenerator& ids)
-    : UserService(store, cache, nullptr, ids) {}
+UserService::UserService(Store& store, storage::FollowStore& follows, Cache* cache,
+                         IdGenerator& ids)
+    : UserService(store, follows, cache, nullptr, ids) {}
 
-UserService::UserService(Store& store, Cache* cache, SharedCache* shared, IdGenerator& ids)
-    : store_(store), ids_(ids), cache_(cache, shared) {}
+UserService::UserService(Store& store, storage::FollowStore& follows, Cache* cache,
+                         SharedCache* shared, IdGenerator& ids)
+    : store_(store), follows_(follows), ids_(ids), cache_(cache, shared) {}
 
 boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
-  if (!consistency.min_position.empty() || consistency.latest) {  // past the cache: users.h
-    auto stored = co_await store_.get_user(id, std::move(consistency));
-    if (!stored) co_return std::move(stored).error();
-    co_return document(*stored);
-  }
+  if (!consistency.min_position.empty() || consistency.latest)  // past the cache: users.h
+    co_return co_await read_store(id, std::move(consistency));
   const CacheKey key(id);
-  auto read = cache_.get(key.view(), [this, id] { return read_store(id); });
+  auto read = cache_.get(key.view(), [this, id] { return read_store(id, Consistency{}); });
   co_return co_await std::move(read);
 }
 
-boost::asio::awaitable<Result<UserDocument>> UserService::read_store(UserId id) {
-  auto stored = co_await store_.get_user(id);
+boost::asio::awaitable<Result<UserDocument>> UserService::read_store(UserId id,
+                                                                     Consistency consistency) {
+  auto stored = co_await store_.get_user(id, std::move(consistency));
   if (!stored) co_return std::move(stored).error();
-  co_return document(*stored);
+  // Counts read after the user: a follow that changes them after this read invalidates the
+  // key, so the lease refuses this fill (cache/read_through_cache.h).
+  co_return co_await document(*stored);
+}
+
+boost::asio::awaitable<Result<UserDocument>> UserService::document(const StoredUser& written) {
+  auto counts = co_await follows_.follow_counts(written.user.id);
+  if (!counts) co_return std::move(counts).error();
+  co_return std::make_shared<const CachedValue>(
+      CachedValue{serialize_user_document(written.user, *counts), written.version});
 }
 
 boost::asio::awaitable<Result<UserPage>> UserService::list(UserId after, int limit,

@@ -58,19 +58,36 @@ class UserServiceTest : public ::testing::Test {
   LocalCache cache{LocalCacheOptions{}};
   ManualClock clock;
   IdGenerator ids{1, clock};
-  UserService users{store, &cache, ids};
+  UserService users{store, store, &cache, ids};
 };
 
 TEST_F(UserServiceTest, GetReadsThroughTheCache) {
   auto first = run_sync(users.get(12));
   ASSERT_TRUE(first);
   EXPECT_EQ((*first)->version, 1);
-  EXPECT_EQ((*first)->data, serialize_user(john()));
+  EXPECT_EQ((*first)->data, serialize_user_document(john(), {}));
   const int reads = store.reads();
   auto second = run_sync(users.get(12));
   ASSERT_TRUE(second);
   EXPECT_EQ(store.reads(), reads);  // served from the cache
   EXPECT_EQ((*second)->data, (*first)->data);
+}
+
+// The counts are cached with the document: a change of them is seen once whoever changed them
+// invalidated the document (FollowService, the outbox relay), never by reading them per request.
+TEST_F(UserServiceTest, TheCachedDocumentKeepsItsCountsUntilInvalidated) {
+  ASSERT_TRUE(run_sync(users.get(12)));  // cached now
+  ASSERT_TRUE(*run_sync(store.follow(12, 13, "John Smith", "Someone")));
+  const auto stale = run_sync(users.get(12));
+  ASSERT_TRUE(stale);
+  EXPECT_EQ((*stale)->data, serialize_user_document(john(), {}));
+  const int reads = store.reads();
+  run_sync(users.invalidate(12));
+  const auto fresh = run_sync(users.get(12));
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ((*fresh)->data, serialize_user_document(john(), {.followers = 0, .following = 1}));
+  EXPECT_EQ((*fresh)->version, 1);  // the same version: the ETag must cover the bytes
+  EXPECT_EQ(store.reads(), reads + 1);
 }
 
 TEST_F(UserServiceTest, AReadWithAPositionBypassesTheCache) {
@@ -205,7 +222,7 @@ class UserServiceHerdTest : public ::testing::Test {
   GatedStore store;
   LocalCache cache{LocalCacheOptions{}};
   IdGenerator ids{1};
-  UserService users{store, &cache, ids};
+  UserService users{store, store, &cache, ids};
   boost::asio::io_context io;
 };
 
@@ -270,8 +287,8 @@ class TwoLayerTest : public UserServiceTest {
   test::FakeSharedCache l2;
   LocalCache l1_a{short_ttl()};
   LocalCache l1_b{short_ttl()};
-  UserService a{store, &l1_a, &l2, ids};
-  UserService b{store, &l1_b, &l2, ids};
+  UserService a{store, store, &l1_a, &l2, ids};
+  UserService b{store, store, &l1_b, &l2, ids};
 };
 
 TEST_F(TwoLayerTest, AMissFillsL2AndL1SoTheOtherServerReadsL2NotTheStore) {
@@ -334,7 +351,7 @@ TEST_F(TwoLayerTest, AFailedStoreReadGivesTheLeaseBack) {
 }
 
 TEST_F(TwoLayerTest, WorksWithL2AloneAndDeletesOnRemove) {
-  UserService l2_only(store, nullptr, &l2, ids);
+  UserService l2_only(store, store, nullptr, &l2, ids);
   ASSERT_TRUE(run_sync(l2_only.get(12)));
   ASSERT_TRUE(run_sync(l2_only.remove(12, {})));
   auto gone = run_sync(l2_only.get(12));

@@ -191,7 +191,7 @@ void Node::build_web_server() {
   l1_ = open_local_cache(config_, clock_);
   if (l1_) register_cache_metrics(metrics_, *l1_);
   l2_ = open_l2_cache(config_, metrics_, clock_);
-  users_ = std::make_unique<UserService>(*database_, l1_.get(), l2_.get(), ids_);
+  users_ = std::make_unique<UserService>(*database_, *database_, l1_.get(), l2_.get(), ids_);
   metrics_.callback(
       "ztm_cache_coalesced_reads_total",
       "Cache misses that waited for a load of the same key already in flight in this process "
@@ -212,10 +212,11 @@ void Node::build_web_server() {
                                                account_options(config_), activity_.get());
   auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
   photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
-  follows_ = std::make_unique<app::FollowService>(*database_, *database_);
+  follows_ = std::make_unique<app::FollowService>(*database_, *database_, *users_);
 
   OutboxRelayOptions relay{.idle_wait = milliseconds(config_.queue.outbox_poll_ms),
-                           .clock = &clock_};
+                           .clock = &clock_,
+                           .users = users_.get()};
   for (const auto& admin : parse_named_urls(config_.cdn.edge_admins)) {
     purge_queues_.push_back(open_purge_queue(config_, clock_, admin.name));
     edges_.push_back(open_edge(admin));

@@ -2,13 +2,20 @@
 // followee's shard: over a sharded store of two in-memory shards, with the follower and the
 // followee on different shards, a relay that fails or stops between the first copy and the apply
 // (or between the apply and the delete) leaves the copies to converge on the next pass, and a
-// message applied twice changes nothing.
+// message applied twice changes nothing; each apply refreshes both users' documents (the counts)
+// in the caches and at the edges.
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+
 #include "app/outbox_relay.h"
+#include "app/users.h"
+#include "cache/local/local_cache.h"
+#include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "queue/embedded/embedded_queue.h"
 #include "storage/sharding/sharded_store.h"
+#include "tests/support/fake_shared_cache.h"
 #include "tests/support/memory_store.h"
 #include "tests/support/temp_dir.h"
 
@@ -138,6 +145,42 @@ TEST_F(FollowRelayTest, AMessageAppliedTwiceChangesNothing) {
   EXPECT_EQ(pending(), 0u);
   EXPECT_EQ(followers(kBea), Ids{kAda});  // Cyd's replayed add did not bring them back
   EXPECT_EQ(counts(kBea), (FollowCounts{1, 0}));
+}
+
+// The counts are in the user documents, cached in L1 and L2: the apply changes the followee's
+// followers count (and the follower's document may be cached from before its follow), so the
+// relay invalidates both documents and purges both users' keys at the edges.
+TEST_F(FollowRelayTest, AnApplyRefreshesBothUsersCachedDocumentsAndPurgesThemAtTheEdges) {
+  for (UserId id : {kAda, kBea})
+    ASSERT_TRUE(run_sync(db.create_user(storage::User{id, "A", "B", {"s", "c", "st", 1}, {}})));
+  ASSERT_EQ(*run_sync(relay().relay_once()), 2);  // the creates' changes: out of the way
+  cache::LocalCache l1{cache::LocalCacheOptions{}};
+  test::FakeSharedCache l2;
+  ManualClock clock;
+  IdGenerator ids{1, clock};
+  app::UserService users{db, db, &l1, &l2, ids};
+  auto counts_in = [&](UserId id) {
+    auto doc = run_sync(users.get(id));
+    EXPECT_TRUE(doc.ok());
+    if (!doc.ok()) return FollowCounts{-1, -1};
+    auto v = boost::json::parse((*doc)->data);
+    return FollowCounts{v.at("followers").as_int64(), v.at("following").as_int64()};
+  };
+  EXPECT_EQ(counts_in(kAda), (FollowCounts{0, 0}));  // both cached now
+  EXPECT_EQ(counts_in(kBea), (FollowCounts{0, 0}));
+  ASSERT_TRUE(*run_sync(db.follow(kAda, kBea, "Ada", "Bea")));  // past FollowService: no invalidate
+  EXPECT_EQ(counts_in(kAda), (FollowCounts{0, 0}));             // the cached copy, until...
+
+  queue::EmbeddedQueue edge{queue::EmbeddedQueueOptions{.path = dir.file("edge.db")}};
+  app::OutboxRelay running(db, db, queue, {.edges = {{"edge1", &edge}}, .users = &users});
+  EXPECT_EQ(*run_sync(running.relay_once()), 1);
+  EXPECT_EQ(counts_in(kAda), (FollowCounts{0, 1}));  // ...the relay's pass
+  EXPECT_EQ(counts_in(kBea), (FollowCounts{1, 0}));
+  auto purges = run_sync(edge.fetch(10, std::chrono::milliseconds(0)));
+  ASSERT_TRUE(purges.ok());
+  ASSERT_FALSE(purges->empty());
+  EXPECT_EQ(purges->front().payload, R"({"keys":["user-11","user-22"]})");
+  EXPECT_EQ(pending(), 0u);  // deleted once its purge was published
 }
 
 }  // namespace

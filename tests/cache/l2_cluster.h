@@ -95,12 +95,12 @@ struct WebServerOptions {
 
 class WebServer {
  public:
-  WebServer(storage::Store& store, IdGenerator& ids, cache::RedisCacheTierOptions l2,
+  WebServer(storage::Database& store, IdGenerator& ids, cache::RedisCacheTierOptions l2,
             WebServerOptions o)
       : tier(std::move(l2)),
         l1(o.l1 ? std::make_unique<cache::LocalCache>(cache::LocalCacheOptions{.ttl = o.l1_ttl})
                 : nullptr),
-        users(store, l1.get(), &tier, ids) {}
+        users(store, store, l1.get(), &tier, ids) {}
   cache::RedisCacheTier tier;
   std::unique_ptr<cache::LocalCache> l1;
   app::UserService users;

@@ -11,7 +11,7 @@
 namespace ztm::test {
 
 using app::Precondition;
-using app::serialize_user;
+using app::serialize_user_document;
 using app::UserService;
 using storage::User;
 
@@ -26,7 +26,7 @@ struct Outcomes {
     auto r = co_await users.get(id);
     if (!r) {
       failed.fetch_add(1);
-    } else if ((*r)->data != serialize_user(test_user(id)) || (*r)->version != 1) {
+    } else if ((*r)->data != serialize_user_document(test_user(id), {}) || (*r)->version != 1) {
       wrong.fetch_add(1);
     } else {
       ok.fetch_add(1);
@@ -205,7 +205,8 @@ TEST(L2UserService, AfterConcurrentWritesStopEveryCachedValueEqualsTheDatabasesW
   for (UserId id = 1; id <= kUsers; ++id) {
     const auto db = run_sync(cluster.store.get_user(id));
     ASSERT_TRUE(db);
-    const std::string expected = std::to_string(db->version) + ":" + serialize_user(db->user);
+    const std::string expected =
+        std::to_string(db->version) + ":" + serialize_user_document(db->user, {});
     for (auto& node : cluster.redis) {
       const auto v = node->command({"GET", "c:user:" + std::to_string(id)});
       if (v.empty()) continue;
@@ -226,7 +227,8 @@ TEST(L2UserService, AfterConcurrentWritesStopEveryCachedValueEqualsTheDatabasesW
           const auto db = run_sync(cluster.store.get_user(id));
           for (std::size_t s = 0; s < cluster.servers.size(); ++s) {
             auto r = run_on(*cluster.loops[s], cluster.servers[s]->users.get(id));
-            if (!r || (*r)->version != db->version || (*r)->data != serialize_user(db->user))
+            if (!r || (*r)->version != db->version ||
+                (*r)->data != serialize_user_document(db->user, {}))
               return false;
           }
         }

@@ -20,6 +20,8 @@ export interface Profile {
 
 export interface User extends Profile {
   id: number;
+  followers?: number; // read-only: GET /users/{id} and a write's answer carry them
+  following?: number;
 }
 
 export interface Photo {

@@ -8,9 +8,10 @@ import { asyncForm } from "./form";
 import { gallery } from "./photos";
 import { profileFields } from "./profile_form";
 
-// Our ETags are "<version>": the larger is the newer.
+// Our ETags are "<version>-<hash>" (the hash covers the follow counts): the larger version is
+// the newer.
 function version(etag: string | null): number {
-  const m = /^"(\d+)"$/.exec(etag ?? "");
+  const m = /^"(\d+)(?:-[0-9a-f]+)?"$/.exec(etag ?? "");
   return m ? Number(m[1]) : -1;
 }
 
