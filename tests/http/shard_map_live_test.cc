@@ -11,7 +11,6 @@
 
 #include "core/run_sync.h"
 #include "storage/sharding/shard_map.h"
-#include "tests/storage/store_conformance.h"
 #include "tests/support/etcd_instance.h"
 #include "tests/support/eventually.h"
 #include "tests/support/metric_value.h"
@@ -22,6 +21,16 @@ namespace ztm::test {
 namespace {
 
 constexpr const char* kKey = "/ztm/shards/map";
+
+storage::User a_user(UserId id) {
+  return storage::User{
+      id, "Ada", "Lovelace", storage::Address{"1 Main St", "Albany", "NY", 12207}, {}};
+}
+
+template <class R>
+std::string outcome(const R& r) {
+  return r.ok() ? "ok" : r.error().message;
+}
 
 // How many rows of `table` in database `conninfo` have `id`.
 long long rows_with_id(const std::string& conninfo, const std::string& table, UserId id) {
@@ -69,7 +78,7 @@ TEST(ShardMapInEtcd, TheServerStartsOnItAndFollowsAChange) {
 
   UserId id = 1'000'000;
   while (next.shard_of(id) != 2) ++id;
-  ASSERT_EQ(outcome(run_sync(server.store().create_user(sample_user(id)))), "ok");
+  ASSERT_EQ(outcome(run_sync(server.store().create_user(a_user(id)))), "ok");
   EXPECT_EQ(metric_value(server.metrics(), "ztm_shard_map_routed_version"), 2);
   EXPECT_EQ(rows_with_id(shards[2].conninfo, "users", id), 1);
   EXPECT_EQ(rows_with_id(shards[0].conninfo, "users", id), 0);

@@ -8,6 +8,7 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 #include "core/run_sync.h"
 #include "storage/sharding/map_source.h"
@@ -111,6 +112,11 @@ class LiveMap {
       if (run_sync(shard(s).get_user(id)).ok()) out.push_back(s);
     return out;
   }
+  // User `id`'s bucket, its shard by the map followed, and the other one (of two shards).
+  std::tuple<int, std::size_t, std::size_t> where(UserId id) {
+    const auto from = static_cast<std::size_t>(store.map().shard_of(id));
+    return {bucket_of(id), from, 1 - from};
+  }
   double metric(const std::string& series) const { return test::metric_value(metrics, series); }
   // Creates user `id` in the background; returns once the write is held, the store having
   // retried `moved_retries` writes refused as moved by then.
@@ -148,9 +154,7 @@ class LiveMap {
 TEST(ShardedStoreMap, AWriteToAFencedBucketWaitsAndLandsWhereTheNextMapSays) {
   LiveMap live(2);
   const UserId a = 1;
-  const int bucket = bucket_of(a);
-  const auto from = static_cast<std::size_t>(live.store.map().shard_of(a));
-  const std::size_t to = 1 - from;
+  const auto [bucket, from, to] = live.where(a);
   ASSERT_EQ(outcome(run_sync(live.store.create_user(sample_user(a)))), "ok");
   live.publish([&](ShardMap& m) { m.fenced_buckets.insert(bucket); });  // the cutover begins
 
@@ -208,9 +212,7 @@ TEST(ShardedStoreMap, TheHoldIsBoundedInTimeAndInWaiters) {
 TEST(ShardedStoreMap, AMovedWriteWaitsForANewerMapAndIsRetriedOnceOnTheNewOwner) {
   LiveMap live(2);
   const UserId a = 1;
-  const int bucket = bucket_of(a);
-  const auto from = static_cast<std::size_t>(live.store.map().shard_of(a));
-  const std::size_t to = 1 - from;
+  const auto [bucket, from, to] = live.where(a);
   // The mover fenced the bucket and disowned it on its shard; this server missed the fence.
   live.shard(from).disown(bucket);
   auto moved = live.create_held(a, 1);
