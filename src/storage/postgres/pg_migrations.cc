@@ -8,6 +8,7 @@
 
 #include "postgres/connection.h"
 #include "postgres/session.h"
+#include "storage/lookup_store.h"
 
 namespace ztm::storage {
 namespace {
@@ -205,7 +206,9 @@ constexpr Migration kMigrations[] = {
         move text NOT NULL,               -- the move that fenced it
         since timestamptz NOT NULL DEFAULT now()
       );
-      ALTER TABLE lookups ADD COLUMN placement bigint NOT NULL DEFAULT 0;
+      ALTER TABLE lookups ADD COLUMN placement bigint NOT NULL DEFAULT 0;  -- backfilled below
+      -- The backfill below is no change of a user: no outbox row (no purge storm) for it.
+      ALTER TABLE users DISABLE TRIGGER users_changed;
       DO $do$
       DECLARE t record;
       BEGIN
@@ -257,6 +260,7 @@ constexpr Migration kMigrations[] = {
                          t.tab || '_bucket', t.tab, 'ztm_bucket_' || t.tab);
         END LOOP;
       END $do$;
+      ALTER TABLE users ENABLE TRIGGER users_changed;
     )sql"},
 };
 
@@ -273,6 +277,25 @@ Result<pg::Session::Rows> exec(pg::Session& s, const std::string& sql, std::stri
     return e;
   }
   return r;
+}
+
+// Migration 11's lookup rows: their placement is a hash computed here (lookup_placement), which
+// gives each its bucket (the trigger sets it on the update). One row at a time: a few rows
+// where a sharded database predates the migration, none elsewhere.
+Result<pg::Session::Rows> place_lookups(pg::Session& s, std::string_view what) {
+  while (true) {
+    auto rows = exec(s, "SELECT kind, key FROM lookups WHERE placement = 0 LIMIT 1000", what);
+    if (!rows.ok() || PQntuples(rows->get()) == 0) return rows;
+    for (int i = 0; i < PQntuples(rows->get()); ++i) {
+      const char* kind = PQgetvalue(rows->get(), i, 0);
+      const char* key = PQgetvalue(rows->get(), i, 1);
+      const std::string placement = std::to_string(
+          lookup_placement(static_cast<LookupKind>(std::atoi(kind)), std::string(key)));
+      auto updated = exec(s, "UPDATE lookups SET placement = $3 WHERE kind = $1 AND key = $2", what,
+                          {kind, key, placement.c_str()});
+      if (!updated.ok()) return updated;
+    }
+  }
 }
 
 Result<int> read_version(pg::Session& s) {
@@ -334,6 +357,7 @@ Result<MigrationReport> pg_migrate(const std::string& conninfo, std::chrono::mil
     const std::string version = std::to_string(m.version);
     const std::string name(m.name);
     auto applied = exec(c, std::string(m.sql), step);
+    if (applied.ok() && m.version == 11) applied = place_lookups(c, step);
     if (applied.ok())
       applied = exec(c, "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)", step,
                      {version.c_str(), name.c_str()});

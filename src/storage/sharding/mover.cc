@@ -15,23 +15,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace json = boost::json;
 
-// Each table whose rows a user owns, with its primary key: the digest's row order.
-struct BucketTable {
-  const char* name;
-  const char* key;
-};
-constexpr BucketTable kTables[] = {
-    {"users", "id"},
-    {"idempotency_keys", "key"},
-    {"accounts", "user_id"},
-    {"photos", "id"},
-    {"jobs", "id"},
-    {"purchases", "id"},
-    {"activity", "day, user_id"},
-    {"lookups", "kind, key"},
-    {"following", "follower, followee"},
-    {"followers", "followee, follower"},
-    {"follower_counts", "user_id, slot"},
+// Each table whose rows a user owns (each has a `bucket` column: pg_migrations.cc, 11).
+constexpr const char* kTables[] = {
+    "users",   "idempotency_keys", "accounts",  "photos",          "jobs", "purchases", "activity",
+    "lookups", "following",        "followers", "follower_counts",
 };
 
 // How often the waits poll: the initial copy (seconds) and the catch-up (milliseconds).
@@ -45,8 +32,41 @@ std::string reverse_name(int bucket) {
   return fmt::format("ztm_back_{}", bucket);
 }
 
+// `conninfo` (a URI or key=value) as key=value, always reaching the primary: a multi-host
+// conninfo without target_session_attrs could land on a standby, where the fence fails and the
+// digest reads lagging rows. Used for the mover's sessions and for the subscriptions' CONNECTION.
+Result<std::string> primary_conninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
+  if (!options) {
+    std::string why = err ? err : "out of memory";
+    PQfreemem(err);
+    return Error{Errc::invalid_argument, "conninfo: " + why};
+  }
+  std::string out;
+  for (PQconninfoOption* o = options; o->keyword; ++o) {
+    if (!o->val || std::string_view(o->keyword) == "target_session_attrs") continue;
+    std::string value;
+    for (const char c : std::string_view(o->val)) {
+      if (c == '\\' || c == '\'') value += '\\';
+      value += c;
+    }
+    out += fmt::format("{}='{}' ", o->keyword, value);
+  }
+  PQconninfoFree(options);
+  return out + "target_session_attrs=read-write";
+}
+
 Result<pg::Session> open(const std::string& conninfo, std::chrono::milliseconds timeout) {
-  return pg::Session::open(conninfo, timeout, timeout);
+  auto primary = primary_conninfo(conninfo);
+  if (!primary.ok()) return std::move(primary).error();
+  auto s = pg::Session::open(*primary, timeout, timeout);
+  if (!s.ok()) return s;
+  // The digest renders rows as text: the same settings on both shards, whatever theirs are.
+  auto set = s->exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3",
+                     "session settings");
+  if (!set.ok()) return std::move(set).error();
+  return s;
 }
 
 // Runs `sql` in one session on `conninfo`.
@@ -77,8 +97,11 @@ Result<void> publish(pg::Session& s, const std::string& name, int bucket) {
   auto there = has_publication(s, name);
   if (!there.ok() || *there) return there.ok() ? Result<void>{} : std::move(there).error();
   std::string sql = "CREATE PUBLICATION " + name + " FOR TABLE ";
-  for (const BucketTable& t : kTables)
-    sql += fmt::format("{}{} WHERE (bucket = {})", &t == kTables ? "" : ", ", t.name, bucket);
+  for (const char* t : kTables)
+    sql += fmt::format("{}{} WHERE (bucket = {})", t == kTables[0] ? "" : ", ", t, bucket);
+  // Row filters do not apply to TRUNCATE: one on the source would empty the whole table on the
+  // target. Nothing truncates these tables; the publication refuses to carry it anyway.
+  sql += " WITH (publish = 'insert, update, delete')";
   auto r = s.exec(sql, "create publication");
   if (!r.ok()) return std::move(r).error();
   return {};
@@ -100,7 +123,9 @@ Result<void> subscribe(pg::Session& s, const std::string& name, const std::strin
   } else {
     return std::move(p).error();
   }
-  char* quoted = PQescapeLiteral(s.get(), publisher.c_str(), publisher.size());
+  auto primary = primary_conninfo(publisher);
+  if (!primary.ok()) return std::move(primary).error();
+  char* quoted = PQescapeLiteral(s.get(), primary->c_str(), primary->size());
   if (!quoted) return Error{Errc::invalid_argument, "conninfo: cannot quote it"};
   const std::string literal(quoted);
   PQfreemem(quoted);
@@ -141,11 +166,12 @@ Result<BucketDigest> digest(const std::string& conninfo, std::chrono::millisecon
   auto s = open(conninfo, timeout);
   if (!s.ok()) return std::move(s).error();
   std::string sql;
-  for (const BucketTable& t : kTables)
+  for (const char* t : kTables)
     sql += fmt::format(
-        "{}SELECT '{}', count(*), coalesce(md5(string_agg(t::text, ',' ORDER BY {})), '') "
-        "FROM {} t WHERE bucket = {}",
-        sql.empty() ? "" : " UNION ALL ", t.name, t.key, t.name, bucket);
+        "{}SELECT '{}', count(*), coalesce(sum(('x' || left(md5(t::text), "
+        "16))::bit(64)::bigint::numeric)"
+        "::text, '') FROM {} t WHERE bucket = {}",
+        sql.empty() ? "" : " UNION ALL ", t, t, bucket);
   auto r = s->exec(sql, "digest");
   if (!r.ok()) return std::move(r).error();
   BucketDigest d;
@@ -162,8 +188,7 @@ Result<std::int64_t> purge(const std::string& conninfo, std::chrono::millisecond
   // Triggers off: the rows move, no user is deleted (no outbox rows, no blob removed), and the
   // fence does not refuse it.
   std::string sql = "BEGIN; SET LOCAL session_replication_role = replica; ";
-  for (const BucketTable& t : kTables)
-    sql += fmt::format("DELETE FROM {} WHERE bucket = {}; ", t.name, bucket);
+  for (const char* t : kTables) sql += fmt::format("DELETE FROM {} WHERE bucket = {}; ", t, bucket);
   auto rows = digest(conninfo, timeout, bucket);
   if (!rows.ok()) return std::move(rows).error();
   auto r = s->exec(sql + "COMMIT", "purge the bucket");
@@ -182,7 +207,7 @@ std::int64_t BucketDigest::rows() const {
 const std::vector<std::string>& bucket_tables() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (const BucketTable& t : kTables) v.emplace_back(t.name);
+    for (const char* t : kTables) v.emplace_back(t);
     return v;
   }();
   return names;
@@ -298,6 +323,8 @@ std::string_view to_string(MoveStep step) {
       return "cutover";
     case MoveStep::switched:
       return "switched";
+    case MoveStep::rollback:
+      return "rollback";
   }
   return "copy";
 }
@@ -329,6 +356,8 @@ Result<MoveRecord> record_from(const json::value& v) {
     r.step = MoveStep::cutover;
   } else if (s == "switched") {
     r.step = MoveStep::switched;
+  } else if (s == "rollback") {
+    r.step = MoveStep::rollback;
   } else {
     return bad;
   }
@@ -445,31 +474,48 @@ Result<void> Mover::forget(State& s) {
   return save_moves(s);
 }
 
-Result<void> Mover::publish(State& s, ShardMap next) {
-  next.version = s.map.version + 1;
-  auto put = run_sync(etcd_.put_if(options_.map_key, to_json(next), s.map_revision));
-  if (!put.ok()) return std::move(put).error();
-  s.map = std::move(next);
-  s.map_revision = *put;
-  return {};
+// Applies `change` to the map and writes it as the next version (compare-and-swap). Someone
+// else's write in between (another bucket's move, a shard added) is no failure: read the map
+// again and apply the change to that, a few times.
+Result<void> Mover::publish(State& s, const std::function<void(ShardMap&)>& change) {
+  for (int attempt = 0;; ++attempt) {
+    ShardMap next = s.map;
+    change(next);
+    if (next == s.map) return {};
+    next.version = s.map.version + 1;
+    auto put = run_sync(etcd_.put_if(options_.map_key, to_json(next), s.map_revision));
+    if (put.ok()) {
+      s.map = std::move(next);
+      s.map_revision = *put;
+      return {};
+    }
+    if (put.error().code != Errc::precondition_failed || attempt == 4)
+      return std::move(put).error();
+    auto current = run_sync(etcd_.get(options_.map_key));
+    if (!current.ok()) return std::move(current).error();
+    auto parsed = parse_shard_map(current->value);
+    if (!parsed.ok()) return std::move(parsed).error();
+    s.map = std::move(*parsed);
+    s.map_revision = current->mod_revision;
+  }
 }
 
 Result<void> Mover::set_map_fence(State& s, bool fenced) {
-  if (s.map.fenced(s.bucket) == fenced) return {};
-  ShardMap next = s.map;
-  if (fenced) {
-    next.fenced_buckets.insert(s.bucket);
-  } else {
-    next.fenced_buckets.erase(s.bucket);
-  }
-  return publish(s, std::move(next));
+  return publish(s, [&](ShardMap& m) {
+    if (fenced) {
+      m.fenced_buckets.insert(s.bucket);
+    } else {
+      m.fenced_buckets.erase(s.bucket);
+    }
+  });
 }
 
 Result<void> Mover::assign(State& s, const std::string& shard) {
-  ShardMap next = s.map;
-  next.buckets[s.bucket] = s.shard_index(shard);
-  next.fenced_buckets.erase(s.bucket);
-  return publish(s, std::move(next));
+  const int index = s.shard_index(shard);
+  return publish(s, [&](ShardMap& m) {
+    m.buckets[s.bucket] = index;
+    m.fenced_buckets.erase(s.bucket);
+  });
 }
 
 BucketCopy Mover::copy_of(const State& s) const {
@@ -483,6 +529,10 @@ Result<MoveReport> Mover::move(int bucket, const std::string& to) {
   State& s = *loaded;
   if (s.shard_index(to) < 0)
     return Error{Errc::invalid_argument, fmt::format("no shard {} in the map", to)};
+  if (s.move && s.move->step == MoveStep::rollback)
+    return Error{Errc::conflict, fmt::format("bucket {} is being rolled back: run `ztm shard "
+                                             "rollback --bucket {}` again to finish it",
+                                             bucket, bucket)};
   if (s.move && s.move->to != to)
     return Error{Errc::conflict, fmt::format("bucket {} is being moved to {}: finalise or roll "
                                              "that back first",
@@ -510,7 +560,7 @@ Result<MoveReport> Mover::move(int bucket, const std::string& to) {
       if (Clock::now() >= until)
         return Error{Errc::unavailable,
                      fmt::format("bucket {}: the initial copy did not finish within {} ms; run "
-                                 "the move again to go on waiting",
+                                 "the move again to go on waiting, or roll it back",
                                  bucket, options_.copy_wait.count())};
       std::this_thread::sleep_for(kCopyPoll);  // a bounded poll of the copy's progress
     }
@@ -526,32 +576,37 @@ Result<MoveReport> Mover::move(int bucket, const std::string& to) {
 }
 
 // The cutover (see the header). Each step is idempotent, so a run that finds the step recorded
-// does them all again.
+// does them all again. A failure after the fence and before the switch undoes the fence (as
+// far as it can), so the bucket's writes do not wait on a cutover nobody is finishing.
 Result<MoveReport> Mover::cutover(State& s) {
   MoveReport report;
   if (auto r = record(s, MoveStep::cutover); !r.ok()) return std::move(r).error();
   BucketCopy copy = copy_of(s);
+  auto undo = [&](Error why) -> Error {
+    auto reversed = copy.reversed();
+    if (reversed.ok() && *reversed) return why;  // past the point of no return: rerun the move
+    (void)copy.unfence_source();
+    (void)set_map_fence(s, false);
+    (void)record(s, MoveStep::copy);
+    why.message += "; the cutover was undone (run the move again)";
+    return why;
+  };
   const auto t0 = Clock::now();
   if (auto r = set_map_fence(s, true); !r.ok()) return std::move(r).error();
-  if (auto r = copy.fence_source(); !r.ok()) return std::move(r).error();
+  if (auto r = copy.fence_source(); !r.ok()) return undo(std::move(r).error());
   const auto fenced_at = Clock::now();
   auto reversed = copy.reversed();
-  if (!reversed.ok()) return std::move(reversed).error();
+  if (!reversed.ok()) return undo(std::move(reversed).error());
   if (!*reversed) {
     auto equal = copy.wait_equal(options_.cutover_wait);
-    if (!equal.ok()) return std::move(equal).error();
-    if (!*equal) {  // undo: the source takes the writes again; the copy goes on
-      if (auto r = copy.unfence_source(); !r.ok()) return std::move(r).error();
-      if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
-      if (auto r = record(s, MoveStep::copy); !r.ok()) return std::move(r).error();
-      return Error{Errc::unavailable,
-                   fmt::format("bucket {}: the target did not catch up within {} ms; the "
-                               "cutover was undone (run the move again)",
-                               s.bucket, options_.cutover_wait.count())};
-    }
+    if (!equal.ok()) return undo(std::move(equal).error());
+    if (!*equal)
+      return undo(Error{Errc::unavailable,
+                        fmt::format("bucket {}: the target did not catch up within {} ms", s.bucket,
+                                    options_.cutover_wait.count())});
     report.catch_up =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - fenced_at);
-    if (auto r = copy.reverse(); !r.ok()) return std::move(r).error();
+    if (auto r = copy.reverse(); !r.ok()) return undo(std::move(r).error());
   }
   auto rows = copy.digest_target();
   if (!rows.ok()) return std::move(rows).error();
@@ -572,6 +627,13 @@ Result<void> Mover::finalise(int bucket) {
   State& s = *loaded;
   if (!s.move || s.move->step != MoveStep::switched)
     return Error{Errc::invalid_argument, fmt::format("bucket {} has no switched move", bucket)};
+  // The record alone is not enough: the map must give the bucket to the target, unfenced, or
+  // deleting the source's rows would delete the bucket's only current copy.
+  if (s.map.buckets[bucket] != s.shard_index(s.move->to) || s.map.fenced(bucket))
+    return Error{Errc::conflict,
+                 fmt::format("bucket {}: the map does not give it to {} (unfenced); finish "
+                             "the move or roll it back first",
+                             bucket, s.move->to)};
   BucketCopy copy = copy_of(s);
   if (auto r = copy.drop_reverse(); !r.ok()) return r;
   if (auto r = copy.fence_source(); !r.ok()) return r;
@@ -586,26 +648,34 @@ Result<MoveReport> Mover::rollback(int bucket) {
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
   if (!s.move) return Error{Errc::invalid_argument, fmt::format("bucket {} has no move", bucket)};
+  // Recorded first: neither move nor finalise runs on a bucket being rolled back, and a rerun
+  // of the rollback finishes it.
+  if (auto r = record(s, MoveStep::rollback); !r.ok()) return std::move(r).error();
   BucketCopy copy = copy_of(s);
   MoveReport report;
   report.record = *s.move;
   const int from = s.shard_index(s.move->from);
   if (s.map.buckets[bucket] != from) {
-    // Switched: the cutover backwards. The reverse subscription keeps the source current.
+    // Switched: the cutover backwards. The reverse subscription keeps the source current;
+    // once it is dropped (a rerun after a crash) the two were equal and the target is fenced.
     const auto t0 = Clock::now();
     if (auto r = set_map_fence(s, true); !r.ok()) return std::move(r).error();
     if (auto r = copy.fence_target(); !r.ok()) return std::move(r).error();
-    auto equal = copy.wait_equal(options_.cutover_wait);
-    if (!equal.ok()) return std::move(equal).error();
-    if (!*equal) {
-      if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
-      if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
-      return Error{Errc::unavailable,
-                   fmt::format("bucket {}: the source did not catch up within {} ms; the "
-                               "rollback was undone (run it again)",
-                               bucket, options_.cutover_wait.count())};
+    auto reversed = copy.reversed();
+    if (!reversed.ok()) return std::move(reversed).error();
+    if (*reversed) {
+      auto equal = copy.wait_equal(options_.cutover_wait);
+      if (!equal.ok()) return std::move(equal).error();
+      if (!*equal) {
+        if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
+        if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
+        return Error{Errc::unavailable,
+                     fmt::format("bucket {}: the source did not catch up within {} ms; the "
+                                 "rollback was undone (run it again)",
+                                 bucket, options_.cutover_wait.count())};
+      }
+      if (auto r = copy.drop_reverse(); !r.ok()) return std::move(r).error();
     }
-    if (auto r = copy.drop_reverse(); !r.ok()) return std::move(r).error();
     if (auto r = copy.unfence_source(); !r.ok()) return std::move(r).error();
     if (auto r = assign(s, s.move->from); !r.ok()) return std::move(r).error();
     report.fenced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
@@ -698,7 +768,14 @@ Result<void> Mover::add_shard(const Shard& shard) {
   ShardMap next = s.map;
   next.shards.push_back(shard);
   if (auto v = validate(next); !v.ok()) return v;
-  if (auto r = publish(s, std::move(next)); !r.ok()) return r;
+  if (auto r = publish(s,
+                       [&](ShardMap& m) {
+                         if (std::none_of(m.shards.begin(), m.shards.end(),
+                                          [&](const Shard& x) { return x.name == shard.name; }))
+                           m.shards.push_back(shard);
+                       });
+      !r.ok())
+    return r;
   say(fmt::format("shard {} added (map version {})", shard.name, s.map.version));
   return {};
 }
@@ -719,6 +796,9 @@ Result<int> Mover::rebalance(int shards) {
     const std::string to = map.shards[m.to].name;
     auto moved = move(m.bucket, to);
     if (!moved.ok()) return std::move(moved).error();
+    // A server whose write was routed by the map before the switch (waiting for a connection,
+    // or in a failover hold) still reaches the source: keep its copy current a while longer.
+    std::this_thread::sleep_for(options_.finalise_grace);
     if (auto f = finalise(m.bucket); !f.ok()) return std::move(f).error();
     ++done;
     say(fmt::format("{} of {}: bucket {} on {} ({} rows, writes held {} ms)", done, plan.size(),

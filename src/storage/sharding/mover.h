@@ -11,7 +11,7 @@
 //             Wait until the initial copy is done.
 //   cutover   map v+1 fences the bucket (the web tier holds its writes); the source disowns it
 //             (a server that missed the fence is refused, Errc::moved); wait until the target's
-//             rows equal the source's (counts and an md5 over every row, table by table: exact,
+//             rows equal the source's (per table the rows and the sum of each row's md5: exact,
 //             since nothing writes the bucket now); drop the forward subscription; the target
 //             publishes the bucket back and the source subscribes (no copy), so the old copy
 //             stays current; the target owns the bucket; map v+2 assigns it to the target,
@@ -40,12 +40,14 @@
 
 namespace ztm::storage {
 
-// What a bucket holds on one shard: per table its rows and an md5 over them in key order.
+// What a bucket holds on one shard: per table its rows and the sum of each row's md5 (its first
+// 64 bits; rows rendered with the same TimeZone and DateStyle on both shards), free of order
+// and collation.
 struct BucketDigest {
   struct Table {
     std::string name;
     std::int64_t rows = 0;
-    std::string md5;  // "" when no rows
+    std::string md5_sum;  // "" when no rows
     bool operator==(const Table&) const = default;
   };
   std::vector<Table> tables;
@@ -91,7 +93,7 @@ class BucketCopy {
   std::chrono::milliseconds timeout_;
 };
 
-enum class MoveStep { copy, cutover, switched };
+enum class MoveStep { copy, cutover, switched, rollback };
 std::string_view to_string(MoveStep step);
 
 // A move as recorded in etcd.
@@ -110,6 +112,9 @@ struct MoverOptions {
   std::chrono::milliseconds copy_wait{120'000};   // the initial copy
   std::chrono::milliseconds cutover_wait{5'000};  // the target catching up, writes held
   std::chrono::milliseconds timeout{10'000};      // each statement, each etcd call
+  // rebalance: from a bucket's switch to its finalise (writes routed by the older map, held
+  // for a connection or a failover, still reach the source's copy, kept current till then).
+  std::chrono::milliseconds finalise_grace{5'000};
   // Called with a line of progress ("copy: 3 of 11 tables", "cutover: 214 ms"); may be empty.
   std::function<void(const std::string&)> progress;
   // A test seam: stop (as if killed) right after recording this step, before taking it.
@@ -172,8 +177,9 @@ class Mover {
   Result<void> save_moves(State& state);
   Result<void> record(State& state, MoveStep step);
   Result<void> forget(State& state);
-  // Writes `next` (as the next version) over the map read, compare-and-swap.
-  Result<void> publish(State& state, ShardMap next);
+  // Applies `change` to the map and writes the next version (compare-and-swap, re-read and
+  // re-applied when someone else wrote first).
+  Result<void> publish(State& state, const std::function<void(ShardMap&)>& change);
   Result<void> set_map_fence(State& state, bool fenced);
   Result<void> assign(State& state, const std::string& shard);
   BucketCopy copy_of(const State& state) const;

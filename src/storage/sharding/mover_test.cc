@@ -422,6 +422,42 @@ TEST_F(MoverTest, AMoverStoppedAtAnyStepIsFinishedByTheNextRun) {
   audit(w, s2, s1);
 }
 
+// finalise deletes the source's copy only when the map agrees the target has the bucket; a
+// rollback is recorded first, so a rollback stopped half-way blocks move and finalise and is
+// finished by running it again.
+TEST_F(MoverTest, FinaliseFollowsTheMapAndAStoppedRollbackIsFinishedByItsRerun) {
+  auto seed = session(s1);
+  const auto ids = ids_in(kBucket, 30);
+  for (UserId id : ids) ASSERT_TRUE(seed.exec(insert_user(id, "r"), "seed").ok());
+  Mover mover(client, mover_options());
+  ASSERT_TRUE(mover.move(kBucket, "s2").ok());
+  ShardMap back = map();  // someone hands the bucket back to s1 behind the mover's back
+  back.buckets[kBucket] = 0;
+  back.version += 1;
+  etcd.put("/ztm/shards/map", to_json(back));
+  auto refused = mover.finalise(kBucket);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::conflict);
+  const std::string count = fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket);
+  EXPECT_EQ(scalar(s1, count), "30");  // nothing deleted
+  back.buckets[kBucket] = 1;
+  back.version += 1;
+  etcd.put("/ztm/shards/map", to_json(back));
+
+  MoverOptions o = mover_options();
+  o.crash_after_recording = MoveStep::rollback;
+  ASSERT_FALSE(Mover(client, o).rollback(kBucket).ok());
+  EXPECT_EQ(mover.moves().value().at(0).step, MoveStep::rollback);
+  EXPECT_EQ(mover.move(kBucket, "s2").error().code, Errc::conflict);
+  EXPECT_EQ(mover.finalise(kBucket).error().code, Errc::invalid_argument);
+  auto rolled = mover.rollback(kBucket);
+  ASSERT_TRUE(rolled.ok()) << rolled.error().message;
+  EXPECT_EQ(map().shards[map().buckets[kBucket]].name, "s1");
+  EXPECT_EQ(scalar(s1, count), "30");
+  EXPECT_EQ(scalar(s2, count), "0");
+  EXPECT_TRUE(mover.moves().value().empty());
+}
+
 TEST_F(MoverTest, RefusesNonsense) {
   Mover mover(client, mover_options());
   EXPECT_EQ(mover.move(kBucket, "s9").error().code, Errc::invalid_argument);

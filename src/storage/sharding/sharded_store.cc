@@ -142,7 +142,11 @@ awaitable<Result<UserPage>> ShardedStore::list_users(UserId after, int limit, Co
     auto part = co_await std::move(run);
     if (!part.ok()) co_return std::move(part).error();
     page.more = page.more || part->more;
-    for (auto& u : part->users) page.users.push_back(std::move(u));
+    // Only the users the map gives this shard: during a move the bucket's rows are on two
+    // shards (the copy before the switch, the old copy until finalise).
+    for (auto& u : part->users)
+      if (static_cast<std::size_t>(map->shard_of(u.user.id)) == s)
+        page.users.push_back(std::move(u));
   }
   std::sort(page.users.begin(), page.users.end(),
             [](const StoredUser& a, const StoredUser& b) { return a.user.id < b.user.id; });
