@@ -175,11 +175,12 @@ awaitable<Result<void>> ShardedStore::outbox_delete(std::vector<std::int64_t> id
     const auto s = static_cast<std::size_t>(id % kOutboxStride);
     if (s < map->shards.size()) by_shard[s].push_back(id / kOutboxStride);
   }
-  for (auto& [s, shard_ids] : by_shard) {
+  for (auto& entry : by_shard) {  // not a structured binding: clang 14 cannot capture one
+    const std::vector<std::int64_t>& shard_ids = entry.second;
     Call<void> call = [&shard_ids](Database& db, std::size_t) {
       return db.outbox_delete(shard_ids);
     };
-    auto run = on_shard(s, *map, std::move(call));
+    auto run = on_shard(entry.first, *map, std::move(call));
     if (auto r = co_await std::move(run); !r.ok()) co_return r;
   }
   co_return Result<void>{};
@@ -213,17 +214,19 @@ awaitable<Result<void>> ShardedStore::record_activity(UtcDay day, std::vector<Us
     else
       by_shard[static_cast<std::size_t>(map->shard_of(u))].push_back(u);
   }
-  for (auto& [s, shard_users] : by_shard) {
+  for (auto& entry : by_shard) {  // not a structured binding: clang 14 cannot capture one
+    const std::vector<UserId>& shard_users = entry.second;
     Call<void> call = [&](Database& db, std::size_t) {
       return db.record_activity(day, shard_users);
     };
-    auto run = on_shard(s, *map, std::move(call));
+    auto run = on_shard(entry.first, *map, std::move(call));
     auto r = co_await std::move(run);
     if (r.ok()) continue;
     if (r.error().code != Errc::moved) co_return r;
     for (const UserId u : shard_users) by_bucket[bucket_of(u)].push_back(u);
   }
-  for (auto& [bucket, bucket_users] : by_bucket) {
+  for (auto& entry : by_bucket) {
+    const std::vector<UserId>& bucket_users = entry.second;
     Call<void> call = [&](Database& db, std::size_t) {
       return db.record_activity(day, bucket_users);
     };
