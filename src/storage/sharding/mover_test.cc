@@ -284,9 +284,13 @@ class Writer {
                  : fmt::format("UPDATE users SET first_name = '{}' WHERE id = {}", name, id);
       bool done = false;
       for (int attempt = 0; attempt < 2000 && !done && !stop_; ++attempt) {
-        if (map.fenced(bucket_of(id))) {     // held, as the web tier holds it
-          std::this_thread::sleep_for(1ms);  // a bounded retry's back-off
-          map = t_.map();
+        if (map.fenced(bucket_of(id))) {  // held, as the web tier holds it, until unfenced
+          test::eventually(
+              [&] {
+                map = t_.map();
+                return !map.fenced(bucket_of(id));
+              },
+              15s);
           continue;
         }
         const Shard& shard = map.shards[map.shard_of(id)];
@@ -298,9 +302,15 @@ class Writer {
           ledger_[id] = name;
           ++per_shard_[shard.name];
           done = true;
-        } else if (r.error().code == Errc::moved) {
-          std::this_thread::sleep_for(1ms);
-          map = t_.map();
+        } else if (r.error().code == Errc::moved) {  // a newer map says where it is now
+          test::eventually(
+              [&] {
+                ShardMap next = t_.map();
+                if (next.version <= map.version) return false;
+                map = std::move(next);
+                return true;
+              },
+              15s);
         } else {
           last_error_ = r.error().message;
           break;
