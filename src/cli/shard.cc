@@ -1,11 +1,13 @@
-// ztm shard status|init|add|move|finalise|rollback|rebalance: the command-line surface of
+// ztm shard status|init|add|move|finalise|rollback|abort|rebalance: the command-line surface of
 // storage/sharding/mover.h (docs/sharding.md, "Moving a bucket"). Exit status: 0 done, 1 failed
 // (the message says why and what to run next), 2 a bad argument.
 #include "cli/shard.h"
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/log.h"
@@ -17,20 +19,47 @@ namespace {
 
 constexpr const char* kFooter = R"(
 The map lives in etcd (--etcd, --key): every web server started with
-storage.shard_map = "etcd://HOST:PORT/KEY" follows it. A move copies the bucket with PostgreSQL's
-logical replication, holds its writes while the target catches up (the cutover), switches the
-map, and keeps the old copy current until `finalise` (or `rollback`, which loses nothing).
-Each step is recorded in etcd first: a move that was interrupted is finished by running the same
-command again, or undone by `rollback`.
+storage.shard_map = "etcd://HOST:PORT/KEY" follows it. A move carries a set of buckets from one
+shard to another: it copies them with PostgreSQL's logical replication, holds their writes while
+the target catches up (the cutover), switches the map for all of them at once, and keeps the old
+copy current until `finalise` (or `rollback`, which loses nothing). Each step is recorded in etcd
+first: a move that was interrupted is finished by running the same command again, or undone by
+`abort` (before the switch) or `rollback` (at any step). finalise, rollback and abort take any
+bucket of the move.
 
 Examples:
   ztm shard init map.json                    the first map (shards and their buckets)
   ztm shard add s5 'host=10.0.5.2 dbname=ztm user=ztm'
-  ztm shard move --bucket 17 --to s5         copy, cut over; then:
+  ztm shard move --bucket 17,18,40 --to s5   copy, cut over (all on one shard); then:
   ztm shard finalise --bucket 17             drop the old copy   (or: ztm shard rollback ...)
-  ztm shard rebalance --shards 5             move buckets until 5 shards hold as many each
+  ztm shard rebalance --shards 5 --batch 64  move buckets until 5 shards hold as many each,
+                                             at most 64 a move; run again after a failure
   ztm shard status
 )";
+
+// "17,18,40": distinct buckets in 0..kBuckets-1, ascending.
+Result<std::vector<int>> parse_buckets(const std::string& text) {
+  std::vector<int> out;
+  std::set<int> seen;
+  std::stringstream list(text);
+  for (std::string item; std::getline(list, item, ',');) {
+    int b = -1;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), b);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size())
+      return Error{Errc::invalid_argument,
+                   fmt::format("--bucket: '{}' is not a bucket number (a list: 17,18,40)", item)};
+    if (b < 0 || b >= storage::kBuckets)
+      return Error{Errc::invalid_argument,
+                   fmt::format("bucket {} is not in 0..{}", b, storage::kBuckets - 1)};
+    if (!seen.insert(b).second)
+      return Error{Errc::invalid_argument, fmt::format("--bucket: bucket {} is listed twice", b)};
+    out.push_back(b);
+  }
+  if (out.empty() || text.back() == ',')
+    return Error{Errc::invalid_argument, "--bucket: a list of buckets, like 17 or 17,18,40"};
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 class Shard final : public Subcommand {
  public:
@@ -50,22 +79,28 @@ class Shard final : public Subcommand {
     add_ = common(shard_->add_subcommand("add", "Append a migrated shard to the map"));
     add_->add_option("name", name_, "the shard's name, [a-z0-9_-]{1,32}")->required();
     add_->add_option("conninfo", conninfo_, "its libpq conninfo")->required();
-    move_ = common(shard_->add_subcommand("move", "Move a bucket to a shard (up to the switch)"));
-    move_->add_option("--bucket", bucket_, "0..1023")->required();
+    move_ = common(
+        shard_->add_subcommand("move", "Move buckets of one shard to another (up to the switch)"));
+    move_->add_option("--bucket", buckets_, "a bucket or a list, 17,18,40 (each 0..1023)")
+        ->required()
+        ->type_name("LIST");
     move_->add_option("--to", to_, "the target shard's name")->required();
     move_->add_option("--cutover-wait", cutover_ms_,
                       "ms the target may take to catch up while writes are held (5000)");
     finalise_ = common(shard_->add_subcommand("finalise", "Drop a switched move's old copy"));
-    finalise_->add_option("--bucket", bucket_, "0..1023")->required();
     rollback_ = common(shard_->add_subcommand("rollback", "Undo a move, at any step"));
-    rollback_->add_option("--bucket", bucket_, "0..1023")->required();
+    abort_ = common(shard_->add_subcommand("abort", "Undo a move that has not switched yet"));
+    for (CLI::App* sub : {finalise_, rollback_, abort_})
+      sub->add_option("--bucket", bucket_, "any bucket of the move, 0..1023")->required();
     rebalance_ = common(shard_->add_subcommand(
-        "rebalance", "Move buckets until N shards hold as many each (one move at a time)"));
+        "rebalance", "Move buckets until N shards hold as many each (in batches)"));
     rebalance_->add_option("--shards", shards_, "how many shards should hold buckets")->required();
+    rebalance_->add_option("--batch", batch_, "at most this many buckets a move, 1..1024 (64)");
   }
 
   std::optional<int> run() override {
     if (!shard_->parsed()) return std::nullopt;
+    if (auto checked = check_arguments(); !checked.ok()) return report(checked);
     etcd::ClientOptions o;
     std::stringstream list(etcd_);
     for (std::string e; std::getline(list, e, ',');) o.endpoints.push_back(e);
@@ -98,21 +133,38 @@ class Shard final : public Subcommand {
     }
     if (add_->parsed()) return mover.add_shard({name_, conninfo_});
     if (move_->parsed()) {
-      auto r = mover.move(bucket_, to_);
+      auto r = mover.move(move_buckets_, to_);
       if (!r.ok()) return std::move(r).error();
-      fmt::print("bucket {} is on {}; run `ztm shard finalise --bucket {}` (or rollback)\n",
-                 bucket_, to_, bucket_);
+      fmt::print("{} on {}; run `ztm shard finalise --bucket {}` (or rollback)\n",
+                 storage::describe_buckets(move_buckets_), to_, move_buckets_.front());
       return {};
     }
     if (finalise_->parsed()) return mover.finalise(bucket_);
-    if (rollback_->parsed()) {
-      auto r = mover.rollback(bucket_);
+    if (rollback_->parsed() || abort_->parsed()) {
+      auto r = rollback_->parsed() ? mover.rollback(bucket_) : mover.abort(bucket_);
       if (!r.ok()) return std::move(r).error();
       return {};
     }
-    auto r = mover.rebalance(shards_);
+    auto r = mover.rebalance(shards_, batch_);
     if (!r.ok()) return std::move(r).error();
     fmt::print("rebalanced: {} buckets moved\n", *r);
+    return {};
+  }
+
+  // What can be checked without etcd (a bad one exits 2 before connecting).
+  Result<void> check_arguments() {
+    if (move_->parsed()) {
+      auto parsed = parse_buckets(buckets_);
+      if (!parsed.ok()) return std::move(parsed).error();
+      move_buckets_ = std::move(*parsed);
+    }
+    if ((finalise_->parsed() || rollback_->parsed() || abort_->parsed()) &&
+        (bucket_ < 0 || bucket_ >= storage::kBuckets))
+      return Error{Errc::invalid_argument,
+                   fmt::format("bucket {} is not in 0..{}", bucket_, storage::kBuckets - 1)};
+    if (rebalance_->parsed() && (batch_ < 1 || batch_ > storage::kBuckets))
+      return Error{Errc::invalid_argument,
+                   fmt::format("--batch {} is not in 1..{}", batch_, storage::kBuckets)};
     return {};
   }
 
@@ -131,8 +183,9 @@ class Shard final : public Subcommand {
     }
     if (st->moves.empty()) fmt::print("no moves in flight\n");
     for (const auto& m : st->moves)
-      fmt::print("move bucket {}: {} -> {}, {}, lag {}\n", m.record.bucket, m.record.from,
-                 m.record.to, storage::to_string(m.record.step),
+      fmt::print("move of {}: {} -> {}, {}, lag {}\n",
+                 storage::describe_buckets(m.record.buckets, 8), m.record.from, m.record.to,
+                 storage::to_string(m.record.step),
                  m.lag_bytes < 0 ? std::string("?") : fmt::format("{} bytes", m.lag_bytes));
     return {};
   }
@@ -145,12 +198,14 @@ class Shard final : public Subcommand {
 
   CLI::App* shard_ = nullptr;
   CLI::App *status_ = nullptr, *init_ = nullptr, *add_ = nullptr, *move_ = nullptr,
-           *finalise_ = nullptr, *rollback_ = nullptr, *rebalance_ = nullptr;
+           *finalise_ = nullptr, *rollback_ = nullptr, *abort_ = nullptr, *rebalance_ = nullptr;
   std::string etcd_ = "127.0.0.1:2379";
   std::string key_ = "/ztm/shards/map";
-  std::string file_, name_, conninfo_, to_;
+  std::string file_, name_, conninfo_, to_, buckets_;
+  std::vector<int> move_buckets_;  // buckets_, parsed
   int bucket_ = -1;
   int shards_ = 0;
+  int batch_ = 64;
   int cutover_ms_ = 5000;
 };
 

@@ -123,6 +123,26 @@ check "worker: SIGTERM exits 0" test "$status" -eq 0
 err=$("$ztm" shard move --bucket 1024 --to s2 --etcd 127.0.0.1:1 2>&1); status=$?
 check "shard move: a bucket past 1023 exits 2" test "$status" -eq 2
 check "shard move: says the range" contains "$err" "bucket 1024 is not in 0..1023"
+err=$("$ztm" shard move --bucket 17,x,40 --to s2 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard move: a bad list exits 2" test "$status" -eq 2
+check "shard move: names the bad item" contains "$err" "'x' is not a bucket number"
+err=$("$ztm" shard move --bucket 17,18, --to s2 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard move: a trailing comma exits 2" test "$status" -eq 2
+err=$("$ztm" shard move --bucket 17,18,17 --to s2 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard move: a duplicate exits 2" test "$status" -eq 2
+check "shard move: names the duplicate" contains "$err" "bucket 17 is listed twice"
+err=$("$ztm" shard move --bucket 3,-1 --to s2 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard move: a negative bucket in a list exits 2" test "$status" -eq 2
+check "shard move: a negative bucket: says the range" contains "$err" "bucket -1 is not in 0..1023"
+err=$("$ztm" shard rebalance --shards 5 --batch 0 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard rebalance: --batch 0 exits 2" test "$status" -eq 2
+check "shard rebalance: says the batch range" contains "$err" "--batch 0 is not in 1..1024"
+err=$("$ztm" shard abort --bucket 1024 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard abort: a bucket past 1023 exits 2" test "$status" -eq 2
+err=$("$ztm" shard abort --bucket 17 --etcd 127.0.0.1:1 2>&1); status=$?
+check "shard abort: no etcd exits 1" test "$status" -eq 1
+help=$("$ztm" shard --help 2>&1)
+check "shard help: shows a list of buckets and the batch" contains "$help" "--bucket 17,18,40 --to s5"
 err=$("$ztm" shard status --etcd 'not an endpoint' 2>&1); status=$?
 check "shard status: a bad --etcd exits 2" test "$status" -eq 2
 err=$("$ztm" shard status --etcd 127.0.0.1:1 2>&1); status=$?

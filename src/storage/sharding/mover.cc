@@ -1,9 +1,12 @@
 #include "storage/sharding/mover.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <deque>
+#include <map>
 #include <thread>
 
 #include "core/run_sync.h"
@@ -92,13 +95,20 @@ Result<bool> has_publication(pg::Session& s, const std::string& name) {
   return exists(s, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", name);
 }
 
-// A publication of `bucket`'s rows on the session's database (unless there is one).
-Result<void> publish(pg::Session& s, const std::string& name, int bucket) {
+// "(3,7,11)": a set of buckets as an SQL list.
+std::string sql_list(const std::vector<int>& buckets) {
+  return fmt::format("({})", fmt::join(buckets, ","));
+}
+
+// A publication of the rows of the buckets in `in_list` ("(3,7)") on the session's database
+// (unless there is one). PostgreSQL 15 takes `bucket IN (...)` as a row filter (a
+// ScalarArrayOpExpr of a built-in operator on a replica-identity column).
+Result<void> publish(pg::Session& s, const std::string& name, const std::string& in_list) {
   auto there = has_publication(s, name);
   if (!there.ok() || *there) return there.ok() ? Result<void>{} : std::move(there).error();
   std::string sql = "CREATE PUBLICATION " + name + " FOR TABLE ";
   for (const char* t : kTables)
-    sql += fmt::format("{}{} WHERE (bucket = {})", t == kTables[0] ? "" : ", ", t, bucket);
+    sql += fmt::format("{}{} WHERE (bucket IN {})", t == kTables[0] ? "" : ", ", t, in_list);
   // Row filters do not apply to TRUNCATE: one on the source would empty the whole table on the
   // target. Nothing truncates these tables; the publication refuses to carry it anyway.
   sql += " WITH (publish = 'insert, update, delete')";
@@ -146,23 +156,29 @@ Result<void> unsubscribe(const std::string& subscriber, const std::string& publi
   return run(publisher, timeout, "DROP PUBLICATION IF EXISTS " + name, "drop publication");
 }
 
-// Adds (fence) or removes `bucket` in `disowned_buckets`. The fence takes the bucket's advisory
-// lock exclusively (the write trigger takes it shared), so when it commits every write that
-// checked the fence before it has ended, and every later one is refused.
-Result<void> set_fence(const std::string& conninfo, std::chrono::milliseconds timeout, int bucket,
-                       bool fenced) {
-  const std::string sql =
-      fenced ? fmt::format(
-                   "BEGIN; SELECT pg_advisory_xact_lock(7501, {0}); "
-                   "INSERT INTO disowned_buckets(bucket, move) VALUES ({0}, 'move') "
-                   "ON CONFLICT DO NOTHING; COMMIT",
-                   bucket)
-             : fmt::format("DELETE FROM disowned_buckets WHERE bucket = {}", bucket);
+// Adds (fence) or removes `buckets` (ascending) in `disowned_buckets`, in one transaction. The
+// fence takes each bucket's advisory lock exclusively (the write trigger takes it shared), so
+// when it commits every write that checked the fence before it has ended, and every later one
+// is refused. The locks are taken in ascending order, one statement each (a set-returning
+// query has no defined order of evaluation), so two fences cannot deadlock each other.
+Result<void> set_fence(const std::string& conninfo, std::chrono::milliseconds timeout,
+                       const std::vector<int>& buckets, bool fenced) {
+  std::string sql;
+  if (fenced) {
+    sql = "BEGIN; ";
+    for (const int b : buckets) sql += fmt::format("SELECT pg_advisory_xact_lock(7501, {}); ", b);
+    sql += fmt::format(
+        "INSERT INTO disowned_buckets(bucket, move) SELECT b, 'move' FROM "
+        "unnest('{{{}}}'::smallint[]) AS b ON CONFLICT DO NOTHING; COMMIT",
+        fmt::join(buckets, ","));
+  } else {
+    sql = "DELETE FROM disowned_buckets WHERE bucket IN " + sql_list(buckets);
+  }
   return run(conninfo, timeout, sql, fenced ? "fence" : "unfence");
 }
 
 Result<BucketDigest> digest(const std::string& conninfo, std::chrono::milliseconds timeout,
-                            int bucket) {
+                            const std::string& in_list) {
   auto s = open(conninfo, timeout);
   if (!s.ok()) return std::move(s).error();
   std::string sql;
@@ -170,8 +186,8 @@ Result<BucketDigest> digest(const std::string& conninfo, std::chrono::millisecon
     sql += fmt::format(
         "{}SELECT '{}', count(*), coalesce(sum(('x' || left(md5(t::text), "
         "16))::bit(64)::bigint::numeric)"
-        "::text, '') FROM {} t WHERE bucket = {}",
-        sql.empty() ? "" : " UNION ALL ", t, t, bucket);
+        "::text, '') FROM {} t WHERE bucket IN {}",
+        sql.empty() ? "" : " UNION ALL ", t, t, in_list);
   auto r = s->exec(sql, "digest");
   if (!r.ok()) return std::move(r).error();
   BucketDigest d;
@@ -182,16 +198,17 @@ Result<BucketDigest> digest(const std::string& conninfo, std::chrono::millisecon
 }
 
 Result<std::int64_t> purge(const std::string& conninfo, std::chrono::milliseconds timeout,
-                           int bucket) {
+                           const std::string& in_list) {
   auto s = open(conninfo, timeout);
   if (!s.ok()) return std::move(s).error();
   // Triggers off: the rows move, no user is deleted (no outbox rows, no blob removed), and the
   // fence does not refuse it.
   std::string sql = "BEGIN; SET LOCAL session_replication_role = replica; ";
-  for (const char* t : kTables) sql += fmt::format("DELETE FROM {} WHERE bucket = {}; ", t, bucket);
-  auto rows = digest(conninfo, timeout, bucket);
+  for (const char* t : kTables)
+    sql += fmt::format("DELETE FROM {} WHERE bucket IN {}; ", t, in_list);
+  auto rows = digest(conninfo, timeout, in_list);
   if (!rows.ok()) return std::move(rows).error();
-  auto r = s->exec(sql + "COMMIT", "purge the bucket");
+  auto r = s->exec(sql + "COMMIT", "purge the buckets");
   if (!r.ok()) return std::move(r).error();
   return rows->rows();
 }
@@ -213,36 +230,49 @@ const std::vector<std::string>& bucket_tables() {
   return names;
 }
 
-BucketCopy::BucketCopy(int bucket, std::string source_conninfo, std::string target_conninfo,
-                       std::chrono::milliseconds timeout)
-    : bucket_(bucket),
+std::string describe_buckets(const std::vector<int>& buckets, std::size_t shown) {
+  if (buckets.size() == 1) return fmt::format("bucket {}", buckets.front());
+  const std::size_t n = std::min(shown, buckets.size());
+  return fmt::format(
+      "{} buckets {}{}", buckets.size(),
+      fmt::join(buckets.begin(), buckets.begin() + static_cast<std::ptrdiff_t>(n), ","),
+      n < buckets.size() ? ",…" : "");
+}
+
+BucketCopy::BucketCopy(std::vector<int> buckets, std::string source_conninfo,
+                       std::string target_conninfo, std::chrono::milliseconds timeout)
+    : buckets_(std::move(buckets)),
       source_(std::move(source_conninfo)),
       target_(std::move(target_conninfo)),
       timeout_(timeout) {
-  if (bucket < 0 || bucket >= kBuckets)
-    throw std::invalid_argument(fmt::format("bucket {} is not in 0..{}", bucket, kBuckets - 1));
+  std::sort(buckets_.begin(), buckets_.end());
+  buckets_.erase(std::unique(buckets_.begin(), buckets_.end()), buckets_.end());
+  if (buckets_.empty()) throw std::invalid_argument("a bucket copy of no bucket");
+  if (buckets_.front() < 0 || buckets_.back() >= kBuckets)
+    throw std::invalid_argument(fmt::format("a bucket is not in 0..{}", kBuckets - 1));
+  in_list_ = sql_list(buckets_);
 }
 
 Result<void> BucketCopy::start_copy() {
   if (auto f = fence_target(); !f.ok()) return f;
   auto target = open(target_, timeout_);
   if (!target.ok()) return std::move(target).error();
-  const std::string name = forward_name(bucket_);
+  const std::string name = forward_name(buckets_.front());
   auto subscribed = has_subscription(*target, name);
   if (!subscribed.ok()) return std::move(subscribed).error();
   if (*subscribed) return {};
   // Rows of the bucket on the target are a failed move's leftovers: the copy brings them again.
-  if (auto p = purge(target_, timeout_, bucket_); !p.ok()) return std::move(p).error();
+  if (auto p = purge(target_, timeout_, in_list_); !p.ok()) return std::move(p).error();
   auto source = open(source_, timeout_);
   if (!source.ok()) return std::move(source).error();
-  if (auto p = publish(*source, name, bucket_); !p.ok()) return p;
+  if (auto p = publish(*source, name, in_list_); !p.ok()) return p;
   return subscribe(*target, name, source_, timeout_, /*copy=*/true);
 }
 
 Result<bool> BucketCopy::copied() {
   auto target = open(target_, timeout_);
   if (!target.ok()) return std::move(target).error();
-  const std::string name = forward_name(bucket_);
+  const std::string name = forward_name(buckets_.front());
   auto r = target->scalar(
       "SELECT count(*) FILTER (WHERE r.srsubstate = 'r') FROM pg_subscription_rel r "
       "JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1",
@@ -252,22 +282,22 @@ Result<bool> BucketCopy::copied() {
 }
 
 Result<BucketDigest> BucketCopy::digest_source() {
-  return digest(source_, timeout_, bucket_);
+  return digest(source_, timeout_, in_list_);
 }
 Result<BucketDigest> BucketCopy::digest_target() {
-  return digest(target_, timeout_, bucket_);
+  return digest(target_, timeout_, in_list_);
 }
 Result<void> BucketCopy::fence_source() {
-  return set_fence(source_, timeout_, bucket_, true);
+  return set_fence(source_, timeout_, buckets_, true);
 }
 Result<void> BucketCopy::unfence_source() {
-  return set_fence(source_, timeout_, bucket_, false);
+  return set_fence(source_, timeout_, buckets_, false);
 }
 Result<void> BucketCopy::fence_target() {
-  return set_fence(target_, timeout_, bucket_, true);
+  return set_fence(target_, timeout_, buckets_, true);
 }
 Result<void> BucketCopy::unfence_target() {
-  return set_fence(target_, timeout_, bucket_, false);
+  return set_fence(target_, timeout_, buckets_, false);
 }
 
 Result<bool> BucketCopy::wait_equal(std::chrono::milliseconds bound) {
@@ -285,10 +315,10 @@ Result<bool> BucketCopy::wait_equal(std::chrono::milliseconds bound) {
 
 Result<void> BucketCopy::reverse() {
   if (auto d = drop_forward(); !d.ok()) return d;
-  const std::string name = reverse_name(bucket_);
+  const std::string name = reverse_name(buckets_.front());
   auto target = open(target_, timeout_);
   if (!target.ok()) return std::move(target).error();
-  if (auto p = publish(*target, name, bucket_); !p.ok()) return p;
+  if (auto p = publish(*target, name, in_list_); !p.ok()) return p;
   auto source = open(source_, timeout_);
   if (!source.ok()) return std::move(source).error();
   return subscribe(*source, name, target_, timeout_, /*copy=*/false);
@@ -297,20 +327,20 @@ Result<void> BucketCopy::reverse() {
 Result<bool> BucketCopy::reversed() {
   auto source = open(source_, timeout_);
   if (!source.ok()) return std::move(source).error();
-  return has_subscription(*source, reverse_name(bucket_));
+  return has_subscription(*source, reverse_name(buckets_.front()));
 }
 
 Result<void> BucketCopy::drop_reverse() {
-  return unsubscribe(source_, target_, reverse_name(bucket_), timeout_);
+  return unsubscribe(source_, target_, reverse_name(buckets_.front()), timeout_);
 }
 Result<void> BucketCopy::drop_forward() {
-  return unsubscribe(target_, source_, forward_name(bucket_), timeout_);
+  return unsubscribe(target_, source_, forward_name(buckets_.front()), timeout_);
 }
 Result<std::int64_t> BucketCopy::purge_source() {
-  return purge(source_, timeout_, bucket_);
+  return purge(source_, timeout_, in_list_);
 }
 Result<std::int64_t> BucketCopy::purge_target() {
-  return purge(target_, timeout_, bucket_);
+  return purge(target_, timeout_, in_list_);
 }
 
 // --- The records in etcd -------------------------------------------------------------------
@@ -332,23 +362,30 @@ std::string_view to_string(MoveStep step) {
 namespace {
 
 json::object record_json(const MoveRecord& r) {
-  return {{"bucket", r.bucket}, {"from", r.from}, {"to", r.to}, {"step", to_string(r.step)}};
+  json::array buckets;
+  for (const int b : r.buckets) buckets.push_back(b);
+  return {
+      {"buckets", std::move(buckets)}, {"from", r.from}, {"to", r.to}, {"step", to_string(r.step)}};
 }
 
 Result<MoveRecord> record_from(const json::value& v) {
-  const Error bad{Errc::invalid_argument, "a move record is {bucket, from, to, step}"};
+  const Error bad{Errc::invalid_argument,
+                  "a move record is {buckets (ascending, 0..1023), from, to, step}"};
   const json::object* o = v.if_object();
   if (!o || o->size() != 4) return bad;
-  const json::value* bucket = o->if_contains("bucket");
+  const json::value* buckets = o->if_contains("buckets");
   const json::value* from = o->if_contains("from");
   const json::value* to = o->if_contains("to");
   const json::value* step = o->if_contains("step");
-  if (!bucket || !bucket->is_int64() || !from || !from->is_string() || !to || !to->is_string() ||
-      !step || !step->is_string())
+  if (!buckets || !buckets->is_array() || buckets->as_array().empty() || !from ||
+      !from->is_string() || !to || !to->is_string() || !step || !step->is_string())
     return bad;
-  MoveRecord r{static_cast<int>(bucket->as_int64()), std::string(from->as_string()),
-               std::string(to->as_string())};
-  if (bucket->as_int64() < 0 || bucket->as_int64() >= kBuckets) return bad;
+  MoveRecord r{{}, std::string(from->as_string()), std::string(to->as_string())};
+  for (const json::value& b : buckets->as_array()) {
+    if (!b.is_int64() || b.as_int64() < 0 || b.as_int64() >= kBuckets) return bad;
+    if (!r.buckets.empty() && b.as_int64() <= r.buckets.back()) return bad;
+    r.buckets.push_back(static_cast<int>(b.as_int64()));
+  }
   const std::string_view s = step->as_string();
   if (s == "copy") {
     r.step = MoveStep::copy;
@@ -406,15 +443,46 @@ struct Mover::State {
   std::int64_t map_revision = 0;
   std::vector<MoveRecord> moves;
   std::int64_t moves_revision = 0;  // 0: no moves key yet
-  MoveRecord* move = nullptr;       // the bucket's record in `moves`, if any
-  int bucket = 0;
+  MoveRecord* move = nullptr;       // the record in `moves` being worked on, if any
 
   int shard_index(const std::string& name) const {
     for (std::size_t i = 0; i < map.shards.size(); ++i)
       if (map.shards[i].name == name) return static_cast<int>(i);
     return -1;
   }
+  // The recorded move holding `bucket`, or nullptr.
+  MoveRecord* holding(int bucket) {
+    for (MoveRecord& r : moves)
+      if (std::binary_search(r.buckets.begin(), r.buckets.end(), bucket)) return &r;
+    return nullptr;
+  }
+  // Whether the map gives any bucket of the move to a shard other than its source.
+  bool switched() const {
+    const int from = shard_index(move->from);
+    return std::any_of(move->buckets.begin(), move->buckets.end(),
+                       [&](int b) { return map.buckets[b] != from; });
+  }
 };
+
+namespace {
+
+Result<void> check_bucket(int bucket) {
+  if (bucket < 0 || bucket >= kBuckets)
+    return Error{Errc::invalid_argument,
+                 fmt::format("bucket {} is not in 0..{}", bucket, kBuckets - 1)};
+  return {};
+}
+
+// "1 bucket", "3 buckets"
+std::string count_of(std::size_t n, std::string_view noun) {
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
+std::chrono::milliseconds since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+}
+
+}  // namespace
 
 Mover::Mover(etcd::Client& etcd, MoverOptions options)
     : etcd_(etcd), options_(std::move(options)) {}
@@ -423,12 +491,13 @@ void Mover::say(const std::string& line) const {
   if (options_.progress) options_.progress(line);
 }
 
-Result<Mover::State> Mover::load(int bucket) {
-  if (bucket < 0 || bucket >= kBuckets)
-    return Error{Errc::invalid_argument,
-                 fmt::format("bucket {} is not in 0..{}", bucket, kBuckets - 1)};
+void Mover::say_move(const State& s, std::string_view what) const {
+  say(fmt::format("{}{} {} -> {}: {}", context_, describe_buckets(s.move->buckets), s.move->from,
+                  s.move->to, what));
+}
+
+Result<Mover::State> Mover::load() {
   State s;
-  s.bucket = bucket;
   auto map = run_sync(etcd_.get(options_.map_key));
   if (!map.ok()) return std::move(map).error();
   auto parsed = parse_shard_map(map->value);
@@ -446,8 +515,15 @@ Result<Mover::State> Mover::load(int bucket) {
   } else if (moves.error().code != Errc::not_found) {
     return std::move(moves).error();
   }
-  for (MoveRecord& r : s.moves)
-    if (r.bucket == bucket) s.move = &r;
+  return s;
+}
+
+Result<Mover::State> Mover::load_move(int bucket) {
+  if (auto r = check_bucket(bucket); !r.ok()) return std::move(r).error();
+  auto s = load();
+  if (!s.ok()) return s;
+  s->move = s->holding(bucket);
+  if (!s->move) return Error{Errc::invalid_argument, fmt::format("bucket {} has no move", bucket)};
   return s;
 }
 
@@ -462,21 +538,22 @@ Result<void> Mover::record(State& s, MoveStep step) {
   if (s.move->step == step) return {};
   s.move->step = step;
   if (auto saved = save_moves(s); !saved.ok()) return saved;
-  say(fmt::format("bucket {}: {}", s.bucket, to_string(step)));
+  say_move(s, to_string(step));
   if (options_.crash_after_recording == step)
     return Error{Errc::internal, fmt::format("stopped after recording {} (test)", to_string(step))};
   return {};
 }
 
 Result<void> Mover::forget(State& s) {
-  std::erase_if(s.moves, [&](const MoveRecord& r) { return r.bucket == s.bucket; });
+  const std::vector<int> gone = s.move->buckets;
+  std::erase_if(s.moves, [&](const MoveRecord& r) { return r.buckets == gone; });
   s.move = nullptr;
   return save_moves(s);
 }
 
 // Applies `change` to the map and writes it as the next version (compare-and-swap). Someone
-// else's write in between (another bucket's move, a shard added) is no failure: read the map
-// again and apply the change to that, a few times.
+// else's write in between (another move, a shard added) is no failure: read the map again and
+// apply the change to that, a few times.
 Result<void> Mover::publish(State& s, const std::function<void(ShardMap&)>& change) {
   for (int attempt = 0;; ++attempt) {
     ShardMap next = s.map;
@@ -500,12 +577,15 @@ Result<void> Mover::publish(State& s, const std::function<void(ShardMap&)>& chan
   }
 }
 
+// Every bucket of the move in one map version.
 Result<void> Mover::set_map_fence(State& s, bool fenced) {
   return publish(s, [&](ShardMap& m) {
-    if (fenced) {
-      m.fenced_buckets.insert(s.bucket);
-    } else {
-      m.fenced_buckets.erase(s.bucket);
+    for (const int b : s.move->buckets) {
+      if (fenced) {
+        m.fenced_buckets.insert(b);
+      } else {
+        m.fenced_buckets.erase(b);
+      }
     }
   });
 }
@@ -513,38 +593,63 @@ Result<void> Mover::set_map_fence(State& s, bool fenced) {
 Result<void> Mover::assign(State& s, const std::string& shard) {
   const int index = s.shard_index(shard);
   return publish(s, [&](ShardMap& m) {
-    m.buckets[s.bucket] = index;
-    m.fenced_buckets.erase(s.bucket);
+    for (const int b : s.move->buckets) {
+      m.buckets[b] = index;
+      m.fenced_buckets.erase(b);
+    }
   });
 }
 
 BucketCopy Mover::copy_of(const State& s) const {
-  return BucketCopy(s.bucket, s.map.shards[s.shard_index(s.move->from)].conninfo,
+  return BucketCopy(s.move->buckets, s.map.shards[s.shard_index(s.move->from)].conninfo,
                     s.map.shards[s.shard_index(s.move->to)].conninfo, options_.timeout);
 }
 
-Result<MoveReport> Mover::move(int bucket, const std::string& to) {
-  auto loaded = load(bucket);
+Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) {
+  if (buckets.empty()) return Error{Errc::invalid_argument, "a move needs a bucket"};
+  std::sort(buckets.begin(), buckets.end());
+  for (const int b : buckets)
+    if (auto r = check_bucket(b); !r.ok()) return std::move(r).error();
+  if (auto twice = std::adjacent_find(buckets.begin(), buckets.end()); twice != buckets.end())
+    return Error{Errc::invalid_argument, fmt::format("bucket {} is listed twice", *twice)};
+  auto loaded = load();
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
   if (s.shard_index(to) < 0)
     return Error{Errc::invalid_argument, fmt::format("no shard {} in the map", to)};
+  for (const int b : buckets) {
+    MoveRecord* held = s.holding(b);
+    if (!held) continue;
+    if (held->buckets != buckets || held->to != to)
+      return Error{Errc::conflict,
+                   fmt::format("bucket {} is in the recorded move of {} from {} to {} ({}): run "
+                               "exactly that move again, or finalise or roll it back first",
+                               b, describe_buckets(held->buckets, 16), held->from, held->to,
+                               to_string(held->step))};
+    s.move = held;
+    break;
+  }
   if (s.move && s.move->step == MoveStep::rollback)
-    return Error{Errc::conflict, fmt::format("bucket {} is being rolled back: run `ztm shard "
-                                             "rollback --bucket {}` again to finish it",
-                                             bucket, bucket)};
-  if (s.move && s.move->to != to)
-    return Error{Errc::conflict, fmt::format("bucket {} is being moved to {}: finalise or roll "
-                                             "that back first",
-                                             bucket, s.move->to)};
+    return Error{Errc::conflict, fmt::format("{} is being rolled back: run `ztm shard rollback "
+                                             "--bucket {}` again to finish it",
+                                             describe_buckets(buckets), buckets.front())};
   if (!s.move) {
-    const std::string& from = s.map.shards[s.map.buckets[bucket]].name;
+    const int source = s.map.buckets[buckets.front()];
+    for (const int b : buckets)
+      if (s.map.buckets[b] != source)
+        return Error{Errc::invalid_argument,
+                     fmt::format("buckets {} and {} are on different shards ({}, {}): a move has "
+                                 "one source",
+                                 buckets.front(), b, s.map.shards[source].name,
+                                 s.map.shards[s.map.buckets[b]].name)};
+    const std::string& from = s.map.shards[source].name;
     if (from == to)
-      return Error{Errc::invalid_argument, fmt::format("bucket {} is on {} already", bucket, to)};
-    s.moves.push_back({bucket, from, to, MoveStep::copy});
+      return Error{Errc::invalid_argument,
+                   fmt::format("{} is on {} already", describe_buckets(buckets), to)};
+    s.moves.push_back({buckets, from, to, MoveStep::copy});
     s.move = &s.moves.back();
     if (auto saved = save_moves(s); !saved.ok()) return std::move(saved).error();
-    say(fmt::format("bucket {}: copy from {} to {}", bucket, from, to));
+    say_move(s, "copy");
     if (options_.crash_after_recording == MoveStep::copy)
       return Error{Errc::internal, "stopped after recording copy (test)"};
   }
@@ -559,12 +664,12 @@ Result<MoveReport> Mover::move(int bucket, const std::string& to) {
       if (*done) break;
       if (Clock::now() >= until)
         return Error{Errc::unavailable,
-                     fmt::format("bucket {}: the initial copy did not finish within {} ms; run "
-                                 "the move again to go on waiting, or roll it back",
-                                 bucket, options_.copy_wait.count())};
+                     fmt::format("{}: the initial copy did not finish within {} ms; run the move "
+                                 "again to go on waiting, or roll it back",
+                                 describe_buckets(buckets), options_.copy_wait.count())};
       std::this_thread::sleep_for(kCopyPoll);  // a bounded poll of the copy's progress
     }
-    say(fmt::format("bucket {}: copied", bucket));
+    say_move(s, "copied");
   }
   if (s.move->step != MoveStep::switched) {
     auto cut = cutover(s);
@@ -577,7 +682,7 @@ Result<MoveReport> Mover::move(int bucket, const std::string& to) {
 
 // The cutover (see the header). Each step is idempotent, so a run that finds the step recorded
 // does them all again. A failure after the fence and before the switch undoes the fence (as
-// far as it can), so the bucket's writes do not wait on a cutover nobody is finishing.
+// far as it can), so the buckets' writes do not wait on a cutover nobody is finishing.
 Result<MoveReport> Mover::cutover(State& s) {
   MoveReport report;
   if (auto r = record(s, MoveStep::cutover); !r.ok()) return std::move(r).error();
@@ -601,11 +706,11 @@ Result<MoveReport> Mover::cutover(State& s) {
     auto equal = copy.wait_equal(options_.cutover_wait);
     if (!equal.ok()) return undo(std::move(equal).error());
     if (!*equal)
-      return undo(Error{Errc::unavailable,
-                        fmt::format("bucket {}: the target did not catch up within {} ms", s.bucket,
-                                    options_.cutover_wait.count())});
-    report.catch_up =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - fenced_at);
+      return undo(
+          Error{Errc::unavailable,
+                fmt::format("{}: the target did not catch up within {} ms",
+                            describe_buckets(s.move->buckets), options_.cutover_wait.count())});
+    report.catch_up = since(fenced_at);
     if (auto r = copy.reverse(); !r.ok()) return undo(std::move(r).error());
   }
   auto rows = copy.digest_target();
@@ -613,49 +718,51 @@ Result<MoveReport> Mover::cutover(State& s) {
   report.rows = rows->rows();
   if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
   if (auto r = assign(s, s.move->to); !r.ok()) return std::move(r).error();
-  report.fenced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  report.fenced = since(t0);
   if (auto r = record(s, MoveStep::switched); !r.ok()) return std::move(r).error();
-  say(fmt::format("bucket {}: switched to {}: {} rows, writes held {} ms (catch-up {} ms)",
-                  s.bucket, s.move->to, report.rows, report.fenced.count(),
-                  report.catch_up.count()));
+  say_move(s, fmt::format("cutover: {} ms held (catch-up {} ms), {}, {}", report.fenced.count(),
+                          report.catch_up.count(), count_of(s.move->buckets.size(), "bucket"),
+                          count_of(static_cast<std::size_t>(report.rows), "row")));
   return report;
 }
 
 Result<void> Mover::finalise(int bucket) {
-  auto loaded = load(bucket);
+  auto loaded = load_move(bucket);
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
-  if (!s.move || s.move->step != MoveStep::switched)
-    return Error{Errc::invalid_argument, fmt::format("bucket {} has no switched move", bucket)};
-  // The record alone is not enough: the map must give the bucket to the target, unfenced, or
-  // deleting the source's rows would delete the bucket's only current copy.
-  if (s.map.buckets[bucket] != s.shard_index(s.move->to) || s.map.fenced(bucket))
-    return Error{Errc::conflict,
-                 fmt::format("bucket {}: the map does not give it to {} (unfenced); finish "
-                             "the move or roll it back first",
-                             bucket, s.move->to)};
+  if (s.move->step != MoveStep::switched)
+    return Error{Errc::invalid_argument, fmt::format("the move of bucket {} is at {}, not switched",
+                                                     bucket, to_string(s.move->step))};
+  // The record alone is not enough: the map must give every bucket to the target, unfenced, or
+  // deleting the source's rows would delete a bucket's only current copy.
+  const int to = s.shard_index(s.move->to);
+  for (const int b : s.move->buckets)
+    if (s.map.buckets[b] != to || s.map.fenced(b))
+      return Error{Errc::conflict,
+                   fmt::format("bucket {}: the map does not give it to {} (unfenced); finish "
+                               "the move or roll it back first",
+                               b, s.move->to)};
   BucketCopy copy = copy_of(s);
   if (auto r = copy.drop_reverse(); !r.ok()) return r;
   if (auto r = copy.fence_source(); !r.ok()) return r;
   auto purged = copy.purge_source();
   if (!purged.ok()) return std::move(purged).error();
-  say(fmt::format("bucket {}: finalised; {} rows removed from {}", bucket, *purged, s.move->from));
+  say(fmt::format("{} on {}: finalised; {} rows removed from {}", describe_buckets(s.move->buckets),
+                  s.move->to, *purged, s.move->from));
   return forget(s);
 }
 
 Result<MoveReport> Mover::rollback(int bucket) {
-  auto loaded = load(bucket);
+  auto loaded = load_move(bucket);
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
-  if (!s.move) return Error{Errc::invalid_argument, fmt::format("bucket {} has no move", bucket)};
-  // Recorded first: neither move nor finalise runs on a bucket being rolled back, and a rerun
-  // of the rollback finishes it.
+  // Recorded first: neither move nor finalise runs on a move being rolled back, and a rerun of
+  // the rollback finishes it.
   if (auto r = record(s, MoveStep::rollback); !r.ok()) return std::move(r).error();
   BucketCopy copy = copy_of(s);
   MoveReport report;
   report.record = *s.move;
-  const int from = s.shard_index(s.move->from);
-  if (s.map.buckets[bucket] != from) {
+  if (s.switched()) {
     // Switched: the cutover backwards. The reverse subscription keeps the source current;
     // once it is dropped (a rerun after a crash) the two were equal and the target is fenced.
     const auto t0 = Clock::now();
@@ -670,15 +777,15 @@ Result<MoveReport> Mover::rollback(int bucket) {
         if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
         if (auto r = set_map_fence(s, false); !r.ok()) return std::move(r).error();
         return Error{Errc::unavailable,
-                     fmt::format("bucket {}: the source did not catch up within {} ms; the "
-                                 "rollback was undone (run it again)",
-                                 bucket, options_.cutover_wait.count())};
+                     fmt::format("{}: the source did not catch up within {} ms; the rollback "
+                                 "was undone (run it again)",
+                                 describe_buckets(s.move->buckets), options_.cutover_wait.count())};
       }
       if (auto r = copy.drop_reverse(); !r.ok()) return std::move(r).error();
     }
     if (auto r = copy.unfence_source(); !r.ok()) return std::move(r).error();
     if (auto r = assign(s, s.move->from); !r.ok()) return std::move(r).error();
-    report.fenced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    report.fenced = since(t0);
   } else {
     // Not switched: writes never went to the target. Keep the target fenced, drop both
     // directions (a crash may have left either), and give the writes back to the source.
@@ -691,10 +798,22 @@ Result<MoveReport> Mover::rollback(int bucket) {
   auto purged = copy.purge_target();
   if (!purged.ok()) return std::move(purged).error();
   report.rows = *purged;
-  say(fmt::format("bucket {}: rolled back to {}; {} rows removed from {}", bucket, s.move->from,
-                  *purged, s.move->to));
+  say(fmt::format("{}: rolled back to {}; {} rows removed from {}",
+                  describe_buckets(s.move->buckets), s.move->from, *purged, s.move->to));
   if (auto r = forget(s); !r.ok()) return std::move(r).error();
   return report;
+}
+
+Result<MoveReport> Mover::abort(int bucket) {
+  auto loaded = load_move(bucket);
+  if (!loaded.ok()) return std::move(loaded).error();
+  if (loaded->move->step == MoveStep::switched || loaded->switched())
+    return Error{Errc::conflict,
+                 fmt::format("the move of bucket {} has switched to {}: abort only undoes a move "
+                             "before its switch; `ztm shard rollback --bucket {}` moves it back "
+                             "(nothing is lost)",
+                             bucket, loaded->move->to, bucket)};
+  return rollback(bucket);
 }
 
 Result<std::vector<MoveRecord>> Mover::moves() {
@@ -707,7 +826,7 @@ Result<std::vector<MoveRecord>> Mover::moves() {
 }
 
 Result<MapStatus> Mover::status() {
-  auto loaded = load(0);
+  auto loaded = load();
   if (!loaded.ok()) return std::move(loaded).error();
   MapStatus st;
   st.map = loaded->map;
@@ -731,7 +850,8 @@ Result<MapStatus> Mover::status() {
     const int publisher = loaded->shard_index(back ? r.to : r.from);
     if (publisher >= 0) {
       auto s = open(st.map.shards[publisher].conninfo, options_.timeout);
-      const std::string slot = back ? reverse_name(r.bucket) : forward_name(r.bucket);
+      const int first = r.buckets.front();
+      const std::string slot = back ? reverse_name(first) : forward_name(first);
       auto lag = s.ok() ? s->scalar(
                               "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), "
                               "confirmed_flush_lsn) FROM pg_replication_slots "
@@ -753,7 +873,7 @@ Result<void> Mover::init(const ShardMap& map) {
 }
 
 Result<void> Mover::add_shard(const Shard& shard) {
-  auto loaded = load(0);
+  auto loaded = load();
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
   if (s.shard_index(shard.name) >= 0)
@@ -780,31 +900,95 @@ Result<void> Mover::add_shard(const Shard& shard) {
   return {};
 }
 
-Result<int> Mover::rebalance(int shards) {
-  auto loaded = load(0);
-  if (!loaded.ok()) return std::move(loaded).error();
-  const ShardMap& map = loaded->map;
-  if (shards < 1 || shards > static_cast<int>(map.shards.size()))
+Result<int> Mover::rebalance(int shards, int batch) {
+  if (batch < 1 || batch > kBuckets)
     return Error{Errc::invalid_argument,
-                 fmt::format("the map has {} shards, not {}", map.shards.size(), shards)};
-  if (!loaded->moves.empty())
-    return Error{Errc::conflict, "moves are in flight: finalise or roll them back first"};
-  const std::vector<Move> plan = plan_rebalance(map, shards);
-  say(fmt::format("rebalance onto {} shards: {} buckets to move", shards, plan.size()));
-  int done = 0;
-  for (const Move& m : plan) {
-    const std::string to = map.shards[m.to].name;
-    auto moved = move(m.bucket, to);
-    if (!moved.ok()) return std::move(moved).error();
-    // A server whose write was routed by the map before the switch (waiting for a connection,
-    // or in a failover hold) still reaches the source: keep its copy current a while longer.
-    std::this_thread::sleep_for(options_.finalise_grace);
-    if (auto f = finalise(m.bucket); !f.ok()) return std::move(f).error();
-    ++done;
-    say(fmt::format("{} of {}: bucket {} on {} ({} rows, writes held {} ms)", done, plan.size(),
-                    m.bucket, to, moved->rows, moved->fenced.count()));
+                 fmt::format("a batch of {} buckets: not in 1..{}", batch, kBuckets)};
+  auto loaded = load();
+  if (!loaded.ok()) return std::move(loaded).error();
+  if (shards < 1 || shards > static_cast<int>(loaded->map.shards.size()))
+    return Error{Errc::invalid_argument,
+                 fmt::format("the map has {} shards, not {}", loaded->map.shards.size(), shards)};
+  for (const MoveRecord& r : loaded->moves)
+    if (r.step == MoveStep::rollback)
+      return Error{Errc::conflict,
+                   fmt::format("{} is being rolled back: run `ztm shard rollback --bucket {}` "
+                               "again first",
+                               describe_buckets(r.buckets), r.buckets.front())};
+  // The switched moves waiting for their finalise (each a reverse replication and its slot),
+  // oldest first: a move's lowest bucket, and its switch.
+  struct Switched {
+    int bucket;
+    Clock::time_point at;
+  };
+  std::deque<Switched> switched;
+  // Finalises the oldest switched moves whose grace has passed, and more (waiting for their
+  // grace) while over `keep` wait.
+  auto finalise_due = [&](std::size_t keep) -> Result<void> {
+    while (!switched.empty()) {
+      const auto due = switched.front().at + options_.finalise_grace;
+      if (switched.size() <= keep && Clock::now() < due) return {};
+      // A server whose write was routed by the map before the switch (waiting for a
+      // connection, or in a failover hold) still reaches the source: keep its copy current.
+      std::this_thread::sleep_until(due);
+      if (auto f = finalise(switched.front().bucket); !f.ok()) return f;
+      switched.pop_front();
+    }
+    return {};
+  };
+  int moved = 0;
+  auto run_move = [&](const std::string& context, const std::vector<int>& buckets,
+                      const std::string& to) -> Result<void> {
+    if (auto f = finalise_due(kMaxSwitched - 1); !f.ok()) return f;
+    context_ = context;
+    auto m = move(buckets, to);
+    context_.clear();
+    if (!m.ok()) return std::move(m).error();
+    switched.push_back({buckets.front(), Clock::now()});
+    moved += static_cast<int>(buckets.size());
+    return {};
+  };
+  // A rerun after a crash: the recorded moves first (resumed to the switch, then finalised),
+  // so the plan below starts from a map they no longer change.
+  const std::vector<MoveRecord> recorded = loaded->moves;
+  for (std::size_t i = 0; i < recorded.size(); ++i) {
+    const std::string context = fmt::format("recorded move {} of {}: ", i + 1, recorded.size());
+    if (auto r = run_move(context, recorded[i].buckets, recorded[i].to); !r.ok())
+      return std::move(r).error();
   }
-  return done;
+  auto now = load();
+  if (!now.ok()) return std::move(now).error();
+  const ShardMap& map = now->map;
+  // The plan's bucket moves by (from, to), each group cut into moves of at most `batch`.
+  std::map<std::pair<int, int>, std::vector<int>> groups;
+  for (const Move& m : plan_rebalance(map, shards)) groups[{m.from, m.to}].push_back(m.bucket);
+  struct Planned {
+    std::vector<int> buckets;
+    std::string to;
+  };
+  std::vector<Planned> plan;
+  std::size_t buckets = 0;
+  for (const auto& group : groups) {
+    const std::vector<int>& all = group.second;
+    buckets += all.size();
+    for (std::size_t i = 0; i < all.size(); i += static_cast<std::size_t>(batch)) {
+      const auto end = all.begin() + static_cast<std::ptrdiff_t>(
+                                         std::min(all.size(), i + static_cast<std::size_t>(batch)));
+      plan.push_back({std::vector<int>(all.begin() + static_cast<std::ptrdiff_t>(i), end),
+                      map.shards[group.first.second].name});
+    }
+  }
+  say(fmt::format("rebalance onto {} shards: {} to move in {} of at most {}", shards,
+                  count_of(buckets, "bucket"), count_of(plan.size(), "move"), batch));
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const std::string context = fmt::format("move {} of {}: ", i + 1, plan.size());
+    if (auto r = run_move(context, plan[i].buckets, plan[i].to); !r.ok())
+      return std::move(r).error();
+  }
+  if (auto f = finalise_due(0); !f.ok()) return std::move(f).error();
+  say(fmt::format("rebalanced onto {} shards: {} moved", shards,
+                  count_of(static_cast<std::size_t>(moved), "bucket")));
+  return moved;
 }
 
 }  // namespace ztm::storage

@@ -1,24 +1,26 @@
 #pragma once
-// Moving one bucket between two PostgreSQL shards, online (docs/sharding.md, "Moving a
-// bucket"): PostgreSQL's own logical replication copies it, the map in etcd switches it.
+// Moving a set of buckets between two PostgreSQL shards, online (docs/sharding.md, "Moving a
+// bucket"): PostgreSQL's own logical replication copies them, the map in etcd switches them.
+// A move carries every bucket of its set through each step at once (one publication, one
+// subscription, one fence, one map version per step), so 200 buckets cost a few moves, not 200.
 //
 // The steps, each recorded in etcd (/ztm/shards/moves: every move in flight) before it is
-// taken, each
-// idempotent, so that a mover killed at any point is finished or rolled back by the next run:
-//   copy      the target disowns the bucket (its fence: nothing but the copy writes it there)
-//             and drops any rows of it a failed move left; the source publishes the bucket's
-//             rows (a publication filtered on `bucket`), the target subscribes with the copy.
-//             Wait until the initial copy is done.
-//   cutover   map v+1 fences the bucket (the web tier holds its writes); the source disowns it
-//             (a server that missed the fence is refused, Errc::moved); wait until the target's
-//             rows equal the source's (per table the rows and the sum of each row's md5: exact,
-//             since nothing writes the bucket now); drop the forward subscription; the target
-//             publishes the bucket back and the source subscribes (no copy), so the old copy
-//             stays current; the target owns the bucket; map v+2 assigns it to the target,
-//             unfenced, and the held writes go there. If the target does not catch up within
-//             `cutover_wait`, the cutover is undone (source owns again, map unfenced): the
-//             copy goes on and the move can be retried.
-//   switched  reverse replication runs. `finalise` drops it and deletes the bucket's rows from
+// taken, each idempotent, so that a mover killed at any point is finished or rolled back by the
+// next run:
+//   copy      the target disowns the buckets (its fence: nothing but the copy writes them there)
+//             and drops any rows of them a failed move left; the source publishes the buckets'
+//             rows (a publication filtered on `bucket IN (...)`), the target subscribes with
+//             the copy. Wait until the initial copy is done.
+//   cutover   map v+1 fences the buckets (the web tier holds their writes); the source disowns
+//             them (a server that missed the fence is refused, Errc::moved); wait until the
+//             target's rows equal the source's (per table the rows and the sum of each row's
+//             md5: exact, since nothing writes the buckets now); drop the forward subscription;
+//             the target publishes the buckets back and the source subscribes (no copy), so
+//             the old copy stays current; the target owns them; map v+2 assigns them to the
+//             target, unfenced, and the held writes go there. If the target does not catch up
+//             within `cutover_wait`, the cutover is undone (source owns again, map unfenced):
+//             the copy goes on and the move can be retried.
+//   switched  reverse replication runs. `finalise` drops it and deletes the buckets' rows from
 //             the source (with triggers off: not a user deletion); `rollback` is the cutover
 //             backwards and loses nothing written in between.
 // `abort` (before the switch) drops the copy and leaves everything as before the move.
@@ -32,6 +34,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -40,8 +43,8 @@
 
 namespace ztm::storage {
 
-// What a bucket holds on one shard: per table its rows and the sum of each row's md5 (its first
-// 64 bits; rows rendered with the same TimeZone and DateStyle on both shards), free of order
+// What a set of buckets holds on one shard: per table its rows and the sum of each row's md5 (its
+// first 64 bits; rows rendered with the same TimeZone and DateStyle on both shards), free of order
 // and collation.
 struct BucketDigest {
   struct Table {
@@ -58,10 +61,16 @@ struct BucketDigest {
 // The tables whose rows a user owns (each has a `bucket` column: pg_migrations.cc, 11).
 const std::vector<std::string>& bucket_tables();
 
-// The PostgreSQL half of a move: each call one idempotent step on the two shards.
+// "bucket 17", or "3 buckets 3,7,11" (at most `shown` listed, then "…"): for progress lines.
+std::string describe_buckets(const std::vector<int>& buckets, std::size_t shown = 3);
+
+// The PostgreSQL half of a move of a set of buckets: each call one idempotent step on the two
+// shards over the whole set. Its publications and subscriptions are named after the set's
+// lowest bucket (a bucket is in at most one move). Throws std::invalid_argument (a bug) if
+// `buckets` is empty or has one out of [0, kBuckets); it is kept sorted, without duplicates.
 class BucketCopy {
  public:
-  BucketCopy(int bucket, std::string source_conninfo, std::string target_conninfo,
+  BucketCopy(std::vector<int> buckets, std::string source_conninfo, std::string target_conninfo,
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   Result<void> start_copy();
@@ -83,12 +92,13 @@ class BucketCopy {
   Result<void> drop_reverse();
   // Drops the forward subscription and publication (abort).
   Result<void> drop_forward();
-  // Deletes the bucket's rows on one side, triggers off (a move's cleanup, not a deletion).
+  // Deletes the buckets' rows on one side, triggers off (a move's cleanup, not a deletion).
   Result<std::int64_t> purge_source();
   Result<std::int64_t> purge_target();
 
  private:
-  int bucket_;
+  std::vector<int> buckets_;
+  std::string in_list_;  // "(3,7,11)": the set as SQL
   std::string source_, target_;
   std::chrono::milliseconds timeout_;
 };
@@ -96,10 +106,10 @@ class BucketCopy {
 enum class MoveStep { copy, cutover, switched, rollback };
 std::string_view to_string(MoveStep step);
 
-// A move as recorded in etcd.
+// A move as recorded in etcd: {"buckets": [...ascending...], "from", "to", "step"}.
 struct MoveRecord {
-  int bucket = 0;
-  std::string from, to;  // shard names
+  std::vector<int> buckets;  // ascending, distinct, each in [0, kBuckets), at least one
+  std::string from, to;      // shard names
   MoveStep step = MoveStep::copy;
   bool operator==(const MoveRecord&) const = default;
 };
@@ -112,7 +122,7 @@ struct MoverOptions {
   std::chrono::milliseconds copy_wait{120'000};   // the initial copy
   std::chrono::milliseconds cutover_wait{5'000};  // the target catching up, writes held
   std::chrono::milliseconds timeout{10'000};      // each statement, each etcd call
-  // rebalance: from a bucket's switch to its finalise (writes routed by the older map, held
+  // rebalance: from a move's switch to its finalise (writes routed by the older map, held
   // for a connection or a failover, still reach the source's copy, kept current till then).
   std::chrono::milliseconds finalise_grace{5'000};
   // Called with a line of progress ("copy: 3 of 11 tables", "cutover: 214 ms"); may be empty.
@@ -123,7 +133,7 @@ struct MoverOptions {
 
 struct MoveReport {
   MoveRecord record;
-  std::int64_t rows = 0;                  // the bucket's rows at the cutover
+  std::int64_t rows = 0;                  // the buckets' rows at the cutover
   std::chrono::milliseconds fenced{0};    // map fenced -> map switched: writes held this long
   std::chrono::milliseconds catch_up{0};  // source fenced -> target equal
 };
@@ -150,14 +160,21 @@ class Mover {
  public:
   Mover(etcd::Client& etcd, MoverOptions options);
 
-  // Moves `bucket` to shard `to` up to `switched` (then finalise or rollback), resuming a move
-  // of the bucket recorded earlier. invalid_argument: no such shard, or the bucket is there
-  // already; conflict: another move of the bucket, to elsewhere, is recorded.
-  Result<MoveReport> move(int bucket, const std::string& to);
-  // Ends a switched move: drops reverse replication, deletes the source's rows of the bucket.
+  // Moves `buckets` (all held by one shard) to shard `to` up to `switched` (then finalise or
+  // rollback), resuming the move of exactly this set to `to` if one is recorded.
+  // invalid_argument: an empty set, a bucket out of range or listed twice, no such shard, the
+  // buckets on different shards or on `to` already; conflict: a recorded move holds one of the
+  // buckets and is not this one (the message names it), or is being rolled back.
+  Result<MoveReport> move(std::vector<int> buckets, const std::string& to);
+  // Ends the switched move that holds `bucket`: drops reverse replication, deletes the source's
+  // rows of all its buckets.
   Result<void> finalise(int bucket);
-  // Undoes a move at any step; after the switch, the cutover backwards (nothing is lost).
+  // Undoes the move that holds `bucket`, at any step; after the switch, the cutover backwards
+  // (nothing is lost).
   Result<MoveReport> rollback(int bucket);
+  // rollback, refused (conflict) once the move holding `bucket` has switched: an abort never
+  // moves writes back from the target.
+  Result<MoveReport> abort(int bucket);
   // The moves recorded now.
   Result<std::vector<MoveRecord>> moves();
   // The map, each shard's buckets and rows, the moves with their lag.
@@ -167,13 +184,22 @@ class Mover {
   Result<void> init(const ShardMap& map);
   // Appends a shard to the map (no buckets yet) after checking it answers and is migrated.
   Result<void> add_shard(const Shard& shard);
-  // Moves buckets (plan_rebalance) until `shards` shards hold as many each, one at a time, each
-  // moved and finalised before the next. Stops at the first failure.
-  Result<int> rebalance(int shards);
+  // Moves buckets (plan_rebalance) until `shards` shards hold as many each: first it finishes
+  // every recorded move (resumed to the switch, then finalised), then it groups the plan by
+  // (from, to) and cuts each group into moves of at most `batch` buckets, run one after another.
+  // Each switched move is finalised once `finalise_grace` has passed since its switch, while the
+  // next ones run (at most kMaxSwitched wait at a time: each holds a replication slot). Stops at
+  // the first failure; running it again with the same arguments finishes the job. Returns the
+  // buckets moved. invalid_argument: `shards` or `batch` (1..kBuckets) out of range.
+  Result<int> rebalance(int shards, int batch = 64);
+  static constexpr std::size_t kMaxSwitched = 4;
 
  private:
   struct State;
-  Result<State> load(int bucket);
+  // The map and the moves (State::move unset).
+  Result<State> load();
+  // load(), with State::move the recorded move holding `bucket`; invalid_argument if none.
+  Result<State> load_move(int bucket);
   Result<void> save_moves(State& state);
   Result<void> record(State& state, MoveStep step);
   Result<void> forget(State& state);
@@ -185,9 +211,12 @@ class Mover {
   BucketCopy copy_of(const State& state) const;
   Result<MoveReport> cutover(State& state);
   void say(const std::string& line) const;
+  // "<context_><buckets> <from> -> <to>: <what>"
+  void say_move(const State& state, std::string_view what) const;
 
   etcd::Client& etcd_;
   MoverOptions options_;
+  std::string context_;  // rebalance: "move 2 of 4: ", before each line of the move it runs
 };
 
 }  // namespace ztm::storage

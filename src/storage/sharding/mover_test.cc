@@ -174,7 +174,7 @@ TEST(BucketFence, RefusesWritesToADisownedBucketOnly) {
   const auto out = ids_in(kBucket + 1, 1);
   auto s = session(db);
   ASSERT_TRUE(s.exec(insert_user(in[0], "before"), "insert").ok());
-  BucketCopy fence(kBucket, db, db);
+  BucketCopy fence({kBucket}, db, db);
   ASSERT_TRUE(fence.fence_source().ok());
   ASSERT_TRUE(fence.fence_source().ok());  // idempotent
   for (const std::string& sql :
@@ -192,17 +192,32 @@ TEST(BucketFence, RefusesWritesToADisownedBucketOnly) {
 }
 
 TEST(MoveRecord, ParsesWhatItWritesAndRefusesTheRest) {
-  const MoveRecord r{12, "s1", "s5", MoveStep::cutover};
-  auto back = parse_move_record(to_json(r));
-  ASSERT_TRUE(back.ok());
-  EXPECT_EQ(*back, r);
-  for (const char* bad : {"", "[]", "{}", R"({"bucket":1,"from":"a","to":"b"})",
-                          R"({"bucket":1024,"from":"a","to":"b","step":"copy"})",
-                          R"({"bucket":-1,"from":"a","to":"b","step":"copy"})",
-                          R"({"bucket":1,"from":"a","to":"b","step":"done"})",
-                          R"({"bucket":"1","from":"a","to":"b","step":"copy"})",
-                          R"({"bucket":1,"from":"a","to":"b","step":"copy","x":1})"})
+  for (const MoveRecord& r : {MoveRecord{{12}, "s1", "s5", MoveStep::cutover},
+                              MoveRecord{{0, 3, 1023}, "s1", "s5", MoveStep::switched}}) {
+    auto back = parse_move_record(to_json(r));
+    ASSERT_TRUE(back.ok()) << to_json(r);
+    EXPECT_EQ(*back, r);
+  }
+  EXPECT_EQ(to_json(MoveRecord{{3, 7}, "a", "b", MoveStep::copy}),
+            R"({"buckets":[3,7],"from":"a","to":"b","step":"copy"})");
+  for (const char* bad : {"", "[]", "{}", R"({"buckets":[1],"from":"a","to":"b"})",
+                          R"({"bucket":1,"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[],"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":1,"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[1024],"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[-1],"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[3,2],"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[2,2],"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[1],"from":"a","to":"b","step":"done"})",
+                          R"({"buckets":["1"],"from":"a","to":"b","step":"copy"})",
+                          R"({"buckets":[1],"from":"a","to":"b","step":"copy","x":1})"})
     EXPECT_FALSE(parse_move_record(bad).ok()) << bad;
+}
+
+TEST(DescribeBuckets, NamesOneAndCutsALongList) {
+  EXPECT_EQ(describe_buckets({17}), "bucket 17");
+  EXPECT_EQ(describe_buckets({3, 7}), "2 buckets 3,7");
+  EXPECT_EQ(describe_buckets({3, 7, 11, 15}), "4 buckets 3,7,11,…");
 }
 
 // Two shards on two servers, the map in etcd with every bucket on s1.
@@ -334,8 +349,9 @@ class Writer {
 };
 
 // Every acknowledged write is on `where` exactly once with the value written last, and the
-// bucket has no row elsewhere.
-void audit(const Writer& w, const std::string& where, const std::string& elsewhere) {
+// buckets have no row elsewhere.
+void audit(const Writer& w, const std::string& where, const std::string& elsewhere,
+           const std::vector<int>& buckets = {kBucket}) {
   std::size_t checked = 0;
   auto s = session(where);
   for (const auto& [id, name] : w.ledger()) {
@@ -348,8 +364,23 @@ void audit(const Writer& w, const std::string& where, const std::string& elsewhe
     ++checked;
   }
   EXPECT_GT(checked, 0u);
-  EXPECT_EQ(scalar(elsewhere, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket)),
-            "0");
+  for (const int b : buckets)
+    EXPECT_EQ(scalar(elsewhere, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", b)),
+              "0")
+        << "bucket " << b;
+}
+
+// After a finalise: writes go on (100 more), the writer stops with no failure, having written on
+// both shards, and every write is on `where` (audit).
+void finish_and_audit(Writer& w, const std::string& where, const std::string& elsewhere,
+                      const std::vector<int>& buckets = {kBucket}) {
+  const std::size_t at_finalise = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_finalise + 100; }, 30s));
+  w.stop();
+  EXPECT_EQ(w.failures(), 0) << w.last_error();
+  EXPECT_GT(w.per_shard()["s1"], 0);
+  EXPECT_GT(w.per_shard()["s2"], 0);
+  audit(w, where, elsewhere, buckets);
 }
 
 TEST_F(MoverTest, MovesABucketUnderWritesAndLosesNothing) {
@@ -359,7 +390,7 @@ TEST_F(MoverTest, MovesABucketUnderWritesAndLosesNothing) {
   Writer w(*this, ids_in(kBucket, 300));
   ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= 400; }, 30s));
   Mover mover(client, mover_options());
-  auto moved = mover.move(kBucket, "s2");
+  auto moved = mover.move({kBucket}, "s2");
   ASSERT_TRUE(moved.ok()) << moved.error().message;
   EXPECT_EQ(moved->record.step, MoveStep::switched);
   EXPECT_EQ(map().shards[map().buckets[kBucket]].name, "s2");
@@ -373,13 +404,7 @@ TEST_F(MoverTest, MovesABucketUnderWritesAndLosesNothing) {
   EXPECT_TRUE(test::eventually([&] { return scalar(s1, find) == "1"; }, 10s));
   ASSERT_TRUE(mover.finalise(kBucket).ok());
   EXPECT_EQ(scalar(s2, find), "1");
-  const std::size_t at_finalise = w.acknowledged();
-  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_finalise + 100; }, 30s));
-  w.stop();
-  EXPECT_EQ(w.failures(), 0) << w.last_error();
-  EXPECT_GT(w.per_shard()["s1"], 0);
-  EXPECT_GT(w.per_shard()["s2"], 0);
-  audit(w, s2, s1);
+  finish_and_audit(w, s2, s1);
   EXPECT_EQ(scalar(s1, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket + 1)),
             "20");
   EXPECT_TRUE(mover.moves().value().empty());
@@ -394,7 +419,7 @@ TEST_F(MoverTest, RollbackAfterTheSwitchLosesNothingWrittenInBetween) {
   Writer w(*this, ids_in(kBucket, 200));
   ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= 300; }, 30s));
   Mover mover(client, mover_options());
-  ASSERT_TRUE(mover.move(kBucket, "s2").ok());
+  ASSERT_TRUE(mover.move({kBucket}, "s2").ok());
   const std::size_t at_switch = w.acknowledged();
   ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_switch + 300; }, 30s));
   auto back = mover.rollback(kBucket);
@@ -417,12 +442,12 @@ TEST_F(MoverTest, AMoverStoppedAtAnyStepIsFinishedByTheNextRun) {
     MoverOptions o = mover_options();
     o.crash_after_recording = step;
     Mover crashing(client, o);
-    auto r = crashing.move(kBucket, "s2");
+    auto r = crashing.move({kBucket}, "s2");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(crashing.moves().value().at(0).step, step);
   }
   Mover mover(client, mover_options());
-  auto moved = mover.move(kBucket, "s2");
+  auto moved = mover.move({kBucket}, "s2");
   ASSERT_TRUE(moved.ok()) << moved.error().message;
   ASSERT_TRUE(mover.finalise(kBucket).ok());
   const std::size_t at_finalise = w.acknowledged();
@@ -440,7 +465,7 @@ TEST_F(MoverTest, FinaliseFollowsTheMapAndAStoppedRollbackIsFinishedByItsRerun) 
   const auto ids = ids_in(kBucket, 30);
   for (UserId id : ids) ASSERT_TRUE(seed.exec(insert_user(id, "r"), "seed").ok());
   Mover mover(client, mover_options());
-  ASSERT_TRUE(mover.move(kBucket, "s2").ok());
+  ASSERT_TRUE(mover.move({kBucket}, "s2").ok());
   ShardMap back = map();  // someone hands the bucket back to s1 behind the mover's back
   back.buckets[kBucket] = 0;
   back.version += 1;
@@ -458,7 +483,7 @@ TEST_F(MoverTest, FinaliseFollowsTheMapAndAStoppedRollbackIsFinishedByItsRerun) 
   o.crash_after_recording = MoveStep::rollback;
   ASSERT_FALSE(Mover(client, o).rollback(kBucket).ok());
   EXPECT_EQ(mover.moves().value().at(0).step, MoveStep::rollback);
-  EXPECT_EQ(mover.move(kBucket, "s2").error().code, Errc::conflict);
+  EXPECT_EQ(mover.move({kBucket}, "s2").error().code, Errc::conflict);
   EXPECT_EQ(mover.finalise(kBucket).error().code, Errc::invalid_argument);
   auto rolled = mover.rollback(kBucket);
   ASSERT_TRUE(rolled.ok()) << rolled.error().message;
@@ -470,11 +495,194 @@ TEST_F(MoverTest, FinaliseFollowsTheMapAndAStoppedRollbackIsFinishedByItsRerun) 
 
 TEST_F(MoverTest, RefusesNonsense) {
   Mover mover(client, mover_options());
-  EXPECT_EQ(mover.move(kBucket, "s9").error().code, Errc::invalid_argument);
-  EXPECT_EQ(mover.move(kBucket, "s1").error().code, Errc::invalid_argument);
-  EXPECT_EQ(mover.move(kBuckets, "s2").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move({kBucket}, "s9").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move({kBucket}, "s1").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move({kBuckets}, "s2").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move({}, "s2").error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.move({kBucket, 3, kBucket}, "s2").error().code, Errc::invalid_argument);
   EXPECT_EQ(mover.finalise(kBucket).error().code, Errc::invalid_argument);
   EXPECT_EQ(mover.rollback(kBucket).error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.abort(kBucket).error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.rebalance(2, 0).error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.rebalance(3).error().code, Errc::invalid_argument);
+  ShardMap split = map();  // a move has one source
+  split.buckets[3] = 1;
+  split.version += 1;
+  etcd.put("/ztm/shards/map", to_json(split));
+  auto mixed = mover.move({3, kBucket}, "s2");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.error().code, Errc::invalid_argument);
+  EXPECT_NE(mixed.error().message.find("different shards"), std::string::npos);
+  EXPECT_TRUE(mover.moves().value().empty());
+}
+
+// Several buckets move as one: one publication, one fence, one map version to fence them all
+// and one to switch them all, under writes to each of them.
+TEST_F(MoverTest, MovesSeveralBucketsAtOnceUnderWritesAndLosesNothing) {
+  const std::vector<int> set = {kBucket, kBucket + 1, 300};
+  auto seed = session(s1);
+  for (UserId id : ids_in(kBucket + 2, 20)) ASSERT_TRUE(seed.exec(insert_user(id, "o"), "s").ok());
+  std::vector<UserId> ids;
+  for (const int b : set)
+    for (UserId id : ids_in(b, 100)) ids.push_back(id);
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(5));
+  Writer w(*this, ids);
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= 400; }, 30s));
+  Mover mover(client, mover_options());
+  const std::int64_t version = map().version;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto moved = mover.move({300, kBucket, kBucket + 1}, "s2");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->record.buckets, set);
+  EXPECT_EQ(moved->record.step, MoveStep::switched);
+  EXPECT_EQ(map().version, version + 2);  // fenced in one version, switched in the next
+  for (const int b : set) {
+    EXPECT_EQ(map().buckets[b], 1) << b;
+    EXPECT_FALSE(map().fenced(b)) << b;
+  }
+  EXPECT_EQ(map().buckets[kBucket + 2], 0);
+  const std::size_t at_switch = w.acknowledged();
+  ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_switch + 300; }, 30s));
+  auto finalised = mover.finalise(kBucket + 1);  // any bucket of the move names it
+  ASSERT_TRUE(finalised.ok()) << finalised.error().message;
+  finish_and_audit(w, s2, s1, set);
+  EXPECT_EQ(scalar(s1, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket + 2)),
+            "20");
+  EXPECT_TRUE(mover.moves().value().empty());
+  EXPECT_EQ(scalar(s1, "SELECT count(*) FROM pg_replication_slots"), "0");
+  EXPECT_EQ(scalar(s2, "SELECT count(*) FROM pg_replication_slots"), "0");
+  std::printf(
+      "moved 3 buckets, %lld rows in %lld ms; writes held %lld ms (catch-up %lld ms)\n",
+      static_cast<long long>(moved->rows),
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
+      static_cast<long long>(moved->fenced.count()),
+      static_cast<long long>(moved->catch_up.count()));
+}
+
+// A bucket is in at most one move: a set overlapping a recorded move is refused, naming it;
+// the same set again resumes it. abort undoes a move before its switch and refuses after.
+TEST_F(MoverTest, AnOverlappingMoveIsAConflictAndAbortStopsAtTheSwitch) {
+  MoverOptions o = mover_options();
+  o.crash_after_recording = MoveStep::copy;
+  ASSERT_FALSE(Mover(client, o).move({kBucket, kBucket + 1}, "s2").ok());
+  Mover mover(client, mover_options());
+  auto overlap = mover.move({kBucket + 1, kBucket + 2}, "s2");
+  ASSERT_FALSE(overlap.ok());
+  EXPECT_EQ(overlap.error().code, Errc::conflict);
+  EXPECT_NE(overlap.error().message.find(fmt::format("{},{}", kBucket, kBucket + 1)),
+            std::string::npos)
+      << overlap.error().message;
+  EXPECT_EQ(mover.move({kBucket}, "s2").error().code, Errc::conflict);
+  auto aborted = mover.abort(kBucket + 1);
+  ASSERT_TRUE(aborted.ok()) << aborted.error().message;
+  EXPECT_TRUE(mover.moves().value().empty());
+  EXPECT_EQ(map().buckets[kBucket], 0);
+  EXPECT_TRUE(map().fenced_buckets.empty());
+
+  ASSERT_TRUE(Mover(client, o).move({kBucket, kBucket + 1}, "s2").error().code == Errc::internal);
+  auto resumed = mover.move({kBucket + 1, kBucket}, "s2");  // the same set, in any order
+  ASSERT_TRUE(resumed.ok()) << resumed.error().message;
+  auto refused = mover.abort(kBucket);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::conflict);
+  EXPECT_NE(refused.error().message.find("rollback"), std::string::npos);
+  EXPECT_EQ(map().buckets[kBucket + 1], 1);
+  ASSERT_TRUE(mover.finalise(kBucket).ok());
+  EXPECT_TRUE(mover.moves().value().empty());
+}
+
+// Buckets 0..514 on s1, the rest on s2, and `per_bucket` users in each of buckets 508..519 on
+// the shard the map gives them: plan_rebalance onto 2 shards moves 512, 513 and 514 to s2.
+std::size_t make_uneven(MoverTest& t, std::size_t per_bucket) {
+  ShardMap m = t.map();
+  for (int b = 0; b < kBuckets; ++b) m.buckets[b] = b < 515 ? 0 : 1;
+  m.version += 1;
+  t.etcd.put("/ztm/shards/map", to_json(m));
+  std::size_t users = 0;
+  for (int b = 508; b < 520; ++b) {
+    auto s = session(b < 515 ? t.s1 : t.s2);
+    for (UserId id : ids_in(b, per_bucket)) {
+      if (!s.exec(insert_user(id, "u"), "seed").ok()) throw std::runtime_error("seed");
+      ++users;
+    }
+  }
+  return users;
+}
+
+// After the rebalance: s1 holds 0..511, s2 the rest, nothing fenced or in flight, and every
+// user row is on the shard its bucket maps to, none lost.
+void expect_rebalanced(MoverTest& t, Mover& mover, std::size_t users) {
+  const ShardMap m = t.map();
+  for (int b = 0; b < kBuckets; ++b) ASSERT_EQ(m.buckets[b], b < 512 ? 0 : 1) << b;
+  EXPECT_TRUE(m.fenced_buckets.empty());
+  EXPECT_TRUE(mover.moves().value().empty());
+  std::size_t found = 0;
+  for (std::size_t i = 0; i < m.shards.size(); ++i) {
+    auto s = session(m.shards[i].conninfo);
+    auto r = s.exec("SELECT bucket, count(*) FROM users GROUP BY bucket", "where");
+    ASSERT_TRUE(r.ok());
+    for (int row = 0; row < PQntuples(r->get()); ++row) {
+      const int b = std::atoi(PQgetvalue(r->get(), row, 0));
+      EXPECT_EQ(m.buckets[b], static_cast<int>(i)) << "bucket " << b << " on " << m.shards[i].name;
+      found += static_cast<std::size_t>(std::atoll(PQgetvalue(r->get(), row, 1)));
+    }
+    EXPECT_EQ(scalar(m.shards[i].conninfo, "SELECT count(*) FROM pg_replication_slots"), "0");
+  }
+  EXPECT_EQ(found, users);
+}
+
+MoverOptions quick_grace(MoverOptions o, std::vector<std::string>& lines) {
+  o.finalise_grace = 200ms;
+  o.progress = [&lines, say = o.progress](const std::string& line) {
+    say(line);
+    lines.push_back(line);
+  };
+  return o;
+}
+
+bool said(const std::vector<std::string>& lines, const std::string& part) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& l) { return l.find(part) != std::string::npos; });
+}
+
+// A group of 3 buckets (s1 -> s2) cut into moves of at most 2.
+TEST_F(MoverTest, RebalanceCutsAGroupIntoBatchesAndEveryRowIsWhereItsBucketMaps) {
+  const std::size_t users = make_uneven(*this, 5);
+  std::vector<std::string> lines;
+  Mover mover(client, quick_grace(mover_options(), lines));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = mover.rebalance(2, 2);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, 3);
+  expect_rebalanced(*this, mover, users);
+  EXPECT_TRUE(said(lines, "move 1 of 2: 2 buckets 512,513 s1 -> s2: copy")) << lines.size();
+  EXPECT_TRUE(said(lines, "move 2 of 2: bucket 514 s1 -> s2: cutover:"));
+  std::printf(
+      "rebalanced 3 buckets in 2 moves in %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  auto again = mover.rebalance(2, 2);  // nothing left to move
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(*again, 0);
+}
+
+// A mover killed in a multi-bucket move's cutover (the map fenced): rebalance run again
+// finishes that move, then plans and moves the rest.
+TEST_F(MoverTest, ARebalanceRunAgainFinishesAMultiBucketMoveStoppedInItsCutover) {
+  const std::size_t users = make_uneven(*this, 5);
+  MoverOptions o = mover_options();
+  o.crash_after_recording = MoveStep::cutover;
+  ASSERT_FALSE(Mover(client, o).move({512, 513}, "s2").ok());
+  ASSERT_EQ(Mover(client, o).moves().value().at(0).step, MoveStep::cutover);
+  std::vector<std::string> lines;
+  Mover mover(client, quick_grace(mover_options(), lines));
+  auto r = mover.rebalance(2, 2);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, 3);
+  EXPECT_TRUE(said(lines, "recorded move 1 of 1: 2 buckets 512,513 s1 -> s2"));
+  EXPECT_TRUE(said(lines, "move 1 of 1: bucket 514 s1 -> s2"));
+  expect_rebalanced(*this, mover, users);
 }
 
 }  // namespace
