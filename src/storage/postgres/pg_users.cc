@@ -56,6 +56,8 @@ constexpr Statement kDelete{
     "ztm_delete_user",
     "DELETE FROM users WHERE id = $1 AND ($2::bigint IS NULL OR version = $2) RETURNING version"};
 constexpr Statement kVersion{"ztm_user_version", "SELECT version FROM users WHERE id = $1"};
+constexpr Statement kDisowned{"ztm_user_disowned",
+                              "SELECT 1 FROM disowned_buckets WHERE bucket = ztm_bucket($1)"};
 constexpr Statement kCount{"ztm_count_users", "SELECT count(*) FROM users"};
 constexpr Statement kPing{"ztm_ping", "SELECT 1"};
 // The user and its account in one statement (one transaction).
@@ -125,17 +127,30 @@ Result<StoredUser> read_user(const QueryResult& r, int row) {
   return s;
 }
 
+// Why user `id` has no row here: its bucket was moved to another shard (moved: the caller's map
+// is behind, docs/sharding.md), or there is no such user. Asked only when a statement found no
+// row, so the hot path pays nothing.
+awaitable<Error> absent(Host& host, UserId id) {
+  const std::string id_text = std::to_string(id);
+  const std::array<const char*, 1> params{id_text.c_str()};
+  auto r = co_await host.execute(kDisowned, params);
+  if (!r.ok()) co_return std::move(r).error();
+  if (r->rows() > 0)
+    co_return Error{Errc::moved, fmt::format("user {}: its bucket is no longer on this shard", id)};
+  co_return Error{Errc::not_found, fmt::format("user {} not found", id)};
+}
+
 // The write matched no row; a fresh statement (a new snapshot) sees what a concurrent writer
-// committed meanwhile. No row: not_found. Another version than expected: precondition_failed.
-// Otherwise the row came back between the two statements (deleted and re-created, or created
-// after an unconditional write missed it): the caller tries again.
+// committed meanwhile. No row: not_found (or moved). Another version than expected:
+// precondition_failed. Otherwise the row came back between the two statements (deleted and
+// re-created, or created after an unconditional write missed it): the caller tries again.
 awaitable<Result<std::int64_t>> after_missed_write(Host& host, UserId id,
                                                    std::optional<std::int64_t> expected) {
   const std::string id_text = std::to_string(id);
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kVersion, params);
   if (!r.ok()) co_return std::move(r).error();
-  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("user {} not found", id)};
+  if (r->rows() == 0) co_return co_await absent(host, id);
   const auto current = r->int64(0, 0);
   if (!current) co_return Error{Errc::internal, "postgres: malformed version"};
   if (expected && *current != *expected)
@@ -151,7 +166,7 @@ awaitable<Result<StoredUser>> pg_get_user(Host& host, UserId id) {
   const std::array<const char*, 1> params{id_text.c_str()};
   auto r = co_await host.execute(kGet, params);
   if (!r.ok()) co_return std::move(r).error();
-  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("user {} not found", id)};
+  if (r->rows() == 0) co_return co_await absent(host, id);
   co_return read_user(*r, 0);
 }
 

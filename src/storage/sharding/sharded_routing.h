@@ -131,11 +131,18 @@ awaitable<Result<T>> ShardedStore::on_shard(std::size_t index, const ShardMap& m
   co_return sharded_routing::tagged(index, std::move(result));
 }
 
+// Never held; a moved (the bucket left the shard after this server's map was read: only a server
+// behind the map, by more than a move's finalise_grace) goes once more on a newer map.
 template <class T>
 awaitable<Result<T>> ShardedStore::read(UserId placement, Call<T> call) {
   const auto map = snapshot();
-  auto run = on_shard(static_cast<std::size_t>(map->shard_of(placement)), *map, std::move(call));
-  co_return co_await std::move(run);
+  const auto shard = static_cast<std::size_t>(map->shard_of(placement));
+  auto run = on_shard(shard, *map, call);
+  auto first = co_await std::move(run);
+  if (first.ok() || first.error().code != Errc::moved) co_return first;
+  Hold hold(*this);
+  auto again = after_moved(hold, placement, *map, shard, std::move(call));
+  co_return co_await std::move(again);
 }
 
 // Held while the bucket is fenced; a moved (this server's map is behind the shards) waits for a
@@ -156,26 +163,34 @@ awaitable<Result<T>> ShardedStore::write(UserId placement, Call<T> call) {
   auto run = on_shard(first_shard, *map, call);
   auto first = co_await std::move(run);
   if (first.ok() || first.error().code != Errc::moved) co_return first;
+  auto again = after_moved(hold, placement, *map, first_shard, std::move(call));
+  co_return co_await std::move(again);
+}
 
+template <class T>
+awaitable<Result<T>> ShardedStore::after_moved(Hold& hold, UserId placement, const ShardMap& map,
+                                               std::size_t refused, Call<T> call) {
   stats_->moved_retries.fetch_add(1, std::memory_order_relaxed);
-  const std::int64_t routed = map->version;
+  const int bucket = bucket_of(placement);
+  const std::int64_t routed = map.version;
   auto waiting = hold.until(
       [bucket, routed](const ShardMap& m) { return m.version > routed && !m.fenced(bucket); },
-      fmt::format("bucket {}: shard {} refused the write as moved (map version {} is stale) and "
-                  "no newer map assigns it",
-                  bucket, map->shards[first_shard].name, routed));
+      fmt::format("bucket {}: shard {} answered moved (map version {} is stale) and no newer "
+                  "map assigns it",
+                  bucket, map.shards[refused].name, routed));
   auto newer = co_await std::move(waiting);
   if (!newer.ok()) co_return std::move(newer).error();
-  map = std::move(*newer);
-  const auto second_shard = static_cast<std::size_t>(map->shard_of(placement));
-  auto again = on_shard(second_shard, *map, std::move(call));
+  const ShardMap& fresh = **newer;
+  const auto second_shard = static_cast<std::size_t>(fresh.shard_of(placement));
+  auto again = on_shard(second_shard, fresh, std::move(call));
   auto second = co_await std::move(again);
   if (!second.ok() && second.error().code == Errc::moved)
     co_return Error{
         Errc::unavailable,
-        fmt::format("bucket {}: shard {} refused the write as moved on map version {} "
-                    "too (the map is behind the shards): {}",
-                    bucket, map->shards[second_shard].name, map->version, second.error().message)};
+        fmt::format("bucket {}: shard {} answered moved on map version {} too (the map is "
+                    "behind the shards): {}",
+                    bucket, fresh.shards[second_shard].name, fresh.version,
+                    second.error().message)};
   co_return second;
 }
 

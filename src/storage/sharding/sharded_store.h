@@ -45,10 +45,11 @@
 // waits the same way for a map newer than the one it routed by, then is retried once there. A
 // hold is bounded: at most options.hold in all per write, at most options.max_held writes waiting
 // at once; beyond either, and for a moved refused again, the write fails unavailable, with
-// nothing written by it. Reads are never held: during a fence they go to the bucket's current
-// owner, which still has every row. A held write looks at the map every 5 ms on its own executor:
-// cheap, bounded by the hold, and only while a write is held (a wake-up from the watcher's thread
-// would tie the write's frame to that thread).
+// nothing written by it. Reads are not held by a fence: they go to the bucket's current owner,
+// which still has every row; a read a shard answers moved (its bucket left after this server's
+// map was read) waits for a newer map as a moved write does. A held write looks at the map every 5
+// ms on its own executor: cheap, bounded by the hold, and only while a write is held (a wake-up
+// from the watcher's thread would tie the write's frame to that thread).
 //
 // Metrics (register_metrics): ztm_shard_holding, ztm_shard_held_total,
 // ztm_shard_hold_seconds_total, ztm_shard_hold_overflows_total{reason=full|timeout},
@@ -186,11 +187,17 @@ class ShardedStore final : public Database {
   boost::asio::awaitable<Result<Database*>> open_shard(std::size_t index, const ShardMap& map);
   Result<Database*> open_shard_blocking(std::size_t index, const ShardMap& map);
   // `call` on the shard holding `placement`'s bucket (a user id, or lookup_placement's), by the
-  // current map; a read is never held, a write is (the header comment). Positions are tagged.
+  // current map; a write is held while its bucket is fenced (the header comment), a read only
+  // after a shard answered moved. Positions are tagged.
   template <class T>
   boost::asio::awaitable<Result<T>> read(UserId placement, Call<T> call);
   template <class T>
   boost::asio::awaitable<Result<T>> write(UserId placement, Call<T> call);
+  // After shard `refused` of `map` answered moved (this server's map is behind the shards):
+  // waits, held as a write, for a newer map and runs `call` once more where that one says.
+  template <class T>
+  boost::asio::awaitable<Result<T>> after_moved(Hold& hold, UserId placement, const ShardMap& map,
+                                                std::size_t refused, Call<T> call);
   // `call` on shard `index` of the current map (calls that visit every shard, or one by index).
   template <class T>
   boost::asio::awaitable<Result<T>> on_shard(std::size_t index, const ShardMap& map, Call<T> call);
