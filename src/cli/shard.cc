@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -114,7 +115,11 @@ class Shard final : public Subcommand {
     storage::MoverOptions options;
     options.map_key = key_;
     options.cutover_wait = std::chrono::milliseconds(cutover_ms_);
-    options.progress = [](const std::string& line) { fmt::print("{}\n", line); };
+    // Each line as it happens, also into a file or a pipe (an operator's tail -f, a test).
+    options.progress = [](const std::string& line) {
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    };
     storage::Mover mover(*client, options);
     return report(dispatch(mover));
   }

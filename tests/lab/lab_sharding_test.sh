@@ -6,7 +6,10 @@
 # and sign-ups) read back through both web servers; each user's row on exactly one shard, the
 # one its bucket maps to, and every shard holding some; a shard's superuser reachable from
 # another shard's host with its password; `scale shards=5` adds s5 (migrated, registered with no
-# bucket, the web servers take the new map); down leaves nothing.
+# bucket, the web servers take the new map); a bucket moved onto s5 while its user is replaced in
+# a loop; then 4 -> 5 shards (`ztm shard rebalance`, its mover kill -9ed mid-copy and
+# mid-cutover, a third run finishing) under Zipf reads and writes from ledger_load.py: no request
+# failed, every acknowledged write audited on the shards, no replication left; down leaves nothing.
 # Usage: lab_sharding_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) otherwise.
 # Run under `flock /tmp/ztm-lab.lock` when other labs may start on the machine.
 set -uo pipefail
@@ -223,6 +226,85 @@ check "lb1 reads the last name" until_ok 5 test "$(curl -s -m 5 "$lb/users/$move
 out=$(shard_cmd status 2>&1)
 check "shard status: five shards, no move in flight" test \
   "$(grep -cE '^s[1-5] ' <<<"$out")-$(grep -c 'no moves in flight' <<<"$out")" = 5-1 || echo "$out" >&2
+
+# --- 4 -> 5 shards under Zipf load, with a ledger; the mover killed mid-copy and mid-cutover -------
+# Hot users: the 52 made above and 150 more, hottest first. ledger_load.py (8 threads through lb1)
+# reads them Zipf(1.1), replaces them (each user written by one thread) and creates new ones,
+# writing down every acknowledged write; afterwards every shard's rows are audited against it.
+seq 1 150 | xargs -P 8 -I{} curl -s -m 10 -X POST -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $admin_token" -d "$(profile "Z{}")" "$lb/users" | jq -r '.id // empty' >"$work/more"
+check "150 more users" test "$(wc -l <"$work/more")" -eq 150
+{ printf '%s\n' "${ids[@]}"; cat "$work/more"; } >"$work/hot"
+dump_rows() {  # every shard's users: shard|id|first_name|bucket
+  local k
+  for k in 1 2 3 4 5; do sql "$(primary_of "s$k")" "SELECT id, first_name, bucket FROM users" | sed "s/^/s$k|/"; done
+}
+dump_rows >"$work/rows.before"
+load="$work/load"
+mkdir -p "$load"
+python3 "$(dirname "$0")/ledger_load.py" run --base "$lb" --token "$admin_token" --ids "$work/hot" \
+  --out "$load" --threads 8 --seconds 300 --requests 1000000 >"$work/load.out" 2>&1 &
+load_pid=$!
+load_ok() {  # requests answered so far (0 before the first progress line)
+  local n
+  n=$(tail -n 1 "$load/progress" 2>/dev/null | jq '.ok // 0' 2>/dev/null)
+  echo "${n:-0}"
+}
+load_past() { [ "$(load_ok)" -ge "$1" ]; }
+check "the load flows" until_ok 60 load_past 3000
+echo during >"$load/phase"
+
+# kill_rebalance_at PATTERN: starts `ztm shard rebalance --shards 5` and kill -9s it once its
+# progress shows PATTERN (ip netns exec execs ztm: $! is the mover's pid).
+kill_rebalance_at() {
+  local log="$work/rebalance.$1.log"
+  ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --etcd 10.77.1.5:2379 >"$log" 2>&1 &
+  local mover=$!
+  check "the rebalance reaches '$1'" until_ok 120 grep -q "$1" "$log" || cat "$log" >&2
+  kill -9 "$mover"
+  wait "$mover" 2>/dev/null
+  check "the mover was killed at '$1'" test "$(grep -c 'rebalanced' "$log")" -eq 0
+  sed "s/^/lab_sharding: killed mover: /" "$log"
+}
+started=$SECONDS
+kill_rebalance_at ": copy"
+kill_rebalance_at ": cutover"
+out=$(timeout 600 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --etcd 10.77.1.5:2379 2>&1)
+check "a third rebalance finishes what the killed ones left, and the rest" test $? -eq 0
+sed "s/^/lab_sharding: rebalance: /" <<<"$out"
+echo "lab_sharding: rebalance 4 -> 5 under load (two movers killed) in $((SECONDS - started)) s"
+echo after >"$load/phase"
+check "the load goes on after the rebalance" until_ok 60 load_past "$(($(load_ok) + 2000))"
+kill -TERM "$load_pid"
+wait "$load_pid"
+load_pid=
+summary=$(cat "$load/summary.json")
+echo "lab_sharding: load: $summary"
+check "no request failed during the reshard" test "$(jq .failed <<<"$summary")" -eq 0 || head -5 "$load/failures" >&2
+check "writes were acknowledged during the moves" test "$(jq '.phases.during.write.count // 0' <<<"$summary")" -gt 100
+
+map=$(shard_map)
+check "the map: five shards of 204 or 205 buckets, nothing fenced" test \
+  "$(jq -c '[([.buckets | group_by(.)[] | length] | sort), (.fenced // [] | length)]' <<<"$map")" = '[[204,205,205,205,205],0]'
+out=$(shard_cmd status 2>&1)
+check "no move in flight" contains "$out" "no moves in flight"
+echo "$map" >"$work/map.after"
+dump_rows >"$work/rows.after"
+audit=$(python3 "$(dirname "$0")/ledger_load.py" audit --ledger "$load/ledger" --rows "$work/rows.after" \
+  --map "$work/map.after" --before "$work/rows.before")
+check "the ledger audit: every acknowledged write there exactly once, every row where its bucket maps" \
+  test $? -eq 0 || echo "$audit" >&2
+echo "lab_sharding: audit: $(jq -c 'del(.missing, .doubled, .stale, .misplaced, .unknown_outcome)' <<<"$audit")"
+no_replication_left() {
+  local k p
+  for k in 1 2 3 4 5; do
+    p=$(primary_of "s$k")
+    [ "$(sql "$p" "SELECT (SELECT count(*) FROM pg_subscription) + (SELECT count(*) FROM pg_publication)
+      + (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical')")" = 0 ] ||
+      { echo "s$k ($p) keeps a subscription, publication or logical slot" >&2; return 1; }
+  done
+}
+check "no subscription, publication or logical slot left on any shard" no_replication_left
 
 # --- down ----------------------------------------------------------------------------------------
 "$ztm" lab down --dir "$dir" >"$work/down.log" 2>&1
