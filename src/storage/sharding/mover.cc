@@ -177,10 +177,7 @@ Result<void> set_fence(const std::string& conninfo, std::chrono::milliseconds ti
   return run(conninfo, timeout, sql, fenced ? "fence" : "unfence");
 }
 
-Result<BucketDigest> digest(const std::string& conninfo, std::chrono::milliseconds timeout,
-                            const std::string& in_list) {
-  auto s = open(conninfo, timeout);
-  if (!s.ok()) return std::move(s).error();
+Result<BucketDigest> digest(pg::Session& s, const std::string& in_list) {
   std::string sql;
   for (const char* t : kTables)
     sql += fmt::format(
@@ -188,13 +185,20 @@ Result<BucketDigest> digest(const std::string& conninfo, std::chrono::millisecon
         "16))::bit(64)::bigint::numeric)"
         "::text, '') FROM {} t WHERE bucket IN {}",
         sql.empty() ? "" : " UNION ALL ", t, t, in_list);
-  auto r = s->exec(sql, "digest");
+  auto r = s.exec(sql, "digest");
   if (!r.ok()) return std::move(r).error();
   BucketDigest d;
   for (int i = 0; i < PQntuples(r->get()); ++i)
     d.tables.push_back({PQgetvalue(r->get(), i, 0), std::atoll(PQgetvalue(r->get(), i, 1)),
                         PQgetvalue(r->get(), i, 2)});
   return d;
+}
+
+Result<BucketDigest> digest(const std::string& conninfo, std::chrono::milliseconds timeout,
+                            const std::string& in_list) {
+  auto s = open(conninfo, timeout);
+  if (!s.ok()) return std::move(s).error();
+  return digest(*s, in_list);
 }
 
 Result<std::int64_t> purge(const std::string& conninfo, std::chrono::milliseconds timeout,
@@ -302,10 +306,16 @@ Result<void> BucketCopy::unfence_target() {
 
 Result<bool> BucketCopy::wait_equal(std::chrono::milliseconds bound) {
   const auto until = Clock::now() + bound;
+  // One session on each side for the whole wait: the writes are held meanwhile, and a connection
+  // (TCP, authentication, settings) costs more than a digest of a few buckets.
+  auto source = open(source_, timeout_);
+  if (!source.ok()) return std::move(source).error();
+  auto target = open(target_, timeout_);
+  if (!target.ok()) return std::move(target).error();
   while (true) {
-    auto a = digest_source();
+    auto a = digest(*source, in_list_);
     if (!a.ok()) return std::move(a).error();
-    auto b = digest_target();
+    auto b = digest(*target, in_list_);
     if (!b.ok()) return std::move(b).error();
     if (*a == *b) return true;
     if (Clock::now() >= until) return false;
@@ -713,16 +723,24 @@ Result<MoveReport> Mover::cutover(State& s) {
     report.catch_up = since(fenced_at);
     if (auto r = copy.reverse(); !r.ok()) return undo(std::move(r).error());
   }
-  auto rows = copy.digest_target();
-  if (!rows.ok()) return std::move(rows).error();
-  report.rows = rows->rows();
+  const auto reversed_at = Clock::now();
   if (auto r = copy.unfence_target(); !r.ok()) return std::move(r).error();
   if (auto r = assign(s, s.move->to); !r.ok()) return std::move(r).error();
   report.fenced = since(t0);
+  const auto switched_at = Clock::now();
   if (auto r = record(s, MoveStep::switched); !r.ok()) return std::move(r).error();
-  say_move(s, fmt::format("cutover: {} ms held (catch-up {} ms), {}, {}", report.fenced.count(),
-                          report.catch_up.count(), count_of(s.move->buckets.size(), "bucket"),
-                          count_of(static_cast<std::size_t>(report.rows), "row")));
+  // Counted after the switch, not while the writes are held; only a report (-1: unknown).
+  auto rows = copy.digest_target();
+  report.rows = rows.ok() ? rows->rows() : -1;
+  const auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  say_move(s, fmt::format("cutover: {} ms held (fence {}, catch-up {}, reverse {}, switch {}), "
+                          "{}, {} rows",
+                          report.fenced.count(), ms(fenced_at - t0), report.catch_up.count(),
+                          ms(reversed_at - fenced_at) - report.catch_up.count(),
+                          ms(switched_at - reversed_at), count_of(s.move->buckets.size(), "bucket"),
+                          report.rows));
   return report;
 }
 

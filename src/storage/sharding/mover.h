@@ -133,7 +133,7 @@ struct MoverOptions {
 
 struct MoveReport {
   MoveRecord record;
-  std::int64_t rows = 0;                  // the buckets' rows at the cutover
+  std::int64_t rows = 0;                  // the buckets' rows right after the switch; -1 unknown
   std::chrono::milliseconds fenced{0};    // map fenced -> map switched: writes held this long
   std::chrono::milliseconds catch_up{0};  // source fenced -> target equal
 };
