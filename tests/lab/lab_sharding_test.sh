@@ -235,6 +235,17 @@ seq 1 150 | xargs -P 8 -I{} curl -s -m 10 -X POST -H 'Content-Type: application/
   -H "Authorization: Bearer $admin_token" -d "$(profile "Z{}")" "$lb/users" | jq -r '.id // empty' >"$work/more"
 check "150 more users" test "$(wc -l <"$work/more")" -eq 150
 { printf '%s\n' "${ids[@]}"; cat "$work/more"; } >"$work/hot"
+# For the follow storms after the reshard: 30 followers with sessions, a celebrity nobody reads
+# yet, and 30 cold users (the spread storm's targets: the control).
+seq 1 30 | xargs -P 4 -I{} curl -s -m 20 -X POST -H 'Content-Type: application/json' \
+  -d "{\"email\":\"fan{}@example.com\",\"password\":\"fan-password-{}\",\"profile\":$(profile "F{}")}" \
+  "$lb/accounts" | jq -r '.token // empty' >"$work/fans"
+check "30 followers signed up" test "$(wc -l <"$work/fans")" -eq 30
+celebrity=$(curl -s -m 10 -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $admin_token" \
+  -d "$(profile Celebrity)" "$lb/users" | jq -r '.id // empty')
+check "a celebrity" test -n "$celebrity"
+echo "$celebrity" >"$work/celebrity"
+tail -n 30 "$work/more" >"$work/spread"
 dump_rows() {  # every shard's users: shard|id|first_name|bucket
   local k
   for k in 1 2 3 4 5; do sql "$(primary_of "s$k")" "SELECT id, first_name, bucket FROM users" | sed "s/^/s$k|/"; done
@@ -275,6 +286,33 @@ sed "s/^/lab_sharding: rebalance: /" <<<"$out"
 echo "lab_sharding: rebalance 4 -> 5 under load (two movers killed) in $((SECONDS - started)) s"
 echo after >"$load/phase"
 check "the load goes on after the rebalance" until_ok 60 load_past "$(($(load_ok) + 2000))"
+
+# --- a follow storm on one celebrity, beside the same storm spread over 30 users -------------------
+# 30 followers follow and unfollow back to back for 15 s each time, while the ledger load goes on:
+# first each a user of its own (the control), then all of them the celebrity. The celebrity's
+# counts are 16 split rows and its edges rows of their own, so nothing serialises on one row:
+# the other users' p99 during the celebrity's storm stays within 2x (+20 ms) of the control's.
+storm() {  # storm PHASE TARGETS
+  echo "$1" >"$load/phase"
+  python3 "$(dirname "$0")/follow_storm.py" --base "$lb" --tokens "$work/fans" --targets "$2" \
+    --out "$work/storm.$1" --seconds 15 --requests 40000 >"$work/storm.$1.json"
+}
+storm spread "$work/spread"
+check "the spread storm: no request failed" test $? -eq 0 || cat "$work/storm.spread.json" >&2
+storm celebrity "$work/celebrity"
+check "the celebrity's storm: no request failed" test $? -eq 0 || cat "$work/storm.celebrity.json" >&2
+echo calm >"$load/phase"
+echo "lab_sharding: storm spread: $(jq -c .kinds "$work/storm.spread.json")"
+echo "lab_sharding: storm celebrity: $(jq -c .kinds "$work/storm.celebrity.json")"
+fans_expected=$(cut -d' ' -f2 "$work/storm.celebrity/expected" | sort | paste -sd,)
+celebrity_followers() {  # the celebrity's followers page (by id) and count are the storm's last word
+  local page count
+  page=$(curl -s -m 5 "$web1/users/$celebrity/followers?limit=100" | jq -r '.users[].id' | sort | paste -sd,)
+  count=$(curl -s -m 5 "$web1/users/$celebrity" | jq -r .followers)
+  [ "$page" = "$fans_expected" ] && [ "$count" = "$(wc -l <"$work/storm.celebrity/expected")" ]
+}
+check "the celebrity's followers and count: those whose last follow was acknowledged" \
+  until_ok 20 celebrity_followers
 kill -TERM "$load_pid"
 wait "$load_pid"
 load_pid=
@@ -282,6 +320,13 @@ summary=$(cat "$load/summary.json")
 echo "lab_sharding: load: $summary"
 check "no request failed during the reshard" test "$(jq .failed <<<"$summary")" -eq 0 || head -5 "$load/failures" >&2
 check "writes were acknowledged during the moves" test "$(jq '.phases.during.write.count // 0' <<<"$summary")" -gt 100
+within_bound() {  # within_bound KIND: p99 of KIND in phase celebrity <= 2 x phase spread's + 20 ms
+  jq -e --arg k "$1" '.phases.celebrity[$k].p99_ms <= 2 * .phases.spread[$k].p99_ms + 20' <<<"$summary" >/dev/null
+}
+for kind in read write; do
+  check "other users' $kind p99 in the celebrity's storm within 2x (+20 ms) of the spread storm's" \
+    within_bound "$kind"
+done
 
 map=$(shard_map)
 check "the map: five shards of 204 or 205 buckets, nothing fenced" test \
