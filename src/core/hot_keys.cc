@@ -1,11 +1,11 @@
-#include "cache/redis/hot_keys.h"
+#include "core/hot_keys.h"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "cache/stable_hash.h"
+#include "core/stable_hash.h"
 
-namespace ztm::cache {
+namespace ztm {
 
 HotKeyDetector::HotKeyDetector(HotKeyOptions options)
     : options_(options), counts_(kDepth * kWidth, 0) {
@@ -94,4 +94,4 @@ std::vector<HotKey> HotKeyDetector::hot_keys() const {
   return out;
 }
 
-}  // namespace ztm::cache
+}  // namespace ztm
