@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/shard_load.h"
 #include "core/log.h"
 #include "etcd/client.h"
 #include "storage/sharding/mover.h"
@@ -116,7 +117,7 @@ class Shard final : public Subcommand {
     return {};
   }
 
-  static Result<void> print_status(storage::Mover& mover) {
+  Result<void> print_status(storage::Mover& mover) const {
     auto st = mover.status();
     if (!st.ok()) return std::move(st).error();
     fmt::print("map version {}, {} buckets, {} fenced\n", st->map.version, storage::kBuckets,
@@ -134,6 +135,7 @@ class Shard final : public Subcommand {
       fmt::print("move bucket {}: {} -> {}, {}, lag {}\n", m.record.bucket, m.record.from,
                  m.record.to, storage::to_string(m.record.step),
                  m.lag_bytes < 0 ? std::string("?") : fmt::format("{} bytes", m.lag_bytes));
+    print_shard_load(etcd_, st->map);  // requests/s, hot buckets and users (cli/shard_load.h)
     return {};
   }
 
