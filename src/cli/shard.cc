@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/shard_load.h"
 #include "core/log.h"
 #include "etcd/client.h"
 #include "storage/sharding/mover.h"
@@ -173,7 +174,7 @@ class Shard final : public Subcommand {
     return {};
   }
 
-  static Result<void> print_status(storage::Mover& mover) {
+  Result<void> print_status(storage::Mover& mover) const {
     auto st = mover.status();
     if (!st.ok()) return std::move(st).error();
     fmt::print("map version {}, {} buckets, {} fenced\n", st->map.version, storage::kBuckets,
@@ -192,6 +193,7 @@ class Shard final : public Subcommand {
                  storage::describe_buckets(m.record.buckets, 8), m.record.from, m.record.to,
                  storage::to_string(m.record.step),
                  m.lag_bytes < 0 ? std::string("?") : fmt::format("{} bytes", m.lag_bytes));
+    print_shard_load(etcd_, st->map);  // requests/s, hot buckets and users (cli/shard_load.h)
     return {};
   }
 

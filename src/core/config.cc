@@ -160,6 +160,10 @@ std::vector<ConfigOption> make_options() {
                  ZTM_FIELD(storage.shard_hold_ms), 0, 60'000),
       int_option("storage.shard_max_held", "sharded: writes waiting at once (503 beyond)",
                  ZTM_FIELD(storage.shard_max_held), 0, 1'000'000),
+      int_option("storage.shard_load_report_ms",
+                 "sharded, map from etcd: this server's requests per shard, hot buckets and hot "
+                 "users are written to etcd this often, for `ztm shard status` (0: never)",
+                 ZTM_FIELD(storage.shard_load_report_ms), 0, 600'000),
       int_option("storage.max_pending", "queued storage calls at most (503 beyond)",
                  ZTM_FIELD(storage.max_pending), 1, 10'000'000),
       bool_option("storage.migrate_on_start", "apply pending schema migrations on start",
@@ -540,6 +544,11 @@ void validate(const Config& c) {
       throw ConfigError(fmt::format("option 'storage.shard_map': {}", e.what()));
     }
   }
+  if (const int ms = c.storage.shard_load_report_ms; ms != 0 && ms < 1000)
+    throw ConfigError(fmt::format(
+        "option 'storage.shard_load_report_ms' ({}) must be 0 (no reports) or at least 1000: "
+        "every server writes its report to etcd that often",
+        ms));
   if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
     throw ConfigError(fmt::format(
         "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",

@@ -62,6 +62,9 @@ struct StorageConfig {
   // once, for the map that moves it (503 beyond).
   int shard_hold_ms = 2000;
   int shard_max_held = 1000;
+  // With the map from etcd: this server's load report (/ztm/shards/load/<host>-<node>) is written
+  // this often (docs/sharding.md, "Load"); 0: never.
+  int shard_load_report_ms = 5000;
   bool migrate_on_start = true;  // apply pending migrations when `serve` starts
 };
 

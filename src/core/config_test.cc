@@ -74,6 +74,16 @@ TEST(Config, CrossOptionValidation) {
   const auto etcd = parse_etcd_address(sharded.storage.shard_map);
   EXPECT_EQ(etcd.endpoints, (std::vector<std::string>{"127.0.0.1:2379", "[::1]:2380"}));
   EXPECT_EQ(etcd.key, "/ztm/shards/map");
+  // The load report: never (0), or at most once a second per server.
+  for (int ms : {0, 1000, 600'000}) {
+    sharded.storage.shard_load_report_ms = ms;
+    EXPECT_NO_THROW(validate(sharded)) << ms;
+  }
+  for (int ms : {1, 999}) {
+    sharded.storage.shard_load_report_ms = ms;
+    EXPECT_THROW(validate(sharded), ConfigError) << ms;
+  }
+  sharded.storage.shard_load_report_ms = 5000;
   for (const char* bad :
        {"etcd://", "etcd://127.0.0.1:2379", "etcd://127.0.0.1:2379/", "etcd:///ztm/map",
         "etcd://host/ztm/map", "etcd://host:0/k", "etcd://host:99999/k", "etcd://a:1,,b:2/k",

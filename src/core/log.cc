@@ -2,29 +2,23 @@
 
 #include <fmt/chrono.h>
 #include <spdlog/sinks/stdout_sinks.h>
-#include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
-#include <cctype>
 
+#include "core/host_name.h"
 #include "core/utf8.h"
 
 namespace ztm::log {
 
 void init(std::string_view level, std::string_view host, std::string_view service) {
   auto logger = spdlog::stderr_logger_mt("ztm");
-  char hostname[256] = "";
-  if (host.empty() && ::gethostname(hostname, sizeof hostname - 1) == 0) {
-    for (char* c = hostname; *c; ++c)  // keep the line valid JSON whatever the name
-      if (!std::isalnum(static_cast<unsigned char>(*c)) && *c != '-' && *c != '.') *c = '-';
-    host = hostname;
-  }
+  const std::string name = host_name(host);  // valid in a JSON line whatever the machine's name
   // The message part (%v) is the JSON fields after "ts", "level", "host" and "service", without
   // braces. Host and service are fixed for the process: part of the pattern, not of each write.
   logger->set_pattern(
       fmt::format(R"({{"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","host":"{}","service":"{}",%v}})",
-                  host, service),
+                  name, service),
       spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::info);

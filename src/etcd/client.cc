@@ -32,8 +32,9 @@ constexpr std::size_t kMaxReadAheadBytes = 64 * 1024;
 constexpr std::size_t kWatchChunkBytes = 16 * 1024;
 constexpr std::size_t kMaxErrorBodyBytes = 4096;  // of a non-200 watch answer, for the message
 
-enum CallKind : std::size_t { kGet, kPutIf, kWatch, kCallKinds };
-constexpr std::array<const char*, kCallKinds> kCallNames = {"get", "put_if", "watch"};
+enum CallKind : std::size_t { kGet, kGetPrefix, kPut, kPutIf, kWatch, kCallKinds };
+constexpr std::array<const char*, kCallKinds> kCallNames = {"get", "get_prefix", "put", "put_if",
+                                                            "watch"};
 
 std::string where(const HostPort& endpoint) {
   return endpoint.host.find(':') == std::string::npos
@@ -185,6 +186,26 @@ asio::awaitable<Result<KeyValue>> Client::get(std::string key) {
   auto answer = co_await std::move(call);
   Result<KeyValue> result = answer ? parse_range(*answer) : Result<KeyValue>(answer.error());
   co_return counters_->count(kGet, std::move(result));
+}
+
+asio::awaitable<Result<PrefixRange>> Client::get_prefix(std::string prefix, std::int64_t limit) {
+  if (prefix.empty() || limit < 1 || limit > kMaxPrefixKeys)
+    co_return counters_->count(
+        kGetPrefix, Result<PrefixRange>(
+                        Errc::invalid_argument,
+                        fmt::format("etcd get_prefix: a prefix and 1 to {} keys", kMaxPrefixKeys)));
+  auto call = post("/v3/kv/range", prefix_range_request(prefix, limit), true, "get_prefix");
+  auto answer = co_await std::move(call);
+  Result<PrefixRange> result =
+      answer ? parse_prefix_range(*answer, limit) : Result<PrefixRange>(answer.error());
+  co_return counters_->count(kGetPrefix, std::move(result));
+}
+
+asio::awaitable<Result<std::int64_t>> Client::put(std::string key, std::string value) {
+  auto call = post("/v3/kv/put", put_request(key, value), false, "put");
+  auto answer = co_await std::move(call);
+  Result<std::int64_t> result = answer ? parse_put(*answer) : Result<std::int64_t>(answer.error());
+  co_return counters_->count(kPut, std::move(result));
 }
 
 asio::awaitable<Result<std::int64_t>> Client::put_if(std::string key, std::string value,

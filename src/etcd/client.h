@@ -1,5 +1,6 @@
 #pragma once
-// A small etcd v3 client: what the bucket map (docs/sharding.md, "The map") needs and no more.
+// A small etcd v3 client: what the bucket map (docs/sharding.md, "The map") and the servers' load
+// reports ("Load") need and no more.
 // It speaks HTTP/1.1 and JSON to etcd's gRPC gateway (POST /v3/kv/range, /v3/kv/txn,
 // /v3/watch; protocol.h), in plain text and without authentication: the lab's etcd serves its
 // clients that way on a private network. Not for an etcd that requires TLS or a user.
@@ -16,8 +17,9 @@
 // never a second try). When no endpoint answers: unavailable, naming each one's failure. An
 // answer that is not what etcd sends: internal. Nothing is retried after that.
 //
-// Seen as: ztm_etcd_requests_total{call=get|put_if|watch} and ztm_etcd_failures_total{call} (the
-// calls that returned an error; a watch always ends with one), via register_metrics.
+// Seen as: ztm_etcd_requests_total{call=get|get_prefix|put|put_if|watch} and
+// ztm_etcd_failures_total{call} (the calls that returned an error; a watch always ends with one),
+// via register_metrics.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -66,6 +68,18 @@ class Client {
   // precondition_failed when the key was written (or created) by someone else.
   boost::asio::awaitable<Result<std::int64_t>> put_if(std::string key, std::string value,
                                                       std::int64_t expected_mod_revision);
+
+  // Writes `value` at `key` whatever is there (the key's owner is the only writer: a server's
+  // own report). The put's revision. Like put_if, sent at most once: a put sent and lost is
+  // unavailable with outcome_unknown.
+  boost::asio::awaitable<Result<std::int64_t>> put(std::string key, std::string value);
+
+  // Every key starting with `prefix` (not empty: invalid_argument), in key order, at most
+  // `limit` (1 to kMaxPrefixKeys, else invalid_argument) of them, `more` when there were more;
+  // the answer, like every answer, at most max_response_bytes (internal beyond).
+  static constexpr std::int64_t kMaxPrefixKeys = 1000;
+  boost::asio::awaitable<Result<PrefixRange>> get_prefix(std::string prefix,
+                                                         std::int64_t limit = kMaxPrefixKeys);
 
   // Watches `key` from `from_revision` (>= 1: every change at or after it, including those
   // already made), calling `on_response` for each message. Runs until it fails, and then returns

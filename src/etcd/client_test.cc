@@ -82,6 +82,58 @@ TEST(EtcdClient, PutIfComparesTheModRevision) {
   EXPECT_EQ(run_sync(client.get(key))->value, bytes);
 }
 
+TEST(EtcdClient, PutOverwritesAndGetPrefixListsTheKeysUnderIt) {
+  Client client(options_for({server().endpoint()}));
+  MetricsRegistry metrics;
+  client.register_metrics(metrics);
+  const auto prefix = key_for_test() + "/";
+  const auto first = run_sync(client.put(prefix + "a", "1"));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  const auto second = run_sync(client.put(prefix + "a", "2"));  // no compare: it overwrites
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_GT(*second, *first);
+  ASSERT_TRUE(run_sync(client.put(prefix + "b", "")).ok());
+  ASSERT_TRUE(run_sync(client.put(prefix + "c", "3")).ok());
+  // Keys beside the prefix, not under it: "<test>0" sorts right after "<test>/".
+  ASSERT_TRUE(run_sync(client.put(key_for_test() + "0", "beside")).ok());
+  ASSERT_TRUE(run_sync(client.put(key_for_test(), "the prefix itself, no slash")).ok());
+
+  const auto all = run_sync(client.get_prefix(prefix));
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->kvs.size(), 3u);
+  EXPECT_EQ(all->kvs[0].key, prefix + "a");
+  EXPECT_EQ(all->kvs[0].value, "2");
+  EXPECT_EQ(all->kvs[0].mod_revision, *second);
+  EXPECT_EQ(all->kvs[1].value, "");
+  EXPECT_EQ(all->kvs[2].key, prefix + "c");
+  EXPECT_FALSE(all->more);
+  EXPECT_GE(all->revision, *second);
+  // Bounded by the limit: the first keys, and `more`.
+  const auto two = run_sync(client.get_prefix(prefix, 2));
+  ASSERT_TRUE(two.ok()) << two.error().message;
+  EXPECT_EQ(two->kvs.size(), 2u);
+  EXPECT_TRUE(two->more);
+  const auto none = run_sync(client.get_prefix(prefix + "nothing/"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->kvs.empty());
+  // Bounded by the answer's size: past max_response_bytes the answer is refused, not buffered.
+  ASSERT_TRUE(run_sync(client.put(prefix + "d", std::string(4000, 'x'))).ok());
+  auto small = options_for({server().endpoint()});
+  small.max_response_bytes = 2000;
+  Client capped(small);
+  const auto refused = run_sync(capped.get_prefix(prefix));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::internal);
+  // Nonsense asked: refused before anything is sent.
+  EXPECT_EQ(run_sync(client.get_prefix("")).error().code, Errc::invalid_argument);
+  EXPECT_EQ(run_sync(client.get_prefix(prefix, 0)).error().code, Errc::invalid_argument);
+  EXPECT_EQ(run_sync(client.get_prefix(prefix, Client::kMaxPrefixKeys + 1)).error().code,
+            Errc::invalid_argument);
+  EXPECT_EQ(test::metric_value(metrics, "ztm_etcd_requests_total{call=\"put\"}"), 7);
+  EXPECT_EQ(test::metric_value(metrics, "ztm_etcd_requests_total{call=\"get_prefix\"}"), 6);
+  EXPECT_EQ(test::metric_value(metrics, "ztm_etcd_failures_total{call=\"get_prefix\"}"), 3);
+}
+
 TEST(EtcdClient, WatchSeesPutsFromItsRevisionOn) {
   Client client(options_for({server().endpoint()}));
   const auto key = key_for_test();

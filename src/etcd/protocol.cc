@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -93,6 +94,20 @@ Result<std::int64_t> revision_of(const json::object& answer, std::string_view wh
   return *revision;
 }
 
+// An answer to a kv call: its object and its header's revision.
+struct Answer {
+  json::object body;
+  std::int64_t revision = 0;
+};
+
+Result<Answer> parse_answer(std::string_view text, std::string_view what) {
+  auto answer = parse_object(text, what);
+  if (!answer) return std::move(answer).error();
+  auto revision = revision_of(*answer, what);
+  if (!revision) return std::move(revision).error();
+  return Answer{std::move(*answer), *revision};
+}
+
 }  // namespace
 
 std::string base64_encode(std::string_view bytes) {
@@ -162,6 +177,25 @@ std::string put_if_request(std::string_view key, std::string_view value,
   return json::serialize(txn);
 }
 
+std::string put_request(std::string_view key, std::string_view value) {
+  return json::serialize(
+      json::object{{"key", base64_encode(key)}, {"value", base64_encode(value)}});
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (end.empty()) return std::string(1, '\0');
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+std::string prefix_range_request(std::string_view prefix, std::int64_t limit) {
+  return json::serialize(json::object{{"key", base64_encode(prefix)},
+                                      {"range_end", base64_encode(prefix_end(prefix))},
+                                      {"limit", std::to_string(limit)}});
+}
+
 std::string watch_request(std::string_view key, std::int64_t start_revision) {
   json::object create{{"key", base64_encode(key)},
                       {"start_revision", std::to_string(start_revision)}};
@@ -170,11 +204,9 @@ std::string watch_request(std::string_view key, std::int64_t start_revision) {
 
 Result<KeyValue> parse_range(std::string_view text) {
   constexpr std::string_view kWhat = "range";
-  auto answer = parse_object(text, kWhat);
+  auto answer = parse_answer(text, kWhat);
   if (!answer) return std::move(answer).error();
-  auto revision = revision_of(*answer, kWhat);
-  if (!revision) return std::move(revision).error();
-  const auto* kvs = answer->if_contains("kvs");
+  const auto* kvs = answer->body.if_contains("kvs");
   if (!kvs) return Error{Errc::not_found, "etcd: no such key"};
   if (!kvs->is_array() || kvs->as_array().size() != 1 || !kvs->as_array()[0].is_object())
     return bad(kWhat, "\"kvs\" is not one key: " + shown(text));
@@ -183,20 +215,50 @@ Result<KeyValue> parse_range(std::string_view text) {
   const auto mod_revision = int64_of(kv, "mod_revision");
   if (!value || !mod_revision || *mod_revision < 1)
     return bad(kWhat, "a malformed key-value: " + shown(text));
-  return KeyValue{std::move(*value), *mod_revision, *revision};
+  return KeyValue{std::move(*value), *mod_revision, answer->revision};
+}
+
+Result<PrefixRange> parse_prefix_range(std::string_view text, std::int64_t limit) {
+  constexpr std::string_view kWhat = "range";
+  auto answer = parse_answer(text, kWhat);
+  if (!answer) return std::move(answer).error();
+  const auto more = bool_of(answer->body, "more");
+  const auto* kvs = answer->body.if_contains("kvs");
+  if (!more ||
+      (kvs && (!kvs->is_array() || kvs->as_array().size() >
+                                       static_cast<std::size_t>(std::max<std::int64_t>(limit, 0)))))
+    return bad(kWhat, "a malformed range: " + shown(text));
+  PrefixRange range{{}, *more, answer->revision};
+  if (!kvs) return range;
+  for (const auto& entry : kvs->as_array()) {
+    const auto* kv = entry.if_object();
+    auto key = kv ? bytes_of(*kv, "key") : std::nullopt;
+    auto value = kv ? bytes_of(*kv, "value") : std::nullopt;
+    const auto mod_revision = kv ? int64_of(*kv, "mod_revision") : std::nullopt;
+    if (!key || key->empty() || !value || !mod_revision || *mod_revision < 1)
+      return bad(kWhat, "a malformed key-value: " + shown(text));
+    range.kvs.push_back({std::move(*key), std::move(*value), *mod_revision});
+  }
+  return range;
+}
+
+Result<std::int64_t> parse_put(std::string_view text) {
+  constexpr std::string_view kWhat = "put";
+  auto answer = parse_answer(text, kWhat);
+  if (!answer) return std::move(answer).error();
+  if (answer->revision < 1) return bad(kWhat, "no revision: " + shown(text));  // a put makes one
+  return answer->revision;
 }
 
 Result<std::int64_t> parse_put_if(std::string_view text) {
   constexpr std::string_view kWhat = "txn";
-  auto answer = parse_object(text, kWhat);
+  auto answer = parse_answer(text, kWhat);
   if (!answer) return std::move(answer).error();
-  auto revision = revision_of(*answer, kWhat);
-  if (!revision) return std::move(revision).error();
-  const auto succeeded = bool_of(*answer, "succeeded");
+  const auto succeeded = bool_of(answer->body, "succeeded");
   if (!succeeded) return bad(kWhat, "a malformed \"succeeded\": " + shown(text));
   if (!*succeeded)
     return Error{Errc::precondition_failed, "etcd: the key's mod_revision is not the expected one"};
-  return *revision;
+  return answer->revision;
 }
 
 Result<WatchResponse> parse_watch_response(std::string_view text) {

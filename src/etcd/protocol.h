@@ -30,6 +30,21 @@ struct KeyValue {
   std::int64_t revision = 0;      // the store's revision when it was read (the answer's header)
 };
 
+// One key of a prefix range, as read.
+struct KeyedValue {
+  std::string key;
+  std::string value;
+  std::int64_t mod_revision = 0;
+};
+
+// The keys of a prefix range, in key order: at most the limit asked for; `more` when etcd had
+// more keys under the prefix than that.
+struct PrefixRange {
+  std::vector<KeyedValue> kvs;
+  bool more = false;
+  std::int64_t revision = 0;  // the store's revision when it was read
+};
+
 // One change of a watched key.
 struct WatchEvent {
   enum class Type { put, del };
@@ -55,11 +70,23 @@ std::string range_request(std::string_view key);
 // (0: the key does not exist), and else reads nothing back.
 std::string put_if_request(std::string_view key, std::string_view value,
                            std::int64_t expected_mod_revision);
+// An unconditional put of `value` at `key`.
+std::string put_request(std::string_view key, std::string_view value);
+// Every key starting with `prefix` (not empty), at most `limit` (>= 1) of them.
+std::string prefix_range_request(std::string_view prefix, std::int64_t limit);
+// The first key after every key starting with `prefix` (etcd's range_end for a prefix): the
+// prefix with its last byte below 0xff incremented and what follows dropped; "\0" (every key)
+// when every byte is 0xff. REQUIRES: prefix not empty.
+std::string prefix_end(std::string_view prefix);
 // A watch of `key` alone from `start_revision` (>= 1).
 std::string watch_request(std::string_view key, std::int64_t start_revision);
 
 // The answer to range_request: the key's value, or not_found when it has none.
 Result<KeyValue> parse_range(std::string_view json);
+// The answer to prefix_range_request: its keys (none is no error), at most `limit` of them.
+Result<PrefixRange> parse_prefix_range(std::string_view json, std::int64_t limit);
+// The answer to put_request: the revision of the put.
+Result<std::int64_t> parse_put(std::string_view json);
 // The answer to put_if_request: the revision of the put, or precondition_failed when the compare
 // failed (someone else wrote the key, or created it).
 Result<std::int64_t> parse_put_if(std::string_view json);

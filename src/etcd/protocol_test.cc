@@ -78,6 +78,52 @@ TEST(EtcdProtocol, MalformedAnswersAreInternal) {
   }
 }
 
+TEST(EtcdProtocol, PutAndPrefixRangeBodies) {
+  EXPECT_EQ(put_request("foo", "bar"), R"({"key":"Zm9v","value":"YmFy"})");
+  // The range of a prefix ends at the prefix with its last byte incremented.
+  EXPECT_EQ(prefix_range_request("foo", 1000),
+            R"({"key":"Zm9v","range_end":"Zm9w","limit":"1000"})");
+  EXPECT_EQ(prefix_end("/ztm/load/"), "/ztm/load0");
+  EXPECT_EQ(prefix_end("a\xff"), "b");
+  EXPECT_EQ(prefix_end("\xff\xff"), std::string(1, '\0'));
+  const auto put = parse_put(with_header(""));
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  EXPECT_EQ(*put, 4);
+  EXPECT_EQ(parse_put("{}").error().code, Errc::internal);  // no header: not etcd's answer
+  EXPECT_EQ(parse_put("nope").error().code, Errc::internal);
+}
+
+TEST(EtcdProtocol, PrefixRangeListsKeysOrRefusesNonsense) {
+  const auto two = parse_prefix_range(
+      with_header(R"(,"kvs":[{"key":"YQ==","mod_revision":"3","value":"MQ=="},)"
+                  R"({"key":"Yg==","mod_revision":"4"}],"more":true,"count":"5")"),
+      2);
+  ASSERT_TRUE(two.ok()) << two.error().message;
+  ASSERT_EQ(two->kvs.size(), 2u);
+  EXPECT_EQ(two->kvs[0].key, "a");
+  EXPECT_EQ(two->kvs[0].value, "1");
+  EXPECT_EQ(two->kvs[1].value, "");  // an empty value is left out by the gateway
+  EXPECT_EQ(two->kvs[1].mod_revision, 4);
+  EXPECT_TRUE(two->more);
+  EXPECT_EQ(two->revision, 4);
+  const auto none = parse_prefix_range(with_header(""), 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->kvs.empty());
+  EXPECT_FALSE(none->more);
+  for (const std::string& bad :
+       {std::string("[]"), with_header(R"(,"kvs":{})"), with_header(R"(,"more":"yes")"),
+        with_header(R"(,"kvs":[{"value":"MQ==","mod_revision":"3"}])"),  // no key
+        with_header(R"(,"kvs":[{"key":"YQ==","value":"M!==","mod_revision":"3"}])"),
+        with_header(R"(,"kvs":[{"key":"YQ==","mod_revision":"0"}])"),
+        // More keys than asked for: not what etcd sends.
+        with_header(
+            R"(,"kvs":[{"key":"YQ==","mod_revision":"3"},{"key":"Yg==","mod_revision":"3"}])")}) {
+    const auto r = parse_prefix_range(bad, 1);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, Errc::internal) << bad;
+  }
+}
+
 TEST(EtcdProtocol, PutIfSucceedsOrFailsItsPrecondition) {
   const auto done =
       parse_put_if(with_header(R"(,"succeeded":true,"responses":[{"response_put":{}}])"));

@@ -10,6 +10,7 @@
 
 #include "cache/redis/redis_cache_tier.h"
 #include "cdn/varnish/varnish_edge.h"
+#include "core/host_name.h"
 #include "core/log.h"
 #include "core/run_sync.h"
 #include "etcd/client.h"
@@ -237,8 +238,12 @@ std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& m
     };
     auto store = std::make_unique<storage::ShardedStore>(
         open_map_source(storage.shard_map, metrics), std::move(open),
-        storage::ShardedStoreOptions{.hold = std::chrono::milliseconds(storage.shard_hold_ms),
-                                     .max_held = storage.shard_max_held});
+        storage::ShardedStoreOptions{
+            .hold = std::chrono::milliseconds(storage.shard_hold_ms),
+            .max_held = storage.shard_max_held,
+            .load_report = std::chrono::milliseconds(storage.shard_load_report_ms),
+            .node = config.node_id,
+            .host = host_name(config.log.host)});
     store->register_metrics(metrics);
     const storage::ShardMap map = store->map();
     log::info("sharded",

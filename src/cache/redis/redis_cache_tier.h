@@ -22,7 +22,7 @@
 // write, except across an asymmetric partition (one web server cannot reach a node that others
 // still use), where l2 ttl bounds it.
 //
-// Hot keys (hot_keys.h, fed by record_access): lookups of a hot key go to one of its first
+// Hot keys (core/hot_keys.h, fed by record_access): lookups of a hot key go to one of its first
 // `replicas` ring nodes at random, each running its own lease, so one node does not carry it.
 //
 // Failure behaviour: every command is bounded by `timeout`; a failure counts against the node's
@@ -37,9 +37,9 @@
 
 #include "cache/redis/circuit_breaker.h"
 #include "cache/redis/consistent_hash_ring.h"
-#include "cache/redis/hot_keys.h"
 #include "cache/shared_cache.h"
 #include "core/clock.h"
+#include "core/hot_keys.h"
 #include "core/metrics.h"
 #include "redis/client.h"
 

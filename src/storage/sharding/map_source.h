@@ -24,6 +24,8 @@ class MapSource {
   // The newest map this source has; never null. Called by every store call, from any thread:
   // waits for nothing beyond a pointer copy.
   virtual std::shared_ptr<const ShardMap> current() const = 0;
+  // The etcd the map comes from, if it does (where the store's load report goes); else null.
+  virtual etcd::Client* etcd_client() { return nullptr; }
 };
 
 class LocalMapSource final : public MapSource {
@@ -51,6 +53,7 @@ class WatchedMapSource final : public MapSource {
   Result<void> start() { return watcher_.start(); }
   // REQUIRES: start() succeeded.
   std::shared_ptr<const ShardMap> current() const override { return watcher_.current(); }
+  etcd::Client* etcd_client() override { return &client_; }
   // The client's ztm_etcd_* and the watcher's ztm_shard_map_* series. Once per registry.
   void register_metrics(MetricsRegistry& registry) const;
 

@@ -31,13 +31,6 @@ std::string quoted(std::string_view text) {
   return fmt::format("\"{}{}\"", text.substr(0, kShown), text.size() > kShown ? "..." : "");
 }
 
-bool valid_name(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxShardNameBytes &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-         });
-}
-
 bool valid_conninfo(std::string_view conninfo) {
   return !conninfo.empty() && conninfo.size() <= kMaxConninfoBytes &&
          std::none_of(conninfo.begin(), conninfo.end(),
@@ -144,7 +137,7 @@ Result<void> validate_shards(const std::vector<Shard>& shards) {
   std::set<std::string_view> names;
   for (std::size_t i = 0; i < shards.size(); ++i) {
     const Shard& s = shards[i];
-    if (!valid_name(s.name))
+    if (!valid_shard_name(s.name))
       return bad(fmt::format("shards[{}]: the name {} is not 1 to {} of a-z, 0-9, _ and -", i,
                              quoted(s.name), kMaxShardNameBytes));
     if (!names.insert(s.name).second)
@@ -213,6 +206,13 @@ Result<void> check_successor(const ShardMap& current, const ShardMap& next) {
   if (next.mode == ShardMap::Mode::modulo && next.shards.size() != current.shards.size())
     return bad("a modulo map cannot gain shards (id % N would move most users)");
   return {};
+}
+
+bool valid_shard_name(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxShardNameBytes &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
 }
 
 Result<ShardMap> parse_shard_map(std::string_view text) {

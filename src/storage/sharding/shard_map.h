@@ -63,6 +63,8 @@ struct ShardMap {
 
 // Every rule of the comment on ShardMap; invalid_argument naming the first one broken.
 Result<void> validate(const ShardMap& map);
+// Whether `name` may name a shard: [a-z0-9_-]{1,kMaxShardNameBytes}.
+bool valid_shard_name(std::string_view name);
 
 // Whether `next` may replace `current` on a running server: a newer version, the same mode, and
 // the same shards (name and conninfo) at the same indexes, possibly more appended at the end (a

@@ -125,6 +125,7 @@ class ShardedStore::Hold {
 
 template <class T>
 awaitable<Result<T>> ShardedStore::on_shard(std::size_t index, const ShardMap& map, Call<T> call) {
+  load_->record_shard(index);
   auto db = co_await open_shard(index, map);
   if (!db.ok()) co_return std::move(db).error();
   auto result = co_await call(**db, index);
@@ -134,7 +135,8 @@ awaitable<Result<T>> ShardedStore::on_shard(std::size_t index, const ShardMap& m
 // Never held; a moved (the bucket left the shard after this server's map was read: only a server
 // behind the map, by more than a move's finalise_grace) goes once more on a newer map.
 template <class T>
-awaitable<Result<T>> ShardedStore::read(UserId placement, Call<T> call) {
+awaitable<Result<T>> ShardedStore::read(UserId placement, Call<T> call, bool user) {
+  load_->record(placement, false, user);
   const auto map = snapshot();
   const auto shard = static_cast<std::size_t>(map->shard_of(placement));
   auto run = on_shard(shard, *map, call);
@@ -148,7 +150,8 @@ awaitable<Result<T>> ShardedStore::read(UserId placement, Call<T> call) {
 // Held while the bucket is fenced; a moved (this server's map is behind the shards) waits for a
 // newer map and goes once more, where that one says.
 template <class T>
-awaitable<Result<T>> ShardedStore::write(UserId placement, Call<T> call) {
+awaitable<Result<T>> ShardedStore::write(UserId placement, Call<T> call, bool user) {
+  load_->record(placement, true, user);
   const int bucket = bucket_of(placement);
   Hold hold(*this);
   auto map = snapshot();

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/log.h"
+#include "storage/sharding/load_report.h"
 #include "storage/sharding/sharded_routing.h"
 
 namespace ztm::storage {
@@ -42,10 +43,11 @@ ShardedStore::ShardedStore(std::shared_ptr<MapSource> source, ShardOpener open,
     : source_(std::move(source)),
       open_(std::move(open)),
       options_(options),
-      stats_(std::make_shared<Stats>()) {
+      stats_(std::make_shared<Stats>()),
+      load_(std::make_shared<LoadMeter>(options_.hot_users)) {
   if (!source_ || !open_) throw std::invalid_argument("sharded store: a map source and an opener");
-  if (options_.hold.count() < 0 || options_.max_held < 0)
-    throw std::invalid_argument("sharded store: hold and max_held must be >= 0");
+  if (options_.hold.count() < 0 || options_.max_held < 0 || options_.load_report.count() < 0)
+    throw std::invalid_argument("sharded store: hold, max_held and load_report must be >= 0");
   map_ = source_->current();
   if (auto v = validate(*map_); !v.ok()) throw std::invalid_argument(v.error().message);
   stats_->routed_version.store(map_->version);
@@ -53,6 +55,26 @@ ShardedStore::ShardedStore(std::shared_ptr<MapSource> source, ShardOpener open,
     if (auto db = open_shard_blocking(i, *map_); !db.ok())
       throw std::runtime_error(
           fmt::format("shard {}: cannot open it: {}", map_->shards[i].name, db.error().message));
+  etcd::Client* etcd = source_->etcd_client();
+  if (etcd && options_.load_report.count() > 0) {
+    LoadReporter::Take take = [this] {
+      std::shared_ptr<const ShardMap> routed;
+      {
+        std::lock_guard lock(map_mu_);
+        routed = map_;
+      }
+      LoadReport report = load_->take(*routed);
+      report.map_version = routed->version;
+      return report;
+    };
+    reporter_ = std::make_unique<LoadReporter>(
+        *etcd,
+        LoadReporterOptions{.key = load_report_key(options_.host, options_.node),
+                            .node = options_.node,
+                            .host = options_.host,
+                            .interval = options_.load_report},
+        std::move(take));
+  }
 }
 
 ShardedStore::ShardedStore(ShardMap map, std::vector<std::unique_ptr<Database>> shards,
@@ -112,6 +134,7 @@ Result<Database*> ShardedStore::open_shard_blocking(std::size_t index, const Sha
   }
   owned_.push_back(std::move(*db));
   opened_[index].store(owned_.back().get(), std::memory_order_release);
+  if (registry_) register_shard_requests(index, shard.name);
   log::info("shard opened", {{"shard", shard.name}, {"index", static_cast<int>(index)}});
   return owned_.back().get();
 }
@@ -282,25 +305,29 @@ awaitable<Result<void>> ShardedStore::ping() {
 // --- the lookup rows, each on the shard its key's placement is (a bucket like a user's) --------
 
 awaitable<Result<UserId>> ShardedStore::put_lookup(LookupKind kind, std::string key, UserId owner) {
-  return write<UserId>(lookup_placement(kind, key),
-                       [=](Database& db, std::size_t) { return db.put_lookup(kind, key, owner); });
+  return write<UserId>(
+      lookup_placement(kind, key),
+      [=](Database& db, std::size_t) { return db.put_lookup(kind, key, owner); }, false);
 }
 
 awaitable<Result<void>> ShardedStore::replace_lookup(LookupKind kind, std::string key,
                                                      UserId previous, UserId owner) {
-  return write<void>(lookup_placement(kind, key), [=](Database& db, std::size_t) {
-    return db.replace_lookup(kind, key, previous, owner);
-  });
+  return write<void>(
+      lookup_placement(kind, key),
+      [=](Database& db, std::size_t) { return db.replace_lookup(kind, key, previous, owner); },
+      false);
 }
 
 awaitable<Result<UserId>> ShardedStore::find_lookup(LookupKind kind, std::string key) {
-  return read<UserId>(lookup_placement(kind, key),
-                      [=](Database& db, std::size_t) { return db.find_lookup(kind, key); });
+  return read<UserId>(
+      lookup_placement(kind, key),
+      [=](Database& db, std::size_t) { return db.find_lookup(kind, key); }, false);
 }
 
 awaitable<Result<void>> ShardedStore::erase_lookup(LookupKind kind, std::string key, UserId owner) {
-  return write<void>(lookup_placement(kind, key),
-                     [=](Database& db, std::size_t) { return db.erase_lookup(kind, key, owner); });
+  return write<void>(
+      lookup_placement(kind, key),
+      [=](Database& db, std::size_t) { return db.erase_lookup(kind, key, owner); }, false);
 }
 
 // --- follows ------------------------------------------------------------------------------------
@@ -369,6 +396,26 @@ void ShardedStore::register_metrics(MetricsRegistry& registry) const {
                     counter(&Stats::refused), "counter");
   registry.callback("ztm_shard_map_routed_version", "The version of the map calls are routed by",
                     {}, [stats] { return static_cast<double>(stats->routed_version.load()); });
+  if (reporter_) reporter_->register_metrics(registry);
+  std::shared_ptr<const ShardMap> routed;
+  {
+    std::lock_guard lock(map_mu_);
+    routed = map_;
+  }
+  std::lock_guard lock(open_mu_);
+  registry_ = &registry;
+  for (std::size_t i = 0; i < routed->shards.size(); ++i)
+    if (opened_[i].load(std::memory_order_acquire))
+      register_shard_requests(i, routed->shards[i].name);
+}
+
+void ShardedStore::register_shard_requests(std::size_t index, const std::string& name) const {
+  const auto load = load_;
+  registry_->callback(
+      "ztm_shard_requests_total",
+      "Calls this server sent to the shard (a call that visits every shard counts on each)",
+      {{"shard", name}}, [load, index] { return static_cast<double>(load->shard_calls(index)); },
+      "counter");
 }
 
 }  // namespace ztm::storage

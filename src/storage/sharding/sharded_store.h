@@ -51,9 +51,17 @@
 // ms on its own executor: cheap, bounded by the hold, and only while a write is held (a wake-up
 // from the watcher's thread would tie the write's frame to that thread).
 //
+// Load (docs/sharding.md, "Load: hot buckets and hot users"): every call is counted by its
+// bucket (reads and writes), by the shards it is sent to, and, sampled, by its user (a
+// LoadMeter, load_reporter.h: three relaxed atomic adds per call, ~40 ns with the sampled sketch).
+// With a map from etcd and options.load_report set, a LoadReporter of the store's own publishes the
+// counts; it is stopped first when the store is destroyed.
+//
 // Metrics (register_metrics): ztm_shard_holding, ztm_shard_held_total,
 // ztm_shard_hold_seconds_total, ztm_shard_hold_overflows_total{reason=full|timeout},
-// ztm_shard_moved_retries_total, ztm_shard_map_refused_total, ztm_shard_map_routed_version.
+// ztm_shard_moved_retries_total, ztm_shard_map_refused_total, ztm_shard_map_routed_version,
+// ztm_shard_requests_total{shard} (a shard opened later gets its series then), and with reports
+// ztm_shard_load_reports_total and ztm_shard_load_reports_failed_total.
 //
 // Not yet (docs/sharding.md): calls that visit every shard visit them one after the other.
 
@@ -63,11 +71,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/blocking_pool.h"
+#include "core/hot_keys.h"
 #include "core/metrics.h"
 #include "storage/database.h"
+#include "storage/sharding/load_reporter.h"
 #include "storage/sharding/map_source.h"
 #include "storage/sharding/shard_map.h"
 
@@ -78,6 +89,12 @@ struct ShardedStoreOptions {
   // go, at most; 0: it fails unavailable at once.
   std::chrono::milliseconds hold{2000};
   int max_held = 1000;  // writes held at once; beyond, unavailable
+  // With a map from etcd (MapSource::etcd_client()): this server's load report (load_report.h),
+  // written this often to load_report_key(host, node); 0: none.
+  std::chrono::milliseconds load_report{0};
+  int node = 0;             // Config::node_id
+  std::string host;         // this machine's name
+  HotKeyOptions hot_users;  // the sketch of the hot users in the report
 };
 
 // Opens shard `shard` (at `index` in the map's shards, for ever): a migrated database, or the
@@ -186,13 +203,14 @@ class ShardedStore final : public Database {
   // Shard `index` of `map`, opened now (on opener_) if it is not yet.
   boost::asio::awaitable<Result<Database*>> open_shard(std::size_t index, const ShardMap& map);
   Result<Database*> open_shard_blocking(std::size_t index, const ShardMap& map);
-  // `call` on the shard holding `placement`'s bucket (a user id, or lookup_placement's), by the
-  // current map; a write is held while its bucket is fenced (the header comment), a read only
-  // after a shard answered moved. Positions are tagged.
+  // `call` on the shard holding `placement`'s bucket (a user id, or lookup_placement's: then
+  // `user` is false, and the call counts for its bucket but for no user), by the current map; a
+  // write is held while its bucket is fenced (the header comment), a read only after a shard
+  // answered moved. Positions are tagged.
   template <class T>
-  boost::asio::awaitable<Result<T>> read(UserId placement, Call<T> call);
+  boost::asio::awaitable<Result<T>> read(UserId placement, Call<T> call, bool user = true);
   template <class T>
-  boost::asio::awaitable<Result<T>> write(UserId placement, Call<T> call);
+  boost::asio::awaitable<Result<T>> write(UserId placement, Call<T> call, bool user = true);
   // After shard `refused` of `map` answered moved (this server's map is behind the shards):
   // waits, held as a write, for a newer map and runs `call` once more where that one says.
   template <class T>
@@ -213,6 +231,8 @@ class ShardedStore final : public Database {
   template <class T>
   boost::asio::awaitable<Result<T>> create_with_lookup(LookupKind kind, std::int64_t id,
                                                        UserId owner, Call<T> call);
+  // ztm_shard_requests_total{shard} for shard `index`. REQUIRES: open_mu_ held, registry_ set.
+  void register_shard_requests(std::size_t index, const std::string& name) const;
   // Makes `user` the email's holder, taking over from a holder whose account is gone. false: a
   // live account holds it.
   boost::asio::awaitable<Result<bool>> claim_email(const std::string& email, UserId user);
@@ -220,9 +240,10 @@ class ShardedStore final : public Database {
   const std::shared_ptr<MapSource> source_;
   const ShardOpener open_;
   const ShardedStoreOptions options_;
-  std::shared_ptr<Stats> stats_;  // shared with the metric callbacks
+  std::shared_ptr<Stats> stats_;     // shared with the metric callbacks
+  std::shared_ptr<LoadMeter> load_;  // likewise
 
-  std::mutex map_mu_;                        // held to look at or swap these two pointers
+  mutable std::mutex map_mu_;                // held to look at or swap these two pointers
   std::shared_ptr<const ShardMap> map_;      // the map routed by
   std::shared_ptr<const ShardMap> refused_;  // the last map refused (logged once)
 
@@ -231,9 +252,11 @@ class ShardedStore final : public Database {
   std::array<std::atomic<Database*>, kMaxShards> opened_{};
   mutable std::mutex open_mu_;
   std::vector<std::unique_ptr<Database>> owned_;
+  mutable MetricsRegistry* registry_ = nullptr;  // under open_mu_: where a new shard's series go
 
   std::atomic<std::size_t> next_outbox_shard_{0};  // outbox_batch starts at each shard in turn
-  BlockingPool opener_{1, 64};  // last: joined before the shards it opens are destroyed
+  BlockingPool opener_{1, 64};              // joined before the shards it opens are destroyed
+  std::unique_ptr<LoadReporter> reporter_;  // last: stopped before anything it reads goes
 };
 
 }  // namespace ztm::storage

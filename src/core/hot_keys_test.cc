@@ -1,4 +1,4 @@
-#include "cache/redis/hot_keys.h"
+#include "core/hot_keys.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-namespace ztm::cache {
+namespace ztm {
 namespace {
 
 std::string key(int i) {
@@ -56,4 +56,4 @@ TEST(HotKeyDetector, RejectsBadOptions) {
 }
 
 }  // namespace
-}  // namespace ztm::cache
+}  // namespace ztm

@@ -1,5 +1,7 @@
 #pragma once
-// Hot-key detection: which keys get a share of the requests far above the rest.
+// Hot-key detection: which keys get a share of the requests far above the rest. The cache tier
+// (cache/redis: hot keys spread over replicas) and the sharded store (storage/sharding: hot users
+// in its load report) each run one.
 //
 // A count-min sketch (depth 4 x width 4096 counters) estimates each sampled key's count in the
 // current window; the `capacity` keys with the highest estimates are kept by name (top-k). A key
@@ -20,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ztm::cache {
+namespace ztm {
 
 struct HotKeyOptions {
   int sample_every = 8;           // record 1 request in this many
@@ -67,4 +69,4 @@ class HotKeyDetector {
   std::vector<HotKey> top_;  // at most capacity, unordered
 };
 
-}  // namespace ztm::cache
+}  // namespace ztm

@@ -1,11 +1,11 @@
-#include "cache/redis/hot_keys.h"
+#include "core/hot_keys.h"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "cache/stable_hash.h"
+#include "core/stable_hash.h"
 
-namespace ztm::cache {
+namespace ztm {
 
 HotKeyDetector::HotKeyDetector(HotKeyOptions options)
     : options_(options), counts_(kDepth * kWidth, 0) {
@@ -16,11 +16,11 @@ HotKeyDetector::HotKeyDetector(HotKeyOptions options)
 
 bool HotKeyDetector::record(std::string_view key) {
   // Sampled by a hash of the call's number, not every n-th call: a periodic request pattern
-  // (a client alternating two keys) must not alias with the sampling period.
-  if (mix64(calls_.fetch_add(1, std::memory_order_relaxed)) %
-          static_cast<std::uint64_t>(options_.sample_every) !=
-      0)
-    return false;
+  // (a client alternating two keys) must not alias with the sampling period. The hash's low 32
+  // bits scaled to [0, sample_every) (a multiply and a shift, not a division: this runs on every
+  // call) are 0 for 1 call in sample_every.
+  const std::uint64_t low = mix64(calls_.fetch_add(1, std::memory_order_relaxed)) & 0xffffffffULL;
+  if ((low * static_cast<std::uint64_t>(options_.sample_every)) >> 32 != 0) return false;
   std::lock_guard lock(mu_);
   const std::uint32_t estimate = add(key);
   ++total_;
@@ -94,4 +94,4 @@ std::vector<HotKey> HotKeyDetector::hot_keys() const {
   return out;
 }
 
-}  // namespace ztm::cache
+}  // namespace ztm
