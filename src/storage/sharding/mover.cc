@@ -147,13 +147,23 @@ Result<void> subscribe(pg::Session& s, const std::string& name, const std::strin
   return {};
 }
 
-// Drops the subscription `name` on `subscriber` and the publication `name` on `publisher`.
+// Drops the subscription `name` on `subscriber`, the publication `name` on `publisher`, and a
+// slot of that name a create that failed half-way left there (it would hold WAL forever).
 Result<void> unsubscribe(const std::string& subscriber, const std::string& publisher,
                          const std::string& name, std::chrono::milliseconds timeout) {
   if (auto r = run(subscriber, timeout, "DROP SUBSCRIPTION IF EXISTS " + name, "drop subscription");
       !r.ok())
     return r;
-  return run(publisher, timeout, "DROP PUBLICATION IF EXISTS " + name, "drop publication");
+  auto p = open(publisher, timeout);
+  if (!p.ok()) return std::move(p).error();
+  if (auto r = p->exec("DROP PUBLICATION IF EXISTS " + name, "drop publication"); !r.ok())
+    return std::move(r).error();
+  auto dropped = p->exec(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+      "WHERE slot_name = $1 AND NOT active",
+      "drop a stale slot", {name.c_str()});
+  if (!dropped.ok()) return std::move(dropped).error();
+  return {};
 }
 
 // Adds (fence) or removes `buckets` (ascending) in `disowned_buckets`, in one transaction. The
@@ -363,6 +373,8 @@ std::string_view to_string(MoveStep step) {
       return "cutover";
     case MoveStep::switched:
       return "switched";
+    case MoveStep::finalising:
+      return "finalising";
     case MoveStep::rollback:
       return "rollback";
   }
@@ -403,6 +415,8 @@ Result<MoveRecord> record_from(const json::value& v) {
     r.step = MoveStep::cutover;
   } else if (s == "switched") {
     r.step = MoveStep::switched;
+  } else if (s == "finalising") {
+    r.step = MoveStep::finalising;
   } else if (s == "rollback") {
     r.step = MoveStep::rollback;
   } else {
@@ -528,12 +542,41 @@ Result<Mover::State> Mover::load() {
   return s;
 }
 
+// Whether a recorded move fits the map at its step: both shards in it, two of them, and every
+// bucket where the step leaves it (a copy on its source; a cutover on either, the map may have
+// switched before the record; after the switch on its target; a rollback on either). A record
+// that does not (written by hand, or a map changed by hand) is refused before any step runs:
+// its steps would fence and purge the wrong shard.
+Result<void> Mover::consistent(const State& s, const MoveRecord& r) const {
+  const int from = s.shard_index(r.from), to = s.shard_index(r.to);
+  const auto refuse = [&](const std::string& why, Errc code = Errc::invalid_argument) {
+    return Error{
+        code, fmt::format("the recorded move of {} from {} to {} ({}) does not fit the map: {}; "
+                          "put the map or the record (/ztm/shards/moves) right by hand",
+                          describe_buckets(r.buckets, 16), r.from, r.to, to_string(r.step), why)};
+  };
+  if (from < 0 || to < 0) return refuse("a shard is not in the map");
+  if (from == to) return refuse("its source is its target");
+  for (const int b : r.buckets) {
+    const int at = s.map.buckets[b];
+    const bool fits = r.step == MoveStep::copy ? at == from
+                      : r.step == MoveStep::switched || r.step == MoveStep::finalising
+                          ? at == to
+                          : at == from || at == to;
+    if (!fits)
+      return refuse(fmt::format("the map gives bucket {} to {}", b, s.map.shards[at].name),
+                    Errc::conflict);
+  }
+  return {};
+}
+
 Result<Mover::State> Mover::load_move(int bucket) {
   if (auto r = check_bucket(bucket); !r.ok()) return std::move(r).error();
   auto s = load();
   if (!s.ok()) return s;
   s->move = s->holding(bucket);
   if (!s->move) return Error{Errc::invalid_argument, fmt::format("bucket {} has no move", bucket)};
+  if (auto c = consistent(*s, *s->move); !c.ok()) return std::move(c).error();
   return s;
 }
 
@@ -643,6 +686,8 @@ Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) 
     return Error{Errc::conflict, fmt::format("{} is being rolled back: run `ztm shard rollback "
                                              "--bucket {}` again to finish it",
                                              describe_buckets(buckets), buckets.front())};
+  if (s.move)
+    if (auto c = consistent(s, *s.move); !c.ok()) return std::move(c).error();
   if (!s.move) {
     const int source = s.map.buckets[buckets.front()];
     for (const int b : buckets)
@@ -681,7 +726,7 @@ Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) 
     }
     say_move(s, "copied");
   }
-  if (s.move->step != MoveStep::switched) {
+  if (s.move->step == MoveStep::copy || s.move->step == MoveStep::cutover) {
     auto cut = cutover(s);
     if (!cut.ok()) return std::move(cut).error();
     report = *cut;
@@ -698,8 +743,11 @@ Result<MoveReport> Mover::cutover(State& s) {
   if (auto r = record(s, MoveStep::cutover); !r.ok()) return std::move(r).error();
   BucketCopy copy = copy_of(s);
   auto undo = [&](Error why) -> Error {
+    // Past the point of no return (or unsure whether it is: a reverse subscription whose create
+    // committed but whose answer was lost): stay fenced, the rerun finishes the cutover. Undoing
+    // it then would let the next copy purge the target through the reverse replication.
     auto reversed = copy.reversed();
-    if (reversed.ok() && *reversed) return why;  // past the point of no return: rerun the move
+    if (!reversed.ok() || *reversed) return why;
     (void)copy.unfence_source();
     (void)set_map_fence(s, false);
     (void)record(s, MoveStep::copy);
@@ -748,7 +796,7 @@ Result<void> Mover::finalise(int bucket) {
   auto loaded = load_move(bucket);
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
-  if (s.move->step != MoveStep::switched)
+  if (s.move->step != MoveStep::switched && s.move->step != MoveStep::finalising)
     return Error{Errc::invalid_argument, fmt::format("the move of bucket {} is at {}, not switched",
                                                      bucket, to_string(s.move->step))};
   // The record alone is not enough: the map must give every bucket to the target, unfenced, or
@@ -760,6 +808,9 @@ Result<void> Mover::finalise(int bucket) {
                    fmt::format("bucket {}: the map does not give it to {} (unfenced); finish "
                                "the move or roll it back first",
                                b, s.move->to)};
+  // Recorded first: from here on the source stops being current, so a rollback is refused and a
+  // rerun of finalise (or of rebalance) finishes it.
+  if (auto r = record(s, MoveStep::finalising); !r.ok()) return r;
   BucketCopy copy = copy_of(s);
   if (auto r = copy.drop_reverse(); !r.ok()) return r;
   if (auto r = copy.fence_source(); !r.ok()) return r;
@@ -774,6 +825,11 @@ Result<MoveReport> Mover::rollback(int bucket) {
   auto loaded = load_move(bucket);
   if (!loaded.ok()) return std::move(loaded).error();
   State& s = *loaded;
+  if (s.move->step == MoveStep::finalising)
+    return Error{Errc::conflict,
+                 fmt::format("the move of bucket {} is being finalised (the source's copy is no "
+                             "longer current): run `ztm shard finalise --bucket {}` again",
+                             bucket, bucket)};
   // Recorded first: neither move nor finalise runs on a move being rolled back, and a rerun of
   // the rollback finishes it.
   if (auto r = record(s, MoveStep::rollback); !r.ok()) return std::move(r).error();
@@ -825,7 +881,8 @@ Result<MoveReport> Mover::rollback(int bucket) {
 Result<MoveReport> Mover::abort(int bucket) {
   auto loaded = load_move(bucket);
   if (!loaded.ok()) return std::move(loaded).error();
-  if (loaded->move->step == MoveStep::switched || loaded->switched())
+  if (loaded->move->step == MoveStep::switched || loaded->move->step == MoveStep::finalising ||
+      loaded->switched())
     return Error{Errc::conflict,
                  fmt::format("the move of bucket {} has switched to {}: abort only undoes a move "
                              "before its switch; `ztm shard rollback --bucket {}` moves it back "
@@ -864,7 +921,7 @@ Result<MapStatus> Mover::status() {
   }
   for (const MoveRecord& r : loaded->moves) {
     MoveStatus m{r};
-    const bool back = r.step == MoveStep::switched;
+    const bool back = r.step == MoveStep::switched || r.step == MoveStep::finalising;
     const int publisher = loaded->shard_index(back ? r.to : r.from);
     if (publisher >= 0) {
       auto s = open(st.map.shards[publisher].conninfo, options_.timeout);
@@ -974,6 +1031,8 @@ Result<int> Mover::rebalance(int shards, int batch) {
     if (auto r = run_move(context, recorded[i].buckets, recorded[i].to); !r.ok())
       return std::move(r).error();
   }
+  // Finalised before planning: a plan may move their buckets again.
+  if (auto f = finalise_due(0); !f.ok()) return std::move(f).error();
   auto now = load();
   if (!now.ok()) return std::move(now).error();
   const ShardMap& map = now->map;

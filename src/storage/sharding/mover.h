@@ -103,7 +103,9 @@ class BucketCopy {
   std::chrono::milliseconds timeout_;
 };
 
-enum class MoveStep { copy, cutover, switched, rollback };
+// finalising: the reverse replication is being dropped and the source's rows purged; only
+// finalise goes on from there (a rollback would give the buckets back to a stale source).
+enum class MoveStep { copy, cutover, switched, finalising, rollback };
 std::string_view to_string(MoveStep step);
 
 // A move as recorded in etcd: {"buckets": [...ascending...], "from", "to", "step"}.
@@ -200,6 +202,7 @@ class Mover {
   Result<State> load();
   // load(), with State::move the recorded move holding `bucket`; invalid_argument if none.
   Result<State> load_move(int bucket);
+  Result<void> consistent(const State& state, const MoveRecord& record) const;
   Result<void> save_moves(State& state);
   Result<void> record(State& state, MoveStep step);
   Result<void> forget(State& state);

@@ -449,7 +449,16 @@ TEST_F(MoverTest, AMoverStoppedAtAnyStepIsFinishedByTheNextRun) {
   Mover mover(client, mover_options());
   auto moved = mover.move({kBucket}, "s2");
   ASSERT_TRUE(moved.ok()) << moved.error().message;
-  ASSERT_TRUE(mover.finalise(kBucket).ok());
+  // Stopped once finalising is recorded: the source's copy may be half purged, so neither a
+  // rollback nor an abort may hand the bucket back to it; finalise run again finishes.
+  MoverOptions o = mover_options();
+  o.crash_after_recording = MoveStep::finalising;
+  ASSERT_FALSE(Mover(client, o).finalise(kBucket).ok());
+  EXPECT_EQ(mover.moves().value().at(0).step, MoveStep::finalising);
+  EXPECT_EQ(mover.rollback(kBucket).error().code, Errc::conflict);
+  EXPECT_EQ(mover.abort(kBucket).error().code, Errc::conflict);
+  auto finalised = mover.finalise(kBucket);
+  ASSERT_TRUE(finalised.ok()) << finalised.error().message;
   const std::size_t at_finalise = w.acknowledged();
   ASSERT_TRUE(test::eventually([&] { return w.acknowledged() >= at_finalise + 100; }, 30s));
   w.stop();
@@ -514,6 +523,27 @@ TEST_F(MoverTest, RefusesNonsense) {
   EXPECT_EQ(mixed.error().code, Errc::invalid_argument);
   EXPECT_NE(mixed.error().message.find("different shards"), std::string::npos);
   EXPECT_TRUE(mover.moves().value().empty());
+  // A record that does not fit the map (written by hand) is refused before any step runs.
+  const std::string owner = map().shards[map().buckets[17]].name;
+  const std::string other = owner == "s1" ? "s2" : "s1";
+  const auto record = [](const std::string& from, const std::string& to) {
+    return fmt::format(R"({{"moves":[{{"buckets":[17],"from":"{}","to":"{}","step":"copy"}}]}})",
+                       from, to);
+  };
+  // An unknown source; a source that is its target; a copy whose bucket is on its target. Each
+  // refused by the move resumed, its rollback and a rebalance, and nothing fenced anywhere.
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"s9", other}, {other, other}, {other, owner}};
+  for (const auto& from_to : bad) {
+    const std::string text = record(from_to.first, from_to.second);
+    etcd.put("/ztm/shards/moves", text);
+    EXPECT_FALSE(mover.move({17}, from_to.second).ok()) << text;
+    EXPECT_FALSE(mover.rollback(17).ok()) << text;
+    EXPECT_FALSE(mover.rebalance(2).ok()) << text;
+  }
+  EXPECT_EQ(scalar(s1, "SELECT count(*) FROM disowned_buckets WHERE bucket = 17"), "0");
+  EXPECT_EQ(scalar(s2, "SELECT count(*) FROM disowned_buckets WHERE bucket = 17"), "0");
+  EXPECT_FALSE(map().fenced(17));
 }
 
 // Several buckets move as one: one publication, one fence, one map version to fence them all
