@@ -33,7 +33,7 @@ class FollowConformance : public StoreConformance<Factory> {
       for (const auto& m : *batch) {
         ids.push_back(m.id);
         if (m.topic != "follow") continue;
-        auto c = storage::parse_follow_payload(m.payload, m.id);
+        auto c = storage::parse_follow_payload(m.payload);
         EXPECT_EQ(outcome(c), "ok") << m.payload;
         if (c.ok()) out.push_back(*c);
       }
@@ -90,6 +90,7 @@ TYPED_TEST_P(FollowConformance, FollowWritesTheFirstCopyAndOneMessage) {
   EXPECT_EQ(changes[0].follower, 11);
   EXPECT_EQ(changes[0].followee, 22);
   EXPECT_EQ(changes[0].follower_name, "name 11");
+  EXPECT_EQ(changes[0].version, 1);  // the pair's first change
 }
 
 TYPED_TEST_P(FollowConformance, ApplyingWritesTheSecondCopyOnce) {
@@ -161,6 +162,65 @@ TYPED_TEST_P(FollowConformance, PagesGoByTheOtherUsersId) {
   EXPECT_EQ(this->following(100, 12, 2), (FollowIds{13, 14}));
   EXPECT_EQ(this->following(21), FollowIds{200});
   EXPECT_EQ(this->followers(100), FollowIds{});  // nobody follows 100
+
+  // Unfollowed edges stay as tombstones (for their versions): pages, cursors and counts skip
+  // them.
+  ASSERT_EQ(*this->unfollow(100, 12), true);
+  ASSERT_EQ(*this->unfollow(100, 14), true);
+  first = run_sync(this->db_->list_following(100, 0, 2));
+  EXPECT_EQ(this->ids_of(first), (FollowIds{11, 13}));
+  EXPECT_TRUE(first->more);
+  auto rest = run_sync(this->db_->list_following(100, 13, 2));
+  EXPECT_EQ(this->ids_of(rest), (FollowIds{15}));
+  EXPECT_FALSE(rest->more);
+  auto exact = run_sync(this->db_->list_following(100, 0, 3));
+  EXPECT_EQ(this->ids_of(exact), (FollowIds{11, 13, 15}));
+  EXPECT_FALSE(exact->more);
+  EXPECT_EQ(this->counts(100).following, 3);
+}
+
+// A pair's version is its own count of changes, kept in the follower's row (a tombstone once
+// unfollowed): follow, unfollow and follow again are versions 1, 2, 3, whatever else the outbox
+// carried meanwhile; a repeat that changes nothing takes none.
+TYPED_TEST_P(FollowConformance, EveryChangeOfAPairBumpsItsVersion) {
+  ASSERT_EQ(*this->follow(11, 22), true);
+  ASSERT_EQ(*this->follow(11, 33), true);  // another pair: versions of its own
+  ASSERT_EQ(*this->unfollow(11, 22), true);
+  ASSERT_EQ(*this->unfollow(11, 22), false);
+  ASSERT_EQ(*this->follow(11, 22), true);
+  ASSERT_EQ(*this->follow(11, 22), false);
+  std::vector<storage::FollowChange> pair;
+  for (auto& c : this->take_changes()) {
+    if (c.followee == 22) {
+      pair.push_back(std::move(c));
+    } else {
+      EXPECT_EQ(c.version, 1);  // 11 -> 33
+    }
+  }
+  ASSERT_EQ(pair.size(), 3u);
+  EXPECT_EQ(pair[0].op, storage::FollowChange::Op::add);
+  EXPECT_EQ(pair[1].op, storage::FollowChange::Op::remove);
+  EXPECT_EQ(pair[2].op, storage::FollowChange::Op::add);
+  EXPECT_EQ((std::vector<std::int64_t>{pair[0].version, pair[1].version, pair[2].version}),
+            (std::vector<std::int64_t>{1, 2, 3}));
+
+  // The newest first: the older ones change nothing, neither the edge nor the count.
+  EXPECT_EQ(*this->apply(pair[2]), true);
+  EXPECT_EQ(*this->apply(pair[1]), false);
+  EXPECT_EQ(*this->apply(pair[0]), false);
+  EXPECT_EQ(this->followers(22), FollowIds{11});
+  EXPECT_EQ(this->counts(22).followers, 1);
+  // An unfollow now counts on from 3.
+  ASSERT_EQ(*this->unfollow(11, 22), true);
+  auto last = this->take_changes();
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].version, 4);
+  EXPECT_EQ(*this->apply(last[0]), true);
+  EXPECT_EQ(*this->apply(pair[2]), false);  // the follow, replayed: no resurrection
+  EXPECT_EQ(this->followers(22), FollowIds{});
+  EXPECT_EQ(this->counts(22).followers, 0);
+  EXPECT_EQ(this->following(11), FollowIds{33});
+  EXPECT_EQ(this->counts(11).following, 1);
 }
 
 // Many followers of one user land in every counter slot; the sum is the count.
@@ -194,13 +254,20 @@ TYPED_TEST_P(FollowConformance, BadArgumentsAreInvalid) {
   }
   storage::FollowChange self{storage::FollowChange::Op::add, 5, 5, "x", 1};
   EXPECT_EQ(errc(this->apply(self)), "invalid_argument");
-  EXPECT_EQ(errc(storage::parse_follow_payload(R"({"op":"add","follower":1})", 1)),
+  EXPECT_EQ(errc(storage::parse_follow_payload(R"({"op":"add","follower":1})")),
             "invalid_argument");
-  EXPECT_EQ(errc(storage::parse_follow_payload("[", 1)), "invalid_argument");
+  EXPECT_EQ(errc(storage::parse_follow_payload("[")), "invalid_argument");
+  const std::string add = R"({"op":"add","follower":1,"followee":2,"follower_name":"a")";
+  EXPECT_EQ(outcome(storage::parse_follow_payload(add + R"(,"version":1})")), "ok");
+  for (std::string version : {"", R"(,"version":0)", R"(,"version":-3)", R"(,"version":"1")",
+                              R"(,"version":1.5)", R"(,"version":null)"})
+    EXPECT_EQ(errc(storage::parse_follow_payload(add + version + "}")), "invalid_argument")
+        << version;
 }
 
 REGISTER_TYPED_TEST_SUITE_P(FollowConformance, FollowWritesTheFirstCopyAndOneMessage,
                             ApplyingWritesTheSecondCopyOnce, AnOlderChangeNeverOverridesANewerOne,
-                            PagesGoByTheOtherUsersId, CountsSumTheSlots, BadArgumentsAreInvalid);
+                            PagesGoByTheOtherUsersId, EveryChangeOfAPairBumpsItsVersion,
+                            CountsSumTheSlots, BadArgumentsAreInvalid);
 
 }  // namespace ztm::test
