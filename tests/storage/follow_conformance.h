@@ -10,6 +10,68 @@
 
 namespace ztm::test {
 
+// The ids of a follow page.
+inline std::vector<UserId> follow_ids(const Result<storage::FollowPage>& p) {
+  EXPECT_EQ(outcome(p), "ok");
+  std::vector<UserId> out;
+  if (p.ok())
+    for (const auto& e : p->users) out.push_back(e.user);
+  return out;
+}
+
+// The outbox relay's follow part on `db`: every follow message applied in order, then every
+// message deleted. The changes applied, in order.
+inline std::vector<storage::FollowChange> relay_follows(storage::Database& db) {
+  std::vector<storage::FollowChange> applied;
+  for (;;) {
+    auto batch = run_sync(db.outbox_batch(1000));
+    EXPECT_EQ(outcome(batch), "ok");
+    if (!batch.ok() || batch->empty()) return applied;
+    std::vector<std::int64_t> ids;
+    for (const auto& m : *batch) {
+      ids.push_back(m.id);
+      if (m.topic != "follow") continue;
+      auto change = storage::parse_follow_payload(m.payload);
+      EXPECT_EQ(outcome(change), "ok") << m.payload;
+      if (!change.ok()) continue;
+      EXPECT_EQ(outcome(run_sync(db.apply_follow(*change))), "ok");
+      applied.push_back(std::move(*change));
+    }
+    EXPECT_EQ(outcome(run_sync(db.outbox_delete(ids))), "ok");
+  }
+}
+
+// The versions of `changes`.
+inline std::vector<std::int64_t> versions_of(const std::vector<storage::FollowChange>& changes) {
+  std::vector<std::int64_t> out;
+  for (const auto& c : changes) out.push_back(c.version);
+  return out;
+}
+
+// The follow versions of a database written with outbox ids for versions, once migrated (SQLite
+// migration 10, PostgreSQL 12). Before the migration it held: 1 -> 2 converged long ago
+// (followers version 900, counted); 1 -> 3 followed, its message (outbox id 1000) waiting; 1 -> 4
+// followed and unfollowed, both messages (1001, 1003) waiting, a message of another topic
+// between them (1002); 5 -> 1 unfollowed long ago (a followers tombstone of 950). The followers
+// rows start again at 0 and the waiting messages are their pairs' versions 1..n, so every later
+// change wins on the followee's side.
+inline void expect_legacy_follows_migrated(storage::Database& db) {
+  EXPECT_EQ(versions_of(relay_follows(db)), (std::vector<std::int64_t>{1, 1, 2}));
+  EXPECT_EQ(follow_ids(run_sync(db.list_following(1, 0, 10))), (std::vector<UserId>{2, 3}));
+  EXPECT_EQ(follow_ids(run_sync(db.list_followers(3, 0, 10))), std::vector<UserId>{1});
+  EXPECT_EQ(follow_ids(run_sync(db.list_followers(4, 0, 10))), std::vector<UserId>{});
+
+  EXPECT_EQ(*run_sync(db.unfollow(1, 2)), true);                 // converged: counts on from 1
+  EXPECT_EQ(*run_sync(db.follow(1, 4, "one", "four")), true);    // after the remove's 2
+  EXPECT_EQ(*run_sync(db.follow(5, 1, "five", "one")), true);    // the tombstone is 950 no more
+  EXPECT_EQ(versions_of(relay_follows(db)), (std::vector<std::int64_t>{2, 3, 1}));
+  EXPECT_EQ(follow_ids(run_sync(db.list_followers(2, 0, 10))), std::vector<UserId>{});
+  EXPECT_EQ(follow_ids(run_sync(db.list_followers(4, 0, 10))), std::vector<UserId>{1});
+  EXPECT_EQ(follow_ids(run_sync(db.list_followers(1, 0, 10))), std::vector<UserId>{5});
+  EXPECT_EQ(run_sync(db.follow_counts(1))->following, 2);  // 3 and 4
+  EXPECT_EQ(run_sync(db.follow_counts(2))->followers, 0);
+}
+
 template <class Factory>
 class FollowConformance : public StoreConformance<Factory> {
  protected:
@@ -61,11 +123,7 @@ class FollowConformance : public StoreConformance<Factory> {
     return c.ok() ? *c : storage::FollowCounts{-1, -1};
   }
   static std::vector<UserId> ids_of(const Result<storage::FollowPage>& p) {
-    EXPECT_EQ(outcome(p), "ok");
-    std::vector<UserId> out;
-    if (p.ok())
-      for (const auto& e : p->users) out.push_back(e.user);
-    return out;
+    return follow_ids(p);
   }
   storage::Database* db_ = nullptr;
 };

@@ -270,34 +270,7 @@ TEST(ShardedStore, OneShardDownKeepsReadinessAndTheOthersOutbox) {
 // --- follows across a bucket move -------------------------------------------------------------
 
 std::vector<UserId> ids_of_followers(ShardedStore& store, UserId user) {
-  auto page = run_sync(store.list_followers(user, 0, 1000));
-  EXPECT_EQ(outcome(page), "ok");
-  std::vector<UserId> out;
-  if (page.ok())
-    for (const auto& e : page->users) out.push_back(e.user);
-  return out;
-}
-
-// The outbox relay's follow part: every follow message applied in order, then deleted. The
-// versions of the pair (follower, followee), in order.
-std::vector<std::int64_t> relay_follows(ShardedStore& store, UserId follower, UserId followee) {
-  std::vector<std::int64_t> versions;
-  for (;;) {
-    auto batch = run_sync(store.outbox_batch(100));
-    EXPECT_EQ(outcome(batch), "ok");
-    if (!batch.ok() || batch->empty()) return versions;
-    std::vector<std::int64_t> ids;
-    for (const auto& m : *batch) {
-      ids.push_back(m.id);
-      auto change = parse_follow_payload(m.payload);
-      EXPECT_EQ(outcome(change), "ok") << m.payload;
-      if (!change.ok()) continue;
-      if (change->follower == follower && change->followee == followee)
-        versions.push_back(change->version);
-      EXPECT_EQ(outcome(run_sync(store.apply_follow(*change))), "ok");
-    }
-    EXPECT_EQ(outcome(run_sync(store.outbox_delete(ids))), "ok");
-  }
+  return test::follow_ids(run_sync(store.list_followers(user, 0, 1000)));
 }
 
 // A bucket move copies every row of the bucket (sharding/mover.h), the follower's following rows
@@ -326,7 +299,7 @@ TEST(ShardedStore, APairsVersionsMoveWithTheFollowersBucket) {
     ASSERT_EQ(*run_sync(store->follow(follower, followee, "a", "b")), true);
     ASSERT_EQ(*run_sync(store->unfollow(follower, followee)), true);
     ASSERT_EQ(*run_sync(store->follow(follower, followee, "a", "b")), true);
-    EXPECT_EQ(relay_follows(*store, follower, followee), (std::vector<std::int64_t>{1, 2, 3}));
+    EXPECT_EQ(test::versions_of(test::relay_follows(*store)), (std::vector<std::int64_t>{1, 2, 3}));
     ASSERT_EQ(ids_of_followers(*store, followee), std::vector<UserId>{follower});
   }
 
@@ -347,11 +320,11 @@ TEST(ShardedStore, APairsVersionsMoveWithTheFollowersBucket) {
 
   auto store = open(after);
   ASSERT_EQ(*run_sync(store->unfollow(follower, followee)), true);  // written on the new shard
-  EXPECT_EQ(relay_follows(*store, follower, followee), std::vector<std::int64_t>{4});
+  EXPECT_EQ(test::versions_of(test::relay_follows(*store)), std::vector<std::int64_t>{4});
   EXPECT_EQ(ids_of_followers(*store, followee), std::vector<UserId>{});
   EXPECT_EQ(run_sync(store->follow_counts(followee))->followers, 0);
   ASSERT_EQ(*run_sync(store->follow(follower, followee, "a", "b")), true);
-  EXPECT_EQ(relay_follows(*store, follower, followee), std::vector<std::int64_t>{5});
+  EXPECT_EQ(test::versions_of(test::relay_follows(*store)), std::vector<std::int64_t>{5});
   EXPECT_EQ(ids_of_followers(*store, followee), std::vector<UserId>{follower});
   EXPECT_EQ(run_sync(store->follow_counts(followee))->followers, 1);
 }
