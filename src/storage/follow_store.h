@@ -24,7 +24,7 @@
 // Counts: a celebrity's followers would serialise every follow on one counter row, so the count
 // is kept in kFollowerCountSlots rows per user (slot = mix64(follower) % kFollowerCountSlots),
 // changed by apply_follow in its transaction and summed on read. The following count is the
-// user's own rows counted over the primary key: one user's follows are no hot spot.
+// user's own present rows counted over the primary key: one user's follows are no hot spot.
 //
 // Contract (as store.h): expected failures are Result errors — invalid_argument (ids not
 // positive, a user following themself, a bad name, a bad limit), unavailable, overloaded; never

@@ -61,9 +61,9 @@ inline void expect_legacy_follows_migrated(storage::Database& db) {
   EXPECT_EQ(follow_ids(run_sync(db.list_followers(3, 0, 10))), std::vector<UserId>{1});
   EXPECT_EQ(follow_ids(run_sync(db.list_followers(4, 0, 10))), std::vector<UserId>{});
 
-  EXPECT_EQ(*run_sync(db.unfollow(1, 2)), true);                 // converged: counts on from 1
-  EXPECT_EQ(*run_sync(db.follow(1, 4, "one", "four")), true);    // after the remove's 2
-  EXPECT_EQ(*run_sync(db.follow(5, 1, "five", "one")), true);    // the tombstone is 950 no more
+  EXPECT_EQ(*run_sync(db.unfollow(1, 2)), true);               // converged: counts on from 1
+  EXPECT_EQ(*run_sync(db.follow(1, 4, "one", "four")), true);  // after the remove's 2
+  EXPECT_EQ(*run_sync(db.follow(5, 1, "five", "one")), true);  // the tombstone is 950 no more
   EXPECT_EQ(versions_of(relay_follows(db)), (std::vector<std::int64_t>{2, 3, 1}));
   EXPECT_EQ(follow_ids(run_sync(db.list_followers(2, 0, 10))), std::vector<UserId>{});
   EXPECT_EQ(follow_ids(run_sync(db.list_followers(4, 0, 10))), std::vector<UserId>{1});
@@ -122,9 +122,7 @@ class FollowConformance : public StoreConformance<Factory> {
     EXPECT_EQ(outcome(c), "ok");
     return c.ok() ? *c : storage::FollowCounts{-1, -1};
   }
-  static std::vector<UserId> ids_of(const Result<storage::FollowPage>& p) {
-    return follow_ids(p);
-  }
+  static std::vector<UserId> ids_of(const Result<storage::FollowPage>& p) { return follow_ids(p); }
   storage::Database* db_ = nullptr;
 };
 

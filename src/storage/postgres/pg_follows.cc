@@ -13,8 +13,8 @@ using pg::Host;
 using pg::Statement;
 
 // The row first, then the outbox row only if the row changed, with the pair's version the row
-// answered put in the message (replacing the payload's placeholder): a concurrent change of the same pair
-// waits for the row's lock, and then finds nothing to change or counts on from the first.
+// answered put in the message (replacing the payload's placeholder): a concurrent change of the
+// same pair waits for the row's lock, and then finds nothing to change or counts on from the first.
 constexpr Statement kFollow{
     "ztm_follow",
     "WITH f AS (INSERT INTO following(follower, followee, followee_name) VALUES($1, $2, $3) "

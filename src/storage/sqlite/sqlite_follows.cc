@@ -15,8 +15,9 @@ using sqlite::WriteTransaction;
 namespace sql {
 // Each changes the row only when it changes the edge, and then answers the pair's new version.
 constexpr const char* following_add =
-    "INSERT INTO following(follower, followee, followee_name, created_at, version, active) "
-    "VALUES(?1, ?2, ?3, " ZTM_NOW ", 1, 1) ON CONFLICT(follower, followee) DO UPDATE SET "
+    "INSERT INTO following(follower, followee, followee_name, version, active, created_at) "
+    "VALUES(?1, ?2, ?3, 1, 1, " ZTM_NOW
+    ") ON CONFLICT(follower, followee) DO UPDATE SET "
     "followee_name = excluded.followee_name, created_at = excluded.created_at, "
     "version = version + 1, active = 1 WHERE NOT active RETURNING version";
 constexpr const char* following_remove =
@@ -112,9 +113,8 @@ awaitable<Result<bool>> SqliteStore::follow(UserId follower, UserId followee,
 awaitable<Result<bool>> SqliteStore::unfollow(UserId follower, UserId followee) {
   if (auto c = check_follow(follower, followee); !c.ok()) co_return std::move(c).error();
   const FollowChange change{FollowChange::Op::remove, follower, followee, "", 0};
-  co_return co_await db_->write<bool>([&](Connection& w) {
-    return change_with_message(w, sql::following_remove, change, "");
-  });
+  co_return co_await db_->write<bool>(
+      [&](Connection& w) { return change_with_message(w, sql::following_remove, change, ""); });
 }
 
 awaitable<Result<bool>> SqliteStore::apply_follow(FollowChange change) {
