@@ -70,7 +70,7 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
       continue;
     }
     if (m.topic == "follow") {
-      auto change = storage::parse_follow_payload(m.payload, m.id);
+      auto change = storage::parse_follow_payload(m.payload);
       if (!change.ok()) {
         log::warn("outbox relay: a malformed follow message, dropped",
                   {{"error", change.error().message}});

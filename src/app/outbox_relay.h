@@ -13,7 +13,7 @@
 //             sync (docs/cdn.md, "Why sync_at means caught up"), so an edge that applied the sync
 //             has applied them. At most one sync per sync_interval.
 //   "follow"  no queue: the second copy of a follow edge (storage/follow_store.h), applied to the
-//             database with apply_follow (the message's id as its version), deleted only once the
+//             database with apply_follow (the pair's version in the message), deleted only once the
 //             apply succeeded. A failed apply stops the pass there (the later messages of the same
 //             follower must not overtake it); applied again after a crash, it changes nothing.
 //             Both users' documents show the counts: after the pass's applies the relay

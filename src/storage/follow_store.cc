@@ -44,11 +44,12 @@ std::string follow_payload(const FollowChange& change) {
   o["op"] = change.op == FollowChange::Op::add ? "add" : "remove";
   o["follower"] = change.follower;
   o["followee"] = change.followee;
+  o["version"] = change.version;
   if (change.op == FollowChange::Op::add) o["follower_name"] = change.follower_name;
   return boost::json::serialize(o);
 }
 
-Result<FollowChange> parse_follow_payload(const std::string& payload, std::int64_t id) {
+Result<FollowChange> parse_follow_payload(const std::string& payload) {
   const Error bad{Errc::invalid_argument, "follow: not a follow message"};
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(payload, ec);
@@ -57,13 +58,14 @@ Result<FollowChange> parse_follow_payload(const std::string& payload, std::int64
   const auto* op = o.if_contains("op");
   const auto* follower = o.if_contains("follower");
   const auto* followee = o.if_contains("followee");
+  const auto* version = o.if_contains("version");
   if (!op || !op->is_string() || !follower || !follower->is_int64() || !followee ||
-      !followee->is_int64())
+      !followee->is_int64() || !version || !version->is_int64() || version->get_int64() < 1)
     return bad;
   FollowChange c;
   c.follower = follower->get_int64();
   c.followee = followee->get_int64();
-  c.version = id;
+  c.version = version->get_int64();
   if (op->get_string() == "add") {
     const auto* name = o.if_contains("follower_name");
     if (!name || !name->is_string()) return bad;

@@ -370,11 +370,12 @@ class MemoryStore : public storage::Database {
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (auto ok = storage::check_follow(follower, followee, follower_name, followee_name); !ok.ok())
       co_return std::move(ok).error();
-    if (!following_.try_emplace({follower, followee}, std::move(followee_name)).second)
-      co_return false;
+    auto& row = following_[{follower, followee}];
+    if (row.active) co_return false;
+    row = EdgeRow{std::move(followee_name), row.version + 1, true};
     outbox_.push_back({++outbox_seq_,
                        storage::follow_payload({storage::FollowChange::Op::add, follower, followee,
-                                                std::move(follower_name), 0}),
+                                                std::move(follower_name), row.version}),
                        "follow"});
     co_return true;
   }
@@ -383,11 +384,14 @@ class MemoryStore : public storage::Database {
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (auto ok = storage::check_follow(follower, followee); !ok.ok())
       co_return std::move(ok).error();
-    if (following_.erase({follower, followee}) == 0) co_return false;
-    outbox_.push_back(
-        {++outbox_seq_,
-         storage::follow_payload({storage::FollowChange::Op::remove, follower, followee, "", 0}),
-         "follow"});
+    auto it = following_.find({follower, followee});
+    if (it == following_.end() || !it->second.active) co_return false;
+    it->second.active = false;  // a tombstone, kept for its version
+    ++it->second.version;
+    outbox_.push_back({++outbox_seq_,
+                       storage::follow_payload({storage::FollowChange::Op::remove, follower,
+                                                followee, "", it->second.version}),
+                       "follow"});
     co_return true;
   }
   boost::asio::awaitable<Result<bool>> apply_follow(storage::FollowChange c) override {
@@ -400,7 +404,7 @@ class MemoryStore : public storage::Database {
     if (!inserted && it->second.version >= c.version) co_return false;
     follower_counts_[{c.followee, storage::follower_count_slot(c.follower)}] +=
         static_cast<int>(active) - static_cast<int>(it->second.active);
-    it->second = FollowerRow{std::move(c.follower_name), c.version, active};
+    it->second = EdgeRow{std::move(c.follower_name), c.version, active};
     co_return true;
   }
   boost::asio::awaitable<Result<storage::FollowPage>> list_following(UserId user, UserId after,
@@ -408,16 +412,14 @@ class MemoryStore : public storage::Database {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (auto ok = storage::check_follow_limit(limit); !ok.ok()) co_return std::move(ok).error();
-    co_return page_of(following_, user, after, limit,
-                      [](const std::string& name) { return &name; });
+    co_return page_of(following_, user, after, limit);
   }
   boost::asio::awaitable<Result<storage::FollowPage>> list_followers(UserId user, UserId after,
                                                                      int limit) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
     if (auto ok = storage::check_follow_limit(limit); !ok.ok()) co_return std::move(ok).error();
-    co_return page_of(followers_, user, after, limit,
-                      [](const FollowerRow& row) { return row.active ? &row.name : nullptr; });
+    co_return page_of(followers_, user, after, limit);
   }
   boost::asio::awaitable<Result<storage::FollowCounts>> follow_counts(UserId user) override {
     std::lock_guard lock(mu_);
@@ -428,7 +430,7 @@ class MemoryStore : public storage::Database {
         counts.followers += it->second;
     for (auto it = following_.upper_bound({user, 0});
          it != following_.end() && it->first.first == user; ++it)
-      ++counts.following;
+      counts.following += it->second.active ? 1 : 0;
     co_return counts;
   }
 
@@ -481,31 +483,29 @@ class MemoryStore : public storage::Database {
   std::map<std::pair<UserId, std::string>, std::int64_t> purchase_keys_;
   std::set<std::pair<UtcDay, UserId>> activity_;
   std::map<std::pair<storage::LookupKind, std::string>, UserId> lookups_;
-  struct FollowerRow {
+  // A following or followers row: the other user's name, the pair's version.
+  struct EdgeRow {
     std::string name;
     std::int64_t version = 0;
     bool active = false;  // false: a removed edge, kept for its version
   };
-  // The page of `user`'s edges in `edges` (keyed (user, other)) after `after`; name_of(value) is
-  // the other's name, or null for a row that is no edge (a removed one).
-  template <class Edges, class NameOf>
-  static storage::FollowPage page_of(const Edges& edges, UserId user, UserId after, int limit,
-                                     NameOf name_of) {
+  using Edges = std::map<std::pair<UserId, UserId>, EdgeRow>;  // (user, other) -> row
+  // The page of `user`'s present edges in `edges` after `after`.
+  static storage::FollowPage page_of(const Edges& edges, UserId user, UserId after, int limit) {
     storage::FollowPage page;
     for (auto it = edges.upper_bound({user, after}); it != edges.end() && it->first.first == user;
          ++it) {
-      const std::string* name = name_of(it->second);
-      if (!name) continue;
+      if (!it->second.active) continue;
       if (page.users.size() == static_cast<std::size_t>(limit)) {
         page.more = true;
         break;
       }
-      page.users.push_back({it->first.second, *name});
+      page.users.push_back({it->first.second, it->second.name});
     }
     return page;
   }
-  std::map<std::pair<UserId, UserId>, std::string> following_;      // (follower, followee) -> name
-  std::map<std::pair<UserId, UserId>, FollowerRow> followers_;      // (followee, follower)
+  Edges following_;                                                 // (follower, followee)
+  Edges followers_;                                                 // (followee, follower)
   std::map<std::pair<UserId, int>, std::int64_t> follower_counts_;  // (user, slot) -> count
   std::optional<Errc> fail_;
   std::atomic<int> reads_{0};

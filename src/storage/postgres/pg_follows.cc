@@ -12,17 +12,26 @@ using boost::asio::awaitable;
 using pg::Host;
 using pg::Statement;
 
-// The row first, then the outbox row only if the row changed: a concurrent change of the same
-// pair waits for the row's lock before it takes its outbox id, so ids follow the commit order.
+// The row first, then the outbox row only if the row changed, with the pair's version the row
+// answered put in the message (replacing the payload's placeholder): a concurrent change of the
+// same pair waits for the row's lock, and then finds nothing to change or counts on from the first.
 constexpr Statement kFollow{
     "ztm_follow",
     "WITH f AS (INSERT INTO following(follower, followee, followee_name) VALUES($1, $2, $3) "
-    "ON CONFLICT DO NOTHING RETURNING 1) "
-    "INSERT INTO outbox(topic, payload) SELECT 'follow', $4 FROM f RETURNING id"};
+    "ON CONFLICT (bucket, follower, followee) DO UPDATE SET "
+    "followee_name = EXCLUDED.followee_name, created_at = now(), "
+    "version = following.version + 1, active = true WHERE NOT following.active "
+    "RETURNING version) "
+    "INSERT INTO outbox(topic, payload) "
+    "SELECT 'follow', ($4::jsonb || jsonb_build_object('version', f.version))::text FROM f "
+    "RETURNING id"};
 constexpr Statement kUnfollow{
     "ztm_unfollow",
-    "WITH f AS (DELETE FROM following WHERE follower = $1 AND followee = $2 RETURNING 1) "
-    "INSERT INTO outbox(topic, payload) SELECT 'follow', $3 FROM f RETURNING id"};
+    "WITH f AS (UPDATE following SET version = version + 1, active = false "
+    "WHERE bucket = $4 AND follower = $1 AND followee = $2 AND active RETURNING version) "
+    "INSERT INTO outbox(topic, payload) "
+    "SELECT 'follow', ($3::jsonb || jsonb_build_object('version', f.version))::text FROM f "
+    "RETURNING id"};
 // Only a newer version changes the row; SET reads the locked row as it was, so was_active is
 // the state before this change, and the counter slot moves by the difference.
 constexpr Statement kApply{
@@ -39,12 +48,12 @@ constexpr Statement kApply{
     "SET n = follower_counts.n + EXCLUDED.n) "
     "SELECT count(*) FROM up"};
 // One more row than asked tells whether there are more; both are ranges of a (bucket, user,
-// other user) index (migration 11).
+// other user) index (migrations 11, 12), the tombstones skipped.
 constexpr Statement kFollowingPage{
     "ztm_list_following",
     "SELECT followee, followee_name FROM following WHERE bucket = $4 AND follower = $1 "
     "AND followee > $2 "
-    "ORDER BY followee LIMIT $3"};
+    "AND active ORDER BY followee LIMIT $3"};
 constexpr Statement kFollowersPage{
     "ztm_list_followers",
     "SELECT follower, follower_name FROM followers WHERE bucket = $4 AND followee = $1 "
@@ -54,7 +63,7 @@ constexpr Statement kCounts{
     "ztm_follow_counts",
     "SELECT (SELECT coalesce(sum(n), 0)::bigint FROM follower_counts WHERE bucket = $2 "
     "AND user_id = $1), "
-    "(SELECT count(*) FROM following WHERE follower = $1)"};
+    "(SELECT count(*) FROM following WHERE bucket = $2 AND follower = $1 AND active)"};
 
 awaitable<Result<FollowPage>> page(Host& host, const Statement& statement, UserId user,
                                    UserId after, int limit) {
@@ -97,8 +106,9 @@ awaitable<Result<bool>> pg_follow(Host& host, UserId follower, UserId followee,
 awaitable<Result<bool>> pg_unfollow(Host& host, UserId follower, UserId followee) {
   if (auto c = check_follow(follower, followee); !c.ok()) co_return std::move(c).error();
   const std::string payload = follow_payload({FollowChange::Op::remove, follower, followee, "", 0});
-  const std::string a = std::to_string(follower), b = std::to_string(followee);
-  const std::array<const char*, 3> params{a.c_str(), b.c_str(), payload.c_str()};
+  const std::string a = std::to_string(follower), b = std::to_string(followee),
+                    bucket = std::to_string(bucket_of(follower));
+  const std::array<const char*, 4> params{a.c_str(), b.c_str(), payload.c_str(), bucket.c_str()};
   auto r = co_await host.execute(kUnfollow, params);
   if (!r.ok()) co_return std::move(r).error();
   co_return r->rows() == 1;

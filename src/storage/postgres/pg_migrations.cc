@@ -262,6 +262,44 @@ constexpr Migration kMigrations[] = {
       END $do$;
       ALTER TABLE users ENABLE TRIGGER users_changed;
     )sql"},
+    // Follow versions per pair (storage/follow_store.h), kept in the follower's `following` row so
+    // that a bucket move carries them: an unfollow keeps the row as a tombstone. The row is now
+    // upserted, so its table becomes bucket-first as migration 11 made the other upserted ones
+    // (one unique index, the replica identity). The versions so far were outbox ids, which the
+    // new ones (1, 2, ...) could not beat: every followers row starts again at 0, the messages
+    // waiting in the outbox become the pair's versions 1..n in id order (their shard writes
+    // nothing else meanwhile: the migration holds the tables), and the row carries the last (1
+    // for an edge with none waiting; a tombstone for a pair whose last message is a remove).
+    // So every shard must be migrated before a relay of the new code runs. The bucket triggers
+    // are off for the backfill: it changes no user's data, and rows of a disowned bucket (left
+    // before a finalise) must not fail it.
+    {12, "versions per follow pair, kept in following by tombstones", R"sql(
+      ALTER TABLE following
+        ADD COLUMN version bigint NOT NULL DEFAULT 1,  -- the pair's, bumped by every change
+        ADD COLUMN active boolean NOT NULL DEFAULT true;  -- false: unfollowed, kept for version
+      ALTER TABLE following REPLICA IDENTITY DEFAULT;
+      DROP INDEX following_bucket;
+      ALTER TABLE following DROP CONSTRAINT following_pkey,
+        ADD PRIMARY KEY (bucket, follower, followee);
+      ALTER TABLE following DISABLE TRIGGER following_bucket;
+      ALTER TABLE followers DISABLE TRIGGER followers_bucket;
+      UPDATE outbox SET payload = (outbox.payload::jsonb || jsonb_build_object('version', p.n))::text
+        FROM (SELECT id, row_number() OVER (PARTITION BY payload::jsonb -> 'follower',
+                                            payload::jsonb -> 'followee' ORDER BY id) AS n
+              FROM outbox WHERE topic = 'follow') AS p
+        WHERE outbox.id = p.id;
+      INSERT INTO following(bucket, follower, followee, followee_name, version, active)
+        SELECT ztm_bucket(m.follower), m.follower, m.followee, '', max(m.version), false
+        FROM (SELECT (payload::jsonb ->> 'follower')::bigint AS follower,
+                     (payload::jsonb ->> 'followee')::bigint AS followee,
+                     (payload::jsonb ->> 'version')::bigint AS version
+              FROM outbox WHERE topic = 'follow') AS m
+        GROUP BY m.follower, m.followee
+        ON CONFLICT (bucket, follower, followee) DO UPDATE SET version = EXCLUDED.version;
+      UPDATE followers SET version = 0;
+      ALTER TABLE following ENABLE TRIGGER following_bucket;
+      ALTER TABLE followers ENABLE TRIGGER followers_bucket;
+    )sql"},
 };
 
 // Any constant works; this one is "ztm" "migr" in ASCII, so it is recognisable in pg_locks.

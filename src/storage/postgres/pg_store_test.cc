@@ -104,6 +104,39 @@ TEST(PgStore, ConcurrentMigratorsApplyEachMigrationOnce) {
             std::to_string(PgStore::latest_schema_version()));
 }
 
+// Migration 12 on follows written with outbox ids for versions (as SQLite's migration 10).
+TEST(PgStore, MigrationTwelveRenumbersTheFollowVersionsOfOutboxIds) {
+  auto& pg = PostgresInstance::shared();
+  const std::string db = pg.create_database();
+  {
+    test::Session raw(pg.conninfo(db));
+    raw.exec(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+        "applied_at timestamptz NOT NULL DEFAULT now())");
+    for (const Migration& m : pg_migrations()) {
+      if (m.version > 11) break;
+      raw.exec(std::string(m.sql));
+      raw.exec("INSERT INTO schema_migrations(version, name) VALUES(" + std::to_string(m.version) +
+               ", '')");
+    }
+    // As expect_legacy_follows_migrated says.
+    raw.exec(
+        "INSERT INTO following(follower, followee, followee_name) VALUES(1, 2, 'two'), "
+        "(1, 3, 'three');"
+        "INSERT INTO followers(followee, follower, follower_name, version, active, was_active) "
+        "VALUES(2, 1, 'one', 900, true, false), (1, 5, 'five', 950, false, true);"
+        "INSERT INTO follower_counts(user_id, slot, n) VALUES(2, 0, 1);"
+        "INSERT INTO outbox(id, topic, payload) VALUES"
+        R"((1000, 'follow', '{"op":"add","follower":1,"followee":3,"follower_name":"one"}'),)"
+        R"((1001, 'follow', '{"op":"add","follower":1,"followee":4,"follower_name":"one"}'),)"
+        R"((1002, 'change', '{}'),)"
+        R"((1003, 'follow', '{"op":"remove","follower":1,"followee":4}'))");
+  }
+  PgStore store({.conninfo = pg.conninfo(db)});
+  ASSERT_EQ(outcome(store.migrate()), "ok");
+  test::expect_legacy_follows_migrated(store);
+}
+
 TEST(PgStore, SchemaMeansWhatSqlitesDoes) {
   auto& pg = PostgresInstance::shared();
   std::string db;

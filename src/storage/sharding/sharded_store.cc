@@ -344,8 +344,8 @@ awaitable<Result<bool>> ShardedStore::unfollow(UserId follower, UserId followee)
                      [=](Database& db, std::size_t) { return db.unfollow(follower, followee); });
 }
 
-// The change's version is the message's id as outbox_batch gave it (shard id * kMaxShards +
-// shard index): one follower's messages all come from its shard, so their order is kept.
+// The change's version is the pair's, from the follower's following row (follow_store.h), which
+// moves with the follower's bucket: outbox ids would not do, they are per shard.
 awaitable<Result<bool>> ShardedStore::apply_follow(FollowChange change) {
   return write<bool>(change.followee,
                      [=](Database& db, std::size_t) { return db.apply_follow(change); });

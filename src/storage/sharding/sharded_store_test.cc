@@ -4,6 +4,7 @@
 #include "storage/sharding/sharded_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -264,6 +265,68 @@ TEST(ShardedStore, OneShardDownKeepsReadinessAndTheOthersOutbox) {
   memory[static_cast<std::size_t>(store.map().shard_of(b))]->fail_with(Errc::unavailable);
   EXPECT_EQ(errc(run_sync(store.ping())), "unavailable");
   EXPECT_EQ(errc(run_sync(store.outbox_batch(100))), "unavailable");
+}
+
+// --- follows across a bucket move -------------------------------------------------------------
+
+std::vector<UserId> ids_of_followers(ShardedStore& store, UserId user) {
+  return test::follow_ids(run_sync(store.list_followers(user, 0, 1000)));
+}
+
+// A bucket move copies every row of the bucket (sharding/mover.h), the follower's following rows
+// with their versions and tombstones among them, to a shard whose outbox ids are behind the old
+// one's. The pair's next change must still win on the followee's side: with outbox ids for
+// versions the unfollow below would be ignored there, and the edge would stay for ever.
+TEST(ShardedStore, APairsVersionsMoveWithTheFollowersBucket) {
+  test::TempDir dir;
+  const std::vector<std::string> files{dir.file("s0.db"), dir.file("s1.db")};
+  auto open = [&files](ShardMap map) {
+    std::vector<std::unique_ptr<Database>> shards;
+    for (const auto& file : files) {
+      auto shard = std::make_unique<SqliteStore>(sqlite::Options{.path = file});
+      EXPECT_EQ(outcome(shard->migrate()), "ok");
+      shards.push_back(std::move(shard));
+    }
+    return std::make_unique<ShardedStore>(std::move(map), std::move(shards));
+  };
+  const ShardMap before = ShardMap::even(shard_names(2), ShardMap::Mode::buckets);
+  const UserId follower = 1;
+  const auto from = static_cast<std::size_t>(before.shard_of(follower)), to = 1 - from;
+  UserId followee = 2;  // on the old shard too: the new one has written no message at all
+  while (static_cast<std::size_t>(before.shard_of(followee)) != from) ++followee;
+  {
+    auto store = open(before);
+    ASSERT_EQ(*run_sync(store->follow(follower, followee, "a", "b")), true);
+    ASSERT_EQ(*run_sync(store->unfollow(follower, followee)), true);
+    ASSERT_EQ(*run_sync(store->follow(follower, followee, "a", "b")), true);
+    EXPECT_EQ(test::versions_of(test::relay_follows(*store)), (std::vector<std::int64_t>{1, 2, 3}));
+    ASSERT_EQ(ids_of_followers(*store, followee), std::vector<UserId>{follower});
+  }
+
+  // The move at the data level: the bucket's following rows, as they are, on the new shard
+  // (logical replication copies every column); then the map gives the bucket to it.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(files[to].c_str(), &db), SQLITE_OK);
+  const std::string copy = "ATTACH '" + files[from] +
+                           "' AS old; INSERT INTO following SELECT * FROM old.following "
+                           "WHERE follower = " +
+                           std::to_string(follower) + "; DETACH old;";
+  const int rc = sqlite3_exec(db, copy.c_str(), nullptr, nullptr, nullptr);
+  EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  ShardMap after = before;
+  after.version = 2;
+  after.buckets[static_cast<std::size_t>(bucket_of(follower))] = static_cast<int>(to);
+
+  auto store = open(after);
+  ASSERT_EQ(*run_sync(store->unfollow(follower, followee)), true);  // written on the new shard
+  EXPECT_EQ(test::versions_of(test::relay_follows(*store)), std::vector<std::int64_t>{4});
+  EXPECT_EQ(ids_of_followers(*store, followee), std::vector<UserId>{});
+  EXPECT_EQ(run_sync(store->follow_counts(followee))->followers, 0);
+  ASSERT_EQ(*run_sync(store->follow(follower, followee, "a", "b")), true);
+  EXPECT_EQ(test::versions_of(test::relay_follows(*store)), std::vector<std::int64_t>{5});
+  EXPECT_EQ(ids_of_followers(*store, followee), std::vector<UserId>{follower});
+  EXPECT_EQ(run_sync(store->follow_counts(followee))->followers, 1);
 }
 
 TEST(ShardedStore, AMapAndItsShardsMustAgree) {

@@ -165,6 +165,28 @@ constexpr Migration kMigrations[] = {
         PRIMARY KEY (user_id, slot)
       ) WITHOUT ROWID;
     )sql"},
+    // Follow versions per pair (storage/follow_store.h), kept in the follower's `following` row:
+    // an unfollow keeps the row as a tombstone. The versions so far were outbox ids, which the
+    // new ones (1, 2, ...) could not beat: every followers row starts again at 0, the messages
+    // waiting in the outbox become the pair's versions 1..n in id order, and the row carries the
+    // last (1 for an edge with none waiting; a tombstone for a pair whose last message is a
+    // remove). As PostgreSQL's migration 12.
+    {10, "versions per follow pair, kept in following by tombstones", R"sql(
+      ALTER TABLE following ADD COLUMN version INTEGER NOT NULL DEFAULT 1;  -- bumped by each change
+      ALTER TABLE following ADD COLUMN active INTEGER NOT NULL DEFAULT 1;   -- 0: unfollowed
+      UPDATE outbox SET payload = json_set(outbox.payload, '$.version', p.n)
+        FROM (SELECT id, row_number() OVER (PARTITION BY json_extract(payload, '$.follower'),
+                                            json_extract(payload, '$.followee') ORDER BY id) AS n
+              FROM outbox WHERE topic = 'follow') AS p
+        WHERE outbox.id = p.id;
+      INSERT INTO following(follower, followee, followee_name, created_at, version, active)
+        SELECT json_extract(payload, '$.follower'), json_extract(payload, '$.followee'), '',
+               strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), max(json_extract(payload, '$.version')), 0
+        FROM outbox WHERE topic = 'follow'
+        GROUP BY 1, 2
+        ON CONFLICT(follower, followee) DO UPDATE SET version = excluded.version;
+      UPDATE followers SET version = 0;
+    )sql"},
 };
 
 Error error(sqlite3* db, int rc, std::string_view what) {

@@ -1,5 +1,5 @@
-// SqliteStore's FollowStore part (follow_store.h): following and its outbox message in one
-// transaction; followers and its counter slot in another.
+// SqliteStore's FollowStore part (follow_store.h): following (with the pair's version) and its
+// outbox message in one transaction; followers and its counter slot in another.
 #include "sqlite/database.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -13,11 +13,16 @@ using sqlite::WriteTransaction;
 
 #define ZTM_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 namespace sql {
-constexpr const char* following_insert =
-    "INSERT INTO following(follower, followee, followee_name, created_at) "
-    "VALUES(?1, ?2, ?3, " ZTM_NOW ") ON CONFLICT DO NOTHING";
-constexpr const char* following_delete =
-    "DELETE FROM following WHERE follower = ?1 AND followee = ?2";
+// Each changes the row only when it changes the edge, and then answers the pair's new version.
+constexpr const char* following_add =
+    "INSERT INTO following(follower, followee, followee_name, version, active, created_at) "
+    "VALUES(?1, ?2, ?3, 1, 1, " ZTM_NOW
+    ") ON CONFLICT(follower, followee) DO UPDATE SET "
+    "followee_name = excluded.followee_name, created_at = excluded.created_at, "
+    "version = version + 1, active = 1 WHERE NOT active RETURNING version";
+constexpr const char* following_remove =
+    "UPDATE following SET version = version + 1, active = 0 "
+    "WHERE follower = ?1 AND followee = ?2 AND active RETURNING version";
 constexpr const char* outbox_insert =
     "INSERT INTO outbox(topic, payload, created_at) VALUES('follow', ?1, " ZTM_NOW ")";
 // Only a newer version changes the row; SET reads the row as it was, so was_active is the state
@@ -32,33 +37,38 @@ constexpr const char* count_add =
     "ON CONFLICT(user_id, slot) DO UPDATE SET n = n + excluded.n";
 constexpr const char* following_page =
     "SELECT followee, followee_name FROM following WHERE follower = ?1 AND followee > ?2 "
-    "ORDER BY followee LIMIT ?3";
+    "AND active ORDER BY followee LIMIT ?3";
 constexpr const char* followers_page =
     "SELECT follower, follower_name FROM followers WHERE followee = ?1 AND follower > ?2 "
     "AND active ORDER BY follower LIMIT ?3";
 constexpr const char* counts =
     "SELECT (SELECT coalesce(sum(n), 0) FROM follower_counts WHERE user_id = ?1), "
-    "(SELECT count(*) FROM following WHERE follower = ?1)";
+    "(SELECT count(*) FROM following WHERE follower = ?1 AND active)";
 }  // namespace sql
 #undef ZTM_NOW
 
-// Runs `row_sql` (bound by `bind`); when it changed a row, adds the outbox message, all in one
-// transaction. Whether it changed a row.
-template <class Bind>
-Result<bool> change_with_message(Connection& w, const char* row_sql, Bind bind,
-                                 const std::string& payload) {
+// Runs `row_sql` on the pair; when it changed the row (answering the pair's new version), adds
+// the outbox message of `change` with that version, all in one transaction. Whether it changed
+// the row.
+Result<bool> change_with_message(Connection& w, const char* row_sql, FollowChange change,
+                                 const std::string& followee_name) {
   WriteTransaction txn(w);
   if (auto b = txn.begin(); !b.ok()) return std::move(b).error();
   {
     auto st = w.prepare(row_sql);
     if (!st.ok()) return std::move(st).error();
-    bind(*st);
-    if (int rc = st->step(); rc != SQLITE_DONE) return w.error(rc, "follow");
+    st->bind(1, change.follower);
+    st->bind(2, change.followee);
+    if (change.op == FollowChange::Op::add) st->bind(3, followee_name);
+    const int rc = st->step();
+    if (rc == SQLITE_DONE) return false;  // the transaction rolls back: nothing written
+    if (rc != SQLITE_ROW) return w.error(rc, "follow");
+    change.version = st->column_int64(0);
   }
-  if (sqlite3_changes(w.db()) == 0) return false;  // the transaction rolls back: nothing written
   {
     auto st = w.prepare(sql::outbox_insert);
     if (!st.ok()) return std::move(st).error();
+    const std::string payload = follow_payload(change);  // bound SQLITE_STATIC: outlives step
     st->bind(1, payload);
     if (int rc = st->step(); rc != SQLITE_DONE) return w.error(rc, "follow (outbox)");
   }
@@ -94,32 +104,17 @@ awaitable<Result<bool>> SqliteStore::follow(UserId follower, UserId followee,
                                             std::string follower_name, std::string followee_name) {
   if (auto c = check_follow(follower, followee, follower_name, followee_name); !c.ok())
     co_return std::move(c).error();
-  const std::string payload =
-      follow_payload({FollowChange::Op::add, follower, followee, follower_name, 0});
+  FollowChange change{FollowChange::Op::add, follower, followee, std::move(follower_name), 0};
   co_return co_await db_->write<bool>([&](Connection& w) {
-    return change_with_message(
-        w, sql::following_insert,
-        [&](Statement& st) {
-          st.bind(1, follower);
-          st.bind(2, followee);
-          st.bind(3, followee_name);
-        },
-        payload);
+    return change_with_message(w, sql::following_add, change, followee_name);
   });
 }
 
 awaitable<Result<bool>> SqliteStore::unfollow(UserId follower, UserId followee) {
   if (auto c = check_follow(follower, followee); !c.ok()) co_return std::move(c).error();
-  const std::string payload = follow_payload({FollowChange::Op::remove, follower, followee, "", 0});
-  co_return co_await db_->write<bool>([&](Connection& w) {
-    return change_with_message(
-        w, sql::following_delete,
-        [&](Statement& st) {
-          st.bind(1, follower);
-          st.bind(2, followee);
-        },
-        payload);
-  });
+  const FollowChange change{FollowChange::Op::remove, follower, followee, "", 0};
+  co_return co_await db_->write<bool>(
+      [&](Connection& w) { return change_with_message(w, sql::following_remove, change, ""); });
 }
 
 awaitable<Result<bool>> SqliteStore::apply_follow(FollowChange change) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/run_sync.h"
+#include "storage/sqlite/migrations.h"
 #include "tests/storage/account_conformance.h"
 #include "tests/storage/follow_conformance.h"
 #include "tests/storage/lookup_conformance.h"
@@ -120,6 +121,37 @@ TEST(SqliteStore, MigrateGoesFromZeroToLatestOnceThenIsANoOp) {
             std::to_string(SqliteStore::latest_schema_version()));
   EXPECT_EQ(raw.text("SELECT name FROM schema_migrations WHERE version = 1"), "create users");
   EXPECT_NE(raw.text("SELECT applied_at FROM schema_migrations WHERE version = 1"), "");
+}
+
+// Migration 10 on follows written with outbox ids for versions: the followers rows start again
+// at 0, the messages waiting become their pairs' versions 1..n, and the following rows carry the
+// last (a tombstone where it was a remove), so every later change wins on the followee's side.
+TEST(SqliteStore, MigrationTenRenumbersTheFollowVersionsOfOutboxIds) {
+  TempDir dir;
+  const std::string path = dir.file("legacy.db");
+  SqliteStore store({.path = path});
+  {
+    RawDb raw(path);
+    raw.exec(
+        "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)");
+    for (const Migration& m : sqlite_migrations()) {
+      if (m.version > 9) break;
+      raw.exec(std::string(m.sql));
+      raw.exec("INSERT INTO schema_migrations VALUES(" + std::to_string(m.version) + ", '', '')");
+    }
+    // As expect_legacy_follows_migrated says.
+    raw.exec(
+        "INSERT INTO following VALUES(1, 2, 'two', ''), (1, 3, 'three', '');"
+        "INSERT INTO followers VALUES(2, 1, 'one', 900, 1, 0), (1, 5, 'five', 950, 0, 1);"
+        "INSERT INTO follower_counts VALUES(2, 0, 1);"
+        "INSERT INTO outbox(id, topic, payload, created_at) VALUES"
+        R"((1000, 'follow', '{"op":"add","follower":1,"followee":3,"follower_name":"one"}', ''),)"
+        R"((1001, 'follow', '{"op":"add","follower":1,"followee":4,"follower_name":"one"}', ''),)"
+        R"((1002, 'change', '{}', ''),)"
+        R"((1003, 'follow', '{"op":"remove","follower":1,"followee":4}', ''))");
+  }
+  ASSERT_EQ(outcome(store.migrate()), "ok");
+  test::expect_legacy_follows_migrated(store);
 }
 
 TEST(SqliteStore, DataPersistsAcrossReopening) {
