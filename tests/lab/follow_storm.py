@@ -20,9 +20,7 @@ import threading
 import time
 import urllib.parse
 
-
-def percentile(ms, p):
-    return round(ms[min(len(ms) - 1, int(p * len(ms)))], 1) if ms else None
+from ledger_load import Budget, percentile  # beside this file
 
 
 class Follower(threading.Thread):
@@ -62,18 +60,6 @@ class Follower(threading.Thread):
                          "follow" if follow else "unfollow", 204) is not None:
                 self.following = follow
             self.call("GET", target, "read", 200)
-
-
-class Budget:
-    def __init__(self, requests, seconds):
-        self.left, self.deadline, self.lock = requests, time.monotonic() + seconds, threading.Lock()
-
-    def take(self):
-        with self.lock:
-            if self.left <= 0 or time.monotonic() > self.deadline:
-                return False
-            self.left -= 1
-            return True
 
 
 def main():
