@@ -49,7 +49,7 @@ check "a wrong shard map: names the problem" contains "$err" "buckets"
 # migrate, then seed (idempotent).
 db="$work/ztm.db"
 out=$("$ztm" migrate --storage.sqlite_path "$db")
-check "migrate reports versions" contains "$out" "schema version 0 -> 9"
+check "migrate reports versions" contains "$out" "schema version 0 -> 10"
 out=$("$ztm" seed --storage.sqlite_path "$db")
 check "seed loads demo users" contains "$out" "loaded 22 demo users"
 out=$("$ztm" seed --storage.sqlite_path "$db")
