@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Zipf-distributed reads and writes with a ledger of every acknowledged write, for the resharding
-test (docs/sharding.md, "Resharding under load").
+test (docs/sharding.md, "Tests"; docs/performance.md, "Resharding 4 → 5 under Zipf load").
 
   ledger_load.py run --base URL --token TOKEN --ids FILE --out DIR [options]
       Threads send GET /users/{id} (Zipf over the ids: a few users far hotter than the rest),
