@@ -322,7 +322,15 @@ celebrity_followers() {  # the celebrity's followers page (by id) and count are 
   [ "$page" = "$fans_expected" ] && [ "$count" = "$(wc -l <"$work/storm.celebrity/expected")" ]
 }
 check "the celebrity's followers and count: those whose last follow was acknowledged" \
-  until_ok 20 celebrity_followers
+  until_ok 20 celebrity_followers || {
+  echo "expected ($(wc -l <"$work/storm.celebrity/expected")): $fans_expected" >&2
+  for w in "$web1" "$web2" "$lb"; do
+    echo "$w page: $(curl -s -m 5 "$w/users/$celebrity/followers?limit=100" | jq -r '.users[].id' | sort | paste -sd,)" >&2
+    echo "$w count: $(curl -s -m 5 "$w/users/$celebrity" | jq -c '{followers, following}')" >&2
+  done
+  sql "$(primary_of "s$(($(jq -r --argjson b "$(sql "$(primary_of s1)" "SELECT ztm_bucket($celebrity)")" '.buckets[$b]' <<<"$(shard_map)" | tr -d s)))")" \
+    "SELECT follower, active, version FROM followers WHERE followee = $celebrity ORDER BY follower" >&2
+}
 kill -TERM "$load_pid"
 wait "$load_pid"
 load_pid=
