@@ -321,6 +321,14 @@ celebrity_followers() {  # the celebrity's followers page (by id) and count are 
   count=$(curl -s -m 5 "$web1/users/$celebrity" | jq -r .followers)
   [ "$page" = "$fans_expected" ] && [ "$count" = "$(wc -l <"$work/storm.celebrity/expected")" ]
 }
+follows_relayed() {  # no follow message waits in any shard's outbox
+  local k
+  for k in 1 2 3 4 5; do
+    [ "$(sql "$(primary_of "s$k")" "SELECT count(*) FROM outbox WHERE topic = 'follow'")" = 0 ] || return 1
+  done
+}
+# ~9,600 changes in 15 s: the relays drain them after the storm (bounded; usually a few seconds).
+check "the storm's follow messages are relayed" until_ok 90 follows_relayed
 check "the celebrity's followers and count: those whose last follow was acknowledged" \
   until_ok 20 celebrity_followers || {
   echo "expected ($(wc -l <"$work/storm.celebrity/expected")): $fans_expected" >&2
