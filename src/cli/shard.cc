@@ -36,6 +36,9 @@ Examples:
   ztm shard finalise --bucket 17             drop the old copy   (or: ztm shard rollback ...)
   ztm shard rebalance --shards 5 --batch 64  move buckets until 5 shards hold as many each,
                                              at most 64 a move; run again after a failure
+  ztm shard rebalance --shards 5 --by load --dry-run
+                                             what evening out requests/s would move (a hot
+                                             bucket's shard gives up its other buckets)
   ztm shard status
 )";
 
@@ -95,9 +98,16 @@ class Shard final : public Subcommand {
     for (CLI::App* sub : {finalise_, rollback_, abort_})
       sub->add_option("--bucket", bucket_, "any bucket of the move, 0..1023")->required();
     rebalance_ = common(shard_->add_subcommand(
-        "rebalance", "Move buckets until N shards hold as many each (in batches)"));
+        "rebalance",
+        "Move buckets until N shards hold as many, or as many rows or requests/s, each"));
     rebalance_->add_option("--shards", shards_, "how many shards should hold buckets")->required();
     rebalance_->add_option("--batch", batch_, "at most this many buckets a move, 1..1024 (64)");
+    rebalance_
+        ->add_option("--by", by_,
+                     "what to even out: buckets (their count, the fewest moves), rows (counted on "
+                     "every shard) or load (requests/s from the servers' reports) (buckets)")
+        ->check(CLI::IsMember({"buckets", "rows", "load"}));
+    rebalance_->add_flag("--dry-run", dry_run_, "say the plan, move nothing");
   }
 
   std::optional<int> run() override {
@@ -151,9 +161,13 @@ class Shard final : public Subcommand {
       if (!r.ok()) return std::move(r).error();
       return {};
     }
-    auto r = mover.rebalance(shards_, batch_);
+    const auto by = by_ == "rows"   ? storage::Balance::rows
+                    : by_ == "load" ? storage::Balance::load
+                                    : storage::Balance::buckets;
+    auto r = mover.rebalance({shards_, by, batch_, dry_run_});
     if (!r.ok()) return std::move(r).error();
-    fmt::print("rebalanced: {} buckets moved\n", *r);
+    fmt::print("{}: {} buckets {}\n", dry_run_ ? "dry run" : "rebalanced", *r,
+               dry_run_ ? "to move" : "moved");
     return {};
   }
 
@@ -213,6 +227,8 @@ class Shard final : public Subcommand {
   int bucket_ = -1;
   int shards_ = 0;
   int batch_ = 64;
+  std::string by_ = "buckets";
+  bool dry_run_ = false;
   int cutover_ms_ = 5000;
 };
 

@@ -181,6 +181,7 @@ LoadSummary summarize_load(const std::vector<etcd::KeyedValue>& values, const Sh
                            std::int64_t now_ms, std::chrono::milliseconds max_age,
                            std::size_t top_buckets) {
   LoadSummary out;
+  out.bucket_rates.assign(kBuckets, 0.0);
   std::map<std::string, double> shard_rates;
   std::map<int, double> bucket_rates;
   std::map<UserId, LoadSummary::HotUser> users;
@@ -200,8 +201,20 @@ LoadSummary summarize_load(const std::vector<etcd::KeyedValue>& values, const Sh
     out.per_second += rate;
     for (const auto& [name, n] : report->shards)
       shard_rates[name] += static_cast<double>(n) * per_second;
-    for (const auto& b : report->buckets)
+    std::uint64_t listed = 0;
+    for (const auto& b : report->buckets) {
       bucket_rates[b.bucket] += static_cast<double>(b.requests) * per_second;
+      out.bucket_rates[b.bucket] += static_cast<double>(b.requests) * per_second;
+      listed += b.requests;
+    }
+    // A report lists only its busiest buckets: the rest of its requests are spread evenly over
+    // the others (a hostile report listing more than it counts adds nothing).
+    const double rest = static_cast<double>(report->requests - std::min(report->requests, listed)) *
+                        per_second / static_cast<double>(kBuckets - report->buckets.size());
+    std::vector<bool> is_listed(kBuckets, false);
+    for (const auto& b : report->buckets) is_listed[b.bucket] = true;
+    for (int b = 0; b < kBuckets; ++b)
+      if (!is_listed[b]) out.bucket_rates[b] += rest;
     for (const auto& u : report->users) {
       auto& hot = users[u.user];
       if (u.share > hot.share) hot = {u.user, u.share, report->host};

@@ -106,8 +106,12 @@ struct LoadSummary {
   std::vector<HotBucket> buckets;  // hottest first, at most top_buckets
   std::vector<HotUser> users;      // by share, largest first
   std::vector<Server> servers;     // fresh reports, by key
-  int stale = 0;                   // reports older than max_age (a stopped server's): ignored
-  int invalid = 0;                 // values that are not reports: ignored
+  // Every bucket's requests/s (kBuckets entries), estimated: what each fresh report lists, and
+  // the rest of its requests spread evenly over the buckets it does not list. What `ztm shard
+  // rebalance --by load` weighs buckets by.
+  std::vector<double> bucket_rates;
+  int stale = 0;    // reports older than max_age (a stopped server's): ignored
+  int invalid = 0;  // values that are not reports: ignored
 };
 
 // Adds up the reports in `values` (a get_prefix of kLoadReportPrefix) against `map` (the one in

@@ -202,6 +202,31 @@ TEST(LoadSummary, SumsFreshReportsRanksBucketsAndSeesServersBehind) {
   EXPECT_NE(json.find(R"("behind":true)"), std::string::npos) << json;
 }
 
+// What rebalance --by load weighs buckets by: the listed buckets at their rates, each server's
+// unlisted requests spread over the buckets it does not list, and the total kept.
+TEST(LoadSummary, EstimatesEveryBucketsRate) {
+  const ShardMap map = ShardMap::even(named(2), ShardMap::Mode::buckets);
+  auto a = sample("web1", 1);  // 5000 over 5 s: buckets 17 (1000) and 3 (500), 3500 unlisted
+  auto b = sample("web2", 2);
+  b.interval_ms = 1000;
+  b.requests = 1000;
+  b.buckets = {{3, 1000, 0}};  // all of its requests
+  auto hostile = sample("web3", 3);
+  hostile.requests = 10;  // lists more than it counts: no negative rest
+  hostile.buckets = {{4, 100, 0}};
+  const auto s = summarize_load({stored(a), stored(b), stored(hostile)}, map, kNow);
+  ASSERT_EQ(s.bucket_rates.size(), std::size_t{kBuckets});
+  const double rest = 3500 / 5.0 / (kBuckets - 2);
+  EXPECT_DOUBLE_EQ(s.bucket_rates[17], 200 + 0 + 0);
+  EXPECT_DOUBLE_EQ(s.bucket_rates[3], 100 + 1000 + 0);
+  EXPECT_DOUBLE_EQ(s.bucket_rates[4], rest + 100 / 5.0);
+  EXPECT_DOUBLE_EQ(s.bucket_rates[0], rest);
+  double total = 0;
+  for (double r : s.bucket_rates) total += r;
+  EXPECT_NEAR(total, 1000 + 1000 + 100 / 5.0, 1e-6);
+  EXPECT_EQ(summarize_load({}, map, kNow).bucket_rates, std::vector<double>(kBuckets, 0.0));
+}
+
 TEST(LoadMeter, CountsBucketsShardsAndHotUsersPerInterval) {
   const ShardMap map = ShardMap::even(named(2), ShardMap::Mode::buckets);
   LoadMeter meter(HotKeyOptions{.sample_every = 1, .min_count = 4});

@@ -9,8 +9,10 @@
 #include <map>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/run_sync.h"
 #include "postgres/session.h"
+#include "storage/sharding/load_report.h"
 
 namespace ztm::storage {
 namespace {
@@ -975,7 +977,77 @@ Result<void> Mover::add_shard(const Shard& shard) {
   return {};
 }
 
-Result<int> Mover::rebalance(int shards, int batch) {
+std::string_view to_string(Balance by) {
+  switch (by) {
+    case Balance::buckets:
+      return "buckets";
+    case Balance::rows:
+      return "rows";
+    case Balance::load:
+      return "load";
+  }
+  return "?";
+}
+
+Result<std::vector<double>> Mover::rows_per_bucket(const ShardMap& map) {
+  std::string sql = "SELECT bucket, sum(n) FROM (";
+  for (const char* t : kTables)
+    sql += fmt::format("{}SELECT bucket, count(*) AS n FROM {} GROUP BY bucket",
+                       t == kTables[0] ? "" : " UNION ALL ", t);
+  sql += ") per_table GROUP BY bucket";
+  std::vector<double> rows(kBuckets, 0.0);
+  for (std::size_t i = 0; i < map.shards.size(); ++i) {
+    auto s = open(map.shards[i].conninfo, options_.timeout);
+    auto r = s.ok() ? s->exec(sql, "rows per bucket") : Result<pg::Session::Rows>(s.error());
+    if (!r.ok())
+      return Error{Errc::unavailable, fmt::format("cannot count the rows of shard {}: {}",
+                                                  map.shards[i].name, r.error().message)};
+    for (int row = 0; row < PQntuples(r->get()); ++row) {
+      const int b = std::atoi(PQgetvalue(r->get(), row, 0));
+      // A bucket's rows elsewhere are a move's copy or leftovers: counted where the map says.
+      if (b >= 0 && b < kBuckets && map.buckets[b] == static_cast<int>(i))
+        rows[b] += std::atof(PQgetvalue(r->get(), row, 1));
+    }
+  }
+  return rows;
+}
+
+Result<std::vector<double>> Mover::requests_per_bucket(const ShardMap& map) {
+  auto reports = run_sync(etcd_.get_prefix(std::string(kLoadReportPrefix)));
+  if (!reports.ok()) return std::move(reports).error();
+  const auto summary = summarize_load(reports->kvs, map, unix_ms(ztm::Clock::system().now()));
+  if (summary.servers.empty())
+    return Error{Errc::unavailable,
+                 "no server reported its load in the last 30 s (a server reports when it "
+                 "follows the map in etcd, every storage.shard_load_report_ms)"};
+  say(fmt::format("load: {:.1f} requests/s from {}", summary.per_second,
+                  count_of(summary.servers.size(), "server")));
+  return summary.bucket_rates;
+}
+
+Result<std::vector<Move>> Mover::plan(const ShardMap& map, const RebalanceOptions& options) {
+  if (options.by == Balance::buckets) return plan_rebalance(map, options.shards);
+  auto weight = options.by == Balance::rows ? rows_per_bucket(map) : requests_per_bucket(map);
+  if (!weight.ok()) return std::move(weight).error();
+  auto moves = plan_balance(map, options.shards, *weight);
+  // What each shard carries now and after the plan, in the plan's unit.
+  std::vector<double> before(map.shards.size(), 0);  // rebalance checked shards <= their count
+  std::vector<double> after = before;
+  std::vector<int> at = map.buckets;
+  for (const Move& m : moves) at[m.bucket] = m.to;
+  for (int b = 0; b < kBuckets; ++b) {
+    before[map.buckets[b]] += (*weight)[b];
+    after[at[b]] += (*weight)[b];
+  }
+  for (std::size_t i = 0; i < before.size(); ++i)
+    say(fmt::format("{}: {:.1f} -> {:.1f} {}", map.shards[i].name, before[i], after[i],
+                    options.by == Balance::rows ? "rows" : "requests/s"));
+  return moves;
+}
+
+Result<int> Mover::rebalance(const RebalanceOptions& options) {
+  const int shards = options.shards;
+  const int batch = options.batch;
   if (batch < 1 || batch > kBuckets)
     return Error{Errc::invalid_argument,
                  fmt::format("a batch of {} buckets: not in 1..{}", batch, kBuckets)};
@@ -1024,8 +1096,12 @@ Result<int> Mover::rebalance(int shards, int batch) {
     return {};
   };
   // A rerun after a crash: the recorded moves first (resumed to the switch, then finalised),
-  // so the plan below starts from a map they no longer change.
-  const std::vector<MoveRecord> recorded = loaded->moves;
+  // so the plan below starts from a map they no longer change. A dry run leaves them be.
+  const std::vector<MoveRecord> recorded =
+      options.dry_run ? std::vector<MoveRecord>{} : loaded->moves;
+  if (options.dry_run && !loaded->moves.empty())
+    say(fmt::format("dry run: {} recorded would be finished first",
+                    count_of(loaded->moves.size(), "move")));
   for (std::size_t i = 0; i < recorded.size(); ++i) {
     const std::string context = fmt::format("recorded move {} of {}: ", i + 1, recorded.size());
     if (auto r = run_move(context, recorded[i].buckets, recorded[i].to); !r.ok())
@@ -1038,12 +1114,14 @@ Result<int> Mover::rebalance(int shards, int batch) {
   const ShardMap& map = now->map;
   // The plan's bucket moves by (from, to), each group cut into moves of at most `batch`.
   std::map<std::pair<int, int>, std::vector<int>> groups;
-  for (const Move& m : plan_rebalance(map, shards)) groups[{m.from, m.to}].push_back(m.bucket);
+  auto moves = plan(map, options);
+  if (!moves.ok()) return std::move(moves).error();
+  for (const Move& m : *moves) groups[{m.from, m.to}].push_back(m.bucket);
   struct Planned {
     std::vector<int> buckets;
     std::string to;
   };
-  std::vector<Planned> plan;
+  std::vector<Planned> batches;
   std::size_t buckets = 0;
   for (const auto& group : groups) {
     const std::vector<int>& all = group.second;
@@ -1051,15 +1129,22 @@ Result<int> Mover::rebalance(int shards, int batch) {
     for (std::size_t i = 0; i < all.size(); i += static_cast<std::size_t>(batch)) {
       const auto end = all.begin() + static_cast<std::ptrdiff_t>(
                                          std::min(all.size(), i + static_cast<std::size_t>(batch)));
-      plan.push_back({std::vector<int>(all.begin() + static_cast<std::ptrdiff_t>(i), end),
-                      map.shards[group.first.second].name});
+      batches.push_back({std::vector<int>(all.begin() + static_cast<std::ptrdiff_t>(i), end),
+                         map.shards[group.first.second].name});
     }
   }
-  say(fmt::format("rebalance onto {} shards: {} to move in {} of at most {}", shards,
-                  count_of(buckets, "bucket"), count_of(plan.size(), "move"), batch));
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    const std::string context = fmt::format("move {} of {}: ", i + 1, plan.size());
-    if (auto r = run_move(context, plan[i].buckets, plan[i].to); !r.ok())
+  say(fmt::format("rebalance onto {} shards by {}: {} to move in {} of at most {}", shards,
+                  to_string(options.by), count_of(buckets, "bucket"),
+                  count_of(batches.size(), "move"), batch));
+  if (options.dry_run) {
+    for (std::size_t i = 0; i < batches.size(); ++i)
+      say(fmt::format("would move {}: {} -> {}", describe_buckets(batches[i].buckets, 8),
+                      map.shards[map.buckets[batches[i].buckets.front()]].name, batches[i].to));
+    return static_cast<int>(buckets);
+  }
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const std::string context = fmt::format("move {} of {}: ", i + 1, batches.size());
+    if (auto r = run_move(context, batches[i].buckets, batches[i].to); !r.ok())
       return std::move(r).error();
   }
   if (auto f = finalise_due(0); !f.ok()) return std::move(f).error();

@@ -157,6 +157,21 @@ struct MapStatus {
   std::vector<MoveStatus> moves;
 };
 
+// What `rebalance` evens out across shards.
+enum class Balance {
+  buckets,  // how many buckets each holds (plan_rebalance): the fewest moves
+  rows,     // the rows its buckets hold in bucket_tables(), counted on every shard
+  load,     // the requests/s its buckets get, from the servers' load reports (load_report.h)
+};
+std::string_view to_string(Balance by);
+
+struct RebalanceOptions {
+  int shards = 0;  // shards [0, shards) of the map end up holding every bucket
+  Balance by = Balance::buckets;
+  int batch = 64;        // at most this many buckets a move, 1..kBuckets
+  bool dry_run = false;  // say the plan (and each shard's weight before and after), move nothing
+};
+
 // The orchestration over etcd: reads the map, records each step, runs BucketCopy's steps.
 class Mover {
  public:
@@ -186,14 +201,18 @@ class Mover {
   Result<void> init(const ShardMap& map);
   // Appends a shard to the map (no buckets yet) after checking it answers and is migrated.
   Result<void> add_shard(const Shard& shard);
-  // Moves buckets (plan_rebalance) until `shards` shards hold as many each: first it finishes
-  // every recorded move (resumed to the switch, then finalised), then it groups the plan by
-  // (from, to) and cuts each group into moves of at most `batch` buckets, run one after another.
-  // Each switched move is finalised once `finalise_grace` has passed since its switch, while the
-  // next ones run (at most kMaxSwitched wait at a time: each holds a replication slot). Stops at
-  // the first failure; running it again with the same arguments finishes the job. Returns the
-  // buckets moved. invalid_argument: `shards` or `batch` (1..kBuckets) out of range.
-  Result<int> rebalance(int shards, int batch = 64);
+  // Moves buckets until `shards` shards hold as many each (Balance::buckets, plan_rebalance)
+  // or carry about the same rows or load (plan_balance over each bucket's rows, or its
+  // requests/s in the servers' reports): first it finishes every recorded move (resumed to the
+  // switch, then finalised), then it groups the plan by (from, to) and cuts each group into
+  // moves of at most `batch` buckets, run one after another. Each switched move is finalised
+  // once `finalise_grace` has passed since its switch, while the next ones run (at most
+  // kMaxSwitched wait at a time: each holds a replication slot). Stops at the first failure;
+  // running it again finishes the job (by rows or load: a new plan from what is measured then).
+  // Returns the buckets moved (a dry run: planned, and recorded moves left alone).
+  // invalid_argument: `shards` or `batch` out of range; unavailable: a shard's rows cannot be
+  // counted, or no server reported its load in the last 30 s.
+  Result<int> rebalance(const RebalanceOptions& options);
   static constexpr std::size_t kMaxSwitched = 4;
 
  private:
@@ -213,6 +232,12 @@ class Mover {
   Result<void> assign(State& state, const std::string& shard);
   BucketCopy copy_of(const State& state) const;
   Result<MoveReport> cutover(State& state);
+  // The moves `options` asks of `map`, each shard's weight before and after said.
+  Result<std::vector<Move>> plan(const ShardMap& map, const RebalanceOptions& options);
+  // Each bucket's rows on the shard the map gives it (kBuckets entries).
+  Result<std::vector<double>> rows_per_bucket(const ShardMap& map);
+  // Each bucket's requests/s, estimated from the fresh load reports (kBuckets entries).
+  Result<std::vector<double>> requests_per_bucket(const ShardMap& map);
   void say(const std::string& line) const;
   // "<context_><buckets> <from> -> <to>: <what>"
   void say_move(const State& state, std::string_view what) const;

@@ -18,10 +18,12 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/run_sync.h"
 #include "postgres/session.h"
 #include "storage/lookup_store.h"
 #include "storage/postgres/pg_migrations.h"
+#include "storage/sharding/load_report.h"
 #include "tests/support/etcd_instance.h"
 #include "tests/support/eventually.h"
 #include "tests/support/postgres_instance.h"
@@ -512,8 +514,8 @@ TEST_F(MoverTest, RefusesNonsense) {
   EXPECT_EQ(mover.finalise(kBucket).error().code, Errc::invalid_argument);
   EXPECT_EQ(mover.rollback(kBucket).error().code, Errc::invalid_argument);
   EXPECT_EQ(mover.abort(kBucket).error().code, Errc::invalid_argument);
-  EXPECT_EQ(mover.rebalance(2, 0).error().code, Errc::invalid_argument);
-  EXPECT_EQ(mover.rebalance(3).error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.rebalance({.shards = 2, .batch = 0}).error().code, Errc::invalid_argument);
+  EXPECT_EQ(mover.rebalance({.shards = 3}).error().code, Errc::invalid_argument);
   ShardMap split = map();  // a move has one source
   split.buckets[3] = 1;
   split.version += 1;
@@ -539,7 +541,7 @@ TEST_F(MoverTest, RefusesNonsense) {
     etcd.put("/ztm/shards/moves", text);
     EXPECT_FALSE(mover.move({17}, from_to.second).ok()) << text;
     EXPECT_FALSE(mover.rollback(17).ok()) << text;
-    EXPECT_FALSE(mover.rebalance(2).ok()) << text;
+    EXPECT_FALSE(mover.rebalance({.shards = 2}).ok()) << text;
   }
   EXPECT_EQ(scalar(s1, "SELECT count(*) FROM disowned_buckets WHERE bucket = 17"), "0");
   EXPECT_EQ(scalar(s2, "SELECT count(*) FROM disowned_buckets WHERE bucket = 17"), "0");
@@ -682,7 +684,7 @@ TEST_F(MoverTest, RebalanceCutsAGroupIntoBatchesAndEveryRowIsWhereItsBucketMaps)
   std::vector<std::string> lines;
   Mover mover(client, quick_grace(mover_options(), lines));
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = mover.rebalance(2, 2);
+  auto r = mover.rebalance({.shards = 2, .batch = 2});
   const auto took = std::chrono::steady_clock::now() - t0;
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, 3);
@@ -692,9 +694,63 @@ TEST_F(MoverTest, RebalanceCutsAGroupIntoBatchesAndEveryRowIsWhereItsBucketMaps)
   std::printf(
       "rebalanced 3 buckets in 2 moves in %lld ms\n",
       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-  auto again = mover.rebalance(2, 2);  // nothing left to move
+  auto again = mover.rebalance({.shards = 2, .batch = 2});  // nothing left to move
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(*again, 0);
+}
+
+// Buckets 508..514 hold 35 users on s1, 515..519 25 on s2: evening out rows moves one
+// bucket's 5 users (the lowest of the buckets nearest half the difference), and nothing more.
+TEST_F(MoverTest, RebalanceByRowsMovesTheBucketThatEvensTheRowsOut) {
+  const std::size_t users = make_uneven(*this, 5);
+  std::vector<std::string> lines;
+  Mover mover(client, quick_grace(mover_options(), lines));
+  auto dry = mover.rebalance({.shards = 2, .by = Balance::rows, .dry_run = true});
+  ASSERT_TRUE(dry.ok()) << dry.error().message;
+  EXPECT_EQ(*dry, 1);
+  EXPECT_TRUE(said(lines, "s1: 35.0 -> 30.0 rows"));
+  EXPECT_TRUE(said(lines, "would move bucket 508: s1 -> s2"));
+  EXPECT_EQ(map().buckets[508], 0);  // a dry run moves nothing
+  auto r = mover.rebalance({.shards = 2, .by = Balance::rows});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, 1);
+  const ShardMap m = map();
+  for (int b = 0; b < kBuckets; ++b) ASSERT_EQ(m.buckets[b], b < 515 && b != 508 ? 0 : 1) << b;
+  EXPECT_EQ(scalar(s1, "SELECT count(*) FROM users"), "30");
+  EXPECT_EQ(scalar(s2, "SELECT count(*) FROM users"), std::to_string(users - 30));
+  EXPECT_EQ(mover.rebalance({.shards = 2, .by = Balance::rows}).value(), 0);
+}
+
+// The servers' load reports in etcd (written here as a server's LoadReporter writes them): 600
+// requests/s to bucket 510 and 500 to 509, both on s1, none to s2. Evening out the load moves
+// 509 to s2 (each shard then within 10 % of the mean), with its users.
+TEST_F(MoverTest, RebalanceByLoadMovesAHotBucketByTheServersReports) {
+  make_uneven(*this, 5);
+  std::vector<std::string> lines;
+  Mover mover(client, quick_grace(mover_options(), lines));
+  auto none = mover.rebalance({.shards = 2, .by = Balance::load});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, Errc::unavailable);
+  EXPECT_NE(none.error().message.find("no server reported"), std::string::npos);
+
+  LoadReport report;
+  report.node = 1;
+  report.host = "web1";
+  report.map_version = map().version;
+  report.at_ms = unix_ms(std::chrono::system_clock::now());
+  report.interval_ms = 1000;
+  report.requests = 1100;
+  report.buckets = {{510, 600, 0}, {509, 500, 100}};
+  etcd.put(load_report_key(report.host, report.node), to_json(report));
+  auto r = mover.rebalance({.shards = 2, .by = Balance::load});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, 1);
+  EXPECT_TRUE(said(lines, "s1: 1100.0 -> 600.0 requests/s"));
+  EXPECT_TRUE(said(lines, "s2: 0.0 -> 500.0 requests/s"));
+  EXPECT_EQ(map().buckets[509], 1);
+  EXPECT_EQ(map().buckets[510], 0);
+  EXPECT_EQ(scalar(s2, "SELECT count(*) FROM users WHERE bucket = 509"), "5");
+  EXPECT_EQ(scalar(s1, "SELECT count(*) FROM users WHERE bucket = 509"), "0");
 }
 
 // A mover killed in a multi-bucket move's cutover (the map fenced): rebalance run again
@@ -707,7 +763,7 @@ TEST_F(MoverTest, ARebalanceRunAgainFinishesAMultiBucketMoveStoppedInItsCutover)
   ASSERT_EQ(Mover(client, o).moves().value().at(0).step, MoveStep::cutover);
   std::vector<std::string> lines;
   Mover mover(client, quick_grace(mover_options(), lines));
-  auto r = mover.rebalance(2, 2);
+  auto r = mover.rebalance({.shards = 2, .batch = 2});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, 3);
   EXPECT_TRUE(said(lines, "recorded move 1 of 1: 2 buckets 512,513 s1 -> s2"));

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cassert>
+#include <cmath>
 #include <initializer_list>
 #include <map>
 #include <numeric>
@@ -317,6 +318,56 @@ std::vector<Move> plan_rebalance(const ShardMap& current, int shard_count) {
     --room[to];
     moves.push_back({b, current.buckets[b], to});
   }
+  return moves;
+}
+
+std::vector<Move> plan_balance(const ShardMap& current, int shard_count,
+                               const std::vector<double>& weight) {
+  const int n = shard_count;
+  std::vector<int> at = current.buckets;  // where each bucket is in the plan so far
+  std::vector<double> load(n, 0);
+  std::vector<int> drained;
+  for (int b = 0; b < kBuckets; ++b) {
+    if (at[b] < n) {
+      load[at[b]] += weight[b];
+    } else {
+      drained.push_back(b);
+    }
+  }
+  auto lightest = [&] {
+    return static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+  };
+  auto heaviest = [&] {
+    return static_cast<int>(std::max_element(load.begin(), load.end()) - load.begin());
+  };
+  auto assign = [&](int b, int to) {
+    if (at[b] < n) load[at[b]] -= weight[b];
+    at[b] = to;
+    load[to] += weight[b];
+  };
+  std::stable_sort(drained.begin(), drained.end(),
+                   [&](int a, int b) { return weight[a] > weight[b]; });
+  for (int b : drained) assign(b, lightest());
+
+  const double mean = std::accumulate(load.begin(), load.end(), 0.0) / n;
+  // Each step lowers the heavier side of a pair and raises nothing above it, so the sum of
+  // squared loads falls; the bound only guards against rounding.
+  for (int step = 0; step < kBuckets; ++step) {
+    const int from = heaviest();
+    const int to = lightest();
+    const double gap = load[from] - load[to];
+    if (load[from] <= mean * (1 + kBalanceTolerance) || gap <= 0) break;
+    int best = -1;
+    for (int b = 0; b < kBuckets; ++b) {
+      if (at[b] != from || weight[b] <= 0 || weight[b] >= gap) continue;
+      if (best < 0 || std::abs(weight[b] - gap / 2) < std::abs(weight[best] - gap / 2)) best = b;
+    }
+    if (best < 0) break;
+    assign(best, to);
+  }
+  std::vector<Move> moves;
+  for (int b = 0; b < kBuckets; ++b)
+    if (at[b] != current.buckets[b]) moves.push_back({b, current.buckets[b], at[b]});
   return moves;
 }
 

@@ -99,6 +99,22 @@ struct Move {
 // REQUIRES: validate(current).ok(), current.mode == Mode::buckets, 1 <= shard_count <= kMaxShards
 std::vector<Move> plan_rebalance(const ShardMap& current, int shard_count);
 
+// A plan that evens out weight rather than bucket counts (`ztm shard rebalance --by rows|load`):
+// `weight[b]` is what bucket b costs its shard (its rows, its requests/s), and a shard's load is
+// the sum over its buckets. First every bucket on a shard from shard_count on goes to the
+// least-loaded shard of [0, shard_count), heaviest first; then, while the most-loaded shard
+// carries more than (1 + kBalanceTolerance) times the mean, one of its buckets goes to the
+// least-loaded: the one whose weight is nearest half their difference and below all of it (so
+// the pair's heavier side always gets lighter). It stops when no such bucket is left: a bucket
+// heavier than that difference stays, and the rest of its shard moves off it instead, which is
+// how a hot bucket ends up alone on a shard. A bucket moved twice is one move, from where it
+// was to where it ends; weightless buckets of a shard that keeps them never move. Deterministic
+// (ties: the lowest index, the lowest bucket); no move has from == to; fences not looked at.
+// REQUIRES: as plan_rebalance, and weight.size() == kBuckets, every weight finite and >= 0
+inline constexpr double kBalanceTolerance = 0.10;
+std::vector<Move> plan_balance(const ShardMap& current, int shard_count,
+                               const std::vector<double>& weight);
+
 // `map` with each move's bucket assigned to its `to`, and the version bumped by one. (Not named
 // apply: argument-dependent lookup would find std::apply for a std::vector argument.) Fences are
 // kept. Throws std::invalid_argument (a bug: a plan applied to a map it was not made for) unless

@@ -9,7 +9,9 @@
 #include <boost/json/serialize.hpp>
 #include <cstdio>
 #include <functional>
+#include <numeric>
 #include <random>
+#include <set>
 
 #include "core/manual_clock.h"
 
@@ -319,6 +321,115 @@ TEST(PlanRebalance, ApplyRefusesAMoveTheMapDoesNotHold) {
   EXPECT_THROW(apply_moves(map, {{0, 0, 2}}), std::invalid_argument);  // no shard 2 in the map
   EXPECT_THROW(apply_moves(map, {{1024, 0, 1}}), std::invalid_argument);
   EXPECT_EQ(apply_moves(map, {}).version, 2);
+}
+
+// Each of shards [0, n)'s weight under `map`.
+std::vector<double> loads(const ShardMap& map, int n, const std::vector<double>& weight) {
+  std::vector<double> out(n, 0);
+  for (int b = 0; b < kBuckets; ++b) out.at(map.buckets[b]) += weight[b];
+  return out;
+}
+
+TEST(PlanBalance, EvenWeightOnAnEvenMapMovesNothing) {
+  const ShardMap four = ShardMap::even(shards(4), Mode::buckets);
+  EXPECT_TRUE(plan_balance(four, 4, std::vector<double>(kBuckets, 1.0)).empty());
+  EXPECT_TRUE(plan_balance(four, 4, std::vector<double>(kBuckets, 0.0)).empty());
+}
+
+// Bucket 0 carries 400 of 1423 (each other bucket 1): no shard can be within 10 % of the mean
+// (356) while holding it, so the rest of its shard moves off and it stays there alone.
+TEST(PlanBalance, AHotBucketEndsUpAloneOnItsShard) {
+  const ShardMap four = ShardMap::even(shards(4), Mode::buckets);
+  std::vector<double> weight(kBuckets, 1.0);
+  weight[0] = 400;
+  const auto moves = plan_balance(four, 4, weight);
+  EXPECT_EQ(moves.size(), std::size_t{255});  // every other bucket of shard 0
+  for (const Move& m : moves) {
+    EXPECT_EQ(m.from, 0);
+    EXPECT_NE(m.bucket, 0);
+  }
+  const ShardMap after = apply_moves(four, moves);
+  EXPECT_EQ(held(after, 4)[0], 1);
+  const auto l = loads(after, 4, weight);
+  EXPECT_EQ(l[0], 400);
+  for (int s = 1; s < 4; ++s) EXPECT_NEAR(l[s], 1023.0 / 3, 1) << s;
+  EXPECT_EQ(plan_balance(four, 4, weight), moves);  // deterministic
+  EXPECT_TRUE(plan_balance(after, 4, weight).empty());
+}
+
+// Bucket 0 (10, shard 0) against bucket 1 (4, shard 1): moving it would make shard 1 the
+// heavier at 14, so nothing moves, though shard 0 is 43 % over the mean.
+TEST(PlanBalance, ABucketHeavierThanTheDifferenceStays) {
+  const ShardMap two = ShardMap::even(shards(2), Mode::buckets);
+  std::vector<double> weight(kBuckets, 0.0);
+  weight[0] = 10;
+  weight[1] = 4;
+  EXPECT_TRUE(plan_balance(two, 2, weight).empty());
+  weight[2] = 3;  // on shard 0 beside bucket 0, and lighter than the difference (13 - 4)
+  EXPECT_EQ(plan_balance(two, 2, weight), (std::vector<Move>{{2, 0, 1}}));
+}
+
+// Four shards become five under skewed load: the new shard takes buckets until every shard is
+// within 10 % of the mean; a hot bucket that is half its shard's load moves alone.
+TEST(PlanBalance, AFifthShardTakesLoadAndAHotBucketMovesAlone) {
+  const ShardMap four = ShardMap::even(shards(4), Mode::buckets);
+  std::vector<double> weight(kBuckets, 1.0);
+  weight[5] = 200;  // on shard 1, with 255 others: 455 of 1223
+  const auto moves = plan_balance(four, 5, weight);
+  ASSERT_FALSE(moves.empty());
+  EXPECT_EQ(moves.front(), (Move{5, 1, 4}));  // the hot bucket first (ascending order)
+  ShardMap grown = four;
+  grown.shards = shards(5);
+  const auto l = loads(apply_moves(grown, moves), 5, weight);
+  const double mean = 1223.0 / 5;
+  for (int s = 0; s < 5; ++s) EXPECT_LE(l[s], mean * (1 + kBalanceTolerance)) << s;
+  for (const Move& m : moves) EXPECT_EQ(m.to, 4);  // nothing moves between old shards
+}
+
+TEST(PlanBalance, DrainsTheShardsBeyondTheCountHeaviestFirst) {
+  const ShardMap five = ShardMap::even(shards(5), Mode::buckets);
+  std::vector<double> weight(kBuckets, 1.0);
+  const auto moves = plan_balance(five, 4, weight);
+  EXPECT_EQ(moves.size(), std::size_t{204});  // exactly what shard 4 held
+  const ShardMap after = apply_moves(five, moves);
+  EXPECT_EQ(held(after, 5)[4], 0);
+  for (double l : loads(after, 4, weight)) EXPECT_NEAR(l, 256, 1);
+}
+
+// Random skewed weights on random maps: the plan is one move per bucket from where it is, the
+// heaviest shard never gets heavier, and it stops only when the shards are within tolerance or
+// no bucket of the heaviest shard is light enough to move to the lightest.
+TEST(PlanBalance, NeverRaisesTheMaximumAndStopsOnlyWhenStuckOrEven) {
+  std::mt19937 rng(14);
+  for (int round = 0; round < 100; ++round) {
+    const int n = 2 + static_cast<int>(rng() % 5);
+    ShardMap map = ShardMap::even(shards(n), Mode::buckets);
+    for (int& s : map.buckets) s = static_cast<int>(rng() % n);
+    std::vector<double> weight(kBuckets);
+    // Zipf-like: bucket rank r weighs 1 / r, ranks shuffled; a tenth of the buckets idle.
+    for (int b = 0; b < kBuckets; ++b) weight[b] = rng() % 10 == 0 ? 0 : 1000.0 / (1 + b);
+    std::shuffle(weight.begin(), weight.end(), rng);
+    const auto moves = plan_balance(map, n, weight);
+    std::set<int> seen;
+    for (const Move& m : moves) {
+      EXPECT_NE(m.from, m.to);
+      EXPECT_GT(weight[m.bucket], 0);
+      EXPECT_TRUE(seen.insert(m.bucket).second);
+    }
+    const auto before = loads(map, n, weight);
+    const ShardMap after_map = apply_moves(map, moves);
+    const auto after = loads(after_map, n, weight);
+    const double top = *std::max_element(after.begin(), after.end());
+    EXPECT_LE(top, *std::max_element(before.begin(), before.end()) + 1e-9);
+    const double mean = std::accumulate(after.begin(), after.end(), 0.0) / n;
+    const int heaviest =
+        static_cast<int>(std::max_element(after.begin(), after.end()) - after.begin());
+    const double gap = top - *std::min_element(after.begin(), after.end());
+    bool stuck = true;
+    for (int b = 0; b < kBuckets; ++b)
+      if (after_map.buckets[b] == heaviest && weight[b] > 0 && weight[b] < gap) stuck = false;
+    EXPECT_TRUE(top <= mean * (1 + kBalanceTolerance) || stuck) << round;
+  }
 }
 
 // The book's claim, measured on Snowflake ids: going from 4 to 5 shards, `id % N` moves about
