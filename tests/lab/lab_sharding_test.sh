@@ -8,8 +8,9 @@
 # another shard's host with its password; `scale shards=5` adds s5 (migrated, registered with no
 # bucket, the web servers take the new map); a bucket moved onto s5 while its user is replaced in
 # a loop; then 4 -> 5 shards (`ztm shard rebalance`, its mover kill -9ed mid-copy and
-# mid-cutover, a third run finishing) under Zipf reads and writes from ledger_load.py: no request
-# failed, every acknowledged write audited on the shards, no replication left; down leaves nothing.
+# mid-cutover, a third run finishing) under Zipf reads and writes from ledger_load.py, then
+# `rebalance --by load` evening out the requests/s the servers report: no request failed, every
+# acknowledged write audited on the shards, no replication left; down leaves nothing.
 # Usage: lab_sharding_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) otherwise.
 # Run under `flock /tmp/ztm-lab.lock` when other labs may start on the machine.
 set -uo pipefail
@@ -294,8 +295,67 @@ out=$(timeout 600 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --et
 check "a third rebalance finishes what the killed ones left, and the rest" test $? -eq 0
 sed "s/^/lab_sharding: rebalance: /" <<<"$out"
 echo "lab_sharding: rebalance 4 -> 5 under load (two movers killed) in $((SECONDS - started)) s"
-echo after >"$load/phase"
 check "the load goes on after the rebalance" until_ok 60 load_past "$(($(load_ok) + 2000))"
+check "the map: five shards of 204 or 205 buckets, nothing fenced" test \
+  "$(shard_map | jq -c '[([.buckets | group_by(.)[] | length] | sort), (.fenced // [] | length)]')" = '[[204,205,205,205,205],0]'
+
+# --- rebalance by load: a hot spot the servers report, under the same Zipf load -------------------
+# Three new users in three buckets of one shard, written back to back by a second ledger load
+# (3 threads, writes only): their shard gets far busier than the mean. `rebalance --by load`
+# moves buckets by the requests/s the servers report until each shard is within 10 % of the
+# mean, the hot buckets among them, while they are written. Measured by the servers' next
+# reports, not by the plan: the busiest shard's calls/s over the mean falls; every write of the
+# hot spot answered, and audited at the end like the rest.
+echo hotspot >"$load/phase"  # the Zipf load's requests from here are tagged apart from the 4 -> 5
+seq 1 24 | xargs -P 4 -I{} curl -s -m 10 -X POST -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $admin_token" -d "$(profile "H{}")" "$lb/users" | jq -r '.id // empty' >"$work/fresh"
+map=$(shard_map)
+while read -r id; do  # id bucket shard
+  b=$(sql "$(primary_of s1)" "SELECT ztm_bucket($id)")
+  echo "$id $b $(jq -r --argjson b "$b" '.buckets[$b]' <<<"$map")"
+done <"$work/fresh" >"$work/fresh.where"
+hot_shard=$(awk '!seen[$2]++ { n[$3]++ } END { for (s in n) if (n[s] >= 3) { print s; exit } }' "$work/fresh.where")
+check "three of 24 new users in distinct buckets of one shard" test -n "$hot_shard"
+awk -v s="$hot_shard" '$3 == s && !seen[$2]++ { print $1 }' "$work/fresh.where" | head -n 3 >"$work/hotspot.ids"
+hotspot="$work/hotspot"
+mkdir -p "$hotspot"
+python3 "$(dirname "$0")/ledger_load.py" run --base "$lb" --token "$admin_token" --ids "$work/hotspot.ids" \
+  --out "$hotspot" --threads 3 --write-share 1 --create-share 0 --seconds 300 --requests 500000 \
+  >"$work/hotspot.out" 2>&1 &
+hotspot_pid=$!
+trap '[ -n "${hotspot_pid:-}" ] && kill "$hotspot_pid" 2>/dev/null; lab_cleanup' EXIT
+shard_spread() {  # the busiest shard's calls/s over the mean, from `ztm shard status`
+  shard_cmd status 2>/dev/null | awk '/^shard +calls\/s/ { on = 1; next } /^hot bucket/ { on = 0 }
+    on { v[n++] = $2; sum += $2 } END {
+      top = 0; for (i in v) if (v[i] > top) top = v[i]
+      if (n == 0 || sum == 0) print "0"; else printf "%.3f\n", top / (sum / n) }'
+}
+spread_above() { spread_before=$(shard_spread); awk -v a="$spread_before" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
+check "the servers' reports show the hot spot: its shard at 1.4x the mean or more" \
+  until_ok 40 spread_above 1.4 || shard_cmd status >&2
+out=$(timeout 300 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --by load --etcd 10.77.1.5:2379 2>&1)
+check "rebalance --by load" test $? -eq 0 || echo "$out" >&2
+sed "s/^/lab_sharding: rebalance by load: /" <<<"$out"
+hot_moved() {  # how many of the hot spot's buckets left their shard
+  local now b moved=0
+  now=$(shard_map)
+  for b in $(awk -v s="$hot_shard" '$3 == s && !seen[$2]++ { print $2 }' "$work/fresh.where" | head -n 3); do
+    [ "$(jq -r --argjson b "$b" '.buckets[$b]' <<<"$now")" = "$hot_shard" ] || moved=$((moved + 1))
+  done
+  echo "$moved"
+}
+check "rebalance --by load moved hot spot buckets off $hot_shard" test "$(hot_moved)" -ge 1
+spread_below() { spread_after=$(shard_spread); awk -v a="$spread_after" -v b="$1" 'BEGIN { exit !(a > 0 && a <= b) }'; }
+check "the servers' next reports: the busiest shard within 1.3x the mean (${spread_before}x before)" \
+  until_ok 40 spread_below 1.3 || shard_cmd status >&2
+echo "lab_sharding: busiest shard's calls/s over the mean: ${spread_before}x before the rebalance by load, ${spread_after}x after ($(hot_moved) of 3 hot buckets moved off $hot_shard)"
+kill -TERM "$hotspot_pid"
+wait "$hotspot_pid"
+hotspot_pid=
+echo "lab_sharding: hot spot load: $(cat "$hotspot/summary.json")"
+check "every write of the hot spot answered, through the rebalance" test "$(jq .failed "$hotspot/summary.json")" -eq 0 ||
+  head -5 "$hotspot/failures" >&2
+echo after >"$load/phase"
 
 # --- a follow storm on one celebrity, beside the same storm spread over 30 users -------------------
 # 30 followers follow and unfollow back to back for 15 s each time, while the ledger load goes on:
@@ -355,8 +415,8 @@ for kind in read write; do
 done
 
 map=$(shard_map)
-check "the map: five shards of 204 or 205 buckets, nothing fenced" test \
-  "$(jq -c '[([.buckets | group_by(.)[] | length] | sort), (.fenced // [] | length)]' <<<"$map")" = '[[204,205,205,205,205],0]'
+check "the map: every bucket on one of five shards, each holding some, nothing fenced" test \
+  "$(jq -c '[(.buckets | length), ([.buckets | group_by(.)[] | length] | length), (.fenced // [] | length)]' <<<"$map")" = '[1024,5,0]'
 out=$(shard_cmd status 2>&1)
 check "no move in flight" contains "$out" "no moves in flight"
 echo "$map" >"$work/map.after"
@@ -365,6 +425,8 @@ audit=$(python3 "$(dirname "$0")/ledger_load.py" audit --ledger "$load/ledger" -
   --map "$work/map.after" --before "$work/rows.before")
 check "the ledger audit: every acknowledged write there exactly once, every row where its bucket maps" \
   test $? -eq 0 || echo "$audit" >&2
+audit=$(python3 "$(dirname "$0")/ledger_load.py" audit --ledger "$hotspot/ledger" --rows "$work/rows.after" --map "$work/map.after")
+check "the hot spot's audit: each of its users holding its last acknowledged write" test $? -eq 0 || echo "$audit" >&2
 echo "lab_sharding: audit: $(jq -c 'del(.missing, .doubled, .stale, .misplaced, .unknown_outcome)' <<<"$audit")"
 no_replication_left() {
   local k p

@@ -74,6 +74,27 @@ Result<pg::Session> open(const std::string& conninfo, std::chrono::milliseconds 
   return s;
 }
 
+// Refuses a move between shards at different schema versions (`ztm migrate` run on one and
+// not yet on the other): the subscription's apply would stall on a column one side lacks, and
+// the digests would compare different rows.
+Result<void> same_schema(const Shard& from, const Shard& to, std::chrono::milliseconds timeout) {
+  std::string versions[2];
+  for (int i = 0; i < 2; ++i) {
+    const Shard& shard = i == 0 ? from : to;
+    auto s = open(shard.conninfo, timeout);
+    auto v = s.ok() ? s->scalar("SELECT coalesce(max(version), 0) FROM schema_migrations",
+                                "schema version")
+                    : Result<std::string>(std::move(s).error());
+    if (!v.ok()) return std::move(v).error();
+    versions[i] = *v;
+  }
+  if (versions[0] == versions[1]) return {};
+  return Error{Errc::conflict,
+               fmt::format("shard {} is at schema version {} and {} at {}: run `ztm migrate` so "
+                           "both are at the same version before moving buckets between them",
+                           from.name, versions[0], to.name, versions[1])};
+}
+
 // Runs `sql` in one session on `conninfo`.
 Result<void> run(const std::string& conninfo, std::chrono::milliseconds timeout,
                  const std::string& sql, std::string_view what) {
@@ -690,6 +711,13 @@ Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) 
                                              describe_buckets(buckets), buckets.front())};
   if (s.move)
     if (auto c = consistent(s, *s.move); !c.ok()) return std::move(c).error();
+  if (!s.move || s.move->step == MoveStep::copy) {  // checked before anything is recorded
+    const int source = s.move ? s.shard_index(s.move->from) : s.map.buckets[buckets.front()];
+    if (auto v =
+            same_schema(s.map.shards[source], s.map.shards[s.shard_index(to)], options_.timeout);
+        !v.ok())
+      return std::move(v).error();
+  }
   if (!s.move) {
     const int source = s.map.buckets[buckets.front()];
     for (const int b : buckets)
