@@ -43,65 +43,10 @@
 
 namespace ztm::storage {
 
-// What a set of buckets holds on one shard: per table its rows and the sum of each row's md5 (its
-// first 64 bits; rows rendered with the same TimeZone and DateStyle on both shards), free of order
-// and collation.
-struct BucketDigest {
-  struct Table {
-    std::string name;
-    std::int64_t rows = 0;
-    std::string md5_sum;  // "" when no rows
-    bool operator==(const Table&) const = default;
-  };
-  std::vector<Table> tables;
-  std::int64_t rows() const;
-  bool operator==(const BucketDigest&) const = default;
-};
-
-// The tables whose rows a user owns (each has a `bucket` column: pg_migrations.cc, 11).
-const std::vector<std::string>& bucket_tables();
-
 // "bucket 17", or "3 buckets 3,7,11" (at most `shown` listed, then "…"): for progress lines.
 std::string describe_buckets(const std::vector<int>& buckets, std::size_t shown = 3);
 
-// The PostgreSQL half of a move of a set of buckets: each call one idempotent step on the two
-// shards over the whole set. Its publications and subscriptions are named after the set's
-// lowest bucket (a bucket is in at most one move). Throws std::invalid_argument (a bug) if
-// `buckets` is empty or has one out of [0, kBuckets); it is kept sorted, without duplicates.
-class BucketCopy {
- public:
-  BucketCopy(std::vector<int> buckets, std::string source_conninfo, std::string target_conninfo,
-             std::chrono::milliseconds timeout = std::chrono::seconds(10));
-
-  Result<void> start_copy();
-  // Whether every table's initial copy is done (the subscription streams changes since).
-  Result<bool> copied();
-  Result<BucketDigest> digest_source();
-  Result<BucketDigest> digest_target();
-  Result<void> fence_source();
-  Result<void> unfence_source();
-  Result<void> fence_target();
-  Result<void> unfence_target();
-  // Polls both digests until they are equal, for at most `bound`: false if they never were.
-  Result<bool> wait_equal(std::chrono::milliseconds bound);
-  // Drops the forward subscription and publication, then starts the reverse ones.
-  Result<void> reverse();
-  // Whether the reverse subscription exists (the cutover got that far).
-  Result<bool> reversed();
-  // Drops the reverse subscription and publication (rollback, finalise).
-  Result<void> drop_reverse();
-  // Drops the forward subscription and publication (abort).
-  Result<void> drop_forward();
-  // Deletes the buckets' rows on one side, triggers off (a move's cleanup, not a deletion).
-  Result<std::int64_t> purge_source();
-  Result<std::int64_t> purge_target();
-
- private:
-  std::vector<int> buckets_;
-  std::string in_list_;  // "(3,7,11)": the set as SQL
-  std::string source_, target_;
-  std::chrono::milliseconds timeout_;
-};
+class BucketCopy;  // bucket_copy.h
 
 // finalising: the reverse replication is being dropped and the source's rows purged; only
 // finalise goes on from there (a rollback would give the buckets back to a stale source).

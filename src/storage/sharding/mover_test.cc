@@ -23,6 +23,7 @@
 #include "postgres/session.h"
 #include "storage/lookup_store.h"
 #include "storage/postgres/pg_migrations.h"
+#include "storage/sharding/bucket_copy.h"
 #include "storage/sharding/load_report.h"
 #include "tests/support/etcd_instance.h"
 #include "tests/support/eventually.h"
