@@ -164,8 +164,26 @@ TEST_F(AccountServiceTest, LoginsAreLimitedPerAccountAcrossAddresses) {
   EXPECT_GE(limited.error().retry_after_s, 1);
   EXPECT_LE(limited.error().retry_after_s, 60);
   EXPECT_EQ(errc(log_in("ADA@example.com", "correct horse", "10.0.0.98")), "rate_limited");
+  // The window slides: a second after the first window, its attempts still count.
   clock.advance(std::chrono::seconds(61));
+  EXPECT_EQ(errc(log_in("ada@example.com", "correct horse", "10.0.0.99")), "rate_limited");
+  clock.advance(std::chrono::seconds(60));  // the window before this one held one attempt
   EXPECT_TRUE(log_in("ada@example.com", "correct horse", "10.0.0.99").ok());
+}
+
+// Issue 13: with fixed windows, a client could send the limit at the end of a window and the
+// limit again at the start of the next. The window slides: 5 attempts from one address in the
+// last seconds of a window, and after its end only what the last 60 s allow goes through.
+TEST_F(AccountServiceTest, ABurstAcrossAWindowBoundaryIsNotTwiceTheLimit) {
+  auto attempt = [&](int i) {
+    return errc(log_in("user" + std::to_string(i) + "@example.com", "whatever1", "10.9.9.9"));
+  };
+  EXPECT_EQ(attempt(0), "unauthenticated");  // opens the address's window at 0 s
+  clock.advance(std::chrono::seconds(58));
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(attempt(i), "unauthenticated");  // 4 more at 58 s
+  clock.advance(std::chrono::seconds(3));  // 61 s: the next window; the last 60 s held 4
+  EXPECT_EQ(attempt(5), "unauthenticated");
+  EXPECT_EQ(attempt(6), "rate_limited") << "a fixed window would allow 4 more";
 }
 
 // Issue 13: an attacker failing against an account from one address used to lock the owner out

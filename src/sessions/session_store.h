@@ -36,8 +36,8 @@ struct SessionData {
 };
 
 struct RateCount {
-  std::int64_t hits = 0;                  // in the current window, this one included
-  std::chrono::milliseconds reset_in{0};  // until the window ends (the Retry-After)
+  std::int64_t hits = 0;                  // in the sliding window ending now, this one included
+  std::chrono::milliseconds reset_in{0};  // until the current fixed window ends (Retry-After)
 };
 
 inline constexpr std::size_t kMaxSessionKeyBytes = 128;
@@ -62,8 +62,12 @@ class SessionStore {
   // Removes every session of a user (the user was deleted); ok when there were none.
   virtual boost::asio::awaitable<Result<void>> revoke_user(UserId user) = 0;
 
-  // Counts one hit on a fixed-window counter: the first hit starts a window of `window`;
-  // hits in it accumulate; after it the count starts again at 1.
+  // Counts one hit on a sliding-window counter and answers the hits of the last `window`,
+  // estimated from two fixed windows (as Cloudflare's limiter does): the first hit starts a
+  // window of `window`, the next one follows it, and a hit counts this window's hits plus the
+  // previous window's weighted by how much of it the last `window` still covers (rounded down).
+  // So a burst just before a window's end still counts just after it, and a client cannot send
+  // twice the limit across a boundary; after two quiet windows the count starts again at 1.
   // REQUIRES: window >= 1 s; key as for sessions.
   virtual boost::asio::awaitable<Result<RateCount>> hit(std::string key,
                                                         std::chrono::milliseconds window) = 0;

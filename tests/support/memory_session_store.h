@@ -66,11 +66,17 @@ class MemorySessionStore : public sessions::SessionStore {
       std::string key, std::chrono::milliseconds window) override {
     std::lock_guard lock(mu_);
     if (fail_) co_return Error{*fail_, "injected failure"};
+    // The sliding-window counter of session_store.h, as the real stores count it.
     auto& w = windows_[key];
-    if (w.ends <= now()) w = Window{0, now() + window};
+    const auto t = now();
+    if (w.ends + window <= t) {
+      w = Window{0, 0, t + window};
+    } else if (w.ends <= t) {
+      w = Window{0, w.hits, w.ends + window};
+    }
     ++w.hits;
-    co_return sessions::RateCount{
-        w.hits, std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - now())};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(w.ends - t);
+    co_return sessions::RateCount{w.hits + w.prev * left.count() / window.count(), left};
   }
   boost::asio::awaitable<Result<void>> ping() override {
     std::lock_guard lock(mu_);
@@ -85,6 +91,7 @@ class MemorySessionStore : public sessions::SessionStore {
   };
   struct Window {
     std::int64_t hits = 0;
+    std::int64_t prev = 0;  // the previous window's hits
     std::chrono::steady_clock::time_point ends;
   };
   std::chrono::steady_clock::time_point now() const { return clock_.steady_now(); }

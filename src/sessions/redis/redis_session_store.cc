@@ -55,12 +55,21 @@ return #members)lua";
 
 // KEYS[1] counter; ARGV[1] window ms. {hits, ms left}. The first hit sets the expiry in the same
 // script as the increment; a counter found without one (cannot happen) gets one.
+// The sliding-window counter of session_store.h in a hash {h: this window's hits, p: the
+// previous window's, e: this window's end, Unix ms on Redis's clock}, kept until the window
+// after this one ends. ARGV[1]: the window (ms).
 constexpr const char* kHit = R"lua(
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local left = redis.call('PTTL', KEYS[1])
-if left < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); left = tonumber(ARGV[1]) end
-return {n, left})lua";
+local w = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('HMGET', KEYS[1], 'h', 'p', 'e')
+local h, p, e = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+if now >= e + w then h, p, e = 0, 0, now + w
+elseif now >= e then h, p, e = 0, h, e + w end
+h = h + 1
+redis.call('HSET', KEYS[1], 'h', h, 'p', p, 'e', e)
+redis.call('PEXPIRE', KEYS[1], e + w - now)
+return {h + math.floor(p * (e - now) / w), e - now})lua";
 
 // "<user_id>:<role>" -> SessionData.
 Result<SessionData> parse_value(const std::string& v) {
@@ -144,7 +153,7 @@ awaitable<Result<void>> RedisSessionStore::revoke_user(UserId user) {
 awaitable<Result<RateCount>> RedisSessionStore::hit(std::string key, milliseconds window) {
   if (auto k = check_session_key(key); !k.ok()) co_return std::move(k).error();
   if (auto w = check_duration(window, "rate window"); !w.ok()) co_return std::move(w).error();
-  std::vector<std::string> args{"EVAL", kHit, "1", options_.prefix + "rl:" + key,
+  std::vector<std::string> args{"EVAL", kHit, "1", options_.prefix + "rw:" + key,
                                 std::to_string(window.count())};
   auto reply = co_await send(args, "hit");
   if (!reply.ok()) co_return std::move(reply).error();

@@ -16,7 +16,7 @@
 namespace ztm::sessions {
 
 struct RedisSessionOptions {
-  std::string prefix = "ztm:";  // keys: <prefix>s:<key>, <prefix>u:<user>, <prefix>rl:<key>
+  std::string prefix = "ztm:";  // keys: <prefix>s:<key>, <prefix>u:<user>, <prefix>rw:<key>
 };
 
 class RedisSessionStore final : public SessionStore {

@@ -23,9 +23,11 @@ CREATE TABLE IF NOT EXISTS sessions (
   expires_at_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at_ms);
-CREATE TABLE IF NOT EXISTS rate_counters (
-  key TEXT PRIMARY KEY, hits INTEGER NOT NULL, window_ends_ms INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rate_counters_by_end ON rate_counters (window_ends_ms);
+DROP TABLE IF EXISTS rate_counters;
+CREATE TABLE IF NOT EXISTS rate_windows (
+  key TEXT PRIMARY KEY, hits INTEGER NOT NULL, prev_hits INTEGER NOT NULL,
+  window_ends_ms INTEGER NOT NULL, forget_at_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rate_windows_by_forget ON rate_windows (forget_at_ms);
 )sql";
 
 enum Sql { kCreate, kFind, kSlide, kRevoke, kRevokeUser, kHit, kPing, kPurgeSessions, kPurgeHits };
@@ -38,16 +40,25 @@ constexpr std::array<const char*, 9> kSql = {
     "UPDATE sessions SET expires_at_ms = ?2 WHERE key = ?1",
     "DELETE FROM sessions WHERE key = ?1",
     "DELETE FROM sessions WHERE user_id = ?1",
-    "INSERT INTO rate_counters (key, hits, window_ends_ms) VALUES (?1, 1, ?2 + ?3) "
+    // The sliding-window counter of session_store.h (?2 now, ?3 the window). SET reads the
+    // row as it was: the window after it (now within one window of its end) keeps its hits as
+    // the previous window's; later than that, both start again.
+    "INSERT INTO rate_windows (key, hits, prev_hits, window_ends_ms, forget_at_ms) "
+    "VALUES (?1, 1, 0, ?2 + ?3, ?2 + 2 * ?3) "
     "ON CONFLICT (key) DO UPDATE SET "
+    "prev_hits = CASE WHEN window_ends_ms + ?3 <= ?2 THEN 0 "
+    "  WHEN window_ends_ms <= ?2 THEN hits ELSE prev_hits END, "
     "hits = CASE WHEN window_ends_ms <= ?2 THEN 1 ELSE hits + 1 END, "
-    "window_ends_ms = CASE WHEN window_ends_ms <= ?2 THEN ?2 + ?3 ELSE window_ends_ms END "
-    "RETURNING hits, window_ends_ms",
+    "window_ends_ms = CASE WHEN window_ends_ms + ?3 <= ?2 THEN ?2 + ?3 "
+    "  WHEN window_ends_ms <= ?2 THEN window_ends_ms + ?3 ELSE window_ends_ms END, "
+    "forget_at_ms = CASE WHEN window_ends_ms + ?3 <= ?2 THEN ?2 + 2 * ?3 "
+    "  WHEN window_ends_ms <= ?2 THEN window_ends_ms + 2 * ?3 ELSE window_ends_ms + ?3 END "
+    "RETURNING hits + prev_hits * (window_ends_ms - ?2) / ?3, window_ends_ms",
     "SELECT 1",
     "DELETE FROM sessions WHERE key IN "
     "(SELECT key FROM sessions WHERE expires_at_ms <= ?1 LIMIT 500)",
-    "DELETE FROM rate_counters WHERE key IN "
-    "(SELECT key FROM rate_counters WHERE window_ends_ms <= ?1 LIMIT 500)",
+    "DELETE FROM rate_windows WHERE key IN "
+    "(SELECT key FROM rate_windows WHERE forget_at_ms <= ?1 LIMIT 500)",
 };
 
 // SQLITE_BUSY/LOCKED (another process holds the lock past busy_timeout), I/O and full disks are
