@@ -32,9 +32,9 @@ constexpr std::size_t kMaxReadAheadBytes = 64 * 1024;
 constexpr std::size_t kWatchChunkBytes = 16 * 1024;
 constexpr std::size_t kMaxErrorBodyBytes = 4096;  // of a non-200 watch answer, for the message
 
-enum CallKind : std::size_t { kGet, kGetPrefix, kPut, kPutIf, kWatch, kCallKinds };
-constexpr std::array<const char*, kCallKinds> kCallNames = {"get", "get_prefix", "put", "put_if",
-                                                            "watch"};
+enum CallKind : std::size_t { kGet, kGetPrefix, kPut, kPutIf, kWatch, kGrant, kCallKinds };
+constexpr std::array<const char*, kCallKinds> kCallNames = {"get",    "get_prefix", "put",
+                                                            "put_if", "watch",      "grant"};
 
 std::string where(const HostPort& endpoint) {
   return endpoint.host.find(':') == std::string::npos
@@ -201,11 +201,24 @@ asio::awaitable<Result<PrefixRange>> Client::get_prefix(std::string prefix, std:
   co_return counters_->count(kGetPrefix, std::move(result));
 }
 
-asio::awaitable<Result<std::int64_t>> Client::put(std::string key, std::string value) {
-  auto call = post("/v3/kv/put", put_request(key, value), false, "put");
+asio::awaitable<Result<std::int64_t>> Client::put(std::string key, std::string value,
+                                                  std::int64_t lease) {
+  auto call = post("/v3/kv/put", put_request(key, value, lease), false, "put");
   auto answer = co_await std::move(call);
   Result<std::int64_t> result = answer ? parse_put(*answer) : Result<std::int64_t>(answer.error());
   co_return counters_->count(kPut, std::move(result));
+}
+
+asio::awaitable<Result<std::int64_t>> Client::grant(std::chrono::seconds ttl) {
+  if (ttl < std::chrono::seconds(1) || ttl > std::chrono::hours(24))
+    co_return counters_->count(
+        kGrant,
+        Result<std::int64_t>(Error{Errc::invalid_argument, "etcd grant: a lease of 1 s to 1 day"}));
+  auto call = post("/v3/lease/grant", lease_grant_request(ttl.count()), false, "grant");
+  auto answer = co_await std::move(call);
+  Result<std::int64_t> result =
+      answer ? parse_lease_grant(*answer) : Result<std::int64_t>(answer.error());
+  co_return counters_->count(kGrant, std::move(result));
 }
 
 asio::awaitable<Result<std::int64_t>> Client::put_if(std::string key, std::string value,

@@ -17,7 +17,7 @@
 // never a second try). When no endpoint answers: unavailable, naming each one's failure. An
 // answer that is not what etcd sends: internal. Nothing is retried after that.
 //
-// Seen as: ztm_etcd_requests_total{call=get|get_prefix|put|put_if|watch} and
+// Seen as: ztm_etcd_requests_total{call=get|get_prefix|put|put_if|watch|grant} and
 // ztm_etcd_failures_total{call} (the calls that returned an error; a watch always ends with one),
 // via register_metrics.
 
@@ -72,7 +72,14 @@ class Client {
   // Writes `value` at `key` whatever is there (the key's owner is the only writer: a server's
   // own report). The put's revision. Like put_if, sent at most once: a put sent and lost is
   // unavailable with outcome_unknown.
-  boost::asio::awaitable<Result<std::int64_t>> put(std::string key, std::string value);
+  // With a `lease` (from grant()), the key goes when the lease expires.
+  boost::asio::awaitable<Result<std::int64_t>> put(std::string key, std::string value,
+                                                   std::int64_t lease = 0);
+
+  // A lease of `ttl` (1 s to 1 day, else invalid_argument; etcd may lengthen a short one to its
+  // minimum): its ID, for put(). Nothing keeps it alive: it expires `ttl` after the grant,
+  // deleting every key put with it (a server's report, put again with a new lease each time).
+  boost::asio::awaitable<Result<std::int64_t>> grant(std::chrono::seconds ttl);
 
   // Every key starting with `prefix` (not empty: invalid_argument), in key order, at most
   // `limit` (1 to kMaxPrefixKeys, else invalid_argument) of them, `more` when there were more;

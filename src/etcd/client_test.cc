@@ -134,6 +134,33 @@ TEST(EtcdClient, PutOverwritesAndGetPrefixListsTheKeysUnderIt) {
   EXPECT_EQ(test::metric_value(metrics, "ztm_etcd_failures_total{call=\"get_prefix\"}"), 3);
 }
 
+// A key put with a lease goes when the lease expires (nothing keeps it alive); one without
+// stays. etcd may lengthen a 1 s lease to its minimum: the wait allows for it.
+TEST(EtcdClient, AKeyPutWithALeaseGoesWhenTheLeaseExpires) {
+  Client client(options_for({server().endpoint()}));
+  MetricsRegistry metrics;
+  client.register_metrics(metrics);
+  const auto leased = key_for_test() + "/leased";
+  const auto kept = key_for_test() + "/kept";
+  const auto lease = run_sync(client.grant(std::chrono::seconds(1)));
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  ASSERT_TRUE(run_sync(client.put(leased, "soon gone", *lease)).ok());
+  ASSERT_TRUE(run_sync(client.put(kept, "stays")).ok());
+  EXPECT_EQ(run_sync(client.get(leased))->value, "soon gone");
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        const auto r = run_sync(client.get(leased));
+        return !r.ok() && r.error().code == Errc::not_found;
+      },
+      10s, 100ms));
+  EXPECT_EQ(run_sync(client.get(kept))->value, "stays");
+  // A lease that is not etcd's: the put is refused; nonsense TTLs are refused before sending.
+  EXPECT_FALSE(run_sync(client.put(leased, "x", *lease)).ok());
+  EXPECT_EQ(run_sync(client.grant(std::chrono::seconds(0))).error().code, Errc::invalid_argument);
+  EXPECT_EQ(run_sync(client.grant(std::chrono::hours(25))).error().code, Errc::invalid_argument);
+  EXPECT_EQ(test::metric_value(metrics, "ztm_etcd_requests_total{call=\"grant\"}"), 3);
+}
+
 TEST(EtcdClient, WatchSeesPutsFromItsRevisionOn) {
   Client client(options_for({server().endpoint()}));
   const auto key = key_for_test();

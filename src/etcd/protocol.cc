@@ -177,9 +177,14 @@ std::string put_if_request(std::string_view key, std::string_view value,
   return json::serialize(txn);
 }
 
-std::string put_request(std::string_view key, std::string_view value) {
-  return json::serialize(
-      json::object{{"key", base64_encode(key)}, {"value", base64_encode(value)}});
+std::string put_request(std::string_view key, std::string_view value, std::int64_t lease) {
+  json::object put{{"key", base64_encode(key)}, {"value", base64_encode(value)}};
+  if (lease != 0) put["lease"] = std::to_string(lease);  // int64 as a string, as etcd writes them
+  return json::serialize(put);
+}
+
+std::string lease_grant_request(std::int64_t ttl_s) {
+  return json::serialize(json::object{{"TTL", std::to_string(ttl_s)}});
 }
 
 std::string prefix_end(std::string_view prefix) {
@@ -248,6 +253,24 @@ Result<std::int64_t> parse_put(std::string_view text) {
   if (!answer) return std::move(answer).error();
   if (answer->revision < 1) return bad(kWhat, "no revision: " + shown(text));  // a put makes one
   return answer->revision;
+}
+
+Result<std::int64_t> parse_lease_grant(std::string_view text) {
+  constexpr std::string_view kWhat = "lease grant";
+  auto answer = parse_answer(text, kWhat);
+  if (!answer) return std::move(answer).error();
+  if (const auto* error = answer->body.if_contains("error"); error && error->is_string())
+    return Error{Errc::unavailable, fmt::format("etcd lease grant: {}", shown(error->as_string()))};
+  // A lease ID is any int64 but 0 (etcd makes them from its member ID: often past 2^62).
+  std::int64_t id = 0;
+  if (const auto* v = answer->body.if_contains("ID"); v && v->is_string()) {
+    const auto& digits = v->as_string();
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    if (ec != std::errc() || end != digits.data() + digits.size()) id = 0;
+  }
+  const auto ttl = int64_of(answer->body, "TTL");
+  if (id == 0 || !ttl || *ttl < 1) return bad(kWhat, "no lease: " + shown(text));
+  return id;
 }
 
 Result<std::int64_t> parse_put_if(std::string_view text) {

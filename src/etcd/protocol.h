@@ -70,8 +70,11 @@ std::string range_request(std::string_view key);
 // (0: the key does not exist), and else reads nothing back.
 std::string put_if_request(std::string_view key, std::string_view value,
                            std::int64_t expected_mod_revision);
-// An unconditional put of `value` at `key`.
-std::string put_request(std::string_view key, std::string_view value);
+// An unconditional put of `value` at `key`, attached to `lease` unless it is 0 (the key goes
+// when the lease expires).
+std::string put_request(std::string_view key, std::string_view value, std::int64_t lease = 0);
+// A lease of `ttl_s` (>= 1) seconds.
+std::string lease_grant_request(std::int64_t ttl_s);
 // Every key starting with `prefix` (not empty), at most `limit` (>= 1) of them.
 std::string prefix_range_request(std::string_view prefix, std::int64_t limit);
 // The first key after every key starting with `prefix` (etcd's range_end for a prefix): the
@@ -87,6 +90,9 @@ Result<KeyValue> parse_range(std::string_view json);
 Result<PrefixRange> parse_prefix_range(std::string_view json, std::int64_t limit);
 // The answer to put_request: the revision of the put.
 Result<std::int64_t> parse_put(std::string_view json);
+// The answer to lease_grant_request: the lease's ID (not 0); an answer with an "error" field (no
+// lease granted) is unavailable with its text.
+Result<std::int64_t> parse_lease_grant(std::string_view json);
 // The answer to put_if_request: the revision of the put, or precondition_failed when the compare
 // failed (someone else wrote the key, or created it).
 Result<std::int64_t> parse_put_if(std::string_view json);

@@ -80,6 +80,8 @@ TEST(EtcdProtocol, MalformedAnswersAreInternal) {
 
 TEST(EtcdProtocol, PutAndPrefixRangeBodies) {
   EXPECT_EQ(put_request("foo", "bar"), R"({"key":"Zm9v","value":"YmFy"})");
+  EXPECT_EQ(put_request("foo", "bar", 7587), R"({"key":"Zm9v","value":"YmFy","lease":"7587"})");
+  EXPECT_EQ(lease_grant_request(15), R"({"TTL":"15"})");
   // The range of a prefix ends at the prefix with its last byte incremented.
   EXPECT_EQ(prefix_range_request("foo", 1000),
             R"({"key":"Zm9v","range_end":"Zm9w","limit":"1000"})");
@@ -91,6 +93,18 @@ TEST(EtcdProtocol, PutAndPrefixRangeBodies) {
   EXPECT_EQ(*put, 4);
   EXPECT_EQ(parse_put("{}").error().code, Errc::internal);  // no header: not etcd's answer
   EXPECT_EQ(parse_put("nope").error().code, Errc::internal);
+}
+
+TEST(EtcdProtocol, ALeaseGrantIsItsIdOrAnError) {
+  const auto lease = parse_lease_grant(with_header(R"(,"ID":"7587869203512345678","TTL":"15")"));
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  EXPECT_EQ(*lease, 7587869203512345678);
+  EXPECT_EQ(parse_lease_grant(with_header(R"(,"ID":"0","TTL":"15")")).error().code, Errc::internal);
+  EXPECT_EQ(parse_lease_grant(with_header(R"(,"ID":"12")")).error().code, Errc::internal);
+  EXPECT_EQ(parse_lease_grant(with_header(R"(,"ID":"x","TTL":"15")")).error().code, Errc::internal);
+  EXPECT_EQ(parse_lease_grant(with_header(R"(,"error":"too many leases")")).error().code,
+            Errc::unavailable);
+  EXPECT_EQ(parse_lease_grant("{}").error().code, Errc::internal);
 }
 
 TEST(EtcdProtocol, PrefixRangeListsKeysOrRefusesNonsense) {

@@ -148,6 +148,15 @@ TEST_F(ShardLoadLive, EtcdDownCostsReportsNotRequests) {
   const auto start = std::chrono::steady_clock::now();
   store_.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  // Its report leaves etcd with its lease (3 s here: three 50 ms intervals, at least 3 s).
+  const std::string key = load_report_key("loadtest", 5);
+  EXPECT_TRUE(run_sync(reader_->get(key)).ok()) << "the report is there right after the stop";
+  EXPECT_TRUE(eventually(
+      [&] {
+        const auto r = run_sync(reader_->get(key));
+        return !r.ok() && r.error().code == Errc::not_found;
+      },
+      15s, 100ms));
 }
 
 }  // namespace

@@ -227,6 +227,12 @@ TEST(LoadSummary, EstimatesEveryBucketsRate) {
   EXPECT_EQ(summarize_load({}, map, kNow).bucket_rates, std::vector<double>(kBuckets, 0.0));
 }
 
+TEST(LoadReporter, ALeaseOutlivesThreeIntervalsAndAtLeastThreeSeconds) {
+  EXPECT_EQ(lease_ttl(std::chrono::milliseconds(50)), std::chrono::seconds(3));
+  EXPECT_EQ(lease_ttl(std::chrono::milliseconds(5000)), std::chrono::seconds(15));
+  EXPECT_EQ(lease_ttl(std::chrono::milliseconds(1001)), std::chrono::seconds(4));
+}
+
 TEST(LoadMeter, CountsBucketsShardsAndHotUsersPerInterval) {
   const ShardMap map = ShardMap::even(named(2), ShardMap::Mode::buckets);
   LoadMeter meter(HotKeyOptions{.sample_every = 1, .min_count = 4});

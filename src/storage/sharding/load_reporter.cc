@@ -101,6 +101,10 @@ LoadReporter::LoadReporter(etcd::Client& client, LoadReporterOptions options, Ta
   tasks_.spawn(run());
 }
 
+std::chrono::seconds lease_ttl(std::chrono::milliseconds interval) {
+  return std::max(std::chrono::seconds(3), std::chrono::ceil<std::chrono::seconds>(3 * interval));
+}
+
 LoadReporter::~LoadReporter() {
   tasks_.stop();
 }
@@ -133,8 +137,14 @@ asio::awaitable<void> LoadReporter::run() {
     report.interval_ms = std::max<std::int64_t>(
         1, std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count());
     since = now;
-    auto put = client_.put(options_.key, to_json(report));
-    auto written = co_await std::move(put);
+    // A lease per report, not one kept alive: two calls every interval, and nothing to renew.
+    auto grant = client_.grant(lease_ttl(options_.interval));
+    auto lease = co_await std::move(grant);
+    Result<std::int64_t> written = lease.ok() ? Result<std::int64_t>(0) : lease;
+    if (lease) {
+      auto put = client_.put(options_.key, to_json(report), *lease);
+      written = co_await std::move(put);
+    }
     if (written) {
       stats_->reports.fetch_add(1, std::memory_order_relaxed);
       if (failing) log::info("shard load report written again", {{"key", options_.key}});

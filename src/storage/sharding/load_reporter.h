@@ -10,11 +10,14 @@
 // 41 ns a call in all, 13.5 ns without the user (docs/sharding.md). Any thread.
 //
 // LoadReporter: every `interval`, takes the meter's counts since the last report and writes them
-// with an unconditional put to `key` (one writer per key: this server). The task runs on a
+// with an unconditional put to `key` (one writer per key: this server), under a lease of its own
+// (lease_ttl: three intervals, at least 3 s), so a stopped server's report leaves etcd by itself
+// and the prefix holds only live servers' reports. The task runs on a
 // thread of its own (a TaskGroup) and is stopped, by cancellation, when the reporter is
 // destroyed. A failed put is logged once per streak of failures (and once when they end),
-// counted in ztm_shard_load_reports_failed_total, and never touches a request: the counts of a
-// failed interval are simply not published (the next report covers its own interval).
+// counted in ztm_shard_load_reports_failed_total (a failed grant too), and never touches a request:
+// the counts of a failed interval are simply not published (the next report covers its own
+// interval).
 
 #include <array>
 #include <atomic>
@@ -84,6 +87,10 @@ struct LoadReporterOptions {
   std::string host;                          // this machine's name, [A-Za-z0-9.-]{1,64}
   std::chrono::milliseconds interval{5000};  // between reports (> 0)
 };
+
+// How long a report outlives its server: three intervals (a report or two may fail without the
+// key vanishing under a live server), at least 3 s, in whole seconds (etcd's unit).
+std::chrono::seconds lease_ttl(std::chrono::milliseconds interval);
 
 class LoadReporter {
  public:
