@@ -6,6 +6,8 @@
 #include <array>
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
+#include <charconv>
+#include <optional>
 
 #include "app/activity.h"
 #include "app/common_passwords.h"
@@ -41,11 +43,21 @@ std::string session_key(std::string_view token) {
   return "s:" + digest(token, 32);
 }
 
-bool well_formed_token(std::string_view token) {
-  return token.size() == AccountLimits::kTokenChars &&
-         std::all_of(token.begin(), token.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-         });
+// The Unix second a well-formed token was issued (AccountLimits), or nullopt.
+std::optional<std::int64_t> token_issued_s(std::string_view token) {
+  constexpr std::size_t n = AccountLimits::kTokenRandomChars;
+  if (token.size() < n + 2 || token.size() > AccountLimits::kMaxTokenChars || token[n] != '.')
+    return std::nullopt;
+  const std::string_view random = token.substr(0, n);
+  if (!std::all_of(random.begin(), random.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      }))
+    return std::nullopt;
+  const std::string_view issued = token.substr(n + 1);
+  std::int64_t s = 0;
+  const auto [end, ec] = std::from_chars(issued.data(), issued.data() + issued.size(), s);
+  if (ec != std::errc() || end != issued.data() + issued.size() || s < 0) return std::nullopt;
+  return s;
 }
 
 Result<void> check_password_length(std::string_view password, std::size_t min) {
@@ -133,7 +145,8 @@ awaitable<Result<NewSession>> AccountService::open_session(UserId user, std::str
   std::string token(sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
   sodium_bin2base64(token.data(), token.size(), random.data(), random.size(),
                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  token.resize(AccountLimits::kTokenChars);
+  token.resize(AccountLimits::kTokenRandomChars);
+  token += '.' + std::to_string(unix_ms(options_.clock->now()) / 1000);
   // Arguments are named first: GCC 12 destroys a temporary built inside co_await twice.
   SessionData data{user, std::move(role)};
   std::string key = session_key(token);
@@ -198,9 +211,16 @@ awaitable<Result<NewSession>> AccountService::log_in(std::string email, std::str
 }
 
 awaitable<Result<Principal>> AccountService::authenticate(std::string token) {
-  if (!well_formed_token(token))
-    co_return Error{Errc::unauthenticated, "session token is malformed"};
+  const auto issued = token_issued_s(token);
+  if (!issued) co_return Error{Errc::unauthenticated, "session token is malformed"};
   std::string key = session_key(token);
+  const std::int64_t age_s = unix_ms(options_.clock->now()) / 1000 - *issued;
+  if (age_s >= options_.session_max_lifetime.count()) {
+    // Its row goes too (best effort: it expires on its own anyway).
+    auto revoked = co_await sessions_.revoke(std::move(key));
+    (void)revoked;
+    co_return Error{Errc::unauthenticated, "session reached its maximum lifetime; log in again"};
+  }
   auto session =
       co_await sessions_.touch(std::move(key), std::chrono::milliseconds(options_.session_ttl));
   if (!session && session.error().code == Errc::not_found)

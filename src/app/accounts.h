@@ -17,6 +17,7 @@
 #include <string>
 
 #include "app/passwords.h"
+#include "core/clock.h"
 #include "core/ids.h"
 #include "sessions/session_store.h"
 #include "storage/store.h"
@@ -29,11 +30,18 @@ struct AccountLimits {
   static constexpr std::size_t kMaxEmail = 254;  // RFC 5321 path limit
   static constexpr std::size_t kMinPassword = 8;
   static constexpr std::size_t kMaxPassword = 128;  // bytes; longer is refused, not truncated
-  static constexpr std::size_t kTokenChars = 43;    // 32 bytes in base64url without padding
+  // A session token: 32 random bytes in base64url without padding (43 characters), '.', and the
+  // Unix second it was issued (decimal). The store keys the session by the token's hash, so the
+  // issue time cannot be changed without losing the session: it bounds the session's life.
+  static constexpr std::size_t kTokenRandomChars = 43;
+  static constexpr std::size_t kMaxTokenChars = kTokenRandomChars + 1 + 12;
 };
 
 struct AccountOptions {
-  std::chrono::seconds session_ttl{14 * 86'400};
+  std::chrono::seconds session_ttl{14 * 86'400};  // idle: every authenticated request slides it
+  // Absolute: however often it is used, a session ends this long after the login that made it.
+  std::chrono::seconds session_max_lifetime{30 * 86'400};
+  const Clock* clock = &Clock::system();  // the issue times in tokens; must outlive the service
   // Logins per window: to one account from one client address (tight: guessing), to one account
   // from everywhere (loose, so that one attacker cannot lock the owner out), and logins and
   // sign-ups from one address. An IPv6 client counts per /64 (one subscriber's prefix).

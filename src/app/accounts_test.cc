@@ -36,6 +36,8 @@ class AccountServiceTest : public ::testing::Test {
   test::MemorySessionStore sessions{clock};
   IdGenerator ids{3, clock};
   AccountOptions options{.session_ttl = seconds(3600),
+                         .session_max_lifetime = seconds(3 * 3600),
+                         .clock = &clock,
                          .attempts_per_account_address = 2,
                          .attempts_per_account = 3,
                          .attempts_per_address = 5,
@@ -76,7 +78,9 @@ TEST_F(AccountServiceTest, SignUpCreatesTheUserAndASessionThatAuthenticates) {
   ASSERT_TRUE(up.ok()) << up.error().message;
   EXPECT_GT(up->user.user.id, 0);
   EXPECT_EQ(up->user.user.first_name, "Ada");
-  EXPECT_EQ(up->session.token.size(), AccountLimits::kTokenChars);
+  // 43 random characters, '.', and the second it was issued.
+  EXPECT_EQ(up->session.token.substr(AccountLimits::kTokenRandomChars),
+            "." + std::to_string(unix_ms(clock.now()) / 1000));
   auto p = who(up->session.token);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->user_id, up->user.user.id);
@@ -133,14 +137,45 @@ TEST_F(AccountServiceTest, LogOutRevokesTheSessionOnly) {
 }
 
 TEST_F(AccountServiceTest, MalformedAndForgedTokensAreUnauthenticated) {
-  ASSERT_TRUE(sign_up("ada@example.com").ok());
-  for (const std::string& token : {std::string(), std::string("abc"), std::string(43, '!'),
-                                   std::string(44, 'a'), std::string(43, 'a')})
+  auto up = sign_up("ada@example.com");
+  ASSERT_TRUE(up.ok());
+  const std::string now = std::to_string(unix_ms(clock.now()) / 1000);
+  const std::string& real = up->session.token;
+  const std::string random = real.substr(0, AccountLimits::kTokenRandomChars);
+  for (const std::string& token :
+       {std::string(), std::string("abc"), std::string(43, '!') + "." + now,
+        std::string(44, 'a') + "." + now, std::string(43, 'a') + "." + now,
+        random,        // a token from before issue times: refused
+        random + ".",  // no issue time
+        random + ".-5", random + ".1e9", random + ". 1",
+        random + "." + std::string(13, '9'),                       // too long
+        random + "." + std::to_string(std::stoll(now) + 86'400)})  // a later issue time, forged
     EXPECT_EQ(errc(who(token)), "unauthenticated") << token;
+  EXPECT_TRUE(who(real).ok());
   // Malformed tokens are refused before the session store is asked.
   sessions.fail_with(Errc::unavailable);
   EXPECT_EQ(errc(who("abc")), "unauthenticated");
-  EXPECT_EQ(errc(who(std::string(43, 'a'))), "unavailable");
+  EXPECT_EQ(errc(who(std::string(43, 'a') + "." + now)), "unavailable");
+}
+
+// Issue 13: a session used every day lived forever. Now it ends max_lifetime (3 h here) after
+// the login that made it, however often it is used; the next login starts another.
+TEST_F(AccountServiceTest, ASessionEndsAtItsMaximumLifetimeHoweverOftenUsed) {
+  auto up = sign_up("ada@example.com");
+  ASSERT_TRUE(up.ok());
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(std::chrono::minutes(59));
+    ASSERT_TRUE(who(up->session.token).ok()) << i;  // well within the idle hour each time
+  }
+  clock.advance(std::chrono::minutes(2));  // 2 h 59 min from the login
+  ASSERT_TRUE(who(up->session.token).ok());
+  clock.advance(std::chrono::minutes(1));  // 3 h from the login
+  const auto ended = who(up->session.token);
+  ASSERT_EQ(errc(ended), "unauthenticated");
+  EXPECT_NE(ended.error().message.find("maximum lifetime"), std::string::npos);
+  auto again = log_in("ada@example.com");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(who(again->token).ok());
 }
 
 TEST_F(AccountServiceTest, SessionsSlideAndExpire) {

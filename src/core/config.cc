@@ -215,6 +215,8 @@ std::vector<ConfigOption> make_options() {
                  ZTM_FIELD(sessions.redis_timeout_ms), 10, 60'000),
       int_option("sessions.ttl_s", "idle session lifetime (sliding)", ZTM_FIELD(sessions.ttl_s), 60,
                  365 * 86'400),
+      int_option("sessions.max_lifetime_s", "a session's whole lifetime from its login (absolute)",
+                 ZTM_FIELD(sessions.max_lifetime_s), 60, 365 * 86'400),
       string_option("sessions.cookie_secure", "mark the session cookie Secure",
                     ZTM_FIELD(sessions.cookie_secure), {"auto", "always", "never"}),
       int_option("accounts.hash_threads", "threads that hash passwords (Argon2id)",
@@ -525,6 +527,11 @@ std::vector<NamedUrl> parse_named_urls(std::string_view text) {
 }
 
 void validate(const Config& c) {
+  if (c.sessions.max_lifetime_s < c.sessions.ttl_s)
+    throw ConfigError(fmt::format(
+        "option 'sessions.max_lifetime_s' ({}) must be at least 'sessions.ttl_s' ({}): a session "
+        "ends at whichever comes first",
+        c.sessions.max_lifetime_s, c.sessions.ttl_s));
   if (const auto& s = c.storage;
       s.postgres_max_replica_lag_ms > 0 &&
       s.postgres_max_replica_lag_ms < 2 * s.postgres_discovery_interval_ms)

@@ -95,6 +95,7 @@ struct SessionsConfig {
   std::string redis_master_name = "ztm-sessions";
   int redis_timeout_ms = 1000;         // connect and each command's round trip
   int ttl_s = 14 * 86'400;             // sliding: every authenticated request extends it
+  int max_lifetime_s = 30 * 86'400;    // absolute: from the login, however often it is used
   std::string cookie_secure = "auto";  // auto (when the request came over TLS) | always | never
 };
 

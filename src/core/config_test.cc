@@ -59,6 +59,13 @@ TEST(Config, ErrorsNameTheOptionAndSource) {
 }
 
 TEST(Config, CrossOptionValidation) {
+  {
+    Config sessions;
+    sessions.sessions.max_lifetime_s = sessions.sessions.ttl_s - 1;  // the idle ttl could not pass
+    EXPECT_THROW(validate(sessions), ConfigError);
+    sessions.sessions.max_lifetime_s = sessions.sessions.ttl_s;
+    EXPECT_NO_THROW(validate(sessions));
+  }
   Config c;
   c.http.header_timeout_ms = c.http.idle_timeout_ms + 1;
   EXPECT_THROW(validate(c), ConfigError);

@@ -420,8 +420,10 @@ PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts) {
           .memory_bytes = static_cast<std::size_t>(accounts.argon2_memory_kib) * 1024};
 }
 
-AccountOptions account_options(const Config& config) {
+AccountOptions account_options(const Config& config, const Clock& clock) {
   return {.session_ttl = std::chrono::seconds(config.sessions.ttl_s),
+          .session_max_lifetime = std::chrono::seconds(config.sessions.max_lifetime_s),
+          .clock = &clock,
           .attempts_per_account_address = config.accounts.login_attempts_per_account_address,
           .attempts_per_account = config.accounts.login_attempts_per_account,
           .attempts_per_address = config.accounts.login_attempts_per_address,

@@ -73,7 +73,7 @@ std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool mig
 
 // The options the services take, from their config sections.
 app::PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts);
-app::AccountOptions account_options(const Config& config);
+app::AccountOptions account_options(const Config& config, const Clock& clock);
 app::PhotoOptions photo_options(const Config& config);
 app::PhotoWorkerOptions worker_options(const Config& config);
 // The tracker's bounds (its clock is the node's).

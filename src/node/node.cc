@@ -209,7 +209,7 @@ void Node::build_web_server() {
       *database_, *sketch_, clock_, config_.kpi.refresh_interval_ms > 0 ? &metrics_ : nullptr);
   purchases_ = std::make_unique<app::PurchaseService>(*database_, ids_);
   accounts_ = std::make_unique<AccountService>(*database_, *sessions_, *hasher_, ids_,
-                                               account_options(config_), activity_.get());
+                                               account_options(config_, clock_), activity_.get());
   auth_ = std::make_unique<api::Auth>(*accounts_, auth_options(config_));
   photos_ = std::make_unique<PhotoService>(*database_, *blobs_, ids_, photo_options(config_));
   follows_ = std::make_unique<app::FollowService>(*database_, *database_, *users_);
