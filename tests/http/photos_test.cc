@@ -166,6 +166,17 @@ TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
   EXPECT_EQ(c.request("GET", url, {}, "If-None-Match: " + media.header("etag") + "\r\n").status,
             304u);
+  // HEAD: the length and the validator, without the bytes (the body is streamed: media.md).
+  const auto head = c.request("HEAD", url);
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_EQ(head.header("content-length"), std::to_string(media.body.size()));
+  EXPECT_EQ(head.header("etag"), media.header("etag"));
+  EXPECT_EQ(head.header("x-content-type-options"), "nosniff");
+  EXPECT_TRUE(head.body.empty());
+  // A streamed body keeps its place in a pipeline.
+  c.send("GET " + url + " HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_TRUE(c.read().body == media.body);
+  EXPECT_EQ(c.read().status, 200u);
   EXPECT_EQ(json::parse(c.request("GET", "/photos/" + std::to_string(id)).body).at("url"),
             photo.at("url"));
 
@@ -638,6 +649,13 @@ class GatedBlobStore final : public media::BlobStore {
   }
   boost::asio::awaitable<Result<void>> remove(std::string key) override {
     return inner_.remove(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override {
+    return inner_.size(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
+                                                   std::size_t max_bytes) override {
+    return inner_.read(std::move(key), offset, max_bytes);
   }
   boost::asio::awaitable<Result<std::string>> get(std::string key) override {
     gate_.emplace(co_await boost::asio::this_coro::executor, 1);
