@@ -57,6 +57,15 @@ Result<void> check_key(const std::string& key) {
   return {};
 }
 
+// The one row of a statement about one blob; not_found when there is none.
+awaitable<Result<pg::QueryResult>> blob_row(pg::Host& host, const pg::Statement& statement,
+                                            const std::string& key, pg::Params params) {
+  auto r = co_await host.execute(statement, params);
+  if (!r.ok()) co_return std::move(r).error();
+  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
+  co_return r;
+}
+
 }  // namespace
 
 PgBlobStore::PgBlobStore(pg::HostOptions options) : host_(std::move(options)) {}
@@ -89,18 +98,16 @@ awaitable<Result<void>> PgBlobStore::put(std::string key, std::string bytes) {
 awaitable<Result<std::string>> PgBlobStore::get(std::string key) {
   if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
   const std::array<const char*, 1> params{key.c_str()};
-  auto r = co_await host_.execute(kGet, params);
+  auto r = co_await blob_row(host_, kGet, key, params);
   if (!r.ok()) co_return std::move(r).error();
-  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
   co_return std::string(r->text(0, 0));  // binary: the raw bytes
 }
 
 awaitable<Result<std::uint64_t>> PgBlobStore::size(std::string key) {
   if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
   const std::array<const char*, 1> params{key.c_str()};
-  auto r = co_await host_.execute(kSize, params);
+  auto r = co_await blob_row(host_, kSize, key, params);
   if (!r.ok()) co_return std::move(r).error();
-  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
   const auto length = r->int64(0, 0);
   if (!length || *length < 0)
     co_return Error{Errc::internal, fmt::format("blob {}: size \"{}\"", key, r->text(0, 0))};
@@ -119,9 +126,8 @@ awaitable<Result<std::string>> PgBlobStore::read(std::string key, std::uint64_t 
   const std::string from = std::to_string(offset);
   const std::string length = std::to_string(std::min<std::size_t>(max_bytes, kMaxBytea));
   const std::array<const char*, 3> params{key.c_str(), from.c_str(), length.c_str()};
-  auto r = co_await host_.execute(kRead, params);
+  auto r = co_await blob_row(host_, kRead, key, params);
   if (!r.ok()) co_return std::move(r).error();
-  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
   co_return std::string(r->text(0, 0));  // binary: the raw bytes
 }
 
