@@ -213,6 +213,40 @@ TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
   two_hundred_jobs();
 }
 
+// Photo bytes in PostgreSQL (media.backend = postgres, the lab's blob store): GET /media streams
+// them chunk by chunk (substring of the bytea), and they arrive whole.
+struct OnePostgres {
+  std::string conninfo =
+      test::PostgresInstance::shared().conninfo(test::PostgresInstance::shared().create_database());
+};
+class PhotosOverPgBlobsTest : public OnePostgres, public PhotosTest {
+ protected:
+  PhotosOverPgBlobsTest() : PhotosTest(over_postgres(conninfo)) {}
+  static Configure over_postgres(std::string url) {
+    return [url](Config& config) {
+      config.storage.backend = "postgres";
+      config.storage.postgres_url = url;
+      config.media.backend = "postgres";
+    };
+  }
+};
+
+TEST_F(PhotosOverPgBlobsTest, ABlobOfManyChunksIsStreamedWhole) {
+  const auto photo = upload(jpeg(900, 700));
+  const std::string url(photo.at("url").as_string());
+  const auto bytes = photo.at("bytes").as_int64();
+  ASSERT_GT(bytes, static_cast<std::int64_t>(3 * media::kBlobChunk)) << "several chunks";
+  const auto media = c.request("GET", url);
+  ASSERT_EQ(media.status, 200u);
+  EXPECT_EQ(static_cast<std::int64_t>(media.body.size()), bytes);
+  EXPECT_EQ(url, "/media/" + media::blob_key(media.body, "jpg"));
+  EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
+  const auto head = c.request("HEAD", url);
+  EXPECT_EQ(head.header("content-length"), std::to_string(bytes));
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(c.request("GET", "/media/" + media::blob_key("absent", "jpg")).status, 404u);
+}
+
 // The data tier split over two PostgreSQL databases (storage.shard_map, docs/sharding.md): a
 // bucket map file naming both, buckets alternating. The demo data, sign-ups, logins, uploads and
 // edits go through the sharded store as they would through one database.
