@@ -277,7 +277,13 @@ TEST(HostileClient, SlowReadersOfALargeBlobHoldAChunkEachNotTheBlob) {
   const double growth_mb = static_cast<double>(peak - before) / 1e6;
   std::cout << kReaders << " slow readers of a " << kBlobBytes / 1e6
             << " MB blob: resident memory grew by " << growth_mb << " MB\n";
+#ifdef __SANITIZE_ADDRESS__
+  // ASan keeps freed memory in its quarantine (256 MB) and shadows every byte: resident memory
+  // says nothing about what the server holds. The normal build checks the bound.
+  std::cout << "(the bound is not checked under AddressSanitizer)\n";
+#else
   EXPECT_LT(growth_mb, 60) << "one 10 MB blob per reader would be " << kReaders * 10 << " MB";
+#endif
   for (auto& r : readers) EXPECT_TRUE(r->closed_by_peer());
 }
 
