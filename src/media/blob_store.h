@@ -45,12 +45,12 @@ class BlobStore {
 
 // The chunk a streamed blob is read in. 64 KiB: what one reader holds (beside the kernel's socket
 // buffer); as large as the HTTP server's read chunk; per chunk, a file read or one PostgreSQL
-// round trip that fetches 32 of the table's 2 KB TOAST pieces, so a 20 MB photo is 320 calls,
-// whose cost beside the bytes' is small.
+// round trip that fetches about 33 of the table's ~2 KB TOAST pieces, so a 20 MB photo is 320
+// calls, whose cost beside the bytes' is small.
 inline constexpr std::size_t kBlobChunk = 64 * 1024;
 
 // One blob read front to back in chunks of kBlobChunk: the size is known before the first byte
-// (Content-Length), and what the reader holds is the chunk last returned.
+// (Content-Length). The reader keeps none of the bytes; its caller holds the chunk last returned.
 class BlobReader {
  public:
   // not_found when absent. `store` must outlive the reader.
