@@ -55,6 +55,17 @@ std::string_view media_type(std::string_view key) {
   return "image/jpeg";
 }
 
+// A blob as a response body, streamed in the blob store's chunks (media::kBlobChunk).
+class BlobBody final : public http::BodyStream {
+ public:
+  explicit BlobBody(media::BlobReader reader) : reader_(std::move(reader)) {}
+  std::uint64_t size() const override { return reader_.size(); }
+  boost::asio::awaitable<Result<std::string>> next() override { return reader_.next(); }
+
+ private:
+  media::BlobReader reader_;
+};
+
 }  // namespace
 
 boost::asio::awaitable<Result<void>> PhotosApi::admit_upload(http::Request& head) {
@@ -153,9 +164,9 @@ boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
     res.status = 304;
   } else {
     std::string name = key;
-    auto bytes = co_await photos_.media(std::move(name));
-    if (!bytes) co_return error_response(bytes.error());
-    res.body = std::move(*bytes);
+    auto blob = co_await photos_.media(std::move(name));
+    if (!blob) co_return error_response(blob.error());
+    res.stream = std::make_shared<BlobBody>(std::move(*blob));
     res.content_type = media_type(key);
   }
   res.header("ETag", std::move(tag));

@@ -4,7 +4,8 @@
 //                               multipart/form-data from a browser form -> 201 photo
 //   GET    /users/{id}/photos   a page of the user's photos (?after&limit), oldest first
 //   GET    /photos/{id}         metadata + URL                     DELETE /photos/{id} -> 204
-//   GET    /media/{key}         the bytes: immutable, cacheable for a year, strong ETag
+//   GET    /media/{key}         the bytes, streamed in chunks: immutable, cacheable for a year,
+//                                strong ETag
 //   POST   /photos/{id}/edits   {"operations":[...]} -> 202 job    GET /jobs/{id} -> the job
 
 #include <boost/asio/awaitable.hpp>

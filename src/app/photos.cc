@@ -171,9 +171,9 @@ awaitable<Result<Job>> PhotoService::job(JobId id) {
   co_return co_await photos_.get_job(id);
 }
 
-awaitable<Result<std::string>> PhotoService::media(std::string key) {
+awaitable<Result<media::BlobReader>> PhotoService::media(std::string key) {
   if (!media::valid_blob_key(key)) co_return Error{Errc::not_found, "no such media"};
-  co_return co_await blobs_.get(std::move(key));
+  co_return co_await media::BlobReader::open(blobs_, std::move(key));
 }
 
 }  // namespace ztm::app

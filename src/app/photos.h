@@ -68,8 +68,9 @@ class PhotoService {
                                                     std::vector<media::Operation> steps,
                                                     JobOrigin origin = {});
   boost::asio::awaitable<Result<storage::Job>> job(storage::JobId id);
-  // The bytes of a blob (GET /media/{key}); not_found for a malformed key.
-  boost::asio::awaitable<Result<std::string>> media(std::string key);
+  // A blob to stream (GET /media/{key}): its size, then its bytes chunk by chunk, so that a
+  // reader never holds the whole blob. not_found for a malformed key.
+  boost::asio::awaitable<Result<media::BlobReader>> media(std::string key);
 
  private:
   storage::PhotoStore& photos_;

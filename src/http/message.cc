@@ -42,12 +42,12 @@ void serialize(const Response& res, std::string_view date, bool keep_alive, bool
   out += "\r\nServer: ztm\r\nX-Content-Type-Options: nosniff\r\nDate: ";
   out += date;
   out += "\r\n";
-  // 1xx, 204 and 304 carry no body (RFC 9110 §6.4.1).
-  const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+  const bool bodiless = !has_body(res.status);
   if (!bodiless) {
     out += "Content-Type: ";
     out += res.content_type;
-    fmt::format_to(std::back_inserter(out), "\r\nContent-Length: {}\r\n", res.body.size());
+    fmt::format_to(std::back_inserter(out), "\r\nContent-Length: {}\r\n",
+                   res.stream ? res.stream->size() : res.body.size());
   }
   for (const auto& [name, value] : res.headers) {
     out += name;
@@ -57,7 +57,7 @@ void serialize(const Response& res, std::string_view date, bool keep_alive, bool
   }
   if (!keep_alive) out += "Connection: close\r\n";
   out += "\r\n";
-  if (!bodiless && !head) out += res.body;
+  if (!bodiless && !head && !res.stream) out += res.body;
 }
 
 std::string_view DateCache::now() {

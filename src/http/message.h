@@ -4,14 +4,18 @@
 // batch of responses goes out in one write.
 
 #include <array>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/result.h"
 #include "core/trace.h"
 
 namespace ztm::http {
@@ -41,10 +45,25 @@ struct Request {
   std::string_view query_param(std::string_view name) const;
 };
 
+// A body too large to hold, sent in pieces (GET /media): Content-Length says size(), then the
+// server writes what next() returns, one piece at a time (each within the write timeout), so a
+// connection holds one piece whatever the body's size and however slowly its client reads. The
+// head is out before the first piece is asked for: a failing next() can only close the
+// connection, and the client sees a body shorter than its Content-Length.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  virtual std::uint64_t size() const = 0;
+  // The next piece: not empty, and no more than what remains of size(). Called only while
+  // something remains, and never for HEAD or a bodiless status.
+  virtual boost::asio::awaitable<Result<std::string>> next() = 0;
+};
+
 struct Response {
   unsigned status = 200;
   std::string_view content_type = "application/json";  // must outlive the response (a literal)
   std::string body;
+  std::shared_ptr<BodyStream> stream;  // when set, the body instead of `body`
   std::vector<std::pair<std::string_view, std::string>> headers;  // names are literals
   bool close = false;  // close the connection after this response
   // What went wrong behind a 5xx, for the log line of the request (with its id); never sent.
@@ -60,8 +79,13 @@ struct Response {
 // client input: it is made valid UTF-8 first.
 Response json_error(unsigned status, std::string_view code, std::string_view message);
 
+// Whether a response with this status carries a body: 1xx, 204 and 304 do not (RFC 9110 §6.4.1).
+inline bool has_body(unsigned status) {
+  return status >= 200 && status != 204 && status != 304;
+}
+
 // Appends the serialized response to `out`. `date` is an IMF-fixdate; with `head` the body is
-// left out but Content-Length still describes it.
+// left out but Content-Length still describes it. A stream's body is left to the caller.
 void serialize(const Response& res, std::string_view date, bool keep_alive, bool head,
                std::string& out);
 

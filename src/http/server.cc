@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -79,6 +81,26 @@ asio::awaitable<bool> Server::write_out(Connection& conn, std::string& out,
   auto [ec, n] = co_await asio::async_write(conn.socket, asio::buffer(out), use_tuple);
   out.clear();
   co_return !ec;
+}
+
+// Writes the stream's pieces one at a time, each within `timeout`; false when the client is gone
+// or too slow, or a piece cannot be had (logged: the response was cut short).
+asio::awaitable<bool> Server::write_stream(Connection& conn, BodyStream& body,
+                                           std::string_view path,
+                                           std::chrono::milliseconds timeout) {
+  for (std::uint64_t left = body.size(); left > 0;) {
+    auto piece = co_await body.next();
+    if (piece && (piece->empty() || piece->size() > left))
+      piece = Error{Errc::internal,
+                    fmt::format("a body piece of {} bytes with {} left", piece->size(), left)};
+    if (!piece) {
+      log::warn("response body cut short", {{"path", path}, {"error", piece.error().message}});
+      co_return false;
+    }
+    left -= piece->size();
+    if (!co_await write_out(conn, *piece, timeout)) co_return false;
+  }
+  co_return true;
 }
 
 // After a final response on a connection whose request we did not read to the end: stop
@@ -420,8 +442,16 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       res = json_error(500, "internal", "internal error");
     }
     const bool keep_alive = req.msg.keep_alive() && !res.close && !loop.draining;
-    serialize(res, loop.date.now(), keep_alive, req.msg.method() == Verb::head, out);
+    const bool head = req.msg.method() == Verb::head;
+    serialize(res, loop.date.now(), keep_alive, head, out);
     in_flight_.fetch_sub(1);
+    if (res.stream && has_body(res.status) && !head) {
+      // The head (and whatever pipelined answers wait before it) out first, then the body piece
+      // by piece: the connection holds one piece, never the body.
+      if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
+      if (!co_await write_stream(conn, *res.stream, req.path, options_.write_timeout))
+        co_return;  // the client sees fewer bytes than Content-Length said
+    }
 
     if (!keep_alive) {
       if (co_await write_out(conn, out, options_.write_timeout)) {

@@ -9,7 +9,7 @@
 // Memory per connection is bounded: the read buffer holds at most one request head plus one read
 // (max_header_bytes + kReadChunk), so a chunk-extension or trailer line that never ends is cut
 // off there; a body at most its admitted limit; responses waiting to be written about 64 KiB
-// plus one response.
+// plus one response; a streamed body (Response::stream, GET /media) one piece of it.
 //
 // Framing is strict (RFC 9112), since a proxy in front may frame a request differently from us
 // (request smuggling): a Transfer-Encoding other than exactly "chunked", chunked in HTTP/1.0, a
@@ -107,6 +107,9 @@ class Server {
   boost::asio::awaitable<void> sweep(Loop& loop);
   static boost::asio::awaitable<bool> write_out(Connection& conn, std::string& out,
                                                 std::chrono::milliseconds timeout);
+  static boost::asio::awaitable<bool> write_stream(Connection& conn, BodyStream& body,
+                                                   std::string_view path,
+                                                   std::chrono::milliseconds timeout);
   static boost::asio::awaitable<void> linger_close(Connection& conn);
   // Owns one TCP connection (counted by admit_connection) until it closes.
   boost::asio::awaitable<void> serve_connection(Loop& loop, boost::asio::ip::tcp::socket socket,

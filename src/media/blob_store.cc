@@ -1,7 +1,9 @@
 #include "media/blob_store.h"
 
+#include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
 
 namespace ztm::media {
@@ -33,6 +35,25 @@ bool valid_blob_key(std::string_view key) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   const auto ext = key.substr(kHexChars + 1);
   return ext == "jpg" || ext == "png" || ext == "webp";
+}
+
+boost::asio::awaitable<Result<BlobReader>> BlobReader::open(BlobStore& store, std::string key) {
+  auto length = co_await store.size(key);
+  if (!length) co_return std::move(length).error();
+  co_return BlobReader(store, std::move(key), *length);
+}
+
+boost::asio::awaitable<Result<std::string>> BlobReader::next() {
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kBlobChunk, size_ - offset_));
+  auto chunk = co_await store_->read(key_, offset_, want);
+  if (!chunk) co_return std::move(chunk).error();
+  // A blob never changes, so a short read means it went away under us (or the storage lies):
+  // an error, never an empty chunk a caller would loop on.
+  if (chunk->size() != want)
+    co_return Error{Errc::unavailable, fmt::format("blob {} ended at {} of {} bytes", key_,
+                                                   offset_ + chunk->size(), size_)};
+  offset_ += want;
+  co_return chunk;
 }
 
 }  // namespace ztm::media

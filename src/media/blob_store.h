@@ -8,8 +8,14 @@
 //
 // Contract: expected failures are Result errors (not_found, unavailable, invalid_argument for a
 // malformed key); never blocks an event loop; put() returning ok means durable.
+//
+// A blob is read whole (get: an edit's source, which libvips decodes anyway) or in bounded
+// pieces (size, then read at an offset; BlobReader): GET /media streams, so that a reader holds
+// one chunk, whatever the blob's size and however slowly its client reads (docs/media.md,
+// "Streaming a blob").
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <string>
 
 #include "core/result.h"
@@ -27,8 +33,43 @@ class BlobStore {
   // REQUIRES: key == blob_key(bytes, ext) (backends may check).
   virtual boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) = 0;
   virtual boost::asio::awaitable<Result<std::string>> get(std::string key) = 0;
+  // The blob's length in bytes, without reading it. not_found when absent.
+  virtual boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) = 0;
+  // At most `max_bytes` of the blob from byte `offset`: fewer only where the blob ends, none
+  // from its end on. not_found when absent (also when removed since size()).
+  virtual boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
+                                                           std::size_t max_bytes) = 0;
   // ok when absent. Callers remove a blob only when no photo refers to it.
   virtual boost::asio::awaitable<Result<void>> remove(std::string key) = 0;
+};
+
+// The chunk a streamed blob is read in. 64 KiB: what one reader holds (beside the kernel's socket
+// buffer); as large as the HTTP server's read chunk; per chunk, a file read or one PostgreSQL
+// round trip that fetches about 33 of the table's ~2 KB TOAST pieces, so a 20 MB photo is 320
+// calls, whose cost beside the bytes' is small.
+inline constexpr std::size_t kBlobChunk = 64 * 1024;
+
+// One blob read front to back in chunks of kBlobChunk: the size is known before the first byte
+// (Content-Length). The reader keeps none of the bytes; its caller holds the chunk last returned.
+class BlobReader {
+ public:
+  // not_found when absent. `store` must outlive the reader.
+  static boost::asio::awaitable<Result<BlobReader>> open(BlobStore& store, std::string key);
+
+  std::uint64_t size() const { return size_; }
+  bool done() const { return offset_ >= size_; }
+  // The next kBlobChunk bytes (fewer only as the last chunk). REQUIRES: !done().
+  // not_found when the blob was removed since open(); unavailable when it ends early.
+  boost::asio::awaitable<Result<std::string>> next();
+
+ private:
+  BlobReader(BlobStore& store, std::string key, std::uint64_t size)
+      : store_(&store), key_(std::move(key)), size_(size) {}
+
+  BlobStore* store_;
+  std::string key_;
+  std::uint64_t size_;
+  std::uint64_t offset_ = 0;
 };
 
 }  // namespace ztm::media

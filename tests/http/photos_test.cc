@@ -166,6 +166,17 @@ TEST_F(PhotosTest, UploadThenEditThenFetchTheResult) {
   EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
   EXPECT_EQ(c.request("GET", url, {}, "If-None-Match: " + media.header("etag") + "\r\n").status,
             304u);
+  // HEAD: the length and the validator, without the bytes (the body is streamed: media.md).
+  const auto head = c.request("HEAD", url);
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_EQ(head.header("content-length"), std::to_string(media.body.size()));
+  EXPECT_EQ(head.header("etag"), media.header("etag"));
+  EXPECT_EQ(head.header("x-content-type-options"), "nosniff");
+  EXPECT_TRUE(head.body.empty());
+  // A streamed body keeps its place in a pipeline.
+  c.send("GET " + url + " HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_TRUE(c.read().body == media.body);
+  EXPECT_EQ(c.read().status, 200u);
   EXPECT_EQ(json::parse(c.request("GET", "/photos/" + std::to_string(id)).body).at("url"),
             photo.at("url"));
 
@@ -200,6 +211,40 @@ class PhotosOverNatsTest : public WithNats, public PhotosTest {
 
 TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
   two_hundred_jobs();
+}
+
+// Photo bytes in PostgreSQL (media.backend = postgres, the lab's blob store): GET /media streams
+// them chunk by chunk (substring of the bytea), and they arrive whole.
+struct OnePostgres {
+  std::string conninfo =
+      test::PostgresInstance::shared().conninfo(test::PostgresInstance::shared().create_database());
+};
+class PhotosOverPgBlobsTest : public OnePostgres, public PhotosTest {
+ protected:
+  PhotosOverPgBlobsTest() : PhotosTest(over_postgres(conninfo)) {}
+  static Configure over_postgres(std::string url) {
+    return [url](Config& config) {
+      config.storage.backend = "postgres";
+      config.storage.postgres_url = url;
+      config.media.backend = "postgres";
+    };
+  }
+};
+
+TEST_F(PhotosOverPgBlobsTest, ABlobOfManyChunksIsStreamedWhole) {
+  const auto photo = upload(jpeg(900, 700));
+  const std::string url(photo.at("url").as_string());
+  const auto bytes = photo.at("bytes").as_int64();
+  ASSERT_GT(bytes, static_cast<std::int64_t>(3 * media::kBlobChunk)) << "several chunks";
+  const auto media = c.request("GET", url);
+  ASSERT_EQ(media.status, 200u);
+  EXPECT_EQ(static_cast<std::int64_t>(media.body.size()), bytes);
+  EXPECT_EQ(url, "/media/" + media::blob_key(media.body, "jpg"));
+  EXPECT_EQ(media.header("cache-control"), "public, max-age=31536000, immutable");
+  const auto head = c.request("HEAD", url);
+  EXPECT_EQ(head.header("content-length"), std::to_string(bytes));
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(c.request("GET", "/media/" + media::blob_key("absent", "jpg")).status, 404u);
 }
 
 // The data tier split over two PostgreSQL databases (storage.shard_map, docs/sharding.md): a
@@ -638,6 +683,13 @@ class GatedBlobStore final : public media::BlobStore {
   }
   boost::asio::awaitable<Result<void>> remove(std::string key) override {
     return inner_.remove(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override {
+    return inner_.size(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
+                                                   std::size_t max_bytes) override {
+    return inner_.read(std::move(key), offset, max_bytes);
   }
   boost::asio::awaitable<Result<std::string>> get(std::string key) override {
     gate_.emplace(co_await boost::asio::this_coro::executor, 1);

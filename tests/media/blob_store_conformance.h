@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -60,6 +62,24 @@ class BlobStoreConformance : public ::testing::Test {
   }
   Result<std::string> get(const std::string& key) { return run_sync(store_->get(key)); }
   Result<void> remove(const std::string& key) { return run_sync(store_->remove(key)); }
+  Result<std::uint64_t> size(const std::string& key) { return run_sync(store_->size(key)); }
+  Result<std::string> read(const std::string& key, std::uint64_t offset, std::size_t max_bytes) {
+    return run_sync(store_->read(key, offset, max_bytes));
+  }
+  // The whole blob through a BlobReader, checking each chunk's size on the way.
+  Result<std::string> read_in_chunks(const std::string& key) {
+    auto reader = run_sync(media::BlobReader::open(*store_, key));
+    if (!reader) return std::move(reader).error();
+    std::string all;
+    while (!reader->done()) {
+      auto chunk = run_sync(reader->next());
+      if (!chunk) return std::move(chunk).error();
+      const auto left = reader->size() - all.size();
+      EXPECT_EQ(chunk->size(), std::min<std::uint64_t>(media::kBlobChunk, left));
+      all += *chunk;
+    }
+    return all;
+  }
 
   std::string where_;
   std::unique_ptr<media::BlobStore> store_;
@@ -166,12 +186,80 @@ TYPED_TEST_P(BlobStoreConformance, ConcurrentPutsOfOneBlobAllSucceed) {
   EXPECT_TRUE(*got == bytes);
 }
 
+// Streaming (GET /media): the size without the bytes, then any range of them.
+TYPED_TEST_P(BlobStoreConformance, SizeAndReadAtAnOffsetReturnJustThatRange) {
+  const std::string bytes = blob_bytes(200'000, 7);
+  const std::string key = media::blob_key(bytes, "png");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  const auto size = this->size(key);
+  ASSERT_EQ(blob_outcome(size), "ok");
+  EXPECT_EQ(*size, bytes.size());
+  struct Case {
+    std::uint64_t offset;
+    std::size_t max_bytes;
+  };
+  for (const Case c : {Case{0, 1}, Case{0, 65'536}, Case{65'536, 65'536}, Case{123'457, 1000},
+                       Case{199'999, 10}, Case{150'000, 65'536}, Case{0, 200'000}}) {
+    const auto got = this->read(key, c.offset, c.max_bytes);
+    ASSERT_EQ(blob_outcome(got), "ok") << c.offset;
+    EXPECT_TRUE(*got == bytes.substr(c.offset, c.max_bytes))
+        << c.offset << "+" << c.max_bytes << ": " << got->size() << " bytes";
+  }
+  // From its end on, nothing (not an error: the blob is there).
+  for (const std::uint64_t offset : {std::uint64_t{200'000}, std::uint64_t{1} << 40}) {
+    const auto got = this->read(key, offset, 100);
+    ASSERT_EQ(blob_outcome(got), "ok") << offset;
+    EXPECT_EQ(got->size(), 0u) << offset;
+  }
+  const std::string empty;
+  const std::string empty_key = media::blob_key(empty, "jpg");
+  ASSERT_EQ(blob_outcome(this->put(empty_key, empty)), "ok");
+  EXPECT_EQ(this->size(empty_key).value(), 0u);
+}
+
+TYPED_TEST_P(BlobStoreConformance, SizeAndReadOfAnAbsentOrMalformedKeyFail) {
+  const std::string absent = media::blob_key("never stored", "jpg");
+  EXPECT_EQ(blob_errc(this->size(absent)), "not_found");
+  EXPECT_EQ(blob_errc(this->read(absent, 0, 100)), "not_found");
+  EXPECT_EQ(blob_errc(this->read(absent, std::uint64_t{1} << 40, 100)), "not_found");
+  EXPECT_EQ(blob_errc(this->size("../../etc/passwd")), "invalid_argument");
+  EXPECT_EQ(blob_errc(this->read("../../etc/passwd", 0, 100)), "invalid_argument");
+}
+
+TYPED_TEST_P(BlobStoreConformance, ALargeBlobReadsBackInChunks) {
+  const std::string bytes = blob_bytes((12 << 20) + 12'345, 8);  // not a multiple of a chunk
+  const std::string key = media::blob_key(bytes, "jpg");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  const auto got = this->read_in_chunks(key);
+  ASSERT_EQ(blob_outcome(got), "ok");
+  EXPECT_TRUE(*got == bytes);
+  EXPECT_EQ(blob_errc(this->read_in_chunks(media::blob_key("absent", "jpg"))), "not_found");
+}
+
+// A blob removed while it is streamed: the next chunk is an error, never a short or empty chunk
+// a caller would loop on (the server then closes the connection).
+TYPED_TEST_P(BlobStoreConformance, AChunkOfABlobRemovedMidStreamIsNotFound) {
+  const std::string bytes = blob_bytes(3 * media::kBlobChunk, 9);
+  const std::string key = media::blob_key(bytes, "webp");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  auto reader = run_sync(media::BlobReader::open(*this->store_, key));
+  ASSERT_EQ(blob_outcome(reader), "ok");
+  const auto first = run_sync(reader->next());
+  ASSERT_EQ(blob_outcome(first), "ok");
+  EXPECT_TRUE(*first == bytes.substr(0, media::kBlobChunk));
+  ASSERT_EQ(blob_outcome(this->remove(key)), "ok");
+  EXPECT_EQ(blob_errc(run_sync(reader->next())), "not_found");
+}
+
 REGISTER_TYPED_TEST_SUITE_P(BlobStoreConformance, PutThenGetRoundTripsEveryByte,
                             ALargeBlobRoundTrips, GetOfAnAbsentKeyIsNotFound,
                             PuttingTheSameBlobTwiceIsANoOp,
                             TheSameBytesUnderAnotherExtensionAreAnotherBlob,
                             RemoveDeletesAndIsOkWhenAbsent, MalformedKeysAreInvalidArgument,
                             AKeyThatIsNotTheBytesHashIsRefused, ABlobSurvivesReopening,
-                            ConcurrentPutsOfOneBlobAllSucceed);
+                            ConcurrentPutsOfOneBlobAllSucceed,
+                            SizeAndReadAtAnOffsetReturnJustThatRange,
+                            SizeAndReadOfAnAbsentOrMalformedKeyFail, ALargeBlobReadsBackInChunks,
+                            AChunkOfABlobRemovedMidStreamIsNotFound);
 
 }  // namespace ztm::test

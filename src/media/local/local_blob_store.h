@@ -40,6 +40,9 @@ class LocalBlobStore final : public BlobStore {
   // unavailable when the file system refuses (full, read-only, permissions).
   boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override;
   boost::asio::awaitable<Result<std::string>> get(std::string key) override;
+  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override;
+  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
+                                                   std::size_t max_bytes) override;
   boost::asio::awaitable<Result<void>> remove(std::string key) override;
 
  private:

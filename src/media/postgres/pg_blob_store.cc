@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <span>
 #include <utility>
@@ -39,12 +40,30 @@ constexpr pg::Statement kPut{
     kPutFormats};
 constexpr pg::Statement kGet{"ztm_blobs_get", "SELECT bytes FROM blobs WHERE key = $1", nullptr,
                              /*result_format=*/1};
+// A streamed blob: its length without reading it (octet_length of an out-of-line bytea reads
+// only its TOAST pointer), then each chunk by substring, which on EXTERNAL (uncompressed)
+// storage fetches only the TOAST pieces the range covers, not the whole value.
+constexpr pg::Statement kSize{"ztm_blobs_size",
+                              "SELECT octet_length(bytes) FROM blobs WHERE key = $1"};
+constexpr pg::Statement kRead{"ztm_blobs_read",
+                              "SELECT substring(bytes FROM $2::int + 1 FOR $3::int) FROM blobs "
+                              "WHERE key = $1",
+                              nullptr, /*result_format=*/1};
 constexpr pg::Statement kRemove{"ztm_blobs_remove", "DELETE FROM blobs WHERE key = $1"};
 
 Result<void> check_key(const std::string& key) {
   if (!valid_blob_key(key))
     return Error{Errc::invalid_argument, fmt::format("malformed blob key \"{}\"", key)};
   return {};
+}
+
+// The one row of a statement about one blob; not_found when there is none.
+awaitable<Result<pg::QueryResult>> blob_row(pg::Host& host, const pg::Statement& statement,
+                                            const std::string& key, pg::Params params) {
+  auto r = co_await host.execute(statement, params);
+  if (!r.ok()) co_return std::move(r).error();
+  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
+  co_return r;
 }
 
 }  // namespace
@@ -79,9 +98,36 @@ awaitable<Result<void>> PgBlobStore::put(std::string key, std::string bytes) {
 awaitable<Result<std::string>> PgBlobStore::get(std::string key) {
   if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
   const std::array<const char*, 1> params{key.c_str()};
-  auto r = co_await host_.execute(kGet, params);
+  auto r = co_await blob_row(host_, kGet, key, params);
   if (!r.ok()) co_return std::move(r).error();
-  if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
+  co_return std::string(r->text(0, 0));  // binary: the raw bytes
+}
+
+awaitable<Result<std::uint64_t>> PgBlobStore::size(std::string key) {
+  if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
+  const std::array<const char*, 1> params{key.c_str()};
+  auto r = co_await blob_row(host_, kSize, key, params);
+  if (!r.ok()) co_return std::move(r).error();
+  const auto length = r->int64(0, 0);
+  if (!length || *length < 0)
+    co_return Error{Errc::internal, fmt::format("blob {}: size \"{}\"", key, r->text(0, 0))};
+  co_return static_cast<std::uint64_t>(*length);
+}
+
+awaitable<Result<std::string>> PgBlobStore::read(std::string key, std::uint64_t offset,
+                                                 std::size_t max_bytes) {
+  if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
+  // A bytea is at most 1 GB, so every offset within one fits an int; beyond it nothing is left.
+  if (offset >= kMaxBytea || max_bytes == 0) {
+    auto exists = co_await size(std::move(key));
+    if (!exists) co_return std::move(exists).error();
+    co_return std::string();
+  }
+  const std::string from = std::to_string(offset);
+  const std::string length = std::to_string(std::min<std::size_t>(max_bytes, kMaxBytea));
+  const std::array<const char*, 3> params{key.c_str(), from.c_str(), length.c_str()};
+  auto r = co_await blob_row(host_, kRead, key, params);
+  if (!r.ok()) co_return std::move(r).error();
   co_return std::string(r->text(0, 0));  // binary: the raw bytes
 }
 

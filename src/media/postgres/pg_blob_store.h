@@ -40,6 +40,11 @@ class PgBlobStore final : public BlobStore {
   // the server cannot be reached in time.
   boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override;
   boost::asio::awaitable<Result<std::string>> get(std::string key) override;
+  // Streaming (BlobReader): the length from the row without reading the bytes, and each chunk
+  // by substring, which reads only the TOAST pieces it covers (the column is EXTERNAL).
+  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override;
+  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
+                                                   std::size_t max_bytes) override;
   boost::asio::awaitable<Result<void>> remove(std::string key) override;
 
  private:
