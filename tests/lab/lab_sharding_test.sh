@@ -272,7 +272,10 @@ load_ok() {  # requests answered so far (0 before the first progress line)
   echo "${n:-0}"
 }
 load_past() { [ "$(load_ok)" -ge "$1" ]; }
-check "the load flows" until_ok 60 load_past 3000
+check "the load flows" until_ok 60 load_past 3000 || {
+  tail -n 5 "$work/load.out" "$load/progress" >&2
+  head -n 5 "$load/failures" >&2 2>/dev/null
+}
 echo during >"$load/phase"
 
 # kill_rebalance_at PATTERN: starts `ztm shard rebalance --shards 5` and kill -9s it once its
