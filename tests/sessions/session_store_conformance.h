@@ -212,24 +212,32 @@ TYPED_TEST_P(SessionStoreConformance, HitsCountOverASlidingWindow) {
     this->clock_.advance(2000ms);  // the window after that one passes quietly
     EXPECT_EQ(this->hit("login:ada", 1s)->hits, 1);
   } else {
-    // Real time on the engine's clock: 10 hits, then one as soon after their window as we can.
-    std::chrono::milliseconds left{0};
-    for (int i = 0; i < 10; ++i) {
-      auto h = this->hit("login:eve", 1s);
-      ASSERT_EQ(outcome(h), "ok");
-      left = h->reset_in;
-    }
-    const auto slept = std::chrono::steady_clock::now();
-    std::this_thread::sleep_for(left + 20ms);  // until the window has ended, by its own answer
+    // Real time on the engine's clock: 10 hits, then one as soon after their window as we can
+    // tell it ended. A probe key opened just after them ends its windows just after theirs; its
+    // rollovers (a hit's reset_in jumping up), polled, say when.
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(outcome(this->hit("login:eve", 1s)), "ok");
+    auto probe = this->hit("probe:eve", 1s);
+    ASSERT_EQ(outcome(probe), "ok");
+    auto left = probe->reset_in;
+    const auto rolled_over = [&] {
+      return eventually(
+          [&] {
+            auto h = this->hit("probe:eve", 1s);
+            const bool rolled = h.ok() && h->reset_in > left;
+            if (h.ok()) left = h->reset_in;
+            return rolled;
+          },
+          3s, 10ms);
+    };
+    ASSERT_TRUE(rolled_over());
     const auto after = this->hit("login:eve", 1s);
-    const auto late = std::chrono::steady_clock::now() - slept - left;
     ASSERT_EQ(outcome(after), "ok");
-    // The previous window's 10 weigh (1000 - late) / 1000: at least half while late < 500 ms.
-    if (late < 500ms) {
-      EXPECT_GE(after->hits, 1 + 5) << "a fixed window would answer 1";
-    }
-    // Two quiet windows: nothing of them left.
-    std::this_thread::sleep_for(after->reset_in + 1000ms + 20ms);
+    // The previous window's 10 weigh (its end + 1 s - now) / 1 s: nearly all of them, so at
+    // least half unless this thread stalled for half a second.
+    EXPECT_GE(after->hits, 1 + 5) << "a fixed window would answer 1";
+    // Two more rollovers of the probe: eve's window of `after` and the next have passed quietly.
+    ASSERT_TRUE(rolled_over());
+    ASSERT_TRUE(rolled_over());
     EXPECT_EQ(this->hit("login:eve", 1s)->hits, 1);
   }
 }
