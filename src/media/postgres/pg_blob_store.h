@@ -4,10 +4,9 @@
 // survive the loss of any web or worker host, without a new engine to run (docs/media.md).
 //
 // Asynchronous libpq on the callers' event loops (pg::Host: pipelined connections per loop).
-// pg::Connection speaks libpq's text format, so bytes travel hex-encoded ("\x..."): twice their
-// size on the wire, and encoding or decoding costs the event loop about 2 ms per MB (a 5 MB photo
-// 10 ms; the 20 MB upload limit 40 ms). Binary parameters and results in pg::Connection would
-// remove both; until then, keep blobs within ImageLimits::max_bytes.
+// The bytes travel in binary both ways (as text, bytea is hex: twice the size on the wire and
+// about 2 ms per MB of encoding on the event loop); reads for streaming take one substring() of
+// the column per chunk (docs/media.md, "Streaming a blob").
 //
 // put(): one statement that checks the key against the bytes' SHA-256 on the server (no hashing
 // on the event loop) and inserts with ON CONFLICT DO NOTHING (same key, same bytes: a no-op).
