@@ -14,8 +14,9 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <stdexcept>
+
+#include "http/client.h"
 
 namespace ztm::etcd {
 
@@ -42,11 +43,7 @@ std::string where(const HostPort& endpoint) {
              : fmt::format("[{}]:{}", endpoint.host, endpoint.port);
 }
 
-std::string failure(const boost::system::error_code& ec) {
-  if (ec == beast::error::timeout) return "timed out";
-  if (ec == asio::error::operation_aborted) return "cancelled";
-  return ec.message();
-}
+using http::failure;
 
 bool is_http_error(const boost::system::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category();
@@ -58,23 +55,14 @@ bool is_http_error(const boost::system::error_code& ec) {
 asio::awaitable<Result<void>> connect_and_send(beast::tcp_stream& stream, const HostPort& endpoint,
                                                const char* path, const std::string& body,
                                                std::chrono::milliseconds timeout) {
-  boost::system::error_code ec;
-  auto token = asio::redirect_error(asio::use_awaitable, ec);
-  asio::ip::tcp::resolver resolver(stream.get_executor());
-  const auto port = std::to_string(endpoint.port);
-  const auto endpoints = co_await resolver.async_resolve(endpoint.host, port, token);
-  if (ec) co_return Error{Errc::unavailable, where(endpoint) + ": resolve: " + failure(ec)};
-  stream.expires_after(timeout);
-  co_await stream.async_connect(endpoints, token);
-  if (ec) co_return Error{Errc::unavailable, where(endpoint) + ": connect: " + failure(ec)};
   bhttp::request<bhttp::string_body> request(bhttp::verb::post, path, 11);
   request.set(bhttp::field::host, where(endpoint));
   request.set(bhttp::field::content_type, "application/json");
   request.body() = body;
   request.prepare_payload();
-  stream.expires_after(timeout);
-  co_await bhttp::async_write(stream, request, token);
-  if (ec) co_return Error{Errc::unavailable, where(endpoint) + ": send: " + failure(ec)};
+  auto sent = co_await http::connect_and_send(stream, endpoint.host, std::to_string(endpoint.port),
+                                              request, timeout);
+  if (!sent) co_return Error{Errc::unavailable, where(endpoint) + ": " + sent.error().message};
   co_return Result<void>{};
 }
 

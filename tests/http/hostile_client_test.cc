@@ -288,7 +288,8 @@ TEST(HostileClient, SlowReadersOfALargeBlobHoldAChunkEachNotTheBlob) {
 }
 
 // The head of a streamed body is out before its last chunk is read: a blob removed meanwhile can
-// only end the connection, and the client sees a body shorter than its Content-Length.
+// only end the connection, and the client sees a body shorter than its Content-Length (possibly
+// none of it, when the removal wins the race with the first chunk's read).
 TEST(HostileClient, ABlobRemovedWhileStreamedEndsTheConnectionShortOfItsLength) {
   constexpr std::size_t kBlobBytes = 10 << 20;
   TestServer server;
@@ -311,7 +312,6 @@ TEST(HostileClient, ABlobRemovedWhileStreamedEndsTheConnectionShortOfItsLength) 
   ASSERT_NE(raw.find("Content-Length: " + std::to_string(kBlobBytes) + "\r\n"), std::string::npos)
       << raw.substr(0, 300);
   const auto body = raw.size() - (raw.find("\r\n\r\n") + 4);
-  EXPECT_GT(body, 0u);
   EXPECT_LT(body, kBlobBytes);
 }
 

@@ -8,13 +8,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <stdexcept>
 
 #include "core/url.h"
+#include "http/client.h"
 
 namespace ztm::cdn {
 
@@ -60,28 +59,21 @@ asio::awaitable<Result<void>> VarnishEdge::send(std::string xkey, std::string sy
   auto fail = [this](std::string_view what) {
     return Error{Errc::unavailable, fmt::format("edge {}: {}", options_.name, what)};
   };
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
-  asio::ip::tcp::resolver resolver(stream.get_executor());
-  boost::system::error_code ec;
-  auto token = asio::redirect_error(asio::use_awaitable, ec);
-  const auto endpoints = co_await resolver.async_resolve(host_, port_, token);
-  if (ec) co_return fail("resolve: " + ec.message());
-  stream.expires_after(options_.timeout);
-  co_await stream.async_connect(endpoints, token);
-  if (ec) co_return fail("connect: " + ec.message());
-  bhttp::request<bhttp::empty_body> req(bhttp::verb::purge, "/", 11);
+  bhttp::request<bhttp::string_body> req(bhttp::verb::purge, "/", 11);
   req.set(bhttp::field::host, host_);
   if (!xkey.empty()) req.set("Xkey-Purge", xkey);
   if (!synced_at.empty()) req.set("X-Ztm-Synced-At", synced_at);
   req.prepare_payload();
-  stream.expires_after(options_.timeout);
-  co_await bhttp::async_write(stream, req, token);
-  if (ec) co_return fail("send: " + ec.message());
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  auto sent = co_await http::connect_and_send(stream, host_, port_, req, options_.timeout);
+  if (!sent) co_return fail(sent.error().message);
+  boost::system::error_code ec;
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 * 1024);
   co_await bhttp::async_read(stream, buffer, parser, token);
-  if (ec) co_return fail("answer: " + ec.message());
+  if (ec) co_return fail("answer: " + http::failure(ec));
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   const unsigned status = parser.get().result_int();
   if (status != 200) co_return fail(fmt::format("PURGE answered {}", status));
