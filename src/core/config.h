@@ -27,7 +27,8 @@ struct HttpConfig {
   int first_request_timeout_ms = 5'000;  // a new connection's first byte
   int idle_timeout_ms = 60'000;          // keep-alive connection with no request started
   int header_timeout_ms = 10'000;        // from the first byte of a request to its last header
-  int body_timeout_ms = 30'000;          // reading the body
+  int body_timeout_ms = 30'000;          // reading the body: this, plus 1 s per
+  int body_min_rate = 16 * 1024;         // ...these many bytes read (0: a whole-body deadline)
   int write_timeout_ms = 30'000;         // a client that does not read its responses
   int drain_delay_ms = 0;            // on shutdown: fail /readyz this long before closing listeners
   int shutdown_timeout_ms = 10'000;  // then wait at most this long for in-flight requests

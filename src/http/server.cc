@@ -120,6 +120,25 @@ asio::awaitable<void> Server::linger_close(Connection& conn) {
 
 namespace {
 
+// Reads the rest of a body into `parser`, the connection's `deadline` at `timeout` from now plus
+// 1 s for every `min_rate` bytes read so far (whole milliseconds; 0: no more than `timeout`).
+asio::awaitable<beast::error_code> read_body(tcp::socket& socket, SteadyClock::time_point& deadline,
+                                             beast::flat_buffer& buffer,
+                                             bhttp::request_parser<bhttp::string_body>& parser,
+                                             std::chrono::milliseconds timeout,
+                                             std::uint64_t min_rate) {
+  const auto start = SteadyClock::now();
+  std::uint64_t received = 0;
+  while (!parser.is_done()) {
+    const auto earned = std::chrono::milliseconds(min_rate ? received * 1000 / min_rate : 0);
+    deadline = start + timeout + earned;
+    auto [ec, n] = co_await bhttp::async_read_some(socket, buffer, parser, use_tuple);
+    if (ec) co_return ec;
+    received += n;
+  }
+  co_return beast::error_code{};
+}
+
 bool has_complete_head(const beast::flat_buffer& buffer) {
   return head_end({static_cast<const char*>(buffer.data().data()), buffer.size()}) != 0;
 }
@@ -414,8 +433,9 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
         out += "HTTP/1.1 100 Continue\r\n\r\n";
         if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
       }
-      conn.expires_after(options_.body_timeout);
-      if (auto [ec, n] = co_await bhttp::async_read(conn.socket, buffer, *parser, use_tuple); ec) {
+      if (auto ec = co_await read_body(conn.socket, conn.deadline, buffer, *parser,
+                                       options_.body_timeout, options_.body_min_rate);
+          ec) {
         if (auto res = parse_error_response(ec)) {
           if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
           co_await refuse(std::move(*res));

@@ -66,7 +66,11 @@ struct ServerOptions {
   std::chrono::milliseconds first_request_timeout{5'000};  // a new connection's first byte
   std::chrono::milliseconds idle_timeout{60'000};          // between keep-alive requests
   std::chrono::milliseconds header_timeout{10'000};
+  // A body has body_timeout to arrive, plus 1 s for every body_min_rate bytes it brings (a
+  // minimum rate, as Apache's mod_reqtimeout MinRate): a slow but steady upload finishes, a
+  // trickle is cut. 0: the whole body within body_timeout.
   std::chrono::milliseconds body_timeout{30'000};
+  std::uint64_t body_min_rate = 16 * 1024;  // bytes/s
   std::chrono::milliseconds write_timeout{30'000};
   // Optional: called for every request that announces a body, once its headers are in (a copy
   // of them in `head`; body empty). Unset: every body is admitted up to max_body_bytes.

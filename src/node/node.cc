@@ -136,6 +136,7 @@ http::ServerOptions server_options(const Config& config, int threads) {
       .idle_timeout = milliseconds(h.idle_timeout_ms),
       .header_timeout = milliseconds(h.header_timeout_ms),
       .body_timeout = milliseconds(h.body_timeout_ms),
+      .body_min_rate = static_cast<std::uint64_t>(h.body_min_rate),
       .write_timeout = milliseconds(h.write_timeout_ms),
   };
 }

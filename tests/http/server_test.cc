@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <thread>
 
+#include "app/demo_data.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_server.h"
 
@@ -358,6 +360,69 @@ TEST(ServerLimits, SlowClientIsCutOffAtTheHeaderTimeout) {
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, std::chrono::milliseconds(250));
   EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// A body has body_timeout to arrive plus 1 s per body_min_rate bytes: a login padded to 40,000
+// bytes, sent at twice the minimum rate, takes twice the body timeout and is answered; the same
+// body trickled at a tenth of it is cut soon after the body timeout.
+class PacedLogin {
+ public:
+  static constexpr std::size_t kBody = 40'000;
+  PacedLogin() {
+    body_ = std::string(R"({"email":")") + app::kDemoUserEmail + R"(","password":")" +
+            app::kDemoUserPassword + R"("})";
+    body_.resize(kBody, ' ');  // JSON allows trailing whitespace
+    client_.send(
+        "POST /sessions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(kBody) + "\r\n\r\n");
+  }
+  // Sends the body `piece` bytes every 50 ms, for at most 5 s; false when the server closed the
+  // connection under the writes.
+  bool send_paced(std::size_t piece) {
+    try {
+      for (std::size_t at = 0; at < kBody && elapsed() < std::chrono::seconds(5); at += piece) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        client_.send(std::string_view(body_).substr(at, piece));
+      }
+      return true;
+    } catch (const boost::system::system_error&) {
+      return false;
+    }
+  }
+  std::chrono::steady_clock::duration elapsed() const {
+    return std::chrono::steady_clock::now() - start_;
+  }
+  TestServer& server() { return server_; }
+  HttpClient& client() { return client_; }
+
+ private:
+  TestServer server_{[](Config& c) {
+    c.http.threads = 1, c.http.body_timeout_ms = 500, c.http.body_min_rate = 20'000;
+  }};
+  HttpClient client_{server_.port()};
+  std::string body_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+TEST(ServerLimits, ASlowButSteadyBodyIsReadPastTheBodyTimeout) {
+  PacedLogin login;
+  ASSERT_TRUE(login.send_paced(2'000));  // 40 kB/s: twice the minimum rate
+  const auto r = login.client().read();
+  EXPECT_EQ(r.status, 201u) << r.body;
+  EXPECT_GT(login.elapsed(), std::chrono::milliseconds(900))
+      << "the body took longer than the 500 ms body timeout to send";
+}
+
+TEST(ServerLimits, ABodyTrickledBelowTheMinimumRateIsCut) {
+  PacedLogin login;
+  const bool sent = login.send_paced(100);  // 2 kB/s: a tenth of the minimum rate
+  EXPECT_TRUE(!sent || login.client().closed_by_peer());
+  // Cut after 0.5 s plus 1 s per 20,000 bytes received (about 0.55 s), well before the 20 s
+  // the trickle would take; never before the body timeout.
+  EXPECT_GE(login.elapsed(), std::chrono::milliseconds(450));
+  EXPECT_LT(login.elapsed(), std::chrono::seconds(5));
+  EXPECT_TRUE(eventually([&] { return login.server().server().connections() == 0; }));
 }
 
 TEST(ServerLimits, IdleKeepAliveConnectionIsClosed) {
