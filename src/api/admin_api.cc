@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "api/errors.h"
+#include "api/request_parsing.h"
 
 namespace ztm::api {
 
@@ -67,6 +68,26 @@ boost::asio::awaitable<Response> AdminApi::kpis(http::Request& req) {
   Response res;
   res.body = json::serialize(kpi_report_json(*report));
   res.header("Cache-Control", "private, no-store");
+  co_return res;
+}
+
+boost::asio::awaitable<Response> AdminApi::set_role(http::Request& req) {
+  auto who = co_await auth_.principal(req);
+  if (!who) co_return error_response(who.error());
+  if (!who->admin()) co_return error_response(Error{Errc::forbidden, "only an admin sets roles"});
+  auto id = parse_id(req.params[0]);
+  if (!id) co_return error_response(id.error());
+  auto body = parse_json_body(req, max_json_depth_);
+  if (!body) co_return error_response(body.error());
+  const auto* object = body->if_object();
+  const auto* role = object ? object->if_contains("role") : nullptr;
+  if (!role || !role->is_string() || object->size() != 1)
+    co_return error_response(
+        Error{Errc::invalid_argument, R"(the body must be {"role": "admin"} or {"role": "user"})"});
+  auto done = co_await auth_.accounts().set_role(*id, std::string(role->as_string()));
+  if (!done) co_return error_response(done.error());
+  Response res;
+  res.status = 204;
   co_return res;
 }
 

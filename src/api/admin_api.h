@@ -4,6 +4,8 @@
 //   GET /admin/kpis[?day=yyyy-mm-dd]  the day's business KPIs (default today, UTC): exact and
 //                                     sketch side by side, the retention table, revenue
 //                                     (docs/kpis.md shows the JSON).
+//   PUT /admin/users/{id}/role        {"role": "admin"|"user"}: 204; the user's sessions end, so
+//                                     the change holds from its next request.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
@@ -16,13 +18,16 @@ namespace ztm::api {
 
 class AdminApi {
  public:
-  AdminApi(Auth& auth, app::KpiService& kpis) : auth_(auth), kpis_(kpis) {}
+  AdminApi(Auth& auth, app::KpiService& kpis, int max_json_depth)
+      : auth_(auth), kpis_(kpis), max_json_depth_(max_json_depth) {}
 
-  boost::asio::awaitable<http::Response> kpis(http::Request& req);  // GET /admin/kpis
+  boost::asio::awaitable<http::Response> kpis(http::Request& req);      // GET /admin/kpis
+  boost::asio::awaitable<http::Response> set_role(http::Request& req);  // PUT .../role
 
  private:
   Auth& auth_;
   app::KpiService& kpis_;
+  int max_json_depth_;
 };
 
 // The JSON of GET /admin/kpis.

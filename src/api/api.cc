@@ -57,7 +57,7 @@ Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photo
       photos_(auth, photos, cache_policy_, options_.max_json_depth),
       follows_(auth, follows, cache_policy_),
       purchases_(auth, purchases, options_.max_json_depth),
-      admin_(auth, kpis),
+      admin_(auth, kpis, options_.max_json_depth),
       readiness_(readiness),
       metrics_(metrics),
       static_files_(static_files),
@@ -120,6 +120,7 @@ void Api::add_routes() {
   router_.add(Verb::post, "/purchases", to(purchases_, &PurchasesApi::buy));
   router_.add(Verb::get, "/me/purchases", to(purchases_, &PurchasesApi::mine));
   router_.add(Verb::get, "/admin/kpis", to(admin_, &AdminApi::kpis));
+  router_.add(Verb::put, "/admin/users/{id}/role", to(admin_, &AdminApi::set_role));
   router_.add(Verb::get, "/cdn.json", [this](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;
     res.body = cdn_json_;

@@ -241,4 +241,12 @@ awaitable<Result<void>> AccountService::end_sessions_of(UserId user) {
   co_return co_await sessions_.revoke_user(user);
 }
 
+awaitable<Result<void>> AccountService::set_role(UserId user, std::string role) {
+  if (role != "user" && role != "admin")
+    co_return Error{Errc::invalid_argument, "role must be \"user\" or \"admin\""};
+  if (auto set = co_await store_.set_role(user, std::move(role)); !set) co_return set;
+  // After the store: a login between the two gets the new role; one before it is ended here.
+  co_return co_await sessions_.revoke_user(user);
+}
+
 }  // namespace ztm::app

@@ -100,6 +100,11 @@ class AccountService {
   // After a user is deleted: ends all of its sessions.
   boost::asio::awaitable<Result<void>> end_sessions_of(UserId user);
 
+  // Makes `user` an "admin" or a "user" (invalid_argument otherwise; not_found without an
+  // account) and ends its sessions: a session carries the role it was opened with, so the
+  // change holds from the user's next request (401, then a login with the new role).
+  boost::asio::awaitable<Result<void>> set_role(UserId user, std::string role);
+
  private:
   boost::asio::awaitable<Result<void>> count_attempt(std::string key, int limit);
   boost::asio::awaitable<Result<NewSession>> open_session(UserId user, std::string role);

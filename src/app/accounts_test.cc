@@ -266,6 +266,32 @@ TEST_F(AccountServiceTest, StoresDownAreUnavailableNotWrongCredentials) {
   EXPECT_EQ(errc(sign_up("bob@example.com")), "unavailable");
 }
 
+TEST_F(AccountServiceTest, ARoleChangeEndsTheUsersSessionsAndTheNextLoginCarriesIt) {
+  auto up = sign_up("ada@example.com");
+  auto other = sign_up("bob@example.com");
+  ASSERT_TRUE(up.ok() && other.ok());
+  const UserId ada = up->user.user.id;
+  ASSERT_EQ(who(up->session.token)->role, "user");
+  ASSERT_EQ(errc(run_sync(accounts.set_role(ada, "admin"))), "ok");
+  EXPECT_EQ(errc(who(up->session.token)), "unauthenticated");  // opened as a "user"
+  EXPECT_TRUE(who(other->session.token).ok());
+  auto again = log_in("ada@example.com");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(who(again->token)->admin());
+  ASSERT_EQ(errc(run_sync(accounts.set_role(ada, "user"))), "ok");
+  EXPECT_EQ(errc(who(again->token)), "unauthenticated");
+  EXPECT_FALSE(who(log_in("ada@example.com")->token)->admin());
+}
+
+TEST_F(AccountServiceTest, AnUnknownRoleOrUserChangesNothing) {
+  auto up = sign_up("ada@example.com");
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(errc(run_sync(accounts.set_role(up->user.user.id, "root"))), "invalid_argument");
+  EXPECT_EQ(errc(run_sync(accounts.set_role(up->user.user.id, ""))), "invalid_argument");
+  EXPECT_TRUE(who(up->session.token).ok());  // nothing ended
+  EXPECT_EQ(errc(run_sync(accounts.set_role(424242, "admin"))), "not_found");
+}
+
 TEST_F(AccountServiceTest, EndingAUsersSessionsRevokesEveryOne) {
   auto up = sign_up("ada@example.com");
   auto other = sign_up("bob@example.com");

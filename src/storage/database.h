@@ -65,6 +65,9 @@ class DatabaseWrapper : public Database {
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override {
     return target_.find_account(std::move(email));
   }
+  boost::asio::awaitable<Result<void>> set_role(UserId user, std::string role) override {
+    return target_.set_role(user, std::move(role));
+  }
   boost::asio::awaitable<Result<void>> ping() override { return target_.ping(); }
 
   boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override {

@@ -5,14 +5,13 @@
 namespace ztm::storage {
 namespace {
 
-constexpr std::array<const char*, 26> kOpNames = {
-    "get_user",    "list_users",      "create_user",    "update_user",
-    "delete_user", "count_users",     "create_account", "find_account",
-    "ping",        "create_photo",    "get_photo",      "delete_photo",
-    "create_job",  "get_job",         "start_job",      "complete_job",
-    "fail_job",    "outbox_batch",    "outbox_delete",  "photo_usage",
-    "list_photos", "create_purchase", "list_purchases", "record_activity",
-    "daily_kpis",  "cohorts"};
+constexpr std::array<const char*, 27> kOpNames = {
+    "get_user",     "list_users",     "create_user",     "update_user",    "delete_user",
+    "count_users",  "create_account", "find_account",    "set_role",       "ping",
+    "create_photo", "get_photo",      "delete_photo",    "create_job",     "get_job",
+    "start_job",    "complete_job",   "fail_job",        "outbox_batch",   "outbox_delete",
+    "photo_usage",  "list_photos",    "create_purchase", "list_purchases", "record_activity",
+    "daily_kpis",   "cohorts"};
 
 }  // namespace
 
@@ -79,6 +78,10 @@ boost::asio::awaitable<Result<StoredUser>> MeteredStore::create_account(User use
 
 boost::asio::awaitable<Result<Account>> MeteredStore::find_account(std::string email) {
   return measure(kFindAccount, target().find_account(std::move(email)));
+}
+
+boost::asio::awaitable<Result<void>> MeteredStore::set_role(UserId user, std::string role) {
+  return measure(kSetRole, target().set_role(user, std::move(role)));
 }
 
 boost::asio::awaitable<Result<void>> MeteredStore::ping() {

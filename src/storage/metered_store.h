@@ -34,6 +34,7 @@ class MeteredStore : public DatabaseWrapper {
   boost::asio::awaitable<Result<std::int64_t>> count_users() override;
   boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override;
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
+  boost::asio::awaitable<Result<void>> set_role(UserId user, std::string role) override;
   boost::asio::awaitable<Result<void>> ping() override;
 
   boost::asio::awaitable<Result<Photo>> create_photo(Photo photo) override;
@@ -69,6 +70,7 @@ class MeteredStore : public DatabaseWrapper {
     kCountUsers,
     kCreateAccount,
     kFindAccount,
+    kSetRole,
     kPing,
     kCreatePhoto,
     kGetPhoto,

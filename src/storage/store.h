@@ -92,6 +92,10 @@ class Store {
   // not_found when no account has this email.
   virtual boost::asio::awaitable<Result<Account>> find_account(std::string email) = 0;
 
+  // Sets the role of user `user`'s account. REQUIRES: role is "user" or "admin". not_found when
+  // the user has no account.
+  virtual boost::asio::awaitable<Result<void>> set_role(UserId user, std::string role) = 0;
+
   // Succeeds when the backend answers a trivial query (used by /readyz).
   virtual boost::asio::awaitable<Result<void>> ping() = 0;
 

@@ -115,6 +115,50 @@ TEST_F(AccountsTest, DeletingAUserEndsItsSessions) {
       401u);
 }
 
+// Security review (issue 13, low): a role change takes effect on the user's next request.
+TEST_F(AccountsTest, AnAdminChangesARoleAndItHoldsFromTheUsersNextRequest) {
+  auto up = c.request("POST", "/accounts", sign_up_body("ada@example.com", "analytical engine"));
+  ASSERT_EQ(up.status, 201u) << up.body;
+  const auto id = std::to_string(json::parse(up.body).at("user_id").as_int64());
+  const std::string ada(json::parse(up.body).at("token").as_string());
+  const std::string role = "/admin/users/" + id + "/role";
+  HttpClient as_ada(server.port()), as_admin(server.port());
+  as_ada.authorize(ada);
+  as_admin.authorize(server.admin_token());
+
+  EXPECT_EQ(as_ada.request("GET", "/admin/kpis").status, 403u);
+  auto self_promotion = as_ada.request("PUT", role, R"({"role":"admin"})");
+  EXPECT_EQ(self_promotion.status, 403u);
+  EXPECT_EQ(error_code(self_promotion), "forbidden");
+
+  ASSERT_EQ(as_admin.request("PUT", role, R"({"role":"admin"})").status, 204u);
+  EXPECT_EQ(as_ada.request("GET", "/me").status, 401u);  // the session opened as a user ended
+  auto login = c.request("POST", "/sessions", credentials("ada@example.com", "analytical engine"));
+  ASSERT_EQ(login.status, 201u) << login.body;
+  as_ada.authorize(std::string(json::parse(login.body).at("token").as_string()));
+  EXPECT_EQ(as_ada.request("GET", "/admin/kpis").status, 200u);
+
+  ASSERT_EQ(as_admin.request("PUT", role, R"({"role":"user"})").status, 204u);
+  EXPECT_EQ(as_ada.request("GET", "/admin/kpis").status, 401u);  // demoted: at once
+
+  for (const auto& [body, status, code] :
+       std::vector<std::tuple<std::string, unsigned, std::string>>{
+           {R"({"role":"root"})", 422, "validation_failed"},
+           {R"({"role":1})", 422, "validation_failed"},
+           {R"({"role":"admin","email":"x@y.z"})", 422, "validation_failed"},
+           {R"(["admin"])", 422, "validation_failed"},
+           {R"({"role":)", 400, "invalid_json"}}) {
+    auto r = as_admin.request("PUT", role, body);
+    EXPECT_EQ(r.status, status) << body << " " << r.body;
+    EXPECT_EQ(error_code(r), code) << body;
+  }
+  EXPECT_EQ(as_admin.request("PUT", "/admin/users/424242/role", R"({"role":"admin"})").status,
+            404u);
+  EXPECT_EQ(as_admin.request("PUT", "/admin/users/x/role", R"({"role":"admin"})").status, 404u);
+  c.authorize("");
+  EXPECT_EQ(c.request("PUT", role, R"({"role":"admin"})").status, 401u);
+}
+
 TEST_F(AccountsTest, FailedLoginsDoNotRevealWhetherTheAccountExists) {
   auto wrong =
       c.request("POST", "/sessions", credentials("john.smith@example.com", "wrong password"));

@@ -1,5 +1,5 @@
 #pragma once
-// The accounts part of the Store contract (create_account, find_account; see store.h), as a
+// The accounts part of the Store contract (create_account, find_account, set_role; store.h), as a
 // typed suite beside StoreConformance. A backend's test instantiates both with one factory:
 //
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, AccountConformance, ::testing::Types<SqliteFactory>);
@@ -47,6 +47,25 @@ TYPED_TEST_P(AccountConformance, FindMissingIsNotFound) {
   EXPECT_EQ(errc(this->find("ADA@example.com")), "not_found");  // the caller normalizes
 }
 
+TYPED_TEST_P(AccountConformance, SetRoleChangesOnlyThatAccountsRole) {
+  ASSERT_EQ(outcome(this->sign_up(7, "ada@example.com")), "ok");
+  ASSERT_EQ(outcome(this->sign_up(8, "alan@example.com")), "ok");
+  ASSERT_EQ(outcome(run_sync(this->store_->set_role(7, "admin"))), "ok");
+  EXPECT_EQ(this->find("ada@example.com")->role, "admin");
+  EXPECT_EQ(this->find("alan@example.com")->role, "user");
+  ASSERT_EQ(outcome(run_sync(this->store_->set_role(7, "user"))), "ok");
+  EXPECT_EQ(this->find("ada@example.com")->role, "user");
+  ASSERT_EQ(outcome(run_sync(this->store_->set_role(7, "user"))), "ok");  // unchanged: still ok
+  EXPECT_EQ(this->find("ada@example.com")->password_hash,
+            this->account(7, "ada@example.com").password_hash);
+}
+
+TYPED_TEST_P(AccountConformance, SetRoleOfAUserWithoutAnAccountIsNotFound) {
+  EXPECT_EQ(errc(run_sync(this->store_->set_role(99, "admin"))), "not_found");
+  ASSERT_EQ(outcome(this->create(sample_user(7))), "ok");  // a user, no account
+  EXPECT_EQ(errc(run_sync(this->store_->set_role(7, "admin"))), "not_found");
+}
+
 TYPED_TEST_P(AccountConformance, ATakenEmailIsConflictAndCreatesNoUser) {
   ASSERT_EQ(outcome(this->sign_up(7, "ada@example.com")), "ok");
   auto again = this->sign_up(8, "ada@example.com");
@@ -91,7 +110,9 @@ TYPED_TEST_P(AccountConformance, ConcurrentSignUpsWithOneEmailHaveOneWinner) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(AccountConformance, CreateAccountStoresTheUserAndItsCredentials,
-                            FindMissingIsNotFound, ATakenEmailIsConflictAndCreatesNoUser,
+                            FindMissingIsNotFound, SetRoleChangesOnlyThatAccountsRole,
+                            SetRoleOfAUserWithoutAnAccountIsNotFound,
+                            ATakenEmailIsConflictAndCreatesNoUser,
                             AnExistingUserIdIsConflictAndCreatesNoAccount,
                             DeletingTheUserDeletesItsAccount,
                             ConcurrentSignUpsWithOneEmailHaveOneWinner);

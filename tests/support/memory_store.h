@@ -123,6 +123,16 @@ class MemoryStore : public storage::Database {
     if (it == accounts_.end()) co_return Error{Errc::not_found, "no such account"};
     co_return it->second;
   }
+  boost::asio::awaitable<Result<void>> set_role(UserId user, std::string role) override {
+    std::lock_guard lock(mu_);
+    if (fail_) co_return Error{*fail_, "injected failure"};
+    for (auto& [email, account] : accounts_)
+      if (account.user_id == user) {
+        account.role = std::move(role);
+        co_return Result<void>{};
+      }
+    co_return Error{Errc::not_found, "no such account"};
+  }
   // PhotoStore
   boost::asio::awaitable<Result<storage::Photo>> create_photo(storage::Photo photo) override {
     std::lock_guard lock(mu_);

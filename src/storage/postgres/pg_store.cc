@@ -79,6 +79,10 @@ awaitable<Result<Account>> PgStore::find_account(std::string email) {
   co_return co_await pg_find_account(host_, email);
 }
 
+awaitable<Result<void>> PgStore::set_role(UserId user, std::string role) {
+  co_return co_await pg_set_role(host_, user, role);
+}
+
 awaitable<Result<void>> PgStore::ping() {
   co_return co_await pg_ping(host_);
 }

@@ -69,6 +69,8 @@ constexpr Statement kInsertAccount{
 constexpr Statement kFindAccount{
     "ztm_find_account",
     "SELECT user_id, email, password_hash, role FROM accounts WHERE email = $1"};
+constexpr Statement kSetRole{"ztm_set_role",
+                             "UPDATE accounts SET role = $2 WHERE user_id = $1 RETURNING user_id"};
 #undef ZTM_USER_COLUMNS
 
 // A compare-and-set that missed, then found the row back at the expected version (deleted and
@@ -297,6 +299,19 @@ awaitable<Result<Account>> pg_find_account(Host& host, const std::string& email)
   if (!id) co_return Error{Errc::internal, "postgres: malformed account row"};
   co_return Account{*id, std::string(r->text(0, 1)), std::string(r->text(0, 2)),
                     std::string(r->text(0, 3))};
+}
+
+awaitable<Result<void>> pg_set_role(Host& host, UserId user, const std::string& role) {
+  const std::string id_text = std::to_string(user);
+  const std::array<const char*, 2> params{id_text.c_str(), role.c_str()};
+  auto r = co_await host.execute(kSetRole, params);
+  if (!r.ok()) co_return std::move(r).error();
+  if (r->rows() == 0) {  // no account, or (a shard behind a finalised move) moved
+    auto why = co_await absent(host, user);
+    if (why.code == Errc::not_found) why.message = "no such account";
+    co_return why;
+  }
+  co_return Result<void>{};
 }
 
 awaitable<Result<void>> pg_ping(Host& host) {

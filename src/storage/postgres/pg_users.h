@@ -30,6 +30,8 @@ boost::asio::awaitable<Result<std::int64_t>> pg_count_users(pg::Host& host);
 boost::asio::awaitable<Result<StoredUser>> pg_create_account(pg::Host& host, User user,
                                                              Account account);
 boost::asio::awaitable<Result<Account>> pg_find_account(pg::Host& host, const std::string& email);
+boost::asio::awaitable<Result<void>> pg_set_role(pg::Host& host, UserId user,
+                                                 const std::string& role);
 boost::asio::awaitable<Result<void>> pg_ping(pg::Host& host);
 
 }  // namespace ztm::storage

@@ -337,6 +337,13 @@ awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
       [&email](pg::Host& h) { return pg_find_account(h, email); }, Retry::always);
 }
 
+// On the primary, as logins read it. Setting a role twice sets it once: safe to send again when
+// the outcome is unknown.
+awaitable<Result<void>> ReplicaRouter::set_role(UserId user, std::string role) {
+  co_return co_await on_primary<void>(
+      [user, &role](pg::Host& h) { return pg_set_role(h, user, role); }, Retry::always);
+}
+
 // pg_delete_user reports nothing; Committed carries the position write() fills in.
 awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
                                                         std::optional<std::int64_t> expected) {

@@ -220,6 +220,10 @@ awaitable<Result<Committed>> ShardedStore::delete_user(UserId id,
                           [=](Database& db, std::size_t) { return db.delete_user(id, expected); });
 }
 
+awaitable<Result<void>> ShardedStore::set_role(UserId user, std::string role) {
+  return write<void>(user, [=](Database& db, std::size_t) { return db.set_role(user, role); });
+}
+
 awaitable<Result<std::int64_t>> ShardedStore::count_users() {
   std::int64_t total = 0;
   const auto map = snapshot();

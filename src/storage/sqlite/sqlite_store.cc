@@ -56,6 +56,7 @@ constexpr const char* account_insert =
     "VALUES(?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
 constexpr const char* account_find =
     "SELECT user_id, email, password_hash, role FROM accounts WHERE email = ?1";
+constexpr const char* account_role = "UPDATE accounts SET role = ?2 WHERE user_id = ?1";
 }  // namespace sql
 #undef ZTM_USER_COLUMNS
 
@@ -294,6 +295,18 @@ awaitable<Result<Account>> SqliteStore::find_account(std::string email) {
         if (rc != SQLITE_ROW) return c.error(rc, "find_account");
         return Account{st.column_int64(0), st.column_text(1), st.column_text(2), st.column_text(3)};
       });
+}
+
+awaitable<Result<void>> SqliteStore::set_role(UserId user, std::string role) {
+  co_return co_await db_->write<void>([user, &role](Connection& w) -> Result<void> {
+    auto st = w.prepare(sql::account_role);
+    if (!st.ok()) return std::move(st).error();
+    st->bind(1, user);
+    st->bind(2, role);
+    if (int rc = st->step(); rc != SQLITE_DONE) return w.error(rc, "set_role");
+    if (sqlite3_changes(w.db()) == 0) return Error{Errc::not_found, "no such account"};
+    return {};
+  });
 }
 
 awaitable<Result<void>> SqliteStore::ping() {

@@ -55,6 +55,7 @@ class SqliteStore final : public Database {
   boost::asio::awaitable<Result<std::int64_t>> count_users() override;
   boost::asio::awaitable<Result<StoredUser>> create_account(User user, Account account) override;
   boost::asio::awaitable<Result<Account>> find_account(std::string email) override;
+  boost::asio::awaitable<Result<void>> set_role(UserId user, std::string role) override;
   boost::asio::awaitable<Result<void>> ping() override;
 
   // PhotoStore (sqlite_photos.cc)
