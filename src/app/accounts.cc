@@ -207,7 +207,16 @@ awaitable<Result<NewSession>> AccountService::log_in(std::string email, std::str
   auto match = co_await hasher_.verify(std::move(account->password_hash), std::move(password));
   if (!match) co_return std::move(match).error();
   if (!*match) co_return kWrongCredentials;
-  co_return co_await open_session(account->user_id, std::move(account->role));
+  auto session = co_await open_session(account->user_id, account->role);
+  if (!session) co_return session;
+  // set_role ends the sessions open when it runs: one opened after it, with the role read
+  // before it, would outlive the change. So the role is read again now that the session
+  // exists, and a session opened with a role that no longer holds is ended.
+  auto now = co_await store_.find_account(*normalized);
+  if (now && now->user_id == account->user_id && now->role == account->role) co_return session;
+  auto revoked = co_await sessions_.revoke(session_key(session->token));
+  if (!revoked) co_return std::move(revoked).error();
+  co_return Error{Errc::unavailable, "the account changed during the login; log in again"};
 }
 
 awaitable<Result<Principal>> AccountService::authenticate(std::string token) {

@@ -283,6 +283,36 @@ TEST_F(AccountServiceTest, ARoleChangeEndsTheUsersSessionsAndTheNextLoginCarries
   EXPECT_FALSE(who(log_in("ada@example.com")->token)->admin());
 }
 
+// A demotion whose store write lands after a login read the account, and whose session revoke
+// runs before that login's session opens, must not leave an admin session behind.
+TEST_F(AccountServiceTest, ADemotionDuringALoginLeavesNoSessionWithTheOldRole) {
+  struct DemotedMidLogin : test::MemoryStore {
+    bool armed = false;
+    boost::asio::awaitable<Result<storage::Account>> find_account(std::string email) override {
+      auto account = co_await MemoryStore::find_account(std::move(email));
+      if (armed && account) {
+        armed = false;
+        auto demoted = co_await MemoryStore::set_role(account->user_id, "user");
+        EXPECT_TRUE(demoted.ok());
+      }
+      co_return account;
+    }
+  } racy;
+  AccountService service{racy, sessions, hasher, ids, options};
+  auto up = run_sync(service.sign_up("ada@example.com", "correct horse", profile(), "10.0.0.1"));
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE(run_sync(racy.set_role(up->user.user.id, "admin")).ok());
+  racy.armed = true;
+  auto login = run_sync(service.log_in("ada@example.com", "correct horse", "10.0.0.1"));
+  ASSERT_FALSE(racy.armed);
+  if (login.ok()) {
+    auto session = run_sync(service.authenticate(login->token));
+    EXPECT_FALSE(session.ok() && session->admin()) << "a session still carries the old role";
+  } else {
+    EXPECT_EQ(errc(login), "unavailable");
+  }
+}
+
 TEST_F(AccountServiceTest, AnUnknownRoleOrUserChangesNothing) {
   auto up = sign_up("ada@example.com");
   ASSERT_TRUE(up.ok());
