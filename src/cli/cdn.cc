@@ -46,7 +46,7 @@ std::string hit_ratio(const std::vector<NamedUrl>& metrics, const std::string& e
 // "purge queue 0 pending": the messages (keys and syncs) on the edge's purge queue not yet
 // confirmed by the edge, when the queue is shared (NATS); the embedded one is a web server's own.
 std::string purge_queue_depth(const Config& config, const std::string& edge) {
-  if (config.queue.backend != "nats") return "purge queue: in each web server (embedded)";
+  if (config.queue.backend != "nats") return "purge queue: not shown (queue.backend = embedded)";
   auto queue = node::open_purge_queue(config, Clock::system(), edge);
   auto pending = run_sync(queue->pending());
   if (!pending) return "purge queue: " + pending.error().message;
