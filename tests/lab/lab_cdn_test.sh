@@ -323,6 +323,7 @@ queues_drained() {
 }
 check "4c: ... every edge's purge queue drained (ztm cdn status: purge queue 0 pending)" \
   until_ok 10 queues_drained || cat "$work/cdn-status-healed.out" >&2
+echo "  after healing: $(grep -o 'purge queue [0-9]* pending' "$work/cdn-status-healed.out" | paste -sd, -)"
 # ... and edge2 confirmed what waited (its confirmed purges rose after the heal).
 purges_rose() { local n; n=$(purges_confirmed edge2) && [ "$n" -gt "$purges_before_heal" ]; }
 check "4c: ... edge2's ztm_cdn_purges_total rose after healing (from $purges_before_heal)" \
