@@ -50,7 +50,7 @@ echo "edge.vcl: compiles with the lease 100y and 2s (varnishd -C, $(varnishd -V 
 [ "${1:-}" = "--run" ] || exit 0
 
 cat > "$work/origin.py" <<'PY'
-# A fake origin: /users/12 with CDN-Cache-Control max-age=2, SWR 1, SIE 30, a strong ETag and
+# A fake origin: /users/12 (and every path under it) with CDN-Cache-Control max-age=2, SWR 1, SIE 30, a strong ETag and
 # 304s (a path with "slow" answers after 0.5 s); /_ctl/{bump,err,ok,down,up} change it; /_count/PATH says how often PATH was asked;
 # /_edge/PATH the Ztm-Edge-Fetch header of its last request.
 import http.server, json, sys, time
@@ -93,8 +93,16 @@ class H(http.server.BaseHTTPRequestHandler):
         return self.out(404, b"{}", [("Cache-Control", "no-store")])
     do_HEAD = do_GET
     def do_POST(self):
+        # POST /users: 201 with a Location elsewhere; POST .../edit: 200 with a Content-Location
+        # elsewhere; any other: 201 with Location /users/12.
         s["n"][self.path] = s["n"].get(self.path, 0) + 1
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/users":
+            return self.out(201, b"{}", [("Location", "/users/12?created=1"),
+                                         ("Cache-Control", "no-store")])
+        if self.path.endswith("/edit"):
+            return self.out(200, b"{}", [("Content-Location", "/users/12/cl?v=2"),
+                                         ("Cache-Control", "no-store")])
         self.out(201, b"{}", [("Location", "/users/12"), ("Cache-Control", "no-store")])
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PY
@@ -142,8 +150,17 @@ expect "$(get $E/ -X PURGE)" "403 MISS -" "PURGE on the public listener: refused
 curl -s -o /dev/null "$O/_ctl/bump"
 expect "$(curl -s -X PURGE -H 'Xkey-Purge: user-12' $A/)" '{"purged":2}' "xkey purge of user-12 (/users/12 and /users/12/slow)"
 expect "$(get $E/users/12)" "200 MISS -" "after the purge: a miss"
+# RFC 9111 4.4: the target URI, Location and Content-Location, each on a request whose own URL
+# is another (so that only the header's invalidation can make the miss).
+expect "$(get $E/users/12)" "200 HIT -" "cached again"
+expect "$(get $E/users -X POST -d x)" "201 MISS method" "POST /users through the edge: passed"
+expect "$(get $E/users/12)" "200 MISS -" "a successful POST invalidated its Location (query dropped)"
+expect "$(get $E/users/12/cl)" "200 MISS -" "another URL: a miss"
+expect "$(get $E/users/12/cl)" "200 HIT -" "another URL: then a hit"
+expect "$(get $E/users/12/cl/edit -X POST -d x)" "200 MISS method" "POST .../edit through the edge: passed"
+expect "$(get $E/users/12/cl)" "200 MISS -" "a successful POST invalidated its Content-Location (query dropped)"
 expect "$(get $E/users/12 -X POST -d x)" "201 MISS method" "POST through the edge: passed"
-expect "$(get $E/users/12)" "200 MISS -" "a successful POST invalidated its Location"
+expect "$(get $E/users/12)" "200 MISS -" "a successful POST invalidated its target URI"
 sleep 2.2
 expect "$(get $E/users/12)" "200 HIT stale-while-revalidate" "expired, within SWR: stale hit"
 sleep 3.5  # the stale hit refreshed it in the background: past ttl + SWR again

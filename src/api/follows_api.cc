@@ -6,6 +6,7 @@
 
 #include "api/errors.h"
 #include "api/request_parsing.h"
+#include "app/purge_keys.h"
 
 namespace ztm::api {
 
@@ -68,8 +69,10 @@ boost::asio::awaitable<Response> FollowsApi::page(http::Request& req, Side side)
   Response res;
   std::string tag = content_etag(body);
   CachePolicy::conditional(req, res, std::move(tag), std::move(body));
-  // Nothing purges these keys yet: edges keep a page for the list TTL (api/follows_api.h).
-  cache_.public_read(req, res, CachePolicy::Read::list, fmt::format("{}-{}", name, *user));
+  // Purged by the relay once it applied a follow of either side (app/purge_keys.h).
+  cache_.public_read(
+      req, res, CachePolicy::Read::list,
+      side == Side::followers ? app::followers_key(*user) : app::following_key(*user));
   co_return res;
 }
 

@@ -5,8 +5,9 @@
 //   DELETE /users/{id}/follow      the caller stops following {id} -> 204 (idempotent too)
 //   GET    /users/{id}/followers   a page of who follows {id} (?after&limit), by user id
 //   GET    /users/{id}/following   a page of whom {id} follows, by user id
-// The pages are public reads kept by edges for the list TTL: nothing purges them yet, so a page
-// may be that much older than the last follow (and the followers side also waits for the relay).
+// The pages are public reads kept by edges, tagged followers-{id} / following-{id}
+// (app/purge_keys.h); the outbox relay purges both sides of a follow once it applied it, so an
+// edge's page is as fresh as the followers side at the origin (which also waits for the relay).
 
 #include <boost/asio/awaitable.hpp>
 

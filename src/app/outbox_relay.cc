@@ -89,8 +89,7 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
         continue;
       }
       changes.push_back(m.id);
-      keys.insert(user_key(follower));
-      keys.insert(user_key(followee));
+      for (auto& k : keys_for_follow(follower, followee)) keys.insert(std::move(k));
       continue;
     }
     if (m.topic != "jobs") {

@@ -17,10 +17,11 @@
 //             apply succeeded. A failed apply stops the pass there (the later messages of the same
 //             follower must not overtake it); applied again after a crash, it changes nothing.
 //             Both users' documents show the counts: after the pass's applies the relay
-//             invalidates them in the caches (`users`), and purges user-{follower} and
-//             user-{followee} at the edges with the pass's changes (the message is deleted once
-//             its purge is, so a failed purge re-applies it, which changes nothing, and purges
-//             again). Repeats count too: a repeat may be the retry of a failed purge.
+//             invalidates them in the caches (`users`), and purges keys_for_follow (both users,
+//             followers-{followee}, following-{follower}: app/purge_keys.h) at the edges with the
+//             pass's changes (the message is deleted once its purge is, so a failed purge
+//             re-applies it, which changes nothing, and purges again). Repeats count too: a repeat
+//             may be the retry of a failed purge.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>

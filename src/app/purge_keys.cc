@@ -14,6 +14,12 @@ std::string owner_key(UserId id) {
 std::string photo_key(std::int64_t photo_id) {
   return "photo-" + std::to_string(photo_id);
 }
+std::string followers_key(UserId id) {
+  return "followers-" + std::to_string(id);
+}
+std::string following_key(UserId id) {
+  return "following-" + std::to_string(id);
+}
 std::string url_key(std::string_view path) {
   return "url:" + std::string(path);
 }
@@ -47,6 +53,10 @@ Result<std::vector<std::string>> keys_for_change(std::string_view payload) {
     }
   }
   return bad;
+}
+
+std::vector<std::string> keys_for_follow(UserId follower, UserId followee) {
+  return {user_key(follower), user_key(followee), followers_key(followee), following_key(follower)};
 }
 
 std::vector<std::string> purge_messages(const std::vector<std::string>& keys,

@@ -16,6 +16,8 @@ inline constexpr std::string_view kUsersListKey = "users-list";  // every page o
 std::string user_key(UserId id);                                 // "user-12": GET /users/12
 std::string owner_key(UserId id);  // "owner-12": GET /users/12/photos pages, 12's photos
 std::string photo_key(std::int64_t photo_id);  // "photo-9": GET /photos/9
+std::string followers_key(UserId id);          // "followers-12": GET /users/12/followers pages
+std::string following_key(UserId id);          // "following-12": GET /users/12/following pages
 // "url:/media/<key>": the edge tags every object with its path (RFC 9111 4.4 invalidation).
 std::string url_key(std::string_view path);
 
@@ -25,6 +27,11 @@ std::string url_key(std::string_view path);
 //   user delete   user-{id} users-list owner-{id}                 [url:/media/<blob>]
 // invalid_argument for a payload that is none of these.
 Result<std::vector<std::string>> keys_for_change(std::string_view payload);
+
+// The keys a follow or unfollow of `followee` by `follower` purges (the relay, once it applied
+// the change): both users' documents (they carry the counts), the followee's followers pages and
+// the follower's following pages.
+std::vector<std::string> keys_for_follow(UserId follower, UserId followee);
 
 // The purge-queue messages {"keys":[...]} that carry `keys`, each at most `max_bytes` long (a
 // key longer than that alone in its message): one message for a whole relay pass, as a rule.

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "cli/commands.h"
+#include "core/clock.h"
 #include "core/run_sync.h"
 #include "core/url.h"
 #include "lab/health.h"
@@ -40,6 +41,16 @@ std::string hit_ratio(const std::vector<NamedUrl>& metrics, const std::string& e
   const double lookups = *hits + *misses;
   if (lookups == 0) return "hit ratio: no lookups yet";
   return fmt::format("hits {:.1f} % of {:.0f} lookups", 100 * *hits / lookups, lookups);
+}
+
+// "purge queue 0 pending": the messages (keys and syncs) on the edge's purge queue not yet
+// confirmed by the edge, when the queue is shared (NATS); the embedded one is a web server's own.
+std::string purge_queue_depth(const Config& config, const std::string& edge) {
+  if (config.queue.backend != "nats") return "purge queue: not shown (queue.backend = embedded)";
+  auto queue = node::open_purge_queue(config, Clock::system(), edge);
+  auto pending = run_sync(queue->pending());
+  if (!pending) return "purge queue: " + pending.error().message;
+  return fmt::format("purge queue {} pending", *pending);
 }
 
 std::vector<NamedUrl> edge_admins(const Config& config, const char* command) {
@@ -80,10 +91,10 @@ int cdn_status(const Config& config) {
                            ? o->at("synced_age_s").to_number<double>()
                            : -1;
     troubled += fenced || !healthy;
-    fmt::print("{:<10} {:<28} origin {:<7}  purges synced {:.3f} s ago  {}  {}\n", admin.name,
+    fmt::print("{:<10} {:<28} origin {:<7}  purges synced {:.3f} s ago  {}  {}  {}\n", admin.name,
                admin.url, healthy ? "healthy" : "sick", age,
                fenced ? "FENCED: mutable reads go to the origin" : "serving from cache",
-               hit_ratio(metrics, admin.name));
+               hit_ratio(metrics, admin.name), purge_queue_depth(config, admin.name));
   }
   return troubled ? kSomeEdgesFailed : 0;
 }

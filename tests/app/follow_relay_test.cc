@@ -149,7 +149,8 @@ TEST_F(FollowRelayTest, AMessageAppliedTwiceChangesNothing) {
 
 // The counts are in the user documents, cached in L1 and L2: the apply changes the followee's
 // followers count (and the follower's document may be cached from before its follow), so the
-// relay invalidates both documents and purges both users' keys at the edges.
+// relay invalidates both documents and purges both users' keys at the edges (with the follow
+// pages that changed: tests/cdn/purge_test.cc).
 TEST_F(FollowRelayTest, AnApplyRefreshesBothUsersCachedDocumentsAndPurgesThemAtTheEdges) {
   for (UserId id : {kAda, kBea})
     ASSERT_TRUE(run_sync(db.create_user(storage::User{id, "A", "B", {"s", "c", "st", 1}, {}})));
@@ -179,7 +180,8 @@ TEST_F(FollowRelayTest, AnApplyRefreshesBothUsersCachedDocumentsAndPurgesThemAtT
   auto purges = run_sync(edge.fetch(10, std::chrono::milliseconds(0)));
   ASSERT_TRUE(purges.ok());
   ASSERT_FALSE(purges->empty());
-  EXPECT_EQ(purges->front().payload, R"({"keys":["user-11","user-22"]})");
+  EXPECT_EQ(purges->front().payload,
+            R"({"keys":["followers-22","following-11","user-11","user-22"]})");
   EXPECT_EQ(pending(), 0u);  // deleted once its purge was published
 }
 

@@ -132,6 +132,38 @@ TEST_F(PurgeTest, TheRelayPutsAPasssKeysOnEveryEdgeQueueInOneMessageThenASync) {
   EXPECT_TRUE(run_sync(store_.outbox_batch(10))->empty());
 }
 
+// GET /users/{id}/followers and /following are tagged with these keys (api/follows_api.cc): a
+// follow and an unfollow purge the followee's followers pages and the follower's following pages,
+// with both users' documents (their counts).
+TEST_F(PurgeTest, AFollowAndAnUnfollowPurgeBothSidesPagesAtEveryEdge) {
+  auto jobs = open("jobs"), edge1 = open("edge1"), edge2 = open("edge2");
+  app::OutboxRelay relay(store_, store_, *jobs,
+                         {.edges = {{"edge1", edge1.get()}, {"edge2", edge2.get()}}});
+  for (UserId id : {7, 8})
+    ASSERT_TRUE(run_sync(store_.create_user(user(id, "London"), std::nullopt)).ok());
+  ASSERT_EQ(*run_sync(relay.relay_once()), 2);  // the creates: out of the way
+  for (auto* q : {edge1.get(), edge2.get()}) drain(*q);
+  const json::value want =
+      json::parse(R"({"keys":["followers-8","following-7","user-7","user-8"]})");
+  for (bool follow : {true, false}) {
+    SCOPED_TRACE(follow ? "follow" : "unfollow");
+    if (follow) {
+      ASSERT_TRUE(*run_sync(store_.follow(7, 8, "Ada", "Bea")));
+    } else {
+      ASSERT_TRUE(*run_sync(store_.unfollow(7, 8)));
+    }
+    ASSERT_EQ(*run_sync(relay.relay_once()), 1);
+    for (auto* q : {edge1.get(), edge2.get()}) {
+      const auto got = drain(*q);
+      ASSERT_FALSE(got.empty());
+      EXPECT_EQ(json::parse(got.front()), want);
+    }
+  }
+  EXPECT_EQ(app::followers_key(8), "followers-8");
+  EXPECT_EQ(app::following_key(7), "following-7");
+  EXPECT_EQ(app::keys_for_follow(7, 8), (Keys{"user-7", "user-8", "followers-8", "following-7"}));
+}
+
 TEST_F(PurgeTest, WithoutEdgesChangesAreOnlyDeleted) {
   auto jobs = open("jobs");
   app::OutboxRelay relay(store_, store_, *jobs, {});

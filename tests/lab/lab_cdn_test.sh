@@ -14,7 +14,7 @@ ztm=$1
 . "$(dirname "$0")/../support/check.sh"
 . "$(dirname "$0")/lab_common.sh"
 . "$(dirname "$0")/lab_load.sh"
-lab_setup lab_cdn ip jq curl haproxy redis-server nats-server varnishd varnishadm promtool
+lab_setup lab_cdn ip jq curl haproxy redis-server nats-server varnishd varnishadm promtool psql
 
 lb=http://10.77.0.10
 declare -A edge_url=([edge1]=http://10.77.0.21 [edge2]=http://10.77.0.22)
@@ -237,7 +237,9 @@ check "4b': a client's Ztm-Edge-Fetch through lb1 changes nothing ($client_fetch
 # cannot reach it, its clients still can. A write at the origin is then served old by edge2 only
 # until its purge lease lapses (2 s after its last sync, which is at most 250 ms before the
 # write); after that it passes mutable reads to the origin (fenced). Healed, the purge that
-# waited is delivered and the lease moves on.
+# waited is delivered and the lease moves on, and nothing was lost on the way: the outbox is
+# empty, both purge queues drain (ztm cdn status, from NATS), and edge2 confirmed purges again
+# (ztm_cdn_purges_total{edge="edge2"} over the web servers rose after the heal).
 for e in edge1 edge2; do
   fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
   fetch "${group_of[$e]}" "${edge_url[$e]}/users/12"
@@ -247,7 +249,18 @@ cut_web() {  # cut_web cut|heal: edge2 <-> web1..web3 (ztm lab chaos)
   local n
   for n in 1 2 3; do "$ztm" lab chaos "$1" edge2 "web$n" --dir "$dir" >/dev/null || return 1; done
 }
+web_config=$(ls "$dir"/hosts/web1/*/ztm.toml | head -1)
+db_url=$(sed -n 's/^postgres_url *= *"\(.*\)"$/\1/p' "$web_config")
+purges_confirmed() {  # purges_confirmed EDGE: ztm_cdn_purges_total{edge=EDGE} summed over web1..3
+  local n
+  for n in 1 2 3; do
+    ip netns exec ztm-lb1 curl -s -m 2 "http://10.77.1.$((9 + n)):8080/metrics" || return 1
+  done | awk -v m="ztm_cdn_purges_total{edge=\"$1\"}" '$1 == m { sum += $2; n++ }
+    END { if (n != 3) exit 1; printf "%d\n", sum }'
+}
 check "4c: ztm lab chaos cut edge2 web1..3" cut_web cut
+purges_at_cut=$(purges_confirmed edge2)
+check "4c: ... every web server counts edge2's confirmed purges ($purges_at_cut)" test -n "$purges_at_cut"
 check "4c: ... edge2 cannot reach web1, web1 cannot reach edge2's admin listener" \
   eval '! ip netns exec ztm-edge2 curl -s -m 1 -o /dev/null http://10.77.1.10:8080/healthz &&
         ! ip netns exec ztm-web1 curl -s -m 1 -o /dev/null "${admin_url[edge2]}/.ztm/edge"'
@@ -277,6 +290,9 @@ cdn_status=$("$ztm" cdn status --cdn.edge_admins "$admins" 2>&1); status=$?
 check "4c: ztm cdn status exits 3 while an edge is fenced" test "$status" -eq 3
 check "4c: ... and says which" eval 'grep -q "^edge2 .*FENCED" <<<"$cdn_status" && grep -q "^edge1 .*serving from cache" <<<"$cdn_status"'
 echo "  edge cut off: old copy served until it fenced itself ${fenced_from:-?} ms after the write"
+purges_before_heal=$(purges_confirmed edge2)
+check "4c: ... no purge confirmed by edge2 while cut ($purges_at_cut, then $purges_before_heal)" \
+  test -n "$purges_before_heal" -a "$purges_before_heal" = "$purges_at_cut"
 check "4c: ztm lab chaos heal edge2 web1..3" cut_web heal
 check "4c: ... edge2 reaches web1 again" ip netns exec ztm-edge2 curl -sf -m 2 -o /dev/null http://10.77.1.10:8080/healthz
 not_fenced() { [ "$(edge_json edge2 | jq -r .fenced)" = false ]; }
@@ -295,6 +311,24 @@ check "4c: and edge2 serves the new version from its cache again (within 3 s)" \
 check "4c: ... never the old one after healing" \
   awk -v new="$etag_cut" '$1 != new { bad = 1 } END { exit bad }' "$work/healed.log"
 check "4c: ztm cdn status: every edge well again" "$ztm" cdn status --cdn.edge_admins "$admins"
+# Nothing lost: the web tier's outbox holds no row (every change was relayed to the queues) ...
+outbox_empty() { [ "$(psql "$db_url" -tAc 'SELECT count(*) FROM outbox' 2>/dev/null)" = 0 ]; }
+check "4c: healed: the outbox is drained (no row waits)" until_ok 5 outbox_empty
+# ... every edge's purge queue in NATS has nothing left unconfirmed (a sync or two may be in
+# flight at any instant: polled until a look finds both at 0) ...
+queues_drained() {
+  "$ztm" cdn status --config "$web_config" >"$work/cdn-status-healed.out" 2>&1
+  grep -q "^edge1 .*purge queue 0 pending" "$work/cdn-status-healed.out" &&
+    grep -q "^edge2 .*purge queue 0 pending" "$work/cdn-status-healed.out"
+}
+check "4c: ... every edge's purge queue drained (ztm cdn status: purge queue 0 pending)" \
+  until_ok 10 queues_drained || cat "$work/cdn-status-healed.out" >&2
+echo "  after healing: $(grep -o 'purge queue [0-9]* pending' "$work/cdn-status-healed.out" | paste -sd, -)"
+# ... and edge2 confirmed what waited (its confirmed purges rose after the heal).
+purges_rose() { local n; n=$(purges_confirmed edge2) && [ "$n" -gt "$purges_before_heal" ]; }
+check "4c: ... edge2's ztm_cdn_purges_total rose after healing (from $purges_before_heal)" \
+  until_ok 5 purges_rose
+echo "  edge2's confirmed purges: $purges_at_cut at the cut, $purges_before_heal before healing, $(purges_confirmed edge2) after"
 
 # --- 4d. the operator's purge --------------------------------------------------------------------
 check "4d: ztm cdn purge /users/12: every edge confirms" \
@@ -388,7 +422,6 @@ status_shows_edges() {  # the supervisor's view is refreshed once a second
 }
 check "6: lab status shows each edge's origin and hit ratio" until_ok 5 status_shows_edges
 # The operator's view, from a web server's own configuration (cdn.edge_admins, cdn.edge_metrics).
-web_config=$(ls "$dir"/hosts/web1/*/ztm.toml | head -1)
 "$ztm" cdn status --config "$web_config" >"$work/cdn-status.out" 2>&1; status=$?
 check "6: ztm cdn status --config <web1's>: every edge well (exit $status)" test "$status" -eq 0
 for e in edge1 edge2; do
