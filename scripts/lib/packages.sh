@@ -1,10 +1,10 @@
 # Debian 12 packages, by purpose; sourced by scripts/run, scripts/test and bench scripts.
 # shellcheck shell=bash
 BUILD_PACKAGES="g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
-  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev libhiredis-dev libvips-dev libnats-dev curl"
+  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev libhiredis-dev libvips-dev libnats-dev libnetfilter-queue-dev curl"
 TEST_PACKAGES="clang-format clang libclang-rt-14-dev libgtest-dev libbenchmark-dev prometheus sqlite3 iproute2 jq postgresql-15 patroni etcd-server
   redis-server redis-sentinel redis-tools haproxy openssl nats-server imagemagick
-  varnish varnish-modules prometheus-varnish-exporter chromium
+  varnish varnish-modules prometheus-varnish-exporter chromium iptables
   prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
   rsyslog rsyslog-relp"
 BENCH_PACKAGES="nginx-light h2o wrk util-linux imagemagick"

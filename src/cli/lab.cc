@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "lab/dashboard.h"
+#include "lab/delay.h"
 #include "lab/host_exporter.h"
 #include "lab/lab.h"
 #include "lab/supervisor.h"
@@ -111,6 +112,12 @@ class Lab final : public Subcommand {
     host_exporter_->group("");
     host_exporter_->add_option("--listen", listen_)->required();
     host_exporter_->add_option("--port", port_)->required();
+    delay_ = lab_->add_subcommand("delay", "");  // hidden: engine delay (lab/delay.h)
+    delay_->group("");
+    delay_->add_option("--queue", delay_options_.queue)->required();
+    delay_->add_option("--ms", delay_options_.delay_ms)->required()->check(CLI::Range(0, 10'000));
+    delay_->add_option("--max-held", delay_options_.max_held)->check(CLI::Range(1, 1'000'000));
+    delay_->add_option("--stats", delay_options_.stats);
     dashboard_ = lab_->add_subcommand("dashboard", "");  // hidden: engine dashboard
     dashboard_->group("");
     dashboard_->add_option("--listen", listen_)->required();
@@ -148,6 +155,7 @@ class Lab final : public Subcommand {
       if (down_->parsed()) return lab::down(dir);
       if (supervise_->parsed()) return lab::supervise(dir, up_options_);
       if (host_exporter_->parsed()) return lab::serve_host_metrics(listen_, port_);
+      if (delay_->parsed()) return lab::run_delay(delay_options_);
       if (dashboard_->parsed())
         return lab::serve_dashboard(
             {.address = listen_, .port = port_, .lab_dir = dir, .prometheus = prometheus_});
@@ -171,6 +179,8 @@ class Lab final : public Subcommand {
   CLI::App* supervise_;
   CLI::App* host_exporter_;
   CLI::App* dashboard_;
+  CLI::App* delay_;
+  lab::DelayOptions delay_options_;
   std::string prometheus_;
   std::string dir_;
   lab::UpOptions up_options_;

@@ -70,6 +70,22 @@ std::string edge_summary(const json::object& h) {
   return out + "]";
 }
 
+// "  [delay +40 ms to 10.77.0.64/27,10.77.1.2/32, 0 dropped]" for a host with far links (stage
+// cdn), "  [delay DOWN: far links cut]" while its delay process is not running; "" for others.
+std::string delay_summary(const json::object& h) {
+  const auto* d = h.if_contains("delay");
+  if (!d || !d->is_object()) return "";
+  const auto& o = d->as_object();
+  if (o.contains("down")) return "  [delay DOWN: far links cut]";
+  std::string far;
+  if (const auto* f = o.if_contains("far"); f && f->is_array())
+    for (const auto& v : f->as_array()) far += (far.empty() ? "" : ",") + str(v);
+  std::string out = fmt::format("  [delay +{} ms to {}", o.at("ms").to_number<int>(), far);
+  if (const auto* dropped = o.if_contains("dropped"); dropped && dropped->is_number())
+    out += fmt::format(", {} dropped", dropped->to_number<std::int64_t>());
+  return out + "]";
+}
+
 // The host's own CPU time and memory (its cgroups): "12.3s", "45.6M"; "-" when unknown.
 std::pair<std::string, std::string> usage_summary(const json::object& h) {
   std::pair<std::string, std::string> out{"-", "-"};
@@ -98,9 +114,9 @@ void print_table(const json::object& s) {
                            p.at("healthy").as_bool() ? ", healthy" : "");
     }
     const auto [cpu, memory] = usage_summary(h);
-    fmt::print("{:<8} {:<4} {:<12} {:<16} {:>7} {:>8}  {}{}{}\n", str(h.at("name")),
+    fmt::print("{:<8} {:<4} {:<12} {:<16} {:>7} {:>8}  {}{}{}{}\n", str(h.at("name")),
                str(h.at("dc")), str(h.at("address")), roles, cpu, memory, procs,
-               replication_summary(h), edge_summary(h));
+               replication_summary(h), edge_summary(h), delay_summary(h));
   }
   fmt::print("clients: {}{}\n", str(s.at("url")),
              s.contains("https_url") ? " and " + str(s.at("https_url")) : "");

@@ -216,6 +216,10 @@ Stage queue() {
 // frozen, the queue down) stops serving what a purge may have missed within 2 s.
 constexpr const char* kEdgeLease = "2s";
 constexpr int kEdges = 2;
+// Distance (docs/lab.md "Distance"): the round trip a far link adds. Each edge holds its packets
+// to the other client group and to the origin (lb1's private address) this long, lb1 its packets
+// to every client group; a group and its own edge are near (nothing added).
+constexpr const char* kFarMs = "40";
 
 Stage cdn() {
   std::string edges;
@@ -241,6 +245,21 @@ Stage cdn() {
   }
   stage.client_groups = {{.name = "clients1", .first = 32, .prefix = 27, .nearer = "edge1"},
                          {.name = "clients2", .first = 64, .prefix = 27, .nearer = "edge2"}};
+  std::string origin, all_groups;
+  for (const auto& h : stage.hosts)
+    if (h.name == "lb1") origin = host_address(h) + "/32";
+  for (const auto& g : stage.client_groups)
+    all_groups += (all_groups.empty() ? "" : ",") + client_subnet(g);
+  for (auto& h : stage.hosts) {
+    std::string far;
+    if (h.name == "lb1") far = all_groups;
+    for (const auto& g : stage.client_groups)
+      if (h.roles == std::vector<std::string>{"edge"} && g.nearer != h.name)
+        far += client_subnet(g) + ",";
+    if (h.roles == std::vector<std::string>{"edge"}) far += origin;
+    if (!far.empty())
+      h.processes.push_back({.engine = "delay", .params = {{"ms", kFarMs}, {"far", far}}});
+  }
   return stage;
 }
 

@@ -33,8 +33,10 @@ struct HostDef {
 // A group of clients on the public network (figure 1-11: each group nearer one edge). The lab
 // gives each group a namespace, ztm-<name>, holding one address of the group on ztm-public and
 // nothing else (no route to the private network), so a test or an operator sends requests from
-// inside the group: `ip netns exec ztm-clients1 curl http://10.77.0.21/users/12`. This kernel has
-// no netem: "nearer" is a label until the lab delays traffic between groups and edges.
+// inside the group: `ip netns exec ztm-clients1 curl http://10.77.0.21/users/12`. Distance is
+// made by the servers, not here: the stage gives the far edge and the origin a `delay` process
+// (engines/delay.cc) that holds their packets to this group, so the round trip from the group to
+// them is longer than to its nearer edge (docs/lab.md "Distance").
 struct ClientGroup {
   std::string name;  // at most 11 characters, as a host's
   int first = 0;     // the group is 10.77.0.<first>/<prefix>; its namespace has <first + 1>

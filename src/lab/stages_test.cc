@@ -172,7 +172,8 @@ TEST(Stages, CacheHasThreeNodesBeforeTheReplicatedDatabase) {
 }
 
 // Stage cdn (figure 1-11): the queue stage's hosts plus two edges, each with a private and a
-// public address and three processes (Varnish, then its exporter and its TLS front); the web tier
+// public address and four processes (Varnish, then its exporter and its TLS front, and the delay
+// of its far links); the web tier
 // (also when scaled) and lb1 know the edges; the purge lease is 2 s (the web tier syncs the
 // edges).
 TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
@@ -193,7 +194,7 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
     const HostDef& edge = *by_name.at("edge" + std::to_string(n));
     EXPECT_EQ(host_address(edge), "10.77.1.8" + std::to_string(n));
     EXPECT_EQ(public_address(edge), "10.77.0.2" + std::to_string(n));
-    ASSERT_EQ(edge.processes.size(), 3u);
+    ASSERT_EQ(edge.processes.size(), 4u);
     EXPECT_EQ(edge.processes[0].engine, "varnish");
     EXPECT_EQ(edge.processes[0].params.at("origin_host"), "lb1");
     EXPECT_EQ(edge.processes[0].params.at("lease"), "2s");
@@ -203,6 +204,7 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
               std::vector<std::string>{"edge" + std::to_string(n) + "/varnish"});
     EXPECT_EQ(edge.processes[2].engine, "tls");
     EXPECT_EQ(edge.processes[2].after, edge.processes[1].after);
+    EXPECT_EQ(edge.processes[3].engine, "delay");
   }
   EXPECT_EQ(by_name.at("lb1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
   EXPECT_EQ(by_name.at("web1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
@@ -210,6 +212,24 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
   EXPECT_EQ(queue.web_host(1).processes.at(0).params.count("edge_hosts"), 0u);
   EXPECT_EQ(cdn.max_workers, queue.max_workers);
   EXPECT_EQ(entry_url(cdn), "http://10.77.0.10:80");
+}
+
+// Distance (docs/lab.md): each edge is far from the other group and from the origin, lb1 far from
+// both groups, 40 ms each; no other host delays anything.
+TEST(Stages, CdnFarLinksAreDelayed) {
+  const Stage& cdn = *find_stage("cdn");
+  std::map<std::string, std::string> far;
+  for (const auto& h : cdn.hosts)
+    for (const auto& p : h.processes)
+      if (p.engine == "delay") {
+        EXPECT_EQ(p.params.at("ms"), "40") << h.name;
+        EXPECT_TRUE(far.emplace(h.name, p.params.at("far")).second) << h.name;
+      }
+  EXPECT_EQ(far, (std::map<std::string, std::string>{{"edge1", "10.77.0.64/27,10.77.1.2/32"},
+                                                     {"edge2", "10.77.0.32/27,10.77.1.2/32"},
+                                                     {"lb1", "10.77.0.32/27,10.77.0.64/27"}}));
+  for (const auto& h : find_stage("queue")->hosts)
+    for (const auto& p : h.processes) EXPECT_NE(p.engine, "delay") << h.name;
 }
 
 // The client groups of docs/cdn.md: 10.77.0.32/27 nearer edge1, 10.77.0.64/27 nearer edge2; the

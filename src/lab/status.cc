@@ -42,6 +42,8 @@ json::object Supervisor::status() const {
       if (p.host != &h || !p.spec || !p.spec->describe) continue;
       if (p.state == "starting" || p.state == "running") {
         p.spec->describe(host);
+      } else if (p.def->engine == "delay") {  // the host is up; its far links are cut
+        host["delay"] = {{"down", true}};
       } else {
         host["role"] = "down";
         if (p.def->engine == "patroni") host["lag_bytes"] = nullptr;

@@ -7,14 +7,16 @@
 # serves what it holds past its TTL for the stale-if-error window (a short one, for this test)
 # and 503 JSON for the rest, and is healthy again once lb1 is back; each edge's exporter serves
 # varnish_main_cache_hit in valid Prometheus text. HTTPS at each edge, and the web tier's
-# configuration of the edges, are checked too.
+# configuration of the edges, are checked too. Distance (7): each group connects to its own edge
+# in under 10 ms and to the other edge and the origin in 35 ms or more (the lab's 40 ms delay);
+# with the far edge's delay killed the far group cannot connect to it, and can once it is back.
 # Usage: lab_cdn_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) when it cannot run here.
 set -uo pipefail
 ztm=$1
 . "$(dirname "$0")/../support/check.sh"
 . "$(dirname "$0")/lab_common.sh"
 . "$(dirname "$0")/lab_load.sh"
-lab_setup lab_cdn ip jq curl haproxy redis-server nats-server varnishd varnishadm promtool psql
+lab_setup lab_cdn ip jq curl haproxy redis-server nats-server varnishd varnishadm promtool psql iptables
 
 lb=http://10.77.0.10
 declare -A edge_url=([edge1]=http://10.77.0.21 [edge2]=http://10.77.0.22)
@@ -55,8 +57,8 @@ backend_is() {
   ip netns exec "ztm-$1" varnishadm -n "$dir/hosts/$1/varnish/instance" backend.list 2>/dev/null |
     awk -v w="$2" '/origin/ && $4 == w { found = 1 } END { exit !found }'
 }
-edges_healthy() {  # both edges' Varnish, exporter and TLS front
-  [ "$(status_json | jq '[.hosts[] | select(.roles | index("edge")) | .processes[] | select(.healthy)] | length')" = 6 ]
+edges_healthy() {  # both edges' Varnish, exporter, TLS front and delay
+  [ "$(status_json | jq '[.hosts[] | select(.roles | index("edge")) | .processes[] | select(.healthy)] | length')" = 8 ]
 }
 on_first_failure() {
   tail -n 20 "$dir/supervisor.log" "$dir"/hosts/edge*/varnish/varnish.log \
@@ -79,7 +81,7 @@ echo "lab_cdn: up in $((SECONDS - started)) s"
 checks_started=$SECONDS
 
 # --- 1. the edges: healthy, named, reachable from their client groups -----------------------------
-check "1: both edges, their exporters and TLS fronts healthy" edges_healthy
+check "1: both edges, their exporters, TLS fronts and delays healthy" edges_healthy
 check "1: the web servers name the edges' HTTPS URLs and admin listeners" \
   contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" \
   $'edges="edge1=https://10.77.0.21,edge2=https://10.77.0.22"\nedge_admins="edge1=http://10.77.1.81:6091,edge2=http://10.77.1.82:6091"'
@@ -369,8 +371,17 @@ stale_or_fresh() {
 bad_answers=0
 check "5: edge1 serves the copy past its TTL: stale-if-error" until_ok 6 stale_or_fresh
 check "5: ... every answer until then the copy" test "$bad_answers" -eq 0
-fetch clients2 "${edge_url[edge2]}/users/15"
-check "5: edge2 serves its copy stale-if-error too" is "200 HIT stale-if-error"
+# edge2 fetched its copy after edge1's (each fetch pays the edge's 40 ms to the origin: docs/lab.md
+# "Distance"), so it turns stale a little later: fresh hits until then, then stale-if-error.
+edge2_stale() {
+  fetch clients2 "${edge_url[edge2]}/users/15"
+  case "$(verdict)" in
+    "200 HIT -") return 1 ;;
+    "200 HIT stale-if-error") return 0 ;;
+    *) echo "  got '$(verdict)' at edge2" >&2; bad_answers=$((bad_answers + 1)); return 1 ;;
+  esac
+}
+check "5: edge2 serves its copy stale-if-error too" until_ok 2 edge2_stale
 fetch clients1 "${edge_url[edge1]}/users/16"
 check "5: a URL never cached: 503" is "503 MISS -"
 check "5: ... with a JSON error body" \
@@ -428,6 +439,69 @@ for e in edge1 edge2; do
   check "6: ... $e's hit ratio from its exporter" \
     grep -Eq "^$e .*hits [0-9.]+ % of [0-9]+ lookups" "$work/cdn-status.out"
 done
+
+# --- 7. distance: each group is near its edge, 40 ms from the other edge and the origin ---------
+# connect_us GROUP URL: the fastest of 3 TCP connects (SYN -> SYN-ACK) from inside the group, in
+# microseconds (999999999 when none succeeded: curl says 0 for a failed one).
+connect_us() {
+  local best=999999999 t
+  for _ in 1 2 3; do
+    t=$(ip netns exec "ztm-$1" curl -s -o /dev/null -m 3 -w '%{time_connect}' "$2") || continue
+    t=$(awk '{ printf "%d", $1 * 1000000 }' <<<"$t")
+    [ "$t" -lt "$best" ] && best=$t
+  done
+  echo "$best"
+}
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+declare -A other=([edge1]=edge2 [edge2]=edge1)
+for e in edge1 edge2; do
+  g=${group_of[$e]}
+  near=$(connect_us "$g" "${edge_url[$e]}/.ztm/ping")
+  far=$(connect_us "$g" "${edge_url[${other[$e]}]}/.ztm/ping")
+  origin=$(connect_us "$g" "$lb/healthz")
+  echo "lab_cdn: from $g: connect to $e $(ms "$near") ms, to ${other[$e]} $(ms "$far") ms, to lb1 $(ms "$origin") ms"
+  check "7: $g: its edge $e is near (connect $(ms "$near") ms < 10)" test "$near" -lt 10000
+  check "7: $g: the other edge ${other[$e]} is far (connect $(ms "$far") ms >= 35)" \
+    test "$far" -ge 35000 -a "$far" -lt 1000000
+  check "7: $g: the origin lb1 is far (connect $(ms "$origin") ms >= 35)" \
+    test "$origin" -ge 35000 -a "$origin" -lt 1000000
+done
+status_shows_delays() {  # the table: lb1 and each edge with their far links
+  local table
+  table=$("$ztm" lab status --dir "$dir")
+  grep -Eq "^edge1 .*\[delay \+40 ms to 10.77.0.64/27,10.77.1.2/32, [0-9]+ dropped\]" <<<"$table" &&
+    grep -Eq "^lb1 .*\[delay \+40 ms to 10.77.0.32/27,10.77.0.64/27, [0-9]+ dropped\]" <<<"$table"
+}
+check "7: lab status shows lb1's and edge1's delay" until_ok 5 status_shows_delays
+# An edge's miss pays the origin's distance (edge -> lb1 is far), its hit does not.
+first_byte_us() {
+  ip netns exec ztm-clients1 curl -s -o /dev/null -m 3 -w '%{time_starttransfer}' "$1" |
+    awk '{ printf "%d", $1 * 1000000 }'
+}
+miss=$(first_byte_us "${edge_url[edge1]}/users/20")
+hit=$(first_byte_us "${edge_url[edge1]}/users/20")
+echo "lab_cdn: clients1 at edge1, GET /users/20: miss $(ms "$miss") ms to the first byte, hit $(ms "$hit") ms"
+check "7: a miss at edge1 waits for the far origin (first byte $(ms "$miss") ms >= 35)" \
+  test "$miss" -ge 35000
+check "7: the hit does not (first byte $(ms "$hit") ms < 10)" test "$hit" -gt 0 -a "$hit" -lt 10000
+check "7: status shows edge1's far links" test \
+  "$(status_json | jq -c '.hosts[] | select(.name == "edge1") | [.delay.ms, .delay.far]')" = \
+  '[40,["10.77.0.64/27","10.77.1.2/32"]]'
+# The delay program dies: far packets are dropped (no --queue-bypass), never sent undelayed.
+check "7: chaos kill edge2/delay" "$ztm" lab chaos kill edge2/delay --dir "$dir"
+check "7: status: edge2/delay exited, edge2's far links down" test \
+  "$(status_json | jq -c '.hosts[] | select(.name == "edge2") | [(.processes[] | select(.name == "edge2/delay") | .state), .delay.down]')" = \
+  '["exited",true]'
+check "7: clients1 cannot connect to edge2 (its far link is cut, not undelayed)" \
+  not ip netns exec ztm-clients1 curl -s -o /dev/null -m 2 "${edge_url[edge2]}/.ztm/ping"
+fetch clients2 "${edge_url[edge2]}/.ztm/ping"
+check "7: clients2 still reaches edge2 (near: not queued)" is "200 MISS -"
+check "7: chaos start edge2/delay" "$ztm" lab chaos start edge2/delay --dir "$dir"
+far=$(connect_us clients1 "${edge_url[edge2]}/.ztm/ping")
+echo "lab_cdn: from clients1 to edge2 after the delay restarted: $(ms "$far") ms"
+check "7: clients1 reaches edge2 again, 40 ms away (connect $(ms "$far") ms)" \
+  test "$far" -ge 35000 -a "$far" -lt 1000000
+check "7: edge2 sees the origin healthy again" until_ok 5 origin_healthy_at edge2 true
 echo "lab_cdn: checks in $((SECONDS - checks_started)) s"
 
 "$ztm" lab down --dir "$dir" >/dev/null 2>&1

@@ -15,6 +15,7 @@ PrepareFn find_engine(const std::string& name) {
   if (name == "varnish") return prepare_varnish;
   if (name == "varnish-exporter") return prepare_varnish_exporter;
   if (name == "tls") return prepare_edge_tls;
+  if (name == "delay") return prepare_delay;
   if (name == "prometheus") return prepare_prometheus;
   if (name == "alertmanager") return prepare_alertmanager;
   if (name == "host-exporter") return prepare_host_exporter;

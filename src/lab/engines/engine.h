@@ -1,10 +1,10 @@
 #pragma once
 // An engine is what runs in a lab process: ztm serve, ztm worker, PostgreSQL, etcd, Patroni,
-// HAProxy, Redis, Sentinel, NATS, Varnish and its exporter; with --observe, Prometheus,
-// Alertmanager and the exporters.
-// Each has one file in this folder with a prepare function: it writes the engine's files into
-// its working directory (configs rendered from deploy/<engine>/), runs one-off set-up steps
-// (initdb, seeding), and returns how to run, stop and health-check the process.
+// HAProxy, Redis, Sentinel, NATS, Varnish and its exporter, the delay of far links; with --observe,
+// Prometheus, Alertmanager and the exporters. Each has one file in this folder with a prepare
+// function: it writes the engine's files into its working directory (configs rendered from
+// deploy/<engine>/), runs one-off set-up steps (initdb, seeding), and returns how to run, stop and
+// health-check the process.
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -98,6 +98,9 @@ ProcessSpec prepare_ztm_worker(const EngineContext& context);  // engines/ztm_se
 ProcessSpec prepare_varnish(const EngineContext& context);
 ProcessSpec prepare_varnish_exporter(const EngineContext& context);
 ProcessSpec prepare_edge_tls(const EngineContext& context);
+
+// engines/delay.cc: a host's far links made long (NFQUEUE and `ztm lab delay`, delay.h).
+ProcessSpec prepare_delay(const EngineContext& context);
 
 // engines/observe.cc: what `--observe` adds (observe.h).
 ProcessSpec prepare_prometheus(const EngineContext& context);
