@@ -34,6 +34,7 @@ namespace ztm::node {
 
 using app::AccountService;
 using app::EdgePurger;
+using app::EdgePurgerOptions;
 using app::OutboxRelay;
 using app::OutboxRelayOptions;
 using app::PasswordHasher;
@@ -220,8 +221,8 @@ void Node::build_web_server() {
   for (const auto& admin : parse_named_urls(config_.cdn.edge_admins)) {
     purge_queues_.push_back(open_purge_queue(config_, clock_, admin.name));
     edges_.push_back(open_edge(admin));
-    purgers_.push_back(
-        std::make_unique<EdgePurger>(*purge_queues_.back(), *edges_.back(), &metrics_));
+    purgers_.push_back(std::make_unique<EdgePurger>(
+        *purge_queues_.back(), *edges_.back(), &metrics_, EdgePurgerOptions{.clock = &clock_}));
     relay.edges.push_back({admin.name, purge_queues_.back().get()});
   }
   relay_ = std::make_unique<OutboxRelay>(*database_, *database_, *queue_, std::move(relay));
