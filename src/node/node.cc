@@ -176,7 +176,7 @@ unsigned short Node::port() const {
 
 void Node::open_data_tier(Seams& seams) {
   const bool migrate = config_.storage.migrate_on_start;
-  backend_ = open_database(config_, metrics_, migrate);
+  backend_ = open_database(config_, metrics_, clock_, migrate);
   Database* below_metering = backend_.get();
   if (seams.wrap_database) {
     wrapped_ = seams.wrap_database(*backend_);
@@ -184,7 +184,7 @@ void Node::open_data_tier(Seams& seams) {
   }
   database_ = std::make_unique<MeteredStore>(*below_metering, metrics_, clock_);
   readiness_ = std::make_unique<Readiness>(*database_);
-  blobs_ = open_blob_store(config_, migrate);
+  blobs_ = open_blob_store(config_, clock_, migrate);
   queue_ = open_queue(config_, clock_);
 }
 
