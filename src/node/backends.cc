@@ -116,12 +116,13 @@ std::string beside_users_db(const Config& config, const char* name) {
 }
 
 // A client of the sessions' Redis (one server, or the master of a Sentinel group), its counters
-// labelled {client=name}.
+// labelled {client=name}; `clock` times its reconnect back-off and Sentinel checks.
 std::shared_ptr<redis::CommandRunner> sessions_redis(const Config& config, MetricsRegistry& metrics,
-                                                     const std::string& name) {
+                                                     const Clock& clock, const std::string& name) {
   const SessionsConfig& s = config.sessions;
   redis::ConnectionOptions connection;
   connection.timeout = std::chrono::milliseconds(s.redis_timeout_ms);
+  connection.clock = &clock;
   std::shared_ptr<redis::CommandRunner> client;
   if (!s.redis_sentinels.empty()) {
     client = std::make_shared<redis::SentinelClient>(
@@ -344,17 +345,18 @@ std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRe
   }
   if (s.backend != "redis")
     throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");
-  return std::make_unique<RedisSessionStore>(sessions_redis(config, metrics, "sessions"),
+  return std::make_unique<RedisSessionStore>(sessions_redis(config, metrics, clock, "sessions"),
                                              RedisSessionOptions{});
 }
 
 std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
-                                                               MetricsRegistry& metrics) {
+                                                               MetricsRegistry& metrics,
+                                                               const Clock& clock) {
   const std::string& choice = config.kpi.sketch;
   const bool redis = choice == "redis" || (choice == "auto" && config.sessions.backend == "redis");
   if (!redis) return std::make_unique<kpi::LocalActiveUserSketch>();
   log::info("kpi sketch", {{"on", "the sessions' redis"}});
-  return std::make_unique<kpi::RedisActiveUserSketch>(sessions_redis(config, metrics, "kpi"),
+  return std::make_unique<kpi::RedisActiveUserSketch>(sessions_redis(config, metrics, clock, "kpi"),
                                                       kpi::RedisSketchOptions{});
 }
 

@@ -53,7 +53,8 @@ std::unique_ptr<sessions::SessionStore> open_session_store(const Config& config,
 // kpi.sketch: the live DAU/WAU/MAU sketch, in this process or on the sessions' Redis (auto: Redis
 // when sessions.backend is redis); `metrics` gets ztm_redis_*{client="kpi"}.
 std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
-                                                               MetricsRegistry& metrics);
+                                                               MetricsRegistry& metrics,
+                                                               const Clock& clock);
 
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).

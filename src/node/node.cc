@@ -201,7 +201,7 @@ void Node::build_web_server() {
       "counter");
   sessions_ = open_session_store(config_, metrics_, clock_);
   hasher_ = std::make_unique<PasswordHasher>(password_hasher_options(config_.accounts));
-  sketch_ = open_active_user_sketch(config_, metrics_);
+  sketch_ = open_active_user_sketch(config_, metrics_, clock_);
   auto activity = activity_options(config_);
   activity.clock = &clock_;
   activity_ = std::make_unique<app::ActivityTracker>(*database_, *sketch_, activity, &metrics_);
