@@ -134,6 +134,32 @@ TEST_F(PurgeTest, TheRelayPutsAPasssKeysOnEveryEdgeQueueInOneMessageThenASync) {
   EXPECT_TRUE(run_sync(store_.outbox_batch(10))->empty());
 }
 
+// At most one sync per sync_interval of the clock, each with the wall time its pass began.
+TEST_F(PurgeTest, TheRelaySyncsAtMostOncePerIntervalOfTheClock) {
+  using std::chrono::milliseconds;
+  ManualClock clock;
+  auto jobs = open("jobs"), edge1 = open("edge1");
+  app::OutboxRelay relay(
+      store_, store_, *jobs,
+      {.edges = {{"edge1", edge1.get()}}, .sync_interval = milliseconds(250), .clock = &clock});
+  auto syncs = [&] {
+    std::vector<std::int64_t> at;
+    for (const auto& payload : drain(*edge1))
+      if (const auto v = json::parse(payload); v.as_object().contains("sync_at"))
+        at.push_back(v.at("sync_at").as_int64());
+    return at;
+  };
+  const std::int64_t start = unix_ms(clock.now());
+  ASSERT_TRUE(run_sync(relay.relay_once()).ok());
+  EXPECT_EQ(syncs(), std::vector<std::int64_t>{start}) << "the first drained pass syncs";
+  clock.advance(milliseconds(249));
+  ASSERT_TRUE(run_sync(relay.relay_once()).ok());
+  EXPECT_TRUE(syncs().empty()) << "a millisecond before the interval's end";
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(run_sync(relay.relay_once()).ok());
+  EXPECT_EQ(syncs(), std::vector<std::int64_t>{start + 250}) << "on its end";
+}
+
 TEST_F(PurgeTest, WithoutEdgesChangesAreOnlyDeleted) {
   auto jobs = open("jobs");
   app::OutboxRelay relay(store_, store_, *jobs, {});
