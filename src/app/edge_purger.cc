@@ -53,7 +53,7 @@ asio::awaitable<Result<int>> EdgePurger::purge_once() {
   const std::vector<std::string> key_list(keys.begin(), keys.end());
   asio::steady_timer timer(co_await asio::this_coro::executor);
   auto delay = options_.first_retry;
-  auto last_heartbeat = std::chrono::steady_clock::now();
+  auto last_heartbeat = options_.clock->steady_now();
   for (;;) {
     auto purged = co_await edge_.purge(key_list, synced_at);
     if (purged) break;
@@ -66,9 +66,9 @@ asio::awaitable<Result<int>> EdgePurger::purge_once() {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return Error{Errc::unavailable, "cdn purge: stopped while retrying"};
     delay = std::min(delay * 2, options_.max_retry);
-    if (std::chrono::steady_clock::now() - last_heartbeat >= options_.heartbeat) {
+    if (options_.clock->steady_now() - last_heartbeat >= options_.heartbeat) {
       for (const auto& m : *batch) (void)co_await queue_.in_progress(m);
-      last_heartbeat = std::chrono::steady_clock::now();
+      last_heartbeat = options_.clock->steady_now();
     }
   }
   if (failing_) log::info("cdn purge confirmed again", {{"edge", edge_.name()}});

@@ -30,6 +30,8 @@ struct EdgePurgerOptions {
   std::chrono::milliseconds first_retry{20};
   std::chrono::milliseconds max_retry{1000};
   std::chrono::milliseconds heartbeat{1000};  // in_progress while retrying (< the queue's ack_wait)
+  // When the heartbeat is due (its monotonic time; the waits between retries are real timers).
+  const Clock* clock = &Clock::system();  // must outlive the purger
 };
 
 class EdgePurger {

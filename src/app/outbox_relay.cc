@@ -124,7 +124,7 @@ boost::asio::awaitable<Result<int>> OutboxRelay::relay_once() {
     if (auto d = co_await photos_.outbox_delete(std::move(published)); !d)
       co_return std::move(d).error();
   if (!failed) co_return std::move(failed).error();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = options_.clock->steady_now();
   if (!options_.edges.empty() && count < options_.batch &&
       now - last_sync_ >= options_.sync_interval) {
     const auto ms =

@@ -51,7 +51,7 @@ struct OutboxRelayOptions {
   std::chrono::milliseconds error_wait{1000};  // a store or the queue failed
   std::vector<EdgeQueue> edges;                // none: changes are dropped
   std::chrono::milliseconds sync_interval{250};
-  const Clock* clock = &Clock::system();  // the sync's time
+  const Clock* clock = &Clock::system();  // the sync's time and its interval
   UserService* users = nullptr;  // whose cached documents a follow's counts invalidate; may be null
 };
 

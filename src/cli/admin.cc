@@ -27,7 +27,7 @@ int migrate(const Config& config) {
 
 int seed(const Config& config) {
   MetricsRegistry metrics;
-  auto database = node::open_database(config, metrics, /*migrate=*/true);
+  auto database = node::open_database(config, metrics, Clock::system(), /*migrate=*/true);
   const PasswordHasher hasher(node::password_hasher_options(config.accounts));
   auto loaded = run_sync(load_demo_data(*database, hasher));
   if (!loaded) {

@@ -79,16 +79,17 @@ void prepare_schema(Backend& store, bool migrate) {
                     *version, Backend::latest_schema_version()));
 }
 
-PgStoreOptions postgres_options(const StorageConfig& storage) {
+PgStoreOptions postgres_options(const StorageConfig& storage, const Clock& clock) {
   return PgStoreOptions{
       .conninfo = storage.postgres_url,
       .connections_per_loop = storage.postgres_connections,
       .timeout_ms = storage.postgres_timeout_ms,
       .max_pending = storage.max_pending,
+      .clock = &clock,
   };
 }
 
-ReplicaRouterOptions cluster_options(const StorageConfig& storage) {
+ReplicaRouterOptions cluster_options(const StorageConfig& storage, const Clock& clock) {
   return ReplicaRouterOptions{
       .conninfo = storage.postgres_url,
       .connections_per_loop = storage.postgres_connections,
@@ -98,6 +99,7 @@ ReplicaRouterOptions cluster_options(const StorageConfig& storage) {
       .discovery_interval_ms = storage.postgres_discovery_interval_ms,
       .hold_ms = storage.postgres_hold_ms,
       .max_held = storage.postgres_max_held,
+      .clock = &clock,
   };
 }
 
@@ -114,12 +116,13 @@ std::string beside_users_db(const Config& config, const char* name) {
 }
 
 // A client of the sessions' Redis (one server, or the master of a Sentinel group), its counters
-// labelled {client=name}.
+// labelled {client=name}; `clock` times its reconnect back-off and Sentinel checks.
 std::shared_ptr<redis::CommandRunner> sessions_redis(const Config& config, MetricsRegistry& metrics,
-                                                     const std::string& name) {
+                                                     const Clock& clock, const std::string& name) {
   const SessionsConfig& s = config.sessions;
   redis::ConnectionOptions connection;
   connection.timeout = std::chrono::milliseconds(s.redis_timeout_ms);
+  connection.clock = &clock;
   std::shared_ptr<redis::CommandRunner> client;
   if (!s.redis_sentinels.empty()) {
     client = std::make_shared<redis::SentinelClient>(
@@ -204,17 +207,17 @@ std::shared_ptr<storage::MapSource> open_map_source(const std::string& where,
 // PostgreSQL at `conninfo`, with the other storage options: one host, or a cluster (several
 // hosts) behind its router, its metrics labelled {shard} when it is one.
 std::unique_ptr<Database> open_postgres(StorageConfig storage, const std::string& conninfo,
-                                        MetricsRegistry& metrics, bool migrate,
+                                        MetricsRegistry& metrics, const Clock& clock, bool migrate,
                                         const std::string& shard = "") {
   storage.postgres_url = conninfo;
   if (names_a_cluster(storage.postgres_url)) {
-    auto router = std::make_unique<ReplicaRouter>(cluster_options(storage));
+    auto router = std::make_unique<ReplicaRouter>(cluster_options(storage, clock));
     prepare_schema(*router, migrate);
     router->register_metrics(metrics, shard.empty() ? Labels{} : Labels{{"shard", shard}});
     log::info("postgres cluster", {{"hosts", static_cast<int>(router->hosts())}});
     return router;
   }
-  auto pg = std::make_unique<PgStore>(postgres_options(storage));
+  auto pg = std::make_unique<PgStore>(postgres_options(storage, clock));
   prepare_schema(*pg, migrate);
   return pg;
 }
@@ -222,16 +225,16 @@ std::unique_ptr<Database> open_postgres(StorageConfig storage, const std::string
 }  // namespace
 
 std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& metrics,
-                                        bool migrate) {
+                                        const Clock& clock, bool migrate) {
   const StorageConfig& storage = config.storage;
   if (!storage.shard_map.empty()) {
     // Each shard opened as the unsharded branch would (the first map's now, later ones when a
     // call first needs them); a failure is the call's error, not an exception.
-    storage::ShardOpener open = [storage, &metrics, migrate](const storage::Shard& shard,
-                                                             std::size_t) {
+    storage::ShardOpener open = [storage, &metrics, &clock, migrate](const storage::Shard& shard,
+                                                                     std::size_t) {
       try {
         return Result<std::unique_ptr<Database>>(
-            open_postgres(storage, shard.conninfo, metrics, migrate, shard.name));
+            open_postgres(storage, shard.conninfo, metrics, clock, migrate, shard.name));
       } catch (const std::exception& e) {
         return Result<std::unique_ptr<Database>>(Error{Errc::unavailable, e.what()});
       }
@@ -243,7 +246,8 @@ std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& m
             .max_held = storage.shard_max_held,
             .load_report = std::chrono::milliseconds(storage.shard_load_report_ms),
             .node = config.node_id,
-            .host = host_name(config.log.host)});
+            .host = host_name(config.log.host),
+            .clock = &clock});
     store->register_metrics(metrics);
     const storage::ShardMap map = store->map();
     log::info("sharded",
@@ -251,7 +255,7 @@ std::unique_ptr<Database> open_database(const Config& config, MetricsRegistry& m
     return store;
   }
   if (storage.backend == "postgres")
-    return open_postgres(storage, storage.postgres_url, metrics, migrate);
+    return open_postgres(storage, storage.postgres_url, metrics, clock, migrate);
   auto sqlite = std::make_unique<SqliteStore>(sqlite::Options{
       .path = storage.sqlite_path,
       .threads = storage.sqlite_threads,
@@ -275,7 +279,8 @@ std::string migrate_database(const Config& config) {
       PgStore store({.conninfo = shard.conninfo, .timeout_ms = config.storage.postgres_timeout_ms});
       done += (done.empty() ? "" : "\n") + describe(store.migrate(), "shard " + shard.name);
     }
-    if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
+    if (config.media.backend == "postgres")
+      (void)open_blob_store(config, Clock::system(), /*migrate=*/true);
     return done;
   }
   if (config.storage.backend == "postgres") {
@@ -283,7 +288,8 @@ std::string migrate_database(const Config& config) {
                    .timeout_ms = config.storage.postgres_timeout_ms});
     // The URL is not printed: it may hold a password.
     std::string done = describe(store.migrate(), "postgres");
-    if (config.media.backend == "postgres") (void)open_blob_store(config, /*migrate=*/true);
+    if (config.media.backend == "postgres")
+      (void)open_blob_store(config, Clock::system(), /*migrate=*/true);
     return done;
   }
   SqliteStore store(sqlite::Options{.path = config.storage.sqlite_path, .threads = 1});
@@ -339,17 +345,18 @@ std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRe
   }
   if (s.backend != "redis")
     throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");
-  return std::make_unique<RedisSessionStore>(sessions_redis(config, metrics, "sessions"),
+  return std::make_unique<RedisSessionStore>(sessions_redis(config, metrics, clock, "sessions"),
                                              RedisSessionOptions{});
 }
 
 std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
-                                                               MetricsRegistry& metrics) {
+                                                               MetricsRegistry& metrics,
+                                                               const Clock& clock) {
   const std::string& choice = config.kpi.sketch;
   const bool redis = choice == "redis" || (choice == "auto" && config.sessions.backend == "redis");
   if (!redis) return std::make_unique<kpi::LocalActiveUserSketch>();
   log::info("kpi sketch", {{"on", "the sessions' redis"}});
-  return std::make_unique<kpi::RedisActiveUserSketch>(sessions_redis(config, metrics, "kpi"),
+  return std::make_unique<kpi::RedisActiveUserSketch>(sessions_redis(config, metrics, clock, "kpi"),
                                                       kpi::RedisSketchOptions{});
 }
 
@@ -397,11 +404,13 @@ std::unique_ptr<cdn::Edge> open_edge(const NamedUrl& admin) {
       cdn::VarnishEdgeOptions{.name = admin.name, .admin_url = admin.url});
 }
 
-std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate) {
+std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, const Clock& clock,
+                                                  bool migrate) {
   if (config.media.backend == "postgres") {
     pg::HostOptions options;
     options.connection.conninfo = config.storage.postgres_url;
     options.connection.timeout = std::chrono::milliseconds(config.storage.postgres_timeout_ms);
+    options.connection.clock = &clock;
     auto store = std::make_unique<media::PgBlobStore>(options);
     if (migrate)
       if (auto r = run_sync(store->migrate()); !r)

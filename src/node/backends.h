@@ -28,9 +28,9 @@ namespace ztm::node {
 // storage.backend: SQLite, one PostgreSQL server, or a PostgreSQL cluster (several hosts in
 // storage.postgres_url: the ReplicaRouter). With `migrate`, applies pending migrations first;
 // otherwise refuses a database whose schema is older than this build. `metrics` gets the
-// router's per-host series.
+// router's per-host series; `clock` reaches the holds, the staleness rule and the reconnects.
 std::unique_ptr<storage::Database> open_database(const Config& config, MetricsRegistry& metrics,
-                                                 bool migrate);
+                                                 const Clock& clock, bool migrate);
 
 // Applies pending migrations (ztm migrate) and says what it did; throws on failure.
 std::string migrate_database(const Config& config);
@@ -53,7 +53,8 @@ std::unique_ptr<sessions::SessionStore> open_session_store(const Config& config,
 // kpi.sketch: the live DAU/WAU/MAU sketch, in this process or on the sessions' Redis (auto: Redis
 // when sessions.backend is redis); `metrics` gets ztm_redis_*{client="kpi"}.
 std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
-                                                               MetricsRegistry& metrics);
+                                                               MetricsRegistry& metrics,
+                                                               const Clock& clock);
 
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).
@@ -69,7 +70,8 @@ std::unique_ptr<cdn::Edge> open_edge(const NamedUrl& admin);
 
 // media.backend: a local directory (default media/ beside the users database) or the PostgreSQL
 // database of storage.postgres_url; with `migrate`, creates its table first.
-std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, bool migrate);
+std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, const Clock& clock,
+                                                  bool migrate);
 
 // The options the services take, from their config sections.
 app::PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts);

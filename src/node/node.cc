@@ -34,6 +34,7 @@ namespace ztm::node {
 
 using app::AccountService;
 using app::EdgePurger;
+using app::EdgePurgerOptions;
 using app::OutboxRelay;
 using app::OutboxRelayOptions;
 using app::PasswordHasher;
@@ -176,7 +177,7 @@ unsigned short Node::port() const {
 
 void Node::open_data_tier(Seams& seams) {
   const bool migrate = config_.storage.migrate_on_start;
-  backend_ = open_database(config_, metrics_, migrate);
+  backend_ = open_database(config_, metrics_, clock_, migrate);
   Database* below_metering = backend_.get();
   if (seams.wrap_database) {
     wrapped_ = seams.wrap_database(*backend_);
@@ -184,7 +185,7 @@ void Node::open_data_tier(Seams& seams) {
   }
   database_ = std::make_unique<MeteredStore>(*below_metering, metrics_, clock_);
   readiness_ = std::make_unique<Readiness>(*database_);
-  blobs_ = open_blob_store(config_, migrate);
+  blobs_ = open_blob_store(config_, clock_, migrate);
   queue_ = open_queue(config_, clock_);
 }
 
@@ -201,7 +202,7 @@ void Node::build_web_server() {
       "counter");
   sessions_ = open_session_store(config_, metrics_, clock_);
   hasher_ = std::make_unique<PasswordHasher>(password_hasher_options(config_.accounts));
-  sketch_ = open_active_user_sketch(config_, metrics_);
+  sketch_ = open_active_user_sketch(config_, metrics_, clock_);
   auto activity = activity_options(config_);
   activity.clock = &clock_;
   activity_ = std::make_unique<app::ActivityTracker>(*database_, *sketch_, activity, &metrics_);
@@ -221,8 +222,8 @@ void Node::build_web_server() {
   for (const auto& admin : parse_named_urls(config_.cdn.edge_admins)) {
     purge_queues_.push_back(open_purge_queue(config_, clock_, admin.name));
     edges_.push_back(open_edge(admin));
-    purgers_.push_back(
-        std::make_unique<EdgePurger>(*purge_queues_.back(), *edges_.back(), &metrics_));
+    purgers_.push_back(std::make_unique<EdgePurger>(
+        *purge_queues_.back(), *edges_.back(), &metrics_, EdgePurgerOptions{.clock = &clock_}));
     relay.edges.push_back({admin.name, purge_queues_.back().get()});
   }
   relay_ = std::make_unique<OutboxRelay>(*database_, *database_, *queue_, std::move(relay));

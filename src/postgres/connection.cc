@@ -137,7 +137,7 @@ awaitable<Result<void>> Connection::ensure_connected(Clock::time_point deadline)
                                            ? std::string("postgres: timed out waiting to connect")
                                            : last_error_};
   }
-  if (const auto now = Clock::now(); now < retry_at_)
+  if (const auto now = options_.clock->steady_now(); now < retry_at_)
     co_return Error{
         Errc::unavailable,
         fmt::format("postgres: not connected (next attempt in {} ms); last error: {}",
@@ -208,7 +208,7 @@ void Connection::connect_failed(std::string message) {
   const std::chrono::milliseconds backoff = std::min<std::chrono::milliseconds>(
       options_.backoff_min * (1LL << std::min(failed_connects_ - 1, 20)), options_.backoff_max);
   close(Errc::unavailable, message);
-  retry_at_ = Clock::now() + backoff;
+  retry_at_ = options_.clock->steady_now() + backoff;
 }
 
 bool Connection::send(const Statement& statement, Params params, Request& request) {

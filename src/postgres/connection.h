@@ -44,6 +44,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/result.h"
 
 namespace ztm::pg {
@@ -52,7 +53,7 @@ namespace ztm::pg {
 // reads better in logs and JSON error bodies. Null gives "".
 std::string one_line(const char* message);
 
-using Clock = std::chrono::steady_clock;
+using Clock = std::chrono::steady_clock;  // the timers' clock: deadlines of real I/O waits
 using Strand = boost::asio::strand<boost::asio::any_io_executor>;
 
 struct ConnectionOptions {
@@ -60,6 +61,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds timeout{5000};      // a connect; a request's round trip
   std::chrono::milliseconds backoff_min{50};    // after the first failed connect
   std::chrono::milliseconds backoff_max{2000};  // the back-off doubles up to this
+  // When the back-off ends (its monotonic time). The I/O deadlines (timeout) stay on the
+  // timers' clock: they bound real waits.
+  const ztm::Clock* clock = &ztm::Clock::system();  // must outlive the connection
 };
 
 // A statement the store runs; prepared under `name` once per connection, on first use.
@@ -127,7 +131,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // For picking a connection in a pool. REQUIRES: on the strand.
   bool ready() const { return state_ == State::ready; }
   bool connecting() const { return state_ == State::connecting; }
-  bool backing_off() const { return state_ == State::disconnected && Clock::now() < retry_at_; }
+  bool backing_off() const {
+    return state_ == State::disconnected && options_.clock->steady_now() < retry_at_;
+  }
   std::size_t in_flight() const { return in_flight_.size(); }
 
   // Fails the requests in flight with `code` and disconnects; the next request reconnects.

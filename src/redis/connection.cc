@@ -198,7 +198,7 @@ void Connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
 
 Result<void> Connection::ensure_context() {
   if (ac_) return {};
-  if (const auto now = Clock::now(); now < retry_at_)
+  if (const auto now = options_.clock->steady_now(); now < retry_at_)
     return Error{Errc::unavailable,
                  fmt::format("redis {}: not connected (next attempt in {} ms); last error: {}",
                              options_.address,
@@ -250,9 +250,10 @@ void Connection::on_disconnect(const redisAsyncContext* ac, int status) {
 void Connection::connect_failed(const std::string& message) {
   ++failed_connects_;
   last_error_ = message;
-  retry_at_ = Clock::now() + std::min<std::chrono::milliseconds>(
-                                 options_.backoff_min * (1LL << std::min(failed_connects_ - 1, 20)),
-                                 options_.backoff_max);
+  retry_at_ =
+      options_.clock->steady_now() +
+      std::min<std::chrono::milliseconds>(
+          options_.backoff_min * (1LL << std::min(failed_connects_ - 1, 20)), options_.backoff_max);
 }
 
 bool Connection::idle_connection_is_broken() const {

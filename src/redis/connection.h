@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/result.h"
 #include "redis/reply.h"
 
@@ -38,7 +39,7 @@ struct redisAsyncContext;
 
 namespace ztm::redis {
 
-using Clock = std::chrono::steady_clock;
+using Clock = std::chrono::steady_clock;  // the timers' clock: deadlines of real I/O waits
 using Strand = boost::asio::strand<boost::asio::any_io_executor>;
 
 struct ConnectionOptions {
@@ -47,6 +48,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds backoff_min{50};    // after the first failed connect
   std::chrono::milliseconds backoff_max{2000};  // the back-off doubles up to this
   int max_pending = 10000;                      // commands in flight beyond this -> overloaded
+  // When the back-off ends, and a Sentinel client's next check (monotonic time). The commands'
+  // deadlines (timeout) stay on the timers' clock: they bound real waits.
+  const ztm::Clock* clock = &ztm::Clock::system();  // must outlive the connection
 };
 
 // "host:port" -> {host, port}; invalid_argument when malformed.

@@ -125,7 +125,7 @@ awaitable<void> discover(std::shared_ptr<SentinelLoop> loop) {
     }
     s.suspect = false;
     s.first_sentinel = i;
-    s.next_check = Clock::now() + s.options.check_interval;
+    s.next_check = s.options.connection.clock->steady_now() + s.options.check_interval;
     errors.clear();
     break;
   }
@@ -142,9 +142,10 @@ awaitable<Result<std::string>> master_for(std::shared_ptr<SentinelLoop> loop) {
   {
     std::lock_guard lock(s.mu);
     need = s.master.empty() || s.suspect;
-    if (!need && Clock::now() >= s.next_check) {
+    const auto now = s.options.connection.clock->steady_now();
+    if (!need && now >= s.next_check) {
       background = true;
-      s.next_check = Clock::now() + s.options.check_interval;
+      s.next_check = now + s.options.check_interval;
     }
     master = s.master;
   }

@@ -11,6 +11,7 @@
 #include "app/outbox_relay.h"
 #include "app/purge_keys.h"
 #include "cdn/varnish/varnish_edge.h"
+#include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "queue/embedded/embedded_queue.h"
 #include "tests/support/memory_store.h"
@@ -86,9 +87,10 @@ class PurgeTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
   }
   ~PurgeTest() override { std::filesystem::remove_all(dir_); }
-  std::unique_ptr<queue::Queue> open(const std::string& name) {
-    return std::make_unique<queue::EmbeddedQueue>(
-        queue::EmbeddedQueueOptions{.path = dir_ + "/" + name + ".db"});
+  std::unique_ptr<queue::Queue> open(const std::string& name, queue::QueueOptions options = {},
+                                     const Clock& clock = Clock::system()) {
+    return std::make_unique<queue::EmbeddedQueue>(queue::EmbeddedQueueOptions{
+        .path = dir_ + "/" + name + ".db", .queue = options, .clock = &clock});
   }
   // Every message's payload on `q` (acked).
   std::vector<std::string> drain(queue::Queue& q) {
@@ -164,6 +166,32 @@ TEST_F(PurgeTest, AFollowAndAnUnfollowPurgeBothSidesPagesAtEveryEdge) {
   EXPECT_EQ(app::keys_for_follow(7, 8), (Keys{"user-7", "user-8", "followers-8", "following-7"}));
 }
 
+// At most one sync per sync_interval of the clock, each with the wall time its pass began.
+TEST_F(PurgeTest, TheRelaySyncsAtMostOncePerIntervalOfTheClock) {
+  using std::chrono::milliseconds;
+  ManualClock clock;
+  auto jobs = open("jobs"), edge1 = open("edge1");
+  app::OutboxRelay relay(
+      store_, store_, *jobs,
+      {.edges = {{"edge1", edge1.get()}}, .sync_interval = milliseconds(250), .clock = &clock});
+  auto syncs = [&] {
+    std::vector<std::int64_t> at;
+    for (const auto& payload : drain(*edge1))
+      if (const auto v = json::parse(payload); v.as_object().contains("sync_at"))
+        at.push_back(v.at("sync_at").as_int64());
+    return at;
+  };
+  const std::int64_t start = unix_ms(clock.now());
+  ASSERT_TRUE(run_sync(relay.relay_once()).ok());
+  EXPECT_EQ(syncs(), std::vector<std::int64_t>{start}) << "the first drained pass syncs";
+  clock.advance(milliseconds(249));
+  ASSERT_TRUE(run_sync(relay.relay_once()).ok());
+  EXPECT_TRUE(syncs().empty()) << "a millisecond before the interval's end";
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(run_sync(relay.relay_once()).ok());
+  EXPECT_EQ(syncs(), std::vector<std::int64_t>{start + 250}) << "on its end";
+}
+
 TEST_F(PurgeTest, WithoutEdgesChangesAreOnlyDeleted) {
   auto jobs = open("jobs");
   app::OutboxRelay relay(store_, store_, *jobs, {});
@@ -214,6 +242,56 @@ TEST_F(PurgeTest, ThePurgerRetriesTheSameBatchUntilTheEdgeConfirmsThenAcksIt) {
             std::string::npos)
       << metrics.render();
   EXPECT_EQ(*run_sync(purger.purge_once()), 0) << "nothing left";
+}
+
+// An edge down for `failures` purges, each taking `step` of a manual clock; at each one it looks
+// whether another purger could take the batch (a fetch on the same queue), as a second web server
+// would once the batch's ack_wait ran out.
+class SlowDownEdge : public cdn::Edge {
+ public:
+  SlowDownEdge(int failures, std::chrono::milliseconds step, ManualClock& clock, queue::Queue& q)
+      : failures_(failures), step_(step), clock_(clock), queue_(q) {}
+  const std::string& name() const override { return name_; }
+  boost::asio::awaitable<Result<void>> purge(Keys, std::optional<std::int64_t>) override {
+    auto other = co_await queue_.fetch(256, std::chrono::milliseconds(0));
+    if (other.ok()) taken_by_another += static_cast<int>(other->size());
+    clock_.advance(step_);
+    if (failures_-- > 0) co_return Error{Errc::unavailable, "edge down"};
+    co_return Result<void>{};
+  }
+  int taken_by_another = 0;
+
+ private:
+  std::string name_ = "edge1";
+  int failures_;
+  std::chrono::milliseconds step_;
+  ManualClock& clock_;
+  queue::Queue& queue_;
+};
+
+// The heartbeat keeps a batch in progress while the edge is down: ten failed purges, 500 ms of
+// the queue's clock each, outlast the 2 s ack_wait; the retries' own waits are real (1 ms).
+TEST_F(PurgeTest, WhileTheEdgeIsDownTheHeartbeatKeepsTheBatchFromOtherPurgers) {
+  using std::chrono::milliseconds;
+  auto held_against_others = [this](milliseconds heartbeat, const std::string& name) {
+    ManualClock clock;
+    auto q = open(name, {.ack_wait = milliseconds(2000)}, clock);
+    EXPECT_TRUE(run_sync(q->publish("k", R"({"keys":["user-7"]})")).ok());
+    SlowDownEdge edge(10, milliseconds(500), clock, *q);
+    app::EdgePurger purger(*q, edge, nullptr,
+                           {.first_retry = milliseconds(1),
+                            .max_retry = milliseconds(1),
+                            .heartbeat = heartbeat,
+                            .clock = &clock});
+    auto n = run_sync(purger.purge_once());
+    EXPECT_TRUE(n.ok());
+    return edge.taken_by_another;
+  };
+  EXPECT_EQ(held_against_others(milliseconds(1000), "beating"), 0)
+      << "in progress every second of the clock: never visible to another purger";
+  EXPECT_EQ(held_against_others(std::chrono::hours(1), "silent"), 2)
+      << "the control: without a heartbeat the batch is delivered again at each ack_wait (2 s, "
+         "4 s)";
 }
 
 }  // namespace

@@ -79,6 +79,7 @@ struct RedisCacheTier::Node {
           c.timeout = o.timeout;
           c.backoff_min = std::chrono::milliseconds(10);
           c.backoff_max = o.cooldown;
+          c.clock = o.clock;
           return c;
         }()),
         breaker(

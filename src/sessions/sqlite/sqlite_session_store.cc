@@ -73,8 +73,9 @@ Error sqlite_error(sqlite3* db, int rc, const char* what) {
 
 }  // namespace
 
-struct SqliteSessionStore::Impl {
-  explicit Impl(const SqliteSessionOptions& o) : clock(o.clock), pool(o.threads, o.max_pending) {
+struct SqliteSessionStore::SessionDatabase {
+  explicit SessionDatabase(const SqliteSessionOptions& o)
+      : clock(o.clock), pool(o.threads, o.max_pending) {
     namespace fs = std::filesystem;
     if (!clock) throw std::invalid_argument("sqlite sessions: the clock must be set");
     if (o.path.empty()) throw std::runtime_error("sessions.sqlite_path is empty");
@@ -83,30 +84,30 @@ struct SqliteSessionStore::Impl {
       fs::create_directories(dir, ec);
     }
     int rc =
-        sqlite3_open_v2(o.path.c_str(), &db,
+        sqlite3_open_v2(o.path.c_str(), &conn,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc == SQLITE_OK) {
-      sqlite3_busy_timeout(db, o.busy_timeout_ms);
-      rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", nullptr,
+      sqlite3_busy_timeout(conn, o.busy_timeout_ms);
+      rc = sqlite3_exec(conn, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", nullptr,
                         nullptr, nullptr);
     }
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(conn, kSchema, nullptr, nullptr, nullptr);
     for (std::size_t i = 0; rc == SQLITE_OK && i < kSql.size(); ++i)
-      rc = sqlite3_prepare_v3(db, kSql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], nullptr);
+      rc = sqlite3_prepare_v3(conn, kSql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], nullptr);
     if (rc != SQLITE_OK) {
-      const std::string why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      const std::string why = conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc);
       close();
       throw std::runtime_error(
           fmt::format("cannot open the sessions database {}: {}", o.path, why));
     }
   }
-  ~Impl() {
+  ~SessionDatabase() {
     pool.join();
     close();
   }
   void close() {
     for (auto*& s : stmts) sqlite3_finalize(std::exchange(s, nullptr));
-    sqlite3_close_v2(std::exchange(db, nullptr));
+    sqlite3_close_v2(std::exchange(conn, nullptr));
   }
 
   // Runs body(statement) -> Result<T> with `sql` reset and bound by bind(statement), on the pool,
@@ -143,7 +144,7 @@ struct SqliteSessionStore::Impl {
   // SQLITE_DONE -> ok; else the error.
   Result<void> done(sqlite3_stmt* s, const char* what) {
     const int rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE) return sqlite_error(db, rc, what);
+    if (rc != SQLITE_DONE) return sqlite_error(conn, rc, what);
     return {};
   }
 
@@ -153,7 +154,7 @@ struct SqliteSessionStore::Impl {
   const Clock* clock;
   BlockingPool pool;
   std::mutex mu;
-  sqlite3* db = nullptr;
+  sqlite3* conn = nullptr;
   std::array<sqlite3_stmt*, kSql.size()> stmts{};
   int writes_since_purge = 0;
 };
@@ -167,7 +168,7 @@ void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
 }  // namespace
 
 SqliteSessionStore::SqliteSessionStore(SqliteSessionOptions options)
-    : impl_(std::make_unique<Impl>(options)) {}
+    : db_(std::make_unique<SessionDatabase>(options)) {}
 
 SqliteSessionStore::~SqliteSessionStore() = default;
 
@@ -175,9 +176,9 @@ awaitable<Result<void>> SqliteSessionStore::create(std::string key, SessionData 
                                                    milliseconds ttl) {
   if (auto k = check_session_key(key); !k.ok()) co_return k;
   if (auto t = check_duration(ttl, "session ttl"); !t.ok()) co_return t;
-  Impl& impl = *impl_;
-  const std::int64_t now = impl.now_ms();
-  auto call = impl.run<void>(
+  SessionDatabase& db = *db_;
+  const std::int64_t now = db.now_ms();
+  auto call = db.run<void>(
       kCreate, true,
       [&](sqlite3_stmt* s) {
         bind_text(s, 1, key);
@@ -187,8 +188,8 @@ awaitable<Result<void>> SqliteSessionStore::create(std::string key, SessionData 
         sqlite3_bind_int64(s, 5, now);
       },
       [&](sqlite3_stmt* s) -> Result<void> {
-        if (auto r = impl.done(s, "create"); !r.ok()) return r;
-        if (sqlite3_changes(impl.db) == 0) return Error{Errc::conflict, "session: the key exists"};
+        if (auto r = db.done(s, "create"); !r.ok()) return r;
+        if (sqlite3_changes(db.conn) == 0) return Error{Errc::conflict, "session: the key exists"};
         return {};
       });
   co_return co_await std::move(call);
@@ -197,12 +198,12 @@ awaitable<Result<void>> SqliteSessionStore::create(std::string key, SessionData 
 awaitable<Result<SessionData>> SqliteSessionStore::touch(std::string key, milliseconds ttl) {
   if (auto k = check_session_key(key); !k.ok()) co_return std::move(k).error();
   if (auto t = check_duration(ttl, "session ttl"); !t.ok()) co_return std::move(t).error();
-  Impl& impl = *impl_;
-  const std::int64_t now = impl.now_ms();
+  SessionDatabase& db = *db_;
+  const std::int64_t now = db.now_ms();
   const std::int64_t expires = now + ttl.count();
   // Named awaitables below: no class-type temporary inside a co_await (GCC 12, see store.h).
   // Written only when the stored expiry is stale enough (see touch_rewrite_threshold).
-  auto call = impl.run<SessionData>(
+  auto call = db.run<SessionData>(
       kFind, false,
       [&](sqlite3_stmt* s) {
         bind_text(s, 1, key);
@@ -211,17 +212,17 @@ awaitable<Result<SessionData>> SqliteSessionStore::touch(std::string key, millis
       [&](sqlite3_stmt* s) -> Result<SessionData> {
         const int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) return Error{Errc::not_found, "session: not found or expired"};
-        if (rc != SQLITE_ROW) return sqlite_error(impl.db, rc, "touch");
+        if (rc != SQLITE_ROW) return sqlite_error(db.conn, rc, "touch");
         SessionData data{sqlite3_column_int64(s, 0),
                          reinterpret_cast<const char*>(sqlite3_column_text(s, 1))};
         const std::int64_t stored = sqlite3_column_int64(s, 2);
         sqlite3_reset(s);
         if (expires - stored < touch_rewrite_threshold(ttl).count()) return data;
-        sqlite3_stmt* slide = impl.stmts[kSlide];
+        sqlite3_stmt* slide = db.stmts[kSlide];
         sqlite3_reset(slide);
         bind_text(slide, 1, key);
         sqlite3_bind_int64(slide, 2, expires);
-        auto r = impl.done(slide, "touch");
+        auto r = db.done(slide, "touch");
         sqlite3_reset(slide);
         if (!r.ok()) return std::move(r).error();
         return data;
@@ -231,27 +232,27 @@ awaitable<Result<SessionData>> SqliteSessionStore::touch(std::string key, millis
 
 awaitable<Result<void>> SqliteSessionStore::revoke(std::string key) {
   if (auto k = check_session_key(key); !k.ok()) co_return k;
-  Impl& impl = *impl_;
-  auto call = impl.run<void>(
+  SessionDatabase& db = *db_;
+  auto call = db.run<void>(
       kRevoke, true, [&](sqlite3_stmt* s) { bind_text(s, 1, key); },
-      [&](sqlite3_stmt* s) { return impl.done(s, "revoke"); });
+      [&](sqlite3_stmt* s) { return db.done(s, "revoke"); });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<void>> SqliteSessionStore::revoke_user(UserId user) {
-  Impl& impl = *impl_;
-  auto call = impl.run<void>(
+  SessionDatabase& db = *db_;
+  auto call = db.run<void>(
       kRevokeUser, true, [&](sqlite3_stmt* s) { sqlite3_bind_int64(s, 1, user); },
-      [&](sqlite3_stmt* s) { return impl.done(s, "revoke_user"); });
+      [&](sqlite3_stmt* s) { return db.done(s, "revoke_user"); });
   co_return co_await std::move(call);
 }
 
 awaitable<Result<RateCount>> SqliteSessionStore::hit(std::string key, milliseconds window) {
   if (auto k = check_session_key(key); !k.ok()) co_return std::move(k).error();
   if (auto w = check_duration(window, "rate window"); !w.ok()) co_return std::move(w).error();
-  Impl& impl = *impl_;
-  const std::int64_t now = impl.now_ms();
-  auto call = impl.run<RateCount>(
+  SessionDatabase& db = *db_;
+  const std::int64_t now = db.now_ms();
+  auto call = db.run<RateCount>(
       kHit, true,
       [&](sqlite3_stmt* s) {
         bind_text(s, 1, key);
@@ -260,7 +261,7 @@ awaitable<Result<RateCount>> SqliteSessionStore::hit(std::string key, millisecon
       },
       [&](sqlite3_stmt* s) -> Result<RateCount> {
         const int rc = sqlite3_step(s);
-        if (rc != SQLITE_ROW) return sqlite_error(impl.db, rc, "hit");
+        if (rc != SQLITE_ROW) return sqlite_error(db.conn, rc, "hit");
         return RateCount{sqlite3_column_int64(s, 0),
                          milliseconds(sqlite3_column_int64(s, 1) - now)};
       });
@@ -268,12 +269,12 @@ awaitable<Result<RateCount>> SqliteSessionStore::hit(std::string key, millisecon
 }
 
 awaitable<Result<void>> SqliteSessionStore::ping() {
-  Impl& impl = *impl_;
-  auto call = impl.run<void>(
+  SessionDatabase& db = *db_;
+  auto call = db.run<void>(
       kPing, false, [](sqlite3_stmt*) {},
       [&](sqlite3_stmt* s) -> Result<void> {
         const int rc = sqlite3_step(s);
-        if (rc != SQLITE_ROW) return sqlite_error(impl.db, rc, "ping");
+        if (rc != SQLITE_ROW) return sqlite_error(db.conn, rc, "ping");
         return {};
       });
   co_return co_await std::move(call);

@@ -49,8 +49,10 @@ class SqliteSessionStore final : public SessionStore {
   boost::asio::awaitable<Result<void>> ping() override;
 
  private:
-  struct Impl;  // keeps sqlite3.h out of this header
-  std::unique_ptr<Impl> impl_;
+  // The sessions file: its connection, prepared statements and the pool that runs them; keeps
+  // sqlite3.h out of this header.
+  struct SessionDatabase;
+  std::unique_ptr<SessionDatabase> db_;
 };
 
 }  // namespace ztm::sessions

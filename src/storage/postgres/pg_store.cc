@@ -19,6 +19,7 @@ pg::HostOptions host_options(const PgStoreOptions& o) {
   pg::HostOptions h;
   h.connection.conninfo = o.conninfo;
   h.connection.timeout = std::chrono::milliseconds(o.timeout_ms);
+  h.connection.clock = o.clock;
   h.connections_per_loop = o.connections_per_loop;
   h.max_pending = o.max_pending;
   return h;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "postgres/host.h"
 #include "storage/database.h"
 #include "storage/postgres/pg_migrations.h"
@@ -30,6 +31,7 @@ struct PgStoreOptions {
   int connections_per_loop = 2;
   int timeout_ms = 5000;    // connect; each statement's round trip; migrations' lock wait x12
   int max_pending = 10000;  // requests in flight per event loop beyond which calls are overloaded
+  const Clock* clock = &Clock::system();  // the reconnect back-off; must outlive the store
 };
 
 class PgStore final : public Database {

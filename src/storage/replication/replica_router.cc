@@ -76,6 +76,7 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
         "replica's freshness is proven by samples that far apart), discovery_interval_ms >= 1");
   if (options_.hold_ms < 0 || options_.max_held < 0)
     throw std::invalid_argument("postgres: hold_ms and max_held must be >= 0");
+  if (!options_.clock) throw std::invalid_argument("postgres: no clock");
   auto split = split_or_throw(options_.conninfo);
   if (split.hosts.size() > 64)
     throw std::invalid_argument("postgres: at most 64 hosts per cluster");
@@ -85,6 +86,7 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
     pg::HostOptions h;
     h.connection.conninfo = conninfo;
     h.connection.timeout = std::chrono::milliseconds(options_.timeout_ms);
+    h.connection.clock = options_.clock;
     h.connections_per_loop = options_.connections_per_loop;
     h.max_pending = options_.max_pending;
     hosts_.push_back(std::make_unique<pg::Host>(std::move(h)));
@@ -161,22 +163,22 @@ constexpr std::chrono::milliseconds kHoldLook{25};
 
 ReplicaRouter::Hold::Hold(ReplicaRouter& router)
     : router_(router),
-      deadline_(std::chrono::steady_clock::now() +
+      deadline_(router.options_.clock->steady_now() +
                 std::chrono::milliseconds(router.options_.hold_ms)) {}
 
 ReplicaRouter::Hold::~Hold() {
   if (!since_) return;
   router_.holding_.fetch_sub(1, std::memory_order_relaxed);
   router_.hold_micros_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(
-                                     std::chrono::steady_clock::now() - *since_)
+                                     router_.options_.clock->steady_now() - *since_)
                                      .count(),
                                  std::memory_order_relaxed);
 }
 
 awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> failed,
                                                   std::string why) {
-  using Clock = std::chrono::steady_clock;
-  const auto failed_at = Clock::now();
+  const Clock& clock = *router_.options_.clock;
+  const auto failed_at = clock.steady_now();
   if (router_.options_.hold_ms == 0) co_return Error{Errc::unavailable, why};
   if (!since_) {
     if (router_.holding_.fetch_add(1, std::memory_order_relaxed) >= router_.options_.max_held) {
@@ -184,12 +186,12 @@ awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> fai
       router_.hold_overflows_.fetch_add(1, std::memory_order_relaxed);
       co_return Error{Errc::unavailable, why + "; the hold is full"};
     }
-    since_ = Clock::now();
+    since_ = clock.steady_now();
     router_.held_.fetch_add(1, std::memory_order_relaxed);
   }
   boost::asio::steady_timer look(co_await boost::asio::this_coro::executor);
   while (true) {
-    const auto now = Clock::now();
+    const auto now = clock.steady_now();
     if (now >= deadline_) {  // first: a call whose attempts are slow ends here too
       router_.hold_timeouts_.fetch_add(1, std::memory_order_relaxed);
       co_return Error{Errc::unavailable, fmt::format("{}; still so after holding the call {} ms",
@@ -199,7 +201,7 @@ awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> fai
     if (const auto primary = router_.topology_.primary();
         primary && (primary != failed || router_.topology_.status(*primary).asked_at > failed_at))
       co_return Result<void>{};
-    look.expires_after(std::min<Clock::duration>(kHoldLook, deadline_ - now));
+    look.expires_after(std::min<std::chrono::steady_clock::duration>(kHoldLook, deadline_ - now));
     co_await look.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
 }
@@ -207,7 +209,7 @@ awaitable<Result<void>> ReplicaRouter::Hold::wait(std::optional<std::size_t> fai
 // Ready while the hold rides out a failover (see the header).
 bool ReplicaRouter::failing_over() const {
   const auto since_primary =
-      std::chrono::steady_clock::now().time_since_epoch() -
+      options_.clock->steady_now().time_since_epoch() -
       std::chrono::steady_clock::duration(last_primary_seen_.load(std::memory_order_relaxed));
   return options_.hold_ms > 0 && since_primary < std::chrono::milliseconds(options_.hold_ms);
 }
@@ -219,12 +221,12 @@ void ReplicaRouter::note_probe(const HostStatus& status) {
 }
 
 std::optional<std::chrono::duration<double>> ReplicaRouter::staleness(std::size_t host) const {
-  return topology_.staleness(host, std::chrono::steady_clock::now());
+  return topology_.staleness(host, options_.clock->steady_now());
 }
 
 awaitable<HostStatus> ReplicaRouter::probe(std::size_t host) {
   HostStatus status;
-  status.asked_at = std::chrono::steady_clock::now();
+  status.asked_at = options_.clock->steady_now();
   auto r = co_await hosts_[host]->execute(kProbe, {});
   if (!r || r->rows() != 1) co_return status;  // down
   const bool recovering = r->text(0, 0) == "t";
@@ -252,7 +254,7 @@ awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, 
   while (true) {
     std::uint64_t tried = 0;
     std::string why = "postgres: no host of the cluster can serve reads";
-    while (auto host = topology_.pick_read(min_position, tried, std::chrono::steady_clock::now())) {
+    while (auto host = topology_.pick_read(min_position, tried, options_.clock->steady_now())) {
       tried |= std::uint64_t{1} << *host;
       counts_[*host]->reads.fetch_add(1, std::memory_order_relaxed);
       auto r = co_await call(*hosts_[*host]);

@@ -49,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "postgres/host.h"
 #include "storage/database.h"
@@ -67,6 +68,10 @@ struct ReplicaRouterOptions {
                                     // proven by samples this far apart
   int hold_ms = 15000;              // the hold (above); 0: calls are never held
   int max_held = 1000;              // calls held at once
+  // The hold's deadline and time held, readiness during a failover, a replica's staleness (the
+  // probes' times) and the connections' reconnect back-off: monotonic time. The waits between
+  // looks (discovery's interval, the hold's look) are real timers. Must outlive the router.
+  const Clock* clock = &Clock::system();
 };
 
 class ReplicaRouter final : public Database {

@@ -24,7 +24,7 @@ namespace ztm::storage {
 namespace sharded_routing {
 
 using boost::asio::awaitable;
-using Clock = std::chrono::steady_clock;
+using SteadyTime = std::chrono::steady_clock::time_point;  // Clock::steady_now()'s
 
 // A held write looks at the map this often, on its own executor (sharded_store.h says why).
 inline constexpr std::chrono::milliseconds kHoldLook{5};
@@ -72,7 +72,7 @@ class ShardedStore::Hold {
     stats_.holding.fetch_sub(1, std::memory_order_relaxed);
     stats_.hold_micros.fetch_add(
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       sharded_routing::Clock::now() - *since_)
+                                       store_.options_.clock->steady_now() - *since_)
                                        .count()),
         std::memory_order_relaxed);
   }
@@ -94,7 +94,7 @@ class ShardedStore::Hold {
         stats_.overflows.fetch_add(1, std::memory_order_relaxed);
         co_return Error{Errc::unavailable, why + "; the hold is full"};
       }
-      since_ = sharded_routing::Clock::now();
+      since_ = options.clock->steady_now();
       deadline_ = *since_ + options.hold;
       stats_.held.fetch_add(1, std::memory_order_relaxed);
     }
@@ -102,14 +102,14 @@ class ShardedStore::Hold {
     for (;;) {
       auto map = store_.snapshot();
       if (ready(*map)) co_return map;
-      const auto now = sharded_routing::Clock::now();
+      const auto now = options.clock->steady_now();
       if (now >= deadline_) {
         stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
         co_return Error{Errc::unavailable, fmt::format("{}; still so after holding the write {} ms",
                                                        why, options.hold.count())};
       }
-      look.expires_after(
-          std::min<sharded_routing::Clock::duration>(sharded_routing::kHoldLook, deadline_ - now));
+      look.expires_after(std::min<sharded_routing::SteadyTime::duration>(sharded_routing::kHoldLook,
+                                                                         deadline_ - now));
       auto [ec] = co_await look.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec == boost::asio::error::operation_aborted)
         co_return Error{Errc::unavailable, why + "; the held write was cancelled"};
@@ -119,8 +119,8 @@ class ShardedStore::Hold {
  private:
   ShardedStore& store_;
   Stats& stats_;
-  std::optional<sharded_routing::Clock::time_point> since_;
-  sharded_routing::Clock::time_point deadline_;
+  std::optional<sharded_routing::SteadyTime> since_;
+  sharded_routing::SteadyTime deadline_;
 };
 
 template <class T>

@@ -45,7 +45,8 @@ ShardedStore::ShardedStore(std::shared_ptr<MapSource> source, ShardOpener open,
       options_(options),
       stats_(std::make_shared<Stats>()),
       load_(std::make_shared<LoadMeter>(options_.hot_users)) {
-  if (!source_ || !open_) throw std::invalid_argument("sharded store: a map source and an opener");
+  if (!source_ || !open_ || !options_.clock)
+    throw std::invalid_argument("sharded store: a map source, an opener and a clock");
   if (options_.hold.count() < 0 || options_.max_held < 0 || options_.load_report.count() < 0)
     throw std::invalid_argument("sharded store: hold, max_held and load_report must be >= 0");
   map_ = source_->current();
@@ -73,7 +74,7 @@ ShardedStore::ShardedStore(std::shared_ptr<MapSource> source, ShardOpener open,
                             .node = options_.node,
                             .host = options_.host,
                             .interval = options_.load_report},
-        std::move(take));
+        std::move(take), *options_.clock);
   }
 }
 

@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "core/blocking_pool.h"
+#include "core/clock.h"
 #include "core/hot_keys.h"
 #include "core/metrics.h"
 #include "storage/database.h"
@@ -96,6 +97,9 @@ struct ShardedStoreOptions {
   int node = 0;             // Config::node_id
   std::string host;         // this machine's name
   HotKeyOptions hot_users;  // the sketch of the hot users in the report
+  // The hold's deadline and time held, the load reports' times; the hold's looks at the map are
+  // real timers. Must outlive the store.
+  const Clock* clock = &Clock::system();
 };
 
 // Opens shard `shard` (at `index` in the map's shards, for ever): a migrated database, or the

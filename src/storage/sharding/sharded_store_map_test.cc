@@ -10,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "core/manual_clock.h"
 #include "core/run_sync.h"
 #include "storage/sharding/map_source.h"
 #include "storage/sharding/sharded_store.h"
@@ -182,7 +183,8 @@ TEST(ShardedStoreMap, AWriteToAFencedBucketWaitsAndLandsWhereTheNextMapSays) {
 }
 
 TEST(ShardedStoreMap, TheHoldIsBoundedInTimeAndInWaiters) {
-  LiveMap live(2, {.hold = 1000ms, .max_held = 1});
+  ManualClock clock;  // the hold's deadline; its looks at the map are real 5 ms timers
+  LiveMap live(2, {.hold = 1000ms, .max_held = 1, .clock = &clock});
   const int bucket = bucket_of(1);
   live.publish([&](ShardMap& m) { m.fenced_buckets.insert(bucket); });
   auto first = live.create_held(1);
@@ -193,7 +195,10 @@ TEST(ShardedStoreMap, TheHoldIsBoundedInTimeAndInWaiters) {
   EXPECT_NE(second.error().message.find("the hold is full"), std::string::npos)
       << second.error().message;
 
-  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  clock.advance(999ms);
+  EXPECT_EQ(first.wait_for(50ms), std::future_status::timeout) << "a millisecond before its end";
+  clock.advance(1ms);
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready) << "at its next look";
   auto timed_out = first.get();
   ASSERT_EQ(errc(timed_out), "unavailable");
   EXPECT_NE(timed_out.error().message.find("after holding the write 1000 ms"), std::string::npos)
