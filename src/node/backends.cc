@@ -407,7 +407,7 @@ std::unique_ptr<cdn::Edge> open_edge(const NamedUrl& admin) {
 std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, const Clock& clock,
                                                   bool migrate) {
   if (config.media.backend == "postgres") {
-    pg::HostOptions options;
+    postgres::HostOptions options;
     options.connection.conninfo = config.storage.postgres_url;
     options.connection.timeout = std::chrono::milliseconds(config.storage.postgres_timeout_ms);
     options.connection.clock = &clock;

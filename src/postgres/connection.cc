@@ -13,7 +13,7 @@
 #include <charconv>
 #include <variant>
 
-namespace ztm::pg {
+namespace ztm::postgres {
 namespace {
 
 using boost::asio::awaitable;
@@ -355,4 +355,4 @@ std::string Connection::libpq_error() const {
   return conn_ ? one_line(PQerrorMessage(conn_)) : std::string("no connection");
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

@@ -47,7 +47,7 @@
 #include "core/clock.h"
 #include "core/result.h"
 
-namespace ztm::pg {
+namespace ztm::postgres {
 
 // A libpq message on one line: libpq's messages end with a newline and may span lines; one line
 // reads better in logs and JSON error bodies. Null gives "".
@@ -174,4 +174,4 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string last_error_;
 };
 
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

@@ -15,7 +15,7 @@
 #include "core/manual_clock.h"
 #include "tests/support/refusing_port.h"
 
-namespace ztm::pg {
+namespace ztm::postgres {
 namespace {
 
 using std::chrono::milliseconds;
@@ -86,4 +86,4 @@ TEST_F(ConnectionBackoffTest, FailedConnectsBackOffDoublingUntilTheClockMoves) {
 }
 
 }  // namespace
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

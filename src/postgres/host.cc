@@ -6,7 +6,7 @@
 
 #include "core/run_on.h"
 
-namespace ztm::pg {
+namespace ztm::postgres {
 using boost::asio::awaitable;
 
 LoopPool::LoopPool(const boost::asio::any_io_executor& loop,
@@ -92,4 +92,4 @@ std::shared_ptr<LoopPool> Host::pool_for(const boost::asio::any_io_executor& loo
   return pool;
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

@@ -1,7 +1,7 @@
 #pragma once
 // One PostgreSQL server as this process sees it: per event loop, a small pool of pipelined
-// connections (pg::Connection). PgStore runs its statements through one Host; the replica router
-// (ReplicaRouter) holds one Host per server and chooses among them; PgBlobStore has its own.
+// connections (postgres::Connection). PgStore runs its statements through one Host; the replica
+// router (ReplicaRouter) holds one Host per server and chooses among them; PgBlobStore has its own.
 //
 // Threading contract:
 //  - execute() may be called from coroutines on any number of event loops (io_contexts), from
@@ -25,7 +25,7 @@
 #include "core/loop_local.h"
 #include "postgres/connection.h"
 
-namespace ztm::pg {
+namespace ztm::postgres {
 
 struct HostOptions {
   ConnectionOptions connection;
@@ -79,4 +79,4 @@ class Host {
   std::vector<std::weak_ptr<LoopPool>> pools_;  // to close them in ~Host
 };
 
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

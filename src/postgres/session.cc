@@ -6,7 +6,7 @@
 
 #include "postgres/connection.h"
 
-namespace ztm::pg {
+namespace ztm::postgres {
 
 Result<Session> Session::open(const std::string& conninfo, std::chrono::milliseconds timeout,
                               std::chrono::milliseconds statement_timeout) {
@@ -51,4 +51,4 @@ Result<std::string> Session::scalar(const std::string& sql, std::string_view wha
   return std::string(PQgetvalue(r->get(), 0, 0));
 }
 
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

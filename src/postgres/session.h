@@ -16,7 +16,7 @@
 
 #include "core/result.h"
 
-namespace ztm::pg {
+namespace ztm::postgres {
 
 class Session {
  public:
@@ -42,4 +42,4 @@ class Session {
   std::unique_ptr<PGconn, decltype(&PQfinish)> c_;
 };
 
-}  // namespace ztm::pg
+}  // namespace ztm::postgres

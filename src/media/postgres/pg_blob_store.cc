@@ -12,11 +12,11 @@ namespace {
 
 using boost::asio::awaitable;
 
-// Statements are prepared once per connection, on first use (pg::Connection).
+// Statements are prepared once per connection, on first use (postgres::Connection).
 // The table is created only when missing, so servers starting later take no lock on it (an
 // ALTER TABLE would). STORAGE EXTERNAL: out of line without compression, since JPEG, PNG and WebP
 // do not compress and pglz would try on every insert.
-constexpr pg::Statement kCreate{
+constexpr postgres::Statement kCreate{
     "ztm_blobs_create",
     "DO $$ BEGIN "
     "PERFORM pg_advisory_xact_lock(7358241906); "
@@ -31,25 +31,27 @@ constexpr pg::Statement kCreate{
 // costs encoding and decoding on the event loop (about 2 ms per MB).
 constexpr std::size_t kMaxBytea = std::size_t{1} << 30;  // a bytea value is at most 1 GB
 constexpr int kPutFormats[] = {0, 1};                    // the key as text, the bytes in binary
-constexpr pg::Statement kPut{
+constexpr postgres::Statement kPut{
     "ztm_blobs_put",
     "WITH v AS (SELECT encode(sha256($2::bytea), 'hex') = left($1, 64) AS matches), "
     "ins AS (INSERT INTO blobs(key, bytes) SELECT $1, $2::bytea FROM v WHERE v.matches "
     "ON CONFLICT (key) DO NOTHING) "
     "SELECT matches FROM v",
     kPutFormats};
-constexpr pg::Statement kGet{"ztm_blobs_get", "SELECT bytes FROM blobs WHERE key = $1", nullptr,
-                             /*result_format=*/1};
+constexpr postgres::Statement kGet{"ztm_blobs_get", "SELECT bytes FROM blobs WHERE key = $1",
+                                   nullptr,
+                                   /*result_format=*/1};
 // A streamed blob: its length without reading it (octet_length of an out-of-line bytea reads
 // only its TOAST pointer), then each chunk by substring, which on EXTERNAL (uncompressed)
 // storage fetches only the TOAST pieces the range covers, not the whole value.
-constexpr pg::Statement kSize{"ztm_blobs_size",
-                              "SELECT octet_length(bytes) FROM blobs WHERE key = $1"};
-constexpr pg::Statement kRead{"ztm_blobs_read",
-                              "SELECT substring(bytes FROM $2::int + 1 FOR $3::int) FROM blobs "
-                              "WHERE key = $1",
-                              nullptr, /*result_format=*/1};
-constexpr pg::Statement kRemove{"ztm_blobs_remove", "DELETE FROM blobs WHERE key = $1"};
+constexpr postgres::Statement kSize{"ztm_blobs_size",
+                                    "SELECT octet_length(bytes) FROM blobs WHERE key = $1"};
+constexpr postgres::Statement kRead{
+    "ztm_blobs_read",
+    "SELECT substring(bytes FROM $2::int + 1 FOR $3::int) FROM blobs "
+    "WHERE key = $1",
+    nullptr, /*result_format=*/1};
+constexpr postgres::Statement kRemove{"ztm_blobs_remove", "DELETE FROM blobs WHERE key = $1"};
 
 Result<void> check_key(const std::string& key) {
   if (!valid_blob_key(key))
@@ -58,8 +60,9 @@ Result<void> check_key(const std::string& key) {
 }
 
 // The one row of a statement about one blob; not_found when there is none.
-awaitable<Result<pg::QueryResult>> blob_row(pg::Host& host, const pg::Statement& statement,
-                                            const std::string& key, pg::Params params) {
+awaitable<Result<postgres::QueryResult>> blob_row(postgres::Host& host,
+                                                  const postgres::Statement& statement,
+                                                  const std::string& key, postgres::Params params) {
   auto r = co_await host.execute(statement, params);
   if (!r.ok()) co_return std::move(r).error();
   if (r->rows() == 0) co_return Error{Errc::not_found, fmt::format("blob {} not found", key)};
@@ -68,7 +71,7 @@ awaitable<Result<pg::QueryResult>> blob_row(pg::Host& host, const pg::Statement&
 
 }  // namespace
 
-PgBlobStore::PgBlobStore(pg::HostOptions options) : host_(std::move(options)) {}
+PgBlobStore::PgBlobStore(postgres::HostOptions options) : host_(std::move(options)) {}
 
 PgBlobStore::~PgBlobStore() = default;
 
@@ -87,7 +90,7 @@ awaitable<Result<void>> PgBlobStore::put(std::string key, std::string bytes) {
         fmt::format("blob of {} bytes: PostgreSQL keeps at most {}", bytes.size(), kMaxBytea)};
   const std::array<const char*, 2> values{key.c_str(), bytes.data()};
   const std::array<int, 2> lengths{0, static_cast<int>(bytes.size())};
-  const pg::Params params(values, lengths);  // named: no temporary inside co_await
+  const postgres::Params params(values, lengths);  // named: no temporary inside co_await
   auto r = co_await host_.execute(kPut, params);
   if (!r.ok()) co_return std::move(r).error();
   if (r->rows() != 1 || r->text(0, 0) != "t")

@@ -3,7 +3,7 @@
 // so photos are replicated (and synchronously committed to the standby) with everything else and
 // survive the loss of any web or worker host, without a new engine to run (docs/media.md).
 //
-// Asynchronous libpq on the callers' event loops (pg::Host: pipelined connections per loop).
+// Asynchronous libpq on the callers' event loops (postgres::Host: pipelined connections per loop).
 // The bytes travel in binary both ways (as text, bytea is hex: twice the size on the wire and
 // about 2 ms per MB of encoding on the event loop); reads for streaming take one substring() of
 // the column per chunk (docs/media.md, "Streaming a blob").
@@ -21,9 +21,9 @@ namespace ztm::media {
 
 class PgBlobStore final : public BlobStore {
  public:
-  // Does not connect (the first call on each loop does). The defaults of pg::HostOptions suit
+  // Does not connect (the first call on each loop does). The defaults of postgres::HostOptions suit
   // blobs too: a 20 MB blob takes well under the 5 s request timeout on a LAN.
-  explicit PgBlobStore(pg::HostOptions options);
+  explicit PgBlobStore(postgres::HostOptions options);
   // REQUIRES: no call in flight (see postgres/host.h).
   ~PgBlobStore() override;
   PgBlobStore(const PgBlobStore&) = delete;
@@ -47,7 +47,7 @@ class PgBlobStore final : public BlobStore {
   boost::asio::awaitable<Result<void>> remove(std::string key) override;
 
  private:
-  pg::Host host_;
+  postgres::Host host_;
 };
 
 }  // namespace ztm::media

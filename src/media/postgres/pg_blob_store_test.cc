@@ -16,8 +16,8 @@ namespace {
 
 using test::PostgresInstance;
 
-pg::HostOptions options(const std::string& conninfo) {
-  pg::HostOptions o;
+postgres::HostOptions options(const std::string& conninfo) {
+  postgres::HostOptions o;
   o.connection.conninfo = conninfo;
   return o;
 }

@@ -9,8 +9,8 @@ namespace ztm::storage {
 namespace {
 
 using boost::asio::awaitable;
-using pg::Host;
-using pg::Statement;
+using postgres::Host;
+using postgres::Statement;
 
 // The row first, then the outbox row only if the row changed, with the pair's version the row
 // answered put in the message (replacing the payload's placeholder): a concurrent change of the

@@ -10,9 +10,9 @@ namespace ztm::storage {
 namespace {
 
 using boost::asio::awaitable;
-using pg::Host;
-using pg::QueryResult;
-using pg::Statement;
+using postgres::Host;
+using postgres::QueryResult;
+using postgres::Statement;
 
 #define ZTM_PURCHASE_COLUMNS "id, user_id, plan, price_cents, currency"
 // With a key: inserts nothing when the user used it before (ON CONFLICT waits for a concurrent

@@ -1,7 +1,7 @@
 #pragma once
 // The purchases, activity and rollup statements (the SQL behind kpi_store.h), run on one
-// pg::Host. PgStore runs them on its only host; ReplicaRouter on the primary. Each function has
-// the semantics of the KpiStore method of the same name.
+// postgres::Host. PgStore runs them on its only host; ReplicaRouter on the primary. Each function
+// has the semantics of the KpiStore method of the same name.
 //
 // REQUIRES for every function: `host` outlives the call.
 
@@ -17,13 +17,13 @@
 namespace ztm::storage {
 
 boost::asio::awaitable<Result<Purchase>> pg_create_purchase(
-    pg::Host& host, Purchase purchase, std::optional<std::string> idempotency_key);
-boost::asio::awaitable<Result<std::vector<Purchase>>> pg_list_purchases(pg::Host& host, UserId user,
-                                                                        int limit);
-boost::asio::awaitable<Result<void>> pg_record_activity(pg::Host& host, UtcDay day,
+    postgres::Host& host, Purchase purchase, std::optional<std::string> idempotency_key);
+boost::asio::awaitable<Result<std::vector<Purchase>>> pg_list_purchases(postgres::Host& host,
+                                                                        UserId user, int limit);
+boost::asio::awaitable<Result<void>> pg_record_activity(postgres::Host& host, UtcDay day,
                                                         std::vector<UserId> users);
-boost::asio::awaitable<Result<DailyKpis>> pg_daily_kpis(pg::Host& host, UtcDay day);
-boost::asio::awaitable<Result<std::vector<Cohort>>> pg_cohorts(pg::Host& host, UtcDay first,
+boost::asio::awaitable<Result<DailyKpis>> pg_daily_kpis(postgres::Host& host, UtcDay day);
+boost::asio::awaitable<Result<std::vector<Cohort>>> pg_cohorts(postgres::Host& host, UtcDay first,
                                                                UtcDay last);
 
 }  // namespace ztm::storage

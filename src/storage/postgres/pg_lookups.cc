@@ -8,8 +8,8 @@ namespace ztm::storage {
 namespace {
 
 using boost::asio::awaitable;
-using pg::Host;
-using pg::Statement;
+using postgres::Host;
+using postgres::Statement;
 
 // A conflict updates nothing but lets RETURNING give the owner already there. $3 is the key's
 // placement (the trigger sets the bucket from it: $4 is the same), $4 its bucket: the table's
@@ -45,7 +45,7 @@ struct LookupParams {
 };
 
 // The owner in the first row of `r`; not_found when there is none.
-Result<UserId> owner_of(const pg::QueryResult& r) {
+Result<UserId> owner_of(const postgres::QueryResult& r) {
   if (r.rows() == 0) return Error{Errc::not_found, "no such lookup"};
   const auto id = r.int64(0, 0);
   if (!id) return Error{Errc::internal, "postgres: malformed lookup row"};

@@ -306,8 +306,9 @@ constexpr Migration kMigrations[] = {
 constexpr const char* kLockKey = "7500909211398498418";
 
 // Runs `sql` and names the migrations in its error.
-Result<pg::Session::Rows> exec(pg::Session& s, const std::string& sql, std::string_view what,
-                               std::initializer_list<const char*> params = {}) {
+Result<postgres::Session::Rows> exec(postgres::Session& s, const std::string& sql,
+                                     std::string_view what,
+                                     std::initializer_list<const char*> params = {}) {
   auto r = s.exec(sql, what, params);
   if (!r.ok()) {
     Error e = std::move(r).error();
@@ -320,7 +321,7 @@ Result<pg::Session::Rows> exec(pg::Session& s, const std::string& sql, std::stri
 // Migration 11's lookup rows: their placement is a hash computed here (lookup_placement), which
 // gives each its bucket (the trigger sets it on the update). One row at a time: a few rows
 // where a sharded database predates the migration, none elsewhere.
-Result<pg::Session::Rows> place_lookups(pg::Session& s, std::string_view what) {
+Result<postgres::Session::Rows> place_lookups(postgres::Session& s, std::string_view what) {
   while (true) {
     auto rows = exec(s, "SELECT kind, key FROM lookups WHERE placement = 0 LIMIT 1000", what);
     if (!rows.ok() || PQntuples(rows->get()) == 0) return rows;
@@ -336,7 +337,7 @@ Result<pg::Session::Rows> place_lookups(pg::Session& s, std::string_view what) {
   }
 }
 
-Result<int> read_version(pg::Session& s) {
+Result<int> read_version(postgres::Session& s) {
   auto exists = s.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL", "schema version");
   if (!exists.ok()) return std::move(exists).error();
   if (*exists != "t") return 0;
@@ -345,9 +346,9 @@ Result<int> read_version(pg::Session& s) {
   return std::atoi(max->c_str());
 }
 
-Result<pg::Session> open(const std::string& conninfo, std::chrono::milliseconds timeout,
-                         int factor) {
-  auto s = pg::Session::open(conninfo, timeout, timeout * factor);
+Result<postgres::Session> open(const std::string& conninfo, std::chrono::milliseconds timeout,
+                               int factor) {
+  auto s = postgres::Session::open(conninfo, timeout, timeout * factor);
   if (!s.ok()) {
     Error e = std::move(s).error();
     e.message = "postgres migrations: " + e.message;
@@ -372,7 +373,7 @@ Result<MigrationReport> pg_migrate(const std::string& conninfo, std::chrono::mil
   // A migration may take a while, and another migrator may hold the lock meanwhile.
   auto opened = open(conninfo, timeout, 12);
   if (!opened.ok()) return std::move(opened).error();
-  pg::Session& c = *opened;
+  postgres::Session& c = *opened;
   // Held until this connection closes, so every exit path releases it.
   if (auto r = exec(c, std::string("SELECT pg_advisory_lock(") + kLockKey + ")", "advisory lock");
       !r.ok())

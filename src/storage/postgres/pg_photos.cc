@@ -8,9 +8,9 @@
 namespace ztm::storage {
 namespace {
 
-using pg::Host;
-using pg::QueryResult;
-using pg::Statement;
+using postgres::Host;
+using postgres::QueryResult;
+using postgres::Statement;
 
 using boost::asio::awaitable;
 

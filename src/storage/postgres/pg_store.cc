@@ -15,8 +15,8 @@ namespace {
 
 using boost::asio::awaitable;
 
-pg::HostOptions host_options(const PgStoreOptions& o) {
-  pg::HostOptions h;
+postgres::HostOptions host_options(const PgStoreOptions& o) {
+  postgres::HostOptions h;
   h.connection.conninfo = o.conninfo;
   h.connection.timeout = std::chrono::milliseconds(o.timeout_ms);
   h.connection.clock = o.clock;

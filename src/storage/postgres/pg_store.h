@@ -115,7 +115,7 @@ class PgStore final : public Database {
 
  private:
   PgStoreOptions options_;
-  pg::Host host_;
+  postgres::Host host_;
 };
 
 }  // namespace ztm::storage

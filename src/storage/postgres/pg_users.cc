@@ -14,15 +14,15 @@
 namespace ztm::storage {
 namespace {
 
-using pg::Host;
-using pg::QueryResult;
-using pg::Statement;
+using postgres::Host;
+using postgres::QueryResult;
+using postgres::Statement;
 
 using boost::asio::awaitable;
 
 #define ZTM_USER_COLUMNS \
   "id, first_name, last_name, street_address, city, state, postal_code, phone_numbers"
-// Statements are prepared once per connection, on first use (pg::Connection).
+// Statements are prepared once per connection, on first use (postgres::Connection).
 constexpr Statement kGet{"ztm_get_user",
                          "SELECT " ZTM_USER_COLUMNS ", version FROM users WHERE id = $1"};
 constexpr Statement kList{"ztm_list_users",

@@ -30,7 +30,7 @@ using boost::asio::awaitable;
 // before it. pg_stat_wal_receiver shows its status only to superusers and pg_read_all_stats:
 // for other roles it is NULL, and replicas then take no reads (nothing proves them fresh).
 // Timelines: the primary's in hex (from its WAL file name), a replica's in decimal.
-constexpr pg::Statement kProbe{
+constexpr postgres::Statement kProbe{
     "ztm_probe_role",
     "SELECT pg_is_in_recovery(), "
     "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text "
@@ -42,8 +42,8 @@ constexpr pg::Statement kProbe{
 
 // Where the primary's WAL ends: at or past the commit record of every write it has acknowledged.
 // (An LSN returned by the write statement itself would precede its own commit record.)
-constexpr pg::Statement kPosition{"ztm_commit_position",
-                                  "SELECT pg_current_wal_insert_lsn()::text"};
+constexpr postgres::Statement kPosition{"ztm_commit_position",
+                                        "SELECT pg_current_wal_insert_lsn()::text"};
 
 // A position no host has replayed: reads given it go to the primary. Used when a committed
 // write's position could not be read.
@@ -83,13 +83,13 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
   primary_conninfo_ = split.primary;
   names_ = split.names;
   for (const auto& conninfo : split.hosts) {
-    pg::HostOptions h;
+    postgres::HostOptions h;
     h.connection.conninfo = conninfo;
     h.connection.timeout = std::chrono::milliseconds(options_.timeout_ms);
     h.connection.clock = options_.clock;
     h.connections_per_loop = options_.connections_per_loop;
     h.max_pending = options_.max_pending;
-    hosts_.push_back(std::make_unique<pg::Host>(std::move(h)));
+    hosts_.push_back(std::make_unique<postgres::Host>(std::move(h)));
     counts_.push_back(std::make_unique<Counts>());
     timers_.push_back(std::make_unique<boost::asio::steady_timer>(discovery_));
   }
@@ -271,7 +271,7 @@ awaitable<Result<T>> ReplicaRouter::read(std::uint64_t min_position, Call call, 
   }
 }
 
-awaitable<std::string> ReplicaRouter::commit_position(pg::Host& primary) {
+awaitable<std::string> ReplicaRouter::commit_position(postgres::Host& primary) {
   auto r = co_await primary.execute(kPosition, {});
   if (r.ok() && r->rows() == 1)
     if (auto lsn = parse_lsn(r->text(0, 0))) co_return format_lsn(*lsn);
@@ -289,18 +289,19 @@ awaitable<Result<T>> ReplicaRouter::write(Call call, Retry retry) {
 
 awaitable<Result<StoredUser>> ReplicaRouter::get_user(UserId id, Consistency consistency) {
   co_return co_await read<StoredUser>(min_lsn(consistency),
-                                      [id](pg::Host& h) { return pg_get_user(h, id); });
+                                      [id](postgres::Host& h) { return pg_get_user(h, id); });
 }
 
 awaitable<Result<UserPage>> ReplicaRouter::list_users(UserId after, int limit,
                                                       Consistency consistency) {
-  co_return co_await read<UserPage>(
-      min_lsn(consistency), [after, limit](pg::Host& h) { return pg_list_users(h, after, limit); });
+  co_return co_await read<UserPage>(min_lsn(consistency), [after, limit](postgres::Host& h) {
+    return pg_list_users(h, after, limit);
+  });
 }
 
 // On the primary: `ztm seed` counts right after migrating, before replicas have replayed it.
 awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
-  co_return co_await on_primary<std::int64_t>([](pg::Host& h) { return pg_count_users(h); },
+  co_return co_await on_primary<std::int64_t>([](postgres::Host& h) { return pg_count_users(h); },
                                               Retry::always);
 }
 
@@ -308,7 +309,7 @@ awaitable<Result<std::int64_t>> ReplicaRouter::count_users() {
 // the same failover, and a load balancer taking them all out at once would make it an outage.
 awaitable<Result<void>> ReplicaRouter::ping() {
   auto r = co_await read<void>(
-      0, [](pg::Host& h) { return pg_ping(h); }, /*hold=*/false);
+      0, [](postgres::Host& h) { return pg_ping(h); }, /*hold=*/false);
   if (!r.ok() && r.error().code == Errc::unavailable && failing_over()) co_return Result<void>{};
   co_return r;
 }
@@ -318,42 +319,45 @@ awaitable<Result<StoredUser>> ReplicaRouter::create_user(
   // With a key, running it twice is safe: the second run finds the key and returns its user.
   const Retry retry = idempotency_key ? Retry::always : Retry::if_not_done;
   co_return co_await write<StoredUser>(
-      [&user, &idempotency_key](pg::Host& h) { return pg_create_user(h, user, idempotency_key); },
+      [&user, &idempotency_key](postgres::Host& h) {
+        return pg_create_user(h, user, idempotency_key);
+      },
       retry);
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::update_user(User user,
                                                          std::optional<std::int64_t> expected) {
   co_return co_await write<StoredUser>(
-      [&user, expected](pg::Host& h) { return pg_update_user(h, user, expected); });
+      [&user, expected](postgres::Host& h) { return pg_update_user(h, user, expected); });
 }
 
 awaitable<Result<StoredUser>> ReplicaRouter::create_account(User user, Account account) {
   co_return co_await write<StoredUser>(
-      [&user, &account](pg::Host& h) { return pg_create_account(h, user, account); });
+      [&user, &account](postgres::Host& h) { return pg_create_account(h, user, account); });
 }
 
 // Logins read the primary: an account is usable the moment its sign-up is acknowledged.
 awaitable<Result<Account>> ReplicaRouter::find_account(std::string email) {
   co_return co_await on_primary<Account>(
-      [&email](pg::Host& h) { return pg_find_account(h, email); }, Retry::always);
+      [&email](postgres::Host& h) { return pg_find_account(h, email); }, Retry::always);
 }
 
 // On the primary, as logins read it. Setting a role twice sets it once: safe to send again when
 // the outcome is unknown.
 awaitable<Result<void>> ReplicaRouter::set_role(UserId user, std::string role) {
   co_return co_await on_primary<void>(
-      [user, &role](pg::Host& h) { return pg_set_role(h, user, role); }, Retry::always);
+      [user, &role](postgres::Host& h) { return pg_set_role(h, user, role); }, Retry::always);
 }
 
 // pg_delete_user reports nothing; Committed carries the position write() fills in.
 awaitable<Result<Committed>> ReplicaRouter::delete_user(UserId id,
                                                         std::optional<std::int64_t> expected) {
-  co_return co_await write<Committed>([id, expected](pg::Host& h) -> awaitable<Result<Committed>> {
-    auto r = co_await pg_delete_user(h, id, expected);
-    if (!r.ok()) co_return std::move(r).error();
-    co_return Committed{};
-  });
+  co_return co_await write<Committed>(
+      [id, expected](postgres::Host& h) -> awaitable<Result<Committed>> {
+        auto r = co_await pg_delete_user(h, id, expected);
+        if (!r.ok()) co_return std::move(r).error();
+        co_return Committed{};
+      });
 }
 
 // Photos, jobs and the outbox: every call on the primary. Jobs are polled right after they are
@@ -390,55 +394,57 @@ awaitable<Result<T>> ReplicaRouter::on_primary(Call call, Retry retry, std::size
 }
 
 awaitable<Result<Photo>> ReplicaRouter::create_photo(Photo photo) {
-  co_return co_await on_primary<Photo>([&photo](pg::Host& h) { return pg_create_photo(h, photo); });
+  co_return co_await on_primary<Photo>(
+      [&photo](postgres::Host& h) { return pg_create_photo(h, photo); });
 }
 awaitable<Result<Photo>> ReplicaRouter::get_photo(PhotoId id) {
-  co_return co_await on_primary<Photo>([id](pg::Host& h) { return pg_get_photo(h, id); },
+  co_return co_await on_primary<Photo>([id](postgres::Host& h) { return pg_get_photo(h, id); },
                                        Retry::always);
 }
 awaitable<Result<DeletedPhoto>> ReplicaRouter::delete_photo(PhotoId id) {
-  co_return co_await on_primary<DeletedPhoto>([id](pg::Host& h) { return pg_delete_photo(h, id); });
+  co_return co_await on_primary<DeletedPhoto>(
+      [id](postgres::Host& h) { return pg_delete_photo(h, id); });
 }
 // On the primary: whether a blob may be removed must not be answered by a stale replica.
 awaitable<Result<bool>> ReplicaRouter::blob_in_use(std::string blob_key) {
   co_return co_await on_primary<bool>(
-      [&blob_key](pg::Host& h) { return pg_blob_in_use(h, blob_key); }, Retry::always);
+      [&blob_key](postgres::Host& h) { return pg_blob_in_use(h, blob_key); }, Retry::always);
 }
 awaitable<Result<PhotoPage>> ReplicaRouter::list_photos(UserId owner, PhotoId after, int limit) {
   co_return co_await on_primary<PhotoPage>(
-      [owner, after, limit](pg::Host& h) { return pg_list_photos(h, owner, after, limit); },
+      [owner, after, limit](postgres::Host& h) { return pg_list_photos(h, owner, after, limit); },
       Retry::always);
 }
 awaitable<Result<PhotoUsage>> ReplicaRouter::photo_usage(UserId owner) {
   co_return co_await on_primary<PhotoUsage>(
-      [owner](pg::Host& h) { return pg_photo_usage(h, owner); }, Retry::always);
+      [owner](postgres::Host& h) { return pg_photo_usage(h, owner); }, Retry::always);
 }
 awaitable<Result<Job>> ReplicaRouter::create_job(Job job, std::string outbox_payload) {
   co_return co_await on_primary<Job>(
-      [&job, &outbox_payload](pg::Host& h) { return pg_create_job(h, job, outbox_payload); });
+      [&job, &outbox_payload](postgres::Host& h) { return pg_create_job(h, job, outbox_payload); });
 }
 awaitable<Result<Job>> ReplicaRouter::get_job(JobId id) {
-  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_get_job(h, id); },
+  co_return co_await on_primary<Job>([id](postgres::Host& h) { return pg_get_job(h, id); },
                                      Retry::always);
 }
 awaitable<Result<Job>> ReplicaRouter::start_job(JobId id) {
-  co_return co_await on_primary<Job>([id](pg::Host& h) { return pg_start_job(h, id); });
+  co_return co_await on_primary<Job>([id](postgres::Host& h) { return pg_start_job(h, id); });
 }
 awaitable<Result<Job>> ReplicaRouter::complete_job(JobId id, Photo result) {
   co_return co_await on_primary<Job>(
-      [id, &result](pg::Host& h) { return pg_complete_job(h, id, result); });
+      [id, &result](postgres::Host& h) { return pg_complete_job(h, id, result); });
 }
 awaitable<Result<Job>> ReplicaRouter::fail_job(JobId id, std::string error) {
   co_return co_await on_primary<Job>(
-      [id, &error](pg::Host& h) { return pg_fail_job(h, id, error); });
+      [id, &error](postgres::Host& h) { return pg_fail_job(h, id, error); });
 }
 awaitable<Result<std::vector<OutboxMessage>>> ReplicaRouter::outbox_batch(int limit) {
   co_return co_await on_primary<std::vector<OutboxMessage>>(
-      [limit](pg::Host& h) { return pg_outbox_batch(h, limit); }, Retry::always);
+      [limit](postgres::Host& h) { return pg_outbox_batch(h, limit); }, Retry::always);
 }
 awaitable<Result<void>> ReplicaRouter::outbox_delete(std::vector<std::int64_t> ids) {
-  co_return co_await on_primary<void>([&ids](pg::Host& h) { return pg_outbox_delete(h, ids); },
-                                      Retry::always);
+  co_return co_await on_primary<void>(
+      [&ids](postgres::Host& h) { return pg_outbox_delete(h, ids); }, Retry::always);
 }
 
 // A keyed purchase is safe to send again (the key makes it once); an unkeyed one is not.
@@ -446,23 +452,25 @@ awaitable<Result<Purchase>> ReplicaRouter::create_purchase(Purchase purchase,
                                                            std::optional<std::string> key) {
   const Retry retry = key ? Retry::always : Retry::if_not_done;
   co_return co_await on_primary<Purchase>(
-      [&purchase, &key](pg::Host& h) { return pg_create_purchase(h, purchase, key); }, retry);
+      [&purchase, &key](postgres::Host& h) { return pg_create_purchase(h, purchase, key); }, retry);
 }
 awaitable<Result<std::vector<Purchase>>> ReplicaRouter::list_purchases(UserId user, int limit) {
   co_return co_await on_primary<std::vector<Purchase>>(
-      [user, limit](pg::Host& h) { return pg_list_purchases(h, user, limit); }, Retry::always);
+      [user, limit](postgres::Host& h) { return pg_list_purchases(h, user, limit); },
+      Retry::always);
 }
 awaitable<Result<void>> ReplicaRouter::record_activity(UtcDay day, std::vector<UserId> users) {
   co_return co_await on_primary<void>(
-      [day, &users](pg::Host& h) { return pg_record_activity(h, day, users); }, Retry::always);
+      [day, &users](postgres::Host& h) { return pg_record_activity(h, day, users); },
+      Retry::always);
 }
 awaitable<Result<DailyKpis>> ReplicaRouter::daily_kpis(UtcDay day) {
-  co_return co_await on_primary<DailyKpis>([day](pg::Host& h) { return pg_daily_kpis(h, day); },
-                                           Retry::always);
+  co_return co_await on_primary<DailyKpis>(
+      [day](postgres::Host& h) { return pg_daily_kpis(h, day); }, Retry::always);
 }
 awaitable<Result<std::vector<Cohort>>> ReplicaRouter::cohorts(UtcDay first, UtcDay last) {
   co_return co_await on_primary<std::vector<Cohort>>(
-      [first, last](pg::Host& h) { return pg_cohorts(h, first, last); }, Retry::always);
+      [first, last](postgres::Host& h) { return pg_cohorts(h, first, last); }, Retry::always);
 }
 
 // Lookups are read on the primary (a row written a moment ago must be found) and, but for
@@ -470,23 +478,23 @@ awaitable<Result<std::vector<Cohort>>> ReplicaRouter::cohorts(UtcDay first, UtcD
 awaitable<Result<UserId>> ReplicaRouter::put_lookup(LookupKind kind, std::string key,
                                                     UserId owner) {
   co_return co_await on_primary<UserId>(
-      [kind, &key, owner](pg::Host& h) { return pg_put_lookup(h, kind, key, owner); },
+      [kind, &key, owner](postgres::Host& h) { return pg_put_lookup(h, kind, key, owner); },
       Retry::always);
 }
 awaitable<Result<void>> ReplicaRouter::replace_lookup(LookupKind kind, std::string key,
                                                       UserId previous, UserId owner) {
-  co_return co_await on_primary<void>([kind, &key, previous, owner](pg::Host& h) {
+  co_return co_await on_primary<void>([kind, &key, previous, owner](postgres::Host& h) {
     return pg_replace_lookup(h, kind, key, previous, owner);
   });
 }
 awaitable<Result<UserId>> ReplicaRouter::find_lookup(LookupKind kind, std::string key) {
   co_return co_await on_primary<UserId>(
-      [kind, &key](pg::Host& h) { return pg_find_lookup(h, kind, key); }, Retry::always);
+      [kind, &key](postgres::Host& h) { return pg_find_lookup(h, kind, key); }, Retry::always);
 }
 awaitable<Result<void>> ReplicaRouter::erase_lookup(LookupKind kind, std::string key,
                                                     UserId owner) {
   co_return co_await on_primary<void>(
-      [kind, &key, owner](pg::Host& h) { return pg_erase_lookup(h, kind, key, owner); },
+      [kind, &key, owner](postgres::Host& h) { return pg_erase_lookup(h, kind, key, owner); },
       Retry::always);
 }
 
@@ -497,33 +505,33 @@ awaitable<Result<bool>> ReplicaRouter::follow(UserId follower, UserId followee,
                                               std::string follower_name,
                                               std::string followee_name) {
   co_return co_await on_primary<bool>(
-      [follower, followee, &follower_name, &followee_name](pg::Host& h) {
+      [follower, followee, &follower_name, &followee_name](postgres::Host& h) {
         return pg_follow(h, follower, followee, follower_name, followee_name);
       },
       Retry::always);
 }
 awaitable<Result<bool>> ReplicaRouter::unfollow(UserId follower, UserId followee) {
   co_return co_await on_primary<bool>(
-      [follower, followee](pg::Host& h) { return pg_unfollow(h, follower, followee); },
+      [follower, followee](postgres::Host& h) { return pg_unfollow(h, follower, followee); },
       Retry::always);
 }
 awaitable<Result<bool>> ReplicaRouter::apply_follow(FollowChange change) {
-  co_return co_await on_primary<bool>([&change](pg::Host& h) { return pg_apply_follow(h, change); },
-                                      Retry::always);
+  co_return co_await on_primary<bool>(
+      [&change](postgres::Host& h) { return pg_apply_follow(h, change); }, Retry::always);
 }
 awaitable<Result<FollowPage>> ReplicaRouter::list_following(UserId user, UserId after, int limit) {
   co_return co_await on_primary<FollowPage>(
-      [user, after, limit](pg::Host& h) { return pg_list_following(h, user, after, limit); },
+      [user, after, limit](postgres::Host& h) { return pg_list_following(h, user, after, limit); },
       Retry::always);
 }
 awaitable<Result<FollowPage>> ReplicaRouter::list_followers(UserId user, UserId after, int limit) {
   co_return co_await on_primary<FollowPage>(
-      [user, after, limit](pg::Host& h) { return pg_list_followers(h, user, after, limit); },
+      [user, after, limit](postgres::Host& h) { return pg_list_followers(h, user, after, limit); },
       Retry::always);
 }
 awaitable<Result<FollowCounts>> ReplicaRouter::follow_counts(UserId user) {
   co_return co_await on_primary<FollowCounts>(
-      [user](pg::Host& h) { return pg_follow_counts(h, user); }, Retry::always);
+      [user](postgres::Host& h) { return pg_follow_counts(h, user); }, Retry::always);
 }
 
 void ReplicaRouter::register_metrics(MetricsRegistry& registry, const Labels& base) {

@@ -182,7 +182,7 @@ class ReplicaRouter final : public Database {
   // left there.
   boost::asio::awaitable<Result<T>> on_primary(Call call, Retry retry = Retry::if_not_done,
                                                std::size_t* sent_to = nullptr);
-  boost::asio::awaitable<std::string> commit_position(pg::Host& primary);
+  boost::asio::awaitable<std::string> commit_position(postgres::Host& primary);
   boost::asio::awaitable<void> discover(std::size_t host);
   boost::asio::awaitable<HostStatus> probe(std::size_t host);
   void rediscover();  // from any thread
@@ -212,7 +212,7 @@ class ReplicaRouter final : public Database {
   ReplicaRouterOptions options_;
   std::string primary_conninfo_;
   std::vector<std::string> names_;
-  std::vector<std::unique_ptr<pg::Host>> hosts_;
+  std::vector<std::unique_ptr<postgres::Host>> hosts_;
   Topology topology_;
   struct Counts {
     std::atomic<std::uint64_t> reads{0}, writes{0};  // calls sent to the host

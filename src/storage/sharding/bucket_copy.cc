@@ -44,10 +44,11 @@ std::string reverse_name(int bucket) {
   return fmt::format("ztm_back_{}", bucket);
 }
 
-Result<pg::Session> open_shard(const std::string& conninfo, std::chrono::milliseconds timeout) {
+Result<postgres::Session> open_shard(const std::string& conninfo,
+                                     std::chrono::milliseconds timeout) {
   auto primary = primary_conninfo(conninfo);
   if (!primary.ok()) return std::move(primary).error();
-  auto s = pg::Session::open(*primary, timeout, timeout);
+  auto s = postgres::Session::open(*primary, timeout, timeout);
   if (!s.ok()) return s;
   // The digest renders rows as text: the same settings on both shards, whatever theirs are.
   auto set = s->exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3",
@@ -79,16 +80,16 @@ Result<void> run(const std::string& conninfo, std::chrono::milliseconds timeout,
   return {};
 }
 
-Result<bool> exists(pg::Session& s, const std::string& sql, const std::string& name) {
+Result<bool> exists(postgres::Session& s, const std::string& sql, const std::string& name) {
   auto r = s.scalar(sql, "catalog", {name.c_str()});
   if (!r.ok()) return std::move(r).error();
   return *r == "t";
 }
 
-Result<bool> has_subscription(pg::Session& s, const std::string& name) {
+Result<bool> has_subscription(postgres::Session& s, const std::string& name) {
   return exists(s, "SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)", name);
 }
-Result<bool> has_publication(pg::Session& s, const std::string& name) {
+Result<bool> has_publication(postgres::Session& s, const std::string& name) {
   return exists(s, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", name);
 }
 
@@ -100,7 +101,7 @@ std::string sql_list(const std::vector<int>& buckets) {
 // A publication of the rows of the buckets in `in_list` ("(3,7)") on the session's database
 // (unless there is one). PostgreSQL 15 takes `bucket IN (...)` as a row filter (a
 // ScalarArrayOpExpr of a built-in operator on a replica-identity column).
-Result<void> publish(pg::Session& s, const std::string& name, const std::string& in_list) {
+Result<void> publish(postgres::Session& s, const std::string& name, const std::string& in_list) {
   auto there = has_publication(s, name);
   if (!there.ok() || *there) return there.ok() ? Result<void>{} : std::move(there).error();
   std::string sql = "CREATE PUBLICATION " + name + " FOR TABLE ";
@@ -117,7 +118,7 @@ Result<void> publish(pg::Session& s, const std::string& name, const std::string&
 // A subscription on the session's database to the publication of the same name on
 // `publisher` (unless there is one). A slot of that name left by a create that failed half-way
 // (the slot made on the publisher, the subscription not) is dropped first.
-Result<void> subscribe(pg::Session& s, const std::string& name, const std::string& publisher,
+Result<void> subscribe(postgres::Session& s, const std::string& name, const std::string& publisher,
                        std::chrono::milliseconds timeout, bool copy) {
   auto there = has_subscription(s, name);
   if (!there.ok() || *there) return there.ok() ? Result<void>{} : std::move(there).error();
@@ -184,7 +185,7 @@ Result<void> set_fence(const std::string& conninfo, std::chrono::milliseconds ti
   return run(conninfo, timeout, sql, fenced ? "fence" : "unfence");
 }
 
-Result<BucketDigest> digest(pg::Session& s, const std::string& in_list) {
+Result<BucketDigest> digest(postgres::Session& s, const std::string& in_list) {
   std::string sql;
   for (const char* t : kTables)
     sql += fmt::format(

@@ -73,7 +73,8 @@ class BucketCopy {
 
 // A session on the primary of a shard (`conninfo` with target_session_attrs=read-write), with the
 // settings the digests render rows by (UTC, ISO dates, every float digit).
-Result<pg::Session> open_shard(const std::string& conninfo, std::chrono::milliseconds timeout);
+Result<postgres::Session> open_shard(const std::string& conninfo,
+                                     std::chrono::milliseconds timeout);
 
 // The names of a move's forward (source -> target) and reverse publication, subscription and
 // slot: after the move's lowest bucket.

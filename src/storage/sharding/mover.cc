@@ -696,7 +696,7 @@ Result<std::vector<double>> Mover::rows_per_bucket(const ShardMap& map) {
   std::vector<double> rows(kBuckets, 0.0);
   for (std::size_t i = 0; i < map.shards.size(); ++i) {
     auto s = open_shard(map.shards[i].conninfo, options_.timeout);
-    auto r = s.ok() ? s->exec(sql, "rows per bucket") : Result<pg::Session::Rows>(s.error());
+    auto r = s.ok() ? s->exec(sql, "rows per bucket") : Result<postgres::Session::Rows>(s.error());
     if (!r.ok())
       return Error{Errc::unavailable, fmt::format("cannot count the rows of shard {}: {}",
                                                   map.shards[i].name, r.error().message)};

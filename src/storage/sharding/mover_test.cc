@@ -38,8 +38,8 @@ using test::PostgresInstance;
 
 constexpr int kBucket = 77;
 
-pg::Session session(const std::string& conninfo) {
-  auto s = pg::Session::open(conninfo, 5s, 10s);
+postgres::Session session(const std::string& conninfo) {
+  auto s = postgres::Session::open(conninfo, 5s, 10s);
   if (!s.ok()) throw std::runtime_error(s.error().message);
   return std::move(*s);
 }
@@ -290,7 +290,7 @@ class Writer {
  private:
   void run() {
     ShardMap map = t_.map();
-    std::map<std::string, pg::Session> sessions;
+    std::map<std::string, postgres::Session> sessions;
     const auto until = std::chrono::steady_clock::now() + 120s;
     for (std::size_t n = 0; !stop_ && n < 200'000 && std::chrono::steady_clock::now() < until;
          ++n) {
