@@ -3,10 +3,16 @@
 // playwright-core from web/node_modules as tests/browser/ does. Each round opens a fresh browser
 // context (empty HTTP cache, no connections) and loads the origin's page until the directory
 // shows (`first`), then a new tab in the same context loads it again (`repeat`: the HTTP cache
-// warm). Prints one JSON line per load and a table of medians.
+// warm). With --cold CMD (a shell command that empties the edges' caches), each round runs CMD
+// first: the first load meets a cold edge (`first, edge cold`: every edge request a miss, paid to
+// the origin), the repeat follows, then a second fresh context loads the page from the now warm
+// edge (`first, edge warm`). Prints one JSON line per load and a table of medians (--header 0
+// leaves out the table's header, for a driver that prints several blocks as one table).
 // Run inside a lab client namespace (bench/cdn_numbers.sh does):
 //   node bench/cdn_page_load.mjs --web web --origin https://10.77.0.10 --label cdn \
 //     --rounds 20 --spki BASE64,BASE64   (the SPKI hashes of the lab's self-signed certificates)
+//     [--cold "varnishadm ... ban req.url '~' ."] [--header 0]
+import { execSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { CHROMIUM, CHROMIUM_FLAGS } from "../tests/browser/harness.mjs";
@@ -85,16 +91,24 @@ async function load(context) {
   return { ...t, net };
 }
 
-const rows = { first: [], repeat: [] };
+// Each round: fresh contexts, each a list of loads (a new tab each) of those kinds.
+const plan = args.cold
+  ? [["first, edge cold", "repeat"], ["first, edge warm"]]
+  : [["first", "repeat"]];
+const kinds = plan.flat();
+const rows = Object.fromEntries(kinds.map((k) => [k, []]));
 for (let round = 1; round <= rounds; round++) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(markReady);
-  for (const kind of ["first", "repeat"]) {
-    const r = await load(context);
-    rows[kind].push(r);
-    console.log(JSON.stringify({ label: args.label, round, kind, ...r }));
+  if (args.cold) execSync(args.cold, { stdio: ["ignore", "ignore", "inherit"] });
+  for (const loads of plan) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(markReady);
+    for (const kind of loads) {
+      const r = await load(context);
+      rows[kind].push(r);
+      console.log(JSON.stringify({ label: args.label, round, kind, ...r }));
+    }
+    await context.close();
   }
-  await context.close();
 }
 await browser.close();
 
@@ -104,11 +118,13 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const ms = (x) => x.toFixed(1);
-console.log(
-  `| page load | load | TTFB ms | DOMContentLoaded ms | load event ms | directory shown ms | requests (from cache) | bytes from origin / edges |`,
-);
-console.log(`|---|---|---|---|---|---|---|---|`);
-for (const kind of ["first", "repeat"]) {
+if (args.header !== "0") {
+  console.log(
+    `| page load | load | TTFB ms | DOMContentLoaded ms | load event ms | directory shown ms | requests (from cache) | bytes from origin / edges |`,
+  );
+  console.log(`|---|---|---|---|---|---|---|---|`);
+}
+for (const kind of kinds) {
   const r = rows[kind];
   const originHost = new URL(args.origin).host;
   const bytes = (pick) =>
@@ -126,4 +142,19 @@ for (const kind of ["first", "repeat"]) {
       `(${median(r.map((x) => x.net.fromCache))}) | ` +
       `${bytes((h) => h === originHost)} / ${bytes((h) => h !== originHost)} |`,
   );
+}
+
+// Where the time went: per resource (content hashes cut), the median of responseEnd − startTime
+// over the loads of each kind, with the host it came from.
+for (const kind of kinds) {
+  const byName = new Map();
+  for (const x of rows[kind]) {
+    for (const r of x.resources) {
+      const name = `${r.host}${r.path.replace(/\.[0-9a-f]{12}\./, ".")}`;
+      if (!byName.has(name)) byName.set(name, []);
+      byName.get(name).push(r.end - r.start);
+    }
+  }
+  const list = [...byName].map(([name, d]) => `${name} ${ms(median(d))}`).join(", ");
+  console.log(`resources, ${args.label}, ${kind} (median ms): ${list}`);
 }
