@@ -11,9 +11,10 @@
 #      never saw (its /metrics against wrk's count) and each edge's varnishstat.
 #   3. page loads in Chromium (cdn_page_load.mjs) from both client groups, with the lab's
 #      distance (docs/lab.md, "Distance"): the measured connect times first, then first loads
-#      with the edges cold and warm and repeat loads, with the CDN as configured (edge1
-#      preferred), with edge2 preferred (cdn.edges reordered), then with cdn.edges emptied in the
-#      web tier's config (ztm lab restart web each time).
+#      with the edges cold and warm and repeat loads, with the CDN as configured (each group's
+#      near edge preferred: cdn.edge_networks), with cdn.edge_networks emptied (edge1, the first
+#      edge, for everyone: far for clients2), then with cdn.edges emptied in the web tier's
+#      config (ztm lab restart web each time).
 # Root only (the lab). Take the lab lock, another lab may be running:
 #   [PIN=0] [KEEP=DIR] [PARTS="1 2 3"] [ZTM=BINARY] flock /tmp/ztm-lab.lock bench/cdn_numbers.sh \
 #     [rounds=5] [seconds=5] [users=10000] [zipf_phases=3] [zipf_seconds=10] [write_rate=50] \
@@ -205,26 +206,25 @@ if want 3; then
     grep '^resources' "$out" >>"$work/resources"
   }
   edges_line=$(grep '^edges = ' "$dir/hosts/web1/ztm/ztm.toml")
-  set_edges() {  # set_edges LINE: the web tier's cdn.edges, then a rolling restart
-    sed -i "s|^edges = .*|$1|" "$dir"/hosts/web*/ztm/ztm.toml
+  networks_line=$(grep '^edge_networks = ' "$dir/hosts/web1/ztm/ztm.toml")
+  set_cdn() {  # set_cdn EDGES_LINE NETWORKS_LINE: the web tier's cdn.edges and
+    # cdn.edge_networks (a network must name a listed edge), then a rolling restart
+    sed -i -e "s|^edges = .*|$1|" -e "s|^edge_networks = .*|$2|" "$dir"/hosts/web*/ztm/ztm.toml
     "$ztm" lab restart web --dir "$dir" >/dev/null
     echo "cdn.json: $(c1 curl -s -m 5 -k https://10.77.0.10/cdn.json)" >&2
   }
-  # The same edges, edge2 first (preferred): what a choice by client group would give clients2.
-  edges_reversed=$(echo "$edges_line" | sed -E 's/^edges = "(edge1=[^,]*),(edge2=[^"]*)"$/edges = "\2,\1"/')
-  [ "$edges_reversed" != "$edges_line" ] || { echo "cannot reorder: $edges_line" >&2; exit 1; }
   : >"$work/resources"
   echo
   echo "| page load | load | TTFB ms | DOMContentLoaded ms | load event ms | directory shown ms | requests (from cache) | bytes from origin / edges |"
   echo "|---|---|---|---|---|---|---|---|"
   page_load ztm-clients1 "clients1, CDN: edge1 (near)" --cold "$cold"
-  page_load ztm-clients2 "clients2, CDN: edge1 (far)" --cold "$cold"
-  set_edges "$edges_reversed"
   page_load ztm-clients2 "clients2, CDN: edge2 (near)" --cold "$cold"
-  set_edges 'edges = ""'
+  set_cdn "$edges_line" 'edge_networks = ""'  # the first edge for everyone
+  page_load ztm-clients2 "clients2, CDN: edge1 (far)" --cold "$cold"
+  set_cdn 'edges = ""' 'edge_networks = ""'
   page_load ztm-clients1 "clients1, no CDN"
   page_load ztm-clients2 "clients2, no CDN"
-  set_edges "$edges_line"
+  set_cdn "$edges_line" "$networks_line"
   page_load ztm-clients1 "clients1, CDN: edge1 (near), again" --cold "$cold"
   echo
   cat "$work/resources"

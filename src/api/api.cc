@@ -21,17 +21,6 @@ using http::Verb;
 
 namespace {
 
-// {"edges":[{"name":"edge1","url":"http://10.77.0.21"}],"preferred":"edge1"}: what the browser
-// client loads public content from (docs/cdn.md, its fallback to the origin).
-std::string cdn_json(const std::vector<NamedUrl>& edges) {
-  boost::json::array list;
-  for (const auto& e : edges) list.push_back(boost::json::object{{"name", e.name}, {"url", e.url}});
-  boost::json::value preferred = nullptr;
-  if (!edges.empty()) preferred = edges.front().name;
-  return boost::json::serialize(
-      boost::json::object{{"edges", std::move(list)}, {"preferred", std::move(preferred)}});
-}
-
 bool has_header(const Response& res, std::string_view name) {
   return std::any_of(res.headers.begin(), res.headers.end(),
                      [name](const auto& h) { return h.first == name; });
@@ -51,7 +40,8 @@ Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photo
          Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files)
     : options_(std::move(options)),
       cache_policy_(options_.cache),
-      cdn_json_(cdn_json(options_.edges)),
+      auth_(auth),
+      cdn_json_(options_.edges, options_.edge_networks),
       users_(users, auth, cache_policy_, options_.max_json_depth),
       accounts_(auth, users, options_.max_json_depth),
       photos_(auth, photos, cache_policy_, options_.max_json_depth),
@@ -121,12 +111,16 @@ void Api::add_routes() {
   router_.add(Verb::get, "/me/purchases", to(purchases_, &PurchasesApi::mine));
   router_.add(Verb::get, "/admin/kpis", to(admin_, &AdminApi::kpis));
   router_.add(Verb::put, "/admin/users/{id}/role", to(admin_, &AdminApi::set_role));
-  router_.add(Verb::get, "/cdn.json", [this](http::Request&) -> boost::asio::awaitable<Response> {
-    Response res;
-    res.body = cdn_json_;
-    res.header("Cache-Control", "no-cache");
-    co_return res;
-  });
+  router_.add(Verb::get, "/cdn.json",
+              [this](http::Request& req) -> boost::asio::awaitable<Response> {
+                Response res;
+                res.body = cdn_json_.body_for(auth_.client_ip(req));
+                // The answer depends on the client's address, which no cache key holds: browsers
+                // may keep it a minute, shared caches (an edge, a proxy) never (docs/cdn.md's
+                // policy table).
+                res.header("Cache-Control", "private, max-age=60");
+                co_return res;
+              });
 
   router_.add(Verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<Response> {
     Response res;

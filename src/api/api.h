@@ -12,6 +12,7 @@
 #include "api/admin_api.h"
 #include "api/auth.h"
 #include "api/cache_policy.h"
+#include "api/cdn_json.h"
 #include "api/follows_api.h"
 #include "api/photos_api.h"
 #include "api/purchases_api.h"
@@ -39,6 +40,7 @@ struct ApiOptions {
   const Clock* clock = &Clock::system();    // request latency; must outlive the Api
   CachePolicyOptions cache;                 // how long edges keep public reads
   std::vector<NamedUrl> edges;              // the CDN's edges (GET /cdn.json); none = no CDN
+  std::vector<EdgeNetwork> edge_networks;   // which edge /cdn.json prefers for whom
   // Called after every successful unsafe request (a write may have committed outbox messages):
   // the outbox relay's wake(). May be empty.
   std::function<void()> on_write;
@@ -83,7 +85,8 @@ class Api {
 
   ApiOptions options_;
   CachePolicy cache_policy_;
-  std::string cdn_json_;  // GET /cdn.json: the edges browsers may use
+  Auth& auth_;
+  CdnJson cdn_json_;  // GET /cdn.json: the edges browsers may use, the caller's near one first
   UsersApi users_;
   AccountsApi accounts_;
   PhotosApi photos_;

@@ -87,25 +87,30 @@ bool Auth::edge_fetch(const http::Request& req) const {
 // own proxy appended is whatever the client wrote. So: walk from the right past our trusted
 // proxies; the first address that is not one of them is the client. An entry that is not an
 // address ends the walk at the last hop we could vouch for.
-std::string Auth::client_address(const http::Request& req) const {
+boost::asio::ip::address Auth::client_ip(const http::Request& req) const {
   boost::asio::ip::address client = req.peer;
-  if (!trusted(client)) return client.to_string();
-  std::vector<std::string_view> hops;
-  for (auto [it, end] = req.msg.equal_range("X-Forwarded-For"); it != end; ++it) {
+  if (!trusted(client)) return client;
+  // The header lines from the last, each line's entries from the right.
+  auto [first, it] = req.msg.equal_range("X-Forwarded-For");
+  while (it != first && trusted(client)) {
+    --it;
     std::string_view line(it->value().data(), it->value().size());
-    for (std::size_t at = 0; at <= line.size();) {
-      const auto comma = std::min(line.find(',', at), line.size());
-      hops.push_back(trim(line.substr(at, comma - at)));
-      at = comma + 1;
+    for (bool more = true; more && trusted(client);) {
+      const auto comma = line.rfind(',');
+      more = comma != std::string_view::npos;
+      const std::string_view hop = trim(more ? line.substr(comma + 1) : line);
+      line = line.substr(0, more ? comma : 0);
+      boost::system::error_code ec;
+      auto a = boost::asio::ip::make_address(hop, ec);
+      if (ec) return client;
+      client = a;
     }
   }
-  for (auto hop = hops.rbegin(); hop != hops.rend() && trusted(client); ++hop) {
-    boost::system::error_code ec;
-    auto a = boost::asio::ip::make_address(std::string(*hop), ec);
-    if (ec) break;
-    client = a;
-  }
-  return client.to_string();
+  return client;
+}
+
+std::string Auth::client_address(const http::Request& req) const {
+  return client_ip(req).to_string();
 }
 
 std::string Auth::cookie(const http::Request& req, const NewSession* session) const {

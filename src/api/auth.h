@@ -42,6 +42,8 @@ class Auth {
   // The client's address for rate limits: the peer, or, from a trusted proxy, the right-most
   // address in X-Forwarded-For (every header line) that is not a trusted proxy.
   std::string client_address(const http::Request& req) const;
+  // The same address, parsed (GET /cdn.json routes by it); allocates nothing for IPv4 hops.
+  boost::asio::ip::address client_ip(const http::Request& req) const;
 
   // A CDN edge's fetch for its cache: Ztm-Edge-Fetch from a trusted proxy (deploy/varnish/
   // edge.vcl sets it; the load balancer's public frontend deletes a client's).

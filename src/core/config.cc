@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -301,6 +302,10 @@ std::vector<ConfigOption> make_options() {
                     "each edge's Prometheus exporter, \"name=http://host:port,...\" (its /metrics: "
                     "ztm cdn status shows hit ratios; empty = none)",
                     ZTM_FIELD(cdn.edge_metrics), {}, true),
+      string_option("cdn.edge_networks",
+                    "which edge serves each client network, \"10.77.0.32/27=edge1,...\" "
+                    "(GET /cdn.json prefers it, longest prefix first; empty = the first edge)",
+                    ZTM_FIELD(cdn.edge_networks), {}, true),
       int_option("cdn.ttl_s", "how long edges keep a user (purged on write)", ZTM_FIELD(cdn.ttl_s),
                  1, 31'536'000),
       int_option("cdn.list_ttl_s", "how long edges keep a page of users or of a user's photos",
@@ -531,6 +536,58 @@ std::vector<NamedUrl> parse_named_urls(std::string_view text) {
   return out;
 }
 
+std::vector<EdgeNetwork> parse_edge_networks(std::string_view text) {
+  std::vector<EdgeNetwork> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const auto eq = item.find('=');
+    const auto slash = item.substr(0, eq).find('/');
+    if (eq == std::string_view::npos || slash == std::string_view::npos)
+      throw std::invalid_argument(
+          fmt::format("'{}' is not address/prefix=edge", item.substr(0, 80)));
+    EdgeNetwork net;
+    net.text = std::string(item.substr(0, eq));
+    net.edge = std::string(item.substr(eq + 1));
+    const std::string address(item.substr(0, slash));
+    const std::string_view bits = item.substr(slash + 1, eq - slash - 1);
+    const bool v4 = address.find(':') == std::string::npos;
+    int prefix = -1;
+    const auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
+    const bool address_ok = v4 ? inet_pton(AF_INET, address.c_str(), net.address.data() + 12) == 1
+                               : inet_pton(AF_INET6, address.c_str(), net.address.data()) == 1;
+    if (!address_ok || ec != std::errc{} || end != bits.data() + bits.size() || bits.empty() ||
+        prefix < 0 || prefix > (v4 ? 32 : 128))
+      throw std::invalid_argument(
+          fmt::format("'{}' is not a network: IPv4 a.b.c.d/0..32 or IPv6 x:x::x/0..128",
+                      net.text.substr(0, 80)));
+    if (v4) {
+      net.address[10] = net.address[11] = 0xff;
+      prefix += 96;
+    }
+    net.prefix = prefix;
+    for (int bit = prefix; bit < 128; ++bit)
+      if (net.address[bit / 8] & (0x80 >> (bit % 8)))
+        throw std::invalid_argument(
+            fmt::format("'{}' has bits set past its prefix (write the network's first address)",
+                        net.text.substr(0, 80)));
+    const bool name_ok = !net.edge.empty() && net.edge.size() <= 32 &&
+                         std::all_of(net.edge.begin(), net.edge.end(), [](char ch) {
+                           return std::islower(static_cast<unsigned char>(ch)) ||
+                                  std::isdigit(static_cast<unsigned char>(ch)) || ch == '-';
+                         });
+    if (!name_ok)
+      throw std::invalid_argument(
+          fmt::format("edge name '{}' is not 1 to 32 of [a-z0-9-]", net.edge.substr(0, 40)));
+    for (const auto& other : out)
+      if (other.address == net.address && other.prefix == net.prefix)
+        throw std::invalid_argument(fmt::format("network '{}' appears twice", net.text));
+    out.push_back(std::move(net));
+  }
+  return out;
+}
+
 void validate(const Config& c) {
   if (c.sessions.max_lifetime_s < c.sessions.ttl_s)
     throw ConfigError(fmt::format(
@@ -579,6 +636,16 @@ void validate(const Config& c) {
     } catch (const std::invalid_argument& e) {
       throw ConfigError(fmt::format("option '{}': {}", key, e.what()));
     }
+  }
+  try {
+    const auto edges = parse_named_urls(c.cdn.edges);
+    for (const auto& net : parse_edge_networks(c.cdn.edge_networks))
+      if (std::none_of(edges.begin(), edges.end(),
+                       [&](const NamedUrl& e) { return e.name == net.edge; }))
+        throw std::invalid_argument(fmt::format("'{}={}': '{}' is not an edge in 'cdn.edges'",
+                                                net.text, net.edge, net.edge));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("option 'cdn.edge_networks': {}", e.what()));
   }
 }
 

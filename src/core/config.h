@@ -4,6 +4,7 @@
 //   defaults -> TOML file (--config) -> ZTM_* environment -> command-line flags.
 // One table (config_options()) drives all four sources, `--help` and `ztm config print`.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -157,6 +158,10 @@ struct CdnConfig {
   // "edge1=http://10.77.1.81:9131,...": each edge's Prometheus exporter (its /metrics), for
   // the hit ratio in `ztm cdn status`; empty = not shown.
   std::string edge_metrics;
+  // "10.77.0.32/27=edge1,10.77.0.64/27=edge2": which edge serves the clients of each network
+  // (GET /cdn.json prefers it; the longest prefix holding the client wins, else the first edge);
+  // empty = the first edge for everyone.
+  std::string edge_networks;
   int ttl_s = 3600;                   // GET /users/{id} at the edges (purged on write)
   int list_ttl_s = 300;               // GET /users pages and a user's photo pages
   int photo_ttl_s = 86'400;           // GET /photos/{id} (a photo never changes; it is deleted)
@@ -209,6 +214,21 @@ struct NamedUrl {
 
 // Parses a "name=url,..." list ("" = none); throws std::invalid_argument saying what is wrong.
 std::vector<NamedUrl> parse_named_urls(std::string_view text);
+
+// One entry of cdn.edge_networks: a client network and the edge that serves it.
+struct EdgeNetwork {
+  // The network's address as IPv6, an IPv4 network as IPv4-mapped (::ffff:a.b.c.d), so one
+  // comparison serves both families; `prefix` counts bits of that form (IPv4 /27 = 96 + 27).
+  std::array<unsigned char, 16> address{};
+  int prefix = 0;    // 0..128
+  std::string text;  // as written, "10.77.0.32/27"
+  std::string edge;  // a name in cdn.edges
+};
+
+// Parses a "cidr=edge,..." list ("" = none); throws std::invalid_argument saying what is wrong
+// (not address/prefix, host bits set, a network listed twice, a bad edge name). Whether each
+// edge is in cdn.edges is checked by validate().
+std::vector<EdgeNetwork> parse_edge_networks(std::string_view text);
 
 // storage.shard_map's etcd form: etcd://host:port[,host:port...]/key.
 struct EtcdKeyAddress {

@@ -128,6 +128,50 @@ TEST(Config, EdgeListsAreNamedUrlsWithoutPaths) {
   }
 }
 
+// cdn.edge_networks: client networks (IPv4 and IPv6) and the edge in cdn.edges serving each.
+TEST(Config, EdgeNetworksAreNetworksOfKnownEdges) {
+  const auto nets = parse_edge_networks("10.77.0.32/27=edge1,2001:db8::/32=edge-2,0.0.0.0/0=e");
+  ASSERT_EQ(nets.size(), 3u);
+  EXPECT_EQ(nets[0].text, "10.77.0.32/27");
+  EXPECT_EQ(nets[0].edge, "edge1");
+  EXPECT_EQ(nets[0].prefix, 96 + 27) << "IPv4 is held IPv4-mapped";
+  EXPECT_EQ(nets[0].address[10], 0xff);
+  EXPECT_EQ(nets[0].address[15], 32);
+  EXPECT_EQ(nets[1].prefix, 32);
+  EXPECT_EQ(nets[1].address[0], 0x20);
+  EXPECT_EQ(nets[2].prefix, 96);
+  EXPECT_TRUE(parse_edge_networks("").empty());
+  for (const char* bad :
+       {"10.77.0.32/27", "10.77.0.32=edge1", "10.77.0.32/33=e", "10.77.0.32/-1=e", "10.77.0.32/=e",
+        "10.77.0.32/2x=e", "10.77.0.256/24=e", "10.77.0/24=e", "2001:db8::/129=e",
+        "2001:db8:::/32=e", "10.77.0.33/27=e", "2001:db8::1/64=e", "10.0.0.0/8=Edge",
+        "10.0.0.0/8=", "10.0.0.0/8=e,10.0.0.0/8=f"}) {
+    EXPECT_THROW(parse_edge_networks(bad), std::invalid_argument) << bad;
+  }
+  Config c;
+  c.cdn.edges = "edge1=http://10.77.0.21,edge2=http://10.77.0.22";
+  c.cdn.edge_networks = "10.77.0.32/27=edge1,10.77.0.64/27=edge2";
+  EXPECT_NO_THROW(validate(c));
+  for (const auto& [networks, says] :
+       {std::pair{"10.77.0.64/27=edge3", "'edge3' is not an edge in 'cdn.edges'"},
+        std::pair{"10.77.0.65/27=edge2", "has bits set past its prefix"},
+        std::pair{"10.77.0.64=edge2", "is not address/prefix=edge"},
+        std::pair{"fe80::/10=edge1,10.77.0.64/24=edge2", "has bits set past its prefix"}}) {
+    c.cdn.edge_networks = networks;
+    try {
+      validate(c);
+      ADD_FAILURE() << networks << " was accepted";
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("option 'cdn.edge_networks'"), std::string::npos) << what;
+      EXPECT_NE(what.find(says), std::string::npos) << what;
+    }
+  }
+  c.cdn.edges = "";
+  c.cdn.edge_networks = "10.77.0.32/27=edge1";
+  EXPECT_THROW(validate(c), ConfigError) << "no edges: no edge to route to";
+}
+
 TEST(Config, TomlFileIsFlattenedToDottedKeys) {
   const auto path = write_temp(
       "node_id = 7\n[http]\nport = 9090\naddress = \"0.0.0.0\"\n[cache]\nenabled = false\n");

@@ -224,7 +224,16 @@ constexpr const char* kFarMs = "40";
 Stage cdn() {
   std::string edges;
   for (int n = 1; n <= kEdges; ++n) edges += (n > 1 ? ",edge" : "edge") + std::to_string(n);
-  Stage stage = queue_stage("cdn", "1-11 CDN edges", {{"edge_hosts", edges}});
+  const std::vector<ClientGroup> groups = {
+      {.name = "clients1", .first = 32, .prefix = 27, .nearer = "edge1"},
+      {.name = "clients2", .first = 64, .prefix = 27, .nearer = "edge2"}};
+  // Request routing (docs/cdn.md): the web servers' GET /cdn.json prefers each group's nearer
+  // edge for its subnet (cdn.edge_networks).
+  std::string edge_networks;
+  for (const auto& g : groups)
+    edge_networks += (edge_networks.empty() ? "" : ",") + client_subnet(g) + "=" + g.nearer;
+  Stage stage = queue_stage("cdn", "1-11 CDN edges",
+                            {{"edge_hosts", edges}, {"edge_networks", edge_networks}});
   for (auto& h : stage.hosts)
     for (auto& p : h.processes)
       if (p.engine == "haproxy") p.params["edge_hosts"] = edges;
@@ -243,8 +252,7 @@ Stage cdn() {
              {.engine = "varnish-exporter", .after = {name + "/varnish"}},
              {.engine = "tls", .after = {name + "/varnish"}}}});
   }
-  stage.client_groups = {{.name = "clients1", .first = 32, .prefix = 27, .nearer = "edge1"},
-                         {.name = "clients2", .first = 64, .prefix = 27, .nearer = "edge2"}};
+  stage.client_groups = groups;
   std::string origin, all_groups;
   for (const auto& h : stage.hosts)
     if (h.name == "lb1") origin = host_address(h) + "/32";

@@ -41,7 +41,9 @@ struct ClientGroup {
   std::string name;  // at most 11 characters, as a host's
   int first = 0;     // the group is 10.77.0.<first>/<prefix>; its namespace has <first + 1>
   int prefix = 27;
-  std::string nearer;  // the edge host meant to serve this group
+  // The edge host that serves this group: the web servers' GET /cdn.json prefers it for the
+  // group's subnet (cdn.edge_networks, stage cdn).
+  std::string nearer;
 };
 
 struct Stage {

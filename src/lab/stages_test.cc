@@ -209,6 +209,11 @@ TEST(Stages, CdnIsTheQueueStagePlusTwoEdges) {
   EXPECT_EQ(by_name.at("lb1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
   EXPECT_EQ(by_name.at("web1")->processes.at(0).params.at("edge_hosts"), "edge1,edge2");
   EXPECT_EQ(cdn.web_host(5).processes.at(0).params.at("edge_hosts"), "edge1,edge2");
+  EXPECT_EQ(by_name.at("web1")->processes.at(0).params.at("edge_networks"),
+            "10.77.0.32/27=edge1,10.77.0.64/27=edge2")
+      << "each group's nearer edge is preferred for its subnet";
+  EXPECT_EQ(cdn.web_host(5).processes.at(0).params.at("edge_networks"),
+            by_name.at("web1")->processes.at(0).params.at("edge_networks"));
   EXPECT_EQ(queue.web_host(1).processes.at(0).params.count("edge_hosts"), 0u);
   EXPECT_EQ(cdn.max_workers, queue.max_workers);
   EXPECT_EQ(entry_url(cdn), "http://10.77.0.10:80");

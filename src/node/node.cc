@@ -119,6 +119,7 @@ api::ApiOptions api_options(const Config& config, const Clock& clock) {
                     .stale_while_revalidate_s = config.cdn.stale_while_revalidate_s,
                     .stale_if_error_s = config.cdn.stale_if_error_s},
           .edges = parse_named_urls(config.cdn.edges),
+          .edge_networks = parse_edge_networks(config.cdn.edge_networks),
           .trace_sample_pct = config.log.trace_sample_pct};
 }
 

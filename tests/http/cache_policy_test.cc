@@ -103,13 +103,64 @@ TEST_F(CachePolicyTest, PersonalAnswersWritesAndErrorsAreNeverStored) {
 TEST_F(CachePolicyTest, CdnJsonNamesTheEdgesTheBrowserMayUse) {
   auto r = c.request("GET", "/cdn.json");
   ASSERT_EQ(r.status, 200u);
-  EXPECT_EQ(r.header("cache-control"), "no-cache");
+  // Which edge is preferred depends on the caller's address: never stored by a shared cache.
+  EXPECT_EQ(r.header("cache-control"), "private, max-age=60");
+  EXPECT_EQ(r.header("cdn-cache-control"), "");
   EXPECT_EQ(json::parse(r.body),
             json::parse(R"({"edges":[{"name":"edge1","url":"http://127.0.0.1:6081"},)"
                         R"({"name":"edge2","url":"https://[::1]:6443"}],"preferred":"edge1"})"));
   TestServer without_cdn;
   EXPECT_EQ(HttpClient(without_cdn.port()).request("GET", "/cdn.json").body,
             R"({"edges":[],"preferred":null})");
+}
+
+std::string preferred(const Reply& r) {
+  const auto v = json::parse(r.body).at("preferred");
+  return v.is_string() ? std::string(v.as_string()) : "null";
+}
+
+// Request routing (docs/cdn.md): each client network has its edge; the longest prefix holding the
+// client wins; elsewhere the first edge. Behind a trusted proxy the forwarded address decides.
+TEST(CdnJson, EachClientNetworkIsSentToItsEdge) {
+  TestServer behind_lb([](Config& config) {
+    config.http.trusted_proxies = "127.0.0.1, 10.77.1.81";
+    config.cdn.edges = "edge1=http://10.77.0.21,edge2=http://10.77.0.22,edge3=http://10.77.0.23";
+    config.cdn.edge_networks =
+        "10.77.0.32/27=edge1,10.77.0.64/27=edge2,10.77.0.72/29=edge3,2001:db8::/32=edge3";
+  });
+  HttpClient lb(behind_lb.port());
+  auto from = [&](const std::string& forwarded) {
+    return preferred(lb.request("GET", "/cdn.json", {}, "X-Forwarded-For: " + forwarded + "\r\n"));
+  };
+  EXPECT_EQ(from("10.77.0.33"), "edge1");
+  EXPECT_EQ(from("10.77.0.63"), "edge1");
+  EXPECT_EQ(from("10.77.0.65"), "edge2");
+  EXPECT_EQ(from("10.77.0.73"), "edge3") << "10.77.0.72/29 is inside 10.77.0.64/27: longer wins";
+  EXPECT_EQ(from("10.77.0.80"), "edge2");
+  EXPECT_EQ(from("10.77.0.96"), "edge1") << "outside every network: the first edge";
+  EXPECT_EQ(from("203.0.113.9"), "edge1");
+  EXPECT_EQ(from("2001:db8:1::5"), "edge3");
+  EXPECT_EQ(from("::ffff:10.77.0.65"), "edge2") << "an IPv4-mapped client is its IPv4 address";
+  EXPECT_EQ(from("2001:db9::5"), "edge1");
+  // The right-most untrusted hop: a client's own claim left of it counts for nothing, and a
+  // request through an edge (trusted) is routed by the client the edge saw.
+  EXPECT_EQ(from("10.77.0.65, 10.77.0.33"), "edge1");
+  EXPECT_EQ(from("10.77.0.65, 10.77.1.81"), "edge2");
+  EXPECT_EQ(from("not-an-address"), "edge1") << "the proxy itself (127.0.0.1) is the client";
+  // The edges' order is the configured one, whichever is preferred.
+  const auto body =
+      json::parse(lb.request("GET", "/cdn.json", {}, "X-Forwarded-For: 10.77.0.65\r\n").body);
+  EXPECT_EQ(body.at("edges").at(0).at("name"), "edge1");
+  EXPECT_EQ(body.at("edges").at(2).at("name"), "edge3");
+
+  // Not from a trusted proxy: the peer decides, whatever X-Forwarded-For claims.
+  TestServer direct([](Config& config) {
+    config.cdn.edges = "edge1=http://10.77.0.21,edge2=http://10.77.0.22";
+    config.cdn.edge_networks = "10.77.0.32/27=edge1,127.0.0.0/8=edge2";
+  });
+  EXPECT_EQ(preferred(HttpClient(direct.port())
+                          .request("GET", "/cdn.json", {}, "X-Forwarded-For: 10.77.0.33\r\n")),
+            "edge2");
 }
 
 // Content-hashed bundler output under /assets/ is immutable and loadable from an edge; the page

@@ -7,7 +7,7 @@
 # serves what it holds past its TTL for the stale-if-error window (a short one, for this test)
 # and 503 JSON for the rest, and is healthy again once lb1 is back; each edge's exporter serves
 # varnish_main_cache_hit in valid Prometheus text. HTTPS at each edge, and the web tier's
-# configuration of the edges, are checked too. Distance (7): each group connects to its own edge
+# configuration of the edges, are checked too; /cdn.json prefers each group's own edge. Distance (7): each group connects to its own edge
 # in under 10 ms and to the other edge and the origin in 35 ms or more (the lab's 40 ms delay);
 # with the far edge's delay killed the far group cannot connect to it, and can once it is back.
 # Usage: lab_cdn_test.sh PATH_TO_ZTM. Needs root; exits 77 (skipped) when it cannot run here.
@@ -87,6 +87,18 @@ check "1: the web servers name the edges' HTTPS URLs and admin listeners" \
   $'edges="edge1=https://10.77.0.21,edge2=https://10.77.0.22"\nedge_admins="edge1=http://10.77.1.81:6091,edge2=http://10.77.1.82:6091"'
 check "1: GET /cdn.json at the origin lists the edges" \
   eval '[ "$(ip netns exec ztm-clients1 curl -s -m 5 "$lb/cdn.json" | jq -c "[.edges[].url]")" = "[\"https://10.77.0.21\",\"https://10.77.0.22\"]" ]'
+# Request routing (docs/cdn.md): each group is sent to its own edge. The page (lb1's HTTPS page)
+# fetches /cdn.json from its own origin; lb1 sets X-Forwarded-For to the client's address.
+for e in edge1 edge2; do
+  fetch "${group_of[$e]}" "https://10.77.0.10/cdn.json" --cacert "$dir/hosts/lb1/haproxy/lb.crt"
+  check "1: ${group_of[$e]}: /cdn.json (HTTPS, as the page fetches it) prefers $e" \
+    test "$(jq -r .preferred "$work/body" 2>/dev/null)" = "$e"
+  check "1: ${group_of[$e]}: /cdn.json is private (it varies by client address)" \
+    test "$(header Cache-Control)" = "private, max-age=60"
+  fetch "${group_of[$e]}" "$lb/cdn.json"
+  check "1: ${group_of[$e]}: /cdn.json over HTTP prefers $e too" \
+    test "$(jq -r .preferred "$work/body" 2>/dev/null)" = "$e"
+done
 groups=$(status_json | jq -c '[.client_groups[] | [.name, .subnet, .nearer]]')
 check "1: client groups in status" test "$groups" = \
   '[["clients1","10.77.0.32/27","edge1"],["clients2","10.77.0.64/27","edge2"]]'

@@ -7,7 +7,8 @@
 // longer than the LB needs to notice, and keeps sessions per `sessions`: sqlite (on this
 // server) or redis (sentinel_hosts = "sen1,sen2,sen3", or redis_host = one Redis); with
 // nats_host, jobs go to NATS (no in-process workers, photo bytes in PostgreSQL); with
-// edge_hosts = "edge1,edge2" too (stage cdn), the CDN's edges are configured and trusted.
+// edge_hosts = "edge1,edge2" too (stage cdn), the CDN's edges are configured and trusted, and
+// edge_networks = "10.77.0.32/27=edge1,..." says which edge GET /cdn.json prefers for whom.
 // Stage sharding: shard_hosts = "s1=s1a+s1b,..." (the shard clusters; no db_host) and etcd_host:
 // the server follows the bucket map in etcd (storage.shard_map), behind lb_host, sessions in
 // redis_host, the L2 ring on l2_hosts.
@@ -137,6 +138,7 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
         vars["cdn_edges"] = urls;
         vars["cdn_edge_admins"] = admins;
         vars["cdn_edge_metrics"] = metrics;
+        vars["cdn_edge_networks"] = param(c, "edge_networks", "");
       }
     } else if (sessions == "redis") {
       const std::string sentinels = host_ports(c, param(c, "sentinel_hosts", ""), kSentinelPort);
