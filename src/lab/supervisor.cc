@@ -168,6 +168,7 @@ void Supervisor::start(Proc& p) {
           .public_address = p.host->public_number > 0 ? public_address(*p.host) : "",
           .netns = netns_name(p.host->name),
           .workdir = workdir,
+          .lab_dir = dir_,
           .params = p.def->params,
           .address_of =
               [host_named](const std::string& host) { return host_address(host_named(host)); },

@@ -59,6 +59,7 @@ struct EngineContext {
   std::string public_address;  // "10.77.0.10" on a host with a public address, else ""
   std::string netns;           // "ztm-web1"
   std::string workdir;         // DIR/hosts/<host>/<engine>, created (empty) by the caller
+  std::string lab_dir;         // DIR: lab_secret(lab_dir, name) (secrets.h)
   std::map<std::string, std::string> params;                  // from the stage
   std::function<std::string(const std::string&)> address_of;  // another host's address
   // Another host's public address ("" when it has none): the edges' URLs for the web tier.
