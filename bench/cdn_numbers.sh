@@ -123,7 +123,7 @@ if want 2; then
   # phases with a steady write rate.
   fenced() { edge_json "$1" | grep -q '"fenced":true'; }
   backlog() {  # rows in the outbox (not yet relayed), messages waiting in each edge's purge stream
-    echo -n "outbox $(psql -tA -c 'select count(*) from outbox' postgresql://ztm:ztm-lab@10.77.1.20:5432/ztm 2>/dev/null || echo '?'); "
+    echo -n "outbox $(psql -tA -c 'select count(*) from outbox' "postgresql://ztm:$(cat "$dir/secrets/postgres-app")@10.77.1.20:5432/ztm" 2>/dev/null || echo '?'); "
     curl -s -m 2 "http://10.77.1.60:8222/jsz?accounts=true&streams=true" | jq -r \
       '[.account_details[]?.stream_detail[]? | select(.name | startswith("ZTM_PURGE")) | "\(.name) \(.state.messages)"] | join(", ")'
   }

@@ -76,6 +76,14 @@ class Shard final : public Subcommand {
       sub->add_option("--etcd", etcd_, "etcd endpoints, host:port[,host:port] (127.0.0.1:2379)")
           ->type_name("ENDPOINTS");
       sub->add_option("--key", key_, "the map's key (/ztm/shards/map)");
+      sub->add_option("--admin-user", admin_user_,
+                      "log in to the shards as this role instead of the map's (moves need one "
+                      "that may create subscriptions: a superuser in PostgreSQL 15)")
+          ->type_name("ROLE");
+      sub->add_option("--admin-password-file", admin_password_file_,
+                      "the admin role's password, the file's first line (keep it 0600)")
+          ->type_name("FILE")
+          ->check(CLI::ExistingFile);
       return sub;
     };
     status_ = common(shard_->add_subcommand("status", "The map, rows per shard, moves in flight"));
@@ -125,6 +133,15 @@ class Shard final : public Subcommand {
     }
     storage::MoverOptions options;
     options.map_key = key_;
+    options.admin_user = admin_user_;
+    if (!admin_password_file_.empty()) {
+      std::ifstream in(admin_password_file_);
+      if (!std::getline(in, options.admin_password)) {
+        fmt::print(stderr, "ztm shard: --admin-password-file: cannot read {}\n",
+                   admin_password_file_);
+        return 2;
+      }
+    }
     options.cutover_wait = std::chrono::milliseconds(cutover_ms_);
     // Each line as it happens, also into a file or a pipe (an operator's tail -f, a test).
     options.progress = [](const std::string& line) {
@@ -223,6 +240,7 @@ class Shard final : public Subcommand {
   std::string etcd_ = "127.0.0.1:2379";
   std::string key_ = "/ztm/shards/map";
   std::string file_, name_, conninfo_, to_, buckets_;
+  std::string admin_user_, admin_password_file_;
   std::vector<int> move_buckets_;  // buckets_, parsed
   int bucket_ = -1;
   int shards_ = 0;

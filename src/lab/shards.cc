@@ -95,8 +95,8 @@ std::vector<LabShard> parse_shard_hosts(const std::string& spec) {
   return out;
 }
 
-std::string shard_conninfo(const std::vector<std::string>& addresses) {
-  return postgres_url(addresses) + "?target_session_attrs=read-write";
+std::string shard_conninfo(const std::string& password, const std::vector<std::string>& addresses) {
+  return postgres_url(password, addresses) + "?target_session_attrs=read-write";
 }
 
 std::string even_shard_map(const std::vector<ShardEntry>& shards) {

@@ -28,7 +28,7 @@ std::vector<LabShard> parse_shard_hosts(const std::string& spec);
 // A shard's conninfo: every member in libpq's multi-host form, with
 // target_session_attrs=read-write (libpq, psql and the mover find the primary; the web tier's
 // ReplicaRouter finds the roles itself).
-std::string shard_conninfo(const std::vector<std::string>& addresses);
+std::string shard_conninfo(const std::string& password, const std::vector<std::string>& addresses);
 
 struct ShardEntry {
   std::string name;

@@ -22,8 +22,8 @@ TEST(LabShards, ParsesShardHosts) {
 }
 
 TEST(LabShards, ConninfoNamesEveryMemberReadWrite) {
-  EXPECT_EQ(shard_conninfo({"10.77.1.110", "10.77.1.111"}),
-            "postgresql://ztm:ztm-lab@10.77.1.110:5432,10.77.1.111:5432/ztm"
+  EXPECT_EQ(shard_conninfo("pw", {"10.77.1.110", "10.77.1.111"}),
+            "postgresql://ztm:pw@10.77.1.110:5432,10.77.1.111:5432/ztm"
             "?target_session_attrs=read-write");
 }
 

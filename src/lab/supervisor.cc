@@ -44,7 +44,9 @@ void progress(const std::string& line) {
 }
 
 Supervisor::Supervisor(std::string dir, Stage stage)
-    : dir_(std::move(dir)),
+    // Canonical: open_no_links (engines/files.h) refuses any symbolic link below it, so one
+    // above it (/var/run -> /run) must be resolved here, by root, once.
+    : dir_(std::filesystem::weakly_canonical(dir)),
       stage_(std::move(stage)),
       hosts_(stage_.hosts.begin(), stage_.hosts.end()) {
   for (const auto& h : hosts_)

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "lab/engines/files.h"
+
 namespace ztm::lab {
 
 std::string render(std::string_view text, const Vars& vars) {
@@ -46,14 +48,12 @@ std::string render_template(const std::string& engine, const std::string& file, 
 }
 
 void render_file(const std::string& engine, const std::string& file, const Vars& vars,
-                 const std::string& target) {
-  write_file(target, render_template(engine, file, vars));
+                 const std::string& target, mode_t mode) {
+  write_file(target, render_template(engine, file, vars), mode);
 }
 
-void write_file(const std::string& path, std::string_view content) {
-  std::ofstream out(path, std::ios::trunc);
-  out << content;
-  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+void write_file(const std::string& path, std::string_view content, mode_t mode) {
+  write_private_file(path, content, mode);
 }
 
 }  // namespace ztm::lab

@@ -1,6 +1,8 @@
 #pragma once
 // Engine config templates: files under deploy/<engine>/ with {{var}} placeholders.
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
 #include <string_view>
@@ -21,9 +23,10 @@ std::string render_template(const std::string& engine, const std::string& file, 
 
 // Renders deploy/<engine>/<file> into `target`. Throws std::runtime_error.
 void render_file(const std::string& engine, const std::string& file, const Vars& vars,
-                 const std::string& target);
+                 const std::string& target, mode_t mode = 0644);
 
-// Writes `content` to `path` (truncating). Throws std::runtime_error.
-void write_file(const std::string& path, std::string_view content);
+// Writes `content` to `path` (replacing it), created and chmod'ed to `mode`, never through a link
+// (engines/files.h). Throws std::runtime_error.
+void write_file(const std::string& path, std::string_view content, mode_t mode = 0644);
 
 }  // namespace ztm::lab

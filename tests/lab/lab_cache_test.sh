@@ -13,7 +13,6 @@ ztm=$1
 lab_setup lab_cache ip jq curl redis-server redis-cli patroni etcd psql
 
 web1=http://10.77.1.10:8080 web2=http://10.77.1.11:8080
-db="postgresql://ztm:ztm-lab@10.77.1.20:5432,10.77.1.21:5432,10.77.1.22:5432/ztm?target_session_attrs=read-write"
 metric() {  # metric BASE_URL SERIES: its value on the server's /metrics (0 when absent)
   curl -s -m 2 "$1/metrics" | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'
 }
@@ -77,6 +76,7 @@ started=$SECONDS
 out=$("$ztm" lab up --stage cache --dir "$dir" 2>&1); status=$?
 check "up cache exits 0" test "$status" -eq 0 ||
   { echo "$out" >&2; echo "lab_cache: $passed passed, $failed failed"; exit 1; }
+db="postgresql://ztm:$(app_password)@10.77.1.20:5432,10.77.1.21:5432,10.77.1.22:5432/ztm?target_session_attrs=read-write"
 echo "lab_cache: up in $((SECONDS - started)) s"
 check "web servers name the three cache nodes" \
   contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" 'l2_nodes="10.77.1.50:6379,10.77.1.51:6379,10.77.1.52:6379"'

@@ -12,6 +12,7 @@ no_processes() {  # nothing runs from the lab dir (PostgreSQL backends: their cw
   return 0
 }
 no_cgroups() { ! compgen -G '/sys/fs/cgroup/*/ztm-lab' >/dev/null; }
+app_password() { cat "$dir/secrets/postgres-app"; }  # the web tier's PostgreSQL password
 john_token() {  # john_token BASE_URL: the session token of the demo user John Smith (user 12)
   curl -sf -m 5 -X POST -H 'Content-Type: application/json' \
     -d '{"email":"john.smith@example.com","password":"john-demo-password"}' "$1/sessions" | jq -r .token
@@ -27,4 +28,13 @@ nothing_left() {  # nothing_left WHEN: one check per kind of leftover
   check "$1: no ztm-* link" no_links
   check "$1: no process of the lab" no_processes
   check "$1: lab dir removed" test ! -e "$dir"
+}
+# users_of ENGINE: the users the lab's ENGINE processes (web1/ztm, lb1/haproxy: the part after
+# the slash) run as, sorted and unique, space-separated ("" when none runs). Uses $ztm.
+users_of() {
+  local pid
+  for pid in $("$ztm" lab status --json --dir "$dir" |
+    jq -r --arg e "$1" '.hosts[].processes[] | select((.name | split("/")[1]) == $e) | .pid'); do
+    ps -o user= -p "$pid"
+  done | sort -u | tr '\n' ' ' | sed 's/ $//'
 }

@@ -34,6 +34,12 @@ check "an API client over HTTP is not redirected" \
 check "HTTPS responses carry HSTS" \
   grep -qi "^strict-transport-security: max-age=31536000" \
   <<<"$(curl -si -m 3 --cacert "$dir/hosts/lb1/haproxy/lb.crt" "$https/users/12")"
+check "HAProxy runs as user haproxy (security.md, finding 9)" test "$(users_of haproxy)" = haproxy
+check "the web servers run as user ztm, not root" test "$(users_of ztm)" = ztm
+check "the LB's certificate with its private key is for root only (0600)" \
+  test "$(stat -c '%a %U' "$dir/hosts/lb1/haproxy/lb.pem")" = "600 root"
+check "a server's config (the lab's passwords) is for its user only (0600)" \
+  test "$(stat -c '%a %U' "$dir/hosts/web1/ztm/ztm.toml")" = "600 ztm"
 check "the LB names the server that answered (X-Ztm-Server)" \
   grep -qi "^X-Ztm-Server: web" <<<"$(curl -si -m 2 "$url/users/12")"
 

@@ -13,7 +13,6 @@ ztm=$1
 . "$(dirname "$0")/lab_load.sh"
 lab_setup lab_queue ip jq curl haproxy redis-server nats-server convert psql
 
-db="postgresql://ztm:ztm-lab@10.77.1.20:5432/ztm"
 crop='{"operations":[{"op":"crop","x":0,"y":0,"width":600,"height":400},{"op":"blur","sigma":2}]}'
 # A slower job (a wide blur of the whole photo, a few hundred ms): keeps jobs in a worker's hands
 # long enough to kill it mid-job, and a backlog deep for longer than the autoscaler waits.
@@ -70,6 +69,7 @@ started=$SECONDS
 out=$("$ztm" lab up --stage queue --dir "$dir" 2>&1); status=$?
 check "up queue exits 0" test "$status" -eq 0 ||
   { echo "$out" >&2; echo "lab_queue: $passed passed, $failed failed"; exit 1; }
+db="postgresql://ztm:$(app_password)@10.77.1.20:5432/ztm"
 echo "lab_queue: up in $((SECONDS - started)) s"
 url=$(status_json | jq -r .url)
 check "three web servers UP in the pool" until_ok 10 pool_up 3

@@ -71,7 +71,7 @@ check "256 buckets each" test "$(jq -c '[.buckets | group_by(.)[] | length]' <<<
 check "version 1, mode buckets" test "$(jq -c '[.version, .mode]' <<<"$map")" = '[1,"buckets"]'
 check "s2's conninfo names both members, read-write" test \
   "$(jq -r '.shards[1].conninfo' <<<"$map")" = \
-  "postgresql://ztm:ztm-lab@10.77.1.120:5432,10.77.1.121:5432/ztm?target_session_attrs=read-write"
+  "postgresql://ztm:$(app_password)@10.77.1.120:5432,10.77.1.121:5432/ztm?target_session_attrs=read-write"
 check "web1 follows the map in etcd" grep -qF 'shard_map = "etcd://10.77.1.5:2379/ztm/shards/map"' \
   "$dir/hosts/web1/ztm/ztm.toml"
 
@@ -100,7 +100,17 @@ check "max_replication_slots 16, max_wal_senders 16" test \
 check "max_logical_replication_workers 8" test "$(sql s4b 'SHOW max_logical_replication_workers')" = 8
 check "wal_retrieve_retry_interval 100ms" test "$(sql s1a 'SHOW wal_retrieve_retry_interval')" = 100ms
 check "s1's superuser reaches s2 from s1a with its password" test "$(ip netns exec ztm-s1a \
-  psql -X -qAt "postgresql://postgres:ztm-lab-postgres@10.77.1.120:5432/ztm" -c 'SELECT 1' 2>&1)" = 1
+  psql -X -qAt "postgresql://postgres:$(cat "$dir/secrets/postgres-admin")@10.77.1.120:5432/ztm" -c 'SELECT 1' 2>&1)" = 1
+# security.md, finding 9: the web tier's role is no superuser, and the passwords are the lab's own.
+check "the web tier's role is no superuser (it may read replication statistics)" test "$(sql s1a \
+  "SELECT rolsuper::text || ',' || pg_has_role('ztm', 'pg_read_all_stats', 'member')::text FROM pg_roles WHERE rolname = 'ztm'")" = false,true
+check "the web tier's role cannot create a subscription" contains "$(ip netns exec ztm-web1 psql -X -qAt \
+  "postgresql://ztm:$(app_password)@10.77.1.120:5432/ztm" -c "CREATE SUBSCRIPTION x CONNECTION 'host=10.77.1.110' PUBLICATION x WITH (connect = false)" 2>&1)" \
+  "must be superuser"
+check "the lab's secrets are root's alone (0700, files 0600)" test \
+  "$(stat -c '%a %U' "$dir/secrets" "$dir/secrets/postgres-app" | sort -u | paste -sd,)" = "600 root,700 root"
+check "a server's config holding the password is 0600, its user's" test \
+  "$(stat -c '%a %U' "$dir/hosts/web1/ztm/ztm.toml")" = "600 ztm"
 check "each shard is migrated (the bucket column)" test "$(sql s2a \
   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bucket'")" = 1
 
@@ -190,7 +200,9 @@ check "shrinking is refused" not "$ztm" lab scale shards=4 --dir "$dir"
 check "users still read through lb1" read_back
 
 # --- a bucket moved onto s5 while its user is written through lb1 (ztm shard, from etcd1's host) ---
-shard_cmd() { ip netns exec ztm-etcd1 "$ztm" shard "$@" --etcd 10.77.1.5:2379; }
+# The mover logs in as the superuser (the map's role, the web tier's, may not create subscriptions).
+admin=(--admin-user postgres --admin-password-file "$dir/secrets/postgres-admin")
+shard_cmd() { ip netns exec ztm-etcd1 "$ztm" shard "$@" --etcd 10.77.1.5:2379 "${admin[@]}"; }
 read -r from_shard mover_id bucket < <(head -1 "$work/rows" | tr '|' ' ')
 : >"$work/puts"
 (  # replaces of that user, one after another, until the move is finalised (at most 3000 or 120 s);
@@ -282,7 +294,7 @@ echo during >"$load/phase"
 # progress shows PATTERN (ip netns exec execs ztm: $! is the mover's pid).
 kill_rebalance_at() {
   local log="$work/rebalance.$1.log"
-  ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --etcd 10.77.1.5:2379 >"$log" 2>&1 &
+  ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --etcd 10.77.1.5:2379 "${admin[@]}" >"$log" 2>&1 &
   local mover=$!
   check "the rebalance reaches '$1'" until_ok 120 grep -q "$1" "$log" || cat "$log" >&2
   kill -9 "$mover"
@@ -294,7 +306,7 @@ kill_rebalance_at() {
 started=$SECONDS
 kill_rebalance_at ": copy"
 kill_rebalance_at ": cutover"
-out=$(timeout 600 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --etcd 10.77.1.5:2379 2>&1)
+out=$(timeout 600 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --etcd 10.77.1.5:2379 "${admin[@]}" 2>&1)
 check "a third rebalance finishes what the killed ones left, and the rest" test $? -eq 0
 sed "s/^/lab_sharding: rebalance: /" <<<"$out"
 echo "lab_sharding: rebalance 4 -> 5 under load (two movers killed) in $((SECONDS - started)) s"
@@ -338,7 +350,7 @@ shard_spread() {  # the busiest shard's calls/s over the mean, from `ztm shard s
 spread_above() { spread_before=$(shard_spread "$hot_shard"); awk -v a="$spread_before" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
 check "the servers' reports show the hot spot: $hot_shard the busiest shard, at 1.4x the mean or more" \
   until_ok 60 spread_above 1.4 || { shard_cmd status >&2; tail -5 "$work/hotspot.out" >&2; }
-out=$(timeout 300 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --by load --etcd 10.77.1.5:2379 2>&1)
+out=$(timeout 300 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --by load --etcd 10.77.1.5:2379 "${admin[@]}" 2>&1)
 check "rebalance --by load" test $? -eq 0 || echo "$out" >&2
 sed "s/^/lab_sharding: rebalance by load: /" <<<"$out"
 hot_moved() {  # how many of the hot spot's buckets left their shard

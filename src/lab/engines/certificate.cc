@@ -1,5 +1,6 @@
 #include "lab/engines/certificate.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -33,7 +34,11 @@ std::string make_certificate(const std::string& engine, const std::string& workd
   std::ifstream key(base + ".key"), crt(base + ".crt");
   std::stringstream both;
   both << crt.rdbuf() << key.rdbuf();
-  write_file(base + ".pem", both.str());
+  // The private key, alone and in the .pem, for root only: HAProxy reads it before it drops
+  // to user haproxy.
+  write_file(base + ".pem", both.str(), 0600);
+  if (::chmod((base + ".key").c_str(), 0600) != 0)
+    throw std::runtime_error(engine + ": chmod " + base + ".key failed");
   return base + ".pem";
 }
 

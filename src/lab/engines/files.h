@@ -1,17 +1,40 @@
 #pragma once
 // File-system helpers for engines that run as their own user (postgres, etcd): the supervisor is
 // root, the engine's files must belong to the engine's user.
+//
+// Root never follows a link it did not create (security issue 13, finding 9): an engine's user
+// owns its working directory and could put a symbolic link there (postgres.log -> /etc/shadow)
+// or a hard link to a file it does not own, and root would then write, truncate or chown that
+// file. So every path root opens, writes or chowns under the lab is opened with
+// open_no_links(): no symbolic link anywhere on the path (the lab's directory is made canonical
+// when the supervisor starts), and a regular file with a second hard link is refused.
 
 #include <pwd.h>
+#include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 namespace ztm::lab {
 
 // The user's passwd entry; throws std::runtime_error naming the package that creates it.
 const passwd& engine_user(const std::string& user, const std::string& package);
 
-// Throws std::runtime_error.
+// open(2) of `path` resolved without following any symbolic link (openat2 RESOLVE_NO_SYMLINKS);
+// also refuses (ELOOP) a link itself (O_PATH) and a regular file with more than one hard link. -1 with errno on failure.
+int open_no_links(const std::string& path, int flags, mode_t mode = 0);
+
+// Writes `content` to `path` (replacing it; created with `mode`, and chmod'ed to it), through
+// open_no_links. Throws std::runtime_error.
+void write_private_file(const std::string& path, std::string_view content, mode_t mode);
+
+// The system user the lab's own servers run as (`ztm serve` decodes untrusted images, `ztm
+// worker` edits them: neither needs root): "ztm", created on first use like a package's
+// postinst would (useradd --system, no home, no shell; its output in `log`). Throws
+// std::runtime_error.
+const passwd& service_user(const std::string& log);
+
+// chown through open_no_links (never a link's target). Throws std::runtime_error.
 void chown_to(const std::string& path, const passwd& pw);
 // mkdir (mode 0700; an existing directory is fine) and chown to `pw`. Throws std::runtime_error.
 void make_dir(const std::string& path, const passwd& pw);

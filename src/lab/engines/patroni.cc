@@ -35,8 +35,6 @@ constexpr const char* kBinary = "/usr/bin/patroni";
 constexpr int kApiPort = kPatroniApiPort;
 // Lab-only credentials (the lab's private network, docs/lab.md): pg_rewind and Patroni's own
 // connections use the superuser, streaming replication the replication user.
-constexpr const char* kSuperuserPassword = "ztm-lab-postgres";
-constexpr const char* kReplicationPassword = "ztm-lab-replication";
 // An observation older than this (its member stopped answering) says nothing about the cluster.
 constexpr auto kFresh = std::chrono::seconds(3);
 
@@ -158,7 +156,7 @@ std::string set_apply_delay(const EngineContext& c, Vars vars, const std::string
   vars["apply_delay"] = delay;
   const std::string config = c.workdir + "/patroni.yml";
   try {
-    render_file("patroni", "patroni.yml", vars, config);
+    render_file("patroni", "patroni.yml", vars, config, 0600);  // it holds the lab's passwords
     chown_to(config, engine_user(kUser, "postgresql-15"));
   } catch (const std::exception& e) {
     return e.what();
@@ -226,19 +224,19 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
                {"etcd_hosts", c.address_of(etcd->second) + ":" + std::to_string(kEtcdClientPort)},
                {"workdir", c.workdir},
                {"bin_dir", bin},
-               {"superuser_password", kSuperuserPassword},
-               {"replication_password", kReplicationPassword},
+               {"superuser", kPostgresAdmin},
+               {"superuser_password", postgres_admin_password(c.lab_dir)},
+               {"replication_password", lab_secret(c.lab_dir, "postgres-replication")},
                {"db_user", kPostgresUser},
-               {"db_password", kPostgresPassword},
+               {"db_password", postgres_password(c.lab_dir)},
                {"db_name", kPostgresDatabase},
                {"apply_delay", "0"}};
   vars.merge(wal_vars(c.params.contains("logical") && c.params.at("logical") == "on"));
-  for (const char* file : {"patroni.yml", "post_bootstrap.sh"}) {
-    render_file("patroni", file, vars, c.workdir + "/" + file);
+  for (const auto& [file, mode] : {std::pair{"patroni.yml", 0600},  // the lab's passwords
+                                    std::pair{"post_bootstrap.sh", 0700}}) {
+    render_file("patroni", file, vars, c.workdir + "/" + file, static_cast<mode_t>(mode));
     chown_to(c.workdir + "/" + file, pw);
   }
-  ::chmod((c.workdir + "/patroni.yml").c_str(), 0600);  // it holds the lab's passwords
-  ::chmod((c.workdir + "/post_bootstrap.sh").c_str(), 0700);
   const std::string log = c.workdir + "/patroni.log";
   write_file(log, "");
   chown_to(log, pw);

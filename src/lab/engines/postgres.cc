@@ -55,9 +55,13 @@ ProcessSpec prepare_postgres(const EngineContext& c) {
     chown_to(data + "/" + file, *pw);
   }
   const std::string sql = c.workdir + "/setup.sql";
-  write_file(sql, std::string("CREATE ROLE ") + kPostgresUser + " LOGIN SUPERUSER PASSWORD '" +
-                      kPostgresPassword + "';\nCREATE DATABASE " + kPostgresDatabase + " OWNER " +
-                      kPostgresUser + ";\n");
+  // The web tier's role: no superuser (postgres_credentials.h); the superuser `postgres` has
+  // no password here, so it logs in only over the socket (pg_hba: local trust), as root's tools.
+  write_file(sql,
+             std::string("CREATE ROLE ") + kPostgresUser + " LOGIN NOSUPERUSER PASSWORD '" +
+                 postgres_password(c.lab_dir) + "';\nGRANT pg_read_all_stats TO " + kPostgresUser +
+                 ";\nCREATE DATABASE " + kPostgresDatabase + " OWNER " + kPostgresUser + ";\n",
+             0600);
   run_step("creating the lab's role and database",
            {.argv = {bin + "/postgres", "--single", "-D", data, "postgres"},
             .workdir = c.workdir,

@@ -32,7 +32,6 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -40,6 +39,7 @@
 #include "lab/engines/engine.h"
 #include "lab/engines/files.h"
 #include "lab/health.h"
+#include "lab/secrets.h"
 #include "lab/template.h"
 
 namespace ztm::lab {
@@ -73,14 +73,6 @@ std::string param(const EngineContext& c, const std::string& key) {
 std::string purgers(const std::string& address) {
   const std::string subnet = address.substr(0, address.rfind('.')) + ".0";
   return "    \"" + subnet + "\"/24;  # the web tier and the operator\n    \"127.0.0.1\";";
-}
-
-void write_secret(const std::string& path) {
-  std::random_device random;
-  std::string secret;
-  for (int i = 0; i < 32; ++i) secret += "0123456789abcdef"[random() % 16];
-  write_file(path, secret + "\n");
-  ::chmod(path.c_str(), 0600);
 }
 
 // What the health check last saw of the edge, for `status`.
@@ -137,8 +129,8 @@ ProcessSpec prepare_varnish(const EngineContext& c) {
                {"purgers", purgers(c.address)},
                {"lease", param(c, "lease")}},
               vcl);
-  const std::string secret = workdir + "/secret";
-  write_secret(secret);
+  const std::string secret = workdir + "/secret";  // varnishadm's (-S), read by root only
+  write_file(secret, lab_secret(c.lab_dir, "varnish-cli-" + c.host) + "\n", 0600);
 
   ProcessSpec spec;
   spec.launch = {
@@ -146,7 +138,10 @@ ProcessSpec prepare_varnish(const EngineContext& c) {
                "public=" + c.public_address + ":" + std::to_string(kEdgeHttpPort), "-a",
                "tls=127.0.0.1:" + std::to_string(kEdgeTlsProxyPort) + ",PROXY", "-a",
                "admin=" + c.address + ":" + std::to_string(kEdgeAdminPort), "-T",
-               "127.0.0.1:" + std::to_string(kEdgeCliPort), "-S", secret},
+               "127.0.0.1:" + std::to_string(kEdgeCliPort), "-S", secret,
+               // The jail (the default for root, said): the manager drops to varnish, the
+               // worker process to vcache.
+               "-j", "unix,user=varnish,workuser=vcache"},
       .netns = c.netns,
       .workdir = workdir,
       .log = workdir + "/varnish.log"};

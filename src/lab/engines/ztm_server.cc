@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lab/engines/engine.h"
+#include "lab/engines/files.h"
 #include "lab/engines/postgres_credentials.h"
 #include "lab/health.h"
 #include "lab/load_balancer.h"
@@ -48,6 +49,14 @@ std::string nats_url(const EngineContext& c) {
   return "nats://" + c.address_of(param(c, "nats_host", "")) + ":" + std::to_string(kNatsPort);
 }
 
+// The servers run as the lab's service user (files.h), in a working directory it owns.
+const passwd& own_workdir(const EngineContext& c) {
+  const passwd& pw = service_user(c.workdir + "/useradd.log");
+  check_searchable("ztm", c.workdir, pw);
+  chown_to(c.workdir, pw);
+  return pw;
+}
+
 Vars common_vars(const EngineContext& c, int port) {
   return {{"host", c.host},
           {"address", c.address},
@@ -64,7 +73,8 @@ std::string prepare_shard_map(const EngineContext& c, const std::string& spec) {
   for (const auto& shard : parse_shard_hosts(spec)) {
     std::vector<std::string> addresses;
     for (const auto& h : shard.hosts) addresses.push_back(c.address_of(h));
-    shards.push_back({.name = shard.name, .conninfo = shard_conninfo(addresses)});
+    shards.push_back(
+        {.name = shard.name, .conninfo = shard_conninfo(postgres_password(c.lab_dir), addresses)});
   }
   const std::string etcd_host = param(c, "etcd_host", "");
   if (shards.empty() || etcd_host.empty())
@@ -93,7 +103,7 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
     for (std::string h; std::getline(hosts, h, ',');) addresses.push_back(c.address_of(h));
     if (addresses.empty())
       throw std::runtime_error("ztm: storage=postgres needs db_host or db_hosts");
-    vars["postgres_url"] = postgres_url(addresses);
+    vars["postgres_url"] = postgres_url(postgres_password(c.lab_dir), addresses);
   } else if (storage != "sqlite") {
     throw std::runtime_error("ztm: unknown storage " + storage);
   }
@@ -149,7 +159,9 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
       throw std::runtime_error("ztm: unknown sessions " + sessions);
     }
   }
-  render_file("ztm", config_template, vars, config);
+  const passwd& pw = own_workdir(c);
+  render_file("ztm", config_template, vars, config, 0600);  // the lab's passwords
+  chown_to(config, pw);
 
   const std::string exe = self_exe();
   const std::string log = c.workdir + "/ztm.log";
@@ -157,6 +169,7 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   // user 12) unless the database has users already.
   Launch seed{.argv = {exe, "seed", "--config", config},
               .netns = c.netns,
+              .user = pw.pw_name,
               .workdir = c.workdir,
               .log = log,
               .exe = kThisBinary};
@@ -166,6 +179,7 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   ProcessSpec spec;
   spec.launch = {.argv = {exe, "serve", "--config", config},
                  .netns = c.netns,
+                 .user = pw.pw_name,
                  .workdir = c.workdir,
                  .log = log,
                  .exe = kThisBinary};
@@ -181,13 +195,17 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
 // worker stops fetching, finishes the jobs in hand and exits (what scaling down relies on).
 ProcessSpec prepare_ztm_worker(const EngineContext& c) {
   Vars vars = common_vars(c, kWorkerPort);
-  vars["postgres_url"] = postgres_url({c.address_of(param(c, "db_host", ""))});
+  vars["postgres_url"] =
+      postgres_url(postgres_password(c.lab_dir), {c.address_of(param(c, "db_host", ""))});
   vars["nats_url"] = nats_url(c);
   const std::string config = c.workdir + "/ztm-worker.toml";
-  render_file("ztm", "ztm-worker.toml", vars, config);
+  const passwd& pw = own_workdir(c);
+  render_file("ztm", "ztm-worker.toml", vars, config, 0600);
+  chown_to(config, pw);
   ProcessSpec spec;
   spec.launch = {.argv = {self_exe(), "worker", "--config", config},
                  .netns = c.netns,
+                 .user = pw.pw_name,
                  .workdir = c.workdir,
                  .log = c.workdir + "/worker.log",
                  .exe = kThisBinary};

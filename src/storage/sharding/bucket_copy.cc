@@ -5,15 +5,17 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace ztm::storage {
 namespace {
 
-// `conninfo` (a URI or key=value) as key=value, always reaching the primary: a multi-host
-// conninfo without target_session_attrs could land on a standby, where the fence fails and the
-// digest reads lagging rows. Used for the mover's sessions and for the subscriptions' CONNECTION.
-Result<std::string> primary_conninfo(const std::string& conninfo) {
+// `conninfo` (a URI or key=value) as key=value, with `set`'s keywords in place of its own.
+Result<std::string> rewrite(const std::string& conninfo,
+                            const std::vector<std::pair<std::string_view, std::string>>& set) {
   char* err = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
   if (!options) {
@@ -21,21 +23,39 @@ Result<std::string> primary_conninfo(const std::string& conninfo) {
     PQfreemem(err);
     return Error{Errc::invalid_argument, "conninfo: " + why};
   }
-  std::string out;
-  for (PQconninfoOption* o = options; o->keyword; ++o) {
-    if (!o->val || std::string_view(o->keyword) == "target_session_attrs") continue;
+  const auto quoted = [](std::string_view keyword, std::string_view val) {
     std::string value;
-    for (const char c : std::string_view(o->val)) {
+    for (const char c : val) {
       if (c == '\\' || c == '\'') value += '\\';
       value += c;
     }
-    out += fmt::format("{}='{}' ", o->keyword, value);
+    return fmt::format("{}='{}' ", keyword, value);
+  };
+  std::string out;
+  for (PQconninfoOption* o = options; o->keyword; ++o) {
+    const bool replaced = std::any_of(set.begin(), set.end(),
+                                      [&](const auto& kv) { return kv.first == o->keyword; });
+    if (o->val && !replaced) out += quoted(o->keyword, o->val);
   }
   PQconninfoFree(options);
-  return out + "target_session_attrs=read-write";
+  for (const auto& [keyword, value] : set) out += quoted(keyword, value);
+  out.pop_back();
+  return out;
+}
+
+// `conninfo` as key=value, always reaching the primary: a multi-host conninfo without
+// target_session_attrs could land on a standby, where the fence fails and the digest reads
+// lagging rows. Used for the mover's sessions and for the subscriptions' CONNECTION.
+Result<std::string> primary_conninfo(const std::string& conninfo) {
+  return rewrite(conninfo, {{"target_session_attrs", "read-write"}});
 }
 
 }  // namespace
+
+Result<std::string> with_login(const std::string& conninfo, const std::string& user,
+                               const std::string& password) {
+  return rewrite(conninfo, {{"user", user}, {"password", password}});
+}
 
 std::string forward_name(int bucket) {
   return fmt::format("ztm_fwd_{}", bucket);

@@ -71,6 +71,11 @@ class BucketCopy {
   std::chrono::milliseconds timeout_;
 };
 
+// `conninfo` (a URI or key=value) as key=value, logging in as `user` with `password` instead of
+// its own role: the mover's admin role (MoverOptions::admin_user).
+Result<std::string> with_login(const std::string& conninfo, const std::string& user,
+                               const std::string& password);
+
 // A session on the primary of a shard (`conninfo` with target_session_attrs=read-write), with the
 // settings the digests render rows by (UTC, ISO dates, every float digit).
 Result<postgres::Session> open_shard(const std::string& conninfo,

@@ -347,8 +347,16 @@ Result<void> Mover::assign(State& s, const std::string& shard) {
 }
 
 BucketCopy Mover::copy_of(const State& s) const {
-  return BucketCopy(s.move->buckets, s.map.shards[s.shard_index(s.move->from)].conninfo,
-                    s.map.shards[s.shard_index(s.move->to)].conninfo, options_.timeout);
+  return BucketCopy(s.move->buckets, login(s.map.shards[s.shard_index(s.move->from)]).conninfo,
+                    login(s.map.shards[s.shard_index(s.move->to)]).conninfo, options_.timeout);
+}
+
+Shard Mover::login(const Shard& shard) const {
+  if (options_.admin_user.empty()) return shard;
+  auto conninfo = with_login(shard.conninfo, options_.admin_user, options_.admin_password);
+  // A conninfo libpq cannot parse stays as it is: opening it fails with libpq's own reason.
+  if (!conninfo.ok()) return shard;
+  return Shard{shard.name, *conninfo};
 }
 
 Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) {
@@ -384,7 +392,8 @@ Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) 
   if (!s.move || s.move->step == MoveStep::copy) {  // checked before anything is recorded
     const int source = s.move ? s.shard_index(s.move->from) : s.map.buckets[buckets.front()];
     if (auto v =
-            same_schema(s.map.shards[source], s.map.shards[s.shard_index(to)], options_.timeout);
+            same_schema(login(s.map.shards[source]), login(s.map.shards[s.shard_index(to)]),
+                        options_.timeout);
         !v.ok())
       return std::move(v).error();
   }
@@ -609,7 +618,7 @@ Result<MapStatus> Mover::status() {
     ShardStatus shard{st.map.shards[i].name};
     shard.buckets = static_cast<int>(
         std::count(st.map.buckets.begin(), st.map.buckets.end(), static_cast<int>(i)));
-    auto s = open_shard(st.map.shards[i].conninfo, options_.timeout);
+    auto s = open_shard(login(st.map.shards[i]).conninfo, options_.timeout);
     auto rows = s.ok() ? s->scalar("SELECT count(*) FROM users", "count users")
                        : Result<std::string>(std::move(s).error());
     if (rows.ok()) {
@@ -624,7 +633,7 @@ Result<MapStatus> Mover::status() {
     const bool back = r.step == MoveStep::switched || r.step == MoveStep::finalising;
     const int publisher = loaded->shard_index(back ? r.to : r.from);
     if (publisher >= 0) {
-      auto s = open_shard(st.map.shards[publisher].conninfo, options_.timeout);
+      auto s = open_shard(login(st.map.shards[publisher]).conninfo, options_.timeout);
       const int first = r.buckets.front();
       const std::string slot = back ? reverse_name(first) : forward_name(first);
       auto lag = s.ok() ? s->scalar(
@@ -653,7 +662,7 @@ Result<void> Mover::add_shard(const Shard& shard) {
   State& s = *loaded;
   if (s.shard_index(shard.name) >= 0)
     return Error{Errc::conflict, fmt::format("the map has a shard {} already", shard.name)};
-  auto session = open_shard(shard.conninfo, options_.timeout);
+  auto session = open_shard(login(shard).conninfo, options_.timeout);
   if (!session.ok()) return std::move(session).error();
   auto migrated = session->scalar("SELECT to_regclass('disowned_buckets') IS NOT NULL", "schema");
   if (!migrated.ok()) return std::move(migrated).error();
@@ -695,7 +704,7 @@ Result<std::vector<double>> Mover::rows_per_bucket(const ShardMap& map) {
   sql += ") per_table GROUP BY bucket";
   std::vector<double> rows(kBuckets, 0.0);
   for (std::size_t i = 0; i < map.shards.size(); ++i) {
-    auto s = open_shard(map.shards[i].conninfo, options_.timeout);
+    auto s = open_shard(login(map.shards[i]).conninfo, options_.timeout);
     auto r = s.ok() ? s->exec(sql, "rows per bucket") : Result<postgres::Session::Rows>(s.error());
     if (!r.ok())
       return Error{Errc::unavailable, fmt::format("cannot count the rows of shard {}: {}",

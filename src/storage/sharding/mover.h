@@ -26,7 +26,8 @@
 // `abort` (before the switch) drops the copy and leaves everything as before the move.
 //
 // The mover needs a role that may create subscriptions and set session_replication_role (a
-// superuser in PostgreSQL 15) on both shards, and the target must reach the source by the
+// superuser in PostgreSQL 15) on both shards (MoverOptions::admin_user, when the map's role is
+// not one), and the target must reach the source by the
 // source's conninfo (and back). Blocking: an operator's tool (ztm shard), never on a server.
 
 #include <chrono>
@@ -72,6 +73,9 @@ struct MoverOptions {
   // rebalance: from a move's switch to its finalise (writes routed by the older map, held
   // for a connection or a failover, still reach the source's copy, kept current till then).
   std::chrono::milliseconds finalise_grace{5'000};
+  // The role the mover logs in as on every shard instead of the map's (the web tier's, which
+  // should not be a superuser): `ztm shard --admin-user`. Empty: the map's own.
+  std::string admin_user, admin_password;
   // Called with a line of progress ("copy: 3 of 11 tables", "cutover: 214 ms"); may be empty.
   std::function<void(const std::string&)> progress;
   // A test seam: stop (as if killed) right after recording this step, before taking it.
@@ -176,6 +180,9 @@ class Mover {
   Result<void> set_map_fence(State& state, bool fenced);
   Result<void> assign(State& state, const std::string& shard);
   BucketCopy copy_of(const State& state) const;
+  // `shard` with the admin role's login in its conninfo (MoverOptions::admin_user), for every
+  // session and subscription the mover opens; the map keeps the web tier's.
+  Shard login(const Shard& shard) const;
   Result<MoveReport> cutover(State& state);
   // The moves `options` asks of `map`, each shard's weight before and after said.
   Result<std::vector<Move>> plan(const ShardMap& map, const RebalanceOptions& options);

@@ -526,6 +526,54 @@ TEST_F(MoverTest, RefusesToMoveBetweenShardsAtDifferentSchemaVersions) {
   ASSERT_TRUE(mover.finalise(kBucket).ok());
 }
 
+// The map's role is the web tier's, which should be no superuser (security.md, finding 9): it
+// cannot create a subscription, so the mover logs in as MoverOptions::admin_user instead, and
+// the map it writes keeps the web tier's conninfo.
+TEST_F(MoverTest, LogsInAsTheAdminRoleWhenTheMapsRoleIsNoSuperuser) {
+  for (PostgresInstance* pg : {&PostgresInstance::shared(), &second()})
+    pg->query("postgres",
+              "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ztm_web') THEN "
+              "CREATE ROLE ztm_web LOGIN NOSUPERUSER; END IF; END $$");
+  ShardMap web = map();
+  for (Shard& shard : web.shards) shard.conninfo += " user=ztm_web";
+  etcd.put("/ztm/shards/map", to_json(web));
+  auto seed = session(s1);
+  for (UserId id : ids_in(kBucket, 5)) ASSERT_TRUE(seed.exec(insert_user(id, "a"), "s").ok());
+
+  Mover as_web(client, mover_options());
+  auto refused = as_web.move({kBucket}, "s2");
+  ASSERT_FALSE(refused.ok());
+  std::printf("as the web tier's role: %s\n", refused.error().message.c_str());
+
+  MoverOptions admin = mover_options();
+  admin.admin_user = "postgres";
+  Mover as_admin(client, admin);
+  if (!as_admin.moves().value().empty()) {
+    ASSERT_TRUE(as_admin.abort(kBucket).ok());
+  }
+  auto moved = as_admin.move({kBucket}, "s2");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  ASSERT_TRUE(as_admin.finalise(kBucket).ok());
+  EXPECT_EQ(scalar(s2, fmt::format("SELECT count(*) FROM users WHERE bucket = {}", kBucket)), "5");
+  for (const Shard& shard : map().shards)
+    EXPECT_NE(shard.conninfo.find("user=ztm_web"), std::string::npos) << shard.conninfo;
+}
+
+TEST(WithLogin, ReplacesTheRoleAndPasswordOfAUriOrKeywords) {
+  auto uri = with_login("postgresql://ztm:pw@a:5432,b:5432/ztm?target_session_attrs=read-write",
+                        "postgres", "s'cret");
+  ASSERT_TRUE(uri.ok()) << uri.error().message;
+  EXPECT_NE(uri->find("user='postgres'"), std::string::npos) << *uri;
+  EXPECT_NE(uri->find("password='s\\'cret'"), std::string::npos) << *uri;
+  EXPECT_NE(uri->find("host='a,b'"), std::string::npos) << *uri;
+  EXPECT_EQ(uri->find("'pw'"), std::string::npos) << *uri;
+  EXPECT_EQ(uri->find("user='ztm'"), std::string::npos) << *uri;
+  auto keywords = with_login("host=/tmp dbname=x user=web", "admin", "p");
+  ASSERT_TRUE(keywords.ok());
+  EXPECT_NE(keywords->find("user='admin'"), std::string::npos) << *keywords;
+  EXPECT_FALSE(with_login("host='unclosed", "a", "b").ok());
+}
+
 TEST_F(MoverTest, RefusesNonsense) {
   Mover mover(client, mover_options());
   EXPECT_EQ(mover.move({kBucket}, "s9").error().code, Errc::invalid_argument);
