@@ -82,6 +82,10 @@ checks_started=$SECONDS
 
 # --- 1. the edges: healthy, named, reachable from their client groups -----------------------------
 check "1: both edges, their exporters, TLS fronts and delays healthy" edges_healthy
+check "1: no edge process runs as root once started (security.md, finding 9)" test \
+  "$(users_of varnish)|$(users_of varnish-exporter)|$(users_of tls)" = "varnish|varnish|haproxy"
+check "1: an edge's TLS key is for root only" test \
+  "$(stat -c '%a %U' "$dir/hosts/edge1/tls/tls.pem" "$dir/hosts/edge1/tls/tls.key" | sort -u)" = "600 root"
 check "1: the web servers name the edges' HTTPS URLs and admin listeners" \
   contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" \
   $'edges="edge1=https://10.77.0.21,edge2=https://10.77.0.22"\nedge_admins="edge1=http://10.77.1.81:6091,edge2=http://10.77.1.82:6091"'

@@ -182,6 +182,7 @@ ProcessSpec prepare_varnish_exporter(const EngineContext& c) {
                "-web.listen-address", c.address + ":" + std::to_string(kEdgeExporterPort),
                "-web.health-path", "/healthz"},
       .netns = c.netns,
+      .user = "varnish",  // varnishstat reads the shared memory varnishd made as varnish
       .workdir = c.workdir,
       .log = c.workdir + "/exporter.log"};
   spec.stop_signal = SIGTERM;
