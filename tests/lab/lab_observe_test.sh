@@ -179,6 +179,8 @@ if [ "$mode" = metrics ]; then
 else
   url=http://10.77.0.10 web2=http://10.77.1.11:8080
   logs() { "$ztm" logs --dir "$dir" "$@"; }
+  check "the log shipper and log host run as ztm-logs, never root (security.md, finding 9)" test \
+    "$(users_of log-shipper)|$(users_of logs)" = "ztm-logs|ztm-logs"
   # --- an error on web2, found from the log host --------------------------------------------------
   check "chaos stop redis1 (the sessions)" "$ztm" lab chaos stop redis1/redis --dir "$dir"
   rid="observe-web2-$RANDOM$RANDOM"

@@ -23,14 +23,14 @@ const passwd& engine_user(const std::string& user, const std::string& package) {
   return *pw;
 }
 
-const passwd& service_user(const std::string& log) {
-  constexpr const char* kName = "ztm";
+const passwd& system_user(const std::string& name, const std::string& log) {
+  const char* kName = name.c_str();
   static std::mutex creating;
   std::lock_guard lock(creating);
   if (const passwd* pw = ::getpwnam(kName)) return *pw;
   const auto status = run({.argv = {"/usr/sbin/useradd", "--system", "--user-group", "--no-create-home",
                                     "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                                    "--comment", "ztm lab servers", kName},
+                                    "--comment", "ztm lab", kName},
                            .log = log},
                           std::chrono::seconds(30));
   const passwd* pw = ::getpwnam(kName);

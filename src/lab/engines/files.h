@@ -28,11 +28,13 @@ int open_no_links(const std::string& path, int flags, mode_t mode = 0);
 // open_no_links. Throws std::runtime_error.
 void write_private_file(const std::string& path, std::string_view content, mode_t mode);
 
-// The system user the lab's own servers run as (`ztm serve` decodes untrusted images, `ztm
-// worker` edits them: neither needs root): "ztm", created on first use like a package's
-// postinst would (useradd --system, no home, no shell; its output in `log`). Throws
+// A system user of the lab's own, created on first use as a package's postinst would
+// (useradd --system, no home, no shell; its output in `log`): "ztm", which the lab's servers run
+// as (`ztm serve` decodes untrusted images, `ztm worker` edits them: neither needs root), and
+// "ztm-logs", the log shipper and log host's (they read every engine's log: never as root, so a
+// link an engine's user made is followed with no more rights than any user has). Throws
 // std::runtime_error.
-const passwd& service_user(const std::string& log);
+const passwd& system_user(const std::string& name, const std::string& log);
 
 // chown through open_no_links (never a link's target). Throws std::runtime_error.
 void chown_to(const std::string& path, const passwd& pw);

@@ -7,14 +7,16 @@
 //                log host (deploy/rsyslog/shipper.conf); RELP's acknowledgements and a disk
 //                queue mean a log host down for a while loses nothing. It listens on nothing:
 //                healthy once started (what it fails to deliver waits in its queue).
-// Both run rsyslogd in the foreground as root (it reads every engine's files), in UTC (the day
-// of a file name is a UTC day).
+// Both run rsyslogd in the foreground as the lab's user ztm-logs (files.h: engines' logs are
+// world-readable, and a link an engine's user put among them must not be read as root), in UTC
+// (the day of a file name is a UTC day).
 #include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
 
 #include "lab/engines/engine.h"
+#include "lab/engines/files.h"
 #include "lab/health.h"
 #include "lab/template.h"
 
@@ -27,10 +29,14 @@ constexpr const char* kRsyslogd = "/usr/sbin/rsyslogd";
 ProcessSpec rsyslog(const EngineContext& c, const std::string& config) {
   if (::access(kRsyslogd, X_OK) != 0)
     throw std::runtime_error(std::string("no ") + kRsyslogd + ": install rsyslog rsyslog-relp");
-  std::filesystem::create_directories(c.workdir + "/spool");
+  const passwd& pw = system_user("ztm-logs", c.workdir + "/useradd.log");
+  check_searchable("rsyslog", c.workdir, pw);
+  chown_to(c.workdir, pw);
+  make_dir(c.workdir + "/spool", pw);
   ProcessSpec spec;
   spec.launch = {.argv = {kRsyslogd, "-n", "-f", config, "-i", c.workdir + "/rsyslogd.pid"},
                  .netns = c.netns,
+                 .user = pw.pw_name,
                  .workdir = c.workdir,
                  .log = c.workdir + "/rsyslogd.log",
                  .env = {"TZ=UTC"}};
@@ -47,7 +53,6 @@ std::string log_files_dir(const std::string& logs_workdir) {
 ProcessSpec prepare_log_host(const EngineContext& c) {
   const std::string workdir = std::filesystem::absolute(c.workdir).string();
   const std::string config = workdir + "/log-host.conf";
-  std::filesystem::create_directories(log_files_dir(workdir));
   render_file("rsyslog", "log-host.conf",
               {{"workdir", workdir},
                {"address", c.address},
@@ -55,6 +60,7 @@ ProcessSpec prepare_log_host(const EngineContext& c) {
                {"logdir", log_files_dir(workdir)}},
               config);
   ProcessSpec spec = rsyslog(c, config);
+  make_dir(log_files_dir(workdir), system_user("ztm-logs", c.workdir + "/useradd.log"));
   spec.healthy = [address = c.address](std::chrono::milliseconds timeout) {
     return tcp_accepting(address, kRelpPort, timeout);
   };

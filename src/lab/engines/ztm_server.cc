@@ -51,7 +51,7 @@ std::string nats_url(const EngineContext& c) {
 
 // The servers run as the lab's service user (files.h), in a working directory it owns.
 const passwd& own_workdir(const EngineContext& c) {
-  const passwd& pw = service_user(c.workdir + "/useradd.log");
+  const passwd& pw = system_user("ztm", c.workdir + "/useradd.log");
   check_searchable("ztm", c.workdir, pw);
   chown_to(c.workdir, pw);
   return pw;
