@@ -2,13 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <ext/stdio_filebuf.h>
 
 #include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cctype>
+#include <ext/stdio_filebuf.h>
 #include <filesystem>
 #include <fstream>
 #include <limits>

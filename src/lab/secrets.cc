@@ -20,8 +20,7 @@ namespace {
 
 std::string random_hex() {
   unsigned char bytes[16];
-  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes))
-    fail("getrandom");
+  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) fail("getrandom");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   for (unsigned char b : bytes) {

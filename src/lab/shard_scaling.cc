@@ -78,17 +78,18 @@ std::string Supervisor::add_shard(int k) {
     if (auto e = add_runtime_host(h); !e.empty()) return e;
     addresses.push_back(host_address(h));
   }
-  const ShardEntry shard{.name = "s" + std::to_string(k), .conninfo = shard_conninfo(postgres_password(dir_), addresses)};
+  const ShardEntry shard{.name = "s" + std::to_string(k),
+                         .conninfo = shard_conninfo(postgres_password(dir_), addresses)};
 
   // The schema, on the cluster's primary (libpq finds it: target_session_attrs=read-write).
   const std::string first = cluster.front().name;
   const std::string workdir = fmt::format("{}/hosts/{}/migrate", dir_, first);
   std::filesystem::create_directories(workdir);
   const std::string config = workdir + "/ztm-migrate.toml";
-  write_file(config,
-             fmt::format("[storage]\nbackend = \"postgres\"\npostgres_url = \"{}\"\n",
-                         shard.conninfo),
-             0600);  // the lab's password
+  write_file(
+      config,
+      fmt::format("[storage]\nbackend = \"postgres\"\npostgres_url = \"{}\"\n", shard.conninfo),
+      0600);  // the lab's password
   const Launch migrate{.argv = {self_exe(), "migrate", "--config", config},
                        .netns = netns_name(first),
                        .workdir = workdir,

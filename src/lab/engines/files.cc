@@ -28,11 +28,11 @@ const passwd& system_user(const std::string& name, const std::string& log) {
   static std::mutex creating;
   std::lock_guard lock(creating);
   if (const passwd* pw = ::getpwnam(kName)) return *pw;
-  const auto status = run({.argv = {"/usr/sbin/useradd", "--system", "--user-group", "--no-create-home",
-                                    "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                                    "--comment", "ztm lab", kName},
-                           .log = log},
-                          std::chrono::seconds(30));
+  const auto status = run(
+      {.argv = {"/usr/sbin/useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+                "/nonexistent", "--shell", "/usr/sbin/nologin", "--comment", "ztm lab", kName},
+       .log = log},
+      std::chrono::seconds(30));
   const passwd* pw = ::getpwnam(kName);
   if (!pw)
     throw std::runtime_error(std::string("cannot create the system user ") + kName +

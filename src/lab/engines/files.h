@@ -21,7 +21,8 @@ namespace ztm::lab {
 const passwd& engine_user(const std::string& user, const std::string& package);
 
 // open(2) of `path` resolved without following any symbolic link (openat2 RESOLVE_NO_SYMLINKS);
-// also refuses (ELOOP) a link itself (O_PATH) and a regular file with more than one hard link. -1 with errno on failure.
+// also refuses (ELOOP) a link itself (O_PATH) and a regular file with more than one hard link. -1
+// with errno on failure.
 int open_no_links(const std::string& path, int flags, mode_t mode = 0);
 
 // Writes `content` to `path` (replacing it; created with `mode`, and chmod'ed to it), through

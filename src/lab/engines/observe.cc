@@ -122,7 +122,8 @@ ProcessSpec prepare_postgres_exporter(const EngineContext& c) {
   require(kBinary, "prometheus-postgres-exporter");
   auto spec = http_process(c, {kBinary, "--web.listen-address=" + listen(c, kPostgresExporterPort)},
                            kPostgresExporterPort, "/", kPrometheusUser);
-  spec.launch.env = {"DATA_SOURCE_NAME=" + postgres_url(postgres_password(c.lab_dir), {c.address}) + "?sslmode=disable"};
+  spec.launch.env = {"DATA_SOURCE_NAME=" + postgres_url(postgres_password(c.lab_dir), {c.address}) +
+                     "?sslmode=disable"};
   return spec;
 }
 

@@ -233,7 +233,7 @@ ProcessSpec prepare_patroni(const EngineContext& c) {
                {"apply_delay", "0"}};
   vars.merge(wal_vars(c.params.contains("logical") && c.params.at("logical") == "on"));
   for (const auto& [file, mode] : {std::pair{"patroni.yml", 0600},  // the lab's passwords
-                                    std::pair{"post_bootstrap.sh", 0700}}) {
+                                   std::pair{"post_bootstrap.sh", 0700}}) {
     render_file("patroni", file, vars, c.workdir + "/" + file, static_cast<mode_t>(mode));
     chown_to(c.workdir + "/" + file, pw);
   }

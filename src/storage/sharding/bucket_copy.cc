@@ -33,8 +33,8 @@ Result<std::string> rewrite(const std::string& conninfo,
   };
   std::string out;
   for (PQconninfoOption* o = options; o->keyword; ++o) {
-    const bool replaced = std::any_of(set.begin(), set.end(),
-                                      [&](const auto& kv) { return kv.first == o->keyword; });
+    const bool replaced =
+        std::any_of(set.begin(), set.end(), [&](const auto& kv) { return kv.first == o->keyword; });
     if (o->val && !replaced) out += quoted(o->keyword, o->val);
   }
   PQconninfoFree(options);

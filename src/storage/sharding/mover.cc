@@ -391,9 +391,8 @@ Result<MoveReport> Mover::move(std::vector<int> buckets, const std::string& to) 
     if (auto c = consistent(s, *s.move); !c.ok()) return std::move(c).error();
   if (!s.move || s.move->step == MoveStep::copy) {  // checked before anything is recorded
     const int source = s.move ? s.shard_index(s.move->from) : s.map.buckets[buckets.front()];
-    if (auto v =
-            same_schema(login(s.map.shards[source]), login(s.map.shards[s.shard_index(to)]),
-                        options_.timeout);
+    if (auto v = same_schema(login(s.map.shards[source]), login(s.map.shards[s.shard_index(to)]),
+                             options_.timeout);
         !v.ok())
       return std::move(v).error();
   }
