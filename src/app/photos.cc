@@ -137,8 +137,13 @@ awaitable<Result<void>> PhotoService::remove(Principal who, PhotoId id) {
     co_return std::move(ok).error();
   auto deleted = co_await photos_.delete_photo(id);
   if (!deleted) co_return std::move(deleted).error();
-  // A failure here leaves unreferenced bytes behind, never a photo without its bytes.
-  if (!deleted->blob_in_use) co_return co_await blobs_.remove(std::move(deleted->blob_key));
+  // A failure here leaves unreferenced bytes behind, never a photo without its bytes. So does a
+  // blob put within the grace time: an upload of the same bytes may have put them (a no-op but
+  // for the "put at" time) and be about to create its photo, which blob_in_use could not see yet
+  // (docs/media.md, "Deleting while the same bytes are uploaded").
+  if (deleted->blob_in_use) co_return Result<void>{};
+  auto gone = co_await blobs_.remove(std::move(deleted->blob_key), options_.blob_remove_grace);
+  if (!gone) co_return std::move(gone).error();
   co_return Result<void>{};
 }
 

@@ -9,6 +9,7 @@
 // photos, bytes or jobs in flight), not_found, unavailable / overloaded (503).
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <string>
 
 #include "app/accounts.h"
@@ -33,6 +34,11 @@ struct PhotoOptions {
   int image_threads = 2;  // the pool that checks uploads (libvips), off the event loops
   int image_max_pending = 64;
   PhotoQuotas quotas;
+  // remove() leaves a photo's bytes in place when they were put within this (BlobStore::remove):
+  // an upload of the same bytes may have put them and not yet created its photo. It must exceed
+  // the longest time from an upload's put to its create_photo (the data tier's hold, 15 s, plus
+  // request timeouts); bytes kept and left unreferenced are garbage, not a broken photo.
+  std::chrono::seconds blob_remove_grace = std::chrono::minutes(10);
 };
 
 // The request that asked for a job, carried in its queue message so that the worker's log lines
@@ -60,7 +66,8 @@ class PhotoService {
   // A page of `owner`'s photos (empty for a user without photos, or with no such user).
   boost::asio::awaitable<Result<storage::PhotoPage>> list(UserId owner, storage::PhotoId after,
                                                           int limit);
-  // Deletes the photo, and its bytes when no other photo uses them.
+  // Deletes the photo, and its bytes when no other photo uses them and they were not put within
+  // options.blob_remove_grace (an upload of the same bytes may be about to use them).
   boost::asio::awaitable<Result<void>> remove(Principal who, storage::PhotoId id);
   // Validates the steps against the photo and queues a job (202 Accepted in the API); the
   // job's message carries `origin`.

@@ -15,6 +15,7 @@
 // "Streaming a blob").
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -39,8 +40,15 @@ class BlobStore {
   // from its end on. not_found when absent (also when removed since size()).
   virtual boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
                                                            std::size_t max_bytes) = 0;
-  // ok when absent. Callers remove a blob only when no photo refers to it.
-  virtual boost::asio::awaitable<Result<void>> remove(std::string key) = 0;
+  // Removes the blob unless it was put (or put again: a put of an existing key refreshes its
+  // "put at" time) within the last `unless_put_within`; atomic with respect to put(), so a put
+  // that returned ok either refreshed the blob before this looked at it (kept) or wrote it anew
+  // after it was removed. True when the blob is gone (removed now, or absent); false when it was
+  // kept because it was put recently. Callers remove a blob only when no photo refers to it;
+  // the grace time covers an upload that put the blob and has not created its photo yet
+  // (docs/media.md, "Deleting while the same bytes are uploaded").
+  virtual boost::asio::awaitable<Result<bool>> remove(std::string key,
+                                                      std::chrono::seconds unless_put_within) = 0;
 };
 
 // The chunk a streamed blob is read in. 64 KiB: what one reader holds (beside the kernel's socket

@@ -444,7 +444,8 @@ PhotoOptions photo_options(const Config& config) {
           .image_threads = config.media.image_threads,
           .quotas = {.max_photos = config.media.user_max_photos,
                      .max_bytes = config.media.user_max_bytes,
-                     .max_jobs_in_flight = config.media.user_max_jobs_in_flight}};
+                     .max_jobs_in_flight = config.media.user_max_jobs_in_flight},
+          .blob_remove_grace = std::chrono::seconds(config.media.blob_remove_grace_s)};
 }
 
 app::ActivityOptions activity_options(const Config& config) {

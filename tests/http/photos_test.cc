@@ -423,7 +423,24 @@ TEST_F(PhotosTest, BadEditsAreRefusedUpFront) {
             202u);
 }
 
-TEST_F(PhotosTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
+// No grace time for a deleted photo's bytes (media.blob_remove_grace_s): they go at once.
+class NoGraceTest : public PhotosTest {
+ protected:
+  NoGraceTest() : PhotosTest([](Config& config) { config.media.blob_remove_grace_s = 0; }) {}
+};
+
+// With the default grace time, the bytes of a photo deleted right after its upload stay: an
+// upload of the same bytes may be between its put and its photo (docs/media.md).
+TEST_F(PhotosTest, BytesPutWithinTheGraceTimeStayWhenTheirPhotoIsDeleted) {
+  auto photo = upload(jpeg(64, 48));
+  const std::string key = std::string(photo.at("url").as_string()).substr(7);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(photo.at("id").as_int64())).status,
+            204u);
+  EXPECT_EQ(c.request("GET", "/photos/" + std::to_string(photo.at("id").as_int64())).status, 404u);
+  EXPECT_TRUE(std::filesystem::exists(server.blob_path(key)));
+}
+
+TEST_F(NoGraceTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
   const std::string image = jpeg(64, 48);
   auto first = upload(image);
   auto second = upload(image);  // the same bytes: one blob
@@ -681,8 +698,9 @@ class GatedBlobStore final : public media::BlobStore {
   boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override {
     return inner_.put(std::move(key), std::move(bytes));
   }
-  boost::asio::awaitable<Result<void>> remove(std::string key) override {
-    return inner_.remove(std::move(key));
+  boost::asio::awaitable<Result<bool>> remove(std::string key,
+                                              std::chrono::seconds unless_put_within) override {
+    return inner_.remove(std::move(key), unless_put_within);
   }
   boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override {
     return inner_.size(std::move(key));

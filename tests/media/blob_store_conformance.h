@@ -1,10 +1,13 @@
 #pragma once
 // The contract of src/media/blob_store.h as a typed test suite that every BlobStore backend
-// passes. A backend's test instantiates it with a factory of two functions:
+// passes. A backend's test instantiates it with a factory of three functions:
 //
 //   struct LocalFactory {
 //     static std::string fresh();  // new, empty backing storage (a directory, a database)
 //     static std::unique_ptr<ztm::media::BlobStore> open(const std::string& where);
+//     // Makes the blob's "put at" time `by` earlier, as if it had been put that long ago.
+//     static void backdate(const std::string& where, const std::string& key,
+//                          std::chrono::seconds by);
 //   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Local, BlobStoreConformance, ::testing::Types<LocalFactory>);
 //
@@ -14,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <latch>
 #include <memory>
@@ -61,7 +65,11 @@ class BlobStoreConformance : public ::testing::Test {
     return run_sync(store_->put(key, bytes));
   }
   Result<std::string> get(const std::string& key) { return run_sync(store_->get(key)); }
-  Result<void> remove(const std::string& key) { return run_sync(store_->remove(key)); }
+  // True when the blob is gone; a grace time of 0 removes whatever its put time.
+  Result<bool> remove(const std::string& key,
+                      std::chrono::seconds unless_put_within = std::chrono::seconds(0)) {
+    return run_sync(store_->remove(key, unless_put_within));
+  }
   Result<std::uint64_t> size(const std::string& key) { return run_sync(store_->size(key)); }
   Result<std::string> read(const std::string& key, std::uint64_t offset, std::size_t max_bytes) {
     return run_sync(store_->read(key, offset, max_bytes));
@@ -129,11 +137,90 @@ TYPED_TEST_P(BlobStoreConformance, RemoveDeletesAndIsOkWhenAbsent) {
   const std::string bytes = blob_bytes(500, 4);
   const std::string key = media::blob_key(bytes, "jpg");
   ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
-  ASSERT_EQ(blob_outcome(this->remove(key)), "ok");
+  auto gone = this->remove(key);
+  ASSERT_EQ(blob_outcome(gone), "ok");
+  EXPECT_TRUE(*gone);
   EXPECT_EQ(blob_errc(this->get(key)), "not_found");
-  EXPECT_EQ(blob_outcome(this->remove(key)), "ok");
+  gone = this->remove(key, std::chrono::hours(1));  // absent: gone, whatever the grace time
+  ASSERT_EQ(blob_outcome(gone), "ok");
+  EXPECT_TRUE(*gone);
   ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");  // and it can come back
   EXPECT_EQ(blob_outcome(this->get(key)), "ok");
+}
+
+// Deleting a photo while the same bytes are uploaded (docs/media.md): an upload's put is a no-op
+// for a blob that exists, so a removal must spare a blob put recently, or the upload's photo
+// would be created without its bytes.
+TYPED_TEST_P(BlobStoreConformance, ABlobPutWithinTheGraceTimeIsKeptAndStillReadable) {
+  const std::string bytes = blob_bytes(3 * media::kBlobChunk + 7, 10);
+  const std::string key = media::blob_key(bytes, "png");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  auto gone = this->remove(key, std::chrono::minutes(10));
+  ASSERT_EQ(blob_outcome(gone), "ok");
+  EXPECT_FALSE(*gone) << "put a moment ago: kept";
+  const auto got = this->get(key);
+  ASSERT_EQ(blob_outcome(got), "ok");
+  EXPECT_TRUE(*got == bytes);
+  const auto chunks = this->read_in_chunks(key);
+  ASSERT_EQ(blob_outcome(chunks), "ok");
+  EXPECT_TRUE(*chunks == bytes);
+  // Put an hour ago, it goes with a grace time of ten minutes.
+  TypeParam::backdate(this->where_, key, std::chrono::hours(1));
+  gone = this->remove(key, std::chrono::minutes(10));
+  ASSERT_EQ(blob_outcome(gone), "ok");
+  EXPECT_TRUE(*gone);
+  EXPECT_EQ(blob_errc(this->get(key)), "not_found");
+  EXPECT_EQ(blob_errc(this->size(key)), "not_found");
+}
+
+TYPED_TEST_P(BlobStoreConformance, PuttingABlobAgainRefreshesItsPutTime) {
+  const std::string bytes = blob_bytes(2000, 11);
+  const std::string key = media::blob_key(bytes, "jpg");
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+  TypeParam::backdate(this->where_, key, std::chrono::hours(1));
+  ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");  // the same bytes, uploaded again
+  auto gone = this->remove(key, std::chrono::minutes(10));
+  ASSERT_EQ(blob_outcome(gone), "ok");
+  EXPECT_FALSE(*gone) << "put again a moment ago: kept";
+  const auto got = this->get(key);
+  ASSERT_EQ(blob_outcome(got), "ok");
+  EXPECT_TRUE(*got == bytes);
+  // With no grace time it goes, however recently it was put.
+  gone = this->remove(key, std::chrono::seconds(0));
+  ASSERT_EQ(blob_outcome(gone), "ok");
+  EXPECT_TRUE(*gone);
+  EXPECT_EQ(blob_errc(this->get(key)), "not_found");
+}
+
+// Removals and a put of one old blob at once: whatever the order, the put returned ok, so the
+// blob is readable once every removal (each sparing blobs put within the last minute) is done.
+TYPED_TEST_P(BlobStoreConformance, ABlobPutWhileItIsRemovedIsReadableAfterwards) {
+  constexpr int kRounds = 20;
+  const std::string bytes = blob_bytes(100 * 1024, 12);
+  const std::string key = media::blob_key(bytes, "webp");
+  for (int round = 0; round < kRounds; ++round) {
+    ASSERT_EQ(blob_outcome(this->put(key, bytes)), "ok");
+    TypeParam::backdate(this->where_, key, std::chrono::hours(1));  // an old blob
+    std::optional<Result<void>> put;
+    std::optional<Result<bool>> removed[2];
+    std::latch start(3);
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      put.emplace(this->put(key, bytes));
+    });
+    for (auto& r : removed)
+      threads.emplace_back([&] {
+        start.arrive_and_wait();
+        r.emplace(this->remove(key, std::chrono::minutes(1)));
+      });
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(blob_outcome(*put), "ok") << round;
+    for (const auto& r : removed) EXPECT_EQ(blob_outcome(*r), "ok") << round;
+    const auto got = this->get(key);
+    ASSERT_EQ(blob_outcome(got), "ok") << round;
+    EXPECT_TRUE(*got == bytes) << round;
+  }
 }
 
 TYPED_TEST_P(BlobStoreConformance, MalformedKeysAreInvalidArgument) {
@@ -251,15 +338,14 @@ TYPED_TEST_P(BlobStoreConformance, AChunkOfABlobRemovedMidStreamIsNotFound) {
   EXPECT_EQ(blob_errc(run_sync(reader->next())), "not_found");
 }
 
-REGISTER_TYPED_TEST_SUITE_P(BlobStoreConformance, PutThenGetRoundTripsEveryByte,
-                            ALargeBlobRoundTrips, GetOfAnAbsentKeyIsNotFound,
-                            PuttingTheSameBlobTwiceIsANoOp,
-                            TheSameBytesUnderAnotherExtensionAreAnotherBlob,
-                            RemoveDeletesAndIsOkWhenAbsent, MalformedKeysAreInvalidArgument,
-                            AKeyThatIsNotTheBytesHashIsRefused, ABlobSurvivesReopening,
-                            ConcurrentPutsOfOneBlobAllSucceed,
-                            SizeAndReadAtAnOffsetReturnJustThatRange,
-                            SizeAndReadOfAnAbsentOrMalformedKeyFail, ALargeBlobReadsBackInChunks,
-                            AChunkOfABlobRemovedMidStreamIsNotFound);
+REGISTER_TYPED_TEST_SUITE_P(
+    BlobStoreConformance, PutThenGetRoundTripsEveryByte, ALargeBlobRoundTrips,
+    GetOfAnAbsentKeyIsNotFound, PuttingTheSameBlobTwiceIsANoOp,
+    TheSameBytesUnderAnotherExtensionAreAnotherBlob, RemoveDeletesAndIsOkWhenAbsent,
+    ABlobPutWithinTheGraceTimeIsKeptAndStillReadable, PuttingABlobAgainRefreshesItsPutTime,
+    ABlobPutWhileItIsRemovedIsReadableAfterwards, MalformedKeysAreInvalidArgument,
+    AKeyThatIsNotTheBytesHashIsRefused, ABlobSurvivesReopening, ConcurrentPutsOfOneBlobAllSucceed,
+    SizeAndReadAtAnOffsetReturnJustThatRange, SizeAndReadOfAnAbsentOrMalformedKeyFail,
+    ALargeBlobReadsBackInChunks, AChunkOfABlobRemovedMidStreamIsNotFound);
 
 }  // namespace ztm::test

@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,30 +79,61 @@ Result<std::string> ensure_sub_dir(const std::string& root, const std::string& k
   return sub;
 }
 
+std::string blob_path(const std::string& root, const std::string& key) {
+  return root + "/" + key.substr(0, 2) + "/" + key;
+}
+
+// The blob's file at `path` as it is now, locked (shared or exclusive) against a put's touch
+// and a removal's check (flock, released on close). No file: `fd` is not ok.
+// REQUIRES: blob.fd was opened just before (errno is the open's when it failed).
+struct LockedBlob {
+  Fd fd;
+  struct stat st {};
+};
+Result<void> lock_blob(LockedBlob& blob, const std::string& path, int operation) {
+  if (!blob.fd.ok()) return errno == ENOENT ? Result<void>{} : fs_error("open", path, errno);
+  while (::flock(blob.fd.get(), operation) != 0)
+    if (errno != EINTR) return fs_error("flock", path, errno);
+  if (::fstat(blob.fd.get(), &blob.st) != 0) return fs_error("stat", path, errno);
+  return {};
+}
+
+// A put of a key that exists refreshes the file's mtime (its "put at" time) under a shared lock;
+// a file unlinked meanwhile (st_nlink 0: a removal won the lock first) does not count. The new
+// file is linked with RENAME_NOREPLACE, so a blob's name only ever gains a file when it had none,
+// and a file that has a link is the one at the blob's name (what remove_file relies on).
 Result<void> put_file(const std::string& root, const std::string& key, const std::string& bytes) {
   if (auto k = check_key(key); !k.ok()) return k;
   if (blob_key(bytes, key.substr(key.find('.') + 1)) != key)
     return Error{Errc::invalid_argument, fmt::format("blob key {} is not the bytes' hash", key)};
   auto sub = ensure_sub_dir(root, key);
   if (!sub.ok()) return std::move(sub).error();
-  const std::string final_path = *sub + "/" + key;
-  if (::access(final_path.c_str(), F_OK) == 0) return {};  // same key, same bytes: done
-  std::string tmp = *sub + "/." + key + ".XXXXXX";
-  const Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd.ok()) return fs_error("create", tmp, errno);
-  auto done = write_all(fd.get(), bytes, tmp);
-  if (done.ok() && ::fsync(fd.get()) != 0) done = fs_error("fsync", tmp, errno);
-  if (done.ok() && ::rename(tmp.c_str(), final_path.c_str()) != 0)
-    done = fs_error("rename", final_path, errno);
-  if (!done.ok()) {
-    ::unlink(tmp.c_str());
-    return done;
+  const std::string final_path = blob_path(root, key);
+  // Each round is lost only to a removal that unlinked the file between our look and our link;
+  // a few in a row would need removals of a blob that is being put, so give up after some.
+  for (int round = 0; round < 8; ++round) {
+    LockedBlob existing{Fd(::open(final_path.c_str(), O_RDONLY | O_CLOEXEC))};
+    if (auto locked = lock_blob(existing, final_path, LOCK_SH); !locked.ok()) return locked;
+    if (existing.fd.ok() && existing.st.st_nlink > 0) {  // same key, same bytes: refresh it
+      if (::futimens(existing.fd.get(), nullptr) != 0) return fs_error("touch", final_path, errno);
+      return {};
+    }
+    std::string tmp = *sub + "/." + key + ".XXXXXX";
+    const Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+    if (!fd.ok()) return fs_error("create", tmp, errno);
+    auto done = write_all(fd.get(), bytes, tmp);
+    if (done.ok() && ::fsync(fd.get()) != 0) done = fs_error("fsync", tmp, errno);
+    bool raced = false;
+    if (done.ok() &&
+        ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) != 0) {
+      raced = errno == EEXIST;  // another put linked it first: refresh that one
+      if (!raced) done = fs_error("rename", final_path, errno);
+    }
+    if (!done.ok() || raced) ::unlink(tmp.c_str());
+    if (!done.ok()) return done;
+    if (!raced) return sync_dir(*sub);
   }
-  return sync_dir(*sub);
-}
-
-std::string blob_path(const std::string& root, const std::string& key) {
-  return root + "/" + key.substr(0, 2) + "/" + key;
+  return Error{Errc::unavailable, fmt::format("blob store: put {}: removed under every try", key)};
 }
 
 // The blob's file, open for reading; not_found when absent.
@@ -162,12 +196,28 @@ Result<std::string> read_file(const std::string& root, const std::string& key, s
   return read_at(fd.get(), offset, max_bytes, blob_path(root, key));
 }
 
-// Not made durable: a removal lost in a crash leaves an unreferenced blob, which is harmless.
-Result<void> remove_file(const std::string& root, const std::string& key) {
-  if (auto k = check_key(key); !k.ok()) return k;
+// Under an exclusive lock, so that no put touches the file between the check of its mtime and
+// the unlink: a put either refreshed it first (kept) or finds it unlinked and writes a new file.
+// A file still linked is the one at the blob's name (puts link with RENAME_NOREPLACE), so the
+// unlink removes what was checked. Nothing is renamed aside, so a crash leaves either the blob
+// or nothing. Not made durable: a removal lost in a crash leaves an unreferenced blob, which is
+// harmless.
+Result<bool> remove_file(const std::string& root, const std::string& key,
+                         std::chrono::seconds unless_put_within) {
+  if (auto k = check_key(key); !k.ok()) return std::move(k).error();
   const std::string path = blob_path(root, key);
+  LockedBlob blob{Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))};
+  if (auto locked = lock_blob(blob, path, LOCK_EX); !locked.ok()) return std::move(locked).error();
+  if (!blob.fd.ok() || blob.st.st_nlink == 0) return true;  // absent, or removed meanwhile
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);  // the clock file times come from
+  const auto put_at = std::chrono::seconds(blob.st.st_mtim.tv_sec) +
+                      std::chrono::nanoseconds(blob.st.st_mtim.tv_nsec);
+  const auto age =
+      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) - put_at;
+  if (age < unless_put_within) return false;
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fs_error("unlink", path, errno);
-  return {};
+  return true;
 }
 
 }  // namespace
@@ -213,8 +263,11 @@ awaitable<Result<std::string>> LocalBlobStore::read(std::string key, std::uint64
   co_return co_await std::move(call);
 }
 
-awaitable<Result<void>> LocalBlobStore::remove(std::string key) {
-  auto call = pool_->run([this, key = std::move(key)] { return remove_file(dir_, key); });
+awaitable<Result<bool>> LocalBlobStore::remove(std::string key,
+                                               std::chrono::seconds unless_put_within) {
+  auto call = pool_->run([this, key = std::move(key), unless_put_within] {
+    return remove_file(dir_, key, unless_put_within);
+  });
   co_return co_await std::move(call);
 }
 

@@ -5,9 +5,11 @@
 // Every call runs on a bounded BlockingPool of its own, never on the caller's event loop.
 // put() is atomic and durable: the bytes go to a temporary file in the same sub-directory, which
 // is fsync'ed and renamed over the final name, then the directory is fsync'ed; a reader sees the
-// whole blob or none, also after a crash. Since a key names its content, a blob that already
-// exists is left alone and put() succeeds. Temporary files left by a crash (".<key>.XXXXXX") are
-// not collected.
+// whole blob or none, also after a crash. Since a key names its content, a put of a blob that
+// already exists only sets the file's mtime to now: the mtime is the blob's "put at" time, which
+// remove() checks. A put's touch and a removal's check-and-unlink hold a lock on the file (flock:
+// shared, exclusive), so they never interleave. Temporary files left by a crash
+// (".<key>.XXXXXX") are not collected.
 
 #include <memory>
 #include <string>
@@ -43,7 +45,8 @@ class LocalBlobStore final : public BlobStore {
   boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override;
   boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
                                                    std::size_t max_bytes) override;
-  boost::asio::awaitable<Result<void>> remove(std::string key) override;
+  boost::asio::awaitable<Result<bool>> remove(std::string key,
+                                              std::chrono::seconds unless_put_within) override;
 
  private:
   std::string dir_;

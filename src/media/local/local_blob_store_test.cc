@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -49,6 +50,11 @@ struct LocalFactory {
   static std::unique_ptr<BlobStore> open(const std::string& dir) {
     return std::make_unique<LocalBlobStore>(LocalBlobStoreOptions{.dir = dir});
   }
+  // The "put at" time of a file is its mtime.
+  static void backdate(const std::string& dir, const std::string& key, std::chrono::seconds by) {
+    const fs::path file = fs::path(dir) / key.substr(0, 2) / key;
+    fs::last_write_time(file, fs::last_write_time(file) - by);
+  }
 };
 
 }  // namespace
@@ -71,6 +77,30 @@ TEST(LocalBlobStore, StoresABlobAsOneFileUnderItsPrefixAndNothingElse) {
     if (e.is_regular_file()) files.push_back(fs::relative(e.path(), dir).string());
   EXPECT_EQ(files, (std::vector<std::string>{key.substr(0, 2) + "/" + key}));
   EXPECT_EQ(fs::file_size(fs::path(dir) / key.substr(0, 2) / key), 11u);
+}
+
+// A removal leaves nothing but the blob or nothing (no file set aside that a crash could
+// strand), and a put of an existing blob touches it without writing another file.
+TEST(LocalBlobStore, PutAgainAndRemoveLeaveNoOtherFile) {
+  const std::string dir = LocalFactory::fresh();
+  LocalBlobStore store({.dir = dir});
+  const std::string key = blob_key("photo bytes", "jpg");
+  const fs::path file = fs::path(dir) / key.substr(0, 2) / key;
+  ASSERT_TRUE(run_sync(store.put(key, "photo bytes")).ok());
+  LocalFactory::backdate(dir, key, std::chrono::hours(1));
+  const auto old_time = fs::last_write_time(file);
+  ASSERT_TRUE(run_sync(store.put(key, "photo bytes")).ok());
+  EXPECT_GT(fs::last_write_time(file), old_time) << "put again: the put time is now";
+  EXPECT_EQ(run_sync(store.remove(key, std::chrono::minutes(10))).value(), false);
+  auto files = [&] {
+    std::vector<std::string> found;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file()) found.push_back(e.path().filename().string());
+    return found;
+  };
+  EXPECT_EQ(files(), std::vector<std::string>{key});
+  EXPECT_EQ(run_sync(store.remove(key, std::chrono::seconds(0))).value(), true);
+  EXPECT_EQ(files(), std::vector<std::string>{});
 }
 
 TEST(LocalBlobStore, APathThatCannotBeADirectoryIsAStartUpError) {

@@ -15,18 +15,26 @@ using boost::asio::awaitable;
 // Statements are prepared once per connection, on first use (postgres::Connection).
 // The table is created only when missing, so servers starting later take no lock on it (an
 // ALTER TABLE would). STORAGE EXTERNAL: out of line without compression, since JPEG, PNG and WebP
-// do not compress and pglz would try on every insert.
+// do not compress and pglz would try on every insert. put_at is when the blob was last put
+// (remove() keeps a blob put recently). A table made before put_at existed gains the column,
+// under the same rule: the catalog is read first and the ALTER runs only when it is missing, once.
+// The default now() is stable, so the column is added without rewriting the table (the rows
+// that were there get the time of the upgrade, which only keeps them a little longer).
 constexpr postgres::Statement kCreate{
     "ztm_blobs_create",
     "DO $$ BEGIN "
     "PERFORM pg_advisory_xact_lock(7358241906); "
     "IF to_regclass('blobs') IS NULL THEN "
     "CREATE TABLE blobs (key text PRIMARY KEY CHECK (key ~ '^[0-9a-f]{64}[.](jpg|png|webp)$'), "
-    "bytes bytea NOT NULL); "
+    "bytes bytea NOT NULL, put_at timestamptz NOT NULL DEFAULT now()); "
     "ALTER TABLE blobs ALTER COLUMN bytes SET STORAGE EXTERNAL; "
+    "ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('blobs') "
+    "AND attname = 'put_at' AND NOT attisdropped) THEN "
+    "ALTER TABLE blobs ADD COLUMN put_at timestamptz NOT NULL DEFAULT now(); "
     "END IF; END $$"};
-// The server checks that the key is the bytes' SHA-256, then inserts unless the key exists; the
-// one row says whether the key matched.
+// The server checks that the key is the bytes' SHA-256, then inserts, or refreshes put_at when
+// the key exists (the row lock of that update orders it against a concurrent kRemove); the one
+// row says whether the key matched.
 // The bytes travel in binary, both ways: as text, bytea is hex, which doubles what is sent and
 // costs encoding and decoding on the event loop (about 2 ms per MB).
 constexpr std::size_t kMaxBytea = std::size_t{1} << 30;  // a bytea value is at most 1 GB
@@ -35,7 +43,7 @@ constexpr postgres::Statement kPut{
     "ztm_blobs_put",
     "WITH v AS (SELECT encode(sha256($2::bytea), 'hex') = left($1, 64) AS matches), "
     "ins AS (INSERT INTO blobs(key, bytes) SELECT $1, $2::bytea FROM v WHERE v.matches "
-    "ON CONFLICT (key) DO NOTHING) "
+    "ON CONFLICT (key) DO UPDATE SET put_at = now()) "
     "SELECT matches FROM v",
     kPutFormats};
 constexpr postgres::Statement kGet{"ztm_blobs_get", "SELECT bytes FROM blobs WHERE key = $1",
@@ -51,7 +59,15 @@ constexpr postgres::Statement kRead{
     "SELECT substring(bytes FROM $2::int + 1 FOR $3::int) FROM blobs "
     "WHERE key = $1",
     nullptr, /*result_format=*/1};
-constexpr postgres::Statement kRemove{"ztm_blobs_remove", "DELETE FROM blobs WHERE key = $1"};
+// Deletes the row unless it was put within $2 seconds: one statement, so a concurrent put's
+// upsert either committed first (the DELETE re-reads the locked row and finds put_at fresh) or
+// waits and then inserts anew. The one row says whether the blob is gone: deleted now, or
+// absent (the CTE's SELECT sees the table as it was before the DELETE).
+constexpr postgres::Statement kRemove{
+    "ztm_blobs_remove",
+    "WITH d AS (DELETE FROM blobs WHERE key = $1 AND put_at <= now() - $2::bigint * interval '1 "
+    "second' RETURNING 1) "
+    "SELECT EXISTS (SELECT 1 FROM d) OR NOT EXISTS (SELECT 1 FROM blobs WHERE key = $1)"};
 
 Result<void> check_key(const std::string& key) {
   if (!valid_blob_key(key))
@@ -134,12 +150,16 @@ awaitable<Result<std::string>> PgBlobStore::read(std::string key, std::uint64_t 
   co_return std::string(r->text(0, 0));  // binary: the raw bytes
 }
 
-awaitable<Result<void>> PgBlobStore::remove(std::string key) {
-  if (auto k = check_key(key); !k.ok()) co_return k;
-  const std::array<const char*, 1> params{key.c_str()};
+awaitable<Result<bool>> PgBlobStore::remove(std::string key,
+                                            std::chrono::seconds unless_put_within) {
+  if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
+  const std::string within = std::to_string(unless_put_within.count());
+  const std::array<const char*, 2> params{key.c_str(), within.c_str()};
   auto r = co_await host_.execute(kRemove, params);
   if (!r.ok()) co_return std::move(r).error();
-  co_return Result<void>{};
+  if (r->rows() != 1)
+    co_return Error{Errc::internal, fmt::format("blob {}: remove returned no row", key)};
+  co_return r->text(0, 0) == "t";
 }
 
 }  // namespace ztm::media
