@@ -419,7 +419,8 @@ std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, const Cl
   }
   const std::string dir =
       config.media.dir.empty() ? beside_users_db(config, "media") : config.media.dir;
-  return std::make_unique<media::LocalBlobStore>(media::LocalBlobStoreOptions{.dir = dir});
+  return std::make_unique<media::LocalBlobStore>(
+      media::LocalBlobStoreOptions{.dir = dir, .clock = &clock});
 }
 
 PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts) {

@@ -52,34 +52,18 @@ class HookedStore final : public storage::DatabaseWrapper {
 };
 
 // Runs `before_remove` (once) before the next remove reaches the store.
-class HookedBlobs final : public media::BlobStore {
+class HookedBlobs final : public media::BlobStoreWrapper {
  public:
-  explicit HookedBlobs(media::BlobStore& inner) : inner_(inner) {}
+  using media::BlobStoreWrapper::BlobStoreWrapper;
   std::function<awaitable<void>()> before_remove;
 
-  awaitable<Result<void>> put(std::string key, std::string bytes) override {
-    co_return co_await inner_.put(std::move(key), std::move(bytes));
-  }
-  awaitable<Result<std::string>> get(std::string key) override {
-    co_return co_await inner_.get(std::move(key));
-  }
-  awaitable<Result<std::uint64_t>> size(std::string key) override {
-    co_return co_await inner_.size(std::move(key));
-  }
-  awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
-                                      std::size_t max_bytes) override {
-    co_return co_await inner_.read(std::move(key), offset, max_bytes);
-  }
   awaitable<Result<bool>> remove(std::string key, std::chrono::seconds within) override {
     if (auto hook = std::exchange(before_remove, nullptr)) {
       auto step = hook();
       co_await std::move(step);
     }
-    co_return co_await inner_.remove(std::move(key), within);
+    co_return co_await target().remove(std::move(key), within);
   }
-
- private:
-  media::BlobStore& inner_;
 };
 
 class DeleteWhileUploadingTest : public ::testing::Test {

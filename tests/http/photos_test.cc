@@ -692,35 +692,20 @@ boost::asio::awaitable<void> noting_return(boost::asio::awaitable<void> task,
 }
 
 // A blob store whose get() waits, cancellably, until release().
-class GatedBlobStore final : public media::BlobStore {
+class GatedBlobStore final : public media::BlobStoreWrapper {
  public:
-  explicit GatedBlobStore(media::BlobStore& inner) : inner_(inner) {}
-  boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override {
-    return inner_.put(std::move(key), std::move(bytes));
-  }
-  boost::asio::awaitable<Result<bool>> remove(std::string key,
-                                              std::chrono::seconds unless_put_within) override {
-    return inner_.remove(std::move(key), unless_put_within);
-  }
-  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override {
-    return inner_.size(std::move(key));
-  }
-  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
-                                                   std::size_t max_bytes) override {
-    return inner_.read(std::move(key), offset, max_bytes);
-  }
+  using media::BlobStoreWrapper::BlobStoreWrapper;
   boost::asio::awaitable<Result<std::string>> get(std::string key) override {
     gate_.emplace(co_await boost::asio::this_coro::executor, 1);
     ++waiting_;
     co_await gate_->async_receive(boost::asio::use_awaitable);  // throws if cancelled
-    co_return co_await inner_.get(std::move(key));
+    co_return co_await target().get(std::move(key));
   }
   int waiting() const { return waiting_.load(); }
   // REQUIRES: waiting() > 0.
   void release() { (void)gate_->try_send(boost::system::error_code()); }
 
  private:
-  media::BlobStore& inner_;
   std::optional<boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>>
       gate_;
   std::atomic<int> waiting_{0};

@@ -11,8 +11,9 @@
 // put(): one statement that checks the key against the bytes' SHA-256 on the server (no hashing
 // on the event loop) and inserts with ON CONFLICT DO UPDATE SET put_at = now() (same key, same
 // bytes: only the "put at" time is refreshed). It returns ok once the commit is as durable as
-// the server's synchronous_commit makes it. remove(): one DELETE that spares a row put within
-// the grace time (the server's clock, the same that set put_at).
+// the server's synchronous_commit makes it. remove(): one statement that locks the row, then
+// deletes it, or, when it was put within the grace time (the server's clock, the same that set
+// put_at), marks it a removal candidate (remove_pending), in the same transaction.
 
 #include <string>
 
@@ -31,7 +32,8 @@ class PgBlobStore final : public BlobStore {
   PgBlobStore(const PgBlobStore&) = delete;
   PgBlobStore& operator=(const PgBlobStore&) = delete;
 
-  // Creates the blobs table if it does not exist (and adds put_at to one made before it):
+  // Creates the blobs table if it does not exist (and adds put_at, remove_pending and the
+  // candidates' index to one made before them):
   // idempotent, and safe when several servers start at once (one statement under a
   // transaction-scoped advisory lock). Not a versioned migration of pg_migrations.cc because
   // blobs may live in another database than the users; call it at start-up (run_sync) and from
@@ -49,6 +51,10 @@ class PgBlobStore final : public BlobStore {
                                                    std::size_t max_bytes) override;
   boost::asio::awaitable<Result<bool>> remove(std::string key,
                                               std::chrono::seconds unless_put_within) override;
+  boost::asio::awaitable<Result<std::vector<std::string>>> removal_candidates(
+      std::chrono::seconds put_before, int limit) override;
+  boost::asio::awaitable<Result<void>> forget_candidate(
+      std::string key, std::chrono::seconds unless_put_within) override;
 
  private:
   postgres::Host host_;
