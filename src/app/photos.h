@@ -41,6 +41,14 @@ struct PhotoOptions {
   std::chrono::seconds blob_remove_grace = std::chrono::minutes(10);
 };
 
+// What one pass of the blob collector did with the candidates it listed (collect_blobs).
+struct BlobCollection {
+  int removed = 0;  // no photo held the blob: gone (removed now, or by another pass first)
+  int kept = 0;     // put again since it was listed: a later pass looks again
+  int in_use = 0;   // a photo holds it: no longer a candidate (that photo's deletion decides)
+  int failed = 0;   // a store failed: still a candidate, for a later pass
+};
+
 // The request that asked for a job, carried in its queue message so that the worker's log lines
 // and span join the request's (docs/observability.md). Either may be empty.
 struct JobOrigin {
@@ -69,6 +77,15 @@ class PhotoService {
   // Deletes the photo, and its bytes when no other photo uses them and they were not put within
   // options.blob_remove_grace (an upload of the same bytes may be about to use them).
   boost::asio::awaitable<Result<void>> remove(Principal who, storage::PhotoId id);
+  // One pass of the blob collector: the bytes that remove() kept because they were put recently
+  // go once they are older than options.blob_remove_grace and no photo holds them. At most
+  // `limit` removal candidates (BlobStore::removal_candidates), each: blob_in_use, then
+  // BlobStore::remove with the grace time (which checks the put time again, atomically with a
+  // put) or, when a photo holds it, BlobStore::forget_candidate. Safe to run on several servers
+  // at once and to cut short anywhere (every step is idempotent; docs/media.md, "Collecting the
+  // blobs kept by the grace rule"). Logs each blob removed (info); an error only when the
+  // candidates cannot be listed.
+  boost::asio::awaitable<Result<BlobCollection>> collect_blobs(int limit);
   // Validates the steps against the photo and queues a job (202 Accepted in the API); the
   // job's message carries `origin`.
   boost::asio::awaitable<Result<storage::Job>> edit(Principal who, storage::PhotoId id,
