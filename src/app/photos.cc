@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "app/photo_edits.h"
+#include "core/log.h"
 
 namespace ztm::app {
 
@@ -137,9 +138,52 @@ awaitable<Result<void>> PhotoService::remove(Principal who, PhotoId id) {
     co_return std::move(ok).error();
   auto deleted = co_await photos_.delete_photo(id);
   if (!deleted) co_return std::move(deleted).error();
-  // A failure here leaves unreferenced bytes behind, never a photo without its bytes.
-  if (!deleted->blob_in_use) co_return co_await blobs_.remove(std::move(deleted->blob_key));
+  // A failure here leaves unreferenced bytes behind, never a photo without its bytes. A blob put
+  // within the grace time stays too: an upload of the same bytes may have put them (a no-op but
+  // for the "put at" time) and be about to create its photo, which blob_in_use could not see yet
+  // (docs/media.md, "Deleting while the same bytes are uploaded"). The blob store records it as
+  // a removal candidate, which collect_blobs removes once the grace time has passed.
+  if (deleted->blob_in_use) co_return Result<void>{};
+  auto gone = co_await blobs_.remove(std::move(deleted->blob_key), options_.blob_remove_grace);
+  if (!gone) co_return std::move(gone).error();
   co_return Result<void>{};
+}
+
+awaitable<Result<BlobCollection>> PhotoService::collect_blobs(int limit) {
+  const auto grace = options_.blob_remove_grace;
+  auto candidates = co_await blobs_.removal_candidates(grace, limit);
+  if (!candidates) co_return std::move(candidates).error();
+  BlobCollection done;
+  auto failed = [&done](const std::string& key, const Error& error) {
+    ++done.failed;
+    log::warn("blob collector: a candidate stays", {{"key", key}, {"error", error.message}});
+  };
+  for (const std::string& key : *candidates) {
+    auto used = co_await photos_.blob_in_use(key);
+    if (!used) {
+      failed(key, used.error());
+      continue;
+    }
+    if (*used) {
+      // Unless it was put since the listing: then a deletion may have kept it meanwhile.
+      auto forgotten = co_await blobs_.forget_candidate(key, grace);
+      if (!forgotten)
+        failed(key, forgotten.error());
+      else
+        ++done.in_use;
+      continue;
+    }
+    auto gone = co_await blobs_.remove(key, grace);
+    if (!gone) {
+      failed(key, gone.error());
+    } else if (*gone) {
+      ++done.removed;
+      log::info("blob collector: removed a blob no photo holds", {{"key", key}});
+    } else {
+      ++done.kept;
+    }
+  }
+  co_return done;
 }
 
 awaitable<Result<Job>> PhotoService::edit(Principal who, PhotoId id,

@@ -9,6 +9,7 @@
 // photos, bytes or jobs in flight), not_found, unavailable / overloaded (503).
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <string>
 
 #include "app/accounts.h"
@@ -33,6 +34,19 @@ struct PhotoOptions {
   int image_threads = 2;  // the pool that checks uploads (libvips), off the event loops
   int image_max_pending = 64;
   PhotoQuotas quotas;
+  // remove() leaves a photo's bytes in place when they were put within this (BlobStore::remove):
+  // an upload of the same bytes may have put them and not yet created its photo. It must exceed
+  // the longest time from an upload's put to its create_photo (the data tier's hold, 15 s, plus
+  // request timeouts); bytes kept and left unreferenced are garbage, not a broken photo.
+  std::chrono::seconds blob_remove_grace = std::chrono::minutes(10);
+};
+
+// What one pass of the blob collector did with the candidates it listed (collect_blobs).
+struct BlobCollection {
+  int removed = 0;  // no photo held the blob: gone (removed now, or by another pass first)
+  int kept = 0;     // put again since it was listed: a later pass looks again
+  int in_use = 0;   // a photo holds it: no longer a candidate (that photo's deletion decides)
+  int failed = 0;   // a store failed: still a candidate, for a later pass
 };
 
 // The request that asked for a job, carried in its queue message so that the worker's log lines
@@ -60,8 +74,18 @@ class PhotoService {
   // A page of `owner`'s photos (empty for a user without photos, or with no such user).
   boost::asio::awaitable<Result<storage::PhotoPage>> list(UserId owner, storage::PhotoId after,
                                                           int limit);
-  // Deletes the photo, and its bytes when no other photo uses them.
+  // Deletes the photo, and its bytes when no other photo uses them and they were not put within
+  // options.blob_remove_grace (an upload of the same bytes may be about to use them).
   boost::asio::awaitable<Result<void>> remove(Principal who, storage::PhotoId id);
+  // One pass of the blob collector: the bytes that remove() kept because they were put recently
+  // go once they are older than options.blob_remove_grace and no photo holds them. At most
+  // `limit` removal candidates (BlobStore::removal_candidates), each: blob_in_use, then
+  // BlobStore::remove with the grace time (which checks the put time again, atomically with a
+  // put) or, when a photo holds it, BlobStore::forget_candidate. Safe to run on several servers
+  // at once and to cut short anywhere (every step is idempotent; docs/media.md, "Collecting the
+  // blobs kept by the grace rule"). Logs each blob removed (info); an error only when the
+  // candidates cannot be listed.
+  boost::asio::awaitable<Result<BlobCollection>> collect_blobs(int limit);
   // Validates the steps against the photo and queues a job (202 Accepted in the API); the
   // job's message carries `origin`.
   boost::asio::awaitable<Result<storage::Job>> edit(Principal who, storage::PhotoId id,

@@ -284,6 +284,14 @@ std::vector<ConfigOption> make_options() {
       int_option("media.user_max_jobs_in_flight",
                  "edit jobs a user may have queued or running (429 beyond)",
                  ZTM_FIELD(media.user_max_jobs_in_flight), 1, 100'000),
+      int_option("media.blob_remove_grace_s",
+                 "a deleted photo's bytes stay if they were put within this, since an upload of "
+                 "the same bytes may be about to use them (docs/media.md)",
+                 ZTM_FIELD(media.blob_remove_grace_s), 0, 86'400),
+      int_option("media.blob_collect_interval_s",
+                 "how often a web server removes the bytes of deleted photos kept by that grace "
+                 "time, once it has passed and no photo holds them; 0: never (docs/media.md)",
+                 ZTM_FIELD(media.blob_collect_interval_s), 0, 86'400),
       bool_option("worker.in_process", "`ztm serve` runs the photo workers itself",
                   ZTM_FIELD(worker.in_process)),
       int_option("worker.concurrency", "photo jobs at once per process",

@@ -138,6 +138,12 @@ struct MediaConfig {
   int user_max_photos = 5000;
   std::int64_t user_max_bytes = std::int64_t{2} << 30;
   int user_max_jobs_in_flight = 10;  // queued or running
+  // A deleted photo's bytes stay when they were put within this (an upload of the same bytes may
+  // be about to use them; docs/media.md).
+  int blob_remove_grace_s = 600;
+  // How often a web server collects the bytes kept that way once no photo holds them and the
+  // grace time has passed (app/blob_collector.h); 0: never.
+  int blob_collect_interval_s = 60;
 };
 
 // The photo workers (app/photo_worker.h).

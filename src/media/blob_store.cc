@@ -56,4 +56,10 @@ boost::asio::awaitable<Result<std::string>> BlobReader::next() {
   co_return chunk;
 }
 
+Result<void> check_candidate_limit(int limit) {
+  if (limit >= 1 && limit <= kMaxCandidates) return {};
+  return Error{Errc::invalid_argument,
+               fmt::format("removal candidates: a limit of {} (1..{})", limit, kMaxCandidates)};
+}
+
 }  // namespace ztm::media

@@ -13,10 +13,21 @@
 // pieces (size, then read at an offset; BlobReader): GET /media streams, so that a reader holds
 // one chunk, whatever the blob's size and however slowly its client reads (docs/media.md,
 // "Streaming a blob").
+//
+// Removal candidates (docs/media.md, "Collecting the blobs kept by the grace rule"): remove()
+// records the key durably before it decides, and forgets it only with the blob, so a blob it
+// kept stays a candidate, across crashes too, until the blob collector
+// (PhotoService::collect_blobs) lists it once its put time is old, removes it when no photo
+// holds it, or drops the candidate when one does.
+//
+// BlobStoreWrapper forwards every call to another BlobStore (as storage::DatabaseWrapper): a
+// test's decorator derives from it and overrides only what it changes.
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
@@ -39,8 +50,69 @@ class BlobStore {
   // from its end on. not_found when absent (also when removed since size()).
   virtual boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
                                                            std::size_t max_bytes) = 0;
-  // ok when absent. Callers remove a blob only when no photo refers to it.
-  virtual boost::asio::awaitable<Result<void>> remove(std::string key) = 0;
+  // Removes the blob unless it was put (or put again: a put of an existing key refreshes its
+  // "put at" time) within the last `unless_put_within`; atomic with respect to put(), so a put
+  // that returned ok either refreshed the blob before this looked at it (kept) or wrote it anew
+  // after it was removed. True when the blob is gone (removed now, or absent); false when it was
+  // kept because it was put recently. Callers remove a blob only when no photo refers to it;
+  // the grace time covers an upload that put the blob and has not created its photo yet
+  // (docs/media.md, "Deleting while the same bytes are uploaded").
+  //
+  // A blob that exists becomes a removal candidate before the decision (durable, like a put),
+  // and stops being one only when it is removed: a blob kept is a candidate, whatever crashes.
+  virtual boost::asio::awaitable<Result<bool>> remove(std::string key,
+                                                      std::chrono::seconds unless_put_within) = 0;
+  // Removal candidates whose blob was put at least `put_before` ago (or is absent: a candidate
+  // whose removal was cut short), oldest put first, at most `limit` (check_candidate_limit). Only a
+  // hint: remove() checks the put time again.
+  virtual boost::asio::awaitable<Result<std::vector<std::string>>> removal_candidates(
+      std::chrono::seconds put_before, int limit) = 0;
+  // The key is no longer a candidate (a photo holds the blob, so that photo's deletion decides
+  // again), unless the blob was put within `unless_put_within`: then a deletion may have kept it
+  // since the caller looked at the photos, and the candidate stays for a later pass. Atomic with
+  // respect to put() and remove(). Ok when the key is no candidate.
+  virtual boost::asio::awaitable<Result<void>> forget_candidate(
+      std::string key, std::chrono::seconds unless_put_within) = 0;
+};
+
+// removal_candidates' limit: invalid_argument unless 1..kMaxCandidates.
+inline constexpr int kMaxCandidates = 1000;
+Result<void> check_candidate_limit(int limit);
+
+class BlobStoreWrapper : public BlobStore {
+ public:
+  // REQUIRES: target outlives this.
+  explicit BlobStoreWrapper(BlobStore& target) : target_(target) {}
+  BlobStore& target() const { return target_; }
+
+  boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override {
+    return target_.put(std::move(key), std::move(bytes));
+  }
+  boost::asio::awaitable<Result<std::string>> get(std::string key) override {
+    return target_.get(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override {
+    return target_.size(std::move(key));
+  }
+  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
+                                                   std::size_t max_bytes) override {
+    return target_.read(std::move(key), offset, max_bytes);
+  }
+  boost::asio::awaitable<Result<bool>> remove(std::string key,
+                                              std::chrono::seconds unless_put_within) override {
+    return target_.remove(std::move(key), unless_put_within);
+  }
+  boost::asio::awaitable<Result<std::vector<std::string>>> removal_candidates(
+      std::chrono::seconds put_before, int limit) override {
+    return target_.removal_candidates(put_before, limit);
+  }
+  boost::asio::awaitable<Result<void>> forget_candidate(
+      std::string key, std::chrono::seconds unless_put_within) override {
+    return target_.forget_candidate(std::move(key), unless_put_within);
+  }
+
+ private:
+  BlobStore& target_;
 };
 
 // The chunk a streamed blob is read in. 64 KiB: what one reader holds (beside the kernel's socket

@@ -419,7 +419,8 @@ std::unique_ptr<media::BlobStore> open_blob_store(const Config& config, const Cl
   }
   const std::string dir =
       config.media.dir.empty() ? beside_users_db(config, "media") : config.media.dir;
-  return std::make_unique<media::LocalBlobStore>(media::LocalBlobStoreOptions{.dir = dir});
+  return std::make_unique<media::LocalBlobStore>(
+      media::LocalBlobStoreOptions{.dir = dir, .clock = &clock});
 }
 
 PasswordHasherOptions password_hasher_options(const AccountsConfig& accounts) {
@@ -444,7 +445,8 @@ PhotoOptions photo_options(const Config& config) {
           .image_threads = config.media.image_threads,
           .quotas = {.max_photos = config.media.user_max_photos,
                      .max_bytes = config.media.user_max_bytes,
-                     .max_jobs_in_flight = config.media.user_max_jobs_in_flight}};
+                     .max_jobs_in_flight = config.media.user_max_jobs_in_flight},
+          .blob_remove_grace = std::chrono::seconds(config.media.blob_remove_grace_s)};
 }
 
 app::ActivityOptions activity_options(const Config& config) {

@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "app/accounts.h"
 #include "app/activity.h"
+#include "app/blob_collector.h"
 #include "app/edge_purger.h"
 #include "app/follows.h"
 #include "app/kpis.h"
@@ -228,6 +229,11 @@ void Node::build_web_server() {
     relay.edges.push_back({admin.name, purge_queues_.back().get()});
   }
   relay_ = std::make_unique<OutboxRelay>(*database_, *database_, *queue_, std::move(relay));
+  if (config_.media.blob_collect_interval_s > 0)
+    collector_ = std::make_unique<app::BlobCollector>(
+        *photos_, &metrics_,
+        app::BlobCollectorOptions{.interval =
+                                      std::chrono::seconds(config_.media.blob_collect_interval_s)});
   if (config_.worker.in_process) add_in_process_workers();
 
   if (!config_.http.static_dir.empty()) {
@@ -290,6 +296,7 @@ void Node::start() {
   // Background work runs on a loop of its own, never on the HTTP loops.
   if (relay_) background_.spawn(relay_->run());
   for (auto& purger : purgers_) background_.spawn(purger->run());
+  if (collector_) background_.spawn(collector_->run());
   if (worker_) background_.spawn(worker_->run());
   if (activity_) background_.spawn(activity_->run(milliseconds(config_.kpi.activity_flush_ms)));
   if (kpis_ && config_.kpi.refresh_interval_ms > 0)

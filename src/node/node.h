@@ -13,8 +13,9 @@
 //     PurchaseService -> Database (purchases)
 //     KpiService     -> Database (rollups), ActiveUserSketch (in-process, or the sessions' Redis)
 //     AccountService -> ActivityTracker (who is active today) -> Database, ActiveUserSketch
-//   background: OutboxRelay (outbox -> Queue), PhotoWorker (in-process workers), L2 node stats,
-//     the activity tracker's flushes, the KPI gauges' refresh
+//   background: OutboxRelay (outbox -> Queue), PhotoWorker (in-process workers), BlobCollector
+//     (bytes kept by the grace rule), L2 node stats, the activity tracker's flushes, the KPI
+//     gauges' refresh
 // The worker's graph: PhotoWorker (Queue -> libvips -> BlobStore, Database) and a health and
 // metrics server. The Database is the chosen backend wrapped in MeteredStore.
 //
@@ -44,6 +45,7 @@ class StaticFiles;
 namespace app {
 class AccountService;
 class ActivityTracker;
+class BlobCollector;
 class EdgePurger;
 class FollowService;
 class KpiService;
@@ -171,6 +173,7 @@ class Node {
   std::vector<std::unique_ptr<cdn::Edge>> edges_;
   std::vector<std::unique_ptr<app::EdgePurger>> purgers_;
   std::unique_ptr<app::OutboxRelay> relay_;
+  std::unique_ptr<app::BlobCollector> collector_;  // null when media.blob_collect_interval_s = 0
   std::unique_ptr<app::PhotoWorker> worker_;
   std::unique_ptr<api::StaticFiles> static_files_;
   std::unique_ptr<api::Api> api_;

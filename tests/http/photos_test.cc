@@ -216,8 +216,8 @@ TEST_F(PhotosOverNatsTest, TwoHundredJobsAllFinishWithTheImpliedResults) {
 // Photo bytes in PostgreSQL (media.backend = postgres, the lab's blob store): GET /media streams
 // them chunk by chunk (substring of the bytea), and they arrive whole.
 struct OnePostgres {
-  std::string conninfo =
-      test::PostgresInstance::shared().conninfo(test::PostgresInstance::shared().create_database());
+  std::string db = test::PostgresInstance::shared().create_database();
+  std::string conninfo = test::PostgresInstance::shared().conninfo(db);
 };
 class PhotosOverPgBlobsTest : public OnePostgres, public PhotosTest {
  protected:
@@ -245,6 +245,35 @@ TEST_F(PhotosOverPgBlobsTest, ABlobOfManyChunksIsStreamedWhole) {
   EXPECT_EQ(head.header("content-length"), std::to_string(bytes));
   EXPECT_TRUE(head.body.empty());
   EXPECT_EQ(c.request("GET", "/media/" + media::blob_key("absent", "jpg")).status, 404u);
+}
+
+// The blob collector over PostgreSQL (a pass every second): the bytes of a photo deleted right
+// after its upload are kept by the grace rule, marked remove_pending, and go once their put
+// time (backdated here, on the server's clock) is older than the grace time.
+class CollectorOverPgBlobsTest : public OnePostgres, public PhotosTest {
+ protected:
+  CollectorOverPgBlobsTest()
+      : PhotosTest([url = conninfo](Config& config) {
+          config.storage.backend = "postgres";
+          config.storage.postgres_url = url;
+          config.media.backend = "postgres";
+          config.media.blob_collect_interval_s = 1;
+        }) {}
+};
+
+TEST_F(CollectorOverPgBlobsTest, BytesKeptByTheGraceRuleGoOnceItIsOver) {
+  auto& pg = test::PostgresInstance::shared();
+  const auto photo = upload(jpeg(64, 48));
+  const std::string url(photo.at("url").as_string());
+  const std::string key = url.substr(7);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(photo.at("id").as_int64())).status,
+            204u);
+  ASSERT_EQ(c.request("GET", url).status, 200u) << "put a moment ago: kept";
+  EXPECT_EQ(pg.query(db, "SELECT remove_pending FROM blobs WHERE key = '" + key + "'"), "t");
+  pg.query(db, "UPDATE blobs SET put_at = put_at - interval '1 hour' WHERE key = '" + key + "'");
+  EXPECT_TRUE(eventually([&] { return c.request("GET", url).status == 404; },
+                         std::chrono::seconds(10), std::chrono::milliseconds(50)));
+  EXPECT_EQ(pg.query(db, "SELECT count(*) FROM blobs"), "0");
 }
 
 // The data tier split over two PostgreSQL databases (storage.shard_map, docs/sharding.md): a
@@ -423,7 +452,51 @@ TEST_F(PhotosTest, BadEditsAreRefusedUpFront) {
             202u);
 }
 
-TEST_F(PhotosTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
+// No grace time for a deleted photo's bytes (media.blob_remove_grace_s): they go at once.
+class NoGraceTest : public PhotosTest {
+ protected:
+  NoGraceTest() : PhotosTest([](Config& config) { config.media.blob_remove_grace_s = 0; }) {}
+};
+
+// With the default grace time, the bytes of a photo deleted right after its upload stay: an
+// upload of the same bytes may be between its put and its photo (docs/media.md).
+TEST_F(PhotosTest, BytesPutWithinTheGraceTimeStayWhenTheirPhotoIsDeleted) {
+  auto photo = upload(jpeg(64, 48));
+  const std::string key = std::string(photo.at("url").as_string()).substr(7);
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(photo.at("id").as_int64())).status,
+            204u);
+  EXPECT_EQ(c.request("GET", "/photos/" + std::to_string(photo.at("id").as_int64())).status, 404u);
+  EXPECT_TRUE(std::filesystem::exists(server.blob_path(key)));
+}
+
+// The blob collector (media.blob_collect_interval_s, here a pass every second): the bytes kept
+// by the grace rule go once their put time is older than the grace time and no photo holds
+// them; GET /media is 404 from then on.
+class CollectorTest : public PhotosTest {
+ protected:
+  CollectorTest() : PhotosTest([](Config& config) { config.media.blob_collect_interval_s = 1; }) {}
+};
+
+TEST_F(CollectorTest, BytesKeptByTheGraceRuleGoOnceItIsOverAndMediaIs404) {
+  const auto photo = upload(jpeg(64, 48));
+  const std::string url(photo.at("url").as_string());
+  const std::string file = server.blob_path(url.substr(7));
+  EXPECT_EQ(c.request("DELETE", "/photos/" + std::to_string(photo.at("id").as_int64())).status,
+            204u);
+  ASSERT_EQ(c.request("GET", url).status, 200u) << "put a moment ago: kept";
+  // As if uploaded an hour ago: a file's mtime is its blob's put time.
+  std::filesystem::last_write_time(file,
+                                   std::filesystem::last_write_time(file) - std::chrono::hours(1));
+  EXPECT_TRUE(eventually([&] { return c.request("GET", url).status == 404; },
+                         std::chrono::seconds(10), std::chrono::milliseconds(50)));
+  EXPECT_FALSE(std::filesystem::exists(file));
+  const std::string metrics = server.metrics().render();
+  EXPECT_NE(metrics.find(R"(ztm_blob_collector_candidates_total{outcome="removed"} 1)"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(NoGraceTest, DeletingAPhotoRemovesItsBytesWhenUnshared) {
   const std::string image = jpeg(64, 48);
   auto first = upload(image);
   auto second = upload(image);  // the same bytes: one blob
@@ -675,34 +748,20 @@ boost::asio::awaitable<void> noting_return(boost::asio::awaitable<void> task,
 }
 
 // A blob store whose get() waits, cancellably, until release().
-class GatedBlobStore final : public media::BlobStore {
+class GatedBlobStore final : public media::BlobStoreWrapper {
  public:
-  explicit GatedBlobStore(media::BlobStore& inner) : inner_(inner) {}
-  boost::asio::awaitable<Result<void>> put(std::string key, std::string bytes) override {
-    return inner_.put(std::move(key), std::move(bytes));
-  }
-  boost::asio::awaitable<Result<void>> remove(std::string key) override {
-    return inner_.remove(std::move(key));
-  }
-  boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override {
-    return inner_.size(std::move(key));
-  }
-  boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
-                                                   std::size_t max_bytes) override {
-    return inner_.read(std::move(key), offset, max_bytes);
-  }
+  using media::BlobStoreWrapper::BlobStoreWrapper;
   boost::asio::awaitable<Result<std::string>> get(std::string key) override {
     gate_.emplace(co_await boost::asio::this_coro::executor, 1);
     ++waiting_;
     co_await gate_->async_receive(boost::asio::use_awaitable);  // throws if cancelled
-    co_return co_await inner_.get(std::move(key));
+    co_return co_await target().get(std::move(key));
   }
   int waiting() const { return waiting_.load(); }
   // REQUIRES: waiting() > 0.
   void release() { (void)gate_->try_send(boost::system::error_code()); }
 
  private:
-  media::BlobStore& inner_;
   std::optional<boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>>
       gate_;
   std::atomic<int> waiting_{0};

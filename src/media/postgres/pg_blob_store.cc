@@ -15,18 +15,38 @@ using boost::asio::awaitable;
 // Statements are prepared once per connection, on first use (postgres::Connection).
 // The table is created only when missing, so servers starting later take no lock on it (an
 // ALTER TABLE would). STORAGE EXTERNAL: out of line without compression, since JPEG, PNG and WebP
-// do not compress and pglz would try on every insert.
+// do not compress and pglz would try on every insert. put_at is when the blob was last put
+// (remove() keeps a blob put recently); remove_pending marks a removal candidate (a blob that
+// remove() kept), found by the collector through a partial index that holds only candidates. A
+// table made before a column existed gains it, under the same rule: the catalog is read first
+// and the ALTER runs only when it is missing, once. Both defaults are stable, so the columns are
+// added without rewriting the table (the rows that were there get the time of the upgrade, which
+// only keeps them a little longer, and are no candidates). The index on a table that exists is
+// built once, at the start that adds it (it reads the table's small main rows, not the bytes).
 constexpr postgres::Statement kCreate{
     "ztm_blobs_create",
     "DO $$ BEGIN "
     "PERFORM pg_advisory_xact_lock(7358241906); "
     "IF to_regclass('blobs') IS NULL THEN "
     "CREATE TABLE blobs (key text PRIMARY KEY CHECK (key ~ '^[0-9a-f]{64}[.](jpg|png|webp)$'), "
-    "bytes bytea NOT NULL); "
+    "bytes bytea NOT NULL, put_at timestamptz NOT NULL DEFAULT now(), "
+    "remove_pending boolean NOT NULL DEFAULT false); "
     "ALTER TABLE blobs ALTER COLUMN bytes SET STORAGE EXTERNAL; "
+    "END IF; "
+    "IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('blobs') "
+    "AND attname = 'put_at' AND NOT attisdropped) THEN "
+    "ALTER TABLE blobs ADD COLUMN put_at timestamptz NOT NULL DEFAULT now(); "
+    "END IF; "
+    "IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('blobs') "
+    "AND attname = 'remove_pending' AND NOT attisdropped) THEN "
+    "ALTER TABLE blobs ADD COLUMN remove_pending boolean NOT NULL DEFAULT false; "
+    "END IF; "
+    "IF to_regclass('blobs_remove_pending') IS NULL THEN "
+    "CREATE INDEX blobs_remove_pending ON blobs (put_at) WHERE remove_pending; "
     "END IF; END $$"};
-// The server checks that the key is the bytes' SHA-256, then inserts unless the key exists; the
-// one row says whether the key matched.
+// The server checks that the key is the bytes' SHA-256, then inserts, or refreshes put_at when
+// the key exists (the row lock of that update orders it against a concurrent kRemove); the one
+// row says whether the key matched.
 // The bytes travel in binary, both ways: as text, bytea is hex, which doubles what is sent and
 // costs encoding and decoding on the event loop (about 2 ms per MB).
 constexpr std::size_t kMaxBytea = std::size_t{1} << 30;  // a bytea value is at most 1 GB
@@ -35,7 +55,7 @@ constexpr postgres::Statement kPut{
     "ztm_blobs_put",
     "WITH v AS (SELECT encode(sha256($2::bytea), 'hex') = left($1, 64) AS matches), "
     "ins AS (INSERT INTO blobs(key, bytes) SELECT $1, $2::bytea FROM v WHERE v.matches "
-    "ON CONFLICT (key) DO NOTHING) "
+    "ON CONFLICT (key) DO UPDATE SET put_at = now()) "
     "SELECT matches FROM v",
     kPutFormats};
 constexpr postgres::Statement kGet{"ztm_blobs_get", "SELECT bytes FROM blobs WHERE key = $1",
@@ -51,7 +71,32 @@ constexpr postgres::Statement kRead{
     "SELECT substring(bytes FROM $2::int + 1 FOR $3::int) FROM blobs "
     "WHERE key = $1",
     nullptr, /*result_format=*/1};
-constexpr postgres::Statement kRemove{"ztm_blobs_remove", "DELETE FROM blobs WHERE key = $1"};
+// Deletes the row unless it was put within $2 seconds, and marks it a removal candidate when it
+// keeps it: one statement, so the decision and the mark commit together. `l` locks the row's
+// newest version first (FOR UPDATE waits for a concurrent put's upsert and then reads the row it
+// committed), and the decision is made on that version's put_at: a put either committed first
+// (kept, and marked) or waits and then inserts anew. The DELETE and the UPDATE, which scan the
+// statement's older snapshot, follow the row to that locked version. The one row says whether
+// the blob is gone: deleted now, or absent (no row to lock).
+constexpr postgres::Statement kRemove{
+    "ztm_blobs_remove",
+    "WITH l AS (SELECT key, put_at > now() - $2::bigint * interval '1 second' AS recent "
+    "FROM blobs WHERE key = $1 FOR UPDATE), "
+    "d AS (DELETE FROM blobs b USING l WHERE b.key = l.key AND NOT l.recent RETURNING 1), "
+    "m AS (UPDATE blobs b SET remove_pending = true FROM l "
+    "WHERE b.key = l.key AND l.recent AND NOT b.remove_pending RETURNING 1) "
+    "SELECT NOT EXISTS (SELECT 1 FROM l WHERE l.recent)"};
+// Candidates put long enough ago, oldest first (the partial index blobs_remove_pending).
+constexpr postgres::Statement kCandidates{
+    "ztm_blobs_candidates",
+    "SELECT key FROM blobs WHERE remove_pending AND put_at <= now() - $1::bigint * interval '1 "
+    "second' ORDER BY put_at, key LIMIT $2::int"};
+// A put since the caller looked (a fresh put_at, seen after waiting for the put's row lock)
+// keeps the mark: a removal may have kept the blob meanwhile.
+constexpr postgres::Statement kForget{
+    "ztm_blobs_forget",
+    "UPDATE blobs SET remove_pending = false WHERE key = $1 AND remove_pending "
+    "AND put_at <= now() - $2::bigint * interval '1 second'"};
 
 Result<void> check_key(const std::string& key) {
   if (!valid_blob_key(key))
@@ -134,10 +179,37 @@ awaitable<Result<std::string>> PgBlobStore::read(std::string key, std::uint64_t 
   co_return std::string(r->text(0, 0));  // binary: the raw bytes
 }
 
-awaitable<Result<void>> PgBlobStore::remove(std::string key) {
-  if (auto k = check_key(key); !k.ok()) co_return k;
-  const std::array<const char*, 1> params{key.c_str()};
+awaitable<Result<bool>> PgBlobStore::remove(std::string key,
+                                            std::chrono::seconds unless_put_within) {
+  if (auto k = check_key(key); !k.ok()) co_return std::move(k).error();
+  const std::string within = std::to_string(unless_put_within.count());
+  const std::array<const char*, 2> params{key.c_str(), within.c_str()};
   auto r = co_await host_.execute(kRemove, params);
+  if (!r.ok()) co_return std::move(r).error();
+  if (r->rows() != 1)
+    co_return Error{Errc::internal, fmt::format("blob {}: remove returned no row", key)};
+  co_return r->text(0, 0) == "t";
+}
+
+awaitable<Result<std::vector<std::string>>> PgBlobStore::removal_candidates(
+    std::chrono::seconds put_before, int limit) {
+  if (auto l = check_candidate_limit(limit); !l.ok()) co_return std::move(l).error();
+  const std::string before = std::to_string(put_before.count());
+  const std::string most = std::to_string(limit);
+  const std::array<const char*, 2> params{before.c_str(), most.c_str()};
+  auto r = co_await host_.execute(kCandidates, params);
+  if (!r.ok()) co_return std::move(r).error();
+  std::vector<std::string> keys;
+  for (int i = 0; i < r->rows(); ++i) keys.emplace_back(r->text(i, 0));
+  co_return keys;
+}
+
+awaitable<Result<void>> PgBlobStore::forget_candidate(std::string key,
+                                                      std::chrono::seconds unless_put_within) {
+  if (auto k = check_key(key); !k.ok()) co_return k;
+  const std::string within = std::to_string(unless_put_within.count());
+  const std::array<const char*, 2> params{key.c_str(), within.c_str()};
+  auto r = co_await host_.execute(kForget, params);
   if (!r.ok()) co_return std::move(r).error();
   co_return Result<void>{};
 }

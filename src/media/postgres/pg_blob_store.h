@@ -9,8 +9,11 @@
 // the column per chunk (docs/media.md, "Streaming a blob").
 //
 // put(): one statement that checks the key against the bytes' SHA-256 on the server (no hashing
-// on the event loop) and inserts with ON CONFLICT DO NOTHING (same key, same bytes: a no-op).
-// It returns ok once the commit is as durable as the server's synchronous_commit makes it.
+// on the event loop) and inserts with ON CONFLICT DO UPDATE SET put_at = now() (same key, same
+// bytes: only the "put at" time is refreshed). It returns ok once the commit is as durable as
+// the server's synchronous_commit makes it. remove(): one statement that locks the row, then
+// deletes it, or, when it was put within the grace time (the server's clock, the same that set
+// put_at), marks it a removal candidate (remove_pending), in the same transaction.
 
 #include <string>
 
@@ -29,10 +32,12 @@ class PgBlobStore final : public BlobStore {
   PgBlobStore(const PgBlobStore&) = delete;
   PgBlobStore& operator=(const PgBlobStore&) = delete;
 
-  // Creates the blobs table if it does not exist: idempotent, and safe when several servers
-  // start at once (one statement under a transaction-scoped advisory lock). Not a versioned
-  // migration of pg_migrations.cc because blobs may live in another database than the users;
-  // call it at start-up (run_sync) and from `ztm migrate`.
+  // Creates the blobs table if it does not exist (and adds put_at, remove_pending and the
+  // candidates' index to one made before them):
+  // idempotent, and safe when several servers start at once (one statement under a
+  // transaction-scoped advisory lock). Not a versioned migration of pg_migrations.cc because
+  // blobs may live in another database than the users; call it at start-up (run_sync) and from
+  // `ztm migrate`.
   boost::asio::awaitable<Result<void>> migrate();
 
   // invalid_argument for a malformed key or one that is not the bytes' hash; unavailable when
@@ -44,7 +49,12 @@ class PgBlobStore final : public BlobStore {
   boost::asio::awaitable<Result<std::uint64_t>> size(std::string key) override;
   boost::asio::awaitable<Result<std::string>> read(std::string key, std::uint64_t offset,
                                                    std::size_t max_bytes) override;
-  boost::asio::awaitable<Result<void>> remove(std::string key) override;
+  boost::asio::awaitable<Result<bool>> remove(std::string key,
+                                              std::chrono::seconds unless_put_within) override;
+  boost::asio::awaitable<Result<std::vector<std::string>>> removal_candidates(
+      std::chrono::seconds put_before, int limit) override;
+  boost::asio::awaitable<Result<void>> forget_candidate(
+      std::string key, std::chrono::seconds unless_put_within) override;
 
  private:
   postgres::Host host_;

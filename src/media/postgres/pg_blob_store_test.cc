@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <latch>
 #include <optional>
 #include <thread>
@@ -33,6 +34,14 @@ struct PostgresFactory {
   }
   static std::unique_ptr<BlobStore> open(const std::string& conninfo) {
     return std::make_unique<PgBlobStore>(options(conninfo));
+  }
+  static void backdate(const std::string& conninfo, const std::string& key,
+                       std::chrono::seconds by) {
+    const auto at = conninfo.find("dbname=") + 7;
+    const std::string db = conninfo.substr(at, conninfo.find(' ', at) - at);
+    PostgresInstance::shared().query(db, "UPDATE blobs SET put_at = put_at - interval '" +
+                                             std::to_string(by.count()) +
+                                             " seconds' WHERE key = '" + key + "'");
   }
 };
 
@@ -68,6 +77,56 @@ TEST(PgBlobStore, MigrateIsIdempotentAndSafeWhenServersStartTogether) {
                      "SELECT attstorage FROM pg_attribute WHERE attrelid = 'blobs'::regclass "
                      "AND attname = 'bytes'"),
             "e");
+}
+
+// A database whose blobs table an older release made (`columns` after key and bytes), holding
+// the blob "old bytes", then migrated twice (the second run finds nothing to do).
+std::string migrated_from_table(const std::string& columns) {
+  auto& pg = PostgresInstance::shared();
+  const std::string db = pg.create_database();
+  pg.query(db,
+           "CREATE TABLE blobs (key text PRIMARY KEY CHECK (key ~ "
+           "'^[0-9a-f]{64}[.](jpg|png|webp)$'), bytes bytea NOT NULL" +
+               columns + ")");
+  pg.query(db, "INSERT INTO blobs VALUES ('" + blob_key("old bytes", "jpg") + "', 'old bytes')");
+  PgBlobStore store(options(pg.conninfo(db)));
+  EXPECT_EQ(test::blob_outcome(run_sync(store.migrate())), "ok");
+  EXPECT_EQ(test::blob_outcome(run_sync(store.migrate())), "ok");
+  return db;
+}
+
+// A table made before put_at existed gains it at the next start; the blobs already there count
+// as put at the upgrade (kept a grace time longer, never removed early).
+TEST(PgBlobStore, MigrateAddsPutAtToATableMadeBeforeIt) {
+  auto& pg = PostgresInstance::shared();
+  const std::string db = migrated_from_table("");
+  const std::string key = blob_key("old bytes", "jpg");
+  PgBlobStore store(options(pg.conninfo(db)));
+  EXPECT_EQ(pg.query(db, "SELECT count(*) FROM blobs WHERE put_at IS NOT NULL"), "1");
+  EXPECT_EQ(run_sync(store.get(key)).value(), "old bytes");
+  EXPECT_EQ(run_sync(store.remove(key, std::chrono::minutes(10))).value(), false);
+  EXPECT_EQ(run_sync(store.remove(key, std::chrono::seconds(0))).value(), true);
+  EXPECT_EQ(test::blob_errc(run_sync(store.get(key))), "not_found");
+}
+
+// A table made with put_at but before removal candidates (the release before the collector)
+// gains remove_pending and the candidates' index at the next start: its blobs are no candidates,
+// and a removal that keeps one marks it.
+TEST(PgBlobStore, MigrateAddsRemovalCandidatesToATableMadeBeforeThem) {
+  auto& pg = PostgresInstance::shared();
+  const std::string db = migrated_from_table(", put_at timestamptz NOT NULL DEFAULT now()");
+  const std::string key = blob_key("old bytes", "jpg");
+  PgBlobStore store(options(pg.conninfo(db)));
+  EXPECT_EQ(pg.query(db, "SELECT count(*) FROM blobs WHERE NOT remove_pending"), "1");
+  EXPECT_EQ(pg.query(db,
+                     "SELECT count(*) FROM pg_indexes WHERE indexname = "
+                     "'blobs_remove_pending'"),
+            "1");
+  EXPECT_EQ(run_sync(store.removal_candidates(std::chrono::seconds(0), 10)).value(),
+            std::vector<std::string>{});
+  EXPECT_EQ(run_sync(store.remove(key, std::chrono::minutes(10))).value(), false);
+  EXPECT_EQ(run_sync(store.removal_candidates(std::chrono::seconds(0), 10)).value(),
+            std::vector<std::string>{key});
 }
 
 TEST(PgBlobStore, TheDatabaseRefusesMalformedKeysToo) {
