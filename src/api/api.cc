@@ -159,6 +159,12 @@ boost::asio::awaitable<Response> Api::ready(http::Request&) {
     Response res = http::json_error(503, "draining", "the server is shutting down");
     co_return res;
   }
+  if (auto fault = readiness_.fault(); !fault.empty()) {
+    Response res = http::json_error(503, "backend_refused",
+                                    "a backend refuses this server's credentials (see its log)");
+    res.detail = std::move(fault);
+    co_return res;
+  }
   auto ping = co_await readiness_.data_tier();
   if (!ping) {
     Response res = http::json_error(503, "storage_unavailable", "the data tier is unavailable");

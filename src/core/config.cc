@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <tuple>
 
 namespace ztm {
 namespace {
@@ -199,6 +200,13 @@ std::vector<ConfigOption> make_options() {
                  ZTM_FIELD(cache.l2_lease_wait_ms), 1, 60'000),
       int_option("cache.l2_virtual_nodes", "ring points per L2 node",
                  ZTM_FIELD(cache.l2_virtual_nodes), 1, 4096),
+      string_option("cache.l2_user",
+                    "L2 cache: the nodes' Redis ACL user (empty = none; needs l2_password_file)",
+                    ZTM_FIELD(cache.l2_user), {}, true),
+      string_option("cache.l2_password_file",
+                    "L2 cache: a file holding the Redis password (not readable by others; empty = "
+                    "no AUTH)",
+                    ZTM_FIELD(cache.l2_password_file), {}, true),
       int_option("cache.l1_max_staleness_ms",
                  "with L2 on, the L1 TTL is capped to this: how long another server's write may "
                  "go unseen here",
@@ -219,6 +227,18 @@ std::vector<ConfigOption> make_options() {
                     ZTM_FIELD(sessions.redis_master_name)),
       int_option("sessions.redis_timeout_ms", "Redis connect and command timeout",
                  ZTM_FIELD(sessions.redis_timeout_ms), 10, 60'000),
+      string_option("sessions.redis_user",
+                    "the Redis servers' ACL user (empty = none; needs redis_password_file)",
+                    ZTM_FIELD(sessions.redis_user), {}, true),
+      string_option("sessions.redis_password_file",
+                    "a file holding the Redis password (not readable by others; empty = no AUTH)",
+                    ZTM_FIELD(sessions.redis_password_file), {}, true),
+      string_option("sessions.redis_sentinel_user",
+                    "the Sentinels' ACL user (empty = none; needs redis_sentinel_password_file)",
+                    ZTM_FIELD(sessions.redis_sentinel_user), {}, true),
+      string_option("sessions.redis_sentinel_password_file",
+                    "a file holding the Sentinels' password (empty = no AUTH to Sentinels)",
+                    ZTM_FIELD(sessions.redis_sentinel_password_file), {}, true),
       int_option("sessions.ttl_s", "idle session lifetime (sliding)", ZTM_FIELD(sessions.ttl_s), 60,
                  365 * 86'400),
       int_option("sessions.max_lifetime_s", "a session's whole lifetime from its login (absolute)",
@@ -626,6 +646,23 @@ void validate(const Config& c) {
         "option 'storage.shard_load_report_ms' ({}) must be 0 (no reports) or at least 1000: "
         "every server writes its report to etcd that often",
         ms));
+  for (const auto& [user_key, user, file_key, file] :
+       {std::tuple{"cache.l2_user", &c.cache.l2_user, "cache.l2_password_file",
+                   &c.cache.l2_password_file},
+        std::tuple{"sessions.redis_user", &c.sessions.redis_user, "sessions.redis_password_file",
+                   &c.sessions.redis_password_file},
+        std::tuple{"sessions.redis_sentinel_user", &c.sessions.redis_sentinel_user,
+                   "sessions.redis_sentinel_password_file",
+                   &c.sessions.redis_sentinel_password_file}}) {
+    if (user->size() > 128 ||
+        !std::all_of(user->begin(), user->end(), [](char ch) { return ch > ' ' && ch < 127; }))
+      throw ConfigError(fmt::format(
+          "option '{}' must be at most 128 printable characters without spaces", user_key));
+    if (!user->empty() && file->empty())
+      throw ConfigError(
+          fmt::format("option '{}' needs '{}': Redis authenticates a user by its password",
+                      user_key, file_key));
+  }
   if (c.http.header_timeout_ms > c.http.idle_timeout_ms)
     throw ConfigError(fmt::format(
         "option 'http.header_timeout_ms' ({}) must not exceed 'http.idle_timeout_ms' ({})",

@@ -82,6 +82,11 @@ struct CacheConfig {
   int l2_timeout_ms = 100;     // each L2 command; a slower node counts as failing
   int l2_lease_wait_ms = 300;  // how long a miss waits for another server's fill
   int l2_virtual_nodes = 160;  // ring points per node
+  // The nodes' ACL user and the file holding its password (core/secret_file.h: a password is
+  // never written in the config). Both empty: no AUTH. A password without a user authenticates as
+  // Redis's `default` user (AUTH <password>).
+  std::string l2_user;
+  std::string l2_password_file;
   // With L2 on, the L1 TTL is capped to this: how long another server's write may go unseen in
   // this server's L1 (writes delete L2 and the writer's L1 only).
   int l1_max_staleness_ms = 2'000;
@@ -95,7 +100,13 @@ struct SessionsConfig {
   std::string redis_address = "127.0.0.1:6379";
   std::string redis_sentinels;  // "10.77.1.30:26379,10.77.1.31:26379"; empty = no Sentinel
   std::string redis_master_name = "ztm-sessions";
-  int redis_timeout_ms = 1000;         // connect and each command's round trip
+  int redis_timeout_ms = 1000;  // connect and each command's round trip
+  // The Redis servers' ACL user and password file (as cache.l2_user / l2_password_file), and
+  // the Sentinels' own (a Sentinel has users of its own; asked only with redis_sentinels).
+  std::string redis_user;
+  std::string redis_password_file;
+  std::string redis_sentinel_user;
+  std::string redis_sentinel_password_file;
   int ttl_s = 14 * 86'400;             // sliding: every authenticated request extends it
   int max_lifetime_s = 30 * 86'400;    // absolute: from the login, however often it is used
   std::string cookie_secure = "auto";  // auto (when the request came over TLS) | always | never

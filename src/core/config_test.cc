@@ -172,6 +172,44 @@ TEST(Config, EdgeNetworksAreNetworksOfKnownEdges) {
   EXPECT_THROW(validate(c), ConfigError) << "no edges: no edge to route to";
 }
 
+// Redis users and their password files: a user needs a password (Redis has no user without
+// one here); a password alone logs in as Redis's default user; a user name has no spaces.
+TEST(Config, RedisUsersNeedTheirPasswordFiles) {
+  EXPECT_NO_THROW(validate(Config{}));
+  for (const auto& [user_key, file_key] :
+       {std::pair{"cache.l2_user", "cache.l2_password_file"},
+        std::pair{"sessions.redis_user", "sessions.redis_password_file"},
+        std::pair{"sessions.redis_sentinel_user", "sessions.redis_sentinel_password_file"}}) {
+    Config c;
+    apply_settings(c, {{file_key, "/run/secrets/redis"}}, "test");
+    EXPECT_NO_THROW(validate(c)) << file_key << " alone: AUTH <password>";
+    apply_settings(c, {{user_key, "ztm"}}, "test");
+    EXPECT_NO_THROW(validate(c)) << user_key;
+    apply_settings(c, {{file_key, ""}}, "test");
+    try {
+      validate(c);
+      ADD_FAILURE() << user_key << " without " << file_key << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()), std::string("option '") + user_key + "' needs '" + file_key +
+                                           "': Redis authenticates a user by its password");
+    }
+    apply_settings(c, {{file_key, "/run/secrets/redis"}, {user_key, "two words"}}, "test");
+    EXPECT_THROW(validate(c), ConfigError) << "a space in " << user_key;
+  }
+}
+
+// `ztm config print` shows where a password is, never the password (the config holds none).
+TEST(Config, PrintedConfigNamesPasswordFilesOnly) {
+  Config c;
+  c.sessions.redis_user = "ztm";
+  c.sessions.redis_password_file = "/run/secrets/redis-app";
+  const std::string toml = to_toml(c);
+  EXPECT_NE(toml.find("redis_password_file = \"/run/secrets/redis-app\""), std::string::npos);
+  for (const auto& o : config_options())
+    EXPECT_EQ(o.key.find("password") != std::string::npos, o.key.ends_with("_password_file"))
+        << o.key << ": a password option must be a file";
+}
+
 TEST(Config, TomlFileIsFlattenedToDottedKeys) {
   const auto path = write_temp(
       "node_id = 7\n[http]\nport = 9090\naddress = \"0.0.0.0\"\n[cache]\nenabled = false\n");

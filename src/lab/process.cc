@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,7 @@ pid_t spawn(const Launch& launch) {
       if (::setuid(uid) != 0) child_fail("setuid");
     }
     if (!launch.workdir.empty() && ::chdir(launch.workdir.c_str()) != 0) child_fail("chdir");
+    if (launch.umask) ::umask(*launch.umask);
     // Nothing else the caller holds goes with it: not a lock the caller's caller took (a test's
     // `flock ... ztm lab up` would stay locked as long as the lab runs), not a socket.
     ::close_range(3, ~0U, 0);

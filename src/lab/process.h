@@ -25,6 +25,7 @@ struct Launch {
   bool inherit_env = false;          // keep the caller's environment (plus `env`)
   std::vector<std::string> cgroups;  // cgroup.procs files the child joins first (cgroups.h)
   std::string exe;                   // the file executed: "" = argv[0]; kThisBinary (below)
+  std::optional<mode_t> umask;       // the child's file-creation mask; nullopt = the caller's
 };
 
 // Launch::exe for a process of this very binary (ztm serve, ztm worker, the lab's own helpers):

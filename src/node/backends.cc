@@ -13,6 +13,7 @@
 #include "core/host_name.h"
 #include "core/log.h"
 #include "core/run_sync.h"
+#include "core/secret_file.h"
 #include "etcd/client.h"
 #include "kpi/local/local_sketch.h"
 #include "kpi/redis/redis_sketch.h"
@@ -115,20 +116,39 @@ std::string beside_users_db(const Config& config, const char* name) {
   return (std::filesystem::path(config.storage.sqlite_path).parent_path() / name).string();
 }
 
+// A Redis user and the password in `file` (option `file_key`); none when `file` is empty.
+// Throws ConfigError naming the option when the file cannot be used (core/secret_file.h).
+redis::Credentials redis_credentials(const std::string& user, const std::string& file,
+                                     const char* file_key) {
+  if (file.empty()) return {};
+  try {
+    return {.user = user, .password = read_secret_file(file)};
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(fmt::format("option '{}': {}", file_key, e.what()));
+  }
+}
+
 // A client of the sessions' Redis (one server, or the master of a Sentinel group), its counters
-// labelled {client=name}; `clock` times its reconnect back-off and Sentinel checks.
+// labelled {client=name}; `clock` times its reconnect back-off and Sentinel checks; refused
+// credentials are raised in `faults`.
 std::shared_ptr<redis::CommandRunner> sessions_redis(const Config& config, MetricsRegistry& metrics,
-                                                     const Clock& clock, const std::string& name) {
+                                                     const Clock& clock, Faults* faults,
+                                                     const std::string& name) {
   const SessionsConfig& s = config.sessions;
   redis::ConnectionOptions connection;
   connection.timeout = std::chrono::milliseconds(s.redis_timeout_ms);
   connection.clock = &clock;
+  connection.auth =
+      redis_credentials(s.redis_user, s.redis_password_file, "sessions.redis_password_file");
+  connection.faults = faults;
   std::shared_ptr<redis::CommandRunner> client;
   if (!s.redis_sentinels.empty()) {
-    client = std::make_shared<redis::SentinelClient>(
-        redis::SentinelOptions{.sentinels = redis::split_addresses(s.redis_sentinels),
-                               .master_name = s.redis_master_name,
-                               .connection = connection});
+    client = std::make_shared<redis::SentinelClient>(redis::SentinelOptions{
+        .sentinels = redis::split_addresses(s.redis_sentinels),
+        .master_name = s.redis_master_name,
+        .connection = connection,
+        .sentinel_auth = redis_credentials(s.redis_sentinel_user, s.redis_sentinel_password_file,
+                                           "sessions.redis_sentinel_password_file")});
   } else {
     connection.address = s.redis_address;
     client = std::make_shared<redis::Client>(connection);
@@ -314,7 +334,7 @@ std::unique_ptr<LocalCache> open_local_cache(const Config& config, const Clock& 
 }
 
 std::unique_ptr<cache::SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics,
-                                                  const Clock& clock) {
+                                                  const Clock& clock, Faults* faults) {
   if (!config.cache.enabled || config.cache.l2_nodes.empty()) return nullptr;
   cache::RedisCacheTierOptions o;
   o.nodes = redis::split_addresses(config.cache.l2_nodes);
@@ -323,6 +343,9 @@ std::unique_ptr<cache::SharedCache> open_l2_cache(const Config& config, MetricsR
   o.timeout = std::chrono::milliseconds(config.cache.l2_timeout_ms);
   o.lease_wait = std::chrono::milliseconds(config.cache.l2_lease_wait_ms);
   o.clock = &clock;
+  o.auth = redis_credentials(config.cache.l2_user, config.cache.l2_password_file,
+                             "cache.l2_password_file");
+  o.faults = faults;
   std::unique_ptr<cache::RedisCacheTier> tier;
   try {
     tier = std::make_unique<cache::RedisCacheTier>(std::move(o));
@@ -335,7 +358,7 @@ std::unique_ptr<cache::SharedCache> open_l2_cache(const Config& config, MetricsR
 }
 
 std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRegistry& metrics,
-                                                 const Clock& clock) {
+                                                 const Clock& clock, Faults* faults) {
   const SessionsConfig& s = config.sessions;
   if (s.backend == "sqlite") {
     const std::string path =
@@ -345,19 +368,19 @@ std::unique_ptr<SessionStore> open_session_store(const Config& config, MetricsRe
   }
   if (s.backend != "redis")
     throw ConfigError("option 'sessions.backend': '" + s.backend + "' is neither sqlite nor redis");
-  return std::make_unique<RedisSessionStore>(sessions_redis(config, metrics, clock, "sessions"),
-                                             RedisSessionOptions{});
+  return std::make_unique<RedisSessionStore>(
+      sessions_redis(config, metrics, clock, faults, "sessions"), RedisSessionOptions{});
 }
 
 std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
                                                                MetricsRegistry& metrics,
-                                                               const Clock& clock) {
+                                                               const Clock& clock, Faults* faults) {
   const std::string& choice = config.kpi.sketch;
   const bool redis = choice == "redis" || (choice == "auto" && config.sessions.backend == "redis");
   if (!redis) return std::make_unique<kpi::LocalActiveUserSketch>();
   log::info("kpi sketch", {{"on", "the sessions' redis"}});
-  return std::make_unique<kpi::RedisActiveUserSketch>(sessions_redis(config, metrics, clock, "kpi"),
-                                                      kpi::RedisSketchOptions{});
+  return std::make_unique<kpi::RedisActiveUserSketch>(
+      sessions_redis(config, metrics, clock, faults, "kpi"), kpi::RedisSketchOptions{});
 }
 
 std::unique_ptr<Queue> open_queue(const Config& config, const Clock& clock) {

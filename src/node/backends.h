@@ -16,6 +16,7 @@
 #include "cdn/edge.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/faults.h"
 #include "core/metrics.h"
 #include "kpi/active_users_sketch.h"
 #include "media/blob_store.h"
@@ -40,21 +41,25 @@ std::string migrate_database(const Config& config);
 std::unique_ptr<cache::LocalCache> open_local_cache(const Config& config, const Clock& clock);
 
 // The L2 tier (a ring of cache.l2_nodes), its metrics registered; null when the cache is off or
-// cache.l2_nodes is empty.
+// cache.l2_nodes is empty. It authenticates as cache.l2_user with the password in
+// cache.l2_password_file (read now); refusals are raised in `faults` (null: nowhere).
 std::unique_ptr<cache::SharedCache> open_l2_cache(const Config& config, MetricsRegistry& metrics,
-                                                  const Clock& clock);
+                                                  const Clock& clock, Faults* faults = nullptr);
 
 // sessions.backend: SQLite (sessions.sqlite_path, default beside the users database) or Redis
-// (one server, or a Sentinel group); `metrics` gets ztm_redis_*{client="sessions"}.
+// (one server, or a Sentinel group; sessions.redis_user and redis_password_file, the Sentinels'
+// own); `metrics` gets ztm_redis_*{client="sessions"}, `faults` refused credentials.
 std::unique_ptr<sessions::SessionStore> open_session_store(const Config& config,
                                                            MetricsRegistry& metrics,
-                                                           const Clock& clock);
+                                                           const Clock& clock,
+                                                           Faults* faults = nullptr);
 
 // kpi.sketch: the live DAU/WAU/MAU sketch, in this process or on the sessions' Redis (auto: Redis
 // when sessions.backend is redis); `metrics` gets ztm_redis_*{client="kpi"}.
 std::unique_ptr<kpi::ActiveUserSketch> open_active_user_sketch(const Config& config,
                                                                MetricsRegistry& metrics,
-                                                               const Clock& clock);
+                                                               const Clock& clock,
+                                                               Faults* faults = nullptr);
 
 // queue.backend: the embedded SQLite queue (queue.sqlite_path, default beside the users
 // database) or NATS JetStream (need not be up yet: calls fail with unavailable until it is).

@@ -186,7 +186,7 @@ void Node::open_data_tier(Seams& seams) {
     below_metering = wrapped_.get();
   }
   database_ = std::make_unique<MeteredStore>(*below_metering, metrics_, clock_);
-  readiness_ = std::make_unique<Readiness>(*database_);
+  readiness_ = std::make_unique<Readiness>(*database_, &faults_);
   blobs_ = open_blob_store(config_, clock_, migrate);
   queue_ = open_queue(config_, clock_);
 }
@@ -194,7 +194,7 @@ void Node::open_data_tier(Seams& seams) {
 void Node::build_web_server() {
   l1_ = open_local_cache(config_, clock_);
   if (l1_) register_cache_metrics(metrics_, *l1_);
-  l2_ = open_l2_cache(config_, metrics_, clock_);
+  l2_ = open_l2_cache(config_, metrics_, clock_, &faults_);
   users_ = std::make_unique<UserService>(*database_, *database_, l1_.get(), l2_.get(), ids_);
   metrics_.callback(
       "ztm_cache_coalesced_reads_total",
@@ -202,9 +202,9 @@ void Node::build_web_server() {
       "instead of reading below the cache.",
       {}, [users = users_.get()] { return static_cast<double>(users->coalesced_reads()); },
       "counter");
-  sessions_ = open_session_store(config_, metrics_, clock_);
+  sessions_ = open_session_store(config_, metrics_, clock_, &faults_);
   hasher_ = std::make_unique<PasswordHasher>(password_hasher_options(config_.accounts));
-  sketch_ = open_active_user_sketch(config_, metrics_, clock_);
+  sketch_ = open_active_user_sketch(config_, metrics_, clock_, &faults_);
   auto activity = activity_options(config_);
   activity.clock = &clock_;
   activity_ = std::make_unique<app::ActivityTracker>(*database_, *sketch_, activity, &metrics_);
@@ -304,6 +304,13 @@ void Node::start() {
   if (l2_)  // the L2 nodes' own evictions, for ztm_cache_evictions_total{layer="l2"}
     background_.spawn(
         every(milliseconds(5000), [tier = l2_.get()] { return tier->refresh_stats(); }));
+  // The sessions' Redis answers a PING now and every 5 s: credentials it refuses show in /readyz
+  // before the first login, and clear once it accepts them (the L2 nodes: refresh_stats above).
+  if (sessions_ && config_.sessions.backend == "redis")
+    background_.spawn(
+        every(milliseconds(5000), [store = sessions_.get()]() -> boost::asio::awaitable<void> {
+          (void)co_await store->ping();
+        }));
   if (queue_depth_)  // what workers are scaled by
     background_.spawn(every(milliseconds(1000), [this]() -> boost::asio::awaitable<void> {
       if (auto n = co_await queue_->pending()) queue_depth_->set(static_cast<double>(*n));

@@ -15,7 +15,7 @@
 //     AccountService -> ActivityTracker (who is active today) -> Database, ActiveUserSketch
 //   background: OutboxRelay (outbox -> Queue), PhotoWorker (in-process workers), BlobCollector
 //     (bytes kept by the grace rule), L2 node stats, the activity tracker's flushes, the KPI
-//     gauges' refresh
+//     gauges' refresh, a PING of the sessions' Redis
 // The worker's graph: PhotoWorker (Queue -> libvips -> BlobStore, Database) and a health and
 // metrics server. The Database is the chosen backend wrapped in MeteredStore.
 //
@@ -30,6 +30,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/faults.h"
 #include "core/ids.h"
 #include "core/metrics.h"
 #include "core/task_group.h"
@@ -147,6 +148,7 @@ class Node {
   const Clock& clock_;
   int threads_ = 1;
   MetricsRegistry metrics_;
+  Faults faults_;  // refused credentials (Redis), for /readyz; outlives every client
   IdGenerator ids_;
   // Declared in dependency order: destroyed in reverse, users before what they use.
   std::unique_ptr<storage::Database> backend_;

@@ -41,6 +41,8 @@ void register_counters(MetricsRegistry& registry, const std::string& name,
   add("ztm_redis_failures_total", "Redis commands failed without a reply", counters->failures);
   add("ztm_redis_timeouts_total", "Redis commands that timed out", counters->timeouts);
   add("ztm_redis_connects_total", "Redis connections established", counters->connects);
+  add("ztm_redis_auth_failures_total", "Redis AUTH refused (wrong user or password)",
+      counters->auth_failures);
 }
 
 Client::Client(ConnectionOptions options)

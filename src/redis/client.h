@@ -43,7 +43,8 @@ boost::asio::awaitable<Result<Reply>> command_checked(CommandRunner& runner,
                                                       std::vector<std::string>& args,
                                                       const char* what);
 
-// Registers the counters of `counters` as ztm_redis_{commands,failures,timeouts,connects}_total.
+// Registers the counters of `counters` as
+// ztm_redis_{commands,failures,timeouts,connects,auth_failures}_total.
 void register_counters(MetricsRegistry& registry, const std::string& name,
                        std::shared_ptr<const Counters> counters);
 

@@ -1,4 +1,5 @@
-// redis::Client against a real redis-server (tests/support/redis_instance.h).
+// redis::Client and SentinelClient against a real redis-server (tests/support/redis_instance.h):
+// replies, pipelining, timeouts, reconnects, and authentication as an ACL user.
 
 #include "redis/client.h"
 
@@ -13,7 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/faults.h"
 #include "core/run_sync.h"
+#include "redis/sentinel_client.h"
 #include "tests/support/eventually.h"
 #include "tests/support/redis_instance.h"
 
@@ -21,6 +24,7 @@ namespace ztm::redis {
 namespace {
 
 using namespace std::chrono_literals;
+using test::RedisAcl;
 using test::RedisInstance;
 
 ConnectionOptions options_for(const RedisInstance& server, std::chrono::milliseconds timeout) {
@@ -208,6 +212,144 @@ TEST(RedisClient, RefusesCommandsBeyondMaxPending) {
   server.resume();
   EXPECT_EQ(ends, (std::map<std::string, int>{{"overloaded", 15}, {"unavailable", 10}}));
   EXPECT_EQ(outcome(run_on(io, client, {"PING"})), "+PONG");
+}
+
+// --- Authentication ------------------------------------------------------------------------------
+
+// A server that wants every client to log in: the default user is off; `app` (the service) may
+// PING, GET, SET, ROLE and ask who it is; `admin` (the test's own login) anything.
+RedisAcl app_acl() {
+  return {.config =
+              "user default off resetpass resetkeys resetchannels -@all\n"
+              "user admin on >admin-secret ~* &* +@all\n"
+              "user app on >app-secret ~* resetchannels -@all +ping +get +set +role "
+              "+acl|whoami\n",
+          .login = {"admin", "admin-secret"}};
+}
+
+ConnectionOptions as(const RedisInstance& server, Credentials auth, Faults* faults) {
+  ConnectionOptions o = options_for(server, 2s);
+  o.auth = std::move(auth);
+  o.faults = faults;
+  return o;
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// A server with app_acl(), and a client of it (on one loop, so it keeps its connection) that
+// logs in as login(), raising in `faults` and counting in `metrics` ({client="app"}).
+class RedisAuth : public ::testing::Test {
+ protected:
+  void login(Credentials auth) {
+    client = std::make_unique<Client>(as(server, std::move(auth), &faults));
+    client->register_metrics(metrics, "app");
+  }
+  Result<Reply> send(std::vector<std::string> args) { return run_on(io, *client, std::move(args)); }
+  bool counted(const std::string& series) { return has(metrics.render(), series + "\n"); }
+
+  RedisInstance server{app_acl()};
+  Faults faults;
+  MetricsRegistry metrics;
+  boost::asio::io_context io;
+  std::unique_ptr<Client> client;
+};
+
+TEST_F(RedisAuth, AnAclUserIsServedWhatItsAclAllowsAndNothingMore) {
+  login({"app", "app-secret"});
+  EXPECT_EQ(outcome(send({"SET", "k", "v"})), "+OK");
+  EXPECT_EQ(outcome(send({"ACL", "WHOAMI"})), "\"app\"");
+  for (const std::vector<std::string>& denied :
+       {std::vector<std::string>{"FLUSHALL"}, {"CONFIG", "GET", "*"}, {"KEYS", "*"}}) {
+    const auto r = send(denied);
+    ASSERT_TRUE(r.ok()) << outcome(r);
+    EXPECT_TRUE(r->is_error() && r->str.starts_with("NOPERM")) << denied[0] << ": " << outcome(r);
+  }
+  EXPECT_EQ(faults.first(), "");
+  EXPECT_TRUE(counted("ztm_redis_connects_total{client=\"app\"} 1")) << metrics.render();
+  EXPECT_TRUE(counted("ztm_redis_auth_failures_total{client=\"app\"} 0"));
+}
+
+// A wrong password: the call fails at once (not at its timeout) with a message that names the
+// server, the user and Redis's reason but not the password; the fault is raised; calls during
+// the back-off fail at once too. Once the server accepts the password, the fault clears.
+TEST_F(RedisAuth, AWrongPasswordFailsClearlyAndPromptly) {
+  login({"app", "not-the-password"});
+  const auto start = std::chrono::steady_clock::now();
+  const auto refused = send({"PING"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // the timeout is 2 s
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+  const std::string& message = refused.error().message;
+  EXPECT_TRUE(has(message, "redis " + server.address() +
+                               ": authentication as 'app' refused: "
+                               "WRONGPASS"))
+      << message;
+  EXPECT_FALSE(has(message, "not-the-password")) << message;
+  EXPECT_TRUE(has(faults.first(), "WRONGPASS")) << faults.first();
+  EXPECT_FALSE(has(faults.first(), "not-the-password"));
+  const auto again = send({"PING"});
+  ASSERT_FALSE(again.ok());
+  EXPECT_TRUE(has(again.error().message, "WRONGPASS")) << again.error().message;
+  EXPECT_TRUE(counted("ztm_redis_auth_failures_total{client=\"app\"} 1"));
+
+  server.command({"ACL", "SETUSER", "app", ">not-the-password"});
+  EXPECT_TRUE(test::eventually([&] { return send({"PING"}).ok(); }, 5s, 20ms));
+  EXPECT_EQ(faults.first(), "");
+}
+
+// No credentials for a server that wants them: its NOAUTH replies raise the fault.
+TEST_F(RedisAuth, MissingCredentialsAreRaised) {
+  login({});
+  const auto r = send({"PING"});
+  ASSERT_TRUE(r.ok()) << outcome(r);
+  EXPECT_TRUE(r->is_error() && r->str.starts_with("NOAUTH")) << outcome(r);
+  EXPECT_TRUE(has(faults.first(), "requires authentication (NOAUTH)")) << faults.first();
+}
+
+// The server drops the connection (CLIENT KILL): the next command reconnects and logs in again.
+TEST_F(RedisAuth, AReconnectLogsInAgain) {
+  login({"app", "app-secret"});
+  ASSERT_EQ(outcome(send({"PING"})), "+PONG");
+  EXPECT_EQ(server.command({"CLIENT", "KILL", "USER", "app"}), "1");
+  EXPECT_EQ(outcome(send({"ACL", "WHOAMI"})), "\"app\"");
+  EXPECT_TRUE(counted("ztm_redis_connects_total{client=\"app\"} 2")) << metrics.render();
+}
+
+// A Sentinel has users of its own: SentinelClient logs in to it with sentinel_auth and to the
+// master with the data nodes' credentials; a wrong Sentinel password says so.
+TEST(RedisSentinelAuth, SentinelClientLogsInToTheSentinelsAndTheMaster) {
+  RedisAcl primary_acl = app_acl();
+  primary_acl.config +=
+      "user sentinel on >sentinel-secret allchannels -@all +multi +slaveof +ping +exec "
+      "+subscribe +config|rewrite +role +publish +info +client|setname +client|kill "
+      "+script|kill\n";
+  RedisInstance primary(primary_acl);
+  const auto sentinel = RedisInstance::sentinel(
+      primary, "m",
+      {.config = "user default off resetpass resetkeys resetchannels -@all\n"
+                 "user admin on >admin-secret +@all\n"
+                 "user app on >sentinel-app-secret -@all +ping +sentinel|get-master-addr-by-name\n"
+                 "sentinel auth-user m sentinel\n"
+                 "sentinel auth-pass m sentinel-secret\n",
+       .login = {"admin", "admin-secret"}});
+  auto options = [&](std::string sentinel_password) {
+    return SentinelOptions{.sentinels = {sentinel->address()},
+                           .master_name = "m",
+                           .connection = as(primary, {"app", "app-secret"}, nullptr),
+                           .sentinel_auth = {"app", std::move(sentinel_password)}};
+  };
+  SentinelClient client(options("sentinel-app-secret"));
+  EXPECT_EQ(outcome(run(client, {"SET", "k", "v"})), "+OK");
+  EXPECT_EQ(client.master(), primary.address());
+
+  SentinelClient wrong(options("wrong"));
+  const auto refused = run(wrong, {"GET", "k"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(has(refused.error().message,
+                  "redis " + sentinel->address() + ": authentication as 'app' refused"))
+      << refused.error().message;
 }
 
 }  // namespace

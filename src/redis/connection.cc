@@ -13,6 +13,9 @@
 #include <charconv>
 #include <optional>
 
+#include "core/faults.h"
+#include "core/log.h"
+
 namespace ztm::redis {
 namespace {
 
@@ -187,6 +190,7 @@ void Connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   if (self->in_flight_ > 0 && --self->in_flight_ == 0 && self->adapter_) self->adapter_->idle();
   if (reply) {
     call.reply.emplace(copy_reply(static_cast<redisReply*>(reply)));
+    if (self->options_.auth.password.empty()) self->check_noauth(*call.reply);
   } else {  // the context is being freed: a connection failure or our own close()
     std::string why = self->closing_reason_;
     if (why.empty()) why = ac->errstr[0] ? ac->errstr : "connection lost";
@@ -206,6 +210,7 @@ Result<void> Connection::ensure_context() {
                              last_error_)};
   auto address = parse_address(options_.address);
   if (!address.ok()) return std::move(address).error();
+  closing_reason_.clear();  // a refused AUTH's, kept until its context was freed
   redisAsyncContext* ac = redisAsyncConnect(address->first.c_str(), address->second);
   if (!ac || ac->err) {
     const std::string message = fmt::format("redis {}: cannot connect: {}", options_.address,
@@ -225,7 +230,83 @@ Result<void> Connection::ensure_context() {
   ac->ev.cleanup = &Adapter::cleanup;
   redisAsyncSetDisconnectCallback(ac, &Connection::on_disconnect);
   redisAsyncSetConnectCallback(ac, &Connection::on_connect);  // arms the first write wait
-  return {};
+  return send_auth(ac);
+}
+
+// Queued before any command (hiredis sends them in order, even while it is still connecting).
+Result<void> Connection::send_auth(redisAsyncContext* ac) {
+  const Credentials& auth = options_.auth;
+  if (auth.password.empty()) return {};
+  std::vector<const char*> argv{"AUTH"};
+  std::vector<std::size_t> lengths{4};
+  if (!auth.user.empty()) {
+    argv.push_back(auth.user.data());
+    lengths.push_back(auth.user.size());
+  }
+  argv.push_back(auth.password.data());
+  lengths.push_back(auth.password.size());
+  if (redisAsyncCommandArgv(ac, &Connection::on_auth, nullptr, static_cast<int>(argv.size()),
+                            argv.data(), lengths.data()) == REDIS_OK)
+    return {};
+  const std::string message = fmt::format("redis {}: cannot send AUTH", options_.address);
+  close(message);
+  return Error{Errc::unavailable, message};
+}
+
+void Connection::on_auth(redisAsyncContext* ac, void* reply, void* /*privdata*/) {
+  auto* self = static_cast<Connection*>(ac->data);
+  if (!reply) return;  // the context is being freed: the commands behind AUTH fail with the reason
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (r->type != REDIS_REPLY_ERROR) {
+    self->ready();
+    return;
+  }
+  const std::string& user = self->options_.auth.user;
+  const std::string why =
+      fmt::format("authentication{} refused: {}", user.empty() ? "" : " as '" + user + "'",
+                  std::string_view(r->str, r->len));
+  const std::string message = fmt::format("redis {}: {}", self->options_.address, why);
+  self->counters_->auth_failures.fetch_add(1, std::memory_order_relaxed);
+  if (self->options_.faults && self->options_.faults->raise(self->fault_key(), message))
+    log::error("redis refused this server's credentials",
+               {{"server", self->options_.address}, {"user", user}, {"reply", r->str}});
+  // Drop the connection. Inside a callback hiredis frees the context once this returns, failing
+  // the commands pipelined behind AUTH with closing_reason_; the next attempt backs off.
+  self->ac_ = nullptr;
+  self->closing_reason_ = why;
+  self->connect_failed(message);
+  redisAsyncFree(ac);
+}
+
+// The connection is usable: connected, and authenticated when it has credentials.
+void Connection::ready() {
+  failed_connects_ = 0;
+  counters_->connects.fetch_add(1, std::memory_order_relaxed);
+  if (options_.faults && !options_.auth.password.empty() && options_.faults->clear(fault_key()))
+    log::info("redis accepts this server's credentials again",
+              {{"server", options_.address}, {"user", options_.auth.user}});
+}
+
+std::string Connection::fault_key() const {
+  return "redis " + options_.address;
+}
+
+// Without credentials, a NOAUTH reply means the server wants some: a configuration fault.
+void Connection::check_noauth(const Reply& reply) {
+  if (!options_.faults) return;
+  const bool noauth = reply.is_error() && reply.str.starts_with("NOAUTH");
+  if (noauth && !noauth_raised_) {
+    noauth_raised_ = true;
+    if (options_.faults->raise(
+            fault_key(), fmt::format("redis {}: the server requires authentication (NOAUTH) and "
+                                     "no password is configured for it",
+                                     options_.address)))
+      log::error("redis requires a password this server does not have",
+                 {{"server", options_.address}});
+  } else if (!noauth && noauth_raised_) {
+    noauth_raised_ = false;
+    options_.faults->clear(fault_key());
+  }
 }
 
 void Connection::on_connect(const redisAsyncContext* ac, int status) {
@@ -236,8 +317,7 @@ void Connection::on_connect(const redisAsyncContext* ac, int status) {
         fmt::format("redis {}: cannot connect: {}", self->options_.address, ac->errstr));
     return;
   }
-  self->failed_connects_ = 0;
-  self->counters_->connects.fetch_add(1, std::memory_order_relaxed);
+  if (self->options_.auth.password.empty()) self->ready();  // else once AUTH is accepted
 }
 
 void Connection::on_disconnect(const redisAsyncContext* ac, int status) {

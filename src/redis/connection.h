@@ -18,6 +18,14 @@
 // Errc::unavailable and drops the connection; the next command reconnects. Failed connects back
 // off exponentially (backoff_min doubling to backoff_max); during the back-off commands fail at
 // once with Errc::unavailable. Error replies (-ERR ...) are values: Reply::Type::error.
+//
+// Authentication: with a password in options.auth, AUTH is the first command of every connection
+// (again after every reconnect), and the connection counts as ready (connects, the back-off reset)
+// only once it is accepted. A refused AUTH drops the connection: the commands pipelined behind it
+// fail with unavailable, the message naming the server, the user and Redis's reply (never the
+// password), and the next attempt backs off as after a failed connect. A refusal, or a NOAUTH
+// reply to a connection without credentials, is raised in options.faults (logged once) and cleared
+// when authentication works again.
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -37,10 +45,20 @@
 
 struct redisAsyncContext;
 
+namespace ztm {
+class Faults;  // core/faults.h
+}  // namespace ztm
+
 namespace ztm::redis {
 
 using Clock = std::chrono::steady_clock;  // the timers' clock: deadlines of real I/O waits
 using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+
+// Who a connection authenticates as (AUTH [user] password).
+struct Credentials {
+  std::string user;      // "" = Redis's `default` user (AUTH <password>)
+  std::string password;  // "" = no AUTH
+};
 
 struct ConnectionOptions {
   std::string address;                          // "host:port"; host should be an IP address
@@ -51,6 +69,8 @@ struct ConnectionOptions {
   // When the back-off ends, and a Sentinel client's next check (monotonic time). The commands'
   // deadlines (timeout) stay on the timers' clock: they bound real waits.
   const ztm::Clock* clock = &ztm::Clock::system();  // must outlive the connection
+  Credentials auth;                                 // see "Authentication" above
+  Faults* faults = nullptr;  // where refused credentials are raised; null = nowhere; outlives it
 };
 
 // "host:port" -> {host, port}; invalid_argument when malformed.
@@ -61,7 +81,8 @@ struct Counters {
   std::atomic<std::uint64_t> commands{0};  // sent
   std::atomic<std::uint64_t> failures{0};  // failed without a reply (unavailable, overloaded)
   std::atomic<std::uint64_t> timeouts{0};  // of those, timed out
-  std::atomic<std::uint64_t> connects{0};  // successful connects
+  std::atomic<std::uint64_t> connects{0};  // successful connects (authenticated, with a password)
+  std::atomic<std::uint64_t> auth_failures{0};  // AUTH refused
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -92,11 +113,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Adapter;
 
   Result<void> ensure_context();
+  Result<void> send_auth(redisAsyncContext* ac);
+  void ready();
   void connect_failed(const std::string& message);
+  // The key of this server's fault in options_.faults, and the NOAUTH check of each reply.
+  std::string fault_key() const;
+  void check_noauth(const Reply& reply);
   bool idle_connection_is_broken() const;
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_auth(redisAsyncContext* ac, void* reply, void* privdata);
 
   Strand strand_;
   ConnectionOptions options_;
@@ -108,6 +135,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int failed_connects_ = 0;
   Clock::time_point retry_at_{};
   std::string last_error_;
+  bool noauth_raised_ = false;  // this connection raised "needs a password" (no credentials)
 };
 
 }  // namespace ztm::redis

@@ -38,6 +38,7 @@ class SentinelLoop final : public LoopState {
     o.address.clear();  // until the first discovery
     master = std::make_shared<Connection>(strand, o, shared->counters);
     probe = std::make_shared<Connection>(strand, o, shared->counters);
+    o.auth = shared->options.sentinel_auth;
     for (const auto& address : shared->options.sentinels) {
       o.address = address;
       sentinels.push_back(std::make_shared<Connection>(strand, o, shared->counters));

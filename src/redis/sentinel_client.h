@@ -31,7 +31,10 @@ namespace ztm::redis {
 struct SentinelOptions {
   std::vector<std::string> sentinels;  // "host:port" each; at least one
   std::string master_name;             // as in the sentinels' `sentinel monitor <name> ...`
-  ConnectionOptions connection;        // timeout, back-off for master and sentinels (no address)
+  // Timeout, back-off, faults for master and sentinels (no address); its credentials are the
+  // master's (and the probed candidates'): the data nodes' ACL user.
+  ConnectionOptions connection;
+  Credentials sentinel_auth;  // the sentinels' own ACL user (a Sentinel has users of its own)
   std::chrono::milliseconds check_interval{1000};
 };
 

@@ -17,7 +17,7 @@ metric() {  # metric BASE_URL SERIES: its value on the server's /metrics (0 when
   curl -s -m 2 "$1/metrics" | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'
 }
 l2_hits() { metric "$1" 'ztm_cache_hits_total{layer="l2"}'; }
-keys_on() { redis-cli -h "$1" DBSIZE 2>/dev/null || echo 0; }
+keys_on() { rcli -h "$1" DBSIZE 2>/dev/null || echo 0; }
 # matches_db ID...: each user's name through web1 and web2 is the one in the database (a direct
 # read on the primary)
 matches_db() {
@@ -81,7 +81,15 @@ echo "lab_cache: up in $((SECONDS - started)) s"
 check "web servers name the three cache nodes" \
   contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" 'l2_nodes="10.77.1.50:6379,10.77.1.51:6379,10.77.1.52:6379"'
 check "cache nodes evict LRU within maxmemory" \
-  test "$(redis-cli -h 10.77.1.51 CONFIG GET maxmemory-policy | tail -n 1)" = allkeys-lru
+  contains "$(rcli -h 10.77.1.51 INFO memory | tr -d '\r')" "maxmemory_policy:allkeys-lru"
+# Issue 13, finding 9: every client logs in; the service's user may not empty a whole node.
+for node in cache1 cache2 cache3; do redis_locked_down "$node" redis 6379 redis.conf; done
+check "the service's user may not FLUSHALL a cache node" \
+  contains "$(rcli_service -h 10.77.1.50 FLUSHALL 2>&1)" "NOPERM"
+check "web servers name the nodes' user and a password file, not a password" \
+  contains "$(tr -d ' ' <"$dir/hosts/web1/ztm/ztm.toml")" "l2_password_file=\"$dir/hosts/web1/ztm/redis-password\""
+check "the password file is the server's own, 0600" \
+  test "$(stat -c '%a %U' "$dir/hosts/web1/ztm/redis-password")" = "600 ztm"
 
 mapfile -t users < <(psql "$db" -tAc "select id from users order by id limit 24")
 check "demo users to read" test "${#users[@]}" -ge 8

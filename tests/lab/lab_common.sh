@@ -38,3 +38,21 @@ users_of() {
     ps -o user= -p "$pid"
   done | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
+# redis-cli as the lab's read-only `monitor` user (deploy/redis/*.conf, docs/security.md "Redis"):
+# its password is the lab's secret, passed in the environment, not on the command line.
+rcli() { REDISCLI_AUTH=$(cat "$dir/secrets/redis-monitor") redis-cli --user monitor --no-auth-warning "$@"; }
+# redis-cli as the service's user (`ztm`), which the web servers log in as.
+rcli_service() { REDISCLI_AUTH=$(cat "$dir/secrets/redis-app") redis-cli --user ztm --no-auth-warning "$@"; }
+# redis_locked_down HOST ENGINE PORT CONFIG: the Redis (engine redis) or Sentinel (sentinel) of
+# HOST lets no client in without credentials, runs as user redis, and keeps its config file (it
+# holds passwords) 0600 and redis's. Three checks; uses status_json (lab_load.sh).
+redis_locked_down() {
+  local host=$1 engine=$2 port=$3 config=$4 address pid
+  address=$(status_json | jq -r --arg h "$host" '.hosts[] | select(.name == $h) | .address')
+  pid=$(status_json | jq -r --arg n "$host/$engine" '.hosts[].processes[] | select(.name == $n) | .pid')
+  check "$host/$engine: a client without credentials is refused (NOAUTH)" \
+    contains "$(redis-cli -h "$address" -p "$port" PING 2>&1)" "NOAUTH"
+  check "$host/$engine: runs as user redis (pid $pid)" test "$(ps -o user= -p "$pid")" = redis
+  check "$host/$engine: $config is 0600 and redis's" \
+    test "$(stat -c '%a %U' "$dir/hosts/$host/$engine/$config")" = "600 redis"
+}

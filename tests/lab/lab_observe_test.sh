@@ -59,6 +59,11 @@ check "up $mode stage with --observe" "$ztm" lab up "${up[@]}" --observe --dir "
   { cat "$work/up.log" >&2; exit 1; }
 check "every scrape target up within 30 s" until_ok 30 all_targets_up
 echo "lab_observe: $(targets_expected) targets, $(query 'count(up == 1)') up"
+if [ "$mode" = metrics ]; then
+  # The exporters log in to their Redis as the monitor user (issue 13, finding 9).
+  redis_exporters_in() { [ "$(query 'count(redis_up == 1)')" = 3 ]; }
+  check "every Redis exporter logs in (redis_up 1 on the three cache nodes)" until_ok 30 redis_exporters_in
+fi
 
 if [ "$mode" = metrics ]; then
   web1=http://10.77.1.10:8080

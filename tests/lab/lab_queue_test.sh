@@ -70,8 +70,8 @@ out=$("$ztm" lab up --stage queue --dir "$dir" 2>&1); status=$?
 check "up queue exits 0" test "$status" -eq 0 ||
   { echo "$out" >&2; echo "lab_queue: $passed passed, $failed failed"; exit 1; }
 db="postgresql://ztm:$(app_password)@10.77.1.20:5432/ztm"
-check "NATS runs as user nats, the workers and servers as ztm (security.md, finding 9)" test \
-  "$(users_of nats)|$(users_of worker)|$(users_of ztm)" = "nats|ztm|ztm"
+check "NATS runs as user nats, the workers and servers as ztm, Redis as redis (security.md, finding 9)" \
+  test "$(users_of nats)|$(users_of worker)|$(users_of ztm)|$(users_of redis)" = "nats|ztm|ztm|redis"
 echo "lab_queue: up in $((SECONDS - started)) s"
 url=$(status_json | jq -r .url)
 check "three web servers UP in the pool" until_ok 10 pool_up 3

@@ -19,15 +19,15 @@ me_is_john() {  # me_is_john BASE_URL TOKEN
 }
 me_status() { curl -s -m 2 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" "$1/me"; }
 sentinel_primary_is() {  # asks sen1 itself (the status refreshes once a second)
-  [ "$(redis-cli -h 10.77.1.31 -p 26379 SENTINEL get-master-addr-by-name ztm-sessions | paste -sd:)" = "$1" ]
+  [ "$(rcli -h 10.77.1.31 -p 26379 SENTINEL get-master-addr-by-name ztm-sessions | paste -sd:)" = "$1" ]
 }
 redis_role() { status_json | jq -r --arg h "$1" '.hosts[] | select(.name == $h) | .role'; }
 redis_role_is() { [ "$(redis_role "$1")" = "$2" ]; }
-same_dbsize() { [ "$(redis-cli -h 10.77.1.40 DBSIZE)" = "$(redis-cli -h 10.77.1.41 DBSIZE)" ]; }
+same_dbsize() { [ "$(rcli -h 10.77.1.40 DBSIZE)" = "$(rcli -h 10.77.1.41 DBSIZE)" ]; }
 replica_caught_up() {  # the replica has every write the primary has
   local p r
-  p=$(redis-cli -h 10.77.1.40 INFO replication | tr -d '\r' | awk -F: '/^master_repl_offset/ { print $2 }')
-  r=$(redis-cli -h 10.77.1.41 INFO replication | tr -d '\r' | awk -F: '/^slave_repl_offset/ { print $2 }')
+  p=$(rcli -h 10.77.1.40 INFO replication | tr -d '\r' | awk -F: '/^master_repl_offset/ { print $2 }')
+  r=$(rcli -h 10.77.1.41 INFO replication | tr -d '\r' | awk -F: '/^slave_repl_offset/ { print $2 }')
   [ -n "$p" ] && [ "$p" = "$r" ]
 }
 
@@ -42,6 +42,14 @@ check "every Sentinel names redis1" \
   test "$(status_json | jq -r '[.hosts[] | select(.roles | index("sentinel")) | .primary] | unique | join(",")')" = 10.77.1.40:6379
 check "web servers find Redis through the Sentinels" \
   contains "$(cat "$dir/hosts/web1/ztm/ztm.toml")" 'redis_sentinels = "10.77.1.31:26379,10.77.1.32:26379,10.77.1.33:26379"'
+# Issue 13, finding 9: every client of Redis and of the Sentinels logs in as an ACL user.
+redis_locked_down redis1 redis 6379 redis.conf
+redis_locked_down redis2 redis 6379 redis.conf
+redis_locked_down sen1 sentinel 26379 sentinel.conf
+check "the service's user may ask a Sentinel where the primary is, and nothing more" \
+  test "$(rcli_service -h 10.77.1.31 -p 26379 SENTINEL get-master-addr-by-name ztm-sessions | paste -sd:),$(rcli_service -h 10.77.1.31 -p 26379 SENTINEL masters 2>&1 | cut -c1-6)" = "10.77.1.40:6379,NOPERM"
+check "the service's user may not FLUSHALL the sessions" \
+  contains "$(rcli_service -h 10.77.1.40 FLUSHALL 2>&1)" "NOPERM"
 
 if [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -X POST -d '{}' "$web1/sessions")" = 404 ]; then
   # The session API is not in this build yet: the infrastructure is checked, not the sessions.
@@ -127,6 +135,8 @@ check "chaos kill redis1" "$ztm" lab chaos kill redis1 --dir "$dir"
 check "Sentinel promotes redis2 within 15 s" until_ok 15 sentinel_primary_is 10.77.1.41:6379
 switch_ms=$((($(date +%s%N) - t0) / 1000000))
 check "redis2 is the primary" until_ok 5 redis_role_is redis2 primary
+check "rewritten by the failover, redis2's and sen1's config files are still 0600" \
+  test "$(stat -c '%a' "$dir/hosts/redis2/redis/redis.conf" "$dir/hosts/sen1/sentinel/sentinel.conf" | paste -sd,)" = 600,600
 echo "lab_stateless: Sentinel switched the primary to redis2 in $switch_ms ms (polled every 50 ms)"
 if [ "$sessions" = yes ]; then
   check "failover: the old session works again through the LB within 15 s" until_ok 15 me_is_john "$url" "$before"

@@ -45,7 +45,7 @@ std::string text_of(const redisReply* r) {
 
 }  // namespace
 
-std::string redis_command(int port, const std::vector<std::string>& args) {
+std::string redis_command(int port, const std::vector<std::string>& args, const RedisLogin& login) {
   const timeval bound{5, 0};
   std::unique_ptr<redisContext, decltype(&redisFree)> c(
       redisConnectWithTimeout("127.0.0.1", port, bound), &redisFree);
@@ -53,24 +53,33 @@ std::string redis_command(int port, const std::vector<std::string>& args) {
     throw std::runtime_error("redis_command: cannot connect to port " + std::to_string(port) +
                              ": " + (c ? c->errstr : "no memory"));
   redisSetTimeout(c.get(), bound);
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
+  auto run = [&](const std::vector<std::string>& command) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    for (const auto& a : command) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    auto* raw = static_cast<redisReply*>(
+        redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    if (!raw) throw std::runtime_error(std::string("redis_command: ") + c->errstr);
+    std::unique_ptr<redisReply, decltype(&freeReplyObject)> r(raw, &freeReplyObject);
+    if (r->type == REDIS_REPLY_ERROR)
+      throw std::runtime_error("redis_command " + command.front() + ": " + r->str);
+    return text_of(r.get());
+  };
+  if (!login.password.empty()) {
+    if (login.user.empty())
+      run({"AUTH", login.password});
+    else
+      run({"AUTH", login.user, login.password});
   }
-  auto* raw = static_cast<redisReply*>(
-      redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lengths.data()));
-  if (!raw) throw std::runtime_error(std::string("redis_command: ") + c->errstr);
-  std::unique_ptr<redisReply, decltype(&freeReplyObject)> r(raw, &freeReplyObject);
-  if (r->type == REDIS_REPLY_ERROR)
-    throw std::runtime_error("redis_command " + args.front() + ": " + r->str);
-  return text_of(r.get());
+  return run(args);
 }
 
-RedisInstance::RedisInstance() {
+RedisInstance::RedisInstance(RedisAcl acl) : login_(std::move(acl.login)) {
   make_dir_and_port();
-  write_config("");
+  write_config(acl.config);
   start();
 }
 
@@ -91,7 +100,9 @@ RedisInstance::RedisInstance(Replica, const RedisInstance& primary) {
   }
 }
 
-RedisInstance::RedisInstance(Sentinel, const RedisInstance& primary, const std::string& name) {
+RedisInstance::RedisInstance(Sentinel, const RedisInstance& primary, const std::string& name,
+                             const RedisAcl& acl)
+    : login_(acl.login) {
   binary_ = "/usr/bin/redis-sentinel";
   make_dir_and_port();
   write_config("sentinel monitor " + name + " 127.0.0.1 " + std::to_string(primary.port()) +
@@ -103,13 +114,46 @@ RedisInstance::RedisInstance(Sentinel, const RedisInstance& primary, const std::
                name +
                " 5000\n"
                "sentinel parallel-syncs " +
-               name + " 1\n");
+               name + " 1\n" + acl.config);
   start();
 }
 
 std::unique_ptr<RedisInstance> RedisInstance::sentinel(const RedisInstance& primary,
-                                                       const std::string& master_name) {
-  return std::unique_ptr<RedisInstance>(new RedisInstance(Sentinel{}, primary, master_name));
+                                                       const std::string& master_name,
+                                                       const RedisAcl& acl) {
+  return std::unique_ptr<RedisInstance>(new RedisInstance(Sentinel{}, primary, master_name, acl));
+}
+
+RedisInstance::RedisInstance(Template, const std::string& path,
+                             std::map<std::string, std::string> vars, const RedisLogin& login,
+                             bool sentinel)
+    : login_(login) {
+  if (sentinel) binary_ = "/usr/bin/redis-sentinel";
+  make_dir_and_port();
+  vars["address"] = "127.0.0.1";
+  vars["port"] = std::to_string(port_);
+  vars["workdir"] = dir_;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("RedisInstance: cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string out = text.str();
+  for (std::size_t open = out.find("{{"); open != std::string::npos; open = out.find("{{")) {
+    const auto close = out.find("}}", open);
+    const std::string name = out.substr(open + 2, close - open - 2);
+    const auto value = vars.find(name);
+    if (close == std::string::npos || value == vars.end())
+      throw std::runtime_error("RedisInstance: " + path + ": no value for {{" + name + "}}");
+    out.replace(open, close + 2 - open, value->second);
+  }
+  write_file(out);
+  start();
+}
+
+std::unique_ptr<RedisInstance> RedisInstance::from_template(
+    const std::string& path, const std::map<std::string, std::string>& vars,
+    const RedisLogin& login, bool sentinel) {
+  return std::unique_ptr<RedisInstance>(new RedisInstance(Template{}, path, vars, login, sentinel));
 }
 
 void RedisInstance::make_dir_and_port() {
@@ -124,12 +168,16 @@ void RedisInstance::make_dir_and_port() {
 }
 
 void RedisInstance::write_config(const std::string& body) {
+  write_file("port " + std::to_string(port_) + "\nbind 127.0.0.1\ndir " + dir_ +
+             "\ndaemonize no\nprotected-mode no\nsave \"\"\nappendonly no\n"
+             "repl-diskless-sync yes\nrepl-diskless-sync-delay 0\n" +
+             body);
+}
+
+void RedisInstance::write_file(const std::string& text) {
   config_ = dir_ + "/redis.conf";
   std::ofstream out(config_);
-  out << "port " << port_ << "\nbind 127.0.0.1\ndir " << dir_
-      << "\ndaemonize no\nprotected-mode no\nsave \"\"\nappendonly no\n"
-         "repl-diskless-sync yes\nrepl-diskless-sync-delay 0\n"
-      << body;
+  out << text;
   if (!out) throw std::runtime_error("RedisInstance: cannot write " + config_);
 }
 
@@ -203,7 +251,12 @@ std::string RedisInstance::address() const {
 }
 
 std::string RedisInstance::command(const std::vector<std::string>& args) const {
-  return redis_command(port_, args);
+  return redis_command(port_, args, login_);
+}
+
+std::string RedisInstance::command_as(const RedisLogin& login,
+                                      const std::vector<std::string>& args) const {
+  return redis_command(port_, args, login);
 }
 
 SentinelGroup::SentinelGroup(const RedisInstance& primary, const std::string& master_name,

@@ -6,7 +6,7 @@
 //              that made the node miss a delete: trip()) open the breaker.
 //   open       allow() is false: callers use the node's stand-in (gutter) or the store at once,
 //              instead of each waiting out a timeout. After `cooldown`, ONE caller gets the probe.
-//   probing    that caller runs the probe (for a cache node: FLUSHALL, because a node that was
+//   probing    that caller runs the probe (for a cache node: FLUSHDB, because a node that was
 //              out of service may have missed deletes and must not serve what it holds);
 //              probe_done(true) closes the breaker, probe_done(false) opens it for another
 //              cool-down. Others keep seeing allow() == false meanwhile.

@@ -80,6 +80,8 @@ struct RedisCacheTier::Node {
           c.backoff_min = std::chrono::milliseconds(10);
           c.backoff_max = o.cooldown;
           c.clock = o.clock;
+          c.auth = o.auth;
+          c.faults = o.faults;
           return c;
         }()),
         breaker(
@@ -149,7 +151,8 @@ boost::asio::awaitable<void> RedisCacheTier::probe_if_due(int node) {
   auto& n = *nodes_[static_cast<std::size_t>(node)];
   if (!n.breaker.try_start_probe()) co_return;
   // The node was out of service and may have missed deletes: it comes back empty or not at all.
-  std::vector<std::string> flush{"FLUSHALL"};
+  // FLUSHDB, not FLUSHALL: the service's ACL user may empty its own database, nothing more.
+  std::vector<std::string> flush{"FLUSHDB"};
   auto call = n.client.command(std::move(flush));
   auto reply = co_await std::move(call);
   const bool ok = reply && !reply->is_error();

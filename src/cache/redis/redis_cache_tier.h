@@ -18,7 +18,7 @@
 // and its stand-in / hot-key replica) plus the first closed node if none of those is closed. A
 // node that misses a delete (a failed DEL, or skipped while its breaker is open) is never read
 // again before it is emptied: a failed DEL trips its breaker, and a breaker closes only after a
-// FLUSHALL succeeded (the half-open probe). So an L2 value is never older than the last completed
+// FLUSHDB succeeded (the half-open probe). So an L2 value is never older than the last completed
 // write, except across an asymmetric partition (one web server cannot reach a node that others
 // still use), where l2 ttl bounds it.
 //
@@ -62,6 +62,8 @@ struct RedisCacheTierOptions {
   // lease is filled, released or expires on the node: lease_ttl, Redis's clock). Fills' TTLs
   // are Redis's own (PX). Must outlive the tier.
   const Clock* clock = &Clock::system();
+  redis::Credentials auth;   // every node's (redis/connection.h "Authentication")
+  Faults* faults = nullptr;  // where a node's refusal of them is raised; must outlive the tier
 };
 
 class RedisCacheTier final : public SharedCache {
@@ -116,7 +118,7 @@ class RedisCacheTier final : public SharedCache {
 
   // Runs one command on a node, feeding its breaker; failures are values.
   boost::asio::awaitable<Result<redis::Reply>> run(int node, std::vector<std::string> args);
-  // If node's breaker is due for a probe, runs it (FLUSHALL) now.
+  // If node's breaker is due for a probe, runs it (FLUSHDB) now.
   boost::asio::awaitable<void> probe_if_due(int node);
   std::chrono::milliseconds fill_ttl(std::string_view key, bool gutter) const;
   std::string new_token();

@@ -23,7 +23,9 @@
 #include "lab/engines/engine.h"
 #include "lab/engines/files.h"
 #include "lab/engines/postgres_credentials.h"
+#include "lab/engines/redis_users.h"
 #include "lab/health.h"
+#include "lab/secrets.h"
 #include "lab/template.h"
 
 namespace ztm::lab {
@@ -130,11 +132,16 @@ ProcessSpec prepare_postgres_exporter(const EngineContext& c) {
 ProcessSpec prepare_redis_exporter(const EngineContext& c) {
   constexpr const char* kBinary = "/usr/bin/prometheus-redis-exporter";
   require(kBinary, "prometheus-redis-exporter");
-  return http_process(
+  auto spec = http_process(
       c,
       {kBinary, "-redis.addr", "redis://" + c.address + ":" + std::to_string(kRedisPort),
        "-web.listen-address", listen(c, kRedisExporterPort)},
       kRedisExporterPort, "/", kPrometheusUser);
+  // As the read-only monitor user (deploy/redis/*.conf); in the environment, not on the command
+  // line that `ps` shows everyone (/proc/PID/environ is the process owner's only).
+  spec.launch.env = {std::string("REDIS_USER=") + kRedisMonitor.name,
+                     "REDIS_PASSWORD=" + lab_secret(c.lab_dir, kRedisMonitor.secret)};
+  return spec;
 }
 
 ProcessSpec prepare_dashboard(const EngineContext& c) {

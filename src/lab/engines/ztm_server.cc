@@ -20,8 +20,10 @@
 #include "lab/engines/engine.h"
 #include "lab/engines/files.h"
 #include "lab/engines/postgres_credentials.h"
+#include "lab/engines/redis_users.h"
 #include "lab/health.h"
 #include "lab/load_balancer.h"
+#include "lab/secrets.h"
 #include "lab/shards.h"
 #include "lab/template.h"
 
@@ -91,6 +93,11 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   const std::string storage = param(c, "storage", "sqlite");
   const std::string config = c.workdir + "/ztm.toml";
   Vars vars = common_vars(c, kPort);
+  // The Redis user of the cache tier and the sessions; its password is in a file of the server's
+  // own (written below), which deploy/ztm/*.toml name: a password is never a config value.
+  const std::string redis_password = c.workdir + "/redis-password";
+  vars["redis_user"] = kRedisService.name;
+  vars["redis_password_file"] = redis_password;
   const std::string shard_hosts = param(c, "shard_hosts", "");
   if (!shard_hosts.empty()) {
     if (storage != "postgres") throw std::runtime_error("ztm: shard_hosts needs storage postgres");
@@ -162,6 +169,8 @@ ProcessSpec prepare_ztm_server(const EngineContext& c) {
   const passwd& pw = own_workdir(c);
   render_file("ztm", config_template, vars, config, 0600);  // the lab's passwords
   chown_to(config, pw);
+  write_file(redis_password, lab_secret(c.lab_dir, kRedisService.secret) + "\n", 0600);
+  chown_to(redis_password, pw);
 
   const std::string exe = self_exe();
   const std::string log = c.workdir + "/ztm.log";
