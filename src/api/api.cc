@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json/serialize.hpp>
+#include <charconv>
 #include <chrono>
 
 #include "api/errors.h"
@@ -19,14 +20,7 @@ using app::UserService;
 using http::Response;
 using http::Verb;
 
-namespace {
-
-bool has_header(const Response& res, std::string_view name) {
-  return std::any_of(res.headers.begin(), res.headers.end(),
-                     [name](const auto& h) { return h.first == name; });
-}
-
-}  // namespace
+namespace {}  // namespace
 
 struct Api::EndpointMetrics {
   Labels labels;
@@ -150,8 +144,9 @@ boost::asio::awaitable<http::Admission> Api::admit(http::Request& head) {
       co_return http::Admission{.body_limit = options_.max_upload_bytes + 64 * 1024};
   }
   if (!refusal) co_return http::Admission{};
+  RequestIdBuffer id;
   co_return http::Admission{
-      .refusal = finish(match.endpoint, head, std::move(*refusal), request_id(head), start)};
+      .refusal = finish(match.endpoint, head, std::move(*refusal), request_id(head, id), start)};
 }
 
 boost::asio::awaitable<Response> Api::ready(http::Request&) {
@@ -200,7 +195,8 @@ Response Api::unmatched(const http::Request& req, const http::Router::Match& mat
 
 boost::asio::awaitable<Response> Api::handle(http::Request& req) {
   const auto start = options_.clock->steady_now();
-  std::string id = request_id(req);
+  RequestIdBuffer id_buffer;
+  const std::string_view id = request_id(req, id_buffer);
   // The caller's trace when it sent a valid traceparent, else a new one (sampled at the rate
   // configured): the request's span is this server's work (core/trace.h).
   std::optional<Trace> traced;
@@ -217,16 +213,16 @@ boost::asio::awaitable<Response> Api::handle(http::Request& req) {
     res = http::json_error(500, "internal", "internal error");
     res.detail = std::string("handler threw: ") + e.what();
   }
-  co_return finish(endpoint, req, std::move(res), std::move(id), start);
+  co_return finish(endpoint, req, std::move(res), id, start);
 }
 
-Response Api::finish(int endpoint, const http::Request& req, Response res, std::string id,
+Response Api::finish(int endpoint, const http::Request& req, Response res, std::string_view id,
                      std::chrono::steady_clock::time_point start) {
   const double seconds =
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, id, seconds);
   if (req.trace && req.trace->sampled()) log_span(endpoint, req, res, id, seconds);
-  res.header("X-Request-Id", std::move(id));
+  res.header("X-Request-Id", id);
   // CORS without credentials (`*`): a credentialed request can never read an answer this way.
   if (endpoint >= 0 && static_cast<std::size_t>(endpoint) < public_endpoints_.size() &&
       public_endpoints_[static_cast<std::size_t>(endpoint)]) {
@@ -237,7 +233,7 @@ Response Api::finish(int endpoint, const http::Request& req, Response res, std::
       req.msg.method() != Verb::head)
     options_.on_write();
   // Every answer says who may store it: what no handler chose, nobody may (errors, writes).
-  if (!has_header(res, "Cache-Control")) CachePolicy::no_store(res);
+  if (res.header("Cache-Control").empty()) CachePolicy::no_store(res);
   return res;
 }
 
@@ -289,7 +285,7 @@ void Api::log_span(int endpoint, const http::Request& req, const Response& res,
 }
 
 // X-Request-Id from the client when it is safe to echo (1..128 of [A-Za-z0-9._:-]), else ours.
-std::string Api::request_id(const http::Request& req) {
+std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours) {
   auto it = req.msg.find("X-Request-Id");
   if (it != req.msg.end()) {
     const std::string_view v(it->value().data(), it->value().size());
@@ -297,10 +293,20 @@ std::string Api::request_id(const http::Request& req) {
     for (char ch : v)
       ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
                   ch == ':' || ch == '-');
-    if (ok) return std::string(v);
+    if (ok) return v;
   }
-  return fmt::format("{:08x}{:08x}", id_prefix_,
-                     id_counter_.fetch_add(1, std::memory_order_relaxed));
+  // Our own: the process's random prefix, then a counter, in hex, each at least 8 digits.
+  const auto hex = [&](char* at, std::uint64_t n) {
+    char digits[16];
+    char* end = std::to_chars(digits, digits + sizeof digits, n, 16).ptr;
+    const auto len = static_cast<std::size_t>(end - digits);
+    const auto pad = len < 8 ? 8 - len : 0;
+    std::fill_n(at, pad, '0');
+    return std::copy(digits, end, at + pad);
+  };
+  char* end = hex(ours.data(), id_prefix_);
+  end = hex(end, id_counter_.fetch_add(1, std::memory_order_relaxed));
+  return {ours.data(), static_cast<std::size_t>(end - ours.data())};
 }
 
 }  // namespace ztm::api

@@ -76,12 +76,15 @@ class Api {
   boost::asio::awaitable<http::Response> dispatch(http::Request& req, int& endpoint);
   http::Response unmatched(const http::Request& req, const http::Router::Match& match) const;
   // Request id, metrics and access log of a finished request; returns `res` with X-Request-Id.
-  http::Response finish(int endpoint, const http::Request& req, http::Response res, std::string id,
-                        std::chrono::steady_clock::time_point start);
+  http::Response finish(int endpoint, const http::Request& req, http::Response res,
+                        std::string_view id, std::chrono::steady_clock::time_point start);
   boost::asio::awaitable<http::Response> ready(http::Request& req);
   void record(int endpoint, const http::Request& req, const http::Response& res,
               std::string_view request_id, double seconds);
-  std::string request_id(const http::Request& req);
+  // The client's X-Request-Id when it is safe to echo (a view into req), else a new one written
+  // into `ours`: no allocation either way.
+  using RequestIdBuffer = std::array<char, 24>;
+  std::string_view request_id(const http::Request& req, RequestIdBuffer& ours);
 
   ApiOptions options_;
   CachePolicy cache_policy_;

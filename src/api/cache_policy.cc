@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
+#include "core/stable_hash.h"
+
 namespace ztm::api {
 
 CachePolicy::CachePolicy(CachePolicyOptions options) {
@@ -14,11 +18,11 @@ CachePolicy::CachePolicy(CachePolicyOptions options) {
 }
 
 void CachePolicy::public_read(const http::Request& req, http::Response& res, Read read,
-                              std::string keys) const {
+                              std::string_view keys) const {
   if (req.msg.find("X-Ztm-Position") != req.msg.end()) return personal(res);
   res.header("Cache-Control", "no-cache");
   res.header("CDN-Cache-Control", cdn_cache_control_[static_cast<std::size_t>(read)]);
-  res.header("Surrogate-Key", std::move(keys));
+  res.header("Surrogate-Key", keys);
 }
 
 void CachePolicy::immutable(http::Response& res) {
@@ -33,32 +37,30 @@ void CachePolicy::no_store(http::Response& res) {
   res.header("Cache-Control", "no-store");
 }
 
-void CachePolicy::conditional(const http::Request& req, http::Response& res, std::string etag,
+void CachePolicy::conditional(const http::Request& req, http::Response& res, std::string_view etag,
                               std::string body) {
   if (req.header(http::Field::if_none_match).find(etag) != std::string_view::npos) {
     res.status = 304;
   } else {
     res.body = std::move(body);
   }
-  res.header("ETag", std::move(etag));
+  res.header("ETag", etag);
 }
-
-namespace {
-
-std::uint64_t fnv1a(std::string_view bytes) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : bytes) h = (h ^ ch) * 1099511628211ULL;
-  return h;
-}
-
-}  // namespace
 
 std::string content_etag(std::string_view bytes) {
-  return fmt::format("\"{:016x}\"", fnv1a(bytes));
+  return fmt::format("\"{:016x}\"", tag_hash64(bytes));
 }
 
-std::string document_etag(std::int64_t version, std::string_view bytes) {
-  return fmt::format("\"{}-{:016x}\"", version, fnv1a(bytes));
+DocumentEtag::DocumentEtag(std::int64_t version, std::uint64_t digest) {
+  // "<version>-<digest as 16 hex digits>", quoted: what fmt's "\"{}-{:016x}\"" wrote before.
+  char* p = text_.data();
+  *p++ = '"';
+  p = std::to_chars(p, text_.data() + 21, version).ptr;
+  *p++ = '-';
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) *p++ = kHex[(digest >> shift) & 0xf];
+  *p++ = '"';
+  size_ = static_cast<std::size_t>(p - text_.data());
 }
 
 }  // namespace ztm::api

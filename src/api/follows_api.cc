@@ -67,8 +67,8 @@ boost::asio::awaitable<Response> FollowsApi::page(http::Request& req, Side side)
   std::string body =
       json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   Response res;
-  std::string tag = content_etag(body);
-  CachePolicy::conditional(req, res, std::move(tag), std::move(body));
+  const std::string tag = content_etag(body);
+  CachePolicy::conditional(req, res, tag, std::move(body));
   // Purged by the relay once it applied a follow of either side (app/purge_keys.h).
   cache_.public_read(
       req, res, CachePolicy::Read::list,

@@ -136,8 +136,8 @@ boost::asio::awaitable<Response> PhotosApi::list(http::Request& req) {
   std::string body =
       json::serialize(json::object{{"photos", std::move(photos)}, {"next", std::move(next)}});
   Response res;
-  std::string tag = content_etag(body);
-  CachePolicy::conditional(req, res, std::move(tag), std::move(body));
+  const std::string tag = content_etag(body);
+  CachePolicy::conditional(req, res, tag, std::move(body));
   // Uploads, edit results and deletions of the owner's photos purge owner-{id}.
   cache_.public_read(req, res, CachePolicy::Read::list, app::owner_key(*owner));
   co_return res;
@@ -158,7 +158,7 @@ boost::asio::awaitable<Response> PhotosApi::remove(http::Request& req) {
 boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
   const std::string key(req.params[0]);
   // Content-addressed: the hash is the strong validator, and the bytes never change.
-  std::string tag = "\"" + key.substr(0, key.find('.')) + "\"";
+  const std::string tag = fmt::format("\"{}\"", std::string_view(key).substr(0, key.find('.')));
   Response res;
   if (req.header(http::Field::if_none_match).find(tag) != std::string_view::npos) {
     res.status = 304;
@@ -169,7 +169,7 @@ boost::asio::awaitable<Response> PhotosApi::media(http::Request& req) {
     res.stream = std::make_shared<BlobBody>(std::move(*blob));
     res.content_type = media_type(key);
   }
-  res.header("ETag", std::move(tag));
+  res.header("ETag", tag);
   CachePolicy::immutable(res);
   co_return res;
 }

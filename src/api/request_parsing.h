@@ -21,7 +21,7 @@ Result<boost::json::value> parse_json_body(const http::Request& req, int max_dep
 Result<UserId> parse_id(std::string_view text);
 
 // If-Match: "*" or a list of strong entity tags ("3", "4"); weak tags never match (RFC 9110).
-// A user document's tag ("3-<hash>", api/cache_policy.h document_etag) stands for its version:
+// A user document's tag ("3-<hash>", api/cache_policy.h DocumentEtag) stands for its version:
 // a write conflicts with another write, never with a change of the follow counts since the GET.
 app::Precondition parse_if_match(std::string_view header);
 

@@ -34,7 +34,7 @@ boost::asio::awaitable<Response> UsersApi::written(unsigned status, const Stored
   Response res;
   res.status = status;
   res.body = (*doc)->data;
-  res.header("ETag", document_etag((*doc)->version, (*doc)->data));
+  res.header("ETag", DocumentEtag((*doc)->version, (*doc)->digest).view());
   add_position(res, s.position);
   co_return res;
 }
@@ -61,7 +61,8 @@ boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
   auto doc = co_await users_.get(*id, std::move(*consistency));
   if (!doc) co_return error_response(doc.error());
   Response res;
-  CachePolicy::conditional(req, res, document_etag((*doc)->version, (*doc)->data), (*doc)->data);
+  CachePolicy::conditional(req, res, DocumentEtag((*doc)->version, (*doc)->digest).view(),
+                           (*doc)->data);
   cache_.public_read(req, res, CachePolicy::Read::user, app::user_key(*id));
   co_return res;
 }
@@ -82,13 +83,16 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
            "&limit=" + std::to_string(query->limit);
   // The page changes when any user on it does (their keys) or a user joins (users-list).
   std::string keys(app::kUsersListKey);
-  for (const auto& s : page->users) keys += " " + app::user_key(s.user.id);
+  for (const auto& s : page->users) {
+    keys += ' ';
+    keys += app::user_key(s.user.id);
+  }
   std::string body =
       json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   Response res;
-  std::string tag = content_etag(body);
-  CachePolicy::conditional(req, res, std::move(tag), std::move(body));
-  cache_.public_read(req, res, CachePolicy::Read::list, std::move(keys));
+  const std::string tag = content_etag(body);
+  CachePolicy::conditional(req, res, tag, std::move(body));
+  cache_.public_read(req, res, CachePolicy::Read::list, keys);
   co_return res;
 }
 

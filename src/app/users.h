@@ -43,7 +43,7 @@ struct Precondition {
 };
 
 // The body of GET /users/{id} (the user and its follow counts) and the user's version. The ETag
-// is made from both (api/cache_policy.h, document_etag): the counts change under one version.
+// is made from both (api/cache_policy.h, DocumentEtag): the counts change under one version.
 using UserDocument = cache::CachedPtr;
 
 class UserService {

@@ -10,12 +10,19 @@ ReadThroughCache::ReadThroughCache(Cache* l1, SharedCache* l2)
       loads_(Error{Errc::unavailable, "the read this one waited for did not finish"}) {}
 
 boost::asio::awaitable<Result<CachedPtr>> ReadThroughCache::get(std::string_view key, Loader load) {
+  if (auto value = hit(key)) co_return value;
+  auto rest = miss(key, std::move(load));
+  co_return co_await std::move(rest);
+}
+
+CachedPtr ReadThroughCache::hit(std::string_view key) {
   if (l2_) l2_->record_access(key);
-  if (l1_) {
-    if (auto hit = l1_->get(key)) co_return hit;
-  } else if (!l2_) {
-    co_return co_await load();  // caching off: every read runs the loader
-  }
+  return l1_ ? l1_->get(key) : nullptr;
+}
+
+boost::asio::awaitable<Result<CachedPtr>> ReadThroughCache::miss(std::string_view key,
+                                                                 Loader load) {
+  if (!l1_ && !l2_) co_return co_await load();  // caching off: every read runs the loader
   auto flight = loads_.run(key, [this, key, &load] { return load_through(key, load); });
   co_return co_await std::move(flight);
 }

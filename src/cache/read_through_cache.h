@@ -59,6 +59,11 @@ class ReadThroughCache {
   // before awaiting it (`auto read = c.get(key, loader); co_await std::move(read);`): GCC 12
   // destroys a class-type temporary argument inside co_await twice (storage/store.h).
   boost::asio::awaitable<Result<CachedPtr>> get(std::string_view key, Loader load);
+  // get() in two steps, for a caller whose hits should cost no coroutine frame (the cached read
+  // of a user, issue 12): hit() is L1's value or null (the access counted as get() counts it),
+  // and after a null, miss() is the rest of get() (same rules).
+  CachedPtr hit(std::string_view key);
+  boost::asio::awaitable<Result<CachedPtr>> miss(std::string_view key, Loader load);
 
   // Delete-on-write: call after every write to the key's source, committed or of unknown outcome.
   // Deletes in L2, then in L1, then forgets the key's load in flight. Never fails.

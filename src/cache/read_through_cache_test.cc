@@ -74,6 +74,25 @@ TEST_F(ReadThroughCacheTest, AHitInL1DoesNotLoad) {
   EXPECT_EQ(l2.accesses, 4) << "every read counts for hot-key detection, L1 hits included";
 }
 
+// hit() then miss() is get() in two steps (the cached read of a user uses it, issue 12): a hit
+// is L1's alone, counted once for hot keys; a miss loads once and fills both layers.
+TEST_F(ReadThroughCacheTest, HitThenMissIsGetInTwoSteps) {
+  EXPECT_EQ(cache.hit(kKey), nullptr);
+  EXPECT_EQ(l2.accesses, 1);
+  EXPECT_EQ(version_of(run_sync(cache.miss(kKey, source.loader()))), 1);
+  EXPECT_EQ(l2.accesses, 1) << "miss() does not count the access hit() counted";
+  EXPECT_EQ(source.loads, 1);
+  EXPECT_EQ(l2.log, std::vector<std::string>{"fill user:1"});
+  const CachedPtr hit = cache.hit(kKey);
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(hit->version, 1);
+  EXPECT_EQ(source.loads, 1);
+  EXPECT_EQ(l2.accesses, 2);
+  ReadThroughCache l2_only{nullptr, &l2};
+  EXPECT_EQ(l2_only.hit(kKey), nullptr) << "without L1, every read goes on to miss()";
+  EXPECT_EQ(l2.accesses, 3);
+}
+
 TEST_F(ReadThroughCacheTest, AMissFillsL2AndL1) {
   ASSERT_EQ(version_of(get(cache)), 1);
   EXPECT_EQ(l2.log, std::vector<std::string>{"fill user:1"});

@@ -1,14 +1,24 @@
 #include "http/message.h"
 
-#include <fmt/format.h>
-
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
 #include <ctime>
 
 #include "core/utf8.h"
 
 namespace ztm::http {
+
+namespace {
+
+// std::to_chars rather than fmt: no format string to parse on every response.
+void append_number(std::string& out, std::uint64_t n) {
+  char digits[20];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
+}
+
+}  // namespace
 
 std::string_view Request::query_param(std::string_view name) const {
   std::string_view q = query;
@@ -31,11 +41,30 @@ Response json_error(unsigned status, std::string_view code, std::string_view mes
   return res;
 }
 
+Response& Response::header(std::string_view name, std::string_view value) {
+  if (header_lines_.empty()) header_lines_.reserve(512);  // a cached read's seven fit
+  header_lines_.append(name).append(": ").append(value).append("\r\n");
+  return *this;
+}
+
+std::string_view Response::header(std::string_view name) const {
+  std::string_view lines = header_lines_;
+  while (!lines.empty()) {
+    const auto end = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, end);
+    if (line.size() > name.size() + 1 && line.starts_with(name) && line[name.size()] == ':')
+      return line.substr(name.size() + 2);
+    lines.remove_prefix(end + 2);
+  }
+  return {};
+}
+
 void serialize(const Response& res, std::string_view date, bool keep_alive, bool head,
                std::string& out) {
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
   out += "HTTP/1.1 ";
-  fmt::format_to(std::back_inserter(out), "{} ", res.status);
+  append_number(out, res.status);
+  out += ' ';
   out.append(reason.data(), reason.size());
   // nosniff: a browser never guesses a type other than Content-Type (an uploaded "image" that
   // sniffs as HTML must not run as a page).
@@ -46,15 +75,11 @@ void serialize(const Response& res, std::string_view date, bool keep_alive, bool
   if (!bodiless) {
     out += "Content-Type: ";
     out += res.content_type;
-    fmt::format_to(std::back_inserter(out), "\r\nContent-Length: {}\r\n",
-                   res.stream ? res.stream->size() : res.body.size());
-  }
-  for (const auto& [name, value] : res.headers) {
-    out += name;
-    out += ": ";
-    out += value;
+    out += "\r\nContent-Length: ";
+    append_number(out, res.stream ? res.stream->size() : res.body.size());
     out += "\r\n";
   }
+  out += res.header_lines();
   if (!keep_alive) out += "Connection: close\r\n";
   out += "\r\n";
   if (!bodiless && !head && !res.stream) out += res.body;

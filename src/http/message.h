@@ -64,15 +64,22 @@ struct Response {
   std::string_view content_type = "application/json";  // must outlive the response (a literal)
   std::string body;
   std::shared_ptr<BodyStream> stream;  // when set, the body instead of `body`
-  std::vector<std::pair<std::string_view, std::string>> headers;  // names are literals
-  bool close = false;  // close the connection after this response
+  bool close = false;                  // close the connection after this response
   // What went wrong behind a 5xx, for the log line of the request (with its id); never sent.
   std::string detail;
 
-  Response& header(std::string_view name, std::string value) {
-    headers.emplace_back(name, std::move(value));
-    return *this;
-  }
+  // Adds a header line. Names are tokens (literals); values never hold CR or LF (ours, or checked
+  // before: an echoed X-Request-Id is).
+  Response& header(std::string_view name, std::string_view value);
+  // The first value of `name` (exact case), or "" when there is none.
+  std::string_view header(std::string_view name) const;
+  // The added headers as they go on the wire, "Name: value\r\n" each: adding one appends to
+  // this one buffer (one allocation for a response's headers, where a vector of strings took one
+  // per value and per growth), and serializing them is one copy (issue 12).
+  const std::string& header_lines() const { return header_lines_; }
+
+ private:
+  std::string header_lines_;
 };
 
 // The one shape of every error: {"error":{"code":"...","message":"..."}}. The message may echo

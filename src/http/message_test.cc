@@ -35,6 +35,32 @@ TEST(Message, NoBodyFor204AndHeadAndCloseWhenAsked) {
   EXPECT_TRUE(out.ends_with("\r\n\r\n"));
 }
 
+TEST(Message, HeadersGoOutInOrderAndAreFoundByName) {
+  Response res;
+  res.header("ETag", "\"1-ab\"").header("Cache-Control", "no-cache").header("Cache", "x");
+  EXPECT_EQ(res.header_lines(), "ETag: \"1-ab\"\r\nCache-Control: no-cache\r\nCache: x\r\n");
+  EXPECT_EQ(res.header("Cache-Control"), "no-cache");
+  EXPECT_EQ(res.header("Cache"), "x");  // a name that is another's prefix is not confused
+  EXPECT_EQ(res.header("ETag"), "\"1-ab\"");
+  EXPECT_EQ(res.header("Control"), "");
+  EXPECT_EQ(Response{}.header("ETag"), "");
+  Response moved = std::move(res);  // header lines move with the response
+  EXPECT_EQ(moved.header("Cache"), "x");
+}
+
+TEST(Message, LongHeaderValuesAndManyHeadersAllGoOut) {
+  Response res;
+  const std::string long_value(2000, 'v');
+  for (int i = 0; i < 20; ++i) res.header("X-Many", std::to_string(i));
+  res.header("X-Long", long_value);
+  std::string out;
+  serialize(res, "D", true, false, out);
+  EXPECT_NE(out.find("X-Many: 0\r\n"), std::string::npos);
+  EXPECT_NE(out.find("X-Many: 19\r\nX-Long: " + long_value + "\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(res.header("X-Many"), "0");
+  EXPECT_EQ(res.header("X-Long"), long_value);
+}
+
 TEST(Message, JsonErrorShape) {
   const auto res = json_error(404, "not_found", "no \"user\"");
   EXPECT_EQ(res.status, 404u);

@@ -15,9 +15,11 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <ctime>
 #include <list>
 #include <optional>
 #include <system_error>
+#include <tuple>
 
 #include "core/log.h"
 #include "http/request_head.h"
@@ -45,10 +47,22 @@ constexpr std::size_t kFirstRead = 2048;
 constexpr std::size_t kIdleBuffer = 8 * 1024;
 using SteadyClock = std::chrono::steady_clock;
 
+// Deadlines are read from the coarse monotonic clock: the kernel's last tick (a few ms old), read
+// from the vDSO without reading the TSC, where steady_clock reads it. A request sets three
+// deadlines and the sweep only looks every kSweep, so a tick's precision is plenty (issue 12).
+namespace {
+SteadyClock::time_point coarse_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return SteadyClock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                 std::chrono::nanoseconds(ts.tv_nsec));
+}
+}  // namespace
+
 struct Server::Connection {
   explicit Connection(tcp::socket s) : socket(std::move(s)) {}
   // The next read or write must end within `timeout`, or the sweep cancels it.
-  void expires_after(std::chrono::milliseconds timeout) { deadline = SteadyClock::now() + timeout; }
+  void expires_after(std::chrono::milliseconds timeout) { deadline = coarse_now() + timeout; }
 
   tcp::socket socket;
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
@@ -127,7 +141,7 @@ asio::awaitable<beast::error_code> read_body(tcp::socket& socket, SteadyClock::t
                                              bhttp::request_parser<bhttp::string_body>& parser,
                                              std::chrono::milliseconds timeout,
                                              std::uint64_t min_rate) {
-  const auto start = SteadyClock::now();
+  const auto start = coarse_now();
   std::uint64_t received = 0;
   while (!parser.is_done()) {
     const auto earned = std::chrono::milliseconds(min_rate ? received * 1000 / min_rate : 0);
@@ -143,26 +157,40 @@ bool has_complete_head(const beast::flat_buffer& buffer) {
   return head_end({static_cast<const char*>(buffer.data().data()), buffer.size()}) != 0;
 }
 
+// What `buffer` holds of a request head, after dropping the blank lines that may come before a
+// request (RFC 9112 §2.2): the head's length (0: not all there yet; `scanned` says how far it was
+// searched), or header_limit when it cannot fit in `limit` bytes.
+beast::error_code find_head(beast::flat_buffer& buffer, std::size_t limit, std::size_t& scanned,
+                            std::size_t& length) {
+  std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+  while (data.starts_with("\r\n")) {
+    buffer.consume(2);
+    data.remove_prefix(2);
+  }
+  length = 0;
+  if (const auto end = head_end(data, scanned); end && end <= limit) {
+    length = end;
+    return {};
+  }
+  if (data.size() >= limit) return bhttp::error::header_limit;
+  scanned = data.size();
+  return {};
+}
+
 // Reads until `buffer` holds a whole request head (request line, headers, empty line) and
-// returns its length; header_limit beyond `limit` bytes. Blank lines before a request are
-// dropped (RFC 9112 §2.2). The head is read here rather than by Beast so that the raw bytes can
-// be checked for what Beast accepts and we refuse (obs-fold).
+// returns its length; header_limit beyond `limit` bytes. The head is read here rather than by
+// Beast so that the raw bytes can be checked for what Beast accepts and we refuse (obs-fold).
+// serve_connection calls this only when find_head says the head is not all in yet.
 asio::awaitable<std::pair<beast::error_code, std::size_t>> read_head(tcp::socket& socket,
                                                                      beast::flat_buffer& buffer,
                                                                      std::size_t limit) {
   std::size_t scanned = 0;
   for (;;) {
-    std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-    while (data.starts_with("\r\n")) {
-      buffer.consume(2);
-      data.remove_prefix(2);
-    }
-    if (const auto end = head_end(data, scanned); end && end <= limit)
-      co_return std::pair{beast::error_code{}, end};
-    if (data.size() >= limit) co_return std::pair{beast::error_code{bhttp::error::header_limit}, 0};
-    scanned = data.size();
+    std::size_t length = 0;
+    if (auto ec = find_head(buffer, limit, scanned, length); ec || length)
+      co_return std::pair{ec, length};
     // In steps of kFirstRead, so that the buffer grows only as far as the head needs.
-    const auto step = std::min(limit - data.size(), kFirstRead);
+    const auto step = std::min(limit - buffer.size(), kFirstRead);
     auto [ec, n] = co_await socket.async_read_some(buffer.prepare(step), use_tuple);
     if (ec) co_return std::pair{ec, 0};
     buffer.commit(n);
@@ -323,7 +351,7 @@ asio::awaitable<void> Server::sweep(Loop& loop) {
   for (;;) {
     timer.expires_after(kSweep);
     if (auto [ec] = co_await timer.async_wait(use_tuple); ec) co_return;
-    const auto now = SteadyClock::now();
+    const auto now = coarse_now();
     for (Connection* c : loop.connections) {
       if (c->deadline > now) continue;
       // Ends the read or write in progress (operation_aborted: the connection closes). A
@@ -379,9 +407,15 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     }
     first = false;
 
-    // Headers must arrive within header_timeout of the first byte (slowloris).
-    conn.expires_after(options_.header_timeout);
-    auto [head_ec, head_size] = co_await read_head(conn.socket, buffer, options_.max_header_bytes);
+    // Headers must arrive within header_timeout of the first byte (slowloris). A head already
+    // in the buffer (nearly always: one read brings it) is taken without a coroutine call.
+    std::size_t scanned = 0, head_size = 0;
+    auto head_ec = find_head(buffer, options_.max_header_bytes, scanned, head_size);
+    if (!head_ec && !head_size) {
+      conn.expires_after(options_.header_timeout);
+      std::tie(head_ec, head_size) =
+          co_await read_head(conn.socket, buffer, options_.max_header_bytes);
+    }
     if (head_ec) {
       if (auto res = parse_error_response(head_ec)) {
         if (!co_await write_out(conn, out, options_.write_timeout)) co_return;

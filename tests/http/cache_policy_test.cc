@@ -1,12 +1,18 @@
 // docs/cdn.md's policy table, against the whole web tier: every answer says who may store it.
 // Public reads: browsers revalidate (no-cache + ETag), edges keep them (CDN-Cache-Control) under
 // surrogate keys, readable cross-origin; personal answers, writes and errors: never stored.
+#include "api/cache_policy.h"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <vector>
 
+#include "cache/cache.h"
 #include "core/run_sync.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_server.h"
@@ -199,6 +205,31 @@ TEST(StaticFiles, AssetsAreImmutableAndThePageMayLoadFromTheEdges) {
 // origin's caches (docs/cdn.md, "The origin's own caches"): after a write this server's L1 was
 // not told of (another web server's), the edge gets the new version at once, clients the L1
 // copy; from an untrusted peer the header changes nothing.
+// The ETag a cached user document gets is made from the hash its value computed once
+// (cache::CachedValue::digest), without fmt; it must stay byte for byte what the first servers
+// sent (fmt over FNV-1a from offset 1469598103934665603), or every client's and edge's copy
+// would stop revalidating after an upgrade.
+TEST(DocumentEtag, IsTheTagEarlierServersSent) {
+  const auto earlier = [](std::int64_t version, std::string_view bytes) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char ch : bytes) h = (h ^ ch) * 1099511628211ULL;
+    return fmt::format("\"{}-{:016x}\"", version, h);
+  };
+  for (const auto& [version, bytes] : std::vector<std::pair<std::int64_t, std::string>>{
+           {1, R"({"id":12,"firstName":"John"})"},
+           {0, ""},
+           {42, std::string(5000, 'x')},
+           {std::numeric_limits<std::int64_t>::max(), "a"},
+           {-7, "negative versions never happen; the format still holds"}}) {
+    const cache::CachedValue value(bytes, version);
+    EXPECT_EQ(api::DocumentEtag(value.version, value.digest).view(), earlier(version, bytes));
+  }
+  EXPECT_EQ(api::DocumentEtag(1, tag_hash64(R"({"a":1})")).view(),
+            api::DocumentEtag(1, tag_hash64(R"({"a":1})")).view());
+  EXPECT_NE(api::DocumentEtag(1, tag_hash64("a")).view(),
+            api::DocumentEtag(2, tag_hash64("a")).view());
+}
+
 TEST(CachePolicy, AnEdgeFetchReadsPastTheOriginsCachesOnlyFromATrustedProxy) {
   for (const bool trusted : {true, false}) {
     TestServer server([trusted](Config& c) {

@@ -313,7 +313,21 @@ TEST_F(ServerTest, RequestIdIsEchoedWhenSafeAndReplacedOtherwise) {
   const auto replaced =
       c.request("GET", "/users/12", {}, "X-Request-Id: <script>\r\n").header("x-request-id");
   EXPECT_EQ(replaced.size(), 16u);
-  EXPECT_EQ(replaced.find('<'), std::string::npos);
+  EXPECT_EQ(replaced.find_first_not_of("0123456789abcdef"), std::string::npos) << replaced;
+  // Ours: the process's prefix (8 hex digits), then a counter: the next request's is the next.
+  const auto next = c.request("GET", "/users/12").header("x-request-id");
+  ASSERT_EQ(next.size(), 16u);
+  EXPECT_EQ(next.substr(0, 8), replaced.substr(0, 8));
+  EXPECT_EQ(std::stoull(next.substr(8), nullptr, 16),
+            std::stoull(replaced.substr(8), nullptr, 16) + 1);
+  const std::string longest(128, 'a');
+  EXPECT_EQ(
+      c.request("GET", "/users/12", {}, "X-Request-Id: " + longest + "\r\n").header("x-request-id"),
+      longest);
+  EXPECT_EQ(c.request("GET", "/users/12", {}, "X-Request-Id: " + longest + "b\r\n")
+                .header("x-request-id")
+                .size(),
+            16u);  // 129 characters: replaced
 }
 
 TEST_F(ServerTest, HealthAndReadiness) {
