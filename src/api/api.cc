@@ -295,7 +295,15 @@ std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours
                   ch == ':' || ch == '-');
     if (ok) return v;
   }
-  // Our own: the process's random prefix, then a counter, in hex, each at least 8 digits.
+  // Our own: a prefix, then a counter, in hex, each at least 8 digits. Each thread counts on its
+  // own (no shared atomic per request, issue 12) under its own prefix: the process's random one
+  // plus the thread's ordinal.
+  struct ThreadIds {
+    std::uint32_t ordinal;
+    std::uint64_t next = 0;
+  };
+  static std::atomic<std::uint32_t> threads{0};
+  thread_local ThreadIds mine{threads.fetch_add(1, std::memory_order_relaxed)};
   const auto hex = [&](char* at, std::uint64_t n) {
     char digits[16];
     char* end = std::to_chars(digits, digits + sizeof digits, n, 16).ptr;
@@ -304,8 +312,8 @@ std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours
     std::fill_n(at, pad, '0');
     return std::copy(digits, end, at + pad);
   };
-  char* end = hex(ours.data(), id_prefix_);
-  end = hex(end, id_counter_.fetch_add(1, std::memory_order_relaxed));
+  char* end = hex(ours.data(), static_cast<std::uint32_t>(id_prefix_ + mine.ordinal));
+  end = hex(end, mine.next++);
   return {ours.data(), static_cast<std::size_t>(end - ours.data())};
 }
 

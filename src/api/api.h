@@ -103,7 +103,6 @@ class Api {
   std::vector<std::unique_ptr<EndpointMetrics>> endpoint_metrics_;  // last: unmatched
   std::vector<bool> public_endpoints_;                              // by endpoint index
   std::uint32_t id_prefix_;
-  std::atomic<std::uint64_t> id_counter_{0};
 };
 
 }  // namespace ztm::api

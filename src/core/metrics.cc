@@ -49,22 +49,31 @@ std::string number(double v) {
 
 Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)),
-      counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {}
+      lines_per_shard_((bounds_.size() + 1 + 7) / 8),
+      lines_(kMetricShards * lines_per_shard_) {}
 
 void Histogram::observe(double v) {
   const auto it = std::lower_bound(bounds_.begin(), bounds_.end(), v);
-  counts_[static_cast<size_t>(it - bounds_.begin())].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(v, std::memory_order_relaxed);
+  const std::size_t shard = metric_shard();
+  count(shard, static_cast<size_t>(it - bounds_.begin())).fetch_add(1, std::memory_order_relaxed);
+  sums_[shard].v.fetch_add(v, std::memory_order_relaxed);
 }
 
 std::vector<std::uint64_t> Histogram::cumulative() const {
   std::vector<std::uint64_t> out(bounds_.size() + 1);
   std::uint64_t total = 0;
   for (size_t i = 0; i <= bounds_.size(); ++i) {
-    total += counts_[i].load(std::memory_order_relaxed);
+    for (std::size_t shard = 0; shard < kMetricShards; ++shard)
+      total += count(shard, i).load(std::memory_order_relaxed);
     out[i] = total;
   }
   return out;
+}
+
+double Histogram::sum() const {
+  double total = 0;
+  for (const auto& s : sums_) total += s.v.load(std::memory_order_relaxed);
+  return total;
 }
 
 std::vector<double> latency_buckets() {

@@ -3,6 +3,7 @@
 // time. Metric objects are created once (under a lock) and then updated lock-free; references
 // returned by the registry stay valid for its lifetime.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -17,13 +18,36 @@ namespace ztm {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+// Counters and histograms are sharded by thread: each of the first kMetricShards threads that
+// update metrics writes cache lines of its own (later threads share them), and a read sums the
+// shards. Two event loops counting requests on one route then never write the same line, so a
+// count is an uncontended add where one shared atomic bounced between the cores (issue 12).
+inline constexpr std::size_t kMetricShards = 8;
+inline constexpr std::size_t kCacheLine = 64;
+// This thread's shard, in [0, kMetricShards).
+inline std::size_t metric_shard() {
+  static std::atomic<std::size_t> threads{0};
+  thread_local const std::size_t shard =
+      threads.fetch_add(1, std::memory_order_relaxed) % kMetricShards;
+  return shard;
+}
+
 class Counter {
  public:
-  void inc(std::uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
-  std::uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+  void inc(std::uint64_t n = 1) {
+    shards_[metric_shard()].v.fetch_add(n, std::memory_order_relaxed);
+  }
+  std::uint64_t value() const {
+    std::uint64_t sum = 0;
+    for (const auto& s : shards_) sum += s.v.load(std::memory_order_relaxed);
+    return sum;
+  }
 
  private:
-  std::atomic<std::uint64_t> v_{0};
+  struct alignas(kCacheLine) Shard {
+    std::atomic<std::uint64_t> v{0};
+  };
+  std::array<Shard, kMetricShards> shards_;
 };
 
 class Gauge {
@@ -44,12 +68,27 @@ class Histogram {
   const std::vector<double>& bounds() const { return bounds_; }
   // Cumulative counts per bound, then +Inf; and the sum.
   std::vector<std::uint64_t> cumulative() const;
-  double sum() const { return sum_.load(std::memory_order_relaxed); }
+  double sum() const;
 
  private:
+  // One shard's bucket counts (bounds_.size() + 1) in whole cache lines, then its sum.
+  struct alignas(kCacheLine) Line {
+    std::atomic<std::uint64_t> words[kCacheLine / sizeof(std::uint64_t)];
+  };
+  struct alignas(kCacheLine) Sum {
+    std::atomic<double> v{0};
+  };
+  std::atomic<std::uint64_t>& count(std::size_t shard, std::size_t bucket) {
+    return lines_[shard * lines_per_shard_ + bucket / 8].words[bucket % 8];
+  }
+  const std::atomic<std::uint64_t>& count(std::size_t shard, std::size_t bucket) const {
+    return lines_[shard * lines_per_shard_ + bucket / 8].words[bucket % 8];
+  }
+
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // bounds_.size() + 1
-  std::atomic<double> sum_{0};
+  std::size_t lines_per_shard_;
+  std::vector<Line> lines_;  // kMetricShards * lines_per_shard_
+  std::array<Sum, kMetricShards> sums_;
 };
 
 // Default latency buckets in seconds: 50 µs .. 10 s.

@@ -72,6 +72,9 @@ struct Server::Connection {
 struct Server::Loop {
   std::list<Connection*> connections;  // declared before ioc: connections unlink on destruction
   DateCache date;
+  // Requests in a handler now. Per loop, so that counting one writes a line no other core does
+  // (issue 12); written only by this loop's thread, read by in_flight().
+  alignas(64) std::atomic<int> in_flight{0};
   bool draining = false;
   // One thread runs this loop and only it touches the loop's sockets, so the reactor's
   // per-descriptor locking is off (UNSAFE_IO). The scheduler keeps its lock: other threads post
@@ -301,6 +304,12 @@ bool Server::admit_connection(const asio::ip::address& peer, std::string_view& r
   return true;
 }
 
+int Server::in_flight() const {
+  int n = 0;
+  for (const auto& loop : loops_) n += loop->in_flight.load(std::memory_order_relaxed);
+  return n;
+}
+
 int Server::wait_closed(std::chrono::milliseconds timeout) {
   std::unique_lock lock(closed_mutex_);
   closed_.wait_for(lock, timeout, [this] { return connections_.load() == 0; });
@@ -483,7 +492,7 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     req.peer = peer;
     split_target(req);
 
-    in_flight_.fetch_add(1);
+    loop.in_flight.fetch_add(1, std::memory_order_relaxed);
     Response res;
     try {
       // (not a conditional expression: GCC 12 destroys a co_await result in one twice)
@@ -498,7 +507,7 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     const bool keep_alive = req.msg.keep_alive() && !res.close && !loop.draining;
     const bool head = req.msg.method() == Verb::head;
     serialize(res, loop.date.now(), keep_alive, head, out);
-    in_flight_.fetch_sub(1);
+    loop.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (res.stream && has_body(res.status) && !head) {
       // The head (and whatever pipelined answers wait before it) out first, then the body piece
       // by piece: the connection holds one piece, never the body.

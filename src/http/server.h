@@ -94,7 +94,7 @@ class Server {
   void drain();
   // Open connections (in-flight or idle). After drain(), 0 means every response has been sent.
   int connections() const { return connections_.load(); }
-  int in_flight() const { return in_flight_.load(); }
+  int in_flight() const;
   // After drain(): waits until every connection has closed, at most `timeout`; returns how many
   // are still open (0: every response was sent).
   int wait_closed(std::chrono::milliseconds timeout);
@@ -129,7 +129,6 @@ class Server {
   std::vector<std::thread> threads_;
   unsigned short port_ = 0;
   std::atomic<int> connections_{0};
-  std::atomic<int> in_flight_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> draining_{false};
   std::mutex closed_mutex_;  // with closed_: wait_closed() wakes when the last connection ends
