@@ -138,8 +138,13 @@ std::vector<ConfigOption> make_options() {
                     "PostgreSQL libpq connection string or URI; several hosts (h1,h2,h3) = a "
                     "cluster: writes to the primary, reads to replicas",
                     ZTM_FIELD(storage.postgres_url)),
-      int_option("storage.postgres_connections", "pipelined PostgreSQL connections per event loop",
+      int_option("storage.postgres_connections",
+                 "pipelined PostgreSQL connections per event loop and host, for reads",
                  ZTM_FIELD(storage.postgres_connections), 1, 64),
+      int_option("storage.postgres_write_connections",
+                 "pipelined PostgreSQL connections per event loop and host, for writes (opened as "
+                 "concurrent writes need them: commits flush together)",
+                 ZTM_FIELD(storage.postgres_write_connections), 1, 64),
       int_option("storage.postgres_timeout_ms",
                  "PostgreSQL connect and statement timeout (unavailable beyond)",
                  ZTM_FIELD(storage.postgres_timeout_ms), 10, 600'000),

@@ -46,8 +46,9 @@ struct StorageConfig {
   bool sqlite_durable_commits = true;  // fsync every commit (synchronous=FULL)
   int max_pending = 10'000;            // queued storage calls beyond this are refused (503)
   std::string postgres_url = "postgresql:///ztm";  // libpq connection string or URI
-  int postgres_connections = 2;                    // pipelined connections per event loop
-  int postgres_timeout_ms = 5000;                  // connect, and each statement's round trip
+  int postgres_connections = 2;         // pipelined connections per event loop, for reads
+  int postgres_write_connections = 16;  // and for writes (group commit wants many)
+  int postgres_timeout_ms = 5000;       // connect, and each statement's round trip
   // With several hosts in postgres_url (a cluster): replicas lagging more take no reads, and
   // each host's role is asked this often.
   int postgres_max_replica_lag_ms = 1000;

@@ -84,6 +84,7 @@ PgStoreOptions postgres_options(const StorageConfig& storage, const Clock& clock
   return PgStoreOptions{
       .conninfo = storage.postgres_url,
       .connections_per_loop = storage.postgres_connections,
+      .write_connections_per_loop = storage.postgres_write_connections,
       .timeout_ms = storage.postgres_timeout_ms,
       .max_pending = storage.max_pending,
       .clock = &clock,
@@ -94,6 +95,7 @@ ReplicaRouterOptions cluster_options(const StorageConfig& storage, const Clock& 
   return ReplicaRouterOptions{
       .conninfo = storage.postgres_url,
       .connections_per_loop = storage.postgres_connections,
+      .write_connections_per_loop = storage.postgres_write_connections,
       .timeout_ms = storage.postgres_timeout_ms,
       .max_pending = storage.max_pending,
       .max_replica_lag_ms = storage.postgres_max_replica_lag_ms,

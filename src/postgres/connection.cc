@@ -85,8 +85,11 @@ struct Connection::Request {
   bool done = false;
 };
 
-Connection::Connection(Strand strand, const ConnectionOptions& options)
-    : strand_(std::move(strand)), options_(options) {}
+Connection::Connection(Strand strand, const ConnectionOptions& options,
+                       std::string application_name)
+    : strand_(std::move(strand)),
+      options_(options),
+      application_name_(std::move(application_name)) {}
 
 Connection::~Connection() {
   close(Errc::unavailable, "postgres: connection destroyed");
@@ -151,7 +154,10 @@ awaitable<Result<void>> Connection::connect() {
   state_ = State::connecting;
   const std::uint64_t gen = ++generation_;
   connect_timed_out_ = false;
-  conn_ = PQconnectStart(options_.conninfo.c_str());
+  // expand_dbname: the "dbname" value is the whole connection string (keywords or a URI).
+  const char* const keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* const values[] = {options_.conninfo.c_str(), application_name_.c_str(), nullptr};
+  conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   std::string reason;
   PostgresPollingStatusType poll = PGRES_POLLING_FAILED;
   if (conn_ && PQstatus(conn_) != CONNECTION_BAD && PQsetnonblocking(conn_, 1) == 0) {

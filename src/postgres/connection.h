@@ -37,6 +37,7 @@
 #include <concepts>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -66,15 +67,50 @@ struct ConnectionOptions {
   const ztm::Clock* clock = &ztm::Clock::system();  // must outlive the connection
 };
 
+// Whether `sql` may change data, and so runs on a pool's write connections (host.h): it does not
+// start with SELECT, or it names INSERT, UPDATE, DELETE or MERGE anywhere (a data-modifying
+// WITH, SELECT ... FOR UPDATE). Whole words, any case. Only a statement's connection depends on
+// it, never what the statement may do: a write taken for a read (a SELECT calling nextval()) still
+// runs, on a read connection.
+constexpr bool sql_writes(std::string_view sql) {
+  constexpr auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+  constexpr auto word_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  const auto word_at = [&](std::size_t i, std::string_view word) {
+    if (sql.size() - i < word.size()) return false;
+    for (std::size_t k = 0; k < word.size(); ++k)
+      if (lower(sql[i + k]) != word[k]) return false;
+    return (i == 0 || !word_char(sql[i - 1])) &&
+           (i + word.size() == sql.size() || !word_char(sql[i + word.size()]));
+  };
+  std::size_t first = 0;
+  while (first < sql.size() && !word_char(sql[first])) ++first;
+  if (!word_at(first, "select")) return true;
+  for (std::size_t i = first; i < sql.size(); ++i)
+    for (std::string_view word : {"insert", "update", "delete", "merge"})
+      if (word_at(i, word)) return true;
+  return false;
+}
+
 // A statement the store runs; prepared under `name` once per connection, on first use.
 // REQUIRES: the object outlives every connection that ran it (use static tables).
 struct Statement {
+  // `param_formats`: per parameter, 0 (text) or 1 (binary: raw bytes for bytea, no hex); nullptr:
+  // all text. A statement with a binary parameter must be given its values' lengths (Params).
+  // `result_format` 1: every column of the result in binary (bytea: raw bytes).
+  constexpr Statement(const char* statement_name, const char* statement_sql,
+                      const int* formats = nullptr, int result = 0)
+      : name(statement_name),
+        sql(statement_sql),
+        param_formats(formats),
+        result_format(result),
+        writes(sql_writes(statement_sql)) {}
   const char* name;
   const char* sql;
-  // Per parameter, 0 (text) or 1 (binary: raw bytes for bytea, no hex); nullptr: all text. A
-  // statement with a binary parameter must be given its values' lengths (Params).
-  const int* param_formats = nullptr;
-  int result_format = 0;  // 1: every column of the result in binary (bytea: raw bytes)
+  const int* param_formats;
+  int result_format;
+  bool writes;  // sql_writes(sql): a constexpr Statement decides it at compile time
 };
 
 // A statement's parameter values (nullptr = NULL), as text unless the statement says binary;
@@ -118,8 +154,9 @@ Error error_from(const PGresult* r, std::string_view what);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // Does not connect: the first request does.
-  Connection(Strand strand, const ConnectionOptions& options);
+  // Does not connect: the first request does. `application_name` is what pg_stat_activity shows
+  // unless the connection string sets one (libpq's fallback_application_name).
+  Connection(Strand strand, const ConnectionOptions& options, std::string application_name = "ztm");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -159,6 +196,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Strand strand_;
   const ConnectionOptions& options_;
+  std::string application_name_;
   PGconn* conn_ = nullptr;
   // Over PQsocket(conn_); libpq owns the fd, so it is always release()d, never closed, by us.
   std::optional<boost::asio::posix::stream_descriptor> socket_;

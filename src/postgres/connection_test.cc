@@ -85,5 +85,24 @@ TEST_F(ConnectionBackoffTest, FailedConnectsBackOffDoublingUntilTheClockMoves) {
   }
 }
 
+// Which pool lane a statement takes (host.h): decided at compile time for constexpr statements.
+static_assert(!Statement("r", "SELECT id, updated_at FROM users WHERE id = $1").writes);
+static_assert(Statement("w", "UPDATE users SET updated_at = now() WHERE id = $1").writes);
+
+TEST(Statement, WritesUnlessAPlainSelect) {
+  for (const char* read :
+       {"SELECT 1", "  select count(*) FROM users", "SELECT deleted, updates FROM t",
+        "SELECT 1 FROM disowned_buckets WHERE bucket = ztm_bucket($1)"}) {
+    EXPECT_FALSE(sql_writes(read)) << read;
+  }
+  for (const char* write :
+       {"INSERT INTO t VALUES(1)", "delete FROM t", "WITH k AS (INSERT INTO k VALUES(1)) SELECT 1",
+        "WITH x AS (SELECT 1) SELECT * FROM x", "SELECT * FROM t FOR UPDATE",
+        "SELECT 1; DELETE FROM t", "CREATE TABLE t()", "DO $$ BEGIN END $$", "",
+        "SELECT 1 FROM t WHERE EXISTS (SELECT 1) AND x IN (SELECT y FROM z) MERGE"}) {
+    EXPECT_TRUE(sql_writes(write)) << write;
+  }
+}
+
 }  // namespace
 }  // namespace ztm::postgres

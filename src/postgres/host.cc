@@ -12,9 +12,10 @@ using boost::asio::awaitable;
 LoopPool::LoopPool(const boost::asio::any_io_executor& loop,
                    std::shared_ptr<const HostOptions> options)
     : options_(std::move(options)), strand_(boost::asio::make_strand(loop)) {
-  const int n = options_->connections_per_loop < 1 ? 1 : options_->connections_per_loop;
-  for (int i = 0; i < n; ++i)
-    connections_.push_back(std::make_shared<Connection>(strand_, options_->connection));
+  for (int i = 0; i < options_->connections_per_loop; ++i)
+    readers_.push_back(std::make_shared<Connection>(strand_, options_->connection, "ztm-read"));
+  for (int i = 0; i < options_->write_connections_per_loop; ++i)
+    writers_.push_back(std::make_shared<Connection>(strand_, options_->connection, "ztm-write"));
 }
 
 LoopPool::~LoopPool() {
@@ -22,19 +23,22 @@ LoopPool::~LoopPool() {
 }
 
 awaitable<Result<QueryResult>> LoopPool::execute(const Statement& statement, Params params) {
-  std::size_t pending = 0;
-  for (const auto& c : connections_) pending += c->in_flight();
-  if (pending >= static_cast<std::size_t>(options_->max_pending))
+  // Counted here, not per connection, so calls waiting for a connect count too.
+  if (pending_ >= static_cast<std::size_t>(options_->max_pending))
     co_return Error{Errc::overloaded, "too many pending postgres requests on this event loop"};
-  auto connection = pick();
-  co_return co_await connection->execute(statement, params);
+  ++pending_;
+  auto connection = pick(statement.writes ? writers_ : readers_);
+  auto r = co_await connection->execute(statement, params);
+  --pending_;
+  co_return r;
 }
 
 // The ready connection with the fewest requests in flight; another one is connected only when
-// every ready one is busy, so a lightly loaded loop keeps one connection and one pipeline.
-std::shared_ptr<Connection> LoopPool::pick() {
+// every ready one is busy, so a lightly loaded lane keeps one connection and one pipeline, and a
+// lane of writes grows to as many connections as it has concurrent commits.
+std::shared_ptr<Connection> LoopPool::pick(const Lane& lane) {
   std::shared_ptr<Connection> ready, idle, connecting;
-  for (const auto& c : connections_) {
+  for (const auto& c : lane) {
     if (c->ready()) {
       if (!ready || c->in_flight() < ready->in_flight()) ready = c;
     } else if (c->connecting()) {
@@ -46,23 +50,25 @@ std::shared_ptr<Connection> LoopPool::pick() {
   if (ready && (ready->in_flight() == 0 || !idle)) return ready;
   if (idle) return idle;
   if (connecting) return connecting;
-  return connections_.front();  // all back off: it fails fast, naming the last error
+  return lane.front();  // all back off: it fails fast, naming the last error
 }
 
 void LoopPool::close() {
   std::lock_guard lock(close_mu_);
   if (closed_) return;
   closed_ = true;
-  for (auto& c : connections_) c->close(Errc::unavailable, "postgres: the pool was closed");
+  for (const Lane* lane : {&readers_, &writers_})
+    for (const auto& c : *lane) c->close(Errc::unavailable, "postgres: the pool was closed");
 }
 
 Host::Host(HostOptions options) {
   if (options.connection.conninfo.empty())
     throw std::invalid_argument("postgres: the connection string is empty");
-  if (options.connections_per_loop < 1 || options.connection.timeout.count() < 1 ||
-      options.max_pending < 1)
+  if (options.connections_per_loop < 1 || options.write_connections_per_loop < 1 ||
+      options.connection.timeout.count() < 1 || options.max_pending < 1)
     throw std::invalid_argument(
-        "postgres: connections_per_loop, timeout and max_pending must be positive");
+        "postgres: connections_per_loop, write_connections_per_loop, timeout and max_pending must "
+        "be positive");
   options_ = std::make_shared<const HostOptions>(std::move(options));
 }
 

@@ -27,13 +27,23 @@
 
 namespace ztm::postgres {
 
+// Reads and writes take separate connections (Statement::writes decides), because they want
+// opposite things. A read costs the server CPU only: many requests pipelined on few connections
+// share round trips and wake-ups, so a few read connections go a long way. A write waits for its
+// commit's WAL flush, and one backend commits its pipeline's statements one after another, so
+// concurrent commits -- which PostgreSQL flushes together (group commit) -- need as many
+// connections as there are writes worth flushing at once.
 struct HostOptions {
   ConnectionOptions connection;
-  int connections_per_loop = 2;  // >= 1; each is pipelined, so a few go a long way
-  int max_pending = 10000;       // requests in flight on one loop beyond which -> overloaded
+  int connections_per_loop = 2;         // >= 1: for reads; each is pipelined
+  int write_connections_per_loop = 16;  // >= 1: for statements that write
+  int max_pending = 10000;  // requests in flight on one loop (reads and writes) -> overloaded
 };
 
-// The connections of one host on one event loop. Internal to Host (public for its tests).
+// The connections of one host on one event loop: a lane of read connections and a lane of write
+// connections, each opened on demand (see pick()). pg_stat_activity shows them as application
+// "ztm-read" and "ztm-write" unless the connection string names one. Internal to Host (public
+// for its tests).
 class LoopPool final : public LoopLocal {
  public:
   LoopPool(const boost::asio::any_io_executor& loop, std::shared_ptr<const HostOptions> options);
@@ -49,12 +59,15 @@ class LoopPool final : public LoopLocal {
   void close() override;
 
  private:
-  std::shared_ptr<Connection> pick();
+  using Lane = std::vector<std::shared_ptr<Connection>>;
+  static std::shared_ptr<Connection> pick(const Lane& lane);
 
   std::shared_ptr<const HostOptions> options_;
   Strand strand_;
-  std::vector<std::shared_ptr<Connection>> connections_;
-  std::mutex close_mu_;  // close() may come from ~Host and from the loop's shutdown
+  Lane readers_;
+  Lane writers_;
+  std::size_t pending_ = 0;  // calls in execute(), waiting for a connect included
+  std::mutex close_mu_;      // close() may come from ~Host and from the loop's shutdown
   bool closed_ = false;
 };
 

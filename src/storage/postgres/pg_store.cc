@@ -21,6 +21,7 @@ postgres::HostOptions host_options(const PgStoreOptions& o) {
   h.connection.timeout = std::chrono::milliseconds(o.timeout_ms);
   h.connection.clock = o.clock;
   h.connections_per_loop = o.connections_per_loop;
+  h.write_connections_per_loop = o.write_connections_per_loop;
   h.max_pending = o.max_pending;
   return h;
 }

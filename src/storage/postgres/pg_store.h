@@ -28,7 +28,8 @@ namespace ztm::storage {
 
 struct PgStoreOptions {
   std::string conninfo = "postgresql:///ztm";  // libpq keyword/value string or URI
-  int connections_per_loop = 2;
+  int connections_per_loop = 2;                // for reads (postgres/host.h)
+  int write_connections_per_loop = 16;         // for statements that write
   int timeout_ms = 5000;    // connect; each statement's round trip; migrations' lock wait x12
   int max_pending = 10000;  // requests in flight per event loop beyond which calls are overloaded
   const Clock* clock = &Clock::system();  // the reconnect back-off; must outlive the store

@@ -153,6 +153,10 @@ boost::asio::awaitable<void> get_into(Store& store, UserId id,
                                       std::optional<Result<StoredUser>>& out) {
   out.emplace(co_await store.get_user(id));
 }
+boost::asio::awaitable<void> update_into(Store& store, User u,
+                                         std::optional<Result<StoredUser>>& out) {
+  out.emplace(co_await store.update_user(std::move(u), std::nullopt));
+}
 boost::asio::awaitable<void> create_into(Store& store, User u,
                                          std::optional<Result<StoredUser>>& out) {
   out.emplace(co_await store.create_user(std::move(u)));
@@ -188,26 +192,101 @@ TEST(PgStore, ManyCoroutinesOnOneLoopShareOnePipelinedConnection) {
 TEST(PgStore, AFailingRequestDoesNotAbortOthersInThePipeline) {
   constexpr int kCalls = 100;
   auto& pg = PostgresInstance::shared();
-  auto store = test::migrated_store(pg, {.connections_per_loop = 1});
+  auto store =
+      test::migrated_store(pg, {.connections_per_loop = 1, .write_connections_per_loop = 1});
   ASSERT_EQ(outcome(run_sync(store->create_user(sample_user(1)))), "ok");
   boost::asio::io_context io;
-  std::vector<std::optional<Result<StoredUser>>> creates(kCalls), gets(kCalls);
-  for (std::size_t i = 0; i < kCalls; ++i) {  // interleaved: every other request fails
+  std::vector<std::optional<Result<StoredUser>>> creates(kCalls), others(kCalls), gets(kCalls);
+  for (std::size_t i = 0; i < kCalls; ++i) {  // interleaved on one write connection: every other
+                                              // create fails (the same id)
     boost::asio::co_spawn(io, create_into(*store, sample_user(2), creates[i]),
+                          boost::asio::detached);
+    boost::asio::co_spawn(io,
+                          create_into(*store, sample_user(static_cast<UserId>(100 + i)), others[i]),
                           boost::asio::detached);
     boost::asio::co_spawn(io, get_into(*store, 1, gets[i]), boost::asio::detached);
   }
   io.run();
   int created = 0;
   for (std::size_t i = 0; i < kCalls; ++i) {
-    ASSERT_TRUE(creates[i].has_value() && gets[i].has_value());
+    ASSERT_TRUE(creates[i].has_value() && others[i].has_value() && gets[i].has_value());
     created += creates[i]->ok();
     if (!creates[i]->ok()) {
       EXPECT_EQ(errc(*creates[i]), "conflict");
     }
+    EXPECT_EQ(outcome(*others[i]), "ok");
     EXPECT_EQ(outcome(*gets[i]), "ok");
   }
   EXPECT_EQ(created, 1);
+}
+
+// How many of the store's backends on `db` each lane has, and what they ran last.
+std::string backends_by_lane(PostgresInstance& pg, const std::string& db) {
+  return pg.query("postgres",
+                  "SELECT string_agg(application_name || ':' || n || ':' || queries, ' ' ORDER BY "
+                  "application_name) FROM (SELECT application_name, count(*) AS n, "
+                  "string_agg(DISTINCT split_part(query, ' ', 1), ',') AS queries "
+                  "FROM pg_stat_activity WHERE datname = '" +
+                      db +
+                      "' AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                      "GROUP BY application_name) lanes");
+}
+
+TEST(PgStore, ReadsAndWritesTakeTheirOwnPipelinedConnections) {
+  constexpr int kCalls = 64;
+  auto& pg = PostgresInstance::shared();
+  std::string db;
+  auto store =
+      test::migrated_store(pg, {.connections_per_loop = 1, .write_connections_per_loop = 4}, &db);
+  for (UserId id = 1; id <= 8; ++id) {
+    ASSERT_EQ(outcome(run_sync(store->create_user(sample_user(id)))), "ok");
+  }
+  boost::asio::io_context io;  // kept alive: its pool's connections stay open to be counted
+  std::vector<std::optional<Result<StoredUser>>> gets(kCalls), updates(kCalls);
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    boost::asio::co_spawn(io, get_into(*store, static_cast<UserId>(1 + i % 8), gets[i]),
+                          boost::asio::detached);
+    boost::asio::co_spawn(
+        io, update_into(*store, sample_user(static_cast<UserId>(1 + i % 8)), updates[i]),
+        boost::asio::detached);
+  }
+  io.run();
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(gets[i].has_value() && updates[i].has_value());
+    EXPECT_EQ(outcome(*gets[i]), "ok");
+    EXPECT_EQ(outcome(*updates[i]), "ok");
+  }
+  // 64 reads pipelined on one connection; 64 concurrent writes spread over all four write
+  // connections (each opened while the others were busy), and no statement on the wrong lane.
+  EXPECT_EQ(backends_by_lane(pg, db), "ztm-read:1:SELECT ztm-write:4:UPDATE");
+}
+
+// Calls beyond max_pending on a loop are refused at once, reads and writes counted together,
+// those still waiting for their connection included.
+TEST(PgStore, MaxPendingBoundsReadsAndWritesTogether) {
+  constexpr int kCalls = 15;
+  auto& pg = PostgresInstance::shared();
+  auto store = test::migrated_store(pg, {.max_pending = 10});
+  ASSERT_EQ(outcome(run_sync(store->create_user(sample_user(1)))), "ok");
+  boost::asio::io_context io;  // a fresh loop: every call below starts before any connect ends
+  std::vector<std::optional<Result<StoredUser>>> gets(kCalls), updates(kCalls);
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    boost::asio::co_spawn(io, get_into(*store, 1, gets[i]), boost::asio::detached);
+    boost::asio::co_spawn(io, update_into(*store, sample_user(1), updates[i]),
+                          boost::asio::detached);
+  }
+  io.run();
+  int ok = 0, overloaded = 0;
+  for (const auto* results : {&gets, &updates})
+    for (const auto& r : *results) {
+      ASSERT_TRUE(r.has_value());
+      ok += r->ok();
+      overloaded += errc(*r) == "overloaded";
+    }
+  EXPECT_EQ(ok, 10);
+  EXPECT_EQ(overloaded, 2 * kCalls - 10);
+  // Once those are done the loop takes calls again.
+  EXPECT_EQ(outcome(test::run_on(io, store->get_user(1))), "ok");
 }
 
 TEST(PgStore, AnUnmigratedDatabaseFailsAndWorksOnceMigrated) {
@@ -233,6 +312,7 @@ TEST(PgStore, InvalidTextIsInvalidArgument) {
 TEST(PgStore, NonsenseOptionsThrow) {
   EXPECT_THROW(PgStore({.conninfo = ""}), std::invalid_argument);
   EXPECT_THROW(PgStore({.connections_per_loop = 0}), std::invalid_argument);
+  EXPECT_THROW(PgStore({.write_connections_per_loop = 0}), std::invalid_argument);
   EXPECT_THROW(PgStore({.timeout_ms = 0}), std::invalid_argument);
 }
 

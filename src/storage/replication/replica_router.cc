@@ -88,6 +88,7 @@ ReplicaRouter::ReplicaRouter(ReplicaRouterOptions options)
     h.connection.timeout = std::chrono::milliseconds(options_.timeout_ms);
     h.connection.clock = options_.clock;
     h.connections_per_loop = options_.connections_per_loop;
+    h.write_connections_per_loop = options_.write_connections_per_loop;
     h.max_pending = options_.max_pending;
     hosts_.push_back(std::make_unique<postgres::Host>(std::move(h)));
     counts_.push_back(std::make_unique<Counts>());

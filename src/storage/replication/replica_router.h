@@ -59,9 +59,10 @@
 namespace ztm::storage {
 
 struct ReplicaRouterOptions {
-  std::string conninfo;  // libpq multi-host form: see cluster_conninfo.h
-  int connections_per_loop = 2;
-  int timeout_ms = 5000;  // connect; each statement's round trip (discovery's too)
+  std::string conninfo;                 // libpq multi-host form: see cluster_conninfo.h
+  int connections_per_loop = 2;         // per host, for reads (postgres/host.h)
+  int write_connections_per_loop = 16;  // per host; only the primary's are used
+  int timeout_ms = 5000;                // connect; each statement's round trip (discovery's too)
   int max_pending = 10000;
   int max_replica_lag_ms = 1000;    // replicas not proven this fresh take no reads (topology.h)
   int discovery_interval_ms = 250;  // well under max_replica_lag_ms: a replica's freshness is

@@ -78,6 +78,12 @@ class ReplicaRouterTest : public ::testing::Test {
       return false;
     }
   }
+  // How many of the router's connections to `server` are in the pool lane `application_name`.
+  std::string lane_backends(const PostgresInstance& server, const std::string& application_name) {
+    return server.query("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                        db_ + "' AND application_name = '" + application_name +
+                                        "'");
+  }
   Result<StoredUser> get(ReplicaRouter& r, UserId id) { return run_on(io_, r.get_user(id)); }
   Result<StoredUser> create(ReplicaRouter& r, UserId id) {
     return run_on(io_, r.create_user(sample_user(id)));
@@ -100,6 +106,13 @@ TEST_F(ReplicaRouterTest, DiscoversRolesSpreadsReadsOverReplicasAndWritesToThePr
   EXPECT_EQ(router->reads(kPrimary), 0u);
   EXPECT_EQ(router->reads(kReplicaA), 50u);
   EXPECT_EQ(router->reads(kReplicaB), 50u);
+  // The write took a write connection of the primary's pool (postgres/host.h); the replicas'
+  // pools opened read connections only.
+  EXPECT_EQ(lane_backends(primary_, "ztm-write"), "1");
+  for (const PostgresInstance* replica : {&a_, &b_}) {
+    EXPECT_EQ(lane_backends(*replica, "ztm-write"), "0");
+    EXPECT_NE(lane_backends(*replica, "ztm-read"), "0");
+  }
   // Metrics name each host with its role.
   MetricsRegistry registry;
   router->register_metrics(registry);
