@@ -20,8 +20,6 @@ using app::UserService;
 using http::Response;
 using http::Verb;
 
-namespace {}  // namespace
-
 struct Api::EndpointMetrics {
   Labels labels;
   Histogram* latency = nullptr;
