@@ -76,10 +76,12 @@ if "$ztm" config print --storage.backend postgres >/dev/null 2>&1; then
   # and hardly db1 (the L1 copy answers them), and the figures say so.
   usage() { "$ztm" lab status --json --dir "$dir" | jq -r --arg h "$1" --arg f "$2" '.hosts[] | select(.name == $h) | .usage[$f]'; }
   web_before=$(usage web1 cpu_seconds); db_before=$(usage db1 cpu_seconds)
-  check "db: 20000 cached reads on web1" "$ztm" bench -n 20000 -d 20 -c 8 "$url/users/12"
+  # 50000: at ~10 µs of CPU each (lab overheads included) that is ~0.5 s on web1, well above the
+  # 0.2 s checked below (20000 came to 0.19 s once a cached read got cheaper, issue 12).
+  check "db: 50000 cached reads on web1" "$ztm" bench -n 50000 -d 20 -c 8 "$url/users/12"
   web_used=$(awk -v a="$web_before" -v b="$(usage web1 cpu_seconds)" 'BEGIN { print b - a }')
   db_used=$(awk -v a="$db_before" -v b="$(usage db1 cpu_seconds)" 'BEGIN { print b - a }')
-  echo "lab: CPU during 20000 cached reads on web1: web1 ${web_used} s, db1 ${db_used} s" >&2
+  echo "lab: CPU during 50000 cached reads on web1: web1 ${web_used} s, db1 ${db_used} s" >&2
   check "db: web1's CPU rose under its load" awk -v u="$web_used" 'BEGIN { exit !(u > 0.2) }'
   check "db: db1's rose less than a fifth of that" awk -v u="$web_used" -v d="$db_used" 'BEGIN { exit !(d < u / 5) }'
   check "db: each host's memory is its own" awk -v w="$(usage web1 memory_bytes)" -v d="$(usage db1 memory_bytes)" \
