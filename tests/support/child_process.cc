@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -154,8 +155,35 @@ void EngineProcess::kill() {
   pid_ = -1;
 }
 
+namespace {
+
+// Whether every thread of `pid` is stopped ('T' in /proc/PID/task/TID/stat) or gone.
+bool all_threads_stopped(pid_t pid) {
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    const auto close = stat.rfind(')');  // the state follows the command, which may hold spaces
+    if (close == std::string::npos || close + 2 >= stat.size()) continue;  // the thread is gone
+    const char state = stat[close + 2];
+    if (state != 'T' && state != 't' && state != 'Z' && state != 'X') return false;  // Z, X: gone
+  }
+  return !ec;
+}
+
+}  // namespace
+
+void stop_process(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  if (!eventually([pid] { return all_threads_stopped(pid); }, std::chrono::seconds(5),
+                  std::chrono::milliseconds(1)))
+    throw std::runtime_error("process " + std::to_string(pid) + " did not stop on SIGSTOP");
+}
+
 void EngineProcess::pause() {
-  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  if (pid_ > 0) stop_process(pid_);
 }
 
 void EngineProcess::resume() {

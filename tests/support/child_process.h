@@ -72,4 +72,9 @@ class EngineProcess {
   pid_t pid_ = -1;
 };
 
+// SIGSTOP to `pid`, then waits (at most 5 s) until every thread of it is stopped: kill() returns
+// before a running multi-threaded process has stopped, and a test that pauses an engine must not
+// have its next call answered meanwhile. Throws std::runtime_error when it does not stop.
+void stop_process(pid_t pid);
+
 }  // namespace ztm::test

@@ -239,7 +239,7 @@ void RedisInstance::kill() {
 }
 
 void RedisInstance::pause() {
-  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  if (pid_ > 0) stop_process(pid_);
 }
 
 void RedisInstance::resume() {
