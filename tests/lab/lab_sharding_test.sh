@@ -316,26 +316,30 @@ check "the map: five shards of 204 or 205 buckets, nothing fenced" test \
 
 # --- rebalance by load: a hot spot the servers report, under the same Zipf load -------------------
 # Four new users in four buckets of one shard, written back to back by a second ledger load
-# (4 threads, one user each, writes only): their shard gets far busier than the mean. `rebalance --by load`
+# (4 threads, one user each, writes only): their shard gets far busier than the mean (1.5-1.7x on
+# a quiet machine; once under 1.4x for 60 s in CI, the sanitizer builds beside it, hence the gate
+# at 1.3x within 90 s). Not more writers: eight made the cutovers' reverse step (a logical slot
+# that waits for the writes in flight) take 3 s, past the servers' 2 s hold, and writes failed. `rebalance --by load`
 # moves buckets by the requests/s the servers report until each shard is within 10 % of the
 # mean, the hot buckets among them, while they are written. Measured by the servers' next
 # reports, not by the plan: the busiest shard's calls/s over the mean falls; every write of the
 # hot spot answered, and audited at the end like the rest.
 echo hotspot >"$load/phase"  # the Zipf load's requests from here are tagged apart from the 4 -> 5
-seq 1 40 | xargs -P 4 -I{} curl -s -m 10 -X POST -H 'Content-Type: application/json' \
+seq 1 80 | xargs -P 4 -I{} curl -s -m 10 -X POST -H 'Content-Type: application/json' \
   -H "Authorization: Bearer $admin_token" -d "$(profile "H{}")" "$lb/users" | jq -r '.id // empty' >"$work/fresh"
 map=$(shard_map)
 while read -r id; do  # id bucket shard
   b=$(sql "$(primary_of s1)" "SELECT ztm_bucket($id)")
   echo "$id $b $(jq -r --argjson b "$b" '.buckets[$b]' <<<"$map")"
 done <"$work/fresh" >"$work/fresh.where"
-hot_shard=$(awk '!seen[$2]++ { n[$3]++ } END { for (s in n) if (n[s] >= 4) { print s; exit } }' "$work/fresh.where")
-check "four of 40 new users in distinct buckets of one shard" test -n "$hot_shard"
-awk -v s="$hot_shard" '$3 == s && !seen[$2]++ { print $1 }' "$work/fresh.where" | head -n 4 >"$work/hotspot.ids"
+hot_users=4
+hot_shard=$(awk -v k=$hot_users '!seen[$2]++ { n[$3]++ } END { for (s in n) if (n[s] >= k) { print s; exit } }' "$work/fresh.where")
+check "$hot_users of 80 new users in distinct buckets of one shard" test -n "$hot_shard"
+awk -v s="$hot_shard" '$3 == s && !seen[$2]++ { print $1 }' "$work/fresh.where" | head -n $hot_users >"$work/hotspot.ids"
 hotspot="$work/hotspot"
 mkdir -p "$hotspot"
 python3 "$(dirname "$0")/ledger_load.py" run --base "$lb" --token "$admin_token" --ids "$work/hotspot.ids" \
-  --out "$hotspot" --threads 4 --write-share 1 --create-share 0 --seconds 300 --requests 500000 \
+  --out "$hotspot" --threads $hot_users --write-share 1 --create-share 0 --seconds 300 --requests 500000 \
   >"$work/hotspot.out" 2>&1 &
 hotspot_pid=$!
 trap '[ -n "${hotspot_pid:-}" ] && kill "$hotspot_pid" 2>/dev/null; lab_cleanup' EXIT
@@ -348,24 +352,27 @@ shard_spread() {  # the busiest shard's calls/s over the mean, from `ztm shard s
       else printf "%.3f\n", top / (sum / n) }'
 }
 spread_above() { spread_before=$(shard_spread "$hot_shard"); awk -v a="$spread_before" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
-check "the servers' reports show the hot spot: $hot_shard the busiest shard, at 1.4x the mean or more" \
-  until_ok 60 spread_above 1.4 || { shard_cmd status >&2; tail -5 "$work/hotspot.out" >&2; }
+check "the servers' reports show the hot spot: $hot_shard the busiest shard, at 1.3x the mean or more" \
+  until_ok 90 spread_above 1.3 || { shard_cmd status >&2; tail -5 "$work/hotspot.out" >&2; }
 out=$(timeout 300 ip netns exec ztm-etcd1 "$ztm" shard rebalance --shards 5 --by load --etcd 10.77.1.5:2379 "${admin[@]}" 2>&1)
 check "rebalance --by load" test $? -eq 0 || echo "$out" >&2
 sed "s/^/lab_sharding: rebalance by load: /" <<<"$out"
 hot_moved() {  # how many of the hot spot's buckets left their shard
   local now b moved=0
   now=$(shard_map)
-  for b in $(awk -v s="$hot_shard" '$3 == s && !seen[$2]++ { print $2 }' "$work/fresh.where" | head -n 4); do
+  for b in $(awk -v s="$hot_shard" '$3 == s && !seen[$2]++ { print $2 }' "$work/fresh.where" | head -n $hot_users); do
     [ "$(jq -r --argjson b "$b" '.buckets[$b]' <<<"$now")" = "$hot_shard" ] || moved=$((moved + 1))
   done
   echo "$moved"
 }
 check "rebalance --by load moved hot spot buckets off $hot_shard" test "$(hot_moved)" -ge 1
-spread_below() { spread_after=$(shard_spread); awk -v a="$spread_after" -v b="$1" 'BEGIN { exit !(a > 0 && a <= b) }'; }
-check "the servers' next reports: the busiest shard within 1.3x the mean (${spread_before}x before)" \
+spread_below() {  # within $1 of the mean and below the spread before
+  spread_after=$(shard_spread)
+  awk -v a="$spread_after" -v b="$1" -v was="$spread_before" 'BEGIN { exit !(a > 0 && a <= b && a < was) }'
+}
+check "the servers' next reports: the busiest shard within 1.3x the mean, below the ${spread_before}x before" \
   until_ok 40 spread_below 1.3 || shard_cmd status >&2
-echo "lab_sharding: busiest shard's calls/s over the mean: ${spread_before}x before the rebalance by load, ${spread_after}x after ($(hot_moved) of 4 hot buckets moved off $hot_shard)"
+echo "lab_sharding: busiest shard's calls/s over the mean: ${spread_before}x before the rebalance by load, ${spread_after}x after ($(hot_moved) of $hot_users hot buckets moved off $hot_shard)"
 kill -TERM "$hotspot_pid"
 wait "$hotspot_pid"
 hotspot_pid=
