@@ -10,6 +10,7 @@
 
 #include "api/errors.h"
 #include "core/log.h"
+#include "core/thread_ordinal.h"
 
 namespace ztm::api {
 
@@ -169,14 +170,12 @@ boost::asio::awaitable<Response> Api::ready(http::Request&) {
   co_return res;
 }
 
-boost::asio::awaitable<Response> Api::dispatch(http::Request& req, int& endpoint) {
-  const auto match = router_.match(req);
-  endpoint = match.endpoint;
-  if (match.handler) co_return co_await (*match.handler)(req);
+// A request no route takes: a static file of the browser client, else 404 or 405.
+Response Api::unrouted(const http::Request& req, const http::Router::Match& match) const {
   const auto method = req.msg.method();
   if (match.status == 404 && static_files_ && (method == Verb::get || method == Verb::head))
-    if (auto file = static_files_->serve(req)) co_return std::move(*file);
-  co_return unmatched(req, match);
+    if (auto file = static_files_->serve(req)) return std::move(*file);
+  return unmatched(req, match);
 }
 
 Response Api::unmatched(const http::Request& req, const http::Router::Match& match) const {
@@ -203,15 +202,20 @@ boost::asio::awaitable<Response> Api::handle(http::Request& req) {
   const Trace trace = traced ? *traced : Trace::start(sample_percent(options_.trace_sample_pct));
   req.request_id = id;
   req.trace = &trace;
-  int endpoint = -1;
+  const auto match = router_.match(req);
   Response res;
   try {
-    res = co_await dispatch(req, endpoint);
+    // The route's handler awaited here, not in a coroutine of its own: a frame less per request.
+    // (Not a conditional expression: GCC 12 destroys a co_await result in one twice.)
+    if (match.handler)
+      res = co_await (*match.handler)(req);
+    else
+      res = unrouted(req, match);
   } catch (const std::exception& e) {
     res = http::json_error(500, "internal", "internal error");
     res.detail = std::string("handler threw: ") + e.what();
   }
-  co_return finish(endpoint, req, std::move(res), id, start);
+  co_return finish(match.endpoint, req, std::move(res), id, start);
 }
 
 Response Api::finish(int endpoint, const http::Request& req, Response res, std::string_view id,
@@ -296,12 +300,7 @@ std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours
   // Our own: a prefix, then a counter, in hex, each at least 8 digits. Each thread counts on its
   // own (no shared atomic per request, issue 12) under its own prefix: the process's random one
   // plus the thread's ordinal.
-  struct ThreadIds {
-    std::uint32_t ordinal;
-    std::uint64_t next = 0;
-  };
-  static std::atomic<std::uint32_t> threads{0};
-  thread_local ThreadIds mine{threads.fetch_add(1, std::memory_order_relaxed)};
+  thread_local std::uint64_t next = 0;
   const auto hex = [&](char* at, std::uint64_t n) {
     char digits[16];
     char* end = std::to_chars(digits, digits + sizeof digits, n, 16).ptr;
@@ -310,8 +309,8 @@ std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours
     std::fill_n(at, pad, '0');
     return std::copy(digits, end, at + pad);
   };
-  char* end = hex(ours.data(), static_cast<std::uint32_t>(id_prefix_ + mine.ordinal));
-  end = hex(end, mine.next++);
+  char* end = hex(ours.data(), static_cast<std::uint32_t>(id_prefix_ + thread_ordinal()));
+  end = hex(end, next++);
   return {ours.data(), static_cast<std::size_t>(end - ours.data())};
 }
 

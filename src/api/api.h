@@ -73,7 +73,7 @@ class Api {
   // reads them from an edge), see finish().
   template <class Handler>
   void add_public_read(std::string pattern, Handler handler);
-  boost::asio::awaitable<http::Response> dispatch(http::Request& req, int& endpoint);
+  http::Response unrouted(const http::Request& req, const http::Router::Match& match) const;
   http::Response unmatched(const http::Request& req, const http::Router::Match& match) const;
   // Request id, metrics and access log of a finished request; returns `res` with X-Request-Id.
   http::Response finish(int endpoint, const http::Request& req, http::Response res,

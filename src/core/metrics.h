@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/thread_ordinal.h"
+
 namespace ztm {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -26,10 +28,7 @@ inline constexpr std::size_t kMetricShards = 8;
 inline constexpr std::size_t kCacheLine = 64;
 // This thread's shard, in [0, kMetricShards).
 inline std::size_t metric_shard() {
-  static std::atomic<std::size_t> threads{0};
-  thread_local const std::size_t shard =
-      threads.fetch_add(1, std::memory_order_relaxed) % kMetricShards;
-  return shard;
+  return thread_ordinal() % kMetricShards;
 }
 
 class Counter {
