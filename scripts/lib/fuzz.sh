@@ -21,32 +21,35 @@ fuzz_build() {
   cmake --build build-fuzz --target fuzzers
 }
 
-# fuzz_run [NAME...]: runs each harness (default: all) and prints libFuzzer's last status line
-# (runs, cov, ft, exec/s). A crash, sanitizer report, timeout (-timeout s per input) or memory
-# beyond -rss_limit_mb fails the stage; the input that did it stays in build-fuzz/runs/NAME/crashes/.
+# fuzz_run [NAME...]: runs each harness (default: all), as many at a time as there are cores, and
+# prints libFuzzer's last status line of each (runs, cov, ft, exec/s). A crash, sanitizer report,
+# timeout (-timeout s per input) or memory beyond -rss_limit_mb fails the stage; the input that
+# did it stays in build-fuzz/runs/NAME/crashes/.
 fuzz_run() {
-  local names=("$@") failed=() name run flags
+  local names=("$@")
   [ ${#names[@]} -gt 0 ] || names=("${FUZZERS[@]}")
-  for name in "${names[@]}"; do
-    run=build-fuzz/runs/$name
-    rm -rf "$run"
-    mkdir -p "$run/corpus" "$run/crashes"
-    cp -R "fuzz/corpus/$name/." "$run/corpus/"
-    if [ -d "fuzz/regressions/$name" ]; then cp -R "fuzz/regressions/$name/." "$run/corpus/"; fi
-    flags=()
-    if [ -f "fuzz/$name.dict" ]; then flags+=("-dict=fuzz/$name.dict"); fi
-    if [ -n "${FUZZ_MAX_LEN[$name]:-}" ]; then flags+=("-max_len=${FUZZ_MAX_LEN[$name]}"); fi
-    if "build-fuzz/fuzz/${name}_fuzzer" "${flags[@]}" -max_total_time="$FUZZ_SECONDS" \
-      -rss_limit_mb=2048 -timeout=5 -print_final_stats=1 -artifact_prefix="$run/crashes/" \
-      "$run/corpus" >"$run/log" 2>&1; then
-      echo "$name: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$run/log" | tail -1)"
-    else
-      failed+=("$name")
-      tail -n 60 "$run/log" >&2
-      fuzz_failure_help "$name" "$run" >&2
-    fi
-  done
-  [ ${#failed[@]} -eq 0 ] || { echo "fuzz: failed: ${failed[*]}" >&2; return 1; }
+  printf '%s\n' "${names[@]}" |
+    xargs -P "$(nproc)" -I{} bash -c '. scripts/lib/fuzz.sh && fuzz_one "$1"' fuzz_one {} ||
+    { echo "fuzz: failed (above: which, and what to do)" >&2; return 1; }
+}
+
+# fuzz_one NAME: one harness for FUZZ_SECONDS on a copy of its seeds and regressions.
+fuzz_one() {
+  local name=$1 run=build-fuzz/runs/$1 flags=()
+  rm -rf "$run"
+  mkdir -p "$run/corpus" "$run/crashes"
+  cp -R "fuzz/corpus/$name/." "$run/corpus/"
+  if [ -d "fuzz/regressions/$name" ]; then cp -R "fuzz/regressions/$name/." "$run/corpus/"; fi
+  if [ -f "fuzz/$name.dict" ]; then flags+=("-dict=fuzz/$name.dict"); fi
+  if [ -n "${FUZZ_MAX_LEN[$name]:-}" ]; then flags+=("-max_len=${FUZZ_MAX_LEN[$name]}"); fi
+  if "build-fuzz/fuzz/${name}_fuzzer" "${flags[@]}" -max_total_time="$FUZZ_SECONDS" \
+    -rss_limit_mb=2048 -timeout=5 -print_final_stats=1 -artifact_prefix="$run/crashes/" \
+    "$run/corpus" >"$run/log" 2>&1; then
+    echo "$name: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$run/log" | tail -1)"
+  else
+    { tail -n 60 "$run/log"; fuzz_failure_help "$name" "$run"; } >&2
+    return 1
+  fi
 }
 
 fuzz_failure_help() {
