@@ -261,9 +261,52 @@ void Supervisor::stop(Proc& p, int sig, const char* state) {
   exited(p, status, state);
 }
 
+// Every process is signalled once no running process of another engine starts `after` it (web
+// servers before their databases, Patroni before etcd; a replica's Patroni, which starts after
+// the primary's, stops beside it), and the signalled ones are reaped together: a teardown takes
+// its longest chain of stops, not their sum (stage cache: 12 s, of which 10.5 s were its three
+// Patroni nodes stopped one after the other). Each has kStopTimeout, then SIGKILL.
 void Supervisor::stop_all() {
-  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it)
-    stop(*it, it->spec ? it->spec->stop_signal : SIGTERM, "stopped");
+  struct Stopping {
+    Proc* p;
+    Clock::time_point deadline;
+  };
+  std::vector<Stopping> stopping;
+  auto needed = [&](const Proc& p) {  // by a running client of it
+    for (const auto& q : procs_)
+      if (q.pid != 0 && q.def->engine != p.def->engine &&
+          std::find(q.def->after.begin(), q.def->after.end(), p.name) != q.def->after.end())
+        return true;
+    return false;
+  };
+  auto signalled = [&](const Proc& p) {
+    return std::any_of(stopping.begin(), stopping.end(),
+                       [&](const Stopping& s) { return s.p == &p; });
+  };
+  for (;;) {
+    for (auto& p : procs_) {
+      if (p.pid == 0) {
+        if (p.state == "pending" || p.state == "exited") p.state = "stopped";
+      } else if (!signalled(p) && !needed(p)) {
+        ::kill(p.pid, p.spec ? p.spec->stop_signal : SIGTERM);
+        stopping.push_back({&p, Clock::now() + kStopTimeout});
+      }
+    }
+    if (stopping.empty()) break;
+    std::this_thread::sleep_for(milliseconds(10));
+    for (auto it = stopping.begin(); it != stopping.end();) {
+      int status = 0;
+      const bool late = Clock::now() > it->deadline;
+      if (late) ::kill(-it->p->pid, SIGKILL);
+      if (::waitpid(it->p->pid, &status, late ? 0 : WNOHANG) == 0) {
+        ++it;
+        continue;
+      }
+      exited(*it->p, status, "stopped");
+      it = stopping.erase(it);
+    }
+  }
+  save();
 }
 
 std::vector<Proc*> Supervisor::targets(const std::string& target) {
