@@ -156,9 +156,10 @@ fetch clients1 "${edge_url[edge1]}/me"
 check "3: anonymous GET /me: the origin's 401, never the personal answer" is "401 MISS -"
 
 # --- 4. an unsafe request through an edge invalidates the URL there -------------------------------
-fetch clients1 "${edge_url[edge1]}/users/12"  # a hit, or a refetch if its 3 s have passed
-fetch clients1 "${edge_url[edge1]}/users/12"
-check "4: /users/12 cached at edge1" is "200 HIT -"
+# A fresh hit, polled: past its 3 s the copy is served stale while Varnish refetches it in the
+# background, which on a loaded machine can take longer than one more GET (seen in CI).
+fresh_hit() { fetch clients1 "${edge_url[edge1]}/users/12" && [ "$(verdict)" = "200 HIT -" ]; }
+check "4: /users/12 cached at edge1" until_ok 5 fresh_hit || echo "  last: $(verdict)" >&2
 etag_before=$(header ETag)
 city="Boston $RANDOM"
 jq --arg c "$city" '.address.city = $c' "$work/body" >"$work/user.json"
