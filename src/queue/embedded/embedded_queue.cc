@@ -5,9 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <list>
+#include <mutex>
 #include <stdexcept>
 
 #include "queue/queue_checks.h"
@@ -24,7 +28,6 @@ using sqlite::Connection;
 using sqlite::Statement;
 
 constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
-constexpr milliseconds kTick{5};  // how often a waiting fetch looks for a local wake-up
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -195,8 +198,30 @@ struct EmbeddedQueue::QueueDatabase {
   std::int64_t now_ms() const { return unix_ms(options.clock->now()); }
 
   const EmbeddedQueueOptions options;
-  // Bumped by every publish and nak of this process: a waiting fetch looks again.
-  std::atomic<std::uint64_t> wakeups{0};
+  // A fetch's bell, rung by every publish and nak of this process (from any thread: a
+  // concurrent channel is thread-safe; one ring is kept until taken). A fetch that found nothing
+  // sleeps until its bell rings or its next poll: an idle worker wakes only to poll (issue 12: a
+  // 5 ms tick looking for a wake-up cost an idle single server 2 % of a core).
+  using Bell = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+  void wake() {
+    std::lock_guard lock(bells_mutex);
+    for (Bell* bell : bells) bell->try_send(boost::system::error_code{});
+  }
+  // Rings on wake() while alive.
+  struct HungBell {
+    QueueDatabase& db;
+    std::list<Bell*>::iterator it;
+    HungBell(QueueDatabase& d, Bell& bell) : db(d) {
+      std::lock_guard lock(db.bells_mutex);
+      it = db.bells.insert(db.bells.end(), &bell);
+    }
+    ~HungBell() {
+      std::lock_guard lock(db.bells_mutex);
+      db.bells.erase(it);
+    }
+  };
+  std::mutex bells_mutex;
+  std::list<Bell*> bells;         // of the fetches running now
   std::atomic<int> waiting{0};    // fetches that found nothing and wait for a wake-up or a poll
   int publishes_since_purge = 0;  // touched only holding the writer
   sqlite::Database db;            // declared last: its pool is joined before the rest goes
@@ -233,7 +258,7 @@ awaitable<Result<void>> EmbeddedQueue::publish(std::string dedup_id, std::string
     return run(w, kPurgeDedup, "purge dedup ids", [&](Statement& st) { st.bind(1, now); });
   });
   auto r = co_await std::move(call);
-  if (r.ok()) db.wakeups.fetch_add(1);
+  if (r.ok()) db.wake();
   co_return r;
 }
 
@@ -241,10 +266,13 @@ awaitable<Result<std::vector<QueueMessage>>> EmbeddedQueue::fetch(int max, milli
   if (auto c = queue::check_fetch(max, wait); !c.ok()) co_return std::move(c).error();
   QueueDatabase& db = *db_;
   const auto deadline = WaitClock::now() + wait;
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  // Bounded by the deadline: each round either returns or sleeps at least one tick.
+  const auto executor = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(executor);
+  QueueDatabase::Bell bell(executor, 1);
+  // Hung before the first claim: a publish after it rings, whether this fetch waits yet or not.
+  const QueueDatabase::HungBell hung(db, bell);
+  // Bounded by the deadline: each round either returns or waits for its bell or a poll.
   while (true) {
-    const std::uint64_t seen = db.wakeups.load();
     auto call = db.transaction<ClaimResult>(
         [&db, max](Connection& w) { return claim(w, db.options.queue, max, db.now_ms()); });
     auto claimed = co_await std::move(call);
@@ -258,10 +286,9 @@ awaitable<Result<std::vector<QueueMessage>>> EmbeddedQueue::fetch(int max, milli
     db.waiting.fetch_add(1);
     const auto done_waiting = std::unique_ptr<QueueDatabase, void (*)(QueueDatabase*)>(
         &db, [](QueueDatabase* i) { i->waiting.fetch_sub(1); });  // also if the frame is destroyed
-    while (WaitClock::now() < until && db.wakeups.load() == seen) {
-      timer.expires_after(std::min<WaitClock::duration>(kTick, until - WaitClock::now()));
-      co_await timer.async_wait(kTuple);
-    }
+    using namespace boost::asio::experimental::awaitable_operators;
+    timer.expires_at(until);
+    co_await (bell.async_receive(kTuple) || timer.async_wait(kTuple));
   }
 }
 
@@ -283,7 +310,7 @@ awaitable<Result<void>> EmbeddedQueue::nak(const QueueMessage& message, millisec
     return set_visible(w, claimed, db.now_ms() + delay.count());
   });
   auto r = co_await std::move(call);
-  if (r.ok()) db.wakeups.fetch_add(1);
+  if (r.ok()) db.wake();
   co_return r;
 }
 

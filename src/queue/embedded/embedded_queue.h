@@ -11,8 +11,8 @@
 //
 // Every SQLite call runs on the bounded pool of sqlite::Database (src/sqlite/database.h), never
 // on the caller's event loop. fetch()'s
-// wait runs on the caller's loop: a timer polls, woken early (within a tick) by a publish or nak
-// of this process, and every poll_interval_ms for writers in other processes. Bounded by `wait`.
+// wait runs on the caller's loop: it sleeps until a publish or nak of this process wakes it
+// (at once), or poll_interval_ms passes (for writers in other processes). Bounded by `wait`.
 //
 // Time: visibility (ack_wait, nak delays, in_progress), the dedup window and the dead letters'
 // times are the clock's wall time (options.clock->now(), Unix ms in the file, because they
