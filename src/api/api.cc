@@ -143,9 +143,8 @@ boost::asio::awaitable<http::Admission> Api::admit(http::Request& head) {
       co_return http::Admission{.body_limit = options_.max_upload_bytes + 64 * 1024};
   }
   if (!refusal) co_return http::Admission{};
-  RequestIdBuffer id;
-  co_return http::Admission{
-      .refusal = finish(match.endpoint, head, std::move(*refusal), request_id(head, id), start)};
+  head.request_id = request_id(head);
+  co_return http::Admission{.refusal = finish(match.endpoint, head, std::move(*refusal), start)};
 }
 
 boost::asio::awaitable<Response> Api::ready(http::Request&) {
@@ -190,41 +189,54 @@ Response Api::unmatched(const http::Request& req, const http::Router::Match& mat
                           fmt::format("no route for {} {}", method, req.path.substr(0, 200)));
 }
 
-boost::asio::awaitable<Response> Api::handle(http::Request& req) {
+http::Answer Api::handle(http::Request& req) {
   const auto start = options_.clock->steady_now();
-  RequestIdBuffer id_buffer;
-  const std::string_view id = request_id(req, id_buffer);
+  req.request_id = request_id(req);
   // The caller's trace when it sent a valid traceparent, else a new one (sampled at the rate
   // configured): the request's span is this server's work (core/trace.h).
-  std::optional<Trace> traced;
   if (auto it = req.msg.find("traceparent"); it != req.msg.end())
-    traced = Trace::child_of(std::string_view(it->value().data(), it->value().size()));
-  const Trace trace = traced ? *traced : Trace::start(sample_percent(options_.trace_sample_pct));
-  req.request_id = id;
-  req.trace = &trace;
+    req.trace = Trace::child_of(std::string_view(it->value().data(), it->value().size()));
+  if (!req.trace) req.trace = Trace::start(sample_percent(options_.trace_sample_pct));
   const auto match = router_.match(req);
-  Response res;
+  if (!match.handler) return finish(match.endpoint, req, unrouted(req, match), start);
+  // A handler that has its answer at once (a cache hit) costs no coroutine frame here either.
+  http::Answer answer;
   try {
-    // The route's handler awaited here, not in a coroutine of its own: a frame less per request.
-    // (Not a conditional expression: GCC 12 destroys a co_await result in one twice.)
-    if (match.handler)
-      res = co_await (*match.handler)(req);
-    else
-      res = unrouted(req, match);
+    answer = (*match.handler)(req);
   } catch (const std::exception& e) {
-    res = http::json_error(500, "internal", "internal error");
-    res.detail = std::string("handler threw: ") + e.what();
+    answer = internal_error(e);
   }
-  co_return finish(match.endpoint, req, std::move(res), id, start);
+  if (auto* ready = std::get_if<Response>(&answer))
+    return finish(match.endpoint, req, std::move(*ready), start);
+  return finish_later(match.endpoint, req,
+                      std::move(std::get<boost::asio::awaitable<Response>>(answer)), start);
 }
 
-Response Api::finish(int endpoint, const http::Request& req, Response res, std::string_view id,
+boost::asio::awaitable<Response> Api::finish_later(int endpoint, http::Request& req,
+                                                   boost::asio::awaitable<Response> answer,
+                                                   std::chrono::steady_clock::time_point start) {
+  Response res;
+  try {
+    res = co_await std::move(answer);
+  } catch (const std::exception& e) {
+    res = internal_error(e);
+  }
+  co_return finish(endpoint, req, std::move(res), start);
+}
+
+Response Api::internal_error(const std::exception& e) {
+  Response res = http::json_error(500, "internal", "internal error");
+  res.detail = std::string("handler threw: ") + e.what();
+  return res;
+}
+
+Response Api::finish(int endpoint, const http::Request& req, Response res,
                      std::chrono::steady_clock::time_point start) {
   const double seconds =
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
-  record(endpoint, req, res, id, seconds);
-  if (req.trace && req.trace->sampled()) log_span(endpoint, req, res, id, seconds);
-  res.header("X-Request-Id", id);
+  record(endpoint, req, res, seconds);
+  if (req.trace && req.trace->sampled()) log_span(endpoint, req, res, seconds);
+  res.header("X-Request-Id", req.request_id);
   // CORS without credentials (`*`): a credentialed request can never read an answer this way.
   if (endpoint >= 0 && static_cast<std::size_t>(endpoint) < public_endpoints_.size() &&
       public_endpoints_[static_cast<std::size_t>(endpoint)]) {
@@ -239,8 +251,7 @@ Response Api::finish(int endpoint, const http::Request& req, Response res, std::
   return res;
 }
 
-void Api::record(int endpoint, const http::Request& req, const Response& res,
-                 std::string_view request_id, double seconds) {
+void Api::record(int endpoint, const http::Request& req, const Response& res, double seconds) {
   auto& m = endpoint >= 0 ? *endpoint_metrics_[static_cast<std::size_t>(endpoint)]
                           : *endpoint_metrics_.back();
   m.latency->observe(seconds);
@@ -260,10 +271,12 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
   // client's X-Request-Id finds it.
   if (options_.access_log == AccessLog::all || res.status >= 500 ||
       (options_.access_log == AccessLog::errors && (res.status >= 400 || slow))) {
-    boost::json::object fields{
-        {"request_id", request_id}, {"method", std::string_view(req.msg.method_string())},
-        {"path", req.path},         {"route", req.route},
-        {"status", res.status},     {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
+    boost::json::object fields{{"request_id", req.request_id},
+                               {"method", std::string_view(req.msg.method_string())},
+                               {"path", req.path},
+                               {"route", req.route},
+                               {"status", res.status},
+                               {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
     if (req.trace) {
       fields.emplace("trace_id", req.trace->trace_id());
       fields.emplace("span_id", req.trace->span_id());
@@ -275,19 +288,18 @@ void Api::record(int endpoint, const http::Request& req, const Response& res,
 
 // A sampled request's span as a log record (docs/observability.md): `ztm trace` draws the
 // waterfall of a trace from these, across processes.
-void Api::log_span(int endpoint, const http::Request& req, const Response& res,
-                   std::string_view request_id, double seconds) {
+void Api::log_span(int endpoint, const http::Request& req, const Response& res, double seconds) {
   const auto& labels = endpoint >= 0 ? endpoint_metrics_[static_cast<std::size_t>(endpoint)]->labels
                                      : endpoint_metrics_.back()->labels;
   const auto started =
       options_.clock->now() -
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(seconds));
-  log::span(*req.trace, fmt::format("{} {}", labels[0].second, labels[1].second), request_id,
+  log::span(*req.trace, fmt::format("{} {}", labels[0].second, labels[1].second), req.request_id,
             started, seconds, {{"status", res.status}});
 }
 
 // X-Request-Id from the client when it is safe to echo (1..128 of [A-Za-z0-9._:-]), else ours.
-std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours) {
+std::string_view Api::request_id(http::Request& req) {
   auto it = req.msg.find("X-Request-Id");
   if (it != req.msg.end()) {
     const std::string_view v(it->value().data(), it->value().size());
@@ -309,6 +321,7 @@ std::string_view Api::request_id(const http::Request& req, RequestIdBuffer& ours
     std::fill_n(at, pad, '0');
     return std::copy(digits, end, at + pad);
   };
+  auto& ours = req.request_id_buffer;
   char* end = hex(ours.data(), static_cast<std::uint32_t>(id_prefix_ + thread_ordinal()));
   end = hex(end, next++);
   return {ours.data(), static_cast<std::size_t>(end - ours.data())};

@@ -56,8 +56,8 @@ class Api {
       app::Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files);
   ~Api();
 
-  // The server's handler.
-  boost::asio::awaitable<http::Response> handle(http::Request& req);
+  // The server's handler: the answer at once when the route's handler has it (a cache hit).
+  http::Answer handle(http::Request& req);
 
   // http::ServerOptions::admit: a request with a body is refused from its headers when it
   // cannot succeed (no route, method not allowed, an upload that is anonymous or not the
@@ -67,8 +67,7 @@ class Api {
  private:
   struct EndpointMetrics;
   void add_routes();
-  void log_span(int endpoint, const http::Request& req, const http::Response& res,
-                std::string_view request_id, double seconds);
+  void log_span(int endpoint, const http::Request& req, const http::Response& res, double seconds);
   // Adds a GET route whose answers are public: readable cross-origin (a page on the origin
   // reads them from an edge), see finish().
   template <class Handler>
@@ -77,14 +76,17 @@ class Api {
   http::Response unmatched(const http::Request& req, const http::Router::Match& match) const;
   // Request id, metrics and access log of a finished request; returns `res` with X-Request-Id.
   http::Response finish(int endpoint, const http::Request& req, http::Response res,
-                        std::string_view id, std::chrono::steady_clock::time_point start);
+                        std::chrono::steady_clock::time_point start);
+  // finish() once a handler's coroutine has the answer.
+  boost::asio::awaitable<http::Response> finish_later(int endpoint, http::Request& req,
+                                                      boost::asio::awaitable<http::Response> answer,
+                                                      std::chrono::steady_clock::time_point start);
+  static http::Response internal_error(const std::exception& e);  // a handler threw: a bug
   boost::asio::awaitable<http::Response> ready(http::Request& req);
-  void record(int endpoint, const http::Request& req, const http::Response& res,
-              std::string_view request_id, double seconds);
-  // The client's X-Request-Id when it is safe to echo (a view into req), else a new one written
-  // into `ours`: no allocation either way.
-  using RequestIdBuffer = std::array<char, 24>;
-  std::string_view request_id(const http::Request& req, RequestIdBuffer& ours);
+  void record(int endpoint, const http::Request& req, const http::Response& res, double seconds);
+  // The client's X-Request-Id when it is safe to echo (a view into req.msg), else a new one
+  // written into req.request_id_buffer: no allocation either way.
+  std::string_view request_id(http::Request& req);
 
   ApiOptions options_;
   CachePolicy cache_policy_;

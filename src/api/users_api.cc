@@ -53,18 +53,28 @@ Result<storage::Consistency> UsersApi::read_consistency(const http::Request& req
   return parse_position(req);
 }
 
-boost::asio::awaitable<Response> UsersApi::get(http::Request& req) {
+http::Answer UsersApi::get(http::Request& req) {
   auto id = parse_id(req.params[0]);
-  if (!id) co_return error_response(id.error());
+  if (!id) return error_response(id.error());
   auto consistency = read_consistency(req);
-  if (!consistency) co_return error_response(consistency.error());
-  auto doc = co_await users_.get(*id, std::move(*consistency));
+  if (!consistency) return error_response(consistency.error());
+  if (auto hit = users_.cached(*id, *consistency)) return document_response(req, *id, hit);
+  return read(req, *id, std::move(*consistency));
+}
+
+boost::asio::awaitable<Response> UsersApi::read(http::Request& req, UserId id,
+                                                storage::Consistency consistency) {
+  auto doc = co_await users_.load(id, std::move(consistency));
   if (!doc) co_return error_response(doc.error());
+  co_return document_response(req, id, *doc);
+}
+
+Response UsersApi::document_response(http::Request& req, UserId id,
+                                     const app::UserDocument& doc) const {
   Response res;
-  CachePolicy::conditional(req, res, DocumentEtag((*doc)->version, (*doc)->digest).view(),
-                           (*doc)->data);
-  cache_.public_read(req, res, CachePolicy::Read::user, app::user_key(*id));
-  co_return res;
+  CachePolicy::conditional(req, res, DocumentEtag(doc->version, doc->digest).view(), doc->data);
+  cache_.public_read(req, res, CachePolicy::Read::user, app::user_key(id));
+  return res;
 }
 
 boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {

@@ -9,6 +9,7 @@
 #include "api/cache_policy.h"
 #include "app/users.h"
 #include "http/message.h"
+#include "http/router.h"
 
 namespace ztm::api {
 
@@ -20,7 +21,8 @@ class UsersApi {
   UsersApi(app::UserService& users, Auth& auth, const CachePolicy& cache, int max_json_depth)
       : users_(users), auth_(auth), cache_(cache), max_json_depth_(max_json_depth) {}
 
-  boost::asio::awaitable<http::Response> get(http::Request& req);      // GET /users/{id}
+  // GET /users/{id}: a read the cache answers is answered at once (http::Answer).
+  http::Answer get(http::Request& req);
   boost::asio::awaitable<http::Response> list(http::Request& req);     // GET /users?after&limit
   boost::asio::awaitable<http::Response> create(http::Request& req);   // POST /users
   boost::asio::awaitable<http::Response> replace(http::Request& req);  // PUT /users/{id}
@@ -32,6 +34,11 @@ class UsersApi {
   // proxy) wants the latest commit, past the caches and replicas (docs/cdn.md, "The origin's own
   // caches"); a client may ask for its own write's position (X-Ztm-Position); else any.
   Result<storage::Consistency> read_consistency(const http::Request& req) const;
+  // GET /users/{id} past the in-process cache, and the answer from a document.
+  boost::asio::awaitable<http::Response> read(http::Request& req, UserId id,
+                                              storage::Consistency consistency);
+  http::Response document_response(http::Request& req, UserId id,
+                                   const app::UserDocument& doc) const;
   // A write's answer: the written user's document (with its counts) and ETag, as a GET's.
   boost::asio::awaitable<http::Response> written(unsigned status, const storage::StoredUser& s);
   // The id in the path, once the caller is known to be allowed to change that user.

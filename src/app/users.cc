@@ -43,11 +43,24 @@ UserService::UserService(Store& store, storage::FollowStore& follows, Cache* cac
                          SharedCache* shared, IdGenerator& ids)
     : store_(store), follows_(follows), ids_(ids), cache_(cache, shared) {}
 
+namespace {
+bool past_the_cache(const Consistency& consistency) {  // users.h, "Read-your-writes"
+  return !consistency.min_position.empty() || consistency.latest;
+}
+}  // namespace
+
+UserDocument UserService::cached(UserId id, const Consistency& consistency) {
+  return past_the_cache(consistency) ? nullptr : cache_.hit(CacheKey(id).view());
+}
+
 boost::asio::awaitable<Result<UserDocument>> UserService::get(UserId id, Consistency consistency) {
-  if (!consistency.min_position.empty() || consistency.latest)  // past the cache: users.h
-    co_return co_await read_store(id, std::move(consistency));
+  if (auto hit = cached(id, consistency)) co_return hit;
+  co_return co_await load(id, std::move(consistency));
+}
+
+boost::asio::awaitable<Result<UserDocument>> UserService::load(UserId id, Consistency consistency) {
+  if (past_the_cache(consistency)) co_return co_await read_store(id, std::move(consistency));
   const CacheKey key(id);
-  if (auto cached = cache_.hit(key.view())) co_return cached;  // no coroutine frame for a hit
   auto read = cache_.miss(key.view(), [this, id] { return read_store(id, Consistency{}); });
   co_return co_await std::move(read);
 }

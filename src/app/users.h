@@ -60,6 +60,11 @@ class UserService {
   boost::asio::awaitable<Result<UserDocument>> get(UserId id) {
     return get(id, storage::Consistency{});
   }
+  // get() in two steps, for a caller whose hits should cost no coroutine frame (issue 12):
+  // cached() is the document when this process's cache (L1) has it, else null (also when
+  // `consistency` reads past the cache); after a null, load() is the rest of get().
+  UserDocument cached(UserId id, const storage::Consistency& consistency);
+  boost::asio::awaitable<Result<UserDocument>> load(UserId id, storage::Consistency consistency);
   boost::asio::awaitable<Result<storage::UserPage>> list(UserId after, int limit,
                                                          storage::Consistency consistency);
   // REQUIRES: user validated (user_from_json); its id is replaced by a new one. With an

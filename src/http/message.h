@@ -10,6 +10,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,10 +32,12 @@ struct Request {
   std::array<std::string_view, 2> params{};  // values of {placeholders} in the matched route
   std::string_view route;         // the matched route pattern ("/users/{id}"), for metrics and logs
   boost::asio::ip::address peer;  // the connection's remote address (a proxy's, behind one)
-  // Set by the API before a handler runs: who this request is in the logs, and its place in a
-  // trace (core/trace.h), for what a handler hands on (a photo job's message).
+  // Set by the API before a handler runs: who this request is in the logs (the client's
+  // X-Request-Id, in msg, or one made in request_id_buffer), and its place in a trace
+  // (core/trace.h), for what a handler hands on (a photo job's message).
   std::string_view request_id;
-  const Trace* trace = nullptr;
+  std::array<char, 24> request_id_buffer{};
+  std::optional<Trace> trace;
 
   std::string_view header(Field f) const {
     auto it = msg.find(f);

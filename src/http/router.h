@@ -5,13 +5,17 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "http/message.h"
 
 namespace ztm::http {
 
-using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+// What a handler returns: the response itself when it has it at once (a read its cache answers:
+// no coroutine frame, no round of the event loop; issue 12), else the coroutine that makes it.
+using Answer = std::variant<Response, boost::asio::awaitable<Response>>;
+using Handler = std::function<Answer(Request&)>;
 
 class Router {
  public:

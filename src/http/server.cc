@@ -537,10 +537,13 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     Response res;
     try {
       // (not a conditional expression: GCC 12 destroys a co_await result in one twice)
-      if (early)
+      if (early) {
         res = std::move(*early);
-      else
-        res = co_await handler_(req);
+      } else if (auto answer = handler_(req); answer.index() == 0) {
+        res = std::move(std::get<Response>(answer));
+      } else {
+        res = co_await std::move(std::get<asio::awaitable<Response>>(answer));
+      }
     } catch (const std::exception& e) {
       log::error("handler threw", {{"error", e.what()}, {"path", req.path}});
       res = json_error(500, "internal", "internal error");
