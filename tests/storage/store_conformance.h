@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -436,6 +437,46 @@ TYPED_TEST_P(StoreConformance, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser
   EXPECT_EQ(this->count().value(), 1);
 }
 
+// A client's retry racing its original: the same user under the same key, at once. On
+// PostgreSQL the key's row has two unique indexes (the key; the bucket and the key), and a
+// conflict on the one that is not ON CONFLICT's arbiter was an error, not "the key was used".
+// Each round is a race that is rarely lost, hence the rounds; each client keeps its loop (and
+// so its connections) across them, and a barrier starts every round.
+TYPED_TEST_P(StoreConformance, ConcurrentRetriesOfOneKeyedCreateMakeOneUser) {
+  constexpr int kRounds = 40;
+  constexpr int kClients = 8;
+  using Created = std::optional<Result<storage::StoredUser>>;
+  std::vector<std::vector<Created>> results(kClients, std::vector<Created>(kRounds));
+  std::barrier round_start(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      boost::asio::io_context io;
+      for (int round = 0; round < kRounds; ++round) {
+        round_start.arrive_and_wait();
+        boost::asio::co_spawn(
+            io,
+            ztm::detail::store_into(
+                this->store().create_user(sample_user(700 + round),
+                                          "retry-" + std::to_string(round)),
+                results[static_cast<std::size_t>(c)][static_cast<std::size_t>(round)]),
+            boost::asio::detached);
+        io.restart();
+        io.run();
+      }
+    });
+  for (auto& t : clients) t.join();
+  for (int round = 0; round < kRounds; ++round)
+    for (const auto& client : results) {
+      const auto& r = client[static_cast<std::size_t>(round)];
+      ASSERT_TRUE(r.has_value()) << "round " << round << " never completed";
+      ASSERT_EQ(outcome(*r), "ok") << "round " << round;
+      EXPECT_EQ(r->value(), (storage::StoredUser{sample_user(700 + round), 1}))
+          << "round " << round;
+    }
+  EXPECT_EQ(this->count().value(), kRounds);
+}
+
 namespace detail {
 inline boost::asio::awaitable<void> create_into(storage::Store& store, storage::User u,
                                                 std::optional<Result<storage::StoredUser>>& out) {
@@ -480,6 +521,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     ConcurrentUpdatesWithTheSameVersionHaveOneWinner, ConcurrentUnconditionalUpdatesLoseNoIncrement,
     ConcurrentCreatesAndDeletesOfOneIdHaveOneWinner,
     ManyCoroutinesOnOneMultiThreadedLoopAllComplete, CreatesWithTheSameIdempotencyKeyMakeOneUser,
-    AFailedKeyedCreateLeavesTheKeyUnused, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser);
+    AFailedKeyedCreateLeavesTheKeyUnused, ConcurrentCreatesWithOneIdempotencyKeyMakeOneUser,
+    ConcurrentRetriesOfOneKeyedCreateMakeOneUser);
 
 }  // namespace ztm::test

@@ -36,11 +36,13 @@ constexpr Statement kInsert{"ztm_create_user",
 // expect the same version cannot both match, and unconditional updates lose no increment.
 // With an idempotency key ($9): the key and the user in one statement, so one transaction. A key
 // already present (or being inserted by a concurrent transaction, which ON CONFLICT waits for)
-// inserts neither and returns no row; the caller then looks the key up.
+// inserts neither and returns no row; the caller then looks the key up. ON CONFLICT names no
+// index: the key's row has two unique ones (the key; the bucket and the key, migration 11), and
+// a race lost on an index that is not the arbiter would be an error, not "the key was used".
 constexpr Statement kInsertWithKey{
     "ztm_create_user_idempotent",
     "WITH k AS (INSERT INTO idempotency_keys(key, user_id) VALUES ($9, $1::bigint) "
-    "ON CONFLICT (key) DO NOTHING RETURNING user_id) "
+    "ON CONFLICT DO NOTHING RETURNING user_id) "
     "INSERT INTO users(" ZTM_USER_COLUMNS
     ", version) SELECT $1::bigint, $2, $3, $4, $5, $6, $7::bigint, $8::jsonb, 1 "
     "WHERE EXISTS (SELECT 1 FROM k) RETURNING id"};
