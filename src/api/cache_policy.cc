@@ -38,11 +38,11 @@ void CachePolicy::no_store(http::Response& res) {
 }
 
 void CachePolicy::conditional(const http::Request& req, http::Response& res, std::string_view etag,
-                              std::string body) {
+                              std::string_view body) {
   if (req.header(http::Field::if_none_match).find(etag) != std::string_view::npos) {
     res.status = 304;
   } else {
-    res.body = std::move(body);
+    res.set_body(body);
   }
   res.header("ETag", etag);
 }

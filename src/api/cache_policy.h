@@ -41,9 +41,9 @@ class CachePolicy {
   static void no_store(http::Response& res);
 
   // The conditional GET: a 304 without body when If-None-Match names `etag` (weak comparison,
-  // so W/"3" and lists match), else 200 with `body`. Sets ETag either way.
+  // so W/"3" and lists match), else 200 with a copy of `body`. Sets ETag either way.
   static void conditional(const http::Request& req, http::Response& res, std::string_view etag,
-                          std::string body);
+                          std::string_view body);
 
  private:
   std::array<std::string, 3> cdn_cache_control_;  // by Read

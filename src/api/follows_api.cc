@@ -68,7 +68,7 @@ boost::asio::awaitable<Response> FollowsApi::page(http::Request& req, Side side)
       json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   Response res;
   const std::string tag = content_etag(body);
-  CachePolicy::conditional(req, res, tag, std::move(body));
+  CachePolicy::conditional(req, res, tag, body);
   // Purged by the relay once it applied a follow of either side (app/purge_keys.h).
   cache_.public_read(
       req, res, CachePolicy::Read::list,

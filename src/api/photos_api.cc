@@ -137,7 +137,7 @@ boost::asio::awaitable<Response> PhotosApi::list(http::Request& req) {
       json::serialize(json::object{{"photos", std::move(photos)}, {"next", std::move(next)}});
   Response res;
   const std::string tag = content_etag(body);
-  CachePolicy::conditional(req, res, tag, std::move(body));
+  CachePolicy::conditional(req, res, tag, body);
   // Uploads, edit results and deletions of the owner's photos purge owner-{id}.
   cache_.public_read(req, res, CachePolicy::Read::list, app::owner_key(*owner));
   co_return res;

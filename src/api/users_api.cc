@@ -101,7 +101,7 @@ boost::asio::awaitable<Response> UsersApi::list(http::Request& req) {
       json::serialize(json::object{{"users", std::move(users)}, {"next", std::move(next)}});
   Response res;
   const std::string tag = content_etag(body);
-  CachePolicy::conditional(req, res, tag, std::move(body));
+  CachePolicy::conditional(req, res, tag, body);
   cache_.public_read(req, res, CachePolicy::Read::list, keys);
   co_return res;
 }

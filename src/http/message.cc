@@ -4,6 +4,8 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <ctime>
+#include <string>
+#include <vector>
 
 #include "core/utf8.h"
 
@@ -18,7 +20,50 @@ void append_number(std::string& out, std::uint64_t n) {
   out.append(digits, end);
 }
 
+// The buffers of answered responses, kept per thread for the next ones (a response is made and
+// serialized on one event loop): in steady state a response's header lines and body cost no
+// allocation. Bounded in count and in the size of what is kept: 1 MiB a thread at most.
+class BufferStock {
+ public:
+  ~BufferStock() { closed = true; }  // a Response destroyed after this (thread exit) keeps its own
+
+  std::string take() {
+    if (closed || free_.empty()) return {};
+    std::string s = std::move(free_.back());
+    free_.pop_back();
+    return s;
+  }
+  void give(std::string& s) {
+    if (closed || s.capacity() <= kSmall || s.capacity() > kMaxBytes || free_.size() >= kMaxBuffers)
+      return;
+    s.clear();
+    free_.push_back(std::move(s));
+  }
+
+ private:
+  static constexpr std::size_t kSmall = std::string().capacity();  // held inline: nothing to keep
+  static constexpr std::size_t kMaxBytes = 16 * 1024;
+  static constexpr std::size_t kMaxBuffers = 64;
+  std::vector<std::string> free_;
+  // Trivially destructible, so readable after the stock's end in the same thread.
+  static thread_local bool closed;
+};
+
+thread_local bool BufferStock::closed = false;
+thread_local BufferStock stock;
+
 }  // namespace
+
+Response::~Response() {
+  stock.give(header_lines_);
+  stock.give(body);
+}
+
+Response& Response::set_body(std::string_view bytes) {
+  if (body.capacity() < bytes.size()) body = stock.take();
+  body.assign(bytes);
+  return *this;
+}
 
 std::string_view Request::query_param(std::string_view name) const {
   std::string_view q = query;
@@ -42,7 +87,10 @@ Response json_error(unsigned status, std::string_view code, std::string_view mes
 }
 
 Response& Response::header(std::string_view name, std::string_view value) {
-  if (header_lines_.empty()) header_lines_.reserve(512);  // a cached read's seven fit
+  if (header_lines_.capacity() < 512) {  // a cached read's seven fit
+    if (header_lines_.empty()) header_lines_ = stock.take();
+    header_lines_.reserve(512);
+  }
   header_lines_.append(name).append(": ").append(value).append("\r\n");
   return *this;
 }

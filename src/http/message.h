@@ -63,6 +63,13 @@ class BodyStream {
 };
 
 struct Response {
+  Response() = default;
+  Response(const Response&) = default;
+  Response(Response&&) noexcept = default;
+  Response& operator=(const Response&) = default;
+  Response& operator=(Response&&) noexcept = default;
+  ~Response();  // gives its buffers back to this thread's stock (message.cc)
+
   unsigned status = 200;
   std::string_view content_type = "application/json";  // must outlive the response (a literal)
   std::string body;
@@ -71,14 +78,17 @@ struct Response {
   // What went wrong behind a 5xx, for the log line of the request (with its id); never sent.
   std::string detail;
 
+  // Copies `bytes` into the body, in a buffer from this thread's stock when it has one: a cached
+  // read's answer then allocates nothing (issue 12).
+  Response& set_body(std::string_view bytes);
   // Adds a header line. Names are tokens (literals); values never hold CR or LF (ours, or checked
   // before: an echoed X-Request-Id is).
   Response& header(std::string_view name, std::string_view value);
   // The first value of `name` (exact case), or "" when there is none.
   std::string_view header(std::string_view name) const;
   // The added headers as they go on the wire, "Name: value\r\n" each: adding one appends to
-  // this one buffer (one allocation for a response's headers, where a vector of strings took one
-  // per value and per growth), and serializing them is one copy (issue 12).
+  // this one buffer (from the thread's stock, like set_body's: where a vector of strings took an
+  // allocation per value and per growth), and serializing them is one copy (issue 12).
   const std::string& header_lines() const { return header_lines_; }
 
  private:

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 namespace ztm::http {
 namespace {
 
@@ -59,6 +62,35 @@ TEST(Message, LongHeaderValuesAndManyHeadersAllGoOut) {
   EXPECT_NE(out.find("X-Many: 19\r\nX-Long: " + long_value + "\r\n\r\n"), std::string::npos);
   EXPECT_EQ(res.header("X-Many"), "0");
   EXPECT_EQ(res.header("X-Long"), long_value);
+}
+
+// A response's buffers go back to the thread's stock and serve the next response: the body and
+// the header lines land in memory already allocated. A buffer larger than the stock keeps is freed.
+TEST(Message, AnsweredResponsesLendTheirBuffersToTheNextOnes) {
+  const std::string body(600, 'b');  // both buffers 512 bytes or more: either serves either
+  const char* first_body = nullptr;
+  const char* first_lines = nullptr;
+  {
+    Response res;
+    res.set_body(body).header("ETag", "\"1\"");
+    first_body = res.body.data();
+    first_lines = res.header_lines().data();
+  }
+  Response next;
+  next.header("ETag", "\"2\"").set_body(std::string(200, 'c'));
+  const std::set<const char*> lent{first_body, first_lines};
+  EXPECT_TRUE(lent.contains(next.body.data())) << "the body is in a lent buffer";
+  EXPECT_TRUE(lent.contains(next.header_lines().data())) << "so are the header lines";
+  EXPECT_EQ(next.body, std::string(200, 'c'));
+  EXPECT_EQ(next.header_lines(), "ETag: \"2\"\r\n");
+
+  {
+    Response res;
+    res.set_body(std::string(64 * 1024, 'h'));
+  }
+  Response after;  // takes the last buffer given back, were it kept
+  after.set_body(std::string(1000, 'a'));
+  EXPECT_LT(after.body.capacity(), 64u * 1024) << "a 64 KiB buffer is not kept";
 }
 
 TEST(Message, JsonErrorShape) {
