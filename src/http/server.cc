@@ -539,8 +539,8 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       // (not a conditional expression: GCC 12 destroys a co_await result in one twice)
       if (early) {
         res = std::move(*early);
-      } else if (auto answer = handler_(req); answer.index() == 0) {
-        res = std::move(std::get<Response>(answer));
+      } else if (auto answer = handler_(req); auto* ready = std::get_if<Response>(&answer)) {
+        res = std::move(*ready);
       } else {
         res = co_await std::move(std::get<asio::awaitable<Response>>(answer));
       }

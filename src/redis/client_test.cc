@@ -8,8 +8,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -306,6 +309,47 @@ TEST_F(RedisAuth, MissingCredentialsAreRaised) {
   ASSERT_TRUE(r.ok()) << outcome(r);
   EXPECT_TRUE(r->is_error() && r->str.starts_with("NOAUTH")) << outcome(r);
   EXPECT_TRUE(has(faults.first(), "requires authentication (NOAUTH)")) << faults.first();
+}
+
+// A fault is about one server: when a connection moves to another (Sentinel named a new master),
+// the fault its old server raised is cleared at once, so /readyz does not keep failing for a
+// server nothing talks to any more; a new server that refuses too raises its own.
+TEST_F(RedisAuth, ARetargetedConnectionLeavesTheOldServersFaultBehind) {
+  RedisInstance refusing(app_acl()), accepting(app_acl());
+  accepting.command({"ACL", "SETUSER", "app", ">moved-secret"});
+  const Strand strand = boost::asio::make_strand(io.get_executor());
+  auto connection = std::make_shared<Connection>(
+      strand, as(refusing, {"app", "moved-secret"}, &faults), std::make_shared<Counters>());
+  const auto ping = [&] {
+    std::optional<Result<Reply>> out;
+    boost::asio::co_spawn(
+        strand,
+        [&]() -> boost::asio::awaitable<void> {
+          std::vector<std::string> args{"PING"};
+          out.emplace(co_await connection->command(std::move(args)));
+        },
+        boost::asio::detached);
+    io.restart();
+    io.run();
+    return outcome(*out);
+  };
+  const auto on_strand = [&](auto f) {
+    boost::asio::post(strand, f);
+    io.restart();
+    io.run();
+  };
+  EXPECT_TRUE(has(ping(), "WRONGPASS"));
+  EXPECT_TRUE(has(faults.first(), "redis " + refusing.address())) << faults.first();
+
+  on_strand([&] { connection->retarget(accepting.address()); });
+  EXPECT_EQ(faults.first(), "") << "the old master's fault, cleared on the move";
+  EXPECT_EQ(ping(), "+PONG");
+  EXPECT_EQ(faults.first(), "");
+
+  on_strand([&] { connection->retarget(server.address()); });  // app-secret only: refused
+  EXPECT_TRUE(has(ping(), "WRONGPASS"));
+  EXPECT_TRUE(has(faults.first(), "redis " + server.address())) << faults.first();
+  on_strand([&] { connection.reset(); });
 }
 
 // The server drops the connection (CLIENT KILL): the next command reconnects and logs in again.

@@ -354,6 +354,12 @@ void Connection::close(const std::string& reason) {
 void Connection::retarget(const std::string& address) {
   if (address == options_.address) return;
   close("the master moved to " + address);
+  // A fault the old server raised (credentials refused, NOAUTH) is about a server this
+  // connection no longer uses: readiness must not keep failing for it. The new one raises its own.
+  if (options_.faults && options_.faults->clear(fault_key()))
+    log::info("redis fault cleared: the connection moved",
+              {{"from", options_.address}, {"to", address}});
+  noauth_raised_ = false;
   options_.address = address;
   failed_connects_ = 0;
   retry_at_ = {};
