@@ -41,7 +41,9 @@ class BufferStock {
   }
 
  private:
-  static constexpr std::size_t kSmall = std::string().capacity();  // held inline: nothing to keep
+  // A string this short is held inline: no buffer to keep. (Not constexpr: clang cannot
+  // evaluate libstdc++ 12's string constructor in a constant expression.)
+  static inline const std::size_t kSmall = std::string().capacity();
   static constexpr std::size_t kMaxBytes = 16 * 1024;
   static constexpr std::size_t kMaxBuffers = 64;
   std::vector<std::string> free_;
