@@ -141,27 +141,45 @@ declare -A res=()
 raw=()
 modes=(keepalive pipelined)
 declare -A mode_label=([keepalive]="keep-alive" [pipelined]="pipelined ×16")
+# share A B: A / B to four places (a per-round ratio; `ratio` rounds to two).
+share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
+three() { awk -v a="$1" 'BEGIN { printf "%.3f", a }'; }
 for ((r = 1; r <= rounds; r++)); do
+  declare -A now=()
   for s in "${servers[@]}"; do
     for m in "${modes[@]}"; do
       read -r rps p50 p99 cpu < <(run_wrk "$s" "$m" "$secs")
       res[$s $m rps]+="$rps " res[$s $m p50]+="$p50 " res[$s $m p99]+="$p99 " res[$s $m cpu]+="$cpu "
+      now[$s $m rps]=$rps now[$s $m cpu]=$cpu
       [ "$m" = pipelined ] && p50=n/a p99=n/a
       raw+=("| $r | ${label[$s]} | ${mode_label[$m]} | $rps | $p50 | $p99 | $cpu |")
     done
   done
+  # This round's ratios, to nginx return and (ztm) to the baseline: the runs of one round are
+  # seconds apart, so a drift of this machine between rounds (±8 %) cancels in them; it does not
+  # in a ratio of the two medians.
+  for s in "${servers[@]}"; do
+    for m in "${modes[@]}"; do
+      for k in rps cpu; do
+        res[$s $m ${k}_vs_return]+="$(share "${now[$s $m $k]}" "${now[nginx_return $m $k]}") "
+        [ -z "${ZTM_BASELINE:-}" ] ||
+          res[$s $m ${k}_vs_base]+="$(share "${now[$s $m $k]}" "${now[ztm_base $m $k]}") "
+      done
+    done
+  done
+  unset now
 done
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%Y-%m-%dT%H:%MZ); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "command: ${ZTM_BASELINE:+ZTM_BASELINE=$ZTM_BASELINE }bench/http_hot_path.sh $secs $rounds $threads"
 echo "GET /users/12, the same $(stat -c %s "$work/www/users/12")-byte JSON body from each; $placement;" \
-  "${secs}s per run, $rounds rounds, medians; CPU = the server's user+system time over the run / requests."
+  "${secs}s per run, $rounds rounds, medians; CPU = the server's user+system time over the run / requests;" \
+  "the ratios are the medians of each round's ratio."
 echo "versions: nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(h2o -v | head -1)"
 echo
 echo "| server | mode | requests/s | p50 (µs) | p99 (µs) | server CPU µs/request | requests/s vs nginx return | CPU/request vs nginx return |"
 echo "|---|---|---|---|---|---|---|---|"
 for m in "${modes[@]}"; do
-  t_rps=$(med nginx_return "$m" rps) t_cpu=$(med nginx_return "$m" cpu)
   for s in "${servers[@]}"; do
     rps=$(med "$s" "$m" rps) cpu=$(med "$s" "$m" cpu)
     if [ "$m" = pipelined ]; then
@@ -171,9 +189,17 @@ for m in "${modes[@]}"; do
       p50=$(int "$(med "$s" "$m" p50)") p99=$(int "$(med "$s" "$m" p99)")
     fi
     echo "| ${label[$s]} | ${mode_label[$m]} | $(int "$rps") | $p50 | $p99 | $(awk -v c="$cpu" 'BEGIN { printf "%.2f", c }') |" \
-      "$(ratio "$rps" "$t_rps")× | $(ratio "$cpu" "$t_cpu")× |"
+      "$(ratio "$(med "$s" "$m" rps_vs_return)" 1)× | $(ratio "$(med "$s" "$m" cpu_vs_return)" 1)× |"
   done
 done
+if [ -n "${ZTM_BASELINE:-}" ]; then
+  echo
+  for m in "${modes[@]}"; do
+    echo "ztm against ztm baseline, ${mode_label[$m]} (medians of the per-round ratios): CPU/request" \
+      "$(three "$(med ztm "$m" cpu_vs_base)")×, requests/s $(three "$(med ztm "$m" rps_vs_base)")×;" \
+      "CPU per round: $(xargs <<<"${res[ztm $m cpu_vs_base]}")"
+  done
+fi
 echo
 echo "Per round (µs):"
 echo
