@@ -5,7 +5,11 @@
 #     tcp_nopush, open_file_cache, long keep-alive, no access log);
 #   - nginx "return": the body compiled into the config (`return 200 '...'`), no file at all; this
 #     is the target peer, the one the ratios are taken against;
-#   - h2o 2.2 (Debian) serving the file statically.
+#   - h2o 2.2 (Debian) serving the file statically;
+#   - "ztm HTTP core": bench/http_core, ztm's HTTP server with a handler that builds the same answer
+#     (status, header lines, body) and does nothing else: ztm's row minus this one is the API's
+#     work (routing, the cache lookup, request id, trace, metrics), this one against nginx's the
+#     server's.
 # Per server and mode (keep-alive, pipelined ×16) it reports requests/s, p50, p99 and the CPU time
 # the server spent per request, as medians over the rounds. All servers run at once, in one run;
 # the rounds interleave them, so a drift of the machine hits each the same way.
@@ -17,12 +21,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 # shellcheck disable=SC2086
-install_packages $BUILD_PACKAGES $BENCH_PACKAGES
+install_packages $BUILD_PACKAGES $BENCH_PACKAGES libbenchmark-dev
 secs=${1:-5}
 rounds=${2:-5}
 threads=${3:-1}
 ulimit -n 65536 2>/dev/null || true
 build_release ztm
+# http_core is a benchmark target: its own Release build with the benchmarks on.
+cmake -S . -B build-bench-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DZTM_BUILD_TESTS=OFF \
+  -DZTM_BUILD_BENCH=ON >/dev/null
+cmake --build build-bench-rel --target http_core >/dev/null
 
 if [ "$threads" -eq 1 ]; then
   srv_pin=(taskset -c 0) cli_pin=(taskset -c 1)
@@ -33,11 +41,12 @@ else
 fi
 
 # Fixed order: the order of the tables and of the runs within a round.
-servers=(ztm nginx_static nginx_return h2o)
-declare -A label=([ztm]="ztm (cache)" [nginx_static]="nginx static, tuned" [nginx_return]="nginx return"
-  [h2o]="h2o 2.2 static" [ztm_base]="ztm baseline (cache)")
-declare -A port=([ztm]=18180 [nginx_static]=18181 [nginx_return]=18182 [h2o]=18183 [ztm_base]=18184)
-[ -z "${ZTM_BASELINE:-}" ] || servers=(ztm ztm_base nginx_static nginx_return h2o)
+servers=(ztm ztm_core nginx_static nginx_return h2o)
+declare -A label=([ztm]="ztm (cache)" [ztm_core]="ztm HTTP core (canned)" [nginx_static]="nginx static, tuned"
+  [nginx_return]="nginx return" [h2o]="h2o 2.2 static" [ztm_base]="ztm baseline (cache)")
+declare -A port=([ztm]=18180 [nginx_static]=18181 [nginx_return]=18182 [h2o]=18183 [ztm_base]=18184
+  [ztm_core]=18185)
+[ -z "${ZTM_BASELINE:-}" ] || servers=(ztm ztm_base ztm_core nginx_static nginx_return h2o)
 declare -A pid=()
 
 # started NAME PATH: records $! as NAME's pid (and for cleanup), waits until it answers PATH and
@@ -62,7 +71,10 @@ if [ -n "${ZTM_BASELINE:-}" ]; then  # its own sessions file; the users database
   started ztm_base /readyz
 fi
 mkdir -p "$work/www/users"
-curl -sf "http://127.0.0.1:${port[ztm]}/users/12" >"$work/www/users/12"
+curl -sf -D "$work/users-12.head" "http://127.0.0.1:${port[ztm]}/users/12" >"$work/www/users/12"
+"${srv_pin[@]}" build-bench-rel/bench/http_core --port "${port[ztm_core]}" --body "$work/www/users/12" \
+  --head "$work/users-12.head" --threads "$threads" >"$work/ztm_core.log" 2>&1 &
+started ztm_core /users/12
 
 # --- nginx, two instances with one shared tuning: each its own conf, pid file and port, in the
 # foreground (daemon off), so $! is the master; its workers are its children.
@@ -127,7 +139,7 @@ H2O
 "${srv_pin[@]}" h2o -c "$work/h2o.conf" >"$work/h2o.log" 2>&1 &
 started h2o /users/12
 
-# The four must answer the same bytes (headers differ, which is fine).
+# All must answer the same bytes (headers differ, which is fine).
 for s in "${servers[@]}"; do
   cmp "$work/www/users/12" <(curl -sf "http://127.0.0.1:${port[$s]}/users/12")
 done
@@ -148,11 +160,12 @@ for ((r = 1; r <= rounds; r++)); do
   declare -A now=()
   for s in "${servers[@]}"; do
     for m in "${modes[@]}"; do
-      read -r rps p50 p99 cpu < <(run_wrk "$s" "$m" "$secs")
+      read -r rps p50 p99 cpu user < <(run_wrk "$s" "$m" "$secs")
       res[$s $m rps]+="$rps " res[$s $m p50]+="$p50 " res[$s $m p99]+="$p99 " res[$s $m cpu]+="$cpu "
+      res[$s $m user]+="$user "
       now[$s $m rps]=$rps now[$s $m cpu]=$cpu
       [ "$m" = pipelined ] && p50=n/a p99=n/a
-      raw+=("| $r | ${label[$s]} | ${mode_label[$m]} | $rps | $p50 | $p99 | $cpu |")
+      raw+=("| $r | ${label[$s]} | ${mode_label[$m]} | $rps | $p50 | $p99 | $cpu | $user |")
     done
   done
   # This round's ratios, to nginx return and (ztm) to the baseline: the runs of one round are
@@ -177,8 +190,8 @@ echo "GET /users/12, the same $(stat -c %s "$work/www/users/12")-byte JSON body 
   "the ratios are the medians of each round's ratio."
 echo "versions: nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(h2o -v | head -1)"
 echo
-echo "| server | mode | requests/s | p50 (µs) | p99 (µs) | server CPU µs/request | requests/s vs nginx return | CPU/request vs nginx return |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| server | mode | requests/s | p50 (µs) | p99 (µs) | server CPU µs/request | of it in user space | requests/s vs nginx return | CPU/request vs nginx return |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for m in "${modes[@]}"; do
   for s in "${servers[@]}"; do
     rps=$(med "$s" "$m" rps) cpu=$(med "$s" "$m" cpu)
@@ -189,6 +202,7 @@ for m in "${modes[@]}"; do
       p50=$(int "$(med "$s" "$m" p50)") p99=$(int "$(med "$s" "$m" p99)")
     fi
     echo "| ${label[$s]} | ${mode_label[$m]} | $(int "$rps") | $p50 | $p99 | $(awk -v c="$cpu" 'BEGIN { printf "%.2f", c }') |" \
+      "$(awk -v c="$(med "$s" "$m" user)" 'BEGIN { printf "%.2f", c }') |" \
       "$(ratio "$(med "$s" "$m" rps_vs_return)" 1)× | $(ratio "$(med "$s" "$m" cpu_vs_return)" 1)× |"
   done
 done
@@ -203,6 +217,6 @@ fi
 echo
 echo "Per round (µs):"
 echo
-echo "| round | server | mode | requests/s | p50 | p99 | CPU µs/request |"
-echo "|---|---|---|---|---|---|---|"
+echo "| round | server | mode | requests/s | p50 | p99 | CPU µs/request | user µs/request |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${raw[@]}"

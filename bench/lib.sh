@@ -28,14 +28,14 @@ login() {
 # --- wrk runs against servers of a script: it defines pid[NAME] (the server's pid) and port[NAME]
 # (associative arrays) and cli_pin (the taskset prefix of wrk, may be empty); res[NAME MODE METRIC]
 # gathers one value a round for med.
-# cpu_ticks PID: user+system CPU (clock ticks) of PID and of its children: fields 14 and 15 of
-# /proc/PID/stat, which cover every thread of a process (ztm's and h2o's threads); nginx's
-# workers are processes, children of the master, hence the pgrep -P. The comm field (2) may hold
-# spaces, so the fields are counted after its closing ')'.
+# cpu_ticks PID [user]: user+system CPU (clock ticks) of PID and of its children, or with `user`
+# the user-space part alone: fields 14 and 15 of /proc/PID/stat, which cover every thread of a
+# process (ztm's and h2o's threads); nginx's workers are processes, children of the master, hence
+# the pgrep -P. The comm field (2) may hold spaces, so the fields are counted after its closing ')'.
 cpu_ticks() {
   local p t=0
   for p in "$1" $(pgrep -P "$1" || true); do
-    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+    t=$((t + $(awk -v only="${2:-}" '{ sub(/^.*\) /, ""); print only == "user" ? $12 : $12 + $13 }' "/proc/$p/stat")))
   done
   echo "$t"
 }
@@ -50,23 +50,26 @@ to_us() {
 }
 
 # run_wrk SERVER MODE SECONDS: one wrk run of GET /users/12, keep-alive or pipelined ×16
-# (bench/pipeline.lua), with the server's CPU ticks read right before and after it. Prints "rps p50_us p99_us cpu_us_per_request".
+# (bench/pipeline.lua), with the server's CPU ticks read right before and after it. Prints "rps p50_us
+# p99_us cpu_us_per_request user_us_per_request" (user: the part of the CPU time in user space).
 # Clock ticks are 10 ms: a 5 s run at ~60k requests/s uses ~500 ticks of server CPU, so the
 # resolution is ~0.2% (1 tick); a 2 s run at 10k requests/s still has ~1%.
 run_wrk() {
-  local s=$1 mode=$2 d=$3 extra=() before after
+  local s=$1 mode=$2 d=$3 extra=() before after user_before user_after
   [ "$mode" = pipelined ] && extra=(-s bench/pipeline.lua)
+  user_before=$(cpu_ticks "${pid[$s]}" user)
   before=$(cpu_ticks "${pid[$s]}")
   "${cli_pin[@]}" wrk -t1 -c64 -d"${d}s" --latency "${extra[@]}" "http://127.0.0.1:${port[$s]}/users/12" >"$work/wrk.out"
   after=$(cpu_ticks "${pid[$s]}")
+  user_after=$(cpu_ticks "${pid[$s]}" user)
   if grep -q 'Non-2xx' "$work/wrk.out"; then echo "$s $mode: non-2xx answers" >&2; cat "$work/wrk.out" >&2; exit 1; fi
   grep 'Socket errors' "$work/wrk.out" | sed "s/^/$s $mode: /" >&2 || true
   local rps p50 p99 n
   # "N requests in Xs": wrk counts each response, one per pipelined request too.
   read -r rps p50 p99 n < <(awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
     / requests in / {n=$1} END {print rps, p50, p99, n}' "$work/wrk.out")
-  echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v t=$((after - before)) -v hz="$tck" -v n="$n" \
-    'BEGIN { printf "%.2f", t / hz / n * 1e6 }')"
+  echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v t=$((after - before)) -v u=$((user_after - user_before)) \
+    -v hz="$tck" -v n="$n" 'BEGIN { printf "%.2f %.2f", t / hz / n * 1e6, u / hz / n * 1e6 }')"
 }
 
 # median: the median of the numbers on stdin, one a line (the mean of the middle two for an even count).

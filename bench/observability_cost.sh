@@ -42,7 +42,7 @@ for s in "${servers[@]}"; do run_wrk "$s" keepalive 2 >/dev/null; done  # warm-u
 declare -A res=()
 for ((r = 1; r <= rounds; r++)); do
   for s in "${servers[@]}"; do
-    read -r rps p50 p99 cpu < <(run_wrk "$s" keepalive "$secs")
+    read -r rps p50 p99 cpu _ < <(run_wrk "$s" keepalive "$secs")
     res[$s keepalive rps]+="$rps " res[$s keepalive p99]+="$p99 " res[$s keepalive cpu]+="$cpu "
   done
 done
