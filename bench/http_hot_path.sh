@@ -11,7 +11,7 @@
 #     work (routing, the cache lookup, request id, trace, metrics), this one against nginx's the
 #     server's.
 # Per server and mode (keep-alive, pipelined ×16) it reports requests/s, p50, p99 and the CPU time
-# the server spent per request, as medians over the rounds. All servers run at once, in one run;
+# the server spent per request (and the user-space part of it), as medians over the rounds. All servers run at once, in one run;
 # the rounds interleave them, so a drift of the machine hits each the same way.
 # Usage: [ZTM_BASELINE=PATH] bench/http_hot_path.sh [seconds=5] [rounds=5] [threads=1]
 #   ZTM_BASELINE: another ztm binary (an older build) run beside this one, for before/after.
