@@ -22,12 +22,14 @@ RedisInstance& server() {
   return instance;
 }
 
-std::unique_ptr<RedisActiveUserSketch> sketch(const std::string& prefix) {
+std::unique_ptr<RedisActiveUserSketch> sketch(const std::string& prefix,
+                                              int max_values_per_command = 1000) {
   redis::ConnectionOptions o;
   o.address = server().address();
   o.timeout = std::chrono::seconds(2);
-  return std::make_unique<RedisActiveUserSketch>(std::make_shared<redis::Client>(o),
-                                                 kpi::RedisSketchOptions{.prefix = prefix});
+  return std::make_unique<RedisActiveUserSketch>(
+      std::make_shared<redis::Client>(o),
+      kpi::RedisSketchOptions{.prefix = prefix, .max_values_per_command = max_values_per_command});
 }
 
 std::vector<UserId> users(int from, int n) {
@@ -63,6 +65,19 @@ TEST(RedisSketch, CountsWithinThreeStandardErrors) {
   ASSERT_TRUE(two_days.ok());
   EXPECT_LE(std::abs(static_cast<double>(*two_days) - 25'000), sigma3 * 25'000) << *two_days;
   EXPECT_EQ(*loops.run(s->count(kDay + 1, kDay + 1)), 0);
+}
+
+// Lua's unpack() refuses ~8,000 values: a configured batch above the script's limit is cut to it.
+TEST(RedisSketch, ABatchLargerThanTheScriptTakesIsCut) {
+  auto s = sketch("big:", 1'000'000);
+  EventLoops loops(1);
+  ASSERT_TRUE(loops.run(s->add(kDay, users(0, 3 * kpi::kMaxValuesPerScript))).ok());
+  const auto n = std::stoll(server().command({"PFCOUNT", "big:dau:2025-06-01"}));
+  const double sigma3 = 3 * HyperLogLog::kStandardError;
+  EXPECT_LE(std::abs(static_cast<double>(n) - 3 * kpi::kMaxValuesPerScript),
+            sigma3 * 3 * kpi::kMaxValuesPerScript)
+      << n;
+  EXPECT_GT(std::stoll(server().command({"TTL", "big:dau:2025-06-01"})), 34 * 86'400);
 }
 
 TEST(RedisSketch, AnUnreachableServerIsUnavailable) {
