@@ -87,6 +87,14 @@ struct Server::Loop {
   // per-descriptor locking is off (UNSAFE_IO). The scheduler keeps its lock: other threads post
   // here (BlockingPool completions, drain()).
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+
+  // Connections that yielded until the loop's next turn (next_turn()), and whether the one
+  // handler that resumes them all is posted: a yield then costs a push here, not an operation of
+  // the scheduler each (issue 12). After ioc: destroying a parked coroutine closes its socket.
+  using Resume = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  std::vector<Resume> parked, resuming;
+  bool turn_posted = false;
+
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 };
@@ -112,6 +120,26 @@ bool write_now(tcp::socket& socket, std::string& out) {
 }
 
 }  // namespace
+
+// Resumes the coroutine when the loop has run the handlers that are ready now: a connection that
+// answered lets the others run before it reads again (serve_connection says why). The parked
+// coroutines are resumed by one posted handler, in the order they yielded; one that yields
+// again while they run waits for the turn after.
+asio::awaitable<void> Server::next_turn(Loop& loop) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [&loop](Loop::Resume resume) {
+        loop.parked.push_back(std::move(resume));
+        if (loop.turn_posted) return;
+        loop.turn_posted = true;
+        asio::post(loop.ioc, [&loop] {
+          loop.turn_posted = false;
+          std::swap(loop.parked, loop.resuming);
+          for (auto& coroutine : loop.resuming) std::move(coroutine)();
+          loop.resuming.clear();
+        });
+      },
+      asio::use_awaitable);
+}
 
 // Writes all of `out` (then clears it) within `timeout`; false if the client is gone or too slow.
 asio::awaitable<bool> Server::write_out(Connection& conn, std::string& out,
@@ -436,7 +464,7 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       // has usually sent the next request, which the read then takes at once. Reading now
       // would find nothing (a recv that fails EAGAIN, then a wait for epoll) about every time:
       // one syscall per keep-alive request more than nginx makes (issue 12).
-      co_await asio::post(loop.ioc, asio::use_awaitable);
+      co_await next_turn(loop);
       if (loop.draining) break;
       conn.idle = true;
       conn.expires_after(first ? options_.first_request_timeout : options_.idle_timeout);
