@@ -144,7 +144,8 @@ boost::asio::awaitable<http::Admission> Api::admit(http::Request& head) {
   }
   if (!refusal) co_return http::Admission{};
   head.request_id = request_id(head);
-  co_return http::Admission{.refusal = finish(match.endpoint, head, std::move(*refusal), start)};
+  finish(match.endpoint, head, *refusal, start);
+  co_return http::Admission{.refusal = std::move(refusal)};
 }
 
 boost::asio::awaitable<Response> Api::ready(http::Request&) {
@@ -195,10 +196,14 @@ http::Answer Api::handle(http::Request& req) {
   // The caller's trace when it sent a valid traceparent, else a new one (sampled at the rate
   // configured): the request's span is this server's work (core/trace.h).
   if (auto it = req.msg.find("traceparent"); it != req.msg.end())
-    req.trace = Trace::child_of(std::string_view(it->value().data(), it->value().size()));
-  if (!req.trace) req.trace = Trace::start(sample_percent(options_.trace_sample_pct));
+    req.continue_trace(Trace::child_of(std::string_view(it->value().data(), it->value().size())));
+  req.sample(sample_percent(options_.trace_sample_pct));
   const auto match = router_.match(req);
-  if (!match.handler) return finish(match.endpoint, req, unrouted(req, match), start);
+  if (!match.handler) {
+    Response res = unrouted(req, match);
+    finish(match.endpoint, req, res, start);
+    return res;
+  }
   // A handler that has its answer at once (a cache hit) costs no coroutine frame here either.
   http::Answer answer;
   try {
@@ -206,8 +211,10 @@ http::Answer Api::handle(http::Request& req) {
   } catch (const std::exception& e) {
     answer = internal_error(e);
   }
-  if (auto* ready = std::get_if<Response>(&answer))
-    return finish(match.endpoint, req, std::move(*ready), start);
+  if (auto* ready = std::get_if<Response>(&answer)) {
+    finish(match.endpoint, req, *ready, start);
+    return answer;
+  }
   return finish_later(match.endpoint, req,
                       std::move(std::get<boost::asio::awaitable<Response>>(answer)), start);
 }
@@ -221,7 +228,8 @@ boost::asio::awaitable<Response> Api::finish_later(int endpoint, http::Request& 
   } catch (const std::exception& e) {
     res = internal_error(e);
   }
-  co_return finish(endpoint, req, std::move(res), start);
+  finish(endpoint, req, res, start);
+  co_return res;
 }
 
 Response Api::internal_error(const std::exception& e) {
@@ -230,28 +238,28 @@ Response Api::internal_error(const std::exception& e) {
   return res;
 }
 
-Response Api::finish(int endpoint, const http::Request& req, Response res,
-                     std::chrono::steady_clock::time_point start) {
+void Api::finish(int endpoint, http::Request& req, Response& res,
+                 std::chrono::steady_clock::time_point start) {
   const double seconds =
       std::chrono::duration<double>(options_.clock->steady_now() - start).count();
   record(endpoint, req, res, seconds);
-  if (req.trace && req.trace->sampled()) log_span(endpoint, req, res, seconds);
+  if (req.sampled()) log_span(endpoint, req, res, seconds);
   res.header("X-Request-Id", req.request_id);
   // CORS without credentials (`*`): a credentialed request can never read an answer this way.
   if (endpoint >= 0 && static_cast<std::size_t>(endpoint) < public_endpoints_.size() &&
       public_endpoints_[static_cast<std::size_t>(endpoint)]) {
-    res.header("Access-Control-Allow-Origin", "*");
-    res.header("Access-Control-Expose-Headers", "ETag, Age, X-Cache, X-Served-By");
+    res.header_lines(
+        "Access-Control-Allow-Origin: *\r\n"
+        "Access-Control-Expose-Headers: ETag, Age, X-Cache, X-Served-By\r\n");
   }
   if (options_.on_write && res.status < 400 && req.msg.method() != Verb::get &&
       req.msg.method() != Verb::head)
     options_.on_write();
   // Every answer says who may store it: what no handler chose, nobody may (errors, writes).
   if (res.header("Cache-Control").empty()) CachePolicy::no_store(res);
-  return res;
 }
 
-void Api::record(int endpoint, const http::Request& req, const Response& res, double seconds) {
+void Api::record(int endpoint, http::Request& req, const Response& res, double seconds) {
   auto& m = endpoint >= 0 ? *endpoint_metrics_[static_cast<std::size_t>(endpoint)]
                           : *endpoint_metrics_.back();
   m.latency->observe(seconds);
@@ -277,10 +285,8 @@ void Api::record(int endpoint, const http::Request& req, const Response& res, do
                                {"route", req.route},
                                {"status", res.status},
                                {"duration_us", static_cast<std::int64_t>(seconds * 1e6)}};
-    if (req.trace) {
-      fields.emplace("trace_id", req.trace->trace_id());
-      fields.emplace("span_id", req.trace->span_id());
-    }
+    fields.emplace("trace_id", req.trace().trace_id());
+    fields.emplace("span_id", req.trace().span_id());
     if (!res.detail.empty()) fields.emplace("detail", res.detail);
     log::write(res.status >= 500 ? spdlog::level::err : spdlog::level::info, "request", fields);
   }
@@ -288,13 +294,13 @@ void Api::record(int endpoint, const http::Request& req, const Response& res, do
 
 // A sampled request's span as a log record (docs/observability.md): `ztm trace` draws the
 // waterfall of a trace from these, across processes.
-void Api::log_span(int endpoint, const http::Request& req, const Response& res, double seconds) {
+void Api::log_span(int endpoint, http::Request& req, const Response& res, double seconds) {
   const auto& labels = endpoint >= 0 ? endpoint_metrics_[static_cast<std::size_t>(endpoint)]->labels
                                      : endpoint_metrics_.back()->labels;
   const auto started =
       options_.clock->now() -
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(seconds));
-  log::span(*req.trace, fmt::format("{} {}", labels[0].second, labels[1].second), req.request_id,
+  log::span(req.trace(), fmt::format("{} {}", labels[0].second, labels[1].second), req.request_id,
             started, seconds, {{"status", res.status}});
 }
 
@@ -311,18 +317,24 @@ std::string_view Api::request_id(http::Request& req) {
   }
   // Our own: a prefix, then a counter, in hex, each at least 8 digits. Each thread counts on its
   // own (no shared atomic per request, issue 12) under its own prefix: the process's random one
-  // plus the thread's ordinal.
+  // plus the thread's ordinal, written out once a thread (per Api: tests make several).
   thread_local std::uint64_t next = 0;
-  const auto hex = [&](char* at, std::uint64_t n) {
-    char digits[16];
-    char* end = std::to_chars(digits, digits + sizeof digits, n, 16).ptr;
-    const auto len = static_cast<std::size_t>(end - digits);
-    const auto pad = len < 8 ? 8 - len : 0;
-    std::fill_n(at, pad, '0');
-    return std::copy(digits, end, at + pad);
+  thread_local std::uint32_t prefix = 0;
+  thread_local std::array<char, 8> prefix_digits{};
+  const auto hex = [](char* at, std::uint64_t n) {
+    if (n <= 0xffff'ffff) {  // 8 digits, zero-padded: nearly always
+      for (int i = 7; i >= 0; --i, n >>= 4) at[i] = "0123456789abcdef"[n & 15];
+      return at + 8;
+    }
+    return std::to_chars(at, at + 16, n, 16).ptr;
   };
+  if (const auto mine = static_cast<std::uint32_t>(id_prefix_ + thread_ordinal());
+      mine != prefix || prefix_digits[0] == 0) {
+    prefix = mine;
+    hex(prefix_digits.data(), mine);
+  }
   auto& ours = req.request_id_buffer;
-  char* end = hex(ours.data(), static_cast<std::uint32_t>(id_prefix_ + thread_ordinal()));
+  char* end = std::copy(prefix_digits.begin(), prefix_digits.end(), ours.data());
   end = hex(end, next++);
   return {ours.data(), static_cast<std::size_t>(end - ours.data())};
 }

@@ -67,23 +67,24 @@ class Api {
  private:
   struct EndpointMetrics;
   void add_routes();
-  void log_span(int endpoint, const http::Request& req, const http::Response& res, double seconds);
+  void log_span(int endpoint, http::Request& req, const http::Response& res, double seconds);
   // Adds a GET route whose answers are public: readable cross-origin (a page on the origin
   // reads them from an edge), see finish().
   template <class Handler>
   void add_public_read(std::string pattern, Handler handler);
   http::Response unrouted(const http::Request& req, const http::Router::Match& match) const;
   http::Response unmatched(const http::Request& req, const http::Router::Match& match) const;
-  // Request id, metrics and access log of a finished request; returns `res` with X-Request-Id.
-  http::Response finish(int endpoint, const http::Request& req, http::Response res,
-                        std::chrono::steady_clock::time_point start);
+  // Request id, metrics and access log of a finished request; adds X-Request-Id (and the other
+  // headers every answer has) to `res`, in place.
+  void finish(int endpoint, http::Request& req, http::Response& res,
+              std::chrono::steady_clock::time_point start);
   // finish() once a handler's coroutine has the answer.
   boost::asio::awaitable<http::Response> finish_later(int endpoint, http::Request& req,
                                                       boost::asio::awaitable<http::Response> answer,
                                                       std::chrono::steady_clock::time_point start);
   static http::Response internal_error(const std::exception& e);  // a handler threw: a bug
   boost::asio::awaitable<http::Response> ready(http::Request& req);
-  void record(int endpoint, const http::Request& req, const http::Response& res, double seconds);
+  void record(int endpoint, http::Request& req, const http::Response& res, double seconds);
   // The client's X-Request-Id when it is safe to echo (a view into req.msg), else a new one
   // written into req.request_id_buffer: no allocation either way.
   std::string_view request_id(http::Request& req);

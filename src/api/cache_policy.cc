@@ -9,19 +9,19 @@
 namespace ztm::api {
 
 CachePolicy::CachePolicy(CachePolicyOptions options) {
-  const auto windows = [&](int ttl_s) {
-    return fmt::format("max-age={}, stale-while-revalidate={}, stale-if-error={}", ttl_s,
-                       options.stale_while_revalidate_s, options.stale_if_error_s);
+  const auto lines = [&](int ttl_s) {
+    return fmt::format(
+        "Cache-Control: no-cache\r\n"
+        "CDN-Cache-Control: max-age={}, stale-while-revalidate={}, stale-if-error={}\r\n",
+        ttl_s, options.stale_while_revalidate_s, options.stale_if_error_s);
   };
-  cdn_cache_control_ = {windows(options.ttl_s), windows(options.list_ttl_s),
-                        windows(options.photo_ttl_s)};
+  public_lines_ = {lines(options.ttl_s), lines(options.list_ttl_s), lines(options.photo_ttl_s)};
 }
 
 void CachePolicy::public_read(const http::Request& req, http::Response& res, Read read,
                               std::string_view keys) const {
   if (req.msg.find("X-Ztm-Position") != req.msg.end()) return personal(res);
-  res.header("Cache-Control", "no-cache");
-  res.header("CDN-Cache-Control", cdn_cache_control_[static_cast<std::size_t>(read)]);
+  res.header_lines(public_lines_[static_cast<std::size_t>(read)]);
   res.header("Surrogate-Key", keys);
 }
 

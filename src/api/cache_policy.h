@@ -46,7 +46,9 @@ class CachePolicy {
                           std::string_view body);
 
  private:
-  std::array<std::string, 3> cdn_cache_control_;  // by Read
+  // By Read: "Cache-Control: no-cache" and the CDN-Cache-Control of its windows, as header
+  // lines (added in one copy).
+  std::array<std::string, 3> public_lines_;
 };
 
 // A strong entity tag from the bytes themselves (FNV-1a, 64 bits: a validator, not a security

@@ -188,7 +188,7 @@ boost::asio::awaitable<Response> PhotosApi::edit(http::Request& req) {
   auto steps = operations_from_json(*list);
   if (!steps) co_return error_response(steps.error());
   app::JobOrigin origin{.request_id = std::string(req.request_id),
-                        .traceparent = req.trace ? req.trace->traceparent() : std::string()};
+                        .traceparent = req.trace().traceparent()};
   auto job = co_await photos_.edit(*who, *id, std::move(*steps), std::move(origin));
   if (!job) co_return error_response(job.error());
   Response res = json_response(

@@ -1,7 +1,9 @@
 #include "http/message.h"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cassert>
 #include <charconv>
 #include <ctime>
 #include <string>
@@ -13,12 +15,13 @@ namespace ztm::http {
 
 namespace {
 
-// std::to_chars rather than fmt: no format string to parse on every response.
-void append_number(std::string& out, std::uint64_t n) {
-  char digits[20];
-  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-  out.append(digits, end);
+char* put(char* at, std::string_view s) {
+  return std::copy(s.begin(), s.end(), at);
 }
+
+// A std::string this short is held inline: no buffer to keep. (Not std::string().capacity():
+// clang cannot evaluate libstdc++ 12's string constructor in a constant expression.)
+constexpr std::size_t kInlineCapacity = 15;
 
 // The buffers of answered responses, kept per thread for the next ones (a response is made and
 // serialized on one event loop): in steady state a response's header lines and body cost no
@@ -34,16 +37,14 @@ class BufferStock {
     return s;
   }
   void give(std::string& s) {
-    if (closed || s.capacity() <= kSmall || s.capacity() > kMaxBytes || free_.size() >= kMaxBuffers)
+    if (closed || s.capacity() <= kInlineCapacity || s.capacity() > kMaxBytes ||
+        free_.size() >= kMaxBuffers)
       return;
     s.clear();
     free_.push_back(std::move(s));
   }
 
  private:
-  // A string this short is held inline: no buffer to keep. (Not constexpr: clang cannot
-  // evaluate libstdc++ 12's string constructor in a constant expression.)
-  static inline const std::size_t kSmall = std::string().capacity();
   static constexpr std::size_t kMaxBytes = 16 * 1024;
   static constexpr std::size_t kMaxBuffers = 64;
   std::vector<std::string> free_;
@@ -56,9 +57,11 @@ thread_local BufferStock stock;
 
 }  // namespace
 
+// A moved-from or short string has no buffer to give: such a response (most of those destroyed)
+// does not touch the thread's stock at all.
 Response::~Response() {
-  stock.give(header_lines_);
-  stock.give(body);
+  if (header_lines_.capacity() > kInlineCapacity) stock.give(header_lines_);
+  if (body.capacity() > kInlineCapacity) stock.give(body);
 }
 
 Response& Response::set_body(std::string_view bytes) {
@@ -89,50 +92,97 @@ Response json_error(unsigned status, std::string_view code, std::string_view mes
 }
 
 Response& Response::header(std::string_view name, std::string_view value) {
-  if (header_lines_.capacity() < 512) {  // a cached read's seven fit
-    if (header_lines_.empty()) header_lines_ = stock.take();
-    header_lines_.reserve(512);
-  }
-  header_lines_.append(name).append(": ").append(value).append("\r\n");
+  char* at = grow_header_lines(name.size() + 2 + value.size() + 2);
+  at = std::copy(name.begin(), name.end(), at);
+  *at++ = ':';
+  *at++ = ' ';
+  at = std::copy(value.begin(), value.end(), at);
+  *at++ = '\r';
+  *at = '\n';
   return *this;
 }
 
+Response& Response::header_lines(std::string_view lines) {
+  std::copy(lines.begin(), lines.end(), grow_header_lines(lines.size()));
+  return *this;
+}
+
+// Makes room for `n` more bytes of header lines and returns where they go. One buffer of 512
+// (a cached read's seven fit) from the thread's stock, grown only past that.
+char* Response::grow_header_lines(std::size_t n) {
+  if (header_lines_.capacity() < 512) {
+    if (header_lines_.empty()) header_lines_ = stock.take();
+    header_lines_.reserve(512);
+  }
+  const std::size_t at = header_lines_.size();
+  header_lines_.resize(at + n);
+  return header_lines_.data() + at;
+}
+
 std::string_view Response::header(std::string_view name) const {
-  std::string_view lines = header_lines_;
-  while (!lines.empty()) {
-    const auto end = lines.find("\r\n");
-    const std::string_view line = lines.substr(0, end);
-    if (line.size() > name.size() + 1 && line.starts_with(name) && line[name.size()] == ':')
-      return line.substr(name.size() + 2);
-    lines.remove_prefix(end + 2);
+  const std::string_view lines = header_lines_;
+  // Where `name` starts a line and ": " follows it (a search for the name, not a walk line by
+  // line: finish() asks this of every answer).
+  for (auto at = lines.find(name); at != std::string_view::npos; at = lines.find(name, at + 1)) {
+    const auto value = at + name.size() + 2;
+    if ((at == 0 || lines[at - 1] == '\n') && value <= lines.size() &&
+        lines[at + name.size()] == ':')
+      return lines.substr(value, lines.find("\r\n", value) - value);
   }
   return {};
 }
 
+// Sized first, then written in place: one growth of `out` (its capacity is the connection's,
+// kept from the answers before), where an append a piece checked and grew it twenty times
+// (issue 12).
 void serialize(const Response& res, std::string_view date, bool keep_alive, bool head,
                std::string& out) {
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
-  out += "HTTP/1.1 ";
-  append_number(out, res.status);
-  out += ' ';
-  out.append(reason.data(), reason.size());
+  const bool bodiless = !has_body(res.status);
+  const bool body = !bodiless && !head && !res.stream;
+  char length[20];  // std::to_chars rather than fmt: no format string to parse on every answer
+  const std::string_view length_digits(
+      length, std::to_chars(length, length + sizeof length,
+                            res.stream ? res.stream->size() : res.body.size())
+                      .ptr -
+                  length);
   // nosniff: a browser never guesses a type other than Content-Type (an uploaded "image" that
   // sniffs as HTML must not run as a page).
-  out += "\r\nServer: ztm\r\nX-Content-Type-Options: nosniff\r\nDate: ";
-  out += date;
-  out += "\r\n";
-  const bool bodiless = !has_body(res.status);
+  constexpr std::string_view kFixed =
+      "\r\nServer: ztm\r\nX-Content-Type-Options: nosniff\r\nDate: ";
+  constexpr std::string_view kType = "Content-Type: ", kLength = "\r\nContent-Length: ",
+                             kClose = "Connection: close\r\n";
+  const std::size_t size = 9 + 3 + 1 + reason.size() + kFixed.size() + date.size() + 2 +
+                           (bodiless ? 0
+                                     : kType.size() + res.content_type.size() + kLength.size() +
+                                           length_digits.size() + 2) +
+                           res.header_lines().size() + (keep_alive ? 0 : kClose.size()) + 2 +
+                           (body ? res.body.size() : 0);
+  const std::size_t start = out.size();
+  out.resize(start + size);
+  char* at = out.data() + start;
+  at = put(at, "HTTP/1.1 ");
+  const unsigned status = res.status % 1000;  // three digits: statuses are 100..599
+  *at++ = static_cast<char>('0' + status / 100);
+  *at++ = static_cast<char>('0' + status / 10 % 10);
+  *at++ = static_cast<char>('0' + status % 10);
+  *at++ = ' ';
+  at = put(at, {reason.data(), reason.size()});
+  at = put(at, kFixed);
+  at = put(at, date);
+  at = put(at, "\r\n");
   if (!bodiless) {
-    out += "Content-Type: ";
-    out += res.content_type;
-    out += "\r\nContent-Length: ";
-    append_number(out, res.stream ? res.stream->size() : res.body.size());
-    out += "\r\n";
+    at = put(at, kType);
+    at = put(at, res.content_type);
+    at = put(at, kLength);
+    at = put(at, length_digits);
+    at = put(at, "\r\n");
   }
-  out += res.header_lines();
-  if (!keep_alive) out += "Connection: close\r\n";
-  out += "\r\n";
-  if (!bodiless && !head && !res.stream) out += res.body;
+  at = put(at, res.header_lines());
+  if (!keep_alive) at = put(at, kClose);
+  at = put(at, "\r\n");
+  if (body) at = put(at, res.body);
+  assert(at == out.data() + out.size());
 }
 
 std::string_view DateCache::now() {

@@ -37,7 +37,18 @@ struct Request {
   // (core/trace.h), for what a handler hands on (a photo job's message).
   std::string_view request_id;
   std::array<char, 24> request_id_buffer{};
-  std::optional<Trace> trace;
+
+  // The request's place in a trace (core/trace.h): the caller's, when it sent a valid
+  // traceparent, else one started on first use, sampled as decided when the request came in.
+  // Made only when something asks (a log line, a span, a job handed on): a request nothing asks
+  // it of, a cached read, spends nothing on ids (issue 12).
+  const Trace& trace() {
+    if (!trace_) trace_ = Trace::start(sample_);
+    return *trace_;
+  }
+  bool sampled() const { return trace_ ? trace_->sampled() : sample_; }
+  void continue_trace(std::optional<Trace> caller) { trace_ = std::move(caller); }
+  void sample(bool yes) { sample_ = yes; }
 
   std::string_view header(Field f) const {
     auto it = msg.find(f);
@@ -46,6 +57,10 @@ struct Request {
   }
   // The value of `name` in the query string (not percent-decoded; our parameters are numbers).
   std::string_view query_param(std::string_view name) const;
+
+ private:
+  std::optional<Trace> trace_;
+  bool sample_ = false;
 };
 
 // A body too large to hold, sent in pieces (GET /media): Content-Length says size(), then the
@@ -84,6 +99,8 @@ struct Response {
   // Adds a header line. Names are tokens (literals); values never hold CR or LF (ours, or checked
   // before: an echoed X-Request-Id is).
   Response& header(std::string_view name, std::string_view value);
+  // Adds ready-made header lines, each "Name: value\r\n" (a constant block: one copy for all).
+  Response& header_lines(std::string_view lines);
   // The first value of `name` (exact case), or "" when there is none.
   std::string_view header(std::string_view name) const;
   // The added headers as they go on the wire, "Name: value\r\n" each: adding one appends to
@@ -92,6 +109,7 @@ struct Response {
   const std::string& header_lines() const { return header_lines_; }
 
  private:
+  char* grow_header_lines(std::size_t n);
   std::string header_lines_;
 };
 

@@ -93,6 +93,27 @@ TEST(Message, AnsweredResponsesLendTheirBuffersToTheNextOnes) {
   EXPECT_LT(after.body.capacity(), 64u * 1024) << "a 64 KiB buffer is not kept";
 }
 
+// A request's trace is made when first asked for, as sampled as decided on arrival, and is then
+// the same trace every time; a caller's trace (its traceparent) takes the place of both.
+TEST(Message, ARequestsTraceIsMadeOnFirstUseAsSampledAsDecided) {
+  for (bool sampled : {false, true}) {
+    Request req;
+    req.sample(sampled);
+    EXPECT_EQ(req.sampled(), sampled);
+    const std::string trace_id(req.trace().trace_id()), span_id(req.trace().span_id());
+    EXPECT_EQ(req.trace().sampled(), sampled);
+    EXPECT_EQ(req.trace().trace_id(), trace_id);
+    EXPECT_EQ(req.trace().span_id(), span_id);
+    EXPECT_EQ(trace_id.size(), 32u);
+  }
+  Request req;
+  req.sample(true);
+  req.continue_trace(Trace::child_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+  EXPECT_FALSE(req.sampled());  // the caller's flag, not this server's draw
+  EXPECT_EQ(req.trace().trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(req.trace().parent_id(), "00f067aa0ba902b7");
+}
+
 TEST(Message, JsonErrorShape) {
   const auto res = json_error(404, "not_found", "no \"user\"");
   EXPECT_EQ(res.status, 404u);
