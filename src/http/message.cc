@@ -40,8 +40,7 @@ class BufferStock {
     if (closed || s.capacity() <= kInlineCapacity || s.capacity() > kMaxBytes ||
         free_.size() >= kMaxBuffers)
       return;
-    s.clear();
-    free_.push_back(std::move(s));
+    free_.push_back(std::move(s));  // at its size, its bytes stale: a taker writes over them
   }
 
  private:
@@ -60,7 +59,7 @@ thread_local BufferStock stock;
 // A moved-from or short string has no buffer to give: such a response (most of those destroyed)
 // does not touch the thread's stock at all.
 Response::~Response() {
-  if (header_lines_.capacity() > kInlineCapacity) stock.give(header_lines_);
+  if (lines_.capacity() > kInlineCapacity) stock.give(lines_);
   if (body.capacity() > kInlineCapacity) stock.give(body);
 }
 
@@ -110,17 +109,17 @@ Response& Response::header_lines(std::string_view lines) {
 // Makes room for `n` more bytes of header lines and returns where they go. One buffer of 512
 // (a cached read's seven fit) from the thread's stock, grown only past that.
 char* Response::grow_header_lines(std::size_t n) {
-  if (header_lines_.capacity() < 512) {
-    if (header_lines_.empty()) header_lines_ = stock.take();
-    header_lines_.reserve(512);
+  const std::size_t at = lines_size_.n;
+  if (at + n > lines_.size()) {
+    if (lines_.empty()) lines_ = stock.take();
+    lines_.resize(std::max({std::size_t{512}, lines_.size(), 2 * (at + n)}));
   }
-  const std::size_t at = header_lines_.size();
-  header_lines_.resize(at + n);
-  return header_lines_.data() + at;
+  lines_size_.n = at + n;
+  return lines_.data() + at;
 }
 
 std::string_view Response::header(std::string_view name) const {
-  const std::string_view lines = header_lines_;
+  const std::string_view lines = header_lines();
   // Where `name` starts a line and ": " follows it (a search for the name, not a walk line by
   // line: finish() asks this of every answer).
   for (auto at = lines.find(name); at != std::string_view::npos; at = lines.find(name, at + 1)) {

@@ -106,11 +106,25 @@ struct Response {
   // The added headers as they go on the wire, "Name: value\r\n" each: adding one appends to
   // this one buffer (from the thread's stock, like set_body's: where a vector of strings took an
   // allocation per value and per growth), and serializing them is one copy (issue 12).
-  const std::string& header_lines() const { return header_lines_; }
+  std::string_view header_lines() const { return {lines_.data(), lines_size_.n}; }
 
  private:
   char* grow_header_lines(std::size_t n);
-  std::string header_lines_;
+  // The header lines are the first lines_size_ bytes of lines_, which is kept at its full size
+  // (it comes from the stock that way): adding a line writes into it, without the checks and
+  // zero-filling of a std::string growing by each line (issue 12).
+  std::string lines_;
+  struct Size {  // 0 again in a response moved from: it takes lines_ along
+    std::size_t n = 0;
+    Size() = default;
+    Size(const Size&) = default;
+    Size& operator=(const Size&) = default;
+    Size(Size&& other) noexcept : n(std::exchange(other.n, 0)) {}
+    Size& operator=(Size&& other) noexcept {
+      n = std::exchange(other.n, 0);
+      return *this;
+    }
+  } lines_size_;
 };
 
 // The one shape of every error: {"error":{"code":"...","message":"..."}}. The message may echo

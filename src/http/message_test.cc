@@ -49,6 +49,17 @@ TEST(Message, HeadersGoOutInOrderAndAreFoundByName) {
   EXPECT_EQ(Response{}.header("ETag"), "");
   Response moved = std::move(res);  // header lines move with the response
   EXPECT_EQ(moved.header("Cache"), "x");
+  EXPECT_EQ(res.header_lines(), "");  // NOLINT(bugprone-use-after-move): none left behind
+  res.header("Age", "1");             // and a moved-from response takes new ones
+  EXPECT_EQ(res.header_lines(), "Age: 1\r\n");
+  Response copy = moved;
+  copy.header("Age", "2");  // a copy has lines of its own
+  EXPECT_EQ(copy.header_lines(),
+            "ETag: \"1-ab\"\r\nCache-Control: no-cache\r\nCache: x\r\nAge: 2\r\n");
+  EXPECT_EQ(moved.header("Age"), "");
+  moved = std::move(copy);
+  EXPECT_EQ(moved.header("Age"), "2");
+  EXPECT_EQ(copy.header_lines(), "");  // NOLINT(bugprone-use-after-move)
 }
 
 TEST(Message, LongHeaderValuesAndManyHeadersAllGoOut) {
