@@ -76,44 +76,13 @@ curl -sf -D "$work/users-12.head" "http://127.0.0.1:${port[ztm]}/users/12" >"$wo
   --head "$work/users-12.head" --threads "$threads" >"$work/ztm_core.log" 2>&1 &
 started ztm_core /users/12
 
-# --- nginx, two instances with one shared tuning: each its own conf, pid file and port, in the
-# foreground (daemon off), so $! is the master; its workers are its children.
-# nginx_conf NAME SERVER_BODY: writes $work/NAME.conf.
-nginx_conf() {
-  cat >"$work/$1.conf" <<NGINX
-user root;
-worker_processes $threads;
-daemon off;
-pid $work/$1.pid;
-error_log $work/$1-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  open_file_cache max=1000 inactive=60s;
-  open_file_cache_valid 60s;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  default_type application/json;
-  server {
-    listen 127.0.0.1:${port[$1]} reuseport;
-$2
-  }
-}
-NGINX
-}
+# --- nginx, two instances with one shared tuning (bench/lib.sh nginx_conf).
 # Pipelined, this tuned static nginx answers far fewer requests/s than keep-alive at a low CPU
 # use: it waits rather than works (sendfile and tcp_nopush each make it slower there; without
 # both it is near its keep-alive rate). Kept as its users tune it: that is the peer measured.
 nginx_conf nginx_static "    root $work/www;"
-# The same body as an nginx string: backslashes and single quotes escaped. nginx (1.22) has no
-# escape for '$' (it would start a variable), so a body with one is refused rather than mangled.
-IFS= read -r -d '' body <"$work/www/users/12" || true
-[[ $body != *'$'* ]] || { echo "the body has a '\$', which nginx's return cannot carry" >&2; exit 1; }
-body=${body//\\/\\\\}
-body=${body//\'/\\\'}
-nginx_conf nginx_return "    location = /users/12 { default_type application/json; return 200 '$body'; }"
+location=$(nginx_return_location "$work/www/users/12")
+nginx_conf nginx_return "$location"
 for s in nginx_static nginx_return; do
   "${srv_pin[@]}" nginx -c "$work/$s.conf" >"$work/$s.log" 2>&1 &
   started "$s" /users/12

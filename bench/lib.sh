@@ -80,3 +80,46 @@ med() { tr ' ' '\n' <<<"${res[$1 $2 $3]}" | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 int() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
 
+
+# --- nginx as its users tune it: each instance its own conf, pid file and port, in the foreground
+# (daemon off), so $! is the master; its workers are its children.
+# nginx_conf NAME SERVER_BODY: writes $work/NAME.conf, listening on port[NAME] with $threads
+# workers; NGINX_MAIN: more main-context lines (bench/instructions.sh: master_process off).
+nginx_conf() {
+  cat >"$work/$1.conf" <<NGINX
+user root;
+worker_processes ${threads:-1};
+daemon off;
+${NGINX_MAIN:-}
+pid $work/$1.pid;
+error_log $work/$1-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:${port[$1]} reuseport;
+$2
+  }
+}
+NGINX
+}
+
+# nginx_return_location FILE: the server-block line that answers GET /users/12 with FILE's bytes
+# from the config itself (`return 200 '...'`: nginx answering from memory). Backslashes and single
+# quotes are escaped; nginx (1.22) has no escape for '$' (it would start a variable), so a body
+# with one is refused rather than mangled.
+nginx_return_location() {
+  local body
+  IFS= read -r -d '' body <"$1" || true
+  [[ $body != *'$'* ]] || { echo "the body has a '\$', which nginx's return cannot carry" >&2; exit 1; }
+  body=${body//\\/\\\\}
+  body=${body//\'/\\\'}
+  echo "    location = /users/12 { default_type application/json; return 200 '$body'; }"
+}
