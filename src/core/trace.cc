@@ -10,9 +10,9 @@ namespace {
 constexpr char kDigits[] = "0123456789abcdef";
 
 // SplitMix64 (Steele, Lea, Flood 2014), one per thread, seeded from the OS: ids must not collide
-// across processes and need not be unguessable (trace.h). Every request makes a trace; this is
-// an add and three multiply-xorshifts a word, where mt19937_64 refilled 2.5 KB of state every
-// 312 words (issue 12).
+// across processes and need not be unguessable (trace.h). Every request draws one to decide its
+// sampling (and more for a trace, when one is asked for); this is an add and three
+// multiply-xorshifts a word, where mt19937_64 refilled 2.5 KB of state every 312 words (issue 12).
 std::uint64_t random_word() {
   thread_local std::uint64_t state =
       (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
