@@ -15,6 +15,7 @@ namespace ztm::http {
 
 namespace {
 
+// Copies `s` to `at` and returns the end of the copy.
 char* put(char* at, std::string_view s) {
   return std::copy(s.begin(), s.end(), at);
 }
@@ -91,18 +92,13 @@ Response json_error(unsigned status, std::string_view code, std::string_view mes
 }
 
 Response& Response::header(std::string_view name, std::string_view value) {
-  char* at = grow_header_lines(name.size() + 2 + value.size() + 2);
-  at = std::copy(name.begin(), name.end(), at);
-  *at++ = ':';
-  *at++ = ' ';
-  at = std::copy(value.begin(), value.end(), at);
-  *at++ = '\r';
-  *at = '\n';
+  put(put(put(put(grow_header_lines(name.size() + 2 + value.size() + 2), name), ": "), value),
+      "\r\n");
   return *this;
 }
 
 Response& Response::header_lines(std::string_view lines) {
-  std::copy(lines.begin(), lines.end(), grow_header_lines(lines.size()));
+  put(grow_header_lines(lines.size()), lines);
   return *this;
 }
 
