@@ -31,6 +31,7 @@ count() {
   pids+=("$vg")
   for _ in $(seq 600); do curl -sf "http://127.0.0.1:${port[$name]}/users/12" >/dev/null && break; sleep 0.1; done
   kill -0 "$vg" 2>/dev/null || { echo "$name exited" >&2; tail -n 20 "$work/$name.log" >&2; exit 1; }
+  curl -sf "http://127.0.0.1:${port[$name]}/users/12" >"$work/$name.body"  # (nginx returns ztm's)
   wrk -t1 -c64 -d3s "http://127.0.0.1:${port[$name]}/users/12" >/dev/null
   callgrind_control -z "$vg" >/dev/null 2>&1
   local n
@@ -52,17 +53,8 @@ $ztm seed --storage.sqlite_path "$work/ztm.db" >/dev/null 2>&1
 count ztm "$ztm" serve --storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions.db" \
   --log.access off --log.level warn --http.threads 1 --http.max_connections_per_address 100000 \
   --http.port "${port[ztm]}"
-# The body nginx returns: ztm's own answer, byte for byte (a fresh ztm, not under valgrind).
-$ztm serve --storage.sqlite_path "$work/ztm.db" --sessions.sqlite_path "$work/sessions-2.db" \
-  --log.level warn --http.port "${port[ztm]}" >"$work/ztm-body.log" 2>&1 &
-body_server=$!
-pids+=("$body_server")
-wait_for curl -sf "http://127.0.0.1:${port[ztm]}/users/12"
-curl -sf "http://127.0.0.1:${port[ztm]}/users/12" >"$work/body"
-kill "$body_server"
-wait "$body_server" 2>/dev/null || true
 # One process (no master): callgrind then counts the worker's instructions.
-location=$(nginx_return_location "$work/body")
+location=$(nginx_return_location "$work/ztm.body")  # ztm's answer, byte for byte
 NGINX_MAIN="master_process off;" nginx_conf nginx "$location"
 count nginx nginx -c "$work/nginx.conf"
 echo "ztm / nginx: $(awk -v a="${per_request[ztm]}" -v b="${per_request[nginx]}" 'BEGIN { printf "%.3f", a / b }')"
