@@ -67,6 +67,18 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   }
 }
 
+// A client that half-closes after its request (nc -N, a script) gets its answer and the server
+// closes then, not at the idle timeout: the FIN came with the request, in one event, and the
+// read that took the request saw it too (http/ready_read.h).
+TEST_F(ServerTest, AClientThatHalfClosesAfterItsRequestIsAnsweredAndClosed) {
+  HttpClient c(server.port());
+  c.send("GET /users/12 HTTP/1.1\r\nHost: t\r\n\r\n");
+  ::shutdown(c.native_handle(), SHUT_WR);
+  EXPECT_EQ(c.read().status, 200u);
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(eventually([&] { return server.server().connections() == 0; }));
+}
+
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   HttpClient c(server.port());
   std::string batch;
