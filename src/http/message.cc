@@ -57,11 +57,15 @@ thread_local BufferStock stock;
 
 }  // namespace
 
+void give_buffer(std::string& buffer) {
+  if (buffer.capacity() > kInlineCapacity) stock.give(buffer);
+}
+
 // A moved-from or short string has no buffer to give: such a response (most of those destroyed)
 // does not touch the thread's stock at all.
 Response::~Response() {
-  if (lines_.capacity() > kInlineCapacity) stock.give(lines_);
-  if (body.capacity() > kInlineCapacity) stock.give(body);
+  give_buffer(lines_);
+  give_buffer(body);
 }
 
 Response& Response::set_body(std::string_view bytes) {
@@ -127,9 +131,8 @@ std::string_view Response::header(std::string_view name) const {
   return {};
 }
 
-// Sized first, then written in place: one growth of `out` (its capacity is the connection's,
-// kept from the answers before), where an append a piece checked and grew it twenty times
-// (issue 12).
+// Sized first, then written in place: one growth of `out`, where an append a piece checked and
+// grew it twenty times (issue 12). An `out` without a buffer takes one from the thread's stock.
 void serialize(const Response& res, std::string_view date, bool keep_alive, bool head,
                std::string& out) {
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
@@ -153,6 +156,10 @@ void serialize(const Response& res, std::string_view date, bool keep_alive, bool
                                            length_digits.size() + 2) +
                            res.header_lines().size() + (keep_alive ? 0 : kClose.size()) + 2 +
                            (body ? res.body.size() : 0);
+  if (out.empty() && out.capacity() <= kInlineCapacity) {
+    out = stock.take();  // the buffer given back last: still in the cache (give_buffer)
+    out.clear();
+  }
   const std::size_t start = out.size();
   out.resize(start + size);
   char* at = out.data() + start;

@@ -137,9 +137,17 @@ inline bool has_body(unsigned status) {
 }
 
 // Appends the serialized response to `out`. `date` is an IMF-fixdate; with `head` the body is
-// left out but Content-Length still describes it. A stream's body is left to the caller.
+// left out but Content-Length still describes it. A stream's body is left to the caller. An
+// empty `out` without a buffer of its own gets one from the thread's stock.
 void serialize(const Response& res, std::string_view date, bool keep_alive, bool head,
                std::string& out);
+
+// Gives an empty buffer's memory back to the thread's stock (the one responses' buffers come
+// from and go back to), leaving `buffer` without one. A connection gives its output buffer back
+// once its answers are sent: the next answer, on whichever connection, is then written into
+// memory still in the cache, not into a buffer of its own that went cold while its client was
+// away (issue 12).
+void give_buffer(std::string& buffer);
 
 // "Tue, 24 Nov 2026 10:00:00 GMT", recomputed at most once per second per instance.
 class DateCache {

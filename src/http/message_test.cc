@@ -104,6 +104,26 @@ TEST(Message, AnsweredResponsesLendTheirBuffersToTheNextOnes) {
   EXPECT_LT(after.body.capacity(), 64u * 1024) << "a 64 KiB buffer is not kept";
 }
 
+// A connection's output buffer: taken from the thread's stock by the first answer written into
+// it, given back once sent (give_buffer), so that the next answer, on any connection, is written
+// into the same memory; an answer appended to one still waiting keeps to that buffer.
+TEST(Message, ASentOutputBufferIsTheNextAnswersOnAnyConnection) {
+  Response res;
+  res.set_body(std::string(300, 'b'));
+  std::string first, second;
+  serialize(res, "Mon, 07 Dec 2026 10:00:00 GMT", true, false, first);
+  const std::string answer = first;
+  serialize(res, "Mon, 07 Dec 2026 10:00:00 GMT", true, false, first);  // pipelined: appended
+  EXPECT_EQ(first, answer + answer);
+  const char* buffer = first.data();
+  first.clear();  // sent
+  give_buffer(first);
+  EXPECT_EQ(first.capacity(), std::string().capacity()) << "the buffer went back";
+  serialize(res, "Mon, 07 Dec 2026 10:00:00 GMT", true, false, second);
+  EXPECT_EQ(second.data(), buffer) << "the next connection's answer is written where it was";
+  EXPECT_EQ(second, answer) << "and none of the stale bytes stay";
+}
+
 // A request's trace is made when first asked for, as sampled as decided on arrival, and is then
 // the same trace every time; a caller's trace (its traceparent) takes the place of both.
 TEST(Message, ARequestsTraceIsMadeOnFirstUseAsSampledAsDecided) {

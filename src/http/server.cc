@@ -111,6 +111,7 @@ bool write_now(tcp::socket& socket, std::string& out) {
   const std::size_t n = socket.write_some(asio::buffer(out), ec);
   if (ec && ec != asio::error::would_block) return false;
   out.erase(0, n);
+  if (out.empty()) give_buffer(out);
   return true;
 }
 
@@ -125,6 +126,7 @@ asio::awaitable<bool> Server::write_out(Connection& conn, std::string& out,
   conn.expires_after(timeout);
   auto [ec, n] = co_await asio::async_write(conn.socket, asio::buffer(out), use_tuple);
   out.clear();
+  give_buffer(out);
   co_return !ec;
 }
 
