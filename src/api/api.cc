@@ -195,8 +195,8 @@ http::Answer Api::handle(http::Request& req) {
   req.request_id = request_id(req);
   // The caller's trace when it sent a valid traceparent, else a new one (sampled at the rate
   // configured): the request's span is this server's work (core/trace.h).
-  if (auto it = req.msg.find("traceparent"); it != req.msg.end())
-    req.continue_trace(Trace::child_of(std::string_view(it->value().data(), it->value().size())));
+  if (const auto caller = req.find_header("traceparent"))
+    req.continue_trace(Trace::child_of(*caller));
   req.sample(sample_percent(options_.trace_sample_pct));
   const auto match = router_.match(req);
   if (!match.handler) {
@@ -306,9 +306,8 @@ void Api::log_span(int endpoint, http::Request& req, const Response& res, double
 
 // X-Request-Id from the client when it is safe to echo (1..128 of [A-Za-z0-9._:-]), else ours.
 std::string_view Api::request_id(http::Request& req) {
-  auto it = req.msg.find("X-Request-Id");
-  if (it != req.msg.end()) {
-    const std::string_view v(it->value().data(), it->value().size());
+  if (const auto theirs = req.find_header("X-Request-Id")) {
+    const std::string_view v = *theirs;
     bool ok = !v.empty() && v.size() <= 128;
     for (char ch : v)
       ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||

@@ -79,7 +79,7 @@ bool Auth::trusted(const http::Request& req) const {
 }
 
 bool Auth::edge_fetch(const http::Request& req) const {
-  return req.msg.find("Ztm-Edge-Fetch") != req.msg.end() && trusted(req);
+  return req.find_header("Ztm-Edge-Fetch") && trusted(req);
 }
 
 // X-Forwarded-For lists the hops a request came through, one appended by each proxy, over any
@@ -116,7 +116,7 @@ std::string Auth::client_address(const http::Request& req) const {
 std::string Auth::cookie(const http::Request& req, const NewSession* session) const {
   bool secure = options_.cookie_secure == CookieSecure::always;
   if (options_.cookie_secure == CookieSecure::auto_ && trusted(req))
-    secure = req.msg["X-Forwarded-Proto"] == "https";
+    secure = req.header("X-Forwarded-Proto") == "https";
   std::string out =
       std::string(kSessionCookie) + "=" + (session ? session->token : "") +
       "; Path=/; Max-Age=" + (session ? std::to_string(session->expires_in.count()) : "0") +

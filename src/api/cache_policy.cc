@@ -20,7 +20,7 @@ CachePolicy::CachePolicy(CachePolicyOptions options) {
 
 void CachePolicy::public_read(const http::Request& req, http::Response& res, Read read,
                               std::string_view keys) const {
-  if (req.msg.find("X-Ztm-Position") != req.msg.end()) return personal(res);
+  if (req.find_header("X-Ztm-Position")) return personal(res);
   res.header_lines(public_lines_[static_cast<std::size_t>(read)]);
   res.header("Surrogate-Key", keys);
 }

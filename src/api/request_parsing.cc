@@ -102,19 +102,8 @@ Result<PageQuery> parse_page(const http::Request& req, int default_limit, int ma
   return PageQuery{*after, static_cast<int>(*limit)};
 }
 
-namespace {
-
-// A custom header's value, or nullopt when the request has none.
-std::optional<std::string_view> custom_header(const http::Request& req, std::string_view name) {
-  auto it = req.msg.find(name);
-  if (it == req.msg.end()) return std::nullopt;
-  return std::string_view(it->value().data(), it->value().size());
-}
-
-}  // namespace
-
 Result<Consistency> parse_position(const http::Request& req) {
-  const auto value = custom_header(req, "X-Ztm-Position");
+  const auto value = req.find_header("X-Ztm-Position");
   if (!value) return Consistency{};
   const bool valid = !value->empty() && value->size() <= 64 &&
                      std::all_of(value->begin(), value->end(), [](char c) {
@@ -128,7 +117,7 @@ Result<Consistency> parse_position(const http::Request& req) {
 }
 
 Result<std::optional<std::string>> parse_idempotency_key(const http::Request& req) {
-  const auto value = custom_header(req, "Idempotency-Key");
+  const auto value = req.find_header("Idempotency-Key");
   if (!value) return std::optional<std::string>{};
   const bool valid =
       !value->empty() && value->size() <= kMaxIdempotencyKeyBytes &&

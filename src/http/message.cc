@@ -74,6 +74,20 @@ Response& Response::set_body(std::string_view bytes) {
   return *this;
 }
 
+std::string_view Request::header(Field f) const {
+  for (const auto& field : msg)
+    if (field.name() == f) return {field.value().data(), field.value().size()};
+  return {};
+}
+
+std::optional<std::string_view> Request::find_header(std::string_view name) const {
+  for (const auto& field : msg)
+    if (field.name_string().size() == name.size() &&
+        boost::beast::iequals(field.name_string(), name))
+      return std::string_view(field.value().data(), field.value().size());
+  return std::nullopt;
+}
+
 std::string_view Request::query_param(std::string_view name) const {
   std::string_view q = query;
   while (!q.empty()) {

@@ -50,11 +50,12 @@ struct Request {
   void continue_trace(std::optional<Trace> caller) { trace_ = std::move(caller); }
   void sample(bool yes) { sample_ = yes; }
 
-  std::string_view header(Field f) const {
-    auto it = msg.find(f);
-    return it == msg.end() ? std::string_view{}
-                           : std::string_view(it->value().data(), it->value().size());
-  }
+  // A header's value ("" when absent), or with find_header, nullopt when absent: the first line
+  // of that name. A walk over the request's header lines (a handful), cheaper than a lookup in
+  // Beast's ordered set, which compares names case-insensitively at every step (issue 12).
+  std::string_view header(Field f) const;
+  std::string_view header(std::string_view name) const { return find_header(name).value_or(""); }
+  std::optional<std::string_view> find_header(std::string_view name) const;
   // The value of `name` in the query string (not percent-decoded; our parameters are numbers).
   std::string_view query_param(std::string_view name) const;
 

@@ -1,9 +1,11 @@
 #include "http/request_head.h"
 
+#include <array>
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
 
 namespace ztm::http {
 
@@ -16,16 +18,23 @@ namespace {
 std::optional<Response> framing_error(std::string_view raw_head,
                                       const bhttp::request<bhttp::string_body>& head) {
   auto bad = [](std::string_view message) { return json_error(400, "bad_request", message); };
-  // obs-fold: a header line continued on the next (§5.2). The first line cannot be folded.
-  if (raw_head.find("\r\n ") < raw_head.size() - 2 || raw_head.find("\r\n\t") < raw_head.size() - 2)
-    return bad("folded header lines (obs-fold) are not accepted");
-  const auto hosts = head.count(Field::host);
+  // obs-fold: a header line continued on the next, one that starts with a space or a tab
+  // (§5.2). Beast has checked that lines end with CRLF. One pass over the head's line ends.
+  for (auto lf = raw_head.find('\n'); lf != std::string_view::npos && lf + 1 < raw_head.size();
+       lf = raw_head.find('\n', lf + 1))
+    if (raw_head[lf + 1] == ' ' || raw_head[lf + 1] == '\t')
+      return bad("folded header lines (obs-fold) are not accepted");
+  // Counted in one walk over the fields (a lookup by name compares names case-insensitively).
+  int hosts = 0, codings = 0;
+  for (const auto& field : head) {
+    hosts += field.name() == Field::host;
+    codings += field.name() == Field::transfer_encoding;
+  }
   if (hosts > 1) return bad("more than one Host header");
   if (hosts == 0 && head.version() >= 11) return bad("an HTTP/1.1 request needs a Host header");
-  if (head.count(Field::transfer_encoding) > 0) {
+  if (codings > 0) {
     if (head.version() < 11) return bad("Transfer-Encoding in an HTTP/1.0 request");
-    if (head.count(Field::transfer_encoding) > 1)
-      return bad("Transfer-Encoding: send one header line, 'chunked'");
+    if (codings > 1) return bad("Transfer-Encoding: send one header line, 'chunked'");
     std::string_view te(head[Field::transfer_encoding].data(),
                         head[Field::transfer_encoding].size());
     while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
@@ -64,6 +73,74 @@ std::optional<Response> parse_error_response(const beast::error_code& ec) {
 std::size_t head_end(std::string_view data, std::size_t scanned) {
   const auto end = data.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
   return end == std::string_view::npos ? 0 : end + 4;
+}
+
+namespace {
+
+// RFC 9110's tchar (§5.6.2): the bytes of a method or a header name.
+constexpr auto kTokenByte = [] {
+  std::array<bool, 256> is{};
+  for (int c = '0'; c <= '9'; ++c) is[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) is[c] = is[c - 'a' + 'A'] = true;
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) is[static_cast<unsigned char>(c)] = true;
+  return is;
+}();
+
+constexpr bool visible(char c) {  // VCHAR: no control, space or obs-text byte
+  return c > ' ' && c < 0x7f;
+}
+
+}  // namespace
+
+bool parse_simple_head(std::string_view head, bhttp::request<bhttp::string_body>& msg) {
+  // The request line: "GET " or "HEAD ", a target, " HTTP/1.1" or " HTTP/1.0", CRLF.
+  Verb verb;
+  if (head.starts_with("GET ")) {
+    verb = Verb::get;
+    head.remove_prefix(4);
+  } else if (head.starts_with("HEAD ")) {
+    verb = Verb::head;
+    head.remove_prefix(5);
+  } else {
+    return false;
+  }
+  std::size_t at = 0;
+  while (at < head.size() && visible(head[at])) ++at;
+  const std::string_view target = head.substr(0, at);
+  head.remove_prefix(at);
+  unsigned version = 0;
+  if (head.starts_with(" HTTP/1.1\r\n"))
+    version = 11;
+  else if (head.starts_with(" HTTP/1.0\r\n"))
+    version = 10;
+  if (target.empty() || version == 0) return false;
+  head.remove_prefix(11);
+  msg.method(verb);
+  msg.target({target.data(), target.size()});
+  msg.version(version);
+  // Header lines: a name, ':', the value between optional spaces and tabs, CRLF; then CRLF.
+  int hosts = 0;
+  while (!head.starts_with("\r\n")) {
+    std::size_t colon = 0;
+    while (colon < head.size() && kTokenByte[static_cast<unsigned char>(head[colon])]) ++colon;
+    if (colon == 0 || colon == head.size() || head[colon] != ':') return false;
+    const std::string_view name = head.substr(0, colon);
+    std::size_t start = colon + 1, end = start;
+    while (start < head.size() && (head[start] == ' ' || head[start] == '\t')) ++start;
+    for (end = start;
+         end < head.size() && (visible(head[end]) || head[end] == ' ' || head[end] == '\t');)
+      ++end;
+    if (head.substr(end, 2) != "\r\n") return false;
+    const std::size_t line_end = end + 2;
+    while (end > start && (head[end - 1] == ' ' || head[end - 1] == '\t')) --end;
+    const auto field = bhttp::string_to_field({name.data(), name.size()});
+    if (field == Field::content_length || field == Field::transfer_encoding) return false;
+    hosts += field == Field::host;
+    msg.insert(field, {name.data(), name.size()}, {head.data() + start, end - start});
+    head.remove_prefix(line_end);
+  }
+  // One Host (RFC 9112 §3.2): none in HTTP/1.0 too. Anything else is parse_head's to refuse.
+  return head.size() == 2 && hosts <= 1 && (hosts == 1 || version == 10);
 }
 
 std::optional<Response> parse_head(std::string_view raw_head, RequestParser& parser) {

@@ -17,6 +17,16 @@ using RequestParser = bhttp::request_parser<bhttp::string_body>;
 // it is not all there yet. `scanned`: how much of `data` an earlier call already searched.
 std::size_t head_end(std::string_view data, std::size_t scanned = 0);
 
+// The head of a request without a body, in its plainest form, parsed straight into `msg` (empty
+// before): a GET or a HEAD, HTTP/1.1 or 1.0, a target and header values of visible ASCII (and
+// spaces and tabs in values), no Content-Length or Transfer-Encoding, Host as the version
+// asks. true when the head is such; false leaves the head to parse_head (and `msg` to be
+// dropped), which takes or refuses it. It never takes a head that parse_head refuses, and fills
+// `msg` as parse_head fills its parser's (fuzz/http_request_fuzzer.cc checks both). What a
+// browser or a load balancer sends for a read is such a head: parsed here in one pass without
+// Beast's parser, whose parse, made for any head, costs a cached read more (issue 12).
+bool parse_simple_head(std::string_view raw_head, bhttp::request<bhttp::string_body>& msg);
+
 // Parses a whole head into `parser` (its header limit set) and checks its framing: nullopt when
 // the request may go on, else the response that refuses it (400 malformed, folded, Host missing
 // or repeated, Transfer-Encoding other than "chunked" or in HTTP/1.0; 431; 501 a coding we do

@@ -467,63 +467,68 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       }
       co_return;
     }
-    parser.emplace();
-    parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    parser->body_limit(boost::none);  // set below, once the request is admitted
-    auto bad = parse_head(
-        std::string_view(static_cast<const char*>(buffer.data().data()), head_size), *parser);
-    buffer.consume(head_size);
-    if (bad) {
-      if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
-      co_await refuse(std::move(*bad));
-      co_return;
-    }
+    // A plain GET or HEAD (parse_simple_head) straight into the request; any other head through
+    // Beast's parser, which also reads a body.
+    const std::string_view raw_head(static_cast<const char*>(buffer.data().data()), head_size);
+    Request req;
     std::optional<Response> early;  // the answer, decided before the body was read
-
-    if (!parser->is_done()) {
-      // A body is announced: admit it from the headers before reading a byte of it.
-      Admission admission;
-      if (options_.admit) {
-        Request head;
-        head.msg = parser->get();
-        head.peer = peer;
-        split_target(head);
-        admission = co_await options_.admit(head);
-      }
-      const std::size_t limit =
-          admission.body_limit ? admission.body_limit : options_.max_body_bytes;
-      if (const auto len = parser->content_length(); !admission.refusal && len && *len > limit)
-        admission.refusal = json_error(413, "body_too_large", "request body exceeds the limit");
-      const bool expects_continue = beast::iequals(parser->get()[Field::expect], "100-continue");
-      if (admission.refusal) {
-        // A small body already on its way is read and dropped, so that the connection stays
-        // usable (a 404 or 405 on a JSON call); anything else is never read.
-        const auto len = parser->content_length();
-        if (!len || *len > options_.max_body_bytes || expects_continue) {
-          if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
-          co_await refuse(std::move(*admission.refusal));
-          co_return;
-        }
-        early = std::move(admission.refusal);
-      }
-      parser->body_limit(limit);
-      if (expects_continue) {
-        out += "HTTP/1.1 100 Continue\r\n\r\n";
+    if (parse_simple_head(raw_head, req.msg)) {
+      buffer.consume(head_size);
+    } else {
+      req.msg = {};  // (what the attempt filled)
+      parser.emplace();
+      parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+      parser->body_limit(boost::none);  // set below, once the request is admitted
+      auto bad = parse_head(raw_head, *parser);
+      buffer.consume(head_size);
+      if (bad) {
         if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
-      }
-      if (auto ec = co_await read_body(conn.socket, conn.deadline, buffer, *parser,
-                                       options_.body_timeout, options_.body_min_rate);
-          ec) {
-        if (auto res = parse_error_response(ec)) {
-          if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
-          co_await refuse(std::move(*res));
-        }
+        co_await refuse(std::move(*bad));
         co_return;
       }
+      if (!parser->is_done()) {
+        // A body is announced: admit it from the headers before reading a byte of it.
+        Admission admission;
+        if (options_.admit) {
+          Request head;
+          head.msg = parser->get();
+          head.peer = peer;
+          split_target(head);
+          admission = co_await options_.admit(head);
+        }
+        const std::size_t limit =
+            admission.body_limit ? admission.body_limit : options_.max_body_bytes;
+        if (const auto len = parser->content_length(); !admission.refusal && len && *len > limit)
+          admission.refusal = json_error(413, "body_too_large", "request body exceeds the limit");
+        const bool expects_continue = beast::iequals(parser->get()[Field::expect], "100-continue");
+        if (admission.refusal) {
+          // A small body already on its way is read and dropped, so that the connection stays
+          // usable (a 404 or 405 on a JSON call); anything else is never read.
+          const auto len = parser->content_length();
+          if (!len || *len > options_.max_body_bytes || expects_continue) {
+            if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
+            co_await refuse(std::move(*admission.refusal));
+            co_return;
+          }
+          early = std::move(admission.refusal);
+        }
+        parser->body_limit(limit);
+        if (expects_continue) {
+          out += "HTTP/1.1 100 Continue\r\n\r\n";
+          if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
+        }
+        if (auto ec = co_await read_body(conn.socket, conn.deadline, buffer, *parser,
+                                         options_.body_timeout, options_.body_min_rate);
+            ec) {
+          if (auto res = parse_error_response(ec)) {
+            if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
+            co_await refuse(std::move(*res));
+          }
+          co_return;
+        }
+      }
+      req.msg = parser->release();
     }
-
-    Request req;
-    req.msg = parser->release();
     req.peer = peer;
     split_target(req);
 
