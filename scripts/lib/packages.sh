@@ -7,7 +7,7 @@ TEST_PACKAGES="clang-format clang libclang-rt-14-dev libgtest-dev libbenchmark-d
   varnish varnish-modules prometheus-varnish-exporter chromium iptables
   prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
   rsyslog rsyslog-relp"
-BENCH_PACKAGES="nginx-light h2o wrk util-linux imagemagick"
+BENCH_PACKAGES="nginx-light h2o wrk util-linux imagemagick linux-perf"
 
 # install_packages PKG...: installs the ones that are missing (apt; sudo when not root).
 install_packages() {
