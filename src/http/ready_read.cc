@@ -48,7 +48,8 @@ ReadWhenReady::status ReadWhenReady::do_perform(reactor_op* base) {
   auto* self = static_cast<ReadWhenReady*>(base);
   auto* bytes = static_cast<char*>(self->into_.data());
   const std::size_t size = self->into_.size();
-  iovec parts[2] = {{bytes, size - 1}, {bytes + size - 1, 1}};
+  const bool probe = size > 1;  // room for the second read (a buffer of one byte: one read)
+  iovec parts[2] = {{bytes, probe ? size - 1 : size}, {bytes + size - 1, 1}};
   mmsghdr reads[2] = {};
   for (int i = 0; i < 2; ++i) {
     reads[i].msg_hdr.msg_iov = &parts[i];
@@ -56,7 +57,7 @@ ReadWhenReady::status ReadWhenReady::do_perform(reactor_op* base) {
   }
   for (;;) {
     ++self->attempts_;
-    const int got = ::recvmmsg(self->fd_, reads, size > 1 ? 2 : 1, MSG_DONTWAIT, nullptr);
+    const int got = ::recvmmsg(self->fd_, reads, probe ? 2 : 1, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
@@ -68,9 +69,9 @@ ReadWhenReady::status ReadWhenReady::do_perform(reactor_op* base) {
       self->ec_ = asio::error::eof;
       return done_and_exhausted;
     }
-    if (got == 1) {  // the second read found nothing
+    if (got == 1) {  // the second read found nothing (or there was none: more may be there)
       self->bytes_transferred_ = n;
-      return done_and_exhausted;
+      return probe ? done_and_exhausted : done;
     }
     if (reads[1].msg_len == 1) {  // a byte that came meanwhile, next to the others
       bytes[n++] = bytes[size - 1];

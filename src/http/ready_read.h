@@ -9,10 +9,11 @@
 //
 // It is an operation of Asio's own reactor (boost::asio::detail, Boost 1.81's epoll reactor):
 // the reactor already keeps a "may have data" flag per socket, set by every epoll event and
-// cleared by an operation that reports the socket exhausted. This operation reports a short
-// read as exhausted; the reactor then queues the next read without a system call, and performs
-// it when the socket's next event comes. Everything else (cancellation, close, shutdown) is the
-// reactor's, as for Asio's own operations.
+// cleared by an operation that reports the socket exhausted. This operation reports it so when
+// the socket is empty after its read (ready_read.cc: how it knows, FIN included); the reactor
+// then queues the next read without a system call, and performs it when the socket's next event
+// comes. Everything else (cancellation, close, shutdown) is the reactor's, as for Asio's own
+// operations.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -45,8 +46,8 @@ class ReadWhenReady : boost::asio::detail::reactor_op {
     boost::system::error_code ec;  // eof at end of stream; operation_aborted when cancelled
     std::size_t n = 0;
   };
-  // Reads what the socket has into `into` (at least a byte), once it has some; outcome() then
-  // says what came. (Not a coroutine of its own: no frame a read.)
+  // Reads what the socket has into `into` (not empty), at least a byte, once it has some;
+  // outcome() then says what came. (Not a coroutine of its own: no frame a read.)
   boost::asio::awaitable<void> read(Socket& socket, boost::asio::mutable_buffer into);
   Outcome outcome() const { return {ec_, bytes_transferred_}; }
 

@@ -105,9 +105,12 @@ TEST(ReadWhenReady, AReadThatFilledItsBufferLetsTheNextOneTakeTheRestAtOnce) {
   p.start(4);  // the socket may hold more: tried at once, no event needed
   ASSERT_TRUE(p.finish());
   EXPECT_EQ(p.got, "4567");
+  p.start(1);  // a buffer of one byte: one read, no second one to tell more
+  ASSERT_TRUE(p.finish());
+  EXPECT_EQ(p.got, "8");
   p.start(4);
   ASSERT_TRUE(p.finish());
-  EXPECT_EQ(p.got, "89");
+  EXPECT_EQ(p.got, "9");
 }
 
 TEST(ReadWhenReady, EndsWithEndOfStreamAndWithCancel) {

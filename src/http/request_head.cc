@@ -125,10 +125,10 @@ bool parse_simple_head(std::string_view head, bhttp::request<bhttp::string_body>
     while (colon < head.size() && kTokenByte[static_cast<unsigned char>(head[colon])]) ++colon;
     if (colon == 0 || colon == head.size() || head[colon] != ':') return false;
     const std::string_view name = head.substr(0, colon);
-    std::size_t start = colon + 1, end = start;
+    std::size_t start = colon + 1;
     while (start < head.size() && (head[start] == ' ' || head[start] == '\t')) ++start;
-    for (end = start;
-         end < head.size() && (visible(head[end]) || head[end] == ' ' || head[end] == '\t');)
+    std::size_t end = start;
+    while (end < head.size() && (visible(head[end]) || head[end] == ' ' || head[end] == '\t'))
       ++end;
     if (head.substr(end, 2) != "\r\n") return false;
     const std::size_t line_end = end + 2;
