@@ -14,6 +14,13 @@ namespace beast = boost::beast;
 
 namespace {
 
+// `value` without the spaces and tabs (OWS) around it.
+std::string_view trim_ows(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return value;
+}
+
 // What RFC 9112 makes a 400 (or 501) and Beast lets through; nullopt when the head is sound.
 std::optional<Response> framing_error(std::string_view raw_head,
                                       const bhttp::request<bhttp::string_body>& head) {
@@ -35,13 +42,10 @@ std::optional<Response> framing_error(std::string_view raw_head,
   if (codings > 0) {
     if (head.version() < 11) return bad("Transfer-Encoding in an HTTP/1.0 request");
     if (codings > 1) return bad("Transfer-Encoding: send one header line, 'chunked'");
-    std::string_view te(head[Field::transfer_encoding].data(),
-                        head[Field::transfer_encoding].size());
-    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+    const std::string_view te(head[Field::transfer_encoding].data(),
+                              head[Field::transfer_encoding].size());
     const auto last = te.rfind(',');
-    std::string_view final_coding = last == std::string_view::npos ? te : te.substr(last + 1);
-    while (!final_coding.empty() && (final_coding.front() == ' ' || final_coding.front() == '\t'))
-      final_coding.remove_prefix(1);
+    const auto final_coding = trim_ows(last == std::string_view::npos ? te : te.substr(last + 1));
     if (!beast::iequals(final_coding, "chunked"))
       return bad("Transfer-Encoding must end with 'chunked' (RFC 9112 §6.3)");
     if (last != std::string_view::npos)
@@ -90,6 +94,18 @@ constexpr bool visible(char c) {  // VCHAR: no control, space or obs-text byte
   return c > ' ' && c < 0x7f;
 }
 
+// A comma-separated list of tokens, empty elements allowed (RFC 9110 §5.6.1): what Beast's parser
+// asks of Connection and Proxy-Connection, refusing the head otherwise.
+bool token_list(std::string_view value) {
+  for (;;) {
+    const auto comma = value.find(',');
+    for (const char c : trim_ows(value.substr(0, comma)))
+      if (!kTokenByte[static_cast<unsigned char>(c)]) return false;
+    if (comma == std::string_view::npos) return true;
+    value.remove_prefix(comma + 1);
+  }
+}
+
 }  // namespace
 
 bool parse_simple_head(std::string_view head, bhttp::request<bhttp::string_body>& msg) {
@@ -125,19 +141,18 @@ bool parse_simple_head(std::string_view head, bhttp::request<bhttp::string_body>
     while (colon < head.size() && kTokenByte[static_cast<unsigned char>(head[colon])]) ++colon;
     if (colon == 0 || colon == head.size() || head[colon] != ':') return false;
     const std::string_view name = head.substr(0, colon);
-    std::size_t start = colon + 1;
-    while (start < head.size() && (head[start] == ' ' || head[start] == '\t')) ++start;
-    std::size_t end = start;
+    std::size_t end = colon + 1;
     while (end < head.size() && (visible(head[end]) || head[end] == ' ' || head[end] == '\t'))
       ++end;
     if (head.substr(end, 2) != "\r\n") return false;
-    const std::size_t line_end = end + 2;
-    while (end > start && (head[end - 1] == ' ' || head[end - 1] == '\t')) --end;
+    const auto value = trim_ows(head.substr(colon + 1, end - colon - 1));
     const auto field = bhttp::string_to_field({name.data(), name.size()});
     if (field == Field::content_length || field == Field::transfer_encoding) return false;
+    if ((field == Field::connection || field == Field::proxy_connection) && !token_list(value))
+      return false;  // Beast's parser refuses it
     hosts += field == Field::host;
-    msg.insert(field, {name.data(), name.size()}, {head.data() + start, end - start});
-    head.remove_prefix(line_end);
+    msg.insert(field, {name.data(), name.size()}, {value.data(), value.size()});
+    head.remove_prefix(end + 2);
   }
   // One Host (RFC 9112 §3.2): none in HTTP/1.0 too. Anything else is parse_head's to refuse.
   return head.size() == 2 && hosts <= 1 && (hosts == 1 || version == 10);

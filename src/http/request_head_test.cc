@@ -82,6 +82,7 @@ TEST(RequestHead, APlainGetOrHeadIsParsedInOnePassAsBeastParsesIt) {
            "GET / HTTP/1.0\r\n\r\n",
            "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nConnection: ,keep-alive , ,\tUpgrade,\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: \t a b \t \r\nX-Empty:\r\nX-Spaces:   \r\n"
            "Accept: */*\r\nX-Custom-Name: \"q\" (c) [b] {x}\r\n\r\n",
        }) {
@@ -112,6 +113,10 @@ TEST(RequestHead, AnyOtherHeadIsLeftToBeastsParser) {
            "GET / HTTP/1.1\r\nHost: a\r\nX: \xc3\xa9\r\n\r\n",  // obs-text
            "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",      // bare CR
            "GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n",      // bare LF
+           // Connection and Proxy-Connection not a list of tokens (Beast refuses them)
+           "GET / HTTP/1.0\r\nConnection: keep;ext=\"v\"-alive\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep alive\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: close;\r\n\r\n",
            "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
            "GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n",
            "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",  // empty target
