@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "core/log.h"
+#include "http/ready_read.h"
 #include "http/request_head.h"
 
 namespace ztm::http {
@@ -67,7 +68,8 @@ struct Server::Connection {
   // The next read or write must end within `timeout`, or the sweep cancels it.
   void expires_after(std::chrono::milliseconds timeout) { deadline = coarse_now() + timeout; }
 
-  tcp::socket socket;
+  Socket socket;
+  ReadWhenReady reader;  // the read of each request's first bytes
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
   bool idle = true;  // waiting for the first byte of a request: may be closed by drain()
 };
@@ -87,13 +89,6 @@ struct Server::Loop {
   // per-descriptor locking is off (UNSAFE_IO). The scheduler keeps its lock: other threads post
   // here (BlockingPool completions, drain()).
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-
-  // Connections that yielded until the loop's next turn (next_turn()), and whether the one
-  // handler that resumes them all is posted: a yield then costs a push here, not an operation of
-  // the scheduler each (issue 12). After ioc: destroying a parked coroutine closes its socket.
-  using Resume = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
-  std::vector<Resume> parked, resuming;
-  bool turn_posted = false;
 
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -121,26 +116,6 @@ bool write_now(tcp::socket& socket, std::string& out) {
 }
 
 }  // namespace
-
-// Resumes the coroutine when the loop has run the handlers that are ready now: a connection that
-// answered lets the others run before it reads again (serve_connection says why). The parked
-// coroutines are resumed by one posted handler, in the order they yielded; one that yields
-// again while they run waits for the turn after.
-asio::awaitable<void> Server::next_turn(Loop& loop) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-      [&loop](Loop::Resume resume) {
-        loop.parked.push_back(std::move(resume));
-        if (loop.turn_posted) return;
-        loop.turn_posted = true;
-        asio::post(loop.ioc, [&loop] {
-          loop.turn_posted = false;
-          std::swap(loop.parked, loop.resuming);
-          for (auto& coroutine : loop.resuming) std::move(coroutine)();
-          loop.resuming.clear();
-        });
-      },
-      asio::use_awaitable);
-}
 
 // Writes all of `out` (then clears it) within `timeout`; false if the client is gone or too slow.
 asio::awaitable<bool> Server::write_out(Connection& conn, std::string& out,
@@ -462,25 +437,14 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
       if (!out.empty()) {  // (no coroutine call when the answers went out below)
         if (!co_await write_out(conn, out, options_.write_timeout)) co_return;
       }
-      // The loop's other ready connections first: by the time this one reads again, its client
-      // has usually sent the next request, which the read then takes at once. Reading now
-      // would find nothing (a recv that fails EAGAIN, then a wait for epoll) about every time:
-      // one syscall per keep-alive request more than nginx makes (issue 12).
-      co_await next_turn(loop);
       if (loop.draining) break;
       conn.idle = true;
       conn.expires_after(first ? options_.first_request_timeout : options_.idle_timeout);
       if (buffer.capacity() > kIdleBuffer) buffer.shrink_to_fit();
-      // Read what has come (after the yield, nearly always the next request) with a recv of our
-      // own, and wait for readiness only when nothing has: as nginx does. An asynchronous read
-      // that finds its data at once still completes through one more round of the loop.
-      beast::error_code ec;
-      std::size_t n = 0;
-      while ((n = conn.socket.receive(buffer.prepare(kFirstRead), 0, ec)) == 0 &&
-             ec == asio::error::would_block) {
-        std::tie(ec) = co_await conn.socket.async_wait(tcp::socket::wait_read, use_tuple);
-        if (ec) break;
-      }
+      // A recv only when the socket has data, as nginx does (ready_read.h says why), and one
+      // that has it at once lets the loop's other ready connections go first.
+      co_await conn.reader.read(conn.socket, buffer.prepare(kFirstRead));
+      const auto [ec, n] = conn.reader.outcome();
       conn.idle = false;
       if (ec) break;
       buffer.commit(n);

@@ -109,7 +109,6 @@ class Server {
   boost::asio::awaitable<void> accept_loop(Loop& loop);
   // Every kSweep (server.cc): cancels the read or write of each connection past its deadline.
   boost::asio::awaitable<void> sweep(Loop& loop);
-  static boost::asio::awaitable<void> next_turn(Loop& loop);
   static boost::asio::awaitable<bool> write_out(Connection& conn, std::string& out,
                                                 std::chrono::milliseconds timeout);
   static boost::asio::awaitable<bool> write_stream(Connection& conn, BodyStream& body,
