@@ -199,24 +199,22 @@ http::Answer Api::handle(http::Request& req) {
     req.continue_trace(Trace::child_of(*caller));
   req.sample(sample_percent(options_.trace_sample_pct));
   const auto match = router_.match(req);
-  if (!match.handler) {
-    Response res = unrouted(req, match);
-    finish(match.endpoint, req, res, start);
-    return res;
-  }
   // A handler that has its answer at once (a cache hit) costs no coroutine frame here either.
-  http::Answer answer;
-  try {
-    answer = (*match.handler)(req);
-  } catch (const std::exception& e) {
-    answer = internal_error(e);
-  }
-  if (auto* ready = std::get_if<Response>(&answer)) {
+  // The answer is made in place and returned from one variable (no move of it: issue 12).
+  http::Answer answer = [&]() -> http::Answer {
+    if (!match.handler) return unrouted(req, match);
+    try {
+      return (*match.handler)(req);
+    } catch (const std::exception& e) {
+      return internal_error(e);
+    }
+  }();
+  if (auto* ready = std::get_if<Response>(&answer))
     finish(match.endpoint, req, *ready, start);
-    return answer;
-  }
-  return finish_later(match.endpoint, req,
-                      std::move(std::get<boost::asio::awaitable<Response>>(answer)), start);
+  else
+    answer = finish_later(match.endpoint, req,
+                          std::move(std::get<boost::asio::awaitable<Response>>(answer)), start);
+  return answer;
 }
 
 boost::asio::awaitable<Response> Api::finish_later(int endpoint, http::Request& req,

@@ -1,5 +1,6 @@
 #include "http/router.h"
 
+#include <array>
 #include <stdexcept>
 
 namespace ztm::http {
@@ -35,7 +36,8 @@ void Router::add(Verb method, std::string pattern, Handler handler) {
       placeholders += is_placeholder(seg);
       r.segments.emplace_back(seg);
     }
-    if (pattern.empty() || pattern.front() != '/' || placeholders > 2)
+    if (pattern.empty() || pattern.front() != '/' || placeholders > 2 ||
+        r.segments.size() > kMaxSegments)
       throw std::invalid_argument("bad route pattern " + pattern);
     routes_.push_back(std::move(r));
     route = &routes_.back();
@@ -47,30 +49,30 @@ void Router::add(Verb method, std::string pattern, Handler handler) {
 }
 
 Router::Match Router::match(Request& req) const {
-  // Split without allocating: compare segment by segment.
+  // The path's segments, split once (no allocation); a path longer than any route matches none.
+  std::array<std::string_view, kMaxSegments> path;
+  std::size_t n = 0;
+  std::string_view rest = req.path;
+  if (rest.empty() || rest.front() != '/') return {nullptr, -1, 404, {}};
+  rest.remove_prefix(1);
+  for (;;) {
+    if (n == path.size()) return {nullptr, -1, 404, {}};
+    const auto slash = rest.find('/');
+    path[n++] = rest.substr(0, slash);
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
   for (const auto& route : routes_) {
-    std::string_view rest = req.path;
-    if (rest.empty() || rest.front() != '/') break;
-    rest.remove_prefix(1);
+    if (route.segments.size() != n) continue;
     std::size_t n_params = 0;
     bool ok = true;
-    for (std::size_t i = 0; i < route.segments.size() && ok; ++i) {
-      const auto slash = rest.find('/');
-      const bool last = i + 1 == route.segments.size();
-      if (last != (slash == std::string_view::npos)) {
-        ok = false;
-        break;
-      }
-      const std::string_view seg = rest.substr(0, slash);
+    for (std::size_t i = 0; i < n && ok; ++i) {
       if (is_placeholder(route.segments[i])) {
-        if (seg.empty())
-          ok = false;
-        else
-          req.params[n_params++] = seg;
-      } else if (seg != route.segments[i]) {
-        ok = false;
+        ok = !path[i].empty();
+        if (ok) req.params[n_params++] = path[i];
+      } else {
+        ok = path[i] == route.segments[i];
       }
-      if (!last) rest.remove_prefix(slash + 1);
     }
     if (!ok) continue;
     req.route = route.pattern;

@@ -19,7 +19,10 @@ using Handler = std::function<Answer(Request&)>;
 
 class Router {
  public:
-  // REQUIRES: pattern starts with '/', has at most 2 placeholders; (method, pattern) is new.
+  static constexpr std::size_t kMaxSegments = 8;
+
+  // REQUIRES: pattern starts with '/', has at most 2 placeholders and kMaxSegments segments;
+  // (method, pattern) is new.
   void add(Verb method, std::string pattern, Handler handler);
 
   struct Match {

@@ -60,6 +60,23 @@ TEST(Router, RejectsDuplicatesAndBadPatterns) {
   EXPECT_THROW(router.add(Verb::get, "/a", ok), std::invalid_argument);
   EXPECT_THROW(router.add(Verb::get, "a", ok), std::invalid_argument);
   EXPECT_THROW(router.add(Verb::get, "/{a}/{b}/{c}", ok), std::invalid_argument);
+  EXPECT_THROW(router.add(Verb::get, "/1/2/3/4/5/6/7/8/9", ok), std::invalid_argument);
+}
+
+// The path is split once, into at most Router::kMaxSegments segments: a longer one matches no
+// route (however long: the split stops there), the longest allowed still matches.
+TEST(Router, APathLongerThanAnyRouteIs404) {
+  Router router;
+  router.add(Verb::get, "/1/2/3/4/5/6/7/{x}", ok);
+  auto longest = make(Verb::get, "/1/2/3/4/5/6/7/8");
+  EXPECT_NE(router.match(longest).handler, nullptr);
+  EXPECT_EQ(longest.params[0], "8");
+  std::string path;
+  for (int i = 0; i < 10'000; ++i) path += "/1";
+  for (std::string_view p : {std::string_view("/1/2/3/4/5/6/7/8/"), std::string_view(path)}) {
+    auto r = make(Verb::get, p);
+    EXPECT_EQ(router.match(r).status, 404u) << p.substr(0, 40);
+  }
 }
 
 }  // namespace

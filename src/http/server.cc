@@ -115,6 +115,20 @@ bool write_now(tcp::socket& socket, std::string& out) {
   return true;
 }
 
+// A handler that throws is a bug: logged, answered 500, and the server goes on.
+Response handler_threw(const Request& req, const std::exception& e) {
+  log::error("handler threw", {{"error", e.what()}, {"path", req.path}});
+  return json_error(500, "internal", "internal error");
+}
+
+Answer answer_of(const Handler& handler, Request& req) {
+  try {
+    return handler(req);
+  } catch (const std::exception& e) {
+    return handler_threw(req, e);
+  }
+}
+
 }  // namespace
 
 // Writes all of `out` (then clears it) within `timeout`; false if the client is gone or too slow.
@@ -533,20 +547,19 @@ asio::awaitable<void> Server::serve_connection(Loop& loop, tcp::socket socket,
     split_target(req);
 
     loop.add_in_flight(1);
-    Response res;
-    try {
-      // (not a conditional expression: GCC 12 destroys a co_await result in one twice)
-      if (early) {
-        res = std::move(*early);
-      } else if (auto answer = handler_(req); auto* ready = std::get_if<Response>(&answer)) {
-        res = std::move(*ready);
-      } else {
-        res = co_await std::move(std::get<asio::awaitable<Response>>(answer));
+    // The answer stays where the handler made it (no move of it a request, issue 12); one that
+    // comes later, from the handler's coroutine, is put in its place.
+    Answer answer = early ? Answer(std::move(*early)) : answer_of(handler_, req);
+    if (auto* later = std::get_if<asio::awaitable<Response>>(&answer)) {
+      Response ready;
+      try {
+        ready = co_await std::move(*later);
+      } catch (const std::exception& e) {
+        ready = handler_threw(req, e);
       }
-    } catch (const std::exception& e) {
-      log::error("handler threw", {{"error", e.what()}, {"path", req.path}});
-      res = json_error(500, "internal", "internal error");
+      answer = std::move(ready);
     }
+    Response& res = std::get<Response>(answer);
     const bool keep_alive = req.msg.keep_alive() && !res.close && !loop.draining;
     const bool head = req.msg.method() == Verb::head;
     serialize(res, loop.date.now(), keep_alive, head, out);
