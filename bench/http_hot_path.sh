@@ -5,6 +5,9 @@
 #     tcp_nopush, open_file_cache, long keep-alive, no access log);
 #   - nginx "return": the body compiled into the config (`return 200 '...'`), no file at all; this
 #     is the target peer, the one the ratios are taken against;
+#   - nginx "return, ztm's headers": the same, adding with add_header the header lines ztm sends
+#     (ETag, Cache-Control, CORS, a request id of its own...): the same bytes on the wire, where
+#     the client's work per answer (wrk's, on its one core) grows with the answer's size;
 #   - h2o 2.2 (Debian) serving the file statically;
 #   - "ztm HTTP core": bench/http_core, ztm's HTTP server with a handler that builds the same answer
 #     (status, header lines, body) and does nothing else: ztm's row minus this one is the API's
@@ -41,12 +44,13 @@ else
 fi
 
 # Fixed order: the order of the tables and of the runs within a round.
-servers=(ztm ztm_core nginx_static nginx_return h2o)
+servers=(ztm ztm_core nginx_static nginx_return nginx_headers h2o)
 declare -A label=([ztm]="ztm (cache)" [ztm_core]="ztm HTTP core (canned)" [nginx_static]="nginx static, tuned"
-  [nginx_return]="nginx return" [h2o]="h2o 2.2 static" [ztm_base]="ztm baseline (cache)")
+  [nginx_return]="nginx return" [nginx_headers]="nginx return, ztm's headers" [h2o]="h2o 2.2 static"
+  [ztm_base]="ztm baseline (cache)")
 declare -A port=([ztm]=18180 [nginx_static]=18181 [nginx_return]=18182 [h2o]=18183 [ztm_base]=18184
-  [ztm_core]=18185)
-[ -z "${ZTM_BASELINE:-}" ] || servers=(ztm ztm_base ztm_core nginx_static nginx_return h2o)
+  [ztm_core]=18185 [nginx_headers]=18186)
+[ -z "${ZTM_BASELINE:-}" ] || servers=(ztm ztm_base "${servers[@]:1}")
 declare -A pid=()
 
 # started NAME PATH: records $! as NAME's pid (and for cleanup), waits until it answers PATH and
@@ -76,14 +80,16 @@ curl -sf -D "$work/users-12.head" "http://127.0.0.1:${port[ztm]}/users/12" >"$wo
   --head "$work/users-12.head" --threads "$threads" >"$work/ztm_core.log" 2>&1 &
 started ztm_core /users/12
 
-# --- nginx, two instances with one shared tuning (bench/lib.sh nginx_conf).
+# --- nginx, three instances with one shared tuning (bench/lib.sh nginx_conf): a static file, and
+# the body from memory without and with the header lines ztm sends (the same bytes on the wire).
 # Pipelined, this tuned static nginx answers far fewer requests/s than keep-alive at a low CPU
 # use: it waits rather than works (sendfile and tcp_nopush each make it slower there; without
 # both it is near its keep-alive rate). Kept as its users tune it: that is the peer measured.
 nginx_conf nginx_static "    root $work/www;"
 location=$(nginx_return_location "$work/www/users/12")
 nginx_conf nginx_return "$location"
-for s in nginx_static nginx_return; do
+nginx_conf nginx_headers "$location"$'\n'"$(nginx_add_headers "$work/users-12.head")"
+for s in nginx_static nginx_return nginx_headers; do
   "${srv_pin[@]}" nginx -c "$work/$s.conf" >"$work/$s.log" 2>&1 &
   started "$s" /users/12
 done
@@ -112,6 +118,11 @@ started h2o /users/12
 for s in "${servers[@]}"; do
   cmp "$work/www/users/12" <(curl -sf "http://127.0.0.1:${port[$s]}/users/12")
 done
+
+# What each sends for one request (head and body), as a client receives it.
+echo "answer bytes: $(for s in "${servers[@]}"; do
+  echo -n "$s $(curl -sf -D - -o /dev/null "http://127.0.0.1:${port[$s]}/users/12" | wc -c | awk -v b="$(wc -c <"$work/www/users/12")" '{ print $1 + b }') "
+done)"
 
 # Warm-up: 2 s keep-alive per server before round 1 (caches, page faults, TCP buffers).
 for s in "${servers[@]}"; do run_wrk "$s" keepalive 2 >/dev/null; done

@@ -111,6 +111,24 @@ $2
 NGINX
 }
 
+# nginx_add_headers HEAD_FILE: add_header lines that make nginx send the header lines of
+# HEAD_FILE (a response head as `curl -D` writes it) that it does not write itself, so that both
+# servers send the same bytes (the client's cost per answer grows with its size). X-Request-Id
+# is nginx's own id of each request ($request_id), as its users would send one.
+nginx_add_headers() {
+  local name value
+  while IFS=: read -r name value; do
+    name=${name%$'\r'} value=${value# } value=${value%$'\r'}
+    # shellcheck disable=SC2016 # ('$request_id': nginx's variable, for nginx to expand)
+    case ${name,,} in
+      http/* | date | server | content-type | content-length | connection | '') continue ;;
+      x-request-id) value='$request_id' ;;
+      *) [[ $value != *[\'\$\\]* ]] || { echo "$name: nginx's add_header cannot carry its value" >&2; exit 1; } ;;
+    esac
+    printf "    add_header %s '%s';\n" "$name" "$value"
+  done <"$1"
+}
+
 # nginx_return_location FILE: the server-block line that answers GET /users/12 with FILE's bytes
 # from the config itself (`return 200 '...'`: nginx answering from memory). Backslashes and single
 # quotes are escaped; nginx (1.22) has no escape for '$' (it would start a variable), so a body
