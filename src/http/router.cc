@@ -1,21 +1,24 @@
 #include "http/router.h"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
 namespace ztm::http {
 namespace {
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
+// Splits a path ("/a/b") into its segments ("a", "b"), without allocating; returns how many, or
+// Router::kMaxSegments + 1 when there are more (no route has that many).
+using Segments = std::array<std::string_view, Router::kMaxSegments>;
+std::size_t split_path(std::string_view path, Segments& out) {
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (true) {
+  for (std::size_t n = 0;;) {
+    if (n == out.size()) return out.size() + 1;
     const auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
+    out[n++] = path.substr(0, slash);
+    if (slash == std::string_view::npos) return n;
     path.remove_prefix(slash + 1);
   }
-  return out;
 }
 
 bool is_placeholder(std::string_view s) {
@@ -31,13 +34,14 @@ void Router::add(Verb method, std::string pattern, Handler handler) {
   if (!route) {
     Route r;
     r.pattern = pattern;
+    Segments segments;
+    const std::size_t n = split_path(pattern, segments);
     int placeholders = 0;
-    for (auto seg : split_path(pattern)) {
-      placeholders += is_placeholder(seg);
-      r.segments.emplace_back(seg);
+    for (std::size_t i = 0; i < std::min(n, kMaxSegments); ++i) {
+      placeholders += is_placeholder(segments[i]);
+      r.segments.emplace_back(segments[i]);
     }
-    if (pattern.empty() || pattern.front() != '/' || placeholders > 2 ||
-        r.segments.size() > kMaxSegments)
+    if (pattern.empty() || pattern.front() != '/' || placeholders > 2 || n > kMaxSegments)
       throw std::invalid_argument("bad route pattern " + pattern);
     routes_.push_back(std::move(r));
     route = &routes_.back();
@@ -49,19 +53,11 @@ void Router::add(Verb method, std::string pattern, Handler handler) {
 }
 
 Router::Match Router::match(Request& req) const {
-  // The path's segments, split once (no allocation); a path longer than any route matches none.
-  std::array<std::string_view, kMaxSegments> path;
-  std::size_t n = 0;
-  std::string_view rest = req.path;
-  if (rest.empty() || rest.front() != '/') return {nullptr, -1, 404, {}};
-  rest.remove_prefix(1);
-  for (;;) {
-    if (n == path.size()) return {nullptr, -1, 404, {}};
-    const auto slash = rest.find('/');
-    path[n++] = rest.substr(0, slash);
-    if (slash == std::string_view::npos) break;
-    rest.remove_prefix(slash + 1);
-  }
+  // The path's segments, split once; a path longer than any route matches none.
+  if (req.path.empty() || req.path.front() != '/') return {nullptr, -1, 404, {}};
+  Segments path;
+  const std::size_t n = split_path(req.path, path);
+  if (n > kMaxSegments) return {nullptr, -1, 404, {}};
   for (const auto& route : routes_) {
     if (route.segments.size() != n) continue;
     std::size_t n_params = 0;
