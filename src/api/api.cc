@@ -32,7 +32,7 @@ Api::Api(ApiOptions options, UserService& users, Auth& auth, PhotoService& photo
          app::FollowService& follows, app::PurchaseService& purchases, app::KpiService& kpis,
          Readiness& readiness, MetricsRegistry& metrics, const StaticFiles* static_files)
     : options_(std::move(options)),
-      cache_policy_(options_.cache),
+      cache_policy_(options_.cache, auth),
       auth_(auth),
       cdn_json_(options_.edges, options_.edge_networks),
       users_(users, auth, cache_policy_, options_.max_json_depth),

@@ -8,20 +8,21 @@
 
 namespace ztm::api {
 
-CachePolicy::CachePolicy(CachePolicyOptions options) {
-  const auto lines = [&](int ttl_s) {
+CachePolicy::CachePolicy(CachePolicyOptions options, const Auth& auth) : auth_(auth) {
+  const auto line = [&](int ttl_s) {
     return fmt::format(
-        "Cache-Control: no-cache\r\n"
-        "CDN-Cache-Control: max-age={}, stale-while-revalidate={}, stale-if-error={}\r\n",
-        ttl_s, options.stale_while_revalidate_s, options.stale_if_error_s);
+        "CDN-Cache-Control: max-age={}, stale-while-revalidate={}, stale-if-error={}\r\n", ttl_s,
+        options.stale_while_revalidate_s, options.stale_if_error_s);
   };
-  public_lines_ = {lines(options.ttl_s), lines(options.list_ttl_s), lines(options.photo_ttl_s)};
+  edge_lines_ = {line(options.ttl_s), line(options.list_ttl_s), line(options.photo_ttl_s)};
 }
 
 void CachePolicy::public_read(const http::Request& req, http::Response& res, Read read,
                               std::string_view keys) const {
   if (req.find_header("X-Ztm-Position")) return personal(res);
-  res.header_lines(public_lines_[static_cast<std::size_t>(read)]);
+  res.header_lines("Cache-Control: no-cache\r\n");
+  if (!auth_.edge_fetch(req)) return;
+  res.header_lines(edge_lines_[static_cast<std::size_t>(read)]);
   res.header("Surrogate-Key", keys);
 }
 

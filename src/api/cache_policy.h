@@ -1,16 +1,19 @@
 #pragma once
 // Who may store an answer, and for how long (RFC 9111, 5861, 8246, 9213): the table of
 // docs/cdn.md in one place. Browsers revalidate public reads on every use (`Cache-Control:
-// no-cache` with a strong ETag: a 304 costs no body); our edges keep them (`CDN-Cache-Control`,
-// which only targeted caches read) until a write purges their `Surrogate-Key`s; content-
-// addressed URLs are immutable. Every other answer is `no-store`: Api::finish adds it where a
-// handler chose nothing, so no answer leaves without a policy.
+// no-cache` with a strong ETag: a 304 costs no body); our edges keep them (`CDN-Cache-Control`)
+// until a write purges their `Surrogate-Key`s. Those two go to our edges' fetches only
+// (Auth::edge_fetch): any other CDN honours `CDN-Cache-Control` too, and could not be purged;
+// and the keys name our cache's structure, nobody else's business. Content-addressed URLs are
+// immutable. Every other answer is `no-store`: Api::finish adds it where a handler chose
+// nothing, so no answer leaves without a policy.
 
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "api/auth.h"
 #include "http/message.h"
 
 namespace ztm::api {
@@ -27,11 +30,13 @@ class CachePolicy {
  public:
   enum class Read { user, list, photo };
 
-  explicit CachePolicy(CachePolicyOptions options = {});
+  // `auth` tells our edges' fetches (Auth::edge_fetch) from everyone else's requests.
+  CachePolicy(CachePolicyOptions options, const Auth& auth);
 
-  // A public read that edges may store for `read`'s TTL under `keys` (space-separated, e.g.
-  // "user-12"). A request with X-Ztm-Position (a writer reading its own write) gets a personal
-  // answer instead: it is fresher than anything an edge may hold.
+  // A public read that browsers revalidate on every use and, when an edge of ours fetches it,
+  // that the edge may store for `read`'s TTL under `keys` (space-separated, e.g. "user-12"). A
+  // request with X-Ztm-Position (a writer reading its own write) gets a personal answer
+  // instead: it is fresher than anything an edge may hold.
   void public_read(const http::Request& req, http::Response& res, Read read,
                    std::string_view keys) const;
 
@@ -46,9 +51,9 @@ class CachePolicy {
                           std::string_view body);
 
  private:
-  // By Read: "Cache-Control: no-cache" and the CDN-Cache-Control of its windows, as header
-  // lines (added in one copy).
-  std::array<std::string, 3> public_lines_;
+  // By Read: the CDN-Cache-Control line of its windows (a ready-made header line).
+  std::array<std::string, 3> edge_lines_;
+  const Auth& auth_;
 };
 
 // A strong entity tag from the bytes themselves (FNV-1a, 64 bits: a validator, not a security

@@ -1,6 +1,7 @@
 // docs/cdn.md's policy table, against the whole web tier: every answer says who may store it.
-// Public reads: browsers revalidate (no-cache + ETag), edges keep them (CDN-Cache-Control) under
-// surrogate keys, readable cross-origin; personal answers, writes and errors: never stored.
+// Public reads: browsers revalidate (no-cache + ETag), our edges keep them (CDN-Cache-Control,
+// sent to their fetches only) under surrogate keys, readable cross-origin; personal answers,
+// writes and errors: never stored.
 #include "api/cache_policy.h"
 
 #include <fmt/format.h>
@@ -35,10 +36,25 @@ class CachePolicyTest : public ::testing::Test {
     config.cdn.stale_while_revalidate_s = 7;
     config.cdn.stale_if_error_s = 90;
     config.cdn.edges = "edge1=http://127.0.0.1:6081,edge2=https://[::1]:6443";
+    config.http.trusted_proxies = "127.0.0.1";  // this test's client stands for an edge too
   }};
   HttpClient c{server.port()};
 };
 
+// What an edge of ours sends on its fetches (deploy/varnish/edge.vcl), from a trusted proxy.
+constexpr const char* kEdgeFetch = "Ztm-Edge-Fetch: 1\r\n";
+
+// A public read as a browser (or any cache not ours) gets it: revalidate on every use.
+void expect_revalidated(const Reply& r) {
+  EXPECT_EQ(r.header("cache-control"), "no-cache");
+  EXPECT_FALSE(r.header("etag").empty());
+  EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(r.header("vary"), "") << "no answer varies by a request header";
+  EXPECT_EQ(r.header("cdn-cache-control"), "") << "for our edges only: others cannot be purged";
+  EXPECT_EQ(r.header("surrogate-key"), "") << "for our edges only";
+}
+
+// A public read as an edge of ours fetches it: kept for `windows` under `keys`.
 void expect_public(const Reply& r, const char* windows, const std::string& keys) {
   EXPECT_EQ(r.header("cache-control"), "no-cache");
   EXPECT_EQ(r.header("cdn-cache-control"), windows);
@@ -55,20 +71,29 @@ void expect_not_stored(const Reply& r, const char* cache_control = "no-store") {
 }
 
 TEST_F(CachePolicyTest, AUserIsKeptAtEdgesUnderItsKeyAndItsNotModifiedSaysTheSame) {
-  auto r = c.request("GET", "/users/12");
+  auto r = c.request("GET", "/users/12", {}, kEdgeFetch);
   ASSERT_EQ(r.status, 200u);
   expect_public(r, kUserWindows, "user-12");
   // RFC 9111 4.3.4: a 304 updates the stored headers, so it carries the same policy.
-  auto again = c.request("GET", "/users/12", {}, "If-None-Match: " + r.header("etag") + "\r\n");
+  auto again = c.request("GET", "/users/12", {},
+                         std::string(kEdgeFetch) + "If-None-Match: " + r.header("etag") + "\r\n");
   EXPECT_EQ(again.status, 304u);
   expect_public(again, kUserWindows, "user-12");
+  // A browser's read, and its revalidation: the same validator, no edge's headers.
+  auto direct = c.request("GET", "/users/12");
+  expect_revalidated(direct);
+  EXPECT_EQ(direct.header("etag"), r.header("etag"));
+  auto direct_again =
+      c.request("GET", "/users/12", {}, "If-None-Match: " + r.header("etag") + "\r\n");
+  EXPECT_EQ(direct_again.status, 304u);
+  expect_revalidated(direct_again);
   // A writer reading its own write (read-your-writes) gets an answer nobody keeps.
   expect_not_stored(c.request("GET", "/users/12", {}, "X-Ztm-Position: 0/1\r\n"),
                     "private, no-store");
 }
 
 TEST_F(CachePolicyTest, PagesOfUsersCarryEveryUsersKeyAndAContentETag) {
-  auto r = c.request("GET", "/users?limit=2");
+  auto r = c.request("GET", "/users?limit=2", {}, kEdgeFetch);
   ASSERT_EQ(r.status, 200u);
   const auto users = json::parse(r.body).at("users").as_array();
   ASSERT_EQ(users.size(), 2u);
@@ -80,7 +105,9 @@ TEST_F(CachePolicyTest, PagesOfUsersCarryEveryUsersKeyAndAContentETag) {
       304u);
   // Another page, another validator.
   EXPECT_NE(c.request("GET", "/users?limit=3").header("etag"), r.header("etag"));
-  expect_public(c.request("GET", "/users/12/photos"), kListWindows, "owner-12");
+  expect_revalidated(c.request("GET", "/users?limit=2"));
+  expect_public(c.request("GET", "/users/12/photos", {}, kEdgeFetch), kListWindows, "owner-12");
+  expect_revalidated(c.request("GET", "/users/12/photos"));
 }
 
 TEST_F(CachePolicyTest, PersonalAnswersWritesAndErrorsAreNeverStored) {
@@ -248,6 +275,9 @@ TEST(CachePolicy, AnEdgeFetchReadsPastTheOriginsCachesOnlyFromATrustedProxy) {
         << "a client's read: this server's L1 copy";
     const auto edge = c.request("GET", "/users/12", {}, "Ztm-Edge-Fetch: 1\r\n");
     ASSERT_EQ(edge.status, 200u);
+    // Our edges' headers go to an edge's fetch only; from anyone else the header is a client's.
+    EXPECT_EQ(edge.header("surrogate-key"), trusted ? "user-12" : "");
+    EXPECT_EQ(edge.header("cdn-cache-control").empty(), !trusted);
     if (trusted) {
       EXPECT_NE(edge.header("etag"), before.header("etag")) << "trusted: " << trusted;
       EXPECT_NE(edge.body.find("Written-Elsewhere"), std::string::npos);
