@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# CPU per request of servers that are already running, side by side: in each round, one
-# keep-alive run of GET /users/12 against each server in turn (bench/lib.sh run_wrk: wrk -t1 -c64,
-# the server's CPU ticks, user+system and user alone, read around it). Prints
-# each server's per-round figures and their medians, and the median of its per-round ratio to the
+# CPU per request and requests/s of servers that are already running, side by side: in each
+# round, one keep-alive run of GET /users/12 against each server in turn (bench/lib.sh run_wrk:
+# wrk -t1 -c64, the server's CPU ticks, user+system and user alone, read around it). Prints
+# each server's per-round figures and their medians, and the medians of its per-round ratios to the
 # last server named (the reference: the runs of one round are seconds apart, so the machine's
 # drift between rounds cancels in that ratio). For A/B runs of two builds, or a build against nginx,
 # when bench/http_hot_path.sh (which starts its own servers) is more than needed.
@@ -35,22 +35,26 @@ done
 ref=${names[-1]}
 
 for ((r = 1; r <= rounds; r++)); do
-  declare -A now=()
+  declare -A now=() now_rps=()
   line="round $r:"
   for name in "${names[@]}"; do
-    read -r _ _ _ cpu user < <(run_wrk "$name" keepalive "$secs")
-    now[$name]=$cpu res[$name keepalive cpu]+="$cpu " res[$name keepalive user]+="$user "
-    line+=" $name $cpu ($user user)"
+    read -r rps _ _ cpu user < <(run_wrk "$name" keepalive "$secs")
+    now[$name]=$cpu now_rps[$name]=$rps
+    res[$name keepalive cpu]+="$cpu " res[$name keepalive user]+="$user " res[$name keepalive rps]+="$rps "
+    line+=" $name $cpu ($user user, $(int "$rps")/s)"
   done
   for name in "${names[@]}"; do
     res[$name keepalive ratio]+="$(awk -v a="${now[$name]}" -v b="${now[$ref]}" 'BEGIN { printf "%.4f", a / b }') "
+    res[$name keepalive rps_ratio]+="$(awk -v a="${now_rps[$name]}" -v b="${now_rps[$ref]}" 'BEGIN { printf "%.4f", a / b }') "
   done
   echo "$line"
-  unset now
+  unset now now_rps
 done
 echo
-echo "CPU µs/request, medians of $rounds rounds of ${secs}s (wrk -t1 -c64 on CPU ${WRK_CPU:-1}, GET /users/12):"
+echo "CPU µs/request and requests/s, medians of $rounds rounds of ${secs}s (wrk -t1 -c64 on CPU ${WRK_CPU:-1}, GET /users/12);"
+echo "ratios: the median of each round's ratio to $ref:"
 for name in "${names[@]}"; do
-  printf '%-12s %7.2f  user %6.2f  per-round ratio to %s %.3f\n' "$name" "$(med "$name" keepalive cpu)" \
-    "$(med "$name" keepalive user)" "$ref" "$(med "$name" keepalive ratio)"
+  printf '%-12s %7.2f  user %6.2f  ratio %.3f   requests/s %7.0f  ratio %.3f\n' "$name" \
+    "$(med "$name" keepalive cpu)" "$(med "$name" keepalive user)" "$(med "$name" keepalive ratio)" \
+    "$(med "$name" keepalive rps)" "$(med "$name" keepalive rps_ratio)"
 done
