@@ -38,10 +38,11 @@ for ((r = 1; r <= rounds; r++)); do
   declare -A now=() now_rps=()
   line="round $r:"
   for name in "${names[@]}"; do
-    read -r rps _ _ cpu user < <(run_wrk "$name" keepalive "$secs")
+    read -r rps _ _ cpu user client < <(run_wrk "$name" keepalive "$secs")
     now[$name]=$cpu now_rps[$name]=$rps
     res[$name keepalive cpu]+="$cpu " res[$name keepalive user]+="$user " res[$name keepalive rps]+="$rps "
-    line+=" $name $cpu ($user user, $(int "$rps")/s)"
+    res[$name keepalive client]+="$client "
+    line+=" $name $cpu ($user user, $(int "$rps")/s, wrk $client %)"
   done
   for name in "${names[@]}"; do
     res[$name keepalive ratio]+="$(awk -v a="${now[$name]}" -v b="${now[$ref]}" 'BEGIN { printf "%.4f", a / b }') "
@@ -54,7 +55,7 @@ echo
 echo "CPU µs/request and requests/s, medians of $rounds rounds of ${secs}s (wrk -t1 -c64 on CPU ${WRK_CPU:-1}, GET /users/12);"
 echo "ratios: the median of each round's ratio to $ref:"
 for name in "${names[@]}"; do
-  printf '%-12s %7.2f  user %6.2f  ratio %.3f   requests/s %7.0f  ratio %.3f\n' "$name" \
+  printf '%-12s %7.2f  user %6.2f  ratio %.3f   requests/s %7.0f  ratio %.3f   wrk busy %3.0f %%\n' "$name" \
     "$(med "$name" keepalive cpu)" "$(med "$name" keepalive user)" "$(med "$name" keepalive ratio)" \
-    "$(med "$name" keepalive rps)" "$(med "$name" keepalive rps_ratio)"
+    "$(med "$name" keepalive rps)" "$(med "$name" keepalive rps_ratio)" "$(med "$name" keepalive client)"
 done

@@ -140,12 +140,12 @@ for ((r = 1; r <= rounds; r++)); do
   declare -A now=()
   for s in "${servers[@]}"; do
     for m in "${modes[@]}"; do
-      read -r rps p50 p99 cpu user < <(run_wrk "$s" "$m" "$secs")
+      read -r rps p50 p99 cpu user client < <(run_wrk "$s" "$m" "$secs")
       res[$s $m rps]+="$rps " res[$s $m p50]+="$p50 " res[$s $m p99]+="$p99 " res[$s $m cpu]+="$cpu "
-      res[$s $m user]+="$user "
+      res[$s $m user]+="$user " res[$s $m client]+="$client "
       now[$s $m rps]=$rps now[$s $m cpu]=$cpu
       [ "$m" = pipelined ] && p50=n/a p99=n/a
-      raw+=("| $r | ${label[$s]} | ${mode_label[$m]} | $rps | $p50 | $p99 | $cpu | $user |")
+      raw+=("| $r | ${label[$s]} | ${mode_label[$m]} | $rps | $p50 | $p99 | $cpu | $user | $client |")
     done
   done
   # This round's ratios, to nginx return and (ztm) to the baseline: the runs of one round are
@@ -167,11 +167,12 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "command: ${ZTM_BASELINE:+ZTM_BASELINE=$ZTM_BASELINE }bench/http_hot_path.sh $secs $rounds $threads"
 echo "GET /users/12, the same $(stat -c %s "$work/www/users/12")-byte JSON body from each; $placement;" \
   "${secs}s per run, $rounds rounds, medians; CPU = the server's user+system time over the run / requests;" \
-  "the ratios are the medians of each round's ratio."
+  "the ratios are the medians of each round's ratio; wrk busy = the client's CPU time / the run's wall time" \
+  "(near 100 %: the client, not the server, sets the requests/s)."
 echo "versions: nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(h2o -v | head -1)"
 echo
-echo "| server | mode | requests/s | p50 (µs) | p99 (µs) | server CPU µs/request | of it in user space | requests/s vs nginx return | CPU/request vs nginx return |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| server | mode | requests/s | p50 (µs) | p99 (µs) | server CPU µs/request | of it in user space | requests/s vs nginx return | CPU/request vs nginx return | wrk busy |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for m in "${modes[@]}"; do
   for s in "${servers[@]}"; do
     rps=$(med "$s" "$m" rps) cpu=$(med "$s" "$m" cpu)
@@ -183,7 +184,8 @@ for m in "${modes[@]}"; do
     fi
     echo "| ${label[$s]} | ${mode_label[$m]} | $(int "$rps") | $p50 | $p99 | $(awk -v c="$cpu" 'BEGIN { printf "%.2f", c }') |" \
       "$(awk -v c="$(med "$s" "$m" user)" 'BEGIN { printf "%.2f", c }') |" \
-      "$(ratio "$(med "$s" "$m" rps_vs_return)" 1)× | $(ratio "$(med "$s" "$m" cpu_vs_return)" 1)× |"
+      "$(ratio "$(med "$s" "$m" rps_vs_return)" 1)× | $(ratio "$(med "$s" "$m" cpu_vs_return)" 1)× |" \
+      "$(int "$(med "$s" "$m" client)") % |"
   done
 done
 if [ -n "${ZTM_BASELINE:-}" ]; then
@@ -197,6 +199,6 @@ fi
 echo
 echo "Per round (µs):"
 echo
-echo "| round | server | mode | requests/s | p50 | p99 | CPU µs/request | user µs/request |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| round | server | mode | requests/s | p50 | p99 | CPU µs/request | user µs/request | wrk busy % |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${raw[@]}"

@@ -51,15 +51,18 @@ to_us() {
 
 # run_wrk SERVER MODE SECONDS: one wrk run of GET /users/12, keep-alive or pipelined ×16
 # (bench/pipeline.lua), with the server's CPU ticks read right before and after it. Prints "rps p50_us
-# p99_us cpu_us_per_request user_us_per_request" (user: the part of the CPU time in user space).
-# Clock ticks are 10 ms: a 5 s run at ~60k requests/s uses ~500 ticks of server CPU, so the
-# resolution is ~0.2% (1 tick); a 2 s run at 10k requests/s still has ~1%.
+# p99_us cpu_us_per_request user_us_per_request client_busy_percent" (user: the part of the CPU
+# time in user space; client: wrk's own CPU time over the run's wall time — near 100 %, the
+# client and not the server sets the requests/s). Clock ticks are 10 ms: a 5 s run at ~60k
+# requests/s uses ~500 ticks of server CPU, so the resolution is ~0.2% (1 tick); a 2 s run at
+# 10k requests/s still has ~1%.
 run_wrk() {
-  local s=$1 mode=$2 d=$3 extra=() before after user_before user_after
+  local s=$1 mode=$2 d=$3 extra=() before after user_before user_after TIMEFORMAT='%U %S %R'
   [ "$mode" = pipelined ] && extra=(-s bench/pipeline.lua)
   user_before=$(cpu_ticks "${pid[$s]}" user)
   before=$(cpu_ticks "${pid[$s]}")
-  "${cli_pin[@]}" wrk -t1 -c64 -d"${d}s" --latency "${extra[@]}" "http://127.0.0.1:${port[$s]}/users/12" >"$work/wrk.out"
+  { time "${cli_pin[@]}" wrk -t1 -c64 -d"${d}s" --latency "${extra[@]}" "http://127.0.0.1:${port[$s]}/users/12" \
+    >"$work/wrk.out" 2>"$work/wrk.err"; } 2>"$work/wrk.time"
   after=$(cpu_ticks "${pid[$s]}")
   user_after=$(cpu_ticks "${pid[$s]}" user)
   if grep -q 'Non-2xx' "$work/wrk.out"; then echo "$s $mode: non-2xx answers" >&2; cat "$work/wrk.out" >&2; exit 1; fi
@@ -68,8 +71,10 @@ run_wrk() {
   # "N requests in Xs": wrk counts each response, one per pipelined request too.
   read -r rps p50 p99 n < <(awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
     / requests in / {n=$1} END {print rps, p50, p99, n}' "$work/wrk.out")
+  [ -n "$n" ] || { echo "$s $mode: wrk gave no count" >&2; cat "$work/wrk.out" "$work/wrk.err" >&2; exit 1; }
   echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v t=$((after - before)) -v u=$((user_after - user_before)) \
-    -v hz="$tck" -v n="$n" 'BEGIN { printf "%.2f %.2f", t / hz / n * 1e6, u / hz / n * 1e6 }')"
+    -v hz="$tck" -v n="$n" 'BEGIN { printf "%.2f %.2f", t / hz / n * 1e6, u / hz / n * 1e6 }') $(awk \
+    '{ printf "%.0f", ($1 + $2) / $3 * 100 }' "$work/wrk.time")"
 }
 
 # median: the median of the numbers on stdin, one a line (the mean of the middle two for an even count).
